@@ -1,0 +1,88 @@
+# criu-lite build. Sources are picked up by directory, so adding a file needs
+# no edit here. `make test` installs missing Debian packages, builds, and runs
+# the Criterion suite; `make demo` dumps a demo process.
+BUILD   ?= build
+PREFIX  ?= /usr/local
+CC      ?= gcc
+PKGS    := libprotobuf-c libnl-3.0 libnl-genl-3.0 libcap libelf
+SAN     ?=
+
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-missing-field-initializers \
+           -I. -I$(BUILD)/pb $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(SAN)
+LDFLAGS += $(SAN)
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
+
+PROTOS   := $(wildcard images/*.proto)
+PB_SRCS  := $(patsubst images/%.proto,$(BUILD)/pb/%.pb-c.c,$(PROTOS))
+PB_HDRS  := $(PB_SRCS:.c=.h)
+PB_OBJS  := $(PB_SRCS:.c=.o)
+IMG_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard images/*.c)) $(PB_OBJS)
+APP_SRCS := $(wildcard criu-lite/*.c convert/*.c restore/*.c)
+APP_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(APP_SRCS))
+LIB_OBJS := $(filter-out $(BUILD)/obj/criu-lite/main.o,$(APP_OBJS)) $(IMG_OBJS)
+
+TEST_SRCS    := $(wildcard test/*.c)
+TEST_OBJS    := $(patsubst %.c,$(BUILD)/obj/%.o,$(TEST_SRCS))
+TARGET_SRCS  := $(wildcard test/targets/*.c)
+TARGET_BINS  := $(patsubst test/targets/%.c,$(BUILD)/targets/%,$(TARGET_SRCS))
+
+.PHONY: all deps install test check-build targets demo bench fuzz clean
+.SECONDARY:
+
+all: $(BUILD)/criu-lite
+
+deps:
+	@scripts/deps.sh
+
+$(BUILD)/pb/%.pb-c.c $(BUILD)/pb/%.pb-c.h: images/%.proto
+	@mkdir -p $(BUILD)/pb
+	protoc-c --proto_path=images --c_out=$(BUILD)/pb $<
+
+$(BUILD)/pb/%.pb-c.o: $(BUILD)/pb/%.pb-c.c
+	$(CC) $(CFLAGS) -Wno-unused-parameter -c -o $@ $<
+
+$(BUILD)/obj/%.o: %.c $(PB_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/criu-lite: $(BUILD)/obj/criu-lite/main.o $(LIB_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Test targets are what the suite dumps: built without optimisation so that
+# locals and frames are where gdb and the tests expect them.
+$(BUILD)/targets/%: test/targets/%.c test/targets/target.h
+	@mkdir -p $(dir $@)
+	gcc -O0 -g -pthread -mavx2 -fno-omit-frame-pointer -o $@ $<
+
+targets: $(TARGET_BINS)
+
+$(BUILD)/test/suite: $(TEST_OBJS) $(LIB_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
+
+install: $(BUILD)/criu-lite
+	install -D -m 0755 $< $(DESTDIR)$(PREFIX)/bin/criu-lite
+
+check-build: deps
+	$(MAKE) all targets $(BUILD)/test/suite
+
+# The whole suite, then again built with ASan+UBSan in a second build dir.
+test: deps
+	$(MAKE) all targets $(BUILD)/test/suite
+	CRIU_LITE=$(BUILD)/criu-lite TARGETS=$(BUILD)/targets $(BUILD)/test/suite --jobs 2 -q
+	$(MAKE) BUILD=build-asan SAN="-fsanitize=address,undefined -fno-omit-frame-pointer" all targets build-asan/test/suite
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		CRIU_LITE=build-asan/criu-lite TARGETS=build-asan/targets build-asan/test/suite --jobs 2 -q
+
+demo: deps
+	$(MAKE) all targets
+	@scripts/demo.sh
+
+bench: deps
+	$(MAKE) all
+	@scripts/bench.sh
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

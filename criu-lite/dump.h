@@ -1,0 +1,93 @@
+/* Interfaces between the dump orchestrator (dump.c) and the modules that
+ * capture one kind of kernel object each.
+ *
+ * Message ownership rule, for every module: a protobuf message handed out or
+ * filled here is built entirely on the heap (the message, its strings, bytes,
+ * repeated arrays and sub-messages, each with malloc), so that img_free()
+ * (protobuf_c_message_free_unpacked) releases it whole. */
+#ifndef CRIU_LITE_DUMP_H
+#define CRIU_LITE_DUMP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "images/image.h"
+
+enum freezer_kind { FREEZER_AUTO, FREEZER_CGROUP, FREEZER_PTRACE, FREEZER_SIGSTOP };
+
+struct dump_opts {
+	pid_t pid;
+	const char *dir;
+	enum freezer_kind freezer;
+	const char *freeze_cgroup;	/* --freeze-cgroup PATH, or NULL */
+	bool kill;			/* --kill */
+	bool leave_stopped;		/* -s */
+	bool snapshot_fork;		/* --snapshot fork */
+	bool track_mem;			/* --track-mem */
+	const char *prev_dir;		/* --prev-images-dir */
+	bool predump;			/* pre-dump: memory only */
+};
+
+/* Counters every module adds to; dump.c writes them into stats.img. */
+struct dump_stats {
+	uint64_t bytes_scanned, bytes_written;
+	uint64_t pages_scanned, pages_written, pages_zero, pages_unpopulated;
+	uint64_t pages_file, pages_parent;
+};
+
+/* One process of the frozen tree. tids[0] is the thread-group leader. */
+struct dump_proc {
+	pid_t pid, ppid, pgid, sid;
+	int nr_threads;
+	pid_t *tids;
+	char state;		/* stat state before the freeze */
+};
+
+struct dump_tree {
+	struct dump_proc *procs;	/* procs[0] is the root; parents before children */
+	int nr_procs;
+	enum freezer_kind used;		/* how it was actually frozen */
+	char cgroup[512];		/* freezer cgroup dir when used == FREEZER_CGROUP */
+	int cgroup_v2;
+};
+
+enum release_mode { RELEASE_RUN, RELEASE_STOPPED, RELEASE_KILL };
+
+/* seize.c: freeze every thread of root and its descendants and leave each
+ * in a ptrace-stop (PTRACE_SEIZE + PTRACE_INTERRUPT), catching threads and
+ * children born meanwhile. On failure nothing stays seized or frozen. */
+int seize_tree(pid_t root, const struct dump_opts *opts, struct dump_tree *tree);
+/* Detach every thread and thaw; with RELEASE_KILL, SIGKILL the tree. Safe to
+ * call on a partly seized tree and more than once. */
+void seize_release(struct dump_tree *tree, enum release_mode mode);
+void dump_tree_free(struct dump_tree *tree);
+
+/* regs.c: a thread's register sets (raw regsets), blocked and pending
+ * signals, sched policy, robust list. The thread is in a ptrace-stop. */
+int regs_dump_thread(pid_t pid, pid_t tid, ThreadEntry **out);
+
+/* sigstate.c: what only the process itself can tell (sigactions, itimers,
+ * per-thread sigaltstack), run inside the stopped target through infect. */
+int sigstate_fill_proc(pid_t pid, ProcEntry *pe);
+int sigstate_fill_thread(pid_t tid, ThreadEntry *te);
+
+/* procinfo.c: everything /proc and libcap tell about a process: identity,
+ * cmdline, environ, auxv, cwd, root, exe (+ build-id), mm fields,
+ * personality, rlimits, creds, coredump_filter, umask, shared pending. */
+int procinfo_collect(const struct dump_proc *p, ProcEntry **out);
+
+/* mem.c: VMAs into mm-PID.img, page runs into pagemap-PID.img and the
+ * bytes into pages-PID.img, pagemap-guided (never reading an unpopulated
+ * page). `mem_pid` is where memory is read from: the frozen process itself,
+ * or its forked copy with --snapshot fork. */
+int mem_dump(int dirfd, pid_t pid, pid_t mem_pid, const struct dump_opts *opts,
+	     struct dump_stats *st);
+
+/* files.c: every fd into files-PID.img. */
+int files_dump(int dirfd, pid_t pid);
+
+/* cpu.c: XCR0 and the XSAVE layout (CPUID leaf 0xD) into the inventory. */
+int cpu_fill_inventory(InventoryEntry *inv);
+
+#endif

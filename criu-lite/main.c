@@ -1,0 +1,49 @@
+#include <stdio.h>
+#include <string.h>
+
+#include "criu-lite/commands.h"
+#include "images/image.h"
+
+struct command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+};
+
+static const struct command commands[] = {
+	{ "dump", cmd_dump, "-t PID -D DIR: snapshot a process tree into images" },
+	{ "pre-dump", cmd_pre_dump, "-t PID -D DIR: memory only; a later dump stores what changed" },
+	{ "restore", cmd_restore, "-D DIR: bring a dumped tree back to life" },
+	{ "convert", cmd_convert, "-D DIR -o CORE: turn images into an ELF core file" },
+	{ "show", cmd_show, "FILE.img | -D DIR [--ps|--mem|--files]: print images" },
+	{ "check", cmd_check, "say what this kernel and your privilege allow" },
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: criu-lite COMMAND [OPTIONS]   (criu-lite COMMAND --help)\n\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+		printf("criu-lite %s (image format %d)\n", CRIU_LITE_VERSION, IMG_FORMAT_VERSION);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(argv[1], commands[i].name))
+			return commands[i].run(argc - 1, argv + 1);
+	fprintf(stderr, "criu-lite: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return 2;
+}

@@ -1,0 +1,429 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include "images/image.h"
+#include "images/log.h"
+
+struct img_desc {
+	const char *name;	/* file name, with %d for the pid when per_pid */
+	bool per_pid;
+	uint32_t magic;
+	const ProtobufCMessageDescriptor *desc;
+};
+
+/* The one table of image kinds. Magics are arbitrary but distinct so that a
+ * file renamed to the wrong kind is refused rather than misparsed. */
+static const struct img_desc img_table[IMG_KIND_COUNT] = {
+	[IMG_INVENTORY] = { "inventory.img", false, 0x434c0001, &inventory_entry__descriptor },
+	[IMG_PSTREE]    = { "pstree.img", false, 0x434c0002, &pstree_entry__descriptor },
+	[IMG_STATS]     = { "stats.img", false, 0x434c0003, &stats_entry__descriptor },
+	[IMG_PROC]      = { "proc-%d.img", true, 0x434c0004, &proc_entry__descriptor },
+	[IMG_THREADS]   = { "threads-%d.img", true, 0x434c0005, &thread_entry__descriptor },
+	[IMG_MM]        = { "mm-%d.img", true, 0x434c0006, &vma_entry__descriptor },
+	[IMG_PAGEMAP]   = { "pagemap-%d.img", true, 0x434c0007, &pagemap_entry__descriptor },
+	[IMG_FILES]     = { "files-%d.img", true, 0x434c0008, &fd_entry__descriptor },
+};
+
+#define IMG_BUF_SIZE (64 * 1024)
+
+struct img {
+	enum img_kind kind;
+	int fd;
+	int err;		/* first write error, -errno */
+	char name[64];
+	size_t len, pos;	/* buffer fill and read position */
+	unsigned char buf[IMG_BUF_SIZE];
+};
+
+int img_name(enum img_kind kind, int pid, char *buf, size_t len)
+{
+	const struct img_desc *d = &img_table[kind];
+	int n;
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+	n = d->per_pid ? snprintf(buf, len, d->name, pid) : snprintf(buf, len, "%s", d->name);
+#pragma GCC diagnostic pop
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+const ProtobufCMessageDescriptor *img_descriptor(enum img_kind kind)
+{
+	return img_table[kind].desc;
+}
+
+int img_kind_from_name(const char *name, int *pid)
+{
+	for (int k = 0; k < IMG_KIND_COUNT; k++) {
+		const char *fmt = img_table[k].name;
+		const char *pct = strchr(fmt, '%');
+		char *end;
+		long v;
+
+		if (!img_table[k].per_pid) {
+			if (!strcmp(name, fmt))
+				return *pid = 0, k;
+			continue;
+		}
+		if (strncmp(name, fmt, pct - fmt))
+			continue;
+		errno = 0;
+		v = strtol(name + (pct - fmt), &end, 10);
+		if (errno || end == name + (pct - fmt) || v <= 0 || strcmp(end, pct + 2))
+			continue;
+		*pid = (int)v;
+		return k;
+	}
+	return -1;
+}
+
+int img_create_raw(int dirfd, const char *name)
+{
+	int fd;
+
+	if (unlinkat(dirfd, name, 0) && errno != ENOENT)
+		return pr_perror("cannot remove old %s", name);
+	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return pr_perror("cannot create image %s", name);
+	return fd;
+}
+
+static struct img *img_alloc(enum img_kind kind, int fd, const char *name)
+{
+	struct img *img = malloc(sizeof(*img));
+
+	if (!img)
+		return NULL;
+	img->kind = kind;
+	img->fd = fd;
+	img->err = 0;
+	img->len = img->pos = 0;
+	snprintf(img->name, sizeof(img->name), "%s", name);
+	return img;
+}
+
+static int write_all(int fd, const void *p, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		p = (const char *)p + n;
+		len -= n;
+	}
+	return 0;
+}
+
+static int img_flush(struct img *img)
+{
+	int r;
+
+	if (img->err || !img->len)
+		return img->err;
+	r = write_all(img->fd, img->buf, img->len);
+	img->len = 0;
+	if (r < 0) {
+		errno = -r;
+		img->err = pr_perror("cannot write %s", img->name);
+	}
+	return img->err;
+}
+
+static int img_put(struct img *img, const void *p, size_t len)
+{
+	while (len && !img->err) {
+		size_t room = sizeof(img->buf) - img->len;
+		size_t n = len < room ? len : room;
+
+		memcpy(img->buf + img->len, p, n);
+		img->len += n;
+		p = (const char *)p + n;
+		len -= n;
+		if (img->len == sizeof(img->buf))
+			img_flush(img);
+	}
+	return img->err;
+}
+
+struct img *img_create(int dirfd, enum img_kind kind, int pid)
+{
+	char name[64];
+	struct img *img;
+	int fd;
+
+	if (img_name(kind, pid, name, sizeof(name)))
+		return errno = ENAMETOOLONG, NULL;
+	fd = img_create_raw(dirfd, name);
+	if (fd < 0)
+		return errno = -fd, NULL;
+	img = img_alloc(kind, fd, name);
+	if (!img) {
+		close(fd);
+		return errno = ENOMEM, NULL;
+	}
+	img_put(img, &img_table[kind].magic, sizeof(uint32_t));
+	return img;
+}
+
+int img_write(struct img *img, const void *msg)
+{
+	size_t len = protobuf_c_message_get_packed_size(msg);
+	uint32_t len32 = (uint32_t)len;
+	uint8_t stackbuf[4096], *p = stackbuf;
+
+	if (len > IMG_MAX_ENTRY) {
+		pr_err("%s: entry of %zu bytes is over the format's limit", img->name, len);
+		return img->err = -E2BIG;
+	}
+	if (len > sizeof(stackbuf) && !(p = malloc(len)))
+		return img->err = -ENOMEM;
+	protobuf_c_message_pack(msg, p);
+	img_put(img, &len32, sizeof(len32));
+	img_put(img, p, len);
+	if (p != stackbuf)
+		free(p);
+	return img->err;
+}
+
+int img_close(struct img *img)
+{
+	int r;
+
+	if (!img)
+		return -EINVAL;
+	r = img_flush(img);
+	if (close(img->fd) && !r) {
+		r = pr_perror("cannot close %s", img->name);
+	}
+	free(img);
+	return r;
+}
+
+void img_abort(struct img *img, int dirfd)
+{
+	if (!img)
+		return;
+	close(img->fd);
+	unlinkat(dirfd, img->name, 0);
+	free(img);
+}
+
+static int img_check_magic(struct img *img, uint32_t magic)
+{
+	uint32_t m;
+	ssize_t n = pread(img->fd, &m, sizeof(m), 0);
+
+	if (n != sizeof(m) || m != magic) {
+		pr_err("%s: not a criu-lite %s image (bad or missing magic)", img->name,
+		       img_table[img->kind].desc->short_name);
+		return -EINVAL;
+	}
+	img->pos = img->len = 0;
+	return lseek(img->fd, sizeof(m), SEEK_SET) < 0 ? -errno : 0;
+}
+
+struct img *img_open(int dirfd, enum img_kind kind, int pid, bool must_exist)
+{
+	char name[64];
+	struct img *img;
+	int fd, r;
+
+	if (img_name(kind, pid, name, sizeof(name)))
+		return errno = ENAMETOOLONG, NULL;
+	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		int e = errno;
+
+		if (e != ENOENT || must_exist)
+			pr_err("cannot open image %s: %s", name, strerror(e));
+		return errno = e, NULL;
+	}
+	img = img_alloc(kind, fd, name);
+	if (!img) {
+		close(fd);
+		return errno = ENOMEM, NULL;
+	}
+	r = img_check_magic(img, img_table[kind].magic);
+	if (r < 0) {
+		img_close_read(img);
+		return errno = -r, NULL;
+	}
+	return img;
+}
+
+struct img *img_open_path(const char *path)
+{
+	const char *base = strrchr(path, '/');
+	struct img *img;
+	uint32_t magic;
+	int fd, k;
+
+	base = base ? base + 1 : path;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		pr_perror("cannot open %s", path);
+		return NULL;
+	}
+	if (pread(fd, &magic, sizeof(magic), 0) != sizeof(magic))
+		magic = 0;
+	for (k = 0; k < IMG_KIND_COUNT; k++)
+		if (img_table[k].magic == magic)
+			break;
+	if (k == IMG_KIND_COUNT) {
+		pr_err("%s: not a criu-lite image (unknown magic %#x)", path, magic);
+		close(fd);
+		return errno = EINVAL, NULL;
+	}
+	img = img_alloc(k, fd, base);
+	if (!img || img_check_magic(img, magic)) {
+		if (img)
+			img_close_read(img);
+		else
+			close(fd);
+		return errno = EINVAL, NULL;
+	}
+	return img;
+}
+
+enum img_kind img_kind_of(const struct img *img)
+{
+	return img->kind;
+}
+
+/* Fill `dst` with exactly `len` bytes; returns bytes got (short only at EOF). */
+static ssize_t img_get(struct img *img, void *dst, size_t len)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		if (img->pos == img->len) {
+			ssize_t n = read(img->fd, img->buf, sizeof(img->buf));
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0)
+				return -errno;
+			if (n == 0)
+				break;
+			img->len = n;
+			img->pos = 0;
+		}
+		size_t take = img->len - img->pos;
+
+		if (take > len - got)
+			take = len - got;
+		memcpy((char *)dst + got, img->buf + img->pos, take);
+		img->pos += take;
+		got += take;
+	}
+	return got;
+}
+
+int img_read(struct img *img, const ProtobufCMessageDescriptor *desc, void **out)
+{
+	uint32_t len;
+	ssize_t n;
+	uint8_t *p;
+	void *msg;
+
+	*out = NULL;
+	n = img_get(img, &len, sizeof(len));
+	if (n == 0)
+		return 0;
+	if (n != sizeof(len)) {
+		pr_err("%s: truncated entry header", img->name);
+		return -EIO;
+	}
+	if (len > IMG_MAX_ENTRY) {
+		pr_err("%s: entry length %u is corrupt (over %u)", img->name, len, IMG_MAX_ENTRY);
+		return -EINVAL;
+	}
+	p = malloc(len ? len : 1);
+	if (!p)
+		return -ENOMEM;
+	n = img_get(img, p, len);
+	if (n != (ssize_t)len) {
+		free(p);
+		pr_err("%s: truncated entry (%zd of %u bytes)", img->name, n < 0 ? 0 : n, len);
+		return -EIO;
+	}
+	msg = protobuf_c_message_unpack(desc ? desc : img_table[img->kind].desc, NULL, len, p);
+	free(p);
+	if (!msg) {
+		pr_err("%s: malformed entry (protobuf decoding failed)", img->name);
+		return -EINVAL;
+	}
+	*out = msg;
+	return 1;
+}
+
+void img_close_read(struct img *img)
+{
+	if (!img)
+		return;
+	close(img->fd);
+	free(img);
+}
+
+int img_read_one(int dirfd, enum img_kind kind, int pid, bool must_exist, void **out)
+{
+	struct img *img = img_open(dirfd, kind, pid, must_exist);
+	int r;
+
+	*out = NULL;
+	if (!img)
+		return -errno;
+	r = img_read(img, NULL, out);
+	if (r == 0) {
+		pr_err("%s: image is empty", img->name);
+		r = -EINVAL;
+	}
+	img_close_read(img);
+	return r < 0 ? r : 0;
+}
+
+void img_free(void *msg)
+{
+	if (msg)
+		protobuf_c_message_free_unpacked(msg, NULL);
+}
+
+int img_write_inventory(int dirfd, const InventoryEntry *inv)
+{
+	static const char tmp[] = "inventory.img.tmp";
+	struct img *img;
+	int r, fd;
+
+	fd = img_create_raw(dirfd, tmp);
+	if (fd < 0)
+		return fd;
+	img = img_alloc(IMG_INVENTORY, fd, tmp);
+	if (!img) {
+		close(fd);
+		unlinkat(dirfd, tmp, 0);
+		return -ENOMEM;
+	}
+	img_put(img, &img_table[IMG_INVENTORY].magic, sizeof(uint32_t));
+	img_write(img, inv);
+	r = img_flush(img);
+	/* Every other image must be on disk before the inventory says "complete". */
+	if (!r && syncfs(dirfd))
+		r = pr_perror("cannot sync the image directory");
+	if (close(fd) && !r)
+		r = pr_perror("cannot close %s", tmp);
+	free(img);
+	if (!r && renameat(dirfd, tmp, dirfd, "inventory.img"))
+		r = pr_perror("cannot publish inventory.img");
+	if (r)
+		unlinkat(dirfd, tmp, 0);
+	return r;
+}

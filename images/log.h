@@ -1,0 +1,26 @@
+/* Logging shared by every part of criu-lite: one line per event on stderr (or
+ * the -o file), prefixed by severity. Errors are logged once, where they are
+ * understood; callers further up only propagate the negative errno. */
+#ifndef CRIU_LITE_LOG_H
+#define CRIU_LITE_LOG_H
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+enum log_level { LOG_ERR = 1, LOG_WARN, LOG_INFO, LOG_DEBUG };
+
+void log_set_level(int level);
+int log_get_level(void);
+int log_set_file(const char *path);
+void log_printf(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define pr_err(fmt, ...) log_printf(LOG_ERR, fmt, ##__VA_ARGS__)
+#define pr_warn(fmt, ...) log_printf(LOG_WARN, fmt, ##__VA_ARGS__)
+#define pr_info(fmt, ...) log_printf(LOG_INFO, fmt, ##__VA_ARGS__)
+#define pr_debug(fmt, ...) log_printf(LOG_DEBUG, fmt, ##__VA_ARGS__)
+/* Log with strerror(errno) appended and return -errno, for `return pr_perror(...)`. */
+#define pr_perror(fmt, ...) ({ int __e = errno; \
+	log_printf(LOG_ERR, fmt ": %s", ##__VA_ARGS__, strerror(__e)); -__e; })
+
+#endif

@@ -1,0 +1,326 @@
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "test/helpers.h"
+
+const char *target_path(const char *name)
+{
+	static __thread char buf[4096];
+	const char *dir = getenv("TARGETS");
+
+	snprintf(buf, sizeof(buf), "%s/%s", dir ? dir : "build/targets", name);
+	return buf;
+}
+
+const char *criu_lite_path(void)
+{
+	const char *p = getenv("CRIU_LITE");
+
+	return p ? p : "build/criu-lite";
+}
+
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+bool target_read_line(struct target *t, char *buf, size_t len, int timeout_ms)
+{
+	long deadline = now_ms() + timeout_ms;
+	size_t n = 0;
+
+	while (n + 1 < len) {
+		struct pollfd pfd = { .fd = t->out_fd, .events = POLLIN };
+		long left = deadline - now_ms();
+		char c;
+
+		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
+			return false;
+		if (read(t->out_fd, &c, 1) != 1)
+			return false;
+		if (c == '\n')
+			break;
+		buf[n++] = c;
+	}
+	buf[n] = '\0';
+	return true;
+}
+
+void target_start(struct target *t, const char *name, ...)
+{
+	const char *argv[32];
+	int pfd[2], argc = 0;
+	char line[1024];
+	va_list ap;
+
+	argv[argc++] = target_path(name);
+	va_start(ap, name);
+	while (argc < 31 && (argv[argc] = va_arg(ap, const char *)))
+		argc++;
+	va_end(ap);
+	argv[argc] = NULL;
+
+	cr_assert_eq(pipe2(pfd, O_CLOEXEC), 0);
+	t->pid = fork();
+	cr_assert_geq(t->pid, 0);
+	if (t->pid == 0) {
+		dup2(pfd[1], 1);
+		/* Each target in a process group of its own, like a shell job. */
+		setpgid(0, 0);
+		execv(argv[0], (char **)argv);
+		_exit(127);
+	}
+	close(pfd[1]);
+	t->out_fd = pfd[0];
+	for (;;) {
+		cr_assert(target_read_line(t, line, sizeof(line), 10000),
+			  "target %s did not get ready", name);
+		if (!strncmp(line, "READY", 5))
+			break;
+	}
+	snprintf(t->ready, sizeof(t->ready), "%s", line[5] ? line + 6 : "");
+}
+
+uint64_t target_ready_u64(const struct target *t, const char *key)
+{
+	size_t kl = strlen(key);
+	const char *p = t->ready;
+
+	while ((p = strstr(p, key))) {
+		if ((p == t->ready || p[-1] == ' ') && p[kl] == '=')
+			return strtoull(p + kl + 1, NULL, 0);
+		p += kl;
+	}
+	cr_assert_fail("READY line has no %s: %s", key, t->ready);
+	return 0;
+}
+
+void target_kill(struct target *t)
+{
+	if (t->pid > 0) {
+		kill(-t->pid, SIGKILL);
+		kill(t->pid, SIGKILL);
+		waitpid(t->pid, NULL, 0);
+		t->pid = 0;
+	}
+	if (t->out_fd > 0)
+		close(t->out_fd);
+	t->out_fd = -1;
+}
+
+static int wait_status(pid_t pid)
+{
+	int st;
+
+	if (waitpid(pid, &st, 0) < 0)
+		return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static void read_into(int fd, char *buf, size_t len)
+{
+	size_t n = 0;
+	ssize_t r;
+
+	while ((r = read(fd, buf + n, len > n + 1 ? len - n - 1 : 0)) > 0)
+		n += r;
+	/* drain whatever did not fit so the child never blocks on a full pipe */
+	if (r > 0 || n + 1 >= len) {
+		char sink[4096];
+
+		while (read(fd, sink, sizeof(sink)) > 0)
+			;
+	}
+	if (len)
+		buf[n < len ? n : len - 1] = '\0';
+}
+
+int run_criu_lite(char *err, size_t errlen, ...)
+{
+	const char *argv[64];
+	int argc = 0, pfd[2];
+	char sink[1];
+	pid_t pid;
+	va_list ap;
+
+	argv[argc++] = criu_lite_path();
+	va_start(ap, errlen);
+	while (argc < 63 && (argv[argc] = va_arg(ap, const char *)))
+		argc++;
+	va_end(ap);
+	argv[argc] = NULL;
+
+	cr_assert_eq(pipe2(pfd, O_CLOEXEC), 0);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(pfd[1], 2);
+		execv(argv[0], (char **)argv);
+		_exit(127);
+	}
+	close(pfd[1]);
+	read_into(pfd[0], err ? err : sink, err ? errlen : sizeof(sink));
+	close(pfd[0]);
+	return wait_status(pid);
+}
+
+int run_cmd(char *out, size_t outlen, const char *fmt, ...)
+{
+	char cmd[8192];
+	int pfd[2];
+	char sink[1];
+	pid_t pid;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	cr_assert_eq(pipe2(pfd, O_CLOEXEC), 0);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		dup2(pfd[1], 1);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	close(pfd[1]);
+	read_into(pfd[0], out ? out : sink, out ? outlen : sizeof(sink));
+	close(pfd[0]);
+	return wait_status(pid);
+}
+
+void make_tmpdir(char *buf, size_t len, const char *tag)
+{
+	snprintf(buf, len, "/tmp/criu-lite-test-%s-XXXXXX", tag);
+	cr_assert_not_null(mkdtemp(buf));
+}
+
+void rm_rf(const char *path)
+{
+	char cmd[4200];
+
+	if (!path || !*path || !strcmp(path, "/"))
+		return;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
+	if (system(cmd))
+		;
+}
+
+bool proc_status_field(pid_t pid, const char *field, char *buf, size_t len)
+{
+	char path[64], line[512];
+	size_t fl = strlen(field);
+	bool found = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, field, fl) && line[fl] == ':') {
+			char *v = line + fl + 1;
+
+			v += strspn(v, " \t");
+			v[strcspn(v, "\n")] = '\0';
+			snprintf(buf, len, "%s", v);
+			found = true;
+			break;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+bool proc_untraced_running(pid_t pid)
+{
+	char path[64], buf[64];
+	struct dirent *de;
+	bool ok = true;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	d = opendir(path);
+	if (!d)
+		return false;
+	while ((de = readdir(d)) && ok) {
+		pid_t tid = atoi(de->d_name);
+
+		if (tid <= 0)
+			continue;
+		if (!proc_status_field(tid, "TracerPid", buf, sizeof(buf)) || atoi(buf) != 0)
+			ok = false;
+		else if (!proc_status_field(tid, "State", buf, sizeof(buf)) ||
+			 buf[0] == 't' || buf[0] == 'T')
+			ok = false;
+	}
+	closedir(d);
+	return ok;
+}
+
+long proc_rss_kb(pid_t pid)
+{
+	char buf[64];
+
+	return proc_status_field(pid, "VmRSS", buf, sizeof(buf)) ? atol(buf) : -1;
+}
+
+uint64_t elf_symbol(const char *path, const char *sym, uint64_t *size)
+{
+	uint64_t addr = 0;
+	Elf_Scn *scn = NULL;
+	Elf *elf;
+	int fd;
+
+	elf_version(EV_CURRENT);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return 0;
+	elf = elf_begin(fd, ELF_C_READ, NULL);
+	while (elf && !addr && (scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr sh;
+		Elf_Data *data;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_SYMTAB)
+			continue;
+		data = elf_getdata(scn, NULL);
+		for (size_t i = 0; data && i < sh.sh_size / sh.sh_entsize; i++) {
+			GElf_Sym s;
+			const char *name;
+
+			if (!gelf_getsym(data, i, &s))
+				continue;
+			name = elf_strptr(elf, sh.sh_link, s.st_name);
+			if (name && !strcmp(name, sym)) {
+				addr = s.st_value;
+				if (size)
+					*size = s.st_size;
+				break;
+			}
+		}
+	}
+	if (elf)
+		elf_end(elf);
+	close(fd);
+	return addr;
+}

@@ -1,0 +1,51 @@
+/* Helpers the Criterion suites share: start a target program from
+ * $TARGETS, wait for its READY line, run criu-lite ($CRIU_LITE), inspect
+ * /proc, and read images through the images/ API. */
+#ifndef TEST_HELPERS_H
+#define TEST_HELPERS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct target {
+	pid_t pid;
+	int out_fd;		/* read end of the target's stdout */
+	char ready[1024];	/* the READY line, without "READY " */
+};
+
+/* Path of a built target or of the criu-lite binary. */
+const char *target_path(const char *name);
+const char *criu_lite_path(void);
+
+/* Start $TARGETS/name with args (NULL-terminated), wait up to 10 s for READY. */
+void target_start(struct target *t, const char *name, ...);
+/* Value of key=... in the READY line as an integer (hex with 0x ok); aborts test if missing. */
+uint64_t target_ready_u64(const struct target *t, const char *key);
+/* Read one more line the target prints, with a timeout; returns false on timeout/EOF. */
+bool target_read_line(struct target *t, char *buf, size_t len, int timeout_ms);
+/* SIGKILL and reap. */
+void target_kill(struct target *t);
+
+/* Run criu-lite with args (NULL-terminated); returns exit status (or 128+sig).
+ * stderr is captured into err (may be NULL) up to errlen. */
+int run_criu_lite(char *err, size_t errlen, ...);
+/* Run a shell command, capture stdout into out; returns exit status. */
+int run_cmd(char *out, size_t outlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* A fresh empty directory under /tmp; removed by rm_rf. */
+void make_tmpdir(char *buf, size_t len, const char *tag);
+void rm_rf(const char *path);
+
+/* /proc/PID/status field as text ("State", "TracerPid"...). */
+bool proc_status_field(pid_t pid, const char *field, char *buf, size_t len);
+/* TracerPid is 0 and state is not t/T for every thread of pid. */
+bool proc_untraced_running(pid_t pid);
+/* Resident set size in KiB. */
+long proc_rss_kb(pid_t pid);
+
+/* Address of a symbol in an ELF executable (static address; for non-PIE
+ * targets that is also the runtime address). 0 if not found. */
+uint64_t elf_symbol(const char *path, const char *sym, uint64_t *size);
+
+#endif
