@@ -222,8 +222,7 @@ void rm_rf(const char *path)
 	if (!path || !*path || !strcmp(path, "/"))
 		return;
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
-	if (system(cmd))
-		;
+	(void)!system(cmd);
 }
 
 bool proc_status_field(pid_t pid, const char *field, char *buf, size_t len)
