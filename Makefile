@@ -58,6 +58,7 @@ $(BUILD)/targets/%: test/targets/%.c test/targets/target.h
 targets: $(TARGET_BINS)
 
 $(BUILD)/test/suite: $(TEST_OBJS) $(LIB_OBJS)
+	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
 
 install: $(BUILD)/criu-lite
