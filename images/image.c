@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,9 +73,13 @@ int img_kind_from_name(const char *name, int *pid)
 		}
 		if (strncmp(name, fmt, pct - fmt))
 			continue;
+		/* Only the spelling img_name() writes: plain digits, no sign, space or
+		 * leading zero, within an int; else the pid would name another file. */
+		if (name[pct - fmt] < '1' || name[pct - fmt] > '9')
+			continue;
 		errno = 0;
 		v = strtol(name + (pct - fmt), &end, 10);
-		if (errno || end == name + (pct - fmt) || v <= 0 || strcmp(end, pct + 2))
+		if (errno || v > INT_MAX || strcmp(end, pct + 2))
 			continue;
 		*pid = (int)v;
 		return k;
@@ -231,6 +236,29 @@ static int img_check_magic(struct img *img, uint32_t magic)
 	return lseek(img->fd, sizeof(m), SEEK_SET) < 0 ? -errno : 0;
 }
 
+/* Open an image for reading. Only a regular file will do: O_NONBLOCK keeps a
+ * FIFO planted at an image name from blocking the open until a writer comes
+ * (it changes nothing for regular files), and a device or directory is
+ * refused before it is read. */
+static int img_open_file(int dirfd, const char *name)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	struct stat st;
+	int e;
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st))
+		e = errno;
+	else if (!S_ISREG(st.st_mode))
+		e = EINVAL;
+	else
+		return fd;
+	close(fd);
+	errno = e;
+	return -1;
+}
+
 struct img *img_open(int dirfd, enum img_kind kind, int pid, bool must_exist)
 {
 	char name[64];
@@ -239,11 +267,13 @@ struct img *img_open(int dirfd, enum img_kind kind, int pid, bool must_exist)
 
 	if (img_name(kind, pid, name, sizeof(name)))
 		return errno = ENAMETOOLONG, NULL;
-	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	fd = img_open_file(dirfd, name);
 	if (fd < 0) {
 		int e = errno;
 
-		if (e != ENOENT || must_exist)
+		if (e == EINVAL)
+			pr_err("cannot open image %s: not a regular file", name);
+		else if (e != ENOENT || must_exist)
 			pr_err("cannot open image %s: %s", name, strerror(e));
 		return errno = e, NULL;
 	}
@@ -268,9 +298,12 @@ struct img *img_open_path(const char *path)
 	int fd, k;
 
 	base = base ? base + 1 : path;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = img_open_file(AT_FDCWD, path);
 	if (fd < 0) {
-		pr_perror("cannot open %s", path);
+		if (errno == EINVAL)
+			pr_err("%s: not a regular file", path);
+		else
+			pr_perror("cannot open %s", path);
 		return NULL;
 	}
 	if (pread(fd, &magic, sizeof(magic), 0) != sizeof(magic))

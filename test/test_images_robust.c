@@ -1,0 +1,414 @@
+/* Image readers against malformed files, and image writers against a hostile
+ * dump directory. Every malformed file is checked twice: through the image
+ * API (the right -errno, nothing handed out) and through `criu-lite show`
+ * (one line on stderr, non-zero exit, no crash). Inputs the fuzzers found
+ * crashing are kept here too, under fuzz_*. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "images/image.h"
+#include "images/log.h"
+#include "test/helpers.h"
+
+#define MAGIC_PSTREE	0x434c0002u
+#define MAGIC_PROC	0x434c0004u
+#define MAGIC_PAGEMAP	0x434c0007u
+
+/* A valid pstree_entry {pid 5, ppid 1, pgid 5, sid 5, threads [5]}. */
+static const uint8_t pstree_msg[] = { 0x08, 5, 0x10, 1, 0x18, 5, 0x20, 5, 0x28, 5 };
+
+struct bad_image {
+	const char *what;
+	uint8_t bytes[64];
+	size_t len;
+	int open_err;	/* errno from img_open, or 0 if opening must work */
+	int read_err;	/* -errno from the first img_read that fails */
+	int good;	/* entries read fine before that */
+};
+
+#define LE32(v) (uint8_t)(v), (uint8_t)((v) >> 8), (uint8_t)((v) >> 16), (uint8_t)((v) >> 24)
+#define PSTREE_ENTRY LE32(sizeof(pstree_msg)), 0x08, 5, 0x10, 1, 0x18, 5, 0x20, 5, 0x28, 5
+
+/* Each is written as pstree.img (the magic decides what show thinks it is). */
+static const struct bad_image bad_images[] = {
+	{ "empty file", { 0 }, 0, EINVAL, 0, 0 },
+	{ "truncated magic", { 0x02, 0x00, 0x4c }, 3, EINVAL, 0, 0 },
+	{ "wrong magic (a proc image named pstree.img)", { LE32(MAGIC_PROC), PSTREE_ENTRY }, 18,
+	  EINVAL, 0, 0 },
+	{ "unknown magic", { LE32(0xdeadbeefu), PSTREE_ENTRY }, 18, EINVAL, 0, 0 },
+	{ "truncated entry header", { LE32(MAGIC_PSTREE), 0x0a, 0x00 }, 6, 0, -EIO, 0 },
+	{ "truncated header after a good entry", { LE32(MAGIC_PSTREE), PSTREE_ENTRY, 0x0a }, 19,
+	  0, -EIO, 1 },
+	{ "length over IMG_MAX_ENTRY", { LE32(MAGIC_PSTREE), LE32(IMG_MAX_ENTRY + 1), 0x08, 5 },
+	  10, 0, -EINVAL, 0 },
+	{ "length 0xffffffff", { LE32(MAGIC_PSTREE), LE32(0xffffffffu), 0x08, 5 }, 10, 0,
+	  -EINVAL, 0 },
+	{ "length past end of file", { LE32(MAGIC_PSTREE), LE32(100), 0x08, 5, 0x10, 1 }, 12, 0,
+	  -EIO, 0 },
+	{ "length at IMG_MAX_ENTRY, file short", { LE32(MAGIC_PSTREE), LE32(IMG_MAX_ENTRY), 0x08 },
+	  9, 0, -EIO, 0 },
+	{ "garbage protobuf", { LE32(MAGIC_PSTREE), LE32(6), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff },
+	  14, 0, -EINVAL, 0 },
+	{ "protobuf missing required fields", { LE32(MAGIC_PSTREE), LE32(2), 0x08, 5 }, 10, 0,
+	  -EINVAL, 0 },
+	{ "zero-length entry", { LE32(MAGIC_PSTREE), LE32(0) }, 8, 0, -EINVAL, 0 },
+	{ "varint running off the entry", { LE32(MAGIC_PSTREE), LE32(3), 0x08, 0x80, 0x80 }, 11, 0,
+	  -EINVAL, 0 },
+	{ "length-delimited field past the entry", { LE32(MAGIC_PSTREE), LE32(4), 0x2a, 0x7f, 1, 2 },
+	  12, 0, -EINVAL, 0 },
+};
+
+#define NR_BAD (sizeof(bad_images) / sizeof(bad_images[0]))
+
+static char dir[256];
+static int dfd = -1;
+
+static void setup(void)
+{
+	/* The API logs each refusal: keep the suite's output readable. */
+	log_set_level(0);
+	make_tmpdir(dir, sizeof(dir), "robust");
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	cr_assert_geq(dfd, 0);
+}
+
+static void teardown(void)
+{
+	if (dfd >= 0)
+		close(dfd);
+	dfd = -1;
+	rm_rf(dir);
+}
+
+TestSuite(images_robust, .init = setup, .fini = teardown, .timeout = 30);
+
+static void write_file(const char *name, const void *p, size_t len)
+{
+	int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+	cr_assert_geq(fd, 0, "create %s: %s", name, strerror(errno));
+	cr_assert_eq(write(fd, p, len), (ssize_t)len);
+	close(fd);
+}
+
+static void read_file(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	cr_assert_geq(fd, 0, "open %s: %s", path, strerror(errno));
+	n = read(fd, buf, len - 1);
+	cr_assert_geq(n, 0);
+	buf[n] = '\0';
+	close(fd);
+}
+
+/* Read every entry; returns the first error (or 0 at a clean end) and the
+ * number of entries read before it. */
+static int read_entries(struct img *img, int *good)
+{
+	void *msg;
+	int r;
+
+	*good = 0;
+	while ((r = img_read(img, NULL, &msg)) > 0) {
+		cr_assert_not_null(msg);
+		img_free(msg);
+		(*good)++;
+	}
+	cr_assert_null(msg, "an entry handed out on error");
+	return r;
+}
+
+Test(images_robust, valid_image_reads_back)
+{
+	static const uint8_t ok[] = { LE32(MAGIC_PSTREE), PSTREE_ENTRY, PSTREE_ENTRY };
+	PstreeEntry *pe;
+	struct img *img;
+	int good;
+
+	write_file("pstree.img", ok, sizeof(ok));
+	img = img_open(dfd, IMG_PSTREE, 0, true);
+	cr_assert_not_null(img);
+	cr_assert_eq(img_read(img, NULL, (void **)&pe), 1);
+	cr_assert_eq(pe->pid, 5);
+	cr_assert_eq(pe->ppid, 1);
+	cr_assert_eq(pe->n_threads, 1);
+	img_free(pe);
+	cr_assert_eq(read_entries(img, &good), 0);
+	cr_assert_eq(good, 1);
+	img_close_read(img);
+}
+
+Test(images_robust, malformed_through_api)
+{
+	for (size_t i = 0; i < NR_BAD; i++) {
+		const struct bad_image *b = &bad_images[i];
+		char path[512];
+		struct img *img;
+		int good, r;
+
+		write_file("pstree.img", b->bytes, b->len);
+		errno = 0;
+		img = img_open(dfd, IMG_PSTREE, 0, true);
+		if (b->open_err) {
+			cr_assert_null(img, "%s: opened", b->what);
+			cr_assert_eq(errno, b->open_err, "%s: errno %d", b->what, errno);
+			snprintf(path, sizeof(path), "%s/pstree.img", dir);
+			/* By path, the magic decides: only a known magic opens. */
+			img = img_open_path(path);
+			if (img) {
+				cr_assert_neq(img_kind_of(img), IMG_PSTREE, "%s", b->what);
+				img_close_read(img);
+			}
+			continue;
+		}
+		cr_assert_not_null(img, "%s: did not open: %s", b->what, strerror(errno));
+		r = read_entries(img, &good);
+		img_close_read(img);
+		cr_assert_eq(r, b->read_err, "%s: read gave %d, want %d", b->what, r, b->read_err);
+		cr_assert_eq(good, b->good, "%s: %d good entries", b->what, good);
+	}
+}
+
+Test(images_robust, read_one_refuses_empty_and_missing)
+{
+	static const uint8_t only_magic[] = { LE32(MAGIC_PSTREE) };
+	void *msg = (void *)1;
+
+	cr_assert_eq(img_read_one(dfd, IMG_PSTREE, 0, false, &msg), -ENOENT);
+	cr_assert_null(msg);
+	write_file("pstree.img", only_magic, sizeof(only_magic));
+	cr_assert_eq(img_read_one(dfd, IMG_PSTREE, 0, true, &msg), -EINVAL);
+	cr_assert_null(msg);
+}
+
+/* A reader must not hang on a FIFO (or any non-regular file) planted at an
+ * image name: open(O_RDONLY) of a FIFO blocks until a writer shows up. */
+Test(images_robust, fifo_at_image_name_is_refused)
+{
+	char path[512];
+	struct img *img;
+
+	snprintf(path, sizeof(path), "%s/pstree.img", dir);
+	cr_assert_eq(mkfifo(path, 0600), 0);
+	alarm(5);
+	img = img_open(dfd, IMG_PSTREE, 0, true);
+	cr_assert_null(img);
+	img = img_open_path(path);
+	cr_assert_null(img);
+	alarm(0);
+}
+
+Test(images_robust, directory_at_image_name_is_refused)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/pstree.img", dir);
+	cr_assert_eq(mkdir(path, 0700), 0);
+	cr_assert_null(img_open(dfd, IMG_PSTREE, 0, true));
+	cr_assert_null(img_open_path(path));
+}
+
+Test(images_robust, kind_from_name)
+{
+	int pid = -1;
+
+	cr_assert_eq(img_kind_from_name("proc-42.img", &pid), IMG_PROC);
+	cr_assert_eq(pid, 42);
+	cr_assert_eq(img_kind_from_name("inventory.img", &pid), IMG_INVENTORY);
+	cr_assert_eq(img_kind_from_name("pagemap-7.img", &pid), IMG_PAGEMAP);
+	cr_assert_eq(pid, 7);
+	cr_assert_eq(img_kind_from_name("proc-0.img", &pid), -1);
+	cr_assert_eq(img_kind_from_name("proc-.img", &pid), -1);
+	cr_assert_eq(img_kind_from_name("proc-12.img.tmp", &pid), -1);
+	cr_assert_eq(img_kind_from_name("proc-12x.img", &pid), -1);
+	/* pids are ints: a name that overflows one is no image of ours. */
+	cr_assert_eq(img_kind_from_name("proc-4294967297.img", &pid), -1);
+	/* Only the name img_name() would write: no sign, no space, no leading 0. */
+	cr_assert_eq(img_kind_from_name("proc-+5.img", &pid), -1);
+	cr_assert_eq(img_kind_from_name("proc- 5.img", &pid), -1);
+	cr_assert_eq(img_kind_from_name("proc-05.img", &pid), -1);
+}
+
+/* --- the writer against a hostile directory --- */
+
+static const char precious[] = "precious, must stay untouched\n";
+
+static void plant_symlink(const char *name, char *victim, size_t len)
+{
+	char path[512];
+	int fd;
+
+	snprintf(victim, len, "%s/victim", dir);
+	fd = open(victim, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, precious, sizeof(precious) - 1), (ssize_t)sizeof(precious) - 1);
+	close(fd);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	cr_assert_eq(symlink(victim, path), 0);
+}
+
+static void assert_victim_untouched(const char *victim, const char *name)
+{
+	char buf[256], path[512];
+	struct stat st;
+
+	read_file(victim, buf, sizeof(buf));
+	cr_assert_str_eq(buf, precious, "the symlink target was written through");
+	cr_assert_eq(stat(victim, &st), 0);
+	cr_assert_eq(st.st_mode & 07777, 0644, "victim mode changed to %o", st.st_mode & 07777);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	cr_assert_eq(lstat(path, &st), 0);
+	cr_assert(S_ISREG(st.st_mode), "%s is not a regular file", name);
+	cr_assert_eq(st.st_mode & 07777, 0600, "%s has mode %o", name, st.st_mode & 07777);
+}
+
+static PstreeEntry *new_pstree(void)
+{
+	PstreeEntry *pe = malloc(sizeof(*pe));
+
+	cr_assert_not_null(pe);
+	pstree_entry__init(pe);
+	pe->pid = 77;
+	pe->ppid = 1;
+	pe->pgid = 77;
+	pe->sid = 77;
+	return pe;
+}
+
+Test(images_robust, create_does_not_follow_planted_symlink)
+{
+	char victim[512];
+	PstreeEntry *pe = new_pstree(), *back;
+	struct img *img;
+
+	plant_symlink("pstree.img", victim, sizeof(victim));
+	img = img_create(dfd, IMG_PSTREE, 0);
+	cr_assert_not_null(img, "img_create: %s", strerror(errno));
+	cr_assert_eq(img_write(img, pe), 0);
+	cr_assert_eq(img_close(img), 0);
+	free(pe);
+	assert_victim_untouched(victim, "pstree.img");
+	cr_assert_eq(img_read_one(dfd, IMG_PSTREE, 0, true, (void **)&back), 0);
+	cr_assert_eq(back->pid, 77);
+	img_free(back);
+}
+
+Test(images_robust, create_raw_does_not_follow_planted_symlink)
+{
+	char victim[512];
+	int fd;
+
+	plant_symlink("pages-9.img", victim, sizeof(victim));
+	fd = img_create_raw(dfd, "pages-9.img");
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, "x", 1), 1);
+	close(fd);
+	assert_victim_untouched(victim, "pages-9.img");
+}
+
+Test(images_robust, inventory_does_not_follow_planted_symlinks)
+{
+	char victim[512], path[512];
+	InventoryEntry inv = INVENTORY_ENTRY__INIT;
+	struct stat st;
+
+	inv.format_version = IMG_FORMAT_VERSION;
+	inv.tool_version = (char *)CRIU_LITE_VERSION;
+	inv.kernel_release = (char *)"test";
+	plant_symlink("inventory.img.tmp", victim, sizeof(victim));
+	snprintf(path, sizeof(path), "%s/inventory.img", dir);
+	cr_assert_eq(symlink(victim, path), 0);
+	cr_assert_eq(img_write_inventory(dfd, &inv), 0);
+	assert_victim_untouched(victim, "inventory.img");
+	snprintf(path, sizeof(path), "%s/inventory.img.tmp", dir);
+	cr_assert_neq(lstat(path, &st), 0, "temporary inventory left behind");
+}
+
+/* A hard link planted at an image name: the old name is unlinked, so the
+ * other name keeps its content. */
+Test(images_robust, create_does_not_write_through_hard_link)
+{
+	char victim[512], path[512];
+	PstreeEntry *pe = new_pstree();
+	struct img *img;
+	int fd;
+
+	snprintf(victim, sizeof(victim), "%s/victim", dir);
+	fd = open(victim, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, precious, sizeof(precious) - 1), (ssize_t)sizeof(precious) - 1);
+	close(fd);
+	snprintf(path, sizeof(path), "%s/pstree.img", dir);
+	cr_assert_eq(link(victim, path), 0);
+	img = img_create(dfd, IMG_PSTREE, 0);
+	cr_assert_not_null(img);
+	cr_assert_eq(img_write(img, pe), 0);
+	cr_assert_eq(img_close(img), 0);
+	free(pe);
+	assert_victim_untouched(victim, "pstree.img");
+}
+
+Test(images_robust, images_are_created_0600_whatever_the_umask)
+{
+	static const mode_t masks[] = { 0, 022, 077 };
+	char path[512];
+	InventoryEntry inv = INVENTORY_ENTRY__INIT;
+	struct stat st;
+
+	inv.format_version = IMG_FORMAT_VERSION;
+	inv.tool_version = (char *)CRIU_LITE_VERSION;
+	inv.kernel_release = (char *)"test";
+	for (size_t i = 0; i < sizeof(masks) / sizeof(masks[0]); i++) {
+		mode_t old = umask(masks[i]);
+		struct img *img = img_create(dfd, IMG_MM, 3);
+		int fd = img_create_raw(dfd, "pages-3.img");
+
+		cr_assert_not_null(img);
+		cr_assert_eq(img_close(img), 0);
+		cr_assert_geq(fd, 0);
+		close(fd);
+		cr_assert_eq(img_write_inventory(dfd, &inv), 0);
+		umask(old);
+		static const char *const names[] = { "mm-3.img", "pages-3.img", "inventory.img" };
+		for (int n = 0; n < 3; n++) {
+			snprintf(path, sizeof(path), "%s/%s", dir, names[n]);
+			cr_assert_eq(stat(path, &st), 0);
+			cr_assert_eq(st.st_mode & 07777, 0600, "%s has mode %o under umask %o",
+				     names[n], st.st_mode & 07777, masks[i]);
+		}
+	}
+}
+
+/* The writer refuses what the reader would refuse: an entry over the limit. */
+Test(images_robust, write_over_limit_is_refused)
+{
+	ThreadEntry te = THREAD_ENTRY__INIT;
+	struct img *img;
+	void *msg;
+
+	te.gpregs.len = IMG_MAX_ENTRY + 1;
+	te.gpregs.data = calloc(1, te.gpregs.len);
+	cr_assert_not_null(te.gpregs.data);
+	img = img_create(dfd, IMG_THREADS, 4);
+	cr_assert_not_null(img);
+	cr_assert_eq(img_write(img, &te), -E2BIG);
+	cr_assert_eq(img_close(img), -E2BIG);
+	free(te.gpregs.data);
+	/* The image is broken (the caller must img_abort it), but no part of
+	 * the refused entry may have reached the file. */
+	img = img_open(dfd, IMG_THREADS, 4, true);
+	if (img) {
+		cr_assert_eq(img_read(img, NULL, &msg), 0, "a refused entry reached the file");
+		img_close_read(img);
+	}
+}
