@@ -1,11 +1,347 @@
+/* Syscall injection through ptrace, x86_64. See infect.h for the contract. */
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 
 #include "criu-lite/infect.h"
+#include "images/log.h"
 
-/* Placeholder until this module lands. */
-int infect_start(struct infect *inf, pid_t tid) { (void)inf; (void)tid; return -ENOSYS; }
+#ifndef PTRACE_EVENT_STOP
+#define PTRACE_EVENT_STOP 128
+#endif
+#ifndef PTRACE_GETSIGMASK
+#define PTRACE_GETSIGMASK 0x420a
+#define PTRACE_SETSIGMASK 0x420b
+#endif
+
+/* The kernel's internal restart codes, visible in rax of a thread stopped on
+ * its way out of an interrupted syscall. */
+#define ERESTARTSYS		512
+#define ERESTARTNOINTR		513
+#define ERESTARTNOHAND		514
+#define ERESTART_RESTARTBLOCK	516
+
+#define SYSCALL_INSN_LEN 2
+
+/* What the kernel keeps of an all-ones PTRACE_SETSIGMASK. */
+#define ALL_BLOCKABLE (~((1ULL << (SIGKILL - 1)) | (1ULL << (SIGSTOP - 1))))
+
+static int scan_range(int mem_fd, uint64_t start, uint64_t end, uint64_t *ip)
+{
+	unsigned char buf[4096];
+
+	for (uint64_t a = start; a < end; a += sizeof(buf)) {
+		size_t len = end - a < sizeof(buf) ? end - a : sizeof(buf);
+		ssize_t n = pread(mem_fd, buf, len, (off_t)a);
+
+		if (n < SYSCALL_INSN_LEN)
+			return -EIO;
+		/* A pair split across two chunks is missed; the vdso has many. */
+		for (ssize_t i = 0; i + 1 < n; i++)
+			if (buf[i] == 0x0f && buf[i + 1] == 0x05)
+				return *ip = a + i, 0;
+	}
+	return -ENOENT;
+}
+
+int infect_find_syscall(pid_t tid, uint64_t *ip)
+{
+	char path[64], line[512];
+	int mem_fd, r = -ENOENT;
+	FILE *maps;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", tid);
+	maps = fopen(path, "re");
+	if (!maps)
+		return pr_perror("cannot open %s", path);
+	snprintf(path, sizeof(path), "/proc/%d/mem", tid);
+	mem_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (mem_fd < 0) {
+		r = pr_perror("cannot open %s", path);
+		fclose(maps);
+		return r;
+	}
+	/* Two passes: the vdso is always mapped and never changes under us;
+	 * any other executable mapping will do when it is absent. */
+	for (int pass = 0; pass < 2 && r; pass++) {
+		rewind(maps);
+		while (r && fgets(line, sizeof(line), maps)) {
+			unsigned long long start, end;
+			char perms[8];
+
+			if (sscanf(line, "%llx-%llx %7s", &start, &end, perms) != 3 || perms[2] != 'x')
+				continue;
+			if (pass == 0 && !strstr(line, "[vdso]"))
+				continue;
+			if (strstr(line, "[vsyscall]"))
+				continue;	/* not readable through mem, and emulated */
+			r = scan_range(mem_fd, start, end, ip);
+		}
+	}
+	close(mem_fd);
+	fclose(maps);
+	if (r)
+		pr_err("no syscall instruction found in task %d", tid);
+	return r;
+}
+
+int infect_start(struct infect *inf, pid_t tid)
+{
+	uint64_t ip;
+	int r = infect_find_syscall(tid, &ip);
+
+	return r ? r : infect_start_at(inf, tid, ip);
+}
+
+int infect_start_at(struct infect *inf, pid_t tid, uint64_t syscall_ip)
+{
+	char path[64];
+
+	memset(inf, 0, sizeof(*inf));
+	inf->tid = tid;
+	inf->mem_fd = -1;
+	inf->syscall_ip = syscall_ip;
+	if (ptrace(PTRACE_GETREGS, tid, NULL, &inf->saved))
+		return pr_perror("cannot read registers of task %d", tid);
+	if (ptrace(PTRACE_GETSIGMASK, tid, sizeof(uint64_t), &inf->saved_sigmask))
+		return pr_perror("cannot read blocked mask of task %d", tid);
+	snprintf(path, sizeof(path), "/proc/%d/mem", tid);
+	inf->mem_fd = open(path, O_RDWR | O_CLOEXEC);
+	if (inf->mem_fd < 0)
+		return pr_perror("cannot open %s", path);
+	inf->started = true;
+	return 0;
+}
+
+/* Wait for the next stop of the injected thread. Returns 1 for a syscall
+ * stop, 0 for any other stop that was already resumed with PTRACE_SYSCALL
+ * (the caller waits again), <0 if the thread is gone. */
+static int wait_syscall_stop(struct infect *inf)
+{
+	int st, sig, event;
+
+	if (waitpid(inf->tid, &st, __WALL) < 0)
+		return pr_perror("waitpid(%d)", inf->tid);
+	if (WIFEXITED(st) || WIFSIGNALED(st)) {
+		pr_err("task %d died during syscall injection", inf->tid);
+		return -ESRCH;
+	}
+	sig = WSTOPSIG(st);
+	event = st >> 16;
+	if (event == 0 && (sig == SIGTRAP || sig == (SIGTRAP | 0x80)))
+		return 1;
+	/* With all signals blocked only SIGSTOP can be delivered here (and
+	 * SIGKILL, which does not stop). Hold it back; infect_stop re-sends. */
+	if (event == 0 && sig != SIGTRAP)
+		inf->deferred_sig = sig;
+	/* Group-stops and fork/clone/exec events: just go on. */
+	if (ptrace(PTRACE_SYSCALL, inf->tid, NULL, NULL))
+		return pr_perror("cannot resume task %d", inf->tid);
+	return 0;
+}
+
+static int run_to_syscall_stop(struct infect *inf)
+{
+	int r;
+
+	if (ptrace(PTRACE_SYSCALL, inf->tid, NULL, NULL))
+		return pr_perror("cannot resume task %d", inf->tid);
+	while ((r = wait_syscall_stop(inf)) == 0)
+		;
+	return r < 0 ? r : 0;
+}
+
 int infect_syscall(struct infect *inf, long nr, uint64_t *ret, uint64_t a1, uint64_t a2,
 		   uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6)
-{ (void)inf; (void)nr; (void)ret; (void)a1; (void)a2; (void)a3; (void)a4; (void)a5; (void)a6; return -ENOSYS; }
-int infect_map_scratch(struct infect *inf, size_t len) { (void)inf; (void)len; return -ENOSYS; }
-int infect_stop(struct infect *inf) { (void)inf; return -ENOSYS; }
+{
+	struct user_regs_struct regs = inf->saved;
+	uint64_t all = ALL_BLOCKABLE;
+	int r;
+
+	if (!inf->started)
+		return -EINVAL;
+	/* Block everything so that no handler runs on our borrowed registers;
+	 * the real mask is put back by infect_stop. */
+	if (ptrace(PTRACE_SETSIGMASK, inf->tid, sizeof(all), &all))
+		return pr_perror("cannot block signals of task %d", inf->tid);
+	regs.rip = inf->syscall_ip;
+	regs.rax = nr;
+	regs.rdi = a1;
+	regs.rsi = a2;
+	regs.rdx = a3;
+	regs.r10 = a4;
+	regs.r8 = a5;
+	regs.r9 = a6;
+	/* orig_rax = -1: the thread may sit on the way out of an interrupted
+	 * syscall; without this the kernel would "restart" it on our
+	 * registers (rax = orig_rax, rip -= 2) before running ours. */
+	regs.orig_rax = (uint64_t)-1;
+	if (ptrace(PTRACE_SETREGS, inf->tid, NULL, &regs))
+		return pr_perror("cannot set registers of task %d", inf->tid);
+
+	r = run_to_syscall_stop(inf);		/* entry */
+	if (r)
+		return r;
+	if (ptrace(PTRACE_GETREGS, inf->tid, NULL, &regs))
+		return pr_perror("cannot read registers of task %d", inf->tid);
+	if ((long)regs.orig_rax != nr) {
+		pr_err("task %d: expected entry to syscall %ld, got %lld", inf->tid, nr,
+		       (long long)regs.orig_rax);
+		return -EIO;
+	}
+	r = run_to_syscall_stop(inf);		/* exit */
+	if (r)
+		return r;
+	if (ptrace(PTRACE_GETREGS, inf->tid, NULL, &regs))
+		return pr_perror("cannot read registers of task %d", inf->tid);
+	if (regs.rip != inf->syscall_ip + SYSCALL_INSN_LEN) {
+		pr_err("task %d: injected syscall %ld ended at %#llx", inf->tid, nr,
+		       (unsigned long long)regs.rip);
+		return -EIO;
+	}
+	*ret = regs.rax;
+	pr_debug("task %d: injected syscall %ld = %#llx", inf->tid, nr, (unsigned long long)regs.rax);
+	return 0;
+}
+
+int infect_map_scratch(struct infect *inf, size_t len)
+{
+	uint64_t addr;
+	int r;
+
+	r = infect_syscall(inf, __NR_mmap, &addr, 0, len, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0);
+	if (r)
+		return r;
+	if (addr > (uint64_t)-4096) {
+		pr_err("mmap of %zu scratch bytes in task %d failed: %s", len, inf->tid,
+		       strerror((int)-addr));
+		return (int)addr;
+	}
+	inf->scratch = addr;
+	inf->scratch_len = len;
+	return 0;
+}
+
+int infect_read(struct infect *inf, uint64_t addr, void *buf, size_t len)
+{
+	ssize_t n = pread(inf->mem_fd, buf, len, (off_t)addr);
+
+	if (n == (ssize_t)len)
+		return 0;
+	if (n >= 0)
+		errno = EIO;
+	return pr_perror("cannot read %zu bytes at %#llx of task %d", len,
+			 (unsigned long long)addr, inf->tid);
+}
+
+int infect_write(struct infect *inf, uint64_t addr, const void *buf, size_t len)
+{
+	ssize_t n = pwrite(inf->mem_fd, buf, len, (off_t)addr);
+
+	if (n == (ssize_t)len)
+		return 0;
+	if (n >= 0)
+		errno = EIO;
+	return pr_perror("cannot write %zu bytes at %#llx of task %d", len,
+			 (unsigned long long)addr, inf->tid);
+}
+
+/* Put the thread back into a PTRACE_EVENT_STOP with its own registers. Merely
+ * setting them in our syscall-exit-stop is not enough: a thread interrupted
+ * inside a syscall has rax = -ERESTART*, and the kernel turns that into a
+ * restart only on its way through signal handling. PTRACE_INTERRUPT then
+ * resume sends it through get_signal() again, where it stops exactly as it
+ * was stopped before we borrowed it. */
+static int return_to_event_stop(struct infect *inf)
+{
+	int st;
+
+	if (ptrace(PTRACE_INTERRUPT, inf->tid, NULL, NULL))
+		return pr_perror("cannot interrupt task %d", inf->tid);
+	if (ptrace(PTRACE_CONT, inf->tid, NULL, NULL))
+		return pr_perror("cannot resume task %d", inf->tid);
+	for (;;) {
+		if (waitpid(inf->tid, &st, __WALL) < 0)
+			return pr_perror("waitpid(%d)", inf->tid);
+		if (WIFEXITED(st) || WIFSIGNALED(st))
+			return -ESRCH;
+		if (st >> 16 == PTRACE_EVENT_STOP)
+			return 0;
+		/* A signal-delivery-stop cannot come first: get_signal() serves
+		 * the pending trap before dequeuing signals. Anything else (a
+		 * syscall stop is impossible after PTRACE_CONT) is passed on. */
+		if (ptrace(PTRACE_CONT, inf->tid, NULL,
+			   (void *)(long)((st >> 16) ? 0 : WSTOPSIG(st))))
+			return pr_perror("cannot resume task %d", inf->tid);
+	}
+}
+
+int infect_stop(struct infect *inf)
+{
+	uint64_t mask;
+	int r = 0, r2;
+
+	if (!inf->started)
+		return 0;
+	if (inf->scratch) {
+		uint64_t ret;
+
+		r = infect_syscall(inf, __NR_munmap, &ret, inf->scratch, inf->scratch_len,
+				   0, 0, 0, 0);
+		if (!r && ret) {
+			pr_err("munmap of scratch in task %d failed: %s", inf->tid,
+			       strerror((int)-ret));
+			r = -EIO;
+		}
+		inf->scratch = 0;
+	}
+	/* If it was stopped in rt_sigsuspend/ppoll/pselect, its blocked mask
+	 * was the temporary one and the kernel restored the saved one into
+	 * `blocked` when we first resumed it (ours no longer there): keep
+	 * that, the restarted syscall installs its temporary mask again. */
+	if (!ptrace(PTRACE_GETSIGMASK, inf->tid, sizeof(mask), &mask) && mask != ALL_BLOCKABLE)
+		inf->saved_sigmask = mask;
+	r2 = 0;
+	if (ptrace(PTRACE_SETREGS, inf->tid, NULL, &inf->saved))
+		r2 = pr_perror("cannot restore registers of task %d", inf->tid);
+	else if (ptrace(PTRACE_SETSIGMASK, inf->tid, sizeof(uint64_t), &inf->saved_sigmask))
+		r2 = pr_perror("cannot restore blocked mask of task %d", inf->tid);
+	else
+		r2 = return_to_event_stop(inf);
+	if (inf->deferred_sig)
+		syscall(SYS_tkill, inf->tid, inf->deferred_sig);
+	if (inf->mem_fd >= 0)
+		close(inf->mem_fd);
+	inf->mem_fd = -1;
+	inf->started = false;
+	return r ? r : r2;
+}
+
+bool infect_fixup_restart(struct user_regs_struct *regs)
+{
+	if ((long long)regs->orig_rax < 0)
+		return false;
+	switch ((long long)regs->rax) {
+	case -ERESTARTSYS:
+	case -ERESTARTNOINTR:
+	case -ERESTARTNOHAND:
+		regs->rax = regs->orig_rax;
+		break;
+	case -ERESTART_RESTARTBLOCK:
+		regs->rax = __NR_restart_syscall;
+		break;
+	default:
+		return false;
+	}
+	regs->rip -= SYSCALL_INSN_LEN;
+	return true;
+}

@@ -1,10 +1,29 @@
 /* Run system calls inside a stopped tracee ("infect"): save its registers,
  * point it at a `syscall` instruction, let it execute exactly that syscall,
  * read the result and put everything back. Shared by dump (sigactions,
- * itimers, fork for --snapshot fork) and restore (building the address space). */
+ * itimers, fork for --snapshot fork) and restore (building the address space).
+ *
+ * Preconditions (x86_64 tracees only):
+ *  - `tid` was attached with PTRACE_SEIZE (PTRACE_INTERRUPT is used to bring
+ *    it back into a stop at the end); any ptrace options are fine.
+ *  - it sits in a PTRACE_EVENT_STOP (PTRACE_INTERRUPT stop or seized
+ *    group-stop), a syscall-stop or an event stop (fork/clone/exec), and the
+ *    caller has already reaped that stop with waitpid(). Never a
+ *    signal-delivery-stop: resuming it would discard the signal.
+ *  - no other code waits for this tid while an injection runs.
+ * After infect_stop() the thread is again in a PTRACE_EVENT_STOP with exactly
+ * the registers and blocked mask it had before, so that a syscall it was
+ * interrupted in restarts as the kernel would have restarted it.
+ *
+ * During an injection every signal is blocked (PTRACE_SETSIGMASK), so nothing
+ * is delivered meanwhile; a SIGSTOP that still turns up is re-sent to the
+ * thread at infect_stop(). A fork/clone injected with PTRACE_O_TRACEFORK /
+ * TRACECLONE set gives a traced child that inherits the injected register
+ * state and the all-blocked mask: the caller owns that child. */
 #ifndef CRIU_LITE_INFECT_H
 #define CRIU_LITE_INFECT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <sys/user.h>
@@ -15,17 +34,39 @@ struct infect {
 	uint64_t syscall_ip;		/* address of a `syscall` instruction */
 	uint64_t scratch;		/* scratch page mapped in the tracee, or 0 */
 	size_t scratch_len;
+	/* private to infect.c */
+	uint64_t saved_sigmask;		/* blocked mask to put back */
+	int mem_fd;			/* /proc/tid/mem, or -1 */
+	int deferred_sig;		/* a stop signal met during injection */
+	bool started;
 };
 
 /* Find a `syscall` instruction (the vdso has one) and save registers. */
 int infect_start(struct infect *inf, pid_t tid);
+/* Same with a known `syscall` instruction address (restore: an address it
+ * mapped itself, when the vdso is gone or not yet in place). */
+int infect_start_at(struct infect *inf, pid_t tid, uint64_t syscall_ip);
+/* Address of a `0f 05` byte pair in an executable mapping of tid ([vdso]
+ * first). */
+int infect_find_syscall(pid_t tid, uint64_t *ip);
 /* Execute syscall nr(args) in the tracee; returns its raw result
  * (negative errno on failure) in *ret. Returns <0 if the injection failed. */
 int infect_syscall(struct infect *inf, long nr, uint64_t *ret, uint64_t a1, uint64_t a2,
 		   uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6);
 /* Map `len` bytes of anonymous RW scratch memory in the tracee. */
 int infect_map_scratch(struct infect *inf, size_t len);
-/* Unmap scratch memory and restore the saved registers. */
+/* Copy to/from tracee memory through /proc/tid/mem (writes work on
+ * read-only mappings too, as for a debugger). 0 or -errno. */
+int infect_read(struct infect *inf, uint64_t addr, void *buf, size_t len);
+int infect_write(struct infect *inf, uint64_t addr, const void *buf, size_t len);
+/* Unmap scratch memory and restore the saved registers and mask. */
 int infect_stop(struct infect *inf);
+
+/* What the kernel does to a thread's registers when it returns to user mode
+ * from a syscall interrupted with -ERESTART* and no handler runs: back up
+ * rip onto the `syscall` instruction and reload rax. Restore needs it for a
+ * thread dumped inside a syscall (dump keeps gpregs verbatim). Returns true
+ * if regs were changed. */
+bool infect_fixup_restart(struct user_regs_struct *regs);
 
 #endif
