@@ -27,7 +27,7 @@ TEST_OBJS    := $(patsubst %.c,$(BUILD)/obj/%.o,$(TEST_SRCS))
 TARGET_SRCS  := $(wildcard test/targets/*.c)
 TARGET_BINS  := $(patsubst test/targets/%.c,$(BUILD)/targets/%,$(TARGET_SRCS))
 
-.PHONY: all deps install test check-build targets demo bench fuzz clean
+.PHONY: all deps install test check-build targets demo bench fuzz fuzz-build clean
 .SECONDARY:
 
 all: $(BUILD)/criu-lite
@@ -78,6 +78,19 @@ test: deps
 demo: deps
 	$(MAKE) all targets
 	@scripts/demo.sh
+
+# libFuzzer targets (test/fuzz/*.c), built with clang into build-fuzz/ and run
+# for FUZZ_SECONDS each by scripts/fuzz.sh; crashes land in build-fuzz/crashes/.
+FUZZ_BINS := $(patsubst test/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard test/fuzz/*.c))
+
+$(BUILD)/fuzz/%: $(BUILD)/obj/test/fuzz/%.o $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: deps
+	@scripts/fuzz.sh
 
 bench: deps
 	$(MAKE) all
