@@ -42,6 +42,9 @@ struct dump_proc {
 	int nr_threads;
 	pid_t *tids;
 	char state;		/* stat state before the freeze */
+	char *thread_state;	/* per tid: stat state before the freeze */
+	unsigned char *thread_flags;	/* per tid: seize.c's bookkeeping */
+	int cap_threads;
 };
 
 struct dump_tree {
@@ -50,6 +53,9 @@ struct dump_tree {
 	enum freezer_kind used;		/* how it was actually frozen */
 	char cgroup[512];		/* freezer cgroup dir when used == FREEZER_CGROUP */
 	int cgroup_v2;
+	int cgroup_was_frozen;		/* frozen before we came: frozen again at release */
+	int cap_procs;
+	bool released;
 };
 
 enum release_mode { RELEASE_RUN, RELEASE_STOPPED, RELEASE_KILL };
