@@ -8,6 +8,19 @@
 # FUZZ_TARGETS="fuzz_image ..." limits the run to some targets.
 set -eu
 cd "$(dirname "$0")/.."
+
+# `scripts/fuzz.sh pack DIR > FILE`: a dump directory as one input of the
+# directory targets (format in test/fuzz/fuzz_dir.h). Files over PACK_MAX
+# bytes (default 16 KiB) are cut there, so raw pages keep seeds small.
+if [ "${1:-}" = pack ]; then
+	for f in "$2"/*; do
+		[ -f "$f" ] || continue
+		printf '\n@@file %s\n' "$(basename "$f")"
+		head -c "${PACK_MAX:-16384}" "$f"
+	done
+	exit 0
+fi
+
 build=build-fuzz
 secs=${FUZZ_SECONDS:-60}
 san="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
@@ -24,8 +37,9 @@ for t in $targets; do
 	[ -d "$seeds" ] || seeds=""
 	echo "fuzz: $t for ${secs}s" >&2
 	# stdout is closed (-close_fd_mask=1): `show` prints JSON for every input.
+	# -max_len fits a small dump directory packed whole (see `pack` above).
 	if ! "$build/fuzz/$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
-		-close_fd_mask=1 -print_final_stats=1 -artifact_prefix="$build/crashes/$t-" \
+		-max_len=131072 -dict=test/fuzz/images.dict -close_fd_mask=1 -print_final_stats=1 -artifact_prefix="$build/crashes/$t-" \
 		"$corpus" $seeds >"$build/$t.log" 2>&1; then
 		failed="$failed $t"
 		grep -E "ERROR|SUMMARY|runtime error|artifact" "$build/$t.log" | head -20 >&2 || true

@@ -17,53 +17,13 @@
 
 #include "images/image.h"
 #include "images/log.h"
+#include "test/fuzz/fuzz_dir.h"
 
-static int dirfd = -1;
-static char dirpath[256];
+static struct fuzz_dir dir;
 
 /* Entries read from one file are capped: a few thousand tiny frames per
  * input are plenty, and the cap keeps each run fast. */
 #define MAX_ENTRIES 4096
-
-static void cleanup(void)
-{
-	char cmd[300];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dirpath);
-	(void)!system(cmd);
-}
-
-static void setup(void)
-{
-	const char *tmp = getenv("TMPDIR");
-
-	/* Errors are the expected outcome here; printing each one would make the
-	 * fuzzer spend its time in write(2). */
-	log_set_level(0);
-	snprintf(dirpath, sizeof(dirpath), "%s/criu-lite-fuzz-image-XXXXXX", tmp ? tmp : "/tmp");
-	if (!mkdtemp(dirpath) || (dirfd = open(dirpath, O_PATH | O_DIRECTORY)) < 0) {
-		perror("fuzz_image: temp dir");
-		abort();
-	}
-	atexit(cleanup);
-}
-
-static void put_file(const char *name, const uint8_t *data, size_t size)
-{
-	int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	size_t off = 0;
-
-	if (fd < 0)
-		abort();
-	while (off < size) {
-		ssize_t n = write(fd, data + off, size - off);
-
-		if (n <= 0)
-			abort();
-		off += n;
-	}
-	close(fd);
-}
 
 /* Pack `msg` and check it unpacks to the same bytes again. */
 static void check_roundtrip(const ProtobufCMessageDescriptor *desc, const void *msg)
@@ -139,7 +99,7 @@ static void rewrite(const char *path, enum img_kind kind)
 
 	if (!in)
 		return;
-	out = img_create(dirfd, kind, 42);
+	out = img_create(dir.fd, kind, 42);
 	if (!out)
 		abort();
 	while (n < MAX_ENTRIES && img_read(in, NULL, &msg) > 0) {
@@ -151,7 +111,7 @@ static void rewrite(const char *path, enum img_kind kind)
 	img_close_read(in);
 	if (img_close(out))
 		abort();
-	in = img_open(dirfd, kind, 42, true);
+	in = img_open(dir.fd, kind, 42, true);
 	if (!in)
 		abort();
 	while (img_read(in, desc, &msg) > 0) {
@@ -171,10 +131,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	enum img_kind kind;
 	void *one;
 
-	if (dirfd < 0)
-		setup();
-	put_file(input, data, size);
-	snprintf(path, sizeof(path), "%s/%s", dirpath, input);
+	if (!dir.path[0])
+		fuzz_dir_init(&dir, "fuzz-image");
+	fuzz_put_file(dir.fd, input, data, size);
+	snprintf(path, sizeof(path), "%s/%s", dir.path, input);
 
 	img = img_open_path(path);
 	if (!img)
@@ -190,11 +150,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* The same bytes under their canonical name, as convert and restore open them. */
 	if (img_name(kind, 7, name, sizeof(name)))
 		abort();
-	put_file(name, data, size);
-	if (img_read_one(dirfd, kind, 7, true, &one) == 0 && !one)
+	fuzz_put_file(dir.fd, name, data, size);
+	if (img_read_one(dir.fd, kind, 7, true, &one) == 0 && !one)
 		abort();
 	img_free(one);
-	unlinkat(dirfd, name, 0);
+	unlinkat(dir.fd, name, 0);
 
 	if (kind != IMG_PAGEMAP)
 		rewrite(path, kind);
