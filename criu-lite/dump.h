@@ -72,11 +72,19 @@ void dump_tree_free(struct dump_tree *tree);
 /* regs.c: a thread's register sets (raw regsets), blocked and pending
  * signals, sched policy, robust list. The thread is in a ptrace-stop. */
 int regs_dump_thread(pid_t pid, pid_t tid, ThreadEntry **out);
+/* The process-wide signal queue (PTRACE_PEEKSIGINFO_SHARED, read through the
+ * stopped leader) into pe->shared_pending, and ShdPnd if not set yet. */
+int regs_shared_pending(pid_t pid, ProcEntry *pe);
 
 /* sigstate.c: what only the process itself can tell (sigactions, itimers,
  * per-thread sigaltstack), run inside the stopped target through infect. */
 int sigstate_fill_proc(pid_t pid, ProcEntry *pe);
 int sigstate_fill_thread(pid_t tid, ThreadEntry *te);
+/* One scratch page per process for the calls above: sigstate_begin maps it
+ * (through the leader), sigstate_end unmaps it, before memory is read.
+ * Without begin, each fill call maps and unmaps its own. */
+int sigstate_begin(pid_t pid);
+int sigstate_end(void);
 
 /* procinfo.c: everything /proc and libcap tell about a process: identity,
  * cmdline, environ, auxv, cwd, root, exe (+ build-id), mm fields,
