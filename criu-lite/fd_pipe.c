@@ -80,6 +80,9 @@ static int pipe_peek(int rfd, const struct fd_desc *d, PipeInfo *pi)
 		pr_warn("fd %d: cannot size a pipe to %u bytes: %s", d->fd, pi->pipe_size,
 			strerror(errno));
 	n = tee(rfd, own[1], queued, SPLICE_F_NONBLOCK);
+	/* A reader outside the frozen tree may have emptied it meanwhile. */
+	if (n < 0 && errno == EAGAIN)
+		n = 0;
 	if (n < 0) {
 		r = pr_perror("tee from fd %d (%s)", d->fd, d->link);
 		goto out;

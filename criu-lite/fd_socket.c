@@ -46,6 +46,9 @@ struct sk_cache {
 	struct sk_rec *recs;
 	size_t nr, cap;
 	int err;			/* first error met inside a callback */
+	/* Tables read whole, in the target's netns: a socket missing from
+	 * them is truly unhashed, not just unseen. */
+	bool tcp_complete, udp_complete;
 };
 
 void fd_socket_ctx_free(struct files_ctx *ctx)
@@ -211,7 +214,7 @@ static int sk_query(struct nl_sock *nl, struct sk_cache *c, void *req, size_t le
 	}
 }
 
-static int sk_load_tables(struct nl_sock *nl, struct sk_cache *c)
+static int sk_load_tables(struct nl_sock *nl, struct sk_cache *c, bool own_netns)
 {
 	static const struct { int af, proto; const char *what; } inet[] = {
 		{ AF_INET, IPPROTO_TCP, "TCP" }, { AF_INET6, IPPROTO_TCP, "TCPv6" },
@@ -227,6 +230,7 @@ static int sk_load_tables(struct nl_sock *nl, struct sk_cache *c)
 
 	if (r == -ENOMEM || r == -EINVAL)
 		return r;
+	c->tcp_complete = c->udp_complete = own_netns;
 	for (size_t i = 0; i < sizeof(inet) / sizeof(inet[0]); i++) {
 		struct inet_diag_req_v2 req = {
 			.sdiag_family = inet[i].af,
@@ -238,6 +242,10 @@ static int sk_load_tables(struct nl_sock *nl, struct sk_cache *c)
 		r = sk_query(nl, c, &req, sizeof(req), inet_parse, inet[i].what);
 		if (r == -ENOMEM || r == -EINVAL)
 			return r;
+		if (r < 0 && inet[i].proto == IPPROTO_TCP)
+			c->tcp_complete = false;
+		else if (r < 0)
+			c->udp_complete = false;
 		for (size_t j = before; j < c->nr; j++) {
 			c->recs[j].protocol = inet[i].proto;
 			c->recs[j].type = inet[i].proto == IPPROTO_TCP ? SOCK_STREAM : SOCK_DGRAM;
@@ -247,12 +255,13 @@ static int sk_load_tables(struct nl_sock *nl, struct sk_cache *c)
 }
 
 /* A NETLINK_SOCK_DIAG socket in the target's network namespace. */
-static int sk_connect(pid_t pid, struct nl_sock *nl)
+static int sk_connect(pid_t pid, struct nl_sock *nl, bool *right_netns)
 {
 	char path[64];
 	struct stat mine, theirs;
 	int self = -1, target = -1, r;
 
+	*right_netns = true;
 	snprintf(path, sizeof(path), "/proc/%d/ns/net", pid);
 	if (stat(path, &theirs) || stat("/proc/self/ns/net", &mine) ||
 	    (theirs.st_ino == mine.st_ino && theirs.st_dev == mine.st_dev))
@@ -265,6 +274,7 @@ static int sk_connect(pid_t pid, struct nl_sock *nl)
 		close(self);
 		close(target);
 		self = target = -1;
+		*right_netns = false;
 	}
 connect:
 	r = nl_connect(nl, NETLINK_SOCK_DIAG);
@@ -294,17 +304,18 @@ static int rec_cmp(const void *a, const void *b)
 static int sk_cache_load(struct files_ctx *ctx)
 {
 	struct nl_sock *nl = nl_socket_alloc();
+	bool right_netns;
 	int r;
 
 	if (!nl || !(ctx->sk = calloc(1, sizeof(*ctx->sk)))) {
 		nl_socket_free(nl);
 		return -ENOMEM;
 	}
-	r = sk_connect(ctx->pid, nl);
+	r = sk_connect(ctx->pid, nl, &right_netns);
 	if (r == 0) {
 		/* dump replies come in multi-KiB datagrams: size reads by peeking */
 		nl_socket_enable_msg_peek(nl);
-		r = sk_load_tables(nl, ctx->sk);
+		r = sk_load_tables(nl, ctx->sk, right_netns);
 		nl_close(nl);
 	}
 	nl_socket_free(nl);
@@ -441,7 +452,9 @@ int fd_socket_fill(struct files_ctx *ctx, const struct fd_desc *d, FdEntry *e)
 	si->type = type < 0 ? 0 : type;
 	si->has_protocol = proto >= 0;
 	si->protocol = proto < 0 ? 0 : proto;
-	if (dom == AF_INET || dom == AF_INET6) {
+	if ((dom == AF_INET || dom == AF_INET6) &&
+	    ((proto == IPPROTO_TCP && ctx->sk->tcp_complete) ||
+	     (proto == IPPROTO_UDP && ctx->sk->udp_complete))) {
 		/* Unhashed: neither bound nor connected, so no table lists it. */
 		e->type = FD_TYPE__FD_SOCKET;
 		si->has_state = true;

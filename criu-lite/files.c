@@ -231,6 +231,9 @@ static int fill_typed(struct files_ctx *ctx, const struct fd_desc *d, FdEntry *e
 	if (!strncmp(d->link, "/memfd:", 7) && d->st.st_nlink == 0)
 		return fd_memfd_fill(ctx, d, e);
 	if (m == S_IFREG || m == S_IFDIR) {
+		if (d->st.st_nlink == 0)
+			pr_warn("pid %d fd %d: %s: the file is deleted and its contents are not saved",
+				ctx->pid, d->fd, d->link);
 		e->type = m == S_IFREG ? FD_TYPE__FD_REG : FD_TYPE__FD_DIR;
 		e->file = files_identity(d);
 		return e->file ? 0 : -ENOMEM;
