@@ -96,8 +96,12 @@ int infect_find_syscall(pid_t tid, uint64_t *ip)
 int infect_start(struct infect *inf, pid_t tid)
 {
 	uint64_t ip;
-	int r = infect_find_syscall(tid, &ip);
+	int r;
 
+	/* infect_stop on a failed start must see a stopped-state struct. */
+	memset(inf, 0, sizeof(*inf));
+	inf->mem_fd = -1;
+	r = infect_find_syscall(tid, &ip);
 	return r ? r : infect_start_at(inf, tid, ip);
 }
 
@@ -208,7 +212,6 @@ int infect_syscall(struct infect *inf, long nr, uint64_t *ret, uint64_t a1, uint
 		return -EIO;
 	}
 	*ret = regs.rax;
-	pr_debug("task %d: injected syscall %ld = %#llx", inf->tid, nr, (unsigned long long)regs.rax);
 	return 0;
 }
 

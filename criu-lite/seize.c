@@ -1,9 +1,638 @@
+/* Freeze a process tree and leave every thread in a ptrace-stop.
+ *
+ * Always PTRACE_SEIZE + PTRACE_INTERRUPT (never ATTACH: no stray SIGSTOP is
+ * left behind). A freezer picked in front of it only makes the tree hold
+ * still while we seize: the cgroup freezer (one write, no races with forks)
+ * or SIGSTOP (the classic, visible to the parent). Without one, threads and
+ * children born while we seize are caught by scanning again until a scan,
+ * made while every known thread is stopped, finds nothing new. */
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
 
 #include "criu-lite/dump.h"
-#include "criu-lite/commands.h"
+#include "criu-lite/freezer_cgroup.h"
+#include "images/log.h"
 
-/* Placeholder until this module lands. */
-int seize_tree(pid_t root, const struct dump_opts *opts, struct dump_tree *tree) { (void)root; (void)opts; (void)tree; return -ENOSYS; }
-void seize_release(struct dump_tree *tree, enum release_mode mode) { (void)tree; (void)mode; }
-void dump_tree_free(struct dump_tree *tree) { (void)tree; }
+#ifndef PTRACE_EVENT_STOP
+#define PTRACE_EVENT_STOP 128
+#endif
+
+#define TF_SEIZED	1
+#define TF_STOPPED	2
+
+/* A thread that does not reach a ptrace-stop in this time is stuck in an
+ * uninterruptible sleep (a vfork parent waiting for its child, NFS). */
+#define STOP_TIMEOUT_MS 10000
+
+struct proc_stat {
+	char state;
+	pid_t ppid, pgid, sid;
+};
+
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* /proc/PID/task/TID/stat (tid = 0: /proc/PID/stat). comm may hold ')' and
+ * spaces, so parse from the last ')'. */
+static int read_stat(pid_t pid, pid_t tid, struct proc_stat *ps)
+{
+	char path[64], buf[1024], *p;
+	ssize_t n;
+	FILE *f;
+
+	if (tid)
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, tid);
+	else
+		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n > 0 ? n : 0] = '\0';
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 1, " %c %d %d %d", &ps->state, &ps->ppid, &ps->pgid, &ps->sid) != 4)
+		return -EIO;
+	return 0;
+}
+
+static struct dump_proc *tree_find(struct dump_tree *tree, pid_t pid)
+{
+	for (int i = 0; i < tree->nr_procs; i++)
+		if (tree->procs[i].pid == pid)
+			return &tree->procs[i];
+	return NULL;
+}
+
+static int tree_add_proc(struct dump_tree *tree, pid_t pid, const struct proc_stat *ps)
+{
+	struct dump_proc *p;
+
+	if (tree->nr_procs == tree->cap_procs) {
+		int ncap = tree->cap_procs ? tree->cap_procs * 2 : 8;
+
+		p = realloc(tree->procs, ncap * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		tree->procs = p;
+		tree->cap_procs = ncap;
+	}
+	p = &tree->procs[tree->nr_procs++];
+	memset(p, 0, sizeof(*p));
+	p->pid = pid;
+	p->ppid = ps->ppid;
+	p->pgid = ps->pgid;
+	p->sid = ps->sid;
+	p->state = ps->state;
+	/* With the SIGSTOP freezer every process we learn of gets one, so a
+	 * child born meanwhile is stopped like the others. */
+	if (tree->used == FREEZER_SIGSTOP)
+		kill(pid, SIGSTOP);
+	pr_debug("tree: process %d (parent %d, state %c)", pid, ps->ppid, ps->state);
+	return 0;
+}
+
+static int proc_add_thread(struct dump_proc *p, pid_t tid, char state)
+{
+	if (p->nr_threads == p->cap_threads) {
+		int ncap = p->cap_threads ? p->cap_threads * 2 : 8;
+		pid_t *t = realloc(p->tids, ncap * sizeof(*t));
+		char *s;
+		unsigned char *f;
+
+		if (!t)
+			return -ENOMEM;
+		p->tids = t;
+		s = realloc(p->thread_state, ncap);
+		if (!s)
+			return -ENOMEM;
+		p->thread_state = s;
+		f = realloc(p->thread_flags, ncap);
+		if (!f)
+			return -ENOMEM;
+		p->thread_flags = f;
+		p->cap_threads = ncap;
+	}
+	p->tids[p->nr_threads] = tid;
+	p->thread_state[p->nr_threads] = state;
+	p->thread_flags[p->nr_threads] = 0;
+	return p->nr_threads++;
+}
+
+static void proc_drop_thread(struct dump_proc *p, int i)
+{
+	int rest = p->nr_threads - i - 1;
+
+	memmove(&p->tids[i], &p->tids[i + 1], rest * sizeof(p->tids[0]));
+	memmove(&p->thread_state[i], &p->thread_state[i + 1], rest);
+	memmove(&p->thread_flags[i], &p->thread_flags[i + 1], rest);
+	p->nr_threads--;
+}
+
+/* Add every live descendant of the tree that is not in it yet; returns how
+ * many were added. /proc/PID/task/TID/children is not built into every
+ * kernel (not this one), so ppid links are read from every /proc/PID/stat. */
+static int collect_children(struct dump_tree *tree)
+{
+	struct { pid_t pid; struct proc_stat ps; } *all = NULL;
+	int nr = 0, cap = 0, added = 0, r = 0, more = 1;
+	struct dirent *de;
+	DIR *d = opendir("/proc");
+
+	if (!d)
+		return pr_perror("cannot open /proc");
+	while ((de = readdir(d))) {
+		pid_t pid = atoi(de->d_name);
+
+		if (pid <= 0)
+			continue;
+		if (nr == cap) {
+			void *n = realloc(all, (cap = cap ? cap * 2 : 256) * sizeof(*all));
+
+			if (!n) {
+				r = -ENOMEM;
+				break;
+			}
+			all = n;
+		}
+		all[nr].pid = pid;
+		if (!read_stat(pid, 0, &all[nr].ps))
+			nr++;
+	}
+	closedir(d);
+	/* Repeat so that a grandchild listed before its parent is still found. */
+	while (!r && more) {
+		more = 0;
+		for (int i = 0; i < nr && !r; i++) {
+			if (!tree_find(tree, all[i].ps.ppid) || tree_find(tree, all[i].pid))
+				continue;
+			if (all[i].pid == getpid()) {
+				pr_err("the tree of %d contains criu-lite itself", tree->procs[0].pid);
+				r = -EINVAL;
+			} else if (all[i].ps.state == 'Z' || all[i].ps.state == 'X') {
+				if (!all[i].ps.pgid)
+					continue;
+				pr_warn("process %d is a zombie: not dumped", all[i].pid);
+				all[i].ps.pgid = 0;	/* warn once */
+			} else {
+				r = tree_add_proc(tree, all[i].pid, &all[i].ps);
+				added++;
+				more = 1;
+			}
+		}
+	}
+	free(all);
+	return r < 0 ? r : added;
+}
+
+static int seize_error(pid_t pid, pid_t tid)
+{
+	int e = errno;
+	char path[64], line[256];
+	pid_t tracer = 0;
+	FILE *f;
+
+	if (e == ESRCH)
+		return -ESRCH;	/* gone: the caller decides */
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", pid, tid);
+	f = fopen(path, "re");
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "TracerPid: %d", &tracer) == 1)
+			break;
+	if (f)
+		fclose(f);
+	if (e == EPERM && tracer)
+		pr_err("cannot seize %d: already traced by process %d", tid, tracer);
+	else if (e == EPERM)
+		pr_err("cannot seize %d: not permitted (needs CAP_SYS_PTRACE or the same user)", tid);
+	else
+		pr_err("cannot seize %d: %s", tid, strerror(e));
+	return -e;
+}
+
+/* Seize and interrupt every thread of p not yet seized; returns how many. */
+static int seize_threads(struct dump_proc *p)
+{
+	char path[64];
+	struct dirent *de;
+	int added = 0, r = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", p->pid);
+	d = opendir(path);
+	if (!d) {
+		pr_err("process %d exited while being frozen", p->pid);
+		return -ESRCH;
+	}
+	while (!r && (de = readdir(d))) {
+		pid_t tid = atoi(de->d_name);
+		struct proc_stat ps;
+		bool known = false;
+		int i;
+
+		if (tid <= 0)
+			continue;
+		for (i = 0; i < p->nr_threads && !known; i++)
+			known = p->tids[i] == tid;
+		if (known || read_stat(p->pid, tid, &ps))
+			continue;
+		if (ps.state == 'Z' || ps.state == 'X') {
+			if (tid == p->pid) {
+				pr_err("process %d: its main thread has exited (zombie leader): not supported",
+				       p->pid);
+				r = -EINVAL;
+			}
+			continue;	/* an exiting thread: nothing to dump */
+		}
+		if (ptrace(PTRACE_SEIZE, tid, NULL, NULL)) {
+			r = seize_error(p->pid, tid);
+			if (r == -ESRCH && tid != p->pid)
+				r = 0;
+			else if (r == -ESRCH)
+				pr_err("process %d exited while being frozen", p->pid);
+			continue;
+		}
+		i = proc_add_thread(p, tid, ps.state);
+		if (i < 0) {
+			ptrace(PTRACE_DETACH, tid, NULL, NULL);
+			r = i;
+			break;
+		}
+		p->thread_flags[i] = TF_SEIZED;
+		/* Keep the leader first: tids[0] must be the thread-group leader. */
+		if (tid == p->pid && i) {
+			p->tids[i] = p->tids[0];
+			p->tids[0] = tid;
+			p->thread_state[i] = p->thread_state[0];
+			p->thread_state[0] = ps.state;
+			p->thread_flags[i] = p->thread_flags[0];
+			p->thread_flags[0] = TF_SEIZED;
+		}
+		if (ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) && errno != ESRCH)
+			r = pr_perror("cannot interrupt %d", tid);
+		added++;
+	}
+	closedir(d);
+	return r < 0 ? r : added;
+}
+
+/* Wait until tids[i] reaches a ptrace-stop. 0 stopped, 1 the thread is gone
+ * (dropped from the list), <0 error. */
+static int wait_stop(struct dump_proc *p, int i)
+{
+	long deadline = now_ms() + STOP_TIMEOUT_MS;
+	pid_t tid = p->tids[i];
+	useconds_t nap = 10;
+
+	for (;;) {
+		int st, sig;
+		pid_t r = waitpid(tid, &st, __WALL | WNOHANG);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r == 0) {
+			if (now_ms() > deadline) {
+				pr_err("thread %d of process %d did not stop (uninterruptible sleep?)",
+				       tid, p->pid);
+				return -ETIMEDOUT;
+			}
+			usleep(nap);
+			nap = nap < 1000 ? nap * 2 : nap;
+			continue;
+		}
+		if (r < 0 || WIFEXITED(st) || WIFSIGNALED(st)) {
+			if (tid == p->pid) {
+				pr_err("process %d exited while being frozen", p->pid);
+				return -ESRCH;
+			}
+			proc_drop_thread(p, i);
+			return 1;
+		}
+		if (st >> 16 == PTRACE_EVENT_STOP) {
+			p->thread_flags[i] |= TF_STOPPED;
+			return 0;
+		}
+		/* A signal-delivery-stop came first and consumed our pending
+		 * interrupt: deliver the signal as it would have been (SIGSTOP
+		 * then group-stops, reported as PTRACE_EVENT_STOP) and ask
+		 * again. Other event stops cannot happen without options. */
+		sig = (st >> 16) ? 0 : WSTOPSIG(st);
+		if (ptrace(PTRACE_CONT, tid, NULL, (void *)(long)sig) ||
+		    ptrace(PTRACE_INTERRUPT, tid, NULL, NULL)) {
+			if (errno == ESRCH)
+				continue;	/* killed meanwhile: waitpid tells */
+			return pr_perror("cannot resume %d", tid);
+		}
+	}
+}
+
+static int wait_all_stopped(struct dump_tree *tree)
+{
+	for (int n = 0; n < tree->nr_procs; n++) {
+		struct dump_proc *p = &tree->procs[n];
+
+		for (int i = 0; i < p->nr_threads; i++) {
+			int r;
+
+			if (p->thread_flags[i] & TF_STOPPED)
+				continue;
+			r = wait_stop(p, i);
+			if (r < 0)
+				return r;
+			i -= r;		/* dropped: the next one moved into slot i */
+		}
+	}
+	return 0;
+}
+
+/* One round: new children, new threads, then wait until all are stopped.
+ * Returns how many new threads or processes were found. */
+static int seize_round(struct dump_tree *tree, bool wait)
+{
+	int found = 0, r;
+
+	r = collect_children(tree);
+	if (r < 0)
+		return r;
+	found += r;
+	for (int n = 0; n < tree->nr_procs; n++) {
+		r = seize_threads(&tree->procs[n]);
+		if (r < 0)
+			return r;
+		found += r;
+	}
+	if (wait) {
+		r = wait_all_stopped(tree);
+		if (r < 0)
+			return r;
+	}
+	return found;
+}
+
+static bool cgroup_is_own(struct dump_tree *tree, const char *dir)
+{
+	pid_t *pids;
+	int nr;
+	bool own = true;
+
+	if (fcg_procs(dir, &pids, &nr))
+		return false;
+	for (int i = 0; i < nr && own; i++)
+		own = pids[i] != getpid() && tree_find(tree, pids[i]);
+	free(pids);
+	return own && nr > 0;
+}
+
+/* --freezer auto|cgroup: the v2 cgroup of the root if the tree has it to
+ * itself, else its v1 freezer cgroup likewise. */
+static int pick_cgroup(struct dump_tree *tree, const struct dump_opts *opts)
+{
+	pid_t root = tree->procs[0].pid;
+
+	if (opts->freeze_cgroup) {
+		int kind = fcg_kind(opts->freeze_cgroup);
+		pid_t *pids;
+		int nr;
+
+		if (kind < 0) {
+			pr_err("%s is not a writable freezer cgroup (no cgroup.freeze or freezer.state)",
+			       opts->freeze_cgroup);
+			return -EINVAL;
+		}
+		if (fcg_procs(opts->freeze_cgroup, &pids, &nr))
+			return -EINVAL;
+		for (int i = 0; i < nr; i++)
+			if (pids[i] == getpid())
+				kind = -1;
+		free(pids);
+		if (kind < 0) {
+			pr_err("cgroup %s contains criu-lite itself", opts->freeze_cgroup);
+			return -EINVAL;
+		}
+		snprintf(tree->cgroup, sizeof(tree->cgroup), "%s", opts->freeze_cgroup);
+		tree->cgroup_v2 = kind == 2;
+		return 1;
+	}
+	for (int v2 = 1; v2 >= 0; v2--) {
+		if (fcg_of_pid(root, v2, tree->cgroup, sizeof(tree->cgroup)))
+			continue;
+		if (fcg_kind(tree->cgroup) == (v2 ? 2 : 1) && cgroup_is_own(tree, tree->cgroup)) {
+			tree->cgroup_v2 = v2;
+			return 1;
+		}
+	}
+	tree->cgroup[0] = '\0';
+	if (opts->freezer == FREEZER_CGROUP) {
+		pr_err("process %d has no freezer cgroup of its own (use --freeze-cgroup PATH or --freezer ptrace)",
+		       root);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int check_root(pid_t root, struct proc_stat *ps)
+{
+	int r;
+
+	if (root <= 0) {
+		pr_err("invalid pid %d", root);
+		return -EINVAL;
+	}
+	r = read_stat(root, 0, ps);
+	if (r == -ENOENT || r == -ESRCH) {
+		pr_err("no such process: %d", root);
+		return -ESRCH;
+	}
+	if (r) {
+		errno = -r;
+		return pr_perror("cannot read /proc/%d/stat", root);
+	}
+	if (ps->state == 'Z' || ps->state == 'X') {
+		pr_err("process %d is a zombie (exited, not yet reaped): nothing to dump", root);
+		return -EINVAL;
+	}
+	if (root == getpid()) {
+		pr_err("criu-lite cannot dump itself");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static const char *freezer_name(enum freezer_kind k)
+{
+	static const char *const names[] = {
+		[FREEZER_AUTO] = "auto", [FREEZER_CGROUP] = "cgroup",
+		[FREEZER_PTRACE] = "ptrace", [FREEZER_SIGSTOP] = "sigstop",
+	};
+	return names[k];
+}
+
+static int freeze_and_seize(struct dump_tree *tree)
+{
+	int r;
+
+	if (tree->used == FREEZER_CGROUP) {
+		r = fcg_freeze(tree->cgroup, tree->cgroup_v2, &tree->cgroup_was_frozen);
+		if (r)
+			return r;
+		/* Frozen, nothing forks: one round seizes all. v1-frozen tasks
+		 * reach the interrupt stop only once thawed, so thaw before
+		 * waiting; seized and interrupted, they stop before user code. */
+		r = seize_round(tree, false);
+		if (fcg_thaw(tree->cgroup, tree->cgroup_v2) && r >= 0)
+			r = -EIO;
+		if (r < 0)
+			return r;
+	}
+	do
+		r = seize_round(tree, true);
+	while (r > 0);
+	return r;
+}
+
+int seize_tree(pid_t root, const struct dump_opts *opts, struct dump_tree *tree)
+{
+	struct proc_stat ps;
+	int r, nr_threads = 0;
+
+	memset(tree, 0, sizeof(*tree));
+	tree->released = true;		/* nothing to release yet */
+	r = check_root(root, &ps);
+	if (r)
+		return r;
+	r = tree_add_proc(tree, root, &ps);
+	if (r)
+		return r;
+	tree->released = false;
+	tree->used = opts->freezer;
+	if (opts->freezer == FREEZER_AUTO || opts->freezer == FREEZER_CGROUP || opts->freeze_cgroup) {
+		/* A first look at the tree decides whether its cgroup is its own. */
+		r = collect_children(tree);
+		if (r >= 0)
+			r = pick_cgroup(tree, opts);
+		if (r < 0)
+			goto fail;
+		tree->used = r ? FREEZER_CGROUP : FREEZER_PTRACE;
+	}
+	if (tree->used == FREEZER_SIGSTOP)
+		for (int i = 0; i < tree->nr_procs; i++)
+			kill(tree->procs[i].pid, SIGSTOP);
+	r = freeze_and_seize(tree);
+	if (r < 0)
+		goto fail;
+	for (int i = 0; i < tree->nr_procs; i++)
+		nr_threads += tree->procs[i].nr_threads;
+	pr_info("frozen %d processes, %d threads (freezer %s%s%s)", tree->nr_procs, nr_threads,
+		freezer_name(tree->used), tree->cgroup[0] ? " " : "", tree->cgroup);
+	return 0;
+fail:
+	seize_release(tree, RELEASE_RUN);
+	return r;
+}
+
+static void reap_quietly(pid_t tid, long deadline)
+{
+	int st;
+
+	while (now_ms() < deadline) {
+		pid_t r = waitpid(tid, &st, __WALL | WNOHANG);
+
+		if (r < 0 && errno != EINTR)
+			return;
+		if (r > 0 && (WIFEXITED(st) || WIFSIGNALED(st)))
+			return;
+		usleep(100);
+	}
+}
+
+/* PTRACE_DETACH needs a ptrace-stop. A thread seized but not yet stopped (an
+ * error path) is waited for first; if it never stops our exit detaches it. */
+static void detach_thread(struct dump_proc *p, int i)
+{
+	pid_t tid = p->tids[i];
+
+	if (!ptrace(PTRACE_DETACH, tid, NULL, NULL) || errno != ESRCH)
+		return;
+	if (!(p->thread_flags[i] & TF_STOPPED) || !ptrace(PTRACE_INTERRUPT, tid, NULL, NULL)) {
+		long deadline = now_ms() + 1000;
+		int st;
+
+		while (now_ms() < deadline) {
+			pid_t r = waitpid(tid, &st, __WALL | WNOHANG);
+
+			if (r < 0 || (r > 0 && !WIFSTOPPED(st)))
+				return;		/* gone */
+			if (r > 0 && st >> 16 != PTRACE_EVENT_STOP) {
+				/* a signal-delivery-stop: let it have its signal */
+				ptrace(PTRACE_DETACH, tid, NULL, (void *)(long)WSTOPSIG(st));
+				return;
+			}
+			if (r > 0)
+				break;
+			usleep(100);
+		}
+		if (ptrace(PTRACE_DETACH, tid, NULL, NULL))
+			pr_warn("cannot detach thread %d: %s", tid, strerror(errno));
+	}
+}
+
+void seize_release(struct dump_tree *tree, enum release_mode mode)
+{
+	if (!tree || tree->released)
+		return;
+	tree->released = true;
+	for (int n = 0; n < tree->nr_procs; n++) {
+		/* Queued while still traced: delivered once detached. */
+		if (mode == RELEASE_KILL)
+			kill(tree->procs[n].pid, SIGKILL);
+		else if (mode == RELEASE_STOPPED)
+			kill(tree->procs[n].pid, SIGSTOP);
+	}
+	for (int n = 0; n < tree->nr_procs; n++) {
+		struct dump_proc *p = &tree->procs[n];
+
+		for (int i = 0; i < p->nr_threads; i++) {
+			if (!(p->thread_flags[i] & TF_SEIZED))
+				continue;
+			if (mode == RELEASE_KILL)
+				reap_quietly(p->tids[i], now_ms() + 2000);
+			else
+				detach_thread(p, i);
+			p->thread_flags[i] = 0;
+		}
+	}
+	if (tree->used == FREEZER_SIGSTOP && mode == RELEASE_RUN)
+		for (int n = 0; n < tree->nr_procs; n++)
+			kill(tree->procs[n].pid, SIGCONT);
+	if (tree->used == FREEZER_CGROUP && tree->cgroup_was_frozen && mode != RELEASE_KILL)
+		fcg_freeze(tree->cgroup, tree->cgroup_v2, &tree->cgroup_was_frozen);
+	pr_debug("tree released (%s)", mode == RELEASE_RUN ? "running" :
+		 mode == RELEASE_STOPPED ? "stopped" : "killed");
+}
+
+void dump_tree_free(struct dump_tree *tree)
+{
+	if (!tree)
+		return;
+	for (int n = 0; n < tree->nr_procs; n++) {
+		free(tree->procs[n].tids);
+		free(tree->procs[n].thread_state);
+		free(tree->procs[n].thread_flags);
+	}
+	free(tree->procs);
+	tree->procs = NULL;
+	tree->nr_procs = tree->cap_procs = 0;
+}
