@@ -235,7 +235,7 @@ static int parse_args(int argc, char **argv, const char **dir, enum show_mode *m
 	};
 	int c;
 
-	optind = 1;
+	optind = 0;	/* full getopt reset: the fuzzers call cmd_show repeatedly */
 	while ((c = getopt_long(argc, argv, "D:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'D': *dir = optarg; break;
