@@ -488,11 +488,5 @@ int kerndat_probe(struct kerndat *kd)
 	probe_vdso(kd);
 	probe_xsave(kd);
 	probe_core(kd);
-	if (kd->f[KD_SOFT_DIRTY].ok)
-		kd->track_mem = KD_TRACK_SOFT_DIRTY;
-	else if (kd->f[KD_PAGEMAP_SCAN].ok && kd->f[KD_UFFD_WP_ASYNC].ok)
-		kd->track_mem = KD_TRACK_PAGEMAP_SCAN;
-	else
-		kd->track_mem = KD_TRACK_HASHES;
 	return 0;
 }

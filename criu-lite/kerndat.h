@@ -73,6 +73,9 @@ struct kerndat {
  * where a probe could not run). Forks one short-lived child for the ptrace
  * and process_vm_readv probes. Returns 0, or -errno if nothing could run. */
 int kerndat_probe(struct kerndat *kd);
+/* Only the memory-tracking probes (cheap: no fork, no cgroup), cached: the
+ * method `dump --track-mem` / `pre-dump` should use on this machine. */
+enum kd_track_mem kerndat_track_mem(void);
 /* Short stable name of a feature ("ptrace-seize", "cgroup2-freezer", ...). */
 const char *kerndat_feature_name(enum kd_feature f);
 /* "soft-dirty", "pagemap-scan+uffd-wp" or "page hashes". */

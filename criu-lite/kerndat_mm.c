@@ -277,7 +277,7 @@ static void probe_mm_map(struct kerndat *kd)
 		       "settable" : "not settable (needs CAP_CHECKPOINT_RESTORE)");
 }
 
-void kerndat_probe_mm(struct kerndat *kd)
+static void probe_tracking(struct kerndat *kd)
 {
 	long psz = sysconf(_SC_PAGESIZE);
 	char *page = mmap(NULL, psz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -295,6 +295,30 @@ void kerndat_probe_mm(struct kerndat *kd)
 		close(pm);
 	if (page != MAP_FAILED)
 		munmap(page, psz);
+	if (kd->f[KD_SOFT_DIRTY].ok)
+		kd->track_mem = KD_TRACK_SOFT_DIRTY;
+	else if (kd->f[KD_PAGEMAP_SCAN].ok && kd->f[KD_UFFD_WP_ASYNC].ok)
+		kd->track_mem = KD_TRACK_PAGEMAP_SCAN;
+	else
+		kd->track_mem = KD_TRACK_HASHES;
+}
+
+void kerndat_probe_mm(struct kerndat *kd)
+{
+	probe_tracking(kd);
 	probe_clone3_set_tid(kd);
 	probe_mm_map(kd);
+}
+
+enum kd_track_mem kerndat_track_mem(void)
+{
+	static int cached = -1;
+	struct kerndat kd;
+
+	if (cached < 0) {
+		memset(&kd, 0, sizeof(kd));
+		probe_tracking(&kd);
+		cached = kd.track_mem;
+	}
+	return cached;
 }

@@ -262,6 +262,7 @@ Test(check, kerndat_probe_api)
 		cr_assert_eq(kd.track_mem, KD_TRACK_PAGEMAP_SCAN);
 	else
 		cr_assert_eq(kd.track_mem, KD_TRACK_HASHES);
+	cr_assert_eq(kerndat_track_mem(), kd.track_mem, "the cheap probe dump uses disagrees");
 	cr_assert(kd.vdso.end > kd.vdso.start);
 	for (int i = 0; i < KD_NR_FEATURES; i++)
 		cr_assert(kd.f[i].why[0] && strcmp(kd.f[i].why, "not probed"), "%s not probed",
