@@ -185,7 +185,7 @@ static int collect_children(struct dump_tree *tree)
 			} else if (all[i].ps.state == 'Z' || all[i].ps.state == 'X') {
 				if (!all[i].ps.pgid)
 					continue;
-				pr_warn("process %d is a zombie: not dumped", all[i].pid);
+				pr_info("process %d is a zombie: not dumped", all[i].pid);
 				all[i].ps.pgid = 0;	/* warn once */
 			} else {
 				r = tree_add_proc(tree, all[i].pid, &all[i].ps);
@@ -205,7 +205,12 @@ static int seize_error(pid_t pid, pid_t tid)
 	pid_t tracer = 0;
 	FILE *f;
 
-	if (e == ESRCH)
+	struct proc_stat ps;
+
+	/* ptrace refuses an exited task with EPERM: that is a thread (or a
+	 * process) on its way out, not a permission problem. */
+	if (e == ESRCH || (e == EPERM && (read_stat(pid, tid, &ps) || ps.state == 'Z' ||
+					  ps.state == 'X')))
 		return -ESRCH;	/* gone: the caller decides */
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", pid, tid);
 	f = fopen(path, "re");
@@ -223,6 +228,35 @@ static int seize_error(pid_t pid, pid_t tid)
 	return -e;
 }
 
+/* The leader is a zombie: either the whole process is exiting (gone, as
+ * far as the freeze goes) or the main thread called pthread_exit and the
+ * others run on, which we cannot dump. */
+static int zombie_leader(pid_t pid)
+{
+	char path[64];
+	struct dirent *de;
+	int live = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	d = opendir(path);
+	if (!d)
+		return -ESRCH;
+	while ((de = readdir(d))) {
+		struct proc_stat ps;
+		pid_t tid = atoi(de->d_name);
+
+		if (tid > 0 && tid != pid && !read_stat(pid, tid, &ps) &&
+		    ps.state != 'Z' && ps.state != 'X')
+			live++;
+	}
+	closedir(d);
+	if (!live)
+		return -ESRCH;
+	pr_err("process %d: its main thread has exited (zombie leader): not supported", pid);
+	return -EINVAL;
+}
+
 /* Seize and interrupt every thread of p not yet seized; returns how many. */
 static int seize_threads(struct dump_proc *p)
 {
@@ -233,10 +267,8 @@ static int seize_threads(struct dump_proc *p)
 
 	snprintf(path, sizeof(path), "/proc/%d/task", p->pid);
 	d = opendir(path);
-	if (!d) {
-		pr_err("process %d exited while being frozen", p->pid);
-		return -ESRCH;
-	}
+	if (!d)
+		return -ESRCH;	/* gone: the caller decides */
 	while (!r && (de = readdir(d))) {
 		pid_t tid = atoi(de->d_name);
 		struct proc_stat ps;
@@ -250,19 +282,14 @@ static int seize_threads(struct dump_proc *p)
 		if (known || read_stat(p->pid, tid, &ps))
 			continue;
 		if (ps.state == 'Z' || ps.state == 'X') {
-			if (tid == p->pid) {
-				pr_err("process %d: its main thread has exited (zombie leader): not supported",
-				       p->pid);
-				r = -EINVAL;
-			}
+			if (tid == p->pid)
+				r = zombie_leader(p->pid);
 			continue;	/* an exiting thread: nothing to dump */
 		}
 		if (ptrace(PTRACE_SEIZE, tid, NULL, NULL)) {
 			r = seize_error(p->pid, tid);
 			if (r == -ESRCH && tid != p->pid)
 				r = 0;
-			else if (r == -ESRCH)
-				pr_err("process %d exited while being frozen", p->pid);
 			continue;
 		}
 		i = proc_add_thread(p, tid, ps.state);
@@ -290,7 +317,7 @@ static int seize_threads(struct dump_proc *p)
 }
 
 /* Wait until tids[i] reaches a ptrace-stop. 0 stopped, 1 the thread is gone
- * (dropped from the list), <0 error. */
+ * (dropped from the list), -ESRCH the whole process is gone, <0 error. */
 static int wait_stop(struct dump_proc *p, int i)
 {
 	long deadline = now_ms() + STOP_TIMEOUT_MS;
@@ -314,10 +341,8 @@ static int wait_stop(struct dump_proc *p, int i)
 			continue;
 		}
 		if (r < 0 || WIFEXITED(st) || WIFSIGNALED(st)) {
-			if (tid == p->pid) {
-				pr_err("process %d exited while being frozen", p->pid);
+			if (tid == p->pid)
 				return -ESRCH;
-			}
 			proc_drop_thread(p, i);
 			return 1;
 		}
@@ -339,6 +364,30 @@ static int wait_stop(struct dump_proc *p, int i)
 	}
 }
 
+static void detach_thread(struct dump_proc *p, int i);
+
+/* A descendant that exits before the whole tree is frozen simply was not
+ * there at the freeze; the root doing so ends the dump. */
+static int proc_gone(struct dump_tree *tree, int n)
+{
+	struct dump_proc *p = &tree->procs[n];
+
+	if (n == 0) {
+		pr_err("process %d exited while being frozen", p->pid);
+		return -ESRCH;
+	}
+	pr_debug("process %d exited while being frozen: left out", p->pid);
+	for (int i = 0; i < p->nr_threads; i++)
+		if (p->thread_flags[i] & TF_SEIZED)
+			detach_thread(p, i);
+	free(p->tids);
+	free(p->thread_state);
+	free(p->thread_flags);
+	memmove(p, p + 1, (tree->nr_procs - n - 1) * sizeof(*p));
+	tree->nr_procs--;
+	return 0;
+}
+
 static int wait_all_stopped(struct dump_tree *tree)
 {
 	for (int n = 0; n < tree->nr_procs; n++) {
@@ -350,12 +399,41 @@ static int wait_all_stopped(struct dump_tree *tree)
 			if (p->thread_flags[i] & TF_STOPPED)
 				continue;
 			r = wait_stop(p, i);
+			if (r == -ESRCH) {
+				r = proc_gone(tree, n--);
+				if (r)
+					return r;
+				break;
+			}
 			if (r < 0)
 				return r;
 			i -= r;		/* dropped: the next one moved into slot i */
 		}
 	}
 	return 0;
+}
+
+/* Once all is stopped, parents cannot change any more, except that of an
+ * orphan whose parent exited while we were seizing: it left the tree then. */
+static void refresh_links(struct dump_tree *tree)
+{
+	for (int n = 1; n < tree->nr_procs; n++) {
+		struct dump_proc *p = &tree->procs[n];
+		struct proc_stat ps;
+
+		if (read_stat(p->pid, 0, &ps))
+			continue;
+		p->ppid = ps.ppid;
+		p->pgid = ps.pgid;
+		p->sid = ps.sid;
+		if (!tree_find(tree, p->ppid)) {
+			pr_warn("process %d was orphaned while being frozen: left out", p->pid);
+			for (int i = 0; i < p->nr_threads; i++)
+				detach_thread(p, i);
+			p->nr_threads = 0;
+			proc_gone(tree, n--);
+		}
+	}
 }
 
 /* One round: new children, new threads, then wait until all are stopped.
@@ -370,6 +448,10 @@ static int seize_round(struct dump_tree *tree, bool wait)
 	found += r;
 	for (int n = 0; n < tree->nr_procs; n++) {
 		r = seize_threads(&tree->procs[n]);
+		if (r == -ESRCH) {
+			r = proc_gone(tree, n--);
+			found++;
+		}
 		if (r < 0)
 			return r;
 		found += r;
@@ -500,6 +582,8 @@ static int freeze_and_seize(struct dump_tree *tree)
 	do
 		r = seize_round(tree, true);
 	while (r > 0);
+	if (!r)
+		refresh_links(tree);
 	return r;
 }
 
