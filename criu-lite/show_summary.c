@@ -208,19 +208,30 @@ static uint64_t count_run(VmaEntry **vmas, size_t nv, struct vma_count *cnt,
 	return pe->nr_pages - inside;
 }
 
+/* Pages of a VMA; 0 for an inverted (corrupt) one rather than a wrap. */
+static uint64_t vma_pages(const VmaEntry *v, uint64_t psz)
+{
+	return v->end > v->start ? (v->end - v->start) / psz : 0;
+}
+
+static uint64_t sub_sat(uint64_t a, uint64_t b)
+{
+	return a > b ? a - b : 0;
+}
+
 static void print_vma(FILE *out, const VmaEntry *v, const struct vma_count *c, uint64_t psz,
 		      struct vma_count *tot)
 {
-	uint64_t pages = (v->end - v->start) / psz;
+	uint64_t pages = vma_pages(v, psz);
 	uint64_t stored = c->present + c->zero + c->file + c->parent;
 	char size[16];
 
-	human_size(v->end - v->start, size, sizeof(size));
+	human_size(pages * psz, size, sizeof(size));
 	fprintf(out, "  %012" PRIx64 "-%012" PRIx64 " %c%c%c%c %7s %8" PRIu64 " %7" PRIu64
 		" %7" PRIu64 " %7" PRIu64 " %8" PRIu64 "  %s\n",
 		v->start, v->end, v->prot & PROT_READ ? 'r' : '-', v->prot & PROT_WRITE ? 'w' : '-',
 		v->prot & PROT_EXEC ? 'x' : '-', v->flags & MAP_SHARED ? 's' : 'p', size,
-		c->present, c->zero, c->file, c->parent, pages > stored ? pages - stored : 0,
+		c->present, c->zero, c->file, c->parent, sub_sat(pages, stored),
 		v->name ? v->name : "");
 	tot->present += c->present;
 	tot->zero += c->zero;
@@ -280,12 +291,12 @@ static int mem_one(int dirfd, int pid, uint64_t psz, FILE *out)
 		"PRESENT", "ZERO", "FILE", "PARENT", "UNPOP", "NAME");
 	for (size_t i = 0; i < nv; i++) {
 		print_vma(out, vmas[i], &cnt[i], psz, &tot);
-		vpages += (vmas[i]->end - vmas[i]->start) / psz;
+		vpages += vma_pages(vmas[i], psz);
 	}
 	fprintf(out, "  %zu VMAs, %" PRIu64 " pages: %" PRIu64 " stored in %s, %" PRIu64
 		" zero, %" PRIu64 " file, %" PRIu64 " in parent, %" PRIu64 " unpopulated\n",
 		nv, vpages, tot.present, head ? head->pages_file : "(no pagemap image)", tot.zero,
-		tot.file, tot.parent, vpages - tot.present - tot.zero - tot.file - tot.parent);
+		tot.file, tot.parent, sub_sat(vpages, tot.present + tot.zero + tot.file + tot.parent));
 	if (outside)
 		fprintf(out, "  warning: %" PRIu64 " pagemap pages lie outside every VMA\n", outside);
 	free(cnt);
