@@ -1,11 +1,152 @@
+/* criu-lite restore: images -> a live process tree. The steps are in
+ * rst.h; this file reads the command line and runs them in order, and on
+ * any failure kills whatever was created, so a refused restore leaves
+ * nothing behind. */
+#include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
 
 #include "criu-lite/commands.h"
+#include "images/log.h"
+#include "restore/rst.h"
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: criu-lite restore -D DIR [-d] [--stopped] [--pidfile FILE] [--same-pids]\n"
+		"\n"
+		"Bring back the process tree dumped in DIR, where it was when dumped.\n"
+		"Its stdin/stdout/stderr become this shell's when they were a terminal or\n"
+		"a pipe to outside the tree (CRIU's --shell-job); other fds are restored.\n"
+		"\n"
+		"  -D, --images-dir DIR     the dump to restore\n"
+		"  -d, --restore-detached   exit once the tree runs (default: wait for the\n"
+		"                           root and exit with its status, like a shell job)\n"
+		"      --stopped            leave every process stopped and untraced, for\n"
+		"                           `gdb -p PID` to attach to (a replay of the dump)\n"
+		"      --pidfile FILE       write the restored root's pid to FILE\n"
+		"      --same-pids          fail rather than use new pids when the dumped\n"
+		"                           ones are taken\n"
+		"  -v[N], -o LOGFILE        more logging; log to a file\n");
+}
+
+static int parse(int argc, char **argv, struct rst_opts *o)
+{
+	enum { OPT_STOPPED = 256, OPT_PIDFILE, OPT_SAME_PIDS, OPT_SHELL_JOB };
+	static const struct option longopts[] = {
+		{ "images-dir", required_argument, NULL, 'D' },
+		{ "restore-detached", no_argument, NULL, 'd' },
+		{ "stopped", no_argument, NULL, OPT_STOPPED },
+		{ "pidfile", required_argument, NULL, OPT_PIDFILE },
+		{ "same-pids", no_argument, NULL, OPT_SAME_PIDS },
+		{ "shell-job", no_argument, NULL, OPT_SHELL_JOB },	/* always on */
+		{ "verbose", optional_argument, NULL, 'v' },
+		{ "log-file", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "D:dv::o:hj", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'D': o->dir = optarg; break;
+		case 'd': o->detached = true; break;
+		case OPT_STOPPED: o->stopped = true; break;
+		case OPT_PIDFILE: o->pidfile = optarg; break;
+		case OPT_SAME_PIDS: o->same_pids = true; break;
+		case OPT_SHELL_JOB: case 'j': break;
+		case 'v': log_set_level(optarg ? atoi(optarg) : LOG_INFO); break;
+		case 'o':
+			if (log_set_file(optarg)) {
+				fprintf(stderr, "criu-lite: cannot open log file %s\n", optarg);
+				return 2;
+			}
+			break;
+		case 'h': usage(stdout); return 1;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind < argc || !o->dir) {
+		fprintf(stderr, "criu-lite restore: %s\n",
+			optind < argc ? "unexpected argument" : "-D DIR is required");
+		usage(stderr);
+		return 2;
+	}
+	return 0;
+}
+
+/* Dumped processes may have had more fds than our soft limit allows. */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+static void warn_rlimits(struct rst_tree *t)
+{
+	for (size_t i = 0; i < t->nr_procs; i++) {
+		const ProcEntry *pe = t->procs[i].pe;
+
+		for (size_t k = 0; k < pe->n_rlimits; k++) {
+			struct rlimit now;
+
+			if (getrlimit((int)pe->rlimits[k]->resource, &now))
+				continue;
+			if (now.rlim_max != RLIM_INFINITY && pe->rlimits[k]->max > now.rlim_max)
+				pr_warn("%u: rlimit %u: hard limit %llu is above ours (%llu), kept at "
+					"ours (no CAP_SYS_RESOURCE)", pe->pid, pe->rlimits[k]->resource,
+					(unsigned long long)pe->rlimits[k]->max,
+					(unsigned long long)now.rlim_max);
+		}
+	}
+}
 
 int cmd_restore(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	fprintf(stderr, "criu-lite: restore is not implemented yet\n");
-	return 1;
+	struct rst_tree t;
+	int r, code = 1;
+	pid_t root;
+
+	memset(&t, 0, sizeof(t));
+	t.dirfd = -1;
+	t.status_fd[0] = t.status_fd[1] = -1;
+	r = parse(argc, argv, &t.opts);
+	if (r)
+		return r == 1 ? 0 : r;
+	raise_nofile();
+	r = rst_load(&t);
+	if (!r)
+		r = rst_check(&t);
+	if (!r) {
+		warn_rlimits(&t);
+		r = rst_create_tree(&t);
+	}
+	for (size_t i = 0; !r && i < t.nr_procs; i++)
+		r = rst_restore_proc(&t, &t.procs[i]);
+	if (!r)
+		r = rst_release(&t);
+	if (r) {
+		rst_kill_tree(&t);
+		rst_free(&t);
+		fprintf(stderr, "criu-lite: restore of %s failed\n", t.opts.dir);
+		return 1;
+	}
+	root = t.procs[t.root].pid;
+	pr_info("restored %s: root pid %d%s", t.opts.dir, root,
+		t.opts.stopped ? " (stopped)" : "");
+	if (!t.opts.detached) {
+		code = rst_wait_root(&t);
+	} else {
+		code = 0;
+	}
+	rst_free(&t);
+	return code;
 }

@@ -1,0 +1,176 @@
+/* The forked child, in plain C, before its tracer takes over: everything a
+ * process can set up for itself with ordinary syscalls. It runs on
+ * criu-lite's own code and memory, which the tracer throws away later, so
+ * whatever it sets must not depend on that memory: fds, cwd, umask,
+ * rlimits, signal dispositions (their handler addresses become valid once
+ * the dumped memory is back), session and group. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/personality.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+
+#include "images/log.h"
+#include "restore/rst.h"
+
+int rst_child_fail(struct rst_status *st, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!st->err) {	/* the first failure is the one worth reporting */
+		va_start(ap, fmt);
+		vsnprintf(st->msg, sizeof(st->msg), fmt, ap);
+		va_end(ap);
+		st->err = -(err ? err : EIO);
+	}
+	return st->err;
+}
+
+static int setup_session(struct rst_proc *p, struct rst_status *st)
+{
+	pid_t me = getpid();
+
+	/* Only when the dumped pid is ours do these numbers mean us; with a new
+	 * pid the tracer maps the group afterwards (proc.c). */
+	if (p->ps->sid == p->ps->pid) {
+		if (setsid() < 0)
+			return rst_child_fail(st, errno, "setsid: %s", strerror(errno));
+	} else if (p->ps->pgid == p->ps->pid && getpgrp() != me) {
+		if (setpgid(0, 0) < 0)
+			return rst_child_fail(st, errno, "setpgid: %s", strerror(errno));
+	}
+	return 0;
+}
+
+static int open_mfiles(struct rst_proc *p, struct rst_status *st)
+{
+	for (size_t k = 0; k < p->nr_mf; k++) {
+		const struct rst_mfile *m = &p->mf[k];
+		int want = p->mm_fd_base + (int)k, fd;
+		struct stat sb;
+		char why[160];
+
+		fd = open(m->path, (m->rdwr ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+		if (fd < 0)
+			return rst_child_fail(st, errno, "cannot open %s: %s", m->path,
+					      strerror(errno));
+		/* Checked before the fork too; this is the file we will map. */
+		if (m->id && (fstat(fd, &sb) || rst_file_matches(m->id, &sb, fd, why, sizeof(why))))
+			return rst_child_fail(st, ESTALE, "%s changed: %s", m->path, why);
+		if (fd != want) {
+			if (dup2(fd, want) < 0)
+				return rst_child_fail(st, errno, "dup2: %s", strerror(errno));
+			close(fd);
+		}
+	}
+	return 0;
+}
+
+static int setup_fs(const ProcEntry *pe, struct rst_status *st)
+{
+	if (pe->root && strcmp(pe->root, "/") && chroot(pe->root))
+		return rst_child_fail(st, errno, "cannot chroot to %s: %s", pe->root,
+				      strerror(errno));
+	if (pe->cwd && chdir(pe->cwd))
+		return rst_child_fail(st, errno, "cannot change directory to %s: %s", pe->cwd,
+				      strerror(errno));
+	if (pe->has_umask)
+		umask((mode_t)pe->umask);
+	return 0;
+}
+
+/* Without CAP_SYS_RESOURCE a hard limit cannot go up: keep what can be
+ * kept (the tracer warned before the fork). */
+static void setup_rlimits(const ProcEntry *pe)
+{
+	for (size_t i = 0; i < pe->n_rlimits; i++) {
+		const RlimitEntry *r = pe->rlimits[i];
+		struct rlimit want = { (rlim_t)r->cur, (rlim_t)r->max }, now;
+
+		if (!setrlimit((int)r->resource, &want) || getrlimit((int)r->resource, &now))
+			continue;
+		if (want.rlim_max > now.rlim_max)
+			want.rlim_max = now.rlim_max;
+		if (want.rlim_cur > want.rlim_max)
+			want.rlim_cur = want.rlim_max;
+		setrlimit((int)r->resource, &want);
+	}
+}
+
+static void setup_misc(const ProcEntry *pe)
+{
+	if (pe->has_coredump_filter) {
+		int fd = open("/proc/self/coredump_filter", O_WRONLY | O_CLOEXEC);
+		char buf[32];
+
+		if (fd >= 0) {
+			int n = snprintf(buf, sizeof(buf), "%#x", pe->coredump_filter);
+
+			/* Best effort: it only shapes future core dumps. */
+			if (write(fd, buf, n) != n)
+				n = 0;
+			close(fd);
+		}
+	}
+	if (pe->has_nice)
+		setpriority(PRIO_PROCESS, 0, pe->nice);
+	if (pe->has_personality)
+		personality(pe->personality);
+	prctl(PR_SET_NAME, pe->comm, 0, 0, 0);
+}
+
+static void report(int fd, const struct rst_status *st)
+{
+	/* One write, under PIPE_BUF: atomic among all the children. */
+	if (write(fd, st, sizeof(*st)) != sizeof(*st))
+		_exit(3);
+}
+
+void rst_child_main(struct rst_tree *t, int idx)
+{
+	struct rst_proc *p = &t->procs[idx];
+	struct rst_status st = { .idx = idx, .pid = getpid() };
+	int sfd = t->status_fd[1];
+	sigset_t all;
+	int r;
+
+	/* Handlers installed below point into memory that is not there yet:
+	 * nothing may be delivered until the tracer sets the dumped mask. */
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	/* If whoever made us dies before we are seized, so do we. The tracer
+	 * clears it again (proc.c). */
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	if (getppid() != rst_forker_pid)
+		_exit(2);	/* it died before the prctl */
+	r = setup_session(p, &st);
+	if (!r)
+		r = rst_fork_children(t, idx, &st);
+	if (!r)
+		r = rst_fds_setup(t, p, &st, &sfd);
+	if (!r)
+		r = open_mfiles(p, &st);
+	if (!r)
+		r = setup_fs(p->pe, &st);
+	if (!r)
+		r = rst_sigactions_child(p->pe, &st);
+	if (!r) {
+		setup_rlimits(p->pe);
+		setup_misc(p->pe);
+	}
+	report(sfd, &st);
+	if (r)
+		_exit(1);
+	close(sfd);
+	/* Every signal is blocked: only the tracer's PTRACE_INTERRUPT ends this. */
+	for (;;)
+		syscall(SYS_pause);
+}

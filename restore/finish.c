@@ -1,0 +1,113 @@
+/* Let the restored tree go: detach every thread (all are in a
+ * PTRACE_EVENT_STOP with their final state), or with --stopped leave every
+ * process in a job-control stop, untraced, for a debugger to attach to.
+ * Then, unless -d, wait for the root like a shell waits for its job. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include "images/log.h"
+#include "restore/rst.h"
+
+static int write_pidfile(const char *path, pid_t pid)
+{
+	char buf[32];
+	int fd, n = snprintf(buf, sizeof(buf), "%d\n", pid);
+
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return pr_perror("cannot create pidfile %s", path);
+	if (write(fd, buf, n) != n) {
+		int r = pr_perror("cannot write pidfile %s", path);
+
+		close(fd);
+		return r;
+	}
+	return close(fd) ? pr_perror("cannot write pidfile %s", path) : 0;
+}
+
+/* A foreground job gets the terminal, as a shell would give it. */
+static void give_terminal(struct rst_tree *t)
+{
+	pid_t pgid = getpgid(t->procs[t->root].pid);
+
+	if (t->opts.detached || !isatty(0) || tcgetpgrp(0) != getpgrp() || pgid == getpgrp() ||
+	    pgid <= 0)
+		return;
+	if (tcsetpgrp(0, pgid))
+		pr_warn("cannot put the restored job in the foreground: %s", strerror(errno));
+}
+
+static void take_terminal_back(void)
+{
+	struct sigaction ign = { .sa_handler = SIG_IGN }, old;
+
+	if (!isatty(0) || tcgetpgrp(0) == getpgrp())
+		return;
+	/* We are a background job now: tcsetpgrp would stop us with SIGTTOU. */
+	sigaction(SIGTTOU, &ign, &old);
+	tcsetpgrp(0, getpgrp());
+	sigaction(SIGTTOU, &old, NULL);
+}
+
+int rst_release(struct rst_tree *t)
+{
+	int r = 0;
+
+	if (t->opts.pidfile)
+		r = write_pidfile(t->opts.pidfile, t->procs[t->root].pid);
+	if (r)
+		return r;
+	give_terminal(t);
+	/* --stopped: a SIGSTOP queued to every thread before any is let go.
+	 * Each thread, resumed inside the kernel's signal code, takes it (or
+	 * joins the group stop it started) before running one instruction. */
+	for (size_t i = 0; t->opts.stopped && i < t->nr_procs; i++)
+		for (size_t k = 0; k < t->procs[i].nr_th; k++)
+			syscall(SYS_tgkill, t->procs[i].pid, t->procs[i].tids[k], SIGSTOP);
+	for (size_t i = 0; i < t->nr_procs; i++) {
+		struct rst_proc *p = &t->procs[i];
+
+		for (size_t k = 0; k < p->nr_th; k++)
+			if (ptrace(PTRACE_DETACH, p->tids[k], NULL, NULL) && !r)
+				r = pr_perror("cannot let thread %d go", p->tids[k]);
+		p->seized = false;
+	}
+	prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
+	return r;
+}
+
+int rst_wait_root(struct rst_tree *t)
+{
+	struct sigaction ign = { .sa_handler = SIG_IGN };
+	pid_t root = t->procs[t->root].pid;
+	int st, code = 1;
+
+	/* Like a shell's job: ^C and ^\ are for the program, not for us. */
+	sigaction(SIGINT, &ign, NULL);
+	sigaction(SIGQUIT, &ign, NULL);
+	for (;;) {
+		/* Orphans reparented to us while we were a subreaper are reaped too. */
+		pid_t pid = waitpid(-1, &st, 0);
+
+		if (pid < 0 && errno == EINTR)
+			continue;
+		if (pid < 0) {
+			pr_perror("waiting for the restored process %d", root);
+			break;
+		}
+		if (pid != root)
+			continue;
+		code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+		break;
+	}
+	take_terminal_back();
+	return code;
+}

@@ -1,0 +1,248 @@
+/* Put the dumped page contents into the freshly mapped VMAs. The pages
+ * files are opened in the child, so an injected preadv copies straight
+ * from the page cache into the target addresses: one copy, and one
+ * injected syscall for up to IOV_MAX runs that sit back to back in the
+ * file (the dumper writes them in address order, so most do).
+ *   PE_PRESENT: bytes in a pages file;
+ *   PE_ZERO:    populated but zero. Fresh anonymous memory already reads
+ *               as zero; a private file mapping needs zeroes read in from
+ *               /dev/zero, or it would show the file's bytes;
+ *   PE_FILE:    equal to the file: mapping the file gave it already;
+ *   PE_PARENT:  unchanged since a pre-dump: looked up in the parent's
+ *               pagemap, recursively. */
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+
+#include "images/log.h"
+#include "restore/rst.h"
+
+#define PAGE 4096ULL
+#define BATCH_IOV 1024
+
+struct batch {
+	int src;		/* pages source index, or -1 for /dev/zero */
+	uint64_t off, len;	/* file range the iovs cover */
+	struct iovec iov[BATCH_IOV];
+	int n;
+};
+
+struct pages_ctx {
+	struct rst_tree *t;
+	struct rst_proc *p;
+	struct rst_inj *j;
+	struct batch b;
+	uint64_t bytes, calls;
+};
+
+static const VmaEntry *find_vma(const struct rst_proc *p, uint64_t addr)
+{
+	size_t lo = 0, hi = p->nr_vma;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		const VmaEntry *v = p->vma[mid];
+
+		if (addr < v->start)
+			hi = mid;
+		else if (addr >= v->end)
+			lo = mid + 1;
+		else
+			return v;
+	}
+	return NULL;
+}
+
+static bool is_file_private(const VmaEntry *v)
+{
+	return (v->status & VMA_FILE_PRIVATE) && v->file &&
+	       !(v->status & (VMA_FILE_DELETED | VMA_ANON_SHARED));
+}
+
+/* Shared file mappings show the file: their pages are never written. */
+static bool is_file_shared(const VmaEntry *v)
+{
+	return (v->status & VMA_FILE_SHARED) && v->file &&
+	       !(v->status & (VMA_FILE_DELETED | VMA_ANON_SHARED));
+}
+
+static bool writes_into(const VmaEntry *v, uint32_t flags)
+{
+	if (is_file_shared(v))
+		return false;
+	if (flags & (PE_PRESENT | PE_PARENT))
+		return true;
+	return (flags & PE_ZERO) && is_file_private(v);
+}
+
+bool rst_vma_needs_write(const struct rst_proc *p, const VmaEntry *v)
+{
+	const struct rst_pages_src *s = &p->src[0];
+
+	for (size_t i = 0; i < s->nr_pm; i++) {
+		const PagemapEntry *e = s->pm[i];
+		uint64_t end = e->vaddr + (uint64_t)e->nr_pages * PAGE;
+
+		if (e->vaddr >= v->end)
+			break;
+		if (end > v->start && writes_into(v, e->flags))
+			return true;
+	}
+	return false;
+}
+
+static int flush(struct pages_ctx *c)
+{
+	struct batch *b = &c->b;
+	uint64_t ret, fd;
+	int r;
+
+	if (!b->n)
+		return 0;
+	fd = (uint64_t)c->p->mm_fd_base + (uint64_t)(b->src < 0 ? c->p->zero_mf :
+						    c->p->src_mf[b->src]);
+	r = rst_poke(c->j, c->j->data, b->iov, b->n * sizeof(b->iov[0]));
+	if (r)
+		return r;
+	if (b->src < 0)
+		r = rst_sys(c->j, __NR_readv, &ret, fd, c->j->data, (uint64_t)b->n, 0, 0, 0);
+	else
+		r = rst_sys(c->j, __NR_preadv, &ret, fd, c->j->data, (uint64_t)b->n, b->off, 0, 0);
+	if (r)
+		return r;
+	if (ret != b->len) {
+		pr_err("cannot restore %u: reading %llu bytes of pages from %s gave %lld%s%s",
+		       c->p->ps->pid, (unsigned long long)b->len,
+		       b->src < 0 ? "/dev/zero" : c->p->src[b->src].path, (long long)ret,
+		       (int64_t)ret < 0 ? ": " : " (file truncated?)",
+		       (int64_t)ret < 0 ? strerror((int)-(int64_t)ret) : "");
+		return (int64_t)ret < 0 ? (int)(int64_t)ret : -EIO;
+	}
+	c->bytes += b->len;
+	c->calls++;
+	b->n = 0;
+	b->len = 0;
+	return 0;
+}
+
+/* Queue reading [addr, addr+len) from source src at file offset off. */
+static int queue(struct pages_ctx *c, int src, uint64_t addr, uint64_t len, uint64_t off)
+{
+	struct batch *b = &c->b;
+	int r;
+
+	if (b->n && (b->src != src || (src >= 0 && off != b->off + b->len) || b->n == BATCH_IOV)) {
+		r = flush(c);
+		if (r)
+			return r;
+	}
+	if (!b->n) {
+		b->src = src;
+		b->off = off;
+	}
+	if (b->n && (uint64_t)(uintptr_t)b->iov[b->n - 1].iov_base + b->iov[b->n - 1].iov_len == addr)
+		b->iov[b->n - 1].iov_len += len;
+	else
+		b->iov[b->n++] = (struct iovec){ (void *)(uintptr_t)addr, len };
+	b->len += len;
+	return 0;
+}
+
+static int do_run(struct pages_ctx *c, size_t level, uint64_t addr, uint64_t len);
+
+/* [addr, addr+len) of one entry at `level` whose flags are `flags`. */
+static int do_piece(struct pages_ctx *c, size_t level, const PagemapEntry *e, uint64_t addr,
+		    uint64_t len)
+{
+	const VmaEntry *v = find_vma(c->p, addr);
+
+	if (!v || !(v->status & VMA_AREA_REGULAR) ||
+	    v->status & (VMA_VDSO | VMA_VVAR | VMA_VSYSCALL) || is_file_shared(v))
+		return 0;
+	if (addr + len > v->end) {	/* a run crossing VMAs: split it */
+		int r = do_piece(c, level, e, addr, v->end - addr);
+
+		return r ? r : do_piece(c, level, e, v->end, addr + len - v->end);
+	}
+	if (e->flags & PE_PRESENT) {
+		if (!e->has_pages_off) {
+			pr_err("pagemap-%u.img: present pages at %#llx without an offset",
+			       c->p->ps->pid, (unsigned long long)e->vaddr);
+			return -EINVAL;
+		}
+		return queue(c, (int)level, addr, len, e->pages_off + (addr - e->vaddr));
+	}
+	if (e->flags & PE_PARENT) {
+		if (level + 1 >= c->p->nr_src) {
+			pr_err("pagemap-%u.img: pages at %#llx are in a parent dump, and there is "
+			       "none", c->p->ps->pid, (unsigned long long)addr);
+			return -EINVAL;
+		}
+		return do_run(c, level + 1, addr, len);
+	}
+	if ((e->flags & PE_ZERO) && is_file_private(v))
+		return queue(c, -1, addr, len, 0);
+	return 0;
+}
+
+/* Every entry of `level` overlapping [addr, addr+len). */
+static int do_run(struct pages_ctx *c, size_t level, uint64_t addr, uint64_t len)
+{
+	const struct rst_pages_src *s = &c->p->src[level];
+	size_t lo = 0, hi = s->nr_pm;
+	uint64_t end = addr + len;
+	int r;
+
+	/* First entry ending after addr (entries are sorted and disjoint). */
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		const PagemapEntry *e = s->pm[mid];
+
+		if (e->vaddr + (uint64_t)e->nr_pages * PAGE <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t i = lo; i < s->nr_pm && s->pm[i]->vaddr < end; i++) {
+		const PagemapEntry *e = s->pm[i];
+		uint64_t es = e->vaddr > addr ? e->vaddr : addr;
+		uint64_t ee = e->vaddr + (uint64_t)e->nr_pages * PAGE;
+
+		if (ee > end)
+			ee = end;
+		r = do_piece(c, level, e, es, ee - es);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+int rst_pages_restore(struct rst_tree *t, struct rst_proc *p, struct rst_inj *j)
+{
+	static struct pages_ctx c;	/* the iov batch is large; restore is single-threaded */
+	const struct rst_pages_src *s = &p->src[0];
+	int r = 0;
+
+	memset(&c, 0, sizeof(c));
+	c.t = t;
+	c.p = p;
+	c.j = j;
+	for (size_t i = 0; !r && i < s->nr_pm; i++) {
+		const PagemapEntry *e = s->pm[i];
+
+		if ((e->vaddr & (PAGE - 1)) || !e->nr_pages) {
+			pr_err("pagemap-%u.img: bad run at %#llx", p->ps->pid,
+			       (unsigned long long)e->vaddr);
+			return -EINVAL;
+		}
+		r = do_piece(&c, 0, e, e->vaddr, (uint64_t)e->nr_pages * PAGE);
+	}
+	if (!r)
+		r = flush(&c);
+	if (!r)
+		pr_debug("%u: %llu bytes of pages in %llu preadv calls", p->ps->pid,
+			 (unsigned long long)c.bytes, (unsigned long long)c.calls);
+	return r;
+}

@@ -1,0 +1,209 @@
+/* Private to restore/: the images of a dump loaded into memory, and the
+ * steps that turn them back into a live process tree.
+ *
+ * How a restore goes (restore.c orchestrates):
+ *  1. load.c reads every image; check.c refuses, before any process exists,
+ *     what cannot be restored (incomplete dump, changed files, pids taken
+ *     with --same-pids, another CPU's XSAVE layout).
+ *  2. tree.c forks the tree: each process is a fork of criu-lite created by
+ *     its dumped parent with clone3(set_tid). In plain C it forks its own
+ *     children, sets up fds (fds.c), cwd, umask, rlimits, sigactions
+ *     (child.c), opens the files its memory maps, reports ready on a status
+ *     pipe and pauses.
+ *  3. We PTRACE_SEIZE every process and rebuild its address space through
+ *     injected syscalls (mm.c, pages.c), its threads (threads.c), creds
+ *     (creds.c), pending signals and timers (signals.c), and registers
+ *     (regs.c).
+ *  4. finish.c detaches (or leaves the tree stopped) and waits for the root
+ *     like a shell waits for its job. */
+#ifndef CRIU_LITE_RESTORE_RST_H
+#define CRIU_LITE_RESTORE_RST_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "criu-lite/infect.h"
+#include "images/image.h"
+
+struct rst_opts {
+	const char *dir;
+	bool detached;		/* -d */
+	bool stopped;		/* --stopped */
+	bool same_pids;		/* --same-pids */
+	const char *pidfile;
+};
+
+/* A pages file of this dump or of a pre-dump it builds on. */
+struct rst_pages_src {
+	char *path;		/* absolute */
+	PagemapEntry **pm;	/* that image's runs for this pid, by vaddr */
+	size_t nr_pm;
+};
+
+/* A file the restored address space maps (or the exe): opened by the child
+ * before it stops, at fd `mm_fd_base + index`, so that injected mmaps and
+ * PR_SET_MM_MAP can use it without opening paths as the restored user. */
+struct rst_mfile {
+	const char *path;
+	const FileIdentity *id;	/* NULL for pages files and /dev/zero */
+	bool rdwr;		/* a MAP_SHARED writable mapping needs O_RDWR */
+};
+
+struct rst_proc {
+	PstreeEntry *ps;
+	ProcEntry *pe;
+	ThreadEntry **th;	/* th[0] is the leader */
+	size_t nr_th;
+	VmaEntry **vma;
+	size_t nr_vma;
+	struct rst_pages_src *src;	/* src[0]: this dump, then parents */
+	size_t nr_src;
+	FdEntry **fd;
+	size_t nr_fd;
+	struct rst_mfile *mf;	/* distinct mapped files + exe */
+	size_t nr_mf;
+	int exe_mf;		/* index of the exe in mf, or -1 */
+	int zero_mf;		/* /dev/zero (private file pages dumped as zero), or -1 */
+	int *src_mf;		/* per pages source: index in mf, or -1 if unused */
+	int mm_fd_base;		/* first fd of the mm files in the child */
+	int parent;		/* index in tree->procs, -1 for the root */
+	pid_t pid;		/* real pid once created, else 0 */
+	pid_t *tids;		/* real tids, [0] = pid */
+	bool seized;
+};
+
+/* An object several processes (or fds) share: a pipe or a socketpair, made
+ * once by criu-lite before the fork so that every process inherits it. */
+struct rst_shared {
+	uint64_t ino;		/* the dumped pipe / socket inode */
+	int kind;		/* FD_TYPE__FD_PIPE or FD_TYPE__FD_SOCKET */
+	int fds[2];		/* pipe: read, write; socketpair: this ino's end, peer's */
+	bool data_done;
+};
+
+struct rst_tree {
+	struct rst_opts opts;
+	int dirfd;
+	char *dir;		/* absolute */
+	InventoryEntry *inv;
+	struct rst_proc *procs;
+	size_t nr_procs;
+	int root;		/* index of the root */
+	struct rst_shared *sh;
+	size_t nr_sh;
+	int status_fd[2];	/* children -> criu-lite: struct rst_status */
+	int xstate_size;	/* this kernel's NT_X86_XSTATE size */
+};
+
+/* What a child reports on the status pipe (one atomic write). */
+struct rst_status {
+	int32_t idx;		/* index in tree->procs */
+	int32_t pid;		/* real pid */
+	int32_t err;		/* 0: ready, stopped in pause(); else -errno */
+	char msg[400];
+};
+
+/* load.c */
+int rst_load(struct rst_tree *t);
+void rst_free(struct rst_tree *t);
+struct rst_proc *rst_find_proc(struct rst_tree *t, uint32_t dumped_pid);
+/* The real pid of what was dumped as `pid`, or 0 if not in the tree. */
+pid_t rst_real_pid(struct rst_tree *t, uint32_t pid);
+
+/* check.c: refusals that need no process. */
+int rst_check(struct rst_tree *t);
+/* Does this open file still look like `id` (size, mtime or build-id)? 0 or
+ * -ESTALE with `why` filled. */
+int rst_file_matches(const FileIdentity *id, const struct stat *st, int fd, char *why,
+		     size_t len);
+
+/* tree.c */
+extern pid_t rst_forker_pid;	/* the process that forked the current one */
+int rst_create_tree(struct rst_tree *t);
+/* In a child (or criu-lite for the root): fork the children of procs[idx]. */
+int rst_fork_children(struct rst_tree *t, int idx, struct rst_status *st);
+/* mfiles.c: the files the child opens for its tracer, before the fork. */
+int rst_mfiles_prepare(struct rst_proc *p);
+int rst_mf_find(const struct rst_proc *p, const char *path);
+/* SIGKILL whatever was created and reap it. */
+void rst_kill_tree(struct rst_tree *t);
+
+/* child.c: runs in the forked child; never returns. */
+void rst_child_main(struct rst_tree *t, int idx) __attribute__((noreturn));
+/* Child-side failure report: format into st->msg, return -err. */
+int rst_child_fail(struct rst_status *st, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* fds.c */
+int rst_shared_create(struct rst_tree *t);	/* in criu-lite, before forking */
+void rst_shared_close(struct rst_tree *t);
+/* In the child: dumped fds in place, all else closed but *status_fd,
+ * which is moved above them. */
+int rst_fds_setup(struct rst_tree *t, struct rst_proc *p, struct rst_status *st, int *status_fd);
+/* Things an fd refers to that restore cannot recreate: message, or NULL. */
+const char *rst_fd_unsupported(struct rst_tree *t, const struct rst_proc *p, const FdEntry *e,
+			       char *buf, size_t len);
+bool rst_fd_is_shell_stdio(struct rst_tree *t, const FdEntry *e);
+
+/* rlimits, sigactions, cwd... in the child: child.c */
+
+/* Injection context for one process: the main thread's infect, plus the
+ * scratch area restore maps itself (at an address free in both layouts). */
+struct rst_inj {
+	struct infect inf;	/* the thread being driven */
+	uint64_t scratch;	/* code page, then data */
+	size_t scratch_len;
+	uint64_t data;		/* scratch + page: argument area */
+	size_t data_len;
+};
+
+#define RST_SCRATCH_LEN (80 * 4096)
+
+/* inject.c: thin helpers over criu-lite/infect.h */
+int rst_sys(struct rst_inj *j, long nr, uint64_t *ret, uint64_t a1, uint64_t a2, uint64_t a3,
+	    uint64_t a4, uint64_t a5, uint64_t a6);
+/* As rst_sys, but a negative syscall result is logged and returned. */
+int rst_sys_ok(struct rst_inj *j, const char *what, long nr, uint64_t *ret, uint64_t a1,
+	       uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6);
+int rst_poke(struct rst_inj *j, uint64_t addr, const void *buf, size_t len);
+/* Seize a process stopped in pause(); leaves it in a PTRACE_EVENT_STOP. */
+int rst_seize(pid_t pid);
+/* Wait for a PTRACE_EVENT_STOP of tid (new threads start in one). */
+int rst_wait_event_stop(pid_t tid);
+
+/* mm.c: replace the address space of p (seized, j started on its leader). */
+int rst_mm_restore(struct rst_tree *t, struct rst_proc *p, struct rst_inj *j);
+/* pages.c */
+int rst_pages_restore(struct rst_tree *t, struct rst_proc *p, struct rst_inj *j);
+bool rst_vma_needs_write(const struct rst_proc *p, const VmaEntry *v);
+
+/* threads.c: create the other threads and the per-thread state of all. */
+int rst_threads_restore(struct rst_tree *t, struct rst_proc *p, struct rst_inj *j);
+int rst_thread_state(struct rst_proc *p, size_t i, struct rst_inj *j);
+
+/* creds.c: per thread, after every privileged step. */
+int rst_creds_restore(struct rst_proc *p, struct rst_inj *j);
+
+/* signals.c */
+int rst_sigactions_child(const ProcEntry *pe, struct rst_status *st);
+int rst_shared_signals(struct rst_proc *p, struct rst_inj *j);
+int rst_thread_signals(struct rst_proc *p, size_t i, struct rst_inj *j);
+int rst_itimers(struct rst_proc *p, struct rst_inj *j);
+
+/* regs.c: final registers of thread i; it is in a PTRACE_EVENT_STOP. */
+int rst_regs_prepare(const ThreadEntry *te, struct user_regs_struct *regs);
+int rst_regs_finish(struct rst_tree *t, const ThreadEntry *te, pid_t tid);
+int rst_xstate_size(pid_t tid);
+
+/* proc.c: the per-process restore once seized. */
+int rst_restore_proc(struct rst_tree *t, struct rst_proc *p);
+
+/* finish.c */
+int rst_release(struct rst_tree *t);
+int rst_wait_root(struct rst_tree *t);
+
+#endif

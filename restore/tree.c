@@ -1,0 +1,203 @@
+/* Fork the process tree: every process is created by its dumped parent
+ * (so parent links are the dumped ones) with clone3(set_tid) asking for
+ * its dumped pid; each reports on the status pipe once it has set itself
+ * up in plain C, and we seize it there. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include "images/log.h"
+#include "restore/rst.h"
+
+#define READY_TIMEOUT_MS 30000
+
+pid_t rst_forker_pid;
+
+static pid_t clone_with_pid(pid_t want, int exit_signal)
+{
+	struct clone_args args = {
+		.exit_signal = (uint64_t)exit_signal,
+		.set_tid = (uint64_t)(uintptr_t)&want,
+		.set_tid_size = 1,
+	};
+
+	return (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+}
+
+static pid_t clone_any(int exit_signal)
+{
+	struct clone_args args = { .exit_signal = (uint64_t)exit_signal };
+
+	return (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+}
+
+/* Create procs[idx] as a child of the calling process. In the child this
+ * never returns. */
+static int clone_proc(struct rst_tree *t, int idx, struct rst_status *st)
+{
+	struct rst_proc *p = &t->procs[idx];
+	int sig = p->pe->has_exit_signal && p->pe->exit_signal ? (int)p->pe->exit_signal : SIGCHLD;
+	pid_t pid;
+
+	rst_forker_pid = getpid();
+	pid = clone_with_pid((pid_t)p->ps->pid, sig);
+	if (pid < 0 && errno == EEXIST && !t->opts.same_pids) {
+		pid = clone_any(sig);
+		if (pid > 0)
+			pr_warn("pid %u is taken: process restored as pid %d", p->ps->pid, pid);
+	}
+	if (pid < 0) {
+		if (errno == EEXIST)
+			return rst_child_fail(st, EEXIST, "pid %u is taken (--same-pids)",
+					      p->ps->pid);
+		return rst_child_fail(st, errno, "cannot create process %u: %s", p->ps->pid,
+				      strerror(errno));
+	}
+	if (pid == 0)
+		rst_child_main(t, idx);
+	p->pid = pid;	/* meaningful in criu-lite, for the root */
+	return 0;
+}
+
+int rst_fork_children(struct rst_tree *t, int idx, struct rst_status *st)
+{
+	for (size_t i = 0; i < t->nr_procs; i++) {
+		if (t->procs[i].parent != idx)
+			continue;
+		int r = clone_proc(t, (int)i, st);
+
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int got_status(struct rst_tree *t, const struct rst_status *st)
+{
+	struct rst_proc *p;
+
+	if (st->idx < 0 || (size_t)st->idx >= t->nr_procs)
+		return -EIO;
+	p = &t->procs[st->idx];
+	if (st->pid > 0)
+		p->pid = st->pid;
+	if (st->err) {
+		pr_err("cannot restore process %u: %.*s", p->ps->pid, (int)sizeof(st->msg),
+		       st->msg);
+		return st->err;
+	}
+	p->tids[0] = p->pid;
+	if (rst_seize(p->pid))
+		return -ESRCH;
+	p->seized = true;
+	return 0;
+}
+
+/* Collect one status per process, seizing each as it reports. */
+static int wait_ready(struct rst_tree *t, pid_t root)
+{
+	long deadline = now_ms() + READY_TIMEOUT_MS;
+	size_t got = 0;
+
+	while (got < t->nr_procs) {
+		struct pollfd pfd = { .fd = t->status_fd[0], .events = POLLIN };
+		struct rst_status st;
+		ssize_t n;
+		int r;
+
+		r = poll(&pfd, 1, 200);
+		if (r == 0) {
+			if (waitpid(root, NULL, WNOHANG | __WALL) == root) {
+				pr_err("process %u died while being restored", t->procs[t->root].ps->pid);
+				t->procs[t->root].pid = 0;
+				return -ESRCH;
+			}
+			if (now_ms() > deadline) {
+				pr_err("timed out waiting for the restored processes to set up");
+				return -ETIMEDOUT;
+			}
+			continue;
+		}
+		n = read(t->status_fd[0], &st, sizeof(st));
+		if (n == 0) {
+			pr_err("%zu of %zu processes died while being restored",
+			       t->nr_procs - got, t->nr_procs);
+			return -ESRCH;
+		}
+		if (n != sizeof(st))
+			return n < 0 ? pr_perror("status pipe") : -EIO;
+		r = got_status(t, &st);
+		if (r)
+			return r;
+		got++;
+	}
+	return 0;
+}
+
+int rst_create_tree(struct rst_tree *t)
+{
+	struct rst_status st = { .idx = t->root };
+	int r;
+
+	for (size_t i = 0; i < t->nr_procs; i++) {
+		r = rst_mfiles_prepare(&t->procs[i]);
+		if (r)
+			return r;
+	}
+	if (pipe2(t->status_fd, O_CLOEXEC))
+		return pr_perror("cannot create a pipe");
+	r = rst_shared_create(t);
+	/* Orphans of a failed restore come back to us to be reaped. */
+	if (!r)
+		prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+	if (!r)
+		r = clone_proc(t, t->root, &st);
+	if (r && st.err)
+		pr_err("%s", st.msg);
+	close(t->status_fd[1]);
+	t->status_fd[1] = -1;
+	/* The children hold their copies now; ours would keep pipes open. */
+	rst_shared_close(t);
+	if (!r)
+		r = wait_ready(t, t->procs[t->root].pid);
+	close(t->status_fd[0]);
+	t->status_fd[0] = -1;
+	return r;
+}
+
+void rst_kill_tree(struct rst_tree *t)
+{
+	pid_t pid;
+
+	for (size_t i = 0; i < t->nr_procs; i++) {
+		struct rst_proc *p = &t->procs[i];
+
+		if (p->pid > 0)
+			kill(p->pid, SIGKILL);
+	}
+	/* The root is our child; the others are reparented to us (subreaper)
+	 * as their parents die. Reap until nothing is left. */
+	while ((pid = waitpid(-1, NULL, __WALL)) > 0 || (pid < 0 && errno == EINTR))
+		;
+	for (size_t i = 0; i < t->nr_procs; i++)
+		t->procs[i].pid = 0;
+}
