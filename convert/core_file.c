@@ -50,6 +50,8 @@ static void arm_cleanup(char *path)
 
 		sigaction(sigs[i], &sa, NULL);
 	}
+	/* Past RLIMIT_FSIZE, fail with EFBIG and clean up rather than die. */
+	signal(SIGXFSZ, SIG_IGN);
 }
 
 int conv_core_create(const char *path, struct conv_core *c)
