@@ -412,3 +412,96 @@ Test(images_robust, write_over_limit_is_refused)
 		img_close_read(img);
 	}
 }
+
+/* --- the same malformed files through `criu-lite show` --- */
+
+static int count_lines(const char *s)
+{
+	int n = 0;
+
+	for (; *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+static void assert_one_clear_line(int status, const char *err, const char *what)
+{
+	cr_assert(status > 0 && status < 128, "%s: exit status %d (crash or success)", what,
+		  status);
+	cr_assert_eq(count_lines(err), 1, "%s: want one line on stderr, got:\n%s", what, err);
+	cr_assert(strstr(err, "criu-lite"), "%s: unclear message: %s", what, err);
+}
+
+Test(images_robust, malformed_through_show)
+{
+	for (size_t i = 0; i < NR_BAD; i++) {
+		const struct bad_image *b = &bad_images[i];
+		char path[512], err[4096];
+		int st;
+
+		write_file("pstree.img", b->bytes, b->len);
+		snprintf(path, sizeof(path), "%s/pstree.img", dir);
+		st = run_criu_lite(err, sizeof(err), "show", path, NULL);
+		assert_one_clear_line(st, err, b->what);
+	}
+}
+
+/* A dump directory with one malformed image, at a name each way of showing
+ * the directory reads: the JSON document is still printed whole, the
+ * reason goes to stderr, and the exit status says so. */
+struct dir_case {
+	const char *file;		/* where the malformed bytes go */
+	const char *modes[4];		/* show -D modes that read it ("" = JSON) */
+};
+
+static const struct dir_case dir_cases[] = {
+	{ "pstree.img", { "", "--ps", "--mem", "--files" } },
+	{ "mm-5.img", { "", "--mem" } },
+	{ "files-5.img", { "", "--files" } },
+};
+
+Test(images_robust, malformed_in_dir_through_show)
+{
+	static const uint8_t ok[] = { LE32(MAGIC_PSTREE), PSTREE_ENTRY };
+
+	for (size_t c = 0; c < sizeof(dir_cases) / sizeof(dir_cases[0]); c++) {
+		const struct dir_case *dc = &dir_cases[c];
+
+		for (size_t i = 0; i < NR_BAD; i++) {
+			const struct bad_image *b = &bad_images[i];
+
+			if (strcmp(dc->file, "pstree.img"))
+				write_file("pstree.img", ok, sizeof(ok));
+			write_file(dc->file, b->bytes, b->len);
+			for (size_t m = 0; m < 4 && dc->modes[m]; m++) {
+				const char *mode = dc->modes[m][0] ? dc->modes[m] : NULL;
+				char err[4096], what[256];
+				int st = run_criu_lite(err, sizeof(err), "show", "-D", dir, mode,
+						       NULL);
+
+				snprintf(what, sizeof(what), "show -D %s with %s: %s",
+					 dc->modes[m], dc->file, b->what);
+				cr_assert(st > 0 && st < 128, "%s: exit status %d", what, st);
+				cr_assert_geq(count_lines(err), 1, "%s: nothing said", what);
+				cr_assert(strstr(err, dc->file), "%s: message names no file:\n%s",
+					  what, err);
+			}
+			unlinkat(dfd, dc->file, 0);
+		}
+	}
+}
+
+Test(images_robust, show_refuses_fifo_and_missing_file)
+{
+	char path[512], err[4096];
+	int st;
+
+	snprintf(path, sizeof(path), "%s/pstree.img", dir);
+	st = run_criu_lite(err, sizeof(err), "show", path, NULL);
+	assert_one_clear_line(st, err, "missing file");
+	cr_assert_eq(mkfifo(path, 0600), 0);
+	st = run_criu_lite(err, sizeof(err), "show", path, NULL);
+	assert_one_clear_line(st, err, "FIFO");
+	st = run_criu_lite(err, sizeof(err), "show", "-D", dir, "--ps", NULL);
+	assert_one_clear_line(st, err, "FIFO in dir");
+}
