@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/personality.h>
+#include <sys/rseq.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -105,7 +106,7 @@ static void setup_rlimits(const ProcEntry *pe)
 	}
 }
 
-static void setup_misc(const ProcEntry *pe)
+static void setup_misc(const ProcEntry *pe, const ThreadEntry *leader)
 {
 	if (pe->has_coredump_filter) {
 		int fd = open("/proc/self/coredump_filter", O_WRONLY | O_CLOEXEC);
@@ -124,7 +125,19 @@ static void setup_misc(const ProcEntry *pe)
 		setpriority(PRIO_PROCESS, 0, pe->nice);
 	if (pe->has_personality)
 		personality(pe->personality);
-	prctl(PR_SET_NAME, pe->comm, 0, 0, 0);
+	/* The leader's comm is the process's; older images left pe->comm empty. */
+	prctl(PR_SET_NAME, pe->comm[0] || !leader->comm ? pe->comm : leader->comm, 0, 0, 0);
+}
+
+/* glibc registered an rseq area in criu-lite's TLS; once that memory is
+ * unmapped, the kernel's next update of it on a return to user mode would
+ * fault and SIGSEGV the process. Unregister it while it still exists. */
+static void drop_rseq(void)
+{
+	if (__rseq_size)
+		syscall(SYS_rseq, (char *)__builtin_thread_pointer() + __rseq_offset,
+			__rseq_size < 32 ? 32 : __rseq_size, 1 /* RSEQ_FLAG_UNREGISTER */,
+			RSEQ_SIG);
 }
 
 static void report(int fd, const struct rst_status *st)
@@ -164,8 +177,10 @@ void rst_child_main(struct rst_tree *t, int idx)
 		r = rst_sigactions_child(p->pe, &st);
 	if (!r) {
 		setup_rlimits(p->pe);
-		setup_misc(p->pe);
+		setup_misc(p->pe, p->th[0]);
 	}
+	if (!r)
+		drop_rseq();
 	report(sfd, &st);
 	if (r)
 		_exit(1);
