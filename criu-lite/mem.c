@@ -1,7 +1,152 @@
+/* Memory of one process into mm-PID.img (the VMAs), pagemap-PID.img (page
+ * runs) and pages-PID.img (raw page-aligned bytes). See pagemap.c for what
+ * is captured and pages_write.c for how it is read and written. */
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
 
-#include "criu-lite/dump.h"
-#include "criu-lite/commands.h"
+#include "criu-lite/mem.h"
+#include "criu-lite/mem_internal.h"
+#include "images/log.h"
 
-/* Placeholder until this module lands. */
-int mem_dump(int dirfd, pid_t pid, pid_t mem_pid, const struct dump_opts *opts, struct dump_stats *st) { (void)dirfd; (void)pid; (void)mem_pid; (void)opts; (void)st; return -ENOSYS; }
+int mem_read_vmas(pid_t pid, struct vma_list *vl)
+{
+	return vma_list_read(pid, true, vl);
+}
+
+struct mem_dump {
+	int dirfd;
+	pid_t pid, mem_pid;
+	char pages_name[64];
+	struct img *mm, *pm;
+	int pages_fd;
+	struct vma_list copy_vmas;	/* the fork()ed copy's VMAs, when needed */
+	struct mem_files files;
+	struct pw pw;
+	struct pm_ctx pc;
+};
+
+/* A fork()ed copy lacks MADV_DONTFORK ranges and has WIPEONFORK ones
+ * emptied: those must come from the original, unless the copy shows the
+ * range intact (the snapshot cleared the flags around its fork()). */
+static pid_t source_of(const struct mem_dump *md, const struct vma *v)
+{
+	const struct vma *c;
+
+	if (md->mem_pid == md->pid || !(v->vmf & (VMF_DONTCOPY | VMF_WIPEONFORK)))
+		return md->mem_pid;
+	c = vma_list_find(&md->copy_vmas, v->start);
+	if (c && c->start == v->start && c->end == v->end && !(c->vmf & VMF_WIPEONFORK))
+		return md->mem_pid;
+	pr_warn("%#llx-%#llx is MADV_DONTFORK/WIPEONFORK: read from the live process %d",
+		(unsigned long long)v->start, (unsigned long long)v->end, md->pid);
+	return md->pid;
+}
+
+static int open_images(struct mem_dump *md)
+{
+	PagemapHead head = PAGEMAP_HEAD__INIT;
+	int r;
+
+	snprintf(md->pages_name, sizeof(md->pages_name), "pages-%d.img", md->pid);
+	md->mm = img_create(md->dirfd, IMG_MM, md->pid);
+	if (!md->mm)
+		return -errno;
+	md->pm = img_create(md->dirfd, IMG_PAGEMAP, md->pid);
+	if (!md->pm)
+		return -errno;
+	md->pages_fd = img_create_raw(md->dirfd, md->pages_name);
+	if (md->pages_fd < 0)
+		return md->pages_fd;
+	head.pages_file = md->pages_name;
+	r = img_write(md->pm, &head);
+	return r < 0 ? r : pw_init(&md->pw, md->pages_fd, md->pm, NULL);
+}
+
+static int dump_all(struct mem_dump *md, const struct vma_list *vl)
+{
+	bool need_copy_vmas = false;
+	int r;
+
+	for (size_t i = 0; i < vl->nr; i++)
+		need_copy_vmas |= !!(vl->v[i].vmf & (VMF_DONTCOPY | VMF_WIPEONFORK));
+	if (md->mem_pid != md->pid && need_copy_vmas &&
+	    (r = vma_list_read(md->mem_pid, true, &md->copy_vmas)) < 0)
+		return r;
+	for (size_t i = 0; i < vl->nr; i++) {
+		const struct vma *v = &vl->v[i];
+		struct mem_vma mv;
+		pid_t src = source_of(md, v);
+
+		r = mem_vma_classify(md->pid, v, &md->files, &mv);
+		if (r >= 0)
+			r = mem_vma_write(md->mm, &mv);
+		/* Shared pages are not copied into a fork()ed child's page
+		 * tables: the original's pagemap says what is populated. */
+		if (r >= 0)
+			r = pm_scan_vma(&md->pc, &mv, (uint32_t)i, v->shared ? md->pid : src, src, src);
+		if (r < 0)
+			return r;
+	}
+	return pw_finish(&md->pw);
+}
+
+int mem_dump_vmas(int dirfd, pid_t pid, pid_t mem_pid, const struct vma_list *vl,
+		  const struct dump_opts *opts, struct dump_stats *st)
+{
+	struct mem_dump md = { .dirfd = dirfd, .pid = pid, .mem_pid = mem_pid, .pages_fd = -1 };
+	struct dump_stats local = { 0 };
+	int r, r2;
+
+	(void)opts;
+	r = open_images(&md);
+	md.pw.st = &local;
+	if (r >= 0)
+		r = pm_init(&md.pc, &md.pw);
+	if (r >= 0)
+		r = dump_all(&md, vl);
+
+	pm_fini(&md.pc);
+	pw_fini(&md.pw);
+	mem_files_free(&md.files);
+	vma_list_free(&md.copy_vmas);
+	r2 = md.mm ? img_close(md.mm) : 0;
+	r = r < 0 ? r : r2;
+	r2 = md.pm ? img_close(md.pm) : 0;
+	r = r < 0 ? r : r2;
+	if (md.pages_fd >= 0 && close(md.pages_fd) && r >= 0)
+		r = pr_perror("cannot close %s", md.pages_name);
+	if (r < 0) {
+		char name[64];
+
+		/* No half images: the orchestrator writes no inventory either. */
+		for (int k = IMG_MM; k <= IMG_PAGEMAP; k++)
+			if (!img_name(k, pid, name, sizeof(name)))
+				unlinkat(dirfd, name, 0);
+		unlinkat(dirfd, md.pages_name, 0);
+		return r;
+	}
+	st->bytes_scanned += local.bytes_scanned;
+	st->bytes_written += local.bytes_written;
+	st->pages_scanned += local.pages_scanned;
+	st->pages_written += local.pages_written;
+	st->pages_zero += local.pages_zero;
+	st->pages_unpopulated += local.pages_unpopulated;
+	st->pages_file += local.pages_file;
+	st->pages_parent += local.pages_parent;
+	return 0;
+}
+
+int mem_dump(int dirfd, pid_t pid, pid_t mem_pid, const struct dump_opts *opts,
+	     struct dump_stats *st)
+{
+	struct vma_list vl;
+	int r = mem_read_vmas(pid, &vl);
+
+	if (r < 0)
+		return r;
+	r = mem_dump_vmas(dirfd, pid, mem_pid, &vl, opts, st);
+	vma_list_free(&vl);
+	return r;
+}

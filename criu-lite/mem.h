@@ -1,0 +1,22 @@
+/* Memory capture, for the dump orchestrator and --snapshot fork. mem_dump()
+ * (dump.h) is both steps below in one; --snapshot fork splits them: read the
+ * VMA list while the tree is frozen, then dump pages from the forked copy
+ * once the tree runs again. */
+#ifndef CRIU_LITE_MEM_H
+#define CRIU_LITE_MEM_H
+
+#include "criu-lite/dump.h"
+#include "criu-lite/vma.h"
+
+/* The VMAs to dump, from /proc/PID/smaps (the process must be frozen). */
+int mem_read_vmas(pid_t pid, struct vma_list *vl);
+
+/* Write mm-PID.img, pagemap-PID.img and pages-PID.img for the VMAs in `vl`
+ * (taken from `pid`), reading page contents from `mem_pid`. When mem_pid is
+ * a fork()ed copy, ranges the copy lacks (MADV_DONTFORK) or has wiped
+ * (MADV_WIPEONFORK) are read from `pid`, with a warning, unless the copy has
+ * them intact (a snapshot that cleared those flags around its fork()). */
+int mem_dump_vmas(int dirfd, pid_t pid, pid_t mem_pid, const struct vma_list *vl,
+		  const struct dump_opts *opts, struct dump_stats *st);
+
+#endif

@@ -1,0 +1,239 @@
+/* Which pages of a VMA to capture, from /proc/PID/pagemap (read in chunks
+ * covering 256 MiB each) or, for shared objects, from the object itself.
+ * Nothing here touches the target's memory: a page that is neither present
+ * nor swapped is a hole and is never read, because on this kernel (no shared
+ * zero page) reading it would allocate it in the target. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <sys/mman.h>
+
+#include "criu-lite/mem_internal.h"
+#include "images/log.h"
+
+#define PM_CHUNK	65536	/* entries per pread: 512 KiB of pagemap */
+
+#define PM_PRESENT	(1ull << 63)
+#define PM_SWAP		(1ull << 62)
+#define PM_FILE		(1ull << 61)	/* page-cache page or shared anon, not a COW copy */
+
+enum pm_class { PMC_HOLE, PMC_COPY, PMC_FILE };
+
+int pm_init(struct pm_ctx *pc, struct pw *pw)
+{
+	pc->pw = pw;
+	pc->pm_fd[0] = pc->pm_fd[1] = -1;
+	pc->pm_pid[0] = pc->pm_pid[1] = 0;
+	pc->pm = malloc(PM_CHUNK * sizeof(uint64_t));
+	return pc->pm ? 0 : -ENOMEM;
+}
+
+void pm_fini(struct pm_ctx *pc)
+{
+	for (int i = 0; i < 2; i++)
+		if (pc->pm_fd[i] >= 0)
+			close(pc->pm_fd[i]);
+	free(pc->pm);
+	pc->pm = NULL;
+}
+
+static int pm_fd_of(struct pm_ctx *pc, pid_t pid)
+{
+	char path[64];
+	int slot;
+
+	for (slot = 0; slot < 2; slot++)
+		if (pc->pm_fd[slot] >= 0 && pc->pm_pid[slot] == pid)
+			return pc->pm_fd[slot];
+	slot = pc->pm_fd[0] < 0 ? 0 : 1;
+	if (pc->pm_fd[slot] >= 0)
+		close(pc->pm_fd[slot]);
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
+	pc->pm_fd[slot] = open(path, O_RDONLY | O_CLOEXEC);
+	if (pc->pm_fd[slot] < 0)
+		return pr_perror("cannot open %s", path);
+	pc->pm_pid[slot] = pid;
+	return pc->pm_fd[slot];
+}
+
+static enum pm_class pm_classify(uint64_t e, enum mem_policy pol)
+{
+	if (!(e & (PM_PRESENT | PM_SWAP)))
+		return PMC_HOLE;
+	switch (pol) {
+	case MP_PRIV_FILE:
+		/* Present and still the page-cache page: never written. */
+		return (e & (PM_PRESENT | PM_FILE)) == (PM_PRESENT | PM_FILE) ? PMC_FILE : PMC_COPY;
+	case MP_SHARED_FILE:
+		return PMC_FILE;
+	default:
+		return PMC_COPY;
+	}
+}
+
+struct scan {
+	const struct mem_vma *mv;
+	uint32_t idx;
+	pid_t mem_pid;
+	enum pw_src src;
+	int obj_fd;		/* MP_DELETED_PRIV: the file, for pages never faulted in */
+};
+
+/* A hole of a private mapping of a deleted file still has content: the
+ * file's, which nobody could read back after restore. Take it from the file
+ * (never from memory), up to the file's end. */
+static int hole_of_deleted(struct pm_ctx *pc, const struct scan *sc, uint64_t addr, uint64_t nr)
+{
+	const struct vma *v = sc->mv->v;
+	uint64_t foff = v->pgoff + (addr - v->start), size = sc->mv->file->size, avail;
+
+	if (foff >= size) {
+		pc->pw->st->pages_unpopulated += nr;
+		return 0;
+	}
+	avail = (size - foff + MEM_PAGE - 1) / MEM_PAGE;
+	if (avail < nr)
+		pc->pw->st->pages_unpopulated += nr - avail;
+	return pw_add_copy(pc->pw, addr, avail < nr ? avail : nr, sc->idx, PW_SRC_FD, 0,
+			   sc->obj_fd, foff);
+}
+
+static int queue_run(struct pm_ctx *pc, const struct scan *sc, enum pm_class cls, uint64_t addr,
+		     uint64_t nr)
+{
+	switch (cls) {
+	case PMC_FILE:
+		return pw_add_file(pc->pw, addr, nr, sc->idx);
+	case PMC_COPY:
+		return pw_add_copy(pc->pw, addr, nr, sc->idx, sc->src, sc->mem_pid, -1, 0);
+	case PMC_HOLE:
+		if (sc->obj_fd >= 0)
+			return hole_of_deleted(pc, sc, addr, nr);
+		pc->pw->st->pages_unpopulated += nr;
+		return 0;
+	}
+	return 0;
+}
+
+static int scan_pagemap(struct pm_ctx *pc, const struct scan *sc, pid_t pm_pid)
+{
+	const struct vma *v = sc->mv->v;
+	int fd = pm_fd_of(pc, pm_pid);
+
+	if (fd < 0)
+		return fd;
+	for (uint64_t addr = v->start; addr < v->end;) {
+		uint64_t n = (v->end - addr) / MEM_PAGE, i = 0;
+		ssize_t got;
+
+		if (n > PM_CHUNK)
+			n = PM_CHUNK;
+		got = pread(fd, pc->pm, n * 8, addr / MEM_PAGE * 8);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0) {
+			if (got == 0)
+				errno = ESRCH;
+			return pr_perror("cannot read /proc/%d/pagemap at %#llx", pm_pid,
+					 (unsigned long long)addr);
+		}
+		n = got / 8;
+		while (i < n) {
+			enum pm_class cls = pm_classify(pc->pm[i], sc->mv->policy);
+			uint64_t j = i + 1;
+			int r;
+
+			while (j < n && pm_classify(pc->pm[j], sc->mv->policy) == cls)
+				j++;
+			r = queue_run(pc, sc, cls, addr + i * MEM_PAGE, j - i);
+			if (r < 0)
+				return r;
+			i = j;
+		}
+		addr += n * MEM_PAGE;
+	}
+	return 0;
+}
+
+/* Shared memory objects (shared anon, memfd, SysV shm, deleted shared
+ * files): their data may have been written through another process's
+ * mapping, so this process's page tables do not tell what is populated. The
+ * object does: SEEK_DATA/SEEK_HOLE over the mapped range, then pread from
+ * it. That never populates the target's page tables, so its RSS is
+ * untouched. */
+static int scan_object(struct pm_ctx *pc, const struct scan *sc, int fd)
+{
+	const struct vma *v = sc->mv->v;
+	uint64_t lo = v->pgoff, hi = v->pgoff + (v->end - v->start), covered = 0;
+
+	if (hi > sc->mv->file->size)
+		hi = (sc->mv->file->size + MEM_PAGE - 1) & ~(MEM_PAGE - 1);
+	while (lo < hi) {
+		off_t d = lseek(fd, lo, SEEK_DATA), h;
+		int r;
+
+		if (d < 0 && errno == ENXIO)
+			break;
+		if (d < 0)
+			return pr_perror("cannot seek the object mapped at %#llx",
+					 (unsigned long long)v->start);
+		h = lseek(fd, d, SEEK_HOLE);
+		if (h < 0)
+			return pr_perror("cannot seek the object mapped at %#llx",
+					 (unsigned long long)v->start);
+		d &= ~(off_t)(MEM_PAGE - 1);
+		h = (h + MEM_PAGE - 1) & ~(off_t)(MEM_PAGE - 1);
+		if ((uint64_t)d >= hi)
+			break;
+		if ((uint64_t)h > hi)
+			h = hi;
+		r = pw_add_copy(pc->pw, v->start + (d - v->pgoff), (h - d) / MEM_PAGE, sc->idx,
+				PW_SRC_FD, 0, fd, d);
+		if (r < 0)
+			return r;
+		covered += (h - d) / MEM_PAGE;
+		lo = h;
+	}
+	pc->pw->st->pages_unpopulated += (v->end - v->start) / MEM_PAGE - covered;
+	return 0;
+}
+
+int pm_scan_vma(struct pm_ctx *pc, const struct mem_vma *mv, uint32_t idx, pid_t pm_pid,
+		pid_t mem_pid, pid_t obj_pid)
+{
+	const struct vma *v = mv->v;
+	struct scan sc = { .mv = mv, .idx = idx, .mem_pid = mem_pid, .obj_fd = -1,
+			   .src = (v->prot & PROT_READ) ? PW_SRC_VM : PW_SRC_PROCMEM };
+	uint64_t pages = (v->end - v->start) / MEM_PAGE;
+	int fd = -1, r;
+
+	if (mv->policy == MP_SKIP)
+		return 0;
+	pc->pw->st->bytes_scanned += v->end - v->start;
+	pc->pw->st->pages_scanned += pages;
+	if (mv->policy == MP_WHOLE)
+		return pw_add_copy(pc->pw, v->start, pages, idx, sc.src, mem_pid, -1, 0);
+	if ((mv->policy == MP_OBJECT || mv->policy == MP_DELETED_PRIV) && mv->file) {
+		fd = mem_vma_open_object(obj_pid, v);
+		if (fd < 0 && obj_pid != pm_pid)
+			fd = mem_vma_open_object(pm_pid, v);
+		if (fd < 0)
+			pr_warn("cannot open the object mapped at %#llx (%s): only its resident pages are dumped",
+				(unsigned long long)v->start, mv->name);
+	}
+	if (fd >= 0 && mv->policy == MP_OBJECT) {
+		r = scan_object(pc, &sc, fd);
+	} else {
+		sc.obj_fd = fd;
+		r = scan_pagemap(pc, &sc, pm_pid);
+	}
+	/* Queued segments read from fd: read them before it closes. */
+	if (fd >= 0) {
+		if (r >= 0)
+			r = pw_flush(pc->pw);
+		close(fd);
+	}
+	return r;
+}

@@ -1,0 +1,386 @@
+/* The fast path of a dump: pages are queued as segments in address order,
+ * read in batches of up to PW_BUF_SIZE bytes with one process_vm_readv per
+ * batch straight into a page-aligned buffer, checked for all-zero pages while
+ * the bytes are still in cache, and written with one writev per batch. No
+ * syscall is ever made per page. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <sys/uio.h>
+
+#include "criu-lite/mem_internal.h"
+#include "images/log.h"
+
+int pw_init(struct pw *pw, int pages_fd, struct img *pm, struct dump_stats *st)
+{
+	memset(pw, 0, sizeof(*pw));
+	pw->pages_fd = pages_fd;
+	pw->pm = pm;
+	pw->st = st;
+	pw->memfd = -1;
+	pw->buf = mmap(NULL, PW_BUF_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		       -1, 0);
+	if (pw->buf == MAP_FAILED) {
+		pw->buf = NULL;
+		return pr_perror("cannot allocate the page buffer");
+	}
+	/* Fault the buffer in once, here, rather than inside the first batch. */
+	madvise(pw->buf, PW_BUF_SIZE, MADV_POPULATE_WRITE);
+	return 0;
+}
+
+void pw_fini(struct pw *pw)
+{
+	if (pw->buf)
+		munmap(pw->buf, PW_BUF_SIZE);
+	pw->buf = NULL;
+	if (pw->memfd >= 0)
+		close(pw->memfd);
+	pw->memfd = -1;
+}
+
+static bool seg_extends(const struct pw_seg *l, uint64_t vaddr, uint32_t vma, bool file)
+{
+	return l->vma == vma && l->file == file && l->vaddr + l->nr * MEM_PAGE == vaddr;
+}
+
+int pw_add_file(struct pw *pw, uint64_t vaddr, uint64_t nr, uint32_t vma)
+{
+	struct pw_seg *s;
+	int r;
+
+	if (pw->nr_seg && seg_extends(&pw->seg[pw->nr_seg - 1], vaddr, vma, true)) {
+		pw->seg[pw->nr_seg - 1].nr += nr;
+		return 0;
+	}
+	if (pw->nr_seg == PW_MAX_SEGS && (r = pw_flush(pw)) < 0)
+		return r;
+	s = &pw->seg[pw->nr_seg++];
+	*s = (struct pw_seg){ .vaddr = vaddr, .nr = nr, .vma = vma, .file = true, .fd = -1 };
+	return 0;
+}
+
+int pw_add_copy(struct pw *pw, uint64_t vaddr, uint64_t nr, uint32_t vma, enum pw_src src,
+		pid_t pid, int fd, uint64_t foff)
+{
+	while (nr) {
+		uint64_t room, take;
+		struct pw_seg *l;
+		int r;
+
+		if ((pw->nr_seg == PW_MAX_SEGS || pw->buf_used == PW_BUF_SIZE) &&
+		    (r = pw_flush(pw)) < 0)
+			return r;
+		room = (PW_BUF_SIZE - pw->buf_used) / MEM_PAGE;
+		take = nr < room ? nr : room;
+		l = pw->nr_seg ? &pw->seg[pw->nr_seg - 1] : NULL;
+		if (l && seg_extends(l, vaddr, vma, false) && l->src == src && l->pid == pid &&
+		    l->fd == fd && (src != PW_SRC_FD || l->foff + l->nr * MEM_PAGE == foff) &&
+		    l->buf_off + l->nr * MEM_PAGE == pw->buf_used) {
+			l->nr += take;
+		} else {
+			l = &pw->seg[pw->nr_seg++];
+			*l = (struct pw_seg){ .vaddr = vaddr, .nr = take, .vma = vma, .src = src,
+					      .pid = pid, .fd = fd, .foff = foff,
+					      .buf_off = pw->buf_used };
+		}
+		pw->buf_used += take * MEM_PAGE;
+		vaddr += take * MEM_PAGE;
+		foff += take * MEM_PAGE;
+		nr -= take;
+	}
+	return 0;
+}
+
+/* pread until done; a short file reads as zeros (it shrank under us: the
+ * mapping shows zeros past EOF too). */
+static int pread_full(int fd, uint8_t *p, size_t len, uint64_t off)
+{
+	while (len) {
+		ssize_t n = pread(fd, p, len, off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0) {
+			memset(p, 0, len);
+			return 0;
+		}
+		p += n;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* /proc/PID/mem uses FOLL_FORCE: it reads PROT_NONE and exec-only pages
+ * that process_vm_readv refuses. Slower (a page at a time in the kernel),
+ * so only the ranges that need it come here. */
+static int read_procmem(struct pw *pw, pid_t pid, uint64_t vaddr, uint8_t *p, size_t len)
+{
+	int r;
+
+	if (pw->memfd >= 0 && pw->memfd_pid != pid) {
+		close(pw->memfd);
+		pw->memfd = -1;
+	}
+	if (pw->memfd < 0) {
+		char path[64];
+
+		snprintf(path, sizeof(path), "/proc/%d/mem", pid);
+		pw->memfd = open(path, O_RDONLY | O_CLOEXEC);
+		if (pw->memfd < 0)
+			return pr_perror("cannot open %s", path);
+		pw->memfd_pid = pid;
+	}
+	r = pread_full(pw->memfd, p, len, vaddr);
+	if (r < 0) {
+		errno = -r;
+		return pr_perror("cannot read %zu bytes at %#llx of process %d", len,
+				 (unsigned long long)vaddr, pid);
+	}
+	return 0;
+}
+
+/* One process_vm_readv for the unread PW_SRC_VM segments of seg[c]'s pid,
+ * from c on. Where the kernel stops short (a range it refuses, e.g. VM_READ
+ * cleared by mprotect after the pagemap said present), the rest of that
+ * segment comes from /proc/PID/mem; the segments after it stay unread and
+ * go into the next call. */
+static int read_vm_batch(struct pw *pw, int c)
+{
+	struct iovec *liov = pw->liov, *riov = pw->riov;
+	pid_t pid = pw->seg[c].pid;
+	int *idx = pw->idx, n = 0;
+	size_t total = 0, done = 0;
+	ssize_t got;
+
+	for (int i = c; i < pw->nr_seg; i++) {
+		struct pw_seg *s = &pw->seg[i];
+
+		if (s->file || s->done || s->src != PW_SRC_VM || s->pid != pid)
+			continue;
+		liov[n].iov_base = pw->buf + s->buf_off;
+		riov[n].iov_base = (void *)(uintptr_t)s->vaddr;
+		liov[n].iov_len = riov[n].iov_len = s->nr * MEM_PAGE;
+		total += s->nr * MEM_PAGE;
+		idx[n++] = i;
+	}
+	got = process_vm_readv(pid, liov, n, riov, n, 0);
+	if (got < 0 && errno == ESRCH)
+		return pr_perror("cannot read memory of process %d", pid);
+	if (got < 0)
+		got = 0;	/* refused at the first range */
+	for (int k = 0; k < n; k++) {
+		struct pw_seg *s = &pw->seg[idx[k]];
+		size_t len = s->nr * MEM_PAGE, skip;
+		int r;
+
+		s->done = true;
+		if (done + len <= (size_t)got) {
+			done += len;
+			continue;
+		}
+		skip = ((size_t)got - done) & ~(MEM_PAGE - 1);
+		r = read_procmem(pw, pid, s->vaddr + skip, pw->buf + s->buf_off + skip, len - skip);
+		return r < 0 ? r : 0;
+	}
+	return 0;
+}
+
+static int pw_read(struct pw *pw)
+{
+	int r;
+
+	for (int c = 0; c < pw->nr_seg; c++) {
+		struct pw_seg *s = &pw->seg[c];
+
+		if (s->file || s->done)
+			continue;
+		if (s->src == PW_SRC_VM) {
+			r = read_vm_batch(pw, c);
+			if (r < 0)
+				return r;
+			continue;	/* seg[c] is done; later ones it left are met below */
+		}
+		if (s->src == PW_SRC_PROCMEM) {
+			r = read_procmem(pw, s->pid, s->vaddr, pw->buf + s->buf_off, s->nr * MEM_PAGE);
+		} else if ((r = pread_full(s->fd, pw->buf + s->buf_off, s->nr * MEM_PAGE, s->foff)) < 0) {
+			errno = -r;
+			r = pr_perror("cannot read the object mapped at %#llx",
+				      (unsigned long long)s->vaddr);
+		}
+		if (r < 0)
+			return r;
+		s->done = true;
+	}
+	return 0;
+}
+
+/* Most pages that are not zero differ in their first bytes, so this usually
+ * stops at the first 64-byte block; only zero pages are read to the end. */
+static bool page_is_zero(const uint8_t *p)
+{
+	const uint64_t *w = (const uint64_t *)p;
+
+	for (size_t i = 0; i < MEM_PAGE / 8; i += 8)
+		if (w[i] | w[i + 1] | w[i + 2] | w[i + 3] | w[i + 4] | w[i + 5] | w[i + 6] | w[i + 7])
+			return false;
+	return true;
+}
+
+static int entry_put(struct pw *pw)
+{
+	int r = 0;
+
+	if (pw->has_pending)
+		r = img_write(pw->pm, &pw->pending);
+	pw->has_pending = false;
+	return r;
+}
+
+/* Record a run; it extends the previous entry when it continues it exactly
+ * (same VMA, same kind, adjacent addresses and, for stored pages, adjacent
+ * bytes in the pages file), so batch boundaries leave no trace. */
+static int entry_add(struct pw *pw, uint64_t vaddr, uint64_t nr, uint32_t flags, uint32_t vma)
+{
+	PagemapEntry *e = &pw->pending;
+	int r;
+
+	if (pw->has_pending && pw->pending_vma == vma && e->flags == flags &&
+	    e->vaddr + e->nr_pages * MEM_PAGE == vaddr && e->nr_pages + nr <= UINT32_MAX &&
+	    (!(flags & PE_PRESENT) || e->pages_off + e->nr_pages * MEM_PAGE == pw->pages_off)) {
+		e->nr_pages += nr;
+		return 0;
+	}
+	while (nr) {
+		uint64_t n = nr < UINT32_MAX ? nr : UINT32_MAX;
+
+		if ((r = entry_put(pw)) < 0)
+			return r;
+		pagemap_entry__init(e);
+		e->vaddr = vaddr;
+		e->nr_pages = n;
+		e->flags = flags;
+		e->has_pages_off = !!(flags & PE_PRESENT);
+		e->pages_off = e->has_pages_off ? pw->pages_off : 0;
+		pw->has_pending = true;
+		pw->pending_vma = vma;
+		vaddr += n * MEM_PAGE;
+		nr -= n;
+	}
+	return 0;
+}
+
+static int writev_all(struct pw *pw)
+{
+	struct iovec *iov = pw->wiov;
+	int cnt = pw->nr_wiov;
+
+	while (cnt) {
+		ssize_t n = writev(pw->pages_fd, iov, cnt);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;
+			return pr_perror("cannot write the pages image");
+		}
+		pw->st->bytes_written += n;
+		while (cnt && (size_t)n >= iov->iov_len) {
+			n -= iov->iov_len;
+			iov++;
+			cnt--;
+		}
+		if (cnt) {
+			iov->iov_base = (uint8_t *)iov->iov_base + n;
+			iov->iov_len -= n;
+		}
+	}
+	pw->nr_wiov = 0;
+	return 0;
+}
+
+/* Stored pages go out in address order; an iovec joins the previous one
+ * when the bytes follow it in the buffer. */
+static int store_run(struct pw *pw, const struct pw_seg *s, uint64_t first, uint64_t nr)
+{
+	uint8_t *p = pw->buf + s->buf_off + first * MEM_PAGE;
+	size_t len = nr * MEM_PAGE;
+	struct iovec *last = pw->nr_wiov ? &pw->wiov[pw->nr_wiov - 1] : NULL;
+	int r;
+
+	r = entry_add(pw, s->vaddr + first * MEM_PAGE, nr, PE_PRESENT, s->vma);
+	if (r < 0)
+		return r;
+	if (last && (uint8_t *)last->iov_base + last->iov_len == p) {
+		last->iov_len += len;
+	} else {
+		if (pw->nr_wiov == PW_MAX_SEGS && (r = writev_all(pw)) < 0)
+			return r;
+		pw->wiov[pw->nr_wiov++] = (struct iovec){ .iov_base = p, .iov_len = len };
+	}
+	pw->pages_off += len;
+	pw->st->pages_written += nr;
+	return 0;
+}
+
+static int emit_copy(struct pw *pw, const struct pw_seg *s)
+{
+	uint64_t start = 0;
+	bool zero = page_is_zero(pw->buf + s->buf_off);
+	int r;
+
+	for (uint64_t k = 1; k <= s->nr; k++) {
+		bool z = k < s->nr ? page_is_zero(pw->buf + s->buf_off + k * MEM_PAGE) : !zero;
+
+		if (z == zero)
+			continue;
+		if (zero) {
+			r = entry_add(pw, s->vaddr + start * MEM_PAGE, k - start, PE_ZERO, s->vma);
+			pw->st->pages_zero += k - start;
+		} else {
+			r = store_run(pw, s, start, k - start);
+		}
+		if (r < 0)
+			return r;
+		start = k;
+		zero = z;
+	}
+	return 0;
+}
+
+int pw_flush(struct pw *pw)
+{
+	int r = pw_read(pw);
+
+	for (int i = 0; i < pw->nr_seg && r >= 0; i++) {
+		const struct pw_seg *s = &pw->seg[i];
+
+		if (s->file) {
+			r = entry_add(pw, s->vaddr, s->nr, PE_FILE, s->vma);
+			pw->st->pages_file += s->nr;
+		} else {
+			r = emit_copy(pw, s);
+		}
+	}
+	if (r >= 0)
+		r = writev_all(pw);
+	pw->nr_seg = 0;
+	pw->buf_used = 0;
+	pw->nr_wiov = 0;
+	return r;
+}
+
+int pw_finish(struct pw *pw)
+{
+	int r = pw_flush(pw);
+
+	return r < 0 ? r : entry_put(pw);
+}

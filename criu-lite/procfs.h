@@ -1,0 +1,43 @@
+/* Small helpers for reading /proc/PID files. Shared by dump modules and by
+ * restore (which inspects the process it builds); no dump state inside. */
+#ifndef CRIU_LITE_PROCFS_H
+#define CRIU_LITE_PROCFS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Read /proc/PID/NAME whole into a malloc'd buffer, NUL-terminated (the NUL
+ * is not counted in *len, so binary files such as cmdline keep their bytes).
+ * Returns 0 or -errno; does not log ENOENT/ESRCH (the process may be gone). */
+int procfs_read(pid_t pid, const char *name, char **buf, size_t *len);
+/* Read everything from an open fd the same way. */
+int procfs_read_fd(int fd, char **buf, size_t *len);
+
+/* readlink of /proc/PID/NAME into a malloc'd string. */
+int procfs_readlink(pid_t pid, const char *name, char **out);
+
+/* Value of "Key:" in a status-style buffer, with leading blanks skipped; the
+ * returned pointer runs to the end of the line (not NUL-terminated there:
+ * use the length). NULL when absent. */
+const char *procfs_field(const char *text, const char *key, size_t *vlen);
+/* The same, parsed: as an unsigned number in `base` (0 for auto). */
+int procfs_field_u64(const char *text, const char *key, int base, uint64_t *val);
+
+/* /proc/PID/stat split into fields; fields[1] is the comm (between the
+ * first '(' and the last ')', which may itself contain spaces and parens),
+ * fields[n] for n >= 2 the n+1-th field in proc(5)'s 1-based numbering.
+ * Returns the number of fields, or -errno. `buf` owns the storage. */
+#define PROCFS_STAT_MAX 64
+struct procfs_stat {
+	char *buf;
+	char *field[PROCFS_STAT_MAX];
+	int nr;
+};
+int procfs_stat_read(pid_t pid, struct procfs_stat *st);
+/* Field by proc(5)'s 1-based number, as unsigned/signed; 0 when missing. */
+uint64_t procfs_stat_u64(const struct procfs_stat *st, int num);
+int64_t procfs_stat_s64(const struct procfs_stat *st, int num);
+void procfs_stat_free(struct procfs_stat *st);
+
+#endif
