@@ -1,0 +1,532 @@
+/* restore on real dumps: a target is dumped with `criu-lite dump --kill`
+ * and restored, and the test checks what a user would: the restored
+ * program goes on from where it was (its output continues, its threads
+ * finish with the right sums, its vector registers and pipe bytes are
+ * there), a debugger can attach to a --stopped replay and call into it,
+ * and a restore that cannot work is refused clearly and leaves nothing
+ * running. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <dirent.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "test/helpers.h"
+
+/* A target started with only stdin/stderr on /dev/null and stdout on a
+ * pipe to us: no stray inherited fd that restore would have to refuse. */
+static void start(struct target *t, const char *path, ...)
+{
+	const char *argv[16];
+	char line[1024];
+	int pfd[2], argc = 0;
+	va_list ap;
+
+	argv[argc++] = path;
+	va_start(ap, path);
+	while (argc < 15 && (argv[argc] = va_arg(ap, const char *)))
+		argc++;
+	va_end(ap);
+	argv[argc] = NULL;
+	cr_assert_eq(pipe2(pfd, O_CLOEXEC), 0);
+	t->pid = fork();
+	cr_assert_geq(t->pid, 0);
+	if (t->pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+
+		dup2(null, 0);
+		dup2(pfd[1], 1);
+		dup2(null, 2);
+		syscall(SYS_close_range, 3, ~0U, 0);
+		setpgid(0, 0);
+		execv(argv[0], (char **)argv);
+		_exit(127);
+	}
+	close(pfd[1]);
+	t->out_fd = pfd[0];
+	do
+		cr_assert(target_read_line(t, line, sizeof(line), 10000), "%s did not get ready", path);
+	while (strncmp(line, "READY", 5));
+	snprintf(t->ready, sizeof(t->ready), "%s", line + 6);
+}
+
+/* A copy of a target under a name of its own, so that its comm is unique
+ * to this test (tests run in parallel) and its file can be changed. */
+static void copy_target(const char *name, const char *dir, char *out, size_t len)
+{
+	static int seq;
+
+	snprintf(out, len, "%s/r%d_%d", dir, getpid() % 100000, seq++);
+	cr_assert_eq(run_cmd(NULL, 0, "cp '%s' '%s'", target_path(name), out), 0);
+}
+
+static const char *base(const char *path)
+{
+	const char *s = strrchr(path, '/');
+
+	return s ? s + 1 : path;
+}
+
+/* Processes whose comm is `comm` (zombies included). */
+static int count_comm(const char *comm)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	int n = 0;
+
+	while (d && (de = readdir(d))) {
+		char path[300], buf[64] = "";
+		FILE *f;
+
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/comm", de->d_name);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		if (fgets(buf, sizeof(buf), f) && !strncmp(buf, comm, strlen(comm)) &&
+		    buf[strlen(comm)] == '\n')
+			n++;
+		fclose(f);
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+static void dump_kill(struct target *t, const char *dir)
+{
+	char pid[16], err[4096];
+	int r;
+
+	cr_assert_eq(mkdir(dir, 0700), 0);
+	snprintf(pid, sizeof(pid), "%d", t->pid);
+	r = run_criu_lite(err, sizeof(err), "dump", "-t", pid, "-D", dir, "--kill", NULL);
+	cr_assert_eq(r, 0, "dump failed (%d): %s", r, err);
+	/* Reap it: its pid must be free for the restore to get it back. */
+	waitpid(t->pid, NULL, 0);
+	close(t->out_fd);
+	t->out_fd = -1;
+}
+
+/* criu-lite restore in the foreground: its stdout (the restored tree's,
+ * shell-job style) and stderr come back to us. */
+struct run {
+	pid_t pid;
+	struct target out;	/* only out_fd is used, for target_read_line */
+	int err_fd;
+};
+
+static void restore_start(struct run *r, ...)
+{
+	const char *argv[16] = { criu_lite_path(), "restore" };
+	int o[2], e[2], argc = 2;
+	va_list ap;
+
+	va_start(ap, r);
+	while (argc < 15 && (argv[argc] = va_arg(ap, const char *)))
+		argc++;
+	va_end(ap);
+	argv[argc] = NULL;
+	cr_assert_eq(pipe2(o, O_CLOEXEC), 0);
+	cr_assert_eq(pipe2(e, O_CLOEXEC), 0);
+	r->pid = fork();
+	cr_assert_geq(r->pid, 0);
+	if (r->pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+
+		dup2(null, 0);
+		dup2(o[1], 1);
+		dup2(e[1], 2);
+		execv(argv[0], (char **)argv);
+		_exit(127);
+	}
+	close(o[1]);
+	close(e[1]);
+	memset(&r->out, 0, sizeof(r->out));
+	r->out.out_fd = o[0];
+	r->err_fd = e[0];
+}
+
+static int restore_finish(struct run *r, char *err, size_t len)
+{
+	size_t n = 0;
+	ssize_t k;
+	int st;
+
+	while (n + 1 < len && (k = read(r->err_fd, err + n, len - n - 1)) > 0)
+		n += k;
+	err[n] = '\0';
+	close(r->err_fd);
+	close(r->out.out_fd);
+	cr_assert_eq(waitpid(r->pid, &st, 0), r->pid);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static pid_t read_pidfile(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	int pid = 0;
+
+	cr_assert_not_null(f, "no pidfile %s", path);
+	cr_assert_eq(fscanf(f, "%d", &pid), 1);
+	fclose(f);
+	return pid;
+}
+
+/* Kill a restored process that is not our child and wait until it is gone. */
+static void kill_wait(pid_t pid)
+{
+	kill(pid, SIGCONT);
+	kill(pid, SIGKILL);
+	for (int i = 0; i < 500 && kill(pid, 0) == 0; i++)
+		usleep(10000);
+}
+
+/* Lines of the counter's file: how many, and whether line i reads i. */
+static long count_lines(const char *path, bool *contiguous)
+{
+	FILE *f = fopen(path, "re");
+	char line[64];
+	long n = 0;
+
+	*contiguous = true;
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (strtol(line, NULL, 10) != n || !strchr(line, '\n'))
+			*contiguous = false;
+		n++;
+	}
+	fclose(f);
+	return n;
+}
+
+static long wait_lines(const char *path, long want)
+{
+	bool ok;
+	long n = 0;
+
+	for (int i = 0; i < 1000 && (n = count_lines(path, &ok)) < want; i++)
+		usleep(5000);
+	return n;
+}
+
+Test(restore, counter_goes_on_from_the_dumped_value)
+{
+	char dir[256], img[300], file[300], pidf[300], err[4096], comm[64];
+	struct target t;
+	long before, after;
+	bool contiguous;
+	pid_t pid;
+
+	make_tmpdir(dir, sizeof(dir), "rst-counter");
+	snprintf(img, sizeof(img), "%s/img", dir);
+	snprintf(file, sizeof(file), "%s/count.txt", dir);
+	snprintf(pidf, sizeof(pidf), "%s/pid", dir);
+	start(&t, target_path("restore_counter"), file, "slow", NULL);
+	cr_assert_geq(wait_lines(file, 20), 20);
+	dump_kill(&t, img);
+	before = count_lines(file, &contiguous);
+	cr_assert(contiguous);
+
+	cr_assert_eq(run_criu_lite(err, sizeof(err), "restore", "-D", img, "-d", "--pidfile", pidf,
+				   NULL), 0, "restore failed: %s", err);
+	pid = read_pidfile(pidf);
+	cr_expect_eq(pid, t.pid, "the dumped pid %d was free, got %d", t.pid, pid);
+	cr_assert(proc_status_field(pid, "Name", comm, sizeof(comm)));
+	cr_expect_str_eq(comm, "restore_counter");
+	after = wait_lines(file, before + 50);
+	kill_wait(pid);
+	after = count_lines(file, &contiguous);
+	cr_assert_geq(after, before + 50, "the restored counter did not go on (%ld -> %ld lines)",
+		      before, after);
+	cr_assert(contiguous, "the counter's file has a gap or a repeat after the restore");
+	rm_rf(dir);
+}
+
+Test(restore, eight_threads_finish_with_the_undisturbed_sums, .timeout = 60)
+{
+	char dir[256], img[300], expect[4096], got[4096] = "", line[256], err[4096];
+	struct target t;
+	struct run r;
+	char *p;
+
+	/* The reference: an undisturbed run of the same work. */
+	cr_assert_eq(run_cmd(expect, sizeof(expect), "'%s' 1500", target_path("restore_threads")), 0);
+	p = strstr(expect, "SUM 0");
+	cr_assert_not_null(p);
+	memmove(expect, p, strlen(p) + 1);
+
+	make_tmpdir(dir, sizeof(dir), "rst-threads");
+	snprintf(img, sizeof(img), "%s/img", dir);
+	start(&t, target_path("restore_threads"), "1500", NULL);
+	usleep(100 * 1000);	/* well into the work */
+	dump_kill(&t, img);
+
+	restore_start(&r, "-D", img, NULL);
+	while (target_read_line(&r.out, line, sizeof(line), 30000)) {
+		strcat(got, line);
+		strcat(got, "\n");
+		if (!strcmp(line, "DONE"))
+			break;
+	}
+	cr_assert_eq(restore_finish(&r, err, sizeof(err)), 0, "restore failed: %s", err);
+	cr_assert_str_eq(got, expect, "restored sums differ:\n%s\nexpected:\n%s", got, expect);
+	rm_rf(dir);
+}
+
+Test(restore, vector_registers_keep_their_values)
+{
+	char dir[256], img[300], go[300], line[256], err[4096];
+	struct target t;
+	struct run r;
+	bool avx512;
+
+	make_tmpdir(dir, sizeof(dir), "rst-avx");
+	snprintf(img, sizeof(img), "%s/img", dir);
+	snprintf(go, sizeof(go), "%s/go", dir);
+	start(&t, target_path("restore_avx"), go, NULL);
+	avx512 = target_ready_u64(&t, "avx512");
+	dump_kill(&t, img);
+
+	restore_start(&r, "-D", img, NULL);
+	usleep(50 * 1000);
+	cr_assert_eq(run_cmd(NULL, 0, "touch '%s'", go), 0);
+	cr_assert(target_read_line(&r.out, line, sizeof(line), 10000), "no output from the restored target");
+	cr_expect_str_eq(line, avx512 ? "AVX ok zmm=32 k=7" : "AVX ok ymm=16 k=0");
+	cr_assert_eq(restore_finish(&r, err, sizeof(err)), 0, "restore failed: %s", err);
+	rm_rf(dir);
+}
+
+Test(restore, parent_and_child_get_their_pipe_bytes)
+{
+	char dir[256], img[300], go[300], line[256], want[128], err[4096];
+	struct target t;
+	struct run r;
+	pid_t child;
+
+	make_tmpdir(dir, sizeof(dir), "rst-pipe");
+	snprintf(img, sizeof(img), "%s/img", dir);
+	snprintf(go, sizeof(go), "%s/go", dir);
+	start(&t, target_path("restore_pipe"), go, "5000", NULL);
+	child = (pid_t)target_ready_u64(&t, "child");
+	snprintf(want, sizeof(want), "GOT 5000 sum=%#lx", (unsigned long)target_ready_u64(&t, "sum"));
+	dump_kill(&t, img);
+	for (int i = 0; i < 500 && kill(child, 0) == 0; i++)	/* reaped by init */
+		usleep(10000);
+
+	restore_start(&r, "-D", img, NULL);
+	usleep(50 * 1000);
+	cr_assert_eq(run_cmd(NULL, 0, "touch '%s'", go), 0);
+	cr_assert(target_read_line(&r.out, line, sizeof(line), 10000), "no output from the restored child");
+	cr_expect_str_eq(line, want);
+	/* The root is the parent: it exits with the child's status. */
+	cr_assert_eq(restore_finish(&r, err, sizeof(err)), 0, "restore failed: %s", err);
+	rm_rf(dir);
+}
+
+Test(restore, private_file_mapping_comes_back)
+{
+	char dir[256], img[300], go[300], data[300], line[256], err[4096];
+	struct target t;
+	struct run r;
+
+	make_tmpdir(dir, sizeof(dir), "rst-map");
+	snprintf(img, sizeof(img), "%s/img", dir);
+	snprintf(go, sizeof(go), "%s/go", dir);
+	snprintf(data, sizeof(data), "%s/data", dir);
+	cr_assert_eq(run_cmd(NULL, 0, "head -c 8192 /dev/zero | tr '\\0' F > '%s'", data), 0);
+	start(&t, target_path("restore_mapped"), data, go, NULL);
+	dump_kill(&t, img);
+
+	restore_start(&r, "-D", img, NULL);
+	usleep(50 * 1000);
+	cr_assert_eq(run_cmd(NULL, 0, "touch '%s'", go), 0);
+	cr_assert(target_read_line(&r.out, line, sizeof(line), 10000), "no output");
+	cr_expect_str_eq(line, "MAP FFFFFFFFFFFF dirty");
+	cr_assert_eq(restore_finish(&r, err, sizeof(err)), 0, "restore failed: %s", err);
+	rm_rf(dir);
+}
+
+Test(restore, stopped_replay_lets_gdb_call_a_function, .timeout = 60)
+{
+	char dir[256], img[300], file[300], pidf[300], err[4096], out[8192], state[64];
+	unsigned long counter = 0, value = 0;
+	struct target t;
+	long lines;
+	bool contiguous;
+	pid_t pid;
+	char *p;
+
+	make_tmpdir(dir, sizeof(dir), "rst-stopped");
+	snprintf(img, sizeof(img), "%s/img", dir);
+	snprintf(file, sizeof(file), "%s/count.txt", dir);
+	snprintf(pidf, sizeof(pidf), "%s/pid", dir);
+	start(&t, target_path("restore_counter"), file, "slow", NULL);
+	cr_assert_geq(wait_lines(file, 20), 20);
+	dump_kill(&t, img);
+	lines = count_lines(file, &contiguous);
+
+	cr_assert_eq(run_criu_lite(err, sizeof(err), "restore", "-D", img, "--stopped", "-d",
+				   "--pidfile", pidf, NULL), 0, "restore failed: %s", err);
+	pid = read_pidfile(pidf);
+	cr_assert(proc_status_field(pid, "State", state, sizeof(state)));
+	cr_expect_eq(state[0], 'T', "restored process is in state %s, not stopped", state);
+	cr_assert(proc_status_field(pid, "TracerPid", state, sizeof(state)));
+	cr_expect_str_eq(state, "0", "the stopped process is still traced");
+
+	cr_assert_eq(run_cmd(out, sizeof(out), "gdb -nx -batch -p %d -ex 'print counter' "
+			     "-ex 'print compute_state()' 2>&1", pid), 0);
+	p = strstr(out, "$1 = ");
+	cr_assert_not_null(p, "gdb printed no counter:\n%s", out);
+	counter = strtoul(p + 5, NULL, 10);
+	p = strstr(out, "$2 = ");
+	cr_assert_not_null(p, "gdb could not call compute_state():\n%s", out);
+	value = strtoul(p + 5, NULL, 10);
+	/* The dumped counter: the last number written, or the next one. */
+	cr_expect(counter == (unsigned long)lines - 1 || counter == (unsigned long)lines,
+		  "counter %lu, but the file ended at %ld", counter, lines - 1);
+	cr_expect_eq(value, counter * 3 + 7);
+	kill_wait(pid);
+	rm_rf(dir);
+}
+
+/* ---- refusals: a clear message, a failure status, nothing left running ---- */
+
+struct refusal {
+	char dir[256], img[300], bin[300], file[300], go[300];
+	struct target t;
+};
+
+static void refusal_dump(struct refusal *f, const char *target, bool with_data)
+{
+	make_tmpdir(f->dir, sizeof(f->dir), "rst-refuse");
+	snprintf(f->img, sizeof(f->img), "%s/img", f->dir);
+	snprintf(f->file, sizeof(f->file), "%s/file", f->dir);
+	snprintf(f->go, sizeof(f->go), "%s/go", f->dir);
+	copy_target(target, f->dir, f->bin, sizeof(f->bin));
+	if (with_data)
+		cr_assert_eq(run_cmd(NULL, 0, "head -c 8192 /dev/zero | tr '\\0' F > '%s'", f->file), 0);
+	start(&f->t, f->bin, f->file, with_data ? f->go : "slow", NULL);
+	if (!with_data)
+		cr_assert_geq(wait_lines(f->file, 5), 5);
+	dump_kill(&f->t, f->img);
+}
+
+static void expect_refused(struct refusal *f, const char *why)
+{
+	char err[4096];
+	int r = run_criu_lite(err, sizeof(err), "restore", "-D", f->img, "-d", NULL);
+
+	cr_expect_neq(r, 0, "restore succeeded where it should refuse");
+	cr_expect(strstr(err, why), "expected '%s' in: %s", why, err);
+	cr_expect_eq(count_comm(base(f->bin)), 0, "a restored process was left behind");
+	rm_rf(f->dir);
+}
+
+static void img_path(struct refusal *f, const char *fmt, char *out, size_t len)
+{
+	char name[64];
+
+	snprintf(name, sizeof(name), fmt, f->t.pid);
+	snprintf(out, len, "%s/%s", f->img, name);
+}
+
+Test(restore_refuses, incomplete_dump_without_inventory)
+{
+	struct refusal f;
+	char path[400];
+
+	refusal_dump(&f, "restore_counter", false);
+	img_path(&f, "inventory.img", path, sizeof(path));
+	cr_assert_eq(unlink(path), 0);
+	expect_refused(&f, "no inventory.img");
+}
+
+Test(restore_refuses, corrupt_image)
+{
+	struct refusal f;
+	char path[400];
+	int fd;
+
+	refusal_dump(&f, "restore_counter", false);
+	img_path(&f, "mm-%d.img", path, sizeof(path));
+	fd = open(path, O_WRONLY);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(pwrite(fd, "\xff\xff\xff\x7f garbage", 12, 4), 12);
+	close(fd);
+	expect_refused(&f, "mm-");
+}
+
+Test(restore_refuses, changed_executable)
+{
+	struct refusal f;
+
+	refusal_dump(&f, "restore_counter", false);
+	cr_assert_eq(run_cmd(NULL, 0, "echo extra >> '%s'", f.bin), 0);
+	expect_refused(&f, "executable");
+}
+
+Test(restore_refuses, changed_mapped_file)
+{
+	struct refusal f;
+
+	refusal_dump(&f, "restore_mapped", true);
+	/* Same size, other bytes (and mtime). */
+	cr_assert_eq(run_cmd(NULL, 0, "printf G | dd of='%s' conv=notrunc status=none", f.file), 0);
+	expect_refused(&f, "modified since the dump");
+}
+
+Test(restore_refuses, output_file_that_changed_size)
+{
+	struct refusal f;
+
+	refusal_dump(&f, "restore_counter", false);
+	cr_assert_eq(run_cmd(NULL, 0, "echo 999999 >> '%s'", f.file), 0);
+	expect_refused(&f, "size");
+}
+
+Test(restore_refuses, taken_pid_with_same_pids)
+{
+	char dir[256], img[300], bin[300], file[300], pid[16], err[4096];
+	struct target t;
+	int r;
+
+	make_tmpdir(dir, sizeof(dir), "rst-samepid");
+	snprintf(img, sizeof(img), "%s/img", dir);
+	snprintf(file, sizeof(file), "%s/count.txt", dir);
+	copy_target("restore_counter", dir, bin, sizeof(bin));
+	start(&t, bin, file, "slow", NULL);
+	cr_assert_eq(mkdir(img, 0700), 0);
+	snprintf(pid, sizeof(pid), "%d", t.pid);
+	/* Left running: its pid stays taken. */
+	cr_assert_eq(run_criu_lite(err, sizeof(err), "dump", "-t", pid, "-D", img, NULL), 0,
+		     "dump failed: %s", err);
+	r = run_criu_lite(err, sizeof(err), "restore", "-D", img, "-d", "--same-pids", NULL);
+	cr_expect_neq(r, 0);
+	cr_expect(strstr(err, pid) && strstr(err, "in use"), "unclear message: %s", err);
+	cr_expect_eq(count_comm(base(bin)), 1, "only the original should run");
+	target_kill(&t);
+	rm_rf(dir);
+}
+
+Test(restore_refuses, truncated_pages_kill_the_half_built_tree)
+{
+	struct refusal f;
+	char path[400];
+
+	refusal_dump(&f, "restore_counter", false);
+	img_path(&f, "pages-%d.img", path, sizeof(path));
+	cr_assert_eq(truncate(path, 4096), 0);
+	expect_refused(&f, "pages");
+}
