@@ -3,10 +3,10 @@
 # print what the images hold, and show the process carried on.
 set -eu
 cd "$(dirname "$0")/.."
-bin=build/criu-lite
+bin=${BIN:-build/criu-lite}
 dir=${DEMO_DIR:-demo-images}
 
-build/targets/demo > /tmp/criu-lite-demo.out &
+${TARGETS:-build/targets}/demo > /tmp/criu-lite-demo.out &
 pid=$!
 trap 'kill $pid 2>/dev/null || true' EXIT
 for _ in $(seq 50); do grep -q READY /tmp/criu-lite-demo.out && break; sleep 0.1; done
