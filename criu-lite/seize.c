@@ -624,6 +624,7 @@ int seize_tree(pid_t root, const struct dump_opts *opts, struct dump_tree *tree)
 	return 0;
 fail:
 	seize_release(tree, RELEASE_RUN);
+	dump_tree_free(tree);
 	return r;
 }
 
