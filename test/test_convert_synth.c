@@ -351,6 +351,12 @@ static size_t core_notes(const struct core *c, struct note *out, size_t max)
 	return n;
 }
 
+static void notes_free(struct note *n, size_t nr)
+{
+	for (size_t i = 0; i < nr; i++)
+		free(n[i].desc);
+}
+
 static void read_at(const struct core *c, uint64_t off, void *buf, size_t len)
 {
 	cr_assert_eq(pread(c->fd, buf, len, off), (ssize_t)len);
@@ -416,8 +422,7 @@ Test(convert_synth, notes_in_kernel_order)
 		cr_expect_eq(n[i].type, want[i].type, "note %zu has type %#x", i, n[i].type);
 		cr_expect_eq(n[i].len, want[i].len, "note %zu has %zu bytes", i, n[i].len);
 	}
-	for (size_t i = 0; i < nr; i++)
-		free(n[i].desc);
+	notes_free(n, nr);
 	core_close(&c);
 	synth_done(&s);
 }
@@ -473,8 +478,7 @@ Test(convert_synth, prstatus_prpsinfo_siginfo_fields)
 	cr_expect_eq(si.si_code, SI_USER);
 	cr_expect_eq(memcmp(n[3].desc + 16, (uint64_t[]){ 9, 0x401000 }, 16), 0, "auxv copied");
 	cr_expect_eq(memcmp(n[5].desc, (uint8_t[512]){ [0 ... 511] = 0x10 }, 512), 0);
-	for (int i = 0; i < 14; i++)
-		free(n[i].desc);
+	notes_free(n, 14);
 	core_close(&c);
 	synth_done(&s);
 }
@@ -491,13 +495,14 @@ Test(convert_synth, xstate_layout)
 	struct note n[32];
 	char out[300];
 	uint32_t lay[4][4];
+	size_t nr;
 
 	synth_open(&s, "conv-xstate");
 	synth_basic(&s, 5000, -1);
 	core_path(&s, out, sizeof(out));
 	cr_assert_eq(convert(&s, out, NULL, 0, NULL), 0);
 	core_open(&c, out);
-	core_notes(&c, n, 32);
+	nr = core_notes(&c, n, 32);
 	cr_assert_eq(n[6].len, 2688);
 	for (int k = 0; k < 4; k++) {
 		uint8_t fill = 0xa0 + intel[k][0];
@@ -514,15 +519,17 @@ Test(convert_synth, xstate_layout)
 		cr_expect_eq(lay[k][1], intel[k][1]);
 		cr_expect_eq(lay[k][2], intel[k][2]);
 	}
+	notes_free(n, nr);
 	core_close(&c);
 
 	cr_assert_eq(convert(&s, out, NULL, 0, "--raw-xstate"), 0);
 	core_open(&c, out);
-	core_notes(&c, n, 32);
+	nr = core_notes(&c, n, 32);
 	cr_expect_eq(n[6].len, 2432);
 	cr_expect_eq(n[6].desc[832], 0xa5, "opmask where the dump had it");
 	memcpy(lay, n[13].desc, sizeof(lay));
 	cr_expect_eq(lay[1][2], 832);
+	notes_free(n, nr);
 	core_close(&c);
 	synth_done(&s);
 }
@@ -679,6 +686,7 @@ Test(convert_synth, file_pages_from_unchanged_file)
 	char out[300], file[300];
 	uint8_t b[SELFMAG + 1];
 	uint64_t *nf;
+	size_t nr;
 
 	synth_open(&s, "conv-file");
 	snprintf(file, sizeof(file), "%s/mapped.so", s.dir);
@@ -691,7 +699,7 @@ Test(convert_synth, file_pages_from_unchanged_file)
 	cr_expect_eq(p->p_filesz, PG, "unwritten file mapping: its ELF header page only");
 	read_at(&c, p->p_offset, b, SELFMAG + 1);
 	cr_expect_eq(memcmp(b, ELFMAG, SELFMAG), 0, "ELF header read from the file");
-	core_notes(&c, n, 16);
+	nr = core_notes(&c, n, 16);
 	nf = (uint64_t *)n[4].desc;
 	cr_expect_eq(nf[0], 1, "NT_FILE count");
 	cr_expect_eq(nf[1], PG);
@@ -700,6 +708,7 @@ Test(convert_synth, file_pages_from_unchanged_file)
 	cr_expect_eq(nf[4], 0);
 	cr_expect_str_eq((char *)&nf[5], file);
 	cr_expect_eq(n[4].len, 5 * 8 + strlen(file) + 1, "no padding inside NT_FILE");
+	notes_free(n, nr);
 	core_close(&c);
 
 	/* Bit 2: the whole private file mapping, from the file where unwritten. */
@@ -832,9 +841,11 @@ Test(convert_synth, output_dir_core_per_process)
 	for (int i = 0; i < 2; i++) {
 		snprintf(path, sizeof(path), "%s/core.%u", s.dir, pids[i]);
 		core_open(&c, path);
-		core_notes(&c, n, 16);
+		size_t nr = core_notes(&c, n, 16);
+
 		cr_expect_eq(((struct elf_prstatus *)n[0].desc)->pr_pid, (pid_t)pids[i]);
 		cr_expect_eq(((struct elf_prstatus *)n[0].desc)->pr_ppid, i ? 8000 : 1);
+		notes_free(n, nr);
 		core_close(&c);
 	}
 	synth_done(&s);
