@@ -89,8 +89,11 @@ void target_start(struct target *t, const char *name, ...)
 	close(pfd[1]);
 	t->out_fd = pfd[0];
 	for (;;) {
-		cr_assert(target_read_line(t, line, sizeof(line), 10000),
-			  "target %s did not get ready", name);
+		if (!target_read_line(t, line, sizeof(line), 10000)) {
+			/* Don't leave it running: the failed test never learns its pid. */
+			target_kill(t);
+			cr_assert_fail("target %s did not get ready", name);
+		}
 		if (!strncmp(line, "READY", 5))
 			break;
 	}
