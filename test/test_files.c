@@ -13,6 +13,7 @@
 #include <sys/epoll.h>
 #include <sys/inotify.h>
 #include <sys/mount.h>
+#include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -51,6 +52,18 @@ static void stop_target(pid_t pid)
 	cr_assert_eq(kill(pid, SIGSTOP), 0);
 	cr_assert_eq(waitpid(pid, &st, WUNTRACED), pid);
 	cr_assert(WIFSTOPPED(st), "target did not stop");
+}
+
+/* As the dumper's freezer leaves it: seized and in a group-stop-free
+ * ptrace-stop (PTRACE_INTERRUPT), not stopped by a signal. */
+static void seize_target(pid_t pid)
+{
+	int st;
+
+	cr_assert_eq(ptrace(PTRACE_SEIZE, pid, 0, 0), 0, "seize: %m");
+	cr_assert_eq(ptrace(PTRACE_INTERRUPT, pid, 0, 0), 0);
+	cr_assert_eq(waitpid(pid, &st, __WALL), pid);
+	cr_assert(WIFSTOPPED(st) && st >> 16 == PTRACE_EVENT_STOP, "not in a ptrace-stop");
 }
 
 /* Let it run and tell it to read everything queued. */
@@ -150,13 +163,21 @@ struct mix {
 	size_t nr_proc_fds;
 };
 
-static void mix_start(struct mix *m, const char *mode)
+static void mix_start_how(struct mix *m, const char *mode, bool seize)
 {
 	make_tmpdir(m->dir, sizeof(m->dir), "files");
 	target_start(&m->t, "files_mix", m->dir, mode, NULL);
-	stop_target(m->t.pid);
+	if (seize)
+		seize_target(m->t.pid);
+	else
+		stop_target(m->t.pid);
 	m->nr_proc_fds = count_fds(m->t.pid);
 	dump_and_read(m->t.pid, m->dir, &m->d);
+}
+
+static void mix_start(struct mix *m, const char *mode)
+{
+	mix_start_how(m, mode, false);
 }
 
 static void mix_end(struct mix *m)
@@ -348,20 +369,32 @@ Test(files, every_kind_of_fd)
 	mix_end(&m);
 }
 
-Test(files, target_reads_all_its_data_after_dump)
+static void check_data_kept(bool seize)
 {
 	FdEntry *p, *f;
 	struct mix m;
 
-	mix_start(&m, NULL);
+	mix_start_how(&m, NULL, seize);
 	p = entry(&m.d, &m.t, "pipe_r", FD_TYPE__FD_PIPE);
 	f = entry(&m.d, &m.t, "fifo_r", FD_TYPE__FD_FIFO);
+	if (seize)
+		cr_assert_eq(ptrace(PTRACE_DETACH, m.t.pid, 0, 0), 0);
 	resume_and_drain(m.t.pid);
 	expect_got(&m.t, "pipe", p->pipe->data.len, fnv(p->pipe->data.data, p->pipe->data.len));
 	expect_got(&m.t, "fifo", f->pipe->data.len, fnv(f->pipe->data.data, f->pipe->data.len));
 	expect_got(&m.t, "unix", 15, fnv("hello over unix", 15));
 	expect_got(&m.t, "tcp", 9, fnv("tcp-bytes", 9));
 	mix_end(&m);
+}
+
+Test(files, target_reads_all_its_data_after_dump)
+{
+	check_data_kept(false);
+}
+
+Test(files, same_under_ptrace_stop)
+{
+	check_data_kept(true);
 }
 
 Test(files, unsupported_fd_is_recorded_with_a_warning)
