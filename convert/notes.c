@@ -279,6 +279,9 @@ static int put_thread(struct conv_buf *b, const struct conv_dump *d, const struc
 			r = put_siginfo(b);
 		if (!r && pe->has_auxv && pe->auxv.len)
 			r = put_note(b, "CORE", NT_AUXV, pe->auxv.data, pe->auxv.len);
+		else if (!r)
+			pr_warn("proc-%d.img has no auxv: debuggers cannot place a PIE executable",
+				p->pid);
 		if (!r)
 			r = put_file_note(b, p, d->page_size);
 	}

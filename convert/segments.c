@@ -21,8 +21,22 @@ struct wctx {
 	struct conv_files *files;
 	struct conv_stats *st;
 	uint8_t *buf;
-	bool no_cfr;		/* copy_file_range refused once: stop trying */
+	int no_cfr[8];		/* sources copy_file_range refused: don't ask again */
+	int nr_no_cfr;
 };
+
+/* copy_file_range works within a filesystem (and a few across); whether it
+ * does is a property of the source and the core, so it is asked once per
+ * source: the pages files and the mapped files may sit on different ones. */
+static bool cfr_refused(const struct wctx *c, int fd)
+{
+	if (c->nr_no_cfr == (int)(sizeof(c->no_cfr) / sizeof(c->no_cfr[0])))
+		return true;
+	for (int i = 0; i < c->nr_no_cfr; i++)
+		if (c->no_cfr[i] == fd)
+			return true;
+	return false;
+}
 
 int conv_segments_plan(const struct conv_proc *p, uint32_t filter, uint64_t page_size,
 		       struct conv_seg **out, size_t *nr)
@@ -73,7 +87,7 @@ static int64_t copy_bytes(struct wctx *c, int in, uint64_t ioff, uint64_t ooff, 
 		uint64_t want = len - done < COPY_CHUNK ? len - done : COPY_CHUNK;
 		ssize_t n;
 
-		if (!c->no_cfr) {
+		if (!cfr_refused(c, in)) {
 			loff_t i = ioff + done, o = ooff + done;
 
 			n = copy_file_range(in, &i, c->core_fd, &o, want, 0);
@@ -82,7 +96,7 @@ static int64_t copy_bytes(struct wctx *c, int in, uint64_t ioff, uint64_t ooff, 
 			/* Across filesystems, or a filesystem without it. */
 			if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS ||
 				      errno == EOPNOTSUPP || errno == EBADF)) {
-				c->no_cfr = true;
+				c->no_cfr[c->nr_no_cfr++] = in;
 				continue;
 			}
 			if (n < 0)
