@@ -48,6 +48,21 @@ static void hold_signals(struct dump_ctx *c)
 	sigprocmask(SIG_BLOCK, &set, &c->oldmask);
 }
 
+/* After a failed dump: a held SIGINT/SIGTERM has been answered by the
+ * abort; take it off the queue so the exit status says "failed" (1), not
+ * "killed by a signal", once the mask is lifted. */
+static void drain_held_signals(void)
+{
+	const struct timespec zero = { 0, 0 };
+	sigset_t set;
+
+	sigemptyset(&set);
+	for (size_t i = 0; i < sizeof(held_signals) / sizeof(held_signals[0]); i++)
+		sigaddset(&set, held_signals[i]);
+	while (sigtimedwait(&set, NULL, &zero) > 0)
+		;
+}
+
 static int check_interrupted(void)
 {
 	sigset_t pending;
@@ -366,6 +381,7 @@ static int dump_run(const struct dump_opts *opts)
 	if (r) {
 		release(&c, RELEASE_RUN);
 		unlinkat(c.dirfd, "inventory.img", 0);
+		drain_held_signals();
 	} else if (opts->kill) {
 		release(&c, RELEASE_KILL);
 	}
