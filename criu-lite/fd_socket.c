@@ -7,9 +7,9 @@
  * netlink socket was created in, so when the target lives in another netns
  * we create it there (setns and back) and then query as usual.
  *
- * Family, type and protocol come from the socket itself when we can borrow
- * it (pidfd_getfd + getsockopt): that also covers sockets no table lists
- * (an inet socket neither bound nor connected, netlink, packet...). */
+ * For sockets no table lists (an inet socket neither bound nor connected,
+ * netlink, packet...) family, type and protocol are asked of the socket
+ * itself, borrowed with pidfd_getfd. */
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -34,9 +34,10 @@ struct sk_rec {
 	uint64_t ino, peer_ino;
 	uint32_t family, type, protocol, state;
 	uint32_t rqueue, wqueue, shutdown;
-	bool has_queues, has_name;
-	char name[2 * 108];		/* AF_UNIX name, "@..." when abstract */
-	char lip[INET6_ADDRSTRLEN], pip[INET6_ADDRSTRLEN];
+	bool has_queues;
+	/* Kept small: a busy netns lists 10^5 sockets, most not the target's. */
+	char *name;			/* AF_UNIX name, "@..." when abstract, or NULL */
+	uint32_t lip[4], pip[4];	/* inet addresses, network order */
 	uint16_t lport, pport;
 	uint32_t *icons;
 	size_t n_icons;
@@ -57,8 +58,10 @@ void fd_socket_ctx_free(struct files_ctx *ctx)
 
 	if (!c)
 		return;
-	for (size_t i = 0; i < c->nr; i++)
+	for (size_t i = 0; i < c->nr; i++) {
 		free(c->recs[i].icons);
+		free(c->recs[i].name);
+	}
 	free(c->recs);
 	free(c);
 	ctx->sk = NULL;
@@ -83,19 +86,19 @@ static struct sk_rec *sk_new(struct sk_cache *c)
 
 /* A path comes NUL-terminated; an abstract name starts with a NUL and may
  * hold more: those are shown as '@', as ss does. */
-static void unix_name(struct sk_rec *r, const char *p, size_t len)
+static int unix_name(struct sk_rec *r, const char *p, size_t len)
 {
-	if (len >= sizeof(r->name))
-		len = sizeof(r->name) - 1;
-	if (len && p[0]) {
+	if (len && p[0])
 		len = strnlen(p, len);
-		memcpy(r->name, p, len);
-	} else {
-		for (size_t i = 0; i < len; i++)
-			r->name[i] = p[i] ? p[i] : '@';
-	}
+	if (!len)
+		return 0;
+	r->name = malloc(len + 1);
+	if (!r->name)
+		return -ENOMEM;
+	for (size_t i = 0; i < len; i++)
+		r->name[i] = p[i] ? p[i] : '@';
 	r->name[len] = '\0';
-	r->has_name = len > 0;
+	return 0;
 }
 
 static int unix_parse(struct nl_msg *msg, void *arg)
@@ -117,8 +120,11 @@ static int unix_parse(struct nl_msg *msg, void *arg)
 	r->family = AF_UNIX;
 	r->type = m->udiag_type;
 	r->state = m->udiag_state;
-	if (tb[UNIX_DIAG_NAME])
-		unix_name(r, nla_data(tb[UNIX_DIAG_NAME]), nla_len(tb[UNIX_DIAG_NAME]));
+	if (tb[UNIX_DIAG_NAME] &&
+	    unix_name(r, nla_data(tb[UNIX_DIAG_NAME]), nla_len(tb[UNIX_DIAG_NAME]))) {
+		c->err = -ENOMEM;
+		return NL_STOP;
+	}
 	if (tb[UNIX_DIAG_PEER] && nla_len(tb[UNIX_DIAG_PEER]) >= 4)
 		r->peer_ino = nla_get_u32(tb[UNIX_DIAG_PEER]);
 	if (tb[UNIX_DIAG_RQLEN] && nla_len(tb[UNIX_DIAG_RQLEN]) >= (int)sizeof(struct unix_diag_rqlen)) {
@@ -169,8 +175,8 @@ static int inet_parse(struct nl_msg *msg, void *arg)
 	r->has_queues = true;
 	r->rqueue = m->idiag_rqueue;
 	r->wqueue = m->idiag_wqueue;
-	inet_ntop(af, m->id.idiag_src, r->lip, sizeof(r->lip));
-	inet_ntop(af, m->id.idiag_dst, r->pip, sizeof(r->pip));
+	memcpy(r->lip, m->id.idiag_src, sizeof(r->lip));
+	memcpy(r->pip, m->id.idiag_dst, sizeof(r->pip));
 	r->lport = ntohs(m->id.idiag_sport);
 	r->pport = ntohs(m->id.idiag_dport);
 	if (tb[INET_DIAG_SHUTDOWN] && nla_len(tb[INET_DIAG_SHUTDOWN]) >= 1)
@@ -203,8 +209,10 @@ static int sk_query(struct nl_sock *nl, struct sk_cache *c, void *req, size_t le
 			return c->err;
 		if (r >= 0)
 			return 0;
-		for (size_t i = before; i < c->nr; i++)
+		for (size_t i = before; i < c->nr; i++) {
 			free(c->recs[i].icons);
+			free(c->recs[i].name);
+		}
 		c->nr = before;
 		if (r == -NLE_DUMP_INTR && attempt < 3)
 			continue;
@@ -344,14 +352,15 @@ static SockAddr *sk_addr(const struct sk_rec *r, bool local, const struct sk_rec
 	if (r->family == AF_UNIX) {
 		const struct sk_rec *who = local ? r : peer;
 
-		if (!who || !who->has_name)
+		if (!who || !who->name)
 			return a;
 		if (!(a->path = strdup(who->name)))
 			goto fail;
 		return a;
 	}
-	if (!(a->ip = strdup(local ? r->lip : r->pip)))
+	if (!(a->ip = malloc(INET6_ADDRSTRLEN)))
 		goto fail;
+	inet_ntop(r->family, local ? r->lip : r->pip, a->ip, INET6_ADDRSTRLEN);
 	a->has_port = true;
 	a->port = local ? r->lport : r->pport;
 	return a;
@@ -435,7 +444,6 @@ int fd_socket_fill(struct files_ctx *ctx, const struct fd_desc *d, FdEntry *e)
 		if (ret < 0)
 			return ret;
 	}
-	sk_basics(ctx, d->fd, &dom, &type, &proto);
 	if (!(si = e->sock = malloc(sizeof(*si))))
 		return -ENOMEM;
 	socket_info__init(si);
@@ -443,11 +451,10 @@ int fd_socket_fill(struct files_ctx *ctx, const struct fd_desc *d, FdEntry *e)
 	r = sk_find(ctx->sk, si->ino);
 	if (r) {
 		e->type = FD_TYPE__FD_SOCKET;
-		ret = fill_from_rec(ctx, r, si);
-		if (type >= 0)
-			si->type = type;
-		return ret;
+		return fill_from_rec(ctx, r, si);
 	}
+	/* Five syscalls more per socket: only for those no table knows. */
+	sk_basics(ctx, d->fd, &dom, &type, &proto);
 	si->family = dom < 0 ? AF_UNSPEC : dom;
 	si->type = type < 0 ? 0 : type;
 	si->has_protocol = proto >= 0;
