@@ -3,11 +3,13 @@
  * any failure kills whatever was created, so a refused restore leaves
  * nothing behind. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "criu-lite/commands.h"
 #include "images/log.h"
@@ -109,10 +111,53 @@ static void warn_rlimits(struct rst_tree *t)
 	}
 }
 
+/* -d with --stopped: a stopped process whose parent dies is in an orphaned
+ * process group, and the kernel sends such a group SIGHUP (which kills it)
+ * and SIGCONT. So a background copy of criu-lite stays its parent, in
+ * another group of the same session, until it exits; the criu-lite the user
+ * started reports the result and exits as -d promises. Returns -1 in the
+ * keeper, with *report the fd to send the exit code on. */
+static int fork_keeper(int *report)
+{
+	int p[2], code = 1;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC))
+		return 1;
+	pid = fork();
+	if (pid < 0)
+		return 1;
+	if (pid == 0) {
+		close(p[0]);
+		*report = p[1];
+		return -1;
+	}
+	close(p[1]);
+	if (read(p[0], &code, sizeof(code)) != sizeof(code))
+		code = 1;
+	return code;
+}
+
+static void keeper_report(int fd, int code)
+{
+	int null = open("/dev/null", O_RDWR);
+
+	if (write(fd, &code, sizeof(code)) != sizeof(code))
+		code = 1;
+	close(fd);
+	/* Whoever reads our output must not wait for the restored tree. */
+	if (null >= 0) {
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(null, 2);
+		close(null);
+	}
+}
+
 int cmd_restore(int argc, char **argv)
 {
 	struct rst_tree t;
-	int r, code = 1;
+	int r, code = 1, report = -1;
 	pid_t root;
 
 	memset(&t, 0, sizeof(t));
@@ -121,6 +166,11 @@ int cmd_restore(int argc, char **argv)
 	r = parse(argc, argv, &t.opts);
 	if (r)
 		return r == 1 ? 0 : r;
+	if (t.opts.detached && t.opts.stopped) {
+		r = fork_keeper(&report);
+		if (r >= 0)
+			return r;
+	}
 	raise_nofile();
 	r = rst_load(&t);
 	if (!r)
@@ -137,15 +187,19 @@ int cmd_restore(int argc, char **argv)
 		rst_kill_tree(&t);
 		rst_free(&t);
 		fprintf(stderr, "criu-lite: restore of %s failed\n", t.opts.dir);
+		if (report >= 0)
+			keeper_report(report, 1);
 		return 1;
 	}
 	root = t.procs[t.root].pid;
 	pr_info("restored %s: root pid %d%s", t.opts.dir, root,
 		t.opts.stopped ? " (stopped)" : "");
-	if (!t.opts.detached) {
+	code = 0;
+	if (report >= 0) {
+		keeper_report(report, 0);
+		rst_wait_root(&t);
+	} else if (!t.opts.detached) {
 		code = rst_wait_root(&t);
-	} else {
-		code = 0;
 	}
 	rst_free(&t);
 	return code;
