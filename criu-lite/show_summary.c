@@ -86,15 +86,33 @@ static int tree_load(int dirfd, struct tree *t)
 	return r;
 }
 
-/* comm from proc-PID.img, or "?" when that image is missing or unreadable. */
-static void proc_comm(int dirfd, int pid, char *buf, size_t len)
+/* comm from proc-PID.img, else the leader's from threads-PID.img, else "?".
+ * A missing image is fine (a pre-dump has none); a malformed one was
+ * logged by the reader and is remembered in *err for the exit status. */
+static void proc_comm(int dirfd, int pid, char *buf, size_t len, int *err)
 {
 	ProcEntry *pe;
+	ThreadEntry *te;
+	int r;
 
 	snprintf(buf, len, "?");
-	if (img_read_one(dirfd, IMG_PROC, pid, false, (void **)&pe) == 0) {
-		snprintf(buf, len, "%s", pe->comm);
+	r = img_read_one(dirfd, IMG_PROC, pid, false, (void **)&pe);
+	if (r == 0) {
+		if (pe->comm[0])
+			snprintf(buf, len, "%s", pe->comm);
 		img_free(pe);
+		if (buf[0] != '?')
+			return;
+	} else if (r != -ENOENT && !*err) {
+		*err = r;
+	}
+	r = img_read_one(dirfd, IMG_THREADS, pid, false, (void **)&te);
+	if (r == 0) {
+		if (te->comm && te->comm[0])
+			snprintf(buf, len, "%s", te->comm);
+		img_free(te);
+	} else if (r != -ENOENT && !*err) {
+		*err = r;
 	}
 }
 
@@ -106,25 +124,26 @@ static ssize_t tree_find(const struct tree *t, uint32_t pid)
 	return -1;
 }
 
-static void ps_print(int dirfd, const struct tree *t, size_t i, int depth, bool *seen, FILE *out)
+static void ps_print(int dirfd, const struct tree *t, size_t i, int depth, bool *seen, FILE *out,
+		     int *err)
 {
 	const PstreeEntry *p = t->procs[i];
 	char comm[64];
 
 	seen[i] = true;
-	proc_comm(dirfd, p->pid, comm, sizeof(comm));
+	proc_comm(dirfd, p->pid, comm, sizeof(comm), err);
 	fprintf(out, "%7u %7u %7u %7u %7zu  %*s%s\n", p->pid, p->ppid, p->pgid, p->sid,
 		p->n_threads, depth * 2, "", comm);
 	for (size_t c = 0; c < t->n; c++)
 		if (!seen[c] && t->procs[c]->ppid == p->pid && c != i)
-			ps_print(dirfd, t, c, depth + 1, seen, out);
+			ps_print(dirfd, t, c, depth + 1, seen, out, err);
 }
 
 int show_ps(int dirfd, FILE *out)
 {
 	struct tree t = { 0 };
 	bool *seen;
-	int r = tree_load(dirfd, &t);
+	int err = 0, r = tree_load(dirfd, &t);
 
 	if (r < 0)
 		return r;
@@ -138,13 +157,13 @@ int show_ps(int dirfd, FILE *out)
 	 * corrupt image with a ppid cycle from recursing forever. */
 	for (size_t i = 0; i < t.n; i++)
 		if (!seen[i] && tree_find(&t, t.procs[i]->ppid) < 0)
-			ps_print(dirfd, &t, i, 0, seen, out);
+			ps_print(dirfd, &t, i, 0, seen, out, &err);
 	for (size_t i = 0; i < t.n; i++)
 		if (!seen[i])
-			ps_print(dirfd, &t, i, 0, seen, out);
+			ps_print(dirfd, &t, i, 0, seen, out, &err);
 	free(seen);
 	tree_free(&t);
-	return 0;
+	return err;
 }
 
 /* ---- --mem ---- */
@@ -261,13 +280,13 @@ static int mem_one(int dirfd, int pid, uint64_t psz, FILE *out)
 	struct vma_count *cnt, tot = { 0 };
 	uint64_t outside = 0, vpages = 0;
 	char comm[64];
-	int r;
+	int err = 0, r;
 
-	proc_comm(dirfd, pid, comm, sizeof(comm));
+	proc_comm(dirfd, pid, comm, sizeof(comm), &err);
 	fprintf(out, "pid %d (%s)\n", pid, comm);
 	r = read_all(dirfd, IMG_MM, pid, NULL, (void ***)&vmas, &nv);
 	if (r == -ENOENT)
-		return fprintf(out, "  no mm image\n"), 0;
+		return fprintf(out, "  no mm image\n"), err;
 	if (r < 0)
 		return r;
 	r = read_pagemap(dirfd, pid, &head, &runs, &nr);
@@ -303,15 +322,20 @@ static int mem_one(int dirfd, int pid, uint64_t psz, FILE *out)
 	free_all((void **)vmas, nv);
 	free_all(runs, nr);
 	img_free(head);
-	return 0;
+	return err;
 }
 
-static uint64_t dump_page_size(int dirfd)
+/* The dump's page size; this machine's without an inventory (an incomplete
+ * dump), with a malformed one remembered in *err. */
+static uint64_t dump_page_size(int dirfd, int *err)
 {
 	InventoryEntry *inv;
 	uint64_t psz = sysconf(_SC_PAGESIZE);
+	int r = img_read_one(dirfd, IMG_INVENTORY, 0, false, (void **)&inv);
 
-	if (img_read_one(dirfd, IMG_INVENTORY, 0, false, (void **)&inv) == 0) {
+	if (r < 0 && r != -ENOENT)
+		*err = r;
+	if (r == 0) {
 		/* only a power of two keeps the arithmetic above sane */
 		if (inv->page_size >= 1024 && !(inv->page_size & (inv->page_size - 1)))
 			psz = inv->page_size;
@@ -323,16 +347,22 @@ static uint64_t dump_page_size(int dirfd)
 int show_mem(int dirfd, FILE *out)
 {
 	struct tree t = { 0 };
-	uint64_t psz = dump_page_size(dirfd);
-	int r = tree_load(dirfd, &t);
+	int r = 0, r0 = tree_load(dirfd, &t);
+	uint64_t psz = dump_page_size(dirfd, &r);
 
-	for (size_t i = 0; !r && i < t.n; i++) {
+	/* one bad process image does not hide the others; the first error
+	 * decides the exit status */
+	for (size_t i = 0; !r0 && i < t.n; i++) {
+		int e;
+
 		if (i)
 			fputc('\n', out);
-		r = mem_one(dirfd, t.procs[i]->pid, psz, out);
+		e = mem_one(dirfd, t.procs[i]->pid, psz, out);
+		if (e < 0 && !r)
+			r = e;
 	}
 	tree_free(&t);
-	return r;
+	return r0 ? r0 : r;
 }
 
 /* ---- --files ---- */
@@ -533,13 +563,13 @@ static int files_one(int dirfd, int pid, FILE *out)
 	FdEntry **fds;
 	size_t n;
 	char comm[64], desc[1024];
-	int r;
+	int err = 0, r;
 
-	proc_comm(dirfd, pid, comm, sizeof(comm));
+	proc_comm(dirfd, pid, comm, sizeof(comm), &err);
 	fprintf(out, "pid %d (%s)\n", pid, comm);
 	r = read_all(dirfd, IMG_FILES, pid, NULL, (void ***)&fds, &n);
 	if (r == -ENOENT)
-		return fprintf(out, "  no files image\n"), 0;
+		return fprintf(out, "  no files image\n"), err;
 	if (r < 0)
 		return r;
 	fprintf(out, "  %5s  %-11s %s\n", "FD", "TYPE", "DESCRIPTION");
@@ -554,19 +584,25 @@ static int files_one(int dirfd, int pid, FILE *out)
 			show_fd_desc(fds, i, desc, sizeof(desc)));
 	}
 	free_all((void **)fds, n);
-	return 0;
+	return err;
 }
 
 int show_files(int dirfd, FILE *out)
 {
 	struct tree t = { 0 };
-	int r = tree_load(dirfd, &t);
+	int r = 0, r0 = tree_load(dirfd, &t);
 
-	for (size_t i = 0; !r && i < t.n; i++) {
+	/* one bad process image does not hide the others; the first error
+	 * decides the exit status */
+	for (size_t i = 0; !r0 && i < t.n; i++) {
+		int e;
+
 		if (i)
 			fputc('\n', out);
-		r = files_one(dirfd, t.procs[i]->pid, out);
+		e = files_one(dirfd, t.procs[i]->pid, out);
+		if (e < 0 && !r)
+			r = e;
 	}
 	tree_free(&t);
-	return r;
+	return r0 ? r0 : r;
 }

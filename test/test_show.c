@@ -663,3 +663,148 @@ Test(show, summaries_need_a_pstree)
 {
 	assert_clean_failure(show("-D . --ps"), "pstree.img");
 }
+
+Test(show, ps_with_a_corrupt_proc_image_prints_the_rest)
+{
+	char out[4096], err[4096];
+
+	build_tree();
+	write_file("proc-101.img", "\x04\x00\x4c\x43\x09\x00\x00\x00\x08", 9);
+	cr_assert_eq(show("-D . --ps"), 1);
+	read_file("out.json", out, sizeof(out));
+	read_file("err.txt", err, sizeof(err));
+	cr_assert_eq(count_lines(err), 1, "%s", err);
+	cr_assert(strstr(err, "proc-101.img"), "%s", err);
+	cr_assert(strstr(out, "root\n") && strstr(out, "  ?\n") && strstr(out, "grandchild\n"),
+		  "%s", out);
+}
+
+/* ---- on a real dump ---- */
+
+struct dumped {
+	struct target t;
+	pid_t pid, child, grandchild;
+};
+
+static void dump_family(struct dumped *d)
+{
+	char pid[16], path[300], err[4096];
+	int st;
+
+	target_start(&d->t, "dump_family", NULL);
+	d->pid = target_ready_u64(&d->t, "pid");
+	d->child = target_ready_u64(&d->t, "child");
+	d->grandchild = target_ready_u64(&d->t, "grandchild");
+	snprintf(pid, sizeof(pid), "%d", d->pid);
+	snprintf(path, sizeof(path), "%s/d", dir);
+	st = run_criu_lite(err, sizeof(err), "dump", "-t", pid, "-D", path, NULL);
+	cr_assert_eq(st, 0, "dump failed (%d): %s", st, err);
+}
+
+Test(show, real_dump_as_json)
+{
+	struct dumped d;
+	char exp[2048];
+
+	dump_family(&d);
+	cr_assert_eq(show("-D ."), 0);
+	snprintf(exp, sizeof(exp),
+		 "{\"inventory.img\": {\"magic\": \"INVENTORY\", \"entries\": [{\"root_pid\": %d}]},"
+		 " \"pstree.img\": {\"entries\": [{\"pid\": %d, \"threads\": [%d]},"
+		 "   {\"pid\": %d, \"ppid\": %d}, {\"pid\": %d, \"ppid\": %d}]},"
+		 " \"proc-%d.img\": {\"entries\": [{\"pid\": %d}]},"
+		 " \"threads-%d.img\": {\"entries\": [{\"tid\": %d}]},"
+		 " \"files-%d.img\": {\"magic\": \"FILES\"},"
+		 " \"mm-%d.img\": {\"magic\": \"MM\"},"
+		 " \"pagemap-%d.img\": {\"magic\": \"PAGEMAP\"},"
+		 " \"pages-%d.img\": {\"raw\": true}}",
+		 d.pid, d.pid, d.pid, d.child, d.pid, d.grandchild, d.child, d.grandchild, d.grandchild,
+		 d.child, d.child, d.pid, d.pid, d.pid, d.pid);
+	assert_json(exp, "subset");
+	target_kill(&d.t);
+}
+
+/* Every VMA /proc/PID/maps lists is in --mem with its range and protection,
+ * and the per-VMA counts add up to the totals line. */
+static void check_mem_against_maps(const char *out, pid_t pid)
+{
+	char maps[65536], needle[128], hdr[64];
+	unsigned long long s, e, vmas, pages, stored, zero, file, parent, unpop;
+	unsigned long long sum[5] = { 0 }, nlines = 0;
+	const char *sec, *p;
+	char perms[8];
+
+	snprintf(hdr, sizeof(hdr), "pid %d (", pid);
+	sec = strstr(out, hdr);
+	cr_assert(sec, "no section for %d:\n%s", pid, out);
+	cr_assert_eq(run_cmd(maps, sizeof(maps), "cat /proc/%d/maps", pid), 0);
+	for (p = maps; *p; p = strchr(p, '\n') + 1) {
+		cr_assert_eq(sscanf(p, "%llx-%llx %7s", &s, &e, perms), 3);
+		snprintf(needle, sizeof(needle), "%012llx-%012llx %s ", s, e, perms);
+		cr_assert(strstr(sec, needle), "pid %d: no '%s' in:\n%s", pid, needle, sec);
+		if (!strchr(p, '\n'))
+			break;
+	}
+	/* skip the "pid" and column header lines; VMA lines until the totals */
+	p = strchr(strchr(sec, '\n') + 1, '\n') + 1;
+	for (;; p = strchr(p, '\n') + 1) {
+		unsigned long long c[5];
+		char r[64], pr[8], sz[16];
+
+		/* the totals line ("N VMAs, ...") does not scan as a VMA line */
+		if (sscanf(p, "%63s %7s %15s %llu %llu %llu %llu %llu", r, pr, sz, &c[0], &c[1],
+			   &c[2], &c[3], &c[4]) != 8)
+			break;
+		for (int i = 0; i < 5; i++)
+			sum[i] += c[i];
+		nlines++;
+	}
+	cr_assert(sscanf(p, " %llu VMAs, %llu pages: %llu stored in %*s %llu zero, %llu file, "
+			      "%llu in parent, %llu unpopulated", &vmas, &pages, &stored, &zero, &file,
+			      &parent, &unpop) == 7, "no totals line at: %s", p);
+	cr_assert_eq(vmas, nlines);
+	cr_assert_eq(stored, sum[0]);
+	cr_assert_eq(zero, sum[1]);
+	cr_assert_eq(file, sum[2]);
+	cr_assert_eq(unpop, sum[4]);
+	cr_assert_eq(pages, sum[0] + sum[1] + sum[2] + sum[3] + sum[4]);
+	cr_assert_gt(stored, 0, "a running process has written pages");
+}
+
+Test(show, real_dump_summaries)
+{
+	struct dumped d;
+	char out[65536], want[512], link[256], path[64];
+	pid_t pids[3];
+	ssize_t n;
+
+	dump_family(&d);
+	pids[0] = d.pid, pids[1] = d.child, pids[2] = d.grandchild;
+
+	cr_assert_eq(show("-D . --ps"), 0);
+	read_file("out.json", out, sizeof(out));
+	for (int i = 0; i < 3; i++) {
+		snprintf(want, sizeof(want), "%7d %7d", pids[i], i ? pids[i - 1] : getpid());
+		cr_assert(strstr(out, want), "no '%s' in:\n%s", want, out);
+		snprintf(want, sizeof(want), "%*sdump_family\n", 2 + 2 * i, "");
+		cr_assert(strstr(out, want), "no '%s' in:\n%s", want, out);
+	}
+
+	cr_assert_eq(show("-D . --mem"), 0);
+	read_file("out.json", out, sizeof(out));
+	for (int i = 0; i < 3; i++)
+		check_mem_against_maps(out, pids[i]);
+	cr_assert(strstr(out, "[heap]") && strstr(out, "[stack]") && strstr(out, "[vdso]"),
+		  "%s", out);
+
+	/* stdout of the family is the pipe target_start made */
+	cr_assert_eq(show("-D . --files"), 0);
+	read_file("out.json", out, sizeof(out));
+	snprintf(path, sizeof(path), "/proc/%d/fd/1", d.pid);
+	n = readlink(path, link, sizeof(link) - 1);
+	cr_assert_gt(n, 0);
+	link[n] = '\0';
+	snprintf(want, sizeof(want), "1  PIPE        %s", link);
+	cr_assert(strstr(out, want), "no '%s' in:\n%s", want, out);
+	target_kill(&d.t);
+}
