@@ -5,6 +5,7 @@
  * line, non-zero exit, no inventory, target untouched. */
 #include <criterion/criterion.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 #include <sys/mount.h>
 #include <sys/ptrace.h>
+#include <sys/time.h>
 #include <sys/stat.h>
 #include <sys/user.h>
 #include <sys/wait.h>
@@ -462,4 +464,103 @@ Test(dump, cgroup_v2_freezer)
 		usleep(10000);	/* killed children leave the cgroup as they are reaped */
 	cr_assert_eq(rc, 0, "dump failed: %s", err);
 	cr_expect(strstr(buf, "frozen 0"), "cgroup left frozen: %s", buf);
+}
+
+/* Offsets in a raw x86_64 siginfo (rt/queue layout). */
+#define OFF_SI_SIGNO 0
+#define OFF_SI_VALUE 24
+
+static int siginfo_int(const ProtobufCBinaryData *b, size_t off)
+{
+	int v;
+
+	cr_assert_eq(b->len, 128);
+	memcpy(&v, b->data + off, sizeof(v));
+	return v;
+}
+
+static const SigactionEntry *find_sigaction(const ProcEntry *pe, uint32_t sig)
+{
+	for (size_t i = 0; i < pe->n_sigactions; i++)
+		if (pe->sigactions[i]->sig == sig)
+			return pe->sigactions[i];
+	cr_assert_fail("no sigaction for %u", sig);
+	return NULL;
+}
+
+/* Handlers, itimers, sigaltstack, queued signals (peeked, not consumed),
+ * blocked masks, nice and policy, as the target set them up. */
+Test(dump, signal_and_sched_state)
+{
+	char err[4096], go[300], line[256];
+	const SigactionEntry *sa;
+	ThreadEntry **te, *main_te = NULL, *worker_te = NULL;
+	ProcEntry *pe;
+	struct target t;
+	pid_t worker;
+	int n, dirfd, got_usr1 = 0, got_usr2 = 0;
+
+	snprintf(go, sizeof(go), "%s/go", dir);
+	target_start(&t, "dump_sigstate", go, NULL);
+	worker = target_ready_u64(&t, "worker");
+	cr_assert_eq(dump(err, sizeof(err), t.pid, NULL, NULL), 0, "dump failed: %s", err);
+
+	dirfd = open(dir, O_RDONLY | O_DIRECTORY);
+	cr_assert_eq(img_read_one(dirfd, IMG_PROC, t.pid, true, (void **)&pe), 0);
+	close(dirfd);
+	sa = find_sigaction(pe, SIGUSR1);
+	cr_expect_eq(sa->handler, target_ready_u64(&t, "on_usr"));
+	cr_expect_eq(sa->flags & (SA_SIGINFO | SA_RESTART), (uint64_t)(SA_SIGINFO | SA_RESTART));
+	cr_expect_eq(sa->mask, 1ull << (SIGUSR2 - 1));
+	cr_expect_eq(find_sigaction(pe, SIGHUP)->handler, (uint64_t)(uintptr_t)SIG_IGN);
+	cr_expect_eq(find_sigaction(pe, SIGTERM)->handler, (uint64_t)(uintptr_t)SIG_DFL);
+	cr_assert_eq(pe->n_itimers, 3);
+	cr_expect_eq(pe->itimers[ITIMER_REAL]->interval_us, 50000000);
+	cr_expect(pe->itimers[ITIMER_REAL]->value_us > 0 &&
+		  pe->itimers[ITIMER_REAL]->value_us <= 100000000);
+	cr_expect_eq(pe->itimers[ITIMER_VIRTUAL]->interval_us, 7000000);
+	/* CPU-time timers count in ticks: 9 s may read back a tick above. */
+	cr_expect(pe->itimers[ITIMER_VIRTUAL]->value_us > 8000000 &&
+		  pe->itimers[ITIMER_VIRTUAL]->value_us <= 9100000);
+	cr_expect_eq(pe->itimers[ITIMER_PROF]->value_us, 0);
+	cr_assert_eq(pe->n_shared_pending, 1);
+	cr_expect_eq(siginfo_int(&pe->shared_pending[0], OFF_SI_SIGNO), SIGUSR2);
+	cr_expect_eq(siginfo_int(&pe->shared_pending[0], OFF_SI_VALUE), 4660);
+	img_free(pe);
+
+	n = read_all(IMG_THREADS, t.pid, (void ***)&te);
+	cr_assert_eq(n, 2);
+	for (int i = 0; i < n; i++) {
+		if (te[i]->tid == (uint32_t)t.pid)
+			main_te = te[i];
+		if (te[i]->tid == (uint32_t)worker)
+			worker_te = te[i];
+	}
+	cr_assert(main_te && worker_te);
+	cr_assert_not_null(main_te->sigaltstack);
+	cr_expect_eq(main_te->sigaltstack->sp, target_ready_u64(&t, "altstack"));
+	cr_expect_eq(main_te->sigaltstack->size, target_ready_u64(&t, "altstack_size"));
+	cr_expect_eq(main_te->n_pending, 0);
+	cr_assert_eq(worker_te->n_pending, 1);
+	cr_expect_eq(siginfo_int(&worker_te->pending[0], OFF_SI_SIGNO), SIGUSR1);
+	cr_expect_eq(siginfo_int(&worker_te->pending[0], OFF_SI_VALUE), 22136);
+	cr_expect_eq(worker_te->blocked & (3ull << (SIGUSR1 - 1) | 1ull << (SIGUSR2 - 1)),
+		     1ull << (SIGUSR1 - 1) | 1ull << (SIGUSR2 - 1));
+	cr_expect_eq(worker_te->nice, 5);
+	cr_expect_eq(worker_te->sched_policy, SCHED_BATCH);
+	cr_expect_eq(main_te->sched_policy, SCHED_OTHER);
+	cr_expect_neq(worker_te->robust_list, 0);
+	cr_expect(worker_te->has_clear_child_tid && worker_te->clear_child_tid != 0);
+	free_all((void **)te, n);
+
+	/* The queued signals are still there for the target to take. */
+	close(open(go, O_CREAT | O_WRONLY, 0600));
+	for (int i = 0; i < 2 && target_read_line(&t, line, sizeof(line), 5000); i++) {
+		got_usr1 += !strcmp(line, "GOT 10 22136");
+		got_usr2 += !strcmp(line, "GOT 12 4660");
+	}
+	cr_expect_eq(got_usr1, 1, "SIGUSR1 lost");
+	cr_expect_eq(got_usr2, 1, "SIGUSR2 lost");
+	cr_expect(proc_untraced_running(t.pid));
+	target_kill(&t);
 }
