@@ -3,6 +3,8 @@
  * from the page cache into the target addresses: one copy, and one
  * injected syscall for up to IOV_MAX runs that sit back to back in the
  * file (the dumper writes them in address order, so most do).
+ * MADV_POPULATE_WRITE ahead of the preadv was measured (160 MiB, 2 vCPUs
+ * under load): no gain over letting preadv fault the pages in, so not done.
  *   PE_PRESENT: bytes in a pages file;
  *   PE_ZERO:    populated but zero. Fresh anonymous memory already reads
  *               as zero; a private file mapping needs zeroes read in from
@@ -12,6 +14,7 @@
  *               pagemap, recursively. */
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -223,8 +226,10 @@ int rst_pages_restore(struct rst_tree *t, struct rst_proc *p, struct rst_inj *j)
 {
 	static struct pages_ctx c;	/* the iov batch is large; restore is single-threaded */
 	const struct rst_pages_src *s = &p->src[0];
+	struct timespec t0, t1;
 	int r = 0;
 
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	memset(&c, 0, sizeof(c));
 	c.t = t;
 	c.p = p;
@@ -241,8 +246,13 @@ int rst_pages_restore(struct rst_tree *t, struct rst_proc *p, struct rst_inj *j)
 	}
 	if (!r)
 		r = flush(&c);
-	if (!r)
-		pr_debug("%u: %llu bytes of pages in %llu preadv calls", p->ps->pid,
-			 (unsigned long long)c.bytes, (unsigned long long)c.calls);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (!r) {
+		double ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
+
+		pr_debug("%u: %llu KiB of pages in %llu preadv calls, %.1f ms (%.0f MiB/s)",
+			 p->ps->pid, (unsigned long long)c.bytes >> 10,
+			 (unsigned long long)c.calls, ms, ms > 0 ? c.bytes / 1048576.0 / (ms / 1e3) : 0);
+	}
 	return r;
 }
