@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "criu-lite/show.h"
@@ -409,6 +410,12 @@ static const char *const sock_states[] = {
 	[9] = "LAST_ACK", [10] = "LISTEN", [11] = "CLOSING",
 };
 
+static const char *const clock_names[] = {
+	[CLOCK_REALTIME] = "realtime", [CLOCK_MONOTONIC] = "monotonic",
+	[CLOCK_BOOTTIME] = "boottime", [CLOCK_REALTIME_ALARM] = "realtime-alarm",
+	[CLOCK_BOOTTIME_ALARM] = "boottime-alarm",
+};
+
 static void sb_addr(struct sbuf *b, uint32_t family, const SockAddr *a)
 {
 	if (!a) {
@@ -426,8 +433,23 @@ static void sb_addr(struct sbuf *b, uint32_t family, const SockAddr *a)
 	}
 }
 
+/* A peer worth printing: not the unnamed unix end nor the wildcard
+ * 0.0.0.0:0 / [::]:0 that sock_diag gives listeners and unconnected UDP. */
+static bool addr_named(uint32_t family, const SockAddr *a)
+{
+	if (!a)
+		return false;
+	if (family == AF_UNIX)
+		return a->path && *a->path;
+	if (!a->ip)
+		return false;
+	return (a->has_port && a->port) || (strcmp(a->ip, "0.0.0.0") && strcmp(a->ip, "::"));
+}
+
 static void sb_socket(struct sbuf *b, const SocketInfo *s)
 {
+	bool peer = addr_named(s->family, s->peer);
+
 	const char *fam = NAME_OF(sock_families, s->family);
 	const char *type = NAME_OF(sock_types, s->type);
 	const char *state = s->has_state ? NAME_OF(sock_states, s->state) : NULL;
@@ -438,12 +460,12 @@ static void sb_socket(struct sbuf *b, const SocketInfo *s)
 		state ? sb_add(b, " %s", state) : sb_add(b, " state%u", s->state);
 	sb_add(b, " ");
 	sb_addr(b, s->family, s->local);
-	if (s->peer || s->has_peer_ino) {
+	if (peer || (s->has_peer_ino && s->peer_ino)) {
 		sb_add(b, " -> ");
-		if (s->peer)
+		if (peer)
 			sb_addr(b, s->family, s->peer);
-		if (s->has_peer_ino)
-			sb_add(b, "%speer ino %" PRIu64, s->peer ? " " : "", s->peer_ino);
+		if (s->has_peer_ino && s->peer_ino)
+			sb_add(b, "%speer ino %" PRIu64, peer ? " " : "", s->peer_ino);
 	}
 	if (s->has_backlog && s->has_state && s->state == 10)
 		sb_add(b, " backlog %u", s->backlog);
@@ -507,9 +529,16 @@ static void sb_typed(struct sbuf *b, const FdEntry *fd)
 		break;
 	case FD_TYPE__FD_TIMERFD:
 		sb_add(b, "timerfd");
-		if (fd->timerfd)
-			sb_add(b, " clock %u, next in %" PRIu64 " ns, every %" PRIu64 " ns",
-			       fd->timerfd->clockid, fd->timerfd->value_ns, fd->timerfd->interval_ns);
+		if (fd->timerfd) {
+			const char *clk = NAME_OF(clock_names, fd->timerfd->clockid);
+
+			clk ? sb_add(b, " %s", clk) : sb_add(b, " clock %u", fd->timerfd->clockid);
+			if (fd->timerfd->value_ns || fd->timerfd->interval_ns)
+				sb_add(b, ", next in %.3f s, every %.3f s",
+				       fd->timerfd->value_ns / 1e9, fd->timerfd->interval_ns / 1e9);
+			else
+				sb_add(b, ", disarmed");
+		}
 		break;
 	case FD_TYPE__FD_INOTIFY:
 		sb_add(b, "inotify, %zu watches", fd->n_inotify);
@@ -526,6 +555,8 @@ static void sb_typed(struct sbuf *b, const FdEntry *fd)
 		sb_add(b, "%s", path_of(fd));
 		if (fd->has_tty_rdev)
 			sb_add(b, " rdev %u:%u", major(fd->tty_rdev), minor(fd->tty_rdev));
+		if (fd->has_tty_index)
+			sb_add(b, " (master of /dev/pts/%d)", fd->tty_index);
 		break;
 	default:	/* regular files, dirs, devices */
 		sb_add(b, "%s", path_of(fd));

@@ -808,3 +808,45 @@ Test(show, real_dump_summaries)
 	cr_assert(strstr(out, want), "no '%s' in:\n%s", want, out);
 	target_kill(&d.t);
 }
+
+/* --files on a process holding one fd of every kind: each line says what a
+ * user would look for (queued bytes, addresses, the memfd's name). */
+Test(show, real_dump_files_described)
+{
+	struct target t;
+	char fm[300], path[300], pid[16], err[4096], out[16384], want[512];
+	const char *l;
+	int st;
+
+	snprintf(fm, sizeof(fm), "%s/fm", dir);
+	cr_assert_eq(mkdir(fm, 0700), 0);
+	target_start(&t, "files_mix", fm, NULL);
+	snprintf(pid, sizeof(pid), "%d", t.pid);
+	snprintf(path, sizeof(path), "%s/d", dir);
+	st = run_criu_lite(err, sizeof(err), "dump", "-t", pid, "-D", path, NULL);
+	cr_assert_eq(st, 0, "dump failed (%d): %s", st, err);
+	cr_assert_eq(show("-D . --files"), 0);
+	read_file("out.json", out, sizeof(out));
+
+	snprintf(want, sizeof(want), "%5d  PIPE", (int)target_ready_u64(&t, "pipe_r"));
+	l = find_line(out, want);
+	snprintf(want, sizeof(want), " %d bytes queued (r)", (int)target_ready_u64(&t, "pipe_len"));
+	cr_assert(strstr(l, want), "no '%s' in: %.200s", want, l);
+
+	snprintf(want, sizeof(want), "%5d  SOCKET      inet stream LISTEN 127.0.0.1:%d backlog",
+		 (int)target_ready_u64(&t, "tlsn"), (int)target_ready_u64(&t, "port"));
+	find_line(out, want);
+	snprintf(want, sizeof(want), "%5d  SOCKET      unix stream LISTEN %s/sock ",
+		 (int)target_ready_u64(&t, "ulsn"), fm);
+	find_line(out, want);
+	snprintf(want, sizeof(want), "%5d  SOCKET      inet stream ESTABLISHED 127.0.0.1:%d -> 127.0.0.1:",
+		 (int)target_ready_u64(&t, "tsrv"), (int)target_ready_u64(&t, "port"));
+	find_line(out, want);
+	snprintf(want, sizeof(want), "%5d  MEMFD       memfd:criu-lite-mix ",
+		 (int)target_ready_u64(&t, "memfd"));
+	find_line(out, want);
+	snprintf(want, sizeof(want), "%5d  REG         %s/reg.txt pos ",
+		 (int)target_ready_u64(&t, "reg"), fm);
+	find_line(out, want);
+	target_kill(&t);
+}
