@@ -7,7 +7,8 @@
  * string; strings escaped so that any byte sequence gives valid JSON (invalid
  * UTF-8 bytes become \u00XX); repeated fields as arrays; sub-messages as
  * nested objects; fields the descriptor does not know (from a newer writer)
- * under "_unknown". */
+ * under "_unknown" as {tag, wire_type, data}, data being the field's wire
+ * bytes after its tag (for wire type 2, the length prefix included). */
 #ifndef CRIU_LITE_JSON_H
 #define CRIU_LITE_JSON_H
 

@@ -343,6 +343,27 @@ Test(show, enums_by_name_and_empty_image)
 	assert_json("{\"magic\": \"FILES\", \"entries\": []}", "exact");
 }
 
+/* An image from a newer writer: a field our schema lacks is shown, not lost. */
+Test(show, unknown_fields_are_kept)
+{
+	static const uint8_t img[] = {
+		0x02, 0x00, 0x4c, 0x43,	/* pstree magic */
+		12, 0, 0, 0,
+		0x08, 5, 0x10, 1, 0x18, 5, 0x20, 5,	/* pid ppid pgid sid */
+		0x78, 0x2a,	/* field 15, varint 42 */
+		0x82, 0x01, 0x00,	/* field 16, empty bytes */
+	};
+	uint8_t fixed[sizeof(img)];
+
+	memcpy(fixed, img, sizeof(img));
+	fixed[4] = sizeof(img) - 8;
+	write_file("pstree.img", fixed, sizeof(fixed));
+	cr_assert_eq(show("pstree.img"), 0);
+	assert_json("{\"magic\": \"PSTREE\", \"entries\": [{\"pid\": 5, \"ppid\": 1, \"pgid\": 5,"
+		    " \"sid\": 5, \"_unknown\": [{\"tag\": 15, \"wire_type\": 0, \"data\": \"2a\"},"
+		    " {\"tag\": 16, \"wire_type\": 2, \"data\": \"00\"}]}]}", "exact");
+}
+
 Test(show, help_and_usage_errors)
 {
 	char out[4096];
