@@ -15,6 +15,7 @@
 #include "thread.pb-c.h"
 #include "mm.pb-c.h"
 #include "files.pb-c.h"
+#include "crash.pb-c.h"
 
 #define IMG_FORMAT_VERSION 1
 #define CRIU_LITE_VERSION "0.1.0"
@@ -31,6 +32,7 @@ enum img_kind {
 	IMG_MM,		/* mm-PID.img: a vma_entry per VMA, in address order */
 	IMG_PAGEMAP,	/* pagemap-PID.img: pagemap_head, then pagemap_entry runs */
 	IMG_FILES,	/* files-PID.img: an fd_entry per open fd */
+	IMG_CRASH,	/* crash.img: a crash_entry, in a crash store directory */
 	IMG_KIND_COUNT
 };
 
