@@ -119,22 +119,19 @@ static int put_image_path(FILE *f, void *arg)
 }
 
 struct dir_arg {
-	const char *dir;
-	const char *name;
-	int level;
+	int dirfd;
+	enum img_kind kind;
+	int pid;
 };
 
 static int put_image_at(FILE *f, void *arg)
 {
 	const struct dir_arg *a = arg;
-	char path[4096];
-	struct img *img;
+	/* By kind, not by magic alone: a file whose magic is not the kind its
+	 * name says is refused rather than shown as something else. */
+	struct img *img = img_open(a->dirfd, a->kind, a->pid, true);
 
-	/* By path, so that the image layer's messages name the file. */
-	if (snprintf(path, sizeof(path), "%s/%s", a->dir, a->name) >= (int)sizeof(path))
-		return pr_err("%s/%s: path too long", a->dir, a->name), -ENAMETOOLONG;
-	img = img_open_path(path);
-	return img ? put_image(f, img, a->level) : -(errno ? errno : EINVAL);
+	return img ? put_image(f, img, 1) : -(errno ? errno : EINVAL);
 }
 
 static bool is_raw_pages(const char *name)
@@ -145,12 +142,12 @@ static bool is_raw_pages(const char *name)
 }
 
 /* One "name": value member of the directory document. */
-static int put_dir_entry(FILE *out, const char *dir, int dirfd, const char *name, bool *first)
+static int put_dir_entry(FILE *out, int dirfd, const char *name, bool *first)
 {
-	struct dir_arg a = { dir, name, 1 };
+	struct dir_arg a = { .dirfd = dirfd };
 	struct stat st;
 	char *text;
-	int pid, r = 0;
+	int k, r = 0;
 
 	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) || !S_ISREG(st.st_mode))
 		return 0;
@@ -161,9 +158,10 @@ static int put_dir_entry(FILE *out, const char *dir, int dirfd, const char *name
 	fputs(": ", out);
 	if (is_raw_pages(name)) {
 		fprintf(out, "{\"raw\": true, \"size\": %lld}", (long long)st.st_size);
-	} else if (img_kind_from_name(name, &pid) < 0) {
+	} else if ((k = img_kind_from_name(name, &a.pid)) < 0) {
 		fprintf(out, "{\"unknown\": true, \"size\": %lld}", (long long)st.st_size);
 	} else {
+		a.kind = k;
 		r = buffered(out, put_image_at, &a, &text);
 		if (r < 0) {
 			/* Keep the document whole; the reason is already on stderr. */
@@ -176,7 +174,7 @@ static int put_dir_entry(FILE *out, const char *dir, int dirfd, const char *name
 	return r;
 }
 
-static int show_dir(const char *dir, int dirfd, FILE *out)
+static int show_dir(int dirfd, FILE *out)
 {
 	struct dirent **names;
 	int n, r = 0;
@@ -188,7 +186,7 @@ static int show_dir(const char *dir, int dirfd, FILE *out)
 	fputc('{', out);
 	for (int i = 0; i < n; i++) {
 		if (names[i]->d_name[0] != '.') {
-			int e = put_dir_entry(out, dir, dirfd, names[i]->d_name, &first);
+			int e = put_dir_entry(out, dirfd, names[i]->d_name, &first);
 
 			if (e < 0 && !r)
 				r = e;
@@ -271,7 +269,7 @@ static int show_in_dir(const char *dir, enum show_mode mode)
 	case SHOW_PS: r = show_ps(dirfd, stdout); break;
 	case SHOW_MEM: r = show_mem(dirfd, stdout); break;
 	case SHOW_FILES: r = show_files(dirfd, stdout); break;
-	default: r = show_dir(dir, dirfd, stdout); break;
+	default: r = show_dir(dirfd, stdout); break;
 	}
 	close(dirfd);
 	return r;

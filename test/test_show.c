@@ -873,3 +873,17 @@ Test(show, real_dump_files_described)
 	find_line(out, want);
 	target_kill(&t);
 }
+
+Test(show, dir_refuses_an_image_under_another_kinds_name)
+{
+	char err[4096];
+
+	build_tree();
+	/* a valid pstree image, but named as process 101's proc image */
+	cr_assert_eq(renameat(dfd, "pstree.img", dfd, "proc-101.img"), 0);
+	cr_assert_eq(show("-D ."), 1);
+	read_file("err.txt", err, sizeof(err));
+	cr_assert_eq(count_lines(err), 1, "%s", err);
+	cr_assert(strstr(err, "proc-101.img") && strstr(err, "magic"), "%s", err);
+	assert_json("{\"proc-101.img\": {\"error\": \"Invalid argument\"}}", "subset");
+}
