@@ -38,14 +38,19 @@ struct memdump {
 };
 
 /* What a test started, for fini to clean up even after a failed assertion. */
-static struct target *cur_target;
+/* Static, not a pointer to the test's own struct: fini runs after the test
+ * function's frame is gone (also when an assertion fails). */
+static pid_t cur_pid;
 static char cur_dir[256];
 
 static void cleanup(void)
 {
-	if (cur_target)
-		target_kill(cur_target);
-	cur_target = NULL;
+	if (cur_pid > 0) {
+		kill(-cur_pid, SIGKILL);
+		kill(cur_pid, SIGKILL);
+		waitpid(cur_pid, NULL, 0);
+	}
+	cur_pid = 0;
 	if (cur_dir[0])
 		rm_rf(cur_dir);
 	cur_dir[0] = '\0';
@@ -104,7 +109,7 @@ static void memdump_run(struct memdump *md)
 	snprintf(cur_dir, sizeof(cur_dir), "%s", md->dir);
 	snprintf(arg, sizeof(arg), "%s", md->dir);
 	target_start(&md->t, "mem_patterns", arg, NULL);
-	cur_target = &md->t;
+	cur_pid = md->t.pid;
 	md->dirfd = open(md->dir, O_RDONLY | O_DIRECTORY);
 	cr_assert_geq(md->dirfd, 0);
 	memset(&md->st, 0, sizeof(md->st));
@@ -363,7 +368,7 @@ Test(mem, target_rss_unchanged)
 	make_tmpdir(dir, sizeof(dir), "memrss");
 	snprintf(cur_dir, sizeof(cur_dir), "%s", dir);
 	target_start(&t, "mem_patterns", dir, NULL);
-	cur_target = &t;
+	cur_pid = t.pid;
 	dirfd = open(dir, O_RDONLY | O_DIRECTORY);
 	seize_stop(t.pid);
 	before = proc_rss_kb(t.pid);

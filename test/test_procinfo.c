@@ -22,14 +22,19 @@
 #include "images/image.h"
 #include "test/helpers.h"
 
-static struct target *cur_target;
+/* Static, not a pointer to the test's own struct: fini runs after the test
+ * function's frame is gone (also when an assertion fails). */
+static pid_t cur_pid;
 static char cur_dir[256];
 
 static void cleanup(void)
 {
-	if (cur_target)
-		target_kill(cur_target);
-	cur_target = NULL;
+	if (cur_pid > 0) {
+		kill(-cur_pid, SIGKILL);
+		kill(cur_pid, SIGKILL);
+		waitpid(cur_pid, NULL, 0);
+	}
+	cur_pid = 0;
 	if (cur_dir[0])
 		rm_rf(cur_dir);
 	cur_dir[0] = '\0';
@@ -54,7 +59,7 @@ static void pi_run(struct pi *pi)
 	snprintf(cur_dir, sizeof(cur_dir), "%s", pi->dir);
 	setenv("PROCINFO_TEST_VAR", env_val, 1);
 	target_start(&pi->t, "proc_info", pi->dir, "arg with space", "", "last", NULL);
-	cur_target = &pi->t;
+	cur_pid = pi->t.pid;
 	cr_assert_eq(ptrace(PTRACE_SEIZE, pi->t.pid, 0, 0), 0);
 	cr_assert_eq(ptrace(PTRACE_INTERRUPT, pi->t.pid, 0, 0), 0);
 	cr_assert_eq(waitpid(pi->t.pid, &status, __WALL), pi->t.pid);
