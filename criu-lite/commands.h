@@ -9,5 +9,9 @@ int cmd_restore(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_show(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+int cmd_coredump_server(int argc, char **argv);
+int cmd_coredump_handler(int argc, char **argv);
+int cmd_crashes(int argc, char **argv);
+int cmd_crash(int argc, char **argv);
 
 #endif

@@ -17,6 +17,10 @@ static const struct command commands[] = {
 	{ "convert", cmd_convert, "-D DIR -o CORE: turn images into an ELF core file" },
 	{ "show", cmd_show, "FILE.img | -D DIR [--ps|--mem|--files]: print images" },
 	{ "check", cmd_check, "say what this kernel and your privilege allow" },
+	{ "coredump-server", cmd_coredump_server, "--store DIR [--socket PATH] [--install]: take crashes" },
+	{ "coredump-handler", cmd_coredump_handler, "%P %u %g %s %t %c %h %F: core_pattern pipe helper" },
+	{ "crashes", cmd_crashes, "[--store DIR]: list the crashes taken" },
+	{ "crash", cmd_crash, "info|gdb|import ID: look at, debug or replay a crash" },
 };
 
 static void usage(FILE *out)
