@@ -128,7 +128,8 @@ static long pagemap_scan(int pm, void *start, void *end, uint64_t cat_mask, uint
 
 static void probe_pagemap_scan(struct kerndat *kd, int pm, char *page, long psz)
 {
-	struct kd_page_region reg[2];
+	/* zeroed: valgrind does not know the ioctl fills them */
+	struct kd_page_region reg[2] = { 0 };
 	long n = pagemap_scan(pm, page, page + psz, 0, KD_PAGE_IS_PRESENT, reg, 2);
 
 	if (n < 0)
@@ -173,7 +174,7 @@ static const char *uffd_wp_cycle(int uffd, int pm, char *p, long psz)
 	};
 	struct uffdio_writeprotect wp = { .range = { (uintptr_t)p, 4 * psz },
 					  .mode = UFFDIO_WRITEPROTECT_MODE_WP };
-	struct kd_page_region out[4];
+	struct kd_page_region out[4] = { 0 };
 	long n;
 
 	for (int i = 0; i < 4; i++)
