@@ -61,7 +61,12 @@ static int open_images(struct mem_dump *md)
 		return md->pages_fd;
 	head.pages_file = md->pages_name;
 	r = img_write(md->pm, &head);
-	return r < 0 ? r : pw_init(&md->pw, md->pages_fd, md->pm, NULL);
+	if (r >= 0) {
+		md->pw.pages_fd = md->pages_fd;
+		md->pw.pm = md->pm;
+		r = pww_start(&md->pw.writer, md->pages_fd);
+	}
+	return r;
 }
 
 static int dump_all(struct mem_dump *md, const struct vma_list *vl)
@@ -100,8 +105,9 @@ int mem_dump_vmas(int dirfd, pid_t pid, pid_t mem_pid, const struct vma_list *vl
 	int r, r2;
 
 	(void)opts;
-	r = open_images(&md);
-	md.pw.st = &local;
+	r = pw_init(&md.pw, &local);
+	if (r >= 0)
+		r = open_images(&md);
 	if (r >= 0)
 		r = pm_init(&md.pc, &md.pw);
 	if (r >= 0)

@@ -2,6 +2,7 @@
 #ifndef CRIU_LITE_MEM_INTERNAL_H
 #define CRIU_LITE_MEM_INTERNAL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -77,12 +78,44 @@ struct pw_seg {
 
 #define PW_BUF_SIZE	(8u << 20)
 #define PW_MAX_SEGS	1024	/* IOV_MAX: one process_vm_readv per batch */
+/* Stored runs in a buffer are separated by zero pages: at most half of it. */
+#define PW_MAX_WIOV	(PW_BUF_SIZE / MEM_PAGE / 2 + 1)
+
+/* One batch buffer and the iovecs of its stored runs. */
+struct pw_buf {
+	uint8_t *mem;
+	struct iovec wiov[PW_MAX_WIOV];
+	int nr_wiov;
+	bool busy;		/* handed to the writer, not written yet */
+};
+
+/* pages_writer.c: writes submitted buffers, in order, on its own thread. */
+struct pw_writer {
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct pw_buf *queued;
+	bool started, stop;
+	int fd, err;
+	uint64_t written;	/* writer's own counter, read after pww_stop */
+};
+
+int pww_start(struct pw_writer *w, int fd);
+/* Queue b (waits while another buffer is queued); returns the writer's
+ * first error so far, 0 if none. */
+int pww_submit(struct pw_writer *w, struct pw_buf *b);
+/* Wait until b is written (or dropped after an error); first error. */
+int pww_wait(struct pw_writer *w, struct pw_buf *b);
+/* Drain the queue, join; adds bytes written to *written; first error. */
+int pww_stop(struct pw_writer *w, uint64_t *written);
 
 struct pw {
 	int pages_fd;
 	struct img *pm;
 	struct dump_stats *st;
-	uint8_t *buf;
+	struct pw_buf b[2];	/* one filled here while the writer writes the other */
+	struct pw_buf *cur;
+	struct pw_writer writer;
 	size_t buf_used;
 	struct pw_seg seg[PW_MAX_SEGS];
 	int nr_seg;
@@ -90,21 +123,20 @@ struct pw {
 	PagemapEntry pending;	/* last entry, kept open to merge the next one */
 	bool has_pending;
 	uint32_t pending_vma;
-	struct iovec wiov[PW_MAX_SEGS];	/* writev of stored runs */
-	int nr_wiov;
 	struct iovec liov[PW_MAX_SEGS], riov[PW_MAX_SEGS];	/* process_vm_readv */
 	int idx[PW_MAX_SEGS];
 	pid_t memfd_pid;	/* whose /proc/PID/mem memfd is */
 	int memfd;
 };
 
-int pw_init(struct pw *pw, int pages_fd, struct img *pm, struct dump_stats *st);
+/* Buffers only; the caller then sets pages_fd and pm and starts the writer. */
+int pw_init(struct pw *pw, struct dump_stats *st);
+/* Hand over what is queued (read, record, submit for writing). */
 int pw_add_copy(struct pw *pw, uint64_t vaddr, uint64_t nr, uint32_t vma, enum pw_src src,
 		pid_t pid, int fd, uint64_t foff);
 int pw_add_file(struct pw *pw, uint64_t vaddr, uint64_t nr, uint32_t vma);
-/* Read, write and record everything queued. */
 int pw_flush(struct pw *pw);
-/* Flush and write the last pending entry. */
+/* Flush, wait for every write and record the last pending entry. */
 int pw_finish(struct pw *pw);
 void pw_fini(struct pw *pw);
 

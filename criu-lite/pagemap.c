@@ -32,6 +32,8 @@ int pm_init(struct pm_ctx *pc, struct pw *pw)
 
 void pm_fini(struct pm_ctx *pc)
 {
+	if (!pc->pw)
+		return;	/* never initialised */
 	for (int i = 0; i < 2; i++)
 		if (pc->pm_fd[i] >= 0)
 			close(pc->pm_fd[i]);

@@ -1,8 +1,8 @@
 /* The fast path of a dump: pages are queued as segments in address order,
  * read in batches of up to PW_BUF_SIZE bytes with one process_vm_readv per
  * batch straight into a page-aligned buffer, checked for all-zero pages while
- * the bytes are still in cache, and written with one writev per batch. No
- * syscall is ever made per page. */
+ * the bytes are still in cache, and handed to a writer thread (one writev
+ * per batch) while the next batch is read. No syscall is ever made per page. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -15,29 +15,35 @@
 #include "criu-lite/mem_internal.h"
 #include "images/log.h"
 
-int pw_init(struct pw *pw, int pages_fd, struct img *pm, struct dump_stats *st)
+int pw_init(struct pw *pw, struct dump_stats *st)
 {
 	memset(pw, 0, sizeof(*pw));
-	pw->pages_fd = pages_fd;
-	pw->pm = pm;
+	pw->pages_fd = -1;
 	pw->st = st;
 	pw->memfd = -1;
-	pw->buf = mmap(NULL, PW_BUF_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-		       -1, 0);
-	if (pw->buf == MAP_FAILED) {
-		pw->buf = NULL;
-		return pr_perror("cannot allocate the page buffer");
+	for (int i = 0; i < 2; i++) {
+		uint8_t *m = mmap(NULL, PW_BUF_SIZE, PROT_READ | PROT_WRITE,
+				  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (m == MAP_FAILED)
+			return pr_perror("cannot allocate the page buffers");
+		/* Fault the buffer in once, here, rather than inside a batch. */
+		madvise(m, PW_BUF_SIZE, MADV_POPULATE_WRITE);
+		pw->b[i].mem = m;
 	}
-	/* Fault the buffer in once, here, rather than inside the first batch. */
-	madvise(pw->buf, PW_BUF_SIZE, MADV_POPULATE_WRITE);
+	pw->cur = &pw->b[0];
 	return 0;
 }
 
 void pw_fini(struct pw *pw)
 {
-	if (pw->buf)
-		munmap(pw->buf, PW_BUF_SIZE);
-	pw->buf = NULL;
+	uint64_t ignored = 0;
+
+	pww_stop(&pw->writer, &ignored);
+	for (int i = 0; i < 2; i++)
+		if (pw->b[i].mem)
+			munmap(pw->b[i].mem, PW_BUF_SIZE);
+	memset(pw->b, 0, sizeof(pw->b));
 	if (pw->memfd >= 0)
 		close(pw->memfd);
 	pw->memfd = -1;
@@ -165,7 +171,7 @@ static int read_vm_batch(struct pw *pw, int c)
 
 		if (s->file || s->done || s->src != PW_SRC_VM || s->pid != pid)
 			continue;
-		liov[n].iov_base = pw->buf + s->buf_off;
+		liov[n].iov_base = pw->cur->mem + s->buf_off;
 		riov[n].iov_base = (void *)(uintptr_t)s->vaddr;
 		liov[n].iov_len = riov[n].iov_len = s->nr * MEM_PAGE;
 		total += s->nr * MEM_PAGE;
@@ -187,7 +193,7 @@ static int read_vm_batch(struct pw *pw, int c)
 			continue;
 		}
 		skip = ((size_t)got - done) & ~(MEM_PAGE - 1);
-		r = read_procmem(pw, pid, s->vaddr + skip, pw->buf + s->buf_off + skip, len - skip);
+		r = read_procmem(pw, pid, s->vaddr + skip, pw->cur->mem + s->buf_off + skip, len - skip);
 		return r < 0 ? r : 0;
 	}
 	return 0;
@@ -209,8 +215,8 @@ static int pw_read(struct pw *pw)
 			continue;	/* seg[c] is done; later ones it left are met below */
 		}
 		if (s->src == PW_SRC_PROCMEM) {
-			r = read_procmem(pw, s->pid, s->vaddr, pw->buf + s->buf_off, s->nr * MEM_PAGE);
-		} else if ((r = pread_full(s->fd, pw->buf + s->buf_off, s->nr * MEM_PAGE, s->foff)) < 0) {
+			r = read_procmem(pw, s->pid, s->vaddr, pw->cur->mem + s->buf_off, s->nr * MEM_PAGE);
+		} else if ((r = pread_full(s->fd, pw->cur->mem + s->buf_off, s->nr * MEM_PAGE, s->foff)) < 0) {
 			errno = -r;
 			r = pr_perror("cannot read the object mapped at %#llx",
 				      (unsigned long long)s->vaddr);
@@ -277,43 +283,14 @@ static int entry_add(struct pw *pw, uint64_t vaddr, uint64_t nr, uint32_t flags,
 	return 0;
 }
 
-static int writev_all(struct pw *pw)
-{
-	struct iovec *iov = pw->wiov;
-	int cnt = pw->nr_wiov;
-
-	while (cnt) {
-		ssize_t n = writev(pw->pages_fd, iov, cnt);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			if (n == 0)
-				errno = EIO;
-			return pr_perror("cannot write the pages image");
-		}
-		pw->st->bytes_written += n;
-		while (cnt && (size_t)n >= iov->iov_len) {
-			n -= iov->iov_len;
-			iov++;
-			cnt--;
-		}
-		if (cnt) {
-			iov->iov_base = (uint8_t *)iov->iov_base + n;
-			iov->iov_len -= n;
-		}
-	}
-	pw->nr_wiov = 0;
-	return 0;
-}
-
 /* Stored pages go out in address order; an iovec joins the previous one
  * when the bytes follow it in the buffer. */
 static int store_run(struct pw *pw, const struct pw_seg *s, uint64_t first, uint64_t nr)
 {
-	uint8_t *p = pw->buf + s->buf_off + first * MEM_PAGE;
+	uint8_t *p = pw->cur->mem + s->buf_off + first * MEM_PAGE;
 	size_t len = nr * MEM_PAGE;
-	struct iovec *last = pw->nr_wiov ? &pw->wiov[pw->nr_wiov - 1] : NULL;
+	struct pw_buf *b = pw->cur;
+	struct iovec *last = b->nr_wiov ? &b->wiov[b->nr_wiov - 1] : NULL;
 	int r;
 
 	r = entry_add(pw, s->vaddr + first * MEM_PAGE, nr, PE_PRESENT, s->vma);
@@ -322,9 +299,8 @@ static int store_run(struct pw *pw, const struct pw_seg *s, uint64_t first, uint
 	if (last && (uint8_t *)last->iov_base + last->iov_len == p) {
 		last->iov_len += len;
 	} else {
-		if (pw->nr_wiov == PW_MAX_SEGS && (r = writev_all(pw)) < 0)
-			return r;
-		pw->wiov[pw->nr_wiov++] = (struct iovec){ .iov_base = p, .iov_len = len };
+		/* Never full: runs are split by zero pages (PW_MAX_WIOV). */
+		b->wiov[b->nr_wiov++] = (struct iovec){ .iov_base = p, .iov_len = len };
 	}
 	pw->pages_off += len;
 	pw->st->pages_written += nr;
@@ -334,11 +310,11 @@ static int store_run(struct pw *pw, const struct pw_seg *s, uint64_t first, uint
 static int emit_copy(struct pw *pw, const struct pw_seg *s)
 {
 	uint64_t start = 0;
-	bool zero = page_is_zero(pw->buf + s->buf_off);
+	bool zero = page_is_zero(pw->cur->mem + s->buf_off);
 	int r;
 
 	for (uint64_t k = 1; k <= s->nr; k++) {
-		bool z = k < s->nr ? page_is_zero(pw->buf + s->buf_off + k * MEM_PAGE) : !zero;
+		bool z = k < s->nr ? page_is_zero(pw->cur->mem + s->buf_off + k * MEM_PAGE) : !zero;
 
 		if (z == zero)
 			continue;
@@ -358,8 +334,11 @@ static int emit_copy(struct pw *pw, const struct pw_seg *s)
 
 int pw_flush(struct pw *pw)
 {
-	int r = pw_read(pw);
+	int r;
 
+	if (!pw->nr_seg)
+		return 0;
+	r = pw_read(pw);
 	for (int i = 0; i < pw->nr_seg && r >= 0; i++) {
 		const struct pw_seg *s = &pw->seg[i];
 
@@ -370,17 +349,25 @@ int pw_flush(struct pw *pw)
 			r = emit_copy(pw, s);
 		}
 	}
-	if (r >= 0)
-		r = writev_all(pw);
 	pw->nr_seg = 0;
 	pw->buf_used = 0;
-	pw->nr_wiov = 0;
+	if (r < 0)
+		return r;
+	/* This buffer goes to the writer; the next batch is read into the
+	 * other one as soon as the writer is done with it. */
+	r = pww_submit(&pw->writer, pw->cur);
+	pw->cur = pw->cur == &pw->b[0] ? &pw->b[1] : &pw->b[0];
+	if (r >= 0)
+		r = pww_wait(&pw->writer, pw->cur);
 	return r;
 }
 
 int pw_finish(struct pw *pw)
 {
-	int r = pw_flush(pw);
+	int r = pw_flush(pw), r2;
 
+	r2 = pww_stop(&pw->writer, &pw->st->bytes_written);
+	if (r >= 0)
+		r = r2;
 	return r < 0 ? r : entry_put(pw);
 }
