@@ -362,6 +362,9 @@ static int dump_run(const struct dump_opts *opts)
 	c.freeze_start_ns = clock_ns(CLOCK_MONOTONIC);
 	r = seize_tree(opts->pid, opts, &c.tree);
 	c.frozen_ns = clock_ns(CLOCK_MONOTONIC);
+	/* seize_tree's first look at /proc leaves the tree running. */
+	if (!r && c.tree.freeze_start_ns)
+		c.freeze_start_ns = c.tree.freeze_start_ns;
 	for (int n = 0; !r && n < c.tree.nr_procs; n++)
 		r = dump_one(&c, &c.tree.procs[n]);
 	/* With --kill the tree stays frozen until the images are complete:

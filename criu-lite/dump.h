@@ -56,6 +56,7 @@ struct dump_tree {
 	int cgroup_was_frozen;		/* frozen before we came: frozen again at release */
 	int cap_procs;
 	bool released;
+	uint64_t freeze_start_ns;	/* CLOCK_MONOTONIC as the first thread was asked to stop */
 };
 
 enum release_mode { RELEASE_RUN, RELEASE_STOPPED, RELEASE_KILL };
