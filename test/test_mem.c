@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "criu-lite/dump.h"
+#include "criu-lite/mem.h"
 #include "criu-lite/vma.h"
 #include "images/image.h"
 #include "images/pagemap_read.h"
@@ -382,4 +383,62 @@ Test(mem, target_rss_unchanged)
 	cr_assert(proc_untraced_running(t.pid));
 	close(dirfd);
 	cleanup();
+}
+
+static void wait_stopped(pid_t pid)
+{
+	char st[64] = "";
+
+	for (int i = 0; i < 500; i++) {
+		if (proc_status_field(pid, "State", st, sizeof(st)) && st[0] == 'T')
+			return;
+		usleep(10000);
+	}
+	cr_assert_fail("process %d did not stop (%s)", pid, st);
+}
+
+/* --snapshot fork's way: VMAs read while the process is frozen, pages from
+ * a fork()ed copy while the original runs on and changes its memory. */
+Test(mem, pages_from_a_forked_copy)
+{
+	struct memdump md = { 0 };
+	struct vma_list vl;
+	char line[128];
+	pid_t copy;
+	long before, after;
+
+	make_tmpdir(md.dir, sizeof(md.dir), "memsnap");
+	snprintf(cur_dir, sizeof(cur_dir), "%s", md.dir);
+	target_start(&md.t, "mem_patterns", md.dir, NULL);
+	cur_pid = md.t.pid;
+	md.dirfd = open(md.dir, O_RDONLY | O_DIRECTORY);
+	seize_stop(md.t.pid);
+	cr_assert_eq(mem_read_vmas(md.t.pid, &vl), 0);
+	cr_assert_eq(ptrace(PTRACE_DETACH, md.t.pid, 0, 0), 0);
+	kill(md.t.pid, SIGUSR1);
+	cr_assert(target_read_line(&md.t, line, sizeof(line), 5000));
+	cr_assert_eq(sscanf(line, "FORKED pid=%d", &copy), 1, "%s", line);
+	wait_stopped(copy);
+	usleep(100000);	/* the original has rewritten its heap by now */
+
+	before = proc_rss_kb(md.t.pid);
+	cr_assert_eq(mem_dump_vmas(md.dirfd, md.t.pid, copy, &vl, NULL, &md.st), 0);
+	after = proc_rss_kb(md.t.pid);
+	vma_list_free(&vl);
+	load_vmas(md.dirfd, md.t.pid, &md.vm);
+	cr_assert_eq(pmr_open(md.dirfd, md.t.pid, &md.pm), 0);
+
+	expect_pattern(&md, "heap as it was at fork", target_ready_u64(&md.t, "heap"), 200, 1, 0);
+	expect_pattern(&md, "big", target_ready_u64(&md.t, "big"), 8 << 20, 2, 0);
+	expect_pattern(&md, "shared anon page written by another child",
+		       target_ready_u64(&md.t, "shanon") + 5 * PG, PG, 6, 5 * PG);
+	expect_pattern(&md, "PROT_NONE", target_ready_u64(&md.t, "pnone"), 2 * PG, 9, 0);
+	/* The copy lacks these: they come from the original. */
+	expect_pattern(&md, "MADV_DONTFORK", target_ready_u64(&md.t, "dontfork"), 2 * PG, 12, 0);
+	expect_pattern(&md, "MADV_WIPEONFORK", target_ready_u64(&md.t, "wipe"), 2 * PG, 13, 0);
+	cr_assert_not_null(pmr_find(&md.pm, vma_named(&md.vm, "[vdso]")->start));
+	cr_assert_null(pmr_find(&md.pm, target_ready_u64(&md.t, "holes") + 3 * PG));
+	cr_assert_leq(labs(after - before), before / 100, "RSS of the original %ld -> %ld KiB",
+		      before, after);
+	memdump_done(&md);
 }

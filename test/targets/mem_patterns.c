@@ -16,6 +16,9 @@
  *   dontdump  2 pages written (seed 10), MADV_DONTDUMP; dontfork likewise
  *             (seed 12, MADV_DONTFORK), wipe (seed 13, MADV_WIPEONFORK)
  *   memfd     memfd of 2 pages MAP_SHARED, page 1 written (seed 11)
+ * On SIGUSR1 it forks a copy that stops itself (what --snapshot fork makes
+ * through infect), prints "FORKED pid=N", then overwrites its own heap
+ * pattern with seed 99: the copy still holds seed 1.
  * Usage: mem_patterns DIR */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -69,6 +72,25 @@ static void *map_file(const char *dir, const char *name, unsigned seed, int page
 }
 
 static volatile uint8_t sink;
+static uint8_t *heap;
+
+static void snapshot(int sig)
+{
+	char line[64];
+	pid_t pid = fork();
+	int n;
+
+	(void)sig;
+	if (pid == 0) {
+		raise(SIGSTOP);
+		for (;;)
+			pause();
+	}
+	n = snprintf(line, sizeof(line), "FORKED pid=%d\n", pid);
+	if (write(1, line, n) != n)
+		_exit(7);
+	mem_pat_fill(heap, 200, 99, 0);
+}
 
 static uint8_t *shared_anon(void)
 {
@@ -97,7 +119,7 @@ static uint8_t *shared_anon(void)
 int main(int argc, char **argv)
 {
 	const char *dir = argc > 1 ? argv[1] : "/tmp";
-	uint8_t *heap, *big, *holes, *zero, *fpriv, *shanon, *shfile, *delfile, *pnone;
+	uint8_t *big, *holes, *zero, *fpriv, *shanon, *shfile, *delfile, *pnone;
 	uint8_t *dontdump, *dontfork, *wipe, *memfd_map;
 	char path[4096];
 	int fd;
@@ -152,6 +174,7 @@ int main(int argc, char **argv)
 		return 6;
 	mem_pat_fill(memfd_map + PG, PG, 11, PG);
 
+	signal(SIGUSR1, snapshot);
 	target_ready("heap=%p big=%p holes=%p zero=%p fpriv=%p shanon=%p shfile=%p delfile=%p "
 		     "pnone=%p dontdump=%p dontfork=%p wipe=%p memfd=%p",
 		     heap, big, holes, zero, fpriv, shanon, shfile, delfile, pnone, dontdump,
