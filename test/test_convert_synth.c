@@ -848,6 +848,25 @@ Test(convert_synth, output_dir_core_per_process)
 		notes_free(n, nr);
 		core_close(&c);
 	}
+
+	/* One process of the tree into a file; -v says how fast it went. */
+	{
+		char out[300], err[2048];
+		size_t nr;
+
+		core_path(&s, out, sizeof(out));
+		cr_assert_eq(run_criu_lite(err, sizeof(err), "convert", "-D", s.dir, "-o", out,
+					   "--pid", "8001", "-v", NULL), 0, "%s", err);
+		cr_expect_not_null(strstr(err, "MiB/s"), "-v does not log throughput: %s", err);
+		core_open(&c, out);
+		nr = core_notes(&c, n, 16);
+		cr_expect_eq(((struct elf_prstatus *)n[0].desc)->pr_pid, 8001);
+		notes_free(n, nr);
+		core_close(&c);
+		cr_expect_eq(run_criu_lite(err, sizeof(err), "convert", "-D", s.dir, "-o", out,
+					   "--pid", "8002", NULL), 1);
+		cr_expect_not_null(strstr(err, "not in this dump"), "%s", err);
+	}
 	synth_done(&s);
 }
 
