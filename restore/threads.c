@@ -107,6 +107,10 @@ int rst_thread_state(struct rst_proc *p, size_t i, struct rst_inj *j)
 	if (!r && te->has_robust_list && te->robust_list)
 		r = rst_sys_ok(j, "set_robust_list", __NR_set_robust_list, NULL, te->robust_list,
 			       te->has_robust_list_len ? te->robust_list_len : 24, 0, 0, 0, 0);
+	/* Only the thread itself can register its rseq area. */
+	if (!r && te->has_rseq_ptr && te->rseq_ptr)
+		r = rst_sys_ok(j, "rseq", __NR_rseq, NULL, te->rseq_ptr, te->rseq_len, 0,
+			       te->rseq_sig, 0, 0);
 	if (!r && te->has_clear_child_tid)
 		r = rst_sys(j, __NR_set_tid_address, NULL, te->clear_child_tid, 0, 0, 0, 0, 0);
 	if (!r && i && te->comm) {

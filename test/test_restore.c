@@ -22,6 +22,39 @@
 
 #include "test/helpers.h"
 
+/* What a test restored, killed by the suites' fini even when an assertion
+ * ends the test early: a stopped or running copy must not outlive it. */
+static char g_pidfile[300];
+static pid_t g_criu;
+static pid_t g_target;	/* the last target started */
+
+static void kill_leftovers(void)
+{
+	FILE *f = g_pidfile[0] ? fopen(g_pidfile, "re") : NULL;
+	int pid = 0;
+
+	if (f && fscanf(f, "%d", &pid) == 1 && pid > 1) {
+		kill(pid, SIGKILL);
+		for (int i = 0; i < 500 && kill(pid, 0) == 0; i++)
+			usleep(10000);
+	}
+	if (f)
+		fclose(f);
+	if (g_criu > 0) {
+		kill(g_criu, SIGKILL);
+		waitpid(g_criu, NULL, 0);
+	}
+	if (g_target > 0) {
+		kill(-g_target, SIGKILL);	/* with its children: it leads its group */
+		waitpid(g_target, NULL, 0);
+	}
+	g_pidfile[0] = '\0';
+	g_criu = g_target = 0;
+}
+
+TestSuite(restore, .fini = kill_leftovers);
+TestSuite(restore_refuses, .fini = kill_leftovers);
+
 /* A target started with only stdin/stderr on /dev/null and stdout on a
  * pipe to us: no stray inherited fd that restore would have to refuse. */
 static void start(struct target *t, const char *path, ...)
@@ -51,6 +84,7 @@ static void start(struct target *t, const char *path, ...)
 		execv(argv[0], (char **)argv);
 		_exit(127);
 	}
+	g_target = t->pid;
 	close(pfd[1]);
 	t->out_fd = pfd[0];
 	do
@@ -114,6 +148,7 @@ static void dump_kill(struct target *t, const char *dir)
 	cr_assert_eq(r, 0, "dump failed (%d): %s", r, err);
 	/* Reap it: its pid must be free for the restore to get it back. */
 	waitpid(t->pid, NULL, 0);
+	g_target = 0;
 	close(t->out_fd);
 	t->out_fd = -1;
 }
@@ -126,13 +161,14 @@ struct run {
 	int err_fd;
 };
 
-static void restore_start(struct run *r, ...)
+static void restore_start(struct run *r, const char *dir, ...)
 {
-	const char *argv[16] = { criu_lite_path(), "restore" };
-	int o[2], e[2], argc = 2;
+	const char *argv[16] = { criu_lite_path(), "restore", "--pidfile", g_pidfile };
+	int o[2], e[2], argc = 4;
 	va_list ap;
 
-	va_start(ap, r);
+	snprintf(g_pidfile, sizeof(g_pidfile), "%s/pid", dir);
+	va_start(ap, dir);
 	while (argc < 15 && (argv[argc] = va_arg(ap, const char *)))
 		argc++;
 	va_end(ap);
@@ -150,6 +186,7 @@ static void restore_start(struct run *r, ...)
 		execv(argv[0], (char **)argv);
 		_exit(127);
 	}
+	g_criu = r->pid;
 	close(o[1]);
 	close(e[1]);
 	memset(&r->out, 0, sizeof(r->out));
@@ -169,6 +206,7 @@ static int restore_finish(struct run *r, char *err, size_t len)
 	close(r->err_fd);
 	close(r->out.out_fd);
 	cr_assert_eq(waitpid(r->pid, &st, 0), r->pid);
+	g_criu = 0;
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
@@ -233,6 +271,7 @@ Test(restore, counter_goes_on_from_the_dumped_value)
 	snprintf(img, sizeof(img), "%s/img", dir);
 	snprintf(file, sizeof(file), "%s/count.txt", dir);
 	snprintf(pidf, sizeof(pidf), "%s/pid", dir);
+	snprintf(g_pidfile, sizeof(g_pidfile), "%s", pidf);
 	start(&t, target_path("restore_counter"), file, "slow", NULL);
 	cr_assert_geq(wait_lines(file, 20), 20);
 	dump_kill(&t, img);
@@ -273,7 +312,7 @@ Test(restore, eight_threads_finish_with_the_undisturbed_sums, .timeout = 60)
 	usleep(100 * 1000);	/* well into the work */
 	dump_kill(&t, img);
 
-	restore_start(&r, "-D", img, NULL);
+	restore_start(&r, dir, "-D", img, NULL);
 	while (target_read_line(&r.out, line, sizeof(line), 30000)) {
 		strcat(got, line);
 		strcat(got, "\n");
@@ -299,7 +338,7 @@ Test(restore, vector_registers_keep_their_values)
 	avx512 = target_ready_u64(&t, "avx512");
 	dump_kill(&t, img);
 
-	restore_start(&r, "-D", img, NULL);
+	restore_start(&r, dir, "-D", img, NULL);
 	usleep(50 * 1000);
 	cr_assert_eq(run_cmd(NULL, 0, "touch '%s'", go), 0);
 	cr_assert(target_read_line(&r.out, line, sizeof(line), 10000), "no output from the restored target");
@@ -325,7 +364,7 @@ Test(restore, parent_and_child_get_their_pipe_bytes)
 	for (int i = 0; i < 500 && kill(child, 0) == 0; i++)	/* reaped by init */
 		usleep(10000);
 
-	restore_start(&r, "-D", img, NULL);
+	restore_start(&r, dir, "-D", img, NULL);
 	usleep(50 * 1000);
 	cr_assert_eq(run_cmd(NULL, 0, "touch '%s'", go), 0);
 	cr_assert(target_read_line(&r.out, line, sizeof(line), 10000), "no output from the restored child");
@@ -349,7 +388,7 @@ Test(restore, private_file_mapping_comes_back)
 	start(&t, target_path("restore_mapped"), data, go, NULL);
 	dump_kill(&t, img);
 
-	restore_start(&r, "-D", img, NULL);
+	restore_start(&r, dir, "-D", img, NULL);
 	usleep(50 * 1000);
 	cr_assert_eq(run_cmd(NULL, 0, "touch '%s'", go), 0);
 	cr_assert(target_read_line(&r.out, line, sizeof(line), 10000), "no output");
@@ -372,6 +411,7 @@ Test(restore, stopped_replay_lets_gdb_call_a_function, .timeout = 60)
 	snprintf(img, sizeof(img), "%s/img", dir);
 	snprintf(file, sizeof(file), "%s/count.txt", dir);
 	snprintf(pidf, sizeof(pidf), "%s/pid", dir);
+	snprintf(g_pidfile, sizeof(g_pidfile), "%s", pidf);
 	start(&t, target_path("restore_counter"), file, "slow", NULL);
 	cr_assert_geq(wait_lines(file, 20), 20);
 	dump_kill(&t, img);
@@ -429,11 +469,16 @@ static void refusal_dump(struct refusal *f, const char *target, bool with_data)
 static void expect_refused(struct refusal *f, const char *why)
 {
 	char err[4096];
-	int r = run_criu_lite(err, sizeof(err), "restore", "-D", f->img, "-d", NULL);
+	int r;
+
+	snprintf(g_pidfile, sizeof(g_pidfile), "%s/pid", f->dir);
+	r = run_criu_lite(err, sizeof(err), "restore", "-D", f->img, "-d", "--pidfile", g_pidfile,
+			  NULL);
 
 	cr_expect_neq(r, 0, "restore succeeded where it should refuse");
 	cr_expect(strstr(err, why), "expected '%s' in: %s", why, err);
 	cr_expect_eq(count_comm(base(f->bin)), 0, "a restored process was left behind");
+	kill_leftovers();
 	rm_rf(f->dir);
 }
 
@@ -515,11 +560,14 @@ Test(restore_refuses, taken_pid_with_same_pids)
 	/* Left running: its pid stays taken. */
 	cr_assert_eq(run_criu_lite(err, sizeof(err), "dump", "-t", pid, "-D", img, NULL), 0,
 		     "dump failed: %s", err);
-	r = run_criu_lite(err, sizeof(err), "restore", "-D", img, "-d", "--same-pids", NULL);
+	snprintf(g_pidfile, sizeof(g_pidfile), "%s/pid", dir);
+	r = run_criu_lite(err, sizeof(err), "restore", "-D", img, "-d", "--same-pids",
+			  "--pidfile", g_pidfile, NULL);
 	cr_expect_neq(r, 0);
 	cr_expect(strstr(err, pid) && strstr(err, "in use"), "unclear message: %s", err);
 	cr_expect_eq(count_comm(base(bin)), 1, "only the original should run");
 	target_kill(&t);
+	g_target = 0;
 	rm_rf(dir);
 }
 
