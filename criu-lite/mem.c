@@ -106,6 +106,7 @@ int mem_dump_vmas(int dirfd, pid_t pid, pid_t mem_pid, const struct vma_list *vl
 
 	(void)opts;
 	r = pw_init(&md.pw, &local);
+	md.pw.pid = pid;
 	if (r >= 0)
 		r = open_images(&md);
 	if (r >= 0)

@@ -127,6 +127,10 @@ struct pw {
 	int idx[PW_MAX_SEGS];
 	pid_t memfd_pid;	/* whose /proc/PID/mem memfd is */
 	int memfd;
+	/* Progress on a terminal: "memory of PID: N MiB" while it runs. */
+	bool tty;
+	pid_t pid;
+	uint64_t t_start, t_shown;
 };
 
 /* Buffers only; the caller then sets pages_fd and pm and starts the writer. */

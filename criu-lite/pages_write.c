@@ -11,9 +11,36 @@
 #include <unistd.h>
 #include <sys/mman.h>
 #include <sys/uio.h>
+#include <time.h>
 
 #include "criu-lite/mem_internal.h"
 #include "images/log.h"
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000ull + ts.tv_nsec / 1000000;
+}
+
+/* Only dumps that take a while show it, and not more than 5 times a second. */
+static void progress(struct pw *pw, bool done)
+{
+	uint64_t t = now_ms();
+
+	if (!pw->tty || (!done && (t - pw->t_start < 500 || t - pw->t_shown < 200)))
+		return;
+	if (done) {
+		if (pw->t_shown)
+			fputs("\r\033[K", stderr);
+		pw->t_shown = 0;
+		return;
+	}
+	fprintf(stderr, "\rmemory of %d: %llu MiB", pw->pid,
+		(unsigned long long)((pw->st->pages_written + pw->st->pages_zero) * MEM_PAGE >> 20));
+	pw->t_shown = t;
+}
 
 int pw_init(struct pw *pw, struct dump_stats *st)
 {
@@ -32,6 +59,8 @@ int pw_init(struct pw *pw, struct dump_stats *st)
 		pw->b[i].mem = m;
 	}
 	pw->cur = &pw->b[0];
+	pw->tty = isatty(STDERR_FILENO);
+	pw->t_start = now_ms();
 	return 0;
 }
 
@@ -40,6 +69,7 @@ void pw_fini(struct pw *pw)
 	uint64_t ignored = 0;
 
 	pww_stop(&pw->writer, &ignored);
+	progress(pw, true);
 	for (int i = 0; i < 2; i++)
 		if (pw->b[i].mem)
 			munmap(pw->b[i].mem, PW_BUF_SIZE);
@@ -359,6 +389,7 @@ int pw_flush(struct pw *pw)
 	pw->cur = pw->cur == &pw->b[0] ? &pw->b[1] : &pw->b[0];
 	if (r >= 0)
 		r = pww_wait(&pw->writer, pw->cur);
+	progress(pw, false);
 	return r;
 }
 
@@ -367,6 +398,7 @@ int pw_finish(struct pw *pw)
 	int r = pw_flush(pw), r2;
 
 	r2 = pww_stop(&pw->writer, &pw->st->bytes_written);
+	progress(pw, true);
 	if (r >= 0)
 		r = r2;
 	return r < 0 ? r : entry_put(pw);
