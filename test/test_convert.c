@@ -250,6 +250,14 @@ Test(convert, eu_stack_and_lldb, .timeout = 120)
 	}
 	cr_expect_null(strstr(out, "??"), "%s", out);
 
+	cr_assert_eq(run_cmd(out, OUT_MAX, "readelf -n '%s' 2>&1 && eu-readelf --notes '%s' 2>&1",
+			     l.core, l.core), 0, "%s", out);
+	cr_expect_null(strcasestr(out, "warning"), "%s", out);
+	cr_expect_null(strcasestr(out, "invalid"), "%s", out);
+	snprintf(want, sizeof(want), "pid: %d, ppid: %d", l.tid[0], getpid());
+	cr_expect_not_null(strstr(out, want), "%s", out);
+	cr_expect_not_null(strstr(out, "fname: convert_threads"), "%s", out);
+
 	cr_assert_eq(access("/usr/bin/lldb", X_OK), 0, "lldb is not installed");
 	cr_assert_eq(run_cmd(out, OUT_MAX, "lldb --batch -c '%s' '%s' -o 'thread backtrace all' "
 			     "2>/dev/null", l.core, target_path("convert_threads")), 0,
