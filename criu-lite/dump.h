@@ -57,6 +57,8 @@ struct dump_tree {
 	int cap_procs;
 	bool released;
 	uint64_t freeze_start_ns;	/* CLOCK_MONOTONIC as the first thread was asked to stop */
+	pid_t *gone;			/* seize.c: exited while being seized */
+	int nr_gone, cap_gone;
 };
 
 enum release_mode { RELEASE_RUN, RELEASE_STOPPED, RELEASE_KILL };

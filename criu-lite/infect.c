@@ -176,6 +176,7 @@ int infect_syscall(struct infect *inf, long nr, uint64_t *ret, uint64_t a1, uint
 	 * the real mask is put back by infect_stop. */
 	if (ptrace(PTRACE_SETSIGMASK, inf->tid, sizeof(all), &all))
 		return pr_perror("cannot block signals of task %d", inf->tid);
+	inf->set_sigmask = all;
 	regs.rip = inf->syscall_ip;
 	regs.rax = nr;
 	regs.rdi = a1;
@@ -232,6 +233,129 @@ int infect_map_scratch(struct infect *inf, size_t len)
 	inf->scratch = addr;
 	inf->scratch_len = len;
 	return 0;
+}
+
+/* The batch loop, position-independent so that its bytes can be copied
+ * into the tracee: rbx walks a table of struct infect_call, r12 counts.
+ * It ends by sending itself SIGTRAP with tkill, which ptrace reports as a
+ * signal-delivery-stop that we swallow. Not int3: a forced SIGTRAP that is
+ * blocked or ignored resets the target's SIGTRAP disposition to SIG_DFL. */
+#define STR_(x) #x
+#define STR(x) STR_(x)
+extern const unsigned char infect_batch_code[], infect_batch_trap[], infect_batch_end[];
+__asm__(".pushsection .text\n"
+	".globl infect_batch_code, infect_batch_trap, infect_batch_end\n"
+	".hidden infect_batch_code, infect_batch_trap, infect_batch_end\n"
+	"infect_batch_code:\n"
+	"1:	test %r12, %r12\n"
+	"	jz 2f\n"
+	"	mov 0(%rbx), %rax\n"
+	"	mov 8(%rbx), %rdi\n"
+	"	mov 16(%rbx), %rsi\n"
+	"	mov 24(%rbx), %rdx\n"
+	"	mov 32(%rbx), %r10\n"
+	"	mov 40(%rbx), %r8\n"
+	"	mov 48(%rbx), %r9\n"
+	"	syscall\n"
+	"	mov %rax, 56(%rbx)\n"
+	"	add $64, %rbx\n"
+	"	dec %r12\n"
+	"	jmp 1b\n"
+	"infect_batch_trap:\n"
+	"2:	mov $" STR(__NR_gettid) ", %eax\n"
+	"	syscall\n"
+	"	mov %rax, %rdi\n"
+	"	mov $" STR(SIGTRAP) ", %esi\n"
+	"	mov $" STR(__NR_tkill) ", %eax\n"
+	"	syscall\n"
+	"infect_batch_end:\n"
+	".popsection\n");
+
+_Static_assert(sizeof(struct infect_call) == 64, "the batch loop strides 64 bytes");
+
+int infect_map_code(struct infect *inf)
+{
+	size_t len = infect_batch_end - infect_batch_code;
+	uint64_t addr;
+	int r;
+
+	if (inf->code)
+		return 0;
+	r = infect_syscall(inf, __NR_mmap, &addr, 0, 4096, PROT_READ | PROT_EXEC,
+			   MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0);
+	if (r)
+		return r;
+	if (addr > (uint64_t)-4096) {
+		pr_err("mmap of a code page in task %d failed: %s", inf->tid, strerror((int)-addr));
+		return (int)addr;
+	}
+	inf->code = addr;
+	/* /proc/PID/mem writes through read-only mappings, like a debugger's
+	 * breakpoints: the page never needs to be writable in the tracee. */
+	return infect_write(inf, addr, infect_batch_code, len);
+}
+
+/* Run the loop until its closing SIGTRAP. 0 when it came from there. */
+static int run_batch(struct infect *inf)
+{
+	uint64_t end = inf->code + (infect_batch_end - infect_batch_code);
+	struct user_regs_struct regs;
+	int st, sig, event;
+
+	if (ptrace(PTRACE_CONT, inf->tid, NULL, NULL))
+		return pr_perror("cannot resume task %d", inf->tid);
+	for (;;) {
+		if (waitpid(inf->tid, &st, __WALL) < 0)
+			return pr_perror("waitpid(%d)", inf->tid);
+		if (WIFEXITED(st) || WIFSIGNALED(st)) {
+			pr_err("task %d died during syscall injection", inf->tid);
+			return -ESRCH;
+		}
+		sig = WSTOPSIG(st);
+		event = st >> 16;
+		if (event == 0 && sig == SIGTRAP) {
+			if (ptrace(PTRACE_GETREGS, inf->tid, NULL, &regs))
+				return pr_perror("cannot read registers of task %d", inf->tid);
+			if (regs.rip == end && regs.orig_rax == __NR_tkill)
+				return 0;
+			/* someone else's SIGTRAP: held back like any other */
+		}
+		if (event == 0 && (sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE)) {
+			/* never delivered: the registers go back before it runs */
+			pr_err("task %d: injected code got signal %d", inf->tid, sig);
+			return -EFAULT;
+		}
+		if (event == 0)
+			inf->deferred_sig = sig;
+		if (ptrace(PTRACE_CONT, inf->tid, NULL, NULL))
+			return pr_perror("cannot resume task %d", inf->tid);
+	}
+}
+
+int infect_batch(struct infect *inf, uint64_t table, struct infect_call *calls, int n)
+{
+	struct user_regs_struct regs = inf->saved;
+	uint64_t all = ALL_BLOCKABLE & ~(1ULL << (SIGTRAP - 1));
+	int r;
+
+	if (!inf->started || !inf->code)
+		return -EINVAL;
+	r = infect_write(inf, table, calls, n * sizeof(*calls));
+	if (r)
+		return r;
+	if (ptrace(PTRACE_SETSIGMASK, inf->tid, sizeof(all), &all))
+		return pr_perror("cannot block signals of task %d", inf->tid);
+	inf->set_sigmask = all;
+	regs.rip = inf->code;
+	regs.rbx = table;
+	regs.r12 = n;
+	regs.orig_rax = (uint64_t)-1;	/* no restart on our registers: see infect_syscall */
+	if (ptrace(PTRACE_SETREGS, inf->tid, NULL, &regs))
+		return pr_perror("cannot set registers of task %d", inf->tid);
+	r = run_batch(inf);
+	if (!r)
+		r = infect_read(inf, table, calls, n * sizeof(*calls));
+	return r;
 }
 
 int infect_read(struct infect *inf, uint64_t addr, void *buf, size_t len)
@@ -295,12 +419,22 @@ int infect_stop(struct infect *inf)
 
 	if (!inf->started)
 		return 0;
+	if (inf->code) {
+		uint64_t ret;
+
+		r = infect_syscall(inf, __NR_munmap, &ret, inf->code, 4096, 0, 0, 0, 0);
+		if (!r && ret)
+			r = -EIO;
+		inf->code = 0;
+	}
 	if (inf->scratch) {
 		uint64_t ret;
 
-		r = infect_syscall(inf, __NR_munmap, &ret, inf->scratch, inf->scratch_len,
-				   0, 0, 0, 0);
-		if (!r && ret) {
+		int r1 = infect_syscall(inf, __NR_munmap, &ret, inf->scratch, inf->scratch_len,
+					0, 0, 0, 0);
+
+		r = r ? r : r1;
+		if (!r1 && ret) {
 			pr_err("munmap of scratch in task %d failed: %s", inf->tid,
 			       strerror((int)-ret));
 			r = -EIO;
@@ -309,9 +443,10 @@ int infect_stop(struct infect *inf)
 	}
 	/* If it was stopped in rt_sigsuspend/ppoll/pselect, its blocked mask
 	 * was the temporary one and the kernel restored the saved one into
-	 * `blocked` when we first resumed it (ours no longer there): keep
+	 * `blocked` when we first resumed it (not the one we set): keep
 	 * that, the restarted syscall installs its temporary mask again. */
-	if (!ptrace(PTRACE_GETSIGMASK, inf->tid, sizeof(mask), &mask) && mask != ALL_BLOCKABLE)
+	if (inf->set_sigmask && !ptrace(PTRACE_GETSIGMASK, inf->tid, sizeof(mask), &mask) &&
+	    mask != inf->set_sigmask)
 		inf->saved_sigmask = mask;
 	r2 = 0;
 	if (ptrace(PTRACE_SETREGS, inf->tid, NULL, &inf->saved))

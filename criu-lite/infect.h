@@ -34,8 +34,10 @@ struct infect {
 	uint64_t syscall_ip;		/* address of a `syscall` instruction */
 	uint64_t scratch;		/* scratch page mapped in the tracee, or 0 */
 	size_t scratch_len;
+	uint64_t code;			/* infect_map_code page (R-X), or 0 */
 	/* private to infect.c */
 	uint64_t saved_sigmask;		/* blocked mask to put back */
+	uint64_t set_sigmask;		/* the mask we last gave it */
 	int mem_fd;			/* /proc/tid/mem, or -1 */
 	int deferred_sig;		/* a stop signal met during injection */
 	bool started;
@@ -55,11 +57,28 @@ int infect_syscall(struct infect *inf, long nr, uint64_t *ret, uint64_t a1, uint
 		   uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6);
 /* Map `len` bytes of anonymous RW scratch memory in the tracee. */
 int infect_map_scratch(struct infect *inf, size_t len);
+
+/* Many syscalls for the price of one stop: a small loop copied into a R-X
+ * page of the tracee runs a table of calls and traps (int3) at the end.
+ * Each injected syscall otherwise costs two stops, and a stop costs a
+ * scheduling round trip: under load that is the bulk of a dump's downtime. */
+struct infect_call {
+	uint64_t nr, args[6];
+	uint64_t ret;		/* raw result, -errno on failure */
+};
+/* Map the loop's code page (once per address space); unmapped by
+ * infect_stop unless the caller clears inf->code to keep it for another
+ * thread of the same process (set inf->code on that thread's struct). */
+int infect_map_code(struct infect *inf);
+/* Run calls[0..n) in order inside the tracee; the table is staged at
+ * `table` (n * 64 bytes of scratch memory); each ret is filled in. */
+int infect_batch(struct infect *inf, uint64_t table, struct infect_call *calls, int n);
 /* Copy to/from tracee memory through /proc/tid/mem (writes work on
  * read-only mappings too, as for a debugger). 0 or -errno. */
 int infect_read(struct infect *inf, uint64_t addr, void *buf, size_t len);
 int infect_write(struct infect *inf, uint64_t addr, const void *buf, size_t len);
-/* Unmap scratch memory and restore the saved registers and mask. */
+/* Unmap scratch memory (and the code page) and restore the saved
+ * registers and mask. */
 int infect_stop(struct infect *inf);
 
 /* What the kernel does to a thread's registers when it returns to user mode

@@ -20,7 +20,6 @@
 #endif
 
 #define NSIG_KERNEL 64
-#define SCRATCH_LEN 4096
 
 /* x86_64 struct sigaction as the rt_sigaction syscall sees it. */
 struct ksigaction {
@@ -37,20 +36,24 @@ struct kstack {
 	uint64_t size;
 };
 
-/* Scratch layout: a sigaction slot per signal, then the three itimers,
- * then the per-thread answers. */
+/* Scratch layout: the answers (a sigaction per signal, three itimers, the
+ * per-thread ones), then the table of batched calls. */
 #define OFF_SIGACT(sig)	((uint64_t)((sig) - 1) * sizeof(struct ksigaction))
 #define OFF_ITIMER(w)	(2048 + (uint64_t)(w) * sizeof(struct kitimerval))
 #define OFF_ALTSTACK	3072
 #define OFF_TIDADDR	3136
+#define OFF_TABLE	4096
+#define MAX_CALLS	(NSIG_KERNEL + 3)
+#define SCRATCH_LEN	(OFF_TABLE + MAX_CALLS * sizeof(struct infect_call))
 
 _Static_assert(OFF_SIGACT(NSIG_KERNEL + 1) <= 2048, "sigactions overlap itimers");
 
-/* The scratch page shared by all threads of the process being dumped. */
+/* The scratch and code pages shared by all threads of the process being
+ * dumped; each thread is borrowed only for the length of one batch. */
 static struct {
 	bool active;
 	pid_t pid;
-	uint64_t scratch, syscall_ip;
+	uint64_t scratch, code, syscall_ip;
 } ctx;
 
 int sigstate_begin(pid_t pid)
@@ -63,11 +66,14 @@ int sigstate_begin(pid_t pid)
 	r = infect_start(&inf, pid);
 	if (!r)
 		r = infect_map_scratch(&inf, SCRATCH_LEN);
+	if (!r)
+		r = infect_map_code(&inf);
 	if (!r) {
 		ctx.scratch = inf.scratch;
+		ctx.code = inf.code;
 		ctx.syscall_ip = inf.syscall_ip;
 		ctx.pid = pid;
-		inf.scratch = 0;	/* stays mapped until sigstate_end */
+		inf.scratch = inf.code = 0;	/* stay mapped until sigstate_end */
 	}
 	if (infect_stop(&inf) && !r)
 		r = -EIO;
@@ -89,33 +95,51 @@ int sigstate_end(void)
 		return r;
 	inf.scratch = ctx.scratch;
 	inf.scratch_len = SCRATCH_LEN;
+	inf.code = ctx.code;
 	return infect_stop(&inf);
 }
 
-/* Borrow tid; *scratch is where its answers go. */
-static int enter(struct infect *inf, pid_t tid, uint64_t *scratch)
+/* Run calls inside tid (a sigstate_begin is in effect), then copy the
+ * scratch answers out. */
+static int ask(pid_t tid, struct infect_call *calls, int n, void *page, size_t len)
 {
-	int r;
+	struct infect inf;
+	int r, r2;
 
-	if (ctx.active) {
-		r = infect_start_at(inf, tid, ctx.syscall_ip);
-		*scratch = ctx.scratch;
-		return r;
-	}
-	r = infect_start(inf, tid);
-	if (!r)
-		r = infect_map_scratch(inf, SCRATCH_LEN);
+	r = infect_start_at(&inf, tid, ctx.syscall_ip);
 	if (r)
-		infect_stop(inf);
-	*scratch = inf->scratch;
-	return r;
+		return r;
+	inf.code = ctx.code;
+	r = infect_batch(&inf, ctx.scratch + OFF_TABLE, calls, n);
+	if (!r)
+		r = infect_read(&inf, ctx.scratch, page, len);
+	inf.code = 0;	/* not this thread's to unmap */
+	r2 = infect_stop(&inf);
+	return r ? r : r2;
 }
 
-static int leave(struct infect *inf, int r)
+/* Without a sigstate_begin in effect, a fill call maps its own pages. */
+static int own_begin(pid_t tid, bool *own)
 {
-	int r2 = infect_stop(inf);
+	*own = !ctx.active;
+	return *own ? sigstate_begin(tid) : 0;
+}
+
+static int own_end(bool own, int r)
+{
+	int r2 = own ? sigstate_end() : 0;
 
 	return r ? r : r2;
+}
+
+static void call(struct infect_call *c, long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4)
+{
+	memset(c, 0, sizeof(*c));
+	c->nr = nr;
+	c->args[0] = a1;
+	c->args[1] = a2;
+	c->args[2] = a3;
+	c->args[3] = a4;
 }
 
 static int add_sigaction(ProcEntry *pe, int sig, const struct ksigaction *ka)
@@ -148,89 +172,72 @@ static int add_itimer(ProcEntry *pe, int which, const struct kitimerval *it)
 	return 0;
 }
 
-/* Ask everything first, then read the page once. */
-static int ask_proc(struct infect *inf, uint64_t scratch, uint64_t *ok_sigs, uint64_t *ok_timers)
-{
-	uint64_t ret;
-	int r;
-
-	*ok_sigs = *ok_timers = 0;
-	for (int sig = 1; sig <= NSIG_KERNEL; sig++) {
-		if (sig == SIGKILL || sig == SIGSTOP)
-			continue;
-		r = infect_syscall(inf, __NR_rt_sigaction, &ret, sig, 0, scratch + OFF_SIGACT(sig),
-				   sizeof(uint64_t), 0, 0);
-		if (r)
-			return r;
-		if (!ret)
-			*ok_sigs |= 1ULL << (sig - 1);
-	}
-	for (int w = ITIMER_REAL; w <= ITIMER_PROF; w++) {
-		r = infect_syscall(inf, __NR_getitimer, &ret, w, scratch + OFF_ITIMER(w), 0, 0, 0, 0);
-		if (r)
-			return r;
-		if (!ret)
-			*ok_timers |= 1u << w;
-	}
-	return 0;
-}
-
 int sigstate_fill_proc(pid_t pid, ProcEntry *pe)
 {
-	unsigned char *page = malloc(SCRATCH_LEN);
-	uint64_t scratch, ok_sigs, ok_timers;
-	struct infect inf;
-	int r;
+	struct infect_call calls[MAX_CALLS];
+	unsigned char *page = malloc(OFF_TABLE);
+	int sigs[MAX_CALLS], n = 0, r;
+
+	bool own;
 
 	if (!page)
 		return -ENOMEM;
-	r = enter(&inf, pid, &scratch);
+	r = own_begin(pid, &own);
 	if (r) {
 		free(page);
 		return r;
 	}
-	r = ask_proc(&inf, scratch, &ok_sigs, &ok_timers);
-	if (!r)
-		r = infect_read(&inf, scratch, page, SCRATCH_LEN);
-	r = leave(&inf, r);
+	for (int sig = 1; sig <= NSIG_KERNEL; sig++) {
+		if (sig == SIGKILL || sig == SIGSTOP)
+			continue;
+		sigs[n] = sig;
+		call(&calls[n++], __NR_rt_sigaction, sig, 0, ctx.scratch + OFF_SIGACT(sig),
+		     sizeof(uint64_t));
+	}
+	for (int w = ITIMER_REAL; w <= ITIMER_PROF; w++) {
+		sigs[n] = -1;
+		call(&calls[n++], __NR_getitimer, w, ctx.scratch + OFF_ITIMER(w), 0, 0);
+	}
+	r = own_end(own, ask(pid, calls, n, page, OFF_TABLE));
 	if (!r) {
 		pe->sigactions = calloc(NSIG_KERNEL, sizeof(*pe->sigactions));
 		pe->itimers = calloc(3, sizeof(*pe->itimers));
 		if (!pe->sigactions || !pe->itimers)
 			r = -ENOMEM;
 	}
-	for (int sig = 1; !r && sig <= NSIG_KERNEL; sig++)
-		if ((ok_sigs >> (sig - 1)) & 1)
-			r = add_sigaction(pe, sig, (void *)(page + OFF_SIGACT(sig)));
-	for (int w = ITIMER_REAL; !r && w <= ITIMER_PROF; w++)
-		if ((ok_timers >> w) & 1)
+	for (int i = 0, w = ITIMER_REAL; !r && i < n; i++) {
+		if (calls[i].ret)
+			continue;	/* e.g. EINVAL: nothing to record */
+		if (sigs[i] > 0)
+			r = add_sigaction(pe, sigs[i], (void *)(page + OFF_SIGACT(sigs[i])));
+		else
 			r = add_itimer(pe, w, (void *)(page + OFF_ITIMER(w)));
+		w += sigs[i] < 0;
+	}
 	free(page);
 	return r;
 }
 
 int sigstate_fill_thread(pid_t tid, ThreadEntry *te)
 {
-	uint64_t scratch, ret_ss = 1, ret_tid = 1, tidaddr = 0;
+	struct infect_call calls[2];
+	unsigned char page[OFF_TIDADDR + sizeof(uint64_t)];
 	struct kstack ss;
-	struct infect inf;
+	uint64_t tidaddr;
+	bool own;
 	int r;
 
-	r = enter(&inf, tid, &scratch);
+	r = own_begin(tid, &own);
 	if (r)
 		return r;
-	r = infect_syscall(&inf, __NR_sigaltstack, &ret_ss, 0, scratch + OFF_ALTSTACK, 0, 0, 0, 0);
-	if (!r)
-		r = infect_syscall(&inf, __NR_prctl, &ret_tid, PR_GET_TID_ADDRESS,
-				   scratch + OFF_TIDADDR, 0, 0, 0, 0);
-	if (!r && !ret_ss)
-		r = infect_read(&inf, scratch + OFF_ALTSTACK, &ss, sizeof(ss));
-	if (!r && !ret_tid)
-		r = infect_read(&inf, scratch + OFF_TIDADDR, &tidaddr, sizeof(tidaddr));
-	r = leave(&inf, r);
+	call(&calls[0], __NR_sigaltstack, 0, ctx.scratch + OFF_ALTSTACK, 0, 0);
+	call(&calls[1], __NR_prctl, PR_GET_TID_ADDRESS, ctx.scratch + OFF_TIDADDR, 0, 0);
+	r = own_end(own, ask(tid, calls, 2, page, sizeof(page)));
 	if (r)
 		return r;
-	if (!ret_ss) {
+	memcpy(&ss, page + OFF_ALTSTACK, sizeof(ss));
+	memcpy(&tidaddr, page + OFF_TIDADDR, sizeof(tidaddr));
+	if (!calls[0].ret) {
 		te->sigaltstack = malloc(sizeof(*te->sigaltstack));
 		if (!te->sigaltstack)
 			return -ENOMEM;
@@ -240,11 +247,11 @@ int sigstate_fill_thread(pid_t tid, ThreadEntry *te)
 		te->sigaltstack->size = ss.size;
 	}
 	/* PR_GET_TID_ADDRESS needs CONFIG_CHECKPOINT_RESTORE: optional. */
-	if (!ret_tid) {
+	if (!calls[1].ret) {
 		te->has_clear_child_tid = 1;
 		te->clear_child_tid = tidaddr;
 	} else {
-		pr_debug("thread %d: PR_GET_TID_ADDRESS failed (%lld)", tid, (long long)ret_tid);
+		pr_debug("thread %d: PR_GET_TID_ADDRESS failed (%lld)", tid, (long long)calls[1].ret);
 	}
 	return 0;
 }

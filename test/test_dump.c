@@ -562,5 +562,8 @@ Test(dump, signal_and_sched_state)
 	cr_expect_eq(got_usr1, 1, "SIGUSR1 lost");
 	cr_expect_eq(got_usr2, 1, "SIGUSR2 lost");
 	cr_expect(proc_untraced_running(t.pid));
+	/* still ignored: the dumper's injections left its dispositions alone */
+	cr_assert(proc_status_field(t.pid, "SigIgn", line, sizeof(line)));
+	cr_expect(strtoull(line, NULL, 16) & (1ull << (SIGTRAP - 1)), "SIGTRAP no longer ignored");
 	target_kill(&t);
 }

@@ -131,3 +131,51 @@ Test(infect, interrupted_read_restarts)
 	cr_expect(proc_untraced_running(t.pid));
 	target_kill(&t);
 }
+
+/* A batch runs many syscalls for one stop, in order, each result in place;
+ * the thread comes back with its own registers. */
+Test(infect, batch_runs_calls_in_order)
+{
+	struct user_regs_struct before, after;
+	struct infect_call calls[40];
+	struct target t;
+	struct infect inf;
+
+	target_start(&t, "dump_ticker", NULL);
+	seize_stop(t.pid);
+	cr_assert_eq(ptrace(PTRACE_GETREGS, t.pid, NULL, &before), 0);
+	cr_assert_eq(infect_start(&inf, t.pid), 0);
+	cr_assert_eq(infect_map_scratch(&inf, 4096), 0);
+	cr_assert_eq(infect_map_code(&inf), 0);
+	memset(calls, 0, sizeof(calls));
+	for (int i = 0; i < 40; i++)
+		calls[i].nr = i % 3 == 0 ? __NR_getpid : i % 3 == 1 ? __NR_getppid : __NR_close;
+	for (int i = 2; i < 40; i += 3)
+		calls[i].args[0] = (uint64_t)-1;
+	cr_assert_eq(infect_batch(&inf, inf.scratch + 1024, calls, 40), 0);
+	for (int i = 0; i < 40; i++) {
+		long want = i % 3 == 0 ? t.pid : i % 3 == 1 ? getpid() : -EBADF;
+
+		cr_expect_eq((long)calls[i].ret, want, "call %d", i);
+	}
+	/* and plain injections still work after a batch */
+	{
+		uint64_t ret;
+
+		cr_assert_eq(infect_syscall(&inf, __NR_getpid, &ret, 0, 0, 0, 0, 0, 0), 0);
+		cr_expect_eq(ret, (uint64_t)t.pid);
+	}
+	cr_assert_eq(infect_stop(&inf), 0);
+	cr_assert_eq(ptrace(PTRACE_GETREGS, t.pid, NULL, &after), 0);
+	cr_expect_eq(memcmp(&before, &after, sizeof(before)), 0, "registers changed");
+	cr_assert_eq(ptrace(PTRACE_DETACH, t.pid, NULL, NULL), 0);
+	{
+		char line[256];
+
+		for (int i = 0; i < 3; i++) {
+			cr_assert(target_read_line(&t, line, sizeof(line), 5000));
+			cr_expect_neq(strncmp(line, "ERR", 3), 0, "read() did not restart: %s", line);
+		}
+	}
+	target_kill(&t);
+}

@@ -1,7 +1,8 @@
 /* Signal and scheduling state for the dumper to capture, all reported in
  * READY: handlers with flags and masks, an ignored signal, two itimers, a
  * sigaltstack, a process-wide queued SIGUSR2 (value 4660) and a
- * thread-private queued SIGUSR1 (value 22136) both blocked, a worker thread
+ * thread-private queued SIGUSR1 (value 22136) both blocked, SIGTRAP ignored
+ * (the dumper's injected code must not disturb that), a worker thread
  * with nice 5 and SCHED_BATCH. Once the file argv[1] exists the signals are
  * unblocked and each delivery prints "GOT sig value", proving the dump
  * peeked at the queues without consuming them. */
@@ -83,6 +84,7 @@ int main(int argc, char **argv)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGUSR2, &sa, NULL);
 	signal(SIGHUP, SIG_IGN);
+	signal(SIGTRAP, SIG_IGN);	/* a forced SIGTRAP would reset this */
 	signal(SIGALRM, SIG_IGN);
 	setitimer(ITIMER_REAL, &real, NULL);
 	setitimer(ITIMER_VIRTUAL, &virt, NULL);
