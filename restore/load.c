@@ -147,49 +147,62 @@ out:
 	return r;
 }
 
-/* The pre-dump chain: dir, its parent_dir, ... Each level's pagemap for pid. */
+static bool has_parent_pages(const struct rst_pages_src *s)
+{
+	for (size_t i = 0; i < s->nr_pm; i++)
+		if (s->pm[i]->flags & PE_PARENT)
+			return true;
+	return false;
+}
+
+/* dir/parent, with a relative parent taken relative to dir. */
+static int parent_path(const char *dir, const char *parent, char *out)
+{
+	char tmp[PATH_MAX];
+
+	if (snprintf(tmp, sizeof(tmp), "%s/%s", dir, parent) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	if (!realpath(parent[0] == '/' ? parent : tmp, out))
+		return pr_perror("cannot find the parent images %s", parent);
+	return 0;
+}
+
+/* The pre-dump chain, followed only as far as pages are marked PE_PARENT:
+ * each level's pagemap for this pid, and its own parent_dir. */
 static int load_pages(struct rst_tree *t, struct rst_proc *p)
 {
-	char dir[PATH_MAX];
-	int dirfd = t->dirfd, r = 0;
+	char dir[PATH_MAX], next[PATH_MAX];
 	InventoryEntry *inv = NULL;
+	const char *parent = t->inv->parent_dir;
+	int dirfd = t->dirfd, r;
 
 	snprintf(dir, sizeof(dir), "%s", t->dir);
 	p->src = calloc(MAX_PARENT_DEPTH, sizeof(*p->src));
 	if (!p->src)
 		return -ENOMEM;
-	for (int depth = 0;; depth++) {
+	for (;;) {
 		struct rst_pages_src *s = &p->src[p->nr_src++];
-		const char *parent = depth ? (inv ? inv->parent_dir : NULL) : t->inv->parent_dir;
 
 		r = load_pages_src(dirfd, dir, p->ps->pid, s);
 		if (dirfd != t->dirfd)
 			close(dirfd);
-		dirfd = -1;
-		if (r < 0)
+		if (r < 0 || !has_parent_pages(s))
 			break;
-		if (!parent || !parent[0])
+		if (!parent || !parent[0]) {
+			pr_err("pagemap-%u.img in %s refers to a parent dump, but there is none",
+			       p->ps->pid, dir);
+			r = -EINVAL;
 			break;
-		if (depth + 1 == MAX_PARENT_DEPTH) {
+		}
+		if (p->nr_src == MAX_PARENT_DEPTH) {
 			pr_err("%s: pre-dump chain deeper than %d", t->dir, MAX_PARENT_DEPTH);
 			r = -ELOOP;
 			break;
 		}
-		/* A relative parent_dir is relative to the directory naming it. */
-		if (parent[0] == '/')
-			snprintf(dir, sizeof(dir), "%s", parent);
-		else {
-			char tmp[PATH_MAX];
-
-			if (snprintf(tmp, sizeof(tmp), "%s/%s", dir, parent) >= (int)sizeof(tmp)) {
-				r = -ENAMETOOLONG;
-				break;
-			}
-			if (!realpath(tmp, dir)) {
-				r = pr_perror("cannot find the parent images %s", tmp);
-				break;
-			}
-		}
+		r = parent_path(dir, parent, next);
+		if (r)
+			break;
+		memcpy(dir, next, sizeof(dir));
 		dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (dirfd < 0) {
 			r = pr_perror("cannot open the parent images %s", dir);
@@ -197,12 +210,11 @@ static int load_pages(struct rst_tree *t, struct rst_proc *p)
 		}
 		img_free(inv);
 		inv = NULL;
-		/* A parent's own parent: its inventory says (pre-dumps have one). */
+		/* Its own parent, if it has one, is in its inventory. */
 		if (img_read_one(dirfd, IMG_INVENTORY, 0, false, (void **)&inv) < 0)
 			inv = NULL;
+		parent = inv ? inv->parent_dir : NULL;
 	}
-	if (dirfd >= 0 && dirfd != t->dirfd)
-		close(dirfd);
 	img_free(inv);
 	return r;
 }

@@ -126,7 +126,11 @@ static int wait_ready(struct rst_tree *t, pid_t root)
 
 		r = poll(&pfd, 1, 200);
 		if (r == 0) {
-			if (waitpid(root, NULL, WNOHANG | __WALL) == root) {
+			siginfo_t si = { 0 };
+
+			/* WNOWAIT: a traced root's stops are ours to reap elsewhere. */
+			if (!waitid(P_PID, (id_t)root, &si, WEXITED | WNOHANG | WNOWAIT | __WALL) &&
+			    si.si_pid == root && si.si_code != CLD_TRAPPED && si.si_code != CLD_STOPPED) {
 				pr_err("process %u died while being restored", t->procs[t->root].ps->pid);
 				t->procs[t->root].pid = 0;
 				return -ESRCH;
