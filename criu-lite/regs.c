@@ -33,6 +33,19 @@
 #define PTRACE_PEEKSIGINFO_SHARED 1
 #endif
 
+#ifndef PTRACE_GET_RSEQ_CONFIGURATION
+#define PTRACE_GET_RSEQ_CONFIGURATION 0x420f
+#endif
+
+/* uapi struct ptrace_rseq_configuration (Linux 5.13+). */
+struct rseq_config_ {
+	uint64_t rseq_abi_pointer;
+	uint32_t rseq_abi_size;
+	uint32_t signature;
+	uint32_t flags;
+	uint32_t pad;
+};
+
 #define SIGINFO_SIZE 128
 #define PEEK_BATCH 32
 
@@ -178,6 +191,22 @@ static void thread_sched(pid_t tid, ThreadEntry *te)
 	}
 }
 
+/* The rseq area glibc registered for the thread: restore registers it
+ * again. Older kernels lack the request; then nothing is recorded. */
+static void thread_rseq(pid_t tid, ThreadEntry *te)
+{
+	struct rseq_config_ rc = { 0 };
+
+	if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, tid, sizeof(rc), &rc) < 0) {
+		pr_debug("thread %d: no rseq configuration: %s", tid, strerror(errno));
+		return;
+	}
+	te->has_rseq_ptr = te->has_rseq_len = te->has_rseq_sig = 1;
+	te->rseq_ptr = rc.rseq_abi_pointer;
+	te->rseq_len = rc.rseq_abi_size;
+	te->rseq_sig = rc.signature;
+}
+
 static int thread_regsets(pid_t tid, ThreadEntry *te)
 {
 	int r;
@@ -247,6 +276,7 @@ int regs_dump_thread(pid_t pid, pid_t tid, ThreadEntry **out)
 		return r;
 	}
 	thread_sched(tid, te);
+	thread_rseq(tid, te);
 	if (!syscall(SYS_get_robust_list, tid, &head, &len)) {
 		te->has_robust_list = te->has_robust_list_len = 1;
 		te->robust_list = head;

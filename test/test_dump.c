@@ -550,6 +550,9 @@ Test(dump, signal_and_sched_state)
 	cr_expect_eq(worker_te->sched_policy, SCHED_BATCH);
 	cr_expect_eq(main_te->sched_policy, SCHED_OTHER);
 	cr_expect_neq(worker_te->robust_list, 0);
+	/* glibc registers an rseq area per thread (32 bytes or more) */
+	cr_expect(worker_te->has_rseq_ptr && worker_te->rseq_ptr && worker_te->rseq_len >= 32);
+	cr_expect_neq(worker_te->rseq_ptr, main_te->rseq_ptr, "one rseq area per thread");
 	cr_expect(worker_te->has_clear_child_tid && worker_te->clear_child_tid != 0);
 	free_all((void **)te, n);
 
