@@ -45,6 +45,14 @@ static long now_ms(void)
 	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
 /* /proc/PID/task/TID/stat (tid = 0: /proc/PID/stat). comm may hold ')' and
  * spaces, so parse from the last ')'. */
 static int read_stat(pid_t pid, pid_t tid, struct proc_stat *ps)
@@ -75,6 +83,17 @@ static struct dump_proc *tree_find(struct dump_tree *tree, pid_t pid)
 		if (tree->procs[i].pid == pid)
 			return &tree->procs[i];
 	return NULL;
+}
+
+/* Processes that exited while we seized are never taken in again: the
+ * /proc scan may still hold the state it read while one was alive ('R'
+ * from an earlier scan), which would have us add and drop it forever. */
+static bool tree_gone(const struct dump_tree *tree, pid_t pid)
+{
+	for (int i = 0; i < tree->nr_gone; i++)
+		if (tree->gone[i] == pid)
+			return true;
+	return false;
 }
 
 static int tree_add_proc(struct dump_tree *tree, pid_t pid, const struct proc_stat *ps)
@@ -142,12 +161,53 @@ static void proc_drop_thread(struct dump_proc *p, int i)
 	p->nr_threads--;
 }
 
+struct pid_stat {
+	pid_t pid;
+	struct proc_stat ps;
+};
+
+/* What the previous /proc scan of this seize read, sorted by pid. A scan
+ * made while the tree is frozen then reads the stat of new pids only: that
+ * scan is downtime, and reading every process's stat on a busy machine
+ * costs tens of milliseconds. A process seen before cannot have become a
+ * descendant since: reparenting only moves a process to an ancestor (a
+ * subreaper in the tree means it already was in the tree). */
+static struct {
+	struct pid_stat *v;
+	int nr;
+} scan_cache;
+
+static int cmp_pid(const void *a, const void *b)
+{
+	const struct pid_stat *x = a, *y = b;
+
+	return (x->pid > y->pid) - (x->pid < y->pid);
+}
+
+static void scan_cache_free(void)
+{
+	free(scan_cache.v);
+	scan_cache.v = NULL;
+	scan_cache.nr = 0;
+}
+
+static int stat_cached(pid_t pid, struct proc_stat *ps)
+{
+	struct pid_stat key = { .pid = pid }, *hit;
+
+	hit = scan_cache.v ? bsearch(&key, scan_cache.v, scan_cache.nr, sizeof(key), cmp_pid) : NULL;
+	if (!hit)
+		return read_stat(pid, 0, ps);
+	*ps = hit->ps;
+	return 0;
+}
+
 /* Add every live descendant of the tree that is not in it yet; returns how
  * many were added. /proc/PID/task/TID/children is not built into every
  * kernel (not this one), so ppid links are read from every /proc/PID/stat. */
 static int collect_children(struct dump_tree *tree)
 {
-	struct { pid_t pid; struct proc_stat ps; } *all = NULL;
+	struct pid_stat *all = NULL;
 	int nr = 0, cap = 0, added = 0, r = 0, more = 1;
 	struct dirent *de;
 	DIR *d = opendir("/proc");
@@ -169,15 +229,24 @@ static int collect_children(struct dump_tree *tree)
 			all = n;
 		}
 		all[nr].pid = pid;
-		if (!read_stat(pid, 0, &all[nr].ps))
+		if (!stat_cached(pid, &all[nr].ps))
 			nr++;
 	}
 	closedir(d);
+	if (!r) {
+		qsort(all, nr, sizeof(*all), cmp_pid);
+		free(scan_cache.v);
+		scan_cache.v = malloc(nr * sizeof(*all) + 1);
+		scan_cache.nr = scan_cache.v ? nr : 0;
+		if (scan_cache.v)
+			memcpy(scan_cache.v, all, nr * sizeof(*all));
+	}
 	/* Repeat so that a grandchild listed before its parent is still found. */
 	while (!r && more) {
 		more = 0;
 		for (int i = 0; i < nr && !r; i++) {
-			if (!tree_find(tree, all[i].ps.ppid) || tree_find(tree, all[i].pid))
+			if (!tree_find(tree, all[i].ps.ppid) || tree_find(tree, all[i].pid) ||
+			    tree_gone(tree, all[i].pid))
 				continue;
 			if (all[i].pid == getpid()) {
 				pr_err("the tree of %d contains criu-lite itself", tree->procs[0].pid);
@@ -316,13 +385,27 @@ static int seize_threads(struct dump_proc *p)
 	return r < 0 ? r : added;
 }
 
+/* Sleep until a SIGCHLD (every ptrace-stop of a tracee sends its tracer
+ * one) or the timeout. SIGCHLD is blocked meanwhile (wait_all_stopped), so
+ * one that came between our waitpid and this call is still pending and
+ * returns at once: no stop is missed and none waits for a poll interval,
+ * which on a loaded machine costs a scheduler tick per sleep. */
+static void wait_sigchld(long timeout_ms)
+{
+	struct timespec ts = { timeout_ms / 1000, (timeout_ms % 1000) * 1000000 };
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigtimedwait(&set, NULL, &ts);
+}
+
 /* Wait until tids[i] reaches a ptrace-stop. 0 stopped, 1 the thread is gone
  * (dropped from the list), -ESRCH the whole process is gone, <0 error. */
 static int wait_stop(struct dump_proc *p, int i)
 {
 	long deadline = now_ms() + STOP_TIMEOUT_MS;
 	pid_t tid = p->tids[i];
-	useconds_t nap = 10;
 
 	for (;;) {
 		int st, sig;
@@ -331,13 +414,14 @@ static int wait_stop(struct dump_proc *p, int i)
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r == 0) {
-			if (now_ms() > deadline) {
+			long left = deadline - now_ms();
+
+			if (left <= 0) {
 				pr_err("thread %d of process %d did not stop (uninterruptible sleep?)",
 				       tid, p->pid);
 				return -ETIMEDOUT;
 			}
-			usleep(nap);
-			nap = nap < 1000 ? nap * 2 : nap;
+			wait_sigchld(left);
 			continue;
 		}
 		if (r < 0 || WIFEXITED(st) || WIFSIGNALED(st)) {
@@ -377,6 +461,16 @@ static int proc_gone(struct dump_tree *tree, int n)
 		return -ESRCH;
 	}
 	pr_debug("process %d exited while being frozen: left out", p->pid);
+	if (tree->nr_gone == tree->cap_gone) {
+		int ncap = tree->cap_gone ? tree->cap_gone * 2 : 8;
+		pid_t *g = realloc(tree->gone, ncap * sizeof(*g));
+
+		if (!g)
+			return -ENOMEM;
+		tree->gone = g;
+		tree->cap_gone = ncap;
+	}
+	tree->gone[tree->nr_gone++] = p->pid;
 	for (int i = 0; i < p->nr_threads; i++)
 		if (p->thread_flags[i] & TF_SEIZED)
 			detach_thread(p, i);
@@ -388,7 +482,7 @@ static int proc_gone(struct dump_tree *tree, int n)
 	return 0;
 }
 
-static int wait_all_stopped(struct dump_tree *tree)
+static int wait_all_stopped_blocked(struct dump_tree *tree)
 {
 	for (int n = 0; n < tree->nr_procs; n++) {
 		struct dump_proc *p = &tree->procs[n];
@@ -411,6 +505,19 @@ static int wait_all_stopped(struct dump_tree *tree)
 		}
 	}
 	return 0;
+}
+
+static int wait_all_stopped(struct dump_tree *tree)
+{
+	sigset_t chld, old;
+	int r;
+
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &chld, &old);
+	r = wait_all_stopped_blocked(tree);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return r;
 }
 
 /* Once all is stopped, parents cannot change any more, except that of an
@@ -611,10 +718,13 @@ int seize_tree(pid_t root, const struct dump_opts *opts, struct dump_tree *tree)
 			goto fail;
 		tree->used = r ? FREEZER_CGROUP : FREEZER_PTRACE;
 	}
+	/* Downtime starts here: the looks above left the tree running. */
+	tree->freeze_start_ns = mono_ns();
 	if (tree->used == FREEZER_SIGSTOP)
 		for (int i = 0; i < tree->nr_procs; i++)
 			kill(tree->procs[i].pid, SIGSTOP);
 	r = freeze_and_seize(tree);
+	scan_cache_free();
 	if (r < 0)
 		goto fail;
 	for (int i = 0; i < tree->nr_procs; i++)
@@ -623,6 +733,7 @@ int seize_tree(pid_t root, const struct dump_opts *opts, struct dump_tree *tree)
 		freezer_name(tree->used), tree->cgroup[0] ? " " : "", tree->cgroup);
 	return 0;
 fail:
+	scan_cache_free();
 	seize_release(tree, RELEASE_RUN);
 	dump_tree_free(tree);
 	return r;
@@ -718,6 +829,9 @@ void dump_tree_free(struct dump_tree *tree)
 		free(tree->procs[n].thread_flags);
 	}
 	free(tree->procs);
+	free(tree->gone);
 	tree->procs = NULL;
+	tree->gone = NULL;
 	tree->nr_procs = tree->cap_procs = 0;
+	tree->nr_gone = tree->cap_gone = 0;
 }
