@@ -151,7 +151,11 @@ struct pm_ctx {
 	uint64_t *pm;		/* pagemap chunk buffer */
 	pid_t pm_pid[2];
 	int pm_fd[2];		/* a pagemap fd per process consulted */
+	bool no_ioctl;		/* PAGEMAP_SCAN missing: read the pagemap file */
 };
+
+/* Tests set it to take the pread path on a kernel that has PAGEMAP_SCAN. */
+extern bool pm_no_scan_ioctl;
 
 int pm_init(struct pm_ctx *pc, struct pw *pw);
 int pm_scan_vma(struct pm_ctx *pc, const struct mem_vma *mv, uint32_t idx, pid_t pm_pid,

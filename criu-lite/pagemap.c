@@ -1,5 +1,6 @@
-/* Which pages of a VMA to capture, from /proc/PID/pagemap (read in chunks
- * covering 256 MiB each) or, for shared objects, from the object itself.
+/* Which pages of a VMA to capture, from /proc/PID/pagemap (its PAGEMAP_SCAN
+ * ioctl, or reads covering 256 MiB each on older kernels) or, for shared
+ * objects, from the object itself.
  * Nothing here touches the target's memory: a page that is neither present
  * nor swapped is a hole and is never read, because on this kernel (no shared
  * zero page) reading it would allocate it in the target. */
@@ -8,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 
 #include "criu-lite/mem_internal.h"
@@ -21,9 +23,33 @@
 
 enum pm_class { PMC_HOLE, PMC_COPY, PMC_FILE };
 
+/* The PAGEMAP_SCAN ioctl (Linux 6.7; Debian 12's headers predate it), as in
+ * include/uapi/linux/fs.h. It walks the page tables and returns populated
+ * ranges only, so a sparse mapping of terabytes (sanitizer shadows, VM
+ * reservations) costs what is populated, not 2 MiB of pagemap per GiB. */
+#ifndef PAGEMAP_SCAN
+#define PAGE_IS_FILE	(1 << 2)
+#define PAGE_IS_PRESENT	(1 << 3)
+#define PAGE_IS_SWAPPED	(1 << 4)
+
+struct page_region {
+	uint64_t start, end, categories;
+};
+
+struct pm_scan_arg {
+	uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
+	uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
+};
+
+#define PAGEMAP_SCAN _IOWR('f', 16, struct pm_scan_arg)
+#endif
+
+bool pm_no_scan_ioctl;
+
 int pm_init(struct pm_ctx *pc, struct pw *pw)
 {
 	pc->pw = pw;
+	pc->no_ioctl = pm_no_scan_ioctl;
 	pc->pm_fd[0] = pc->pm_fd[1] = -1;
 	pc->pm_pid[0] = pc->pm_pid[1] = 0;
 	pc->pm = malloc(PM_CHUNK * sizeof(uint64_t));
@@ -119,13 +145,11 @@ static int queue_run(struct pm_ctx *pc, const struct scan *sc, enum pm_class cls
 	return 0;
 }
 
-static int scan_pagemap(struct pm_ctx *pc, const struct scan *sc, pid_t pm_pid)
+/* One pass over the pagemap file: 8 bytes per page, populated or not. */
+static int scan_pread(struct pm_ctx *pc, const struct scan *sc, pid_t pm_pid, int fd)
 {
 	const struct vma *v = sc->mv->v;
-	int fd = pm_fd_of(pc, pm_pid);
 
-	if (fd < 0)
-		return fd;
 	for (uint64_t addr = v->start; addr < v->end;) {
 		uint64_t n = (v->end - addr) / MEM_PAGE, i = 0;
 		ssize_t got;
@@ -157,6 +181,66 @@ static int scan_pagemap(struct pm_ctx *pc, const struct scan *sc, pid_t pm_pid)
 		addr += n * MEM_PAGE;
 	}
 	return 0;
+}
+
+static uint64_t region_bits(uint64_t cat)
+{
+	return ((cat & PAGE_IS_PRESENT) ? PM_PRESENT : 0) | ((cat & PAGE_IS_SWAPPED) ? PM_SWAP : 0) |
+	       ((cat & PAGE_IS_FILE) ? PM_FILE : 0);
+}
+
+/* Returns 1 when the kernel has no PAGEMAP_SCAN (the caller falls back). */
+static int scan_ioctl(struct pm_ctx *pc, const struct scan *sc, pid_t pm_pid, int fd)
+{
+	const struct vma *v = sc->mv->v;
+	struct page_region *rg = (struct page_region *)pc->pm;
+	struct pm_scan_arg arg = {
+		.size = sizeof(arg), .start = v->start, .end = v->end, .vec = (uintptr_t)rg,
+		.vec_len = PM_CHUNK * sizeof(uint64_t) / sizeof(*rg),
+		.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+		.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_FILE,
+	};
+	uint64_t at = v->start;
+	int r;
+
+	for (;;) {
+		long n = ioctl(fd, PAGEMAP_SCAN, &arg);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && at == v->start && (errno == ENOTTY || errno == EINVAL)) {
+			pc->no_ioctl = true;
+			return 1;
+		}
+		if (n < 0)
+			return pr_perror("PAGEMAP_SCAN of process %d at %#llx failed", pm_pid,
+					 (unsigned long long)arg.start);
+		for (long i = 0; i < n; i++) {
+			if (rg[i].start > at && (r = queue_run(pc, sc, PMC_HOLE, at,
+							      (rg[i].start - at) / MEM_PAGE)) < 0)
+				return r;
+			r = queue_run(pc, sc, pm_classify(region_bits(rg[i].categories), sc->mv->policy),
+				      rg[i].start, (rg[i].end - rg[i].start) / MEM_PAGE);
+			if (r < 0)
+				return r;
+			at = rg[i].end;
+		}
+		if (arg.walk_end >= v->end || arg.walk_end <= arg.start)
+			break;
+		arg.start = arg.walk_end;	/* the vector filled up: go on from there */
+	}
+	return at < v->end ? queue_run(pc, sc, PMC_HOLE, at, (v->end - at) / MEM_PAGE) : 0;
+}
+
+static int scan_pagemap(struct pm_ctx *pc, const struct scan *sc, pid_t pm_pid)
+{
+	int fd = pm_fd_of(pc, pm_pid), r = 1;
+
+	if (fd < 0)
+		return fd;
+	if (!pc->no_ioctl)
+		r = scan_ioctl(pc, sc, pm_pid, fd);
+	return r == 1 ? scan_pread(pc, sc, pm_pid, fd) : r;
 }
 
 /* Shared memory objects (shared anon, memfd, SysV shm, deleted shared

@@ -16,6 +16,7 @@
 
 #include "criu-lite/dump.h"
 #include "criu-lite/mem.h"
+#include "criu-lite/mem_internal.h"
 #include "criu-lite/vma.h"
 #include "images/image.h"
 #include "images/pagemap_read.h"
@@ -440,5 +441,55 @@ Test(mem, pages_from_a_forked_copy)
 	cr_assert_null(pmr_find(&md.pm, target_ready_u64(&md.t, "holes") + 3 * PG));
 	cr_assert_leq(labs(after - before), before / 100, "RSS of the original %ld -> %ld KiB",
 		      before, after);
+	memdump_done(&md);
+}
+
+/* The PAGEMAP_SCAN ioctl and plain pagemap reads (older kernels) must see
+ * the same pages: same runs, same bytes. */
+Test(mem, scan_ioctl_and_pagemap_reads_agree)
+{
+	struct memdump md = { 0 };
+	struct dump_stats st2 = { 0 };
+	char dir2[256];
+	struct pmr pm2;
+	int dirfd2;
+	uint8_t *a, *b;
+
+	memdump_run(&md);	/* the ioctl; the target is running again */
+	make_tmpdir(dir2, sizeof(dir2), "mempread");
+	dirfd2 = open(dir2, O_RDONLY | O_DIRECTORY);
+	seize_stop(md.t.pid);
+	/* Dump both ways while frozen, so that nothing moves in between. */
+	pmr_close(&md.pm);
+	memset(&md.st, 0, sizeof(md.st));
+	cr_assert_eq(mem_dump(md.dirfd, md.t.pid, md.t.pid, NULL, &md.st), 0);
+	pm_no_scan_ioctl = true;
+	cr_assert_eq(mem_dump(dirfd2, md.t.pid, md.t.pid, NULL, &st2), 0);
+	pm_no_scan_ioctl = false;
+	cr_assert_eq(ptrace(PTRACE_DETACH, md.t.pid, 0, 0), 0);
+	cr_assert_eq(pmr_open(md.dirfd, md.t.pid, &md.pm), 0);
+	cr_assert_eq(pmr_open(dirfd2, md.t.pid, &pm2), 0);
+	cr_assert_eq(md.pm.nr, pm2.nr);
+	cr_assert_eq(md.pm.pages_size, pm2.pages_size);
+	for (size_t i = 0; i < pm2.nr; i++) {
+		const struct pmr_run *x = &md.pm.run[i], *y = &pm2.run[i];
+
+		cr_assert(x->start == y->start && x->end == y->end && x->flags == y->flags &&
+			  x->off == y->off, "run %zu: %#lx-%#lx/%u vs %#lx-%#lx/%u", i,
+			  (unsigned long)x->start, (unsigned long)x->end, x->flags,
+			  (unsigned long)y->start, (unsigned long)y->end, y->flags);
+	}
+	a = malloc(pm2.pages_size);
+	b = malloc(pm2.pages_size);
+	cr_assert_eq(pread(md.pm.pages_fd, a, pm2.pages_size, 0), (ssize_t)pm2.pages_size);
+	cr_assert_eq(pread(pm2.pages_fd, b, pm2.pages_size, 0), (ssize_t)pm2.pages_size);
+	cr_assert(!memcmp(a, b, pm2.pages_size));
+	cr_assert_eq(md.st.pages_unpopulated, st2.pages_unpopulated);
+	cr_assert_eq(md.st.pages_file, st2.pages_file);
+	free(a);
+	free(b);
+	pmr_close(&pm2);
+	close(dirfd2);
+	rm_rf(dir2);
 	memdump_done(&md);
 }
