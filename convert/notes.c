@@ -185,6 +185,18 @@ static int put_siginfo(struct conv_buf *b)
 	return put_note(b, "CORE", NT_SIGINFO, &si, sizeof(si));
 }
 
+/* The kernel names a mapped file by d_path(), which says " (deleted)" for
+ * every object without a name in a directory: unlinked files, and also
+ * shared anonymous memory (/dev/zero), memfd and SysV shm. */
+static bool vma_unlinked(const VmaEntry *v, const char *path)
+{
+	size_t n = strlen(path);
+
+	if (n >= 10 && !strcmp(path + n - 10, " (deleted)"))
+		return false;
+	return v->status & (VMA_FILE_DELETED | VMA_ANON_SHARED);
+}
+
 /* NT_FILE: count, page size, (start, end, offset in pages) per mapped
  * file, then the names, each NUL-terminated, nothing after the last. */
 static int put_file_note(struct conv_buf *b, const struct conv_proc *p, uint64_t page_size)
@@ -210,7 +222,7 @@ static int put_file_note(struct conv_buf *b, const struct conv_proc *p, uint64_t
 		if (!path)
 			continue;
 		r = conv_buf_put(&d, path, strlen(path));
-		if (!r && (v->status & VMA_FILE_DELETED))
+		if (!r && vma_unlinked(v, path))
 			r = conv_buf_put(&d, " (deleted)", 10);
 		if (!r)
 			r = conv_buf_put(&d, "", 1);

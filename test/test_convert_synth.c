@@ -706,3 +706,53 @@ Test(convert_synth, usage_errors)
 	cr_expect_not_null(strstr(err, "/nonexistent-dir"), "%s", err);
 	cr_expect_eq(access("/tmp/criu-lite-never", F_OK), -1);
 }
+
+/* NT_FILE names objects as the kernel's d_path() does: unlinked files,
+ * shared anonymous memory and memfds all end in " (deleted)". */
+Test(convert_synth, nt_file_names_like_the_kernel)
+{
+	static const char *const want[] = { "/tmp/gone.so (deleted)", "/dev/zero (deleted)",
+					    "/memfd:buf (deleted)", "/usr/lib/x.so" };
+	struct cs_dump s;
+	struct cs_core c;
+	struct cs_note n[16];
+	uint32_t pids[] = { 9100 };
+	VmaEntry v[4];
+	char out[300];
+	const char *name;
+	size_t nr;
+
+	cs_open(&s, "conv-ntfile");
+	cs_inventory(&s, 9100, NULL, INVENTORY_KIND_DUMP);
+	cs_pstree(&s, pids, 1, 1);
+	cs_proc(&s, 9100, 1, -1);
+	cs_threads(&s, 9100, 1);
+	v[0] = cs_vma(A_START, A_START + PG, PROT_READ, VMA_FILE_PRIVATE | VMA_FILE_DELETED);
+	v[0].name = (char *)"/tmp/gone.so";
+	v[1] = cs_vma(A_START + PG, A_START + 2 * PG, PROT_READ, VMA_ANON_SHARED);
+	v[1].name = (char *)"/dev/zero";
+	v[2] = cs_vma(A_START + 2 * PG, A_START + 4 * PG, PROT_READ, VMA_ANON_SHARED);
+	v[2].name = (char *)"/memfd:buf";
+	v[3] = cs_vma(A_START + 4 * PG, A_START + 5 * PG, PROT_READ, VMA_FILE_PRIVATE);
+	v[3].name = (char *)"/usr/lib/x.so";
+	v[3].pgoff = 3 * PG;
+	cs_vmas(&s, 9100, v, 4);
+	cs_pm_begin(&s, 9100);
+	cs_pm_end(&s);
+	cs_core_path(&s, out, sizeof(out));
+	cr_assert_eq(cs_convert(&s, out, NULL, 0, NULL), 0);
+	cs_core_open(&c, out);
+	nr = cs_core_notes(&c, n, 16);
+	cr_assert_eq(n[4].type, NT_FILE);
+	cr_expect_eq(((uint64_t *)n[4].desc)[0], 4);
+	cr_expect_eq(((uint64_t *)n[4].desc)[2 + 3 * 3 + 2], 3, "offset in pages");
+	name = (const char *)n[4].desc + 16 + 4 * 24;
+	for (int i = 0; i < 4; i++) {
+		cr_expect_str_eq(name, want[i]);
+		name += strlen(name) + 1;
+	}
+	cr_expect_eq(name, (const char *)n[4].desc + n[4].len, "bytes after the last name");
+	cs_notes_free(n, nr);
+	cs_core_close(&c);
+	cs_done(&s);
+}
