@@ -57,6 +57,48 @@ static void take_terminal_back(void)
 	sigaction(SIGTTOU, &old, NULL);
 }
 
+static char thread_state(pid_t pid, pid_t tid)
+{
+	char path[64], buf[512], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');	/* comm may hold spaces and parentheses */
+	return p && p[1] == ' ' ? p[2] : 0;
+}
+
+/* Detached threads take their SIGSTOP when next scheduled; say "restored"
+ * only once every process is really in its job-control stop. */
+static int wait_stopped(struct rst_tree *t)
+{
+	for (size_t i = 0; i < t->nr_procs; i++) {
+		const struct rst_proc *p = &t->procs[i];
+
+		for (size_t k = 0; k < p->nr_th; k++) {
+			int tries = 0;
+			char st;
+
+			while ((st = thread_state(p->pid, p->tids[k])) != 'T' && st && tries++ < 5000)
+				usleep(1000);
+			if (st != 'T') {
+				pr_err("restored thread %d did not stop (state %c)", p->tids[k],
+				       st ? st : '?');
+				return -EIO;
+			}
+		}
+	}
+	return 0;
+}
+
 int rst_release(struct rst_tree *t)
 {
 	int r = 0;
@@ -81,6 +123,8 @@ int rst_release(struct rst_tree *t)
 		p->seized = false;
 	}
 	prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
+	if (!r && t->opts.stopped)
+		r = wait_stopped(t);
 	return r;
 }
 

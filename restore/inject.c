@@ -76,3 +76,40 @@ int rst_poke(struct rst_inj *j, uint64_t addr, const void *buf, size_t len)
 {
 	return infect_write(&j->inf, addr, buf, len);
 }
+
+int rst_batch_run(struct rst_inj *j, struct rst_batch *b)
+{
+	int n = b->n, r;
+
+	b->n = 0;
+	if (!n)
+		return 0;
+	r = infect_batch(&j->inf, j->table, b->calls, n);
+	if (r)
+		return r;
+	for (int i = 0; i < n; i++) {
+		uint64_t ret = b->calls[i].ret;
+
+		if (ret > (uint64_t)-4096) {
+			pr_err("task %d: %s: %s", j->inf.tid, b->what[i],
+			       strerror((int)-(int64_t)ret));
+			return (int)(int64_t)ret;
+		}
+	}
+	return 0;
+}
+
+int rst_batch_add(struct rst_inj *j, struct rst_batch *b, const char *what, long nr, uint64_t a1,
+		  uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6)
+{
+	if (b->n == RST_BATCH_MAX) {
+		int r = rst_batch_run(j, b);
+
+		if (r)
+			return r;
+	}
+	b->calls[b->n] = (struct infect_call){ .nr = (uint64_t)nr,
+					       .args = { a1, a2, a3, a4, a5, a6 } };
+	b->what[b->n++] = what;
+	return 0;
+}

@@ -194,10 +194,19 @@ static int map_scratch(struct rst_proc *p, struct rst_inj *j, const struct speci
 		return r;
 	j->scratch = at;
 	j->scratch_len = RST_SCRATCH_LEN;
-	j->data = at + PAGE;
-	j->data_len = RST_SCRATCH_LEN - PAGE;
 	j->inf.syscall_ip = at;	/* the vdso is about to move */
-	return 0;
+	j->data = at + 2 * PAGE;
+	j->table = at + RST_SCRATCH_LEN - RST_BATCH_MAX * sizeof(struct infect_call);
+	j->data_len = j->table - j->data;
+	/* infect's batch loop lands wherever the kernel likes, which may be
+	 * where a dumped VMA goes: move it into our second page. */
+	r = infect_map_code(&j->inf);
+	if (!r)
+		r = rst_sys_ok(j, "mremap of the batch code", __NR_mremap, NULL, j->inf.code, PAGE,
+			       PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, at + PAGE, 0);
+	if (!r)
+		j->inf.code = at + PAGE;
+	return r;
 }
 
 static int move_specials_by(struct rst_inj *j, struct specials *sp, int64_t d)
@@ -249,10 +258,9 @@ static bool vma_is_anon_mapping(const VmaEntry *v)
 	       v->status & (VMA_FILE_DELETED | VMA_ANON_SHARED) || !v->file;
 }
 
-static int map_vma(struct rst_proc *p, struct rst_inj *j, const VmaEntry *v)
+static int map_vma(struct rst_proc *p, struct rst_inj *j, struct rst_batch *b, const VmaEntry *v)
 {
-	uint64_t prot = v->prot, flags = MAP_FIXED_NOREPLACE, fd = (uint64_t)-1, off = 0, ret;
-	int r;
+	uint64_t prot = v->prot, flags = MAP_FIXED_NOREPLACE, fd = (uint64_t)-1, off = 0;
 
 	if (rst_vma_needs_write(p, v))
 		prot |= PROT_WRITE;
@@ -271,16 +279,21 @@ static int map_vma(struct rst_proc *p, struct rst_inj *j, const VmaEntry *v)
 		fd = (uint64_t)(p->mm_fd_base + k);
 		off = v->pgoff;
 	}
-	r = rst_sys(j, __NR_mmap, &ret, v->start, v->end - v->start, prot, flags, fd, off);
-	if (r)
-		return r;
-	if (ret != v->start) {
-		pr_err("cannot restore %u: mapping %#llx-%#llx %s: %s", p->ps->pid,
-		       (unsigned long long)v->start, (unsigned long long)v->end,
-		       v->name ? v->name : "",
-		       ret > (uint64_t)-4096 ? strerror((int)-(int64_t)ret) : "landed elsewhere");
-		return ret > (uint64_t)-4096 ? (int)(int64_t)ret : -EFAULT;
-	}
+	return rst_batch_add(j, b, v->name && v->name[0] ? v->name : "mmap of an anonymous VMA",
+			     __NR_mmap, v->start, v->end - v->start, prot, flags, fd, off);
+}
+
+/* MAP_FIXED_NOREPLACE either maps at the address or fails: a mapping
+ * elsewhere would mean a kernel without it (before 4.17), refused here. */
+static int check_mapped(struct rst_proc *p, struct rst_batch *b)
+{
+	for (int i = 0; i < b->n; i++)
+		if (b->calls[i].nr == __NR_mmap && b->calls[i].ret != b->calls[i].args[0]) {
+			pr_err("cannot restore %u: mapping %#llx %s landed at %#llx", p->ps->pid,
+			       (unsigned long long)b->calls[i].args[0], b->what[i],
+			       (unsigned long long)b->calls[i].ret);
+			return -EFAULT;
+		}
 	return 0;
 }
 
@@ -290,7 +303,8 @@ static bool restorable(const VmaEntry *v)
 }
 
 /* After the pages: the dumped protections and madvise bits. */
-static int finish_vma(struct rst_proc *p, struct rst_inj *j, const VmaEntry *v)
+static int finish_vma(struct rst_proc *p, struct rst_inj *j, struct rst_batch *b,
+		      const VmaEntry *v)
 {
 	static const struct { uint32_t bit; int advice; } adv[] = {
 		{ VMA_MADV_DONTFORK, MADV_DONTFORK },
@@ -301,16 +315,20 @@ static int finish_vma(struct rst_proc *p, struct rst_inj *j, const VmaEntry *v)
 	int r;
 
 	if (rst_vma_needs_write(p, v) && !(v->prot & PROT_WRITE)) {
-		r = rst_sys_ok(j, "mprotect", __NR_mprotect, NULL, v->start, len, v->prot, 0, 0, 0);
+		r = rst_batch_add(j, b, "mprotect", __NR_mprotect, v->start, len, v->prot, 0, 0, 0);
 		if (r)
 			return r;
 	}
 	for (size_t i = 0; i < sizeof(adv) / sizeof(adv[0]); i++)
-		if (v->has_madv && v->madv & adv[i].bit)
-			rst_sys_ok(j, "madvise", __NR_madvise, NULL, v->start, len,
-				   (uint64_t)adv[i].advice, 0, 0, 0);
+		if (v->has_madv && v->madv & adv[i].bit) {
+			r = rst_batch_add(j, b, "madvise", __NR_madvise, v->start, len,
+					  (uint64_t)adv[i].advice, 0, 0, 0);
+			if (r)
+				return r;
+		}
 	if (v->vmflags && strstr(v->vmflags, " hg"))
-		rst_sys(j, __NR_madvise, NULL, v->start, len, MADV_HUGEPAGE, 0, 0, 0);
+		return rst_batch_add(j, b, "madvise(MADV_HUGEPAGE)", __NR_madvise, v->start, len,
+				     MADV_HUGEPAGE, 0, 0, 0);
 	return 0;
 }
 
@@ -349,10 +367,11 @@ static int set_mm_map(struct rst_proc *p, struct rst_inj *j)
 
 int rst_mm_restore(struct rst_tree *t, struct rst_proc *p, struct rst_inj *j)
 {
+	static struct rst_batch b;	/* 36 KiB; restore is single-threaded */
 	struct specials sp;
 	int r;
 
-	(void)t;
+	b.n = 0;
 	r = find_specials(p, &sp);
 	if (!r)
 		r = unmap_all(j, &sp);
@@ -362,12 +381,23 @@ int rst_mm_restore(struct rst_tree *t, struct rst_proc *p, struct rst_inj *j)
 		r = move_specials(p, j, &sp);
 	for (size_t i = 0; !r && i < p->nr_vma; i++)
 		if (restorable(p->vma[i]))
-			r = map_vma(p, j, p->vma[i]);
+			r = map_vma(p, j, &b, p->vma[i]);
+	if (!r) {
+		int n = b.n;
+
+		r = rst_batch_run(j, &b);
+		b.n = n;	/* keep the results to check them */
+		if (!r)
+			r = check_mapped(p, &b);
+		b.n = 0;
+	}
 	if (!r)
 		r = rst_pages_restore(t, p, j);
 	for (size_t i = 0; !r && i < p->nr_vma; i++)
 		if (restorable(p->vma[i]))
-			r = finish_vma(p, j, p->vma[i]);
+			r = finish_vma(p, j, &b, p->vma[i]);
+	if (!r)
+		r = rst_batch_run(j, &b);
 	if (!r)
 		r = set_mm_map(p, j);
 	/* The mm files (and a status fd the child had no time to close). */

@@ -83,10 +83,13 @@ int rst_restore_proc(struct rst_tree *t, struct rst_proc *p)
 		r = rst_itimers(p, &j);
 	if (!r)
 		r = rst_creds_restore(p, &j);
-	/* The scratch area goes last: every thread ran its syscalls from it. */
+	/* The scratch area goes last: every thread ran its syscalls from it.
+	 * infect's batch page is in it: infect_stop must not unmap it again. */
 	if (!r)
 		r = rst_sys_ok(&j, "munmap scratch", __NR_munmap, NULL, j.scratch, j.scratch_len,
 			       0, 0, 0, 0);
+	if (j.scratch)
+		j.inf.code = 0;
 	if (r) {
 		infect_stop(&j.inf);
 		return r;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "criu-lite/commands.h"
@@ -154,8 +155,17 @@ static void keeper_report(int fd, int code)
 	}
 }
 
+static double ms_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0->tv_sec) * 1e3 + (t.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
 int cmd_restore(int argc, char **argv)
 {
+	struct timespec t0;
 	struct rst_tree t;
 	int r, code = 1, report = -1;
 	pid_t root;
@@ -172,15 +182,19 @@ int cmd_restore(int argc, char **argv)
 			return r;
 	}
 	raise_nofile();
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	r = rst_load(&t);
 	if (!r)
 		r = rst_check(&t);
+	pr_debug("images read and checked: %.1f ms", ms_since(&t0));
 	if (!r) {
 		warn_rlimits(&t);
 		r = rst_create_tree(&t);
+		pr_debug("tree forked and seized: %.1f ms", ms_since(&t0));
 	}
 	for (size_t i = 0; !r && i < t.nr_procs; i++)
 		r = rst_restore_proc(&t, &t.procs[i]);
+	pr_debug("processes rebuilt: %.1f ms", ms_since(&t0));
 	if (!r)
 		r = rst_release(&t);
 	if (r) {

@@ -152,16 +152,28 @@ bool rst_fd_is_shell_stdio(struct rst_tree *t, const FdEntry *e);
 /* rlimits, sigactions, cwd... in the child: child.c */
 
 /* Injection context for one process: the main thread's infect, plus the
- * scratch area restore maps itself (at an address free in both layouts). */
+ * scratch area restore maps itself (at an address free in both layouts):
+ * a `syscall` page, infect's batch loop page, argument data, and the table
+ * of batched calls at the end. */
 struct rst_inj {
 	struct infect inf;	/* the thread being driven */
-	uint64_t scratch;	/* code page, then data */
+	uint64_t scratch;
 	size_t scratch_len;
-	uint64_t data;		/* scratch + page: argument area */
+	uint64_t data;		/* argument area */
 	size_t data_len;
+	uint64_t table;		/* RST_BATCH_MAX infect_calls */
 };
 
-#define RST_SCRATCH_LEN (80 * 4096)
+#define RST_BATCH_MAX 512
+#define RST_SCRATCH_LEN (88 * 4096)
+
+/* Calls run in one stop of the tracee (infect_batch); each keeps a name
+ * for the error message. */
+struct rst_batch {
+	struct infect_call calls[RST_BATCH_MAX];
+	const char *what[RST_BATCH_MAX];
+	int n;
+};
 
 /* inject.c: thin helpers over criu-lite/infect.h */
 int rst_sys(struct rst_inj *j, long nr, uint64_t *ret, uint64_t a1, uint64_t a2, uint64_t a3,
@@ -170,6 +182,11 @@ int rst_sys(struct rst_inj *j, long nr, uint64_t *ret, uint64_t a1, uint64_t a2,
 int rst_sys_ok(struct rst_inj *j, const char *what, long nr, uint64_t *ret, uint64_t a1,
 	       uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6);
 int rst_poke(struct rst_inj *j, uint64_t addr, const void *buf, size_t len);
+/* Queue a call; a full batch is run first. */
+int rst_batch_add(struct rst_inj *j, struct rst_batch *b, const char *what, long nr, uint64_t a1,
+		  uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6);
+/* Run what is queued; the first failed call is logged and returned. */
+int rst_batch_run(struct rst_inj *j, struct rst_batch *b);
 /* Seize a process stopped in pause(); leaves it in a PTRACE_EVENT_STOP. */
 int rst_seize(pid_t pid);
 /* Wait for a PTRACE_EVENT_STOP of tid (new threads start in one). */
