@@ -143,30 +143,34 @@ static int set_state(char **field, char state)
 	return 0;
 }
 
+/* Registers first (plain ptrace reads), then what only the threads can
+ * say, asked of all of them at once, then the image. */
 static int dump_threads(struct dump_ctx *c, const struct dump_proc *p)
 {
-	struct img *img = img_create(c->dirfd, IMG_THREADS, p->pid);
-	int r = 0;
+	ThreadEntry **tes = calloc(p->nr_threads, sizeof(*tes));
+	struct img *img;
+	int r = tes ? 0 : -ENOMEM;
 
-	if (!img)
-		return -errno;
 	for (int i = 0; i < p->nr_threads && !r; i++) {
-		ThreadEntry *te;
-
-		r = regs_dump_thread(p->pid, p->tids[i], &te);
-		if (r)
-			break;
-		r = set_state(&te->state, p->thread_state[i]);
+		r = regs_dump_thread(p->pid, p->tids[i], &tes[i]);
 		if (!r)
-			r = sigstate_fill_thread(p->tids[i], te);
-		if (!r && te->has_xstate && !c->xstate_len)
-			c->xstate_len = te->xstate.len;
-		if (!r)
-			r = img_write(img, te);
-		img_free(te);
+			r = set_state(&tes[i]->state, p->thread_state[i]);
+		if (!r && tes[i]->has_xstate && !c->xstate_len)
+			c->xstate_len = tes[i]->xstate.len;
 	}
+	if (!r)
+		r = sigstate_fill_threads(p->pid, p->nr_threads, p->tids, tes);
+	img = r ? NULL : img_create(c->dirfd, IMG_THREADS, p->pid);
+	if (!r && !img)
+		r = -errno;
+	for (int i = 0; i < p->nr_threads && !r; i++)
+		r = img_write(img, tes[i]);
+	for (int i = 0; tes && i < p->nr_threads; i++)
+		img_free(tes[i]);
+	free(tes);
 	if (r) {
-		img_abort(img, c->dirfd);
+		if (img)
+			img_abort(img, c->dirfd);
 		return r;
 	}
 	return img_close(img);

@@ -83,6 +83,9 @@ int regs_shared_pending(pid_t pid, ProcEntry *pe);
  * per-thread sigaltstack), run inside the stopped target through infect. */
 int sigstate_fill_proc(pid_t pid, ProcEntry *pe);
 int sigstate_fill_thread(pid_t tid, ThreadEntry *te);
+/* The same for many threads of process pid at once (their injections run
+ * in parallel: downtime grows with the slowest thread, not the sum). */
+int sigstate_fill_threads(pid_t pid, int n, const pid_t *tids, ThreadEntry **tes);
 /* One scratch page per process for the calls above: sigstate_begin maps it
  * (through the leader), sigstate_end unmaps it, before memory is read.
  * Without begin, each fill call maps and unmaps its own. */

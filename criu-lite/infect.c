@@ -295,15 +295,13 @@ int infect_map_code(struct infect *inf)
 	return infect_write(inf, addr, infect_batch_code, len);
 }
 
-/* Run the loop until its closing SIGTRAP. 0 when it came from there. */
-static int run_batch(struct infect *inf)
+/* Wait for the loop's closing SIGTRAP. 0 when it came from there. */
+static int wait_batch(struct infect *inf)
 {
 	uint64_t end = inf->code + (infect_batch_end - infect_batch_code);
 	struct user_regs_struct regs;
 	int st, sig, event;
 
-	if (ptrace(PTRACE_CONT, inf->tid, NULL, NULL))
-		return pr_perror("cannot resume task %d", inf->tid);
 	for (;;) {
 		if (waitpid(inf->tid, &st, __WALL) < 0)
 			return pr_perror("waitpid(%d)", inf->tid);
@@ -332,7 +330,7 @@ static int run_batch(struct infect *inf)
 	}
 }
 
-int infect_batch(struct infect *inf, uint64_t table, struct infect_call *calls, int n)
+int infect_batch_send(struct infect *inf, uint64_t table, const struct infect_call *calls, int n)
 {
 	struct user_regs_struct regs = inf->saved;
 	uint64_t all = ALL_BLOCKABLE & ~(1ULL << (SIGTRAP - 1));
@@ -352,10 +350,23 @@ int infect_batch(struct infect *inf, uint64_t table, struct infect_call *calls, 
 	regs.orig_rax = (uint64_t)-1;	/* no restart on our registers: see infect_syscall */
 	if (ptrace(PTRACE_SETREGS, inf->tid, NULL, &regs))
 		return pr_perror("cannot set registers of task %d", inf->tid);
-	r = run_batch(inf);
-	if (!r)
-		r = infect_read(inf, table, calls, n * sizeof(*calls));
-	return r;
+	if (ptrace(PTRACE_CONT, inf->tid, NULL, NULL))
+		return pr_perror("cannot resume task %d", inf->tid);
+	return 0;
+}
+
+int infect_batch_recv(struct infect *inf, uint64_t table, struct infect_call *calls, int n)
+{
+	int r = wait_batch(inf);
+
+	return r ? r : infect_read(inf, table, calls, n * sizeof(*calls));
+}
+
+int infect_batch(struct infect *inf, uint64_t table, struct infect_call *calls, int n)
+{
+	int r = infect_batch_send(inf, table, calls, n);
+
+	return r ? r : infect_batch_recv(inf, table, calls, n);
 }
 
 int infect_read(struct infect *inf, uint64_t addr, void *buf, size_t len)
@@ -388,14 +399,10 @@ int infect_write(struct infect *inf, uint64_t addr, const void *buf, size_t len)
  * restart only on its way through signal handling. PTRACE_INTERRUPT then
  * resume sends it through get_signal() again, where it stops exactly as it
  * was stopped before we borrowed it. */
-static int return_to_event_stop(struct infect *inf)
+static int wait_event_stop(struct infect *inf)
 {
 	int st;
 
-	if (ptrace(PTRACE_INTERRUPT, inf->tid, NULL, NULL))
-		return pr_perror("cannot interrupt task %d", inf->tid);
-	if (ptrace(PTRACE_CONT, inf->tid, NULL, NULL))
-		return pr_perror("cannot resume task %d", inf->tid);
 	for (;;) {
 		if (waitpid(inf->tid, &st, __WALL) < 0)
 			return pr_perror("waitpid(%d)", inf->tid);
@@ -412,27 +419,20 @@ static int return_to_event_stop(struct infect *inf)
 	}
 }
 
-int infect_stop(struct infect *inf)
+static int unmap_ours(struct infect *inf)
 {
-	uint64_t mask;
-	int r = 0, r2;
+	uint64_t ret;
+	int r = 0, r1;
 
-	if (!inf->started)
-		return 0;
 	if (inf->code) {
-		uint64_t ret;
-
 		r = infect_syscall(inf, __NR_munmap, &ret, inf->code, 4096, 0, 0, 0, 0);
 		if (!r && ret)
 			r = -EIO;
 		inf->code = 0;
 	}
 	if (inf->scratch) {
-		uint64_t ret;
-
-		int r1 = infect_syscall(inf, __NR_munmap, &ret, inf->scratch, inf->scratch_len,
-					0, 0, 0, 0);
-
+		r1 = infect_syscall(inf, __NR_munmap, &ret, inf->scratch, inf->scratch_len,
+				    0, 0, 0, 0);
 		r = r ? r : r1;
 		if (!r1 && ret) {
 			pr_err("munmap of scratch in task %d failed: %s", inf->tid,
@@ -441,6 +441,17 @@ int infect_stop(struct infect *inf)
 		}
 		inf->scratch = 0;
 	}
+	return r;
+}
+
+int infect_stop_send(struct infect *inf)
+{
+	uint64_t mask;
+	int r;
+
+	if (!inf->started)
+		return 0;
+	r = unmap_ours(inf);
 	/* If it was stopped in rt_sigsuspend/ppoll/pselect, its blocked mask
 	 * was the temporary one and the kernel restored the saved one into
 	 * `blocked` when we first resumed it (not the one we set): keep
@@ -448,19 +459,40 @@ int infect_stop(struct infect *inf)
 	if (inf->set_sigmask && !ptrace(PTRACE_GETSIGMASK, inf->tid, sizeof(mask), &mask) &&
 	    mask != inf->set_sigmask)
 		inf->saved_sigmask = mask;
-	r2 = 0;
+	inf->resumed = false;
 	if (ptrace(PTRACE_SETREGS, inf->tid, NULL, &inf->saved))
-		r2 = pr_perror("cannot restore registers of task %d", inf->tid);
-	else if (ptrace(PTRACE_SETSIGMASK, inf->tid, sizeof(uint64_t), &inf->saved_sigmask))
-		r2 = pr_perror("cannot restore blocked mask of task %d", inf->tid);
-	else
-		r2 = return_to_event_stop(inf);
+		return pr_perror("cannot restore registers of task %d", inf->tid);
+	if (ptrace(PTRACE_SETSIGMASK, inf->tid, sizeof(uint64_t), &inf->saved_sigmask))
+		return pr_perror("cannot restore blocked mask of task %d", inf->tid);
+	if (ptrace(PTRACE_INTERRUPT, inf->tid, NULL, NULL))
+		return pr_perror("cannot interrupt task %d", inf->tid);
+	if (ptrace(PTRACE_CONT, inf->tid, NULL, NULL))
+		return pr_perror("cannot resume task %d", inf->tid);
+	inf->resumed = true;
+	return r;
+}
+
+int infect_stop_recv(struct infect *inf)
+{
+	int r = 0;
+
+	if (!inf->started)
+		return 0;
+	if (inf->resumed)
+		r = wait_event_stop(inf);
 	if (inf->deferred_sig)
 		syscall(SYS_tkill, inf->tid, inf->deferred_sig);
 	if (inf->mem_fd >= 0)
 		close(inf->mem_fd);
 	inf->mem_fd = -1;
-	inf->started = false;
+	inf->started = inf->resumed = false;
+	return r;
+}
+
+int infect_stop(struct infect *inf)
+{
+	int r = infect_stop_send(inf), r2 = infect_stop_recv(inf);
+
 	return r ? r : r2;
 }
 

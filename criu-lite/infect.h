@@ -40,7 +40,7 @@ struct infect {
 	uint64_t set_sigmask;		/* the mask we last gave it */
 	int mem_fd;			/* /proc/tid/mem, or -1 */
 	int deferred_sig;		/* a stop signal met during injection */
-	bool started;
+	bool started, resumed;
 };
 
 /* Find a `syscall` instruction (the vdso has one) and save registers. */
@@ -73,6 +73,11 @@ int infect_map_code(struct infect *inf);
 /* Run calls[0..n) in order inside the tracee; the table is staged at
  * `table` (n * 64 bytes of scratch memory); each ret is filled in. */
 int infect_batch(struct infect *inf, uint64_t table, struct infect_call *calls, int n);
+
+/* The same in two halves, so that many threads (each with a table of its
+ * own) run at once and their stops overlap: send to all, then receive. */
+int infect_batch_send(struct infect *inf, uint64_t table, const struct infect_call *calls, int n);
+int infect_batch_recv(struct infect *inf, uint64_t table, struct infect_call *calls, int n);
 /* Copy to/from tracee memory through /proc/tid/mem (writes work on
  * read-only mappings too, as for a debugger). 0 or -errno. */
 int infect_read(struct infect *inf, uint64_t addr, void *buf, size_t len);
@@ -80,6 +85,10 @@ int infect_write(struct infect *inf, uint64_t addr, const void *buf, size_t len)
 /* Unmap scratch memory (and the code page) and restore the saved
  * registers and mask. */
 int infect_stop(struct infect *inf);
+/* infect_stop in two halves, likewise: send lets the thread go back to its
+ * event stop, recv waits for it to get there. Always call both. */
+int infect_stop_send(struct infect *inf);
+int infect_stop_recv(struct infect *inf);
 
 /* What the kernel does to a thread's registers when it returns to user mode
  * from a syscall interrupted with -ERESTART* and no handler runs: back up

@@ -3,6 +3,7 @@
  * target through injected syscalls (infect.c) that write their answers into
  * a scratch page, read back through /proc/PID/mem. */
 #include <errno.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,11 +41,24 @@ struct kstack {
  * per-thread ones), then the table of batched calls. */
 #define OFF_SIGACT(sig)	((uint64_t)((sig) - 1) * sizeof(struct ksigaction))
 #define OFF_ITIMER(w)	(2048 + (uint64_t)(w) * sizeof(struct kitimerval))
-#define OFF_ALTSTACK	3072
-#define OFF_TIDADDR	3136
 #define OFF_TABLE	4096
 #define MAX_CALLS	(NSIG_KERNEL + 3)
-#define SCRATCH_LEN	(OFF_TABLE + MAX_CALLS * sizeof(struct infect_call))
+/* Then a slot per thread served at once: its answers, then its table. */
+#define OFF_SLOTS	(OFF_TABLE + MAX_CALLS * sizeof(struct infect_call))
+#define SLOT_LEN	256
+#define SLOT_ALTSTACK	0
+#define SLOT_TIDADDR	32
+#define SLOT_TABLE	64
+#define NR_SLOTS	64
+#define SCRATCH_LEN	(OFF_SLOTS + NR_SLOTS * SLOT_LEN)
+
+struct slot_answers {
+	struct kstack ss;
+	uint64_t pad;
+	uint64_t tidaddr;
+};
+_Static_assert(offsetof(struct slot_answers, tidaddr) == SLOT_TIDADDR, "slot layout");
+_Static_assert(SLOT_TABLE + 2 * sizeof(struct infect_call) <= SLOT_LEN, "slot too small");
 
 _Static_assert(OFF_SIGACT(NSIG_KERNEL + 1) <= 2048, "sigactions overlap itimers");
 
@@ -218,40 +232,82 @@ int sigstate_fill_proc(pid_t pid, ProcEntry *pe)
 	return r;
 }
 
-int sigstate_fill_thread(pid_t tid, ThreadEntry *te)
+static int thread_answers(pid_t tid, const struct infect_call *calls,
+			  const struct slot_answers *a, ThreadEntry *te)
 {
-	struct infect_call calls[2];
-	unsigned char page[OFF_TIDADDR + sizeof(uint64_t)];
-	struct kstack ss;
-	uint64_t tidaddr;
-	bool own;
-	int r;
-
-	r = own_begin(tid, &own);
-	if (r)
-		return r;
-	call(&calls[0], __NR_sigaltstack, 0, ctx.scratch + OFF_ALTSTACK, 0, 0);
-	call(&calls[1], __NR_prctl, PR_GET_TID_ADDRESS, ctx.scratch + OFF_TIDADDR, 0, 0);
-	r = own_end(own, ask(tid, calls, 2, page, sizeof(page)));
-	if (r)
-		return r;
-	memcpy(&ss, page + OFF_ALTSTACK, sizeof(ss));
-	memcpy(&tidaddr, page + OFF_TIDADDR, sizeof(tidaddr));
 	if (!calls[0].ret) {
 		te->sigaltstack = malloc(sizeof(*te->sigaltstack));
 		if (!te->sigaltstack)
 			return -ENOMEM;
 		sigaltstack_entry__init(te->sigaltstack);
-		te->sigaltstack->sp = ss.sp;
-		te->sigaltstack->flags = (uint32_t)ss.flags;
-		te->sigaltstack->size = ss.size;
+		te->sigaltstack->sp = a->ss.sp;
+		te->sigaltstack->flags = (uint32_t)a->ss.flags;
+		te->sigaltstack->size = a->ss.size;
 	}
 	/* PR_GET_TID_ADDRESS needs CONFIG_CHECKPOINT_RESTORE: optional. */
 	if (!calls[1].ret) {
 		te->has_clear_child_tid = 1;
-		te->clear_child_tid = tidaddr;
+		te->clear_child_tid = a->tidaddr;
 	} else {
 		pr_debug("thread %d: PR_GET_TID_ADDRESS failed (%lld)", tid, (long long)calls[1].ret);
 	}
 	return 0;
+}
+
+/* Up to NR_SLOTS threads at once: every thread is sent its batch before
+ * any is waited for, so their stops overlap instead of adding up. */
+static int fill_group(const pid_t *tids, ThreadEntry **tes, int n)
+{
+	struct infect inf[NR_SLOTS];
+	struct infect_call calls[NR_SLOTS][2];
+	struct slot_answers a;
+	int started = 0, sent = 0, r = 0, r2;
+
+	for (; started < n && !r; started++) {
+		uint64_t slot = ctx.scratch + OFF_SLOTS + (uint64_t)started * SLOT_LEN;
+
+		r = infect_start_at(&inf[started], tids[started], ctx.syscall_ip);
+		if (r)
+			break;
+		inf[started].code = ctx.code;
+		call(&calls[started][0], __NR_sigaltstack, 0, slot + SLOT_ALTSTACK, 0, 0);
+		call(&calls[started][1], __NR_prctl, PR_GET_TID_ADDRESS, slot + SLOT_TIDADDR, 0, 0);
+		r = infect_batch_send(&inf[started], slot + SLOT_TABLE, calls[started], 2);
+		sent += !r;
+	}
+	for (int i = 0; i < sent; i++) {
+		uint64_t slot = ctx.scratch + OFF_SLOTS + (uint64_t)i * SLOT_LEN;
+
+		r2 = infect_batch_recv(&inf[i], slot + SLOT_TABLE, calls[i], 2);
+		if (!r2)
+			r2 = infect_read(&inf[i], slot, &a, sizeof(a));
+		if (!r2)
+			r2 = thread_answers(tids[i], calls[i], &a, tes[i]);
+		r = r ? r : r2;
+	}
+	for (int i = 0; i < started; i++) {
+		inf[i].code = 0;	/* the process's, not this thread's to unmap */
+		r2 = infect_stop_send(&inf[i]);
+		r = r ? r : r2;
+	}
+	for (int i = 0; i < started; i++) {
+		r2 = infect_stop_recv(&inf[i]);
+		r = r ? r : r2;
+	}
+	return r;
+}
+
+int sigstate_fill_threads(pid_t pid, int n, const pid_t *tids, ThreadEntry **tes)
+{
+	bool own;
+	int r = own_begin(pid, &own);
+
+	for (int i = 0; !r && i < n; i += NR_SLOTS)
+		r = fill_group(tids + i, tes + i, n - i < NR_SLOTS ? n - i : NR_SLOTS);
+	return own_end(own, r);
+}
+
+int sigstate_fill_thread(pid_t tid, ThreadEntry *te)
+{
+	return sigstate_fill_threads(tid, 1, &tid, &te);
 }
