@@ -106,8 +106,14 @@ int rst_itimers(struct rst_proc *p, struct rst_inj *j)
 		};
 		int r;
 
-		if (!it->value_us)
+		if (!it->value_us && !it->interval_us)
 			continue;	/* disarmed */
+		/* An interval timer that fired while the process was frozen
+		 * reads 0 until its signal is dequeued (the kernel re-arms it
+		 * then): that signal is in the restored pending queue; arm the
+		 * next expiry one interval away. */
+		if (!it->value_us)
+			v.it_value = v.it_interval;
 		r = rst_poke(j, j->data, &v, sizeof(v));
 		if (!r)
 			r = rst_sys_ok(j, "setitimer", __NR_setitimer, NULL, it->which, j->data, 0, 0,

@@ -374,6 +374,28 @@ Test(restore, parent_and_child_get_their_pipe_bytes)
 	rm_rf(dir);
 }
 
+Test(restore, signal_state_survives)
+{
+	char dir[256], img[300], go[300], line[256], err[4096];
+	struct target t;
+	struct run r;
+
+	make_tmpdir(dir, sizeof(dir), "rst-sig");
+	snprintf(img, sizeof(img), "%s/img", dir);
+	snprintf(go, sizeof(go), "%s/go", dir);
+	start(&t, target_path("restore_signals"), go, NULL);
+	usleep(50 * 1000);	/* a few timer ticks, maybe one pending at the dump */
+	dump_kill(&t, img);
+
+	restore_start(&r, dir, "-D", img, NULL);
+	usleep(50 * 1000);
+	cr_assert_eq(run_cmd(NULL, 0, "touch '%s'", go), 0);
+	cr_assert(target_read_line(&r.out, line, sizeof(line), 10000), "no output");
+	cr_expect_str_eq(line, "SIG pending=1 ticking=1 altstack=1 usr2=1 winch=1");
+	cr_assert_eq(restore_finish(&r, err, sizeof(err)), 0, "restore failed: %s", err);
+	rm_rf(dir);
+}
+
 Test(restore, private_file_mapping_comes_back)
 {
 	char dir[256], img[300], go[300], data[300], line[256], err[4096];
