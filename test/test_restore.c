@@ -293,34 +293,104 @@ Test(restore, counter_goes_on_from_the_dumped_value)
 	rm_rf(dir);
 }
 
-Test(restore, eight_threads_finish_with_the_undisturbed_sums, .timeout = 60)
+/* The SUM lines of the threads target's output, in order. */
+static void sums_of(const char *out, char *sums, size_t len)
 {
-	char dir[256], img[300], expect[4096], got[4096] = "", line[256], err[4096];
-	struct target t;
+	const char *p = out;
+	size_t n = 0;
+
+	sums[0] = '\0';
+	while ((p = strstr(p, "SUM "))) {
+		size_t l = strcspn(p, "\n") + 1;
+
+		if (n + l < len) {
+			memcpy(sums + n, p, l);
+			n += l;
+			sums[n] = '\0';
+		}
+		p += l;
+	}
+}
+
+/* Restore img in the foreground and collect what the tree prints. */
+static int restore_collect(const char *dir, const char *img, char *got, size_t len, char *err,
+			   size_t errlen)
+{
+	char line[256];
 	struct run r;
-	char *p;
+
+	got[0] = '\0';
+	restore_start(&r, dir, "-D", img, NULL);
+	while (target_read_line(&r.out, line, sizeof(line), 30000)) {
+		if (strlen(got) + strlen(line) + 2 < len) {
+			strcat(got, line);
+			strcat(got, "\n");
+		}
+		if (!strcmp(line, "DONE"))
+			break;
+	}
+	return restore_finish(&r, err, errlen);
+}
+
+static void threads_expected(char *sums, size_t len)
+{
+	char out[4096];
 
 	/* The reference: an undisturbed run of the same work. */
-	cr_assert_eq(run_cmd(expect, sizeof(expect), "'%s' 1500", target_path("restore_threads")), 0);
-	p = strstr(expect, "SUM 0");
-	cr_assert_not_null(p);
-	memmove(expect, p, strlen(p) + 1);
+	cr_assert_eq(run_cmd(out, sizeof(out), "'%s' 1500", target_path("restore_threads")), 0);
+	sums_of(out, sums, len);
+	cr_assert(strstr(sums, "SUM 7"), "reference run printed: %s", out);
+}
 
+Test(restore, eight_threads_finish_with_the_undisturbed_sums, .timeout = 60)
+{
+	char dir[256], img[300], expect[1024], got[4096], sums[1024], err[4096], want[64];
+	struct target t;
+
+	threads_expected(expect, sizeof(expect));
 	make_tmpdir(dir, sizeof(dir), "rst-threads");
 	snprintf(img, sizeof(img), "%s/img", dir);
 	start(&t, target_path("restore_threads"), "1500", NULL);
 	usleep(100 * 1000);	/* well into the work */
 	dump_kill(&t, img);
 
-	restore_start(&r, dir, "-D", img, NULL);
-	while (target_read_line(&r.out, line, sizeof(line), 30000)) {
-		strcat(got, line);
-		strcat(got, "\n");
-		if (!strcmp(line, "DONE"))
-			break;
-	}
-	cr_assert_eq(restore_finish(&r, err, sizeof(err)), 0, "restore failed: %s", err);
-	cr_assert_str_eq(got, expect, "restored sums differ:\n%s\nexpected:\n%s", got, expect);
+	cr_assert_eq(restore_collect(dir, img, got, sizeof(got), err, sizeof(err)), 0,
+		     "restore failed: %s", err);
+	sums_of(got, sums, sizeof(sums));
+	cr_assert_str_eq(sums, expect, "restored sums differ:\n%s\nexpected:\n%s", sums, expect);
+	/* The dumped tids were free: the threads have them back. */
+	snprintf(want, sizeof(want), "TID 0 %d\n", (int)target_ready_u64(&t, "tid0"));
+	cr_expect(strstr(got, want), "thread 0 lost its tid: %s", got);
+	snprintf(want, sizeof(want), "TID 7 %d\n", (int)target_ready_u64(&t, "tid7"));
+	cr_expect(strstr(got, want), "thread 7 lost its tid: %s", got);
+	rm_rf(dir);
+}
+
+Test(restore, copy_of_a_running_tree_gets_new_pids, .timeout = 60)
+{
+	char dir[256], img[300], expect[1024], got[4096], sums[1024], err[4096], pid[16], want[64];
+	struct target t;
+
+	threads_expected(expect, sizeof(expect));
+	make_tmpdir(dir, sizeof(dir), "rst-copy");
+	snprintf(img, sizeof(img), "%s/img", dir);
+	start(&t, target_path("restore_threads"), "1500", NULL);
+	usleep(100 * 1000);
+	cr_assert_eq(mkdir(img, 0700), 0);
+	snprintf(pid, sizeof(pid), "%d", t.pid);
+	cr_assert_eq(run_criu_lite(err, sizeof(err), "dump", "-t", pid, "-D", img, NULL), 0,
+		     "dump failed: %s", err);
+
+	/* The original still runs, holding every dumped pid and tid. */
+	cr_assert_eq(restore_collect(dir, img, got, sizeof(got), err, sizeof(err)), 0,
+		     "restore failed: %s", err);
+	cr_expect(strstr(err, pid) && strstr(err, "taken"), "new pid not said: %s", err);
+	sums_of(got, sums, sizeof(sums));
+	cr_assert_str_eq(sums, expect, "the copy's sums differ:\n%s\nexpected:\n%s", sums, expect);
+	snprintf(want, sizeof(want), "TID 0 %d\n", (int)target_ready_u64(&t, "tid0"));
+	cr_expect(!strstr(got, want), "the copy reused a tid in use: %s", got);
+	target_kill(&t);
+	g_target = 0;
 	rm_rf(dir);
 }
 
@@ -347,12 +417,31 @@ Test(restore, vector_registers_keep_their_values)
 	rm_rf(dir);
 }
 
+/* A foreground restore writes its pidfile once the tree is restored. */
+static bool wait_pidfile(pid_t *pid)
+{
+	for (int i = 0; i < 1000; i++) {
+		FILE *f = fopen(g_pidfile, "re");
+		int n = 0;
+
+		if (f && fscanf(f, "%d", &n) == 1 && n > 0) {
+			fclose(f);
+			*pid = n;
+			return true;
+		}
+		if (f)
+			fclose(f);
+		usleep(10000);
+	}
+	return false;
+}
+
 Test(restore, parent_and_child_get_their_pipe_bytes)
 {
-	char dir[256], img[300], go[300], line[256], want[128], err[4096];
+	char dir[256], img[300], go[300], line[256], want[128], err[4096], path[64];
 	struct target t;
 	struct run r;
-	pid_t child;
+	pid_t child, root, kid;
 
 	make_tmpdir(dir, sizeof(dir), "rst-pipe");
 	snprintf(img, sizeof(img), "%s/img", dir);
@@ -365,7 +454,15 @@ Test(restore, parent_and_child_get_their_pipe_bytes)
 		usleep(10000);
 
 	restore_start(&r, dir, "-D", img, NULL);
-	usleep(50 * 1000);
+	cr_assert(wait_pidfile(&root), "no pidfile from the restore");
+	/* The tree's shape: the child is the root's, in the root's group. */
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", root, root);
+	cr_assert_eq(run_cmd(line, sizeof(line), "cat %s", path), 0);
+	kid = atoi(line);
+	cr_expect_gt(kid, 0, "the restored root has no child");
+	cr_expect_eq(getpgid(root), root, "the root does not lead its group any more");
+	cr_expect_eq(getpgid(kid), root, "the child left the root's group");
+	cr_expect_eq(getsid(kid), getsid(root));
 	cr_assert_eq(run_cmd(NULL, 0, "touch '%s'", go), 0);
 	cr_assert(target_read_line(&r.out, line, sizeof(line), 10000), "no output from the restored child");
 	cr_expect_str_eq(line, want);
