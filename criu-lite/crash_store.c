@@ -322,7 +322,8 @@ static int list_locked(struct crash_store *s, struct crash_item **items, size_t 
 		n++;
 	}
 	closedir(d);
-	qsort(v, n, sizeof(*v), cmp_item);
+	if (n)
+		qsort(v, n, sizeof(*v), cmp_item);
 	*items = v;
 	*nr = n;
 	return 0;

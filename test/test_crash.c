@@ -288,7 +288,7 @@ struct caught {
 };
 
 /* Crash crash_segv (ballast MiB of heap) with a server on "@@sock". */
-static int catch_crash(struct caught *c, const char *mib, const char *fault)
+static int catch_crash_t(struct caught *c, const char *mib, const char *fault, const char *limit)
 {
 	int st;
 
@@ -305,7 +305,7 @@ static int catch_crash(struct caught *c, const char *mib, const char *fault)
 
 		snprintf(only, sizeof(only), "%d", c->t.pid);
 		c->server = server_start(c->log, "-S", c->store, "--socket", c->sock, "--only-pid",
-					 only, "--timeout", "30", NULL);
+					 only, "--timeout", limit, NULL);
 	}
 	unsetenv("CRIU_LITE_FAULT");
 	guard_set(&c->g, "@@%s", c->sock);
@@ -317,6 +317,11 @@ static int catch_crash(struct caught *c, const char *mib, const char *fault)
 	cr_assert_neq(st, -1, "the crasher is still not released");
 	c->t.pid = 0;
 	return st;
+}
+
+static int catch_crash(struct caught *c, const char *mib, const char *fault)
+{
+	return catch_crash_t(c, mib, fault, "30");
 }
 
 static void caught_end(struct caught *c)
@@ -451,6 +456,30 @@ Test(crash, peer_gone_mid_core_is_discarded, .timeout = 120)
 	cr_expect(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "status %#x", st);
 	cr_expect(file_has(c.log, "went away mid-core", 20000),
 		  "no clear message about the cut core");
+	server_stop(c.server);
+	c.server = 0;
+	crashes_list(c.store, list, sizeof(list));
+	cr_expect(strstr(list, "no crashes"), "a cut core is listed:\n%s", list);
+	cr_expect(!store_has_tmp(c.store), "a half-written crash was left in the store");
+	caught_end(&c);
+	rm_rf(c.dir);
+}
+
+/* A crash the server cannot finish (here: it stops reading) is cut at the
+ * time limit: the crasher goes on dying, nothing is listed. */
+Test(crash, stuck_crash_is_cut_at_the_time_limit, .timeout = 120)
+{
+	struct caught c = { .g.lock = -1 };
+	char list[4096];
+	int st;
+
+	catch_crash_t(&c, "16", "core-stall:65536", "2");
+	st = wait_end(c.t.pid, 60000);
+	guard_end(&c.g);
+	cr_assert_neq(st, -1, "the stuck crasher was never released");
+	c.t.pid = 0;
+	cr_expect(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV, "status %#x", st);
+	cr_expect(file_has(c.log, "time limit", 20000), "no clear message about the time limit");
 	server_stop(c.server);
 	c.server = 0;
 	crashes_list(c.store, list, sizeof(list));
