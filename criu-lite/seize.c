@@ -19,6 +19,7 @@
 
 #include "criu-lite/dump.h"
 #include "criu-lite/freezer_cgroup.h"
+#include "criu-lite/seize_scan.h"
 #include "images/log.h"
 
 #ifndef PTRACE_EVENT_STOP
@@ -31,11 +32,6 @@
 /* A thread that does not reach a ptrace-stop in this time is stuck in an
  * uninterruptible sleep (a vfork parent waiting for its child, NFS). */
 #define STOP_TIMEOUT_MS 10000
-
-struct proc_stat {
-	char state;
-	pid_t ppid, pgid, sid;
-};
 
 static long now_ms(void)
 {
@@ -53,220 +49,6 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
 }
 
-/* /proc/PID/task/TID/stat (tid = 0: /proc/PID/stat). comm may hold ')' and
- * spaces, so parse from the last ')'. */
-static int read_stat(pid_t pid, pid_t tid, struct proc_stat *ps)
-{
-	char path[64], buf[1024], *p;
-	ssize_t n;
-	FILE *f;
-
-	if (tid)
-		snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, tid);
-	else
-		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	f = fopen(path, "re");
-	if (!f)
-		return -errno;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n > 0 ? n : 0] = '\0';
-	p = strrchr(buf, ')');
-	if (!p || sscanf(p + 1, " %c %d %d %d", &ps->state, &ps->ppid, &ps->pgid, &ps->sid) != 4)
-		return -EIO;
-	return 0;
-}
-
-static struct dump_proc *tree_find(struct dump_tree *tree, pid_t pid)
-{
-	for (int i = 0; i < tree->nr_procs; i++)
-		if (tree->procs[i].pid == pid)
-			return &tree->procs[i];
-	return NULL;
-}
-
-/* Processes that exited while we seized are never taken in again: the
- * /proc scan may still hold the state it read while one was alive ('R'
- * from an earlier scan), which would have us add and drop it forever. */
-static bool tree_gone(const struct dump_tree *tree, pid_t pid)
-{
-	for (int i = 0; i < tree->nr_gone; i++)
-		if (tree->gone[i] == pid)
-			return true;
-	return false;
-}
-
-static int tree_add_proc(struct dump_tree *tree, pid_t pid, const struct proc_stat *ps)
-{
-	struct dump_proc *p;
-
-	if (tree->nr_procs == tree->cap_procs) {
-		int ncap = tree->cap_procs ? tree->cap_procs * 2 : 8;
-
-		p = realloc(tree->procs, ncap * sizeof(*p));
-		if (!p)
-			return -ENOMEM;
-		tree->procs = p;
-		tree->cap_procs = ncap;
-	}
-	p = &tree->procs[tree->nr_procs++];
-	memset(p, 0, sizeof(*p));
-	p->pid = pid;
-	p->ppid = ps->ppid;
-	p->pgid = ps->pgid;
-	p->sid = ps->sid;
-	p->state = ps->state;
-	/* With the SIGSTOP freezer every process we learn of gets one, so a
-	 * child born meanwhile is stopped like the others. */
-	if (tree->used == FREEZER_SIGSTOP)
-		kill(pid, SIGSTOP);
-	pr_debug("tree: process %d (parent %d, state %c)", pid, ps->ppid, ps->state);
-	return 0;
-}
-
-static int proc_add_thread(struct dump_proc *p, pid_t tid, char state)
-{
-	if (p->nr_threads == p->cap_threads) {
-		int ncap = p->cap_threads ? p->cap_threads * 2 : 8;
-		pid_t *t = realloc(p->tids, ncap * sizeof(*t));
-		char *s;
-		unsigned char *f;
-
-		if (!t)
-			return -ENOMEM;
-		p->tids = t;
-		s = realloc(p->thread_state, ncap);
-		if (!s)
-			return -ENOMEM;
-		p->thread_state = s;
-		f = realloc(p->thread_flags, ncap);
-		if (!f)
-			return -ENOMEM;
-		p->thread_flags = f;
-		p->cap_threads = ncap;
-	}
-	p->tids[p->nr_threads] = tid;
-	p->thread_state[p->nr_threads] = state;
-	p->thread_flags[p->nr_threads] = 0;
-	return p->nr_threads++;
-}
-
-static void proc_drop_thread(struct dump_proc *p, int i)
-{
-	int rest = p->nr_threads - i - 1;
-
-	memmove(&p->tids[i], &p->tids[i + 1], rest * sizeof(p->tids[0]));
-	memmove(&p->thread_state[i], &p->thread_state[i + 1], rest);
-	memmove(&p->thread_flags[i], &p->thread_flags[i + 1], rest);
-	p->nr_threads--;
-}
-
-struct pid_stat {
-	pid_t pid;
-	struct proc_stat ps;
-};
-
-/* What the previous /proc scan of this seize read, sorted by pid. A scan
- * made while the tree is frozen then reads the stat of new pids only: that
- * scan is downtime, and reading every process's stat on a busy machine
- * costs tens of milliseconds. A process seen before cannot have become a
- * descendant since: reparenting only moves a process to an ancestor (a
- * subreaper in the tree means it already was in the tree). */
-static struct {
-	struct pid_stat *v;
-	int nr;
-} scan_cache;
-
-static int cmp_pid(const void *a, const void *b)
-{
-	const struct pid_stat *x = a, *y = b;
-
-	return (x->pid > y->pid) - (x->pid < y->pid);
-}
-
-static void scan_cache_free(void)
-{
-	free(scan_cache.v);
-	scan_cache.v = NULL;
-	scan_cache.nr = 0;
-}
-
-static int stat_cached(pid_t pid, struct proc_stat *ps)
-{
-	struct pid_stat key = { .pid = pid }, *hit;
-
-	hit = scan_cache.v ? bsearch(&key, scan_cache.v, scan_cache.nr, sizeof(key), cmp_pid) : NULL;
-	if (!hit)
-		return read_stat(pid, 0, ps);
-	*ps = hit->ps;
-	return 0;
-}
-
-/* Add every live descendant of the tree that is not in it yet; returns how
- * many were added. /proc/PID/task/TID/children is not built into every
- * kernel (not this one), so ppid links are read from every /proc/PID/stat. */
-static int collect_children(struct dump_tree *tree)
-{
-	struct pid_stat *all = NULL;
-	int nr = 0, cap = 0, added = 0, r = 0, more = 1;
-	struct dirent *de;
-	DIR *d = opendir("/proc");
-
-	if (!d)
-		return pr_perror("cannot open /proc");
-	while ((de = readdir(d))) {
-		pid_t pid = atoi(de->d_name);
-
-		if (pid <= 0)
-			continue;
-		if (nr == cap) {
-			void *n = realloc(all, (cap = cap ? cap * 2 : 256) * sizeof(*all));
-
-			if (!n) {
-				r = -ENOMEM;
-				break;
-			}
-			all = n;
-		}
-		all[nr].pid = pid;
-		if (!stat_cached(pid, &all[nr].ps))
-			nr++;
-	}
-	closedir(d);
-	if (!r) {
-		qsort(all, nr, sizeof(*all), cmp_pid);
-		free(scan_cache.v);
-		scan_cache.v = malloc(nr * sizeof(*all) + 1);
-		scan_cache.nr = scan_cache.v ? nr : 0;
-		if (scan_cache.v)
-			memcpy(scan_cache.v, all, nr * sizeof(*all));
-	}
-	/* Repeat so that a grandchild listed before its parent is still found. */
-	while (!r && more) {
-		more = 0;
-		for (int i = 0; i < nr && !r; i++) {
-			if (!tree_find(tree, all[i].ps.ppid) || tree_find(tree, all[i].pid) ||
-			    tree_gone(tree, all[i].pid))
-				continue;
-			if (all[i].pid == getpid()) {
-				pr_err("the tree of %d contains criu-lite itself", tree->procs[0].pid);
-				r = -EINVAL;
-			} else if (all[i].ps.state == 'Z' || all[i].ps.state == 'X') {
-				if (!all[i].ps.pgid)
-					continue;
-				pr_info("process %d is a zombie: not dumped", all[i].pid);
-				all[i].ps.pgid = 0;	/* warn once */
-			} else {
-				r = tree_add_proc(tree, all[i].pid, &all[i].ps);
-				added++;
-				more = 1;
-			}
-		}
-	}
-	free(all);
-	return r < 0 ? r : added;
-}
-
 static int seize_error(pid_t pid, pid_t tid)
 {
 	int e = errno;
@@ -278,7 +60,7 @@ static int seize_error(pid_t pid, pid_t tid)
 
 	/* ptrace refuses an exited task with EPERM: that is a thread (or a
 	 * process) on its way out, not a permission problem. */
-	if (e == ESRCH || (e == EPERM && (read_stat(pid, tid, &ps) || ps.state == 'Z' ||
+	if (e == ESRCH || (e == EPERM && (ptree_read_stat(pid, tid, &ps) || ps.state == 'Z' ||
 					  ps.state == 'X')))
 		return -ESRCH;	/* gone: the caller decides */
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", pid, tid);
@@ -315,7 +97,7 @@ static int zombie_leader(pid_t pid)
 		struct proc_stat ps;
 		pid_t tid = atoi(de->d_name);
 
-		if (tid > 0 && tid != pid && !read_stat(pid, tid, &ps) &&
+		if (tid > 0 && tid != pid && !ptree_read_stat(pid, tid, &ps) &&
 		    ps.state != 'Z' && ps.state != 'X')
 			live++;
 	}
@@ -348,7 +130,7 @@ static int seize_threads(struct dump_proc *p)
 			continue;
 		for (i = 0; i < p->nr_threads && !known; i++)
 			known = p->tids[i] == tid;
-		if (known || read_stat(p->pid, tid, &ps))
+		if (known || ptree_read_stat(p->pid, tid, &ps))
 			continue;
 		if (ps.state == 'Z' || ps.state == 'X') {
 			if (tid == p->pid)
@@ -361,7 +143,7 @@ static int seize_threads(struct dump_proc *p)
 				r = 0;
 			continue;
 		}
-		i = proc_add_thread(p, tid, ps.state);
+		i = ptree_add_thread(p, tid, ps.state);
 		if (i < 0) {
 			ptrace(PTRACE_DETACH, tid, NULL, NULL);
 			r = i;
@@ -427,7 +209,7 @@ static int wait_stop(struct dump_proc *p, int i)
 		if (r < 0 || WIFEXITED(st) || WIFSIGNALED(st)) {
 			if (tid == p->pid)
 				return -ESRCH;
-			proc_drop_thread(p, i);
+			ptree_drop_thread(p, i);
 			return 1;
 		}
 		if (st >> 16 == PTRACE_EVENT_STOP) {
@@ -528,12 +310,12 @@ static void refresh_links(struct dump_tree *tree)
 		struct dump_proc *p = &tree->procs[n];
 		struct proc_stat ps;
 
-		if (read_stat(p->pid, 0, &ps))
+		if (ptree_read_stat(p->pid, 0, &ps))
 			continue;
 		p->ppid = ps.ppid;
 		p->pgid = ps.pgid;
 		p->sid = ps.sid;
-		if (!tree_find(tree, p->ppid)) {
+		if (!ptree_find(tree, p->ppid)) {
 			pr_warn("process %d was orphaned while being frozen: left out", p->pid);
 			for (int i = 0; i < p->nr_threads; i++)
 				detach_thread(p, i);
@@ -549,7 +331,7 @@ static int seize_round(struct dump_tree *tree, bool wait)
 {
 	int found = 0, r;
 
-	r = collect_children(tree);
+	r = ptree_collect_children(tree);
 	if (r < 0)
 		return r;
 	found += r;
@@ -580,7 +362,7 @@ static bool cgroup_is_own(struct dump_tree *tree, const char *dir)
 	if (fcg_procs(dir, &pids, &nr))
 		return false;
 	for (int i = 0; i < nr && own; i++)
-		own = pids[i] != getpid() && tree_find(tree, pids[i]);
+		own = pids[i] != getpid() && ptree_find(tree, pids[i]);
 	free(pids);
 	return own && nr > 0;
 }
@@ -640,7 +422,7 @@ static int check_root(pid_t root, struct proc_stat *ps)
 		pr_err("invalid pid %d", root);
 		return -EINVAL;
 	}
-	r = read_stat(root, 0, ps);
+	r = ptree_read_stat(root, 0, ps);
 	if (r == -ENOENT || r == -ESRCH) {
 		pr_err("no such process: %d", root);
 		return -ESRCH;
@@ -704,14 +486,14 @@ int seize_tree(pid_t root, const struct dump_opts *opts, struct dump_tree *tree)
 	r = check_root(root, &ps);
 	if (r)
 		return r;
-	r = tree_add_proc(tree, root, &ps);
+	r = ptree_add_proc(tree, root, &ps);
 	if (r)
 		return r;
 	tree->released = false;
 	tree->used = opts->freezer;
 	if (opts->freezer == FREEZER_AUTO || opts->freezer == FREEZER_CGROUP || opts->freeze_cgroup) {
 		/* A first look at the tree decides whether its cgroup is its own. */
-		r = collect_children(tree);
+		r = ptree_collect_children(tree);
 		if (r >= 0)
 			r = pick_cgroup(tree, opts);
 		if (r < 0)
@@ -724,7 +506,7 @@ int seize_tree(pid_t root, const struct dump_opts *opts, struct dump_tree *tree)
 		for (int i = 0; i < tree->nr_procs; i++)
 			kill(tree->procs[i].pid, SIGSTOP);
 	r = freeze_and_seize(tree);
-	scan_cache_free();
+	ptree_cache_free();
 	if (r < 0)
 		goto fail;
 	for (int i = 0; i < tree->nr_procs; i++)
@@ -733,7 +515,7 @@ int seize_tree(pid_t root, const struct dump_opts *opts, struct dump_tree *tree)
 		freezer_name(tree->used), tree->cgroup[0] ? " " : "", tree->cgroup);
 	return 0;
 fail:
-	scan_cache_free();
+	ptree_cache_free();
 	seize_release(tree, RELEASE_RUN);
 	dump_tree_free(tree);
 	return r;
