@@ -16,10 +16,12 @@
 #include <unistd.h>
 
 #include "criu-lite/dump.h"
+#include "criu-lite/mem_internal.h"
 #include "criu-lite/vma.h"
 #include "images/image.h"
 #include "images/pagemap_read.h"
 #include "test/helpers.h"
+#include "test/targets/mem_pattern.h"
 
 static char cur_dir[256];
 static bool cur_mounted;
@@ -221,4 +223,105 @@ Test(mem_units, full_disk_leaves_no_images)
 	cr_assert_neq(fstatat(dirfd, name, &sb, 0), 0);
 	cr_assert(proc_untraced_running(t.pid));
 	close(dirfd);
+}
+
+/* The batch layer alone, reading this very process: a pw writing
+ * pages-1.img and pagemap-1.img into a fresh directory. */
+static struct pw pw;	/* large: iovec and segment tables */
+
+static int pw_open(struct dump_stats *st)
+{
+	PagemapHead head = PAGEMAP_HEAD__INIT;
+	int dirfd;
+
+	make_tmpdir(cur_dir, sizeof(cur_dir), "pw");
+	dirfd = open(cur_dir, O_RDONLY | O_DIRECTORY);
+	cr_assert_eq(pw_init(&pw, st), 0);
+	pw.pages_fd = img_create_raw(dirfd, "pages-1.img");
+	pw.pm = img_create(dirfd, IMG_PAGEMAP, 1);
+	head.pages_file = "pages-1.img";
+	cr_assert_eq(img_write(pw.pm, &head), 0);
+	cr_assert_eq(pww_start(&pw.writer, pw.pages_fd), 0);
+	return dirfd;
+}
+
+static void pw_close(void)
+{
+	cr_assert_eq(pw_finish(&pw), 0);
+	pw_fini(&pw);
+	cr_assert_eq(img_close(pw.pm), 0);
+	close(pw.pages_fd);
+}
+
+/* process_vm_readv stops at a page it refuses; the rest of that range is
+ * read through /proc/PID/mem, and later ranges again in one call. */
+Test(mem_units, refused_range_falls_back_to_proc_mem)
+{
+	const size_t PG = 4096;
+	uint8_t *p = mmap(NULL, 6 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint8_t got[6 * 4096];
+	struct dump_stats st = { 0 };
+	struct pmr pm;
+	int dirfd;
+
+	mem_pat_fill(p, 6 * PG, 21, 0);
+	cr_assert_eq(mprotect(p + PG, PG, PROT_NONE), 0);
+	dirfd = pw_open(&st);
+	/* Two segments (a gap between them), one read call for both. */
+	cr_assert_eq(pw_add_copy(&pw, (uintptr_t)p, 3, 0, PW_SRC_VM, getpid(), -1, 0), 0);
+	cr_assert_eq(pw_add_copy(&pw, (uintptr_t)p + 4 * PG, 2, 0, PW_SRC_VM, getpid(), -1, 0), 0);
+	pw_close();
+	cr_assert_eq(pmr_open(dirfd, 1, &pm), 0);
+	cr_assert_eq(pmr_read(&pm, (uintptr_t)p, got, 3 * PG), 0);
+	cr_assert_eq(pmr_read(&pm, (uintptr_t)p + 4 * PG, got + 4 * PG, 2 * PG), 0);
+	cr_assert_null(pmr_find(&pm, (uintptr_t)p + 3 * PG));
+	mprotect(p + PG, PG, PROT_READ);
+	cr_assert(!memcmp(got, p, 3 * PG), "first range");
+	cr_assert(!memcmp(got + 4 * PG, p + 4 * PG, 2 * PG), "range after the refused one");
+	cr_assert_eq(st.pages_written, 5);
+	pmr_close(&pm);
+	close(dirfd);
+	munmap(p, 6 * PG);
+}
+
+/* More segments than one process_vm_readv takes, and zero pages between
+ * every stored one (as many iovecs as a buffer can need), across buffers. */
+Test(mem_units, many_segments_and_alternating_zero_pages)
+{
+	const size_t PG = 4096, N = 6000;
+	uint8_t *p = mmap(NULL, N * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct dump_stats st = { 0 };
+	uint8_t *got = malloc(PG);
+	struct pmr pm;
+	int dirfd;
+
+	for (size_t i = 0; i < N; i++)
+		if (i % 2 == 0)
+			mem_pat_fill(p + i * PG, PG, 22, i * PG);
+		else
+			p[i * PG] = 0;	/* populated, all zero */
+	dirfd = pw_open(&st);
+	/* Pages 0..2999 one by one (3000 segments), the rest as one range. */
+	for (size_t i = 0; i < 3000; i++)
+		cr_assert_eq(pw_add_copy(&pw, (uintptr_t)p + i * PG, 1, 0, PW_SRC_VM, getpid(), -1, 0), 0);
+	cr_assert_eq(pw_add_copy(&pw, (uintptr_t)p + 3000 * PG, N - 3000, 0, PW_SRC_VM, getpid(),
+				 -1, 0), 0);
+	pw_close();
+	cr_assert_eq(st.pages_written, N / 2);
+	cr_assert_eq(st.pages_zero, N / 2);
+	cr_assert_eq(st.bytes_written, N / 2 * PG);
+	cr_assert_eq(pmr_open(dirfd, 1, &pm), 0);
+	cr_assert_eq(pm.nr, N, "one run per page: they alternate");
+	for (size_t i = 0; i < N; i++) {
+		const struct pmr_run *r = pmr_find(&pm, (uintptr_t)p + i * PG);
+
+		cr_assert_not_null(r);
+		cr_assert_eq(r->flags, i % 2 ? PE_ZERO : PE_PRESENT, "page %zu", i);
+		cr_assert_eq(pmr_read(&pm, (uintptr_t)p + i * PG, got, PG), 0);
+		cr_assert(!memcmp(got, p + i * PG, PG), "page %zu", i);
+	}
+	pmr_close(&pm);
+	close(dirfd);
+	free(got);
+	munmap(p, N * PG);
 }
