@@ -10,22 +10,42 @@ set -eu
 cd "$(dirname "$0")/.."
 
 # `scripts/fuzz.sh pack DIR > FILE`: a dump directory as one input of the
-# directory targets (format in test/fuzz/fuzz_dir.h). Files over PACK_MAX
-# bytes (default 16 KiB) are cut there, so raw pages keep seeds small.
+# directory targets (format in test/fuzz/fuzz_dir.h). Raw pages files over
+# PACK_MAX bytes (default 4 KiB) keep their head and their length (the rest
+# reads as zeros), so seeds stay small; images are kept whole.
 if [ "${1:-}" = pack ]; then
 	for f in "$2"/*; do
 		[ -f "$f" ] || continue
-		printf '\n@@file %s\n' "$(basename "$f")"
-		head -c "${PACK_MAX:-16384}" "$f"
+		name=$(basename "$f")
+		size=$(stat -c %s "$f")
+		keep=$size
+		case "$name" in pages-*) [ "$size" -gt "${PACK_MAX:-4096}" ] && keep=${PACK_MAX:-4096} ;; esac
+		if [ "$keep" -lt "$size" ]; then
+			printf '\n@@file %s %s\n' "$name" "$size"
+		else
+			printf '\n@@file %s\n' "$name"
+		fi
+		head -c "$keep" "$f"
 	done
 	exit 0
 fi
 
 build=build-fuzz
 secs=${FUZZ_SECONDS:-60}
-san="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
+# -Wno-error: clang warns about things gcc does not; the gcc build is where
+# warnings are errors, this build only has to run.
+san="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -Wno-error"
 
-make --no-print-directory BUILD=$build CC=clang SAN="$san" -j"$(nproc)" fuzz-build >/dev/null
+mkdir -p $build
+if ! make --no-print-directory BUILD=$build CC=clang SAN="$san" -j"$(nproc)" fuzz-build \
+	> $build/build.log 2>&1; then
+	grep -E "error" $build/build.log >&2 || tail -20 $build/build.log >&2
+	exit 1
+fi
+grep -E "warning:" $build/build.log >&2 || true
+
+# Scratch images live in RAM when possible: every input is written out as files.
+[ -z "${TMPDIR:-}" ] && [ -w /dev/shm ] && export TMPDIR=/dev/shm
 
 targets=${FUZZ_TARGETS:-$(ls test/fuzz/*.c | xargs -n1 basename | sed 's/\.c$//')}
 mkdir -p $build/crashes

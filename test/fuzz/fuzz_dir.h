@@ -2,10 +2,13 @@
  * into a whole dump directory.
  *
  * Directory inputs are a dump directory serialized as a sequence of files,
- * each introduced by a line "\n@@file NAME\n" followed by its bytes up to the
- * next such line (scripts/fuzz.sh pack DIR writes one). Names are limited to
- * what a dump directory holds ([a-z0-9.-], no leading dot), so a mutated name
- * can never leave the scratch directory. */
+ * each introduced by a line "\n@@file NAME\n" or "\n@@file NAME SIZE\n"
+ * followed by its bytes up to the next such line (scripts/fuzz.sh pack DIR
+ * writes one). With SIZE the file is extended with zeros (sparse) to SIZE
+ * bytes, at most FUZZ_MAX_SIZE: a seed keeps the head of a big pages file and
+ * its real length, so offsets in the pagemap still point inside it. Names are
+ * limited to what a dump directory holds ([a-z0-9._-], no leading dot), so a
+ * mutated name can never leave the scratch directory. */
 #ifndef FUZZ_DIR_H
 #define FUZZ_DIR_H
 
@@ -20,6 +23,7 @@
 #include "images/log.h"
 
 #define FUZZ_SEP "\n@@file "
+#define FUZZ_MAX_SIZE (64u << 20)
 
 struct fuzz_dir {
 	char path[256];
@@ -34,12 +38,13 @@ static inline void fuzz_dir_cleanup_path(const char *path)
 	(void)!system(cmd);
 }
 
-static struct fuzz_dir *fuzz_dir_global;
+static struct fuzz_dir *fuzz_dirs[4];
 
 static inline void fuzz_dir_atexit(void)
 {
-	if (fuzz_dir_global)
-		fuzz_dir_cleanup_path(fuzz_dir_global->path);
+	for (int i = 0; i < 4; i++)
+		if (fuzz_dirs[i])
+			fuzz_dir_cleanup_path(fuzz_dirs[i]->path);
 }
 
 /* Once per process: a private directory under $TMPDIR, removed at exit.
@@ -54,8 +59,13 @@ static inline void fuzz_dir_init(struct fuzz_dir *d, const char *tag)
 		perror("fuzz: temp dir");
 		abort();
 	}
-	fuzz_dir_global = d;
-	atexit(fuzz_dir_atexit);
+	for (int i = 0; i < 4; i++)
+		if (!fuzz_dirs[i]) {
+			if (!i)
+				atexit(fuzz_dir_atexit);
+			fuzz_dirs[i] = d;
+			break;
+		}
 }
 
 static inline void fuzz_put_file(int dirfd, const char *name, const uint8_t *data, size_t size)
@@ -72,6 +82,15 @@ static inline void fuzz_put_file(int dirfd, const char *name, const uint8_t *dat
 			abort();
 		off += n;
 	}
+	close(fd);
+}
+
+static inline void fuzz_extend(int dirfd, const char *name, off_t size)
+{
+	int fd = openat(dirfd, name, O_WRONLY | O_CLOEXEC);
+
+	if (fd < 0 || ftruncate(fd, size))
+		abort();
 	close(fd);
 }
 
@@ -117,15 +136,27 @@ static inline int fuzz_dir_unpack(struct fuzz_dir *d, const uint8_t *data, size_
 		const uint8_t *name = p + sl, *nl, *body, *next;
 		char fname[65];
 
+		const uint8_t *sp;
+		size_t nlen, len;
+
 		nl = memchr(name, '\n', end - name);
 		if (!nl)
 			break;
 		body = nl + 1;
 		next = memmem(body, end - body, FUZZ_SEP, sl);
-		if (fuzz_name_ok((const char *)name, nl - name)) {
-			memcpy(fname, name, nl - name);
-			fname[nl - name] = '\0';
-			fuzz_put_file(d->fd, fname, body, (next ? next : end) - body);
+		len = (next ? next : end) - body;
+		sp = memchr(name, ' ', nl - name);
+		nlen = (sp ? sp : nl) - name;
+		if (fuzz_name_ok((const char *)name, nlen)) {
+			memcpy(fname, name, nlen);
+			fname[nlen] = '\0';
+			fuzz_put_file(d->fd, fname, body, len);
+			if (sp) {
+				unsigned long long size = strtoull((const char *)sp + 1, NULL, 10);
+
+				if (size > len && size <= FUZZ_MAX_SIZE)
+					fuzz_extend(d->fd, fname, size);
+			}
 			n++;
 		}
 		p = next;
