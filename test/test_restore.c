@@ -14,8 +14,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -493,6 +497,75 @@ Test(restore, signal_state_survives)
 	rm_rf(dir);
 }
 
+/* Connect to a restored listener and send it one line. */
+static bool send_line(const struct sockaddr *sa, socklen_t len, const char *line)
+{
+	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool ok = fd >= 0 && !connect(fd, sa, len) &&
+		  write(fd, line, strlen(line)) == (ssize_t)strlen(line);
+
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+Test(restore, socketpair_and_listening_sockets_work)
+{
+	char dir[256], img[300], go[300], sock[300], line[256], err[4096];
+	struct sockaddr_in in = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_un un = { .sun_family = AF_UNIX };
+	struct target t;
+	struct run r;
+	pid_t child;
+
+	make_tmpdir(dir, sizeof(dir), "rst-sock");
+	snprintf(img, sizeof(img), "%s/img", dir);
+	snprintf(go, sizeof(go), "%s/go", dir);
+	snprintf(sock, sizeof(sock), "%s/s", dir);
+	start(&t, target_path("restore_sockets"), go, sock, NULL);
+	in.sin_port = htons((uint16_t)target_ready_u64(&t, "port"));
+	child = (pid_t)target_ready_u64(&t, "child");
+	dump_kill(&t, img);
+	for (int i = 0; i < 500 && kill(child, 0) == 0; i++)
+		usleep(10000);
+
+	restore_start(&r, dir, "-D", img, NULL);
+	usleep(50 * 1000);
+	cr_assert_eq(run_cmd(NULL, 0, "touch '%s'", go), 0);
+	cr_assert_lt(strlen(sock), sizeof(un.sun_path));
+	memcpy(un.sun_path, sock, strlen(sock) + 1);
+	cr_expect(send_line((struct sockaddr *)&in, sizeof(in), "tcp-hi\n"),
+		  "cannot talk to the restored TCP listener: %s", strerror(errno));
+	cr_expect(send_line((struct sockaddr *)&un, sizeof(un), "unix-hi\n"),
+		  "cannot talk to the restored unix listener: %s", strerror(errno));
+	cr_assert(target_read_line(&r.out, line, sizeof(line), 10000), "no output");
+	cr_expect_str_eq(line, "SOCK pair=hello tcp=tcp-hi unix=unix-hi");
+	cr_assert_eq(restore_finish(&r, err, sizeof(err)), 0, "restore failed: %s", err);
+	rm_rf(dir);
+}
+
+Test(restore, eventfd_epoll_dir_fifo_and_files_come_back)
+{
+	char dir[256], img[300], go[300], line[256], err[4096];
+	struct target t;
+	struct run r;
+
+	make_tmpdir(dir, sizeof(dir), "rst-fds");
+	snprintf(img, sizeof(img), "%s/img", dir);
+	snprintf(go, sizeof(go), "%s/go", dir);
+	start(&t, target_path("restore_fds"), go, dir, NULL);
+	dump_kill(&t, img);
+
+	restore_start(&r, dir, "-D", img, NULL);
+	usleep(50 * 1000);
+	cr_assert_eq(run_cmd(NULL, 0, "touch '%s'", go), 0);
+	cr_assert(target_read_line(&r.out, line, sizeof(line), 10000), "no output");
+	cr_expect_str_eq(line, "FDS eventfd=5 epoll=0x1234 dir=1 fifo=fifo-data file=345 "
+			 "cloexec=1 dup=1");
+	cr_assert_eq(restore_finish(&r, err, sizeof(err)), 0, "restore failed: %s", err);
+	rm_rf(dir);
+}
+
 Test(restore, private_file_mapping_comes_back)
 {
 	char dir[256], img[300], go[300], data[300], line[256], err[4096];
@@ -687,6 +760,27 @@ Test(restore_refuses, taken_pid_with_same_pids)
 	cr_expect_eq(count_comm(base(bin)), 1, "only the original should run");
 	target_kill(&t);
 	g_target = 0;
+	rm_rf(dir);
+}
+
+Test(restore_refuses, unsupported_fd_named)
+{
+	char dir[256], img[300], bin[300], go[300], err[4096];
+	struct target t;
+	int r;
+
+	make_tmpdir(dir, sizeof(dir), "rst-inotify");
+	snprintf(img, sizeof(img), "%s/img", dir);
+	snprintf(go, sizeof(go), "%s/go", dir);
+	copy_target("restore_fds", dir, bin, sizeof(bin));
+	start(&t, bin, go, dir, "inotify", NULL);
+	dump_kill(&t, img);
+	snprintf(g_pidfile, sizeof(g_pidfile), "%s/pid", dir);
+	r = run_criu_lite(err, sizeof(err), "restore", "-D", img, "-d", "--pidfile", g_pidfile, NULL);
+	cr_expect_neq(r, 0);
+	/* eventfd 3, epoll 4, dir 5, fifo 6, file 7: the inotify fd is 8 */
+	cr_expect(strstr(err, "fd 8") && strstr(err, "inotify"), "unclear message: %s", err);
+	cr_expect_eq(count_comm(base(bin)), 0, "a restored process was left behind");
 	rm_rf(dir);
 }
 
