@@ -28,6 +28,7 @@
 
 #define TF_SEIZED	1
 #define TF_STOPPED	2
+#define TF_GONE		4	/* exited (and reaped by us) while being seized */
 
 /* A thread that does not reach a ptrace-stop in this time is stuck in an
  * uninterruptible sleep (a vfork parent waiting for its child, NFS). */
@@ -182,52 +183,94 @@ static void wait_sigchld(long timeout_ms)
 	sigtimedwait(&set, NULL, &ts);
 }
 
-/* Wait until tids[i] reaches a ptrace-stop. 0 stopped, 1 the thread is gone
- * (dropped from the list), -ESRCH the whole process is gone, <0 error. */
+/* What a wait status says about p->tids[i]: it stopped (TF_STOPPED), it
+ * exited (TF_GONE), or not yet. */
+static int on_status(struct dump_proc *p, int i, int st)
+{
+	pid_t tid = p->tids[i];
+	int sig;
+
+	if (WIFEXITED(st) || WIFSIGNALED(st)) {
+		p->thread_flags[i] |= TF_GONE;
+		return 0;
+	}
+	if (st >> 16 == PTRACE_EVENT_STOP) {
+		p->thread_flags[i] |= TF_STOPPED;
+		return 0;
+	}
+	/* A signal-delivery-stop came first and consumed our pending
+	 * interrupt: deliver the signal as it would have been (SIGSTOP then
+	 * group-stops, reported as PTRACE_EVENT_STOP) and ask again. Other
+	 * event stops cannot happen without options. */
+	sig = (st >> 16) ? 0 : WSTOPSIG(st);
+	if (ptrace(PTRACE_CONT, tid, NULL, (void *)(long)sig) ||
+	    ptrace(PTRACE_INTERRUPT, tid, NULL, NULL)) {
+		if (errno == ESRCH)
+			return 0;	/* killed meanwhile: waitpid tells */
+		return pr_perror("cannot resume %d", tid);
+	}
+	return 0;
+}
+
+/* Collect what the process's other threads report. A traced thread that
+ * exits stays a zombie until its tracer reaps it, and the leader's exit is
+ * not reported before every other thread is reaped: without this, a
+ * process that exit_group()s mid-seize looks like a leader never stopping. */
+static int reap_siblings(struct dump_proc *p, int i)
+{
+	for (int j = 0; j < p->nr_threads; j++) {
+		int st, r;
+
+		if (j == i || !(p->thread_flags[j] & TF_SEIZED) || (p->thread_flags[j] & TF_GONE))
+			continue;
+		if (waitpid(p->tids[j], &st, __WALL | WNOHANG) > 0 && (r = on_status(p, j, st)))
+			return r;
+	}
+	return 0;
+}
+
+/* Wait until tids[i] reaches a ptrace-stop or exits. */
 static int wait_stop(struct dump_proc *p, int i)
 {
 	long deadline = now_ms() + STOP_TIMEOUT_MS;
 	pid_t tid = p->tids[i];
 
-	for (;;) {
-		int st, sig;
-		pid_t r = waitpid(tid, &st, __WALL | WNOHANG);
+	while (!(p->thread_flags[i] & (TF_STOPPED | TF_GONE))) {
+		int st, r;
+		pid_t w = waitpid(tid, &st, __WALL | WNOHANG);
+		long left;
 
-		if (r < 0 && errno == EINTR)
+		if (w < 0 && errno == EINTR)
 			continue;
-		if (r == 0) {
-			long left = deadline - now_ms();
-
-			if (left <= 0) {
-				pr_err("thread %d of process %d did not stop (uninterruptible sleep?)",
-				       tid, p->pid);
-				return -ETIMEDOUT;
-			}
-			wait_sigchld(left);
+		if (w < 0) {		/* no longer ours to wait for: gone */
+			p->thread_flags[i] |= TF_GONE;
+			break;
+		}
+		r = w > 0 ? on_status(p, i, st) : reap_siblings(p, i);
+		if (r)
+			return r;
+		if (w > 0)
 			continue;
+		left = deadline - now_ms();
+		if (left <= 0) {
+			pr_err("thread %d of process %d did not stop (uninterruptible sleep?)",
+			       tid, p->pid);
+			return -ETIMEDOUT;
 		}
-		if (r < 0 || WIFEXITED(st) || WIFSIGNALED(st)) {
-			if (tid == p->pid)
-				return -ESRCH;
-			ptree_drop_thread(p, i);
-			return 1;
-		}
-		if (st >> 16 == PTRACE_EVENT_STOP) {
-			p->thread_flags[i] |= TF_STOPPED;
-			return 0;
-		}
-		/* A signal-delivery-stop came first and consumed our pending
-		 * interrupt: deliver the signal as it would have been (SIGSTOP
-		 * then group-stops, reported as PTRACE_EVENT_STOP) and ask
-		 * again. Other event stops cannot happen without options. */
-		sig = (st >> 16) ? 0 : WSTOPSIG(st);
-		if (ptrace(PTRACE_CONT, tid, NULL, (void *)(long)sig) ||
-		    ptrace(PTRACE_INTERRUPT, tid, NULL, NULL)) {
-			if (errno == ESRCH)
-				continue;	/* killed meanwhile: waitpid tells */
-			return pr_perror("cannot resume %d", tid);
-		}
+		wait_sigchld(left);
 	}
+	return 0;
+}
+
+/* Forget the threads that exited; -ESRCH when the leader is one. */
+static int drop_gone_threads(struct dump_proc *p)
+{
+	if (p->nr_threads && (p->thread_flags[0] & TF_GONE))
+		return -ESRCH;
+	for (int i = p->nr_threads - 1; i > 0; i--)
+		if (p->thread_flags[i] & TF_GONE)
+			ptree_drop_thread(p, i);
+	return 0;
 }
 
 static void detach_thread(struct dump_proc *p, int i);
@@ -254,7 +297,7 @@ static int proc_gone(struct dump_tree *tree, int n)
 	}
 	tree->gone[tree->nr_gone++] = p->pid;
 	for (int i = 0; i < p->nr_threads; i++)
-		if (p->thread_flags[i] & TF_SEIZED)
+		if ((p->thread_flags[i] & TF_SEIZED) && !(p->thread_flags[i] & TF_GONE))
 			detach_thread(p, i);
 	free(p->tids);
 	free(p->thread_state);
@@ -268,22 +311,16 @@ static int wait_all_stopped_blocked(struct dump_tree *tree)
 {
 	for (int n = 0; n < tree->nr_procs; n++) {
 		struct dump_proc *p = &tree->procs[n];
+		int r = 0;
 
-		for (int i = 0; i < p->nr_threads; i++) {
-			int r;
-
-			if (p->thread_flags[i] & TF_STOPPED)
-				continue;
+		for (int i = 0; i < p->nr_threads && !r; i++)
 			r = wait_stop(p, i);
-			if (r == -ESRCH) {
-				r = proc_gone(tree, n--);
-				if (r)
-					return r;
-				break;
-			}
-			if (r < 0)
+		if (r)
+			return r;
+		if (drop_gone_threads(p)) {
+			r = proc_gone(tree, n--);
+			if (r)
 				return r;
-			i -= r;		/* dropped: the next one moved into slot i */
 		}
 	}
 	return 0;
@@ -583,7 +620,7 @@ void seize_release(struct dump_tree *tree, enum release_mode mode)
 		struct dump_proc *p = &tree->procs[n];
 
 		for (int i = 0; i < p->nr_threads; i++) {
-			if (!(p->thread_flags[i] & TF_SEIZED))
+			if (!(p->thread_flags[i] & TF_SEIZED) || (p->thread_flags[i] & TF_GONE))
 				continue;
 			if (mode == RELEASE_KILL)
 				reap_quietly(p->tids[i], now_ms() + 2000);
