@@ -566,6 +566,93 @@ Test(restore, eventfd_epoll_dir_fifo_and_files_come_back)
 	rm_rf(dir);
 }
 
+/* A pseudo-terminal: *master is ours, *slave the path to give a process. */
+static void open_pty(int *master, char *slave, size_t len)
+{
+	*master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+	cr_assert_geq(*master, 0);
+	cr_assert_eq(grantpt(*master), 0);
+	cr_assert_eq(unlockpt(*master), 0);
+	cr_assert_eq(ptsname_r(*master, slave, len), 0);
+}
+
+/* Run argv with stdin/stdout/stderr on the terminal `slave`. */
+static pid_t spawn_on_tty(const char *slave, const char *const *argv)
+{
+	pid_t pid = fork();
+
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		int fd = open(slave, O_RDWR | O_NOCTTY);
+
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		syscall(SYS_close_range, 3, ~0U, 0);
+		setpgid(0, 0);
+		execv(argv[0], (char **)argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+static bool tty_line(int master, char *buf, size_t len)
+{
+	struct target m = { .out_fd = master };
+
+	do {
+		if (!target_read_line(&m, buf, len, 10000))
+			return false;
+		buf[strcspn(buf, "\r")] = '\0';	/* the terminal's ONLCR */
+	} while (!buf[0]);
+	return true;
+}
+
+Test(restore, terminal_stdio_becomes_the_restoring_terminal)
+{
+	char dir[256], img[300], go[300], data[300], tty_a[64], tty_b[64], line[256];
+	const char *argv[4];
+	int ma, mb, st;
+	struct target t = { 0 };
+
+	make_tmpdir(dir, sizeof(dir), "rst-tty");
+	snprintf(img, sizeof(img), "%s/img", dir);
+	snprintf(go, sizeof(go), "%s/go", dir);
+	snprintf(data, sizeof(data), "%s/data", dir);
+	snprintf(g_pidfile, sizeof(g_pidfile), "%s/pid", dir);
+	cr_assert_eq(run_cmd(NULL, 0, "head -c 8192 /dev/zero | tr '\\0' T > '%s'", data), 0);
+	open_pty(&ma, tty_a, sizeof(tty_a));
+	argv[0] = target_path("restore_mapped");
+	argv[1] = data;
+	argv[2] = go;
+	argv[3] = NULL;
+	t.pid = g_target = spawn_on_tty(tty_a, argv);
+	do
+		cr_assert(tty_line(ma, line, sizeof(line)), "the target did not get ready");
+	while (strncmp(line, "READY", 5));
+	t.out_fd = -1;
+	dump_kill(&t, img);
+	close(ma);
+
+	/* Restored from another terminal: the program's stdio is that one. */
+	open_pty(&mb, tty_b, sizeof(tty_b));
+	{
+		const char *rargv[] = { criu_lite_path(), "restore", "-D", img, "--pidfile",
+					g_pidfile, NULL };
+
+		g_criu = spawn_on_tty(tty_b, rargv);
+	}
+	usleep(100 * 1000);
+	cr_assert_eq(run_cmd(NULL, 0, "touch '%s'", go), 0);
+	cr_assert(tty_line(mb, line, sizeof(line)), "nothing on the restoring terminal");
+	cr_expect_str_eq(line, "MAP TTTTTTTTTTTT dirty");
+	cr_assert_eq(waitpid(g_criu, &st, 0), g_criu);
+	g_criu = 0;
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "restore exit status %#x", st);
+	close(mb);
+	rm_rf(dir);
+}
+
 Test(restore, private_file_mapping_comes_back)
 {
 	char dir[256], img[300], go[300], data[300], line[256], err[4096];
