@@ -4,6 +4,7 @@
  * (one line on stderr, non-zero exit, no crash). Inputs the fuzzers found
  * crashing are kept here too, under fuzz_*. */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -504,4 +505,68 @@ Test(images_robust, show_refuses_fifo_and_missing_file)
 	assert_one_clear_line(st, err, "FIFO");
 	st = run_criu_lite(err, sizeof(err), "show", "-D", dir, "--ps", NULL);
 	assert_one_clear_line(st, err, "FIFO in dir");
+}
+
+/* A real dump into a directory where someone planted symlinks at the names
+ * the dump will write: every image is created fresh (0600, even under
+ * umask 0), the symlinks' target is never written. */
+Test(images_robust, dump_does_not_follow_planted_symlinks)
+{
+	static const char *const per_pid[] = { "proc-%d.img", "threads-%d.img", "mm-%d.img",
+					       "pagemap-%d.img", "pages-%d.img", "files-%d.img" };
+	static const char *const fixed[] = { "inventory.img", "inventory.img.tmp", "pstree.img",
+					     "stats.img" };
+	char victim[512], path[600], err[8192];
+	struct target t;
+	struct dirent *de;
+	mode_t old;
+	DIR *d;
+	int st, nfiles = 0;
+
+	target_start(&t, "fail_heap", "1", NULL);
+	plant_symlink(fixed[0], victim, sizeof(victim));
+	for (size_t i = 1; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, fixed[i]);
+		cr_assert_eq(symlink(victim, path), 0);
+	}
+	for (size_t i = 0; i < sizeof(per_pid) / sizeof(per_pid[0]); i++) {
+		char name[64];
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+		snprintf(name, sizeof(name), per_pid[i], t.pid);
+#pragma GCC diagnostic pop
+		snprintf(path, sizeof(path), "%s/%s", dir, name);
+		cr_assert_eq(symlink(victim, path), 0);
+	}
+	old = umask(0);
+	{
+		char pid[16];
+
+		snprintf(pid, sizeof(pid), "%d", t.pid);
+		st = run_criu_lite(err, sizeof(err), "dump", "-t", pid, "-D", dir, NULL);
+	}
+	umask(old);
+	target_kill(&t);
+	cr_assert_eq(st, 0, "dump failed (%d):\n%s", st, err);
+	assert_victim_untouched(victim, "inventory.img");
+	d = opendir(dir);
+	cr_assert_not_null(d);
+	while ((de = readdir(d))) {
+		struct stat sb;
+
+		if (de->d_name[0] == '.' || !strcmp(de->d_name, "victim"))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		cr_assert_eq(lstat(path, &sb), 0);
+		cr_assert(S_ISREG(sb.st_mode), "%s is not a regular file (a symlink survived?)",
+			  de->d_name);
+		cr_assert_eq(sb.st_mode & 07777, 0600, "%s has mode %o", de->d_name,
+			     sb.st_mode & 07777);
+		nfiles++;
+	}
+	closedir(d);
+	cr_assert_geq(nfiles, 8, "only %d images written", nfiles);
+	snprintf(path, sizeof(path), "%s/inventory.img.tmp", dir);
+	cr_assert_neq(access(path, F_OK), 0, "inventory.img.tmp left behind");
 }
