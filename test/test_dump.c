@@ -460,7 +460,7 @@ Test(dump, cgroup_v2_freezer)
 	buf[fread(buf, 1, sizeof(buf) - 1, f)] = '\0';
 	fclose(f);
 	target_kill(&t);
-	for (int i = 0; i < 100 && rmdir(cg); i++)
+	for (int i = 0; i < 500 && rmdir(cg); i++)
 		usleep(10000);	/* killed children leave the cgroup as they are reaped */
 	cr_assert_eq(rc, 0, "dump failed: %s", err);
 	cr_expect(strstr(buf, "frozen 0"), "cgroup left frozen: %s", buf);
