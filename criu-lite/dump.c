@@ -13,6 +13,7 @@
 #include "criu-lite/commands.h"
 #include "criu-lite/dump.h"
 #include "criu-lite/dump_opts.h"
+#include "criu-lite/snapshot_fork.h"
 #include "images/log.h"
 
 struct dump_ctx {
@@ -23,6 +24,7 @@ struct dump_ctx {
 	uint64_t freeze_start_ns, frozen_ns, thaw_ns, realtime_ns;
 	uint32_t xstate_len;		/* NT_X86_XSTATE bytes the kernel gave */
 	sigset_t oldmask;
+	struct snap_proc *snap;		/* --snapshot fork: one per process, or NULL */
 };
 
 /* SIGINT/SIGTERM/SIGHUP/SIGQUIT are held blocked while the tree is ours and
@@ -205,6 +207,16 @@ static int dump_proc_entry(struct dump_ctx *c, const struct dump_proc *p)
 	return r;
 }
 
+/* --snapshot fork: what must be taken while frozen (the fds, the fork);
+ * memory comes from the copy once the tree runs again. */
+static int snapshot_one(struct dump_ctx *c, const struct dump_proc *p)
+{
+	int n = (int)(p - c->tree.procs);
+	int r = tolerate_enosys(files_dump(c->dirfd, p->pid), "files", p->pid);
+
+	return r ? r : snap_take(&c->snap[n], p);
+}
+
 static int dump_one(struct dump_ctx *c, const struct dump_proc *p)
 {
 	int r;
@@ -220,6 +232,8 @@ static int dump_one(struct dump_ctx *c, const struct dump_proc *p)
 		r = -EIO;
 	if (!r)
 		r = check_interrupted();
+	if (!r && c->snap)
+		return snapshot_one(c, p);
 	if (!r)
 		r = tolerate_enosys(mem_dump(c->dirfd, p->pid, p->pid, c->opts, &c->stats),
 				    "memory", p->pid);
@@ -354,10 +368,6 @@ static int dump_run(const struct dump_opts *opts)
 	enum release_mode mode = opts->leave_stopped ? RELEASE_STOPPED : RELEASE_RUN;
 	int r;
 
-	if (opts->snapshot_fork) {
-		pr_err("--snapshot fork is not supported yet");
-		return -ENOTSUP;
-	}
 	c.dirfd = open_images_dir(opts->dir);
 	if (c.dirfd < 0)
 		return c.dirfd;
@@ -369,12 +379,19 @@ static int dump_run(const struct dump_opts *opts)
 	/* seize_tree's first look at /proc leaves the tree running. */
 	if (!r && c.tree.freeze_start_ns)
 		c.freeze_start_ns = c.tree.freeze_start_ns;
+	if (!r && opts->snapshot_fork && opts->kill)
+		pr_info("--kill keeps the tree frozen to the end: --snapshot fork not needed");
+	else if (!r && opts->snapshot_fork &&
+		 !(c.snap = calloc(c.tree.nr_procs, sizeof(*c.snap))))
+		r = -ENOMEM;
 	for (int n = 0; !r && n < c.tree.nr_procs; n++)
 		r = dump_one(&c, &c.tree.procs[n]);
 	/* With --kill the tree stays frozen until the images are complete:
 	 * killing it before would lose it if a last write failed. */
 	if (!r && !opts->kill)
 		release(&c, mode);
+	for (int n = 0; !r && c.snap && n < c.tree.nr_procs; n++)
+		r = snap_dump_mem(&c.snap[n], c.dirfd, opts, &c.stats);
 	if (!r)
 		r = write_pstree(&c);
 	if (!r && opts->kill)
@@ -392,6 +409,10 @@ static int dump_run(const struct dump_opts *opts)
 	} else if (opts->kill) {
 		release(&c, RELEASE_KILL);
 	}
+	/* After the release: a copy's zombie is reaped inside the original. */
+	for (int n = 0; c.snap && n < c.tree.nr_procs; n++)
+		snap_drop(&c.snap[n]);
+	free(c.snap);
 	dump_tree_free(&c.tree);
 	sigprocmask(SIG_SETMASK, &c.oldmask, NULL);
 	close(c.dirfd);

@@ -22,6 +22,7 @@ struct mem_dump {
 	struct img *mm, *pm;
 	int pages_fd;
 	struct vma_list copy_vmas;	/* the fork()ed copy's VMAs, when needed */
+	const struct mem_extra *x;	/* or NULL */
 	struct mem_files files;
 	struct pw pw;
 	struct pm_ctx pc;
@@ -69,13 +70,19 @@ static int open_images(struct mem_dump *md)
 	return r;
 }
 
+static bool is_frozen(const struct mem_dump *md, size_t i)
+{
+	return md->x && md->x->frozen && md->x->frozen[i];
+}
+
 static int dump_all(struct mem_dump *md, const struct vma_list *vl)
 {
 	bool need_copy_vmas = false;
 	int r;
 
 	for (size_t i = 0; i < vl->nr; i++)
-		need_copy_vmas |= !!(vl->v[i].vmf & (VMF_DONTCOPY | VMF_WIPEONFORK));
+		need_copy_vmas |= !!(vl->v[i].vmf & (VMF_DONTCOPY | VMF_WIPEONFORK)) &&
+				  !is_frozen(md, i);
 	if (md->mem_pid != md->pid && need_copy_vmas &&
 	    (r = vma_list_read(md->mem_pid, true, &md->copy_vmas)) < 0)
 		return r;
@@ -87,6 +94,12 @@ static int dump_all(struct mem_dump *md, const struct vma_list *vl)
 		r = mem_vma_classify(md->pid, v, &md->files, &mv);
 		if (r >= 0)
 			r = mem_vma_write(md->mm, &mv);
+		if (r >= 0 && is_frozen(md, i)) {
+			r = pm_scan_frozen(&md->pc, &mv, (uint32_t)i, md->x->frozen_fd);
+			if (r < 0)
+				return r;
+			continue;
+		}
 		/* Shared pages are not copied into a fork()ed child's page
 		 * tables: the original's pagemap says what is populated. */
 		if (r >= 0)
@@ -100,7 +113,14 @@ static int dump_all(struct mem_dump *md, const struct vma_list *vl)
 int mem_dump_vmas(int dirfd, pid_t pid, pid_t mem_pid, const struct vma_list *vl,
 		  const struct dump_opts *opts, struct dump_stats *st)
 {
-	struct mem_dump md = { .dirfd = dirfd, .pid = pid, .mem_pid = mem_pid, .pages_fd = -1 };
+	return mem_dump_ex(dirfd, pid, mem_pid, vl, NULL, opts, st);
+}
+
+int mem_dump_ex(int dirfd, pid_t pid, pid_t mem_pid, const struct vma_list *vl,
+		const struct mem_extra *x, const struct dump_opts *opts, struct dump_stats *st)
+{
+	struct mem_dump md = { .dirfd = dirfd, .pid = pid, .mem_pid = mem_pid, .pages_fd = -1,
+			       .x = x };
 	struct dump_stats local = { 0 };
 	int r, r2;
 

@@ -19,4 +19,17 @@ int mem_read_vmas(pid_t pid, struct vma_list *vl);
 int mem_dump_vmas(int dirfd, pid_t pid, pid_t mem_pid, const struct vma_list *vl,
 		  const struct dump_opts *opts, struct dump_stats *st);
 
+/* What a dump may add to mem_dump_vmas. */
+struct mem_extra {
+	/* --snapshot fork: frozen[i] marks vl->v[i] as copied, while the
+	 * original was frozen, into frozen_fd at offset == address (holes
+	 * there were never populated); the copy is not consulted for it. */
+	int frozen_fd;
+	const bool *frozen;
+};
+
+/* mem_dump_vmas with extras (x may be NULL). */
+int mem_dump_ex(int dirfd, pid_t pid, pid_t mem_pid, const struct vma_list *vl,
+		const struct mem_extra *x, const struct dump_opts *opts, struct dump_stats *st);
+
 #endif

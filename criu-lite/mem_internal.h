@@ -161,5 +161,7 @@ int pm_init(struct pm_ctx *pc, struct pw *pw);
 int pm_scan_vma(struct pm_ctx *pc, const struct mem_vma *mv, uint32_t idx, pid_t pm_pid,
 		pid_t mem_pid, pid_t obj_pid);
 void pm_fini(struct pm_ctx *pc);
+/* --snapshot fork: pages of a VMA copied into fd at offset == address. */
+int pm_scan_frozen(struct pm_ctx *pc, const struct mem_vma *mv, uint32_t idx, int fd);
 
 #endif

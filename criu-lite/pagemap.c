@@ -249,13 +249,26 @@ static int scan_pagemap(struct pm_ctx *pc, const struct scan *sc, pid_t pm_pid)
  * object does: SEEK_DATA/SEEK_HOLE over the mapped range, then pread from
  * it. That never populates the target's page tables, so its RSS is
  * untouched. */
+static int scan_fd_range(struct pm_ctx *pc, const struct scan *sc, int fd, uint64_t base,
+			 uint64_t hi);
+
 static int scan_object(struct pm_ctx *pc, const struct scan *sc, int fd)
 {
 	const struct vma *v = sc->mv->v;
-	uint64_t lo = v->pgoff, hi = v->pgoff + (v->end - v->start), covered = 0;
+	uint64_t hi = v->pgoff + (v->end - v->start);
 
 	if (hi > sc->mv->file->size)
 		hi = (sc->mv->file->size + MEM_PAGE - 1) & ~(MEM_PAGE - 1);
+	return scan_fd_range(pc, sc, fd, v->pgoff, hi);
+}
+
+/* The data ranges of fd in [base, hi), where offset base is the VMA's start. */
+static int scan_fd_range(struct pm_ctx *pc, const struct scan *sc, int fd, uint64_t base,
+			 uint64_t hi)
+{
+	const struct vma *v = sc->mv->v;
+	uint64_t lo = base, covered = 0;
+
 	while (lo < hi) {
 		off_t d = lseek(fd, lo, SEEK_DATA), h;
 		int r;
@@ -275,7 +288,7 @@ static int scan_object(struct pm_ctx *pc, const struct scan *sc, int fd)
 			break;
 		if ((uint64_t)h > hi)
 			h = hi;
-		r = pw_add_copy(pc->pw, v->start + (d - v->pgoff), (h - d) / MEM_PAGE, sc->idx,
+		r = pw_add_copy(pc->pw, v->start + (d - base), (h - d) / MEM_PAGE, sc->idx,
 				PW_SRC_FD, 0, fd, d);
 		if (r < 0)
 			return r;
@@ -322,4 +335,18 @@ int pm_scan_vma(struct pm_ctx *pc, const struct mem_vma *mv, uint32_t idx, pid_t
 		close(fd);
 	}
 	return r;
+}
+
+/* --snapshot fork: the VMA was copied while the original was frozen into
+ * fd at offset == address; holes there were never populated. */
+int pm_scan_frozen(struct pm_ctx *pc, const struct mem_vma *mv, uint32_t idx, int fd)
+{
+	const struct vma *v = mv->v;
+	struct scan sc = { .mv = mv, .idx = idx, .obj_fd = -1 };
+
+	if (mv->policy == MP_SKIP)
+		return 0;
+	pc->pw->st->bytes_scanned += v->end - v->start;
+	pc->pw->st->pages_scanned += (v->end - v->start) / MEM_PAGE;
+	return scan_fd_range(pc, &sc, fd, v->start, v->end);
 }

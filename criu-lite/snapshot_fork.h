@@ -1,0 +1,50 @@
+/* `dump --snapshot fork`: while the tree is frozen, each process forks a
+ * copy of itself (an injected clone); the tree then runs on and memory is
+ * read from the copies, which never run. Downtime becomes the time to
+ * capture registers and the rest, plus the fork (copying page tables).
+ *
+ * What fork does not give a consistent copy of is read from the original
+ * while it is still frozen, into a memfd at offset == address:
+ *  - shared memory (shared anonymous, memfd, SysV shm, deleted shared files):
+ *    the copy shares it with the original, which goes on writing it;
+ *  - MADV_DONTFORK ranges: absent from the copy;
+ *  - MADV_WIPEONFORK ranges: empty in the copy.
+ * Their size adds to the downtime as in a plain dump. Shared mappings of
+ * files still on disk are recorded as the file (PE_FILE), as always.
+ *
+ * The copy is created with exit_signal 0, so its death sends the original no
+ * SIGCHLD; it is killed after the dump and reaped inside the original
+ * (wait4 injected through a briefly re-seized leader), so no zombie is left. */
+#ifndef CRIU_LITE_SNAPSHOT_FORK_H
+#define CRIU_LITE_SNAPSHOT_FORK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "criu-lite/dump.h"
+#include "criu-lite/vma.h"
+
+struct snap_proc {
+	pid_t pid;		/* the original (frozen, then running again) */
+	pid_t copy;		/* its copy in our pid namespace; 0 when none */
+	pid_t copy_ns;		/* the same as the original sees it (its wait4 argument) */
+	int frozen_fd;		/* memfd of what was read while frozen, or -1 */
+	bool *frozen;		/* per VMA of vl: taken from frozen_fd */
+	struct vma_list vl;	/* the original's VMAs at the fork */
+	uint64_t frozen_bytes;	/* copied while frozen */
+};
+
+/* A VMA whose pages fork does not copy consistently (see above). */
+bool snap_vma_frozen(const struct vma *v);
+
+/* Tree frozen, p's registers and the rest captured, no scratch memory left
+ * in it: read its VMAs, copy what fork does not cover, fork it. */
+int snap_take(struct snap_proc *s, const struct dump_proc *p);
+/* Tree running again: mm, pagemap and pages images of s->pid from the copy. */
+int snap_dump_mem(struct snap_proc *s, int dirfd, const struct dump_opts *opts,
+		  struct dump_stats *st);
+/* Kill and reap the copy (safe on a failed or empty snap_proc), free all. */
+void snap_drop(struct snap_proc *s);
+
+#endif
