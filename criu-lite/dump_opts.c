@@ -47,7 +47,7 @@ static void usage(FILE *out, const char *cmd)
 			"  -R, --leave-running      leave the tree running afterwards (the default)\n"
 			"  -s, --leave-stopped      leave the tree stopped (SIGSTOP), not traced\n"
 			"      --kill               kill the tree once the dump is complete\n"
-			"      --snapshot fork      read memory from a forked copy (not yet supported)\n"
+			"      --snapshot fork      freeze only to fork a copy; read memory from the copy\n"
 			"      --track-mem          track dirty memory for a later incremental dump\n"
 			"      --prev-images-dir DIR  store only pages changed since that pre-dump\n");
 	fprintf(out,

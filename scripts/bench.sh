@@ -1,0 +1,261 @@
+#!/usr/bin/env bash
+# `make bench`: how long the target stops and how long the dump takes, for
+# criu-lite's three ways of dumping against gdb's gcore, the kernel's own
+# core dump and a plain memory copy (the ceiling), on a target that fills
+# N MiB with random bytes and measures its own downtime (bench_touch.c).
+#
+# Environment:
+#   BUILD          build dir (default build): criu-lite, targets, results
+#   BENCH_SIZES    MiB sizes (default "256 1024 4096")
+#   BENCH_RUNS     runs per size, medians reported (default 3)
+#   BENCH_THREADS  target threads (default 4)
+#   BENCH_DIR      where images and cores go (default a fresh dir in
+#                  /dev/shm: this measures the tools, not the disk)
+#   BENCH_CONVERT_MIB  size whose dump is also converted (default 1024)
+#   BENCH_KERNEL_CORE  0 skips the kernel core (it sets core_pattern, which
+#                  is system-wide, for a few seconds per run)
+# Results: a table on stdout, every run in $BUILD/bench-results.csv, the
+# medians in $BUILD/bench-summary.csv, a plot in $BUILD/bench.png.
+set -u
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+sizes=${BENCH_SIZES:-"256 1024 4096"}
+runs=${BENCH_RUNS:-3}
+threads=${BENCH_THREADS:-4}
+convert_mib=${BENCH_CONVERT_MIB:-1024}
+kernel_core=${BENCH_KERNEL_CORE:-1}
+bin=$PWD/$BUILD/criu-lite
+tools=$PWD/$BUILD/bench
+csv=$PWD/$BUILD/bench-results.csv
+
+die() { echo "bench: $*" >&2; exit 1; }
+
+[ "$(id -u)" -eq 0 ] || die "needs root (ptrace of any process, core_pattern)"
+make -s BUILD="$BUILD" all "$BUILD/targets/bench_touch" >/dev/null || die "build failed"
+mkdir -p "$tools"
+for t in bench_run bench_copy; do
+	gcc -O2 -Wall -Wextra -Werror -o "$tools/$t" "scripts/$t.c" || die "cannot build $t"
+done
+command -v gcore >/dev/null || die "gcore (gdb) is missing: make deps"
+if ! command -v gnuplot >/dev/null; then
+	echo "bench: installing gnuplot-nox for the plot" >&2
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gnuplot-nox >/dev/null 2>&1 ||
+		echo "bench: no gnuplot: no plot" >&2
+fi
+
+work=${BENCH_DIR:-$(mktemp -d /dev/shm/criu-lite-bench.XXXXXX)}
+mkdir -p "$work" || die "cannot create $work"
+target_pid=
+core_old=$(cat /proc/sys/kernel/core_pattern)
+core_set=
+
+# core_pattern is the whole machine's: put the old one back on any exit,
+# but only if it still holds ours (someone else may have set theirs since).
+restore_core() {
+	if [ -n "$core_set" ] && [ "$(cat /proc/sys/kernel/core_pattern)" = "$core_set" ]; then
+		echo "$core_old" > /proc/sys/kernel/core_pattern
+	fi
+	core_set=
+}
+cleanup() {
+	restore_core
+	[ -n "$target_pid" ] && kill -9 "$target_pid" 2>/dev/null
+	[ -z "${BENCH_DIR:-}" ] && rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+# run_timed CMD...: sets wall_ns maxrss_kb status cpu_ns.
+run_timed() {
+	local res
+	res=$("$tools/bench_run" "$@" 3>&1 >/dev/null 2>"$work/cmd.err")
+	read -r wall_ns maxrss_kb status cpu_ns <<< "$res"
+	if [ "${status:-1}" != 0 ]; then
+		echo "bench: '$*' failed (status ${status:-?}):" >&2
+		tail -3 "$work/cmd.err" >&2
+		failed=1
+	fi
+}
+
+gap_lines() { grep -c '^GAP' "$work/target.out"; }
+gap_reset() { kill -USR2 "$target_pid"; }
+# The target's largest gap since gap_reset, in ns (the last GAP line).
+gap_read() {
+	local before i
+	before=$(gap_lines)
+	kill -USR1 "$target_pid"
+	for i in $(seq 200); do
+		[ "$(gap_lines)" -gt "$before" ] && break
+		sleep 0.02
+	done
+	grep '^GAP' "$work/target.out" | tail -1 | sed 's/.*max_ns=\([0-9]*\).*/\1/'
+}
+rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+size_b() { du -sb "$1" 2>/dev/null | cut -f1; }
+tool_downtime() { "$bin" show "$1/stats.img" 2>/dev/null | sed -n 's/.*"downtime_ns": \([0-9]*\).*/\1/p'; }
+
+start_target() {
+	local n=$1 i
+	: > "$work/target.out"
+	# Only stdin/out/err: an fd inherited from whoever runs make (a pipe
+	# to a terminal multiplexer, a CI runner) is nothing restore can redo.
+	(
+		for fd in /proc/$BASHPID/fd/*; do
+			fd=${fd##*/}
+			[ "$fd" -gt 2 ] && eval "exec $fd>&-"
+		done
+		ulimit -c unlimited
+		exec "$BUILD/targets/bench_touch" "$n" "$threads" < /dev/null
+	) > "$work/target.out" 2>&1 &
+	target_pid=$!
+	for i in $(seq 3000); do
+		grep -q '^READY' "$work/target.out" && break
+		kill -0 "$target_pid" 2>/dev/null || die "bench_touch $n died"
+		sleep 0.1
+	done
+	grep -q '^READY' "$work/target.out" || die "bench_touch $n never got ready"
+	target_addr=$(sed -n 's/^READY.* addr=\([^ ]*\).*/\1/p' "$work/target.out")
+	target_len=$(sed -n 's/^READY.* len=\([^ ]*\).*/\1/p' "$work/target.out")
+}
+
+# row MODE: one CSV line from the variables the measurement set.
+row() {
+	# A failed command's numbers mean nothing: the row says so instead.
+	[ -n "${failed:-}" ] && wall_ns= cpu_ns= gap_ns= tdown_ns= img_b= maxrss_kb= rss1= extra=failed
+	echo "$size,$1,$run,$wall_ns,${cpu_ns:-},${gap_ns:-},${tdown_ns:-},${img_b:-},${maxrss_kb:-},${rss0:-},${rss1:-},${extra:-}" >> "$csv"
+	awk -v m="$1" -v w="${wall_ns:-0}" -v g="${gap_ns:-0}" -v b="${img_b:-0}" 'BEGIN {
+		printf "  %-20s wall %9.1f ms  downtime %8.1f ms  %8.1f MiB\n", m, w / 1e6, g / 1e6, b / 1048576
+	}' >&2
+	wall_ns= cpu_ns= gap_ns= tdown_ns= img_b= maxrss_kb= rss0= rss1= extra= failed=
+}
+
+# A criu-lite dump of the target into $work/$1 with extra options; leaves
+# the images for the caller.
+criu_dump() {
+	local dir=$work/$1
+	shift
+	rm -rf "$dir" && mkdir -p "$dir"
+	rss0=$(rss_kb "$target_pid")
+	gap_reset
+	run_timed "$bin" dump -t "$target_pid" -D "$dir" "$@"
+	gap_ns=$(gap_read)
+	rss1=$(rss_kb "$target_pid")
+	tdown_ns=$(tool_downtime "$dir")
+	img_b=$(size_b "$dir")
+}
+
+measure_restore() {
+	local dir=$1 mode=$2 rpid
+	rm -f "$work/restored.pid"
+	run_timed "$bin" restore -D "$dir" -d --pidfile "$work/restored.pid"
+	rpid=$(cat "$work/restored.pid" 2>/dev/null)
+	if [ -n "$rpid" ]; then
+		kill -9 "$rpid" 2>/dev/null
+		while kill -0 "$rpid" 2>/dev/null; do sleep 0.05; done
+	fi
+	row "$mode"
+}
+
+measure_convert() {
+	local dir=$1 pages
+	run_timed "$bin" convert -D "$dir" -o "$work/conv.core"
+	img_b=$(size_b "$work/conv.core")
+	extra=$(size_b "$dir")
+	rm -f "$work/conv.core"
+	row convert
+	pages=$(ls "$dir"/pages-*.img | head -1)
+	run_timed cp "$pages" "$work/pages.copy"
+	img_b=$(size_b "$work/pages.copy")
+	rm -f "$work/pages.copy"
+	row cp
+}
+
+measure_kernel_core() {
+	local t0 t1 cur
+	cur=$(cat /proc/sys/kernel/core_pattern)
+	if [ "$kernel_core" = 0 ] || [ "${cur:0:1}" = "@" ]; then
+		# A socket pattern is someone's coredump server at work: not ours to take.
+		[ "$kernel_core" = 0 ] || echo "bench: core_pattern is '$cur' (in use): no kernel core" >&2
+		kill -9 "$target_pid"; wait "$target_pid" 2>/dev/null; target_pid=
+		return
+	fi
+	mkdir -p "$work/kcore"
+	core_set="$work/kcore/core.%p"
+	echo "$core_set" > /proc/sys/kernel/core_pattern
+	rss0=$(rss_kb "$target_pid")
+	t0=$(date +%s%N)
+	kill -ABRT "$target_pid"
+	wait "$target_pid" 2>/dev/null
+	t1=$(date +%s%N)
+	restore_core
+	target_pid=
+	wall_ns=$((t1 - t0))
+	gap_ns=$wall_ns		# the process never runs again
+	img_b=$(size_b "$work/kcore")
+	rm -rf "$work/kcore"
+	[ "${img_b:-0}" -gt 4096 ] || { echo "bench: no kernel core was written" >&2; wall_ns= gap_ns=; }
+	row kernel-core
+}
+
+one_run() {
+	start_target "$size"
+	echo "size $size MiB, run $run: target $target_pid ($(rss_kb "$target_pid") KiB resident), load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+
+	criu_dump dump
+	row criu-dump
+	if [ "$size" = "$convert_mib" ]; then
+		measure_convert "$work/dump"
+	fi
+	measure_restore "$work/dump" restore
+	rm -rf "$work/dump"
+
+	criu_dump snap --snapshot fork
+	row criu-snapshot
+	rm -rf "$work/snap"
+
+	rm -rf "$work/pre" && mkdir -p "$work/pre"
+	gap_reset
+	run_timed "$bin" pre-dump -t "$target_pid" -D "$work/pre"
+	gap_ns=$(gap_read)
+	img_b=$(size_b "$work/pre")
+	row criu-predump
+	sleep 1		# the target dirties pages meanwhile
+	criu_dump inc --track-mem --prev-images-dir ../pre
+	row criu-incremental
+	measure_restore "$work/inc" restore-incremental
+	rm -rf "$work/pre" "$work/inc"
+
+	rss0=$(rss_kb "$target_pid")
+	gap_reset
+	run_timed gcore -o "$work/gcore" "$target_pid"
+	gap_ns=$(gap_read)
+	rss1=$(rss_kb "$target_pid")
+	img_b=$(size_b "$work/gcore.$target_pid")
+	rm -f "$work/gcore.$target_pid"
+	row gcore
+
+	run_timed "$tools/bench_copy" "$target_pid" "$target_addr" "$target_len" "$work/copy"
+	img_b=$(size_b "$work/copy")
+	rm -f "$work/copy"
+	row plain-copy
+
+	# What the target sees with nobody touching it, over as long as a dump.
+	gap_reset
+	sleep 1
+	gap_ns=$(gap_read)
+	wall_ns=1000000000
+	row idle
+
+	measure_kernel_core
+	[ -n "$target_pid" ] && { kill -9 "$target_pid"; wait "$target_pid" 2>/dev/null; target_pid=; }
+}
+
+echo "size_mib,mode,run,wall_ns,cpu_ns,downtime_ns,tool_downtime_ns,bytes,dumper_maxrss_kb,target_rss_before_kb,target_rss_after_kb,extra" > "$csv"
+started=$(date +%s)
+for size in $sizes; do
+	for run in $(seq "$runs"); do
+		one_run
+	done
+done
+echo "bench: $(( $(date +%s) - started )) s" >&2
+python3 scripts/bench_report.py "$csv" "$PWD/$BUILD"
