@@ -85,7 +85,9 @@ static int open_checked(const VmaEntry *v, const char *path)
 			path);
 		return -1;
 	}
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO now at that path must not block the open; its
+	 * fstat then differs from the recorded file and it is refused. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		pr_warn("cannot open %s (%s); its unmodified pages stay out of the core", path,
 			strerror(errno));

@@ -91,7 +91,8 @@ static int check_mapped(const char *what, const FileIdentity *id, pid_t pid)
 	struct stat st;
 	int fd, r;
 
-	fd = open(id->path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO now at that path must not block the open. */
+	fd = open(id->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0 || fstat(fd, &st)) {
 		r = -errno;
 		pr_err("cannot restore %d: %s %s is gone: %s", pid, what, id->path, strerror(-r));

@@ -570,3 +570,76 @@ Test(images_robust, dump_does_not_follow_planted_symlinks)
 	snprintf(path, sizeof(path), "%s/inventory.img.tmp", dir);
 	cr_assert_neq(access(path, F_OK), 0, "inventory.img.tmp left behind");
 }
+
+/* Convert and restore open the files a dump maps by their paths. A FIFO put
+ * at such a path (the file replaced after the dump) must not block them:
+ * open(O_RDONLY) of a FIFO waits for a writer that never comes. */
+static void dump_then_fifo_at_exe(char *exe, size_t len, char *ddir, size_t dlen)
+{
+	char cmd[1200], pid[16], err[8192];
+	struct target t;
+	int st;
+
+	snprintf(exe, len, "%s/fail_heap_copy", dir);
+	snprintf(ddir, dlen, "%s/d", dir);
+	cr_assert_eq(mkdir(ddir, 0700), 0);
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", target_path("fail_heap"), exe);
+	cr_assert_eq(system(cmd), 0);
+	{
+		/* target_start runs $TARGETS/name: point it at our copy. */
+		char *saved = getenv("TARGETS") ? strdup(getenv("TARGETS")) : NULL;
+
+		setenv("TARGETS", dir, 1);
+		target_start(&t, "fail_heap_copy", "1", NULL);
+		if (saved) {
+			setenv("TARGETS", saved, 1);
+			free(saved);
+		} else {
+			unsetenv("TARGETS");
+		}
+	}
+	snprintf(pid, sizeof(pid), "%d", t.pid);
+	st = run_criu_lite(err, sizeof(err), "dump", "-t", pid, "-D", ddir, NULL);
+	target_kill(&t);
+	cr_assert_eq(st, 0, "dump failed:\n%s", err);
+	cr_assert_eq(unlink(exe), 0);
+	cr_assert_eq(mkfifo(exe, 0600), 0);
+}
+
+/* criu-lite with a 15 s deadline: a hang is a failure, not a slow run. */
+static int run_bounded(char *err, size_t len, const char *verb, const char *ddir,
+		       const char *extra1, const char *extra2)
+{
+	char cmd[1500], *out = err;
+	int st;
+
+	snprintf(cmd, sizeof(cmd), "timeout -s KILL 15 '%s' %s -D '%s' %s %s 2>&1 >/dev/null",
+		 criu_lite_path(), verb, ddir, extra1 ? extra1 : "", extra2 ? extra2 : "");
+	st = run_cmd(out, len, "%s", cmd);
+	cr_assert_neq(st, 137, "criu-lite %s hung on a FIFO (killed after 15 s):\n%s", verb, err);
+	return st;
+}
+
+Test(images_robust, convert_does_not_hang_on_fifo_at_mapped_path)
+{
+	char exe[512], ddir[512], core[600], err[8192];
+	int st;
+
+	dump_then_fifo_at_exe(exe, sizeof(exe), ddir, sizeof(ddir));
+	snprintf(core, sizeof(core), "%s/core", dir);
+	st = run_bounded(err, sizeof(err), "convert", ddir, "-o", core);
+	/* The file cannot be trusted: its unmodified pages stay out, with a word. */
+	cr_assert(st >= 0 && st < 128, "convert crashed (%d):\n%s", st, err);
+	cr_assert(strstr(err, exe), "convert says nothing about %s:\n%s", exe, err);
+}
+
+Test(images_robust, restore_refuses_fifo_at_mapped_path)
+{
+	char exe[512], ddir[512], err[8192];
+	int st;
+
+	dump_then_fifo_at_exe(exe, sizeof(exe), ddir, sizeof(ddir));
+	st = run_bounded(err, sizeof(err), "restore", ddir, NULL, NULL);
+	cr_assert(st > 0 && st < 128, "restore exit status %d:\n%s", st, err);
+	cr_assert(strstr(err, exe), "restore does not name %s:\n%s", exe, err);
+}
