@@ -225,6 +225,25 @@ static pid_t read_pidfile(const char *path)
 	return pid;
 }
 
+/* A foreground restore writes its pidfile once the tree is restored. */
+static bool wait_pidfile(pid_t *pid)
+{
+	for (int i = 0; i < 1000; i++) {
+		FILE *f = fopen(g_pidfile, "re");
+		int n = 0;
+
+		if (f && fscanf(f, "%d", &n) == 1 && n > 0) {
+			fclose(f);
+			*pid = n;
+			return true;
+		}
+		if (f)
+			fclose(f);
+		usleep(10000);
+	}
+	return false;
+}
+
 /* Kill a restored process that is not our child and wait until it is gone. */
 static void kill_wait(pid_t pid)
 {
@@ -382,10 +401,11 @@ Test(restore, copy_of_a_running_tree_gets_new_pids, .timeout = 60)
 	usleep(100 * 1000);
 	cr_assert_eq(mkdir(img, 0700), 0);
 	snprintf(pid, sizeof(pid), "%d", t.pid);
-	cr_assert_eq(run_criu_lite(err, sizeof(err), "dump", "-t", pid, "-D", img, NULL), 0,
-		     "dump failed: %s", err);
+	/* Left stopped, so that it cannot finish and free its pids. */
+	cr_assert_eq(run_criu_lite(err, sizeof(err), "dump", "-t", pid, "-D", img,
+				   "--leave-stopped", NULL), 0, "dump failed: %s", err);
 
-	/* The original still runs, holding every dumped pid and tid. */
+	/* The original is still there, holding every dumped pid and tid. */
 	cr_assert_eq(restore_collect(dir, img, got, sizeof(got), err, sizeof(err)), 0,
 		     "restore failed: %s", err);
 	cr_expect(strstr(err, pid) && strstr(err, "taken"), "new pid not said: %s", err);
@@ -419,25 +439,6 @@ Test(restore, vector_registers_keep_their_values)
 	cr_expect_str_eq(line, avx512 ? "AVX ok zmm=32 k=7" : "AVX ok ymm=16 k=0");
 	cr_assert_eq(restore_finish(&r, err, sizeof(err)), 0, "restore failed: %s", err);
 	rm_rf(dir);
-}
-
-/* A foreground restore writes its pidfile once the tree is restored. */
-static bool wait_pidfile(pid_t *pid)
-{
-	for (int i = 0; i < 1000; i++) {
-		FILE *f = fopen(g_pidfile, "re");
-		int n = 0;
-
-		if (f && fscanf(f, "%d", &n) == 1 && n > 0) {
-			fclose(f);
-			*pid = n;
-			return true;
-		}
-		if (f)
-			fclose(f);
-		usleep(10000);
-	}
-	return false;
 }
 
 Test(restore, parent_and_child_get_their_pipe_bytes)
@@ -516,7 +517,7 @@ Test(restore, socketpair_and_listening_sockets_work)
 	struct sockaddr_un un = { .sun_family = AF_UNIX };
 	struct target t;
 	struct run r;
-	pid_t child;
+	pid_t child, root;
 
 	make_tmpdir(dir, sizeof(dir), "rst-sock");
 	snprintf(img, sizeof(img), "%s/img", dir);
@@ -530,7 +531,7 @@ Test(restore, socketpair_and_listening_sockets_work)
 		usleep(10000);
 
 	restore_start(&r, dir, "-D", img, NULL);
-	usleep(50 * 1000);
+	cr_assert(wait_pidfile(&root), "no pidfile from the restore");	/* listening now */
 	cr_assert_eq(run_cmd(NULL, 0, "touch '%s'", go), 0);
 	cr_assert_lt(strlen(sock), sizeof(un.sun_path));
 	memcpy(un.sun_path, sock, strlen(sock) + 1);
