@@ -29,7 +29,8 @@ static int open_pages_file(int dirfd, pid_t pid, const char *name, struct conv_p
 		pr_err("%s: pagemap-%d.img names a bad pages file", pg->dir, pid);
 		return -EINVAL;
 	}
-	pg->pages_fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	/* O_NONBLOCK: a FIFO at that name must not block the open (fstat refuses it). */
+	pg->pages_fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (pg->pages_fd < 0)
 		return pr_perror("%s: cannot open %s", pg->dir, name);
 	if (fstat(pg->pages_fd, &st) || !S_ISREG(st.st_mode)) {

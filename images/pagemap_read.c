@@ -21,7 +21,8 @@ static int open_pages(int dirfd, int pid, const char *name, struct pmr *pm)
 		pr_err("pagemap-%d.img names a bad pages file '%s'", pid, name);
 		return -EINVAL;
 	}
-	pm->pages_fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	/* O_NONBLOCK: a FIFO at that name must not block the open (fstat refuses it). */
+	pm->pages_fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (pm->pages_fd < 0)
 		return pr_perror("cannot open %s", name);
 	if (fstat(pm->pages_fd, &st) || !S_ISREG(st.st_mode)) {

@@ -59,7 +59,8 @@ static int open_mfiles(struct rst_proc *p, struct rst_status *st)
 		struct stat sb;
 		char why[160];
 
-		fd = open(m->path, (m->rdwr ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+		/* O_NONBLOCK: a FIFO at that path must not block the open. */
+		fd = open(m->path, (m->rdwr ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NONBLOCK);
 		if (fd < 0)
 			return rst_child_fail(st, errno, "cannot open %s: %s", m->path,
 					      strerror(errno));

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "images/image.h"
@@ -642,4 +643,88 @@ Test(images_robust, restore_refuses_fifo_at_mapped_path)
 	st = run_bounded(err, sizeof(err), "restore", ddir, NULL, NULL);
 	cr_assert(st > 0 && st < 128, "restore exit status %d:\n%s", st, err);
 	cr_assert(strstr(err, exe), "restore does not name %s:\n%s", exe, err);
+}
+
+/* The same for the raw pages file of a dump, which convert and restore open
+ * by the name the pagemap image gives. */
+/* Like target_start, but the target inherits no fd beyond stdio (Criterion's
+ * own would make restore refuse the dump for another reason). */
+static void start_clean(struct target *t, const char *name, const char *arg)
+{
+	char line[1024];
+	int pfd[2];
+
+	cr_assert_eq(pipe2(pfd, O_CLOEXEC), 0);
+	t->pid = fork();
+	cr_assert_geq(t->pid, 0);
+	if (t->pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+
+		dup2(null, 0);
+		dup2(pfd[1], 1);
+		dup2(null, 2);
+		syscall(SYS_close_range, 3, ~0U, 0);
+		setpgid(0, 0);
+		execl(target_path(name), name, arg, (char *)NULL);
+		_exit(127);
+	}
+	close(pfd[1]);
+	t->out_fd = pfd[0];
+	do {
+		if (!target_read_line(t, line, sizeof(line), 10000)) {
+			target_kill(t);
+			cr_assert_fail("target %s did not get ready", name);
+		}
+	} while (strncmp(line, "READY", 5));
+}
+
+static void dump_then_fifo_pages(char *ddir, size_t dlen)
+{
+	char pid[16], err[8192], pages[600];
+	struct target t;
+	int st;
+
+	snprintf(ddir, dlen, "%s/d", dir);
+	cr_assert_eq(mkdir(ddir, 0700), 0);
+	start_clean(&t, "fail_heap", "1");
+	snprintf(pid, sizeof(pid), "%d", t.pid);
+	st = run_criu_lite(err, sizeof(err), "dump", "-t", pid, "-D", ddir, NULL);
+	snprintf(pages, sizeof(pages), "%s/pages-%d.img", ddir, t.pid);
+	target_kill(&t);
+	cr_assert_eq(st, 0, "dump failed:\n%s", err);
+	cr_assert_eq(unlink(pages), 0);
+	cr_assert_eq(mkfifo(pages, 0600), 0);
+}
+
+Test(images_robust, convert_refuses_fifo_pages_file)
+{
+	char ddir[512], core[600], err[8192];
+	int st;
+
+	dump_then_fifo_pages(ddir, sizeof(ddir));
+	snprintf(core, sizeof(core), "%s/core", dir);
+	st = run_bounded(err, sizeof(err), "convert", ddir, "-o", core);
+	cr_assert(st > 0 && st < 128, "convert exit status %d:\n%s", st, err);
+	cr_assert(strstr(err, "pages-"), "convert does not name the pages file:\n%s", err);
+	cr_assert_neq(access(core, F_OK), 0, "a core was written from a FIFO");
+}
+
+Test(images_robust, restore_refuses_fifo_pages_file)
+{
+	char ddir[512], pidfile[600], pidopt[700], err[8192];
+	int st;
+
+	dump_then_fifo_pages(ddir, sizeof(ddir));
+	snprintf(pidfile, sizeof(pidfile), "%s/restored.pid", dir);
+	snprintf(pidopt, sizeof(pidopt), "--pidfile=%s", pidfile);
+	st = run_bounded(err, sizeof(err), "restore", ddir, "-d", pidopt);
+	if (!access(pidfile, F_OK)) {
+		char buf[32] = "";
+
+		run_cmd(buf, sizeof(buf), "cat '%s'", pidfile);
+		if (atoi(buf) > 0)
+			kill(atoi(buf), SIGKILL);
+	}
+	cr_assert(st > 0 && st < 128, "restore exit status %d:\n%s", st, err);
+	cr_assert(strstr(err, "pages-"), "restore does not name the pages file:\n%s", err);
 }
