@@ -294,10 +294,12 @@ void rst_free(struct rst_tree *t)
 		free(p->src);
 		free(p->mf);
 		free(p->src_mf);
+		free(p->attached);
 		free(p->tids);
 	}
 	free(t->procs);
 	free(t->sh);
+	free(t->shm);
 	img_free(t->inv);
 	free(t->dir);
 	if (t->dirfd > 0)

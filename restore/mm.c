@@ -12,6 +12,8 @@
  *   5. PR_SET_MM_MAP: code/data/brk/stack/arg/env bounds, auxv, exe.
  * The scratch area stays until threads and registers are done (proc.c). */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <linux/prctl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -258,11 +260,12 @@ static bool vma_is_anon_mapping(const VmaEntry *v)
 	       v->status & (VMA_FILE_DELETED | VMA_ANON_SHARED) || !v->file;
 }
 
-static int map_vma(struct rst_proc *p, struct rst_inj *j, struct rst_batch *b, const VmaEntry *v)
+static int map_vma(struct rst_proc *p, struct rst_inj *j, struct rst_batch *b, size_t idx)
 {
+	const VmaEntry *v = p->vma[idx];
 	uint64_t prot = v->prot, flags = MAP_FIXED_NOREPLACE, fd = (uint64_t)-1, off = 0;
 
-	if (rst_vma_needs_write(p, v))
+	if (rst_vma_needs_write(p, idx))
 		prot |= PROT_WRITE;
 	flags |= (v->flags & MAP_SHARED) || (v->status & VMA_ANON_SHARED) ? MAP_SHARED : MAP_PRIVATE;
 	if ((v->flags & MAP_GROWSDOWN) || (v->status & VMA_STACK))
@@ -297,15 +300,83 @@ static int check_mapped(struct rst_proc *p, struct rst_batch *b)
 	return 0;
 }
 
+static bool is_shmem(const VmaEntry *v)
+{
+	return (v->status & VMA_ANON_SHARED) && v->has_ino && v->ino;
+}
+
+static const struct rst_shmem *shmem_find(const struct rst_tree *t, const VmaEntry *v)
+{
+	for (size_t i = 0; i < t->nr_shm; i++)
+		if (t->shm[i].dev == v->dev && t->shm[i].ino == v->ino)
+			return &t->shm[i];
+	return NULL;
+}
+
+/* Which shared objects an earlier process of the tree has restored. */
+static int shmem_mark(struct rst_tree *t, struct rst_proc *p)
+{
+	p->attached = calloc(p->nr_vma ? p->nr_vma : 1, sizeof(bool));
+	if (!p->attached)
+		return -ENOMEM;
+	for (size_t i = 0; i < p->nr_vma; i++)
+		p->attached[i] = is_shmem(p->vma[i]) && shmem_find(t, p->vma[i]);
+	return 0;
+}
+
+/* Map the object another process restored: its /proc/PID/map_files entry
+ * (root only) is that very shmem file. */
+static int shmem_attach(struct rst_tree *t, struct rst_inj *j,
+			const VmaEntry *v)
+{
+	const struct rst_shmem *o = shmem_find(t, v);
+	char path[96];
+	uint64_t fd, ret;
+	int r;
+
+	snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", o->pid,
+		 (unsigned long long)o->start, (unsigned long long)o->end);
+	r = rst_poke(j, j->data, path, strlen(path) + 1);
+	if (!r)
+		r = rst_sys_ok(j, path, __NR_openat, &fd, (uint64_t)AT_FDCWD, j->data,
+			       v->prot & PROT_WRITE ? O_RDWR : O_RDONLY, 0, 0, 0);
+	if (r)
+		return r;
+	r = rst_sys_ok(j, "mmap of shared memory", __NR_mmap, &ret, v->start, v->end - v->start,
+		       v->prot, MAP_SHARED | MAP_FIXED_NOREPLACE, fd, v->pgoff);
+	rst_sys(j, __NR_close, NULL, fd, 0, 0, 0, 0, 0);
+	if (!r && ret != v->start)
+		r = -EFAULT;
+	return r;
+}
+
+/* This process's shared objects, for the processes restored after it. */
+static int shmem_register(struct rst_tree *t, struct rst_proc *p)
+{
+	for (size_t i = 0; i < p->nr_vma; i++) {
+		const VmaEntry *v = p->vma[i];
+		struct rst_shmem *n;
+
+		if (!is_shmem(v) || p->attached[i] || shmem_find(t, v))
+			continue;
+		n = realloc(t->shm, (t->nr_shm + 1) * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		t->shm = n;
+		t->shm[t->nr_shm++] = (struct rst_shmem){ v->dev, v->ino, p->pid, v->start, v->end };
+	}
+	return 0;
+}
+
 static bool restorable(const VmaEntry *v)
 {
 	return (v->status & VMA_AREA_REGULAR) && !(v->status & (VMA_VDSO | VMA_VVAR | VMA_VSYSCALL));
 }
 
 /* After the pages: the dumped protections and madvise bits. */
-static int finish_vma(struct rst_proc *p, struct rst_inj *j, struct rst_batch *b,
-		      const VmaEntry *v)
+static int finish_vma(struct rst_proc *p, struct rst_inj *j, struct rst_batch *b, size_t idx)
 {
+	const VmaEntry *v = p->vma[idx];
 	static const struct { uint32_t bit; int advice; } adv[] = {
 		{ VMA_MADV_DONTFORK, MADV_DONTFORK },
 		{ VMA_MADV_WIPEONFORK, MADV_WIPEONFORK },
@@ -314,7 +385,7 @@ static int finish_vma(struct rst_proc *p, struct rst_inj *j, struct rst_batch *b
 	uint64_t len = v->end - v->start;
 	int r;
 
-	if (rst_vma_needs_write(p, v) && !(v->prot & PROT_WRITE)) {
+	if (rst_vma_needs_write(p, idx) && !(v->prot & PROT_WRITE)) {
 		r = rst_batch_add(j, b, "mprotect", __NR_mprotect, v->start, len, v->prot, 0, 0, 0);
 		if (r)
 			return r;
@@ -372,7 +443,9 @@ int rst_mm_restore(struct rst_tree *t, struct rst_proc *p, struct rst_inj *j)
 	int r;
 
 	b.n = 0;
-	r = find_specials(p, &sp);
+	r = shmem_mark(t, p);
+	if (!r)
+		r = find_specials(p, &sp);
 	if (!r)
 		r = unmap_all(j, &sp);
 	if (!r)
@@ -381,7 +454,7 @@ int rst_mm_restore(struct rst_tree *t, struct rst_proc *p, struct rst_inj *j)
 		r = move_specials(p, j, &sp);
 	for (size_t i = 0; !r && i < p->nr_vma; i++)
 		if (restorable(p->vma[i]))
-			r = map_vma(p, j, &b, p->vma[i]);
+			r = p->attached[i] ? 0 : map_vma(p, j, &b, i);
 	if (!r) {
 		int n = b.n;
 
@@ -391,15 +464,20 @@ int rst_mm_restore(struct rst_tree *t, struct rst_proc *p, struct rst_inj *j)
 			r = check_mapped(p, &b);
 		b.n = 0;
 	}
+	for (size_t i = 0; !r && i < p->nr_vma; i++)
+		if (p->attached[i] && restorable(p->vma[i]))
+			r = shmem_attach(t, j, p->vma[i]);
 	if (!r)
 		r = rst_pages_restore(t, p, j);
 	for (size_t i = 0; !r && i < p->nr_vma; i++)
 		if (restorable(p->vma[i]))
-			r = finish_vma(p, j, &b, p->vma[i]);
+			r = finish_vma(p, j, &b, i);
 	if (!r)
 		r = rst_batch_run(j, &b);
 	if (!r)
 		r = set_mm_map(p, j);
+	if (!r)
+		r = shmem_register(t, p);
 	/* The mm files (and a status fd the child had no time to close). */
 	if (!r)
 		r = rst_sys_ok(j, "close_range", __NR_close_range, NULL, (uint64_t)p->mm_fd_base,

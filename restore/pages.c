@@ -40,6 +40,8 @@ struct pages_ctx {
 	uint64_t bytes, calls;
 };
 
+/* The VMA holding addr, or NULL; VMAs restored from another process's
+ * shared object count as absent (their pages are there already). */
 static const VmaEntry *find_vma(const struct rst_proc *p, uint64_t addr)
 {
 	size_t lo = 0, hi = p->nr_vma;
@@ -53,7 +55,7 @@ static const VmaEntry *find_vma(const struct rst_proc *p, uint64_t addr)
 		else if (addr >= v->end)
 			lo = mid + 1;
 		else
-			return v;
+			return p->attached && p->attached[mid] ? NULL : v;
 	}
 	return NULL;
 }
@@ -80,9 +82,13 @@ static bool writes_into(const VmaEntry *v, uint32_t flags)
 	return (flags & PE_ZERO) && is_file_private(v);
 }
 
-bool rst_vma_needs_write(const struct rst_proc *p, const VmaEntry *v)
+bool rst_vma_needs_write(const struct rst_proc *p, size_t idx)
 {
 	const struct rst_pages_src *s = &p->src[0];
+	const VmaEntry *v = p->vma[idx];
+
+	if (p->attached && p->attached[idx])
+		return false;	/* its contents came with the shared object */
 
 	for (size_t i = 0; i < s->nr_pm; i++) {
 		const PagemapEntry *e = s->pm[i];

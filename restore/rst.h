@@ -70,6 +70,7 @@ struct rst_proc {
 	int zero_mf;		/* /dev/zero (private file pages dumped as zero), or -1 */
 	int *src_mf;		/* per pages source: index in mf, or -1 if unused */
 	int mm_fd_base;		/* first fd of the mm files in the child */
+	bool *attached;		/* per VMA: shared memory mapped from an earlier process */
 	int parent;		/* index in tree->procs, -1 for the root */
 	pid_t pid;		/* real pid once created, else 0 */
 	pid_t *tids;		/* real tids, [0] = pid */
@@ -85,6 +86,15 @@ struct rst_shared {
 	bool data_done;
 };
 
+/* Shared anonymous memory (MAP_SHARED|MAP_ANONYMOUS, shmem) already
+ * restored in some process: later processes map the same object through
+ * /proc/PID/map_files instead of getting a copy. */
+struct rst_shmem {
+	uint64_t dev, ino;
+	pid_t pid;
+	uint64_t start, end;
+};
+
 struct rst_tree {
 	struct rst_opts opts;
 	int dirfd;
@@ -96,6 +106,8 @@ struct rst_tree {
 	struct rst_shared *sh;
 	size_t nr_sh;
 	int status_fd[2];	/* children -> criu-lite: struct rst_status */
+	struct rst_shmem *shm;
+	size_t nr_shm;
 	int xstate_size;	/* this kernel's NT_X86_XSTATE size */
 };
 
@@ -196,7 +208,7 @@ int rst_wait_event_stop(pid_t tid);
 int rst_mm_restore(struct rst_tree *t, struct rst_proc *p, struct rst_inj *j);
 /* pages.c */
 int rst_pages_restore(struct rst_tree *t, struct rst_proc *p, struct rst_inj *j);
-bool rst_vma_needs_write(const struct rst_proc *p, const VmaEntry *v);
+bool rst_vma_needs_write(const struct rst_proc *p, size_t idx);
 
 /* threads.c: create the other threads and the per-thread state of all. */
 int rst_threads_restore(struct rst_tree *t, struct rst_proc *p, struct rst_inj *j);

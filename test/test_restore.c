@@ -654,6 +654,31 @@ Test(restore, terminal_stdio_becomes_the_restoring_terminal)
 	rm_rf(dir);
 }
 
+Test(restore, shared_anonymous_memory_stays_shared)
+{
+	char dir[256], img[300], go[300], line[256], err[4096];
+	struct target t;
+	struct run r;
+	pid_t child;
+
+	make_tmpdir(dir, sizeof(dir), "rst-shm");
+	snprintf(img, sizeof(img), "%s/img", dir);
+	snprintf(go, sizeof(go), "%s/go", dir);
+	start(&t, target_path("restore_shm"), go, NULL);
+	child = (pid_t)target_ready_u64(&t, "child");
+	dump_kill(&t, img);
+	for (int i = 0; i < 500 && kill(child, 0) == 0; i++)
+		usleep(10000);
+
+	restore_start(&r, dir, "-D", img, NULL);
+	usleep(50 * 1000);
+	cr_assert_eq(run_cmd(NULL, 0, "touch '%s'", go), 0);
+	cr_assert(target_read_line(&r.out, line, sizeof(line), 10000), "no output");
+	cr_expect_str_eq(line, "SHM child-wrote", "the restored parent and child do not share");
+	cr_assert_eq(restore_finish(&r, err, sizeof(err)), 0, "restore failed: %s", err);
+	rm_rf(dir);
+}
+
 Test(restore, private_file_mapping_comes_back)
 {
 	char dir[256], img[300], go[300], data[300], line[256], err[4096];
