@@ -83,6 +83,11 @@ int rst_restore_proc(struct rst_tree *t, struct rst_proc *p)
 		r = rst_itimers(p, &j);
 	if (!r)
 		r = rst_creds_restore(p, &j);
+	/* A credential change resets it: set it after. 2 (suid_dumpable) is
+	 * not settable by prctl and comes from the sysctl anyway. */
+	if (!r && p->pe->has_dumpable && p->pe->dumpable <= 1)
+		r = rst_sys_ok(&j, "PR_SET_DUMPABLE", __NR_prctl, NULL, PR_SET_DUMPABLE,
+			       p->pe->dumpable, 0, 0, 0, 0);
 	/* The scratch area goes last: every thread ran its syscalls from it.
 	 * infect's batch page is in it: infect_stop must not unmap it again. */
 	if (!r)

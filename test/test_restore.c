@@ -679,6 +679,31 @@ Test(restore, shared_anonymous_memory_stays_shared)
 	rm_rf(dir);
 }
 
+Test(restore, non_root_credentials_come_back)
+{
+	char dir[256], img[300], go[300], line[256], err[4096], buf[128];
+	struct target t;
+	struct run r;
+	pid_t root;
+
+	make_tmpdir(dir, sizeof(dir), "rst-creds");
+	cr_assert_eq(chmod(dir, 0755), 0);	/* uid 1000 must see the go file */
+	snprintf(img, sizeof(img), "%s/img", dir);
+	snprintf(go, sizeof(go), "%s/go", dir);
+	start(&t, target_path("restore_creds"), go, NULL);
+	dump_kill(&t, img);
+
+	restore_start(&r, dir, "-D", img, NULL);
+	cr_assert(wait_pidfile(&root), "no pidfile from the restore");
+	cr_expect(proc_status_field(root, "CapEff", buf, sizeof(buf)) &&
+		  !strcmp(buf, "0000000000000000"), "capabilities left: %s", buf);
+	cr_assert_eq(run_cmd(NULL, 0, "touch '%s'", go), 0);
+	cr_assert(target_read_line(&r.out, line, sizeof(line), 10000), "no output");
+	cr_expect_str_eq(line, "CREDS uid=1000/1000/1000 gid=1001/1002/1003 groups=100,200 n=2");
+	cr_assert_eq(restore_finish(&r, err, sizeof(err)), 0, "restore failed: %s", err);
+	rm_rf(dir);
+}
+
 Test(restore, private_file_mapping_comes_back)
 {
 	char dir[256], img[300], go[300], data[300], line[256], err[4096];
