@@ -215,7 +215,15 @@ static int check_kernel(struct rst_tree *t)
 
 int rst_check(struct rst_tree *t)
 {
-	int r = check_inventory(t);
+	int r;
+
+	/* clone3(set_tid), PR_SET_MM_MAP's exe_fd, map_files and tracing
+	 * processes that change uid all need it. */
+	if (geteuid() != 0) {
+		pr_err("restore needs root (CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE, CAP_SYS_PTRACE)");
+		return -EPERM;
+	}
+	r = check_inventory(t);
 
 	if (!r)
 		r = check_kernel(t);
