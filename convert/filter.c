@@ -23,7 +23,9 @@ bool conv_vmflag(const VmaEntry *v, const char *flag)
 	while (p && *p) {
 		size_t n;
 
-		p += strspn(p, " \t");
+		/* Skip every separator the token scan stops at, or a stray
+		 * newline in the image would stop the walk in place forever. */
+		p += strspn(p, " \t\n");
 		n = strcspn(p, " \t\n");
 		if (n == fl && !memcmp(p, flag, fl))
 			return true;

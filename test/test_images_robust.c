@@ -728,3 +728,47 @@ Test(images_robust, restore_refuses_fifo_pages_file)
 	cr_assert(st > 0 && st < 128, "restore exit status %d:\n%s", st, err);
 	cr_assert(strstr(err, "pages-"), "restore does not name the pages file:\n%s", err);
 }
+
+/* Found by fuzz_convert: a newline inside a VMA's vmflags made convert's
+ * flag scan stop in place and spin forever. Every VMA of a real dump gets
+ * such flags; convert must still finish. */
+Test(images_robust, fuzz_convert_vmflags_newline)
+{
+	char ddir[512], core[600], pid[16], err[8192];
+	VmaEntry *v[512];
+	struct target t;
+	struct img *img;
+	int ddfd, n = 0, st;
+
+	snprintf(ddir, sizeof(ddir), "%s/d", dir);
+	cr_assert_eq(mkdir(ddir, 0700), 0);
+	start_clean(&t, "fail_heap", "1");
+	snprintf(pid, sizeof(pid), "%d", t.pid);
+	st = run_criu_lite(err, sizeof(err), "dump", "-t", pid, "-D", ddir, NULL);
+	target_kill(&t);
+	cr_assert_eq(st, 0, "dump failed:\n%s", err);
+
+	ddfd = open(ddir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	cr_assert_geq(ddfd, 0);
+	img = img_open(ddfd, IMG_MM, atoi(pid), true);
+	cr_assert_not_null(img);
+	while (n < 512 && img_read(img, NULL, (void **)&v[n]) > 0) {
+		free(v[n]->vmflags);
+		v[n]->vmflags = strdup("rd\nc");
+		n++;
+	}
+	img_close_read(img);
+	cr_assert_gt(n, 0);
+	img = img_create(ddfd, IMG_MM, atoi(pid));
+	cr_assert_not_null(img);
+	for (int i = 0; i < n; i++) {
+		cr_assert_eq(img_write(img, v[i]), 0);
+		img_free(v[i]);
+	}
+	cr_assert_eq(img_close(img), 0);
+	close(ddfd);
+
+	snprintf(core, sizeof(core), "%s/core", dir);
+	st = run_bounded(err, sizeof(err), "convert", ddir, "-o", core);
+	cr_assert(st >= 0 && st < 128, "convert exit status %d:\n%s", st, err);
+}
