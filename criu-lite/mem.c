@@ -100,6 +100,17 @@ static int dump_all(struct mem_dump *md, const struct vma_list *vl)
 				return r;
 			continue;
 		}
+		if (r >= 0 && src != md->pid && mv.policy == MP_PRIV_FILE &&
+		    (r = pm_has_pages(&md->pc, src, v->start, v->end)) == 0) {
+			/* fork() copies no page tables of a private file mapping
+			 * that has no anonymous page: what the original has
+			 * resident there was the file's at the fork. */
+			mv.policy = MP_SHARED_FILE;
+			r = pm_scan_vma(&md->pc, &mv, (uint32_t)i, md->pid, md->pid, md->pid);
+			if (r < 0)
+				return r;
+			continue;
+		}
 		/* Shared pages are not copied into a fork()ed child's page
 		 * tables: the original's pagemap says what is populated. */
 		if (r >= 0)

@@ -163,5 +163,7 @@ int pm_scan_vma(struct pm_ctx *pc, const struct mem_vma *mv, uint32_t idx, pid_t
 void pm_fini(struct pm_ctx *pc);
 /* --snapshot fork: pages of a VMA copied into fd at offset == address. */
 int pm_scan_frozen(struct pm_ctx *pc, const struct mem_vma *mv, uint32_t idx, int fd);
+/* 1 if a page of [start, end) is present or swapped in pid, 0 if none. */
+int pm_has_pages(struct pm_ctx *pc, pid_t pid, uint64_t start, uint64_t end);
 
 #endif

@@ -350,3 +350,29 @@ int pm_scan_frozen(struct pm_ctx *pc, const struct mem_vma *mv, uint32_t idx, in
 	pc->pw->st->pages_scanned += (v->end - v->start) / MEM_PAGE;
 	return scan_fd_range(pc, &sc, fd, v->start, v->end);
 }
+
+/* Whether any page of [start, end) is present or swapped in pid: 1, 0, or
+ * -errno. Reads the pagemap (in chunks) until it finds one. */
+int pm_has_pages(struct pm_ctx *pc, pid_t pid, uint64_t start, uint64_t end)
+{
+	int fd = pm_fd_of(pc, pid);
+
+	if (fd < 0)
+		return fd;
+	for (uint64_t addr = start; addr < end;) {
+		uint64_t n = (end - addr) / MEM_PAGE;
+		ssize_t got;
+
+		n = n < PM_CHUNK ? n : PM_CHUNK;
+		got = pread(fd, pc->pm, n * 8, addr / MEM_PAGE * 8);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			return got < 0 ? -errno : -ESRCH;
+		for (ssize_t i = 0; i < got / 8; i++)
+			if (pc->pm[i] & (PM_PRESENT | PM_SWAP))
+				return 1;
+		addr += (uint64_t)got / 8 * MEM_PAGE;
+	}
+	return 0;
+}

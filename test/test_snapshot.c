@@ -1,0 +1,240 @@
+/* dump --snapshot fork on real targets: the images hold what a plain dump
+ * holds, at one consistent instant even for the memory fork does not copy
+ * (shared, MADV_DONTFORK, MADV_WIPEONFORK), and the target runs on with
+ * the same RSS, no extra child, no zombie and no SIGCHLD. */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "images/image.h"
+#include "images/pagemap_read.h"
+#include "test/helpers.h"
+#include "test/targets/mem_pattern.h"
+
+#define PG 4096ull
+
+static struct target tgt;
+static char dirs[2][256];
+
+static void cleanup(void)
+{
+	target_kill(&tgt);
+	for (int i = 0; i < 2; i++)
+		if (dirs[i][0])
+			rm_rf(dirs[i]);
+	memset(dirs, 0, sizeof(dirs));
+}
+
+TestSuite(snapshot, .fini = cleanup, .timeout = 60);
+
+static void dump_into(int i, const char *tag, bool snapshot)
+{
+	char err[4096], pid[16];
+	int rc;
+
+	make_tmpdir(dirs[i], sizeof(dirs[i]), tag);
+	snprintf(pid, sizeof(pid), "%d", tgt.pid);
+	rc = snapshot ? run_criu_lite(err, sizeof(err), "dump", "-t", pid, "-D", dirs[i], "--snapshot",
+				      "fork", NULL)
+		      : run_criu_lite(err, sizeof(err), "dump", "-t", pid, "-D", dirs[i], NULL);
+	cr_assert_eq(rc, 0, "dump%s failed: %s", snapshot ? " --snapshot fork" : "", err);
+}
+
+static void open_pages(int i, pid_t pid, struct pmr *pm)
+{
+	int dirfd = open(dirs[i], O_RDONLY | O_DIRECTORY);
+
+	cr_assert_geq(dirfd, 0);
+	cr_assert_eq(pmr_open(dirfd, pid, pm), 0, "no pagemap of %d in %s", pid, dirs[i]);
+	close(dirfd);
+}
+
+static uint64_t img_u64(const struct pmr *pm, uint64_t addr)
+{
+	uint64_t v;
+
+	cr_assert_eq(pmr_read(pm, addr, &v, sizeof(v)), 0, "%#lx not in the dump",
+		     (unsigned long)addr);
+	return v;
+}
+
+static uint64_t live_u64(pid_t pid, uint64_t addr)
+{
+	uint64_t v = 0;
+	struct iovec l = { &v, sizeof(v) }, r = { (void *)(uintptr_t)addr, sizeof(v) };
+
+	cr_assert_eq(process_vm_readv(pid, &l, 1, &r, 1, 0), (ssize_t)sizeof(v));
+	return v;
+}
+
+/* Children of pid, zombies included, from every /proc/N/stat. */
+static int children_of(pid_t pid, pid_t *out, int max)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	int n = 0;
+
+	cr_assert_not_null(d);
+	while ((de = readdir(d))) {
+		char path[300], buf[512], *p;
+		int ppid = 0;
+		FILE *f;
+
+		if (atoi(de->d_name) <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')))
+			sscanf(p + 1, " %*c %d", &ppid);
+		fclose(f);
+		if (ppid == pid && n < max)
+			out[n++] = atoi(de->d_name);
+	}
+	closedir(d);
+	return n;
+}
+
+/* Every region of mem_patterns a dump treats differently reads back the
+ * same from a snapshot as from a plain dump, runs and bytes. */
+Test(snapshot, same_memory_as_plain_dump)
+{
+	static const struct { const char *key; uint64_t pages; } regions[] = {
+		{ "heap", 1 }, { "big", 2048 }, { "holes", 16384 }, { "zero", 16 },
+		{ "fpriv", 3 }, { "shanon", 8 }, { "shfile", 4 }, { "delfile", 3 }, { "memfd", 2 },
+		{ "pnone", 2 }, { "dontfork", 2 }, { "wipe", 2 }, { "dontdump", 2 },
+	};
+	char arg[256];
+	struct pmr a, b;
+	uint8_t *pa = malloc(PG), *pb = malloc(PG);
+	uint8_t want[PG];
+
+	make_tmpdir(arg, sizeof(arg), "snapfiles");
+	target_start(&tgt, "mem_patterns", arg, NULL);
+	dump_into(0, "plain", false);
+	dump_into(1, "snap", true);
+	open_pages(0, tgt.pid, &a);
+	open_pages(1, tgt.pid, &b);
+	for (size_t i = 0; i < sizeof(regions) / sizeof(regions[0]); i++) {
+		uint64_t base = target_ready_u64(&tgt, regions[i].key) & ~(PG - 1);
+
+		for (uint64_t pg = 0; pg < regions[i].pages; pg++) {
+			uint64_t addr = base + pg * PG;
+			const struct pmr_run *ra = pmr_find(&a, addr), *rb = pmr_find(&b, addr);
+			int r1 = pmr_read(&a, addr, pa, PG), r2 = pmr_read(&b, addr, pb, PG);
+
+			/* A hole in one is a hole in the other; stored pages agree. */
+			cr_assert_eq(!ra, !rb, "%s page %lu: %s in the plain dump, %s in the snapshot",
+				     regions[i].key, (unsigned long)pg, ra ? "present" : "a hole",
+				     rb ? "present" : "a hole");
+			if (!ra)
+				continue;
+			cr_assert_eq(ra->flags, rb->flags, "%s page %lu: flags %u vs %u",
+				     regions[i].key, (unsigned long)pg, ra->flags, rb->flags);
+			cr_assert_eq(r1, r2);
+			if (!r1)
+				cr_assert(!memcmp(pa, pb, PG), "%s page %lu differs", regions[i].key,
+					  (unsigned long)pg);
+		}
+	}
+	/* And what fork alone would lose is really there. */
+	mem_pat_fill(want, PG, 12, 0);
+	cr_assert_eq(pmr_read(&b, target_ready_u64(&tgt, "dontfork"), pb, PG), 0);
+	cr_expect(!memcmp(pb, want, PG), "MADV_DONTFORK page lost");
+	mem_pat_fill(want, PG, 13, 0);
+	cr_assert_eq(pmr_read(&b, target_ready_u64(&tgt, "wipe"), pb, PG), 0);
+	cr_expect(!memcmp(pb, want, PG), "MADV_WIPEONFORK page lost");
+	pmr_close(&a);
+	pmr_close(&b);
+	free(pa);
+	free(pb);
+	target_kill(&tgt);
+	rm_rf(arg);
+}
+
+/* The writer stores c into 5 regions x 4 pages in order: a consistent
+ * snapshot sees a non-increasing run whose ends differ by at most 1. Had
+ * shared, DONTFORK or WIPEONFORK memory been read after the thaw, it would
+ * be far ahead of the private copy. */
+Test(snapshot, one_instant_for_all_kinds_of_memory)
+{
+	static const char *const keys[] = { "priv", "dontfork", "wipe", "shanon", "memfd" };
+	uint64_t vals[5 * 4];
+	struct pmr pm;
+	int n = 0;
+
+	target_start(&tgt, "snap_regions", NULL);
+	dump_into(0, "snapcut", true);
+	open_pages(0, tgt.pid, &pm);
+	for (int r = 0; r < 5; r++)
+		for (uint64_t p = 0; p < 4; p++)
+			vals[n++] = img_u64(&pm, target_ready_u64(&tgt, keys[r]) + p * PG);
+	for (int i = 1; i < n; i++)
+		cr_expect_leq(vals[i], vals[i - 1], "%s page %d: %lu after %lu: not one instant",
+			      keys[i / 4], i % 4, (unsigned long)vals[i], (unsigned long)vals[i - 1]);
+	cr_expect_leq(vals[0] - vals[n - 1], 1, "first %lu, last %lu: not one instant",
+		      (unsigned long)vals[0], (unsigned long)vals[n - 1]);
+	cr_expect_gt(vals[n - 1], 1);
+	pmr_close(&pm);
+}
+
+Test(snapshot, target_runs_on_unharmed)
+{
+	uint64_t priv, before, after, sigchld;
+	pid_t kids[8];
+	long rss0, rss1;
+
+	target_start(&tgt, "snap_regions", NULL);
+	priv = target_ready_u64(&tgt, "priv");
+	rss0 = proc_rss_kb(tgt.pid);
+	dump_into(0, "snaprun", true);
+	rss1 = proc_rss_kb(tgt.pid);
+	cr_expect(labs(rss1 - rss0) * 100 <= rss0, "RSS %ld KiB before, %ld KiB after", rss0, rss1);
+	cr_expect(proc_untraced_running(tgt.pid), "target left traced or stopped");
+	before = live_u64(tgt.pid, priv);
+	usleep(50 * 1000);
+	after = live_u64(tgt.pid, priv);
+	cr_expect_gt(after, before, "the target's writer does not run after the dump");
+	cr_expect_eq(children_of(tgt.pid, kids, 8), 0, "the snapshot copy %d is left over", kids[0]);
+	sigchld = live_u64(tgt.pid, target_ready_u64(&tgt, "sigchld"));
+	cr_expect_eq(sigchld, 0, "the target got %lu SIGCHLD", (unsigned long)sigchld);
+}
+
+/* Each process of a tree gets its copy; afterwards each has exactly the
+ * children it had, and the whole tree goes on printing. */
+Test(snapshot, process_tree)
+{
+	pid_t child, grandchild, kids[8];
+	char line[256], name[64];
+	int dirfd;
+
+	target_start(&tgt, "dump_family", NULL);
+	child = target_ready_u64(&tgt, "child");
+	grandchild = target_ready_u64(&tgt, "grandchild");
+	dump_into(0, "snaptree", true);
+	dirfd = open(dirs[0], O_RDONLY | O_DIRECTORY);
+	cr_assert_geq(dirfd, 0);
+	for (int i = 0; i < 3; i++) {
+		snprintf(name, sizeof(name), "pages-%d.img", i == 0 ? tgt.pid : i == 1 ? child : grandchild);
+		cr_expect_eq(faccessat(dirfd, name, F_OK, 0), 0, "%s missing", name);
+	}
+	close(dirfd);
+	cr_expect_eq(children_of(tgt.pid, kids, 8), 1);
+	cr_expect_eq(kids[0], child);
+	cr_expect_eq(children_of(child, kids, 8), 1);
+	cr_expect_eq(kids[0], grandchild);
+	cr_expect_eq(children_of(grandchild, kids, 8), 0);
+	for (int i = 0; i < 3; i++)
+		cr_expect(proc_untraced_running(i == 0 ? tgt.pid : i == 1 ? child : grandchild));
+	/* Drain what was printed during the dump, then see new ticks. */
+	while (target_read_line(&tgt, line, sizeof(line), 50))
+		;
+	cr_expect(target_read_line(&tgt, line, sizeof(line), 2000), "the tree stopped printing");
+}
