@@ -71,11 +71,11 @@ check-build: deps
 # suite again built with ASan+UBSan in a second build dir.
 test: deps
 	$(MAKE) all targets $(BUILD)/test/suite
-	CRIU_LITE=$(BUILD)/criu-lite TARGETS=$(BUILD)/targets $(BUILD)/test/suite --jobs 2 -q
+	CRIU_LITE=$(BUILD)/criu-lite TARGETS=$(BUILD)/targets $(BUILD)/test/suite --jobs 2
 	scripts/valgrind.sh $(BUILD)
 	$(MAKE) BUILD=build-asan SAN="-fsanitize=address,undefined -fno-omit-frame-pointer" all targets build-asan/test/suite
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-		CRIU_LITE=build-asan/criu-lite TARGETS=build-asan/targets build-asan/test/suite --jobs 2 -q
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 LSAN_OPTIONS=suppressions=$(CURDIR)/test/lsan.supp UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		CRIU_LITE=build-asan/criu-lite TARGETS=build-asan/targets build-asan/test/suite --jobs 2
 
 demo: deps
 	$(MAKE) all targets
