@@ -1,0 +1,172 @@
+/* restore refusals: corrupt or incomplete images, a changed executable,
+ * mapped file or open file, pids taken with --same-pids, an fd kind restore
+ * cannot recreate, pages missing halfway: each fails with a clear message
+ * and a failure status, and leaves no restored process behind. */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "test/restore_util.h"
+
+TestSuite(restore_refuses, .fini = rt_kill_leftovers);
+
+struct refusal {
+	char dir[256], img[300], bin[300], file[300], go[300];
+	struct target t;
+};
+
+static void refusal_dump(struct refusal *f, const char *target, bool with_data)
+{
+	make_tmpdir(f->dir, sizeof(f->dir), "rst-refuse");
+	snprintf(f->img, sizeof(f->img), "%s/img", f->dir);
+	snprintf(f->file, sizeof(f->file), "%s/file", f->dir);
+	snprintf(f->go, sizeof(f->go), "%s/go", f->dir);
+	rt_copy_target(target, f->dir, f->bin, sizeof(f->bin));
+	if (with_data)
+		cr_assert_eq(run_cmd(NULL, 0, "head -c 8192 /dev/zero | tr '\\0' F > '%s'", f->file), 0);
+	rt_start(&f->t, f->bin, f->file, with_data ? f->go : "slow", NULL);
+	if (!with_data)
+		cr_assert_geq(rt_wait_lines(f->file, 5), 5);
+	rt_dump_kill(&f->t, f->img);
+}
+
+static void expect_refused(struct refusal *f, const char *why)
+{
+	char err[4096];
+	int r;
+
+	snprintf(rt_pidfile, sizeof(rt_pidfile), "%s/pid", f->dir);
+	r = run_criu_lite(err, sizeof(err), "restore", "-D", f->img, "-d", "--pidfile", rt_pidfile,
+			  NULL);
+
+	cr_expect_neq(r, 0, "restore succeeded where it should refuse");
+	cr_expect(strstr(err, why), "expected '%s' in: %s", why, err);
+	cr_expect_eq(rt_count_comm(rt_base(f->bin)), 0, "a restored process was left behind");
+	rt_kill_leftovers();
+	rm_rf(f->dir);
+}
+
+static void img_path(struct refusal *f, const char *fmt, char *out, size_t len)
+{
+	char name[64];
+
+	snprintf(name, sizeof(name), fmt, f->t.pid);
+	snprintf(out, len, "%s/%s", f->img, name);
+}
+
+Test(restore_refuses, incomplete_dump_without_inventory)
+{
+	struct refusal f;
+	char path[400];
+
+	refusal_dump(&f, "restore_counter", false);
+	img_path(&f, "inventory.img", path, sizeof(path));
+	cr_assert_eq(unlink(path), 0);
+	expect_refused(&f, "no inventory.img");
+}
+
+Test(restore_refuses, corrupt_image)
+{
+	struct refusal f;
+	char path[400];
+	int fd;
+
+	refusal_dump(&f, "restore_counter", false);
+	img_path(&f, "mm-%d.img", path, sizeof(path));
+	fd = open(path, O_WRONLY);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(pwrite(fd, "\xff\xff\xff\x7f garbage", 12, 4), 12);
+	close(fd);
+	expect_refused(&f, "mm-");
+}
+
+Test(restore_refuses, changed_executable)
+{
+	struct refusal f;
+
+	refusal_dump(&f, "restore_counter", false);
+	cr_assert_eq(run_cmd(NULL, 0, "echo extra >> '%s'", f.bin), 0);
+	expect_refused(&f, "executable");
+}
+
+Test(restore_refuses, changed_mapped_file)
+{
+	struct refusal f;
+
+	refusal_dump(&f, "restore_mapped", true);
+	/* Same size, other bytes (and mtime). */
+	cr_assert_eq(run_cmd(NULL, 0, "printf G | dd of='%s' conv=notrunc status=none", f.file), 0);
+	expect_refused(&f, "modified since the dump");
+}
+
+Test(restore_refuses, output_file_that_changed_size)
+{
+	struct refusal f;
+
+	refusal_dump(&f, "restore_counter", false);
+	cr_assert_eq(run_cmd(NULL, 0, "echo 999999 >> '%s'", f.file), 0);
+	expect_refused(&f, "size");
+}
+
+Test(restore_refuses, taken_pid_with_same_pids)
+{
+	char dir[256], img[300], bin[300], file[300], pid[16], err[4096];
+	struct target t;
+	int r;
+
+	make_tmpdir(dir, sizeof(dir), "rst-samepid");
+	snprintf(img, sizeof(img), "%s/img", dir);
+	snprintf(file, sizeof(file), "%s/count.txt", dir);
+	rt_copy_target("restore_counter", dir, bin, sizeof(bin));
+	rt_start(&t, bin, file, "slow", NULL);
+	cr_assert_eq(mkdir(img, 0700), 0);
+	snprintf(pid, sizeof(pid), "%d", t.pid);
+	/* Left running: its pid stays taken. */
+	cr_assert_eq(run_criu_lite(err, sizeof(err), "dump", "-t", pid, "-D", img, NULL), 0,
+		     "dump failed: %s", err);
+	snprintf(rt_pidfile, sizeof(rt_pidfile), "%s/pid", dir);
+	r = run_criu_lite(err, sizeof(err), "restore", "-D", img, "-d", "--same-pids",
+			  "--pidfile", rt_pidfile, NULL);
+	cr_expect_neq(r, 0);
+	cr_expect(strstr(err, pid) && strstr(err, "in use"), "unclear message: %s", err);
+	cr_expect_eq(rt_count_comm(rt_base(bin)), 1, "only the original should run");
+	target_kill(&t);
+	rt_target = 0;
+	rm_rf(dir);
+}
+
+Test(restore_refuses, unsupported_fd_named)
+{
+	char dir[256], img[300], bin[300], go[300], err[4096];
+	struct target t;
+	int r;
+
+	make_tmpdir(dir, sizeof(dir), "rst-inotify");
+	snprintf(img, sizeof(img), "%s/img", dir);
+	snprintf(go, sizeof(go), "%s/go", dir);
+	rt_copy_target("restore_fds", dir, bin, sizeof(bin));
+	rt_start(&t, bin, go, dir, "inotify", NULL);
+	rt_dump_kill(&t, img);
+	snprintf(rt_pidfile, sizeof(rt_pidfile), "%s/pid", dir);
+	r = run_criu_lite(err, sizeof(err), "restore", "-D", img, "-d", "--pidfile", rt_pidfile, NULL);
+	cr_expect_neq(r, 0);
+	/* eventfd 3, epoll 4, dir 5, fifo 6, file 7: the inotify fd is 8 */
+	cr_expect(strstr(err, "fd 8") && strstr(err, "inotify"), "unclear message: %s", err);
+	cr_expect_eq(rt_count_comm(rt_base(bin)), 0, "a restored process was left behind");
+	rm_rf(dir);
+}
+
+Test(restore_refuses, truncated_pages_kill_the_half_built_tree)
+{
+	struct refusal f;
+	char path[400];
+
+	refusal_dump(&f, "restore_counter", false);
+	img_path(&f, "pages-%d.img", path, sizeof(path));
+	cr_assert_eq(truncate(path, 4096), 0);
+	expect_refused(&f, "pages");
+}
