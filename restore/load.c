@@ -219,6 +219,24 @@ static int load_pages(struct rst_tree *t, struct rst_proc *p)
 	return r;
 }
 
+/* The userfaultfd a --track-mem pre-dump left in the process is criu-lite's
+ * own, not the program's: it is not restored. */
+static void drop_track_fd(struct rst_proc *p)
+{
+	size_t k = 0;
+
+	if (!p->ps->has_track_fd || p->ps->track_fd < 0)
+		return;
+	for (size_t i = 0; i < p->nr_fd; i++) {
+		if ((int32_t)p->fd[i]->fd == p->ps->track_fd) {
+			img_free(p->fd[i]);
+			continue;
+		}
+		p->fd[k++] = p->fd[i];
+	}
+	p->nr_fd = k;
+}
+
 static int load_proc(struct rst_tree *t, struct rst_proc *p)
 {
 	int pid = (int)p->ps->pid;
@@ -243,6 +261,7 @@ static int load_proc(struct rst_tree *t, struct rst_proc *p)
 	r = read_all(t->dirfd, IMG_FILES, pid, NULL, NULL, (void ***)&p->fd, &p->nr_fd);
 	if (r < 0)
 		return r;
+	drop_track_fd(p);
 	p->tids = calloc(p->nr_th, sizeof(*p->tids));
 	return p->tids ? 0 : -ENOMEM;
 }
