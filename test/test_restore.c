@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "images/image.h"
 #include "test/restore_util.h"
 
 TestSuite(restore, .fini = rt_kill_leftovers);
@@ -513,5 +514,82 @@ Test(restore, stopped_replay_lets_gdb_call_a_function, .timeout = 60)
 		  "counter %lu, but the file ended at %ld", counter, lines - 1);
 	cr_expect_eq(value, counter * 3 + 7);
 	rt_kill_wait(pid);
+	rm_rf(dir);
+}
+
+/* Turn dump `dir` into an incremental one on top of `dir`/../parent (a
+ * copy of it): every stored page becomes PE_PARENT and the pages file is
+ * emptied, so that every byte must come from the parent's images. */
+static void make_incremental(const char *dir, pid_t pid)
+{
+	char old[400], name[64];
+	void *head = NULL, *e;
+	InventoryEntry *inv;
+	struct img *in, *out;
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY), n = 0;
+
+	cr_assert_geq(dfd, 0);
+	snprintf(name, sizeof(name), "pagemap-%d.img", pid);
+	snprintf(old, sizeof(old), "%s/%s.old", dir, name);
+	cr_assert_eq(renameat(dfd, name, AT_FDCWD, old), 0);
+	in = img_open_path(old);
+	cr_assert_not_null(in);
+	cr_assert_eq(img_read(in, &pagemap_head__descriptor, &head), 1);
+	out = img_create(dfd, IMG_PAGEMAP, pid);
+	cr_assert_not_null(out);
+	cr_assert_eq(img_write(out, head), 0);
+	while (img_read(in, NULL, &e) == 1) {
+		PagemapEntry *pe = e;
+
+		if (pe->flags & PE_PRESENT) {
+			pe->flags = PE_PARENT;
+			pe->has_pages_off = false;
+			n++;
+		}
+		cr_assert_eq(img_write(out, pe), 0);
+		img_free(e);
+	}
+	cr_assert_gt(n, 0, "the dump stored no pages");
+	cr_assert_eq(img_close(out), 0);
+	img_close_read(in);
+	img_free(head);
+	unlink(old);
+	snprintf(old, sizeof(old), "%s/pages-%d.img", dir, pid);
+	cr_assert_eq(truncate(old, 0), 0);
+	cr_assert_eq(img_read_one(dfd, IMG_INVENTORY, 0, true, (void **)&inv), 0);
+	free(inv->parent_dir);
+	inv->parent_dir = strdup("../parent");
+	cr_assert_eq(img_write_inventory(dfd, inv), 0);
+	img_free(inv);
+	close(dfd);
+}
+
+Test(restore, pages_from_a_parent_dump)
+{
+	char dir[256], img[300], file[300], err[4096];
+	struct target t;
+	long before, after;
+	bool contiguous;
+	pid_t pid;
+
+	make_tmpdir(dir, sizeof(dir), "rst-parent");
+	snprintf(img, sizeof(img), "%s/img", dir);
+	snprintf(file, sizeof(file), "%s/count.txt", dir);
+	snprintf(rt_pidfile, sizeof(rt_pidfile), "%s/pid", dir);
+	rt_start(&t, target_path("restore_counter"), file, "slow", NULL);
+	cr_assert_geq(rt_wait_lines(file, 20), 20);
+	rt_dump_kill(&t, img);
+	cr_assert_eq(run_cmd(NULL, 0, "cp -a '%s' '%s/parent'", img, dir), 0);
+	make_incremental(img, t.pid);
+	before = rt_count_lines(file, &contiguous);
+
+	cr_assert_eq(run_criu_lite(err, sizeof(err), "restore", "-D", img, "-d", "--pidfile",
+				   rt_pidfile, NULL), 0, "restore failed: %s", err);
+	pid = rt_read_pidfile(rt_pidfile);
+	rt_wait_lines(file, before + 20);
+	rt_kill_wait(pid);
+	after = rt_count_lines(file, &contiguous);
+	cr_assert_geq(after, before + 20, "the restored counter did not go on");
+	cr_assert(contiguous, "gap or repeat: the parent's pages were not restored right");
 	rm_rf(dir);
 }
