@@ -6,14 +6,18 @@
  *     what cannot be restored (incomplete dump, changed files, pids taken
  *     with --same-pids, another CPU's XSAVE layout).
  *  2. tree.c forks the tree: each process is a fork of criu-lite created by
- *     its dumped parent with clone3(set_tid). In plain C it forks its own
- *     children, sets up fds (fds.c), cwd, umask, rlimits, sigactions
- *     (child.c), opens the files its memory maps, reports ready on a status
- *     pipe and pauses.
- *  3. We PTRACE_SEIZE every process and rebuild its address space through
- *     injected syscalls (mm.c, pages.c), its threads (threads.c), creds
- *     (creds.c), pending signals and timers (signals.c), and registers
- *     (regs.c).
+ *     its dumped parent with clone3(set_tid). Pipes, socketpairs and
+ *     listeners are made once before the first fork (fd_shared.c) so that
+ *     sharing survives. In plain C each process forks its own children,
+ *     sets up fds (fds.c), cwd, umask, rlimits, sigactions (child.c), opens
+ *     the files its memory maps (mfiles.c), reports ready on a status pipe
+ *     and pauses.
+ *  3. We PTRACE_SEIZE every process and rebuild it through injected
+ *     syscalls (inject.c over criu-lite/infect.h, batched where many go
+ *     together): address space (mm.c, pages.c; shared anonymous memory is
+ *     mapped by later processes from the first one's map_files), threads
+ *     (threads.c), creds (creds.c), pending signals and timers
+ *     (signals.c), and registers (regs.c), in proc.c's order.
  *  4. finish.c detaches (or leaves the tree stopped) and waits for the root
  *     like a shell waits for its job. */
 #ifndef CRIU_LITE_RESTORE_RST_H
@@ -159,7 +163,6 @@ int rst_fds_setup(struct rst_tree *t, struct rst_proc *p, struct rst_status *st,
 /* Things an fd refers to that restore cannot recreate: message, or NULL. */
 const char *rst_fd_unsupported(struct rst_tree *t, const struct rst_proc *p, const FdEntry *e,
 			       char *buf, size_t len);
-bool rst_fd_is_shell_stdio(struct rst_tree *t, const FdEntry *e);
 
 /* rlimits, sigactions, cwd... in the child: child.c */
 
