@@ -13,7 +13,9 @@
 #include "criu-lite/commands.h"
 #include "criu-lite/dump.h"
 #include "criu-lite/dump_opts.h"
+#include "criu-lite/predump.h"
 #include "criu-lite/snapshot_fork.h"
+#include "criu-lite/track_mem.h"
 #include "images/log.h"
 
 struct dump_ctx {
@@ -25,6 +27,9 @@ struct dump_ctx {
 	uint32_t xstate_len;		/* NT_X86_XSTATE bytes the kernel gave */
 	sigset_t oldmask;
 	struct snap_proc *snap;		/* --snapshot fork: one per process, or NULL */
+	struct track_parent tp;		/* --prev-images-dir */
+	bool has_parent;
+	int *track_fd;			/* --track-mem: per process, the tracker's fd or -1 */
 };
 
 /* SIGINT/SIGTERM/SIGHUP/SIGQUIT are held blocked while the tree is ours and
@@ -234,11 +239,16 @@ static int dump_one(struct dump_ctx *c, const struct dump_proc *p)
 		r = check_interrupted();
 	if (!r && c->snap)
 		return snapshot_one(c, p);
-	if (!r)
+	if (!r && c->has_parent)
+		r = track_mem_dump(&c->tp, c->dirfd, p->pid, c->opts, &c->stats);
+	else if (!r)
 		r = tolerate_enosys(mem_dump(c->dirfd, p->pid, p->pid, c->opts, &c->stats),
 				    "memory", p->pid);
 	if (!r)
 		r = tolerate_enosys(files_dump(c->dirfd, p->pid), "files", p->pid);
+	/* After the fds: the tracker's own is not the process's. */
+	if (!r && c->track_fd)
+		r = track_arm(p->pid, track_method(), NULL, &c->track_fd[p - c->tree.procs]);
 	if (!r)
 		r = check_interrupted();
 	return r;
@@ -268,6 +278,8 @@ static int write_pstree(struct dump_ctx *c)
 		pe.sid = p->sid;
 		pe.n_threads = p->nr_threads;
 		pe.threads = threads;
+		pe.has_track_fd = c->track_fd && c->track_fd[n] >= 0;
+		pe.track_fd = pe.has_track_fd ? c->track_fd[n] : 0;
 		r = img_write(img, &pe);
 		free(threads);
 	}
@@ -344,6 +356,8 @@ static int write_inventory(struct dump_ctx *c)
 	}
 	if (c->opts->prev_dir)
 		inv->parent_dir = strdup(c->opts->prev_dir);
+	if (c->opts->track_mem)
+		inv->track_mem = strdup(kerndat_track_mem_name(track_method()));
 	r = inv->tool_version ? cpu_fill_inventory(inv) : -ENOMEM;
 	/* What the kernel's regset really held beats what CPUID predicts. */
 	if (!r && c->xstate_len)
@@ -368,9 +382,23 @@ static int dump_run(const struct dump_opts *opts)
 	enum release_mode mode = opts->leave_stopped ? RELEASE_STOPPED : RELEASE_RUN;
 	int r;
 
+	c.tp.dirfd = -1;
+	if (opts->snapshot_fork && (opts->prev_dir || opts->track_mem)) {
+		pr_err("--snapshot fork does not go with --track-mem or --prev-images-dir yet");
+		return -ENOTSUP;
+	}
 	c.dirfd = open_images_dir(opts->dir);
 	if (c.dirfd < 0)
 		return c.dirfd;
+	if (opts->prev_dir) {
+		r = track_parent_open(c.dirfd, opts->prev_dir, opts->pid, &c.tp);
+		if (r) {
+			track_parent_close(&c.tp);
+			close(c.dirfd);
+			return r;
+		}
+		c.has_parent = true;
+	}
 	hold_signals(&c);
 	c.realtime_ns = clock_ns(CLOCK_REALTIME);
 	c.freeze_start_ns = clock_ns(CLOCK_MONOTONIC);
@@ -384,6 +412,10 @@ static int dump_run(const struct dump_opts *opts)
 	else if (!r && opts->snapshot_fork &&
 		 !(c.snap = calloc(c.tree.nr_procs, sizeof(*c.snap))))
 		r = -ENOMEM;
+	if (!r && opts->track_mem && !(c.track_fd = malloc(c.tree.nr_procs * sizeof(int))))
+		r = -ENOMEM;
+	for (int n = 0; c.track_fd && n < c.tree.nr_procs; n++)
+		c.track_fd[n] = -1;
 	for (int n = 0; !r && n < c.tree.nr_procs; n++)
 		r = dump_one(&c, &c.tree.procs[n]);
 	/* With --kill the tree stays frozen until the images are complete:
@@ -413,6 +445,11 @@ static int dump_run(const struct dump_opts *opts)
 	for (int n = 0; c.snap && n < c.tree.nr_procs; n++)
 		snap_drop(&c.snap[n]);
 	free(c.snap);
+	/* A failed dump leaves no tracker behind (the tree runs on). */
+	for (int n = 0; r && c.track_fd && n < c.tree.nr_procs; n++)
+		track_disarm_running(c.tree.procs[n].pid, c.track_fd[n]);
+	free(c.track_fd);
+	track_parent_close(&c.tp);
 	dump_tree_free(&c.tree);
 	sigprocmask(SIG_SETMASK, &c.oldmask, NULL);
 	close(c.dirfd);
@@ -429,10 +466,8 @@ int cmd_dump(int argc, char **argv)
 
 	if (r)
 		return r > 0 ? 0 : 2;
-	if (opts.predump) {
-		pr_err("pre-dump is not implemented yet");
-		return 1;
-	}
+	if (opts.predump)
+		return predump_run(&opts) ? 1 : 0;
 	return dump_run(&opts) ? 1 : 0;
 }
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "criu-lite/kerndat.h"
 #include "criu-lite/mem.h"
 #include "criu-lite/mem_internal.h"
 #include "images/log.h"
@@ -142,6 +143,14 @@ int mem_dump_ex(int dirfd, pid_t pid, pid_t mem_pid, const struct vma_list *vl,
 		r = open_images(&md);
 	if (r >= 0)
 		r = pm_init(&md.pc, &md.pw);
+	if (r >= 0 && x && x->parent) {
+		md.pc.parent = x->parent;
+		md.pc.track = x->track;
+		if (x->track == KD_TRACK_HASHES)
+			md.pw.cmp_parent = x->parent;
+	}
+	if (x)
+		md.pw.best_effort = x->best_effort;
 	if (r >= 0)
 		r = dump_all(&md, vl);
 

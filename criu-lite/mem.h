@@ -7,6 +7,7 @@
 
 #include "criu-lite/dump.h"
 #include "criu-lite/vma.h"
+#include "images/pagemap_read.h"
 
 /* The VMAs to dump, from /proc/PID/smaps (the process must be frozen). */
 int mem_read_vmas(pid_t pid, struct vma_list *vl);
@@ -26,6 +27,15 @@ struct mem_extra {
 	 * there were never populated); the copy is not consulted for it. */
 	int frozen_fd;
 	const bool *frozen;
+	/* Incremental dump (--prev-images-dir): the parent's runs of this pid.
+	 * Pages that `track` (enum kd_track_mem) says were not written since,
+	 * and that the parent holds, become PE_PARENT; with KD_TRACK_HASHES
+	 * every page is read and compared with the parent's bytes instead. */
+	const struct pmr *parent;
+	int track;
+	/* Pre-dump of a running process: a range unmapped meanwhile is left
+	 * out instead of failing the dump. */
+	bool best_effort;
 };
 
 /* mem_dump_vmas with extras (x may be NULL). */

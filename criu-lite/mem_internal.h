@@ -11,6 +11,7 @@
 #include "criu-lite/dump.h"
 #include "criu-lite/vma.h"
 #include "images/image.h"
+#include "images/pagemap_read.h"
 
 #define MEM_PAGE	4096ull
 
@@ -73,11 +74,14 @@ struct pw_seg {
 	int fd;
 	uint8_t src;		/* enum pw_src */
 	bool file;		/* PE_FILE run: nothing read */
+	bool parent;		/* PE_PARENT run: nothing read */
 	bool done;		/* bytes are in the buffer */
+	bool lost;		/* best effort: could not be read, left out */
 };
 
 #define PW_BUF_SIZE	(8u << 20)
 #define PW_MAX_SEGS	1024	/* IOV_MAX: one process_vm_readv per batch */
+#define PW_CMP_BUF	(1u << 20)	/* the parent's bytes, for KD_TRACK_HASHES */
 /* Stored runs in a buffer are separated by zero pages: at most half of it. */
 #define PW_MAX_WIOV	(PW_BUF_SIZE / MEM_PAGE / 2 + 1)
 
@@ -127,6 +131,12 @@ struct pw {
 	int idx[PW_MAX_SEGS];
 	pid_t memfd_pid;	/* whose /proc/PID/mem memfd is */
 	int memfd;
+	/* Incremental dump by content (KD_TRACK_HASHES): a page equal to the
+	 * parent's page at its address becomes PE_PARENT. */
+	const struct pmr *cmp_parent;
+	uint8_t *cmp_buf;	/* the parent's bytes, PW_CMP_BUF */
+	/* Pre-dump of a running process: a range gone meanwhile is left out. */
+	bool best_effort;
 	/* Progress on a terminal: "memory of PID: N MiB" while it runs. */
 	bool tty;
 	pid_t pid;
@@ -139,6 +149,8 @@ int pw_init(struct pw *pw, struct dump_stats *st);
 int pw_add_copy(struct pw *pw, uint64_t vaddr, uint64_t nr, uint32_t vma, enum pw_src src,
 		pid_t pid, int fd, uint64_t foff);
 int pw_add_file(struct pw *pw, uint64_t vaddr, uint64_t nr, uint32_t vma);
+/* Pages unchanged since the parent dump: a PE_PARENT run, nothing read. */
+int pw_add_parent(struct pw *pw, uint64_t vaddr, uint64_t nr, uint32_t vma);
 int pw_flush(struct pw *pw);
 /* Flush, wait for every write and record the last pending entry. */
 int pw_finish(struct pw *pw);
@@ -152,6 +164,11 @@ struct pm_ctx {
 	pid_t pm_pid[2];
 	int pm_fd[2];		/* a pagemap fd per process consulted */
 	bool no_ioctl;		/* PAGEMAP_SCAN missing: read the pagemap file */
+	/* Incremental dump: pages the tracker (enum kd_track_mem) says were
+	 * not written since the parent, and that the parent has, become
+	 * PE_PARENT. */
+	const struct pmr *parent;
+	int track;
 };
 
 /* Tests set it to take the pread path on a kernel that has PAGEMAP_SCAN. */

@@ -6,12 +6,15 @@
  * zero page) reading it would allocate it in the target. */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/userfaultfd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 
+#include "criu-lite/kerndat.h"
 #include "criu-lite/mem_internal.h"
 #include "images/log.h"
 
@@ -21,7 +24,12 @@
 #define PM_SWAP		(1ull << 62)
 #define PM_FILE		(1ull << 61)	/* page-cache page or shared anon, not a COW copy */
 
-enum pm_class { PMC_HOLE, PMC_COPY, PMC_FILE };
+#define PM_SOFT_DIRTY	(1ull << 55)	/* written since clear_refs 4 */
+#define PM_UFFD_WP	(1ull << 57)	/* uffd write-protected: not written since protected */
+
+/* PMC_CLEAN: a page to copy, except that the tracker says it was not
+ * written since the parent dump: the parent may have it. */
+enum pm_class { PMC_HOLE, PMC_COPY, PMC_FILE, PMC_CLEAN };
 
 /* The PAGEMAP_SCAN ioctl (Linux 6.7; Debian 12's headers predate it), as in
  * include/uapi/linux/fs.h. It walks the page tables and returns populated
@@ -42,6 +50,13 @@ struct pm_scan_arg {
 };
 
 #define PAGEMAP_SCAN _IOWR('f', 16, struct pm_scan_arg)
+#endif
+#ifndef PAGE_IS_WRITTEN
+#define PAGE_IS_WRITTEN		(1 << 1)
+#define PAGE_IS_SOFT_DIRTY	(1 << 7)
+#endif
+#ifndef PAGE_IS_GUARD
+#define PAGE_IS_GUARD		(1 << 8)	/* 6.14; older kernels ignore it */
 #endif
 
 bool pm_no_scan_ioctl;
@@ -101,6 +116,20 @@ static enum pm_class pm_classify(uint64_t e, enum mem_policy pol)
 	}
 }
 
+/* pm_classify, then what the tracker of an incremental dump says. */
+static enum pm_class classify(const struct pm_ctx *pc, uint64_t e, enum mem_policy pol)
+{
+	enum pm_class c = pm_classify(e, pol);
+
+	if (c != PMC_COPY || !pc->parent)
+		return c;
+	if (pc->track == KD_TRACK_PAGEMAP_SCAN && (e & PM_UFFD_WP))
+		return PMC_CLEAN;
+	if (pc->track == KD_TRACK_SOFT_DIRTY && !(e & PM_SOFT_DIRTY))
+		return PMC_CLEAN;
+	return c;
+}
+
 struct scan {
 	const struct mem_vma *mv;
 	uint32_t idx;
@@ -128,10 +157,43 @@ static int hole_of_deleted(struct pm_ctx *pc, const struct scan *sc, uint64_t ad
 			   sc->obj_fd, foff);
 }
 
+/* Not written since the parent dump: PE_PARENT where the parent holds the
+ * page (stored, zero, or in its own parent), copied where it does not (a
+ * page populated since by a read, say). */
+static int queue_clean(struct pm_ctx *pc, const struct scan *sc, uint64_t addr, uint64_t nr)
+{
+	uint64_t end = addr + nr * MEM_PAGE;
+	int r = 0;
+
+	while (addr < end && r >= 0) {
+		const struct pmr_run *run = pmr_next(pc->parent, addr);
+		uint64_t stop;
+
+		if (!run || run->start >= end) {
+			stop = end;
+		} else if (run->start > addr) {
+			stop = run->start;
+		} else {
+			stop = run->end < end ? run->end : end;
+			if (run->flags & (PE_PRESENT | PE_ZERO | PE_PARENT)) {
+				r = pw_add_parent(pc->pw, addr, (stop - addr) / MEM_PAGE, sc->idx);
+				addr = stop;
+				continue;
+			}
+		}
+		r = pw_add_copy(pc->pw, addr, (stop - addr) / MEM_PAGE, sc->idx, sc->src, sc->mem_pid,
+				-1, 0);
+		addr = stop;
+	}
+	return r;
+}
+
 static int queue_run(struct pm_ctx *pc, const struct scan *sc, enum pm_class cls, uint64_t addr,
 		     uint64_t nr)
 {
 	switch (cls) {
+	case PMC_CLEAN:
+		return queue_clean(pc, sc, addr, nr);
 	case PMC_FILE:
 		return pw_add_file(pc->pw, addr, nr, sc->idx);
 	case PMC_COPY:
@@ -145,18 +207,75 @@ static int queue_run(struct pm_ctx *pc, const struct scan *sc, enum pm_class cls
 	return 0;
 }
 
-/* One pass over the pagemap file: 8 bytes per page, populated or not. */
-static int scan_pread(struct pm_ctx *pc, const struct scan *sc, pid_t pm_pid, int fd)
-{
-	const struct vma *v = sc->mv->v;
+/* uffd-wp keeps its protection of a page that is not there (never
+ * populated and protected, or zapped after protection) in a PTE marker,
+ * which the pagemap shows as a swap entry (PAGEMAP_SCAN: PAGE_IS_SWAPPED).
+ * A marker is a hole: reading it would populate it. Its swap type is found
+ * by making one on a page of ours; -1 when frames are hidden (no
+ * CAP_SYS_ADMIN): then such an entry cannot be told from swap and is read. */
+static int marker_type = -2;
 
-	for (uint64_t addr = v->start; addr < v->end;) {
-		uint64_t n = (v->end - addr) / MEM_PAGE, i = 0;
+#define PM_FRAME	((1ull << 55) - 1)
+#define PM_GUARD	(1ull << 58)	/* MADV_GUARD_INSTALL region (6.15) */
+#define SWP_TYPE_BITS	5		/* MAX_SWAPFILES_SHIFT */
+
+static int probe_marker_type(void)
+{
+	struct uffdio_api api = { .api = UFFD_API, .features = 1 << 15 /* WP_ASYNC */ };
+	void *p = mmap(NULL, MEM_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	int uffd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	int pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC), type = -1;
+	uint64_t e = 0;
+
+	if (p != MAP_FAILED && uffd >= 0 && pm >= 0 && !ioctl(uffd, UFFDIO_API, &api)) {
+		struct uffdio_register reg = { .range = { (uintptr_t)p, MEM_PAGE },
+					       .mode = UFFDIO_REGISTER_MODE_WP };
+		struct uffdio_writeprotect wp = { .range = { (uintptr_t)p, MEM_PAGE },
+						  .mode = UFFDIO_WRITEPROTECT_MODE_WP };
+
+		if (!ioctl(uffd, UFFDIO_REGISTER, &reg) && !ioctl(uffd, UFFDIO_WRITEPROTECT, &wp) &&
+		    pread(pm, &e, 8, (uintptr_t)p / MEM_PAGE * 8) == 8 && (e & PM_SWAP) &&
+		    (e & PM_FRAME))
+			type = (int)(e & ((1u << SWP_TYPE_BITS) - 1));
+	}
+	if (pm >= 0)
+		close(pm);
+	if (uffd >= 0)
+		close(uffd);
+	if (p != MAP_FAILED)
+		munmap(p, MEM_PAGE);
+	pr_debug("uffd-wp marker swap type: %d", type);
+	return type;
+}
+
+/* Not data at all: a uffd-wp marker or a guard region. */
+static bool pm_not_data(uint64_t e)
+{
+	if (e & PM_GUARD)
+		return true;
+	if (!(e & PM_SWAP) || !(e & PM_UFFD_WP))
+		return false;
+	if (marker_type == -2)
+		marker_type = probe_marker_type();
+	return marker_type >= 0 && (int)(e & ((1u << SWP_TYPE_BITS) - 1)) == marker_type;
+}
+
+static enum pm_class classify_entry(const struct pm_ctx *pc, uint64_t e, enum mem_policy pol)
+{
+	return pm_not_data(e) ? PMC_HOLE : classify(pc, e, pol);
+}
+
+/* [start, end) from the pagemap file: 8 bytes per page, populated or not. */
+static int scan_pread_range(struct pm_ctx *pc, const struct scan *sc, pid_t pm_pid, int fd,
+			    uint64_t start, uint64_t end, uint64_t *buf, uint64_t bufn)
+{
+	for (uint64_t addr = start; addr < end;) {
+		uint64_t n = (end - addr) / MEM_PAGE, i = 0;
 		ssize_t got;
 
-		if (n > PM_CHUNK)
-			n = PM_CHUNK;
-		got = pread(fd, pc->pm, n * 8, addr / MEM_PAGE * 8);
+		if (n > bufn)
+			n = bufn;
+		got = pread(fd, buf, n * 8, addr / MEM_PAGE * 8);
 		if (got < 0 && errno == EINTR)
 			continue;
 		if (got <= 0) {
@@ -167,11 +286,11 @@ static int scan_pread(struct pm_ctx *pc, const struct scan *sc, pid_t pm_pid, in
 		}
 		n = got / 8;
 		while (i < n) {
-			enum pm_class cls = pm_classify(pc->pm[i], sc->mv->policy);
+			enum pm_class cls = classify_entry(pc, buf[i], sc->mv->policy);
 			uint64_t j = i + 1;
 			int r;
 
-			while (j < n && pm_classify(pc->pm[j], sc->mv->policy) == cls)
+			while (j < n && classify_entry(pc, buf[j], sc->mv->policy) == cls)
 				j++;
 			r = queue_run(pc, sc, cls, addr + i * MEM_PAGE, j - i);
 			if (r < 0)
@@ -183,13 +302,38 @@ static int scan_pread(struct pm_ctx *pc, const struct scan *sc, pid_t pm_pid, in
 	return 0;
 }
 
-static uint64_t region_bits(uint64_t cat)
+static int scan_pread(struct pm_ctx *pc, const struct scan *sc, pid_t pm_pid, int fd)
 {
-	return ((cat & PAGE_IS_PRESENT) ? PM_PRESENT : 0) | ((cat & PAGE_IS_SWAPPED) ? PM_SWAP : 0) |
-	       ((cat & PAGE_IS_FILE) ? PM_FILE : 0);
+	return scan_pread_range(pc, sc, pm_pid, fd, sc->mv->v->start, sc->mv->v->end, pc->pm,
+				PM_CHUNK);
+}
+
+static uint64_t region_bits(const struct pm_ctx *pc, uint64_t cat)
+{
+	uint64_t e = ((cat & PAGE_IS_PRESENT) ? PM_PRESENT : 0) |
+		     ((cat & PAGE_IS_SWAPPED) ? PM_SWAP : 0) | ((cat & PAGE_IS_FILE) ? PM_FILE : 0);
+
+	/* Asked for only when tracking (track_return_mask). */
+	if (pc->parent && pc->track == KD_TRACK_PAGEMAP_SCAN && !(cat & PAGE_IS_WRITTEN))
+		e |= PM_UFFD_WP;
+	if (cat & PAGE_IS_SOFT_DIRTY)
+		e |= PM_SOFT_DIRTY;
+	return e;
+}
+
+static uint64_t track_return_mask(const struct pm_ctx *pc)
+{
+	if (!pc->parent)
+		return 0;
+	return pc->track == KD_TRACK_PAGEMAP_SCAN ? PAGE_IS_WRITTEN :
+	       pc->track == KD_TRACK_SOFT_DIRTY ? PAGE_IS_SOFT_DIRTY : 0;
 }
 
 /* Returns 1 when the kernel has no PAGEMAP_SCAN (the caller falls back). */
+#define SWAP_BUF 4096
+static uint64_t swap_buf[SWAP_BUF];	/* pc->pm holds the region vector meanwhile */
+static bool guard_ok = true;
+
 static int scan_ioctl(struct pm_ctx *pc, const struct scan *sc, pid_t pm_pid, int fd)
 {
 	const struct vma *v = sc->mv->v;
@@ -198,7 +342,8 @@ static int scan_ioctl(struct pm_ctx *pc, const struct scan *sc, pid_t pm_pid, in
 		.size = sizeof(arg), .start = v->start, .end = v->end, .vec = (uintptr_t)rg,
 		.vec_len = PM_CHUNK * sizeof(uint64_t) / sizeof(*rg),
 		.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
-		.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_FILE,
+		.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_FILE |
+			       (guard_ok ? PAGE_IS_GUARD : 0) | track_return_mask(pc),
 	};
 	uint64_t at = v->start;
 	int r;
@@ -208,6 +353,11 @@ static int scan_ioctl(struct pm_ctx *pc, const struct scan *sc, pid_t pm_pid, in
 
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && errno == EINVAL && (arg.return_mask & PAGE_IS_GUARD)) {
+			guard_ok = false;	/* before 6.14: no such category */
+			arg.return_mask &= ~(uint64_t)PAGE_IS_GUARD;
+			continue;
+		}
 		if (n < 0 && at == v->start && (errno == ENOTTY || errno == EINVAL)) {
 			pc->no_ioctl = true;
 			return 1;
@@ -219,8 +369,14 @@ static int scan_ioctl(struct pm_ctx *pc, const struct scan *sc, pid_t pm_pid, in
 			if (rg[i].start > at && (r = queue_run(pc, sc, PMC_HOLE, at,
 							      (rg[i].start - at) / MEM_PAGE)) < 0)
 				return r;
-			r = queue_run(pc, sc, pm_classify(region_bits(rg[i].categories), sc->mv->policy),
-				      rg[i].start, (rg[i].end - rg[i].start) / MEM_PAGE);
+			/* Swap entries may be markers: the pagemap file tells. */
+			if (rg[i].categories & (PAGE_IS_SWAPPED | PAGE_IS_GUARD))
+				r = scan_pread_range(pc, sc, pm_pid, fd, rg[i].start, rg[i].end,
+						     swap_buf, SWAP_BUF);
+			else
+				r = queue_run(pc, sc, classify(pc, region_bits(pc, rg[i].categories),
+							       sc->mv->policy),
+					      rg[i].start, (rg[i].end - rg[i].start) / MEM_PAGE);
 			if (r < 0)
 				return r;
 			at = rg[i].end;

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/mman.h>
@@ -60,6 +61,9 @@ int pw_init(struct pw *pw, struct dump_stats *st)
 	}
 	pw->cur = &pw->b[0];
 	pw->tty = isatty(STDERR_FILENO);
+	pw->cmp_buf = malloc(PW_CMP_BUF);
+	if (!pw->cmp_buf)
+		return -ENOMEM;
 	pw->t_start = now_ms();
 	return 0;
 }
@@ -74,30 +78,46 @@ void pw_fini(struct pw *pw)
 		if (pw->b[i].mem)
 			munmap(pw->b[i].mem, PW_BUF_SIZE);
 	memset(pw->b, 0, sizeof(pw->b));
+	free(pw->cmp_buf);
+	pw->cmp_buf = NULL;
 	if (pw->memfd >= 0)
 		close(pw->memfd);
 	pw->memfd = -1;
 }
 
-static bool seg_extends(const struct pw_seg *l, uint64_t vaddr, uint32_t vma, bool file)
+static bool seg_extends(const struct pw_seg *l, uint64_t vaddr, uint32_t vma, bool file,
+			bool parent)
 {
-	return l->vma == vma && l->file == file && l->vaddr + l->nr * MEM_PAGE == vaddr;
+	return l->vma == vma && l->file == file && l->parent == parent &&
+	       l->vaddr + l->nr * MEM_PAGE == vaddr;
 }
 
-int pw_add_file(struct pw *pw, uint64_t vaddr, uint64_t nr, uint32_t vma)
+/* A run with nothing to read: PE_FILE, or PE_PARENT. */
+static int add_unread(struct pw *pw, uint64_t vaddr, uint64_t nr, uint32_t vma, bool parent)
 {
 	struct pw_seg *s;
 	int r;
 
-	if (pw->nr_seg && seg_extends(&pw->seg[pw->nr_seg - 1], vaddr, vma, true)) {
+	if (pw->nr_seg && seg_extends(&pw->seg[pw->nr_seg - 1], vaddr, vma, !parent, parent)) {
 		pw->seg[pw->nr_seg - 1].nr += nr;
 		return 0;
 	}
 	if (pw->nr_seg == PW_MAX_SEGS && (r = pw_flush(pw)) < 0)
 		return r;
 	s = &pw->seg[pw->nr_seg++];
-	*s = (struct pw_seg){ .vaddr = vaddr, .nr = nr, .vma = vma, .file = true, .fd = -1 };
+	*s = (struct pw_seg){ .vaddr = vaddr, .nr = nr, .vma = vma, .file = !parent,
+			      .parent = parent, .fd = -1 };
 	return 0;
+}
+
+int pw_add_file(struct pw *pw, uint64_t vaddr, uint64_t nr, uint32_t vma)
+{
+	return add_unread(pw, vaddr, nr, vma, false);
+}
+
+int pw_add_parent(struct pw *pw, uint64_t vaddr, uint64_t nr, uint32_t vma)
+{
+	return add_unread(pw, vaddr, nr, vma, true);
 }
 
 int pw_add_copy(struct pw *pw, uint64_t vaddr, uint64_t nr, uint32_t vma, enum pw_src src,
@@ -114,7 +134,7 @@ int pw_add_copy(struct pw *pw, uint64_t vaddr, uint64_t nr, uint32_t vma, enum p
 		room = (PW_BUF_SIZE - pw->buf_used) / MEM_PAGE;
 		take = nr < room ? nr : room;
 		l = pw->nr_seg ? &pw->seg[pw->nr_seg - 1] : NULL;
-		if (l && seg_extends(l, vaddr, vma, false) && l->src == src && l->pid == pid &&
+		if (l && seg_extends(l, vaddr, vma, false, false) && l->src == src && l->pid == pid &&
 		    l->fd == fd && (src != PW_SRC_FD || l->foff + l->nr * MEM_PAGE == foff) &&
 		    l->buf_off + l->nr * MEM_PAGE == pw->buf_used) {
 			l->nr += take;
@@ -175,6 +195,11 @@ static int read_procmem(struct pw *pw, pid_t pid, uint64_t vaddr, uint8_t *p, si
 		pw->memfd_pid = pid;
 	}
 	r = pread_full(pw->memfd, p, len, vaddr);
+	if (r < 0 && pw->best_effort) {
+		pr_debug("%#llx of process %d could not be read: left out",
+			 (unsigned long long)vaddr, pid);
+		return r;
+	}
 	if (r < 0) {
 		errno = -r;
 		return pr_perror("cannot read %zu bytes at %#llx of process %d", len,
@@ -199,7 +224,7 @@ static int read_vm_batch(struct pw *pw, int c)
 	for (int i = c; i < pw->nr_seg; i++) {
 		struct pw_seg *s = &pw->seg[i];
 
-		if (s->file || s->done || s->src != PW_SRC_VM || s->pid != pid)
+		if (s->file || s->parent || s->done || s->src != PW_SRC_VM || s->pid != pid)
 			continue;
 		liov[n].iov_base = pw->cur->mem + s->buf_off;
 		riov[n].iov_base = (void *)(uintptr_t)s->vaddr;
@@ -224,6 +249,10 @@ static int read_vm_batch(struct pw *pw, int c)
 		}
 		skip = ((size_t)got - done) & ~(MEM_PAGE - 1);
 		r = read_procmem(pw, pid, s->vaddr + skip, pw->cur->mem + s->buf_off + skip, len - skip);
+		if (r < 0 && pw->best_effort && r != -ESRCH) {
+			s->lost = true;		/* unmapped while we read: left out */
+			r = 0;
+		}
 		return r < 0 ? r : 0;
 	}
 	return 0;
@@ -236,7 +265,7 @@ static int pw_read(struct pw *pw)
 	for (int c = 0; c < pw->nr_seg; c++) {
 		struct pw_seg *s = &pw->seg[c];
 
-		if (s->file || s->done)
+		if (s->file || s->parent || s->done)
 			continue;
 		if (s->src == PW_SRC_VM) {
 			r = read_vm_batch(pw, c);
@@ -250,6 +279,10 @@ static int pw_read(struct pw *pw)
 			errno = -r;
 			r = pr_perror("cannot read the object mapped at %#llx",
 				      (unsigned long long)s->vaddr);
+		}
+		if (r < 0 && pw->best_effort && r != -ESRCH) {
+			s->lost = true;
+			r = 0;
 		}
 		if (r < 0)
 			return r;
@@ -337,27 +370,76 @@ static int store_run(struct pw *pw, const struct pw_seg *s, uint64_t first, uint
 	return 0;
 }
 
+enum { PC_DATA, PC_ZERO, PC_SAME };
+
+/* KD_TRACK_HASHES: pages of s equal to the parent's stored page at the same
+ * address are marked PC_SAME. The parent's bytes are read run by run. */
+static int compare_parent(struct pw *pw, const struct pw_seg *s, uint8_t *cls)
+{
+	const struct pmr *pm = pw->cmp_parent;
+	uint64_t k = 0;
+
+	while (k < s->nr) {
+		uint64_t va = s->vaddr + k * MEM_PAGE, n;
+		const struct pmr_run *run = pmr_next(pm, va);
+		ssize_t got;
+
+		if (!run || run->start >= s->vaddr + s->nr * MEM_PAGE)
+			break;
+		if (run->start > va) {
+			k += (run->start - va) / MEM_PAGE;
+			continue;
+		}
+		n = (run->end - va) / MEM_PAGE;
+		n = n < s->nr - k ? n : s->nr - k;
+		n = n < PW_CMP_BUF / MEM_PAGE ? n : PW_CMP_BUF / MEM_PAGE;
+		if (run->flags != PE_PRESENT) {
+			k += n;
+			continue;
+		}
+		got = pread(pm->pages_fd, pw->cmp_buf, n * MEM_PAGE, run->off + (va - run->start));
+		if (got != (ssize_t)(n * MEM_PAGE))
+			return got < 0 ? pr_perror("cannot read the parent's pages") : -EIO;
+		for (uint64_t i = 0; i < n; i++)
+			if (cls[k + i] == PC_DATA &&
+			    !memcmp(pw->cur->mem + s->buf_off + (k + i) * MEM_PAGE,
+				    pw->cmp_buf + i * MEM_PAGE, MEM_PAGE))
+				cls[k + i] = PC_SAME;
+		k += n;
+	}
+	return 0;
+}
+
+static int emit_run(struct pw *pw, const struct pw_seg *s, int cls, uint64_t first, uint64_t nr)
+{
+	uint64_t va = s->vaddr + first * MEM_PAGE;
+
+	if (cls == PC_DATA)
+		return store_run(pw, s, first, nr);
+	if (cls == PC_ZERO)
+		pw->st->pages_zero += nr;
+	else
+		pw->st->pages_parent += nr;
+	return entry_add(pw, va, nr, cls == PC_ZERO ? PE_ZERO : PE_PARENT, s->vma);
+}
+
 static int emit_copy(struct pw *pw, const struct pw_seg *s)
 {
+	static uint8_t cls[PW_BUF_SIZE / MEM_PAGE];
 	uint64_t start = 0;
-	bool zero = page_is_zero(pw->cur->mem + s->buf_off);
 	int r;
 
+	for (uint64_t k = 0; k < s->nr; k++)
+		cls[k] = page_is_zero(pw->cur->mem + s->buf_off + k * MEM_PAGE) ? PC_ZERO : PC_DATA;
+	if (pw->cmp_parent && (r = compare_parent(pw, s, cls)) < 0)
+		return r;
 	for (uint64_t k = 1; k <= s->nr; k++) {
-		bool z = k < s->nr ? page_is_zero(pw->cur->mem + s->buf_off + k * MEM_PAGE) : !zero;
-
-		if (z == zero)
+		if (k < s->nr && cls[k] == cls[start])
 			continue;
-		if (zero) {
-			r = entry_add(pw, s->vaddr + start * MEM_PAGE, k - start, PE_ZERO, s->vma);
-			pw->st->pages_zero += k - start;
-		} else {
-			r = store_run(pw, s, start, k - start);
-		}
+		r = emit_run(pw, s, cls[start], start, k - start);
 		if (r < 0)
 			return r;
 		start = k;
-		zero = z;
 	}
 	return 0;
 }
@@ -375,6 +457,11 @@ int pw_flush(struct pw *pw)
 		if (s->file) {
 			r = entry_add(pw, s->vaddr, s->nr, PE_FILE, s->vma);
 			pw->st->pages_file += s->nr;
+		} else if (s->parent) {
+			r = entry_add(pw, s->vaddr, s->nr, PE_PARENT, s->vma);
+			pw->st->pages_parent += s->nr;
+		} else if (s->lost) {
+			pw->st->pages_unpopulated += s->nr;
 		} else {
 			r = emit_copy(pw, s);
 		}

@@ -136,6 +136,21 @@ const struct pmr_run *pmr_find(const struct pmr *pm, uint64_t vaddr)
 	return NULL;
 }
 
+const struct pmr_run *pmr_next(const struct pmr *pm, uint64_t vaddr)
+{
+	size_t lo = 0, hi = pm->nr;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (pm->run[mid].end <= vaddr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < pm->nr ? &pm->run[lo] : NULL;
+}
+
 int pmr_read(const struct pmr *pm, uint64_t vaddr, void *buf, size_t len)
 {
 	uint8_t *p = buf;

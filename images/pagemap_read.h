@@ -29,6 +29,8 @@ int pmr_open(int dirfd, int pid, struct pmr *pm);
 void pmr_close(struct pmr *pm);
 /* The run holding vaddr, or NULL (a hole: never populated). */
 const struct pmr_run *pmr_find(const struct pmr *pm, uint64_t vaddr);
+/* The first run that ends after vaddr (holds it or follows it), or NULL. */
+const struct pmr_run *pmr_next(const struct pmr *pm, uint64_t vaddr);
 /* Copy [vaddr, vaddr + len) as dumped: stored bytes, zeros for PE_ZERO.
  * -ENODATA if part of it is a hole, PE_FILE or PE_PARENT (what the caller
  * must take from the file or the parent images), -EIO on a short read. */

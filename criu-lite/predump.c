@@ -1,0 +1,284 @@
+/* `criu-lite pre-dump -t PID -D DIR [--prev-images-dir PREV]`: memory only,
+ * and tracking of what the tree writes from then on, so that a later
+ * `dump --prev-images-dir DIR` stores only that.
+ *
+ * The tree is frozen only to read its VMAs and arm the tracker (and, with
+ * PREV, to store what changed since PREV: consistent pages need a frozen
+ * tree). A first pre-dump then reads memory while the tree runs again: a
+ * page torn by a write meanwhile does not matter, since that write marks it
+ * for the next dump, which stores it again. Images: mm, pagemap and pages
+ * per process, pstree (with each tracker's fd), stats, and the inventory
+ * (kind PREDUMP, track_mem, parent_dir) written last. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "criu-lite/commands.h"
+#include "criu-lite/dump.h"
+#include "criu-lite/dump_opts.h"
+#include "criu-lite/mem.h"
+#include "criu-lite/predump.h"
+#include "criu-lite/track_mem.h"
+#include "images/log.h"
+
+struct pd_proc {
+	struct vma_list vl;
+	int track_fd;
+	bool armed, done;	/* done: memory dumped while frozen */
+};
+
+struct pd_ctx {
+	const struct dump_opts *opts;
+	int dirfd;
+	struct dump_tree tree;
+	struct pd_proc *p;
+	struct track_parent tp;
+	bool has_parent;
+	enum kd_track_mem method;
+	struct dump_stats stats;
+	uint64_t realtime_ns, frozen_ns, thaw_ns;
+};
+
+static uint64_t clock_ns(clockid_t clk)
+{
+	struct timespec ts;
+
+	clock_gettime(clk, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static int open_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return pr_perror("cannot open images directory %s", dir);
+	if (faccessat(fd, ".", W_OK, AT_EACCESS) ||
+	    (unlinkat(fd, "inventory.img", 0) && errno != ENOENT)) {
+		int r = pr_perror("images directory %s is not writable", dir);
+
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+/* Frozen: what changed since the parent (consistent only now), then the
+ * parent's tracker down and ours up. */
+static int frozen_one(struct pd_ctx *c, int n)
+{
+	struct pd_proc *pp = &c->p[n];
+	pid_t pid = c->tree.procs[n].pid;
+	int r = mem_read_vmas(pid, &pp->vl);
+
+	if (r < 0)
+		return r;
+	if (c->has_parent) {
+		struct mem_extra x = { .frozen_fd = -1 };
+		struct pmr pm = { .pages_fd = -1 };
+
+		r = track_prepare(&c->tp, pid, &pm, &x);
+		if (!r && x.parent) {
+			r = mem_dump_ex(c->dirfd, pid, pid, &pp->vl, &x, c->opts, &c->stats);
+			pp->done = !r;
+		}
+		pmr_close(&pm);
+		if (!r)
+			r = track_disarm(&c->tp, pid);
+	}
+	if (!r)
+		r = track_arm(pid, c->method, &pp->vl, &pp->track_fd);
+	pp->armed = !r;
+	return r;
+}
+
+static int write_pstree(struct pd_ctx *c)
+{
+	struct img *img = img_create(c->dirfd, IMG_PSTREE, 0);
+	int r = 0;
+
+	if (!img)
+		return -errno;
+	for (int n = 0; n < c->tree.nr_procs && !r; n++) {
+		const struct dump_proc *p = &c->tree.procs[n];
+		PstreeEntry pe = PSTREE_ENTRY__INIT;
+		uint32_t *threads = malloc(p->nr_threads * sizeof(*threads) + 1);
+
+		if (!threads) {
+			r = -ENOMEM;
+			break;
+		}
+		for (int i = 0; i < p->nr_threads; i++)
+			threads[i] = p->tids[i];
+		pe.pid = p->pid;
+		pe.ppid = p->ppid;
+		pe.pgid = p->pgid;
+		pe.sid = p->sid;
+		pe.n_threads = p->nr_threads;
+		pe.threads = threads;
+		pe.has_track_fd = c->p[n].track_fd >= 0;
+		pe.track_fd = c->p[n].track_fd;
+		r = img_write(img, &pe);
+		free(threads);
+	}
+	if (r) {
+		img_abort(img, c->dirfd);
+		return r;
+	}
+	return img_close(img);
+}
+
+static int write_stats(struct pd_ctx *c)
+{
+	StatsEntry se = STATS_ENTRY__INIT;
+	struct img *img = img_create(c->dirfd, IMG_STATS, 0);
+	int r;
+
+	if (!img)
+		return -errno;
+	se.freeze_start_ns = c->tree.freeze_start_ns;
+	se.frozen_ns = c->frozen_ns;
+	se.thaw_ns = c->thaw_ns;
+	se.end_ns = clock_ns(CLOCK_MONOTONIC);
+#define STAT(field, val) (se.has_##field = 1, se.field = (val))
+	STAT(bytes_scanned, c->stats.bytes_scanned);
+	STAT(bytes_written, c->stats.bytes_written);
+	STAT(pages_scanned, c->stats.pages_scanned);
+	STAT(pages_written, c->stats.pages_written);
+	STAT(pages_zero, c->stats.pages_zero);
+	STAT(pages_unpopulated, c->stats.pages_unpopulated);
+	STAT(pages_file, c->stats.pages_file);
+	STAT(pages_parent, c->stats.pages_parent);
+	STAT(nr_procs, c->tree.nr_procs);
+	STAT(downtime_ns, c->thaw_ns - c->tree.freeze_start_ns);
+#undef STAT
+	se.freezer = (char *)(c->tree.used == FREEZER_CGROUP ? "cgroup" :
+			      c->tree.used == FREEZER_SIGSTOP ? "sigstop" : "ptrace");
+	se.snapshot = (char *)"none";
+	r = img_write(img, &se);
+	if (r) {
+		img_abort(img, c->dirfd);
+		return r;
+	}
+	return img_close(img);
+}
+
+static int write_inventory(struct pd_ctx *c)
+{
+	InventoryEntry *inv = calloc(1, sizeof(*inv));
+	char host[256];
+	int r;
+
+	if (!inv)
+		return -ENOMEM;
+	inventory_entry__init(inv);
+	inv->format_version = IMG_FORMAT_VERSION;
+	inv->root_pid = c->opts->pid;
+	inv->page_size = (uint32_t)sysconf(_SC_PAGESIZE);
+	inv->has_kind = 1;
+	inv->kind = INVENTORY_KIND_PREDUMP;
+	inv->has_dump_time_ns = 1;
+	inv->dump_time_ns = c->realtime_ns;
+	inv->tool_version = strdup(CRIU_LITE_VERSION);
+	inv->track_mem = strdup(kerndat_track_mem_name(c->method));
+	if (!gethostname(host, sizeof(host))) {
+		host[sizeof(host) - 1] = '\0';
+		inv->hostname = strdup(host);
+	}
+	if (c->opts->prev_dir)
+		inv->parent_dir = strdup(c->opts->prev_dir);
+	r = inv->tool_version && inv->track_mem ? cpu_fill_inventory(inv) : -ENOMEM;
+	if (!r)
+		r = img_write_inventory(c->dirfd, inv);
+	img_free(inv);
+	return r;
+}
+
+static int predump_tree(struct pd_ctx *c)
+{
+	int r = seize_tree(c->opts->pid, c->opts, &c->tree);
+
+	c->frozen_ns = clock_ns(CLOCK_MONOTONIC);
+	if (r)
+		return r;
+	c->p = calloc(c->tree.nr_procs, sizeof(*c->p));
+	if (!c->p)
+		r = -ENOMEM;
+	for (int n = 0; c->p && n < c->tree.nr_procs; n++)
+		c->p[n].track_fd = -1;
+	for (int n = 0; !r && n < c->tree.nr_procs; n++)
+		r = frozen_one(c, n);
+	seize_release(&c->tree, RELEASE_RUN);
+	c->thaw_ns = clock_ns(CLOCK_MONOTONIC);
+	/* Running again: the first pre-dump's pages, best effort. */
+	for (int n = 0; !r && n < c->tree.nr_procs; n++) {
+		struct mem_extra x = { .frozen_fd = -1, .best_effort = true };
+		pid_t pid = c->tree.procs[n].pid;
+
+		if (!c->p[n].done)
+			r = mem_dump_ex(c->dirfd, pid, pid, &c->p[n].vl, &x, c->opts, &c->stats);
+	}
+	if (!r)
+		r = write_pstree(c);
+	if (!r)
+		r = write_stats(c);
+	if (!r)
+		r = write_inventory(c);
+	return r;
+}
+
+int predump_run(const struct dump_opts *opts)
+{
+	struct pd_ctx c = { .opts = opts, .tree = { .released = true } };
+	sigset_t hold, old;
+	int r;
+
+	if (opts->kill || opts->leave_stopped || opts->snapshot_fork) {
+		pr_err("pre-dump leaves the tree running and reads no copy: "
+		       "--kill, --leave-stopped and --snapshot are for dump");
+		return -EINVAL;
+	}
+	c.tp.dirfd = -1;
+	c.dirfd = open_dir(opts->dir);
+	if (c.dirfd < 0)
+		return c.dirfd;
+	c.method = track_method();
+	r = 0;
+	if (opts->prev_dir) {
+		r = track_parent_open(c.dirfd, opts->prev_dir, opts->pid, &c.tp);
+		c.has_parent = !r;
+	}
+	/* Not torn down by ^C with the tree frozen or a tracker half set. */
+	sigemptyset(&hold);
+	sigaddset(&hold, SIGINT);
+	sigaddset(&hold, SIGTERM);
+	sigaddset(&hold, SIGHUP);
+	sigprocmask(SIG_BLOCK, &hold, &old);
+	c.realtime_ns = clock_ns(CLOCK_REALTIME);
+	if (!r)
+		r = predump_tree(&c);
+	seize_release(&c.tree, RELEASE_RUN);
+	if (r) {
+		unlinkat(c.dirfd, "inventory.img", 0);
+		for (int n = 0; c.p && n < c.tree.nr_procs; n++)
+			if (c.p[n].armed)
+				track_disarm_running(c.tree.procs[n].pid, c.p[n].track_fd);
+	} else {
+		pr_info("pre-dump of %d complete in %s (downtime %.3f ms, tracking by %s)", opts->pid,
+			opts->dir, (c.thaw_ns - c.tree.freeze_start_ns) / 1e6,
+			kerndat_track_mem_name(c.method));
+	}
+	for (int n = 0; c.p && n < c.tree.nr_procs; n++)
+		vma_list_free(&c.p[n].vl);
+	free(c.p);
+	dump_tree_free(&c.tree);
+	track_parent_close(&c.tp);
+	close(c.dirfd);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return r;
+}
