@@ -39,8 +39,9 @@ static void usage(FILE *out, const char *cmd)
 		"%s"
 		"  -t, --tree PID           dump PID and all its descendants\n"
 		"  -D, --images-dir DIR     existing, writable directory for the images\n",
-		cmd, pre ? "Dump memory only; a later `dump --track-mem --prev-images-dir DIR`\n"
-			   "stores only the pages changed since.\n\n" :
+		cmd, pre ? "Dump memory only and track what the tree writes from now on: a later\n"
+			   "`dump --prev-images-dir DIR` stores only the pages written since. The\n"
+			   "tree is frozen only to set the tracker up.\n\n" :
 			   "Freeze the tree, write its images, and let it run on (the default).\n\n");
 	if (!pre)
 		fprintf(out,
@@ -48,8 +49,10 @@ static void usage(FILE *out, const char *cmd)
 			"  -s, --leave-stopped      leave the tree stopped (SIGSTOP), not traced\n"
 			"      --kill               kill the tree once the dump is complete\n"
 			"      --snapshot fork      freeze only to fork a copy; read memory from the copy\n"
-			"      --track-mem          track dirty memory for a later incremental dump\n"
-			"      --prev-images-dir DIR  store only pages changed since that pre-dump\n");
+			"      --track-mem          keep tracking writes, for a later incremental dump\n");
+	fprintf(out,
+		"      --prev-images-dir DIR  store only pages written since that dump (DIR is\n"
+		"                           relative to -D, as in CRIU, or absolute)\n");
 	fprintf(out,
 		"      --freezer KIND       auto (default), cgroup, ptrace or sigstop\n"
 		"      --freeze-cgroup PATH freeze through this cgroup (v2 or v1 freezer)\n"
