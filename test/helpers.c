@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -62,26 +63,29 @@ bool target_read_line(struct target *t, char *buf, size_t len, int timeout_ms)
 	return true;
 }
 
-void target_start(struct target *t, const char *name, ...)
+/* argv[0] leading a process group of its own (like a shell job), its stdout
+ * a pipe to us. clean: stdin/stderr on /dev/null and no other fd inherited,
+ * for tests whose target a restore must take (it refuses a stray fd). Waits
+ * up to 10 s for READY and kills the target if it never comes: the failed
+ * test never learns its pid. */
+static void start_argv(struct target *t, const char *const argv[], bool clean)
 {
-	const char *argv[32];
-	int pfd[2], argc = 0;
 	char line[1024];
-	va_list ap;
-
-	argv[argc++] = target_path(name);
-	va_start(ap, name);
-	while (argc < 31 && (argv[argc] = va_arg(ap, const char *)))
-		argc++;
-	va_end(ap);
-	argv[argc] = NULL;
+	int pfd[2];
 
 	cr_assert_eq(pipe2(pfd, O_CLOEXEC), 0);
 	t->pid = fork();
 	cr_assert_geq(t->pid, 0);
 	if (t->pid == 0) {
+		if (clean) {
+			int null = open("/dev/null", O_RDWR);
+
+			dup2(null, 0);
+			dup2(null, 2);
+		}
 		dup2(pfd[1], 1);
-		/* Each target in a process group of its own, like a shell job. */
+		if (clean)
+			syscall(SYS_close_range, 3, ~0U, 0);
 		setpgid(0, 0);
 		execv(argv[0], (char **)argv);
 		_exit(127);
@@ -90,14 +94,33 @@ void target_start(struct target *t, const char *name, ...)
 	t->out_fd = pfd[0];
 	for (;;) {
 		if (!target_read_line(t, line, sizeof(line), 10000)) {
-			/* Don't leave it running: the failed test never learns its pid. */
 			target_kill(t);
-			cr_assert_fail("target %s did not get ready", name);
+			cr_assert_fail("target %s did not get ready", argv[0]);
 		}
 		if (!strncmp(line, "READY", 5))
 			break;
 	}
 	snprintf(t->ready, sizeof(t->ready), "%s", line[5] ? line + 6 : "");
+}
+
+void target_start(struct target *t, const char *name, ...)
+{
+	const char *argv[32];
+	int argc = 0;
+	va_list ap;
+
+	argv[argc++] = target_path(name);
+	va_start(ap, name);
+	while (argc < 31 && (argv[argc] = va_arg(ap, const char *)))
+		argc++;
+	va_end(ap);
+	argv[argc] = NULL;
+	start_argv(t, argv, false);
+}
+
+void target_start_clean(struct target *t, const char *const argv[])
+{
+	start_argv(t, argv, true);
 }
 
 uint64_t target_ready_u64(const struct target *t, const char *key)

@@ -20,6 +20,9 @@ const char *criu_lite_path(void);
 
 /* Start $TARGETS/name with args (NULL-terminated), wait up to 10 s for READY. */
 void target_start(struct target *t, const char *name, ...);
+/* argv[0] (a full path) with stdin/stderr on /dev/null and no fd but its
+ * stdout pipe (a restore refuses a stray inherited fd); waits for READY. */
+void target_start_clean(struct target *t, const char *const argv[]);
 /* Value of key=... in the READY line as an integer (hex with 0x ok); aborts test if missing. */
 uint64_t target_ready_u64(const struct target *t, const char *key);
 /* Read one more line the target prints, with a timeout; returns false on timeout/EOF. */

@@ -50,8 +50,7 @@ void rt_kill_leftovers(void)
 void rt_start(struct target *t, const char *path, ...)
 {
 	const char *argv[16];
-	char line[1024];
-	int pfd[2], argc = 0;
+	int argc = 0;
 	va_list ap;
 
 	argv[argc++] = path;
@@ -60,27 +59,8 @@ void rt_start(struct target *t, const char *path, ...)
 		argc++;
 	va_end(ap);
 	argv[argc] = NULL;
-	cr_assert_eq(pipe2(pfd, O_CLOEXEC), 0);
-	t->pid = fork();
-	cr_assert_geq(t->pid, 0);
-	if (t->pid == 0) {
-		int null = open("/dev/null", O_RDWR);
-
-		dup2(null, 0);
-		dup2(pfd[1], 1);
-		dup2(null, 2);
-		syscall(SYS_close_range, 3, ~0U, 0);
-		setpgid(0, 0);
-		execv(argv[0], (char **)argv);
-		_exit(127);
-	}
+	target_start_clean(t, argv);
 	rt_target = t->pid;
-	close(pfd[1]);
-	t->out_fd = pfd[0];
-	do
-		cr_assert(target_read_line(t, line, sizeof(line), 10000), "%s did not get ready", path);
-	while (strncmp(line, "READY", 5));
-	snprintf(t->ready, sizeof(t->ready), "%s", line + 6);
 }
 
 /* A copy of a target under a name of its own, so that its comm is unique

@@ -154,30 +154,9 @@ static long now_ms(void)
  * process group; nothing else inherited. */
 static void crasher_start(struct target *t, const char *mib)
 {
-	const char *path = target_path("crash_segv");
-	char line[256];
-	int pfd[2];
+	const char *argv[] = { target_path("crash_segv"), mib, NULL };
 
-	cr_assert_eq(pipe2(pfd, O_CLOEXEC), 0);
-	t->pid = fork();
-	cr_assert_geq(t->pid, 0);
-	if (t->pid == 0) {
-		int null = open("/dev/null", O_RDWR);
-
-		dup2(null, 0);
-		dup2(pfd[1], 1);
-		dup2(null, 2);
-		syscall(SYS_close_range, 3, ~0U, 0);
-		setpgid(0, 0);
-		execl(path, path, mib, (char *)NULL);
-		_exit(127);
-	}
-	close(pfd[1]);
-	t->out_fd = pfd[0];
-	do
-		cr_assert(target_read_line(t, line, sizeof(line), 10000), "crash_segv did not start");
-	while (strncmp(line, "READY", 5));
-	snprintf(t->ready, sizeof(t->ready), "%s", line + 6);
+	target_start_clean(t, argv);
 }
 
 /* Wait (bounded) for pid to end; its wait status, or -1 on timeout. */
