@@ -241,6 +241,19 @@ void make_tmpdir(char *buf, size_t len, const char *tag)
 	cr_assert_not_null(mkdtemp(buf));
 }
 
+void test_cleanup(pid_t *pid, char *dir)
+{
+	if (*pid > 0) {
+		kill(-*pid, SIGKILL);
+		kill(*pid, SIGKILL);
+		waitpid(*pid, NULL, 0);
+	}
+	*pid = 0;
+	if (dir[0])
+		rm_rf(dir);
+	dir[0] = '\0';
+}
+
 void rm_rf(const char *path)
 {
 	char cmd[4200];
@@ -277,7 +290,9 @@ bool proc_status_field(pid_t pid, const char *field, char *buf, size_t len)
 	return found;
 }
 
-bool proc_untraced_running(pid_t pid)
+/* gone_ok: a thread that exited between readdir and reading its status
+ * counts as untraced, for targets whose threads come and go. */
+bool proc_threads_untraced(pid_t pid, bool gone_ok)
 {
 	char path[64], buf[64];
 	struct dirent *de;
@@ -293,14 +308,22 @@ bool proc_untraced_running(pid_t pid)
 
 		if (tid <= 0)
 			continue;
-		if (!proc_status_field(tid, "TracerPid", buf, sizeof(buf)) || atoi(buf) != 0)
+		if (!proc_status_field(tid, "TracerPid", buf, sizeof(buf)))
+			ok = gone_ok;
+		else if (atoi(buf) != 0)
 			ok = false;
-		else if (!proc_status_field(tid, "State", buf, sizeof(buf)) ||
-			 buf[0] == 't' || buf[0] == 'T')
+		else if (!proc_status_field(tid, "State", buf, sizeof(buf)))
+			ok = gone_ok;
+		else if (buf[0] == 't' || buf[0] == 'T')
 			ok = false;
 	}
 	closedir(d);
 	return ok;
+}
+
+bool proc_untraced_running(pid_t pid)
+{
+	return proc_threads_untraced(pid, false);
 }
 
 long proc_rss_kb(pid_t pid)

@@ -39,11 +39,16 @@ int run_cmd(char *out, size_t outlen, const char *fmt, ...) __attribute__((forma
 /* A fresh empty directory under /tmp; removed by rm_rf. */
 void make_tmpdir(char *buf, size_t len, const char *tag);
 void rm_rf(const char *path);
+/* A suite's .fini: SIGKILL *pid with its group and reap it, rm_rf dir
+ * (if set); leaves both empty. */
+void test_cleanup(pid_t *pid, char *dir);
 
 /* /proc/PID/status field as text ("State", "TracerPid"...). */
 bool proc_status_field(pid_t pid, const char *field, char *buf, size_t len);
 /* TracerPid is 0 and state is not t/T for every thread of pid. */
 bool proc_untraced_running(pid_t pid);
+/* The same; with gone_ok a thread that exits meanwhile counts as untraced. */
+bool proc_threads_untraced(pid_t pid, bool gone_ok);
 /* Resident set size in KiB. */
 long proc_rss_kb(pid_t pid);
 

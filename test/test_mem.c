@@ -47,15 +47,7 @@ static char cur_dir[256];
 
 static void cleanup(void)
 {
-	if (cur_pid > 0) {
-		kill(-cur_pid, SIGKILL);
-		kill(cur_pid, SIGKILL);
-		waitpid(cur_pid, NULL, 0);
-	}
-	cur_pid = 0;
-	if (cur_dir[0])
-		rm_rf(cur_dir);
-	cur_dir[0] = '\0';
+	test_cleanup(&cur_pid, cur_dir);
 }
 
 TestSuite(mem, .fini = cleanup, .timeout = 30);

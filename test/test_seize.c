@@ -121,34 +121,6 @@ Test(seize, family_parents_first)
 	target_kill(&t);
 }
 
-/* proc_untraced_running() for a target whose threads come and go: a thread
- * that exited between readdir and reading its status is not traced. */
-static bool untraced_running_churn(pid_t pid)
-{
-	char path[64], buf[64];
-	struct dirent *de;
-	bool ok = true;
-	DIR *d;
-
-	snprintf(path, sizeof(path), "/proc/%d/task", pid);
-	d = opendir(path);
-	if (!d)
-		return false;
-	while ((de = readdir(d)) && ok) {
-		pid_t tid = atoi(de->d_name);
-
-		if (tid <= 0)
-			continue;
-		if (proc_status_field(tid, "TracerPid", buf, sizeof(buf)) && atoi(buf))
-			ok = false;
-		else if (proc_status_field(tid, "State", buf, sizeof(buf)) &&
-			 (buf[0] == 't' || buf[0] == 'T'))
-			ok = false;
-	}
-	closedir(d);
-	return ok;
-}
-
 /* Threads and children are born without pause: whatever the moment, the
  * frozen tree holds every thread /proc shows. */
 Test(seize, catches_threads_born_while_seizing, .timeout = 60)
@@ -164,7 +136,7 @@ Test(seize, catches_threads_born_while_seizing, .timeout = 60)
 		assert_all_seized(&tree);
 		seize_release(&tree, RELEASE_RUN);
 		dump_tree_free(&tree);
-		cr_assert(untraced_running_churn(t.pid), "round %d", round);
+		cr_assert(proc_threads_untraced(t.pid, true), "round %d", round);
 	}
 	assert_prints_on(&t);
 	target_kill(&t);
