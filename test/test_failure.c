@@ -29,6 +29,7 @@ static char dir[256];
 /* Processes a test started, killed in teardown if an assertion cut the test
  * short (a failed cr_assert leaves the test function at once). */
 static pid_t started[16];
+static char cgdir[300];		/* a cgroup a test made, removed in teardown */
 
 static void track(pid_t pid)
 {
@@ -74,6 +75,11 @@ static void teardown(void)
 			waitpid(started[i], NULL, 0);
 			started[i] = 0;
 		}
+	/* Killing the targets emptied it; then it can go. */
+	if (cgdir[0]) {
+		rmdir(cgdir);
+		cgdir[0] = '\0';
+	}
 	/* The tmpfs test mounts inside dir. */
 	snprintf(cmd, sizeof(cmd), "umount -l '%s/small' 2>/dev/null", dir);
 	(void)!system(cmd);
@@ -483,8 +489,29 @@ Test(failure, target_sigkilled_mid_dump)
 }
 
 /* The dumper itself is told to stop: it must detach and thaw on the way out. */
-static void dumper_signalled(int sig, const char *const *extra)
+static void cg_move(const char *cg, pid_t pid)
 {
+	char path[600];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", cg);
+	f = fopen(path, "we");
+	cr_assert_not_null(f, "%s: %s", path, strerror(errno));
+	fprintf(f, "%d\n", pid);
+	cr_assert_eq(fclose(f), 0, "cannot move %d into %s", pid, cg);
+}
+
+/* `cgroot`: put the target in a fresh cgroup of its own under it first, so
+ * that the dumper uses the cgroup freezer. */
+static void dumper_signalled_in(int sig, const char *const *extra, const char *cgroot)
+{
+	char cg[300] = "";
+
+	if (cgroot) {
+		snprintf(cg, sizeof(cg), "%s/criu-lite-test-failure-%d", cgroot, getpid());
+		cr_assert_eq(mkdir(cg, 0755), 0, "mkdir %s: %s", cg, strerror(errno));
+		snprintf(cgdir, sizeof(cgdir), "%s", cg);
+	}
 	for (int attempt = 0; attempt < 3; attempt++) {
 		struct target t;
 		struct dumper d;
@@ -493,6 +520,8 @@ static void dumper_signalled(int sig, const char *const *extra)
 
 		snprintf(what, sizeof(what), "dumper got %s", strsignal(sig));
 		start(&t, "fail_heap", "256", NULL);
+		if (cg[0])
+			cg_move(cg, t.pid);
 		snprintf(ddir, sizeof(ddir), "%s/s%d", dir, attempt);
 		cr_assert_eq(mkdir(ddir, 0700), 0);
 		snprintf(pages, sizeof(pages), "pages-%d.img", t.pid);
@@ -520,6 +549,11 @@ static void dumper_signalled(int sig, const char *const *extra)
 	cr_assert_fail("the dump always finished before the signal landed");
 }
 
+static void dumper_signalled(int sig, const char *const *extra)
+{
+	dumper_signalled_in(sig, extra, NULL);
+}
+
 Test(failure, dumper_sigint)
 {
 	dumper_signalled(SIGINT, NULL);
@@ -537,6 +571,13 @@ Test(failure, dumper_sigterm_sigstop_freezer)
 	static const char *const extra[] = { "--freezer", "sigstop", NULL };
 
 	dumper_signalled(SIGTERM, extra);
+}
+
+/* The target in a cgroup (v2) of its own: the dumper freezes it through the
+ * cgroup, and an interrupted dump must leave that cgroup thawed. */
+Test(failure, dumper_sigterm_cgroup_freezer)
+{
+	dumper_signalled_in(SIGTERM, NULL, "/sys/fs/cgroup/unified");
 }
 
 /* The dump directory is a 1 MiB tmpfs; the target has 8 MiB of pages. */
