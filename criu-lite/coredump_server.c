@@ -20,6 +20,7 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 
+#include "criu-lite/cli.h"
 #include "criu-lite/commands.h"
 #include "criu-lite/coredump_server.h"
 #include "criu-lite/crash.h"
@@ -106,12 +107,9 @@ static int parse(int argc, char **argv, struct coredump_server_opts *o)
 		case OPT_TIMEOUT: o->timeout_s = atoi(optarg); break;
 		case OPT_CONNS: o->max_conns = atoi(optarg); break;
 		case OPT_ONLY: o->only_pid = atoi(optarg); break;
-		case 'v': log_set_level(optarg ? atoi(optarg) : LOG_DEBUG); break;
-		case 'o':
-			if (log_set_file(optarg)) {
-				fprintf(stderr, "criu-lite: cannot open log file %s\n", optarg);
+		case 'v': case 'o':
+			if (cli_log_opt(c, optarg, LOG_DEBUG))
 				return 2;
-			}
 			break;
 		case 'h': usage(stdout); return 1;
 		default: usage(stderr); return 2;

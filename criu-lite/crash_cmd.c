@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "criu-lite/cli.h"
 #include "criu-lite/commands.h"
 #include "criu-lite/crash_import.h"
 #include "criu-lite/crash_store.h"
@@ -56,7 +57,7 @@ static int parse(int argc, char **argv, struct cmd_opts *o, int *first)
 		switch (c) {
 		case 'S': o->store = optarg; break;
 		case 'D': o->dir = optarg; break;
-		case 'v': log_set_level(optarg ? atoi(optarg) : LOG_INFO); break;
+		case 'v': cli_log_opt(c, optarg, LOG_INFO); break;
 		case 'h': usage(stdout); return 1;
 		default: usage(stderr); return 2;
 		}

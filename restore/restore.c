@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "criu-lite/cli.h"
 #include "criu-lite/commands.h"
 #include "images/log.h"
 #include "restore/rst.h"
@@ -62,12 +63,9 @@ static int parse(int argc, char **argv, struct rst_opts *o)
 		case OPT_PIDFILE: o->pidfile = optarg; break;
 		case OPT_SAME_PIDS: o->same_pids = true; break;
 		case OPT_SHELL_JOB: case 'j': break;
-		case 'v': log_set_level(optarg ? atoi(optarg) : LOG_INFO); break;
-		case 'o':
-			if (log_set_file(optarg)) {
-				fprintf(stderr, "criu-lite: cannot open log file %s\n", optarg);
+		case 'v': case 'o':
+			if (cli_log_opt(c, optarg, LOG_INFO))
 				return 2;
-			}
 			break;
 		case 'h': usage(stdout); return 1;
 		default: usage(stderr); return 2;

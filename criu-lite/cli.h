@@ -1,0 +1,11 @@
+/* Command-line pieces the subcommands share. */
+#ifndef CRIU_LITE_CLI_H
+#define CRIU_LITE_CLI_H
+
+/* -v[N] (c == 'v') and -o FILE (c == 'o') as restore, crash and
+ * coredump-server take them: -v alone sets v_level, -vN sets N. Returns 0,
+ * or 2 (the usage-error exit status) after one line on stderr when the log
+ * file cannot be opened. */
+int cli_log_opt(int c, const char *arg, int v_level);
+
+#endif
