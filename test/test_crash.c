@@ -311,6 +311,20 @@ static void caught_end(struct caught *c)
 	target_kill(&c->t);
 }
 
+/* After a crash the server gave up on: once it stopped, neither a listed
+ * crash nor a half-written one is left in the store ("a <what> core"). */
+static void expect_nothing_stored(struct caught *c, const char *what)
+{
+	char list[4096];
+
+	server_stop(c->server);
+	c->server = 0;
+	crashes_list(c->store, list, sizeof(list));
+	cr_expect(strstr(list, "no crashes"), "a %s core is listed:\n%s", what, list);
+	cr_expect(!store_has_tmp(c->store), "a half-written crash was left in the store");
+	caught_end(c);
+}
+
 /* The first column of the `crashes` line naming pid. */
 static void crash_id(const char *list, pid_t pid, char *id, size_t len)
 {
@@ -420,7 +434,6 @@ Test(crash, socket_crash_is_stored_debugged_and_replayed, .timeout = 180)
 Test(crash, peer_gone_mid_core_is_discarded, .timeout = 120)
 {
 	struct caught c = { .g.lock = -1 };
-	char list[4096];
 	int st;
 
 	/* The server stops reading after 1 MiB of a ~64 MiB core (fault
@@ -435,12 +448,7 @@ Test(crash, peer_gone_mid_core_is_discarded, .timeout = 120)
 	cr_expect(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "status %#x", st);
 	cr_expect(file_has(c.log, "went away mid-core", 20000),
 		  "no clear message about the cut core");
-	server_stop(c.server);
-	c.server = 0;
-	crashes_list(c.store, list, sizeof(list));
-	cr_expect(strstr(list, "no crashes"), "a cut core is listed:\n%s", list);
-	cr_expect(!store_has_tmp(c.store), "a half-written crash was left in the store");
-	caught_end(&c);
+	expect_nothing_stored(&c, "cut");
 	rm_rf(c.dir);
 }
 
@@ -449,7 +457,6 @@ Test(crash, peer_gone_mid_core_is_discarded, .timeout = 120)
 Test(crash, stuck_crash_is_cut_at_the_time_limit, .timeout = 120)
 {
 	struct caught c = { .g.lock = -1 };
-	char list[4096];
 	int st;
 
 	catch_crash_t(&c, "16", "core-stall:65536", "2");
@@ -459,19 +466,14 @@ Test(crash, stuck_crash_is_cut_at_the_time_limit, .timeout = 120)
 	c.t.pid = 0;
 	cr_expect(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV, "status %#x", st);
 	cr_expect(file_has(c.log, "time limit", 20000), "no clear message about the time limit");
-	server_stop(c.server);
-	c.server = 0;
-	crashes_list(c.store, list, sizeof(list));
-	cr_expect(strstr(list, "no crashes"), "a cut core is listed:\n%s", list);
-	cr_expect(!store_has_tmp(c.store), "a half-written crash was left in the store");
-	caught_end(&c);
+	expect_nothing_stored(&c, "cut");
 	rm_rf(c.dir);
 }
 
 Test(crash, full_store_releases_the_crasher, .timeout = 120)
 {
 	struct caught c = { .g.lock = -1 };
-	char small[256], list[4096];
+	char small[256];
 	int st;
 
 	make_tmpdir(small, sizeof(small), "crash-small");
@@ -498,12 +500,7 @@ Test(crash, full_store_releases_the_crasher, .timeout = 120)
 	c.t.pid = 0;
 	cr_expect(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV, "status %#x", st);
 	cr_expect(file_has(c.log, "No space left", 20000), "no clear message about the full store");
-	server_stop(c.server);
-	c.server = 0;
-	crashes_list(c.store, list, sizeof(list));
-	cr_expect(strstr(list, "no crashes"), "a partial core is listed:\n%s", list);
-	cr_expect(!store_has_tmp(c.store), "a half-written crash was left in the store");
-	caught_end(&c);
+	expect_nothing_stored(&c, "partial");
 	umount2(small, MNT_DETACH);
 	rm_rf(small);
 	rm_rf(c.dir);
