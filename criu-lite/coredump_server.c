@@ -24,6 +24,7 @@
 #include "criu-lite/commands.h"
 #include "criu-lite/coredump_server.h"
 #include "criu-lite/crash.h"
+#include "criu-lite/procfs.h"
 #include "images/log.h"
 
 #define DEFAULT_SOCKET	"/run/criu-lite/coredump.socket"
@@ -215,18 +216,11 @@ static int open_listener(const char *path)
 
 static int pattern_read(char *buf, size_t len)
 {
-	int fd = open(PATTERN_FILE, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
+	int r = procfs_read_small(PATTERN_FILE, buf, len);
 
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n < 0)
-		return -errno;
-	buf[n] = '\0';
-	buf[strcspn(buf, "\n")] = '\0';
-	return 0;
+	if (!r)
+		buf[strcspn(buf, "\n")] = '\0';
+	return r;
 }
 
 static int pattern_write(const char *val)

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "criu-lite/freezer_cgroup.h"
+#include "criu-lite/procfs.h"
 #include "images/log.h"
 
 /* Freezing waits for every task to reach a freezable point; a task stuck in
@@ -29,19 +30,9 @@ static long now_ms(void)
 static int read_attr(const char *dir, const char *name, char *buf, size_t len)
 {
 	char path[1024];
-	ssize_t n;
-	int fd;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n < 0)
-		return -errno;
-	buf[n] = '\0';
-	return 0;
+	return procfs_read_small(path, buf, len);
 }
 
 static int write_attr(const char *dir, const char *name, const char *val)

@@ -62,6 +62,21 @@ int procfs_read(pid_t pid, const char *name, char **buf, size_t *len)
 	return r;
 }
 
+int procfs_read_small(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	return 0;
+}
+
 int procfs_readlink(pid_t pid, const char *name, char **out)
 {
 	char path[64], buf[PATH_MAX + 1];

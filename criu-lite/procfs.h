@@ -14,6 +14,11 @@ int procfs_read(pid_t pid, const char *name, char **buf, size_t *len);
 /* Read everything from an open fd the same way. */
 int procfs_read_fd(int fd, char **buf, size_t *len);
 
+/* One read() of a small text file (a /proc or /sys knob) into buf, at most
+ * len - 1 bytes, NUL-terminated. Returns 0 or -errno and does not log: the
+ * callers know whether a missing file is an error. */
+int procfs_read_small(const char *path, char *buf, size_t len);
+
 /* readlink of /proc/PID/NAME into a malloc'd string. */
 int procfs_readlink(pid_t pid, const char *name, char **out);
 
