@@ -218,7 +218,8 @@ static int crash_paths(struct crash_store *s, const char *id, char *dir, size_t 
 	return snprintf(dir, len, "%s/%s", s->path, id) >= (int)len ? -ENAMETOOLONG : 0;
 }
 
-static int load(struct crash_store *s, const char *id, CrashEntry **ce)
+/* The crash record of id, and the path of its core file. */
+static int load(struct crash_store *s, const char *id, CrashEntry **ce, char *core, size_t len)
 {
 	char dir[4200];
 	int fd, r;
@@ -229,19 +230,19 @@ static int load(struct crash_store *s, const char *id, CrashEntry **ce)
 		return pr_perror("cannot open %s", dir);
 	r = img_read_one(fd, IMG_CRASH, 0, true, (void **)ce);
 	close(fd);
+	if (!r)
+		snprintf(core, len, "%s/%s", dir, (*ce)->core_file ? (*ce)->core_file : CRASH_CORE_NAME);
 	return r;
 }
 
 static int info(struct crash_store *s, const char *id)
 {
-	char dir[4200], core[4300];
+	char core[4300];
 	CrashEntry *ce;
-	int r = load(s, id, &ce);
+	int r = load(s, id, &ce, core, sizeof(core));
 
 	if (r)
 		return r;
-	crash_paths(s, id, dir, sizeof(dir));
-	snprintf(core, sizeof(core), "%s/%s", dir, ce->core_file ? ce->core_file : CRASH_CORE_NAME);
 	print_record(id, ce);
 	printf("\nBacktrace:\n");
 	if (ce->exe && access(ce->exe, R_OK))
@@ -253,14 +254,12 @@ static int info(struct crash_store *s, const char *id)
 
 static int gdb(struct crash_store *s, const char *id)
 {
-	char dir[4200], core[4300];
+	char core[4300];
 	CrashEntry *ce;
-	int r = load(s, id, &ce);
+	int r = load(s, id, &ce, core, sizeof(core));
 
 	if (r)
 		return r;
-	crash_paths(s, id, dir, sizeof(dir));
-	snprintf(core, sizeof(core), "%s/%s", dir, ce->core_file ? ce->core_file : CRASH_CORE_NAME);
 	if (ce->exe)
 		execlp("gdb", "gdb", ce->exe, core, (char *)NULL);
 	else
