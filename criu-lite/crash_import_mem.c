@@ -71,21 +71,6 @@ static bool page_zero(const uint8_t *p)
 	return !memcmp(p, zero, PAGE);
 }
 
-static int write_all(int fd, const uint8_t *p, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* [vaddr, vaddr+len) is at core offset `off`. */
 static int copy_range(struct mem_ctx *c, uint64_t vaddr, uint64_t off, uint64_t len)
 {
@@ -117,7 +102,7 @@ static int copy_range(struct mem_ctx *c, uint64_t vaddr, uint64_t off, uint64_t 
 
 			r = add_run(c, vaddr + done + p, 1, zero ? PE_ZERO : PE_PRESENT);
 			if (!r && !zero) {
-				r = write_all(c->pages_fd, c->buf + p, PAGE);
+				r = img_write_all(c->pages_fd, c->buf + p, PAGE);
 				c->pages_off += PAGE;
 				c->stored += PAGE;
 			}

@@ -114,7 +114,7 @@ static struct img *img_alloc(enum img_kind kind, int fd, const char *name)
 	return img;
 }
 
-static int write_all(int fd, const void *p, size_t len)
+int img_write_all(int fd, const void *p, size_t len)
 {
 	while (len) {
 		ssize_t n = write(fd, p, len);
@@ -135,7 +135,7 @@ static int img_flush(struct img *img)
 
 	if (img->err || !img->len)
 		return img->err;
-	r = write_all(img->fd, img->buf, img->len);
+	r = img_write_all(img->fd, img->buf, img->len);
 	img->len = 0;
 	if (r < 0) {
 		errno = -r;

@@ -101,6 +101,9 @@ void img_free(void *msg);
 
 /* Create a raw file in the dump directory with the same safety as images. */
 int img_create_raw(int dirfd, const char *name);
+/* write() until all of p is out (retrying EINTR): 0, or -errno (-EIO for
+ * a write that took nothing), for raw files such as pages images. */
+int img_write_all(int fd, const void *p, size_t len);
 /* Atomically publish the inventory: written to a temporary name, then renamed. */
 int img_write_inventory(int dirfd, const InventoryEntry *inv);
 
