@@ -83,16 +83,6 @@ static int check_interrupted(void)
 	return 0;
 }
 
-/* TODO(lead): remove this tolerance once procinfo.c, mem.c and files.c have
- * landed; until then a stub's -ENOSYS lets the dump be tested end to end. */
-static int tolerate_enosys(int r, const char *what, pid_t pid)
-{
-	if (r != -ENOSYS)
-		return r;
-	pr_debug("%s for %d not implemented yet: skipped", what, pid);
-	return 0;
-}
-
 static int open_images_dir(const char *dir)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -189,7 +179,7 @@ static int dump_proc_entry(struct dump_ctx *c, const struct dump_proc *p)
 	struct img *img;
 	int r;
 
-	r = tolerate_enosys(procinfo_collect(p, &pe), "process info", p->pid);
+	r = procinfo_collect(p, &pe);
 	if (!r && !pe)
 		r = minimal_proc_entry(p, &pe);
 	if (!r)
@@ -217,7 +207,7 @@ static int dump_proc_entry(struct dump_ctx *c, const struct dump_proc *p)
 static int snapshot_one(struct dump_ctx *c, const struct dump_proc *p)
 {
 	int n = (int)(p - c->tree.procs);
-	int r = tolerate_enosys(files_dump(c->dirfd, p->pid), "files", p->pid);
+	int r = files_dump(c->dirfd, p->pid);
 
 	return r ? r : snap_take(&c->snap[n], p);
 }
@@ -242,10 +232,9 @@ static int dump_one(struct dump_ctx *c, const struct dump_proc *p)
 	if (!r && c->has_parent)
 		r = track_mem_dump(&c->tp, c->dirfd, p->pid, c->opts, &c->stats);
 	else if (!r)
-		r = tolerate_enosys(mem_dump(c->dirfd, p->pid, p->pid, c->opts, &c->stats),
-				    "memory", p->pid);
+		r = mem_dump(c->dirfd, p->pid, p->pid, c->opts, &c->stats);
 	if (!r)
-		r = tolerate_enosys(files_dump(c->dirfd, p->pid), "files", p->pid);
+		r = files_dump(c->dirfd, p->pid);
 	/* After the fds: the tracker's own is not the process's. */
 	if (!r && c->track_fd)
 		r = track_arm(p->pid, track_method(), NULL, &c->track_fd[p - c->tree.procs]);
