@@ -15,50 +15,6 @@
 #define XSTATE_MAX	(1u << 20)
 #define PARENT_DEPTH	16
 
-/* Every entry of an image into a growing array of messages. */
-static int read_all(int dirfd, enum img_kind kind, pid_t pid, void ***out, size_t *nr)
-{
-	struct img *img = img_open(dirfd, kind, pid, true);
-	void **v = NULL, *msg;
-	size_t n = 0, cap = 0;
-	int r;
-
-	*out = NULL;
-	*nr = 0;
-	if (!img)
-		return -errno;
-	while ((r = img_read(img, NULL, &msg)) > 0) {
-		if (n == cap) {
-			void **nv = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof(*v));
-
-			if (!nv) {
-				img_free(msg);
-				r = -ENOMEM;
-				break;
-			}
-			v = nv;
-		}
-		v[n++] = msg;
-	}
-	img_close_read(img);
-	if (r < 0) {
-		while (n)
-			img_free(v[--n]);
-		free(v);
-		return r;
-	}
-	*out = v;
-	*nr = n;
-	return 0;
-}
-
-static void free_all(void **v, size_t n)
-{
-	while (n)
-		img_free(v[--n]);
-	free(v);
-}
-
 static int check_inventory(const struct conv_dump *d)
 {
 	const InventoryEntry *inv = d->inv;
@@ -126,7 +82,7 @@ int conv_dump_open(const char *dir, struct conv_dump *d)
 	if (r < 0)
 		goto fail;
 	d->page_size = d->inv->page_size;
-	r = read_all(d->dirfd, IMG_PSTREE, 0, (void ***)&d->tree, &d->nr_tree);
+	r = img_read_all(d->dirfd, IMG_PSTREE, 0, true, NULL, (void ***)&d->tree, &d->nr_tree);
 	if (r < 0)
 		goto fail;
 	r = check_tree(d);
@@ -140,7 +96,7 @@ fail:
 
 void conv_dump_close(struct conv_dump *d)
 {
-	free_all((void **)d->tree, d->nr_tree);
+	img_free_all((void **)d->tree, d->nr_tree);
 	img_free(d->inv);
 	if (d->dirfd >= 0)
 		close(d->dirfd);
@@ -167,7 +123,7 @@ static int check_thread(const struct conv_proc *p, const ThreadEntry *t)
 
 static int load_threads(const struct conv_dump *d, struct conv_proc *p)
 {
-	int r = read_all(d->dirfd, IMG_THREADS, p->pid, (void ***)&p->th, &p->nr_th);
+	int r = img_read_all(d->dirfd, IMG_THREADS, p->pid, true, NULL, (void ***)&p->th, &p->nr_th);
 
 	if (r < 0)
 		return r;
@@ -193,7 +149,7 @@ static int load_threads(const struct conv_dump *d, struct conv_proc *p)
 static int load_vmas(const struct conv_dump *d, struct conv_proc *p)
 {
 	uint64_t mask = d->page_size - 1, prev_end = 0;
-	int r = read_all(d->dirfd, IMG_MM, p->pid, (void ***)&p->vma, &p->nr_vma);
+	int r = img_read_all(d->dirfd, IMG_MM, p->pid, true, NULL, (void ***)&p->vma, &p->nr_vma);
 
 	if (r < 0)
 		return r;
@@ -249,8 +205,8 @@ fail:
 void conv_proc_free(struct conv_proc *p)
 {
 	conv_pages_free(p->pages);
-	free_all((void **)p->vma, p->nr_vma);
-	free_all((void **)p->th, p->nr_th);
+	img_free_all((void **)p->vma, p->nr_vma);
+	img_free_all((void **)p->th, p->nr_th);
 	img_free(p->pe);
 	memset(p, 0, sizeof(*p));
 }

@@ -31,54 +31,9 @@ static void tree_free(struct tree *t)
 	t->n = 0;
 }
 
-/* Every entry of one image, the first decoded with `first` if given (the
- * pagemap head); -ENOENT (unlogged) when the image is absent. */
-static int read_all(int dirfd, enum img_kind kind, int pid, const ProtobufCMessageDescriptor *first,
-		    void ***out, size_t *n)
-{
-	struct img *img = img_open(dirfd, kind, pid, false);
-	void **v = NULL, *msg;
-	size_t cap = 0;
-	int r;
-
-	*out = NULL;
-	*n = 0;
-	if (!img)
-		return -errno;
-	while ((r = img_read(img, *n ? NULL : first, &msg)) > 0) {
-		if (*n == cap) {
-			void **nv = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof(*v));
-
-			if (!nv) {
-				img_free(msg);
-				r = -ENOMEM;
-				break;
-			}
-			v = nv;
-		}
-		v[(*n)++] = msg;
-	}
-	img_close_read(img);
-	if (r < 0) {
-		while (*n)
-			img_free(v[--*n]);
-		free(v);
-		return r;
-	}
-	*out = v;
-	return 0;
-}
-
-static void free_all(void **v, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		img_free(v[i]);
-	free(v);
-}
-
 static int tree_load(int dirfd, struct tree *t)
 {
-	int r = read_all(dirfd, IMG_PSTREE, 0, NULL, (void ***)&t->procs, &t->n);
+	int r = img_read_all(dirfd, IMG_PSTREE, 0, false, NULL, (void ***)&t->procs, &t->n);
 
 	if (r == -ENOENT)
 		pr_err("no pstree.img: not a criu-lite dump directory");
@@ -262,7 +217,7 @@ static void print_vma(FILE *out, const VmaEntry *v, const struct vma_count *c, u
 /* The pagemap image: its head first, then runs. */
 static int read_pagemap(int dirfd, int pid, PagemapHead **head, void ***runs, size_t *n)
 {
-	int r = read_all(dirfd, IMG_PAGEMAP, pid, &pagemap_head__descriptor, runs, n);
+	int r = img_read_all(dirfd, IMG_PAGEMAP, pid, false, &pagemap_head__descriptor, runs, n);
 
 	*head = NULL;
 	if (r < 0 || !*n)
@@ -285,7 +240,7 @@ static int mem_one(int dirfd, int pid, uint64_t psz, FILE *out)
 
 	proc_comm(dirfd, pid, comm, sizeof(comm), &err);
 	fprintf(out, "pid %d (%s)\n", pid, comm);
-	r = read_all(dirfd, IMG_MM, pid, NULL, (void ***)&vmas, &nv);
+	r = img_read_all(dirfd, IMG_MM, pid, false, NULL, (void ***)&vmas, &nv);
 	if (r == -ENOENT)
 		return fprintf(out, "  no mm image\n"), err;
 	if (r < 0)
@@ -294,13 +249,13 @@ static int mem_one(int dirfd, int pid, uint64_t psz, FILE *out)
 	if (r == -ENOENT)
 		head = NULL, runs = NULL, nr = 0;
 	else if (r < 0) {
-		free_all((void **)vmas, nv);
+		img_free_all((void **)vmas, nv);
 		return r;
 	}
 	cnt = calloc(nv ? nv : 1, sizeof(*cnt));
 	if (!cnt) {
-		free_all((void **)vmas, nv);
-		free_all(runs, nr);
+		img_free_all((void **)vmas, nv);
+		img_free_all(runs, nr);
 		img_free(head);
 		return -ENOMEM;
 	}
@@ -320,8 +275,8 @@ static int mem_one(int dirfd, int pid, uint64_t psz, FILE *out)
 	if (outside)
 		fprintf(out, "  warning: %" PRIu64 " pagemap pages lie outside every VMA\n", outside);
 	free(cnt);
-	free_all((void **)vmas, nv);
-	free_all(runs, nr);
+	img_free_all((void **)vmas, nv);
+	img_free_all(runs, nr);
 	img_free(head);
 	return err;
 }
@@ -598,7 +553,7 @@ static int files_one(int dirfd, int pid, FILE *out)
 
 	proc_comm(dirfd, pid, comm, sizeof(comm), &err);
 	fprintf(out, "pid %d (%s)\n", pid, comm);
-	r = read_all(dirfd, IMG_FILES, pid, NULL, (void ***)&fds, &n);
+	r = img_read_all(dirfd, IMG_FILES, pid, false, NULL, (void ***)&fds, &n);
 	if (r == -ENOENT)
 		return fprintf(out, "  no files image\n"), err;
 	if (r < 0)
@@ -614,7 +569,7 @@ static int files_one(int dirfd, int pid, FILE *out)
 		fprintf(out, "  %5u  %-11s %s\n", fds[i]->fd, type,
 			show_fd_desc(fds, i, desc, sizeof(desc)));
 	}
-	free_all((void **)fds, n);
+	img_free_all((void **)fds, n);
 	return err;
 }
 

@@ -431,6 +431,48 @@ void img_free(void *msg)
 		protobuf_c_message_free_unpacked(msg, NULL);
 }
 
+void img_free_all(void **v, size_t n)
+{
+	while (n)
+		img_free(v[--n]);
+	free(v);
+}
+
+int img_read_all(int dirfd, enum img_kind kind, int pid, bool must_exist,
+		 const ProtobufCMessageDescriptor *first, void ***out, size_t *n)
+{
+	struct img *img = img_open(dirfd, kind, pid, must_exist);
+	void **v = NULL, *msg;
+	size_t cap = 0;
+	int r;
+
+	*out = NULL;
+	*n = 0;
+	if (!img)
+		return -errno;
+	while ((r = img_read(img, *n ? NULL : first, &msg)) > 0) {
+		if (*n == cap) {
+			void **nv = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof(*v));
+
+			if (!nv) {
+				img_free(msg);
+				r = -ENOMEM;
+				break;
+			}
+			v = nv;
+		}
+		v[(*n)++] = msg;
+	}
+	img_close_read(img);
+	if (r < 0) {
+		img_free_all(v, *n);
+		*n = 0;
+		return r;
+	}
+	*out = v;
+	return 0;
+}
+
 int img_write_inventory(int dirfd, const InventoryEntry *inv)
 {
 	static const char tmp[] = "inventory.img.tmp";

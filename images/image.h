@@ -97,6 +97,13 @@ void img_close_read(struct img *img);
 
 /* Convenience: open, read exactly one entry, close. -ENOENT if absent. */
 int img_read_one(int dirfd, enum img_kind kind, int pid, bool must_exist, void **out);
+/* Every entry of an image into a malloc'd array (*n of them), the first
+ * decoded with `first` if given (pagemap_head). 0, or -errno with nothing
+ * left allocated; -ENOENT logged only when `must_exist`. */
+int img_read_all(int dirfd, enum img_kind kind, int pid, bool must_exist,
+		 const ProtobufCMessageDescriptor *first, void ***out, size_t *n);
+/* img_free each of v[0..n) and free v. */
+void img_free_all(void **v, size_t n);
 void img_free(void *msg);
 
 /* Create a raw file in the dump directory with the same safety as images. */
