@@ -129,22 +129,35 @@ static int status_mask(pid_t pid, pid_t tid, const char *key, uint64_t *mask)
 	return r;
 }
 
+/* /proc/PID/task/TID/name into buf (NUL-terminated); its path stays in path
+ * for the caller's messages. */
+static int read_task_file(pid_t pid, pid_t tid, const char *name, char *path, size_t plen,
+			  char *buf, size_t len)
+{
+	size_t n;
+	FILE *f;
+
+	snprintf(path, plen, "/proc/%d/task/%d/%s", pid, tid, name);
+	f = fopen(path, "re");
+	if (!f)
+		return pr_perror("cannot open %s", path);
+	n = fread(buf, 1, len - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return 0;
+}
+
 /* state, utime, stime, nice from stat; comm from comm. */
 static int thread_proc_info(pid_t pid, pid_t tid, ThreadEntry *te)
 {
 	char path[64], buf[1024], state, *p;
 	unsigned long long utime, stime;
 	long nice;
-	size_t n;
-	FILE *f;
+	int r;
 
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, tid);
-	f = fopen(path, "re");
-	if (!f)
-		return pr_perror("cannot open %s", path);
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
+	r = read_task_file(pid, tid, "stat", path, sizeof(path), buf, sizeof(buf));
+	if (r)
+		return r;
 	p = strrchr(buf, ')');
 	/* after ')': state ppid pgrp session tty tpgid flags minflt cminflt
 	 * majflt cmajflt utime stime cutime cstime priority nice */
@@ -164,13 +177,9 @@ static int thread_proc_info(pid_t pid, pid_t tid, ThreadEntry *te)
 	te->has_nice = 1;
 	te->nice = (int32_t)nice;
 
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", pid, tid);
-	f = fopen(path, "re");
-	if (!f)
-		return pr_perror("cannot open %s", path);
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
+	r = read_task_file(pid, tid, "comm", path, sizeof(path), buf, sizeof(buf));
+	if (r)
+		return r;
 	buf[strcspn(buf, "\n")] = '\0';
 	te->comm = strdup(buf);
 	return te->comm ? 0 : -ENOMEM;
