@@ -316,35 +316,46 @@ Test(dump, zombie)
 	waitpid(z, NULL, 0);
 }
 
+/* dump_single dumped into imgdir, which a test made unusable: the exit
+ * status, stderr in err. */
+static int dump_single_into(struct target *t, const char *imgdir, char *err, size_t len)
+{
+	char spid[16];
+
+	target_start(t, "dump_single", NULL);
+	snprintf(spid, sizeof(spid), "%d", t->pid);
+	return run_criu_lite(err, len, "dump", "-t", spid, "-D", imgdir, NULL);
+}
+
+/* Refused, and the target runs on as if never touched. */
+static void expect_refused_untouched(struct target *t, const char *err, int rc, const char *needle)
+{
+	expect_refused(err, rc, needle);
+	cr_expect(proc_untraced_running(t->pid));
+	target_kill(t);
+}
+
 Test(dump, dir_missing)
 {
 	struct target t;
-	char err[4096], spid[16], missing[300];
+	char err[4096], missing[300];
 	int rc;
 
-	target_start(&t, "dump_single", NULL);
-	snprintf(spid, sizeof(spid), "%d", t.pid);
 	snprintf(missing, sizeof(missing), "%s/nope", dir);
-	rc = run_criu_lite(err, sizeof(err), "dump", "-t", spid, "-D", missing, NULL);
-	expect_refused(err, rc, missing);
-	cr_expect(proc_untraced_running(t.pid));
-	target_kill(&t);
+	rc = dump_single_into(&t, missing, err, sizeof(err));
+	expect_refused_untouched(&t, err, rc, missing);
 }
 
 Test(dump, dir_not_a_directory)
 {
 	struct target t;
-	char err[4096], spid[16], file[300];
+	char err[4096], file[300];
 	int rc;
 
-	target_start(&t, "dump_single", NULL);
-	snprintf(spid, sizeof(spid), "%d", t.pid);
 	snprintf(file, sizeof(file), "%s/file", dir);
 	close(open(file, O_CREAT | O_WRONLY, 0600));
-	rc = run_criu_lite(err, sizeof(err), "dump", "-t", spid, "-D", file, NULL);
-	expect_refused(err, rc, "Not a directory");
-	cr_expect(proc_untraced_running(t.pid));
-	target_kill(&t);
+	rc = dump_single_into(&t, file, err, sizeof(err));
+	expect_refused_untouched(&t, err, rc, "Not a directory");
 }
 
 /* Root ignores permission bits, not a read-only mount. */
@@ -357,17 +368,9 @@ Test(dump, dir_read_only)
 	snprintf(ro, sizeof(ro), "%s/ro", dir);
 	cr_assert_eq(mkdir(ro, 0700), 0);
 	cr_assert_eq(mount("tmpfs", ro, "tmpfs", MS_RDONLY, "size=1m"), 0, "mount: %m");
-	target_start(&t, "dump_single", NULL);
-	{
-		char spid[16];
-
-		snprintf(spid, sizeof(spid), "%d", t.pid);
-		rc = run_criu_lite(err, sizeof(err), "dump", "-t", spid, "-D", ro, NULL);
-	}
+	rc = dump_single_into(&t, ro, err, sizeof(err));
 	umount(ro);
-	expect_refused(err, rc, "not writable");
-	cr_expect(proc_untraced_running(t.pid));
-	target_kill(&t);
+	expect_refused_untouched(&t, err, rc, "not writable");
 }
 
 /* Someone else (a debugger) traces the target: refused, and the other
