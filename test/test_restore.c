@@ -25,38 +25,50 @@
 
 TestSuite(restore, .fini = rt_kill_leftovers);
 
+/* The counter target, run until it wrote 20 lines, then dumped with --kill
+ * into c->img; rt_pidfile set to c->pidf for the restore. */
+struct counter_dump {
+	char dir[256], img[300], file[300], pidf[300];
+	struct target t;
+};
+
+static void counter_dumped(struct counter_dump *c, const char *tag)
+{
+	make_tmpdir(c->dir, sizeof(c->dir), tag);
+	snprintf(c->img, sizeof(c->img), "%s/img", c->dir);
+	snprintf(c->file, sizeof(c->file), "%s/count.txt", c->dir);
+	snprintf(c->pidf, sizeof(c->pidf), "%s/pid", c->dir);
+	snprintf(rt_pidfile, sizeof(rt_pidfile), "%s", c->pidf);
+	rt_start(&c->t, target_path("restore_counter"), c->file, "slow", NULL);
+	cr_assert_geq(rt_wait_lines(c->file, 20), 20);
+	rt_dump_kill(&c->t, c->img);
+}
+
 Test(restore, counter_goes_on_from_the_dumped_value)
 {
-	char dir[256], img[300], file[300], pidf[300], err[4096], comm[64];
-	struct target t;
+	char err[4096], comm[64];
+	struct counter_dump c;
 	long before, after;
 	bool contiguous;
 	pid_t pid;
 
-	make_tmpdir(dir, sizeof(dir), "rst-counter");
-	snprintf(img, sizeof(img), "%s/img", dir);
-	snprintf(file, sizeof(file), "%s/count.txt", dir);
-	snprintf(pidf, sizeof(pidf), "%s/pid", dir);
-	snprintf(rt_pidfile, sizeof(rt_pidfile), "%s", pidf);
-	rt_start(&t, target_path("restore_counter"), file, "slow", NULL);
-	cr_assert_geq(rt_wait_lines(file, 20), 20);
-	rt_dump_kill(&t, img);
-	before = rt_count_lines(file, &contiguous);
+	counter_dumped(&c, "rst-counter");
+	before = rt_count_lines(c.file, &contiguous);
 	cr_assert(contiguous);
 
-	cr_assert_eq(run_criu_lite(err, sizeof(err), "restore", "-D", img, "-d", "--pidfile", pidf,
+	cr_assert_eq(run_criu_lite(err, sizeof(err), "restore", "-D", c.img, "-d", "--pidfile", c.pidf,
 				   NULL), 0, "restore failed: %s", err);
-	pid = rt_read_pidfile(pidf);
-	cr_expect_eq(pid, t.pid, "the dumped pid %d was free, got %d", t.pid, pid);
+	pid = rt_read_pidfile(c.pidf);
+	cr_expect_eq(pid, c.t.pid, "the dumped pid %d was free, got %d", c.t.pid, pid);
 	cr_assert(proc_status_field(pid, "Name", comm, sizeof(comm)));
 	cr_expect_str_eq(comm, "restore_counter");
-	after = rt_wait_lines(file, before + 50);
+	after = rt_wait_lines(c.file, before + 50);
 	rt_kill_wait(pid);
-	after = rt_count_lines(file, &contiguous);
+	after = rt_count_lines(c.file, &contiguous);
 	cr_assert_geq(after, before + 50, "the restored counter did not go on (%ld -> %ld lines)",
 		      before, after);
 	cr_assert(contiguous, "the counter's file has a gap or a repeat after the restore");
-	rm_rf(dir);
+	rm_rf(c.dir);
 }
 
 /* The SUM lines of the threads target's output, in order. */
@@ -472,27 +484,20 @@ Test(restore, private_file_mapping_comes_back)
 
 Test(restore, stopped_replay_lets_gdb_call_a_function, .timeout = 60)
 {
-	char dir[256], img[300], file[300], pidf[300], err[4096], out[8192], state[64];
+	char err[4096], out[8192], state[64];
 	unsigned long counter = 0, value = 0;
-	struct target t;
+	struct counter_dump c;
 	long lines;
 	bool contiguous;
 	pid_t pid;
 	char *p;
 
-	make_tmpdir(dir, sizeof(dir), "rst-stopped");
-	snprintf(img, sizeof(img), "%s/img", dir);
-	snprintf(file, sizeof(file), "%s/count.txt", dir);
-	snprintf(pidf, sizeof(pidf), "%s/pid", dir);
-	snprintf(rt_pidfile, sizeof(rt_pidfile), "%s", pidf);
-	rt_start(&t, target_path("restore_counter"), file, "slow", NULL);
-	cr_assert_geq(rt_wait_lines(file, 20), 20);
-	rt_dump_kill(&t, img);
-	lines = rt_count_lines(file, &contiguous);
+	counter_dumped(&c, "rst-stopped");
+	lines = rt_count_lines(c.file, &contiguous);
 
-	cr_assert_eq(run_criu_lite(err, sizeof(err), "restore", "-D", img, "--stopped", "-d",
-				   "--pidfile", pidf, NULL), 0, "restore failed: %s", err);
-	pid = rt_read_pidfile(pidf);
+	cr_assert_eq(run_criu_lite(err, sizeof(err), "restore", "-D", c.img, "--stopped", "-d",
+				   "--pidfile", c.pidf, NULL), 0, "restore failed: %s", err);
+	pid = rt_read_pidfile(c.pidf);
 	cr_assert(proc_status_field(pid, "State", state, sizeof(state)));
 	cr_expect_eq(state[0], 'T', "restored process is in state %s, not stopped", state);
 	cr_assert(proc_status_field(pid, "TracerPid", state, sizeof(state)));
@@ -514,7 +519,7 @@ Test(restore, stopped_replay_lets_gdb_call_a_function, .timeout = 60)
 		  "counter %lu, but the file ended at %ld", counter, lines - 1);
 	cr_expect_eq(value, counter * 3 + 7);
 	rt_kill_wait(pid);
-	rm_rf(dir);
+	rm_rf(c.dir);
 }
 
 /* Turn dump `dir` into an incremental one on top of `dir`/../parent (a
@@ -566,30 +571,24 @@ static void make_incremental(const char *dir, pid_t pid)
 
 Test(restore, pages_from_a_parent_dump)
 {
-	char dir[256], img[300], file[300], err[4096];
-	struct target t;
+	char err[4096];
+	struct counter_dump c;
 	long before, after;
 	bool contiguous;
 	pid_t pid;
 
-	make_tmpdir(dir, sizeof(dir), "rst-parent");
-	snprintf(img, sizeof(img), "%s/img", dir);
-	snprintf(file, sizeof(file), "%s/count.txt", dir);
-	snprintf(rt_pidfile, sizeof(rt_pidfile), "%s/pid", dir);
-	rt_start(&t, target_path("restore_counter"), file, "slow", NULL);
-	cr_assert_geq(rt_wait_lines(file, 20), 20);
-	rt_dump_kill(&t, img);
-	cr_assert_eq(run_cmd(NULL, 0, "cp -a '%s' '%s/parent'", img, dir), 0);
-	make_incremental(img, t.pid);
-	before = rt_count_lines(file, &contiguous);
+	counter_dumped(&c, "rst-parent");
+	cr_assert_eq(run_cmd(NULL, 0, "cp -a '%s' '%s/parent'", c.img, c.dir), 0);
+	make_incremental(c.img, c.t.pid);
+	before = rt_count_lines(c.file, &contiguous);
 
-	cr_assert_eq(run_criu_lite(err, sizeof(err), "restore", "-D", img, "-d", "--pidfile",
+	cr_assert_eq(run_criu_lite(err, sizeof(err), "restore", "-D", c.img, "-d", "--pidfile",
 				   rt_pidfile, NULL), 0, "restore failed: %s", err);
 	pid = rt_read_pidfile(rt_pidfile);
-	rt_wait_lines(file, before + 20);
+	rt_wait_lines(c.file, before + 20);
 	rt_kill_wait(pid);
-	after = rt_count_lines(file, &contiguous);
+	after = rt_count_lines(c.file, &contiguous);
 	cr_assert_geq(after, before + 20, "the restored counter did not go on");
 	cr_assert(contiguous, "gap or repeat: the parent's pages were not restored right");
-	rm_rf(dir);
+	rm_rf(c.dir);
 }
