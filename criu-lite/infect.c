@@ -125,12 +125,11 @@ int infect_start_at(struct infect *inf, pid_t tid, uint64_t syscall_ip)
 	return 0;
 }
 
-/* Wait for the next stop of the injected thread. Returns 1 for a syscall
- * stop, 0 for any other stop that was already resumed with PTRACE_SYSCALL
- * (the caller waits again), <0 if the thread is gone. */
-static int wait_syscall_stop(struct infect *inf)
+/* The next stop of the injected thread: its signal and ptrace event (the
+ * status bits above the stop signal). -ESRCH if the thread died instead. */
+static int wait_injected(struct infect *inf, int *sig, int *event)
 {
-	int st, sig, event;
+	int st;
 
 	if (waitpid(inf->tid, &st, __WALL) < 0)
 		return pr_perror("waitpid(%d)", inf->tid);
@@ -138,8 +137,21 @@ static int wait_syscall_stop(struct infect *inf)
 		pr_err("task %d died during syscall injection", inf->tid);
 		return -ESRCH;
 	}
-	sig = WSTOPSIG(st);
-	event = st >> 16;
+	*sig = WSTOPSIG(st);
+	*event = st >> 16;
+	return 0;
+}
+
+/* Wait for the next stop of the injected thread. Returns 1 for a syscall
+ * stop, 0 for any other stop that was already resumed with PTRACE_SYSCALL
+ * (the caller waits again), <0 if the thread is gone. */
+static int wait_syscall_stop(struct infect *inf)
+{
+	int r, sig, event;
+
+	r = wait_injected(inf, &sig, &event);
+	if (r)
+		return r;
 	if (event == 0 && (sig == SIGTRAP || sig == (SIGTRAP | 0x80)))
 		return 1;
 	/* With all signals blocked only SIGSTOP can be delivered here (and
@@ -300,17 +312,12 @@ static int wait_batch(struct infect *inf)
 {
 	uint64_t end = inf->code + (infect_batch_end - infect_batch_code);
 	struct user_regs_struct regs;
-	int st, sig, event;
+	int r, sig, event;
 
 	for (;;) {
-		if (waitpid(inf->tid, &st, __WALL) < 0)
-			return pr_perror("waitpid(%d)", inf->tid);
-		if (WIFEXITED(st) || WIFSIGNALED(st)) {
-			pr_err("task %d died during syscall injection", inf->tid);
-			return -ESRCH;
-		}
-		sig = WSTOPSIG(st);
-		event = st >> 16;
+		r = wait_injected(inf, &sig, &event);
+		if (r)
+			return r;
 		if (event == 0 && sig == SIGTRAP) {
 			if (ptrace(PTRACE_GETREGS, inf->tid, NULL, &regs))
 				return pr_perror("cannot read registers of task %d", inf->tid);
