@@ -30,6 +30,7 @@ struct dump_ctx {
 	struct track_parent tp;		/* --prev-images-dir */
 	bool has_parent;
 	int *track_fd;			/* --track-mem: per process, the tracker's fd or -1 */
+	int *kept_fd;			/* --prev-images-dir: the parent's tracker in place, or -1 */
 };
 
 /* SIGINT/SIGTERM/SIGHUP/SIGQUIT are held blocked while the tree is ours and
@@ -214,6 +215,7 @@ static int snapshot_one(struct dump_ctx *c, const struct dump_proc *p)
 
 static int dump_one(struct dump_ctx *c, const struct dump_proc *p)
 {
+	int n = (int)(p - c->tree.procs);
 	int r;
 
 	pr_info("dumping process %d (%d threads)", p->pid, p->nr_threads);
@@ -230,14 +232,19 @@ static int dump_one(struct dump_ctx *c, const struct dump_proc *p)
 	if (!r && c->snap)
 		return snapshot_one(c, p);
 	if (!r && c->has_parent)
-		r = track_mem_dump(&c->tp, c->dirfd, p->pid, c->opts, &c->stats);
+		r = track_mem_dump(&c->tp, c->dirfd, p->pid, c->opts->track_mem, c->opts, &c->stats,
+				   &c->kept_fd[n]);
 	else if (!r)
 		r = mem_dump(c->dirfd, p->pid, p->pid, c->opts, &c->stats);
 	if (!r)
 		r = files_dump(c->dirfd, p->pid);
-	/* After the fds: the tracker's own is not the process's. */
-	if (!r && c->track_fd)
-		r = track_arm(p->pid, track_method(), NULL, &c->track_fd[p - c->tree.procs]);
+	/* The tracker's fd is criu-lite's, not the process's. */
+	if (!r && c->kept_fd && c->kept_fd[n] >= 0)
+		r = track_forget_fd(c->dirfd, p->pid, c->kept_fd[n]);
+	if (!r && c->track_fd && c->kept_fd && c->kept_fd[n] >= 0)
+		c->track_fd[n] = c->kept_fd[n];		/* protected again: it goes on */
+	else if (!r && c->track_fd)
+		r = track_arm(p->pid, track_method(), NULL, &c->track_fd[n]);
 	if (!r)
 		r = check_interrupted();
 	return r;
@@ -403,8 +410,14 @@ static int dump_run(const struct dump_opts *opts)
 		r = -ENOMEM;
 	if (!r && opts->track_mem && !(c.track_fd = malloc(c.tree.nr_procs * sizeof(int))))
 		r = -ENOMEM;
-	for (int n = 0; c.track_fd && n < c.tree.nr_procs; n++)
-		c.track_fd[n] = -1;
+	if (!r && c.has_parent && !(c.kept_fd = malloc(c.tree.nr_procs * sizeof(int))))
+		r = -ENOMEM;
+	for (int n = 0; !r && n < c.tree.nr_procs; n++) {
+		if (c.track_fd)
+			c.track_fd[n] = -1;
+		if (c.kept_fd)
+			c.kept_fd[n] = -1;
+	}
 	for (int n = 0; !r && n < c.tree.nr_procs; n++)
 		r = dump_one(&c, &c.tree.procs[n]);
 	/* With --kill the tree stays frozen until the images are complete:
@@ -434,10 +447,19 @@ static int dump_run(const struct dump_opts *opts)
 	for (int n = 0; c.snap && n < c.tree.nr_procs; n++)
 		snap_drop(&c.snap[n]);
 	free(c.snap);
-	/* A failed dump leaves no tracker behind (the tree runs on). */
-	for (int n = 0; r && c.track_fd && n < c.tree.nr_procs; n++)
-		track_disarm_running(c.tree.procs[n].pid, c.track_fd[n]);
+	/* Trackers that are not to go on are taken down, now that the tree
+	 * runs (a stop of the leader only): the parent's unless --track-mem,
+	 * ours if the dump failed (the parent's then stays, for a retry). */
+	for (int n = 0; n < c.tree.nr_procs; n++) {
+		bool kept = c.kept_fd && c.kept_fd[n] >= 0;
+
+		if (kept && !r && !opts->track_mem)
+			track_disarm_running(c.tree.procs[n].pid, c.kept_fd[n]);
+		if (r && c.track_fd && c.track_fd[n] >= 0 && !kept)
+			track_disarm_running(c.tree.procs[n].pid, c.track_fd[n]);
+	}
 	free(c.track_fd);
+	free(c.kept_fd);
 	track_parent_close(&c.tp);
 	dump_tree_free(&c.tree);
 	sigprocmask(SIG_SETMASK, &c.oldmask, NULL);

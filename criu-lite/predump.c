@@ -82,15 +82,16 @@ static int frozen_one(struct pd_ctx *c, int n)
 		struct mem_extra x = { .frozen_fd = -1 };
 		struct pmr pm = { .pages_fd = -1 };
 
-		r = track_prepare(&c->tp, pid, &pm, &x);
+		r = track_prepare(&c->tp, pid, &pm, &x, &pp->track_fd);
 		if (!r && x.parent) {
 			r = mem_dump_ex(c->dirfd, pid, pid, &pp->vl, &x, c->opts, &c->stats);
 			pp->done = !r;
 		}
 		pmr_close(&pm);
-		if (!r)
-			r = track_disarm(&c->tp, pid);
 	}
+	/* The parent's tracker goes on, protected again; else a new one. */
+	if (!r && pp->track_fd >= 0)
+		return track_protect(pid, &pp->vl);
 	if (!r)
 		r = track_arm(pid, c->method, &pp->vl, &pp->track_fd);
 	pp->armed = !r;

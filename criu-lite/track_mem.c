@@ -151,13 +151,15 @@ static bool uffd_in_place(pid_t pid, int fd)
 	return ok;
 }
 
-int track_prepare(struct track_parent *tp, pid_t pid, struct pmr *pm, struct mem_extra *x)
+int track_prepare(struct track_parent *tp, pid_t pid, struct pmr *pm, struct mem_extra *x,
+		  int *tracker)
 {
 	const PstreeEntry *pe = parent_entry(tp, pid);
 	int r;
 
 	x->parent = NULL;
 	x->track = tp->method;
+	*tracker = -1;
 	if (!pe) {
 		pr_info("process %d is not in %s: dumped in full", pid, tp->path);
 		return 0;
@@ -171,12 +173,14 @@ int track_prepare(struct track_parent *tp, pid_t pid, struct pmr *pm, struct mem
 		pr_warn("process %d: the write tracker %s left is gone (fd closed or exec): "
 			"comparing every page with it instead", pid, tp->path);
 		x->track = KD_TRACK_HASHES;
+	} else if (tp->method == KD_TRACK_PAGEMAP_SCAN) {
+		*tracker = pe->track_fd;
 	}
 	return 0;
 }
 
-int track_mem_dump(struct track_parent *tp, int dirfd, pid_t pid, const struct dump_opts *opts,
-		   struct dump_stats *st)
+int track_mem_dump(struct track_parent *tp, int dirfd, pid_t pid, bool rearm,
+		   const struct dump_opts *opts, struct dump_stats *st, int *tracker)
 {
 	struct mem_extra x = { .frozen_fd = -1 };
 	struct pmr pm = { .pages_fd = -1 };
@@ -185,13 +189,17 @@ int track_mem_dump(struct track_parent *tp, int dirfd, pid_t pid, const struct d
 
 	if (r < 0)
 		return r;
-	r = track_prepare(tp, pid, &pm, &x);
+	r = track_prepare(tp, pid, &pm, &x, tracker);
 	if (!r)
 		r = mem_dump_ex(dirfd, pid, pid, &vl, &x, opts, st);
 	pmr_close(&pm);
+	/* Scanned: protect again what was written, for the next dump. */
+	if (!r && rearm && *tracker >= 0)
+		r = track_protect(pid, &vl);
+	else if (!r && rearm && x.parent && tp->method == KD_TRACK_SOFT_DIRTY)
+		r = track_arm(pid, KD_TRACK_SOFT_DIRTY, &vl, tracker);
 	vma_list_free(&vl);
-	/* After the scan: closing the userfaultfd clears the protection. */
-	return r ? r : track_disarm(tp, pid);
+	return r;
 }
 
 /* Each private VMA is registered and protected on its own: a kind the
@@ -203,45 +211,32 @@ static bool trackable(const struct vma *v)
 	       v->kind != VMAK_VDSO && !(v->vmf & (VMF_IO | VMF_PFNMAP));
 }
 
-/* The populated runs of pid's trackable VMAs. Only they are protected:
- * protecting a hole makes the kernel put a marker PTE there (page tables
- * for every hole of a sparse mapping), and a hole written later shows as
- * written anyway. */
-struct runs {
-	struct uffdio_range *r;
-	size_t nr, cap;
-	bool split;	/* a new VMA: runs never span two (each is protected alone) */
+#ifndef PAGEMAP_SCAN
+struct page_region {
+	uint64_t start, end, categories;
 };
 
-static int runs_add(struct runs *rs, uint64_t start, uint64_t end)
+struct pm_scan_arg {
+	uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
+	uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
+};
+
+#define PAGEMAP_SCAN		_IOWR('f', 16, struct pm_scan_arg)
+#define PM_SCAN_WP_MATCHING	(1 << 0)
+#define PAGE_IS_WRITTEN		(1 << 1)
+#define PAGE_IS_PRESENT		(1 << 3)
+#define PAGE_IS_SWAPPED		(1 << 4)
+#endif
+
+/* Write-protect every populated page of pid's registered VMAs that is not
+ * protected yet, from outside (PAGEMAP_SCAN with PM_SCAN_WP_MATCHING): the
+ * process need not run. Holes are left alone: the kernel counts them as
+ * "written" and would put a marker PTE in each (page tables for every hole
+ * of a sparse mapping), and a hole written later reads as written anyway.
+ * VMAs not registered are skipped by the kernel. */
+int track_protect(pid_t pid, const struct vma_list *vl)
 {
-	bool join = !rs->split && rs->nr && rs->r[rs->nr - 1].start + rs->r[rs->nr - 1].len == start;
-
-	rs->split = false;
-	if (join) {
-		rs->r[rs->nr - 1].len += end - start;
-		return 0;
-	}
-	if (rs->nr == rs->cap) {
-		size_t nc = rs->cap ? rs->cap * 2 : 256;
-		struct uffdio_range *n = realloc(rs->r, nc * sizeof(*n));
-
-		if (!n)
-			return -ENOMEM;
-		rs->r = n;
-		rs->cap = nc;
-	}
-	rs->r[rs->nr++] = (struct uffdio_range){ start, end - start };
-	return 0;
-}
-
-#define PM_PRESENT	(1ull << 63)
-#define PM_SWAP		(1ull << 62)
-#define PM_CHUNK	4096
-
-static int populated_runs(pid_t pid, const struct vma_list *vl, struct runs *rs)
-{
-	static uint64_t pm[PM_CHUNK];
+	static struct page_region vec[1024];
 	char path[64];
 	int fd, r = 0;
 
@@ -250,76 +245,35 @@ static int populated_runs(pid_t pid, const struct vma_list *vl, struct runs *rs)
 	if (fd < 0)
 		return pr_perror("cannot open %s", path);
 	for (size_t i = 0; i < vl->nr && !r; i++) {
-		const struct vma *v = &vl->v[i];
+		struct pm_scan_arg a = {
+			.size = sizeof(a), .flags = PM_SCAN_WP_MATCHING, .start = vl->v[i].start,
+			.end = vl->v[i].end, .vec = (uintptr_t)vec, .vec_len = 1024,
+			.category_mask = PAGE_IS_WRITTEN,
+			.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+			.return_mask = PAGE_IS_WRITTEN,
+		};
 
-		if (!trackable(v))
+		if (!trackable(&vl->v[i]))
 			continue;
-		rs->split = true;
-		for (uint64_t a = v->start; a < v->end && !r;) {
-			uint64_t n = (v->end - a) / 4096;
-			ssize_t got;
+		for (;;) {
+			long n = ioctl(fd, PAGEMAP_SCAN, &a);
 
-			n = n < PM_CHUNK ? n : PM_CHUNK;
-			got = pread(fd, pm, n * 8, a / 4096 * 8);
-			if (got <= 0) {
-				r = got < 0 ? pr_perror("cannot read %s", path) : -ESRCH;
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0) {
+				r = pr_perror("cannot write-protect %#llx-%#llx of %d",
+					      (unsigned long long)vl->v[i].start,
+					      (unsigned long long)vl->v[i].end, pid);
 				break;
 			}
-			for (ssize_t k = 0; k < got / 8 && !r; k++)
-				if (pm[k] & (PM_PRESENT | PM_SWAP))
-					r = runs_add(rs, a + k * 4096, a + (k + 1) * 4096);
-			a += (uint64_t)got / 8 * 4096;
+			/* The vector filled up: go on from where it stopped. */
+			if (a.walk_end >= a.end || a.walk_end <= a.start)
+				break;
+			a.start = a.walk_end;
 		}
 	}
 	close(fd);
 	return r;
-}
-
-struct uffd_layout {
-	uint64_t api, reg, wp, table;	/* scratch addresses */
-	size_t len;
-	int nr_reg, nr_wp;
-};
-
-/* API, then REGISTER of every trackable VMA, then WRITEPROTECT of every
- * populated run: the structs in *blob (copied to lo->api), the calls. */
-static struct infect_call *uffd_calls(const struct vma_list *vl, const struct runs *rs, int fd,
-				      struct uffd_layout *lo, uint8_t **blob)
-{
-	struct infect_call *c = calloc(1 + vl->nr + rs->nr, sizeof(*c));
-	struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_WP_ASYNC };
-	int k = 0;
-
-	*blob = calloc(1, lo->table - lo->api);
-	if (!c || !*blob) {
-		free(c);
-		free(*blob);
-		return NULL;
-	}
-	memcpy(*blob, &api, sizeof(api));
-	c[k++] = (struct infect_call){ .nr = __NR_ioctl, .args = { fd, UFFDIO_API, lo->api } };
-	for (size_t i = 0; i < vl->nr; i++) {
-		const struct vma *v = &vl->v[i];
-		struct uffdio_register reg = { .range = { v->start, v->end - v->start },
-					       .mode = UFFDIO_REGISTER_MODE_WP };
-		uint64_t ra = lo->reg + lo->nr_reg * sizeof(reg);
-
-		if (!trackable(v))
-			continue;
-		memcpy(*blob + (ra - lo->api), &reg, sizeof(reg));
-		c[k++] = (struct infect_call){ .nr = __NR_ioctl, .args = { fd, UFFDIO_REGISTER, ra } };
-		lo->nr_reg++;
-	}
-	for (size_t i = 0; i < rs->nr; i++) {
-		struct uffdio_writeprotect wp = { .range = rs->r[i], .mode = UFFDIO_WRITEPROTECT_MODE_WP };
-		uint64_t wa = lo->wp + i * sizeof(wp);
-
-		memcpy(*blob + (wa - lo->api), &wp, sizeof(wp));
-		c[k++] = (struct infect_call){ .nr = __NR_ioctl,
-					       .args = { fd, UFFDIO_WRITEPROTECT, wa } };
-	}
-	lo->nr_wp = rs->nr;
-	return c;
 }
 
 static int make_uffd(struct infect *inf, pid_t pid, uint64_t *fd)
@@ -336,48 +290,71 @@ static int make_uffd(struct infect *inf, pid_t pid, uint64_t *fd)
 	return r;
 }
 
-/* Inside pid: userfaultfd, then one batch of API + REGISTERs + WRITEPROTECTs
- * (a single stop of the leader however many VMAs and runs there are). */
+/* API then REGISTER of each trackable VMA: the calls and their structs,
+ * staged in scratch at `base` (api, registers, then the call table). */
+static int uffd_register(struct infect *inf, const struct vma_list *vl, int fd, int *nr_ok)
+{
+	size_t nreg = 0, structs = 32 + vl->nr * sizeof(struct uffdio_register);
+	struct infect_call *c = calloc(1 + vl->nr, sizeof(*c));
+	uint8_t *blob = calloc(1, structs);
+	struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_WP_ASYNC };
+	uint64_t base = inf->scratch;
+	int r, n = 0;
+
+	if (!c || !blob) {
+		free(c);
+		free(blob);
+		return -ENOMEM;
+	}
+	memcpy(blob, &api, sizeof(api));
+	c[n++] = (struct infect_call){ .nr = __NR_ioctl, .args = { fd, UFFDIO_API, base } };
+	for (size_t i = 0; i < vl->nr; i++) {
+		struct uffdio_register reg = { .range = { vl->v[i].start, vl->v[i].end - vl->v[i].start },
+					       .mode = UFFDIO_REGISTER_MODE_WP };
+		size_t off = 32 + nreg * sizeof(reg);
+
+		if (!trackable(&vl->v[i]))
+			continue;
+		memcpy(blob + off, &reg, sizeof(reg));
+		c[n++] = (struct infect_call){ .nr = __NR_ioctl,
+					       .args = { fd, UFFDIO_REGISTER, base + off } };
+		nreg++;
+	}
+	r = infect_write(inf, base, blob, structs);
+	if (!r)
+		r = infect_batch(inf, base + structs, c, n);
+	if (!r && (int64_t)c[0].ret) {
+		pr_err("UFFDIO_API with async write-protect inside %d failed: %s", inf->tid,
+		       strerror((int)-(int64_t)c[0].ret));
+		r = -ENOTSUP;
+	}
+	*nr_ok = 0;
+	for (int i = 1; !r && i < n; i++)
+		*nr_ok += !c[i].ret;
+	free(c);
+	free(blob);
+	return r;
+}
+
+/* Inside pid: a userfaultfd, its API and the registrations (one batch, a
+ * single stop however many VMAs); then the protection, from outside. */
 static int uffd_arm(pid_t pid, const struct vma_list *vl, int *fd_out)
 {
-	struct uffd_layout lo = { 0 };
-	struct infect_call *calls = NULL;
-	struct runs rs = { 0 };
+	size_t len = (32 + vl->nr * (sizeof(struct uffdio_register) + sizeof(struct infect_call)) +
+		      sizeof(struct infect_call) + 4095) & ~4095ul;
 	struct infect inf = { .mem_fd = -1 };
-	uint8_t *blob = NULL;
 	uint64_t fd = 0;
-	int r, ok = 0, n = 0;
+	int r, ok = 0;
 
-	r = populated_runs(pid, vl, &rs);
-	lo.len = (32 + vl->nr * sizeof(struct uffdio_register) +
-		  rs.nr * sizeof(struct uffdio_writeprotect) +
-		  (1 + vl->nr + rs.nr) * sizeof(*calls) + 4095) & ~4095ul;
+	r = infect_start(&inf, pid);
 	if (!r)
-		r = infect_start(&inf, pid);
-	if (!r)
-		r = infect_map_scratch(&inf, lo.len);
+		r = infect_map_scratch(&inf, len);
 	if (!r)
 		r = infect_map_code(&inf);
 	if (!r)
 		r = make_uffd(&inf, pid, &fd);
-	if (!r) {
-		lo.api = inf.scratch;
-		lo.reg = lo.api + 32;
-		lo.wp = lo.reg + vl->nr * sizeof(struct uffdio_register);
-		lo.table = lo.wp + rs.nr * sizeof(struct uffdio_writeprotect);
-		calls = uffd_calls(vl, &rs, (int)fd, &lo, &blob);
-		r = calls ? infect_write(&inf, lo.api, blob, lo.table - lo.api) : -ENOMEM;
-	}
-	n = 1 + lo.nr_reg + lo.nr_wp;
 	if (!r)
-		r = infect_batch(&inf, lo.table, calls, n);
-	if (!r && (int64_t)calls[0].ret) {
-		pr_err("UFFDIO_API with async write-protect inside %d failed: %s", pid,
-		       strerror((int)-(int64_t)calls[0].ret));
-		r = -ENOTSUP;
-	}
-	for (int i = 1; !r && i < n; i++)
-		ok += !calls[i].ret;
+		r = uffd_register(&inf, vl, (int)fd, &ok);
 	if (r && (int64_t)fd > 0 && inf.started) {
 		uint64_t ignored;
 
@@ -385,13 +362,12 @@ static int uffd_arm(pid_t pid, const struct vma_list *vl, int *fd_out)
 	}
 	if (inf.started && infect_stop(&inf) && !r)
 		r = -EIO;
-	free(calls);
-	free(blob);
-	free(rs.r);
+	if (!r)
+		r = track_protect(pid, vl);
 	if (r)
 		return r;
-	pr_info("process %d: writes tracked by userfaultfd %d (%d VMAs, %d runs; %d of %d calls ok)",
-		pid, (int)fd, lo.nr_reg, lo.nr_wp, ok, n - 1);
+	pr_info("process %d: writes tracked by userfaultfd %d (%d VMAs registered)", pid, (int)fd,
+		ok);
 	*fd_out = (int)fd;
 	return 0;
 }
@@ -444,19 +420,45 @@ static int close_in(pid_t pid, int fd)
 	return r ? r : (int)(int64_t)ret;
 }
 
-int track_disarm(struct track_parent *tp, pid_t pid)
+/* files-PID.img without the tracker's fd: it is ours, not the process's,
+ * and restore has nothing to do with it. */
+int track_forget_fd(int dirfd, pid_t pid, int fd)
 {
-	const PstreeEntry *pe = parent_entry(tp, pid);
+	struct img *img = img_open(dirfd, IMG_FILES, pid, false);
+	FdEntry **e = NULL;
+	size_t nr = 0;
+	void *m;
 	int r;
 
-	if (tp->method != KD_TRACK_PAGEMAP_SCAN || !pe || !pe->has_track_fd ||
-	    !uffd_in_place(pid, pe->track_fd))
-		return 0;
-	r = close_in(pid, pe->track_fd);
-	if (r)
-		pr_warn("process %d: cannot close the write tracker (fd %d): %s", pid, pe->track_fd,
-			strerror(-r));
-	return 0;
+	if (!img)
+		return errno == ENOENT ? 0 : -errno;
+	while ((r = img_read(img, NULL, &m)) > 0) {
+		FdEntry **n = realloc(e, (nr + 1) * sizeof(*n));
+
+		if (!n) {
+			img_free(m);
+			r = -ENOMEM;
+			break;
+		}
+		e = n;
+		e[nr++] = m;
+	}
+	img_close_read(img);
+	if (r >= 0) {
+		img = img_create(dirfd, IMG_FILES, pid);
+		r = img ? 0 : -errno;
+		for (size_t i = 0; !r && i < nr; i++)
+			if ((int)e[i]->fd != fd)
+				r = img_write(img, e[i]);
+		if (img && r)
+			img_abort(img, dirfd);
+		else if (img)
+			r = img_close(img);
+	}
+	for (size_t i = 0; i < nr; i++)
+		img_free(e[i]);
+	free(e);
+	return r;
 }
 
 void track_disarm_running(pid_t pid, int fd)

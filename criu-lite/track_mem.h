@@ -51,22 +51,28 @@ void track_parent_close(struct track_parent *tp);
 
 /* Tree frozen. Fill x->parent and x->track for pid (pm receives the
  * parent's pagemap; pmr_close it after the dump). A pid the parent does
- * not have is dumped in full (x->parent stays NULL). */
-int track_prepare(struct track_parent *tp, pid_t pid, struct pmr *pm, struct mem_extra *x);
+ * not have is dumped in full (x->parent stays NULL). *tracker: the
+ * parent's userfaultfd in pid if it is still in place, else -1. */
+int track_prepare(struct track_parent *tp, pid_t pid, struct pmr *pm, struct mem_extra *x,
+		  int *tracker);
 
-/* Tree frozen. The memory images of pid against the parent (track_prepare
- * + mem_dump_ex), then the parent's tracker taken down (track_disarm). */
-int track_mem_dump(struct track_parent *tp, int dirfd, pid_t pid, const struct dump_opts *opts,
-		   struct dump_stats *st);
+/* Tree frozen. The memory images of pid against the parent; with rearm,
+ * what was written is protected again afterwards, so that the parent's
+ * tracker (*tracker, or -1 if gone) goes on for a next dump. */
+int track_mem_dump(struct track_parent *tp, int dirfd, pid_t pid, bool rearm,
+		   const struct dump_opts *opts, struct dump_stats *st, int *tracker);
 
 /* Tree frozen. Track pid's writes from now on; *fd is the userfaultfd left
  * in the process (pagemap-scan), else -1. VMAs from vl (NULL: read maps). */
 int track_arm(pid_t pid, enum kd_track_mem method, const struct vma_list *vl, int *fd);
-/* Tree frozen. Take down what the parent armed in pid (close its
- * userfaultfd, if it is still the one the parent left). */
-int track_disarm(struct track_parent *tp, pid_t pid);
-/* The same for a process that runs: its leader is seized and stopped just
- * for the close (a pre-dump that failed after arming). */
+/* Write-protect, from outside, every populated page of pid's registered
+ * VMAs that is not protected: (re)starts tracking without stopping it. */
+int track_protect(pid_t pid, const struct vma_list *vl);
+/* The tracker's fd out of files-PID.img (it is criu-lite's, not the
+ * process's: restore must not see it). */
+int track_forget_fd(int dirfd, pid_t pid, int fd);
+/* Take the tracker down in a process that runs again: its leader is seized
+ * and stopped just for the close (not the whole tree). */
 void track_disarm_running(pid_t pid, int fd);
 
 #endif

@@ -14,6 +14,9 @@
 #   BENCH_CONVERT_MIB  size whose dump is also converted (default 1024)
 #   BENCH_KERNEL_CORE  0 skips the kernel core (it sets core_pattern, which
 #                  is system-wide, for a few seconds per run)
+#   BENCH_THP      1 (default) also measures --snapshot fork on a target
+#                  whose memory is in transparent huge pages (MADV_HUGEPAGE):
+#                  fork then copies one entry per 2 MiB instead of 512
 # Results: a table on stdout, every run in $BUILD/bench-results.csv, the
 # medians in $BUILD/bench-summary.csv, a plot in $BUILD/bench.png.
 set -u
@@ -24,6 +27,7 @@ runs=${BENCH_RUNS:-3}
 threads=${BENCH_THREADS:-4}
 convert_mib=${BENCH_CONVERT_MIB:-1024}
 kernel_core=${BENCH_KERNEL_CORE:-1}
+thp=${BENCH_THP:-1}
 bin=$PWD/$BUILD/criu-lite
 tools=$PWD/$BUILD/bench
 csv=$PWD/$BUILD/bench-results.csv
@@ -97,6 +101,11 @@ tool_downtime() { "$bin" show "$1/stats.img" 2>/dev/null | sed -n 's/.*"downtime
 start_target() {
 	local n=$1 i
 	: > "$work/target.out"
+	# Its output goes through a FIFO to a file: restore redoes a pipe on
+	# fd 1 as its own stdout, but refuses a file that grew since the dump.
+	rm -f "$work/target.fifo"
+	mkfifo "$work/target.fifo"
+	cat "$work/target.fifo" > "$work/target.out" &
 	# Only stdin/out/err: an fd inherited from whoever runs make (a pipe
 	# to a terminal multiplexer, a CI runner) is nothing restore can redo.
 	(
@@ -106,7 +115,7 @@ start_target() {
 		done
 		ulimit -c unlimited
 		exec "$BUILD/targets/bench_touch" "$n" "$threads" < /dev/null
-	) > "$work/target.out" 2>&1 &
+	) > "$work/target.fifo" 2>&1 &
 	target_pid=$!
 	for i in $(seq 3000); do
 		grep -q '^READY' "$work/target.out" && break
@@ -247,7 +256,20 @@ one_run() {
 	row idle
 
 	measure_kernel_core
-	[ -n "$target_pid" ] && { kill -9 "$target_pid"; wait "$target_pid" 2>/dev/null; target_pid=; }
+	stop_target
+
+	if [ "$thp" = 1 ]; then
+		BENCH_THP=1 start_target "$size"
+		criu_dump snap --snapshot fork
+		row criu-snapshot-thp
+		rm -rf "$work/snap"
+		stop_target
+	fi
+}
+
+stop_target() {
+	[ -n "$target_pid" ] && { kill -9 "$target_pid"; wait "$target_pid" 2>/dev/null; }
+	target_pid=
 }
 
 echo "size_mib,mode,run,wall_ns,cpu_ns,downtime_ns,tool_downtime_ns,bytes,dumper_maxrss_kb,target_rss_before_kb,target_rss_after_kb,extra" > "$csv"

@@ -13,9 +13,11 @@ import subprocess
 import sys
 import time
 
-MODES = ["criu-dump", "criu-snapshot", "criu-predump", "criu-incremental", "gcore",
+MODES = ["criu-dump", "criu-snapshot", "criu-snapshot-thp", "criu-predump", "criu-incremental",
+         "gcore",
          "kernel-core", "plain-copy", "idle", "restore", "restore-incremental", "convert", "cp"]
-DUMPERS = ["criu-dump", "criu-snapshot", "criu-incremental", "gcore", "kernel-core"]
+DUMPERS = ["criu-dump", "criu-snapshot", "criu-snapshot-thp", "criu-incremental", "gcore",
+           "kernel-core"]
 FIELDS = ["wall_ns", "cpu_ns", "downtime_ns", "tool_downtime_ns", "bytes", "dumper_maxrss_kb",
           "target_rss_before_kb", "target_rss_after_kb", "extra"]
 
@@ -110,13 +112,15 @@ def check(summ, sizes):
         out.append("%s  %s" % ("PASS" if ok else "MISS", text))
 
     big = max(sizes)
-    snap, g = summ.get((big, "criu-snapshot")), summ.get((big, "gcore"))
-    if snap and g and snap["downtime_ns"] and g["downtime_ns"]:
-        r = snap["downtime_ns"] / g["downtime_ns"]
-        line(r <= 0.02 and snap["downtime_ns"] < 100e6,
-             "--snapshot fork downtime at %d MiB: %s ms = %.1f%% of gcore's %s ms "
-             "(target <= 2%% and < 100 ms)" % (big, ms(snap["downtime_ns"]), r * 100,
-                                              ms(g["downtime_ns"])))
+    g = summ.get((big, "gcore"))
+    for mode, what in (("criu-snapshot", "4 KiB pages"), ("criu-snapshot-thp", "huge pages")):
+        snap = summ.get((big, mode))
+        if snap and g and snap["downtime_ns"] and g["downtime_ns"]:
+            r = snap["downtime_ns"] / g["downtime_ns"]
+            line(r <= 0.02 and snap["downtime_ns"] < 100e6,
+                 "--snapshot fork downtime at %d MiB (%s): %s ms = %.1f%% of gcore's %s ms "
+                 "(target <= 2%% and < 100 ms)" % (big, what, ms(snap["downtime_ns"]), r * 100,
+                                                  ms(g["downtime_ns"])))
     mid = 1024 if 1024 in sizes else sorted(sizes)[len(sizes) // 2]
     d, g, c = (summ.get((mid, m)) for m in ("criu-dump", "gcore", "plain-copy"))
     if d and g and d["wall_ns"] and g["wall_ns"]:
@@ -179,8 +183,8 @@ def write_summary(summ, path):
 def plot(summ, sizes, outdir):
     if not shutil.which("gnuplot"):
         return "no gnuplot: no plot"
-    modes = ["criu-dump", "criu-snapshot", "criu-incremental", "gcore", "kernel-core",
-             "plain-copy"]
+    modes = ["criu-dump", "criu-snapshot", "criu-snapshot-thp", "criu-incremental", "gcore",
+             "kernel-core", "plain-copy"]
     dat = os.path.join(outdir, "bench-plot.dat")
     with open(dat, "w") as f:
         f.write("# size " + " ".join("%s_wall %s_down" % (m, m) for m in modes) + "\n")

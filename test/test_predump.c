@@ -64,8 +64,8 @@ static void criu(const char *what, ...)
 	cr_assert_eq(rc, 0, "%s failed: %s", what, err);
 }
 
-/* Target up, pre-dump, the target's writes, the incremental dump. */
-static void run(struct setup *s, bool track_mem)
+/* Target up, pre-dump into pre, the target's writes; inc made, empty. */
+static void run_predump_only(struct setup *s)
 {
 	char line[256];
 
@@ -80,6 +80,12 @@ static void run(struct setup *s, bool track_mem)
 	kill(s->t.pid, SIGUSR1);
 	cr_assert(target_read_line(&s->t, line, sizeof(line), 5000) && !strcmp(line, "WROTE"),
 		  "the target did not write");
+}
+
+/* Target up, pre-dump, the target's writes, the incremental dump. */
+static void run(struct setup *s, bool track_mem)
+{
+	run_predump_only(s);
 	if (track_mem)
 		criu("dump", "dump", "-t", s->pid, "-D", s->inc, "--track-mem", "--prev-images-dir",
 		     "../pre", NULL);
@@ -259,6 +265,47 @@ Test(predump, convert_and_restore_follow_the_chain)
 	}
 	rt_kill_wait(copy);
 	rt_restore_finish(&r, err, sizeof(err));
+}
+
+/* pre-dump, pre-dump on top of it, dump on top of that: pages resolve
+ * through two levels of PE_PARENT, and gdb reads all of them. */
+Test(predump, chain_of_pre_dumps)
+{
+	struct setup s;
+	struct pmr lv[3];
+	char pre2[300], line[256], core[320];
+	uint8_t got[PG], want[PG];
+
+	run_predump_only(&s);
+	sub(pre2, sizeof(pre2), "pre2");
+	criu("pre-dump 2", "pre-dump", "-t", s.pid, "-D", pre2, "--prev-images-dir", "../pre", NULL);
+	kill(s.t.pid, SIGUSR1);
+	cr_assert(target_read_line(&s.t, line, sizeof(line), 5000) && !strcmp(line, "WROTE"));
+	criu("dump", "dump", "-t", s.pid, "-D", s.inc, "--prev-images-dir", "../pre2", NULL);
+	open_pm(s.inc, s.t.pid, &lv[0]);
+	open_pm(pre2, s.t.pid, &lv[1]);
+	open_pm(s.pre, s.t.pid, &lv[2]);
+	for (int i = 0; i < 64; i++) {
+		uint64_t addr = s.region + i * PG;
+		int l = 0;
+
+		if (i == 60)
+			continue;
+		while (l < 2 && pmr_find(&lv[l], addr) && pmr_find(&lv[l], addr)->flags == PE_PARENT)
+			l++;
+		cr_assert_eq(pmr_read(&lv[l], addr, got, PG), 0, "page %d not found in the chain", i);
+		expected_page(i, want);
+		cr_expect(!memcmp(got, want, PG), "page %d: wrong bytes (level %d)", i, l);
+		if (i == 7)
+			cr_expect_eq(l, 2, "an untouched page is in the first pre-dump");
+	}
+	for (int l = 0; l < 3; l++)
+		pmr_close(&lv[l]);
+	snprintf(core, sizeof(core), "%s/core", base);
+	criu("convert", "convert", "-D", s.inc, "-o", core, NULL);
+	cr_expect_eq(gdb_u64(core, s.region + 7 * PG), first_u64(7), "page two pre-dumps back");
+	cr_expect_eq(gdb_u64(core, s.region + 40 * PG), first_u64(40), "page written last");
+	cr_expect_eq(count_uffd(s.t.pid), 0);
 }
 
 Test(predump, refusals)
