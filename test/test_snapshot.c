@@ -233,8 +233,9 @@ Test(snapshot, process_tree)
 	cr_expect_eq(children_of(grandchild, kids, 8), 0);
 	for (int i = 0; i < 3; i++)
 		cr_expect(proc_untraced_running(i == 0 ? tgt.pid : i == 1 ? child : grandchild));
-	/* Drain what was printed during the dump, then see new ticks. */
-	while (target_read_line(&tgt, line, sizeof(line), 50))
+	/* Drain what was printed during the dump, then see new ticks. Three
+	 * processes tick every 20 ms, so a quiet gap may never come: bound it. */
+	for (int i = 0; i < 4096 && target_read_line(&tgt, line, sizeof(line), 50); i++)
 		;
 	cr_expect(target_read_line(&tgt, line, sizeof(line), 2000), "the tree stopped printing");
 }
