@@ -3,8 +3,10 @@
  * from the page cache into the target addresses: one copy, and one
  * injected syscall for up to IOV_MAX runs that sit back to back in the
  * file (the dumper writes them in address order, so most do).
- * MADV_POPULATE_WRITE ahead of the preadv was measured (160 MiB, 2 vCPUs
- * under load): no gain over letting preadv fault the pages in, so not done.
+ * The pages are allocated first with MADV_POPULATE_WRITE, one batch of
+ * madvise per preadv: faulted in one at a time by preadv's copy they cost
+ * about 10 us each on this VM, in bulk a fraction of that (measured, 512
+ * MiB: 1.7 s faulting, 0.44 s populated then read).
  *   PE_PRESENT: bytes in a pages file;
  *   PE_ZERO:    populated but zero. Fresh anonymous memory already reads
  *               as zero; a private file mapping needs zeroes read in from
@@ -102,6 +104,32 @@ bool rst_vma_needs_write(const struct rst_proc *p, size_t idx)
 	return false;
 }
 
+/* MADV_POPULATE_WRITE on every run of the batch, RST_BATCH_MAX calls per
+ * stop. A failure only means preadv faults those pages in itself; a kernel
+ * without it (before 5.14: EINVAL everywhere) is not asked again. */
+static void populate(struct pages_ctx *c)
+{
+	static struct infect_call calls[RST_BATCH_MAX];
+	static bool unsupported;
+	struct batch *b = &c->b;
+
+	for (int i = 0; i < b->n && !unsupported;) {
+		int n = 0, einval = 0;
+
+		for (; i < b->n && n < RST_BATCH_MAX; i++, n++)
+			calls[n] = (struct infect_call){
+				.nr = __NR_madvise,
+				.args = { (uint64_t)(uintptr_t)b->iov[i].iov_base, b->iov[i].iov_len,
+					  MADV_POPULATE_WRITE },
+			};
+		if (infect_batch(&c->j->inf, c->j->table, calls, n))
+			return;
+		for (int k = 0; k < n; k++)
+			einval += (int64_t)calls[k].ret == -EINVAL;
+		unsupported = einval == n;
+	}
+}
+
 static int flush(struct pages_ctx *c)
 {
 	struct batch *b = &c->b;
@@ -110,6 +138,7 @@ static int flush(struct pages_ctx *c)
 
 	if (!b->n)
 		return 0;
+	populate(c);
 	fd = (uint64_t)c->p->mm_fd_base + (uint64_t)(b->src < 0 ? c->p->zero_mf :
 						    c->p->src_mf[b->src]);
 	r = rst_poke(c->j, c->j->data, b->iov, b->n * sizeof(b->iov[0]));
