@@ -218,7 +218,7 @@ static int read_vm_batch(struct pw *pw, int c)
 	struct iovec *liov = pw->liov, *riov = pw->riov;
 	pid_t pid = pw->seg[c].pid;
 	int *idx = pw->idx, n = 0;
-	size_t total = 0, done = 0;
+	size_t done = 0;
 	ssize_t got;
 
 	for (int i = c; i < pw->nr_seg; i++) {
@@ -229,7 +229,6 @@ static int read_vm_batch(struct pw *pw, int c)
 		liov[n].iov_base = pw->cur->mem + s->buf_off;
 		riov[n].iov_base = (void *)(uintptr_t)s->vaddr;
 		liov[n].iov_len = riov[n].iov_len = s->nr * MEM_PAGE;
-		total += s->nr * MEM_PAGE;
 		idx[n++] = i;
 	}
 	got = process_vm_readv(pid, liov, n, riov, n, 0);
