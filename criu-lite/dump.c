@@ -31,6 +31,7 @@ struct dump_ctx {
 	bool has_parent;
 	int *track_fd;			/* --track-mem: per process, the tracker's fd or -1 */
 	int *kept_fd;			/* --prev-images-dir: the parent's tracker in place, or -1 */
+	struct vma_list prefetch;	/* --snapshot fork: the root's VMAs before the freeze */
 };
 
 /* SIGINT/SIGTERM/SIGHUP/SIGQUIT are held blocked while the tree is ours and
@@ -210,7 +211,7 @@ static int snapshot_one(struct dump_ctx *c, const struct dump_proc *p)
 	int n = (int)(p - c->tree.procs);
 	int r = files_dump(c->dirfd, p->pid);
 
-	return r ? r : snap_take(&c->snap[n], p);
+	return r ? r : snap_take(&c->snap[n], p, n == 0 ? &c->prefetch : NULL);
 }
 
 static int dump_one(struct dump_ctx *c, const struct dump_proc *p)
@@ -396,6 +397,9 @@ static int dump_run(const struct dump_opts *opts)
 		c.has_parent = true;
 	}
 	hold_signals(&c);
+	/* Not fatal: without it, smaps is read while frozen. */
+	if (opts->snapshot_fork && !opts->kill && snap_prefetch(opts->pid, &c.prefetch) < 0)
+		vma_list_free(&c.prefetch);
 	c.realtime_ns = clock_ns(CLOCK_REALTIME);
 	c.freeze_start_ns = clock_ns(CLOCK_MONOTONIC);
 	r = seize_tree(opts->pid, opts, &c.tree);
@@ -461,6 +465,7 @@ static int dump_run(const struct dump_opts *opts)
 	free(c.track_fd);
 	free(c.kept_fd);
 	track_parent_close(&c.tp);
+	vma_list_free(&c.prefetch);
 	dump_tree_free(&c.tree);
 	sigprocmask(SIG_SETMASK, &c.oldmask, NULL);
 	close(c.dirfd);

@@ -151,6 +151,7 @@ int mem_dump_ex(int dirfd, pid_t pid, pid_t mem_pid, const struct vma_list *vl,
 	}
 	if (x)
 		md.pw.best_effort = x->best_effort;
+	md.pc.procmem = mem_pid != pid;		/* a fork()ed copy */
 	if (r >= 0)
 		r = dump_all(&md, vl);
 

@@ -169,6 +169,10 @@ struct pm_ctx {
 	 * PE_PARENT. */
 	const struct pmr *parent;
 	int track;
+	/* Read through /proc/PID/mem only: mem_pid is a fork()ed copy, whose
+	 * pages process_vm_readv would unshare one by one (its FOLL_PIN
+	 * breaks COW of a page not exclusive: a copy of every page). */
+	bool procmem;
 };
 
 /* Tests set it to take the pread path on a kernel that has PAGEMAP_SCAN. */

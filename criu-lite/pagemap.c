@@ -460,7 +460,7 @@ int pm_scan_vma(struct pm_ctx *pc, const struct mem_vma *mv, uint32_t idx, pid_t
 {
 	const struct vma *v = mv->v;
 	struct scan sc = { .mv = mv, .idx = idx, .mem_pid = mem_pid, .obj_fd = -1,
-			   .src = (v->prot & PROT_READ) ? PW_SRC_VM : PW_SRC_PROCMEM };
+			   .src = (v->prot & PROT_READ) && !pc->procmem ? PW_SRC_VM : PW_SRC_PROCMEM };
 	uint64_t pages = (v->end - v->start) / MEM_PAGE;
 	int fd = -1, r;
 

@@ -194,8 +194,9 @@ static int copy_frozen(struct snap_proc *s)
 	for (size_t i = 0; i < s->vl.nr && !r; i++) {
 		const struct vma *v = &s->vl.v[i];
 
-		if (!s->frozen[i])
+		if (!s->frozen[i] || s->done[i])
 			continue;
+		s->done[i] = true;
 		if (s->frozen_fd < 0) {
 			s->frozen_fd = memfd_create("criu-lite-snapshot", MFD_CLOEXEC);
 			buf = mmap(NULL, COPY_BUF, PROT_READ | PROT_WRITE,
@@ -292,19 +293,83 @@ static int fork_copy(struct snap_proc *s, pid_t leader)
 	return r;
 }
 
-int snap_take(struct snap_proc *s, const struct dump_proc *p)
+int snap_prefetch(pid_t pid, struct vma_list *pre)
+{
+	return mem_read_vmas(pid, pre);
+}
+
+static bool same_vma(const struct vma *a, const struct vma *b)
+{
+	return a->start == b->start && a->end == b->end && a->pgoff == b->pgoff &&
+	       a->dev == b->dev && a->ino == b->ino && a->prot == b->prot &&
+	       a->shared == b->shared && a->deleted == b->deleted && !strcmp(a->name, b->name);
+}
+
+/* maps now, flags from the prefetch: 1 if every VMA is still the same one
+ * (then vl has them all), 0 if not (vl freed: read smaps instead). */
+static int vmas_from_prefetch(pid_t pid, const struct vma_list *pre, struct vma_list *vl)
+{
+	int r = vma_list_read(pid, false, vl);
+
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < vl->nr; i++) {
+		const struct vma *old = vma_list_find(pre, vl->v[i].start);
+
+		if (!old || !same_vma(old, &vl->v[i]) || !old->vmflags ||
+		    !(vl->v[i].vmflags = strdup(old->vmflags))) {
+			vma_list_free(vl);
+			return 0;
+		}
+		vl->v[i].vmf = old->vmf;
+	}
+	return 1;
+}
+
+/* A VMA fork left out that we did not know to copy (MADV_DONTFORK since
+ * the prefetch): found in the copy's maps, copied now, still frozen. */
+static int check_copy(struct snap_proc *s)
+{
+	struct vma_list cv;
+	int r = vma_list_read(s->copy, false, &cv), missed = 0;
+
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < s->vl.nr; i++) {
+		const struct vma *v = &s->vl.v[i], *c = vma_list_find(&cv, v->start);
+
+		if (s->frozen[i] || (c && c->start == v->start && c->end == v->end) ||
+		    v->kind == VMAK_VVAR || v->kind == VMAK_VSYSCALL)
+			continue;
+		s->frozen[i] = true;
+		missed++;
+	}
+	vma_list_free(&cv);
+	if (!missed)
+		return 0;
+	pr_info("process %d: %d VMAs absent from its fork()ed copy: read while frozen", s->pid,
+		missed);
+	/* copy_frozen skips what it has done: only the new ones are read. */
+	return copy_frozen(s);
+}
+
+int snap_take(struct snap_proc *s, const struct dump_proc *p, const struct vma_list *pre)
 {
 	uint64_t t0 = mono_ns();
-	int r;
+	int r = 0;
 
 	memset(s, 0, sizeof(*s));
 	s->pid = p->pid;
 	s->frozen_fd = -1;
-	r = mem_read_vmas(p->pid, &s->vl);
+	if (pre && pre->nr)
+		r = vmas_from_prefetch(p->pid, pre, &s->vl);
+	if (r == 0)
+		r = mem_read_vmas(p->pid, &s->vl);
 	if (r < 0)
 		return r;
 	s->frozen = calloc(s->vl.nr + 1, sizeof(*s->frozen));
-	if (!s->frozen)
+	s->done = calloc(s->vl.nr + 1, sizeof(*s->done));
+	if (!s->frozen || !s->done)
 		return -ENOMEM;
 	for (size_t i = 0; i < s->vl.nr; i++)
 		s->frozen[i] = snap_vma_frozen(&s->vl.v[i]);
@@ -312,7 +377,9 @@ int snap_take(struct snap_proc *s, const struct dump_proc *p)
 	if (!r && s->frozen_bytes)
 		pr_info("process %d: %llu KiB that fork does not cover read while frozen in %.1f ms",
 			p->pid, (unsigned long long)s->frozen_bytes >> 10, (mono_ns() - t0) / 1e6);
-	return r ? r : fork_copy(s, p->tids[0]);
+	if (!r)
+		r = fork_copy(s, p->tids[0]);
+	return r ? r : check_copy(s);
 }
 
 int snap_dump_mem(struct snap_proc *s, int dirfd, const struct dump_opts *opts,
@@ -399,6 +466,8 @@ void snap_drop(struct snap_proc *s)
 	s->frozen_fd = -1;
 	free(s->frozen);
 	s->frozen = NULL;
+	free(s->done);
+	s->done = NULL;
 	vma_list_free(&s->vl);
 	s->pid = 0;
 }

@@ -31,6 +31,7 @@ struct snap_proc {
 	pid_t copy_ns;		/* the same as the original sees it (its wait4 argument) */
 	int frozen_fd;		/* memfd of what was read while frozen, or -1 */
 	bool *frozen;		/* per VMA of vl: taken from frozen_fd */
+	bool *done;		/* per VMA of vl: already copied there */
 	struct vma_list vl;	/* the original's VMAs at the fork */
 	uint64_t frozen_bytes;	/* copied while frozen */
 };
@@ -38,9 +39,16 @@ struct snap_proc {
 /* A VMA whose pages fork does not copy consistently (see above). */
 bool snap_vma_frozen(const struct vma *v);
 
+/* Before the freeze: pid's VMAs with their smaps flags. Reading smaps
+ * walks every page table (60 ms for 4 GiB here): done while the process
+ * still runs, the frozen phase reads only maps and takes the flags from
+ * here for every VMA that is still the same. */
+int snap_prefetch(pid_t pid, struct vma_list *pre);
+
 /* Tree frozen, p's registers and the rest captured, no scratch memory left
- * in it: read its VMAs, copy what fork does not cover, fork it. */
-int snap_take(struct snap_proc *s, const struct dump_proc *p);
+ * in it: read its VMAs (pre: snap_prefetch's, or NULL), copy what fork
+ * does not cover, fork it. */
+int snap_take(struct snap_proc *s, const struct dump_proc *p, const struct vma_list *pre);
 /* Tree running again: mm, pagemap and pages images of s->pid from the copy. */
 int snap_dump_mem(struct snap_proc *s, int dirfd, const struct dump_opts *opts,
 		  struct dump_stats *st);
