@@ -30,15 +30,29 @@
 struct batch {
 	int src;		/* pages source index, or -1 for /dev/zero */
 	uint64_t off, len;	/* file range the iovs cover */
+	uint64_t junk;		/* bytes of it read into the junk area */
 	struct iovec iov[BATCH_IOV];
 	int n;
 };
+
+/* One batch per source, so that a dump whose written pages alternate with
+ * PE_PARENT runs (an incremental dump: thousands of switches) still reads
+ * each pages file in few large preadv calls instead of one per switch. */
+#define MAX_SRC 16		/* restore/load.c's MAX_PARENT_DEPTH */
+/* A read(2) moves at most 2 GiB - 4 KiB (MAX_RW_COUNT): batches stay below. */
+#define BATCH_MAX_BYTES (1ull << 30)
+/* A parent's run with newer pages cut out of it is not contiguous in its
+ * file any more; rather than a preadv per piece, the bytes between two
+ * pieces (up to GAP_MAX) are read into a junk area of the scratch space. */
+#define JUNK_OFF	65536		/* in j->data, after the iovec array */
+#define JUNK_LEN	131072
+#define GAP_MAX		(8 * JUNK_LEN)
 
 struct pages_ctx {
 	struct rst_tree *t;
 	struct rst_proc *p;
 	struct rst_inj *j;
-	struct batch b;
+	struct batch b[MAX_SRC + 1];	/* [src + 1]: [0] is /dev/zero */
 	uint64_t bytes, calls;
 };
 
@@ -107,38 +121,39 @@ bool rst_vma_needs_write(const struct rst_proc *p, size_t idx)
 /* MADV_POPULATE_WRITE on every run of the batch, RST_BATCH_MAX calls per
  * stop. A failure only means preadv faults those pages in itself; a kernel
  * without it (before 5.14: EINVAL everywhere) is not asked again. */
-static void populate(struct pages_ctx *c)
+static void populate(struct pages_ctx *c, struct batch *b)
 {
 	static struct infect_call calls[RST_BATCH_MAX];
 	static bool unsupported;
-	struct batch *b = &c->b;
 
 	for (int i = 0; i < b->n && !unsupported;) {
 		int n = 0, einval = 0;
 
-		for (; i < b->n && n < RST_BATCH_MAX; i++, n++)
-			calls[n] = (struct infect_call){
+		for (; i < b->n && n < RST_BATCH_MAX; i++) {
+			if ((uint64_t)(uintptr_t)b->iov[i].iov_base == c->j->data + JUNK_OFF)
+				continue;
+			calls[n++] = (struct infect_call){
 				.nr = __NR_madvise,
 				.args = { (uint64_t)(uintptr_t)b->iov[i].iov_base, b->iov[i].iov_len,
 					  MADV_POPULATE_WRITE },
 			};
-		if (infect_batch(&c->j->inf, c->j->table, calls, n))
+		}
+		if (n && infect_batch(&c->j->inf, c->j->table, calls, n))
 			return;
 		for (int k = 0; k < n; k++)
 			einval += (int64_t)calls[k].ret == -EINVAL;
-		unsupported = einval == n;
+		unsupported = n && einval == n;
 	}
 }
 
-static int flush(struct pages_ctx *c)
+static int flush(struct pages_ctx *c, struct batch *b)
 {
-	struct batch *b = &c->b;
 	uint64_t ret, fd;
 	int r;
 
 	if (!b->n)
 		return 0;
-	populate(c);
+	populate(c, b);
 	fd = (uint64_t)c->p->mm_fd_base + (uint64_t)(b->src < 0 ? c->p->zero_mf :
 						    c->p->src_mf[b->src]);
 	r = rst_poke(c->j, c->j->data, b->iov, b->n * sizeof(b->iov[0]));
@@ -158,33 +173,78 @@ static int flush(struct pages_ctx *c)
 		       (int64_t)ret < 0 ? strerror((int)-(int64_t)ret) : "");
 		return (int64_t)ret < 0 ? (int)(int64_t)ret : -EIO;
 	}
-	c->bytes += b->len;
+	c->bytes += b->len - b->junk;
 	c->calls++;
 	b->n = 0;
 	b->len = 0;
+	b->junk = 0;
 	return 0;
 }
 
+/* Fill the file gap before `off` with junk iovecs; false if it does not fit. */
+static bool skip_gap(struct pages_ctx *c, struct batch *b, uint64_t off)
+{
+	uint64_t gap = off - (b->off + b->len);
+
+	if (off < b->off + b->len || gap > GAP_MAX ||
+	    b->n + (int)((gap + JUNK_LEN - 1) / JUNK_LEN) + 1 > BATCH_IOV ||
+	    b->len + gap >= BATCH_MAX_BYTES)
+		return false;
+	while (gap) {
+		uint64_t n = gap < JUNK_LEN ? gap : JUNK_LEN;
+
+		b->iov[b->n++] = (struct iovec){ (void *)(uintptr_t)(c->j->data + JUNK_OFF), n };
+		b->len += n;
+		b->junk += n;
+		gap -= n;
+	}
+	return true;
+}
+
 /* Queue reading [addr, addr+len) from source src at file offset off. */
+static int flush_all(struct pages_ctx *c)
+{
+	int r = 0;
+
+	for (int i = 0; i <= MAX_SRC && !r; i++)
+		r = flush(c, &c->b[i]);
+	return r;
+}
+
 static int queue(struct pages_ctx *c, int src, uint64_t addr, uint64_t len, uint64_t off)
 {
-	struct batch *b = &c->b;
+	struct batch *b;
 	int r;
 
-	if (b->n && (b->src != src || (src >= 0 && off != b->off + b->len) || b->n == BATCH_IOV)) {
-		r = flush(c);
+	if (src >= MAX_SRC) {
+		pr_err("pre-dump chain deeper than %d", MAX_SRC);
+		return -ELOOP;
+	}
+	b = &c->b[src + 1];
+	while (len) {
+		uint64_t n;
+
+		r = 0;
+		if (b->n && src >= 0 && off != b->off + b->len && !skip_gap(c, b, off))
+			r = flush(c, b);
+		else if (b->n && (b->n == BATCH_IOV || b->len == BATCH_MAX_BYTES))
+			r = flush(c, b);
 		if (r)
 			return r;
+		if (!b->n) {
+			b->src = src;
+			b->off = off;
+		}
+		n = len < BATCH_MAX_BYTES - b->len ? len : BATCH_MAX_BYTES - b->len;
+		if (b->n && (uint64_t)(uintptr_t)b->iov[b->n - 1].iov_base + b->iov[b->n - 1].iov_len == addr)
+			b->iov[b->n - 1].iov_len += n;
+		else
+			b->iov[b->n++] = (struct iovec){ (void *)(uintptr_t)addr, n };
+		b->len += n;
+		addr += n;
+		off += n;
+		len -= n;
 	}
-	if (!b->n) {
-		b->src = src;
-		b->off = off;
-	}
-	if (b->n && (uint64_t)(uintptr_t)b->iov[b->n - 1].iov_base + b->iov[b->n - 1].iov_len == addr)
-		b->iov[b->n - 1].iov_len += len;
-	else
-		b->iov[b->n++] = (struct iovec){ (void *)(uintptr_t)addr, len };
-	b->len += len;
 	return 0;
 }
 
@@ -280,7 +340,7 @@ int rst_pages_restore(struct rst_tree *t, struct rst_proc *p, struct rst_inj *j)
 		r = do_piece(&c, 0, e, e->vaddr, (uint64_t)e->nr_pages * PAGE);
 	}
 	if (!r)
-		r = flush(&c);
+		r = flush_all(&c);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (!r) {
 		double ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
