@@ -31,7 +31,7 @@ struct dump_ctx {
 	bool has_parent;
 	int *track_fd;			/* --track-mem: per process, the tracker's fd or -1 */
 	int *kept_fd;			/* --prev-images-dir: the parent's tracker in place, or -1 */
-	struct vma_list prefetch;	/* --snapshot fork: the root's VMAs before the freeze */
+	struct vma_list prefetch;	/* the root's VMAs before the freeze (snap_prefetch) */
 };
 
 /* SIGINT/SIGTERM/SIGHUP/SIGQUIT are held blocked while the tree is ours and
@@ -233,8 +233,8 @@ static int dump_one(struct dump_ctx *c, const struct dump_proc *p)
 	if (!r && c->snap)
 		return snapshot_one(c, p);
 	if (!r && c->has_parent)
-		r = track_mem_dump(&c->tp, c->dirfd, p->pid, c->opts->track_mem, c->opts, &c->stats,
-				   &c->kept_fd[n]);
+		r = track_mem_dump(&c->tp, c->dirfd, p->pid, c->opts->track_mem,
+				   n == 0 ? &c->prefetch : NULL, c->opts, &c->stats, &c->kept_fd[n]);
 	else if (!r)
 		r = mem_dump(c->dirfd, p->pid, p->pid, c->opts, &c->stats);
 	if (!r)
@@ -397,8 +397,10 @@ static int dump_run(const struct dump_opts *opts)
 		c.has_parent = true;
 	}
 	hold_signals(&c);
-	/* Not fatal: without it, smaps is read while frozen. */
-	if (opts->snapshot_fork && !opts->kill && snap_prefetch(opts->pid, &c.prefetch) < 0)
+	/* Not fatal: without it, smaps is read while frozen. (A plain dump
+	 * reads all memory frozen anyway: the walk is a small part of it.) */
+	if ((opts->snapshot_fork || c.has_parent) && !opts->kill &&
+	    snap_prefetch(opts->pid, &c.prefetch) < 0)
 		vma_list_free(&c.prefetch);
 	c.realtime_ns = clock_ns(CLOCK_REALTIME);
 	c.freeze_start_ns = clock_ns(CLOCK_MONOTONIC);

@@ -23,6 +23,7 @@
 #include "criu-lite/dump_opts.h"
 #include "criu-lite/mem.h"
 #include "criu-lite/predump.h"
+#include "criu-lite/snapshot_fork.h"
 #include "criu-lite/track_mem.h"
 #include "images/log.h"
 
@@ -40,6 +41,7 @@ struct pd_ctx {
 	struct track_parent tp;
 	bool has_parent;
 	enum kd_track_mem method;
+	struct vma_list prefetch;	/* the root's VMAs, read before the freeze */
 	struct dump_stats stats;
 	uint64_t realtime_ns, frozen_ns, thaw_ns;
 };
@@ -74,7 +76,7 @@ static int frozen_one(struct pd_ctx *c, int n)
 {
 	struct pd_proc *pp = &c->p[n];
 	pid_t pid = c->tree.procs[n].pid;
-	int r = mem_read_vmas(pid, &pp->vl);
+	int r = snap_read_vmas(pid, n == 0 ? &c->prefetch : NULL, &pp->vl);
 
 	if (r < 0)
 		return r;
@@ -202,7 +204,12 @@ static int write_inventory(struct pd_ctx *c)
 
 static int predump_tree(struct pd_ctx *c)
 {
-	int r = seize_tree(c->opts->pid, c->opts, &c->tree);
+	int r;
+
+	/* smaps walks every page table: read it while the tree still runs. */
+	if (snap_prefetch(c->opts->pid, &c->prefetch) < 0)
+		vma_list_free(&c->prefetch);
+	r = seize_tree(c->opts->pid, c->opts, &c->tree);
 
 	c->frozen_ns = clock_ns(CLOCK_MONOTONIC);
 	if (r)
@@ -277,6 +284,7 @@ int predump_run(const struct dump_opts *opts)
 	for (int n = 0; c.p && n < c.tree.nr_procs; n++)
 		vma_list_free(&c.p[n].vl);
 	free(c.p);
+	vma_list_free(&c.prefetch);
 	dump_tree_free(&c.tree);
 	track_parent_close(&c.tp);
 	close(c.dirfd);

@@ -326,6 +326,15 @@ static int vmas_from_prefetch(pid_t pid, const struct vma_list *pre, struct vma_
 	return 1;
 }
 
+int snap_read_vmas(pid_t pid, const struct vma_list *pre, struct vma_list *vl)
+{
+	int r = 0;
+
+	if (pre && pre->nr)
+		r = vmas_from_prefetch(pid, pre, vl);
+	return r ? (r < 0 ? r : 0) : mem_read_vmas(pid, vl);
+}
+
 /* A VMA fork left out that we did not know to copy (MADV_DONTFORK since
  * the prefetch): found in the copy's maps, copied now, still frozen. */
 static int check_copy(struct snap_proc *s)
@@ -361,10 +370,7 @@ int snap_take(struct snap_proc *s, const struct dump_proc *p, const struct vma_l
 	memset(s, 0, sizeof(*s));
 	s->pid = p->pid;
 	s->frozen_fd = -1;
-	if (pre && pre->nr)
-		r = vmas_from_prefetch(p->pid, pre, &s->vl);
-	if (r == 0)
-		r = mem_read_vmas(p->pid, &s->vl);
+	r = snap_read_vmas(p->pid, pre, &s->vl);
 	if (r < 0)
 		return r;
 	s->frozen = calloc(s->vl.nr + 1, sizeof(*s->frozen));

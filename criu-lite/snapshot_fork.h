@@ -44,6 +44,9 @@ bool snap_vma_frozen(const struct vma *v);
  * still runs, the frozen phase reads only maps and takes the flags from
  * here for every VMA that is still the same. */
 int snap_prefetch(pid_t pid, struct vma_list *pre);
+/* Frozen: pid's VMAs, from maps + the prefetch when every VMA is still the
+ * one prefetched, else from smaps. Any frozen phase may use it. */
+int snap_read_vmas(pid_t pid, const struct vma_list *pre, struct vma_list *vl);
 
 /* Tree frozen, p's registers and the rest captured, no scratch memory left
  * in it: read its VMAs (pre: snap_prefetch's, or NULL), copy what fork

@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 
 #include "criu-lite/infect.h"
+#include "criu-lite/snapshot_fork.h"
 #include "criu-lite/track_mem.h"
 #include "images/log.h"
 
@@ -180,12 +181,13 @@ int track_prepare(struct track_parent *tp, pid_t pid, struct pmr *pm, struct mem
 }
 
 int track_mem_dump(struct track_parent *tp, int dirfd, pid_t pid, bool rearm,
-		   const struct dump_opts *opts, struct dump_stats *st, int *tracker)
+		   const struct vma_list *pre, const struct dump_opts *opts, struct dump_stats *st,
+		   int *tracker)
 {
 	struct mem_extra x = { .frozen_fd = -1 };
 	struct pmr pm = { .pages_fd = -1 };
-	struct vma_list vl;
-	int r = mem_read_vmas(pid, &vl);
+	struct vma_list vl = { 0 };
+	int r = snap_read_vmas(pid, pre, &vl);
 
 	if (r < 0)
 		return r;

@@ -156,7 +156,11 @@ criu_dump() {
 measure_restore() {
 	local dir=$1 mode=$2 rpid
 	rm -f "$work/restored.pid"
+	# The original stopped meanwhile: restore usually happens without it,
+	# and its spinning threads would take half of a 2-core machine.
+	kill -STOP "$target_pid"
 	run_timed "$bin" restore -D "$dir" -d --pidfile "$work/restored.pid"
+	kill -CONT "$target_pid"
 	rpid=$(cat "$work/restored.pid" 2>/dev/null)
 	if [ -n "$rpid" ]; then
 		kill -9 "$rpid" 2>/dev/null
