@@ -184,7 +184,7 @@ def plot(summ, sizes, outdir):
     if not shutil.which("gnuplot"):
         return "no gnuplot: no plot"
     modes = ["criu-dump", "criu-snapshot", "criu-snapshot-thp", "criu-incremental", "gcore",
-             "kernel-core", "plain-copy"]
+             "kernel-core", "plain-copy", "idle"]
     dat = os.path.join(outdir, "bench-plot.dat")
     with open(dat, "w") as f:
         f.write("# size " + " ".join("%s_wall %s_down" % (m, m) for m in modes) + "\n")
@@ -203,10 +203,12 @@ def plot(summ, sizes, outdir):
                               ("wall", 2, "Dump wall time (ms, log)")):
         series = []
         for i, m in enumerate(modes):
-            if panel == "downtime" and m == "plain-copy":
+            if (panel == "downtime" and m == "plain-copy") or (panel == "wall" and m == "idle"):
                 continue
-            series.append("'%s' using 1:%d with linespoints lw 2 title '%s'" %
-                          (dat, 2 + 2 * i + (1 if panel == "downtime" else 0), m))
+            series.append("'%s' using 1:%d with linespoints lw 2 %stitle '%s'" %
+                          (dat, 2 + 2 * i + (1 if panel == "downtime" else 0),
+                           "dt 2 " if m == "idle" else "",
+                           "idle (no dump: the noise floor)" if m == "idle" else m))
         plots.append("set title '%s'\nplot %s" % (title, ", \\\n  ".join(series)))
     script = """set terminal pngcairo size 1200,500 noenhanced
 set output '%s'
