@@ -13,7 +13,6 @@
 #include "criu-lite/commands.h"
 #include "criu-lite/dump.h"
 #include "criu-lite/dump_opts.h"
-#include "criu-lite/mem.h"
 #include "criu-lite/predump.h"
 #include "criu-lite/snapshot_fork.h"
 #include "criu-lite/track_mem.h"
@@ -205,17 +204,6 @@ static int dump_proc_entry(struct dump_ctx *c, const struct dump_proc *p)
 	return r;
 }
 
-static int dump_mem(struct dump_ctx *c, const struct dump_proc *p, const struct vma_list *pre)
-{
-	struct vma_list vl = { 0 };
-	int r = snap_read_vmas(p->pid, pre, &vl);
-
-	if (!r)
-		r = mem_dump_vmas(c->dirfd, p->pid, p->pid, &vl, c->opts, &c->stats);
-	vma_list_free(&vl);
-	return r;
-}
-
 /* --snapshot fork: what must be taken while frozen (the fds, the fork);
  * memory comes from the copy once the tree runs again. */
 static int snapshot_one(struct dump_ctx *c, const struct dump_proc *p)
@@ -248,7 +236,7 @@ static int dump_one(struct dump_ctx *c, const struct dump_proc *p)
 		r = track_mem_dump(&c->tp, c->dirfd, p->pid, c->opts->track_mem,
 				   n == 0 ? &c->prefetch : NULL, c->opts, &c->stats, &c->kept_fd[n]);
 	else if (!r)
-		r = dump_mem(c, p, n == 0 ? &c->prefetch : NULL);
+		r = mem_dump(c->dirfd, p->pid, p->pid, c->opts, &c->stats);
 	if (!r)
 		r = files_dump(c->dirfd, p->pid);
 	/* The tracker's fd is criu-lite's, not the process's. */
@@ -409,11 +397,11 @@ static int dump_run(const struct dump_opts *opts)
 		c.has_parent = true;
 	}
 	hold_signals(&c);
-	/* Not fatal: without them, the same is done while frozen. smaps walks
-	 * every page table (15 ms a GiB here), the page buffers fault in. */
-	if (snap_prefetch(opts->pid, &c.prefetch) < 0)
+	/* Not fatal: without it, smaps is read while frozen. (A plain dump
+	 * reads all memory frozen anyway: the walk is a small part of it.) */
+	if ((opts->snapshot_fork || c.has_parent) && !opts->kill &&
+	    snap_prefetch(opts->pid, &c.prefetch) < 0)
 		vma_list_free(&c.prefetch);
-	mem_prepare();
 	c.realtime_ns = clock_ns(CLOCK_REALTIME);
 	c.freeze_start_ns = clock_ns(CLOCK_MONOTONIC);
 	r = seize_tree(opts->pid, opts, &c.tree);

@@ -11,11 +11,6 @@
 #include "criu-lite/mem_internal.h"
 #include "images/log.h"
 
-int mem_prepare(void)
-{
-	return pw_prepare();
-}
-
 int mem_read_vmas(pid_t pid, struct vma_list *vl)
 {
 	return vma_list_read(pid, true, vl);

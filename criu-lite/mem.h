@@ -9,10 +9,6 @@
 #include "criu-lite/vma.h"
 #include "images/pagemap_read.h"
 
-/* Before the freeze: what mem_dump will need anyway (its page buffers,
- * populated), so that it is not done while the tree is frozen. */
-int mem_prepare(void);
-
 /* The VMAs to dump, from /proc/PID/smaps (the process must be frozen). */
 int mem_read_vmas(pid_t pid, struct vma_list *vl);
 

@@ -145,8 +145,6 @@ struct pw {
 
 /* Buffers only; the caller then sets pages_fd and pm and starts the writer. */
 int pw_init(struct pw *pw, struct dump_stats *st);
-/* Allocate and populate the buffers ahead (they are kept between dumps). */
-int pw_prepare(void);
 /* Hand over what is queued (read, record, submit for writing). */
 int pw_add_copy(struct pw *pw, uint64_t vaddr, uint64_t nr, uint32_t vma, enum pw_src src,
 		pid_t pid, int fd, uint64_t foff);

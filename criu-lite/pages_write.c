@@ -43,42 +43,21 @@ static void progress(struct pw *pw, bool done)
 	pw->t_shown = t;
 }
 
-/* The two batch buffers, populated once and kept for every process of the
- * dump: faulting 16 MiB in costs milliseconds (tens where the VM's host
- * backs guest pages lazily), which pw_prepare moves before the freeze. */
-static uint8_t *spare[2];
-
-int pw_prepare(void)
-{
-	for (int i = 0; i < 2; i++) {
-		uint8_t *m;
-
-		if (spare[i])
-			continue;
-		m = mmap(NULL, PW_BUF_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-			 -1, 0);
-		if (m == MAP_FAILED)
-			return pr_perror("cannot allocate the page buffers");
-		madvise(m, PW_BUF_SIZE, MADV_POPULATE_WRITE);
-		spare[i] = m;
-	}
-	return 0;
-}
-
 int pw_init(struct pw *pw, struct dump_stats *st)
 {
-	int r;
-
 	memset(pw, 0, sizeof(*pw));
 	pw->pages_fd = -1;
 	pw->st = st;
 	pw->memfd = -1;
-	r = pw_prepare();
-	if (r < 0)
-		return r;
 	for (int i = 0; i < 2; i++) {
-		pw->b[i].mem = spare[i];
-		spare[i] = NULL;	/* ours until pw_fini hands them back */
+		uint8_t *m = mmap(NULL, PW_BUF_SIZE, PROT_READ | PROT_WRITE,
+				  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (m == MAP_FAILED)
+			return pr_perror("cannot allocate the page buffers");
+		/* Fault the buffer in once, here, rather than inside a batch. */
+		madvise(m, PW_BUF_SIZE, MADV_POPULATE_WRITE);
+		pw->b[i].mem = m;
 	}
 	pw->cur = &pw->b[0];
 	pw->tty = isatty(STDERR_FILENO);
@@ -95,12 +74,9 @@ void pw_fini(struct pw *pw)
 
 	pww_stop(&pw->writer, &ignored);
 	progress(pw, true);
-	for (int i = 0; i < 2; i++) {
-		if (pw->b[i].mem && !spare[i])
-			spare[i] = pw->b[i].mem;
-		else if (pw->b[i].mem)
+	for (int i = 0; i < 2; i++)
+		if (pw->b[i].mem)
 			munmap(pw->b[i].mem, PW_BUF_SIZE);
-	}
 	memset(pw->b, 0, sizeof(pw->b));
 	free(pw->cmp_buf);
 	pw->cmp_buf = NULL;

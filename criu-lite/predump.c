@@ -209,7 +209,6 @@ static int predump_tree(struct pd_ctx *c)
 	/* smaps walks every page table: read it while the tree still runs. */
 	if (snap_prefetch(c->opts->pid, &c->prefetch) < 0)
 		vma_list_free(&c->prefetch);
-	mem_prepare();
 	r = seize_tree(c->opts->pid, c->opts, &c->tree);
 
 	c->frozen_ns = clock_ns(CLOCK_MONOTONIC);
