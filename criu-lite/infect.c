@@ -119,6 +119,9 @@ int infect_start_at(struct infect *inf, pid_t tid, uint64_t syscall_ip)
 		return pr_perror("cannot read blocked mask of task %d", tid);
 	snprintf(path, sizeof(path), "/proc/%d/mem", tid);
 	inf->mem_fd = open(path, O_RDWR | O_CLOEXEC);
+	/* ESRCH here means the task died after it was seized: say so plainly. */
+	if (inf->mem_fd < 0 && errno == ESRCH)
+		return pr_err("task %d exited during the dump", tid), -ESRCH;
 	if (inf->mem_fd < 0)
 		return pr_perror("cannot open %s", path);
 	inf->started = true;
