@@ -430,8 +430,11 @@ static int dump_run(const struct dump_opts *opts)
 	 * killing it before would lose it if a last write failed. */
 	if (!r && !opts->kill)
 		release(&c, mode);
+	if (c.snap)
+		snap_yield(true);
 	for (int n = 0; !r && c.snap && n < c.tree.nr_procs; n++)
 		r = snap_dump_mem(&c.snap[n], c.dirfd, opts, &c.stats);
+	snap_yield(false);
 	if (!r)
 		r = write_pstree(&c);
 	if (!r && opts->kill)

@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -291,6 +292,21 @@ static int fork_copy(struct snap_proc *s, pid_t leader)
 		pr_info("process %d forked its snapshot copy %d in %.1f ms", s->pid, s->copy,
 			(mono_ns() - t0) / 1e6);
 	return r;
+}
+
+void snap_yield(bool on)
+{
+	static int old_nice;
+	static bool lowered;
+
+	if (on && !lowered) {
+		errno = 0;
+		old_nice = getpriority(PRIO_PROCESS, 0);
+		lowered = !errno && old_nice < 10 && !setpriority(PRIO_PROCESS, 0, 10);
+	} else if (!on && lowered) {
+		setpriority(PRIO_PROCESS, 0, old_nice);	/* needs privilege: else stays */
+		lowered = false;
+	}
 }
 
 int snap_prefetch(pid_t pid, struct vma_list *pre)

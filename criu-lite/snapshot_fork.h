@@ -39,6 +39,12 @@ struct snap_proc {
 /* A VMA whose pages fork does not copy consistently (see above). */
 bool snap_vma_frozen(const struct vma *v);
 
+/* After the thaw the copies are read at leisure: the tree's threads should
+ * get the CPU first, or a small machine makes them wait for us even though
+ * nothing stops them. on: nice 10 (threads started meanwhile inherit it);
+ * off: back to what it was. */
+void snap_yield(bool on);
+
 /* Before the freeze: pid's VMAs with their smaps flags. Reading smaps
  * walks every page table (60 ms for 4 GiB here): done while the process
  * still runs, the frozen phase reads only maps and takes the flags from
