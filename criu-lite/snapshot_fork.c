@@ -412,9 +412,7 @@ int snap_dump_mem(struct snap_proc *s, int dirfd, const struct dump_opts *opts,
 	return mem_dump_ex(dirfd, s->pid, s->copy, &s->vl, &x, opts, st);
 }
 
-/* Wait for pid's next stop, passing on the signals it meets meanwhile.
- * 0 in a PTRACE_EVENT_STOP, <0 gone or stuck. */
-static int wait_event_stop(pid_t pid)
+int snap_wait_stop(pid_t pid)
 {
 	uint64_t deadline = mono_ns() + STOP_TIMEOUT_MS * 1000000ull;
 	struct timespec nap = { 0, 1000000 };
@@ -455,7 +453,7 @@ static void reap_in_original(struct snap_proc *s)
 		pr_debug("snapshot: %d is gone, its copy is reaped elsewhere", s->pid);
 		return;
 	}
-	r = ptrace(PTRACE_INTERRUPT, s->pid, NULL, NULL) ? -errno : wait_event_stop(s->pid);
+	r = ptrace(PTRACE_INTERRUPT, s->pid, NULL, NULL) ? -errno : snap_wait_stop(s->pid);
 	if (!r) {
 		r = infect_start(&inf, s->pid);
 		if (!r)

@@ -61,6 +61,11 @@ int snap_take(struct snap_proc *s, const struct dump_proc *p, const struct vma_l
 /* Tree running again: mm, pagemap and pages images of s->pid from the copy. */
 int snap_dump_mem(struct snap_proc *s, int dirfd, const struct dump_opts *opts,
 		  struct dump_stats *st);
+/* After PTRACE_SEIZE + PTRACE_INTERRUPT of a running task: wait (5 s at
+ * most) for its PTRACE_EVENT_STOP, passing on the signals it meets first.
+ * 0 stopped, <0 gone or stuck. */
+int snap_wait_stop(pid_t pid);
+
 /* Kill and reap the copy (safe on a failed or empty snap_proc), free all. */
 void snap_drop(struct snap_proc *s);
 

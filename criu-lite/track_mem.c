@@ -2,7 +2,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +10,6 @@
 #include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 
 #include "criu-lite/infect.h"
 #include "criu-lite/snapshot_fork.h"
@@ -24,9 +22,6 @@
 #endif
 #ifndef UFFD_FEATURE_WP_ASYNC
 #define UFFD_FEATURE_WP_ASYNC (1 << 15)
-#endif
-#ifndef PTRACE_EVENT_STOP
-#define PTRACE_EVENT_STOP 128
 #endif
 
 enum kd_track_mem track_method(void)
@@ -465,19 +460,10 @@ int track_forget_fd(int dirfd, pid_t pid, int fd)
 
 void track_disarm_running(pid_t pid, int fd)
 {
-	int st = 0;
-
 	if (fd < 0 || ptrace(PTRACE_SEIZE, pid, NULL, NULL))
 		return;
-	if (!ptrace(PTRACE_INTERRUPT, pid, NULL, NULL)) {
-		/* Signals met on the way are passed on; then it stops for us. */
-		while (waitpid(pid, &st, __WALL) == pid && WIFSTOPPED(st) &&
-		       st >> 16 != PTRACE_EVENT_STOP)
-			if (ptrace(PTRACE_CONT, pid, NULL, (void *)(long)WSTOPSIG(st)) ||
-			    ptrace(PTRACE_INTERRUPT, pid, NULL, NULL))
-				break;
-		if (WIFSTOPPED(st) && st >> 16 == PTRACE_EVENT_STOP && uffd_in_place(pid, fd))
-			close_in(pid, fd);
-	}
+	if (!ptrace(PTRACE_INTERRUPT, pid, NULL, NULL) && !snap_wait_stop(pid) &&
+	    uffd_in_place(pid, fd) && close_in(pid, fd))
+		pr_warn("process %d: cannot close the write tracker (fd %d)", pid, fd);
 	ptrace(PTRACE_DETACH, pid, NULL, NULL);
 }
