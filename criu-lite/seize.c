@@ -627,6 +627,21 @@ static void detach_thread(struct dump_proc *p, int i)
 	}
 }
 
+/* -s: the SIGSTOP queued before the detach takes effect once each thread
+ * runs again; whoever looks right after we return (a script, a test) must
+ * see the tree stopped, so wait for it (1 s at most per process). */
+static void wait_group_stopped(struct dump_tree *tree)
+{
+	for (int n = 0; n < tree->nr_procs; n++) {
+		long deadline = now_ms() + 1000;
+		struct proc_stat ps;
+
+		while (!ptree_read_stat(tree->procs[n].pid, 0, &ps) && ps.state != 'T' &&
+		       ps.state != 'Z' && now_ms() < deadline)
+			usleep(1000);
+	}
+}
+
 void seize_release(struct dump_tree *tree, enum release_mode mode)
 {
 	if (!tree || tree->released)
@@ -655,6 +670,8 @@ void seize_release(struct dump_tree *tree, enum release_mode mode)
 	if (tree->used == FREEZER_SIGSTOP && mode == RELEASE_RUN)
 		for (int n = 0; n < tree->nr_procs; n++)
 			kill(tree->procs[n].pid, SIGCONT);
+	if (mode == RELEASE_STOPPED)
+		wait_group_stopped(tree);
 	if (tree->used == FREEZER_CGROUP && tree->cgroup_was_frozen && mode != RELEASE_KILL)
 		fcg_freeze(tree->cgroup, tree->cgroup_v2, &tree->cgroup_was_frozen);
 	boost(false);
