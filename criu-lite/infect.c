@@ -10,6 +10,7 @@
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <valgrind/memcheck.h>
 
 #include "criu-lite/infect.h"
 #include "images/log.h"
@@ -117,6 +118,8 @@ int infect_start_at(struct infect *inf, pid_t tid, uint64_t syscall_ip)
 		return pr_perror("cannot read registers of task %d", tid);
 	if (ptrace(PTRACE_GETSIGMASK, tid, sizeof(uint64_t), &inf->saved_sigmask))
 		return pr_perror("cannot read blocked mask of task %d", tid);
+	/* valgrind 3.19 does not know PTRACE_GETSIGMASK writes the 8-byte mask */
+	VALGRIND_MAKE_MEM_DEFINED(&inf->saved_sigmask, sizeof(uint64_t));
 	snprintf(path, sizeof(path), "/proc/%d/mem", tid);
 	inf->mem_fd = open(path, O_RDWR | O_CLOEXEC);
 	/* ESRCH here means the task died after it was seized: say so plainly. */
@@ -466,9 +469,12 @@ int infect_stop_send(struct infect *inf)
 	 * was the temporary one and the kernel restored the saved one into
 	 * `blocked` when we first resumed it (not the one we set): keep
 	 * that, the restarted syscall installs its temporary mask again. */
-	if (inf->set_sigmask && !ptrace(PTRACE_GETSIGMASK, inf->tid, sizeof(mask), &mask) &&
-	    mask != inf->set_sigmask)
-		inf->saved_sigmask = mask;
+	if (inf->set_sigmask && !ptrace(PTRACE_GETSIGMASK, inf->tid, sizeof(mask), &mask)) {
+		/* valgrind 3.19 does not know PTRACE_GETSIGMASK writes the 8-byte mask */
+		VALGRIND_MAKE_MEM_DEFINED(&mask, sizeof(mask));
+		if (mask != inf->set_sigmask)
+			inf->saved_sigmask = mask;
+	}
 	inf->resumed = false;
 	if (ptrace(PTRACE_SETREGS, inf->tid, NULL, &inf->saved))
 		return pr_perror("cannot restore registers of task %d", inf->tid);

@@ -14,6 +14,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <valgrind/memcheck.h>
 
 #include "criu-lite/kerndat.h"
 
@@ -122,8 +123,12 @@ static long pagemap_scan(int pm, void *start, void *end, uint64_t cat_mask, uint
 		.vec = (uintptr_t)vec, .vec_len = nvec,
 		.category_mask = cat_mask, .return_mask = ret_mask,
 	};
+	long n = ioctl(pm, KD_IOC_PAGEMAP_SCAN, &a);
 
-	return ioctl(pm, KD_IOC_PAGEMAP_SCAN, &a);
+	/* valgrind 3.19 does not know the ioctl fills n regions of vec */
+	if (n > 0)
+		VALGRIND_MAKE_MEM_DEFINED(vec, n * sizeof(*vec));
+	return n;
 }
 
 static void probe_pagemap_scan(struct kerndat *kd, int pm, char *page, long psz)

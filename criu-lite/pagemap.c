@@ -13,6 +13,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <valgrind/memcheck.h>
 
 #include "criu-lite/kerndat.h"
 #include "criu-lite/mem_internal.h"
@@ -365,6 +366,8 @@ static int scan_ioctl(struct pm_ctx *pc, const struct scan *sc, pid_t pm_pid, in
 		if (n < 0)
 			return pr_perror("PAGEMAP_SCAN of process %d at %#llx failed", pm_pid,
 					 (unsigned long long)arg.start);
+		/* valgrind 3.19 does not know the ioctl fills n regions of vec */
+		VALGRIND_MAKE_MEM_DEFINED(rg, n * sizeof(*rg));
 		for (long i = 0; i < n; i++) {
 			if (rg[i].start > at && (r = queue_run(pc, sc, PMC_HOLE, at,
 							      (rg[i].start - at) / MEM_PAGE)) < 0)

@@ -15,6 +15,7 @@
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/user.h>
+#include <valgrind/memcheck.h>
 
 #include "criu-lite/cpu.h"
 #include "criu-lite/dump.h"
@@ -93,6 +94,8 @@ static int peek_siginfos(pid_t tid, uint32_t flags, ProtobufCBinaryData **out, s
 			return pr_perror("cannot peek pending signals of %d", tid);
 		if (got == 0)
 			return 0;
+		/* valgrind 3.19 does not know PTRACE_PEEKSIGINFO fills got siginfos */
+		VALGRIND_MAKE_MEM_DEFINED(buf, got * SIGINFO_SIZE);
 		arr = realloc(*out, (*n + got) * sizeof(*arr));
 		if (!arr)
 			return -ENOMEM;
@@ -205,11 +208,15 @@ static void thread_sched(pid_t tid, ThreadEntry *te)
 static void thread_rseq(pid_t tid, ThreadEntry *te)
 {
 	struct rseq_config_ rc = { 0 };
+	long got = ptrace(PTRACE_GET_RSEQ_CONFIGURATION, tid, sizeof(rc), &rc);
 
-	if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, tid, sizeof(rc), &rc) < 0) {
+	if (got < 0) {
 		pr_debug("thread %d: no rseq configuration: %s", tid, strerror(errno));
 		return;
 	}
+	/* valgrind 3.19 does not model this request; the kernel copied
+	 * min(its struct size (returned), ours) bytes into rc */
+	VALGRIND_MAKE_MEM_DEFINED(&rc, (size_t)got < sizeof(rc) ? (size_t)got : sizeof(rc));
 	te->has_rseq_ptr = te->has_rseq_len = te->has_rseq_sig = 1;
 	te->rseq_ptr = rc.rseq_abi_pointer;
 	te->rseq_len = rc.rseq_abi_size;
@@ -252,6 +259,8 @@ static int thread_signals(pid_t pid, pid_t tid, ThreadEntry *te)
 
 	if (ptrace(PTRACE_GETSIGMASK, tid, sizeof(mask), &mask))
 		return pr_perror("cannot read blocked mask of thread %d", tid);
+	/* valgrind 3.19 does not know PTRACE_GETSIGMASK writes the 8-byte mask */
+	VALGRIND_MAKE_MEM_DEFINED(&mask, sizeof(mask));
 	te->blocked = mask;
 	r = peek_siginfos(tid, 0, &te->pending, &te->n_pending);
 	if (r)
