@@ -13,7 +13,11 @@
  *               /dev/zero, or it would show the file's bytes;
  *   PE_FILE:    equal to the file: mapping the file gave it already;
  *   PE_PARENT:  unchanged since a pre-dump: looked up in the parent's
- *               pagemap, recursively. */
+ *               pagemap, recursively.
+ * Bytes from pages files go through pages_copy.c instead when it can
+ * (process_vm_writev on every CPU; one CPU copying was the bottleneck):
+ * the injected preadv stays for /dev/zero and for a kernel or sandbox that
+ * refuses process_vm_writev. */
 #include <errno.h>
 #include <string.h>
 #include <time.h>
@@ -22,6 +26,7 @@
 #include <sys/uio.h>
 
 #include "images/log.h"
+#include "restore/pages_copy.h"
 #include "restore/rst.h"
 
 #define PAGE 4096ULL
@@ -54,6 +59,8 @@ struct pages_ctx {
 	struct rst_inj *j;
 	struct batch b[MAX_SRC + 1];	/* [src + 1]: [0] is /dev/zero */
 	uint64_t bytes, calls;
+	struct rst_pcopy *pc;	/* pages file runs go there, if set */
+	bool replay;		/* second walk for the preadv fallback: /dev/zero done */
 };
 
 /* The VMA holding addr, or NULL; VMAs restored from another process's
@@ -220,6 +227,10 @@ static int queue(struct pages_ctx *c, int src, uint64_t addr, uint64_t len, uint
 		pr_err("pre-dump chain deeper than %d", MAX_SRC);
 		return -ELOOP;
 	}
+	if (src >= 0 && c->pc)
+		return rst_pcopy_add(c->pc, src, addr, len, off);
+	if (src < 0 && c->replay)
+		return 0;
 	b = &c->b[src + 1];
 	while (len) {
 		uint64_t n;
@@ -317,37 +328,81 @@ static int do_run(struct pages_ctx *c, size_t level, uint64_t addr, uint64_t len
 	return 0;
 }
 
+/* Every run of this dump's pagemap, into the batches or the copier. */
+static int walk(struct pages_ctx *c)
+{
+	const struct rst_pages_src *s = &c->p->src[0];
+	int r = 0;
+
+	for (size_t i = 0; !r && i < s->nr_pm; i++) {
+		const PagemapEntry *e = s->pm[i];
+
+		if ((e->vaddr & (PAGE - 1)) || !e->nr_pages) {
+			pr_err("pagemap-%u.img: bad run at %#llx", c->p->ps->pid,
+			       (unsigned long long)e->vaddr);
+			return -EINVAL;
+		}
+		r = do_piece(c, 0, e, e->vaddr, (uint64_t)e->nr_pages * PAGE);
+	}
+	return r;
+}
+
+/* The pages files' runs through process_vm_writev; if this kernel will not
+ * let us, all of them again through injected preadv (rewriting what a
+ * thread may have written already is harmless). */
+static int copy_files(struct pages_ctx *c)
+{
+	int r = rst_pcopy_run(c->pc);
+
+	if (r != -EOPNOTSUPP)
+		return r;
+	pr_debug("%u: process_vm_writev refused, pages go through preadv", c->p->ps->pid);
+	rst_pcopy_free(c->pc);
+	c->pc = NULL;
+	c->replay = true;
+	return walk(c);
+}
+
+static void report(struct pages_ctx *c, const struct timespec *t0)
+{
+	struct timespec t1;
+	uint64_t bytes = 0, calls = 0;
+	int threads = 0;
+	double ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - t0->tv_sec) * 1e3 + (t1.tv_nsec - t0->tv_nsec) / 1e6;
+	if (c->pc)
+		rst_pcopy_stats(c->pc, &bytes, &calls, &threads);
+	bytes += c->bytes;
+	pr_debug("%u: %llu KiB of pages in %llu process_vm_writev calls on %d threads and "
+		 "%llu preadv calls, %.1f ms (%.0f MiB/s)", c->p->ps->pid,
+		 (unsigned long long)bytes >> 10, (unsigned long long)calls, threads,
+		 (unsigned long long)c->calls, ms, ms > 0 ? bytes / 1048576.0 / (ms / 1e3) : 0);
+}
+
 int rst_pages_restore(struct rst_tree *t, struct rst_proc *p, struct rst_inj *j)
 {
 	static struct pages_ctx c;	/* the iov batch is large; restore is single-threaded */
-	const struct rst_pages_src *s = &p->src[0];
-	struct timespec t0, t1;
-	int r = 0;
+	struct timespec t0;
+	int r;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	memset(&c, 0, sizeof(c));
 	c.t = t;
 	c.p = p;
 	c.j = j;
-	for (size_t i = 0; !r && i < s->nr_pm; i++) {
-		const PagemapEntry *e = s->pm[i];
-
-		if ((e->vaddr & (PAGE - 1)) || !e->nr_pages) {
-			pr_err("pagemap-%u.img: bad run at %#llx", p->ps->pid,
-			       (unsigned long long)e->vaddr);
-			return -EINVAL;
-		}
-		r = do_piece(&c, 0, e, e->vaddr, (uint64_t)e->nr_pages * PAGE);
-	}
+	c.pc = rst_pcopy_new(p);
+	if (!c.pc)
+		return -ENOMEM;
+	r = walk(&c);
+	if (!r)
+		r = copy_files(&c);
 	if (!r)
 		r = flush_all(&c);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	if (!r) {
-		double ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
-
-		pr_debug("%u: %llu KiB of pages in %llu preadv calls, %.1f ms (%.0f MiB/s)",
-			 p->ps->pid, (unsigned long long)c.bytes >> 10,
-			 (unsigned long long)c.calls, ms, ms > 0 ? c.bytes / 1048576.0 / (ms / 1e3) : 0);
-	}
+	if (!r)
+		report(&c, &t0);
+	rst_pcopy_free(c.pc);
+	c.pc = NULL;
 	return r;
 }
