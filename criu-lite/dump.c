@@ -15,6 +15,7 @@
 #include "criu-lite/dump_opts.h"
 #include "criu-lite/predump.h"
 #include "criu-lite/snapshot_fork.h"
+#include "criu-lite/snapshot_wp.h"
 #include "criu-lite/track_mem.h"
 #include "images/log.h"
 
@@ -27,6 +28,8 @@ struct dump_ctx {
 	uint32_t xstate_len;		/* NT_X86_XSTATE bytes the kernel gave */
 	sigset_t oldmask;
 	struct snap_proc *snap;		/* --snapshot fork: one per process, or NULL */
+	struct wp_proc **wp;		/* --snapshot wp: one per process, or NULL */
+	struct wp_proc *wp_root;	/* armed before the freeze */
 	struct track_parent tp;		/* --prev-images-dir */
 	bool has_parent;
 	int *track_fd;			/* --track-mem: per process, the tracker's fd or -1 */
@@ -214,6 +217,20 @@ static int snapshot_one(struct dump_ctx *c, const struct dump_proc *p)
 	return r ? r : snap_take(&c->snap[n], p, n == 0 ? &c->prefetch : NULL);
 }
 
+/* --snapshot wp: the fds and the snapshot's frozen part; memory is read
+ * live once the tree runs again. */
+static int wp_one(struct dump_ctx *c, const struct dump_proc *p)
+{
+	int n = (int)(p - c->tree.procs);
+	int r = files_dump(c->dirfd, p->pid);
+
+	if (!r && n == 0 && c->wp_root && c->wp_root->s.pid == p->pid)
+		c->wp[0] = c->wp_root, c->wp_root = NULL;
+	else if (!r && !(c->wp[n] = calloc(1, sizeof(*c->wp[n]))))
+		r = -ENOMEM;
+	return r ? r : wp_take(c->wp[n], p, n == 0 ? &c->prefetch : NULL);
+}
+
 static int dump_one(struct dump_ctx *c, const struct dump_proc *p)
 {
 	int n = (int)(p - c->tree.procs);
@@ -232,6 +249,8 @@ static int dump_one(struct dump_ctx *c, const struct dump_proc *p)
 		r = check_interrupted();
 	if (!r && c->snap)
 		return snapshot_one(c, p);
+	if (!r && c->wp)
+		return wp_one(c, p);
 	if (!r && c->has_parent)
 		r = track_mem_dump(&c->tp, c->dirfd, p->pid, c->opts->track_mem,
 				   n == 0 ? &c->prefetch : NULL, c->opts, &c->stats, &c->kept_fd[n]);
@@ -318,7 +337,7 @@ static int write_stats(struct dump_ctx *c)
 	STAT(downtime_ns, c->thaw_ns - c->freeze_start_ns);
 #undef STAT
 	se.freezer = (char *)freezer_name(c->tree.used);
-	se.snapshot = (char *)(c->opts->snapshot_fork ? "fork" : "none");
+	se.snapshot = (char *)(c->opts->snapshot_fork ? "fork" : c->opts->snapshot_wp ? "wp" : "none");
 	img = img_create(c->dirfd, IMG_STATS, 0);
 	if (!img)
 		return -errno;
@@ -380,8 +399,8 @@ static int dump_run(const struct dump_opts *opts)
 	int r;
 
 	c.tp.dirfd = -1;
-	if (opts->snapshot_fork && (opts->prev_dir || opts->track_mem)) {
-		pr_err("--snapshot fork does not go with --track-mem or --prev-images-dir yet");
+	if ((opts->snapshot_fork || opts->snapshot_wp) && (opts->prev_dir || opts->track_mem)) {
+		pr_err("--snapshot does not go with --track-mem or --prev-images-dir yet");
 		return -ENOTSUP;
 	}
 	c.dirfd = open_images_dir(opts->dir);
@@ -397,9 +416,20 @@ static int dump_run(const struct dump_opts *opts)
 		c.has_parent = true;
 	}
 	hold_signals(&c);
+	if (opts->snapshot_wp && !opts->kill) {
+		c.wp_root = calloc(1, sizeof(*c.wp_root));
+		r = c.wp_root ? wp_arm_running(c.wp_root, opts->pid) : -ENOMEM;
+		if (r) {
+			free(c.wp_root);
+			sigprocmask(SIG_SETMASK, &c.oldmask, NULL);
+			track_parent_close(&c.tp);
+			close(c.dirfd);
+			return r;
+		}
+	}
 	/* Not fatal: without it, smaps is read while frozen. (A plain dump
 	 * reads all memory frozen anyway: the walk is a small part of it.) */
-	if ((opts->snapshot_fork || c.has_parent) && !opts->kill &&
+	if ((opts->snapshot_fork || opts->snapshot_wp || c.has_parent) && !opts->kill &&
 	    snap_prefetch(opts->pid, &c.prefetch) < 0)
 		vma_list_free(&c.prefetch);
 	c.realtime_ns = clock_ns(CLOCK_REALTIME);
@@ -409,8 +439,11 @@ static int dump_run(const struct dump_opts *opts)
 	/* seize_tree's first look at /proc leaves the tree running. */
 	if (!r && c.tree.freeze_start_ns)
 		c.freeze_start_ns = c.tree.freeze_start_ns;
-	if (!r && opts->snapshot_fork && opts->kill)
-		pr_info("--kill keeps the tree frozen to the end: --snapshot fork not needed");
+	if (!r && (opts->snapshot_fork || opts->snapshot_wp) && opts->kill)
+		pr_info("--kill keeps the tree frozen to the end: --snapshot not needed");
+	else if (!r && opts->snapshot_wp &&
+		 !(c.wp = calloc(c.tree.nr_procs, sizeof(*c.wp))))
+		r = -ENOMEM;
 	else if (!r && opts->snapshot_fork &&
 		 !(c.snap = calloc(c.tree.nr_procs, sizeof(*c.snap))))
 		r = -ENOMEM;
@@ -430,10 +463,12 @@ static int dump_run(const struct dump_opts *opts)
 	 * killing it before would lose it if a last write failed. */
 	if (!r && !opts->kill)
 		release(&c, mode);
-	if (c.snap)
+	if (c.snap || c.wp)
 		snap_yield(true);
 	for (int n = 0; !r && c.snap && n < c.tree.nr_procs; n++)
 		r = snap_dump_mem(&c.snap[n], c.dirfd, opts, &c.stats);
+	for (int n = 0; !r && c.wp && n < c.tree.nr_procs; n++)
+		r = wp_dump_mem(c.wp[n], c.dirfd, opts, &c.stats);
 	snap_yield(false);
 	if (!r)
 		r = write_pstree(&c);
@@ -456,6 +491,16 @@ static int dump_run(const struct dump_opts *opts)
 	for (int n = 0; c.snap && n < c.tree.nr_procs; n++)
 		snap_drop(&c.snap[n]);
 	free(c.snap);
+	for (int n = 0; c.wp && n < c.tree.nr_procs; n++)
+		if (c.wp[n]) {
+			wp_drop(c.wp[n]);
+			free(c.wp[n]);
+		}
+	free(c.wp);
+	if (c.wp_root) {
+		wp_drop(c.wp_root);
+		free(c.wp_root);
+	}
 	/* Trackers that are not to go on are taken down, now that the tree
 	 * runs (a stop of the leader only): the parent's unless --track-mem,
 	 * ours if the dump failed (the parent's then stays, for a retry). */

@@ -24,6 +24,7 @@ struct dump_opts {
 	bool kill;			/* --kill */
 	bool leave_stopped;		/* -s */
 	bool snapshot_fork;		/* --snapshot fork */
+	bool snapshot_wp;		/* --snapshot wp */
 	bool track_mem;			/* --track-mem */
 	const char *prev_dir;		/* --prev-images-dir */
 	bool predump;			/* pre-dump: memory only */

@@ -49,6 +49,9 @@ static void usage(FILE *out, const char *cmd)
 			"  -s, --leave-stopped      leave the tree stopped (SIGSTOP), not traced\n"
 			"      --kill               kill the tree once the dump is complete\n"
 			"      --snapshot fork      freeze only to fork a copy; read memory from the copy\n"
+			"      --snapshot wp        write-protect memory before the freeze and read it\n"
+			"                           live after, saving pages before they are written\n"
+			"                           (shortest downtime; privileged targets only)\n"
 			"      --track-mem          keep tracking writes, for a later incremental dump\n");
 	fprintf(out,
 		"      --prev-images-dir DIR  store only pages written since that dump (DIR is\n"
@@ -126,11 +129,12 @@ static int parse_one(int c, struct dump_opts *o, const char *cmd)
 		}
 		return 0;
 	case OPT_SNAPSHOT:
-		if (strcmp(optarg, "fork")) {
-			pr_err("unknown --snapshot '%s' (only 'fork')", optarg);
+		if (strcmp(optarg, "fork") && strcmp(optarg, "wp")) {
+			pr_err("unknown --snapshot '%s' (fork or wp)", optarg);
 			return -EINVAL;
 		}
-		o->snapshot_fork = true;
+		o->snapshot_fork = !strcmp(optarg, "fork");
+		o->snapshot_wp = !o->snapshot_fork;
 		return 0;
 	case 'h': usage(stdout, cmd); return 1;
 	default: usage(stderr, cmd); return -EINVAL;

@@ -76,6 +76,42 @@ static bool is_frozen(const struct mem_dump *md, size_t i)
 	return md->x && md->x->frozen && md->x->frozen[i];
 }
 
+static enum wp_kind wp_kind_of(const struct mem_dump *md, size_t i)
+{
+	return md->x && md->x->wp_kind ? (enum wp_kind)md->x->wp_kind[i] : WPK_NONE;
+}
+
+/* --snapshot wp: the pages populated at the freeze, from the live process
+ * (pages_write's overlay puts back those it wrote since). A page populated
+ * since then was a hole at the freeze: it stays one. */
+static int queue_wp_runs(struct mem_dump *md, const struct vma *v, uint32_t idx)
+{
+	const struct mem_extra *x = md->x;
+	size_t lo = 0, hi = x->nr_wp_runs;
+	uint64_t covered = 0;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (x->wp_runs[mid].end <= v->start)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t k = lo; k < x->nr_wp_runs && x->wp_runs[k].start < v->end; k++) {
+		uint64_t s = x->wp_runs[k].start > v->start ? x->wp_runs[k].start : v->start;
+		uint64_t e = x->wp_runs[k].end < v->end ? x->wp_runs[k].end : v->end;
+		int r = pw_add_copy(&md->pw, s, (e - s) / MEM_PAGE, idx, PW_SRC_VM, md->pid, -1, 0);
+
+		if (r < 0)
+			return r;
+		covered += (e - s) / MEM_PAGE;
+	}
+	md->pw.st->pages_scanned += (v->end - v->start) / MEM_PAGE;
+	md->pw.st->pages_unpopulated += (v->end - v->start) / MEM_PAGE - covered;
+	return 0;
+}
+
 static int dump_all(struct mem_dump *md, const struct vma_list *vl)
 {
 	bool need_copy_vmas = false;
@@ -95,6 +131,14 @@ static int dump_all(struct mem_dump *md, const struct vma_list *vl)
 		r = mem_vma_classify(md->pid, v, &md->files, &mv);
 		if (r >= 0)
 			r = mem_vma_write(md->mm, &mv);
+		if (r >= 0 && wp_kind_of(md, i) == WPK_PROTECTED) {
+			r = queue_wp_runs(md, v, (uint32_t)i);
+			if (r < 0)
+				return r;
+			continue;
+		}
+		if (r >= 0 && wp_kind_of(md, i) == WPK_FILE && mv.policy == MP_PRIV_FILE)
+			mv.policy = MP_SHARED_FILE;	/* what is resident is the file's */
 		if (r >= 0 && is_frozen(md, i)) {
 			r = pm_scan_frozen(&md->pc, &mv, (uint32_t)i, md->x->frozen_fd);
 			if (r < 0)
@@ -151,6 +195,11 @@ int mem_dump_ex(int dirfd, pid_t pid, pid_t mem_pid, const struct vma_list *vl,
 	}
 	if (x)
 		md.pw.best_effort = x->best_effort;
+	if (x && x->wp_kind) {
+		md.pw.overlay_fd = x->overlay_fd;
+		md.pw.overlay_pid = pid;
+		md.pw.read_upto = x->read_upto;
+	}
 	md.pc.procmem = mem_pid != pid;		/* a fork()ed copy */
 	if (r >= 0)
 		r = dump_all(&md, vl);

@@ -5,6 +5,10 @@
 #ifndef CRIU_LITE_MEM_H
 #define CRIU_LITE_MEM_H
 
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
 #include "criu-lite/dump.h"
 #include "criu-lite/vma.h"
 #include "images/pagemap_read.h"
@@ -19,6 +23,18 @@ int mem_read_vmas(pid_t pid, struct vma_list *vl);
  * them intact (a snapshot that cleared those flags around its fork()). */
 int mem_dump_vmas(int dirfd, pid_t pid, pid_t mem_pid, const struct vma_list *vl,
 		  const struct dump_opts *opts, struct dump_stats *st);
+
+/* --snapshot wp: pages populated at the freeze, [start, end) bytes. */
+struct wp_run {
+	uint64_t start, end;
+};
+
+/* --snapshot wp: how a VMA was kept at the freeze. */
+enum wp_kind {
+	WPK_NONE,	/* as a plain dump: read now (vdso, shared files) or frozen[] */
+	WPK_PROTECTED,	/* write-protected: its wp_runs, read live under overlay_fd */
+	WPK_FILE,	/* private file mapping with no page of its own: the file */
+};
 
 /* What a dump may add to mem_dump_vmas. */
 struct mem_extra {
@@ -36,6 +52,15 @@ struct mem_extra {
 	/* Pre-dump of a running process: a range unmapped meanwhile is left
 	 * out instead of failing the dump. */
 	bool best_effort;
+	/* --snapshot wp (snapshot_wp.h): per VMA of vl, an enum wp_kind, or
+	 * NULL. overlay_fd holds, at offset == address, pages saved before
+	 * the running process wrote them: they win over what is read live.
+	 * read_upto: how far (address) the live reading has got. */
+	const uint8_t *wp_kind;
+	const struct wp_run *wp_runs;	/* sorted */
+	size_t nr_wp_runs;
+	int overlay_fd;
+	_Atomic uint64_t *read_upto;
 };
 
 /* mem_dump_vmas with extras (x may be NULL). */

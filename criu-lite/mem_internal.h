@@ -3,6 +3,7 @@
 #define CRIU_LITE_MEM_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -137,6 +138,11 @@ struct pw {
 	uint8_t *cmp_buf;	/* the parent's bytes, PW_CMP_BUF */
 	/* Pre-dump of a running process: a range gone meanwhile is left out. */
 	bool best_effort;
+	/* --snapshot wp: pages of overlay_pid saved in overlay_fd (offset ==
+	 * address) replace what was read of them; read_upto then advances. */
+	int overlay_fd;
+	pid_t overlay_pid;
+	_Atomic uint64_t *read_upto;
 	/* Progress on a terminal: "memory of PID: N MiB" while it runs. */
 	bool tty;
 	pid_t pid;

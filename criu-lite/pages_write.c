@@ -49,6 +49,7 @@ int pw_init(struct pw *pw, struct dump_stats *st)
 	pw->pages_fd = -1;
 	pw->st = st;
 	pw->memfd = -1;
+	pw->overlay_fd = -1;
 	for (int i = 0; i < 2; i++) {
 		uint8_t *m = mmap(NULL, PW_BUF_SIZE, PROT_READ | PROT_WRITE,
 				  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -257,6 +258,48 @@ static int read_vm_batch(struct pw *pw, int c)
 	return 0;
 }
 
+/* --snapshot wp: a page the process wrote after the freeze was saved in
+ * overlay_fd before the write could happen, so whatever the live read got
+ * for it is replaced. Looked at only after the read: a page saved while
+ * it was read is then seen too (saved before it was unprotected). */
+static int apply_overlay(struct pw *pw)
+{
+	uint64_t upto = 0;
+
+	for (int c = 0; c < pw->nr_seg; c++) {
+		const struct pw_seg *s = &pw->seg[c];
+		uint64_t off = s->vaddr, end = s->vaddr + s->nr * MEM_PAGE;
+
+		if (s->file || s->parent || !s->done || s->lost || s->src == PW_SRC_FD ||
+		    s->pid != pw->overlay_pid)
+			continue;
+		while (off < end) {
+			off_t d = lseek(pw->overlay_fd, (off_t)off, SEEK_DATA), h;
+			int r;
+
+			if (d < 0 && errno == ENXIO)
+				break;
+			if (d < 0 || (h = lseek(pw->overlay_fd, d, SEEK_HOLE)) < 0)
+				return pr_perror("cannot look up the snapshot's saved pages");
+			if ((uint64_t)d >= end)
+				break;
+			if ((uint64_t)h > end)
+				h = (off_t)end;
+			r = pread_full(pw->overlay_fd, pw->cur->mem + s->buf_off + (d - s->vaddr),
+				       h - d, d);
+			if (r < 0) {
+				errno = -r;
+				return pr_perror("cannot read the snapshot's saved pages");
+			}
+			off = h;
+		}
+		upto = end;
+	}
+	if (pw->read_upto && upto)
+		atomic_store(pw->read_upto, upto);
+	return 0;
+}
+
 static int pw_read(struct pw *pw)
 {
 	int r;
@@ -287,7 +330,7 @@ static int pw_read(struct pw *pw)
 			return r;
 		s->done = true;
 	}
-	return 0;
+	return pw->overlay_fd >= 0 ? apply_overlay(pw) : 0;
 }
 
 /* Most pages that are not zero differ in their first bytes, so this usually

@@ -249,7 +249,7 @@ int predump_run(const struct dump_opts *opts)
 	sigset_t hold, old;
 	int r;
 
-	if (opts->kill || opts->leave_stopped || opts->snapshot_fork) {
+	if (opts->kill || opts->leave_stopped || opts->snapshot_fork || opts->snapshot_wp) {
 		pr_err("pre-dump leaves the tree running and reads no copy: "
 		       "--kill, --leave-stopped and --snapshot are for dump");
 		return -EINVAL;

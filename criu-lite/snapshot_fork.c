@@ -187,7 +187,7 @@ static int open_proc(pid_t pid, const char *what)
 	return fd < 0 ? pr_perror("cannot open %s", path) : fd;
 }
 
-static int copy_frozen(struct snap_proc *s)
+int snap_copy_frozen(struct snap_proc *s)
 {
 	uint8_t *buf = NULL;
 	int pmfd = -1, procmem = -1, r = 0;
@@ -198,8 +198,9 @@ static int copy_frozen(struct snap_proc *s)
 		if (!s->frozen[i] || s->done[i])
 			continue;
 		s->done[i] = true;
-		if (s->frozen_fd < 0) {
-			s->frozen_fd = memfd_create("criu-lite-snapshot", MFD_CLOEXEC);
+		if (!buf) {
+			if (s->frozen_fd < 0)
+				s->frozen_fd = memfd_create("criu-lite-snapshot", MFD_CLOEXEC);
 			buf = mmap(NULL, COPY_BUF, PROT_READ | PROT_WRITE,
 				   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 			pmfd = open_proc(s->pid, "pagemap");
@@ -374,8 +375,8 @@ static int check_copy(struct snap_proc *s)
 		return 0;
 	pr_info("process %d: %d VMAs absent from its fork()ed copy: read while frozen", s->pid,
 		missed);
-	/* copy_frozen skips what it has done: only the new ones are read. */
-	return copy_frozen(s);
+	/* snap_copy_frozen skips what it has done: only the new ones are read. */
+	return snap_copy_frozen(s);
 }
 
 int snap_take(struct snap_proc *s, const struct dump_proc *p, const struct vma_list *pre)
@@ -395,7 +396,7 @@ int snap_take(struct snap_proc *s, const struct dump_proc *p, const struct vma_l
 		return -ENOMEM;
 	for (size_t i = 0; i < s->vl.nr; i++)
 		s->frozen[i] = snap_vma_frozen(&s->vl.v[i]);
-	r = copy_frozen(s);
+	r = snap_copy_frozen(s);
 	if (!r && s->frozen_bytes)
 		pr_info("process %d: %llu KiB that fork does not cover read while frozen in %.1f ms",
 			p->pid, (unsigned long long)s->frozen_bytes >> 10, (mono_ns() - t0) / 1e6);

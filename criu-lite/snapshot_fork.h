@@ -66,6 +66,10 @@ int snap_dump_mem(struct snap_proc *s, int dirfd, const struct dump_opts *opts,
  * 0 stopped, <0 gone or stuck. */
 int snap_wait_stop(pid_t pid);
 
+/* Frozen: copy every VMA marked in s->frozen and not yet in s->done into
+ * s->frozen_fd (created if -1) at offset == address; holes stay holes. */
+int snap_copy_frozen(struct snap_proc *s);
+
 /* Kill and reap the copy (safe on a failed or empty snap_proc), free all. */
 void snap_drop(struct snap_proc *s);
 

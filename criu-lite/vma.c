@@ -15,7 +15,7 @@ static const struct {
 	{ "gd", VMF_GROWSDOWN }, { "sh", VMF_SHARED }, { "io", VMF_IO },
 	{ "pf", VMF_PFNMAP }, { "dc", VMF_DONTCOPY }, { "wf", VMF_WIPEONFORK },
 	{ "dd", VMF_DONTDUMP }, { "ht", VMF_HUGETLB }, { "mm", VMF_MIXEDMAP },
-	{ "lo", VMF_LOCKED },
+	{ "lo", VMF_LOCKED }, { "uw", VMF_UFFD_WP }, { "um", VMF_UFFD_ANY }, { "ui", VMF_UFFD_ANY },
 };
 
 static uint32_t vmf_parse(const char *s)

@@ -20,6 +20,8 @@
 #define VMF_HUGETLB	(1u << 7)	/* ht */
 #define VMF_MIXEDMAP	(1u << 8)	/* mm */
 #define VMF_LOCKED	(1u << 9)	/* lo */
+#define VMF_UFFD_WP	(1u << 10)	/* uw: registered for userfaultfd write-protect */
+#define VMF_UFFD_ANY	(1u << 11)	/* um or ui: registered for missing or minor faults */
 
 enum vma_kind {
 	VMAK_NONE,	/* no name: anonymous */

@@ -1,7 +1,9 @@
-/* dump --snapshot fork on real targets: the images hold what a plain dump
- * holds, at one consistent instant even for the memory fork does not copy
- * (shared, MADV_DONTFORK, MADV_WIPEONFORK), and the target runs on with
- * the same RSS, no extra child, no zombie and no SIGCHLD. */
+/* dump --snapshot fork and --snapshot wp on real targets: the images hold
+ * what a plain dump holds, at one consistent instant even for the memory
+ * fork does not copy (shared, MADV_DONTFORK, MADV_WIPEONFORK) and for pages
+ * the target rewrites while wp reads them, and the target runs on with the
+ * same RSS, no extra child, fd or userfaultfd registration, no zombie and
+ * no SIGCHLD. */
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -33,17 +35,18 @@ static void cleanup(void)
 
 TestSuite(snapshot, .fini = cleanup, .timeout = 60);
 
-static void dump_into(int i, const char *tag, bool snapshot)
+/* mode: "fork", "wp", or NULL for a plain dump. */
+static void dump_into(int i, const char *tag, const char *mode)
 {
 	char err[4096], pid[16];
 	int rc;
 
 	make_tmpdir(dirs[i], sizeof(dirs[i]), tag);
 	snprintf(pid, sizeof(pid), "%d", tgt.pid);
-	rc = snapshot ? run_criu_lite(err, sizeof(err), "dump", "-t", pid, "-D", dirs[i], "--snapshot",
-				      "fork", NULL)
-		      : run_criu_lite(err, sizeof(err), "dump", "-t", pid, "-D", dirs[i], NULL);
-	cr_assert_eq(rc, 0, "dump%s failed: %s", snapshot ? " --snapshot fork" : "", err);
+	rc = mode ? run_criu_lite(err, sizeof(err), "dump", "-t", pid, "-D", dirs[i], "--snapshot",
+				  mode, NULL)
+		  : run_criu_lite(err, sizeof(err), "dump", "-t", pid, "-D", dirs[i], NULL);
+	cr_assert_eq(rc, 0, "dump --snapshot %s failed: %s", mode ? mode : "(none)", err);
 }
 
 static void open_pages(int i, pid_t pid, struct pmr *pm)
@@ -71,6 +74,46 @@ static uint64_t live_u64(pid_t pid, uint64_t addr)
 
 	cr_assert_eq(process_vm_readv(pid, &l, 1, &r, 1, 0), (ssize_t)sizeof(v));
 	return v;
+}
+
+static int count_fds(pid_t pid)
+{
+	char path[64];
+	struct dirent *de;
+	DIR *d;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	d = opendir(path);
+	cr_assert_not_null(d);
+	while ((de = readdir(d)))
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/* Does any VMA of pid show this two-letter code in its smaps VmFlags? */
+static bool smaps_has_flag(pid_t pid, const char *code)
+{
+	char path[64], line[512];
+	bool found = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/smaps", pid);
+	f = fopen(path, "re");
+	cr_assert_not_null(f);
+	while (!found && fgets(line, sizeof(line), f)) {
+		char *p = line;
+
+		if (strncmp(line, "VmFlags:", 8))
+			continue;
+		while ((p = strstr(p, code)) && !found) {
+			found = p[-1] == ' ' && (p[2] == ' ' || p[2] == '\n');
+			p += 2;
+		}
+	}
+	fclose(f);
+	return found;
 }
 
 /* Children of pid, zombies included, from every /proc/N/stat. */
@@ -104,7 +147,7 @@ static int children_of(pid_t pid, pid_t *out, int max)
 
 /* Every region of mem_patterns a dump treats differently reads back the
  * same from a snapshot as from a plain dump, runs and bytes. */
-Test(snapshot, same_memory_as_plain_dump)
+static void same_memory_as_plain_dump(const char *mode)
 {
 	static const struct { const char *key; uint64_t pages; } regions[] = {
 		{ "heap", 1 }, { "big", 2048 }, { "holes", 16384 }, { "zero", 16 },
@@ -118,8 +161,8 @@ Test(snapshot, same_memory_as_plain_dump)
 
 	make_tmpdir(arg, sizeof(arg), "snapfiles");
 	target_start(&tgt, "mem_patterns", arg, NULL);
-	dump_into(0, "plain", false);
-	dump_into(1, "snap", true);
+	dump_into(0, "plain", NULL);
+	dump_into(1, "snap", mode);
 	open_pages(0, tgt.pid, &a);
 	open_pages(1, tgt.pid, &b);
 	for (size_t i = 0; i < sizeof(regions) / sizeof(regions[0]); i++) {
@@ -163,7 +206,7 @@ Test(snapshot, same_memory_as_plain_dump)
  * snapshot sees a non-increasing run whose ends differ by at most 1. Had
  * shared, DONTFORK or WIPEONFORK memory been read after the thaw, it would
  * be far ahead of the private copy. */
-Test(snapshot, one_instant_for_all_kinds_of_memory)
+static void one_instant_for_all_kinds_of_memory(const char *mode)
 {
 	static const char *const keys[] = { "priv", "dontfork", "wipe", "shanon", "memfd" };
 	uint64_t vals[5 * 4];
@@ -171,7 +214,7 @@ Test(snapshot, one_instant_for_all_kinds_of_memory)
 	int n = 0;
 
 	target_start(&tgt, "snap_regions", NULL);
-	dump_into(0, "snapcut", true);
+	dump_into(0, "snapcut", mode);
 	open_pages(0, tgt.pid, &pm);
 	for (int r = 0; r < 5; r++)
 		for (uint64_t p = 0; p < 4; p++)
@@ -185,16 +228,18 @@ Test(snapshot, one_instant_for_all_kinds_of_memory)
 	pmr_close(&pm);
 }
 
-Test(snapshot, target_runs_on_unharmed)
+static void target_runs_on_unharmed(const char *mode)
 {
 	uint64_t priv, before, after, sigchld;
 	pid_t kids[8];
 	long rss0, rss1;
+	int fds0;
 
 	target_start(&tgt, "snap_regions", NULL);
 	priv = target_ready_u64(&tgt, "priv");
 	rss0 = proc_rss_kb(tgt.pid);
-	dump_into(0, "snaprun", true);
+	fds0 = count_fds(tgt.pid);
+	dump_into(0, "snaprun", mode);
 	rss1 = proc_rss_kb(tgt.pid);
 	cr_expect(labs(rss1 - rss0) * 100 <= rss0, "RSS %ld KiB before, %ld KiB after", rss0, rss1);
 	cr_expect(proc_untraced_running(tgt.pid), "target left traced or stopped");
@@ -205,11 +250,13 @@ Test(snapshot, target_runs_on_unharmed)
 	cr_expect_eq(children_of(tgt.pid, kids, 8), 0, "the snapshot copy %d is left over", kids[0]);
 	sigchld = live_u64(tgt.pid, target_ready_u64(&tgt, "sigchld"));
 	cr_expect_eq(sigchld, 0, "the target got %lu SIGCHLD", (unsigned long)sigchld);
+	cr_expect_eq(count_fds(tgt.pid), fds0, "the target's fd count changed");
+	cr_expect_not(smaps_has_flag(tgt.pid, "uw"), "memory left registered for write-protect");
 }
 
 /* Each process of a tree gets its copy; afterwards each has exactly the
  * children it had, and the whole tree goes on printing. */
-Test(snapshot, process_tree)
+static void process_tree(const char *mode)
 {
 	pid_t child, grandchild, kids[8];
 	char line[256], name[64];
@@ -218,7 +265,7 @@ Test(snapshot, process_tree)
 	target_start(&tgt, "dump_family", NULL);
 	child = target_ready_u64(&tgt, "child");
 	grandchild = target_ready_u64(&tgt, "grandchild");
-	dump_into(0, "snaptree", true);
+	dump_into(0, "snaptree", mode);
 	dirfd = open(dirs[0], O_RDONLY | O_DIRECTORY);
 	cr_assert_geq(dirfd, 0);
 	for (int i = 0; i < 3; i++) {
@@ -239,3 +286,44 @@ Test(snapshot, process_tree)
 		;
 	cr_expect(target_read_line(&tgt, line, sizeof(line), 2000), "the tree stopped printing");
 }
+
+/* wp reads the pages after the thaw while a thread rewrites all of them in
+ * address order: every page the thread reached first must come from the
+ * save file, or the sweep would show a later value after an earlier one.
+ * The kernel's own writes into protected pages (read(2)) must still work. */
+static void one_instant_while_everything_is_rewritten(const char *mode)
+{
+	uint64_t base, pages, prev = 0, first = 0, v;
+	struct pmr pm;
+
+	target_start(&tgt, "snap_sweep", "32", NULL);
+	base = target_ready_u64(&tgt, "sweep");
+	pages = target_ready_u64(&tgt, "pages");
+	dump_into(0, "snapsweep", mode);
+	open_pages(0, tgt.pid, &pm);
+	for (uint64_t p = 0; p < pages; p++) {
+		v = img_u64(&pm, base + p * PG);
+		if (p == 0)
+			first = v;
+		else
+			cr_assert_leq(v, prev, "page %lu: %lu after %lu: not one instant",
+				      (unsigned long)p, (unsigned long)v, (unsigned long)prev);
+		prev = v;
+	}
+	cr_expect_leq(first - prev, 1, "first page %lu, last %lu: not one instant",
+		      (unsigned long)first, (unsigned long)prev);
+	pmr_close(&pm);
+	usleep(100 * 1000);
+	cr_expect(proc_untraced_running(tgt.pid), "the target died or was left stopped");
+}
+
+Test(snapshot, same_memory_as_plain_dump) { same_memory_as_plain_dump("fork"); }
+Test(snapshot, one_instant_for_all_kinds_of_memory) { one_instant_for_all_kinds_of_memory("fork"); }
+Test(snapshot, target_runs_on_unharmed) { target_runs_on_unharmed("fork"); }
+Test(snapshot, process_tree) { process_tree("fork"); }
+Test(snapshot, wp_same_memory_as_plain_dump) { same_memory_as_plain_dump("wp"); }
+Test(snapshot, wp_one_instant_for_all_kinds_of_memory) { one_instant_for_all_kinds_of_memory("wp"); }
+Test(snapshot, wp_target_runs_on_unharmed) { target_runs_on_unharmed("wp"); }
+Test(snapshot, wp_process_tree) { process_tree("wp"); }
+Test(snapshot, one_instant_while_everything_is_rewritten) { one_instant_while_everything_is_rewritten("fork"); }
+Test(snapshot, wp_one_instant_while_everything_is_rewritten) { one_instant_while_everything_is_rewritten("wp"); }
