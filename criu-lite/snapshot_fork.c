@@ -1,6 +1,7 @@
 /* --snapshot fork: see snapshot_fork.h for what is taken when. */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -297,15 +298,20 @@ static int fork_copy(struct snap_proc *s, pid_t leader)
 
 void snap_yield(bool on)
 {
-	static int old_nice;
+	static struct sched_param old_param;
+	static int old_policy, old_nice;
 	static bool lowered;
+	struct sched_param idle = { 0 };
 
 	if (on && !lowered) {
 		errno = 0;
 		old_nice = getpriority(PRIO_PROCESS, 0);
-		lowered = !errno && old_nice < 10 && !setpriority(PRIO_PROCESS, 0, 10);
+		old_policy = sched_getscheduler(0);
+		lowered = !errno && old_policy >= 0 && !sched_getparam(0, &old_param) &&
+			  !sched_setscheduler(0, SCHED_IDLE, &idle);
 	} else if (!on && lowered) {
-		setpriority(PRIO_PROCESS, 0, old_nice);	/* needs privilege: else stays */
+		sched_setscheduler(0, old_policy, &old_param);
+		setpriority(PRIO_PROCESS, 0, old_nice);
 		lowered = false;
 	}
 }

@@ -41,8 +41,9 @@ bool snap_vma_frozen(const struct vma *v);
 
 /* After the thaw the copies are read at leisure: the tree's threads should
  * get the CPU first, or a small machine makes them wait for us even though
- * nothing stops them. on: nice 10 (threads started meanwhile inherit it);
- * off: back to what it was. */
+ * nothing stops them. on: SCHED_IDLE, so that any thread of theirs that
+ * wakes takes the CPU at once (nice 10 still left them 40-130 ms gaps on
+ * 2 cores); threads started meanwhile inherit it. off: back to what it was. */
 void snap_yield(bool on);
 
 /* Before the freeze: pid's VMAs with their smaps flags. Reading smaps

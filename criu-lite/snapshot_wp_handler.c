@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/ioctl.h>
 #include <linux/userfaultfd.h>
 
@@ -116,6 +117,10 @@ static void *handler_main(void *arg)
 				{ .fd = w->stop_fd, .events = POLLIN } };
 	struct uffd_msg msg[64];
 
+	/* A thread of the process waits for each answer: the handler must get a
+	 * CPU before anything else of ours, and before the process's other
+	 * threads (root may; others keep their nice). */
+	setpriority(PRIO_PROCESS, (id_t)gettid(), -20);
 	for (;;) {
 		ssize_t n;
 

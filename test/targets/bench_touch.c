@@ -15,7 +15,8 @@
  * fork copying page tables, a core dump, the scheduler).
  *
  * Signals (blocked in the workers, taken by the main thread with sigwait):
- *   SIGUSR1: print "GAP max_ns=N thread=I" for the largest gap since the
+ *   SIGUSR1: print "GAP max_ns=N thread=I at_ns=T" for the largest gap (T:
+ *            CLOCK_MONOTONIC at its end, to set against stats.img) since the
  *            last report or reset, then reset;
  *   SIGUSR2: reset only.
  *   SIGABRT: default action, so the kernel writes a core (the bench's
@@ -45,6 +46,7 @@ struct worker {
 	size_t len;
 	uint64_t rng;
 	_Atomic uint64_t max_gap;
+	_Atomic uint64_t max_at;	/* CLOCK_MONOTONIC ns at the end of that gap */
 } __attribute__((aligned(64)));
 
 static struct worker workers[MAX_THREADS];
@@ -77,7 +79,7 @@ static void fill(struct worker *w)
 		p[i] = rnd(&w->rng);
 }
 
-static void note_gap(struct worker *w, uint64_t gap)
+static void note_gap(struct worker *w, uint64_t gap, uint64_t at)
 {
 	uint64_t cur = atomic_load_explicit(&w->max_gap, memory_order_relaxed);
 
@@ -85,6 +87,8 @@ static void note_gap(struct worker *w, uint64_t gap)
 	       !atomic_compare_exchange_weak_explicit(&w->max_gap, &cur, gap, memory_order_relaxed,
 						      memory_order_relaxed))
 		;
+	if (gap > cur)
+		atomic_store_explicit(&w->max_at, at, memory_order_relaxed);
 }
 
 static void dirty(struct worker *w)
@@ -111,7 +115,7 @@ static void *work(void *arg)
 
 		do {
 			t = now_ns();
-			note_gap(w, t - last);
+			note_gap(w, t - last, t);
 			last = t;
 		} while (t < end);
 		dirty(w);
@@ -121,7 +125,7 @@ static void *work(void *arg)
 		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL))
 			;
 		last = now_ns();
-		note_gap(w, last - wake);	/* lateness of the wake-up */
+		note_gap(w, last - wake, last);	/* lateness of the wake-up */
 	}
 	return NULL;
 }
@@ -135,7 +139,7 @@ static long env_long(const char *name, long def)
 
 static void report(bool print)
 {
-	uint64_t max = 0;
+	uint64_t max = 0, at = 0;
 	int who = -1;
 
 	for (int i = 0; i < nr_threads; i++) {
@@ -144,10 +148,12 @@ static void report(bool print)
 		if (g > max) {
 			max = g;
 			who = i;
+			at = atomic_load(&workers[i].max_at);
 		}
 	}
 	if (print) {
-		printf("GAP max_ns=%llu thread=%d\n", (unsigned long long)max, who);
+		printf("GAP max_ns=%llu thread=%d at_ns=%llu\n", (unsigned long long)max, who,
+		       (unsigned long long)at);
 		fflush(stdout);
 	}
 }
