@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: how long the target stops and how long the dump takes, for
-# criu-lite's three ways of dumping against gdb's gcore, the kernel's own
+# criu-lite's ways of dumping (plain, --snapshot fork, --snapshot wp,
+# pre-dump + incremental) against gdb's gcore, the kernel's own
 # core dump and a plain memory copy (the ceiling), on a target that fills
 # N MiB with random bytes and measures its own downtime (bench_touch.c).
 #
@@ -153,14 +154,14 @@ criu_dump() {
 	img_b=$(size_b "$dir")
 }
 
+# After the original has exited (the kernel-core step kills it), as when a
+# crashed or migrated process is brought back. Beside a live original this
+# VM is slower by far: the memory a restore takes then comes fresh from the
+# host (free page reporting gave it back), 2-10 us a page on first touch.
 measure_restore() {
 	local dir=$1 mode=$2 rpid
 	rm -f "$work/restored.pid"
-	# The original stopped meanwhile: restore usually happens without it,
-	# and its spinning threads would take half of a 2-core machine.
-	kill -STOP "$target_pid"
 	run_timed "$bin" restore -D "$dir" -d --pidfile "$work/restored.pid"
-	kill -CONT "$target_pid"
 	rpid=$(cat "$work/restored.pid" 2>/dev/null)
 	if [ -n "$rpid" ]; then
 		kill -9 "$rpid" 2>/dev/null
@@ -226,12 +227,14 @@ one_run() {
 	if [ "$size" = "$convert_mib" ]; then
 		measure_convert "$work/dump"
 	fi
-	measure_restore "$work/dump" restore
-	rm -rf "$work/dump"
 
 	criu_dump snap --snapshot fork
 	row criu-snapshot
 	rm -rf "$work/snap"
+
+	criu_dump snapwp --snapshot wp
+	row criu-snapshot-wp
+	rm -rf "$work/snapwp"
 
 	rm -rf "$work/pre" && mkdir -p "$work/pre"
 	gap_reset
@@ -242,8 +245,6 @@ one_run() {
 	sleep 1		# the target dirties pages meanwhile
 	criu_dump inc --track-mem --prev-images-dir ../pre
 	row criu-incremental
-	measure_restore "$work/inc" restore-incremental
-	rm -rf "$work/pre" "$work/inc"
 
 	rss0=$(rss_kb "$target_pid")
 	gap_reset
@@ -268,6 +269,9 @@ one_run() {
 
 	measure_kernel_core
 	stop_target
+	measure_restore "$work/dump" restore
+	measure_restore "$work/inc" restore-incremental
+	rm -rf "$work/dump" "$work/pre" "$work/inc"
 
 	if [ "$thp" = 1 ]; then
 		BENCH_THP=1 start_target "$size"

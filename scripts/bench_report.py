@@ -13,10 +13,12 @@ import subprocess
 import sys
 import time
 
-MODES = ["criu-dump", "criu-snapshot", "criu-snapshot-thp", "criu-predump", "criu-incremental",
+MODES = ["criu-dump", "criu-snapshot", "criu-snapshot-thp", "criu-snapshot-wp", "criu-predump",
+         "criu-incremental",
          "gcore",
          "kernel-core", "plain-copy", "idle", "restore", "restore-incremental", "convert", "cp"]
-DUMPERS = ["criu-dump", "criu-snapshot", "criu-snapshot-thp", "criu-incremental", "gcore",
+DUMPERS = ["criu-dump", "criu-snapshot", "criu-snapshot-thp", "criu-snapshot-wp", "criu-incremental",
+           "gcore",
            "kernel-core"]
 FIELDS = ["wall_ns", "cpu_ns", "downtime_ns", "tool_downtime_ns", "bytes", "dumper_maxrss_kb",
           "target_rss_before_kb", "target_rss_after_kb", "extra"]
@@ -113,13 +115,14 @@ def check(summ, sizes):
 
     big = max(sizes)
     g = summ.get((big, "gcore"))
-    for mode, what in (("criu-snapshot", "4 KiB pages"), ("criu-snapshot-thp", "huge pages")):
+    for mode, what in (("criu-snapshot", "fork, 4 KiB pages"), ("criu-snapshot-thp",
+                       "fork, huge pages"), ("criu-snapshot-wp", "wp, 4 KiB pages")):
         snap = summ.get((big, mode))
         if snap and g and snap["downtime_ns"] and g["downtime_ns"]:
             r = snap["downtime_ns"] / g["downtime_ns"]
             line(r <= 0.02 and snap["downtime_ns"] < 100e6,
-                 "--snapshot fork downtime at %d MiB (%s): %s ms = %.1f%% of gcore's %s ms "
-                 "(target <= 2%% and < 100 ms)" % (big, what, ms(snap["downtime_ns"]), r * 100,
+                 "--snapshot %s downtime at %d MiB: %s ms = %.1f%% of gcore's %s ms "
+                 "(target <= 2%% and < 100 ms)" % (what, big, ms(snap["downtime_ns"]), r * 100,
                                                   ms(g["downtime_ns"])))
     mid = 1024 if 1024 in sizes else sorted(sizes)[len(sizes) // 2]
     d, g, c = (summ.get((mid, m)) for m in ("criu-dump", "gcore", "plain-copy"))
@@ -137,7 +140,7 @@ def check(summ, sizes):
         line(rs["wall_ns"] <= 3e9 * big / 4096,
              "restore of the %d MiB dump: %s ms (target for 4096 MiB: <= 3000 ms)"
              % (big, ms(rs["wall_ns"])))
-    for mode in ("criu-dump", "criu-snapshot", "criu-incremental"):
+    for mode in ("criu-dump", "criu-snapshot", "criu-snapshot-wp", "criu-incremental"):
         worst = max((summ[(s, mode)]["rss_delta_pct"] for s in sizes
                      if (s, mode) in summ and summ[(s, mode)]["rss_delta_pct"] is not None),
                     default=None)
@@ -183,8 +186,8 @@ def write_summary(summ, path):
 def plot(summ, sizes, outdir):
     if not shutil.which("gnuplot"):
         return "no gnuplot: no plot"
-    modes = ["criu-dump", "criu-snapshot", "criu-snapshot-thp", "criu-incremental", "gcore",
-             "kernel-core", "plain-copy", "idle"]
+    modes = ["criu-dump", "criu-snapshot", "criu-snapshot-thp", "criu-snapshot-wp",
+             "criu-incremental", "gcore", "kernel-core", "plain-copy", "idle"]
     dat = os.path.join(outdir, "bench-plot.dat")
     with open(dat, "w") as f:
         f.write("# size " + " ".join("%s_wall %s_down" % (m, m) for m in modes) + "\n")
