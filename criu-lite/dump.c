@@ -270,15 +270,15 @@ static int dump_one(struct dump_ctx *c, const struct dump_proc *p)
 	return r;
 }
 
-static int write_pstree(struct dump_ctx *c)
+int dump_write_pstree(int dirfd, const struct dump_tree *tree, const int *track_fd)
 {
-	struct img *img = img_create(c->dirfd, IMG_PSTREE, 0);
+	struct img *img = img_create(dirfd, IMG_PSTREE, 0);
 	int r = 0;
 
 	if (!img)
 		return -errno;
-	for (int n = 0; n < c->tree.nr_procs && !r; n++) {
-		const struct dump_proc *p = &c->tree.procs[n];
+	for (int n = 0; n < tree->nr_procs && !r; n++) {
+		const struct dump_proc *p = &tree->procs[n];
 		PstreeEntry pe = PSTREE_ENTRY__INIT;
 		uint32_t *threads = malloc(p->nr_threads * sizeof(*threads) + 1);
 
@@ -294,13 +294,13 @@ static int write_pstree(struct dump_ctx *c)
 		pe.sid = p->sid;
 		pe.n_threads = p->nr_threads;
 		pe.threads = threads;
-		pe.has_track_fd = c->track_fd && c->track_fd[n] >= 0;
-		pe.track_fd = pe.has_track_fd ? c->track_fd[n] : 0;
+		pe.has_track_fd = track_fd && track_fd[n] >= 0;
+		pe.track_fd = pe.has_track_fd ? track_fd[n] : 0;
 		r = img_write(img, &pe);
 		free(threads);
 	}
 	if (r) {
-		img_abort(img, c->dirfd);
+		img_abort(img, dirfd);
 		return r;
 	}
 	return img_close(img);
@@ -471,7 +471,7 @@ static int dump_run(const struct dump_opts *opts)
 		r = wp_dump_mem(c.wp[n], c.dirfd, opts, &c.stats);
 	snap_yield(false);
 	if (!r)
-		r = write_pstree(&c);
+		r = dump_write_pstree(c.dirfd, &c.tree, c.track_fd);
 	if (!r && opts->kill)
 		c.thaw_ns = clock_ns(CLOCK_MONOTONIC);
 	if (!r)

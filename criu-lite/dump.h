@@ -72,6 +72,9 @@ int seize_tree(pid_t root, const struct dump_opts *opts, struct dump_tree *tree)
  * call on a partly seized tree and more than once. */
 void seize_release(struct dump_tree *tree, enum release_mode mode);
 void dump_tree_free(struct dump_tree *tree);
+/* pstree.img of the tree; track_fd[n]: the write tracker left in process
+ * n (or -1), NULL when there is none. */
+int dump_write_pstree(int dirfd, const struct dump_tree *tree, const int *track_fd);
 
 /* regs.c: a thread's register sets (raw regsets), blocked and pending
  * signals, sched policy, robust list. The thread is in a ptrace-stop. */

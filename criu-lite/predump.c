@@ -102,38 +102,15 @@ static int frozen_one(struct pd_ctx *c, int n)
 
 static int write_pstree(struct pd_ctx *c)
 {
-	struct img *img = img_create(c->dirfd, IMG_PSTREE, 0);
-	int r = 0;
+	int *fds = malloc((c->tree.nr_procs + 1) * sizeof(*fds)), r;
 
-	if (!img)
-		return -errno;
-	for (int n = 0; n < c->tree.nr_procs && !r; n++) {
-		const struct dump_proc *p = &c->tree.procs[n];
-		PstreeEntry pe = PSTREE_ENTRY__INIT;
-		uint32_t *threads = malloc(p->nr_threads * sizeof(*threads) + 1);
-
-		if (!threads) {
-			r = -ENOMEM;
-			break;
-		}
-		for (int i = 0; i < p->nr_threads; i++)
-			threads[i] = p->tids[i];
-		pe.pid = p->pid;
-		pe.ppid = p->ppid;
-		pe.pgid = p->pgid;
-		pe.sid = p->sid;
-		pe.n_threads = p->nr_threads;
-		pe.threads = threads;
-		pe.has_track_fd = c->p[n].track_fd >= 0;
-		pe.track_fd = c->p[n].track_fd;
-		r = img_write(img, &pe);
-		free(threads);
-	}
-	if (r) {
-		img_abort(img, c->dirfd);
-		return r;
-	}
-	return img_close(img);
+	if (!fds)
+		return -ENOMEM;
+	for (int n = 0; n < c->tree.nr_procs; n++)
+		fds[n] = c->p[n].track_fd;
+	r = dump_write_pstree(c->dirfd, &c->tree, fds);
+	free(fds);
+	return r;
 }
 
 static int write_stats(struct pd_ctx *c)
