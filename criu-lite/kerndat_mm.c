@@ -17,6 +17,7 @@
 #include <valgrind/memcheck.h>
 
 #include "criu-lite/kerndat.h"
+#include "criu-lite/pagemap_scan.h"
 
 /* Debian 12's headers (Linux 6.1) predate these; values from the 6.7+ uapi. */
 #ifndef UFFD_USER_MODE_ONLY
@@ -29,18 +30,6 @@
 #define UFFD_FEATURE_WP_ASYNC (1 << 15)
 #endif
 
-struct kd_page_region {
-	uint64_t start, end, categories;
-};
-
-struct kd_pm_scan_arg {
-	uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
-	uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
-};
-
-#define KD_IOC_PAGEMAP_SCAN	_IOWR('f', 16, struct kd_pm_scan_arg)
-#define KD_PAGE_IS_WRITTEN	(1 << 1)
-#define KD_PAGE_IS_PRESENT	(1 << 3)
 
 #define PM_PFN_MASK	((1ull << 55) - 1)
 #define PM_SOFT_DIRTY	(1ull << 55)
@@ -116,14 +105,14 @@ static void probe_soft_dirty(struct kerndat *kd, int pm, volatile char *page, lo
 }
 
 static long pagemap_scan(int pm, void *start, void *end, uint64_t cat_mask, uint64_t ret_mask,
-			 struct kd_page_region *vec, size_t nvec)
+			 struct page_region *vec, size_t nvec)
 {
-	struct kd_pm_scan_arg a = {
+	struct pm_scan_arg a = {
 		.size = sizeof(a), .start = (uintptr_t)start, .end = (uintptr_t)end,
 		.vec = (uintptr_t)vec, .vec_len = nvec,
 		.category_mask = cat_mask, .return_mask = ret_mask,
 	};
-	long n = ioctl(pm, KD_IOC_PAGEMAP_SCAN, &a);
+	long n = ioctl(pm, PAGEMAP_SCAN, &a);
 
 	/* valgrind 3.19 does not know the ioctl fills n regions of vec */
 	if (n > 0)
@@ -134,13 +123,13 @@ static long pagemap_scan(int pm, void *start, void *end, uint64_t cat_mask, uint
 static void probe_pagemap_scan(struct kerndat *kd, int pm, char *page, long psz)
 {
 	/* zeroed: valgrind does not know the ioctl fills them */
-	struct kd_page_region reg[2] = { 0 };
-	long n = pagemap_scan(pm, page, page + psz, 0, KD_PAGE_IS_PRESENT, reg, 2);
+	struct page_region reg[2] = { 0 };
+	long n = pagemap_scan(pm, page, page + psz, 0, PAGE_IS_PRESENT, reg, 2);
 
 	if (n < 0)
 		kd_set(&kd->f[KD_PAGEMAP_SCAN], false, "ioctl: %s%s", strerror(errno),
 		       errno == ENOTTY || errno == EINVAL ? " (kernel before 6.7)" : "");
-	else if (n == 1 && reg[0].start == (uintptr_t)page && (reg[0].categories & KD_PAGE_IS_PRESENT))
+	else if (n == 1 && reg[0].start == (uintptr_t)page && (reg[0].categories & PAGE_IS_PRESENT))
 		kd_set(&kd->f[KD_PAGEMAP_SCAN], true, "ioctl on /proc/self/pagemap reports page "
 		       "categories");
 	else
@@ -179,7 +168,7 @@ static const char *uffd_wp_cycle(int uffd, int pm, char *p, long psz)
 	};
 	struct uffdio_writeprotect wp = { .range = { (uintptr_t)p, 4 * psz },
 					  .mode = UFFDIO_WRITEPROTECT_MODE_WP };
-	struct kd_page_region out[4] = { 0 };
+	struct page_region out[4] = { 0 };
 	long n;
 
 	for (int i = 0; i < 4; i++)
@@ -189,7 +178,7 @@ static const char *uffd_wp_cycle(int uffd, int pm, char *p, long psz)
 	if (ioctl(uffd, UFFDIO_WRITEPROTECT, &wp))
 		return "UFFDIO_WRITEPROTECT failed";
 	((volatile char *)p)[psz] = 2;	/* resolved by the kernel: async mode */
-	n = pagemap_scan(pm, p, p + 4 * psz, KD_PAGE_IS_WRITTEN, KD_PAGE_IS_WRITTEN, out, 4);
+	n = pagemap_scan(pm, p, p + 4 * psz, PAGE_IS_WRITTEN, PAGE_IS_WRITTEN, out, 4);
 	if (n < 0)
 		return "PAGEMAP_SCAN for PAGE_IS_WRITTEN failed";
 	if (n != 1 || out[0].start != (uintptr_t)p + psz || out[0].end != (uintptr_t)p + 2 * psz)

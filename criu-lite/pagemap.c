@@ -17,6 +17,7 @@
 
 #include "criu-lite/kerndat.h"
 #include "criu-lite/mem_internal.h"
+#include "criu-lite/pagemap_scan.h"
 #include "images/log.h"
 
 #define PM_CHUNK	65536	/* entries per pread: 512 KiB of pagemap */
@@ -32,33 +33,6 @@
  * written since the parent dump: the parent may have it. */
 enum pm_class { PMC_HOLE, PMC_COPY, PMC_FILE, PMC_CLEAN };
 
-/* The PAGEMAP_SCAN ioctl (Linux 6.7; Debian 12's headers predate it), as in
- * include/uapi/linux/fs.h. It walks the page tables and returns populated
- * ranges only, so a sparse mapping of terabytes (sanitizer shadows, VM
- * reservations) costs what is populated, not 2 MiB of pagemap per GiB. */
-#ifndef PAGEMAP_SCAN
-#define PAGE_IS_FILE	(1 << 2)
-#define PAGE_IS_PRESENT	(1 << 3)
-#define PAGE_IS_SWAPPED	(1 << 4)
-
-struct page_region {
-	uint64_t start, end, categories;
-};
-
-struct pm_scan_arg {
-	uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
-	uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
-};
-
-#define PAGEMAP_SCAN _IOWR('f', 16, struct pm_scan_arg)
-#endif
-#ifndef PAGE_IS_WRITTEN
-#define PAGE_IS_WRITTEN		(1 << 1)
-#define PAGE_IS_SOFT_DIRTY	(1 << 7)
-#endif
-#ifndef PAGE_IS_GUARD
-#define PAGE_IS_GUARD		(1 << 8)	/* 6.14; older kernels ignore it */
-#endif
 
 bool pm_no_scan_ioctl;
 

@@ -204,15 +204,15 @@ static int add_run(struct wp_proc *w, uint64_t start, uint64_t end)
  * (or populated since) are protected again. */
 static int scan_protected(struct wp_proc *w, int pmfd, const struct vma *v, uint64_t *reprot)
 {
-	static struct pms_region vec[SCAN_VEC];
+	static struct page_region vec[SCAN_VEC];
 	uint64_t at = v->start;
 
 	while (at < v->end) {
-		struct pms_arg a = { .size = sizeof(a), .start = at, .end = v->end,
+		struct pm_scan_arg a = { .size = sizeof(a), .start = at, .end = v->end,
 				     .vec = (uint64_t)(uintptr_t)vec, .vec_len = SCAN_VEC,
-				     .category_anyof_mask = PMS_IS_PRESENT | PMS_IS_SWAPPED,
-				     .return_mask = PMS_IS_PRESENT | PMS_IS_SWAPPED | PMS_IS_WRITTEN };
-		long n = ioctl(pmfd, PMS_IOC_SCAN, &a);
+				     .category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+				     .return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_WRITTEN };
+		long n = ioctl(pmfd, PAGEMAP_SCAN, &a);
 
 		if (n < 0)
 			return pr_perror("--snapshot wp: PAGEMAP_SCAN of %d failed", w->s.pid);
@@ -223,7 +223,7 @@ static int scan_protected(struct wp_proc *w, int pmfd, const struct vma *v, uint
 
 			if (r)
 				return r;
-			if (vec[i].categories & PMS_IS_WRITTEN) {
+			if (vec[i].categories & PAGE_IS_WRITTEN) {
 				struct uffdio_writeprotect wp = {
 					.range = { vec[i].start, vec[i].end - vec[i].start },
 					.mode = UFFDIO_WRITEPROTECT_MODE_WP,
@@ -247,13 +247,13 @@ static int scan_protected(struct wp_proc *w, int pmfd, const struct vma *v, uint
  * its own (then it is copied frozen). */
 static int file_only(struct wp_proc *w, int pmfd, const struct vma *v)
 {
-	struct pms_region one;
-	struct pms_arg a = { .size = sizeof(a), .start = v->start, .end = v->end,
+	struct page_region one;
+	struct pm_scan_arg a = { .size = sizeof(a), .start = v->start, .end = v->end,
 			     .vec = (uint64_t)(uintptr_t)&one, .vec_len = 1, .max_pages = 1,
-			     .category_inverted = PMS_IS_FILE, .category_mask = PMS_IS_FILE,
-			     .category_anyof_mask = PMS_IS_PRESENT | PMS_IS_SWAPPED,
-			     .return_mask = PMS_IS_PRESENT };
-	long n = ioctl(pmfd, PMS_IOC_SCAN, &a);
+			     .category_inverted = PAGE_IS_FILE, .category_mask = PAGE_IS_FILE,
+			     .category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+			     .return_mask = PAGE_IS_PRESENT };
+	long n = ioctl(pmfd, PAGEMAP_SCAN, &a);
 
 	if (n < 0)
 		return pr_perror("--snapshot wp: PAGEMAP_SCAN of %d failed", w->s.pid);

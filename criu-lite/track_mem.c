@@ -12,6 +12,7 @@
 #include <sys/syscall.h>
 
 #include "criu-lite/infect.h"
+#include "criu-lite/pagemap_scan.h"
 #include "criu-lite/snapshot_fork.h"
 #include "criu-lite/track_mem.h"
 #include "images/log.h"
@@ -208,22 +209,6 @@ static bool trackable(const struct vma *v)
 	       v->kind != VMAK_VDSO && !(v->vmf & (VMF_IO | VMF_PFNMAP));
 }
 
-#ifndef PAGEMAP_SCAN
-struct page_region {
-	uint64_t start, end, categories;
-};
-
-struct pm_scan_arg {
-	uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
-	uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
-};
-
-#define PAGEMAP_SCAN		_IOWR('f', 16, struct pm_scan_arg)
-#define PM_SCAN_WP_MATCHING	(1 << 0)
-#define PAGE_IS_WRITTEN		(1 << 1)
-#define PAGE_IS_PRESENT		(1 << 3)
-#define PAGE_IS_SWAPPED		(1 << 4)
-#endif
 
 /* Write-protect every populated page of pid's registered VMAs that is not
  * protected yet, from outside (PAGEMAP_SCAN with PM_SCAN_WP_MATCHING): the

@@ -333,6 +333,22 @@ long proc_rss_kb(pid_t pid)
 	return proc_status_field(pid, "VmRSS", buf, sizeof(buf)) ? atol(buf) : -1;
 }
 
+size_t proc_fd_count(pid_t pid)
+{
+	char path[64];
+	struct dirent *de;
+	size_t n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	d = opendir(path);
+	cr_assert_not_null(d, "cannot list %s", path);
+	while ((de = readdir(d)))
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
 uint64_t elf_symbol(const char *path, const char *sym, uint64_t *size)
 {
 	uint64_t addr = 0;

@@ -51,6 +51,8 @@ bool proc_untraced_running(pid_t pid);
 bool proc_threads_untraced(pid_t pid, bool gone_ok);
 /* Resident set size in KiB. */
 long proc_rss_kb(pid_t pid);
+/* Open fds of pid (asserts /proc/PID/fd can be listed). */
+size_t proc_fd_count(pid_t pid);
 
 /* Address of a symbol in an ELF executable (static address; for non-PIE
  * targets that is also the runtime address). 0 if not found. */

@@ -73,22 +73,6 @@ static void resume_and_drain(pid_t pid)
 	cr_assert_eq(kill(pid, SIGUSR1), 0);
 }
 
-static size_t count_fds(pid_t pid)
-{
-	char path[64];
-	struct dirent *de;
-	size_t n = 0;
-	DIR *d;
-
-	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
-	d = opendir(path);
-	cr_assert_not_null(d);
-	while ((de = readdir(d)))
-		n += de->d_name[0] != '.';
-	closedir(d);
-	return n;
-}
-
 static void read_image(int dfd, pid_t pid, struct dumped *d)
 {
 	struct img *img = img_open(dfd, IMG_FILES, pid, true);
@@ -171,7 +155,7 @@ static void mix_start_how(struct mix *m, const char *mode, bool seize)
 		seize_target(m->t.pid);
 	else
 		stop_target(m->t.pid);
-	m->nr_proc_fds = count_fds(m->t.pid);
+	m->nr_proc_fds = proc_fd_count(m->t.pid);
 	dump_and_read(m->t.pid, m->dir, &m->d);
 }
 
