@@ -16,6 +16,7 @@
 
 #include "criu-lite/infect.h"
 #include "criu-lite/pagemap_scan.h"
+#include "criu-lite/procfs.h"
 #include "criu-lite/snapshot_wp.h"
 #include "images/log.h"
 
@@ -158,13 +159,34 @@ static int arm_begin(struct wp_proc *w, pid_t tid)
 	return inject_uffd(w, tid);
 }
 
+/* Gone, or a zombie: seizing it fails with EPERM, which says nothing. */
+static bool gone(pid_t pid)
+{
+	struct procfs_stat st;
+	bool dead;
+
+	if (procfs_stat_read(pid, &st) < 0)
+		return true;
+	dead = st.nr > 2 && (st.field[2][0] == 'Z' || st.field[2][0] == 'X');
+	procfs_stat_free(&st);
+	return dead;
+}
+
 int wp_arm_running(struct wp_proc *w, pid_t pid)
 {
 	int r;
 
 	wp_init(w, pid);
-	if (ptrace(PTRACE_SEIZE, pid, NULL, NULL))
+	if (ptrace(PTRACE_SEIZE, pid, NULL, NULL)) {
+		int e = errno;
+
+		if (gone(pid)) {
+			pr_err("process %d exited", pid);
+			return -ESRCH;
+		}
+		errno = e;
 		return pr_perror("cannot seize %d", pid);
+	}
 	r = ptrace(PTRACE_INTERRUPT, pid, NULL, NULL) ? -errno : snap_wait_stop(pid);
 	if (r)
 		pr_err("process %d did not stop for --snapshot wp: %s", pid, strerror(-r));
@@ -363,8 +385,12 @@ int wp_dump_mem(struct wp_proc *w, int dirfd, const struct dump_opts *opts,
 	struct mem_extra x = { .frozen_fd = w->s.frozen_fd, .frozen = w->s.frozen,
 			       .wp_kind = w->kind, .wp_runs = w->runs, .nr_wp_runs = w->nr_runs,
 			       .overlay_fd = w->s.frozen_fd, .read_upto = &w->read_upto };
-	int r = mem_dump_ex(dirfd, w->s.pid, w->s.pid, &w->s.vl, &x, opts, st), r2, nice0;
+	int r, r2, nice0;
 
+	/* A read that fails because the process exec'd, exited or dropped the
+	 * memory is reported as that, below. */
+	log_hold_errors();
+	r = mem_dump_ex(dirfd, w->s.pid, w->s.pid, &w->s.vl, &x, opts, st);
 	pthread_mutex_lock(&w->mu);
 	w->phase = WPP_DONE;
 	pthread_mutex_unlock(&w->mu);
@@ -380,11 +406,11 @@ int wp_dump_mem(struct wp_proc *w, int dirfd, const struct dump_opts *opts,
 		setpriority(PRIO_PROCESS, 0, nice0);
 	wp_handler_stop(w);
 	snap_yield(true);
-	if (!r && r2 == -ESRCH) {
+	log_release_errors(r2 != -ESRCH && !w->broken);
+	if (r2 == -ESRCH) {
 		pr_err("process %d exited or exec'd before its snapshot was read", w->s.pid);
 		r = r2;
-	}
-	if (!r && w->broken) {
+	} else if (w->broken) {
 		pr_err("process %d %s: snapshot abandoned (--snapshot fork copes)", w->s.pid, w->why);
 		r = -EAGAIN;
 	}

@@ -1,4 +1,5 @@
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -8,6 +9,8 @@
 
 static int log_level = LOG_WARN;
 static FILE *log_out;
+static bool holding;
+static char held[512];
 
 void log_set_level(int level)
 {
@@ -42,10 +45,33 @@ void log_printf(int level, const char *fmt, ...)
 
 	if (level > log_level)
 		return;
+	if (holding && level == LOG_ERR) {
+		if (!held[0]) {
+			va_start(ap, fmt);
+			vsnprintf(held, sizeof(held), fmt, ap);
+			va_end(ap);
+		}
+		errno = saved;
+		return;
+	}
 	fprintf(out, "criu-lite: %s", prefix[level]);
 	va_start(ap, fmt);
 	vfprintf(out, fmt, ap);
 	va_end(ap);
 	fputc('\n', out);
 	errno = saved;
+}
+
+void log_hold_errors(void)
+{
+	holding = true;
+	held[0] = '\0';
+}
+
+void log_release_errors(bool print)
+{
+	holding = false;
+	if (print && held[0])
+		log_printf(LOG_ERR, "%s", held);
+	held[0] = '\0';
 }

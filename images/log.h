@@ -5,6 +5,7 @@
 #define CRIU_LITE_LOG_H
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -14,6 +15,12 @@ void log_set_level(int level);
 int log_get_level(void);
 int log_set_file(const char *path);
 void log_printf(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* For a caller that may learn afterwards why a step failed (the process
+ * exec'd meanwhile): errors are kept, not printed, until the release,
+ * which prints the first one kept, or drops it for the caller's better
+ * word. */
+void log_hold_errors(void);
+void log_release_errors(bool print);
 
 #define pr_err(fmt, ...) log_printf(LOG_ERR, fmt, ##__VA_ARGS__)
 #define pr_warn(fmt, ...) log_printf(LOG_WARN, fmt, ##__VA_ARGS__)

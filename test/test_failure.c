@@ -206,11 +206,12 @@ static int dumper_wait(struct dumper *d, char *err, size_t len)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
 }
 
-static int dump_sync(const char *ddir, pid_t target, char *err, size_t len)
+static int dump_sync(const char *ddir, pid_t target, const char *const *extra, char *err,
+		     size_t len)
 {
 	struct dumper d;
 
-	dumper_start(&d, NULL, NULL, target, ddir);
+	dumper_start(&d, extra, NULL, target, ddir);
 	return dumper_wait(&d, err, len);
 }
 
@@ -381,7 +382,8 @@ static void assert_dumped(int status, const char *err, const char *ddir, pid_t p
 
 /* Dump a churning target several times; each run must end one of the two
  * clean ways, and the target must come out untouched. */
-static void dump_while_churning(const char *mode, const char *arg, int rounds, bool may_die)
+static void dump_while_churning_ex(const char *mode, const char *arg, int rounds, bool may_die,
+				   const char *const *extra)
 {
 	int ok = 0, failed = 0;
 
@@ -396,7 +398,7 @@ static void dump_while_churning(const char *mode, const char *arg, int rounds, b
 		snprintf(ddir, sizeof(ddir), "%s/d%d", dir, seq++);
 		cr_assert_eq(mkdir(ddir, 0700), 0);
 		snprintf(what, sizeof(what), "%s round %d", mode, i);
-		st = dump_sync(ddir, t.pid, err, sizeof(err));
+		st = dump_sync(ddir, t.pid, extra, err, sizeof(err));
 		if (st == 0) {
 			assert_dumped(st, err, ddir, t.pid, what);
 			ok++;
@@ -418,6 +420,13 @@ static void dump_while_churning(const char *mode, const char *arg, int rounds, b
 	}
 	cr_log_info("%s: %d dumps complete, %d refused", mode, ok, failed);
 }
+
+static void dump_while_churning(const char *mode, const char *arg, int rounds, bool may_die)
+{
+	dump_while_churning_ex(mode, arg, rounds, may_die, NULL);
+}
+
+static const char *const snapshot_wp[] = { "--snapshot", "wp", NULL };
 
 /* Threads are created and joined all the time: seize must catch the ones
  * born while it works, and the dump should succeed. */
@@ -450,6 +459,28 @@ Test(failure, target_exits)
 Test(failure, target_exits_while_seized)
 {
 	dump_while_churning("exit-traced", NULL, 4, true);
+}
+
+/* --snapshot wp reads memory after the thaw: memory discarded, moved or
+ * unmapped before it was read, or an exec or exit, must end in a refusal
+ * that says so (or a dump that read everything first), never in wrong
+ * pages; the process is left as it was, no fd and no registration added. */
+Test(failure, snapshot_wp_target_unmaps)
+{
+	dump_while_churning_ex("unmap", NULL, 4, false, snapshot_wp);
+}
+
+Test(failure, snapshot_wp_target_execs)
+{
+	dump_while_churning_ex("exec", NULL, 4, false, snapshot_wp);
+}
+
+Test(failure, snapshot_wp_target_exits)
+{
+	static const char *const delays[] = { "0", "150", "600" };
+
+	for (size_t i = 0; i < sizeof(delays) / sizeof(delays[0]); i++)
+		dump_while_churning_ex("exit", delays[i], 1, true, snapshot_wp);
 }
 
 /* SIGKILL the target once the dumper is copying its memory. */
@@ -592,7 +623,7 @@ Test(failure, dump_dir_fills_up)
 	cr_assert_eq(mount("criu-lite-test", ddir, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m"), 0,
 		     "mount tmpfs: %s", strerror(errno));
 	start(&t, "fail_heap", "8", NULL);
-	st = dump_sync(ddir, t.pid, err, sizeof(err));
+	st = dump_sync(ddir, t.pid, NULL, err, sizeof(err));
 	assert_failed_cleanly(st, err, ddir, "dump dir full");
 	cr_assert(strstr(err, "No space left") || strstr(err, "space"),
 		  "the message does not say the disk is full:\n%s", err);

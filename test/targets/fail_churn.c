@@ -7,13 +7,19 @@
  *   fail_churn exit-traced  several threads run; one of them watches the
  *                           leader's TracerPid and exits the whole process
  *                           as soon as a tracer shows up, i.e. mid-seize
+ *   fail_churn unmap        16 MiB regions are mapped, filled, partly
+ *                           discarded (MADV_DONTNEED), moved (mremap) and
+ *                           unmapped all the time: memory a snapshot has not
+ *                           read yet disappears under it
  * Each prints READY once (the first image only, for exec) and then churns
  * until killed. */
+#define _GNU_SOURCE
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -136,6 +142,40 @@ static void exit_when_traced(void)
 		spins++;
 }
 
+#define CHURN_LEN (16ul << 20)
+
+static void churn_unmap(void)
+{
+	uint8_t *cur = mmap(NULL, CHURN_LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			    -1, 0);
+
+	if (cur == MAP_FAILED)
+		exit(2);
+	memset(cur, 0x5a, CHURN_LEN);
+	target_ready("pid=%d mode=unmap", getpid());
+	for (unsigned n = 0;; n++) {
+		uint8_t *next = mmap(NULL, CHURN_LEN, PROT_READ | PROT_WRITE,
+				     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (next == MAP_FAILED)
+			exit(2);
+		memset(next, (int)n, CHURN_LEN);
+		madvise(cur, CHURN_LEN / 2, MADV_DONTNEED);
+		if (n & 1) {
+			uint8_t *moved = mremap(next, CHURN_LEN, CHURN_LEN, MREMAP_MAYMOVE | MREMAP_FIXED,
+						cur);
+
+			next = moved == MAP_FAILED ? next : moved;
+			if (moved == MAP_FAILED)
+				munmap(cur, CHURN_LEN);
+		} else {
+			munmap(cur, CHURN_LEN);
+		}
+		cur = next;
+		usleep(2000);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "threads";
@@ -146,6 +186,8 @@ int main(int argc, char **argv)
 		churn_exec(argc > 2 ? atoi(argv[2]) : 0);
 	else if (!strcmp(mode, "exit-traced"))
 		exit_when_traced();
+	else if (!strcmp(mode, "unmap"))
+		churn_unmap();
 	else if (!strcmp(mode, "exit"))
 		churn_exit(argc > 2 ? atoi(argv[2]) : 10);
 	else
