@@ -161,8 +161,10 @@ int rst_pcopy_add(struct rst_pcopy *c, int src, uint64_t addr, uint64_t len, uin
 		uint64_t n = len < CHUNK_MAX ? len : CHUNK_MAX;
 
 		r = push(q, addr, n, off);
-		if (r)
+		if (r) {
+			pr_err("cannot restore %u: no memory for its page runs", c->p->ps->pid);
 			return r;
+		}
 		addr += n;
 		off += n;
 		len -= n;
@@ -312,8 +314,12 @@ int rst_pcopy_run(struct rst_pcopy *c)
 	uint64_t total;
 	int n, started = 0, r = make_chunks(c, &total);
 
-	if (r || !c->nr_ch)
+	if (r) {
+		pr_err("cannot restore %u: no memory for its page runs", c->p->ps->pid);
 		return r;
+	}
+	if (!c->nr_ch)
+		return 0;
 	n = nr_threads(c, total);
 	/* The calling thread is worker 0; a thread that cannot be started
 	 * only means fewer of them. */
