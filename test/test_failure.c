@@ -483,6 +483,33 @@ Test(failure, snapshot_wp_target_exits)
 		dump_while_churning_ex("exit", delays[i], 1, true, snapshot_wp);
 }
 
+/* An unprivileged process may not create a userfaultfd that catches the
+ * kernel's writes too: --snapshot wp says so and points to fork, and the
+ * process is left as it was (no fd of ours left in it). */
+Test(failure, snapshot_wp_refused_for_unprivileged_target)
+{
+	const char *argv[] = { "/usr/bin/setpriv", "--reuid=nobody", "--regid=nogroup",
+			       "--clear-groups", "--inh-caps=-all", target_path("fail_heap"), "1",
+			       NULL };
+	struct target t;
+	char ddir[300], err[8192];
+	size_t fds;
+	int st;
+
+	target_start_clean(&t, argv);
+	track(t.pid);
+	fds = proc_fd_count(t.pid);
+	snprintf(ddir, sizeof(ddir), "%s/wp-nobody", dir);
+	cr_assert_eq(mkdir(ddir, 0700), 0);
+	st = dump_sync(ddir, t.pid, snapshot_wp, err, sizeof(err));
+	assert_failed_cleanly(st, err, ddir, "--snapshot wp of an unprivileged process");
+	cr_assert(strstr(err, "--snapshot fork"), "the refusal does not say what to use:\n%s", err);
+	cr_assert(alive(t.pid));
+	assert_target_released(t.pid, "--snapshot wp of an unprivileged process");
+	cr_assert_eq(proc_fd_count(t.pid), fds, "an fd was left in the target");
+	stop(&t);
+}
+
 /* SIGKILL the target once the dumper is copying its memory. */
 Test(failure, target_sigkilled_mid_dump)
 {
