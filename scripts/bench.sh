@@ -154,8 +154,8 @@ criu_dump() {
 	img_b=$(size_b "$dir")
 }
 
-# After the original has exited (the kernel-core step kills it), as when a
-# crashed or migrated process is brought back. Beside a live original this
+# After the original has exited, as when a crashed or migrated process is
+# brought back. Beside a live original this
 # VM is slower by far: the memory a restore takes then comes fresh from the
 # host (free page reporting gave it back), 2-10 us a page on first touch.
 measure_restore() {
@@ -227,6 +227,13 @@ one_run() {
 	if [ "$size" = "$convert_mib" ]; then
 		measure_convert "$work/dump"
 	fi
+	# Restores are measured with the original gone, right after its dump,
+	# and a fresh target is started for what follows: images kept for the
+	# end would leave every later mode short of recently used memory.
+	stop_target
+	measure_restore "$work/dump" restore
+	rm -rf "$work/dump"
+	start_target "$size"
 
 	criu_dump snap --snapshot fork
 	row criu-snapshot
@@ -245,6 +252,10 @@ one_run() {
 	sleep 1		# the target dirties pages meanwhile
 	criu_dump inc --track-mem --prev-images-dir ../pre
 	row criu-incremental
+	stop_target
+	measure_restore "$work/inc" restore-incremental
+	rm -rf "$work/pre" "$work/inc"
+	start_target "$size"
 
 	rss0=$(rss_kb "$target_pid")
 	gap_reset
@@ -269,9 +280,6 @@ one_run() {
 
 	measure_kernel_core
 	stop_target
-	measure_restore "$work/dump" restore
-	measure_restore "$work/inc" restore-incremental
-	rm -rf "$work/dump" "$work/pre" "$work/inc"
 
 	if [ "$thp" = 1 ]; then
 		BENCH_THP=1 start_target "$size"
