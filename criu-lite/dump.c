@@ -480,6 +480,12 @@ static int dump_run(const struct dump_opts *opts)
 		r = check_interrupted();
 	if (!r)
 		r = write_inventory(&c);
+	/* The inventory's syncfs may take a while: a signal that came during
+	 * it still abandons the dump. One that comes after this point finds
+	 * the dump complete and reported; it is dropped, not left to kill us
+	 * once the mask is lifted. */
+	if (!r)
+		r = check_interrupted();
 	if (r) {
 		release(&c, RELEASE_RUN);
 		unlinkat(c.dirfd, "inventory.img", 0);
@@ -517,6 +523,8 @@ static int dump_run(const struct dump_opts *opts)
 	track_parent_close(&c.tp);
 	vma_list_free(&c.prefetch);
 	dump_tree_free(&c.tree);
+	if (!r)
+		drain_held_signals();
 	sigprocmask(SIG_SETMASK, &c.oldmask, NULL);
 	close(c.dirfd);
 	if (!r)
