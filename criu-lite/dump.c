@@ -50,20 +50,17 @@ static uint64_t clock_ns(clockid_t clk)
 	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
 }
 
-static void hold_signals(struct dump_ctx *c)
+void dump_hold_signals(sigset_t *old)
 {
 	sigset_t set;
 
 	sigemptyset(&set);
 	for (size_t i = 0; i < sizeof(held_signals) / sizeof(held_signals[0]); i++)
 		sigaddset(&set, held_signals[i]);
-	sigprocmask(SIG_BLOCK, &set, &c->oldmask);
+	sigprocmask(SIG_BLOCK, &set, old);
 }
 
-/* After a failed dump: a held SIGINT/SIGTERM has been answered by the
- * abort; take it off the queue so the exit status says "failed" (1), not
- * "killed by a signal", once the mask is lifted. */
-static void drain_held_signals(void)
+void dump_drain_signals(void)
 {
 	const struct timespec zero = { 0, 0 };
 	sigset_t set;
@@ -75,17 +72,22 @@ static void drain_held_signals(void)
 		;
 }
 
-static int check_interrupted(void)
+int dump_check_interrupted(const char *what)
 {
 	sigset_t pending;
 
 	sigpending(&pending);
 	for (size_t i = 0; i < sizeof(held_signals) / sizeof(held_signals[0]); i++)
 		if (sigismember(&pending, held_signals[i])) {
-			pr_err("interrupted by %s: dump abandoned", strsignal(held_signals[i]));
+			pr_err("interrupted by %s: %s abandoned", strsignal(held_signals[i]), what);
 			return -EINTR;
 		}
 	return 0;
+}
+
+static int check_interrupted(void)
+{
+	return dump_check_interrupted("dump");
 }
 
 static int open_images_dir(const char *dir)
@@ -415,7 +417,7 @@ static int dump_run(const struct dump_opts *opts)
 		}
 		c.has_parent = true;
 	}
-	hold_signals(&c);
+	dump_hold_signals(&c.oldmask);
 	if (opts->snapshot_wp && !opts->kill) {
 		c.wp_root = calloc(1, sizeof(*c.wp_root));
 		r = c.wp_root ? wp_arm_running(c.wp_root, opts->pid) : -ENOMEM;
@@ -489,7 +491,7 @@ static int dump_run(const struct dump_opts *opts)
 	if (r) {
 		release(&c, RELEASE_RUN);
 		unlinkat(c.dirfd, "inventory.img", 0);
-		drain_held_signals();
+		dump_drain_signals();
 	} else if (opts->kill) {
 		release(&c, RELEASE_KILL);
 	}
@@ -524,7 +526,7 @@ static int dump_run(const struct dump_opts *opts)
 	vma_list_free(&c.prefetch);
 	dump_tree_free(&c.tree);
 	if (!r)
-		drain_held_signals();
+		dump_drain_signals();
 	sigprocmask(SIG_SETMASK, &c.oldmask, NULL);
 	close(c.dirfd);
 	if (!r)

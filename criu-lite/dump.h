@@ -8,6 +8,7 @@
 #ifndef CRIU_LITE_DUMP_H
 #define CRIU_LITE_DUMP_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -72,6 +73,15 @@ int seize_tree(pid_t root, const struct dump_opts *opts, struct dump_tree *tree)
  * call on a partly seized tree and more than once. */
 void seize_release(struct dump_tree *tree, enum release_mode mode);
 void dump_tree_free(struct dump_tree *tree);
+/* SIGINT/SIGTERM/SIGHUP/SIGQUIT are blocked while a tree is ours and looked
+ * at between steps (a handler that let go of threads in the middle of an
+ * injection would leave one on borrowed registers). check: -EINTR, said
+ * once ("interrupted by ...: WHAT abandoned"), if one is pending. drain:
+ * after a failure that answered them, or a success they came too late
+ * for, so that lifting the mask does not kill us. */
+void dump_hold_signals(sigset_t *old);
+int dump_check_interrupted(const char *what);
+void dump_drain_signals(void);
 /* pstree.img of the tree; track_fd[n]: the write tracker left in process
  * n (or -1), NULL when there is none. */
 int dump_write_pstree(int dirfd, const struct dump_tree *tree, const int *track_fd);

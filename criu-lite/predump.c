@@ -223,7 +223,7 @@ static int predump_tree(struct pd_ctx *c)
 int predump_run(const struct dump_opts *opts)
 {
 	struct pd_ctx c = { .opts = opts, .tree = { .released = true } };
-	sigset_t hold, old;
+	sigset_t old;
 	int r;
 
 	if (opts->kill || opts->leave_stopped || opts->snapshot_fork || opts->snapshot_wp) {
@@ -242,15 +242,13 @@ int predump_run(const struct dump_opts *opts)
 		c.has_parent = !r;
 	}
 	/* Not torn down by ^C with the tree frozen or a tracker half set. */
-	sigemptyset(&hold);
-	sigaddset(&hold, SIGINT);
-	sigaddset(&hold, SIGTERM);
-	sigaddset(&hold, SIGHUP);
-	sigprocmask(SIG_BLOCK, &hold, &old);
+	dump_hold_signals(&old);
 	c.realtime_ns = clock_ns(CLOCK_REALTIME);
 	if (!r)
 		r = predump_tree(&c);
 	seize_release(&c.tree, RELEASE_RUN);
+	if (!r)
+		r = dump_check_interrupted("pre-dump");
 	if (r) {
 		unlinkat(c.dirfd, "inventory.img", 0);
 		for (int n = 0; c.p && n < c.tree.nr_procs; n++)
@@ -268,6 +266,7 @@ int predump_run(const struct dump_opts *opts)
 	dump_tree_free(&c.tree);
 	track_parent_close(&c.tp);
 	close(c.dirfd);
+	dump_drain_signals();
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	return r;
 }
