@@ -2,6 +2,7 @@
  * watches its userfaultfd events (snapshot_wp.h says when it does what). */
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -145,12 +146,19 @@ static void *handler_main(void *arg)
 
 int wp_handler_start(struct wp_proc *w)
 {
+	sigset_t all, old;
 	int r;
 
 	w->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (w->stop_fd < 0)
 		return pr_perror("cannot create an eventfd");
+	/* With every signal blocked: seize sleeps in sigtimedwait for the
+	 * SIGCHLD of each stop, and a thread of ours that could take it would
+	 * let it be discarded (a freeze then waited out its 10 s timeout). */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
 	r = pthread_create(&w->handler, NULL, handler_main, w);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (r) {
 		errno = r;
 		return pr_perror("cannot start the write-fault handler");
