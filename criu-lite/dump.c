@@ -466,12 +466,12 @@ static int dump_run(const struct dump_opts *opts)
 	if (!r && !opts->kill)
 		release(&c, mode);
 	if (c.snap || c.wp)
-		snap_yield(true);
+		snap_yield(c.wp ? YIELD_IDLE : YIELD_NICE);
 	for (int n = 0; !r && c.snap && n < c.tree.nr_procs; n++)
 		r = snap_dump_mem(&c.snap[n], c.dirfd, opts, &c.stats);
 	for (int n = 0; !r && c.wp && n < c.tree.nr_procs; n++)
 		r = wp_dump_mem(c.wp[n], c.dirfd, opts, &c.stats);
-	snap_yield(false);
+	snap_yield(YIELD_OFF);
 	if (!r)
 		r = dump_write_pstree(c.dirfd, &c.tree, c.track_fd);
 	if (!r && opts->kill)

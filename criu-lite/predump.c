@@ -202,7 +202,7 @@ static int predump_tree(struct pd_ctx *c)
 	c->thaw_ns = clock_ns(CLOCK_MONOTONIC);
 	/* Running again: the first pre-dump's pages, best effort, yielding
 	 * the CPU to the tree. */
-	snap_yield(true);
+	snap_yield(YIELD_NICE);
 	for (int n = 0; !r && n < c->tree.nr_procs; n++) {
 		struct mem_extra x = { .frozen_fd = -1, .best_effort = true };
 		pid_t pid = c->tree.procs[n].pid;
@@ -210,7 +210,7 @@ static int predump_tree(struct pd_ctx *c)
 		if (!c->p[n].done)
 			r = mem_dump_ex(c->dirfd, pid, pid, &c->p[n].vl, &x, c->opts, &c->stats);
 	}
-	snap_yield(false);
+	snap_yield(YIELD_OFF);
 	if (!r)
 		r = write_pstree(c);
 	if (!r)

@@ -39,12 +39,15 @@ struct snap_proc {
 /* A VMA whose pages fork does not copy consistently (see above). */
 bool snap_vma_frozen(const struct vma *v);
 
-/* After the thaw the copies are read at leisure: the tree's threads should
- * get the CPU first, or a small machine makes them wait for us even though
- * nothing stops them. on: SCHED_IDLE, so that any thread of theirs that
- * wakes takes the CPU at once (nice 10 still left them 40-130 ms gaps on
- * 2 cores); threads started meanwhile inherit it. off: back to what it was. */
-void snap_yield(bool on);
+/* After the thaw memory is read at leisure: the tree's threads should get
+ * the CPU first, or a small machine makes them wait for us even though
+ * nothing stops them. YIELD_NICE: nice 10. YIELD_IDLE: SCHED_IDLE, so any
+ * thread of theirs that wakes takes the CPU at once (--snapshot wp: gaps
+ * 30-48 ms against 67-152 at nice 10; reading a fork()ed copy page by page
+ * through /proc/PID/mem went 1.1-4x slower that way, so fork keeps nice).
+ * Threads started meanwhile inherit it. YIELD_OFF: back to what it was. */
+enum snap_yield { YIELD_OFF, YIELD_NICE, YIELD_IDLE };
+void snap_yield(enum snap_yield how);
 
 /* Before the freeze: pid's VMAs with their smaps flags. Reading smaps
  * walks every page table (60 ms for 4 GiB here): done while the process

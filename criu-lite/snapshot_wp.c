@@ -421,12 +421,12 @@ int wp_dump_mem(struct wp_proc *w, int dirfd, const struct dump_opts *opts,
 	/* Not at SCHED_IDLE: unregistering holds the process's mmap lock for
 	 * writing, and its running threads must not keep us from letting go
 	 * of it. */
-	snap_yield(false);
+	snap_yield(YIELD_OFF);
 	t0 = mono_ns();
 	r2 = unregister_all(w);
 	pr_debug("process %d: unregistered in %.1f ms", w->s.pid, (mono_ns() - t0) / 1e6);
 	wp_handler_stop(w);
-	snap_yield(true);
+	snap_yield(YIELD_IDLE);
 	if (r2 == -ESRCH || mm_gone(w))
 		r2 = -ESRCH;
 	log_release_errors(r2 != -ESRCH && !w->broken);
