@@ -52,6 +52,14 @@ work=${BENCH_DIR:-$(mktemp -d /dev/shm/criu-lite-bench.XXXXXX)}
 mkdir -p "$work" || die "cannot create $work"
 target_pid=
 core_old=$(cat /proc/sys/kernel/core_pattern)
+# A bench killed during its kernel-core step (SIGKILL: no trap) leaves its
+# own pattern behind; the next one would "restore" that forever.
+case "$core_old" in
+*/criu-lite-bench.*/kcore/core.%p)
+	echo "bench: core_pattern '$core_old' is a dead bench's: putting back 'core'" >&2
+	core_old=core
+	echo core > /proc/sys/kernel/core_pattern ;;
+esac
 core_set=
 
 # core_pattern is the whole machine's: put the old one back on any exit,
