@@ -1,4 +1,5 @@
 /* `criu-lite check`: print what kerndat found, one line per feature. */
+#include <linux/userfaultfd.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -30,6 +31,20 @@ static const char *track_why(const struct kerndat *kd)
 	}
 }
 
+/* What --snapshot wp needs: write-protect faults delivered to a handler,
+ * the events that tell it memory went away, and PAGEMAP_SCAN. */
+static const char *snapshot_modes(const struct kerndat *kd)
+{
+	const uint64_t need = UFFD_FEATURE_PAGEFAULT_FLAG_WP | UFFD_FEATURE_EVENT_REMAP |
+			      UFFD_FEATURE_EVENT_REMOVE | UFFD_FEATURE_EVENT_UNMAP;
+
+	if (!kd->f[KD_PAGEMAP_SCAN].ok)
+		return "fork (wp needs the PAGEMAP_SCAN ioctl, 6.7+)";
+	if ((kd->uffd_features & need) != need)
+		return "fork (wp needs userfaultfd write-protect faults and events)";
+	return "fork wp (wp: privileged targets only)";
+}
+
 int cmd_check(int argc, char **argv)
 {
 	struct kerndat kd;
@@ -46,5 +61,6 @@ int cmd_check(int argc, char **argv)
 		printf("%-24s %-4s %s\n", kerndat_feature_name(i), kd.f[i].ok ? "yes" : "no",
 		       kd.f[i].why);
 	printf("%-24s %s (%s)\n", "track-mem", kerndat_track_mem_name(kd.track_mem), track_why(&kd));
+	printf("%-24s %s\n", "snapshot", snapshot_modes(&kd));
 	return fflush(stdout) ? 1 : 0;
 }

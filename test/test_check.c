@@ -170,6 +170,7 @@ static bool soft_dirty_works(void)
 Test(check, memory_tracking_matches_the_machine)
 {
 	bool wp = uffd_offers_wp_async(), sd = soft_dirty_works();
+	const char *line, *eol;
 	char v[64];
 
 	run_check();
@@ -179,6 +180,12 @@ Test(check, memory_tracking_matches_the_machine)
 	cr_assert_eq(yes("pagemap-scan"), wp, "%s", out);
 	answer("track-mem", v, sizeof(v));
 	cr_assert_str_eq(v, sd ? "soft-dirty" : wp ? "pagemap-scan+uffd-wp" : "page", "%s", out);
+	/* --snapshot wp rides on the same kernel support (6.7+) */
+	line = strstr(out, "\nsnapshot ");
+	cr_assert_not_null(line, "no snapshot line:\n%s", out);
+	eol = strchr(line + 1, '\n');
+	cr_assert_eq(memmem(line, eol ? (size_t)(eol - line) : strlen(line), " wp", 3) != NULL, wp,
+		     "snapshot modes do not match the kernel (WP_ASYNC=%d):\n%s", wp, out);
 }
 
 static uint64_t cap_eff(void)
