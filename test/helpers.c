@@ -333,16 +333,17 @@ long proc_rss_kb(pid_t pid)
 	return proc_status_field(pid, "VmRSS", buf, sizeof(buf)) ? atol(buf) : -1;
 }
 
-size_t proc_fd_count(pid_t pid)
+int proc_dir_count(pid_t pid, const char *dir)
 {
 	char path[64];
 	struct dirent *de;
-	size_t n = 0;
+	int n = 0;
 	DIR *d;
 
-	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	snprintf(path, sizeof(path), "/proc/%d/%s", pid, dir);
 	d = opendir(path);
-	cr_assert_not_null(d, "cannot list %s", path);
+	if (!d)
+		return -1;
 	while ((de = readdir(d)))
 		n += de->d_name[0] != '.';
 	closedir(d);

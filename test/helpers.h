@@ -51,8 +51,9 @@ bool proc_untraced_running(pid_t pid);
 bool proc_threads_untraced(pid_t pid, bool gone_ok);
 /* Resident set size in KiB. */
 long proc_rss_kb(pid_t pid);
-/* Open fds of pid (asserts /proc/PID/fd can be listed). */
-size_t proc_fd_count(pid_t pid);
+/* Entries of /proc/PID/DIR ("fd": open fds, "task": threads), -1 if it
+ * cannot be listed (the process is gone). */
+int proc_dir_count(pid_t pid, const char *dir);
 
 /* Address of a symbol in an ELF executable (static address; for non-PIE
  * targets that is also the runtime address). 0 if not found. */

@@ -493,12 +493,12 @@ Test(failure, snapshot_wp_refused_for_unprivileged_target)
 			       NULL };
 	struct target t;
 	char ddir[300], err[8192];
-	size_t fds;
+	int fds;
 	int st;
 
 	target_start_clean(&t, argv);
 	track(t.pid);
-	fds = proc_fd_count(t.pid);
+	fds = proc_dir_count(t.pid, "fd");
 	snprintf(ddir, sizeof(ddir), "%s/wp-nobody", dir);
 	cr_assert_eq(mkdir(ddir, 0700), 0);
 	st = dump_sync(ddir, t.pid, snapshot_wp, err, sizeof(err));
@@ -506,7 +506,7 @@ Test(failure, snapshot_wp_refused_for_unprivileged_target)
 	cr_assert(strstr(err, "--snapshot fork"), "the refusal does not say what to use:\n%s", err);
 	cr_assert(alive(t.pid));
 	assert_target_released(t.pid, "--snapshot wp of an unprivileged process");
-	cr_assert_eq(proc_fd_count(t.pid), fds, "an fd was left in the target");
+	cr_assert_eq(proc_dir_count(t.pid, "fd"), fds, "an fd was left in the target");
 	stop(&t);
 }
 

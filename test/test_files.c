@@ -155,7 +155,8 @@ static void mix_start_how(struct mix *m, const char *mode, bool seize)
 		seize_target(m->t.pid);
 	else
 		stop_target(m->t.pid);
-	m->nr_proc_fds = proc_fd_count(m->t.pid);
+	cr_assert_geq(proc_dir_count(m->t.pid, "fd"), 0);
+	m->nr_proc_fds = (size_t)proc_dir_count(m->t.pid, "fd");
 	dump_and_read(m->t.pid, m->dir, &m->d);
 }
 

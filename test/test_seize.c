@@ -19,23 +19,6 @@
 #define CG2_ROOT "/sys/fs/cgroup/unified"
 #define CG1_ROOT "/sys/fs/cgroup/freezer"
 
-static int count_tasks(pid_t pid)
-{
-	char path[64];
-	struct dirent *de;
-	int n = 0;
-	DIR *d;
-
-	snprintf(path, sizeof(path), "/proc/%d/task", pid);
-	d = opendir(path);
-	if (!d)
-		return -1;
-	while ((de = readdir(d)))
-		n += atoi(de->d_name) > 0;
-	closedir(d);
-	return n;
-}
-
 /* Every thread of every process in the tree is traced by us and stopped,
  * and the tree lists exactly the threads /proc has. */
 static void assert_all_seized(const struct dump_tree *tree)
@@ -47,8 +30,8 @@ static void assert_all_seized(const struct dump_tree *tree)
 		const struct dump_proc *p = &tree->procs[n];
 
 		cr_assert_eq(p->tids[0], p->pid, "leader not first in %d", p->pid);
-		cr_assert_eq(count_tasks(p->pid), p->nr_threads, "process %d: /proc has %d threads, tree %d",
-			     p->pid, count_tasks(p->pid), p->nr_threads);
+		cr_assert_eq(proc_dir_count(p->pid, "task"), p->nr_threads, "process %d: /proc has %d threads, tree %d",
+			     p->pid, proc_dir_count(p->pid, "task"), p->nr_threads);
 		for (int i = 0; i < p->nr_threads; i++) {
 			cr_assert(proc_status_field(p->tids[i], "TracerPid", buf, sizeof(buf)));
 			cr_assert_str_eq(buf, me, "thread %d not traced by us", p->tids[i]);

@@ -217,12 +217,12 @@ static void target_runs_on_unharmed(const char *mode)
 	uint64_t priv, before, after, sigchld;
 	pid_t kids[8];
 	long rss0, rss1;
-	size_t fds0;
+	int fds0;
 
 	target_start(&tgt, "snap_regions", NULL);
 	priv = target_ready_u64(&tgt, "priv");
 	rss0 = proc_rss_kb(tgt.pid);
-	fds0 = proc_fd_count(tgt.pid);
+	fds0 = proc_dir_count(tgt.pid, "fd");
 	dump_into(0, "snaprun", mode);
 	rss1 = proc_rss_kb(tgt.pid);
 	cr_expect(labs(rss1 - rss0) * 100 <= rss0, "RSS %ld KiB before, %ld KiB after", rss0, rss1);
@@ -234,7 +234,7 @@ static void target_runs_on_unharmed(const char *mode)
 	cr_expect_eq(children_of(tgt.pid, kids, 8), 0, "the snapshot copy %d is left over", kids[0]);
 	sigchld = live_u64(tgt.pid, target_ready_u64(&tgt, "sigchld"));
 	cr_expect_eq(sigchld, 0, "the target got %lu SIGCHLD", (unsigned long)sigchld);
-	cr_expect_eq(proc_fd_count(tgt.pid), fds0, "the target's fd count changed");
+	cr_expect_eq(proc_dir_count(tgt.pid, "fd"), fds0, "the target's fd count changed");
 	cr_expect_not(smaps_has_flag(tgt.pid, "uw"), "memory left registered for write-protect");
 }
 
