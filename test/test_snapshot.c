@@ -275,12 +275,14 @@ static void process_tree(const char *mode)
  * address order: every page the thread reached first must come from the
  * save file, or the sweep would show a later value after an earlier one.
  * The kernel's own writes into protected pages (read(2)) must still work. */
-static void one_instant_while_everything_is_rewritten(const char *mode)
+static void one_instant_while_everything_is_rewritten(const char *mode, bool thp)
 {
 	uint64_t base, pages, prev = 0, first = 0, v;
 	struct pmr pm;
 
-	target_start(&tgt, "snap_sweep", "32", NULL);
+	target_start(&tgt, "snap_sweep", "32", thp ? "thp" : NULL, NULL);
+	if (thp && !target_ready_u64(&tgt, "thp_kb"))
+		cr_log_warn("no transparent huge page came: the THP case ran on 4 KiB pages");
 	base = target_ready_u64(&tgt, "sweep");
 	pages = target_ready_u64(&tgt, "pages");
 	dump_into(0, "snapsweep", mode);
@@ -309,5 +311,6 @@ Test(snapshot, wp_same_memory_as_plain_dump) { same_memory_as_plain_dump("wp"); 
 Test(snapshot, wp_one_instant_for_all_kinds_of_memory) { one_instant_for_all_kinds_of_memory("wp"); }
 Test(snapshot, wp_target_runs_on_unharmed) { target_runs_on_unharmed("wp"); }
 Test(snapshot, wp_process_tree) { process_tree("wp"); }
-Test(snapshot, one_instant_while_everything_is_rewritten) { one_instant_while_everything_is_rewritten("fork"); }
-Test(snapshot, wp_one_instant_while_everything_is_rewritten) { one_instant_while_everything_is_rewritten("wp"); }
+Test(snapshot, one_instant_while_everything_is_rewritten) { one_instant_while_everything_is_rewritten("fork", false); }
+Test(snapshot, wp_one_instant_while_everything_is_rewritten) { one_instant_while_everything_is_rewritten("wp", false); }
+Test(snapshot, wp_one_instant_in_huge_pages) { one_instant_while_everything_is_rewritten("wp", true); }

@@ -6,11 +6,13 @@
  * second thread has the kernel write into its pages (read(2) from a pipe):
  * a snapshot that made such a write fail would make read() return -1, and
  * the target then exits 5.
- * Usage: snap_sweep [MIB] (default 32).
+ * Usage: snap_sweep [MIB [thp]] (default 32; thp: the region in
+ * transparent huge pages, which write-protection splits page by page).
  * Prints "READY pid=P sweep=A pages=N kbuf=A". */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -25,6 +27,21 @@ static volatile uint64_t *sweep;
 static uint64_t *kbuf;
 static size_t pages;
 static int pfd[2];
+
+/* AnonHugePages of this process, in KiB (0 if none or unreadable). */
+static long anon_huge_kb(void)
+{
+	char line[256];
+	long kb = 0, v;
+	FILE *f = fopen("/proc/self/smaps_rollup", "re");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "AnonHugePages: %ld kB", &v) == 1)
+			kb = v;
+	if (f)
+		fclose(f);
+	return kb;
+}
 
 static void *sweeper(void *arg)
 {
@@ -58,13 +75,16 @@ int main(int argc, char **argv)
 	kbuf = mmap(NULL, KPAGES * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (sweep == MAP_FAILED || kbuf == MAP_FAILED || pipe(pfd))
 		return 1;
+	if (argc > 2 && !strcmp(argv[2], "thp") && madvise((void *)sweep, len, MADV_HUGEPAGE))
+		return 2;
 	memset((void *)sweep, 0, len);
 	memset(kbuf, 0, KPAGES * PG);
 	if (pthread_create(&th[0], NULL, sweeper, NULL) || pthread_create(&th[1], NULL, kernel_writer, NULL))
 		return 4;
 	while (sweep[(pages - 1) * PG / 8] < 2)
 		usleep(1000);
-	target_ready("pid=%d sweep=%p pages=%zu kbuf=%p", getpid(), (void *)sweep, pages, (void *)kbuf);
+	target_ready("pid=%d sweep=%p pages=%zu kbuf=%p thp_kb=%ld", getpid(), (void *)sweep, pages,
+		     (void *)kbuf, anon_huge_kb());
 	for (;;)
 		pause();
 }
