@@ -272,118 +272,19 @@ static int dump_one(struct dump_ctx *c, const struct dump_proc *p)
 	return r;
 }
 
-int dump_write_pstree(int dirfd, const struct dump_tree *tree, const int *track_fd)
-{
-	struct img *img = img_create(dirfd, IMG_PSTREE, 0);
-	int r = 0;
-
-	if (!img)
-		return -errno;
-	for (int n = 0; n < tree->nr_procs && !r; n++) {
-		const struct dump_proc *p = &tree->procs[n];
-		PstreeEntry pe = PSTREE_ENTRY__INIT;
-		uint32_t *threads = malloc(p->nr_threads * sizeof(*threads) + 1);
-
-		if (!threads) {
-			r = -ENOMEM;
-			break;
-		}
-		for (int i = 0; i < p->nr_threads; i++)
-			threads[i] = p->tids[i];
-		pe.pid = p->pid;
-		pe.ppid = p->ppid;
-		pe.pgid = p->pgid;
-		pe.sid = p->sid;
-		pe.n_threads = p->nr_threads;
-		pe.threads = threads;
-		pe.has_track_fd = track_fd && track_fd[n] >= 0;
-		pe.track_fd = pe.has_track_fd ? track_fd[n] : 0;
-		r = img_write(img, &pe);
-		free(threads);
-	}
-	if (r) {
-		img_abort(img, dirfd);
-		return r;
-	}
-	return img_close(img);
-}
-
-static const char *freezer_name(enum freezer_kind k)
-{
-	return k == FREEZER_CGROUP ? "cgroup" : k == FREEZER_SIGSTOP ? "sigstop" : "ptrace";
-}
-
 static int write_stats(struct dump_ctx *c)
 {
-	StatsEntry se = STATS_ENTRY__INIT;
-	struct img *img;
-	int r, threads = 0;
+	const struct dump_times t = { c->freeze_start_ns, c->frozen_ns, c->thaw_ns };
 
-	for (int n = 0; n < c->tree.nr_procs; n++)
-		threads += c->tree.procs[n].nr_threads;
-	se.freeze_start_ns = c->freeze_start_ns;
-	se.frozen_ns = c->frozen_ns;
-	se.thaw_ns = c->thaw_ns;
-	se.end_ns = clock_ns(CLOCK_MONOTONIC);
-#define STAT(field, val) (se.has_##field = 1, se.field = (val))
-	STAT(bytes_scanned, c->stats.bytes_scanned);
-	STAT(bytes_written, c->stats.bytes_written);
-	STAT(pages_scanned, c->stats.pages_scanned);
-	STAT(pages_written, c->stats.pages_written);
-	STAT(pages_zero, c->stats.pages_zero);
-	STAT(pages_unpopulated, c->stats.pages_unpopulated);
-	STAT(pages_file, c->stats.pages_file);
-	STAT(pages_parent, c->stats.pages_parent);
-	STAT(nr_procs, c->tree.nr_procs);
-	STAT(nr_threads, threads);
-	STAT(downtime_ns, c->thaw_ns - c->freeze_start_ns);
-#undef STAT
-	se.freezer = (char *)freezer_name(c->tree.used);
-	se.snapshot = (char *)(c->opts->snapshot_fork ? "fork" : c->opts->snapshot_wp ? "wp" : "none");
-	img = img_create(c->dirfd, IMG_STATS, 0);
-	if (!img)
-		return -errno;
-	r = img_write(img, &se);
-	if (r) {
-		img_abort(img, c->dirfd);
-		return r;
-	}
-	return img_close(img);
+	return dump_write_stats(c->dirfd, &c->tree, &c->stats, &t,
+				c->opts->snapshot_fork ? "fork" : c->opts->snapshot_wp ? "wp" : "none");
 }
 
 static int write_inventory(struct dump_ctx *c)
 {
-	InventoryEntry *inv = malloc(sizeof(*inv));
-	char host[256];
-	int r;
-
-	if (!inv)
-		return -ENOMEM;
-	inventory_entry__init(inv);
-	inv->format_version = IMG_FORMAT_VERSION;
-	inv->root_pid = c->opts->pid;
-	inv->page_size = (uint32_t)sysconf(_SC_PAGESIZE);
-	inv->has_kind = 1;
-	inv->kind = c->opts->predump ? INVENTORY_KIND_PREDUMP : INVENTORY_KIND_DUMP;
-	inv->has_dump_time_ns = 1;
-	inv->dump_time_ns = c->realtime_ns;
-	inv->tool_version = strdup(CRIU_LITE_VERSION);
-	if (!gethostname(host, sizeof(host))) {
-		host[sizeof(host) - 1] = '\0';
-		inv->hostname = strdup(host);
-	}
-	if (c->opts->prev_dir)
-		inv->parent_dir = strdup(c->opts->prev_dir);
-	if (c->opts->track_mem)
-		inv->track_mem = strdup(kerndat_track_mem_name(track_method()));
-	r = inv->tool_version ? cpu_fill_inventory(inv) : -ENOMEM;
-	/* What the kernel's regset really held beats what CPUID predicts. */
-	if (!r && c->xstate_len)
-		inv->xsave_size = c->xstate_len;
-	if (!r)
-		r = img_write_inventory(c->dirfd, inv);
-	img_free(inv);
-	return r;
+	return dump_write_inventory(c->dirfd, c->opts, INVENTORY_KIND_DUMP, c->realtime_ns,
+				    c->opts->track_mem ? kerndat_track_mem_name(track_method()) : NULL,
+				    c->xstate_len);
 }
 
 static void release(struct dump_ctx *c, enum release_mode mode)

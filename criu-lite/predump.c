@@ -115,68 +115,15 @@ static int write_pstree(struct pd_ctx *c)
 
 static int write_stats(struct pd_ctx *c)
 {
-	StatsEntry se = STATS_ENTRY__INIT;
-	struct img *img = img_create(c->dirfd, IMG_STATS, 0);
-	int r;
+	const struct dump_times t = { c->tree.freeze_start_ns, c->frozen_ns, c->thaw_ns };
 
-	if (!img)
-		return -errno;
-	se.freeze_start_ns = c->tree.freeze_start_ns;
-	se.frozen_ns = c->frozen_ns;
-	se.thaw_ns = c->thaw_ns;
-	se.end_ns = clock_ns(CLOCK_MONOTONIC);
-#define STAT(field, val) (se.has_##field = 1, se.field = (val))
-	STAT(bytes_scanned, c->stats.bytes_scanned);
-	STAT(bytes_written, c->stats.bytes_written);
-	STAT(pages_scanned, c->stats.pages_scanned);
-	STAT(pages_written, c->stats.pages_written);
-	STAT(pages_zero, c->stats.pages_zero);
-	STAT(pages_unpopulated, c->stats.pages_unpopulated);
-	STAT(pages_file, c->stats.pages_file);
-	STAT(pages_parent, c->stats.pages_parent);
-	STAT(nr_procs, c->tree.nr_procs);
-	STAT(downtime_ns, c->thaw_ns - c->tree.freeze_start_ns);
-#undef STAT
-	se.freezer = (char *)(c->tree.used == FREEZER_CGROUP ? "cgroup" :
-			      c->tree.used == FREEZER_SIGSTOP ? "sigstop" : "ptrace");
-	se.snapshot = (char *)"none";
-	r = img_write(img, &se);
-	if (r) {
-		img_abort(img, c->dirfd);
-		return r;
-	}
-	return img_close(img);
+	return dump_write_stats(c->dirfd, &c->tree, &c->stats, &t, "none");
 }
 
 static int write_inventory(struct pd_ctx *c)
 {
-	InventoryEntry *inv = calloc(1, sizeof(*inv));
-	char host[256];
-	int r;
-
-	if (!inv)
-		return -ENOMEM;
-	inventory_entry__init(inv);
-	inv->format_version = IMG_FORMAT_VERSION;
-	inv->root_pid = c->opts->pid;
-	inv->page_size = (uint32_t)sysconf(_SC_PAGESIZE);
-	inv->has_kind = 1;
-	inv->kind = INVENTORY_KIND_PREDUMP;
-	inv->has_dump_time_ns = 1;
-	inv->dump_time_ns = c->realtime_ns;
-	inv->tool_version = strdup(CRIU_LITE_VERSION);
-	inv->track_mem = strdup(kerndat_track_mem_name(c->method));
-	if (!gethostname(host, sizeof(host))) {
-		host[sizeof(host) - 1] = '\0';
-		inv->hostname = strdup(host);
-	}
-	if (c->opts->prev_dir)
-		inv->parent_dir = strdup(c->opts->prev_dir);
-	r = inv->tool_version && inv->track_mem ? cpu_fill_inventory(inv) : -ENOMEM;
-	if (!r)
-		r = img_write_inventory(c->dirfd, inv);
-	img_free(inv);
-	return r;
+	return dump_write_inventory(c->dirfd, c->opts, INVENTORY_KIND_PREDUMP, c->realtime_ns,
+				    kerndat_track_mem_name(c->method), 0);
 }
 
 static int predump_tree(struct pd_ctx *c)
