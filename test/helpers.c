@@ -292,7 +292,7 @@ bool proc_status_field(pid_t pid, const char *field, char *buf, size_t len)
 
 /* gone_ok: a thread that exited between readdir and reading its status
  * counts as untraced, for targets whose threads come and go. */
-bool proc_threads_untraced(pid_t pid, bool gone_ok)
+bool proc_threads_untraced(pid_t pid, bool gone_ok, char *why, size_t len)
 {
 	char path[64], buf[64];
 	struct dirent *de;
@@ -301,21 +301,31 @@ bool proc_threads_untraced(pid_t pid, bool gone_ok)
 
 	snprintf(path, sizeof(path), "/proc/%d/task", pid);
 	d = opendir(path);
-	if (!d)
+	if (!d) {
+		if (why)
+			snprintf(why, len, "process %d is gone", pid);
 		return false;
+	}
 	while ((de = readdir(d)) && ok) {
 		pid_t tid = atoi(de->d_name);
 
 		if (tid <= 0)
 			continue;
-		if (!proc_status_field(tid, "TracerPid", buf, sizeof(buf)))
+		if (!proc_status_field(tid, "TracerPid", buf, sizeof(buf))) {
 			ok = gone_ok;
-		else if (atoi(buf) != 0)
+		} else if (atoi(buf) != 0) {
 			ok = false;
-		else if (!proc_status_field(tid, "State", buf, sizeof(buf)))
+			if (why)
+				snprintf(why, len, "thread %d traced by %s", tid, buf);
+		} else if (!proc_status_field(tid, "State", buf, sizeof(buf))) {
 			ok = gone_ok;
-		else if (buf[0] == 't' || buf[0] == 'T')
+		} else if (buf[0] == 't' || buf[0] == 'T') {
 			ok = false;
+			if (why)
+				snprintf(why, len, "thread %d in state %s", tid, buf);
+		}
+		if (!ok && why && !*why)
+			snprintf(why, len, "thread %d gone while looked at", tid);
 	}
 	closedir(d);
 	return ok;
@@ -323,7 +333,7 @@ bool proc_threads_untraced(pid_t pid, bool gone_ok)
 
 bool proc_untraced_running(pid_t pid)
 {
-	return proc_threads_untraced(pid, false);
+	return proc_threads_untraced(pid, false, NULL, 0);
 }
 
 long proc_rss_kb(pid_t pid)

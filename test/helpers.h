@@ -47,8 +47,9 @@ void test_cleanup(pid_t *pid, char *dir);
 bool proc_status_field(pid_t pid, const char *field, char *buf, size_t len);
 /* TracerPid is 0 and state is not t/T for every thread of pid. */
 bool proc_untraced_running(pid_t pid);
-/* The same; with gone_ok a thread that exits meanwhile counts as untraced. */
-bool proc_threads_untraced(pid_t pid, bool gone_ok);
+/* The same; with gone_ok a thread that exits meanwhile counts as untraced.
+ * why (may be NULL): what was found otherwise. */
+bool proc_threads_untraced(pid_t pid, bool gone_ok, char *why, size_t len);
 /* Resident set size in KiB. */
 long proc_rss_kb(pid_t pid);
 /* Entries of /proc/PID/DIR ("fd": open fds, "task": threads), -1 if it

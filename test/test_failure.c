@@ -290,38 +290,6 @@ static bool cgroup_thawed(pid_t pid)
 	return ok;
 }
 
-/* Every thread untraced and not stopped. Unlike proc_untraced_running(), a
- * thread that exits between readdir and reading its status is no failure:
- * the churning targets lose threads all the time. */
-static bool threads_released(pid_t pid, char *why, size_t len)
-{
-	char path[64], field[64];
-	struct dirent *de;
-	bool ok = true;
-	DIR *d;
-
-	snprintf(path, sizeof(path), "/proc/%d/task", pid);
-	d = opendir(path);
-	if (!d)
-		return true;	/* gone */
-	while (ok && (de = readdir(d))) {
-		pid_t tid = atoi(de->d_name);
-
-		if (tid <= 0)
-			continue;
-		if (proc_status_field(tid, "TracerPid", field, sizeof(field)) && atoi(field)) {
-			snprintf(why, len, "thread %d traced by %s", tid, field);
-			ok = false;
-		} else if (proc_status_field(tid, "State", field, sizeof(field)) &&
-			   (field[0] == 't' || field[0] == 'T')) {
-			snprintf(why, len, "thread %d in state %s", tid, field);
-			ok = false;
-		}
-	}
-	closedir(d);
-	return ok;
-}
-
 /* The target is as the dump found it, or dead on its own: every thread
  * untraced and not stopped, its cgroup not frozen, and it still gets CPU. */
 static void assert_target_released(pid_t pid, const char *what)
@@ -332,7 +300,7 @@ static void assert_target_released(pid_t pid, const char *what)
 
 	if (!alive(pid))
 		return;
-	cr_assert(threads_released(pid, why, sizeof(why)) || !alive(pid),
+	cr_assert(proc_threads_untraced(pid, true, why, sizeof(why)) || !alive(pid),
 		  "%s: target %d left %s", what, pid, why);
 	cr_assert(cgroup_thawed(pid) || !alive(pid), "%s: target %d left frozen", what, pid);
 	t0 = run_ns(pid);

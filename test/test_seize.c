@@ -119,7 +119,7 @@ Test(seize, catches_threads_born_while_seizing, .timeout = 60)
 		assert_all_seized(&tree);
 		seize_release(&tree, RELEASE_RUN);
 		dump_tree_free(&tree);
-		cr_assert(proc_threads_untraced(t.pid, true), "round %d", round);
+		cr_assert(proc_threads_untraced(t.pid, true, NULL, 0), "round %d", round);
 	}
 	assert_prints_on(&t);
 	target_kill(&t);
