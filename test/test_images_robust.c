@@ -645,39 +645,17 @@ Test(images_robust, restore_refuses_fifo_at_mapped_path)
 	cr_assert(strstr(err, exe), "restore does not name %s:\n%s", exe, err);
 }
 
-/* The same for the raw pages file of a dump, which convert and restore open
- * by the name the pagemap image gives. */
-/* Like target_start, but the target inherits no fd beyond stdio (Criterion's
- * own would make restore refuse the dump for another reason). */
+/* The target inherits no fd beyond stdio (Criterion's own would make
+ * restore refuse the dump for another reason). */
 static void start_clean(struct target *t, const char *name, const char *arg)
 {
-	char line[1024];
-	int pfd[2];
+	const char *argv[] = { target_path(name), arg, NULL };
 
-	cr_assert_eq(pipe2(pfd, O_CLOEXEC), 0);
-	t->pid = fork();
-	cr_assert_geq(t->pid, 0);
-	if (t->pid == 0) {
-		int null = open("/dev/null", O_RDWR);
-
-		dup2(null, 0);
-		dup2(pfd[1], 1);
-		dup2(null, 2);
-		syscall(SYS_close_range, 3, ~0U, 0);
-		setpgid(0, 0);
-		execl(target_path(name), name, arg, (char *)NULL);
-		_exit(127);
-	}
-	close(pfd[1]);
-	t->out_fd = pfd[0];
-	do {
-		if (!target_read_line(t, line, sizeof(line), 10000)) {
-			target_kill(t);
-			cr_assert_fail("target %s did not get ready", name);
-		}
-	} while (strncmp(line, "READY", 5));
+	target_start_clean(t, argv);
 }
 
+/* The same for the raw pages file of a dump, which convert and restore open
+ * by the name the pagemap image gives. */
 static void dump_then_fifo_pages(char *ddir, size_t dlen)
 {
 	char pid[16], err[8192], pages[600];
