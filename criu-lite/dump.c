@@ -17,6 +17,7 @@
 #include "criu-lite/snapshot_fork.h"
 #include "criu-lite/snapshot_wp.h"
 #include "criu-lite/track_mem.h"
+#include "images/clock.h"
 #include "images/log.h"
 
 struct dump_ctx {
@@ -41,14 +42,6 @@ struct dump_ctx {
  * looked at between steps: a handler that detached threads from under a
  * running injection would leave a thread on borrowed registers. */
 static const int held_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
-
-static uint64_t clock_ns(clockid_t clk)
-{
-	struct timespec ts;
-
-	clock_gettime(clk, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
 
 void dump_hold_signals(sigset_t *old)
 {

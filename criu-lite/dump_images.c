@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "criu-lite/dump.h"
+#include "images/clock.h"
 #include "images/log.h"
 
 int dump_write_pstree(int dirfd, const struct dump_tree *tree, const int *track_fd)
@@ -55,17 +56,15 @@ int dump_write_stats(int dirfd, const struct dump_tree *tree, const struct dump_
 		     const struct dump_times *t, const char *snapshot)
 {
 	StatsEntry se = STATS_ENTRY__INIT;
-	struct timespec now;
 	struct img *img;
 	int r, threads = 0;
 
 	for (int n = 0; n < tree->nr_procs; n++)
 		threads += tree->procs[n].nr_threads;
-	clock_gettime(CLOCK_MONOTONIC, &now);
 	se.freeze_start_ns = t->freeze_start;
 	se.frozen_ns = t->frozen;
 	se.thaw_ns = t->thaw;
-	se.end_ns = (uint64_t)now.tv_sec * 1000000000ull + now.tv_nsec;
+	se.end_ns = mono_ns();
 #define STAT(field, val) (se.has_##field = 1, se.field = (val))
 	STAT(bytes_scanned, st->bytes_scanned);
 	STAT(bytes_written, st->bytes_written);

@@ -13,19 +13,12 @@
 
 #include "criu-lite/freezer_cgroup.h"
 #include "criu-lite/procfs.h"
+#include "images/clock.h"
 #include "images/log.h"
 
 /* Freezing waits for every task to reach a freezable point; a task stuck in
  * an uninterruptible sleep (NFS, a vfork parent) never gets there. */
 #define FREEZE_TIMEOUT_MS 10000
-
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int read_attr(const char *dir, const char *name, char *buf, size_t len)
 {
@@ -230,7 +223,7 @@ static void wait_a_little(const char *dir, int v2)
 
 int fcg_freeze(const char *dir, int v2, int *was_frozen)
 {
-	long deadline = now_ms() + FREEZE_TIMEOUT_MS;
+	long deadline = mono_ms() + FREEZE_TIMEOUT_MS;
 	char buf[64];
 	int r;
 
@@ -242,7 +235,7 @@ int fcg_freeze(const char *dir, int v2, int *was_frozen)
 	if (r)
 		return r;
 	while (!is_frozen(dir, v2)) {
-		if (now_ms() > deadline) {
+		if (mono_ms() > deadline) {
 			pr_err("cgroup %s did not freeze within %d ms (a task in uninterruptible sleep?)",
 			       dir, FREEZE_TIMEOUT_MS);
 			if (!*was_frozen)

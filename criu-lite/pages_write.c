@@ -15,20 +15,13 @@
 #include <time.h>
 
 #include "criu-lite/mem_internal.h"
+#include "images/clock.h"
 #include "images/log.h"
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000ull + ts.tv_nsec / 1000000;
-}
 
 /* Only dumps that take a while show it, and not more than 5 times a second. */
 static void progress(struct pw *pw, bool done)
 {
-	uint64_t t = now_ms();
+	uint64_t t = mono_ms();
 
 	if (!pw->tty || (!done && (t - pw->t_start < 500 || t - pw->t_shown < 200)))
 		return;
@@ -65,7 +58,7 @@ int pw_init(struct pw *pw, struct dump_stats *st)
 	pw->cmp_buf = malloc(PW_CMP_BUF);
 	if (!pw->cmp_buf)
 		return -ENOMEM;
-	pw->t_start = now_ms();
+	pw->t_start = mono_ms();
 	return 0;
 }
 

@@ -25,6 +25,7 @@
 #include "criu-lite/predump.h"
 #include "criu-lite/snapshot_fork.h"
 #include "criu-lite/track_mem.h"
+#include "images/clock.h"
 #include "images/log.h"
 
 struct pd_proc {
@@ -45,14 +46,6 @@ struct pd_ctx {
 	struct dump_stats stats;
 	uint64_t realtime_ns, frozen_ns, thaw_ns;
 };
-
-static uint64_t clock_ns(clockid_t clk)
-{
-	struct timespec ts;
-
-	clock_gettime(clk, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
 
 static int open_dir(const char *dir)
 {

@@ -21,6 +21,7 @@
 #include "criu-lite/dump.h"
 #include "criu-lite/freezer_cgroup.h"
 #include "criu-lite/seize_scan.h"
+#include "images/clock.h"
 #include "images/log.h"
 
 #ifndef PTRACE_EVENT_STOP
@@ -34,22 +35,6 @@
 /* A thread that does not reach a ptrace-stop in this time is stuck in an
  * uninterruptible sleep (a vfork parent waiting for its child, NFS). */
 #define STOP_TIMEOUT_MS 10000
-
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
 
 /* While the tree is frozen, every moment the scheduler gives to another
  * task is downtime: on a busy machine the dumper otherwise waits whole time
@@ -254,7 +239,7 @@ static int reap_siblings(struct dump_proc *p, int i)
 /* Wait until tids[i] reaches a ptrace-stop or exits. */
 static int wait_stop(struct dump_proc *p, int i)
 {
-	long deadline = now_ms() + STOP_TIMEOUT_MS;
+	long deadline = mono_ms() + STOP_TIMEOUT_MS;
 	pid_t tid = p->tids[i];
 
 	while (!(p->thread_flags[i] & (TF_STOPPED | TF_GONE))) {
@@ -273,7 +258,7 @@ static int wait_stop(struct dump_proc *p, int i)
 			return r;
 		if (w > 0)
 			continue;
-		left = deadline - now_ms();
+		left = deadline - mono_ms();
 		if (left <= 0) {
 			pr_err("thread %d of process %d did not stop (uninterruptible sleep?)",
 			       tid, p->pid);
@@ -585,7 +570,7 @@ static void reap_quietly(pid_t tid, long deadline)
 {
 	int st;
 
-	while (now_ms() < deadline) {
+	while (mono_ms() < deadline) {
 		pid_t r = waitpid(tid, &st, __WALL | WNOHANG);
 
 		if (r < 0 && errno != EINTR)
@@ -605,10 +590,10 @@ static void detach_thread(struct dump_proc *p, int i)
 	if (!ptrace(PTRACE_DETACH, tid, NULL, NULL) || errno != ESRCH)
 		return;
 	if (!(p->thread_flags[i] & TF_STOPPED) || !ptrace(PTRACE_INTERRUPT, tid, NULL, NULL)) {
-		long deadline = now_ms() + 1000;
+		long deadline = mono_ms() + 1000;
 		int st;
 
-		while (now_ms() < deadline) {
+		while (mono_ms() < deadline) {
 			pid_t r = waitpid(tid, &st, __WALL | WNOHANG);
 
 			if (r < 0 || (r > 0 && !WIFSTOPPED(st)))
@@ -633,11 +618,11 @@ static void detach_thread(struct dump_proc *p, int i)
 static void wait_group_stopped(struct dump_tree *tree)
 {
 	for (int n = 0; n < tree->nr_procs; n++) {
-		long deadline = now_ms() + 1000;
+		long deadline = mono_ms() + 1000;
 		struct proc_stat ps;
 
 		while (!ptree_read_stat(tree->procs[n].pid, 0, &ps) && ps.state != 'T' &&
-		       ps.state != 'Z' && now_ms() < deadline)
+		       ps.state != 'Z' && mono_ms() < deadline)
 			usleep(1000);
 	}
 }
@@ -661,7 +646,7 @@ void seize_release(struct dump_tree *tree, enum release_mode mode)
 			if (!(p->thread_flags[i] & TF_SEIZED) || (p->thread_flags[i] & TF_GONE))
 				continue;
 			if (mode == RELEASE_KILL)
-				reap_quietly(p->tids[i], now_ms() + 2000);
+				reap_quietly(p->tids[i], mono_ms() + 2000);
 			else
 				detach_thread(p, i);
 			p->thread_flags[i] = 0;

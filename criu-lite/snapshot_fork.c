@@ -19,6 +19,7 @@
 #include "criu-lite/infect.h"
 #include "criu-lite/mem.h"
 #include "criu-lite/snapshot_fork.h"
+#include "images/clock.h"
 #include "images/log.h"
 
 #ifndef PTRACE_EVENT_STOP
@@ -31,14 +32,6 @@
 #define PM_PRESENT	(1ull << 63)
 #define PM_SWAP		(1ull << 62)
 #define STOP_TIMEOUT_MS	5000
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
 
 bool snap_vma_frozen(const struct vma *v)
 {

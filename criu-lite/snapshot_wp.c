@@ -18,6 +18,7 @@
 #include "criu-lite/pagemap_scan.h"
 #include "criu-lite/procfs.h"
 #include "criu-lite/snapshot_wp.h"
+#include "images/clock.h"
 #include "images/log.h"
 
 #define SCAN_VEC 512
@@ -25,14 +26,6 @@
  * 4 GiB at once held it 170-400 ms; a chunk this size holds it a
  * millisecond or two. */
 #define WALK_CHUNK (32ull << 20)
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
 
 /* Synchronous write-protection works on anonymous private memory. Shared
  * memory is written through other page tables too; it is copied frozen. */

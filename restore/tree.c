@@ -17,6 +17,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
+#include "images/clock.h"
 #include "images/log.h"
 #include "restore/rst.h"
 
@@ -83,14 +84,6 @@ int rst_fork_children(struct rst_tree *t, int idx, struct rst_status *st)
 	return 0;
 }
 
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int got_status(struct rst_tree *t, const struct rst_status *st)
 {
 	struct rst_proc *p;
@@ -115,7 +108,7 @@ static int got_status(struct rst_tree *t, const struct rst_status *st)
 /* Collect one status per process, seizing each as it reports. */
 static int wait_ready(struct rst_tree *t, pid_t root)
 {
-	long deadline = now_ms() + READY_TIMEOUT_MS;
+	long deadline = mono_ms() + READY_TIMEOUT_MS;
 	size_t got = 0;
 
 	while (got < t->nr_procs) {
@@ -135,7 +128,7 @@ static int wait_ready(struct rst_tree *t, pid_t root)
 				t->procs[t->root].pid = 0;
 				return -ESRCH;
 			}
-			if (now_ms() > deadline) {
+			if (mono_ms() > deadline) {
 				pr_err("timed out waiting for the restored processes to set up");
 				return -ETIMEDOUT;
 			}
