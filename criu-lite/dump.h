@@ -69,6 +69,11 @@ enum release_mode { RELEASE_RUN, RELEASE_STOPPED, RELEASE_KILL };
  * in a ptrace-stop (PTRACE_SEIZE + PTRACE_INTERRUPT), catching threads and
  * children born meanwhile. On failure nothing stays seized or frozen. */
 int seize_tree(pid_t root, const struct dump_opts *opts, struct dump_tree *tree);
+/* seize_tree's first checks on the root alone (a pid, alive, not a zombie,
+ * not ourselves), for steps that must touch it before: one line, -errno. */
+int seize_check_root(pid_t root);
+/* "auto", "cgroup", "ptrace" or "sigstop". */
+const char *seize_freezer_name(enum freezer_kind k);
 /* Detach every thread and thaw; with RELEASE_KILL, SIGKILL the tree. Safe to
  * call on a partly seized tree and more than once. */
 void seize_release(struct dump_tree *tree, enum release_mode mode);

@@ -47,11 +47,6 @@ int dump_write_pstree(int dirfd, const struct dump_tree *tree, const int *track_
 	return img_close(img);
 }
 
-static const char *freezer_name(enum freezer_kind k)
-{
-	return k == FREEZER_CGROUP ? "cgroup" : k == FREEZER_SIGSTOP ? "sigstop" : "ptrace";
-}
-
 int dump_write_stats(int dirfd, const struct dump_tree *tree, const struct dump_stats *st,
 		     const struct dump_times *t, const char *snapshot)
 {
@@ -78,7 +73,7 @@ int dump_write_stats(int dirfd, const struct dump_tree *tree, const struct dump_
 	STAT(nr_threads, threads);
 	STAT(downtime_ns, t->thaw - t->freeze_start);
 #undef STAT
-	se.freezer = (char *)freezer_name(tree->used);
+	se.freezer = (char *)seize_freezer_name(tree->used);
 	se.snapshot = (char *)snapshot;
 	img = img_create(dirfd, IMG_STATS, 0);
 	if (!img)

@@ -486,7 +486,14 @@ static int check_root(pid_t root, struct proc_stat *ps)
 	return 0;
 }
 
-static const char *freezer_name(enum freezer_kind k)
+int seize_check_root(pid_t root)
+{
+	struct proc_stat ps;
+
+	return check_root(root, &ps);
+}
+
+const char *seize_freezer_name(enum freezer_kind k)
 {
 	static const char *const names[] = {
 		[FREEZER_AUTO] = "auto", [FREEZER_CGROUP] = "cgroup",
@@ -557,7 +564,7 @@ int seize_tree(pid_t root, const struct dump_opts *opts, struct dump_tree *tree)
 	for (int i = 0; i < tree->nr_procs; i++)
 		nr_threads += tree->procs[i].nr_threads;
 	pr_info("frozen %d processes, %d threads (freezer %s%s%s)", tree->nr_procs, nr_threads,
-		freezer_name(tree->used), tree->cgroup[0] ? " " : "", tree->cgroup);
+		seize_freezer_name(tree->used), tree->cgroup[0] ? " " : "", tree->cgroup);
 	return 0;
 fail:
 	ptree_cache_free();

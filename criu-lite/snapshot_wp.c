@@ -16,7 +16,6 @@
 
 #include "criu-lite/infect.h"
 #include "criu-lite/pagemap_scan.h"
-#include "criu-lite/procfs.h"
 #include "criu-lite/snapshot_wp.h"
 #include "images/clock.h"
 #include "images/log.h"
@@ -151,33 +150,22 @@ static int arm_begin(struct wp_proc *w, pid_t tid)
 	return inject_uffd(w, tid);
 }
 
-/* Gone, or a zombie: seizing it fails with EPERM, which says nothing. */
-static bool gone(pid_t pid)
-{
-	struct procfs_stat st;
-	bool dead;
-
-	if (procfs_stat_read(pid, &st) < 0)
-		return true;
-	dead = st.nr > 2 && (st.field[2][0] == 'Z' || st.field[2][0] == 'X');
-	procfs_stat_free(&st);
-	return dead;
-}
-
 int wp_arm_running(struct wp_proc *w, pid_t pid)
 {
 	int r;
 
+	/* The dump's own checks first: they come before anything touches the
+	 * process, and a seize of a zombie would only say EPERM. */
+	r = seize_check_root(pid);
+	if (r)
+		return r;
 	wp_init(w, pid);
 	if (ptrace(PTRACE_SEIZE, pid, NULL, NULL)) {
 		int e = errno;
 
-		if (gone(pid)) {
-			pr_err("process %d exited", pid);
-			return -ESRCH;
-		}
+		r = seize_check_root(pid);	/* it may have exited just now */
 		errno = e;
-		return pr_perror("cannot seize %d", pid);
+		return r ? r : pr_perror("cannot seize %d", pid);
 	}
 	r = ptrace(PTRACE_INTERRUPT, pid, NULL, NULL) ? -errno : snap_wait_stop(pid);
 	if (r)
