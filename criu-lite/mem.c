@@ -196,7 +196,7 @@ int mem_dump_ex(int dirfd, pid_t pid, pid_t mem_pid, const struct vma_list *vl,
 	if (x)
 		md.pw.best_effort = x->best_effort;
 	if (x && x->wp_kind) {
-		md.pw.overlay_fd = x->overlay_fd;
+		md.pw.overlay_fd = x->frozen_fd;
 		md.pw.overlay_pid = pid;
 		md.pw.read_upto = x->read_upto;
 	}

@@ -32,7 +32,7 @@ struct wp_run {
 /* --snapshot wp: how a VMA was kept at the freeze. */
 enum wp_kind {
 	WPK_NONE,	/* as a plain dump: read now (vdso, shared files) or frozen[] */
-	WPK_PROTECTED,	/* write-protected: its wp_runs, read live under overlay_fd */
+	WPK_PROTECTED,	/* write-protected: its wp_runs, read live, saved pages over them */
 	WPK_FILE,	/* private file mapping with no page of its own: the file */
 };
 
@@ -53,13 +53,12 @@ struct mem_extra {
 	 * out instead of failing the dump. */
 	bool best_effort;
 	/* --snapshot wp (snapshot_wp.h): per VMA of vl, an enum wp_kind, or
-	 * NULL. overlay_fd holds, at offset == address, pages saved before
-	 * the running process wrote them: they win over what is read live.
-	 * read_upto: how far (address) the live reading has got. */
+	 * NULL. frozen_fd then also holds, at offset == address, the pages
+	 * saved before the running process wrote them: they win over what is
+	 * read live. read_upto: how far (address) the live reading has got. */
 	const uint8_t *wp_kind;
 	const struct wp_run *wp_runs;	/* sorted */
 	size_t nr_wp_runs;
-	int overlay_fd;
 	_Atomic uint64_t *read_upto;
 };
 

@@ -388,7 +388,7 @@ int wp_dump_mem(struct wp_proc *w, int dirfd, const struct dump_opts *opts,
 {
 	struct mem_extra x = { .frozen_fd = w->s.frozen_fd, .frozen = w->s.frozen,
 			       .wp_kind = w->kind, .wp_runs = w->runs, .nr_wp_runs = w->nr_runs,
-			       .overlay_fd = w->s.frozen_fd, .read_upto = &w->read_upto };
+			       .read_upto = &w->read_upto };
 	uint64_t t0;
 	int r, r2;
 
