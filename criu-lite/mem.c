@@ -84,21 +84,28 @@ static enum wp_kind wp_kind_of(const struct mem_dump *md, size_t i)
 /* --snapshot wp: the pages populated at the freeze, from the live process
  * (pages_write's overlay puts back those it wrote since). A page populated
  * since then was a hole at the freeze: it stays one. */
-static int queue_wp_runs(struct mem_dump *md, const struct vma *v, uint32_t idx)
+size_t wp_run_first_after(const struct wp_run *runs, size_t nr, uint64_t addr)
 {
-	const struct mem_extra *x = md->x;
-	size_t lo = 0, hi = x->nr_wp_runs;
-	uint64_t covered = 0;
+	size_t lo = 0, hi = nr;
 
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
 
-		if (x->wp_runs[mid].end <= v->start)
+		if (runs[mid].end <= addr)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	for (size_t k = lo; k < x->nr_wp_runs && x->wp_runs[k].start < v->end; k++) {
+	return lo;
+}
+
+static int queue_wp_runs(struct mem_dump *md, const struct vma *v, uint32_t idx)
+{
+	const struct mem_extra *x = md->x;
+	uint64_t covered = 0;
+
+	for (size_t k = wp_run_first_after(x->wp_runs, x->nr_wp_runs, v->start);
+	     k < x->nr_wp_runs && x->wp_runs[k].start < v->end; k++) {
 		uint64_t s = x->wp_runs[k].start > v->start ? x->wp_runs[k].start : v->start;
 		uint64_t e = x->wp_runs[k].end < v->end ? x->wp_runs[k].end : v->end;
 		int r = pw_add_copy(&md->pw, s, (e - s) / MEM_PAGE, idx, PW_SRC_VM, md->pid, -1, 0);

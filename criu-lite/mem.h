@@ -29,6 +29,10 @@ struct wp_run {
 	uint64_t start, end;
 };
 
+/* The first of runs[0..nr) (sorted, disjoint) that ends after addr; nr if
+ * none. */
+size_t wp_run_first_after(const struct wp_run *runs, size_t nr, uint64_t addr);
+
 /* --snapshot wp: how a VMA was kept at the freeze. */
 enum wp_kind {
 	WPK_NONE,	/* as a plain dump: read now (vdso, shared files) or frozen[] */

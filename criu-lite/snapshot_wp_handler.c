@@ -29,21 +29,14 @@ static void set_broken(struct wp_proc *w, const char *what, uint64_t start, uint
 static bool hits_unread(struct wp_proc *w, uint64_t start, uint64_t end)
 {
 	uint64_t upto = atomic_load(&w->read_upto);
-	size_t lo = 0, hi = w->nr_runs;
+	size_t k;
 
 	if (start < upto)
 		start = upto;
 	if (start >= end)
 		return false;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-
-		if (w->runs[mid].end <= start)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < w->nr_runs && w->runs[lo].start < end;
+	k = wp_run_first_after(w->runs, w->nr_runs, start);
+	return k < w->nr_runs && w->runs[k].start < end;
 }
 
 /* A page saved once keeps the first copy: a second fault on it (another
