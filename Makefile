@@ -18,7 +18,7 @@ PB_SRCS  := $(patsubst images/%.proto,$(BUILD)/pb/%.pb-c.c,$(PROTOS))
 PB_HDRS  := $(PB_SRCS:.c=.h)
 PB_OBJS  := $(PB_SRCS:.c=.o)
 IMG_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard images/*.c)) $(PB_OBJS)
-APP_SRCS := $(wildcard criu-lite/*.c convert/*.c restore/*.c)
+APP_SRCS := $(shell find common criu-lite convert restore -name '*.c' | sort)
 APP_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(APP_SRCS))
 LIB_OBJS := $(filter-out $(BUILD)/obj/criu-lite/main.o,$(APP_OBJS)) $(IMG_OBJS)
 

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "convert/convert.h"
-#include "criu-lite/buildid.h"
+#include "common/buildid.h"
 #include "images/log.h"
 
 struct conv_file {

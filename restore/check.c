@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <sys/utsname.h>
 
-#include "criu-lite/buildid.h"
+#include "common/buildid.h"
 #include "images/log.h"
 #include "restore/rst.h"
 

@@ -21,7 +21,7 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 
-#include "criu-lite/vma.h"
+#include "common/vma.h"
 #include "images/log.h"
 #include "restore/rst.h"
 

@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "criu-lite/cli.h"
+#include "common/cli.h"
 #include "criu-lite/commands.h"
 #include "images/log.h"
 #include "restore/rst.h"

@@ -30,7 +30,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
-#include "criu-lite/infect.h"
+#include "common/infect.h"
 #include "images/image.h"
 
 struct rst_opts {

@@ -16,7 +16,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "criu-lite/kerndat.h"
+#include "common/kerndat.h"
 #include "test/helpers.h"
 
 #ifndef UFFD_FEATURE_WP_ASYNC

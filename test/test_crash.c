@@ -28,7 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "criu-lite/crash_store.h"
+#include "criu-lite/crash/crash_store.h"
 #include "test/helpers.h"
 
 #define PATTERN_FILE "/proc/sys/kernel/core_pattern"

@@ -11,7 +11,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
-#include "criu-lite/infect.h"
+#include "common/infect.h"
 #include "test/helpers.h"
 
 #ifndef PTRACE_EVENT_STOP

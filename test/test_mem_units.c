@@ -15,9 +15,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "criu-lite/dump.h"
-#include "criu-lite/mem_internal.h"
-#include "criu-lite/vma.h"
+#include "criu-lite/dump/dump.h"
+#include "criu-lite/memory/mem_internal.h"
+#include "common/vma.h"
 #include "images/image.h"
 #include "images/pagemap_read.h"
 #include "test/helpers.h"

@@ -17,8 +17,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "criu-lite/dump.h"
-#include "criu-lite/vma.h"
+#include "criu-lite/dump/dump.h"
+#include "common/vma.h"
 #include "images/image.h"
 #include "test/helpers.h"
 

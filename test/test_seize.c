@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-#include "criu-lite/dump.h"
+#include "criu-lite/dump/dump.h"
 #include "test/helpers.h"
 
 #define CG2_ROOT "/sys/fs/cgroup/unified"

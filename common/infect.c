@@ -1,0 +1,533 @@
+/* Syscall injection through ptrace, x86_64. See infect.h for the contract. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <valgrind/memcheck.h>
+
+#include "common/infect.h"
+#include "images/log.h"
+
+#ifndef PTRACE_EVENT_STOP
+#define PTRACE_EVENT_STOP 128
+#endif
+#ifndef PTRACE_GETSIGMASK
+#define PTRACE_GETSIGMASK 0x420a
+#define PTRACE_SETSIGMASK 0x420b
+#endif
+
+/* The kernel's internal restart codes, visible in rax of a thread stopped on
+ * its way out of an interrupted syscall. */
+#define ERESTARTSYS		512
+#define ERESTARTNOINTR		513
+#define ERESTARTNOHAND		514
+#define ERESTART_RESTARTBLOCK	516
+
+#define SYSCALL_INSN_LEN 2
+
+/* What the kernel keeps of an all-ones PTRACE_SETSIGMASK. */
+#define ALL_BLOCKABLE (~((1ULL << (SIGKILL - 1)) | (1ULL << (SIGSTOP - 1))))
+
+static int scan_range(int mem_fd, uint64_t start, uint64_t end, uint64_t *ip)
+{
+	unsigned char buf[4096];
+
+	for (uint64_t a = start; a < end; a += sizeof(buf)) {
+		size_t len = end - a < sizeof(buf) ? end - a : sizeof(buf);
+		ssize_t n = pread(mem_fd, buf, len, (off_t)a);
+
+		if (n < SYSCALL_INSN_LEN)
+			return -EIO;
+		/* A pair split across two chunks is missed; the vdso has many. */
+		for (ssize_t i = 0; i + 1 < n; i++)
+			if (buf[i] == 0x0f && buf[i + 1] == 0x05)
+				return *ip = a + i, 0;
+	}
+	return -ENOENT;
+}
+
+int infect_find_syscall(pid_t tid, uint64_t *ip)
+{
+	char path[64], line[512];
+	int mem_fd, r = -ENOENT;
+	FILE *maps;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", tid);
+	maps = fopen(path, "re");
+	if (!maps)
+		return pr_perror("cannot open %s", path);
+	snprintf(path, sizeof(path), "/proc/%d/mem", tid);
+	mem_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (mem_fd < 0) {
+		r = pr_perror("cannot open %s", path);
+		fclose(maps);
+		return r;
+	}
+	/* Two passes: the vdso is always mapped and never changes under us;
+	 * any other executable mapping will do when it is absent. */
+	for (int pass = 0; pass < 2 && r; pass++) {
+		rewind(maps);
+		while (r && fgets(line, sizeof(line), maps)) {
+			unsigned long long start, end;
+			char perms[8];
+
+			if (sscanf(line, "%llx-%llx %7s", &start, &end, perms) != 3 || perms[2] != 'x')
+				continue;
+			if (pass == 0 && !strstr(line, "[vdso]"))
+				continue;
+			if (strstr(line, "[vsyscall]"))
+				continue;	/* not readable through mem, and emulated */
+			r = scan_range(mem_fd, start, end, ip);
+		}
+	}
+	close(mem_fd);
+	fclose(maps);
+	if (r)
+		pr_err("no syscall instruction found in task %d", tid);
+	return r;
+}
+
+int infect_start(struct infect *inf, pid_t tid)
+{
+	uint64_t ip;
+	int r;
+
+	/* infect_stop on a failed start must see a stopped-state struct. */
+	memset(inf, 0, sizeof(*inf));
+	inf->mem_fd = -1;
+	r = infect_find_syscall(tid, &ip);
+	return r ? r : infect_start_at(inf, tid, ip);
+}
+
+int infect_start_at(struct infect *inf, pid_t tid, uint64_t syscall_ip)
+{
+	char path[64];
+
+	memset(inf, 0, sizeof(*inf));
+	inf->tid = tid;
+	inf->mem_fd = -1;
+	inf->syscall_ip = syscall_ip;
+	if (ptrace(PTRACE_GETREGS, tid, NULL, &inf->saved))
+		return pr_perror("cannot read registers of task %d", tid);
+	if (ptrace(PTRACE_GETSIGMASK, tid, sizeof(uint64_t), &inf->saved_sigmask))
+		return pr_perror("cannot read blocked mask of task %d", tid);
+	/* valgrind 3.19 does not know PTRACE_GETSIGMASK writes the 8-byte mask */
+	VALGRIND_MAKE_MEM_DEFINED(&inf->saved_sigmask, sizeof(uint64_t));
+	snprintf(path, sizeof(path), "/proc/%d/mem", tid);
+	inf->mem_fd = open(path, O_RDWR | O_CLOEXEC);
+	/* ESRCH here means the task died after it was seized: say so plainly. */
+	if (inf->mem_fd < 0 && errno == ESRCH)
+		return pr_err("task %d exited during the dump", tid), -ESRCH;
+	if (inf->mem_fd < 0)
+		return pr_perror("cannot open %s", path);
+	inf->started = true;
+	return 0;
+}
+
+/* The next stop of the injected thread: its signal and ptrace event (the
+ * status bits above the stop signal). -ESRCH if the thread died instead. */
+static int wait_injected(struct infect *inf, int *sig, int *event)
+{
+	int st;
+
+	if (waitpid(inf->tid, &st, __WALL) < 0)
+		return pr_perror("waitpid(%d)", inf->tid);
+	if (WIFEXITED(st) || WIFSIGNALED(st)) {
+		pr_err("task %d died during syscall injection", inf->tid);
+		return -ESRCH;
+	}
+	*sig = WSTOPSIG(st);
+	*event = st >> 16;
+	return 0;
+}
+
+/* Wait for the next stop of the injected thread. Returns 1 for a syscall
+ * stop, 0 for any other stop that was already resumed with PTRACE_SYSCALL
+ * (the caller waits again), <0 if the thread is gone. */
+static int wait_syscall_stop(struct infect *inf)
+{
+	int r, sig, event;
+
+	r = wait_injected(inf, &sig, &event);
+	if (r)
+		return r;
+	if (event == 0 && (sig == SIGTRAP || sig == (SIGTRAP | 0x80)))
+		return 1;
+	/* With all signals blocked only SIGSTOP can be delivered here (and
+	 * SIGKILL, which does not stop). Hold it back; infect_stop re-sends. */
+	if (event == 0 && sig != SIGTRAP)
+		inf->deferred_sig = sig;
+	/* Group-stops and fork/clone/exec events: just go on. */
+	if (ptrace(PTRACE_SYSCALL, inf->tid, NULL, NULL))
+		return pr_perror("cannot resume task %d", inf->tid);
+	return 0;
+}
+
+static int run_to_syscall_stop(struct infect *inf)
+{
+	int r;
+
+	if (ptrace(PTRACE_SYSCALL, inf->tid, NULL, NULL))
+		return pr_perror("cannot resume task %d", inf->tid);
+	while ((r = wait_syscall_stop(inf)) == 0)
+		;
+	return r < 0 ? r : 0;
+}
+
+int infect_syscall(struct infect *inf, long nr, uint64_t *ret, uint64_t a1, uint64_t a2,
+		   uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6)
+{
+	struct user_regs_struct regs = inf->saved;
+	uint64_t all = ALL_BLOCKABLE;
+	int r;
+
+	if (!inf->started)
+		return -EINVAL;
+	/* Block everything so that no handler runs on our borrowed registers;
+	 * the real mask is put back by infect_stop. */
+	if (ptrace(PTRACE_SETSIGMASK, inf->tid, sizeof(all), &all))
+		return pr_perror("cannot block signals of task %d", inf->tid);
+	inf->set_sigmask = all;
+	regs.rip = inf->syscall_ip;
+	regs.rax = nr;
+	regs.rdi = a1;
+	regs.rsi = a2;
+	regs.rdx = a3;
+	regs.r10 = a4;
+	regs.r8 = a5;
+	regs.r9 = a6;
+	/* orig_rax = -1: the thread may sit on the way out of an interrupted
+	 * syscall; without this the kernel would "restart" it on our
+	 * registers (rax = orig_rax, rip -= 2) before running ours. */
+	regs.orig_rax = (uint64_t)-1;
+	if (ptrace(PTRACE_SETREGS, inf->tid, NULL, &regs))
+		return pr_perror("cannot set registers of task %d", inf->tid);
+
+	r = run_to_syscall_stop(inf);		/* entry */
+	if (r)
+		return r;
+	if (ptrace(PTRACE_GETREGS, inf->tid, NULL, &regs))
+		return pr_perror("cannot read registers of task %d", inf->tid);
+	if ((long)regs.orig_rax != nr) {
+		pr_err("task %d: expected entry to syscall %ld, got %lld", inf->tid, nr,
+		       (long long)regs.orig_rax);
+		return -EIO;
+	}
+	r = run_to_syscall_stop(inf);		/* exit */
+	if (r)
+		return r;
+	if (ptrace(PTRACE_GETREGS, inf->tid, NULL, &regs))
+		return pr_perror("cannot read registers of task %d", inf->tid);
+	if (regs.rip != inf->syscall_ip + SYSCALL_INSN_LEN) {
+		pr_err("task %d: injected syscall %ld ended at %#llx", inf->tid, nr,
+		       (unsigned long long)regs.rip);
+		return -EIO;
+	}
+	*ret = regs.rax;
+	return 0;
+}
+
+int infect_map_scratch(struct infect *inf, size_t len)
+{
+	uint64_t addr;
+	int r;
+
+	r = infect_syscall(inf, __NR_mmap, &addr, 0, len, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0);
+	if (r)
+		return r;
+	if (addr > (uint64_t)-4096) {
+		pr_err("mmap of %zu scratch bytes in task %d failed: %s", len, inf->tid,
+		       strerror((int)-addr));
+		return (int)addr;
+	}
+	inf->scratch = addr;
+	inf->scratch_len = len;
+	return 0;
+}
+
+/* The batch loop, position-independent so that its bytes can be copied
+ * into the tracee: rbx walks a table of struct infect_call, r12 counts.
+ * It ends by sending itself SIGTRAP with tkill, which ptrace reports as a
+ * signal-delivery-stop that we swallow. Not int3: a forced SIGTRAP that is
+ * blocked or ignored resets the target's SIGTRAP disposition to SIG_DFL. */
+#define STR_(x) #x
+#define STR(x) STR_(x)
+extern const unsigned char infect_batch_code[], infect_batch_trap[], infect_batch_end[];
+__asm__(".pushsection .text\n"
+	".globl infect_batch_code, infect_batch_trap, infect_batch_end\n"
+	".hidden infect_batch_code, infect_batch_trap, infect_batch_end\n"
+	"infect_batch_code:\n"
+	"1:	test %r12, %r12\n"
+	"	jz 2f\n"
+	"	mov 0(%rbx), %rax\n"
+	"	mov 8(%rbx), %rdi\n"
+	"	mov 16(%rbx), %rsi\n"
+	"	mov 24(%rbx), %rdx\n"
+	"	mov 32(%rbx), %r10\n"
+	"	mov 40(%rbx), %r8\n"
+	"	mov 48(%rbx), %r9\n"
+	"	syscall\n"
+	"	mov %rax, 56(%rbx)\n"
+	"	add $64, %rbx\n"
+	"	dec %r12\n"
+	"	jmp 1b\n"
+	"infect_batch_trap:\n"
+	"2:	mov $" STR(__NR_gettid) ", %eax\n"
+	"	syscall\n"
+	"	mov %rax, %rdi\n"
+	"	mov $" STR(SIGTRAP) ", %esi\n"
+	"	mov $" STR(__NR_tkill) ", %eax\n"
+	"	syscall\n"
+	"infect_batch_end:\n"
+	".popsection\n");
+
+_Static_assert(sizeof(struct infect_call) == 64, "the batch loop strides 64 bytes");
+
+int infect_map_code(struct infect *inf)
+{
+	size_t len = infect_batch_end - infect_batch_code;
+	uint64_t addr;
+	int r;
+
+	if (inf->code)
+		return 0;
+	r = infect_syscall(inf, __NR_mmap, &addr, 0, 4096, PROT_READ | PROT_EXEC,
+			   MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0);
+	if (r)
+		return r;
+	if (addr > (uint64_t)-4096) {
+		pr_err("mmap of a code page in task %d failed: %s", inf->tid, strerror((int)-addr));
+		return (int)addr;
+	}
+	inf->code = addr;
+	/* /proc/PID/mem writes through read-only mappings, like a debugger's
+	 * breakpoints: the page never needs to be writable in the tracee. */
+	return infect_write(inf, addr, infect_batch_code, len);
+}
+
+/* Wait for the loop's closing SIGTRAP. 0 when it came from there. */
+static int wait_batch(struct infect *inf)
+{
+	uint64_t end = inf->code + (infect_batch_end - infect_batch_code);
+	struct user_regs_struct regs;
+	int r, sig, event;
+
+	for (;;) {
+		r = wait_injected(inf, &sig, &event);
+		if (r)
+			return r;
+		if (event == 0 && sig == SIGTRAP) {
+			if (ptrace(PTRACE_GETREGS, inf->tid, NULL, &regs))
+				return pr_perror("cannot read registers of task %d", inf->tid);
+			if (regs.rip == end && regs.orig_rax == __NR_tkill)
+				return 0;
+			/* someone else's SIGTRAP: held back like any other */
+		}
+		if (event == 0 && (sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE)) {
+			/* never delivered: the registers go back before it runs */
+			pr_err("task %d: injected code got signal %d", inf->tid, sig);
+			return -EFAULT;
+		}
+		if (event == 0)
+			inf->deferred_sig = sig;
+		if (ptrace(PTRACE_CONT, inf->tid, NULL, NULL))
+			return pr_perror("cannot resume task %d", inf->tid);
+	}
+}
+
+int infect_batch_send(struct infect *inf, uint64_t table, const struct infect_call *calls, int n)
+{
+	struct user_regs_struct regs = inf->saved;
+	uint64_t all = ALL_BLOCKABLE & ~(1ULL << (SIGTRAP - 1));
+	int r;
+
+	if (!inf->started || !inf->code)
+		return -EINVAL;
+	r = infect_write(inf, table, calls, n * sizeof(*calls));
+	if (r)
+		return r;
+	if (ptrace(PTRACE_SETSIGMASK, inf->tid, sizeof(all), &all))
+		return pr_perror("cannot block signals of task %d", inf->tid);
+	inf->set_sigmask = all;
+	regs.rip = inf->code;
+	regs.rbx = table;
+	regs.r12 = n;
+	regs.orig_rax = (uint64_t)-1;	/* no restart on our registers: see infect_syscall */
+	if (ptrace(PTRACE_SETREGS, inf->tid, NULL, &regs))
+		return pr_perror("cannot set registers of task %d", inf->tid);
+	if (ptrace(PTRACE_CONT, inf->tid, NULL, NULL))
+		return pr_perror("cannot resume task %d", inf->tid);
+	return 0;
+}
+
+int infect_batch_recv(struct infect *inf, uint64_t table, struct infect_call *calls, int n)
+{
+	int r = wait_batch(inf);
+
+	return r ? r : infect_read(inf, table, calls, n * sizeof(*calls));
+}
+
+int infect_batch(struct infect *inf, uint64_t table, struct infect_call *calls, int n)
+{
+	int r = infect_batch_send(inf, table, calls, n);
+
+	return r ? r : infect_batch_recv(inf, table, calls, n);
+}
+
+int infect_read(struct infect *inf, uint64_t addr, void *buf, size_t len)
+{
+	ssize_t n = pread(inf->mem_fd, buf, len, (off_t)addr);
+
+	if (n == (ssize_t)len)
+		return 0;
+	if (n >= 0)
+		errno = EIO;
+	return pr_perror("cannot read %zu bytes at %#llx of task %d", len,
+			 (unsigned long long)addr, inf->tid);
+}
+
+int infect_write(struct infect *inf, uint64_t addr, const void *buf, size_t len)
+{
+	ssize_t n = pwrite(inf->mem_fd, buf, len, (off_t)addr);
+
+	if (n == (ssize_t)len)
+		return 0;
+	if (n >= 0)
+		errno = EIO;
+	return pr_perror("cannot write %zu bytes at %#llx of task %d", len,
+			 (unsigned long long)addr, inf->tid);
+}
+
+/* Put the thread back into a PTRACE_EVENT_STOP with its own registers. Merely
+ * setting them in our syscall-exit-stop is not enough: a thread interrupted
+ * inside a syscall has rax = -ERESTART*, and the kernel turns that into a
+ * restart only on its way through signal handling. PTRACE_INTERRUPT then
+ * resume sends it through get_signal() again, where it stops exactly as it
+ * was stopped before we borrowed it. */
+static int wait_event_stop(struct infect *inf)
+{
+	int st;
+
+	for (;;) {
+		if (waitpid(inf->tid, &st, __WALL) < 0)
+			return pr_perror("waitpid(%d)", inf->tid);
+		if (WIFEXITED(st) || WIFSIGNALED(st))
+			return -ESRCH;
+		if (st >> 16 == PTRACE_EVENT_STOP)
+			return 0;
+		/* A signal-delivery-stop cannot come first: get_signal() serves
+		 * the pending trap before dequeuing signals. Anything else (a
+		 * syscall stop is impossible after PTRACE_CONT) is passed on. */
+		if (ptrace(PTRACE_CONT, inf->tid, NULL,
+			   (void *)(long)((st >> 16) ? 0 : WSTOPSIG(st))))
+			return pr_perror("cannot resume task %d", inf->tid);
+	}
+}
+
+static int unmap_ours(struct infect *inf)
+{
+	uint64_t ret;
+	int r = 0, r1;
+
+	if (inf->code) {
+		r = infect_syscall(inf, __NR_munmap, &ret, inf->code, 4096, 0, 0, 0, 0);
+		if (!r && ret)
+			r = -EIO;
+		inf->code = 0;
+	}
+	if (inf->scratch) {
+		r1 = infect_syscall(inf, __NR_munmap, &ret, inf->scratch, inf->scratch_len,
+				    0, 0, 0, 0);
+		r = r ? r : r1;
+		if (!r1 && ret) {
+			pr_err("munmap of scratch in task %d failed: %s", inf->tid,
+			       strerror((int)-ret));
+			r = -EIO;
+		}
+		inf->scratch = 0;
+	}
+	return r;
+}
+
+int infect_stop_send(struct infect *inf)
+{
+	uint64_t mask;
+	int r;
+
+	if (!inf->started)
+		return 0;
+	r = unmap_ours(inf);
+	/* If it was stopped in rt_sigsuspend/ppoll/pselect, its blocked mask
+	 * was the temporary one and the kernel restored the saved one into
+	 * `blocked` when we first resumed it (not the one we set): keep
+	 * that, the restarted syscall installs its temporary mask again. */
+	if (inf->set_sigmask && !ptrace(PTRACE_GETSIGMASK, inf->tid, sizeof(mask), &mask)) {
+		/* valgrind 3.19 does not know PTRACE_GETSIGMASK writes the 8-byte mask */
+		VALGRIND_MAKE_MEM_DEFINED(&mask, sizeof(mask));
+		if (mask != inf->set_sigmask)
+			inf->saved_sigmask = mask;
+	}
+	inf->resumed = false;
+	if (ptrace(PTRACE_SETREGS, inf->tid, NULL, &inf->saved))
+		return pr_perror("cannot restore registers of task %d", inf->tid);
+	if (ptrace(PTRACE_SETSIGMASK, inf->tid, sizeof(uint64_t), &inf->saved_sigmask))
+		return pr_perror("cannot restore blocked mask of task %d", inf->tid);
+	if (ptrace(PTRACE_INTERRUPT, inf->tid, NULL, NULL))
+		return pr_perror("cannot interrupt task %d", inf->tid);
+	if (ptrace(PTRACE_CONT, inf->tid, NULL, NULL))
+		return pr_perror("cannot resume task %d", inf->tid);
+	inf->resumed = true;
+	return r;
+}
+
+int infect_stop_recv(struct infect *inf)
+{
+	int r = 0;
+
+	if (!inf->started)
+		return 0;
+	if (inf->resumed)
+		r = wait_event_stop(inf);
+	if (inf->deferred_sig)
+		syscall(SYS_tkill, inf->tid, inf->deferred_sig);
+	if (inf->mem_fd >= 0)
+		close(inf->mem_fd);
+	inf->mem_fd = -1;
+	inf->started = inf->resumed = false;
+	return r;
+}
+
+int infect_stop(struct infect *inf)
+{
+	int r = infect_stop_send(inf), r2 = infect_stop_recv(inf);
+
+	return r ? r : r2;
+}
+
+bool infect_fixup_restart(struct user_regs_struct *regs)
+{
+	if ((long long)regs->orig_rax < 0)
+		return false;
+	switch ((long long)regs->rax) {
+	case -ERESTARTSYS:
+	case -ERESTARTNOINTR:
+	case -ERESTARTNOHAND:
+		regs->rax = regs->orig_rax;
+		break;
+	case -ERESTART_RESTARTBLOCK:
+		regs->rax = __NR_restart_syscall;
+		break;
+	default:
+		return false;
+	}
+	regs->rip -= SYSCALL_INSN_LEN;
+	return true;
+}

@@ -1,0 +1,167 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/procfs.h"
+
+int procfs_read_fd(int fd, char **buf, size_t *len)
+{
+	size_t cap = 4096, n = 0;
+	char *b = malloc(cap), *nb;
+
+	if (!b)
+		return -ENOMEM;
+	for (;;) {
+		ssize_t r;
+
+		/* /proc files report size 0: grow until read() says EOF. */
+		if (cap - n < 2) {
+			nb = realloc(b, cap * 2);
+			if (!nb) {
+				free(b);
+				return -ENOMEM;
+			}
+			b = nb;
+			cap *= 2;
+		}
+		r = read(fd, b + n, cap - n - 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			int e = errno;
+
+			free(b);
+			return -e;
+		}
+		if (r == 0)
+			break;
+		n += r;
+	}
+	b[n] = '\0';
+	*buf = b;
+	if (len)
+		*len = n;
+	return 0;
+}
+
+int procfs_read(pid_t pid, const char *name, char **buf, size_t *len)
+{
+	char path[PATH_MAX];
+	int fd, r;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", pid, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	r = procfs_read_fd(fd, buf, len);
+	close(fd);
+	return r;
+}
+
+int procfs_read_small(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	return 0;
+}
+
+int procfs_readlink(pid_t pid, const char *name, char **out)
+{
+	char path[64], buf[PATH_MAX + 1];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", pid, name);
+	n = readlink(path, buf, sizeof(buf) - 1);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	*out = strdup(buf);
+	return *out ? 0 : -ENOMEM;
+}
+
+const char *procfs_field(const char *text, const char *key, size_t *vlen)
+{
+	size_t kl = strlen(key);
+	const char *p = text;
+
+	while (p && *p) {
+		if (!strncmp(p, key, kl) && p[kl] == ':') {
+			const char *v = p + kl + 1;
+
+			v += strspn(v, " \t");
+			if (vlen)
+				*vlen = strcspn(v, "\n");
+			return v;
+		}
+		p = strchr(p, '\n');
+		if (p)
+			p++;
+	}
+	return NULL;
+}
+
+int procfs_field_u64(const char *text, const char *key, int base, uint64_t *val)
+{
+	const char *v = procfs_field(text, key, NULL);
+	char *end;
+
+	if (!v)
+		return -ENOENT;
+	errno = 0;
+	*val = strtoull(v, &end, base);
+	return errno || end == v ? -EINVAL : 0;
+}
+
+int procfs_stat_read(pid_t pid, struct procfs_stat *st)
+{
+	char *open, *close, *p, *save = NULL;
+	int r;
+
+	memset(st, 0, sizeof(*st));
+	r = procfs_read(pid, "stat", &st->buf, NULL);
+	if (r < 0)
+		return r;
+	/* comm may hold ' ', '(' and ')': it ends at the LAST ')'. */
+	open = strchr(st->buf, '(');
+	close = strrchr(st->buf, ')');
+	if (!open || !close || close < open) {
+		procfs_stat_free(st);
+		return -EINVAL;
+	}
+	*open = *close = '\0';
+	st->field[0] = st->buf;
+	st->field[1] = open + 1;
+	st->nr = 2;
+	for (p = strtok_r(close + 1, " \n", &save); p && st->nr < PROCFS_STAT_MAX;
+	     p = strtok_r(NULL, " \n", &save))
+		st->field[st->nr++] = p;
+	return st->nr;
+}
+
+uint64_t procfs_stat_u64(const struct procfs_stat *st, int num)
+{
+	return num >= 1 && num <= st->nr ? strtoull(st->field[num - 1], NULL, 10) : 0;
+}
+
+int64_t procfs_stat_s64(const struct procfs_stat *st, int num)
+{
+	return num >= 1 && num <= st->nr ? strtoll(st->field[num - 1], NULL, 10) : 0;
+}
+
+void procfs_stat_free(struct procfs_stat *st)
+{
+	free(st->buf);
+	memset(st, 0, sizeof(*st));
+}

@@ -1,0 +1,254 @@
+/* cgroup freezer access: find a process's cgroup, list what a cgroup holds,
+ * freeze and thaw (v2 and v1). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include "criu-lite/freeze/freezer_cgroup.h"
+#include "common/procfs.h"
+#include "images/clock.h"
+#include "images/log.h"
+
+/* Freezing waits for every task to reach a freezable point; a task stuck in
+ * an uninterruptible sleep (NFS, a vfork parent) never gets there. */
+#define FREEZE_TIMEOUT_MS 10000
+
+static int read_attr(const char *dir, const char *name, char *buf, size_t len)
+{
+	char path[1024];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return procfs_read_small(path, buf, len);
+}
+
+static int write_attr(const char *dir, const char *name, const char *val)
+{
+	char path[1024];
+	int fd, r = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return pr_perror("cannot open %s", path);
+	if (write(fd, val, strlen(val)) < 0)
+		r = pr_perror("cannot write '%s' to %s", val, path);
+	close(fd);
+	return r;
+}
+
+int fcg_kind(const char *dir)
+{
+	char path[1024];
+
+	snprintf(path, sizeof(path), "%s/cgroup.freeze", dir);
+	if (!access(path, W_OK))
+		return 2;
+	snprintf(path, sizeof(path), "%s/freezer.state", dir);
+	if (!access(path, W_OK))
+		return 1;
+	return -EINVAL;
+}
+
+/* The cgroup path of pid in one hierarchy, as /proc/PID/cgroup gives it. */
+static int cgroup_rel_path(pid_t pid, bool v2, char *rel, size_t len)
+{
+	char path[64], line[1024];
+	int r = -ENOENT;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (r && fgets(line, sizeof(line), f)) {
+		char *ctrl = strchr(line, ':'), *p;
+
+		if (!ctrl || !(p = strchr(++ctrl, ':')))
+			continue;
+		*p++ = '\0';
+		p[strcspn(p, "\n")] = '\0';
+		if (v2 ? (!strncmp(line, "0:", 2) && !*ctrl) : !!strstr(ctrl, "freezer"))
+			r = snprintf(rel, len, "%s", p) < (int)len ? 0 : -ENAMETOOLONG;
+	}
+	fclose(f);
+	return r;
+}
+
+/* Where the hierarchy is mounted, and which cgroup is its root there. */
+static int hierarchy_mount(bool v2, char *mnt, size_t mlen, char *root, size_t rlen)
+{
+	char line[2048];
+	int r = -ENOENT;
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+
+	if (!f)
+		return -errno;
+	while (r && fgets(line, sizeof(line), f)) {
+		char mroot[512], mpoint[512], fstype[64], super[512];
+		char *dash = strstr(line, " - ");
+
+		if (!dash || sscanf(line, "%*s %*s %*s %511s %511s", mroot, mpoint) != 2 ||
+		    sscanf(dash + 3, "%63s %*s %511s", fstype, super) != 2)
+			continue;
+		if (v2 ? strcmp(fstype, "cgroup2") :
+			 (strcmp(fstype, "cgroup") || !strstr(super, "freezer")))
+			continue;
+		snprintf(mnt, mlen, "%s", mpoint);
+		snprintf(root, rlen, "%s", mroot);
+		r = 0;
+	}
+	fclose(f);
+	return r;
+}
+
+int fcg_of_pid(pid_t pid, bool v2, char *dir, size_t len)
+{
+	char rel[512], mnt[512], root[512];
+	size_t rl;
+	int r;
+
+	r = cgroup_rel_path(pid, v2, rel, sizeof(rel));
+	if (!r)
+		r = hierarchy_mount(v2, mnt, sizeof(mnt), root, sizeof(root));
+	if (r)
+		return r;
+	rl = strcmp(root, "/") ? strlen(root) : 0;
+	if (strncmp(rel, root, rl))
+		return -ENOENT;		/* outside what this mount shows */
+	if (!strcmp(rel + rl, "/") || !rel[rl])
+		return -ENOENT;		/* the root cgroup cannot be frozen */
+	if (snprintf(dir, len, "%s%s", mnt, rel + rl) >= (int)len)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+static int add_pid(pid_t **pids, int *nr, int *cap, pid_t pid)
+{
+	if (*nr == *cap) {
+		int ncap = *cap ? *cap * 2 : 32;
+		pid_t *n = realloc(*pids, ncap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		*pids = n;
+		*cap = ncap;
+	}
+	(*pids)[(*nr)++] = pid;
+	return 0;
+}
+
+static int list_procs(const char *dir, pid_t **pids, int *nr, int *cap, int depth)
+{
+	char path[1024];
+	struct dirent *de;
+	int r = 0, pid;
+	FILE *f;
+	DIR *d;
+
+	if (depth > 64)
+		return -ELOOP;
+	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+	f = fopen(path, "re");
+	if (!f)
+		return pr_perror("cannot open %s", path);
+	while (!r && fscanf(f, "%d", &pid) == 1)
+		r = add_pid(pids, nr, cap, pid);
+	fclose(f);
+	d = opendir(dir);
+	if (!d)
+		return r ? r : pr_perror("cannot open %s", dir);
+	while (!r && (de = readdir(d))) {
+		if (de->d_type != DT_DIR || de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		r = list_procs(path, pids, nr, cap, depth + 1);
+	}
+	closedir(d);
+	return r;
+}
+
+int fcg_procs(const char *dir, pid_t **pids, int *nr)
+{
+	int cap = 0, r;
+
+	*pids = NULL;
+	*nr = 0;
+	r = list_procs(dir, pids, nr, &cap, 0);
+	if (r) {
+		free(*pids);
+		*pids = NULL;
+		*nr = 0;
+	}
+	return r;
+}
+
+static bool is_frozen(const char *dir, int v2)
+{
+	char buf[512];
+
+	if (read_attr(dir, v2 ? "cgroup.events" : "freezer.state", buf, sizeof(buf)))
+		return false;
+	return v2 ? !!strstr(buf, "frozen 1") : !strncmp(buf, "FROZEN", 6);
+}
+
+/* v2 notifies cgroup.events changes as POLLPRI; v1 has no notification,
+ * and may need FROZEN written again to make progress. */
+static void wait_a_little(const char *dir, int v2)
+{
+	char path[1024];
+	struct pollfd pfd;
+
+	if (!v2) {
+		usleep(1000);
+		write_attr(dir, "freezer.state", "FROZEN");
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/cgroup.events", dir);
+	pfd.fd = open(path, O_RDONLY | O_CLOEXEC);
+	pfd.events = POLLPRI;
+	if (pfd.fd < 0) {
+		usleep(1000);
+		return;
+	}
+	poll(&pfd, 1, 10);
+	close(pfd.fd);
+}
+
+int fcg_freeze(const char *dir, int v2, int *was_frozen)
+{
+	long deadline = mono_ms() + FREEZE_TIMEOUT_MS;
+	char buf[64];
+	int r;
+
+	if (v2)
+		*was_frozen = !read_attr(dir, "cgroup.freeze", buf, sizeof(buf)) && buf[0] == '1';
+	else
+		*was_frozen = is_frozen(dir, v2);
+	r = write_attr(dir, v2 ? "cgroup.freeze" : "freezer.state", v2 ? "1" : "FROZEN");
+	if (r)
+		return r;
+	while (!is_frozen(dir, v2)) {
+		if (mono_ms() > deadline) {
+			pr_err("cgroup %s did not freeze within %d ms (a task in uninterruptible sleep?)",
+			       dir, FREEZE_TIMEOUT_MS);
+			if (!*was_frozen)
+				fcg_thaw(dir, v2);
+			return -ETIMEDOUT;
+		}
+		wait_a_little(dir, v2);
+	}
+	pr_debug("cgroup %s frozen (v%d)", dir, v2 ? 2 : 1);
+	return 0;
+}
+
+int fcg_thaw(const char *dir, int v2)
+{
+	return write_attr(dir, v2 ? "cgroup.freeze" : "freezer.state", v2 ? "0" : "THAWED");
+}
