@@ -8,7 +8,6 @@
 #include <sys/utsname.h>
 
 #include "common/cpu.h"
-#include "criu-lite/dump/dump.h"
 #include "images/log.h"
 
 #define CPUID_XSAVE_LEAF	0xd

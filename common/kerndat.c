@@ -67,31 +67,6 @@ const char *kerndat_track_mem_name(enum kd_track_mem m)
 	return m <= KD_TRACK_HASHES ? track_names[m] : "?";
 }
 
-void kd_set(struct kd_result *r, bool ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	r->ok = ok;
-	va_start(ap, fmt);
-	vsnprintf(r->why, sizeof(r->why), fmt, ap);
-	va_end(ap);
-}
-
-/* First line of a small file, without its newline; -errno if unreadable. */
-int kd_read_line(const char *path, char *buf, size_t len)
-{
-	FILE *f = fopen(path, "re");
-	int r = 0;
-
-	if (!f)
-		return -errno;
-	if (!fgets(buf, len, f))
-		r = ferror(f) ? -EIO : (buf[0] = '\0', 0);
-	fclose(f);
-	buf[strcspn(buf, "\n")] = '\0';
-	return r;
-}
-
 static void probe_caps(struct kerndat *kd)
 {
 	static const struct { enum kd_feature f; cap_value_t cap; const char *use; } caps[] = {

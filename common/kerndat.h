@@ -81,7 +81,7 @@ const char *kerndat_feature_name(enum kd_feature f);
 /* "soft-dirty", "pagemap-scan+uffd-wp" or "page hashes". */
 const char *kerndat_track_mem_name(enum kd_track_mem m);
 
-/* For the kerndat*.c files only. */
+/* kerndat_result.c, for the kerndat*.c files only. */
 void kd_set(struct kd_result *r, bool ok, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int kd_read_line(const char *path, char *buf, size_t len);
 /* kerndat_mm.c: pagemap, soft-dirty, PAGEMAP_SCAN, uffd-wp, clone3, PR_SET_MM_MAP. */

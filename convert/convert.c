@@ -8,7 +8,6 @@
 #include <time.h>
 
 #include "convert/convert.h"
-#include "criu-lite/commands.h"
 #include "images/log.h"
 
 static double now_s(void)

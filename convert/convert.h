@@ -28,6 +28,8 @@ struct convert_opts {
 
 /* Convert one dump; 0 or -errno (already logged in one line). */
 int convert_dump(const struct convert_opts *o);
+/* The `convert` verb: argv[0] is "convert"; returns the exit status. */
+int cmd_convert(int argc, char **argv);
 
 /* ---- private to convert/ ---- */
 

@@ -1,12 +1,11 @@
-/* Every subcommand's entry point: argv[0] is the subcommand name. Each returns
- * the process exit status. */
+/* The entry point of every subcommand criu-lite/ owns: argv[0] is the
+ * subcommand name; each returns the process exit status. convert and
+ * restore declare theirs in convert/convert.h and restore/restore.h. */
 #ifndef CRIU_LITE_COMMANDS_H
 #define CRIU_LITE_COMMANDS_H
 
 int cmd_dump(int argc, char **argv);
 int cmd_pre_dump(int argc, char **argv);
-int cmd_restore(int argc, char **argv);
-int cmd_convert(int argc, char **argv);
 int cmd_show(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_coredump_server(int argc, char **argv);

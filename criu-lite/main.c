@@ -1,8 +1,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "convert/convert.h"
 #include "criu-lite/commands.h"
 #include "images/image.h"
+#include "restore/restore.h"
 
 struct command {
 	const char *name;

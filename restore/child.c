@@ -18,22 +18,10 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <linux/sched.h>
 
 #include "images/log.h"
 #include "restore/rst.h"
-
-int rst_child_fail(struct rst_status *st, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!st->err) {	/* the first failure is the one worth reporting */
-		va_start(ap, fmt);
-		vsnprintf(st->msg, sizeof(st->msg), fmt, ap);
-		va_end(ap);
-		st->err = -(err ? err : EIO);
-	}
-	return st->err;
-}
 
 static int setup_session(struct rst_proc *p, struct rst_status *st)
 {
@@ -189,4 +177,65 @@ void rst_child_main(struct rst_tree *t, int idx)
 	/* Every signal is blocked: only the tracer's PTRACE_INTERRUPT ends this. */
 	for (;;)
 		syscall(SYS_pause);
+}
+
+pid_t rst_forker_pid;
+
+static pid_t clone_with_pid(pid_t want, int exit_signal)
+{
+	struct clone_args args = {
+		.exit_signal = (uint64_t)exit_signal,
+		.set_tid = (uint64_t)(uintptr_t)&want,
+		.set_tid_size = 1,
+	};
+
+	return (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+}
+
+static pid_t clone_any(int exit_signal)
+{
+	struct clone_args args = { .exit_signal = (uint64_t)exit_signal };
+
+	return (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+}
+
+/* Create procs[idx] as a child of the calling process. In the child this
+ * never returns. */
+int rst_clone_proc(struct rst_tree *t, int idx, struct rst_status *st)
+{
+	struct rst_proc *p = &t->procs[idx];
+	int sig = p->pe->has_exit_signal && p->pe->exit_signal ? (int)p->pe->exit_signal : SIGCHLD;
+	pid_t pid;
+
+	rst_forker_pid = getpid();
+	pid = clone_with_pid((pid_t)p->ps->pid, sig);
+	if (pid < 0 && errno == EEXIST && !t->opts.same_pids) {
+		pid = clone_any(sig);
+		if (pid > 0)
+			pr_warn("pid %u is taken: process restored as pid %d", p->ps->pid, pid);
+	}
+	if (pid < 0) {
+		if (errno == EEXIST)
+			return rst_child_fail(st, EEXIST, "pid %u is taken (--same-pids)",
+					      p->ps->pid);
+		return rst_child_fail(st, errno, "cannot create process %u: %s", p->ps->pid,
+				      strerror(errno));
+	}
+	if (pid == 0)
+		rst_child_main(t, idx);
+	p->pid = pid;	/* meaningful in criu-lite, for the root */
+	return 0;
+}
+
+int rst_fork_children(struct rst_tree *t, int idx, struct rst_status *st)
+{
+	for (size_t i = 0; i < t->nr_procs; i++) {
+		if (t->procs[i].parent != idx)
+			continue;
+		int r = rst_clone_proc(t, (int)i, st);
+
+		if (r)
+			return r;
+	}
+	return 0;
 }

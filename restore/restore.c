@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "common/cli.h"
-#include "criu-lite/commands.h"
+#include "restore/restore.h"
 #include "images/log.h"
 #include "restore/rst.h"
 

@@ -138,10 +138,7 @@ int rst_file_matches(const FileIdentity *id, const struct stat *st, int fd, char
 		     size_t len);
 
 /* tree.c */
-extern pid_t rst_forker_pid;	/* the process that forked the current one */
 int rst_create_tree(struct rst_tree *t);
-/* In a child (or criu-lite for the root): fork the children of procs[idx]. */
-int rst_fork_children(struct rst_tree *t, int idx, struct rst_status *st);
 /* mfiles.c: the files the child opens for its tracer, before the fork. */
 int rst_mfiles_prepare(struct rst_proc *p);
 int rst_mf_find(const struct rst_proc *p, const char *path);
@@ -150,7 +147,13 @@ void rst_kill_tree(struct rst_tree *t);
 
 /* child.c: runs in the forked child; never returns. */
 void rst_child_main(struct rst_tree *t, int idx) __attribute__((noreturn));
-/* Child-side failure report: format into st->msg, return -err. */
+extern pid_t rst_forker_pid;	/* the process that forked the current one */
+/* Create procs[idx] as a child of the caller (clone3 with its dumped pid
+ * where free); in the child this never returns. */
+int rst_clone_proc(struct rst_tree *t, int idx, struct rst_status *st);
+/* In a child (or criu-lite for the root): fork the children of procs[idx]. */
+int rst_fork_children(struct rst_tree *t, int idx, struct rst_status *st);
+/* child_status.c: child-side failure report: format into st->msg, return -err. */
 int rst_child_fail(struct rst_status *st, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 

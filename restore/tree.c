@@ -23,67 +23,6 @@
 
 #define READY_TIMEOUT_MS 30000
 
-pid_t rst_forker_pid;
-
-static pid_t clone_with_pid(pid_t want, int exit_signal)
-{
-	struct clone_args args = {
-		.exit_signal = (uint64_t)exit_signal,
-		.set_tid = (uint64_t)(uintptr_t)&want,
-		.set_tid_size = 1,
-	};
-
-	return (pid_t)syscall(SYS_clone3, &args, sizeof(args));
-}
-
-static pid_t clone_any(int exit_signal)
-{
-	struct clone_args args = { .exit_signal = (uint64_t)exit_signal };
-
-	return (pid_t)syscall(SYS_clone3, &args, sizeof(args));
-}
-
-/* Create procs[idx] as a child of the calling process. In the child this
- * never returns. */
-static int clone_proc(struct rst_tree *t, int idx, struct rst_status *st)
-{
-	struct rst_proc *p = &t->procs[idx];
-	int sig = p->pe->has_exit_signal && p->pe->exit_signal ? (int)p->pe->exit_signal : SIGCHLD;
-	pid_t pid;
-
-	rst_forker_pid = getpid();
-	pid = clone_with_pid((pid_t)p->ps->pid, sig);
-	if (pid < 0 && errno == EEXIST && !t->opts.same_pids) {
-		pid = clone_any(sig);
-		if (pid > 0)
-			pr_warn("pid %u is taken: process restored as pid %d", p->ps->pid, pid);
-	}
-	if (pid < 0) {
-		if (errno == EEXIST)
-			return rst_child_fail(st, EEXIST, "pid %u is taken (--same-pids)",
-					      p->ps->pid);
-		return rst_child_fail(st, errno, "cannot create process %u: %s", p->ps->pid,
-				      strerror(errno));
-	}
-	if (pid == 0)
-		rst_child_main(t, idx);
-	p->pid = pid;	/* meaningful in criu-lite, for the root */
-	return 0;
-}
-
-int rst_fork_children(struct rst_tree *t, int idx, struct rst_status *st)
-{
-	for (size_t i = 0; i < t->nr_procs; i++) {
-		if (t->procs[i].parent != idx)
-			continue;
-		int r = clone_proc(t, (int)i, st);
-
-		if (r)
-			return r;
-	}
-	return 0;
-}
-
 static int got_status(struct rst_tree *t, const struct rst_status *st)
 {
 	struct rst_proc *p;
@@ -167,7 +106,7 @@ int rst_create_tree(struct rst_tree *t)
 	if (!r)
 		prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 	if (!r)
-		r = clone_proc(t, t->root, &st);
+		r = rst_clone_proc(t, t->root, &st);
 	if (r && st.err)
 		pr_err("%s", st.msg);
 	close(t->status_fd[1]);

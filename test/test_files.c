@@ -23,7 +23,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
-#include "criu-lite/dump/dump.h"
+#include "criu-lite/files/files.h"
 #include "images/image.h"
 #include "images/log.h"
 #include "test/helpers.h"

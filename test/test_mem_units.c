@@ -15,7 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "criu-lite/dump/dump.h"
+#include "criu-lite/memory/mem.h"
 #include "criu-lite/memory/mem_internal.h"
 #include "common/vma.h"
 #include "images/image.h"
@@ -212,7 +212,7 @@ Test(mem_units, full_disk_leaves_no_images)
 	cr_assert_eq(ptrace(PTRACE_SEIZE, t.pid, 0, 0), 0);
 	cr_assert_eq(ptrace(PTRACE_INTERRUPT, t.pid, 0, 0), 0);
 	cr_assert_eq(waitpid(t.pid, &status, __WALL), t.pid);
-	r = mem_dump(dirfd, t.pid, t.pid, NULL, &st);
+	r = mem_dump(dirfd, t.pid, t.pid, &st);
 	cr_assert_eq(ptrace(PTRACE_DETACH, t.pid, 0, 0), 0);
 	cr_assert_eq(r, -ENOSPC, "mem_dump returned %d", r);
 	snprintf(name, sizeof(name), "pages-%d.img", t.pid);

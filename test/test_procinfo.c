@@ -17,7 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "criu-lite/dump/dump.h"
+#include "criu-lite/capture/capture.h"
 #include "common/vma.h"
 #include "images/image.h"
 #include "test/helpers.h"

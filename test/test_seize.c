@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-#include "criu-lite/dump/dump.h"
+#include "criu-lite/freeze/seize.h"
 #include "test/helpers.h"
 
 #define CG2_ROOT "/sys/fs/cgroup/unified"
@@ -55,7 +55,7 @@ static void assert_prints_on(struct target *t)
 
 Test(seize, threads_all_stopped_then_released)
 {
-	struct dump_opts o = { .freezer = FREEZER_PTRACE };
+	struct seize_opts o = { .freezer = FREEZER_PTRACE };
 	struct dump_tree tree;
 	struct target t;
 
@@ -75,7 +75,7 @@ Test(seize, threads_all_stopped_then_released)
 
 Test(seize, family_parents_first)
 {
-	struct dump_opts o = { .freezer = FREEZER_AUTO };
+	struct seize_opts o = { .freezer = FREEZER_AUTO };
 	struct dump_tree tree;
 	struct target t;
 	pid_t child, grandchild;
@@ -108,7 +108,7 @@ Test(seize, family_parents_first)
  * frozen tree holds every thread /proc shows. */
 Test(seize, catches_threads_born_while_seizing, .timeout = 60)
 {
-	struct dump_opts o = { .freezer = FREEZER_PTRACE };
+	struct seize_opts o = { .freezer = FREEZER_PTRACE };
 	struct target t;
 
 	target_start(&t, "dump_spawner", NULL);
@@ -127,7 +127,7 @@ Test(seize, catches_threads_born_while_seizing, .timeout = 60)
 
 Test(seize, sigstop_freezer_stops_and_continues)
 {
-	struct dump_opts o = { .freezer = FREEZER_SIGSTOP };
+	struct seize_opts o = { .freezer = FREEZER_SIGSTOP };
 	struct dump_tree tree;
 	struct target t;
 	char buf[64];
@@ -186,7 +186,7 @@ static bool cg_frozen(const char *dir, bool v2)
  * cgroup of their own: auto picks the cgroup freezer for it. */
 static void cgroup_case(const char *root, bool v2, bool explicit_path)
 {
-	struct dump_opts o = { .freezer = FREEZER_AUTO };
+	struct seize_opts o = { .freezer = FREEZER_AUTO };
 	struct dump_tree tree;
 	struct target t;
 	char dir[256];
@@ -223,7 +223,7 @@ Test(seize, cgroup_v2_given_path) { cgroup_case(CG2_ROOT, true, true); }
  * --freezer cgroup refuses, auto falls back to ptrace. */
 Test(seize, shared_cgroup_is_not_own)
 {
-	struct dump_opts o = { .freezer = FREEZER_CGROUP };
+	struct seize_opts o = { .freezer = FREEZER_CGROUP };
 	struct dump_tree tree;
 	struct target t, other;
 	char dir[256];
@@ -253,7 +253,7 @@ Test(seize, shared_cgroup_is_not_own)
 
 Test(seize, errors_leave_nothing_seized)
 {
-	struct dump_opts o = { .freezer = FREEZER_AUTO };
+	struct seize_opts o = { .freezer = FREEZER_AUTO };
 	struct dump_tree tree;
 	pid_t zombie = fork();
 

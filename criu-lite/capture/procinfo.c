@@ -11,8 +11,8 @@
 #include <sys/resource.h>
 
 #include "common/buildid.h"
-#include "criu-lite/dump/dump.h"
 #include "common/procfs.h"
+#include "criu-lite/capture/capture.h"
 #include "criu-lite/capture/procinfo.h"
 #include "common/vma.h"
 #include "images/log.h"

@@ -18,7 +18,7 @@
 #include <valgrind/memcheck.h>
 
 #include "common/cpu.h"
-#include "criu-lite/dump/dump.h"
+#include "criu-lite/capture/capture.h"
 #include "images/log.h"
 
 #ifndef NT_X86_XSTATE

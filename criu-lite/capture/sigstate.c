@@ -12,7 +12,7 @@
 #include <sys/syscall.h>
 #include <sys/time.h>
 
-#include "criu-lite/dump/dump.h"
+#include "criu-lite/capture/capture.h"
 #include "common/infect.h"
 #include "images/log.h"
 

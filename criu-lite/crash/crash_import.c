@@ -20,7 +20,7 @@
 #include "criu-lite/crash/crash_import.h"
 #include "criu-lite/crash/crash_import_int.h"
 #include "criu-lite/crash/crash_store.h"
-#include "criu-lite/dump/dump.h"
+#include "common/cpu.h"
 #include "images/log.h"
 
 #ifndef NT_X86_XSTATE

@@ -17,7 +17,7 @@
 
 #include "common/buildid.h"
 #include "criu-lite/crash/crash.h"
-#include "criu-lite/dump/dump.h"
+#include "criu-lite/capture/capture.h"
 #include "common/procfs.h"
 #include "common/vma.h"
 #include "images/log.h"

@@ -10,10 +10,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "criu-lite/commands.h"
+#include "common/kerndat.h"
+#include "criu-lite/capture/capture.h"
 #include "criu-lite/dump/dump.h"
-#include "criu-lite/dump/dump_opts.h"
-#include "criu-lite/dump/predump.h"
+#include "criu-lite/dump/dump_images.h"
+#include "criu-lite/files/files.h"
+#include "criu-lite/freeze/signals.h"
 #include "criu-lite/snapshot/snapshot_fork.h"
 #include "criu-lite/snapshot/snapshot_wp.h"
 #include "criu-lite/incremental/track_mem.h"
@@ -35,48 +37,8 @@ struct dump_ctx {
 	bool has_parent;
 	int *track_fd;			/* --track-mem: per process, the tracker's fd or -1 */
 	int *kept_fd;			/* --prev-images-dir: the parent's tracker in place, or -1 */
-	struct vma_list prefetch;	/* the root's VMAs before the freeze (snap_prefetch) */
+	struct vma_list prefetch;	/* the root's VMAs before the freeze (mem_read_vmas) */
 };
-
-/* SIGINT/SIGTERM/SIGHUP/SIGQUIT are held blocked while the tree is ours and
- * looked at between steps: a handler that detached threads from under a
- * running injection would leave a thread on borrowed registers. */
-static const int held_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
-
-void dump_hold_signals(sigset_t *old)
-{
-	sigset_t set;
-
-	sigemptyset(&set);
-	for (size_t i = 0; i < sizeof(held_signals) / sizeof(held_signals[0]); i++)
-		sigaddset(&set, held_signals[i]);
-	sigprocmask(SIG_BLOCK, &set, old);
-}
-
-void dump_drain_signals(void)
-{
-	const struct timespec zero = { 0, 0 };
-	sigset_t set;
-
-	sigemptyset(&set);
-	for (size_t i = 0; i < sizeof(held_signals) / sizeof(held_signals[0]); i++)
-		sigaddset(&set, held_signals[i]);
-	while (sigtimedwait(&set, NULL, &zero) > 0)
-		;
-}
-
-int dump_check_interrupted(const char *what)
-{
-	sigset_t pending;
-
-	sigpending(&pending);
-	for (size_t i = 0; i < sizeof(held_signals) / sizeof(held_signals[0]); i++)
-		if (sigismember(&pending, held_signals[i])) {
-			pr_err("interrupted by %s: %s abandoned", strsignal(held_signals[i]), what);
-			return -EINTR;
-		}
-	return 0;
-}
 
 static int check_interrupted(void)
 {
@@ -248,9 +210,9 @@ static int dump_one(struct dump_ctx *c, const struct dump_proc *p)
 		return wp_one(c, p);
 	if (!r && c->has_parent)
 		r = track_mem_dump(&c->tp, c->dirfd, p->pid, c->opts->track_mem,
-				   n == 0 ? &c->prefetch : NULL, c->opts, &c->stats, &c->kept_fd[n]);
+				   n == 0 ? &c->prefetch : NULL, &c->stats, &c->kept_fd[n]);
 	else if (!r)
-		r = mem_dump(c->dirfd, p->pid, p->pid, c->opts, &c->stats);
+		r = mem_dump(c->dirfd, p->pid, p->pid, &c->stats);
 	if (!r)
 		r = files_dump(c->dirfd, p->pid);
 	/* The tracker's fd is criu-lite's, not the process's. */
@@ -288,7 +250,7 @@ static void release(struct dump_ctx *c, enum release_mode mode)
 	c->thaw_ns = clock_ns(CLOCK_MONOTONIC);
 }
 
-static int dump_run(const struct dump_opts *opts)
+int dump_run(const struct dump_opts *opts)
 {
 	struct dump_ctx c = { .opts = opts, .dirfd = -1, .tree = { .released = true } };
 	enum release_mode mode = opts->leave_stopped ? RELEASE_STOPPED : RELEASE_RUN;
@@ -326,11 +288,11 @@ static int dump_run(const struct dump_opts *opts)
 	/* Not fatal: without it, smaps is read while frozen. (A plain dump
 	 * reads all memory frozen anyway: the walk is a small part of it.) */
 	if ((opts->snapshot_fork || opts->snapshot_wp || c.has_parent) && !opts->kill &&
-	    snap_prefetch(opts->pid, &c.prefetch) < 0)
+	    mem_read_vmas(opts->pid, &c.prefetch) < 0)
 		vma_list_free(&c.prefetch);
 	c.realtime_ns = clock_ns(CLOCK_REALTIME);
 	c.freeze_start_ns = clock_ns(CLOCK_MONOTONIC);
-	r = seize_tree(opts->pid, opts, &c.tree);
+	r = seize_tree(opts->pid, &opts->seize, &c.tree);
 	c.frozen_ns = clock_ns(CLOCK_MONOTONIC);
 	/* seize_tree's first look at /proc leaves the tree running. */
 	if (!r && c.tree.freeze_start_ns)
@@ -360,12 +322,12 @@ static int dump_run(const struct dump_opts *opts)
 	if (!r && !opts->kill)
 		release(&c, mode);
 	if (c.snap || c.wp)
-		snap_yield(c.wp ? YIELD_IDLE : YIELD_NICE);
+		mem_yield(c.wp ? YIELD_IDLE : YIELD_NICE);
 	for (int n = 0; !r && c.snap && n < c.tree.nr_procs; n++)
-		r = snap_dump_mem(&c.snap[n], c.dirfd, opts, &c.stats);
+		r = snap_dump_mem(&c.snap[n], c.dirfd, &c.stats);
 	for (int n = 0; !r && c.wp && n < c.tree.nr_procs; n++)
-		r = wp_dump_mem(c.wp[n], c.dirfd, opts, &c.stats);
-	snap_yield(YIELD_OFF);
+		r = wp_dump_mem(c.wp[n], c.dirfd, &c.stats);
+	mem_yield(YIELD_OFF);
 	if (!r)
 		r = dump_write_pstree(c.dirfd, &c.tree, c.track_fd);
 	if (!r && opts->kill)
@@ -427,21 +389,4 @@ static int dump_run(const struct dump_opts *opts)
 		pr_info("dump of %d complete in %s (downtime %.3f ms)", opts->pid, opts->dir,
 			(c.thaw_ns - c.freeze_start_ns) / 1e6);
 	return r;
-}
-
-int cmd_dump(int argc, char **argv)
-{
-	struct dump_opts opts;
-	int r = dump_parse_opts(argc, argv, &opts);
-
-	if (r)
-		return r > 0 ? 0 : 2;
-	if (opts.predump)
-		return predump_run(&opts) ? 1 : 0;
-	return dump_run(&opts) ? 1 : 0;
-}
-
-int cmd_pre_dump(int argc, char **argv)
-{
-	return cmd_dump(argc, argv);
 }

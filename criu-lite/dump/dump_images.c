@@ -7,7 +7,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "criu-lite/dump/dump.h"
+#include "common/cpu.h"
+#include "criu-lite/dump/dump_images.h"
 #include "images/clock.h"
 #include "images/log.h"
 

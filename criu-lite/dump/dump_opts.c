@@ -117,8 +117,8 @@ static int parse_one(int c, struct dump_opts *o, const char *cmd)
 	case 'R': o->leave_stopped = false; o->kill = false; return 0;
 	case 's': o->leave_stopped = true; return 0;
 	case OPT_KILL: o->kill = true; return 0;
-	case OPT_FREEZER: return parse_freezer(optarg, &o->freezer);
-	case OPT_FREEZE_CGROUP: o->freeze_cgroup = optarg; return 0;
+	case OPT_FREEZER: return parse_freezer(optarg, &o->seize.freezer);
+	case OPT_FREEZE_CGROUP: o->seize.freeze_cgroup = optarg; return 0;
 	case OPT_TRACK_MEM: o->track_mem = true; return 0;
 	case OPT_PREV_DIR: o->prev_dir = optarg; return 0;
 	case 'v': log_set_level(parse_verbosity(optarg)); return 0;
@@ -147,7 +147,7 @@ int dump_parse_opts(int argc, char **argv, struct dump_opts *o)
 	int c, r;
 
 	memset(o, 0, sizeof(*o));
-	o->freezer = FREEZER_AUTO;
+	o->seize.freezer = FREEZER_AUTO;
 	o->predump = !strcmp(cmd, "pre-dump");
 	optind = 1;
 	opterr = 1;
@@ -168,11 +168,11 @@ int dump_parse_opts(int argc, char **argv, struct dump_opts *o)
 		pr_err("--kill and --leave-stopped exclude each other");
 		return -EINVAL;
 	}
-	if (o->freeze_cgroup && o->freezer != FREEZER_AUTO && o->freezer != FREEZER_CGROUP) {
+	if (o->seize.freeze_cgroup && o->seize.freezer != FREEZER_AUTO && o->seize.freezer != FREEZER_CGROUP) {
 		pr_err("--freeze-cgroup needs --freezer cgroup (or auto)");
 		return -EINVAL;
 	}
-	if (o->freeze_cgroup)
-		o->freezer = FREEZER_CGROUP;
+	if (o->seize.freeze_cgroup)
+		o->seize.freezer = FREEZER_CGROUP;
 	return 0;
 }

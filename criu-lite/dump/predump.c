@@ -18,12 +18,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "criu-lite/commands.h"
 #include "criu-lite/dump/dump.h"
-#include "criu-lite/dump/dump_opts.h"
+#include "criu-lite/dump/dump_images.h"
+#include "criu-lite/freeze/signals.h"
 #include "criu-lite/memory/mem.h"
-#include "criu-lite/dump/predump.h"
-#include "criu-lite/snapshot/snapshot_fork.h"
 #include "criu-lite/incremental/track_mem.h"
 #include "images/clock.h"
 #include "images/log.h"
@@ -69,7 +67,7 @@ static int frozen_one(struct pd_ctx *c, int n)
 {
 	struct pd_proc *pp = &c->p[n];
 	pid_t pid = c->tree.procs[n].pid;
-	int r = snap_read_vmas(pid, n == 0 ? &c->prefetch : NULL, &pp->vl);
+	int r = mem_read_vmas_frozen(pid, n == 0 ? &c->prefetch : NULL, &pp->vl);
 
 	if (r < 0)
 		return r;
@@ -79,7 +77,7 @@ static int frozen_one(struct pd_ctx *c, int n)
 
 		r = track_prepare(&c->tp, pid, &pm, &x, &pp->track_fd);
 		if (!r && x.parent) {
-			r = mem_dump_ex(c->dirfd, pid, pid, &pp->vl, &x, c->opts, &c->stats);
+			r = mem_dump_ex(c->dirfd, pid, pid, &pp->vl, &x, &c->stats);
 			pp->done = !r;
 		}
 		pmr_close(&pm);
@@ -124,9 +122,9 @@ static int predump_tree(struct pd_ctx *c)
 	int r;
 
 	/* smaps walks every page table: read it while the tree still runs. */
-	if (snap_prefetch(c->opts->pid, &c->prefetch) < 0)
+	if (mem_read_vmas(c->opts->pid, &c->prefetch) < 0)
 		vma_list_free(&c->prefetch);
-	r = seize_tree(c->opts->pid, c->opts, &c->tree);
+	r = seize_tree(c->opts->pid, &c->opts->seize, &c->tree);
 
 	c->frozen_ns = clock_ns(CLOCK_MONOTONIC);
 	if (r)
@@ -142,15 +140,15 @@ static int predump_tree(struct pd_ctx *c)
 	c->thaw_ns = clock_ns(CLOCK_MONOTONIC);
 	/* Running again: the first pre-dump's pages, best effort, yielding
 	 * the CPU to the tree. */
-	snap_yield(YIELD_NICE);
+	mem_yield(YIELD_NICE);
 	for (int n = 0; !r && n < c->tree.nr_procs; n++) {
 		struct mem_extra x = { .frozen_fd = -1, .best_effort = true };
 		pid_t pid = c->tree.procs[n].pid;
 
 		if (!c->p[n].done)
-			r = mem_dump_ex(c->dirfd, pid, pid, &c->p[n].vl, &x, c->opts, &c->stats);
+			r = mem_dump_ex(c->dirfd, pid, pid, &c->p[n].vl, &x, &c->stats);
 	}
-	snap_yield(YIELD_OFF);
+	mem_yield(YIELD_OFF);
 	if (!r)
 		r = write_pstree(c);
 	if (!r)

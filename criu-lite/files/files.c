@@ -13,7 +13,6 @@
 #include <unistd.h>
 #include <sys/syscall.h>
 
-#include "criu-lite/dump/dump.h"
 #include "criu-lite/files/files.h"
 #include "images/log.h"
 

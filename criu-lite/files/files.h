@@ -12,6 +12,9 @@
 
 #include "images/image.h"
 
+/* files.c: every fd of a frozen process into files-PID.img. */
+int files_dump(int dirfd, pid_t pid);
+
 struct sk_cache;
 
 /* State of one files_dump() call. */

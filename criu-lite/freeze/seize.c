@@ -18,8 +18,8 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 
-#include "criu-lite/dump/dump.h"
 #include "criu-lite/freeze/freezer_cgroup.h"
+#include "criu-lite/freeze/seize.h"
 #include "criu-lite/freeze/seize_scan.h"
 #include "images/clock.h"
 #include "images/log.h"
@@ -413,7 +413,7 @@ static bool cgroup_is_own(struct dump_tree *tree, const char *dir)
 
 /* --freezer auto|cgroup: the v2 cgroup of the root if the tree has it to
  * itself, else its v1 freezer cgroup likewise. */
-static int pick_cgroup(struct dump_tree *tree, const struct dump_opts *opts)
+static int pick_cgroup(struct dump_tree *tree, const struct seize_opts *opts)
 {
 	pid_t root = tree->procs[0].pid;
 
@@ -527,7 +527,7 @@ static int freeze_and_seize(struct dump_tree *tree)
 	return r;
 }
 
-int seize_tree(pid_t root, const struct dump_opts *opts, struct dump_tree *tree)
+int seize_tree(pid_t root, const struct seize_opts *opts, struct dump_tree *tree)
 {
 	struct proc_stat ps;
 	int r, nr_threads = 0;

@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-#include "criu-lite/dump/dump.h"
+#include "criu-lite/freeze/seize.h"
 
 struct proc_stat {
 	char state;

@@ -13,7 +13,7 @@
 
 #include "common/infect.h"
 #include "common/pagemap_scan.h"
-#include "criu-lite/snapshot/snapshot_fork.h"
+#include "criu-lite/freeze/seize.h"
 #include "criu-lite/incremental/track_mem.h"
 #include "images/log.h"
 
@@ -177,19 +177,19 @@ int track_prepare(struct track_parent *tp, pid_t pid, struct pmr *pm, struct mem
 }
 
 int track_mem_dump(struct track_parent *tp, int dirfd, pid_t pid, bool rearm,
-		   const struct vma_list *pre, const struct dump_opts *opts, struct dump_stats *st,
+		   const struct vma_list *pre, struct dump_stats *st,
 		   int *tracker)
 {
 	struct mem_extra x = { .frozen_fd = -1 };
 	struct pmr pm = { .pages_fd = -1 };
 	struct vma_list vl = { 0 };
-	int r = snap_read_vmas(pid, pre, &vl);
+	int r = mem_read_vmas_frozen(pid, pre, &vl);
 
 	if (r < 0)
 		return r;
 	r = track_prepare(tp, pid, &pm, &x, tracker);
 	if (!r)
-		r = mem_dump_ex(dirfd, pid, pid, &vl, &x, opts, st);
+		r = mem_dump_ex(dirfd, pid, pid, &vl, &x, st);
 	pmr_close(&pm);
 	/* Scanned: protect again what was written, for the next dump. */
 	if (!r && rearm && *tracker >= 0)
@@ -447,7 +447,7 @@ void track_disarm_running(pid_t pid, int fd)
 {
 	if (fd < 0 || ptrace(PTRACE_SEIZE, pid, NULL, NULL))
 		return;
-	if (!ptrace(PTRACE_INTERRUPT, pid, NULL, NULL) && !snap_wait_stop(pid) &&
+	if (!ptrace(PTRACE_INTERRUPT, pid, NULL, NULL) && !seize_wait_stop(pid) &&
 	    uffd_in_place(pid, fd) && close_in(pid, fd))
 		pr_warn("process %d: cannot close the write tracker (fd %d)", pid, fd);
 	ptrace(PTRACE_DETACH, pid, NULL, NULL);

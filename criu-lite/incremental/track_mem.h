@@ -57,11 +57,11 @@ int track_prepare(struct track_parent *tp, pid_t pid, struct pmr *pm, struct mem
 		  int *tracker);
 
 /* Tree frozen. The memory images of pid against the parent (VMAs as
- * snap_read_vmas reads them, with pre); with rearm,
+ * mem_read_vmas_frozen reads them, with pre); with rearm,
  * what was written is protected again afterwards, so that the parent's
  * tracker (*tracker, or -1 if gone) goes on for a next dump. */
 int track_mem_dump(struct track_parent *tp, int dirfd, pid_t pid, bool rearm,
-		   const struct vma_list *pre, const struct dump_opts *opts, struct dump_stats *st,
+		   const struct vma_list *pre, struct dump_stats *st,
 		   int *tracker);
 
 /* Tree frozen. Track pid's writes from now on; *fd is the userfaultfd left

@@ -11,10 +11,6 @@
 #include "criu-lite/memory/mem_internal.h"
 #include "images/log.h"
 
-int mem_read_vmas(pid_t pid, struct vma_list *vl)
-{
-	return vma_list_read(pid, true, vl);
-}
 
 struct mem_dump {
 	int dirfd;
@@ -174,20 +170,19 @@ static int dump_all(struct mem_dump *md, const struct vma_list *vl)
 }
 
 int mem_dump_vmas(int dirfd, pid_t pid, pid_t mem_pid, const struct vma_list *vl,
-		  const struct dump_opts *opts, struct dump_stats *st)
+		  struct dump_stats *st)
 {
-	return mem_dump_ex(dirfd, pid, mem_pid, vl, NULL, opts, st);
+	return mem_dump_ex(dirfd, pid, mem_pid, vl, NULL, st);
 }
 
 int mem_dump_ex(int dirfd, pid_t pid, pid_t mem_pid, const struct vma_list *vl,
-		const struct mem_extra *x, const struct dump_opts *opts, struct dump_stats *st)
+		const struct mem_extra *x, struct dump_stats *st)
 {
 	struct mem_dump md = { .dirfd = dirfd, .pid = pid, .mem_pid = mem_pid, .pages_fd = -1,
 			       .x = x };
 	struct dump_stats local = { 0 };
 	int r, r2;
 
-	(void)opts;
 	r = pw_init(&md.pw, &local);
 	md.pw.pid = pid;
 	if (r >= 0)
@@ -242,15 +237,14 @@ int mem_dump_ex(int dirfd, pid_t pid, pid_t mem_pid, const struct vma_list *vl,
 	return 0;
 }
 
-int mem_dump(int dirfd, pid_t pid, pid_t mem_pid, const struct dump_opts *opts,
-	     struct dump_stats *st)
+int mem_dump(int dirfd, pid_t pid, pid_t mem_pid, struct dump_stats *st)
 {
 	struct vma_list vl;
 	int r = mem_read_vmas(pid, &vl);
 
 	if (r < 0)
 		return r;
-	r = mem_dump_vmas(dirfd, pid, mem_pid, &vl, opts, st);
+	r = mem_dump_vmas(dirfd, pid, mem_pid, &vl, st);
 	vma_list_free(&vl);
 	return r;
 }

@@ -1,5 +1,5 @@
 /* Memory capture, for the dump orchestrator and --snapshot fork. mem_dump()
- * (dump.h) is both steps below in one; --snapshot fork splits them: read the
+ * is both steps below in one; --snapshot fork splits them: read the
  * VMA list while the tree is frozen, then dump pages from the forked copy
  * once the tree runs again. */
 #ifndef CRIU_LITE_MEM_H
@@ -7,14 +7,43 @@
 
 #include <stdatomic.h>
 #include <stddef.h>
+#include <sys/types.h>
 #include <stdint.h>
 
-#include "criu-lite/dump/dump.h"
 #include "common/vma.h"
 #include "images/pagemap_read.h"
 
-/* The VMAs to dump, from /proc/PID/smaps (the process must be frozen). */
+/* Counters every memory path adds to; the dump writes them into stats.img. */
+struct dump_stats {
+	uint64_t bytes_scanned, bytes_written;
+	uint64_t pages_scanned, pages_written, pages_zero, pages_unpopulated;
+	uint64_t pages_file, pages_parent;
+};
+
+/* VMAs into mm-PID.img, page runs into pagemap-PID.img and the bytes into
+ * pages-PID.img, pagemap-guided (never reading an unpopulated page).
+ * `mem_pid` is where memory is read from: the frozen process itself, or its
+ * forked copy with --snapshot fork. */
+int mem_dump(int dirfd, pid_t pid, pid_t mem_pid, struct dump_stats *st);
+
+/* vma_read.c: the VMAs to dump, from /proc/PID/smaps (the process must be
+ * frozen, or the list is read ahead: see below). */
 int mem_read_vmas(pid_t pid, struct vma_list *vl);
+/* Frozen: pid's VMAs, from maps + `pre` (mem_read_vmas before the freeze:
+ * reading smaps walks every page table, 60 ms for 4 GiB here) when every
+ * VMA is still the one read then, else from smaps. */
+int mem_read_vmas_frozen(pid_t pid, const struct vma_list *pre, struct vma_list *vl);
+
+/* yield.c: after the thaw memory is read at leisure: the tree's threads
+ * should get the CPU first, or a small machine makes them wait for us even
+ * though nothing stops them. YIELD_NICE: nice 10. YIELD_IDLE: SCHED_IDLE,
+ * so any thread of theirs that wakes takes the CPU at once (--snapshot wp:
+ * gaps 30-48 ms against 67-152 at nice 10; reading a fork()ed copy page by
+ * page through /proc/PID/mem went 1.1-4x slower that way, so fork keeps
+ * nice). Threads started meanwhile inherit it. YIELD_OFF: back to what it
+ * was. */
+enum mem_yield { YIELD_OFF, YIELD_NICE, YIELD_IDLE };
+void mem_yield(enum mem_yield how);
 
 /* Write mm-PID.img, pagemap-PID.img and pages-PID.img for the VMAs in `vl`
  * (taken from `pid`), reading page contents from `mem_pid`. When mem_pid is
@@ -22,7 +51,7 @@ int mem_read_vmas(pid_t pid, struct vma_list *vl);
  * (MADV_WIPEONFORK) are read from `pid`, with a warning, unless the copy has
  * them intact (a snapshot that cleared those flags around its fork()). */
 int mem_dump_vmas(int dirfd, pid_t pid, pid_t mem_pid, const struct vma_list *vl,
-		  const struct dump_opts *opts, struct dump_stats *st);
+		  struct dump_stats *st);
 
 /* --snapshot wp: pages populated at the freeze, [start, end) bytes. */
 struct wp_run {
@@ -68,6 +97,6 @@ struct mem_extra {
 
 /* mem_dump_vmas with extras (x may be NULL). */
 int mem_dump_ex(int dirfd, pid_t pid, pid_t mem_pid, const struct vma_list *vl,
-		const struct mem_extra *x, const struct dump_opts *opts, struct dump_stats *st);
+		const struct mem_extra *x, struct dump_stats *st);
 
 #endif

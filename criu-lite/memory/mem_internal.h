@@ -9,7 +9,7 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
-#include "criu-lite/dump/dump.h"
+#include "criu-lite/memory/mem.h"
 #include "common/vma.h"
 #include "images/image.h"
 #include "images/pagemap_read.h"

@@ -167,7 +167,7 @@ int wp_arm_running(struct wp_proc *w, pid_t pid)
 		errno = e;
 		return r ? r : pr_perror("cannot seize %d", pid);
 	}
-	r = ptrace(PTRACE_INTERRUPT, pid, NULL, NULL) ? -errno : snap_wait_stop(pid);
+	r = ptrace(PTRACE_INTERRUPT, pid, NULL, NULL) ? -errno : seize_wait_stop(pid);
 	if (r)
 		pr_err("process %d did not stop for --snapshot wp: %s", pid, strerror(-r));
 	if (!r)
@@ -309,7 +309,7 @@ int wp_take(struct wp_proc *w, const struct dump_proc *p, const struct vma_list 
 			r = register_all(w);
 	}
 	if (!r)
-		r = snap_read_vmas(p->pid, pre, &w->s.vl);
+		r = mem_read_vmas_frozen(p->pid, pre, &w->s.vl);
 	if (r < 0)
 		return r;
 	w->s.frozen = calloc(w->s.vl.nr + 1, sizeof(*w->s.frozen));
@@ -383,8 +383,7 @@ static bool mm_gone(struct wp_proc *w)
 	return true;
 }
 
-int wp_dump_mem(struct wp_proc *w, int dirfd, const struct dump_opts *opts,
-		struct dump_stats *st)
+int wp_dump_mem(struct wp_proc *w, int dirfd, struct dump_stats *st)
 {
 	struct mem_extra x = { .frozen_fd = w->s.frozen_fd, .frozen = w->s.frozen,
 			       .wp_kind = w->kind, .wp_runs = w->runs, .nr_wp_runs = w->nr_runs,
@@ -395,19 +394,19 @@ int wp_dump_mem(struct wp_proc *w, int dirfd, const struct dump_opts *opts,
 	/* A read that fails because the process exec'd, exited or dropped the
 	 * memory is reported as that, below. */
 	log_hold_errors();
-	r = mem_dump_ex(dirfd, w->s.pid, w->s.pid, &w->s.vl, &x, opts, st);
+	r = mem_dump_ex(dirfd, w->s.pid, w->s.pid, &w->s.vl, &x, st);
 	pthread_mutex_lock(&w->mu);
 	w->phase = WPP_DONE;
 	pthread_mutex_unlock(&w->mu);
 	/* Not at SCHED_IDLE: unregistering holds the process's mmap lock for
 	 * writing, and its running threads must not keep us from letting go
 	 * of it. */
-	snap_yield(YIELD_OFF);
+	mem_yield(YIELD_OFF);
 	t0 = mono_ns();
 	r2 = unregister_all(w);
 	pr_debug("process %d: unregistered in %.1f ms", w->s.pid, (mono_ns() - t0) / 1e6);
 	wp_handler_stop(w);
-	snap_yield(YIELD_IDLE);
+	mem_yield(YIELD_IDLE);
 	if (r2 == -ESRCH || mm_gone(w))
 		r2 = -ESRCH;
 	log_release_errors(r2 != -ESRCH && !w->broken);
@@ -449,5 +448,5 @@ void wp_drop(struct wp_proc *w)
 	w->kind = NULL;
 	w->runs = NULL;
 	pthread_mutex_destroy(&w->mu);
-	snap_drop(&w->s);
+	snap_proc_free(&w->s);
 }

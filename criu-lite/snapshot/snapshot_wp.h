@@ -35,9 +35,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "criu-lite/dump/dump.h"
+#include "criu-lite/freeze/seize.h"
 #include "criu-lite/memory/mem.h"
-#include "criu-lite/snapshot/snapshot_fork.h"
+#include "criu-lite/snapshot/frozen_copy.h"
 
 enum wp_phase { WPP_ARMED, WPP_SAVING, WPP_DONE };
 
@@ -69,8 +69,7 @@ int wp_arm_running(struct wp_proc *w, pid_t pid);
  * if wp_arm_running did not (the other processes of a tree). */
 int wp_take(struct wp_proc *w, const struct dump_proc *p, const struct vma_list *pre);
 /* Step 3, tree running: mm, pagemap and pages images of the process. */
-int wp_dump_mem(struct wp_proc *w, int dirfd, const struct dump_opts *opts,
-		struct dump_stats *st);
+int wp_dump_mem(struct wp_proc *w, int dirfd, struct dump_stats *st);
 /* Unregister, stop the handler, free all (safe on any state). */
 void wp_drop(struct wp_proc *w);
 

@@ -1,0 +1,26 @@
+/* The images that describe a dump as a whole, for dump and pre-dump alike:
+ * pstree.img, stats.img and inventory.img (published last). */
+#ifndef CRIU_LITE_DUMP_IMAGES_H
+#define CRIU_LITE_DUMP_IMAGES_H
+
+#include <stdint.h>
+
+#include "criu-lite/dump/dump.h"
+#include "criu-lite/memory/mem.h"
+
+/* pstree.img of the tree; track_fd[n]: the write tracker left in process n
+ * (or -1), NULL when there is none. */
+int dump_write_pstree(int dirfd, const struct dump_tree *tree, const int *track_fd);
+/* stats.img; snapshot: "none", "fork" or "wp". Times: CLOCK_MONOTONIC ns. */
+struct dump_times {
+	uint64_t freeze_start, frozen, thaw;
+};
+int dump_write_stats(int dirfd, const struct dump_tree *tree, const struct dump_stats *st,
+		     const struct dump_times *t, const char *snapshot);
+/* inventory.img, published last. kind: INVENTORY_KIND_*; track_mem: the
+ * tracker left armed (its name) or NULL; xsave_size: the NT_X86_XSTATE size
+ * the threads really had, 0 to keep what CPUID says. */
+int dump_write_inventory(int dirfd, const struct dump_opts *opts, int kind, uint64_t realtime_ns,
+			 const char *track_mem, uint32_t xsave_size);
+
+#endif
