@@ -1,0 +1,130 @@
+/* The one reader of a dump. Every consumer (convert, restore, show's
+ * summaries, the incremental trackers, crash import's checks) opens a dump
+ * here and gets the same checked, in-memory view, whatever format it was
+ * written in: a criu-lite directory, or (issue 16) a CRIU image directory
+ * or a checkpoint archive, each read by a backend (struct dr_format) that
+ * fills the same structures with criu-lite's own messages.
+ *
+ * Validation happens here, once, and is strict: what dr_open and
+ * dr_proc_load return can be trusted by every writer after them.
+ *  - inventory: a known format version, a full dump unless DR_PREDUMP_OK,
+ *    a sane page size, x86_64;
+ *  - pstree: at least one process, the root present, no pid twice, every
+ *    process with threads, every parent in the tree (or the root's);
+ *  - threads: the leader first, register sets of the kernel's sizes;
+ *  - VMAs: page-aligned, non-empty, in address order, not overlapping;
+ *  - page runs: page-aligned, non-empty, sorted, not overlapping, never at
+ *    address 0, exactly one kind (PE_PRESENT, PE_ZERO, PE_FILE, PE_PARENT),
+ *    PE_PRESENT bytes inside the pages file at a page-aligned offset,
+ *    PE_PARENT only where a parent dump exists (followed, 16 levels at
+ *    most, each level checked by the same rules);
+ *  - every image: whole entries only (a file cut at an entry boundary is
+ *    refused where the image says how many entries it holds).
+ * A failure is one line on stderr naming the file and what is wrong, and a
+ * negative errno; nothing stays allocated or open. */
+#ifndef CRIU_LITE_DUMP_READ_H
+#define CRIU_LITE_DUMP_READ_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "images/image.h"
+
+/* One run of pages of a process. */
+struct dr_run {
+	uint64_t start, end;	/* [start, end), page-aligned, start > 0 */
+	uint32_t flags;		/* exactly one of PE_PRESENT, PE_ZERO, PE_FILE, PE_PARENT */
+	uint64_t off;		/* PE_PRESENT: page-aligned byte offset of start in pages_fd */
+};
+
+/* The page runs of one process in one dump, and the dump(s) its PE_PARENT
+ * runs point into. Runs hold where bytes are, never the bytes. */
+struct dr_pages {
+	struct dr_run *run;	/* sorted, disjoint */
+	size_t nr;
+	int pages_fd;		/* the raw pages, open read-only (-1 when no run needs it) */
+	uint64_t pages_size;
+	char *dir;		/* the dump these runs come from, for messages */
+	struct dr_pages *parent;	/* the pre-dump holding PE_PARENT pages, or NULL */
+};
+
+/* Everything about one process of the dump. */
+struct dr_proc {
+	const PstreeEntry *ps;	/* the dump's (owned by struct dump_read) */
+	ProcEntry *pe;
+	ThreadEntry **th;	/* th[0] is the thread-group leader */
+	size_t nr_th;
+	VmaEntry **vma;		/* address order */
+	size_t nr_vma;
+	FdEntry **fd;		/* fd order; a pre-dump tracker's fd is left out */
+	size_t nr_fd;
+	struct dr_pages *pages;
+};
+
+struct dr_format;
+
+/* An open dump: inventory and pstree, checked. */
+struct dump_read {
+	const struct dr_format *fmt;	/* the backend that read it */
+	char *dir;		/* as given, for messages */
+	int dirfd;		/* the directory (-1 for a backend without one) */
+	InventoryEntry *inv;
+	PstreeEntry **ps;	/* parents before children */
+	size_t nr_ps;
+	size_t root;		/* index of inv->root_pid in ps */
+	unsigned flags;		/* DR_* given to dr_open */
+	void *priv;		/* the backend's own state */
+};
+
+/* dr_open flags */
+#define DR_PREDUMP_OK	(1u << 0)	/* a pre-dump (memory only) is acceptable */
+
+/* dr_proc_load: which parts to load (others stay NULL/0). */
+#define DR_PROC		(1u << 0)	/* pe */
+#define DR_THREADS	(1u << 1)	/* th */
+#define DR_VMAS		(1u << 2)	/* vma */
+#define DR_PAGES	(1u << 3)	/* pages, with the parent chain */
+#define DR_FDS		(1u << 4)	/* fd */
+#define DR_ALL		(DR_PROC | DR_THREADS | DR_VMAS | DR_PAGES | DR_FDS)
+
+/* A way a dump may be stored. dr_open asks each in turn whether `path` is
+ * one of its own (probe: 1 yes, 0 no, <0 error already logged); the first
+ * that says yes reads it. */
+struct dr_format {
+	const char *name;	/* "criu-lite", "criu", "checkpoint archive" */
+	int (*probe)(const char *path);
+	int (*open)(struct dump_read *d, const char *path);
+	int (*proc_load)(struct dump_read *d, size_t idx, unsigned what, struct dr_proc *p);
+	void (*close)(struct dump_read *d);
+};
+
+/* Open the dump at path (format detected), checked as above. */
+int dr_open(const char *path, unsigned flags, struct dump_read *d);
+void dr_close(struct dump_read *d);
+/* Index in d->ps of dumped pid, or -1. */
+ssize_t dr_find(const struct dump_read *d, uint32_t pid);
+/* Load and check process d->ps[idx]; dr_proc_free it (also after failure). */
+int dr_proc_load(struct dump_read *d, size_t idx, unsigned what, struct dr_proc *p);
+void dr_proc_free(struct dr_proc *p);
+
+/* Page runs. */
+/* The run holding vaddr, or NULL (a hole: never populated). */
+const struct dr_run *dr_pages_find(const struct dr_pages *pg, uint64_t vaddr);
+/* The first run that ends after vaddr (holds it or follows it), or NULL. */
+const struct dr_run *dr_pages_next(const struct dr_pages *pg, uint64_t vaddr);
+/* Copy [vaddr, vaddr + len) as dumped: stored bytes, zeros for PE_ZERO,
+ * PE_PARENT through the parent chain. -ENODATA if part of it is a hole or
+ * PE_FILE (the caller takes those from the file), -EIO on a short read. */
+int dr_pages_read(const struct dr_pages *pg, uint64_t vaddr, void *buf, size_t len);
+/* Whether [start, end) has pages of its own, copied or zero (not merely
+ * file pages), following PE_PARENT runs into the parents. */
+bool dr_pages_written(const struct dr_pages *pg, uint64_t start, uint64_t end);
+/* Load the page runs of dumped pid from the criu-lite dump at dirfd alone
+ * (no inventory needed: the trackers' and the tests' way in); PE_PARENT
+ * runs stay unresolved (parent NULL). */
+int dr_pages_open(int dirfd, const char *dir, uint32_t pid, struct dr_pages **out);
+void dr_pages_free(struct dr_pages *pg);
+
+#endif
