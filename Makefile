@@ -27,7 +27,7 @@ TEST_OBJS    := $(patsubst %.c,$(BUILD)/obj/%.o,$(TEST_SRCS))
 TARGET_SRCS  := $(wildcard test/targets/*.c)
 TARGET_BINS  := $(patsubst test/targets/%.c,$(BUILD)/targets/%,$(TARGET_SRCS))
 
-.PHONY: all deps install test check-build targets demo bench fuzz fuzz-build clean
+.PHONY: all deps install test check-build layers targets demo bench fuzz fuzz-build clean
 .SECONDARY:
 
 all: $(BUILD)/criu-lite
@@ -64,6 +64,10 @@ $(BUILD)/test/suite: $(TEST_OBJS) $(LIB_OBJS)
 install: $(BUILD)/criu-lite
 	install -D -m 0755 $< $(DESTDIR)$(PREFIX)/bin/criu-lite
 
+# The tree's shape (DESIGN.md): includes by layer, no circles (scripts/layers.py).
+layers: all
+	python3 scripts/layers.py --objs $(APP_OBJS) $(filter-out $(PB_OBJS),$(IMG_OBJS))
+
 check-build: deps
 	$(MAKE) all targets $(BUILD)/test/suite
 
@@ -71,6 +75,7 @@ check-build: deps
 # suite again built with ASan+UBSan in a second build dir.
 test: deps
 	$(MAKE) all targets $(BUILD)/test/suite
+	python3 scripts/layers.py --objs $(APP_OBJS) $(filter-out $(PB_OBJS),$(IMG_OBJS))
 	CRIU_LITE=$(BUILD)/criu-lite TARGETS=$(BUILD)/targets $(BUILD)/test/suite --jobs 2
 	scripts/valgrind.sh $(BUILD)
 	$(MAKE) BUILD=build-asan SAN="-fsanitize=address,undefined -fno-omit-frame-pointer" all targets build-asan/test/suite

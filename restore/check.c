@@ -149,21 +149,6 @@ static int check_vmas(struct rst_proc *p)
 	return 0;
 }
 
-static int check_fds(struct rst_tree *t, struct rst_proc *p)
-{
-	char buf[256];
-
-	for (size_t i = 0; i < p->nr_fd; i++) {
-		const char *why = rst_fd_unsupported(t, p, p->fd[i], buf, sizeof(buf));
-
-		if (why) {
-			pr_err("cannot restore %u: fd %u: %s", p->ps->pid, p->fd[i]->fd, why);
-			return -ENOTSUP;
-		}
-	}
-	return 0;
-}
-
 static bool pid_taken(uint32_t pid)
 {
 	return kill((pid_t)pid, 0) == 0 || errno != ESRCH;
@@ -224,9 +209,10 @@ int rst_check(struct rst_tree *t)
 		return -EPERM;
 	}
 	r = check_inventory(t);
-
 	if (!r)
 		r = check_kernel(t);
+	if (!r)
+		r = rst_fds_prepare(t);
 	for (size_t i = 0; !r && i < t->nr_procs; i++) {
 		struct rst_proc *p = &t->procs[i];
 
@@ -235,7 +221,7 @@ int rst_check(struct rst_tree *t)
 		if (!r)
 			r = check_vmas(p);
 		if (!r)
-			r = check_fds(t, p);
+			r = rst_fds_check(t, p);
 	}
 	if (!r)
 		r = check_pids(t);

@@ -317,7 +317,7 @@ void rst_free(struct rst_tree *t)
 		free(p->tids);
 	}
 	free(t->procs);
-	free(t->sh);
+	rst_fds_free(t);
 	free(t->shm);
 	img_free(t->inv);
 	free(t->dir);

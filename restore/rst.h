@@ -6,14 +6,15 @@
  *     what cannot be restored (incomplete dump, changed files, pids taken
  *     with --same-pids, another CPU's XSAVE layout).
  *  2. tree.c forks the tree: each process is a fork of criu-lite created by
- *     its dumped parent with clone3(set_tid). Pipes, socketpairs and
- *     listeners are made once before the first fork (fd_shared.c) so that
- *     sharing survives. In plain C each process forks its own children,
- *     sets up fds (fds.c), cwd, umask, rlimits, sigactions (child.c), opens
+ *     its dumped parent with clone3(set_tid). Every open file
+ *     description is made once before the first fork (fds.c, by the
+ *     kinds of common/fd/) so that sharing survives. In plain C each
+ *     process forks its own children, puts its fds in place (fds.c),
+ *     sets cwd, umask, rlimits, sigactions (child.c), opens
  *     the files its memory maps (mfiles.c), reports ready on a status pipe
  *     and pauses.
  *  3. We PTRACE_SEIZE every process and rebuild it through injected
- *     syscalls (inject.c over criu-lite/infect.h, batched where many go
+ *     syscalls (inject.c over common/infect.h, batched where many go
  *     together): address space (mm.c, pages.c; shared anonymous memory is
  *     mapped by later processes from the first one's map_files), threads
  *     (threads.c), creds (creds.c), pending signals and timers
@@ -30,6 +31,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include "common/fd/fd.h"
 #include "common/infect.h"
 #include "images/image.h"
 
@@ -81,15 +83,6 @@ struct rst_proc {
 	bool seized;
 };
 
-/* An object several processes (or fds) share: a pipe or a socketpair, made
- * once by criu-lite before the fork so that every process inherits it. */
-struct rst_shared {
-	uint64_t ino;		/* the dumped pipe / socket inode */
-	int kind;		/* FD_TYPE__FD_PIPE or FD_TYPE__FD_SOCKET */
-	int fds[2];		/* pipe: read, write; socketpair: this ino's end, peer's */
-	bool data_done;
-};
-
 /* Shared anonymous memory (MAP_SHARED|MAP_ANONYMOUS, shmem) already
  * restored in some process: later processes map the same object through
  * /proc/PID/map_files instead of getting a copy. */
@@ -107,8 +100,8 @@ struct rst_tree {
 	struct rst_proc *procs;
 	size_t nr_procs;
 	int root;		/* index of the root */
-	struct rst_shared *sh;
-	size_t nr_sh;
+	struct fd_rst fdr;	/* the tree's fds as the kinds of file see them (fds.c) */
+	int fd_hi;		/* descriptions made before the fork sit at or above it */
 	int status_fd[2];	/* children -> criu-lite: struct rst_status */
 	struct rst_shmem *shm;
 	size_t nr_shm;
@@ -157,15 +150,18 @@ int rst_fork_children(struct rst_tree *t, int idx, struct rst_status *st);
 int rst_child_fail(struct rst_status *st, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/* fds.c */
-int rst_shared_create(struct rst_tree *t);	/* in criu-lite, before forking */
-void rst_shared_close(struct rst_tree *t);
+/* fds.c: the kinds' view of the tree's fds (after rst_load). */
+int rst_fds_prepare(struct rst_tree *t);
+/* Every fd of p can come back, else one line naming it, -ENOTSUP. */
+int rst_fds_check(struct rst_tree *t, struct rst_proc *p);
+/* In criu-lite, before the first fork: every description, once. */
+int rst_fds_open(struct rst_tree *t);
+/* ... and closed once the tree has its copies (safe to call again). */
+void rst_fds_close(struct rst_tree *t);
+void rst_fds_free(struct rst_tree *t);
 /* In the child: dumped fds in place, all else closed but *status_fd,
- * which is moved above them. */
+ * which is moved above them; then what the kinds do in the process. */
 int rst_fds_setup(struct rst_tree *t, struct rst_proc *p, struct rst_status *st, int *status_fd);
-/* Things an fd refers to that restore cannot recreate: message, or NULL. */
-const char *rst_fd_unsupported(struct rst_tree *t, const struct rst_proc *p, const FdEntry *e,
-			       char *buf, size_t len);
 
 /* rlimits, sigactions, cwd... in the child: child.c */
 

@@ -101,7 +101,7 @@ int rst_create_tree(struct rst_tree *t)
 	}
 	if (pipe2(t->status_fd, O_CLOEXEC))
 		return pr_perror("cannot create a pipe");
-	r = rst_shared_create(t);
+	r = rst_fds_open(t);
 	/* Orphans of a failed restore come back to us to be reaped. */
 	if (!r)
 		prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
@@ -112,7 +112,7 @@ int rst_create_tree(struct rst_tree *t)
 	close(t->status_fd[1]);
 	t->status_fd[1] = -1;
 	/* The children hold their copies now; ours would keep pipes open. */
-	rst_shared_close(t);
+	rst_fds_close(t);
 	if (!r)
 		r = wait_ready(t, t->procs[t->root].pid);
 	close(t->status_fd[0]);

@@ -2,8 +2,8 @@
  *
  * What every fd has comes from /proc: the link (readlink of /proc/PID/fd/N),
  * a stat through that magic link, and fdinfo (pos, flags in octal, mnt_id,
- * then lines that depend on the kind of file). The kind decides which
- * module fills the rest: fd_pipe.c, fd_socket.c, fd_misc.c. */
+ * then lines that depend on the kind of file). The kind (common/fd/: the
+ * table of kinds, dump and restore side by side) fills the rest. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -13,59 +13,9 @@
 #include <unistd.h>
 #include <sys/syscall.h>
 
+#include "common/fd/fd.h"
 #include "criu-lite/files/files.h"
 #include "images/log.h"
-
-const char *fdinfo_field(const char *fdinfo, const char *key)
-{
-	size_t kl = strlen(key);
-	const char *p = fdinfo;
-
-	while (p && *p) {
-		if (!strncmp(p, key, kl) && p[kl] == ':')
-			return p + kl + 1 + strspn(p + kl + 1, " \t");
-		p = strchr(p, '\n');
-		if (p)
-			p++;
-	}
-	return NULL;
-}
-
-char *files_strdup(const char *s)
-{
-	return strdup(s ? s : "");
-}
-
-int files_getfd(struct files_ctx *ctx, int fd)
-{
-	int r;
-
-	if (ctx->pidfd < 0)
-		return -ENOSYS;
-	r = syscall(SYS_pidfd_getfd, ctx->pidfd, fd, 0);
-	return r < 0 ? -errno : r;
-}
-
-FileIdentity *files_identity(const struct fd_desc *d)
-{
-	FileIdentity *fi = malloc(sizeof(*fi));
-
-	if (!fi)
-		return NULL;
-	file_identity__init(fi);
-	fi->path = files_strdup(d->link);
-	if (!fi->path) {
-		free(fi);
-		return NULL;
-	}
-	fi->has_dev = fi->has_ino = fi->has_size = fi->has_mtime_ns = fi->has_mode = true;
-	fi->dev = d->st.st_dev;
-	fi->ino = d->st.st_ino;
-	fi->size = d->st.st_size;
-	fi->mtime_ns = (uint64_t)d->st.st_mtim.tv_sec * 1000000000ull + d->st.st_mtim.tv_nsec;
-	fi->mode = d->st.st_mode;
-	return fi;
-}
 
 static int cmp_int(const void *a, const void *b)
 {
@@ -189,7 +139,7 @@ static int fill_common(const struct fd_desc *d, FdEntry *e)
 	const char *v;
 
 	e->fd = d->fd;
-	e->link = files_strdup(d->link);
+	e->link = fd_dump_strdup(d->link);
 	if (!e->link)
 		return -ENOMEM;
 	v = fdinfo_field(d->fdinfo, "flags");
@@ -210,40 +160,7 @@ static int fill_common(const struct fd_desc *d, FdEntry *e)
 	return 0;
 }
 
-static int fill_typed(struct files_ctx *ctx, const struct fd_desc *d, FdEntry *e)
-{
-	mode_t m = d->st.st_mode & S_IFMT;
-	char reason[PATH_MAX + 64];
-
-	/* By link first: anon inodes report S_IFREG (or no type) on newer kernels. */
-	if (!strncmp(d->link, "anon_inode:", 11))
-		return fd_anon_fill(ctx, d, e);
-	if (m == S_IFSOCK || !strncmp(d->link, "socket:[", 8))
-		return fd_socket_fill(ctx, d, e);
-	if (m == S_IFIFO)
-		return fd_pipe_fill(ctx, d, e);
-	if (d->link[0] != '/') {
-		/* nsfs ("net:[...]"), pidfs, bpf objects...: no path to reopen. */
-		snprintf(reason, sizeof(reason), "kernel object %s", d->link);
-		return fd_unsupported(ctx, d, e, reason);
-	}
-	if (!strncmp(d->link, "/memfd:", 7) && d->st.st_nlink == 0)
-		return fd_memfd_fill(ctx, d, e);
-	if (m == S_IFREG || m == S_IFDIR) {
-		if (d->st.st_nlink == 0)
-			pr_warn("pid %d fd %d: %s: the file is deleted and its contents are not saved",
-				ctx->pid, d->fd, d->link);
-		e->type = m == S_IFREG ? FD_TYPE__FD_REG : FD_TYPE__FD_DIR;
-		e->file = files_identity(d);
-		return e->file ? 0 : -ENOMEM;
-	}
-	if (m == S_IFCHR)
-		return fd_chr_fill(ctx, d, e);
-	snprintf(reason, sizeof(reason), "block device %s", d->link);
-	return fd_unsupported(ctx, d, e, reason);
-}
-
-static int dump_one(struct files_ctx *ctx, int fd, FdEntry **out)
+static int dump_one(struct fd_dump *ctx, int fd, FdEntry **out)
 {
 	struct fd_desc *d = calloc(1, sizeof(*d));
 	FdEntry *e = malloc(sizeof(*e));
@@ -258,7 +175,7 @@ static int dump_one(struct files_ctx *ctx, int fd, FdEntry **out)
 		goto out;
 	r = fill_common(d, e);
 	if (!r)
-		r = fill_typed(ctx, d, e);
+		r = fd_kind_for_dump(d)->dump(ctx, d, e);
 	if (!r) {
 		*out = e;
 		e = NULL;
@@ -271,15 +188,7 @@ out:
 	return r;
 }
 
-static void ctx_free(struct files_ctx *ctx)
-{
-	fd_pipe_ctx_free(ctx);
-	fd_socket_ctx_free(ctx);
-	if (ctx->pidfd >= 0)
-		close(ctx->pidfd);
-}
-
-static int dump_fds(struct files_ctx *ctx, struct img *img, const int *fds, size_t nr)
+static int dump_fds(struct fd_dump *ctx, struct img *img, const int *fds, size_t nr)
 {
 	bool vanished = false;
 	int r = 0;
@@ -312,7 +221,7 @@ static int dump_fds(struct files_ctx *ctx, struct img *img, const int *fds, size
 
 int files_dump(int dirfd, pid_t pid)
 {
-	struct files_ctx ctx = { .pid = pid, .pidfd = -1 };
+	struct fd_dump ctx = { .pid = pid, .pidfd = -1 };
 	struct img *img;
 	size_t nr = 0;
 	int *fds = NULL;
@@ -341,7 +250,9 @@ int files_dump(int dirfd, pid_t pid)
 			unlinkat(dirfd, name, 0);
 	}
 out:
-	ctx_free(&ctx);
+	fd_dump_done(&ctx);
+	if (ctx.pidfd >= 0)
+		close(ctx.pidfd);
 	free(fds);
 	return r;
 }

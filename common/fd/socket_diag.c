@@ -2,7 +2,7 @@
  * inode (the fd link is "socket:[INO]").
  *
  * The tables (AF_UNIX; TCP and UDP over AF_INET and AF_INET6) are dumped
- * once per files_dump() call, at the first socket fd, through libnl on a
+ * once per process dumped, at its first socket fd, through libnl on a
  * NETLINK_SOCK_DIAG socket. sock_diag answers for the network namespace the
  * netlink socket was created in, so when the target lives in another netns
  * we create it there (setns and back) and then query as usual.
@@ -27,7 +27,8 @@
 #include <netlink/msg.h>
 #include <netlink/attr.h>
 
-#include "criu-lite/files/files.h"
+#include "common/fd/fd.h"
+#include "common/fd/socket.h"
 #include "images/log.h"
 
 struct sk_rec {
@@ -52,7 +53,7 @@ struct sk_cache {
 	bool tcp_complete, udp_complete;
 };
 
-void fd_socket_ctx_free(struct files_ctx *ctx)
+void socket_dump_done(struct fd_dump *ctx)
 {
 	struct sk_cache *c = ctx->sk;
 
@@ -309,7 +310,7 @@ static int rec_cmp(const void *a, const void *b)
 }
 
 /* Load the tables. -EIO: no sock_diag at all; sockets get basics only. */
-static int sk_cache_load(struct files_ctx *ctx)
+static int sk_cache_load(struct fd_dump *ctx)
 {
 	struct nl_sock *nl = nl_socket_alloc();
 	bool right_netns;
@@ -369,7 +370,7 @@ fail:
 	return NULL;
 }
 
-static int fill_from_rec(const struct files_ctx *ctx, const struct sk_rec *r, SocketInfo *si)
+static int fill_from_rec(const struct fd_dump *ctx, const struct sk_rec *r, SocketInfo *si)
 {
 	const struct sk_rec *peer = r->peer_ino ? sk_find(ctx->sk, r->peer_ino) : NULL;
 
@@ -412,10 +413,10 @@ static int fill_from_rec(const struct files_ctx *ctx, const struct sk_rec *r, So
 }
 
 /* Family, type and protocol asked of the socket itself; 0 when we cannot. */
-static void sk_basics(struct files_ctx *ctx, int fd, int *dom, int *type, int *proto)
+static void sk_basics(struct fd_dump *ctx, int fd, int *dom, int *type, int *proto)
 {
 	socklen_t len = sizeof(int);
-	int s = files_getfd(ctx, fd);
+	int s = fd_dump_getfd(ctx, fd);
 
 	*dom = *type = *proto = -1;
 	if (s < 0)
@@ -431,7 +432,7 @@ static void sk_basics(struct files_ctx *ctx, int fd, int *dom, int *type, int *p
 	close(s);
 }
 
-int fd_socket_fill(struct files_ctx *ctx, const struct fd_desc *d, FdEntry *e)
+int socket_dump(struct fd_dump *ctx, const struct fd_desc *d, FdEntry *e)
 {
 	const struct sk_rec *r;
 	char reason[96];
@@ -473,5 +474,5 @@ int fd_socket_fill(struct files_ctx *ctx, const struct fd_desc *d, FdEntry *e)
 	else
 		snprintf(reason, sizeof(reason), "socket of family %d, type %d, protocol %d",
 			 dom, si->type, si->protocol);
-	return fd_unsupported(ctx, d, e, reason);
+	return fd_dump_unsupported(ctx, d, e, reason);
 }

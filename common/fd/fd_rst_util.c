@@ -1,0 +1,99 @@
+/* What the restore halves of the kinds share: the table of objects made
+ * once for many fds, looking through the tree's entries, the restoring
+ * shell's stdio, messages. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/fd/fd.h"
+
+int fd_rst_fail(char *why, size_t len, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, len, fmt, ap);
+	va_end(ap);
+	return -(err ? err : EIO);
+}
+
+struct fd_rst_obj *fd_rst_obj_find(const struct fd_rst *r, int kind, uint64_t key)
+{
+	for (size_t i = 0; i < r->nr_obj; i++)
+		if (r->obj[i].kind == kind && r->obj[i].key == key)
+			return &r->obj[i];
+	return NULL;
+}
+
+struct fd_rst_obj *fd_rst_obj_add(struct fd_rst *r, int kind, uint64_t key)
+{
+	struct fd_rst_obj *o;
+
+	if (r->nr_obj == r->cap_obj) {
+		size_t cap = r->cap_obj ? r->cap_obj * 2 : 16;
+
+		o = realloc(r->obj, cap * sizeof(*o));
+		if (!o)
+			return NULL;
+		r->obj = o;
+		r->cap_obj = cap;
+	}
+	o = &r->obj[r->nr_obj++];
+	*o = (struct fd_rst_obj){ .kind = kind, .key = key, .fds = { -1, -1 } };
+	return o;
+}
+
+void fd_rst_objs_close(struct fd_rst *r)
+{
+	for (size_t i = 0; i < r->nr_obj; i++) {
+		struct fd_rst_obj *o = &r->obj[i];
+
+		if (o->fds[1] >= 0 && o->fds[1] != o->fds[0])
+			close(o->fds[1]);
+		if (o->fds[0] >= 0)
+			close(o->fds[0]);
+		o->fds[0] = o->fds[1] = -1;
+	}
+	free(r->obj);
+	r->obj = NULL;
+	r->nr_obj = r->cap_obj = 0;
+}
+
+const FdEntry *fd_rst_find(const struct fd_rst *r, int type,
+			   bool (*match)(const FdEntry *e, const void *arg), const void *arg)
+{
+	for (size_t i = 0; i < r->nr_procs; i++)
+		for (size_t j = 0; j < r->procs[i].nr_fd; j++) {
+			const FdEntry *e = r->procs[i].fd[j];
+
+			if ((int)e->type == type && match(e, arg))
+				return e;
+		}
+	return NULL;
+}
+
+bool fd_rst_is_shell(const FdEntry *e)
+{
+	return e->fd <= 2;
+}
+
+int fd_rst_open_shell(const FdEntry *e, char *why, size_t len)
+{
+	int fd = fcntl((int)e->fd, F_DUPFD_CLOEXEC, 3);
+
+	/* criu-lite itself runs without this fd: /dev/null. */
+	if (fd < 0)
+		fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return fd_rst_fail(why, len, errno, "cannot open /dev/null: %s", strerror(errno));
+	return fd;
+}
+
+int fd_rst_open_flags(const FdEntry *e)
+{
+	return (int)(e->flags & ~(O_CREAT | O_EXCL | O_TRUNC)) | O_NOCTTY | O_CLOEXEC;
+}

@@ -1,0 +1,56 @@
+/* The table of kinds of open file (fd.h): the dump asks each in turn
+ * whether an fd is its own, restore finds the kind of an entry by type. */
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "common/fd/fd.h"
+
+extern const struct fd_kind fdk_eventfd, fdk_epoll, fdk_signalfd, fdk_timerfd, fdk_inotify,
+	fdk_pidfd, fdk_socket, fdk_pipe, fdk_fifo, fdk_memfd, fdk_reg, fdk_dir, fdk_chr, fdk_tty,
+	fdk_unsupported;
+
+/* Dump order matters: anon inodes by their link first (newer kernels give
+ * them S_IFREG or no type), a memfd before regular files, and the catch-all
+ * last. */
+static const struct fd_kind *const kinds[] = {
+	&fdk_eventfd, &fdk_epoll, &fdk_signalfd, &fdk_timerfd, &fdk_inotify, &fdk_pidfd,
+	&fdk_socket, &fdk_pipe, &fdk_fifo, &fdk_memfd, &fdk_reg, &fdk_dir, &fdk_chr, &fdk_tty,
+	&fdk_unsupported,
+};
+
+#define NR_KINDS (sizeof(kinds) / sizeof(kinds[0]))
+
+const struct fd_kind *fd_kind_for_dump(const struct fd_desc *d)
+{
+	for (size_t i = 0; i < NR_KINDS; i++)
+		if (kinds[i]->dump_match && kinds[i]->dump_match(d))
+			return kinds[i];
+	return &fdk_unsupported;
+}
+
+const struct fd_kind *fd_kind_of(int type)
+{
+	for (size_t i = 0; i < NR_KINDS; i++)
+		if (kinds[i]->type == type)
+			return kinds[i];
+	return NULL;
+}
+
+void fd_dump_done(struct fd_dump *c)
+{
+	for (size_t i = 0; i < NR_KINDS; i++)
+		if (kinds[i]->dump_done)
+			kinds[i]->dump_done(c);
+}
+
+int fd_rst_check(const struct fd_rst *r, const FdEntry *e, char *why, size_t len)
+{
+	const struct fd_kind *k = fd_kind_of((int)e->type);
+
+	if (k && k->check && k->open)
+		return k->check(r, e, why, len);
+	snprintf(why, len, "%s: restoring %s is not supported", e->link ? e->link : "?",
+		 k ? k->name : "this kind of file");
+	return -EOPNOTSUPP;
+}
