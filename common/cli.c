@@ -1,4 +1,5 @@
 /* Command-line pieces the subcommands share: see cli.h. */
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -16,4 +17,21 @@ int cli_log_opt(int c, const char *arg, int v_level)
 		return 2;
 	}
 	return 0;
+}
+
+struct option *cli_join_opts(const struct option *own, size_t n, const struct option *extra)
+{
+	size_t m = 0;
+	struct option *all;
+
+	while (extra && extra[m].name)
+		m++;
+	all = calloc(n + m + 1, sizeof(*all));
+	if (!all)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		all[i] = own[i];
+	for (size_t i = 0; i < m; i++)
+		all[n + i] = extra[i];
+	return all;
 }

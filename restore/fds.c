@@ -24,6 +24,7 @@ int rst_fds_prepare(struct rst_tree *t)
 	if (!t->fdr.procs)
 		return -ENOMEM;
 	t->fdr.nr_procs = t->nr_procs;
+	t->fdr.opts = t->opts.fd;
 	for (size_t i = 0; i < t->nr_procs; i++) {
 		struct fd_rst_proc *fp = &t->fdr.procs[i];
 

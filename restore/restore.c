@@ -34,43 +34,52 @@ static void usage(FILE *out)
 		"      --pidfile FILE       write the restored root's pid to FILE\n"
 		"      --same-pids          fail rather than use new pids when the dumped\n"
 		"                           ones are taken\n"
-		"  -v[N], -o LOGFILE        more logging; log to a file\n");
+		"  -v[N], -o LOGFILE        more logging; log to a file\n"
+		"\nState outside the dumped tree:\n%s", fd_opts_help);
 }
 
 static int parse(int argc, char **argv, struct rst_opts *o)
 {
-	enum { OPT_STOPPED = 256, OPT_PIDFILE, OPT_SAME_PIDS, OPT_SHELL_JOB };
-	static const struct option longopts[] = {
+	enum { OPT_STOPPED = 256, OPT_PIDFILE, OPT_SAME_PIDS };
+	static const struct option own[] = {
 		{ "images-dir", required_argument, NULL, 'D' },
 		{ "restore-detached", no_argument, NULL, 'd' },
 		{ "stopped", no_argument, NULL, OPT_STOPPED },
 		{ "pidfile", required_argument, NULL, OPT_PIDFILE },
 		{ "same-pids", no_argument, NULL, OPT_SAME_PIDS },
-		{ "shell-job", no_argument, NULL, OPT_SHELL_JOB },	/* always on */
 		{ "verbose", optional_argument, NULL, 'v' },
 		{ "log-file", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
 	};
-	int c;
+	struct option *longopts = cli_join_opts(own, sizeof(own) / sizeof(own[0]), fd_opts_long);
+	int c, r = 0;
 
+	if (!longopts)
+		return 2;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "D:dv::o:hj", longopts, NULL)) != -1) {
+	while (!r && (c = getopt_long(argc, argv, "D:dv::o:hj", longopts, NULL)) != -1) {
+		r = fd_opts_parse(&o->fd, c == 'j' ? FD_OPT_SHELL_JOB : c, optarg);
+		if (r <= 0) {
+			r = r ? 2 : 0;
+			continue;
+		}
+		r = 0;
 		switch (c) {
 		case 'D': o->dir = optarg; break;
 		case 'd': o->detached = true; break;
 		case OPT_STOPPED: o->stopped = true; break;
 		case OPT_PIDFILE: o->pidfile = optarg; break;
 		case OPT_SAME_PIDS: o->same_pids = true; break;
-		case OPT_SHELL_JOB: case 'j': break;
-		case 'v': case 'o':
-			if (cli_log_opt(c, optarg, LOG_INFO))
-				return 2;
-			break;
-		case 'h': usage(stdout); return 1;
-		default: usage(stderr); return 2;
+		case 'v': case 'o': r = cli_log_opt(c, optarg, LOG_INFO) ? 2 : 0; break;
+		case 'h': usage(stdout); r = 1; break;
+		default: usage(stderr); r = 2; break;
 		}
 	}
+	free(longopts);
+	if (r)
+		return r;
+	if (fd_opts_finish(&o->fd))
+		return 2;
 	if (optind < argc || !o->dir) {
 		fprintf(stderr, "criu-lite restore: %s\n",
 			optind < argc ? "unexpected argument" : "-D DIR is required");
@@ -172,8 +181,10 @@ int cmd_restore(int argc, char **argv)
 	t.dirfd = -1;
 	t.status_fd[0] = t.status_fd[1] = -1;
 	r = parse(argc, argv, &t.opts);
-	if (r)
+	if (r) {
+		fd_opts_free(&t.opts.fd);
 		return r == 1 ? 0 : r;
+	}
 	if (t.opts.detached && t.opts.stopped) {
 		r = fork_keeper(&report);
 		if (r >= 0)
@@ -198,6 +209,7 @@ int cmd_restore(int argc, char **argv)
 	if (r) {
 		rst_kill_tree(&t);
 		rst_free(&t);
+		fd_opts_free(&t.opts.fd);
 		fprintf(stderr, "criu-lite: restore of %s failed\n", t.opts.dir);
 		if (report >= 0)
 			keeper_report(report, 1);
@@ -214,5 +226,6 @@ int cmd_restore(int argc, char **argv)
 		code = rst_wait_root(&t);
 	}
 	rst_free(&t);
+	fd_opts_free(&t.opts.fd);
 	return code;
 }

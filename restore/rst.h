@@ -41,6 +41,7 @@ struct rst_opts {
 	bool stopped;		/* --stopped */
 	bool same_pids;		/* --same-pids */
 	const char *pidfile;
+	struct fd_rst_opts fd;	/* --tcp-established, --inherit-fd, ... */
 };
 
 /* A pages file of this dump or of a pre-dump it builds on. */

@@ -107,6 +107,30 @@ int rt_count_comm(const char *comm)
 	return n;
 }
 
+/* A plain dump, then SIGKILL from us: for a tree `dump --kill` would
+ * refuse (it checks that restore could take every fd first). */
+/* Reap it: its pid must be free for the restore to get it back. */
+static void dumped_target_gone(struct target *t)
+{
+	waitpid(t->pid, NULL, 0);
+	rt_target = 0;
+	close(t->out_fd);
+	t->out_fd = -1;
+}
+
+void rt_dump_then_kill(struct target *t, const char *dir)
+{
+	char pid[16], err[4096];
+	int r;
+
+	cr_assert_eq(mkdir(dir, 0700), 0);
+	snprintf(pid, sizeof(pid), "%d", t->pid);
+	r = run_criu_lite(err, sizeof(err), "dump", "-t", pid, "-D", dir, NULL);
+	cr_assert_eq(r, 0, "dump failed (%d): %s", r, err);
+	kill(t->pid, SIGKILL);
+	dumped_target_gone(t);
+}
+
 void rt_dump_kill(struct target *t, const char *dir)
 {
 	char pid[16], err[4096];
@@ -116,11 +140,7 @@ void rt_dump_kill(struct target *t, const char *dir)
 	snprintf(pid, sizeof(pid), "%d", t->pid);
 	r = run_criu_lite(err, sizeof(err), "dump", "-t", pid, "-D", dir, "--kill", NULL);
 	cr_assert_eq(r, 0, "dump failed (%d): %s", r, err);
-	/* Reap it: its pid must be free for the restore to get it back. */
-	waitpid(t->pid, NULL, 0);
-	rt_target = 0;
-	close(t->out_fd);
-	t->out_fd = -1;
+	dumped_target_gone(t);
 }
 
 /* criu-lite restore in the foreground: its stdout (the restored tree's,

@@ -29,6 +29,7 @@ const char *rt_base(const char *path);
 int rt_count_comm(const char *comm);
 /* mkdir dir, dump t into it with --kill, reap t. */
 void rt_dump_kill(struct target *t, const char *dir);
+void rt_dump_then_kill(struct target *t, const char *dir);
 
 /* criu-lite restore in the foreground, --pidfile dir/pid: its stdout (the
  * restored tree's, shell-job style) and stderr come back to us. */

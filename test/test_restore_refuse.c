@@ -141,7 +141,7 @@ Test(restore_refuses, taken_pid_with_same_pids)
 
 Test(restore_refuses, unsupported_fd_named)
 {
-	char dir[256], img[300], bin[300], go[300], err[4096];
+	char dir[256], img[300], bin[300], go[300], err[4096], pid[16];
 	struct target t;
 	int r;
 
@@ -150,7 +150,17 @@ Test(restore_refuses, unsupported_fd_named)
 	snprintf(go, sizeof(go), "%s/go", dir);
 	rt_copy_target("restore_fds", dir, bin, sizeof(bin));
 	rt_start(&t, bin, go, dir, "inotify", NULL);
-	rt_dump_kill(&t, img);
+	/* dump --kill asks first, names the fd and leaves the target running */
+	snprintf(img, sizeof(img), "%s/refused", dir);
+	cr_assert_eq(mkdir(img, 0700), 0);
+	snprintf(pid, sizeof(pid), "%d", t.pid);
+	r = run_criu_lite(err, sizeof(err), "dump", "-t", pid, "-D", img, "--kill", NULL);
+	cr_expect_neq(r, 0, "dump --kill of a tree restore refuses succeeded");
+	cr_expect(strstr(err, "fd 8") && strstr(err, "inotify"), "unclear message: %s", err);
+	cr_expect_eq(kill(t.pid, 0), 0, "dump --kill killed a tree it refused");
+	cr_expect(access(strcat(img, "/inventory.img"), F_OK), "a refused dump left an inventory");
+	snprintf(img, sizeof(img), "%s/img", dir);
+	rt_dump_then_kill(&t, img);
 	snprintf(rt_pidfile, sizeof(rt_pidfile), "%s/pid", dir);
 	r = run_criu_lite(err, sizeof(err), "restore", "-D", img, "-d", "--pidfile", rt_pidfile, NULL);
 	cr_expect_neq(r, 0);

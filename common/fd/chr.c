@@ -99,8 +99,8 @@ static int tty_check(const struct fd_rst *r, const FdEntry *e, char *why, size_t
 {
 	char path[PATH_MAX];
 
-	(void)r;
-	if (fd_rst_is_shell(e) || !shell_tty(path, sizeof(path)))
+	/* Whether restore runs on a terminal is not known at dump time. */
+	if (r->opts.at_dump || fd_rst_is_shell(e) || !shell_tty(path, sizeof(path)))
 		return 0;
 	return fd_rst_fail(why, len, EOPNOTSUPP, "terminal %s, and criu-lite runs without one",
 			   e->link ? e->link : "?");

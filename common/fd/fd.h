@@ -23,6 +23,7 @@
 #ifndef CRIU_LITE_COMMON_FD_H
 #define CRIU_LITE_COMMON_FD_H
 
+#include <getopt.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -73,8 +74,31 @@ struct fd_rst_obj {
 	bool data_done;			/* queued data put back */
 };
 
+/* --inherit-fd fd[N]:RES: restore passes its own fd N where the dump had
+ * RES (pipe:[INO], socket:[INO], or a path). */
+struct fd_rst_inherit {
+	int fd;
+	const char *res;		/* points into argv */
+};
+
+/* What to do with state outside the tree (fd_opts.c), as the user said it
+ * to restore, or to dump to be checked before --kill/--leave-stopped. */
+struct fd_rst_opts {
+	bool tcp_established;		/* --tcp-established */
+	bool tcp_close;			/* --tcp-close */
+	bool ext_unix_sk;		/* --ext-unix-sk */
+	bool shell_job;			/* -j, --shell-job */
+	uint64_t ghost_limit;		/* --ghost-limit, bytes */
+	struct fd_rst_inherit *inherit;	/* --inherit-fd, in the order given */
+	size_t nr_inherit;
+	bool at_dump;			/* checked by dump: nothing is being restored yet */
+};
+
+#define FD_GHOST_LIMIT_DEFAULT (1ull << 20)
+
 /* The whole tree's fds, for the restore hooks. */
 struct fd_rst {
+	struct fd_rst_opts opts;
 	struct fd_rst_proc *procs;
 	size_t nr_procs;
 	struct fd_rst_obj *obj;
@@ -103,6 +127,20 @@ struct fd_kind {
 	 * (optional): 0, or -errno and why. */
 	int (*install)(const FdEntry *e, char *why, size_t len);
 };
+
+/* fd_opts.c: the options above, for a verb's getopt_long: add
+ * fd_opts_long to its table (the values are FD_OPT_*), hand every option
+ * to fd_opts_parse (1: not one of these), fd_opts_finish after the last,
+ * and print fd_opts_help in its usage. */
+enum {
+	FD_OPT_TCP_ESTABLISHED = 0x1000, FD_OPT_TCP_CLOSE, FD_OPT_EXT_UNIX_SK, FD_OPT_INHERIT_FD,
+	FD_OPT_SHELL_JOB, FD_OPT_GHOST_LIMIT,
+};
+extern const struct option fd_opts_long[];
+extern const char fd_opts_help[];
+int fd_opts_parse(struct fd_rst_opts *o, int opt, const char *arg);
+int fd_opts_finish(struct fd_rst_opts *o);
+void fd_opts_free(struct fd_rst_opts *o);
 
 /* kinds.c: the table. */
 /* The kind that dumps d (the last row, "unsupported", takes anything). */

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "common/fd/fd.h"
 #include "criu-lite/freeze/seize.h"
 
 struct dump_opts {
@@ -25,6 +26,8 @@ struct dump_opts {
 	bool track_mem;			/* --track-mem */
 	const char *prev_dir;		/* --prev-images-dir */
 	bool predump;			/* pre-dump: memory only */
+	struct fd_rst_opts fd;		/* what restore will be told of state outside the
+					 * tree: checked before --kill/--leave-stopped */
 };
 
 /* dump.c: 0, or -errno (logged) with no inventory and the tree as it was. */

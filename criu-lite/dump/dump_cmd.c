@@ -8,11 +8,13 @@ int cmd_dump(int argc, char **argv)
 	struct dump_opts opts;
 	int r = dump_parse_opts(argc, argv, &opts);
 
-	if (r)
+	if (r) {
+		fd_opts_free(&opts.fd);
 		return r > 0 ? 0 : 2;
-	if (opts.predump)
-		return predump_run(&opts) ? 1 : 0;
-	return dump_run(&opts) ? 1 : 0;
+	}
+	r = opts.predump ? predump_run(&opts) : dump_run(&opts);
+	fd_opts_free(&opts.fd);
+	return r ? 1 : 0;
 }
 
 int cmd_pre_dump(int argc, char **argv)

@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 
+#include "common/fd/fd.h"
 #include "criu-lite/dump/dump.h"
 #include "criu-lite/memory/mem.h"
 
@@ -22,5 +23,12 @@ int dump_write_stats(int dirfd, const struct dump_tree *tree, const struct dump_
  * the threads really had, 0 to keep what CPUID says. */
 int dump_write_inventory(int dirfd, const struct dump_opts *opts, int kind, uint64_t realtime_ns,
 			 const char *track_mem, uint32_t xsave_size);
+
+/* restorable.c: could restore bring back every fd of the tree's images,
+ * with opts? refusing: the verb refusing when not ("dump --kill"), so
+ * that each fd in the way is an error and the result -ENOTSUP; NULL: a
+ * warning for each, and 0. */
+int dump_check_restorable(int dirfd, const struct dump_tree *tree, const struct fd_rst_opts *opts,
+			  const char *refusing);
 
 #endif

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/cli.h"
 #include "criu-lite/dump/dump_opts.h"
 #include "images/log.h"
 
@@ -27,7 +28,6 @@ static const struct option long_opts[] = {
 	{ "verbose", optional_argument, NULL, 'v' },
 	{ "log-file", required_argument, NULL, 'o' },
 	{ "help", no_argument, NULL, 'h' },
-	{ 0 }
 };
 
 static void usage(FILE *out, const char *cmd)
@@ -61,8 +61,12 @@ static void usage(FILE *out, const char *cmd)
 		"      --freeze-cgroup PATH freeze through this cgroup (v2 or v1 freezer)\n"
 		"  -v[N], --verbose[=N]     more logging (-v info, -vv or -v4 debug)\n"
 		"  -o, --log-file FILE      log to FILE instead of stderr\n"
-		"  -h, --help               this help\n\n"
-		"Exit status 0 only when the images are complete (DIR/inventory.img written last).\n");
+		"  -h, --help               this help\n\n");
+	if (!pre)
+		fprintf(out, "What restore will be told of state outside the tree (with --kill or\n"
+			"--leave-stopped, the dump refuses, the tree running on, when restore\n"
+			"could not bring every fd back under these):\n%s\n", fd_opts_help);
+	fprintf(out, "Exit status 0 only when the images are complete (DIR/inventory.img written last).\n");
 }
 
 static int parse_pid(const char *s, pid_t *pid)
@@ -146,16 +150,26 @@ int dump_parse_opts(int argc, char **argv, struct dump_opts *o)
 	const char *cmd = argv[0];
 	int c, r;
 
+	struct option *opts = cli_join_opts(long_opts, sizeof(long_opts) / sizeof(long_opts[0]),
+					    fd_opts_long);
+
 	memset(o, 0, sizeof(*o));
+	if (!opts)
+		return -ENOMEM;
 	o->seize.freezer = FREEZER_AUTO;
 	o->predump = !strcmp(cmd, "pre-dump");
 	optind = 1;
 	opterr = 1;
-	while ((c = getopt_long(argc, argv, "t:D:Rsv::o:h", long_opts, NULL)) != -1) {
-		r = parse_one(c, o, cmd);
-		if (r)
+	while ((c = getopt_long(argc, argv, "t:D:Rsv::o:hj", opts, NULL)) != -1) {
+		r = fd_opts_parse(&o->fd, c == 'j' ? FD_OPT_SHELL_JOB : c, optarg);
+		if (r > 0)
+			r = parse_one(c, o, cmd);
+		if (r) {
+			free(opts);
 			return r;
+		}
 	}
+	free(opts);
 	if (optind < argc) {
 		pr_err("unexpected argument '%s' (see criu-lite %s --help)", argv[optind], cmd);
 		return -EINVAL;
@@ -174,5 +188,5 @@ int dump_parse_opts(int argc, char **argv, struct dump_opts *o)
 	}
 	if (o->seize.freeze_cgroup)
 		o->seize.freezer = FREEZER_CGROUP;
-	return 0;
+	return fd_opts_finish(&o->fd);
 }
