@@ -499,6 +499,10 @@ int img_write_inventory(int dirfd, const InventoryEntry *inv)
 	free(img);
 	if (!r && renameat(dirfd, tmp, dirfd, "inventory.img"))
 		r = pr_perror("cannot publish inventory.img");
+	/* The rename is durable only once the directory itself is on disk:
+	 * a crash right after a reported success must not lose the inventory. */
+	if (!r && fsync(dirfd))
+		r = pr_perror("cannot sync the image directory after publishing inventory.img");
 	if (r)
 		unlinkat(dirfd, tmp, 0);
 	return r;
