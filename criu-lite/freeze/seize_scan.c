@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/procfs.h"
 #include "criu-lite/freeze/seize_scan.h"
 #include "images/log.h"
 
@@ -17,15 +18,15 @@
  * spaces, so parse from the last ')'. */
 int ptree_read_stat(pid_t pid, pid_t tid, struct proc_stat *ps)
 {
-	char path[64], buf[1024], *p;
+	char name[64], buf[1024], *p;
 	ssize_t n;
 	FILE *f;
 
 	if (tid)
-		snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, tid);
+		snprintf(name, sizeof(name), "task/%d/stat", tid);
 	else
-		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	f = fopen(path, "re");
+		snprintf(name, sizeof(name), "stat");
+	f = procfs_fopen(pid, name, PROCFS_QUIET);
 	if (!f)
 		return -errno;
 	n = fread(buf, 1, sizeof(buf) - 1, f);
