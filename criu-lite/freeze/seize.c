@@ -88,6 +88,26 @@ static int seize_error(pid_t pid, pid_t tid)
 	return -e;
 }
 
+#define PF_EXITING	0x00000004
+
+/* exit_group() makes the leader a zombie at once and only sends the other
+ * threads SIGKILL: a thread that has it pending, or is past it (PF_EXITING,
+ * zombie), is going with the process. */
+static bool thread_dying(pid_t pid, pid_t tid)
+{
+	char name[64], *status;
+	struct proc_stat ps;
+	uint64_t pending = 0;
+
+	snprintf(name, sizeof(name), "task/%d/status", tid);
+	if (ptree_read_stat(pid, tid, &ps) || ps.state == 'Z' || ps.state == 'X' ||
+	    (ps.flags & PF_EXITING) || procfs_read(pid, name, &status, NULL))
+		return true;
+	procfs_field_u64(status, "SigPnd", 16, &pending);
+	free(status);
+	return pending & (1ull << (SIGKILL - 1));
+}
+
 /* The leader is a zombie: either the whole process is exiting (gone, as
  * far as the freeze goes) or the main thread called pthread_exit and the
  * others run on, which we cannot dump. */
@@ -101,11 +121,9 @@ static int zombie_leader(pid_t pid)
 	if (!d)
 		return -ESRCH;
 	while ((de = readdir(d))) {
-		struct proc_stat ps;
 		pid_t tid = atoi(de->d_name);
 
-		if (tid > 0 && tid != pid && !ptree_read_stat(pid, tid, &ps) &&
-		    ps.state != 'Z' && ps.state != 'X')
+		if (tid > 0 && tid != pid && !thread_dying(pid, tid))
 			live++;
 	}
 	closedir(d);

@@ -33,7 +33,8 @@ int ptree_read_stat(pid_t pid, pid_t tid, struct proc_stat *ps)
 	fclose(f);
 	buf[n > 0 ? n : 0] = '\0';
 	p = strrchr(buf, ')');
-	if (!p || sscanf(p + 1, " %c %d %d %d", &ps->state, &ps->ppid, &ps->pgid, &ps->sid) != 4)
+	if (!p || sscanf(p + 1, " %c %d %d %d %*d %*d %u", &ps->state, &ps->ppid, &ps->pgid,
+			 &ps->sid, &ps->flags) != 5)
 		return -EIO;
 	return 0;
 }

@@ -168,7 +168,9 @@ int wp_arm_running(struct wp_proc *w, pid_t pid)
 		return r ? r : pr_perror("cannot seize %d", pid);
 	}
 	r = ptrace(PTRACE_INTERRUPT, pid, NULL, NULL) ? -errno : seize_wait_stop(pid);
-	if (r)
+	if (r == -ESRCH)	/* seized a moment ago: only an exit undoes that */
+		pr_err("process %d exited before it stopped for --snapshot wp", pid);
+	else if (r)
 		pr_err("process %d did not stop for --snapshot wp: %s", pid, strerror(-r));
 	if (!r)
 		r = arm_begin(w, pid);
