@@ -81,14 +81,14 @@ if [ -n "$beside_pid" ]; then
 	wait "$beside_pid"
 fi
 
-# "not ok 12 - dump::threads_rip_in_their_functions ..." in the TAP reports;
+# "not ok - dump::threads_rip_in_their_functions (1.2s)" in the TAP reports;
 # a run with no TAP failure line but no synthesis either died as a whole.
 per_test() {
 	for log in "$OUT"/$1-*.log; do
 		[ -e "$log" ] || continue
 		tap=${log%.log}.tap
 		if grep -q '^not ok' "$tap" 2>/dev/null; then
-			sed -n 's/^not ok [0-9]* - \([^ ]*\).*/\1/p' "$tap" | sort -u
+			sed -n 's/^not ok[ 0-9]*- \([^ ]*\).*/\1/p' "$tap" | sort -u
 		else
 			echo "(the runner itself: see $log)"
 		fi

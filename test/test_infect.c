@@ -114,7 +114,7 @@ Test(infect, interrupted_read_restarts)
 		else
 			cr_assert_eq(ptrace(PTRACE_DETACH, t.pid, NULL, NULL), 0);
 		for (int i = 0; i < 2; i++) {
-			cr_assert(target_read_line(&t, line, sizeof(line), 5000), "target stopped printing");
+			cr_assert(target_read_line(&t, line, sizeof(line), WAIT_MS), "target stopped printing");
 			errs += !strncmp(line, "ERR", 3);
 		}
 		if (round & 1) {
@@ -173,7 +173,7 @@ Test(infect, batch_runs_calls_in_order)
 		char line[256];
 
 		for (int i = 0; i < 3; i++) {
-			cr_assert(target_read_line(&t, line, sizeof(line), 5000));
+			cr_assert(target_read_line(&t, line, sizeof(line), WAIT_MS));
 			cr_expect_neq(strncmp(line, "ERR", 3), 0, "read() did not restart: %s", line);
 		}
 	}
