@@ -326,7 +326,7 @@ static void assert_target_released(pid_t pid, const char *what)
 		  "%s: target %d left %s", what, pid, why);
 	cr_assert(cgroup_thawed(pid) || !alive(pid), "%s: target %d left frozen", what, pid);
 	t0 = run_ns(pid);
-	deadline = now_ms() + 10000;
+	deadline = now_ms() + WAIT_MS;
 	while (alive(pid) && run_ns(pid) == t0 && now_ms() < deadline)
 		usleep(1000);
 	cr_assert(run_ns(pid) != t0 || !alive(pid), "%s: target %d does not run", what, pid);
