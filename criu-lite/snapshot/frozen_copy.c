@@ -59,6 +59,8 @@ static int copy_object(struct snap_proc *s, const struct vma *v, uint8_t *buf)
 	snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", s->pid,
 		 (unsigned long long)v->start, (unsigned long long)v->end);
 	fd = procfs_open(s->pid, strstr(path, "map_files"), O_RDONLY | PROCFS_QUIET);
+	if (fd == -ESRCH)
+		return procfs_log_err(s->pid, "map_files", fd);
 	if (fd < 0)
 		return fd;		/* the caller reads it through the mapping */
 	if (fstat(fd, &st) == 0 && (uint64_t)st.st_size < hi)
