@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -72,6 +73,7 @@ bool target_read_line(struct target *t, char *buf, size_t len, int timeout_ms)
  * test never learns its pid. */
 static void start_argv(struct target *t, const char *const argv[], bool clean)
 {
+	pid_t parent = getpid();
 	char line[1024];
 	int pfd[2];
 
@@ -79,6 +81,10 @@ static void start_argv(struct target *t, const char *const argv[], bool clean)
 	t->pid = fork();
 	cr_assert_geq(t->pid, 0);
 	if (t->pid == 0) {
+		/* A test killed at its timeout takes its target along: an orphan
+		 * spinning on would load the machine for every test after it. */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent)
+			_exit(127);
 		if (clean) {
 			int null = open("/dev/null", O_RDWR);
 
