@@ -41,8 +41,8 @@ int mem_read_vmas_frozen(pid_t pid, const struct vma_list *pre, struct vma_list 
  * gaps 30-48 ms against 67-152 at nice 10; reading a fork()ed copy page by
  * page through /proc/PID/mem went 1.1-4x slower that way, so fork keeps
  * nice). Threads started meanwhile inherit it; if other work on the
- * machine starves them for a second, they go to nice 10. YIELD_OFF: back to
- * what it was. */
+ * machine starves them for a second, they go back to our own priority.
+ * YIELD_OFF: back to what it was. */
 enum mem_yield { YIELD_OFF, YIELD_NICE, YIELD_IDLE };
 void mem_yield(enum mem_yield how);
 
