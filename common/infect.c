@@ -13,6 +13,7 @@
 #include <valgrind/memcheck.h>
 
 #include "common/infect.h"
+#include "common/procfs.h"
 #include "images/log.h"
 
 #ifndef PTRACE_EVENT_STOP
@@ -55,20 +56,17 @@ static int scan_range(int mem_fd, uint64_t start, uint64_t end, uint64_t *ip)
 
 int infect_find_syscall(pid_t tid, uint64_t *ip)
 {
-	char path[64], line[512];
+	char line[512];
 	int mem_fd, r = -ENOENT;
 	FILE *maps;
 
-	snprintf(path, sizeof(path), "/proc/%d/maps", tid);
-	maps = fopen(path, "re");
+	maps = procfs_fopen(tid, "maps", 0);
 	if (!maps)
-		return pr_perror("cannot open %s", path);
-	snprintf(path, sizeof(path), "/proc/%d/mem", tid);
-	mem_fd = open(path, O_RDONLY | O_CLOEXEC);
+		return -errno;
+	mem_fd = procfs_open(tid, "mem", O_RDONLY);
 	if (mem_fd < 0) {
-		r = pr_perror("cannot open %s", path);
 		fclose(maps);
-		return r;
+		return mem_fd;
 	}
 	/* Two passes: the vdso is always mapped and never changes under us;
 	 * any other executable mapping will do when it is absent. */
@@ -108,7 +106,7 @@ int infect_start(struct infect *inf, pid_t tid)
 
 int infect_start_at(struct infect *inf, pid_t tid, uint64_t syscall_ip)
 {
-	char path[64];
+	int fd;
 
 	memset(inf, 0, sizeof(*inf));
 	inf->tid = tid;
@@ -120,13 +118,13 @@ int infect_start_at(struct infect *inf, pid_t tid, uint64_t syscall_ip)
 		return pr_perror("cannot read blocked mask of task %d", tid);
 	/* valgrind 3.19 does not know PTRACE_GETSIGMASK writes the 8-byte mask */
 	VALGRIND_MAKE_MEM_DEFINED(&inf->saved_sigmask, sizeof(uint64_t));
-	snprintf(path, sizeof(path), "/proc/%d/mem", tid);
-	inf->mem_fd = open(path, O_RDWR | O_CLOEXEC);
+	fd = procfs_open(tid, "mem", O_RDWR | PROCFS_QUIET);
 	/* ESRCH here means the task died after it was seized: say so plainly. */
-	if (inf->mem_fd < 0 && errno == ESRCH)
+	if (fd == -ESRCH)
 		return pr_err("task %d exited during the dump", tid), -ESRCH;
-	if (inf->mem_fd < 0)
-		return pr_perror("cannot open %s", path);
+	if (fd < 0)
+		return procfs_log_err(tid, "mem", fd);
+	inf->mem_fd = fd;
 	inf->started = true;
 	return 0;
 }

@@ -1,12 +1,103 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "common/procfs.h"
+#include "images/log.h"
+
+#define PF_EXITING	0x00000004	/* task->flags, field 9 of /proc/PID/stat */
+
+/* pid has exited or is on its way out: no /proc/PID, a zombie, or past
+ * exit_signals() (its mm and files go next, before it becomes a zombie:
+ * that window is where opens fail with ESRCH or ENOENT). */
+static bool pid_gone(pid_t pid)
+{
+	char path[32], buf[512], state = 0, *p;
+	unsigned int flags = 0;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT || errno == ESRCH;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return true;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');	/* comm may hold spaces and parentheses */
+	if (!p || sscanf(p + 1, " %c %*d %*d %*d %*d %*d %u", &state, &flags) != 2)
+		return false;
+	return state == 'Z' || state == 'X' || (flags & PF_EXITING);
+}
+
+int procfs_log_err(pid_t pid, const char *name, int err)
+{
+	if (err == -ESRCH)
+		pr_err("process %d exited", pid);
+	else
+		pr_err("cannot access /proc/%d/%s: %s", pid, name, strerror(-err));
+	return err;
+}
+
+int procfs_open(pid_t pid, const char *name, int flags)
+{
+	char path[PATH_MAX];
+	int fd, r;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", pid, name);
+	fd = open(path, (flags & ~PROCFS_QUIET) | O_CLOEXEC);
+	if (fd >= 0)
+		return fd;
+	r = -errno;
+	if ((r == -ESRCH || r == -ENOENT) && pid_gone(pid))
+		r = -ESRCH;
+	return flags & PROCFS_QUIET ? r : procfs_log_err(pid, name, r);
+}
+
+FILE *procfs_fopen(pid_t pid, const char *name, int flags)
+{
+	int fd = procfs_open(pid, name, flags | O_RDONLY);
+	FILE *f;
+
+	if (fd < 0) {
+		errno = -fd;
+		return NULL;
+	}
+	f = fdopen(fd, "r");
+	if (!f) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+	}
+	return f;
+}
+
+DIR *procfs_opendir(pid_t pid, const char *name, int flags)
+{
+	int fd = procfs_open(pid, name, flags | O_RDONLY | O_DIRECTORY);
+	DIR *d;
+
+	if (fd < 0) {
+		errno = -fd;
+		return NULL;
+	}
+	d = fdopendir(fd);
+	if (!d) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+	}
+	return d;
+}
 
 int procfs_read_fd(int fd, char **buf, size_t *len)
 {
@@ -50,13 +141,10 @@ int procfs_read_fd(int fd, char **buf, size_t *len)
 
 int procfs_read(pid_t pid, const char *name, char **buf, size_t *len)
 {
-	char path[PATH_MAX];
-	int fd, r;
+	int fd = procfs_open(pid, name, O_RDONLY | PROCFS_QUIET), r;
 
-	snprintf(path, sizeof(path), "/proc/%d/%s", pid, name);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	r = procfs_read_fd(fd, buf, len);
 	close(fd);
 	return r;
@@ -85,7 +173,7 @@ int procfs_readlink(pid_t pid, const char *name, char **out)
 	snprintf(path, sizeof(path), "/proc/%d/%s", pid, name);
 	n = readlink(path, buf, sizeof(buf) - 1);
 	if (n < 0)
-		return -errno;
+		return (errno == ENOENT || errno == ESRCH) && pid_gone(pid) ? -ESRCH : -errno;
 	buf[n] = '\0';
 	*out = strdup(buf);
 	return *out ? 0 : -ENOMEM;
@@ -165,3 +253,8 @@ void procfs_stat_free(struct procfs_stat *st)
 	free(st->buf);
 	memset(st, 0, sizeof(*st));
 }
+
+_Static_assert(!(PROCFS_QUIET & (O_ACCMODE | O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_APPEND |
+				 O_NONBLOCK | O_DSYNC | O_DIRECT | O_LARGEFILE | O_DIRECTORY |
+				 O_NOFOLLOW | O_NOATIME | O_CLOEXEC | O_SYNC | O_PATH | O_TMPFILE)),
+	       "PROCFS_QUIET must not be an open(2) flag");

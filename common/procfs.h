@@ -3,13 +3,32 @@
 #ifndef CRIU_LITE_PROCFS_H
 #define CRIU_LITE_PROCFS_H
 
+#include <dirent.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
+
+/* The one way criu-lite opens /proc/PID/NAME (NAME relative: "pagemap",
+ * "task/TID/stat", "fd/3"); O_CLOEXEC is added to flags. A process that has
+ * exited or is exiting gives -ESRCH, whatever the kernel said (ESRCH for a
+ * task whose mm is gone, ENOENT for a pid that is gone), and logs the one
+ * line "process N exited"; any other failure logs the path and the error.
+ * PROCFS_QUIET in flags: log nothing, the caller decides (a thread that may
+ * vanish mid-scan, a file that may be absent). Returns the fd or -errno. */
+#define PROCFS_QUIET	(1 << 30)	/* above every open(2) flag */
+int procfs_open(pid_t pid, const char *name, int flags);
+/* The same as a stdio stream for reading, or as a directory stream; NULL
+ * with errno set. */
+FILE *procfs_fopen(pid_t pid, const char *name, int flags);
+DIR *procfs_opendir(pid_t pid, const char *name, int flags);
+/* Log a failed access to /proc/PID/NAME the way procfs_open does (err is
+ * -errno; -ESRCH: "process N exited"). Returns err. */
+int procfs_log_err(pid_t pid, const char *name, int err);
 
 /* Read /proc/PID/NAME whole into a malloc'd buffer, NUL-terminated (the NUL
  * is not counted in *len, so binary files such as cmdline keep their bytes).
- * Returns 0 or -errno; does not log ENOENT/ESRCH (the process may be gone). */
+ * Returns 0 or -errno (-ESRCH: the process is gone); does not log. */
 int procfs_read(pid_t pid, const char *name, char **buf, size_t *len);
 /* Read everything from an open fd the same way. */
 int procfs_read_fd(int fd, char **buf, size_t *len);
@@ -19,7 +38,8 @@ int procfs_read_fd(int fd, char **buf, size_t *len);
  * callers know whether a missing file is an error. */
 int procfs_read_small(const char *path, char *buf, size_t len);
 
-/* readlink of /proc/PID/NAME into a malloc'd string. */
+/* readlink of /proc/PID/NAME into a malloc'd string; -ESRCH: the process
+ * is gone. Does not log. */
 int procfs_readlink(pid_t pid, const char *name, char **out);
 
 /* Value of "Key:" in a status-style buffer, with leading blanks skipped; the

@@ -11,6 +11,7 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 
+#include "common/procfs.h"
 #include "images/log.h"
 #include "restore/rst.h"
 
@@ -26,13 +27,13 @@ struct cur_creds {
 
 static int read_creds(pid_t pid, pid_t tid, struct cur_creds *c)
 {
-	char path[64], line[8192];
+	char name[64], line[8192];
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", pid, tid);
-	f = fopen(path, "re");
+	snprintf(name, sizeof(name), "task/%d/status", tid);
+	f = procfs_fopen(pid, name, 0);
 	if (!f)
-		return pr_perror("cannot open %s", path);
+		return -errno;
 	memset(c, 0, sizeof(*c));
 	while (fgets(line, sizeof(line), f)) {
 		unsigned long long v;

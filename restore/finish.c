@@ -13,6 +13,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
+#include "common/procfs.h"
 #include "images/log.h"
 #include "restore/rst.h"
 
@@ -59,12 +60,12 @@ static void take_terminal_back(void)
 
 static char thread_state(pid_t pid, pid_t tid)
 {
-	char path[64], buf[512], *p;
+	char name[64], buf[512], *p;
 	ssize_t n;
 	int fd;
 
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, tid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	snprintf(name, sizeof(name), "task/%d/stat", tid);
+	fd = procfs_open(pid, name, O_RDONLY | PROCFS_QUIET);
 	if (fd < 0)
 		return 0;
 	n = read(fd, buf, sizeof(buf) - 1);

@@ -25,7 +25,8 @@ trap cleanup EXIT
 
 $build/targets/demo > "$tmp/target.out" &
 pid=$!
-for _ in $(seq 100); do grep -q READY "$tmp/target.out" && break; sleep 0.05; done
+# A busy machine can take a while to start it: up to 30 s, then say so.
+for _ in $(seq 600); do grep -q READY "$tmp/target.out" && break; sleep 0.05; done
 grep -q READY "$tmp/target.out" || { echo "valgrind: target did not start" >&2; exit 1; }
 
 fail=0

@@ -1,5 +1,6 @@
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
@@ -9,8 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -66,10 +69,11 @@ bool target_read_line(struct target *t, char *buf, size_t len, int timeout_ms)
 /* argv[0] leading a process group of its own (like a shell job), its stdout
  * a pipe to us. clean: stdin/stderr on /dev/null and no other fd inherited,
  * for tests whose target a restore must take (it refuses a stray fd). Waits
- * up to 10 s for READY and kills the target if it never comes: the failed
+ * up to WAIT_MS for READY and kills the target if it never comes: the failed
  * test never learns its pid. */
 static void start_argv(struct target *t, const char *const argv[], bool clean)
 {
+	pid_t parent = getpid();
 	char line[1024];
 	int pfd[2];
 
@@ -77,6 +81,10 @@ static void start_argv(struct target *t, const char *const argv[], bool clean)
 	t->pid = fork();
 	cr_assert_geq(t->pid, 0);
 	if (t->pid == 0) {
+		/* A test killed at its timeout takes its target along: an orphan
+		 * spinning on would load the machine for every test after it. */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent)
+			_exit(127);
 		if (clean) {
 			int null = open("/dev/null", O_RDWR);
 
@@ -93,7 +101,7 @@ static void start_argv(struct target *t, const char *const argv[], bool clean)
 	close(pfd[1]);
 	t->out_fd = pfd[0];
 	for (;;) {
-		if (!target_read_line(t, line, sizeof(line), 10000)) {
+		if (!target_read_line(t, line, sizeof(line), WAIT_MS)) {
 			target_kill(t);
 			cr_assert_fail("target %s did not get ready", argv[0]);
 		}
@@ -358,6 +366,94 @@ int proc_dir_count(pid_t pid, const char *dir)
 		n += de->d_name[0] != '.';
 	closedir(d);
 	return n;
+}
+
+void wait_gone(pid_t pid, const char *what)
+{
+	long deadline = now_ms() + WAIT_MS;
+
+	while (kill(pid, 0) == 0 && now_ms() < deadline)
+		usleep(1000);
+	cr_assert(kill(pid, 0) && errno == ESRCH, "%s (%d) still exists after %d s", what, pid,
+		  WAIT_MS / 1000);
+}
+
+/* utime + stime of the whole process, in ms (clock ticks of 1/HZ). */
+static long cpu_ms(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long ut = 0, st = 0;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	cr_assert_geq(fd, 0, "process %d is gone", pid);
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	p = strrchr(buf, ')');
+	cr_assert(p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
+			      &st) == 2, "cannot parse %s: %s", path, buf);
+	return (long)((ut + st) * 1000 / sysconf(_SC_CLK_TCK));
+}
+
+void wait_cpu_ms(pid_t pid, long ms)
+{
+	long deadline = now_ms() + WAIT_MS;
+
+	while (cpu_ms(pid) < ms && now_ms() < deadline)
+		usleep(1000);
+	cr_assert_geq(cpu_ms(pid), ms, "process %d did not use %ld ms of CPU in %d s", pid, ms,
+		      WAIT_MS / 1000);
+}
+
+static long blocked_in(pid_t pid, pid_t tid)
+{
+	char path[64], buf[256] = "";
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/syscall", pid, tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	cr_assert_geq(fd, 0, "thread %d of %d is gone", tid, pid);
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	/* "running", or the number of the call it is blocked in, then args */
+	return buf[0] >= '0' && buf[0] <= '9' ? atol(buf) : -1;
+}
+
+void wait_in_syscall(pid_t pid, pid_t tid, long nr)
+{
+	long deadline = now_ms() + WAIT_MS;
+
+	while (blocked_in(pid, tid) != nr && now_ms() < deadline)
+		usleep(1000);
+	cr_assert_eq(blocked_in(pid, tid), nr, "thread %d of %d not in system call %ld after %d s",
+		     tid, pid, nr, WAIT_MS / 1000);
+}
+
+uint64_t proc_peek_u64(pid_t pid, uint64_t addr)
+{
+	uint64_t v = 0;
+	struct iovec l = { &v, sizeof(v) }, r = { (void *)(uintptr_t)addr, sizeof(v) };
+
+	cr_assert_eq(process_vm_readv(pid, &l, 1, &r, 1, 0), (ssize_t)sizeof(v),
+		     "cannot read %#llx of %d: %s", (unsigned long long)addr, pid, strerror(errno));
+	return v;
+}
+
+uint64_t wait_u64_changes(pid_t pid, uint64_t addr, uint64_t from, const char *what)
+{
+	long deadline = now_ms() + WAIT_MS;
+	uint64_t v;
+
+	while ((v = proc_peek_u64(pid, addr)) == from && now_ms() < deadline)
+		usleep(1000);
+	cr_assert_neq(v, from, "%s: still %llu after %d s", what, (unsigned long long)from,
+		      WAIT_MS / 1000);
+	return v;
 }
 
 uint64_t elf_symbol(const char *path, const char *sym, uint64_t *size)

@@ -18,7 +18,7 @@ struct target {
 const char *target_path(const char *name);
 const char *criu_lite_path(void);
 
-/* Start $TARGETS/name with args (NULL-terminated), wait up to 10 s for READY. */
+/* Start $TARGETS/name with args (NULL-terminated), wait up to WAIT_MS for READY. */
 void target_start(struct target *t, const char *name, ...);
 /* argv[0] (a full path) with stdin/stderr on /dev/null and no fd but its
  * stdout pipe (a restore refuses a stray inherited fd); waits for READY. */
@@ -55,6 +55,22 @@ long proc_rss_kb(pid_t pid);
 /* Entries of /proc/PID/DIR ("fd": open fds, "task": threads), -1 if it
  * cannot be listed (the process is gone). */
 int proc_dir_count(pid_t pid, const char *dir);
+
+/* Waits on a condition, never a guess of how long it takes: each polls
+ * until it holds and fails the test loudly after WAIT_MS (a generous bound
+ * for a busy machine). */
+#define WAIT_MS 30000
+/* pid no longer exists (exited and reaped, by us or by init). */
+void wait_gone(pid_t pid, const char *what);
+/* pid (all its threads) has used at least ms of CPU time. */
+void wait_cpu_ms(pid_t pid, long ms);
+/* Thread tid of pid is blocked in system call nr (its /proc syscall file):
+ * where a target goes after its READY, which it cannot report itself. */
+void wait_in_syscall(pid_t pid, pid_t tid, long nr);
+/* The u64 at addr in pid differs from `from`; returns the new value. */
+uint64_t wait_u64_changes(pid_t pid, uint64_t addr, uint64_t from, const char *what);
+/* The u64 at addr in pid, read with process_vm_readv. */
+uint64_t proc_peek_u64(pid_t pid, uint64_t addr);
 
 /* Address of a symbol in an ELF executable (static address; for non-PIE
  * targets that is also the runtime address). 0 if not found. */

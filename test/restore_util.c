@@ -209,7 +209,7 @@ pid_t rt_read_pidfile(const char *path)
 /* A foreground restore writes its pidfile once the tree is restored. */
 bool rt_wait_pidfile(pid_t *pid)
 {
-	for (int i = 0; i < 1000; i++) {
+	for (int i = 0; i < WAIT_MS / 10; i++) {
 		FILE *f = fopen(rt_pidfile, "re");
 		int n = 0;
 
@@ -230,8 +230,7 @@ void rt_kill_wait(pid_t pid)
 {
 	kill(pid, SIGCONT);
 	kill(pid, SIGKILL);
-	for (int i = 0; i < 500 && kill(pid, 0) == 0; i++)
-		usleep(10000);
+	wait_gone(pid, "a restored process killed");
 }
 
 /* Lines of the counter's file: how many, and whether line i reads i. */
@@ -258,7 +257,7 @@ long rt_wait_lines(const char *path, long want)
 	bool ok;
 	long n = 0;
 
-	for (int i = 0; i < 1000 && (n = rt_count_lines(path, &ok)) < want; i++)
+	for (int i = 0; i < WAIT_MS / 5 && (n = rt_count_lines(path, &ok)) < want; i++)
 		usleep(5000);
 	return n;
 }

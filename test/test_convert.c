@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "test/helpers.h"
@@ -36,6 +37,8 @@ static void live_setup(struct live *l, bool with_gcore)
 	target_start(&l->t, "convert_threads", NULL);
 	for (int i = 0; i < 5; i++)
 		l->tid[i] = (pid_t)target_ready_u64(&l->t, keys[i]);
+	/* READY is printed on the way to pause(): eu-stack must find it there. */
+	wait_in_syscall(l->t.pid, l->t.pid, SYS_pause);
 	l->avx512 = target_ready_u64(&l->t, "avx512");
 	make_tmpdir(l->dir, sizeof(l->dir), "conv-live");
 	snprintf(l->dump, sizeof(l->dump), "%s/dump", l->dir);

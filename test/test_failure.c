@@ -236,6 +236,28 @@ static bool wait_dump_progress(const struct dumper *d, const char *ddir, const c
 	return false;
 }
 
+/* Once the dump is under way, stop the dumper where it is, so that the
+ * blow a test strikes next lands mid-copy however fast the copy runs;
+ * dumper_resume lets it go on and meet it. False if the dumper finished
+ * before it could be stopped (dumper_wait still collects it). */
+static bool dumper_pause(const struct dumper *d, const char *ddir, const char *name,
+			 off_t min_size)
+{
+	siginfo_t si = { 0 };
+
+	if (!wait_dump_progress(d, ddir, name, min_size))
+		return false;
+	cr_assert_eq(kill(d->pid, SIGSTOP), 0);
+	/* WNOWAIT: an exit stays for dumper_wait(), a stop is only looked at. */
+	cr_assert_eq(waitid(P_PID, d->pid, &si, WSTOPPED | WEXITED | WNOWAIT), 0);
+	return si.si_code == CLD_STOPPED;
+}
+
+static void dumper_resume(const struct dumper *d)
+{
+	cr_assert_eq(kill(d->pid, SIGCONT), 0);
+}
+
 static bool alive(pid_t pid)
 {
 	char st[64];
@@ -304,7 +326,7 @@ static void assert_target_released(pid_t pid, const char *what)
 		  "%s: target %d left %s", what, pid, why);
 	cr_assert(cgroup_thawed(pid) || !alive(pid), "%s: target %d left frozen", what, pid);
 	t0 = run_ns(pid);
-	deadline = now_ms() + 10000;
+	deadline = now_ms() + WAIT_MS;
 	while (alive(pid) && run_ns(pid) == t0 && now_ms() < deadline)
 		usleep(1000);
 	cr_assert(run_ns(pid) != t0 || !alive(pid), "%s: target %d does not run", what, pid);
@@ -492,7 +514,7 @@ Test(failure, target_sigkilled_mid_dump)
 		cr_assert_eq(mkdir(ddir, 0700), 0);
 		snprintf(pages, sizeof(pages), "pages-%d.img", t.pid);
 		dumper_start(&d, NULL, NULL, t.pid, ddir);
-		if (!wait_dump_progress(&d, ddir, pages, 1 << 20)) {
+		if (!dumper_pause(&d, ddir, pages, 1 << 20)) {
 			/* Finished before we could strike: check that, try again. */
 			st = dumper_wait(&d, err, sizeof(err));
 			assert_dumped(st, err, ddir, t.pid, "heap, no kill");
@@ -500,6 +522,7 @@ Test(failure, target_sigkilled_mid_dump)
 			continue;
 		}
 		kill(t.pid, SIGKILL);
+		dumper_resume(&d);
 		st = dumper_wait(&d, err, sizeof(err));
 		if (st == 0 && file_exists(ddir, "inventory.img")) {
 			/* The last bytes were already read when the kill landed. */
@@ -552,13 +575,14 @@ static void dumper_signalled_in(int sig, const char *const *extra, const char *c
 		cr_assert_eq(mkdir(ddir, 0700), 0);
 		snprintf(pages, sizeof(pages), "pages-%d.img", t.pid);
 		dumper_start(&d, extra, NULL, t.pid, ddir);
-		if (!wait_dump_progress(&d, ddir, pages, 1 << 20)) {
+		if (!dumper_pause(&d, ddir, pages, 1 << 20)) {
 			st = dumper_wait(&d, err, sizeof(err));
 			assert_dumped(st, err, ddir, t.pid, what);
 			stop(&t);
 			continue;
 		}
-		kill(d.pid, sig);
+		kill(d.pid, sig);	/* taken as it resumes */
+		dumper_resume(&d);
 		st = dumper_wait(&d, err, sizeof(err));
 		if (st == 0 && file_exists(ddir, "inventory.img")) {
 			assert_dumped(st, err, ddir, t.pid, what);

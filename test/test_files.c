@@ -134,7 +134,7 @@ static void expect_got(struct target *t, const char *name, size_t len, uint64_t 
 {
 	char line[256], want[128];
 
-	cr_assert(target_read_line(t, line, sizeof(line), 5000), "no GOT %s line", name);
+	cr_assert(target_read_line(t, line, sizeof(line), WAIT_MS), "no GOT %s line", name);
 	snprintf(want, sizeof(want), "GOT %s len=%zu hash=%#llx", name, len,
 		 (unsigned long long)hash);
 	cr_assert_str_eq(line, want);

@@ -381,10 +381,10 @@ static void wait_stopped(pid_t pid)
 {
 	char st[64] = "";
 
-	for (int i = 0; i < 500; i++) {
+	for (int i = 0; i < WAIT_MS; i++) {
 		if (proc_status_field(pid, "State", st, sizeof(st)) && st[0] == 'T')
 			return;
-		usleep(10000);
+		usleep(1000);
 	}
 	cr_assert_fail("process %d did not stop (%s)", pid, st);
 }
@@ -408,10 +408,12 @@ Test(mem, pages_from_a_forked_copy)
 	cr_assert_eq(mem_read_vmas(md.t.pid, &vl), 0);
 	cr_assert_eq(ptrace(PTRACE_DETACH, md.t.pid, 0, 0), 0);
 	kill(md.t.pid, SIGUSR1);
-	cr_assert(target_read_line(&md.t, line, sizeof(line), 5000));
+	cr_assert(target_read_line(&md.t, line, sizeof(line), WAIT_MS));
 	cr_assert_eq(sscanf(line, "FORKED pid=%d", &copy), 1, "%s", line);
 	wait_stopped(copy);
-	usleep(100000);	/* the original has rewritten its heap by now */
+	/* Only a rewritten heap tells the copy's pages from the original's. */
+	cr_assert(target_read_line(&md.t, line, sizeof(line), WAIT_MS), "no REWRITTEN line");
+	cr_assert_str_eq(line, "REWRITTEN");
 
 	before = proc_rss_kb(md.t.pid);
 	cr_assert_eq(mem_dump_vmas(md.dirfd, md.t.pid, copy, &vl, &md.st), 0);

@@ -78,7 +78,7 @@ static void run_predump_only(struct setup *s)
 	sub(s->inc, sizeof(s->inc), "inc");
 	criu("pre-dump", "pre-dump", "-t", s->pid, "-D", s->pre, NULL);
 	kill(s->t.pid, SIGUSR1);
-	cr_assert(target_read_line(&s->t, line, sizeof(line), 5000) && !strcmp(line, "WROTE"),
+	cr_assert(target_read_line(&s->t, line, sizeof(line), WAIT_MS) && !strcmp(line, "WROTE"),
 		  "the target did not write");
 }
 
@@ -280,7 +280,7 @@ Test(predump, chain_of_pre_dumps)
 	sub(pre2, sizeof(pre2), "pre2");
 	criu("pre-dump 2", "pre-dump", "-t", s.pid, "-D", pre2, "--prev-images-dir", "../pre", NULL);
 	kill(s.t.pid, SIGUSR1);
-	cr_assert(target_read_line(&s.t, line, sizeof(line), 5000) && !strcmp(line, "WROTE"));
+	cr_assert(target_read_line(&s.t, line, sizeof(line), WAIT_MS) && !strcmp(line, "WROTE"));
 	criu("dump", "dump", "-t", s.pid, "-D", s.inc, "--prev-images-dir", "../pre2", NULL);
 	open_pm(s.inc, s.t.pid, &lv[0]);
 	open_pm(pre2, s.t.pid, &lv[1]);

@@ -129,7 +129,7 @@ Test(restore, eight_threads_finish_with_the_undisturbed_sums, .timeout = 60)
 	make_tmpdir(dir, sizeof(dir), "rst-threads");
 	snprintf(img, sizeof(img), "%s/img", dir);
 	rt_start(&t, target_path("restore_threads"), "1500", NULL);
-	usleep(100 * 1000);	/* well into the work */
+	wait_cpu_ms(t.pid, 100);	/* well into the work (about 800 ms of CPU) */
 	rt_dump_kill(&t, img);
 
 	cr_assert_eq(restore_collect(dir, img, got, sizeof(got), err, sizeof(err)), 0,
@@ -153,7 +153,7 @@ Test(restore, copy_of_a_running_tree_gets_new_pids, .timeout = 60)
 	make_tmpdir(dir, sizeof(dir), "rst-copy");
 	snprintf(img, sizeof(img), "%s/img", dir);
 	rt_start(&t, target_path("restore_threads"), "1500", NULL);
-	usleep(100 * 1000);
+	wait_cpu_ms(t.pid, 100);
 	cr_assert_eq(mkdir(img, 0700), 0);
 	snprintf(pid, sizeof(pid), "%d", t.pid);
 	/* Left stopped, so that it cannot finish and free its pids. */
@@ -188,6 +188,7 @@ Test(restore, vector_registers_keep_their_values)
 	struct target t;
 	struct rt_run r;
 	bool avx512;
+	pid_t root;
 
 	make_tmpdir(dir, sizeof(dir), "rst-avx");
 	snprintf(img, sizeof(img), "%s/img", dir);
@@ -197,9 +198,9 @@ Test(restore, vector_registers_keep_their_values)
 	rt_dump_kill(&t, img);
 
 	rt_restore_start(&r, dir, "-D", img, NULL);
-	usleep(50 * 1000);
+	cr_assert(rt_wait_pidfile(&root), "no pidfile from the restore");	/* running again */
 	cr_assert_eq(run_cmd(NULL, 0, "touch '%s'", go), 0);
-	cr_assert(target_read_line(&r.out, line, sizeof(line), 10000), "no output from the restored target");
+	cr_assert(target_read_line(&r.out, line, sizeof(line), WAIT_MS), "no output from the restored target");
 	cr_expect_str_eq(line, avx512 ? "AVX ok zmm=32 k=7" : "AVX ok ymm=16 k=0");
 	cr_assert_eq(rt_restore_finish(&r, err, sizeof(err)), 0, "restore failed: %s", err);
 	rm_rf(dir);
@@ -219,8 +220,7 @@ Test(restore, parent_and_child_get_their_pipe_bytes)
 	child = (pid_t)target_ready_u64(&t, "child");
 	snprintf(want, sizeof(want), "GOT 5000 sum=%#lx", (unsigned long)target_ready_u64(&t, "sum"));
 	rt_dump_kill(&t, img);
-	for (int i = 0; i < 500 && kill(child, 0) == 0; i++)	/* reaped by init */
-		usleep(10000);
+	wait_gone(child, "the dumped child");	/* reaped by init: its pid is free */
 
 	rt_restore_start(&r, dir, "-D", img, NULL);
 	cr_assert(rt_wait_pidfile(&root), "no pidfile from the restore");
@@ -233,7 +233,7 @@ Test(restore, parent_and_child_get_their_pipe_bytes)
 	cr_expect_eq(getpgid(kid), root, "the child left the root's group");
 	cr_expect_eq(getsid(kid), getsid(root));
 	cr_assert_eq(run_cmd(NULL, 0, "touch '%s'", go), 0);
-	cr_assert(target_read_line(&r.out, line, sizeof(line), 10000), "no output from the restored child");
+	cr_assert(target_read_line(&r.out, line, sizeof(line), WAIT_MS), "no output from the restored child");
 	cr_expect_str_eq(line, want);
 	/* The root is the parent: it exits with the child's status. */
 	cr_assert_eq(rt_restore_finish(&r, err, sizeof(err)), 0, "restore failed: %s", err);
@@ -245,18 +245,18 @@ Test(restore, signal_state_survives)
 	char dir[256], img[300], go[300], line[256], err[4096];
 	struct target t;
 	struct rt_run r;
+	pid_t root;
 
 	make_tmpdir(dir, sizeof(dir), "rst-sig");
 	snprintf(img, sizeof(img), "%s/img", dir);
 	snprintf(go, sizeof(go), "%s/go", dir);
-	rt_start(&t, target_path("restore_signals"), go, NULL);
-	usleep(50 * 1000);	/* a few timer ticks, maybe one pending at the dump */
+	rt_start(&t, target_path("restore_signals"), go, NULL);	/* ticking */
 	rt_dump_kill(&t, img);
 
 	rt_restore_start(&r, dir, "-D", img, NULL);
-	usleep(50 * 1000);
+	cr_assert(rt_wait_pidfile(&root), "no pidfile from the restore");	/* running again */
 	cr_assert_eq(run_cmd(NULL, 0, "touch '%s'", go), 0);
-	cr_assert(target_read_line(&r.out, line, sizeof(line), 10000), "no output");
+	cr_assert(target_read_line(&r.out, line, sizeof(line), WAIT_MS), "no output");
 	cr_expect_str_eq(line, "SIG pending=1 ticking=1 altstack=1 usr2=1 winch=1");
 	cr_assert_eq(rt_restore_finish(&r, err, sizeof(err)), 0, "restore failed: %s", err);
 	rm_rf(dir);
@@ -291,8 +291,7 @@ Test(restore, socketpair_and_listening_sockets_work)
 	in.sin_port = htons((uint16_t)target_ready_u64(&t, "port"));
 	child = (pid_t)target_ready_u64(&t, "child");
 	rt_dump_kill(&t, img);
-	for (int i = 0; i < 500 && kill(child, 0) == 0; i++)
-		usleep(10000);
+	wait_gone(child, "the dumped child");
 
 	rt_restore_start(&r, dir, "-D", img, NULL);
 	cr_assert(rt_wait_pidfile(&root), "no pidfile from the restore");	/* listening now */
@@ -303,7 +302,7 @@ Test(restore, socketpair_and_listening_sockets_work)
 		  "cannot talk to the restored TCP listener: %s", strerror(errno));
 	cr_expect(send_line((struct sockaddr *)&un, sizeof(un), "unix-hi\n"),
 		  "cannot talk to the restored unix listener: %s", strerror(errno));
-	cr_assert(target_read_line(&r.out, line, sizeof(line), 10000), "no output");
+	cr_assert(target_read_line(&r.out, line, sizeof(line), WAIT_MS), "no output");
 	cr_expect_str_eq(line, "SOCK pair=hello tcp=tcp-hi unix=unix-hi");
 	cr_assert_eq(rt_restore_finish(&r, err, sizeof(err)), 0, "restore failed: %s", err);
 	rm_rf(dir);
@@ -314,6 +313,7 @@ Test(restore, eventfd_epoll_dir_fifo_and_files_come_back)
 	char dir[256], img[300], go[300], line[256], err[4096];
 	struct target t;
 	struct rt_run r;
+	pid_t root;
 
 	make_tmpdir(dir, sizeof(dir), "rst-fds");
 	snprintf(img, sizeof(img), "%s/img", dir);
@@ -322,9 +322,9 @@ Test(restore, eventfd_epoll_dir_fifo_and_files_come_back)
 	rt_dump_kill(&t, img);
 
 	rt_restore_start(&r, dir, "-D", img, NULL);
-	usleep(50 * 1000);
+	cr_assert(rt_wait_pidfile(&root), "no pidfile from the restore");	/* running again */
 	cr_assert_eq(run_cmd(NULL, 0, "touch '%s'", go), 0);
-	cr_assert(target_read_line(&r.out, line, sizeof(line), 10000), "no output");
+	cr_assert(target_read_line(&r.out, line, sizeof(line), WAIT_MS), "no output");
 	cr_expect_str_eq(line, "FDS eventfd=5 epoll=0x1234 dir=1 fifo=fifo-data file=345 "
 			 "cloexec=1 dup=1");
 	cr_assert_eq(rt_restore_finish(&r, err, sizeof(err)), 0, "restore failed: %s", err);
@@ -366,7 +366,7 @@ static bool tty_line(int master, char *buf, size_t len)
 	struct target m = { .out_fd = master };
 
 	do {
-		if (!target_read_line(&m, buf, len, 10000))
+		if (!target_read_line(&m, buf, len, WAIT_MS))
 			return false;
 		buf[strcspn(buf, "\r")] = '\0';	/* the terminal's ONLCR */
 	} while (!buf[0]);
@@ -379,6 +379,7 @@ Test(restore, terminal_stdio_becomes_the_restoring_terminal)
 	const char *argv[4];
 	int ma, mb, st;
 	struct target t = { 0 };
+	pid_t root;
 
 	make_tmpdir(dir, sizeof(dir), "rst-tty");
 	snprintf(img, sizeof(img), "%s/img", dir);
@@ -407,7 +408,7 @@ Test(restore, terminal_stdio_becomes_the_restoring_terminal)
 
 		rt_criu = spawn_on_tty(tty_b, rargv);
 	}
-	usleep(100 * 1000);
+	cr_assert(rt_wait_pidfile(&root), "no pidfile from the restore");
 	cr_assert_eq(run_cmd(NULL, 0, "touch '%s'", go), 0);
 	cr_assert(tty_line(mb, line, sizeof(line)), "nothing on the restoring terminal");
 	cr_expect_str_eq(line, "MAP TTTTTTTTTTTT dirty");
@@ -423,7 +424,7 @@ Test(restore, shared_anonymous_memory_stays_shared)
 	char dir[256], img[300], go[300], line[256], err[4096];
 	struct target t;
 	struct rt_run r;
-	pid_t child;
+	pid_t child, root;
 
 	make_tmpdir(dir, sizeof(dir), "rst-shm");
 	snprintf(img, sizeof(img), "%s/img", dir);
@@ -431,13 +432,12 @@ Test(restore, shared_anonymous_memory_stays_shared)
 	rt_start(&t, target_path("restore_shm"), go, NULL);
 	child = (pid_t)target_ready_u64(&t, "child");
 	rt_dump_kill(&t, img);
-	for (int i = 0; i < 500 && kill(child, 0) == 0; i++)
-		usleep(10000);
+	wait_gone(child, "the dumped child");
 
 	rt_restore_start(&r, dir, "-D", img, NULL);
-	usleep(50 * 1000);
+	cr_assert(rt_wait_pidfile(&root), "no pidfile from the restore");	/* running again */
 	cr_assert_eq(run_cmd(NULL, 0, "touch '%s'", go), 0);
-	cr_assert(target_read_line(&r.out, line, sizeof(line), 10000), "no output");
+	cr_assert(target_read_line(&r.out, line, sizeof(line), WAIT_MS), "no output");
 	cr_expect_str_eq(line, "SHM child-wrote", "the restored parent and child do not share");
 	cr_assert_eq(rt_restore_finish(&r, err, sizeof(err)), 0, "restore failed: %s", err);
 	rm_rf(dir);
@@ -462,7 +462,7 @@ Test(restore, non_root_credentials_come_back)
 	cr_expect(proc_status_field(root, "CapEff", buf, sizeof(buf)) &&
 		  !strcmp(buf, "0000000000000000"), "capabilities left: %s", buf);
 	cr_assert_eq(run_cmd(NULL, 0, "touch '%s'", go), 0);
-	cr_assert(target_read_line(&r.out, line, sizeof(line), 10000), "no output");
+	cr_assert(target_read_line(&r.out, line, sizeof(line), WAIT_MS), "no output");
 	cr_expect_str_eq(line, "CREDS uid=1000/1000/1000 gid=1001/1002/1003 groups=100,200 n=2");
 	cr_assert_eq(rt_restore_finish(&r, err, sizeof(err)), 0, "restore failed: %s", err);
 	rm_rf(dir);
@@ -473,6 +473,7 @@ Test(restore, private_file_mapping_comes_back)
 	char dir[256], img[300], go[300], data[300], line[256], err[4096];
 	struct target t;
 	struct rt_run r;
+	pid_t root;
 
 	make_tmpdir(dir, sizeof(dir), "rst-map");
 	snprintf(img, sizeof(img), "%s/img", dir);
@@ -483,9 +484,9 @@ Test(restore, private_file_mapping_comes_back)
 	rt_dump_kill(&t, img);
 
 	rt_restore_start(&r, dir, "-D", img, NULL);
-	usleep(50 * 1000);
+	cr_assert(rt_wait_pidfile(&root), "no pidfile from the restore");	/* running again */
 	cr_assert_eq(run_cmd(NULL, 0, "touch '%s'", go), 0);
-	cr_assert(target_read_line(&r.out, line, sizeof(line), 10000), "no output");
+	cr_assert(target_read_line(&r.out, line, sizeof(line), WAIT_MS), "no output");
 	cr_expect_str_eq(line, "MAP FFFFFFFFFFFF dirty");
 	cr_assert_eq(rt_restore_finish(&r, err, sizeof(err)), 0, "restore failed: %s", err);
 	rm_rf(dir);

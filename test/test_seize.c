@@ -50,7 +50,7 @@ static void assert_prints_on(struct target *t)
 	while (target_read_line(t, line, sizeof(line), 0))
 		;
 	for (int i = 0; i < 2; i++)
-		cr_assert(target_read_line(t, line, sizeof(line), 5000), "target stopped printing");
+		cr_assert(target_read_line(t, line, sizeof(line), WAIT_MS), "target stopped printing");
 }
 
 Test(seize, threads_all_stopped_then_released)

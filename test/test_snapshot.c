@@ -67,15 +67,6 @@ static uint64_t img_u64(const struct pmr *pm, uint64_t addr)
 	return v;
 }
 
-static uint64_t live_u64(pid_t pid, uint64_t addr)
-{
-	uint64_t v = 0;
-	struct iovec l = { &v, sizeof(v) }, r = { (void *)(uintptr_t)addr, sizeof(v) };
-
-	cr_assert_eq(process_vm_readv(pid, &l, 1, &r, 1, 0), (ssize_t)sizeof(v));
-	return v;
-}
-
 /* Does any VMA of pid show this two-letter code in its smaps VmFlags? */
 static bool smaps_has_flag(pid_t pid, const char *code)
 {
@@ -227,12 +218,11 @@ static void target_runs_on_unharmed(const char *mode)
 	rss1 = proc_rss_kb(tgt.pid);
 	cr_expect(labs(rss1 - rss0) * 100 <= rss0, "RSS %ld KiB before, %ld KiB after", rss0, rss1);
 	cr_expect(proc_untraced_running(tgt.pid), "target left traced or stopped");
-	before = live_u64(tgt.pid, priv);
-	usleep(50 * 1000);
-	after = live_u64(tgt.pid, priv);
+	before = proc_peek_u64(tgt.pid, priv);
+	after = wait_u64_changes(tgt.pid, priv, before, "the target's writer after the dump");
 	cr_expect_gt(after, before, "the target's writer does not run after the dump");
 	cr_expect_eq(children_of(tgt.pid, kids, 8), 0, "the snapshot copy %d is left over", kids[0]);
-	sigchld = live_u64(tgt.pid, target_ready_u64(&tgt, "sigchld"));
+	sigchld = proc_peek_u64(tgt.pid, target_ready_u64(&tgt, "sigchld"));
 	cr_expect_eq(sigchld, 0, "the target got %lu SIGCHLD", (unsigned long)sigchld);
 	cr_expect_eq(proc_dir_count(tgt.pid, "fd"), fds0, "the target's fd count changed");
 	cr_expect_not(smaps_has_flag(tgt.pid, "uw"), "memory left registered for write-protect");
@@ -268,7 +258,7 @@ static void process_tree(const char *mode)
 	 * processes tick every 20 ms, so a quiet gap may never come: bound it. */
 	for (int i = 0; i < 4096 && target_read_line(&tgt, line, sizeof(line), 50); i++)
 		;
-	cr_expect(target_read_line(&tgt, line, sizeof(line), 2000), "the tree stopped printing");
+	cr_expect(target_read_line(&tgt, line, sizeof(line), WAIT_MS), "the tree stopped printing");
 }
 
 /* wp reads the pages after the thaw while a thread rewrites all of them in
@@ -277,7 +267,7 @@ static void process_tree(const char *mode)
  * The kernel's own writes into protected pages (read(2)) must still work. */
 static void one_instant_while_everything_is_rewritten(const char *mode, bool thp)
 {
-	uint64_t base, pages, prev = 0, first = 0, v;
+	uint64_t base, pages, prev = 0, first = 0, v, kbuf;
 	struct pmr pm;
 
 	target_start(&tgt, "snap_sweep", "32", thp ? "thp" : NULL, NULL);
@@ -299,7 +289,12 @@ static void one_instant_while_everything_is_rewritten(const char *mode, bool thp
 	cr_expect_leq(first - prev, 1, "first page %lu, last %lu: not one instant",
 		      (unsigned long)first, (unsigned long)prev);
 	pmr_close(&pm);
-	usleep(100 * 1000);
+	/* A round of the kernel's writes into the target's pages after the
+	 * dump (slot 0 is written every 64th): had the snapshot broken them,
+	 * read(2) would have failed and the target exited. */
+	kbuf = target_ready_u64(&tgt, "kbuf");
+	wait_u64_changes(tgt.pid, kbuf, proc_peek_u64(tgt.pid, kbuf),
+			 "the target's kernel writes after the dump");
 	cr_expect(proc_untraced_running(tgt.pid), "the target died or was left stopped");
 }
 

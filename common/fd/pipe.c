@@ -22,6 +22,7 @@
 #include <sys/ioctl.h>
 
 #include "common/fd/fd.h"
+#include "common/procfs.h"
 #include "images/log.h"
 
 /* Per-fd flags that belong to the open file description. */
@@ -133,7 +134,7 @@ static bool is_fifo(const struct fd_desc *d)
 
 static int pipe_dump(struct fd_dump *c, const struct fd_desc *d, FdEntry *e)
 {
-	char path[64];
+	char name[32];
 	PipeInfo *pi;
 	int rfd, r, sz;
 
@@ -146,14 +147,17 @@ static int pipe_dump(struct fd_dump *c, const struct fd_desc *d, FdEntry *e)
 	pipe_info__init(pi);
 	pi->ino = d->st.st_ino;
 
-	snprintf(path, sizeof(path), "/proc/%d/fd/%d", c->pid, d->fd);
-	/* O_NONBLOCK: opening a FIFO for reading must not wait for a writer. */
-	rfd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	snprintf(name, sizeof(name), "fd/%d", d->fd);
+	/* O_NONBLOCK: opening a FIFO for reading must not wait for a writer.
+	 * ENOENT: the fd was closed meanwhile, which the caller reports. */
+	rfd = procfs_open(c->pid, name, O_RDONLY | O_NONBLOCK | PROCFS_QUIET);
+	if (rfd == -ENOENT)
+		return rfd;
 	if (rfd < 0)
-		return errno == ENOENT ? -ENOENT : pr_perror("cannot reopen %s (%s)", path, d->link);
+		return procfs_log_err(c->pid, name, rfd);
 	sz = fcntl(rfd, F_GETPIPE_SZ);
 	if (sz < 0) {
-		r = pr_perror("F_GETPIPE_SZ on %s", path);
+		r = pr_perror("F_GETPIPE_SZ on fd %d of %d (%s)", d->fd, c->pid, d->link);
 		goto out;
 	}
 	pi->has_pipe_size = true;

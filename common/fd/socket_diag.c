@@ -29,6 +29,7 @@
 
 #include "common/fd/fd.h"
 #include "common/fd/socket.h"
+#include "common/procfs.h"
 #include "images/log.h"
 
 struct sk_rec {
@@ -276,7 +277,9 @@ static int sk_connect(pid_t pid, struct nl_sock *nl, bool *right_netns)
 	    (theirs.st_ino == mine.st_ino && theirs.st_dev == mine.st_dev))
 		goto connect;
 	self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
-	target = open(path, O_RDONLY | O_CLOEXEC);
+	target = procfs_open(pid, "ns/net", O_RDONLY | PROCFS_QUIET);
+	if (target < 0)
+		errno = -target;
 	if (self < 0 || target < 0 || setns(target, CLONE_NEWNET)) {
 		pr_warn("cannot enter the network namespace of %d (%s): its sockets are looked up in ours",
 			pid, strerror(errno));

@@ -32,10 +32,8 @@ static int read_bytes(pid_t pid, const char *name, ProtobufCBinaryData *b, proto
 	size_t len;
 	int r = procfs_read(pid, name, &buf, &len);
 
-	if (r < 0) {
-		errno = -r;
-		return pr_perror("cannot read /proc/%d/%s", pid, name);
-	}
+	if (r < 0)
+		return procfs_log_err(pid, name, r);
 	b->data = (uint8_t *)buf;
 	b->len = len;
 	*has = 1;
@@ -47,10 +45,8 @@ static int read_hex(pid_t pid, const char *name, uint32_t *val, protobuf_c_boole
 	char *buf;
 	int r = procfs_read(pid, name, &buf, NULL);
 
-	if (r < 0) {
-		errno = -r;
-		return pr_perror("cannot read /proc/%d/%s", pid, name);
-	}
+	if (r < 0)
+		return procfs_log_err(pid, name, r);
 	*val = (uint32_t)strtoul(buf, NULL, 16);
 	*has = 1;
 	free(buf);
@@ -60,23 +56,20 @@ static int read_hex(pid_t pid, const char *name, uint32_t *val, protobuf_c_boole
 static int exe_identity(pid_t pid, FileIdentity **out)
 {
 	static const char deleted[] = " (deleted)";
-	char path[64], *link;
+	char *link;
 	size_t n;
 	int fd, r;
 
 	r = procfs_readlink(pid, "exe", &link);
-	if (r < 0) {
-		errno = -r;
-		return pr_perror("cannot read /proc/%d/exe", pid);
-	}
+	if (r < 0)
+		return procfs_log_err(pid, "exe", r);
 	n = strlen(link);
 	if (n >= sizeof(deleted) - 1 && !strcmp(link + n - (sizeof(deleted) - 1), deleted))
 		link[n - (sizeof(deleted) - 1)] = '\0';
 	/* Opening the link gives the very inode running, even if replaced. */
-	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = procfs_open(pid, "exe", O_RDONLY);
 	if (fd < 0) {
-		r = pr_perror("cannot open %s", path);
+		r = fd;
 	} else {
 		r = fileid_from_fd(fd, link, true, out);
 		close(fd);
@@ -140,10 +133,8 @@ static int limits_text(pid_t pid, struct rlimit rl[RLIM_NLIMITS])
 	char *text, *line, *save = NULL;
 	int r = procfs_read(pid, "limits", &text, NULL), res = -1;
 
-	if (r < 0) {
-		errno = -r;
-		return pr_perror("cannot read /proc/%d/limits", pid);
-	}
+	if (r < 0)
+		return procfs_log_err(pid, "limits", r);
 	for (line = strtok_r(text, "\n", &save); line && res < RLIM_NLIMITS;
 	     line = strtok_r(NULL, "\n", &save), res++) {
 		char *p = line + 26, *end;
@@ -241,10 +232,8 @@ static int fill_status(pid_t pid, ProcEntry *pe)
 	uint64_t v;
 	int r = procfs_read(pid, "status", &status, NULL);
 
-	if (r < 0) {
-		errno = -r;
-		return pr_perror("cannot read /proc/%d/status", pid);
-	}
+	if (r < 0)
+		return procfs_log_err(pid, "status", r);
 	if (!procfs_field_u64(status, "Umask", 8, &v))
 		pe->has_umask = 1, pe->umask = (uint32_t)v;
 	if (!procfs_field_u64(status, "ShdPnd", 16, &v))
@@ -260,6 +249,8 @@ static int fill_paths(pid_t pid, ProcEntry *pe)
 
 	if ((r = procfs_readlink(pid, "cwd", &pe->cwd)) < 0 ||
 	    (r = procfs_readlink(pid, "root", &pe->root)) < 0) {
+		if (r == -ESRCH)
+			return procfs_log_err(pid, "cwd", r);
 		errno = -r;
 		return pr_perror("cannot read the cwd/root of %d", pid);
 	}
@@ -279,8 +270,7 @@ int procinfo_collect(const struct dump_proc *p, ProcEntry **out)
 	r = procfs_stat_read(p->pid, &st);
 	if (r < 0) {
 		free(pe);
-		errno = -r;
-		return pr_perror("cannot read /proc/%d/stat", p->pid);
+		return procfs_log_err(p->pid, "stat", r);
 	}
 	if (st.nr < ST_ENV_END) {
 		pr_err("/proc/%d/stat has %d fields, too few", p->pid, st.nr);

@@ -18,6 +18,7 @@
 #include <valgrind/memcheck.h>
 
 #include "common/cpu.h"
+#include "common/procfs.h"
 #include "criu-lite/capture/capture.h"
 #include "images/log.h"
 
@@ -116,13 +117,13 @@ static int peek_siginfos(pid_t tid, uint32_t flags, ProtobufCBinaryData **out, s
 /* A hex mask line ("SigPnd:") of /proc/PID/task/TID/status. */
 static int status_mask(pid_t pid, pid_t tid, const char *key, uint64_t *mask)
 {
-	char path[64], line[256];
+	char name[64], line[256];
 	size_t kl = strlen(key);
 	int r = -ENOENT;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", pid, tid);
-	f = fopen(path, "re");
+	snprintf(name, sizeof(name), "task/%d/status", tid);
+	f = procfs_fopen(pid, name, PROCFS_QUIET);
 	if (!f)
 		return -errno;
 	while (r && fgets(line, sizeof(line), f))
@@ -141,9 +142,9 @@ static int read_task_file(pid_t pid, pid_t tid, const char *name, char *path, si
 	FILE *f;
 
 	snprintf(path, plen, "/proc/%d/task/%d/%s", pid, tid, name);
-	f = fopen(path, "re");
+	f = procfs_fopen(pid, strstr(path, "task/"), 0);
 	if (!f)
-		return pr_perror("cannot open %s", path);
+		return -errno;
 	n = fread(buf, 1, len - 1, f);
 	fclose(f);
 	buf[n] = '\0';

@@ -196,15 +196,13 @@ static int cmp_fd(const void *a, const void *b)
 
 static void record_fds(pid_t pid, CrashEntry *ce)
 {
-	char path[64];
 	struct dirent *de;
 	size_t cap = 0;
 	DIR *d;
 
-	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
-	d = opendir(path);
+	d = procfs_opendir(pid, "fd", PROCFS_QUIET);
 	if (!d) {
-		pr_warn("crash of %d: cannot list %s: %s", pid, path, strerror(errno));
+		pr_warn("crash of %d: cannot list /proc/%d/fd: %s", pid, pid, strerror(errno));
 		return;
 	}
 	while ((de = readdir(d))) {
@@ -284,10 +282,10 @@ static FileIdentity *mapped_file(pid_t pid, const struct vma *v, struct file_cac
 		 (unsigned long long)v->start, (unsigned long long)v->end);
 	n = readlink(link, buf, sizeof(buf) - 1);
 	buf[n > 0 ? n : 0] = '\0';
-	fd = open(link, O_RDONLY | O_CLOEXEC);
+	fd = procfs_open(pid, strstr(link, "map_files"), O_RDONLY | PROCFS_QUIET);
 	if (fd < 0) {
 		pr_warn("crash of %d: cannot open the file mapped at %#llx (%s): %s", pid,
-			(unsigned long long)v->start, v->name, strerror(errno));
+			(unsigned long long)v->start, v->name, strerror(-fd));
 		return NULL;
 	}
 	*elf = buildid_is_elf(fd);

@@ -14,6 +14,7 @@
 #include <sys/syscall.h>
 
 #include "common/fd/fd.h"
+#include "common/procfs.h"
 #include "criu-lite/files/files.h"
 #include "images/log.h"
 
@@ -27,21 +28,14 @@ static int cmp_int(const void *a, const void *b)
 /* The fd numbers of pid, ascending. */
 static int list_fds(pid_t pid, int **out, size_t *nr)
 {
-	char path[64];
 	struct dirent *de;
 	size_t n = 0, cap = 0;
 	int *fds = NULL;
 	DIR *dir;
 
-	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
-	dir = opendir(path);
-	if (!dir) {
-		if (errno == ENOENT) {
-			pr_err("no process %d", pid);
-			return -ESRCH;
-		}
-		return pr_perror("cannot list the fds of %d", pid);
-	}
+	dir = procfs_opendir(pid, "fd", 0);
+	if (!dir)
+		return -errno;
 	while ((errno = 0, de = readdir(dir))) {
 		if (de->d_name[0] == '.')
 			continue;
@@ -74,17 +68,17 @@ static int list_fds(pid_t pid, int **out, size_t *nr)
 static int read_fdinfo(pid_t pid, int fd, char **out)
 {
 	size_t len = 0, cap = 4096;
-	char path[64], *buf = malloc(cap), *nb;
+	char name[32], *buf = malloc(cap), *nb;
 	ssize_t n;
 	int f;
 
 	if (!buf)
 		return -ENOMEM;
-	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", pid, fd);
-	f = open(path, O_RDONLY | O_CLOEXEC);
+	snprintf(name, sizeof(name), "fdinfo/%d", fd);
+	f = procfs_open(pid, name, O_RDONLY | PROCFS_QUIET);
 	if (f < 0) {
 		free(buf);
-		return -errno;
+		return f;
 	}
 	/* epoll and inotify print a line per watch: grow until EOF. */
 	while ((n = read(f, buf + len, cap - len - 1)) > 0) {
@@ -127,6 +121,8 @@ static int fd_desc_read(pid_t pid, struct fd_desc *d)
 	if (stat(path, &d->st))
 		return errno == ENOENT ? -ENOENT : pr_perror("cannot stat %s", path);
 	r = read_fdinfo(pid, d->fd, &d->fdinfo);
+	if (r == -ESRCH)
+		return procfs_log_err(pid, "fdinfo", r);
 	if (r < 0 && r != -ENOENT) {
 		errno = -r;
 		return pr_perror("cannot read fdinfo of fd %d of %d", d->fd, pid);

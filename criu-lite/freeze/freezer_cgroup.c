@@ -59,12 +59,11 @@ int fcg_kind(const char *dir)
 /* The cgroup path of pid in one hierarchy, as /proc/PID/cgroup gives it. */
 static int cgroup_rel_path(pid_t pid, bool v2, char *rel, size_t len)
 {
-	char path[64], line[1024];
+	char line[1024];
 	int r = -ENOENT;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/proc/%d/cgroup", pid);
-	f = fopen(path, "re");
+	f = procfs_fopen(pid, "cgroup", PROCFS_QUIET);
 	if (!f)
 		return -errno;
 	while (r && fgets(line, sizeof(line), f)) {

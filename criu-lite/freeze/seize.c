@@ -18,6 +18,7 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 
+#include "common/procfs.h"
 #include "criu-lite/freeze/freezer_cgroup.h"
 #include "criu-lite/freeze/seize.h"
 #include "criu-lite/freeze/seize_scan.h"
@@ -60,7 +61,7 @@ static void boost(bool on)
 static int seize_error(pid_t pid, pid_t tid)
 {
 	int e = errno;
-	char path[64], line[256];
+	char name[64], line[256];
 	pid_t tracer = 0;
 	FILE *f;
 
@@ -71,8 +72,8 @@ static int seize_error(pid_t pid, pid_t tid)
 	if (e == ESRCH || (e == EPERM && (ptree_read_stat(pid, tid, &ps) || ps.state == 'Z' ||
 					  ps.state == 'X')))
 		return -ESRCH;	/* gone: the caller decides */
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", pid, tid);
-	f = fopen(path, "re");
+	snprintf(name, sizeof(name), "task/%d/status", tid);
+	f = procfs_fopen(pid, name, PROCFS_QUIET);
 	while (f && fgets(line, sizeof(line), f))
 		if (sscanf(line, "TracerPid: %d", &tracer) == 1)
 			break;
@@ -87,26 +88,42 @@ static int seize_error(pid_t pid, pid_t tid)
 	return -e;
 }
 
+#define PF_EXITING	0x00000004
+
+/* exit_group() makes the leader a zombie at once and only sends the other
+ * threads SIGKILL: a thread that has it pending, or is past it (PF_EXITING,
+ * zombie), is going with the process. */
+static bool thread_dying(pid_t pid, pid_t tid)
+{
+	char name[64], *status;
+	struct proc_stat ps;
+	uint64_t pending = 0;
+
+	snprintf(name, sizeof(name), "task/%d/status", tid);
+	if (ptree_read_stat(pid, tid, &ps) || ps.state == 'Z' || ps.state == 'X' ||
+	    (ps.flags & PF_EXITING) || procfs_read(pid, name, &status, NULL))
+		return true;
+	procfs_field_u64(status, "SigPnd", 16, &pending);
+	free(status);
+	return pending & (1ull << (SIGKILL - 1));
+}
+
 /* The leader is a zombie: either the whole process is exiting (gone, as
  * far as the freeze goes) or the main thread called pthread_exit and the
  * others run on, which we cannot dump. */
 static int zombie_leader(pid_t pid)
 {
-	char path[64];
 	struct dirent *de;
 	int live = 0;
 	DIR *d;
 
-	snprintf(path, sizeof(path), "/proc/%d/task", pid);
-	d = opendir(path);
+	d = procfs_opendir(pid, "task", PROCFS_QUIET);
 	if (!d)
 		return -ESRCH;
 	while ((de = readdir(d))) {
-		struct proc_stat ps;
 		pid_t tid = atoi(de->d_name);
 
-		if (tid > 0 && tid != pid && !ptree_read_stat(pid, tid, &ps) &&
-		    ps.state != 'Z' && ps.state != 'X')
+		if (tid > 0 && tid != pid && !thread_dying(pid, tid))
 			live++;
 	}
 	closedir(d);
@@ -119,13 +136,11 @@ static int zombie_leader(pid_t pid)
 /* Seize and interrupt every thread of p not yet seized; returns how many. */
 static int seize_threads(struct dump_proc *p)
 {
-	char path[64];
 	struct dirent *de;
 	int added = 0, r = 0;
 	DIR *d;
 
-	snprintf(path, sizeof(path), "/proc/%d/task", p->pid);
-	d = opendir(path);
+	d = procfs_opendir(p->pid, "task", PROCFS_QUIET);
 	if (!d)
 		return -ESRCH;	/* gone: the caller decides */
 	while (!r && (de = readdir(d))) {

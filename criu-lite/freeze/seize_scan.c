@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/procfs.h"
 #include "criu-lite/freeze/seize_scan.h"
 #include "images/log.h"
 
@@ -17,22 +18,23 @@
  * spaces, so parse from the last ')'. */
 int ptree_read_stat(pid_t pid, pid_t tid, struct proc_stat *ps)
 {
-	char path[64], buf[1024], *p;
+	char name[64], buf[1024], *p;
 	ssize_t n;
 	FILE *f;
 
 	if (tid)
-		snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, tid);
+		snprintf(name, sizeof(name), "task/%d/stat", tid);
 	else
-		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	f = fopen(path, "re");
+		snprintf(name, sizeof(name), "stat");
+	f = procfs_fopen(pid, name, PROCFS_QUIET);
 	if (!f)
 		return -errno;
 	n = fread(buf, 1, sizeof(buf) - 1, f);
 	fclose(f);
 	buf[n > 0 ? n : 0] = '\0';
 	p = strrchr(buf, ')');
-	if (!p || sscanf(p + 1, " %c %d %d %d", &ps->state, &ps->ppid, &ps->pgid, &ps->sid) != 4)
+	if (!p || sscanf(p + 1, " %c %d %d %d %*d %*d %u", &ps->state, &ps->ppid, &ps->pgid,
+			 &ps->sid, &ps->flags) != 5)
 		return -EIO;
 	return 0;
 }

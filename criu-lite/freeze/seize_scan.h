@@ -11,6 +11,7 @@
 struct proc_stat {
 	char state;
 	pid_t ppid, pgid, sid;
+	unsigned int flags;	/* the task's PF_* flags */
 };
 
 /* /proc/PID/task/TID/stat, or /proc/PID/stat with tid 0. */

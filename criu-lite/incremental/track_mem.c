@@ -13,6 +13,7 @@
 
 #include "common/infect.h"
 #include "common/pagemap_scan.h"
+#include "common/procfs.h"
 #include "criu-lite/freeze/seize.h"
 #include "criu-lite/incremental/track_mem.h"
 #include "images/log.h"
@@ -135,8 +136,8 @@ static bool uffd_in_place(pid_t pid, int fd)
 	link[n] = '\0';
 	if (strcmp(link, "anon_inode:[userfaultfd]"))
 		return false;
-	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", pid, fd);
-	f = fopen(path, "re");
+	snprintf(path, sizeof(path), "fdinfo/%d", fd);
+	f = procfs_fopen(pid, path, PROCFS_QUIET);
 	while (f && fgets(line, sizeof(line), f)) {
 		unsigned long long api, features;
 
@@ -219,13 +220,11 @@ static bool trackable(const struct vma *v)
 int track_protect(pid_t pid, const struct vma_list *vl)
 {
 	static struct page_region vec[1024];
-	char path[64];
 	int fd, r = 0;
 
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = procfs_open(pid, "pagemap", O_RDONLY);
 	if (fd < 0)
-		return pr_perror("cannot open %s", path);
+		return fd;
 	for (size_t i = 0; i < vl->nr && !r; i++) {
 		struct pm_scan_arg a = {
 			.size = sizeof(a), .flags = PM_SCAN_WP_MATCHING, .start = vl->v[i].start,
@@ -356,15 +355,13 @@ static int uffd_arm(pid_t pid, const struct vma_list *vl, int *fd_out)
 
 static int soft_dirty_arm(pid_t pid)
 {
-	char path[64];
-	int fd, r = 0;
+	int fd = procfs_open(pid, "clear_refs", O_WRONLY), r = 0;
 
-	snprintf(path, sizeof(path), "/proc/%d/clear_refs", pid);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0 || write(fd, "4", 1) != 1)
+	if (fd < 0)
+		return fd;
+	if (write(fd, "4", 1) != 1)
 		r = pr_perror("cannot clear the soft-dirty bits of %d", pid);
-	if (fd >= 0)
-		close(fd);
+	close(fd);
 	return r;
 }
 

@@ -40,8 +40,9 @@ int mem_read_vmas_frozen(pid_t pid, const struct vma_list *pre, struct vma_list 
  * so any thread of theirs that wakes takes the CPU at once (--snapshot wp:
  * gaps 30-48 ms against 67-152 at nice 10; reading a fork()ed copy page by
  * page through /proc/PID/mem went 1.1-4x slower that way, so fork keeps
- * nice). Threads started meanwhile inherit it. YIELD_OFF: back to what it
- * was. */
+ * nice). Threads started meanwhile inherit it; if other work on the
+ * machine starves them for a second, they go back to our own priority.
+ * YIELD_OFF: back to what it was. */
 enum mem_yield { YIELD_OFF, YIELD_NICE, YIELD_IDLE };
 void mem_yield(enum mem_yield how);
 

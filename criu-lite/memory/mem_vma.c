@@ -11,20 +11,19 @@
 #include <sys/stat.h>
 
 #include "common/buildid.h"
+#include "common/procfs.h"
 #include "criu-lite/memory/mem_internal.h"
 #include "images/log.h"
 
 int mem_vma_open_object(pid_t pid, const struct vma *v)
 {
-	char path[96];
-	int fd;
+	char name[64];
 
 	/* map_files opens the mapped inode itself, even when unlinked, and
 	 * needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE. */
-	snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", pid,
-		 (unsigned long long)v->start, (unsigned long long)v->end);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	return fd < 0 ? -errno : fd;
+	snprintf(name, sizeof(name), "map_files/%llx-%llx", (unsigned long long)v->start,
+		 (unsigned long long)v->end);
+	return procfs_open(pid, name, O_RDONLY | PROCFS_QUIET);
 }
 
 static char *object_path(pid_t pid, const struct vma *v)

@@ -16,6 +16,7 @@
 #include <valgrind/memcheck.h>
 
 #include "common/kerndat.h"
+#include "common/procfs.h"
 #include "criu-lite/memory/mem_internal.h"
 #include "common/pagemap_scan.h"
 #include "images/log.h"
@@ -59,8 +60,7 @@ void pm_fini(struct pm_ctx *pc)
 
 static int pm_fd_of(struct pm_ctx *pc, pid_t pid)
 {
-	char path[64];
-	int slot;
+	int slot, fd;
 
 	for (slot = 0; slot < 2; slot++)
 		if (pc->pm_fd[slot] >= 0 && pc->pm_pid[slot] == pid)
@@ -68,10 +68,10 @@ static int pm_fd_of(struct pm_ctx *pc, pid_t pid)
 	slot = pc->pm_fd[0] < 0 ? 0 : 1;
 	if (pc->pm_fd[slot] >= 0)
 		close(pc->pm_fd[slot]);
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
-	pc->pm_fd[slot] = open(path, O_RDONLY | O_CLOEXEC);
-	if (pc->pm_fd[slot] < 0)
-		return pr_perror("cannot open %s", path);
+	fd = procfs_open(pid, "pagemap", O_RDONLY);
+	pc->pm_fd[slot] = fd < 0 ? -1 : fd;
+	if (fd < 0)
+		return fd;
 	pc->pm_pid[slot] = pid;
 	return pc->pm_fd[slot];
 }

@@ -14,6 +14,7 @@
 #include <sys/uio.h>
 #include <time.h>
 
+#include "common/procfs.h"
 #include "criu-lite/memory/mem_internal.h"
 #include "images/clock.h"
 #include "images/log.h"
@@ -180,12 +181,10 @@ static int read_procmem(struct pw *pw, pid_t pid, uint64_t vaddr, uint8_t *p, si
 		pw->memfd = -1;
 	}
 	if (pw->memfd < 0) {
-		char path[64];
-
-		snprintf(path, sizeof(path), "/proc/%d/mem", pid);
-		pw->memfd = open(path, O_RDONLY | O_CLOEXEC);
-		if (pw->memfd < 0)
-			return pr_perror("cannot open %s", path);
+		r = procfs_open(pid, "mem", O_RDONLY);
+		if (r < 0)
+			return r;
+		pw->memfd = r;
 		pw->memfd_pid = pid;
 	}
 	r = pread_full(pw->memfd, p, len, vaddr);

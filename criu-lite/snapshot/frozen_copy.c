@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 
+#include "common/procfs.h"
 #include "criu-lite/snapshot/frozen_copy.h"
 #include "images/log.h"
 
@@ -57,9 +58,11 @@ static int copy_object(struct snap_proc *s, const struct vma *v, uint8_t *buf)
 
 	snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", s->pid,
 		 (unsigned long long)v->start, (unsigned long long)v->end);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = procfs_open(s->pid, strstr(path, "map_files"), O_RDONLY | PROCFS_QUIET);
+	if (fd == -ESRCH)
+		return procfs_log_err(s->pid, "map_files", fd);
 	if (fd < 0)
-		return -errno;		/* the caller reads it through the mapping */
+		return fd;		/* the caller reads it through the mapping */
 	if (fstat(fd, &st) == 0 && (uint64_t)st.st_size < hi)
 		hi = ((uint64_t)st.st_size + PG - 1) & ~(PG - 1);
 	while (lo < hi && !r) {
@@ -157,16 +160,6 @@ static int copy_private(struct snap_proc *s, const struct vma *v, int pmfd, int 
 	return 0;
 }
 
-static int open_proc(pid_t pid, const char *what)
-{
-	char path[64];
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/%s", pid, what);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	return fd < 0 ? pr_perror("cannot open %s", path) : fd;
-}
-
 int snap_copy_frozen(struct snap_proc *s)
 {
 	uint8_t *buf = NULL;
@@ -183,11 +176,14 @@ int snap_copy_frozen(struct snap_proc *s)
 				s->frozen_fd = memfd_create("criu-lite-snapshot", MFD_CLOEXEC);
 			buf = mmap(NULL, COPY_BUF, PROT_READ | PROT_WRITE,
 				   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-			pmfd = open_proc(s->pid, "pagemap");
-			procmem = open_proc(s->pid, "mem");
-			if (s->frozen_fd < 0 || buf == MAP_FAILED || pmfd < 0 || procmem < 0) {
-				r = s->frozen_fd < 0 || buf == MAP_FAILED ?
-					pr_perror("cannot set up the snapshot's frozen copy") : -EIO;
+			if (s->frozen_fd < 0 || buf == MAP_FAILED) {
+				r = pr_perror("cannot set up the snapshot's frozen copy");
+				break;
+			}
+			pmfd = procfs_open(s->pid, "pagemap", O_RDONLY);
+			procmem = pmfd < 0 ? pmfd : procfs_open(s->pid, "mem", O_RDONLY);
+			if (procmem < 0) {
+				r = procmem;
 				break;
 			}
 		}

@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 
 #include "common/infect.h"
+#include "common/procfs.h"
 #include "criu-lite/memory/mem.h"
 #include "criu-lite/snapshot/snapshot_fork.h"
 #include "images/clock.h"
@@ -43,15 +44,14 @@ static int wait_copy(struct snap_proc *s)
 	pid_t r = waitpid(s->copy_ns, &st, __WALL);
 
 	while (r < 0 && errno == ECHILD) {
-		char path[64], buf[512], *p;
+		char buf[512], *p;
 		FILE *f;
 		int ppid = 0;
 
 		r = waitpid(-1, &st, __WALL);
 		if (r <= 0)
 			break;
-		snprintf(path, sizeof(path), "/proc/%d/stat", r);
-		f = fopen(path, "re");
+		f = procfs_fopen(r, "stat", PROCFS_QUIET);
 		if (f && fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')))
 			sscanf(p + 1, " %*c %d", &ppid);
 		if (f)

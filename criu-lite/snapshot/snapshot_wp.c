@@ -16,6 +16,7 @@
 
 #include "common/infect.h"
 #include "common/pagemap_scan.h"
+#include "common/procfs.h"
 #include "criu-lite/snapshot/snapshot_wp.h"
 #include "images/clock.h"
 #include "images/log.h"
@@ -138,12 +139,11 @@ static int register_all(struct wp_proc *w)
 /* The save file, the fd the handler reads pages through, the userfaultfd. */
 static int arm_begin(struct wp_proc *w, pid_t tid)
 {
-	char path[64];
+	int fd = procfs_open(w->s.pid, "mem", O_RDONLY);
 
-	snprintf(path, sizeof(path), "/proc/%d/mem", w->s.pid);
-	w->mem_fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (w->mem_fd < 0)
-		return pr_perror("cannot open %s", path);
+	if (fd < 0)
+		return fd;
+	w->mem_fd = fd;
 	w->s.frozen_fd = memfd_create("criu-lite-snapshot", MFD_CLOEXEC);
 	if (w->s.frozen_fd < 0)
 		return pr_perror("cannot create the snapshot's save file");
@@ -168,7 +168,9 @@ int wp_arm_running(struct wp_proc *w, pid_t pid)
 		return r ? r : pr_perror("cannot seize %d", pid);
 	}
 	r = ptrace(PTRACE_INTERRUPT, pid, NULL, NULL) ? -errno : seize_wait_stop(pid);
-	if (r)
+	if (r == -ESRCH)	/* seized a moment ago: only an exit undoes that */
+		pr_err("process %d exited before it stopped for --snapshot wp", pid);
+	else if (r)
 		pr_err("process %d did not stop for --snapshot wp: %s", pid, strerror(-r));
 	if (!r)
 		r = arm_begin(w, pid);
@@ -299,7 +301,6 @@ static int classify_all(struct wp_proc *w, int pmfd, uint64_t *reprot)
 int wp_take(struct wp_proc *w, const struct dump_proc *p, const struct vma_list *pre)
 {
 	uint64_t t0 = mono_ns(), reprot = 0;
-	char path[64];
 	int r = 0, pmfd;
 
 	if (!w->s.pid) {
@@ -317,10 +318,9 @@ int wp_take(struct wp_proc *w, const struct dump_proc *p, const struct vma_list 
 	w->kind = calloc(w->s.vl.nr + 1, sizeof(*w->kind));
 	if (!w->s.frozen || !w->s.done || !w->kind)
 		return -ENOMEM;
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", p->pid);
-	pmfd = open(path, O_RDONLY | O_CLOEXEC);
+	pmfd = procfs_open(p->pid, "pagemap", O_RDONLY);
 	if (pmfd < 0)
-		return pr_perror("cannot open %s", path);
+		return pmfd;
 	/* From here on a write fault saves the page first. The lock also keeps
 	 * the handler off the run list while it is built. */
 	pthread_mutex_lock(&w->mu);

@@ -18,7 +18,7 @@
  *   memfd     memfd of 2 pages MAP_SHARED, page 1 written (seed 11)
  * On SIGUSR1 it forks a copy that stops itself (what --snapshot fork makes
  * through infect), prints "FORKED pid=N", then overwrites its own heap
- * pattern with seed 99: the copy still holds seed 1.
+ * pattern with seed 99 and prints "REWRITTEN": the copy still holds seed 1.
  * Usage: mem_patterns DIR */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -90,6 +90,8 @@ static void snapshot(int sig)
 	if (write(1, line, n) != n)
 		_exit(7);
 	mem_pat_fill(heap, 200, 99, 0);
+	if (write(1, "REWRITTEN\n", 10) != 10)
+		_exit(7);
 }
 
 static uint8_t *shared_anon(void)

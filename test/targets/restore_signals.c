@@ -2,7 +2,8 @@
 /* Restore target: signal state that must survive a dump. It installs
  * handlers (SIGUSR1 on an alternate stack), blocks SIGUSR2 and SIGWINCH
  * and leaves one of each pending (SIGUSR2 on the thread, SIGWINCH on the
- * process), and arms a 20 ms interval timer. Once the file argv[1] exists
+ * process), and arms a 20 ms interval timer; READY once it has ticked
+ * three times (a dump finds it mid-flight). Once the file argv[1] exists
  * it checks that the timer still ticks, that the blocked mask and the
  * pending signals are there, that SIGUSR1's handler runs on the alternate
  * stack, and that unblocking delivers the pending ones; prints
@@ -74,6 +75,8 @@ int main(int argc, char **argv)
 	syscall(SYS_tgkill, getpid(), gettid(), SIGUSR2);	/* thread-private */
 	kill(getpid(), SIGWINCH);				/* process-wide */
 	setitimer(ITIMER_REAL, &it, NULL);
+	while (ticks < 3)
+		nap_ms(1);
 	target_ready("pid=%d", getpid());
 	while (access(argv[1], F_OK))
 		nap_ms(1);
