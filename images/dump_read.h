@@ -21,7 +21,13 @@
  *  - every image: whole entries only (a file cut at an entry boundary is
  *    refused where the image says how many entries it holds).
  * A failure is one line on stderr naming the file and what is wrong, and a
- * negative errno; nothing stays allocated or open. */
+ * negative errno; nothing stays allocated or open.
+ *
+ * What a backend hands over is freed here, not by the backend: inv, ps[],
+ * and a process's pe, th[], vma[], fd[] with protobuf_c_message_free_unpacked
+ * (so each is unpacked, or built with malloc'd fields), pages with
+ * dr_pages_free (build them with images/dump_read_backend.h). A backend's
+ * close frees only its priv. Backends are listed in dump_read_formats.c. */
 #ifndef CRIU_LITE_DUMP_READ_H
 #define CRIU_LITE_DUMP_READ_H
 
@@ -39,6 +45,9 @@ struct dr_run {
 	uint64_t off;		/* PE_PRESENT: page-aligned byte offset of start in pages_fd */
 };
 
+/* Dumps in one chain of PE_PARENT pages, the first one included. */
+#define DR_MAX_CHAIN	16
+
 /* The page runs of one process in one dump, and the dump(s) its PE_PARENT
  * runs point into. Runs hold where bytes are, never the bytes. */
 struct dr_pages {
@@ -47,6 +56,8 @@ struct dr_pages {
 	int pages_fd;		/* the raw pages, open read-only (-1 when no run needs it) */
 	uint64_t pages_size;
 	char *dir;		/* the dump these runs come from, for messages */
+	char *image;		/* the image listing the runs ("pagemap-7.img"), for messages */
+	char *pages_file;	/* name of the pages file in dir ("pages-7.img") */
 	struct dr_pages *parent;	/* the pre-dump holding PE_PARENT pages, or NULL */
 };
 
@@ -61,6 +72,7 @@ struct dr_proc {
 	FdEntry **fd;		/* fd order; a pre-dump tracker's fd is left out */
 	size_t nr_fd;
 	struct dr_pages *pages;
+	unsigned loaded;	/* DR_* parts that were read (see DR_MISSING_OK) */
 };
 
 struct dr_format;
@@ -75,6 +87,8 @@ struct dump_read {
 	size_t nr_ps;
 	size_t root;		/* index of inv->root_pid in ps */
 	unsigned flags;		/* DR_* given to dr_open */
+	uint32_t nr_counted;	/* processes the dump counted apart from its pstree
+				 * (criu-lite: stats.img), set by the backend; 0: unknown */
 	void *priv;		/* the backend's own state */
 };
 
@@ -88,6 +102,11 @@ struct dump_read {
 #define DR_PAGES	(1u << 3)	/* pages, with the parent chain */
 #define DR_FDS		(1u << 4)	/* fd */
 #define DR_ALL		(DR_PROC | DR_THREADS | DR_VMAS | DR_PAGES | DR_FDS)
+/* A part whose image is absent stays empty, its bit clear in p->loaded,
+ * instead of failing the load (show's summaries say what is there). What
+ * is there is checked all the same. A pre-dump never has DR_PROC,
+ * DR_THREADS nor DR_FDS: they stay empty there whatever is asked. */
+#define DR_MISSING_OK	(1u << 8)
 
 /* A way a dump may be stored. dr_open asks each in turn whether `path` is
  * one of its own (probe: 1 yes, 0 no, <0 error already logged); the first
