@@ -141,7 +141,7 @@ static int queue_clean(struct pm_ctx *pc, const struct scan *sc, uint64_t addr, 
 	int r = 0;
 
 	while (addr < end && r >= 0) {
-		const struct pmr_run *run = pmr_next(pc->parent, addr);
+		const struct dr_run *run = dr_pages_next(pc->parent, addr);
 		uint64_t stop;
 
 		if (!run || run->start >= end) {
