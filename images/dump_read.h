@@ -8,18 +8,26 @@
  * Validation happens here, once, and is strict: what dr_open and
  * dr_proc_load return can be trusted by every writer after them.
  *  - inventory: a known format version, a full dump unless DR_PREDUMP_OK,
- *    a sane page size, x86_64;
+ *    x86_64's 4096-byte pages, x86_64;
  *  - pstree: at least one process, the root present, no pid twice, every
- *    process with threads, every parent in the tree (or the root's);
+ *    process with threads, every parent in the tree (or the root's), no
+ *    process its own ancestor; ps[] is put parents first (the root at 0);
+ *  - proc: of the process it is named for, a whole auxv;
  *  - threads: the leader first, register sets of the kernel's sizes;
  *  - VMAs: page-aligned, non-empty, in address order, not overlapping;
  *  - page runs: page-aligned, non-empty, sorted, not overlapping, never at
  *    address 0, exactly one kind (PE_PRESENT, PE_ZERO, PE_FILE, PE_PARENT),
  *    PE_PRESENT bytes inside the pages file at a page-aligned offset,
- *    PE_PARENT only where a parent dump exists (followed, 16 levels at
- *    most, each level checked by the same rules);
- *  - every image: whole entries only (a file cut at an entry boundary is
- *    refused where the image says how many entries it holds).
+ *    PE_PARENT only where a parent dump exists and holds those pages
+ *    (stored, zero or in its own parent), followed DR_MAX_CHAIN dumps deep
+ *    at most and never back into a dump already in the chain, each level
+ *    checked by the same rules;
+ *  - every image: whole entries only; a file cut at an entry boundary is
+ *    refused where something counts its entries: pstree.img against the
+ *    dump's count (nr_counted: stats.img), a threads image against the
+ *    threads pstree lists, a pagemap against its pages file (which the
+ *    dumper writes front to back: bytes past the last stored run mean lost
+ *    runs). mm and files images carry no count: a cut there goes unseen.
  * A failure is one line on stderr naming the file and what is wrong, and a
  * negative errno; nothing stays allocated or open.
  *
@@ -49,7 +57,8 @@ struct dr_run {
 #define DR_MAX_CHAIN	16
 
 /* The page runs of one process in one dump, and the dump(s) its PE_PARENT
- * runs point into. Runs hold where bytes are, never the bytes. */
+ * runs point into. Runs hold where bytes are, never the bytes; entries of
+ * one kind that follow each other (and, stored, whose bytes do) are one run. */
 struct dr_pages {
 	struct dr_run *run;	/* sorted, disjoint */
 	size_t nr;
@@ -134,15 +143,17 @@ const struct dr_run *dr_pages_find(const struct dr_pages *pg, uint64_t vaddr);
 /* The first run that ends after vaddr (holds it or follows it), or NULL. */
 const struct dr_run *dr_pages_next(const struct dr_pages *pg, uint64_t vaddr);
 /* Copy [vaddr, vaddr + len) as dumped: stored bytes, zeros for PE_ZERO,
- * PE_PARENT through the parent chain. -ENODATA if part of it is a hole or
- * PE_FILE (the caller takes those from the file), -EIO on a short read. */
+ * PE_PARENT through the parent chain. -ENODATA if part of it is a hole,
+ * PE_FILE (the caller takes those from the file) or PE_PARENT without a
+ * parent loaded (dr_pages_open), -EIO on a short read. */
 int dr_pages_read(const struct dr_pages *pg, uint64_t vaddr, void *buf, size_t len);
 /* Whether [start, end) has pages of its own, copied or zero (not merely
  * file pages), following PE_PARENT runs into the parents. */
 bool dr_pages_written(const struct dr_pages *pg, uint64_t start, uint64_t end);
 /* Load the page runs of dumped pid from the criu-lite dump at dirfd alone
- * (no inventory needed: the trackers' and the tests' way in); PE_PARENT
- * runs stay unresolved (parent NULL). */
+ * (no inventory needed: the trackers' and the tests' way in), checked by
+ * the same rules; PE_PARENT runs stay unresolved (parent NULL). dir names
+ * the dump in messages. */
 int dr_pages_open(int dirfd, const char *dir, uint32_t pid, struct dr_pages **out);
 void dr_pages_free(struct dr_pages *pg);
 

@@ -116,6 +116,20 @@ static void store(struct fx *f, enum img_kind kind, pid_t pid, void **v, size_t 
 	cr_assert_eq(img_close(img), 0);
 }
 
+/* v[0..n) written with `extra` inserted before v[at]. */
+static void store_with(struct fx *f, enum img_kind kind, pid_t pid, void **v, size_t n, size_t at,
+		       void *extra)
+{
+	void **w = calloc(n + 1, sizeof(*w));
+
+	cr_assert_not_null(w);
+	memcpy(w, v, at * sizeof(*w));
+	w[at] = extra;
+	memcpy(w + at + 1, v + at, (n - at) * sizeof(*w));
+	store(f, kind, pid, w, n + 1);
+	free(w);
+}
+
 /* Index in a pagemap (head at 0) of the first stored run. */
 static size_t first_present(void **v, size_t n)
 {
@@ -130,19 +144,14 @@ Test(dump_read, overlapping_runs)
 {
 	struct fx f;
 	char name[64];
-	void **v, **w;
+	void **v;
 	size_t n, k;
 
 	fx_dump(&f, "dump_family");
 	load(&f, IMG_PAGEMAP, f.pid, &v, &n);
 	k = first_present(v, n);
 	/* The run once more right after itself: a dumper that scanned twice. */
-	w = calloc(n + 1, sizeof(*w));
-	memcpy(w, v, (k + 1) * sizeof(*w));
-	w[k + 1] = v[k];
-	memcpy(w + k + 2, v + k + 1, (n - k - 1) * sizeof(*w));
-	store(&f, IMG_PAGEMAP, f.pid, w, n + 1);
-	free(w);
+	store_with(&f, IMG_PAGEMAP, f.pid, v, n, k + 1, v[k]);
 	img_free_all(v, n);
 	name_of(IMG_PAGEMAP, f.pid, name, sizeof(name));
 	expect_refused(&f, name, "overlaps");
@@ -169,7 +178,7 @@ Test(dump_read, run_at_address_zero)
 	PagemapEntry zero = PAGEMAP_ENTRY__INIT;
 	struct fx f;
 	char name[64];
-	void **v, **w;
+	void **v;
 	size_t n;
 
 	fx_dump(&f, "dump_family");
@@ -177,12 +186,7 @@ Test(dump_read, run_at_address_zero)
 	zero.vaddr = 0;
 	zero.nr_pages = 1;
 	zero.flags = PE_ZERO;
-	w = calloc(n + 1, sizeof(*w));
-	w[0] = v[0];
-	w[1] = &zero;
-	memcpy(w + 2, v + 1, (n - 1) * sizeof(*w));
-	store(&f, IMG_PAGEMAP, f.pid, w, n + 1);
-	free(w);
+	store_with(&f, IMG_PAGEMAP, f.pid, v, n, 1, &zero);
 	img_free_all(v, n);
 	name_of(IMG_PAGEMAP, f.pid, name, sizeof(name));
 	expect_refused(&f, name, "address 0");
@@ -236,16 +240,12 @@ Test(dump_read, pstree_without_its_root)
 Test(dump_read, pid_listed_twice)
 {
 	struct fx f;
-	void **v, **w;
+	void **v;
 	size_t n;
 
 	fx_dump(&f, "dump_family");
 	load(&f, IMG_PSTREE, 0, &v, &n);
-	w = calloc(n + 1, sizeof(*w));
-	memcpy(w, v, n * sizeof(*w));
-	w[n] = v[n - 1];
-	store(&f, IMG_PSTREE, 0, w, n + 1);
-	free(w);
+	store_with(&f, IMG_PSTREE, 0, v, n, n, v[n - 1]);
 	img_free_all(v, n);
 	expect_refused(&f, "pstree.img", "listed twice");
 }
