@@ -32,7 +32,7 @@ static void fini(void)
 	cur_dir[0] = '\0';
 }
 
-TestSuite(dump_read, .fini = fini, .timeout = 60);
+TestSuite(dump_read, .fini = fini, .timeout = 90);
 
 /* A dump of `target` (left running), its directory open at f->dirfd. */
 static void fx_dump(struct fx *f, const char *target)
@@ -286,7 +286,8 @@ Test(dump_read, pstree_cut_at_an_entry_boundary)
 	expect_refused(&f, "pstree.img", "cut short");
 }
 
-/* threads-PID.img against the threads pstree.img lists. */
+/* threads-PID.img against the threads pstree.img lists (a target whose
+ * two threads sleep: spinning ones would only slow a loaded machine). */
 Test(dump_read, threads_cut_at_an_entry_boundary)
 {
 	struct fx f;
@@ -294,7 +295,7 @@ Test(dump_read, threads_cut_at_an_entry_boundary)
 	void **v;
 	size_t n;
 
-	fx_dump(&f, "dump_threads8");
+	fx_dump(&f, "dump_ticker");
 	load(&f, IMG_THREADS, f.pid, &v, &n);
 	cr_assert_gt(n, 1);
 	store(&f, IMG_THREADS, f.pid, v, n - 1);
