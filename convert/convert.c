@@ -1,5 +1,6 @@
 /* `criu-lite convert`: images -> ELF core, the script of it. Silent on
  * success; -v logs what was written and how fast. */
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,9 +29,10 @@ static void log_done(const char *out, const struct conv_stats *st, uint64_t end,
 		secs > 0 ? mib / secs : 0.0, st->bytes_hole / 1048576.0, end / 1048576.0);
 }
 
-static int write_core(const struct conv_dump *d, const struct conv_proc *p, uint32_t filter,
+static int write_core(const struct dump_read *d, const struct dr_proc *p, uint32_t filter,
 		      const struct convert_opts *o, const char *out)
 {
+	uint64_t page_size = d->inv->page_size;
 	struct conv_stats st = { 0 };
 	struct conv_buf notes = { 0 };
 	struct conv_seg *seg = NULL;
@@ -44,12 +46,11 @@ static int write_core(const struct conv_dump *d, const struct conv_proc *p, uint
 	conv_xstate_plan(d->inv, o->raw_xstate, &xl);
 	r = conv_notes_build(d, p, &xl, &notes);
 	if (!r)
-		r = conv_segments_plan(p, filter, d->page_size, &seg, &nr);
+		r = conv_segments_plan(p, filter, page_size, &seg, &nr);
 	if (!r)
 		r = conv_core_create(out, &core);
 	if (!r)
-		r = conv_core_write_headers(&core, seg, nr, notes.len, d->page_size, &notes_off,
-					    &end);
+		r = conv_core_write_headers(&core, seg, nr, notes.len, page_size, &notes_off, &end);
 	if (!r)
 		r = conv_core_pwrite(&core, notes.p, notes.len, notes_off);
 	if (!r)
@@ -65,48 +66,44 @@ static int write_core(const struct conv_dump *d, const struct conv_proc *p, uint
 	return r;
 }
 
-static int convert_one(const struct conv_dump *d, const PstreeEntry *ps,
-		       const struct convert_opts *o, const char *out)
+static int convert_one(struct dump_read *d, size_t idx, const struct convert_opts *o,
+		       const char *out)
 {
-	struct conv_proc p;
+	struct dr_proc p;
 	uint32_t filter;
 	int r;
 
-	r = conv_proc_load(d, ps, &p);
+	r = dr_proc_load(d, idx, DR_PROC | DR_THREADS | DR_VMAS | DR_PAGES, &p);
 	if (r < 0)
 		return r;
+	/* Segments are copied in address order: the pages files are read
+	 * front to back, each once. */
+	for (const struct dr_pages *pg = p.pages; pg; pg = pg->parent)
+		posix_fadvise(pg->pages_fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	if (o->filter >= 0)
 		filter = (uint32_t)o->filter;
 	else
 		filter = p.pe->has_coredump_filter ? p.pe->coredump_filter : CONV_DEFAULT_FILTER;
-	pr_debug("process %d: %zu threads, %zu VMAs, coredump_filter %#x", p.pid, p.nr_th,
+	pr_debug("process %u: %zu threads, %zu VMAs, coredump_filter %#x", p.ps->pid, p.nr_th,
 		 p.nr_vma, filter);
 	r = write_core(d, &p, filter, o, out);
-	conv_proc_free(&p);
+	dr_proc_free(&p);
 	return r;
 }
 
-static const PstreeEntry *find_proc(const struct conv_dump *d, pid_t pid)
-{
-	for (size_t i = 0; i < d->nr_tree; i++)
-		if (d->tree[i]->pid == (uint32_t)pid)
-			return d->tree[i];
-	return NULL;
-}
-
 /* -o DIR: core.PID for each process of the tree (or the one asked for). */
-static int convert_into_dir(const struct conv_dump *d, const struct convert_opts *o)
+static int convert_into_dir(struct dump_read *d, const struct convert_opts *o)
 {
 	int r = 0;
 
-	for (size_t i = 0; i < d->nr_tree && !r; i++) {
+	for (size_t i = 0; i < d->nr_ps && !r; i++) {
 		char *path;
 
-		if (o->pid && d->tree[i]->pid != (uint32_t)o->pid)
+		if (o->pid && d->ps[i]->pid != (uint32_t)o->pid)
 			continue;
-		if (asprintf(&path, "%s/core.%u", o->out, d->tree[i]->pid) < 0)
+		if (asprintf(&path, "%s/core.%u", o->out, d->ps[i]->pid) < 0)
 			return -ENOMEM;
-		r = convert_one(d, d->tree[i], o, path);
+		r = convert_one(d, i, o, path);
 		free(path);
 	}
 	return r;
@@ -114,27 +111,27 @@ static int convert_into_dir(const struct conv_dump *d, const struct convert_opts
 
 int convert_dump(const struct convert_opts *o)
 {
-	struct conv_dump d;
+	struct dump_read d;
 	struct stat st;
+	ssize_t idx;
 	int r;
 
-	r = conv_dump_open(o->dir, &d);
+	r = dr_open(o->dir, 0, &d);
 	if (r < 0)
 		return r;
-	if (o->pid && !find_proc(&d, o->pid)) {
+	idx = dr_find(&d, o->pid ? (uint32_t)o->pid : d.inv->root_pid);
+	if (idx < 0) {
 		pr_err("%s: process %d is not in this dump", o->dir, o->pid);
 		r = -ESRCH;
 	} else if (!stat(o->out, &st) && S_ISDIR(st.st_mode)) {
 		r = convert_into_dir(&d, o);
 	} else {
-		pid_t pid = o->pid ? o->pid : (pid_t)d.inv->root_pid;
-
-		if (!o->pid && d.nr_tree > 1)
-			pr_info("%s holds %zu processes; converting the root %d (-o DIR gives a "
-				"core per process)", o->dir, d.nr_tree, pid);
-		r = convert_one(&d, find_proc(&d, pid), o, o->out);
+		if (!o->pid && d.nr_ps > 1)
+			pr_info("%s holds %zu processes; converting the root %u (-o DIR gives a "
+				"core per process)", o->dir, d.nr_ps, d.inv->root_pid);
+		r = convert_one(&d, (size_t)idx, o, o->out);
 	}
-	conv_dump_close(&d);
+	dr_close(&d);
 	return r;
 }
 

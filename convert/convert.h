@@ -1,12 +1,12 @@
 /* Images -> ELF core. convert.c orchestrates; each other file does one job:
- *   load.c       read and check the images of a dump and of one process
- *   pagesrc.c    the page runs of a process (pagemap), parent chain included
  *   filesrc.c    mapped files a core may read unmodified pages from
  *   filter.c     which bytes of a VMA a core holds (coredump_filter)
  *   notes.c      the PT_NOTE contents, in the kernel's order
  *   xstate.c     the XSAVE area and its layout note
  *   segments.c   the PT_LOADs and streaming their contents
  *   core_file.c  the file itself: temp name, libelf headers, rename
+ * The dump is read, and checked, by images/dump_read.h: struct dump_read and
+ * struct dr_proc are what the writers here get.
  * Only convert_dump() is for other modules (the crash store, tests). */
 #ifndef CRIU_LITE_CONVERT_H
 #define CRIU_LITE_CONVERT_H
@@ -16,7 +16,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "images/image.h"
+#include "images/dump_read.h"
 
 struct convert_opts {
 	const char *dir;	/* dump directory */
@@ -35,58 +35,6 @@ int cmd_convert(int argc, char **argv);
 
 /* The kernel's default /proc/PID/coredump_filter. */
 #define CONV_DEFAULT_FILTER 0x33u
-
-struct conv_dump {
-	const char *dir;
-	int dirfd;
-	InventoryEntry *inv;
-	PstreeEntry **tree;
-	size_t nr_tree;
-	uint64_t page_size;
-};
-
-/* One run of pages of a process, from a pagemap entry (or merged ones). */
-struct conv_run {
-	uint64_t start, end;	/* virtual addresses */
-	uint64_t off;		/* offset in the pages file (PE_PRESENT) */
-	uint32_t flags;		/* PE_* */
-};
-
-struct conv_pages {
-	char *dir;		/* dump directory these runs come from, for messages */
-	int pages_fd;
-	uint64_t pages_size;
-	struct conv_run *run;	/* sorted, non-overlapping */
-	size_t nr;
-	struct conv_pages *parent;	/* pre-dump holding this dump's PE_PARENT pages */
-};
-
-struct conv_proc {
-	pid_t pid;
-	ProcEntry *pe;
-	ThreadEntry **th;	/* th[0] is the thread-group leader */
-	size_t nr_th;
-	VmaEntry **vma;		/* address order, checked */
-	size_t nr_vma;
-	struct conv_pages *pages;
-};
-
-/* load.c */
-int conv_dump_open(const char *dir, struct conv_dump *d);
-void conv_dump_close(struct conv_dump *d);
-int conv_proc_load(const struct conv_dump *d, const PstreeEntry *ps, struct conv_proc *p);
-void conv_proc_free(struct conv_proc *p);
-
-/* pagesrc.c: runs of pid in the dump at dirfd; follows parent_dir for
- * PE_PARENT runs (at most `depth` levels). */
-int conv_pages_load(int dirfd, const char *dir, pid_t pid, const InventoryEntry *inv,
-		    uint64_t page_size, int depth, struct conv_pages **out);
-void conv_pages_free(struct conv_pages *pg);
-/* Index of the first run ending above addr (pg->nr if none). */
-size_t conv_pages_find(const struct conv_pages *pg, uint64_t addr);
-/* Whether [start, end) has pages of its own, copied or zero, not merely
- * file pages: what the kernel's "the VMA has an anon_vma" means here. */
-bool conv_pages_written(const struct conv_pages *pg, uint64_t start, uint64_t end);
 
 /* filesrc.c: open files of file mappings, once each, only if unchanged
  * since the dump (size, mtime, build-id as recorded). */
@@ -131,7 +79,7 @@ struct conv_buf {
 	size_t len, cap;
 };
 
-int conv_notes_build(const struct conv_dump *d, const struct conv_proc *p,
+int conv_notes_build(const struct dump_read *d, const struct dr_proc *p,
 		     const struct conv_xlayout *xl, struct conv_buf *out);
 int conv_buf_put(struct conv_buf *b, const void *p, size_t len);
 void conv_buf_free(struct conv_buf *b);
@@ -149,9 +97,9 @@ struct conv_stats {
 	uint64_t bytes_hole;	/* inside p_filesz, left sparse */
 };
 
-int conv_segments_plan(const struct conv_proc *p, uint32_t filter, uint64_t page_size,
+int conv_segments_plan(const struct dr_proc *p, uint32_t filter, uint64_t page_size,
 		       struct conv_seg **out, size_t *nr);
-int conv_segments_write(const struct conv_proc *p, const struct conv_seg *seg, size_t nr,
+int conv_segments_write(const struct dr_proc *p, const struct conv_seg *seg, size_t nr,
 			int core_fd, struct conv_stats *st);
 
 /* core_file.c */

@@ -103,7 +103,7 @@ static uint64_t thread_sigpend(const ThreadEntry *t)
 	return mask;
 }
 
-static int put_prstatus(struct conv_buf *b, const struct conv_proc *p, const ThreadEntry *t,
+static int put_prstatus(struct conv_buf *b, const struct dr_proc *p, const ThreadEntry *t,
 			bool leader)
 {
 	const ProcEntry *pe = p->pe;
@@ -143,7 +143,7 @@ static void psinfo_state(const char *state, struct elf_prpsinfo *pi)
 	pi->pr_zomb = c == 'Z';
 }
 
-static int put_prpsinfo(struct conv_buf *b, const struct conv_proc *p)
+static int put_prpsinfo(struct conv_buf *b, const struct dr_proc *p)
 {
 	const ProcEntry *pe = p->pe;
 	struct elf_prpsinfo pi;
@@ -199,7 +199,7 @@ static bool vma_unlinked(const VmaEntry *v, const char *path)
 
 /* NT_FILE: count, page size, (start, end, offset in pages) per mapped
  * file, then the names, each NUL-terminated, nothing after the last. */
-static int put_file_note(struct conv_buf *b, const struct conv_proc *p, uint64_t page_size)
+static int put_file_note(struct conv_buf *b, const struct dr_proc *p, uint64_t page_size)
 {
 	struct conv_buf d = { 0 };
 	uint64_t hdr[2] = { 0, page_size };
@@ -228,7 +228,7 @@ static int put_file_note(struct conv_buf *b, const struct conv_proc *p, uint64_t
 			r = conv_buf_put(&d, "", 1);
 	}
 	if (!r && d.len > FILE_NOTE_MAX)
-		pr_warn("process %d maps too many files for an NT_FILE note; left out", p->pid);
+		pr_warn("process %u maps too many files for an NT_FILE note; left out", p->ps->pid);
 	else if (!r)
 		r = put_note(b, "CORE", NT_FILE, d.p, d.len);
 	conv_buf_free(&d);
@@ -277,7 +277,7 @@ static int put_xsave_layout(struct conv_buf *b, const struct conv_xlayout *xl)
 	return put_note(b, "LINUX", NT_X86_XSAVE_LAYOUT, v, xl->nr * sizeof(v[0]));
 }
 
-static int put_thread(struct conv_buf *b, const struct conv_dump *d, const struct conv_proc *p,
+static int put_thread(struct conv_buf *b, const struct dump_read *d, const struct dr_proc *p,
 		      const struct conv_xlayout *xl, size_t i)
 {
 	const ThreadEntry *t = p->th[i];
@@ -292,10 +292,10 @@ static int put_thread(struct conv_buf *b, const struct conv_dump *d, const struc
 		if (!r && pe->has_auxv && pe->auxv.len)
 			r = put_note(b, "CORE", NT_AUXV, pe->auxv.data, pe->auxv.len);
 		else if (!r)
-			pr_warn("proc-%d.img has no auxv: debuggers cannot place a PIE executable",
-				p->pid);
+			pr_warn("proc-%u.img has no auxv: debuggers cannot place a PIE executable",
+				p->ps->pid);
 		if (!r)
-			r = put_file_note(b, p, d->page_size);
+			r = put_file_note(b, p, d->inv->page_size);
 	}
 	if (!r)
 		r = put_fpregs(b, t);
@@ -304,7 +304,7 @@ static int put_thread(struct conv_buf *b, const struct conv_dump *d, const struc
 	return r;
 }
 
-int conv_notes_build(const struct conv_dump *d, const struct conv_proc *p,
+int conv_notes_build(const struct dump_read *d, const struct dr_proc *p,
 		     const struct conv_xlayout *xl, struct conv_buf *out)
 {
 	int r = 0;

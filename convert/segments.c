@@ -38,7 +38,7 @@ static bool cfr_refused(const struct wctx *c, int fd)
 	return false;
 }
 
-int conv_segments_plan(const struct conv_proc *p, uint32_t filter, uint64_t page_size,
+int conv_segments_plan(const struct dr_proc *p, uint32_t filter, uint64_t page_size,
 		       struct conv_seg **out, size_t *nr)
 {
 	struct conv_seg *seg = calloc(p->nr_vma ? p->nr_vma : 1, sizeof(*seg));
@@ -47,7 +47,7 @@ int conv_segments_plan(const struct conv_proc *p, uint32_t filter, uint64_t page
 		return -ENOMEM;
 	for (size_t i = 0; i < p->nr_vma; i++) {
 		const VmaEntry *v = p->vma[i];
-		bool written = conv_pages_written(p->pages, v->start, v->end);
+		bool written = dr_pages_written(p->pages, v->start, v->end);
 
 		seg[i].vma = v;
 		seg[i].filesz = conv_filter_dump_size(v, filter, written, page_size);
@@ -155,9 +155,9 @@ static int gap(struct wctx *c, uint64_t s, uint64_t e)
 	return 0;
 }
 
-static int fill(struct wctx *c, const struct conv_pages *pg, uint64_t start, uint64_t end);
+static int fill(struct wctx *c, const struct dr_pages *pg, uint64_t start, uint64_t end);
 
-static int one_run(struct wctx *c, const struct conv_pages *pg, const struct conv_run *run,
+static int one_run(struct wctx *c, const struct dr_pages *pg, const struct dr_run *run,
 		   uint64_t s, uint64_t e)
 {
 	int64_t n;
@@ -185,13 +185,13 @@ static int one_run(struct wctx *c, const struct conv_pages *pg, const struct con
 	}
 }
 
-static int fill(struct wctx *c, const struct conv_pages *pg, uint64_t start, uint64_t end)
+static int fill(struct wctx *c, const struct dr_pages *pg, uint64_t start, uint64_t end)
 {
+	const struct dr_run *run = dr_pages_next(pg, start), *last = pg->run + pg->nr;
 	uint64_t addr = start;
 	int r = 0;
 
-	for (size_t i = conv_pages_find(pg, start); !r && i < pg->nr && addr < end; i++) {
-		const struct conv_run *run = &pg->run[i];
+	for (; !r && run && run < last && addr < end; run++) {
 		uint64_t s = run->start > addr ? run->start : addr;
 		uint64_t e = run->end < end ? run->end : end;
 
@@ -207,7 +207,7 @@ static int fill(struct wctx *c, const struct conv_pages *pg, uint64_t start, uin
 	return r;
 }
 
-int conv_segments_write(const struct conv_proc *p, const struct conv_seg *seg, size_t nr,
+int conv_segments_write(const struct dr_proc *p, const struct conv_seg *seg, size_t nr,
 			int core_fd, struct conv_stats *st)
 {
 	struct wctx c = { .core_fd = core_fd, .st = st };

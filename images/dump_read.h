@@ -8,20 +8,34 @@
  * Validation happens here, once, and is strict: what dr_open and
  * dr_proc_load return can be trusted by every writer after them.
  *  - inventory: a known format version, a full dump unless DR_PREDUMP_OK,
- *    a sane page size, x86_64;
+ *    x86_64's 4096-byte pages, x86_64;
  *  - pstree: at least one process, the root present, no pid twice, every
- *    process with threads, every parent in the tree (or the root's);
+ *    process with threads, every parent in the tree (or the root's), no
+ *    process its own ancestor; ps[] is put parents first (the root at 0);
+ *  - proc: of the process it is named for, a whole auxv;
  *  - threads: the leader first, register sets of the kernel's sizes;
  *  - VMAs: page-aligned, non-empty, in address order, not overlapping;
  *  - page runs: page-aligned, non-empty, sorted, not overlapping, never at
  *    address 0, exactly one kind (PE_PRESENT, PE_ZERO, PE_FILE, PE_PARENT),
  *    PE_PRESENT bytes inside the pages file at a page-aligned offset,
- *    PE_PARENT only where a parent dump exists (followed, 16 levels at
- *    most, each level checked by the same rules);
- *  - every image: whole entries only (a file cut at an entry boundary is
- *    refused where the image says how many entries it holds).
+ *    PE_PARENT only where a parent dump exists and holds those pages
+ *    (stored, zero or in its own parent), followed DR_MAX_CHAIN dumps deep
+ *    at most and never back into a dump already in the chain, each level
+ *    checked by the same rules;
+ *  - every image: whole entries only; a file cut at an entry boundary is
+ *    refused where something counts its entries: pstree.img against the
+ *    dump's count (nr_counted: stats.img), a threads image against the
+ *    threads pstree lists, a pagemap against its pages file (which the
+ *    dumper writes front to back: bytes past the last stored run mean lost
+ *    runs). mm and files images carry no count: a cut there goes unseen.
  * A failure is one line on stderr naming the file and what is wrong, and a
- * negative errno; nothing stays allocated or open. */
+ * negative errno; nothing stays allocated or open.
+ *
+ * What a backend hands over is freed here, not by the backend: inv, ps[],
+ * and a process's pe, th[], vma[], fd[] with protobuf_c_message_free_unpacked
+ * (so each is unpacked, or built with malloc'd fields), pages with
+ * dr_pages_free (build them with images/dump_read_backend.h). A backend's
+ * close frees only its priv. Backends are listed in dump_read_formats.c. */
 #ifndef CRIU_LITE_DUMP_READ_H
 #define CRIU_LITE_DUMP_READ_H
 
@@ -39,14 +53,20 @@ struct dr_run {
 	uint64_t off;		/* PE_PRESENT: page-aligned byte offset of start in pages_fd */
 };
 
+/* Dumps in one chain of PE_PARENT pages, the first one included. */
+#define DR_MAX_CHAIN	16
+
 /* The page runs of one process in one dump, and the dump(s) its PE_PARENT
- * runs point into. Runs hold where bytes are, never the bytes. */
+ * runs point into. Runs hold where bytes are, never the bytes; entries of
+ * one kind that follow each other (and, stored, whose bytes do) are one run. */
 struct dr_pages {
 	struct dr_run *run;	/* sorted, disjoint */
 	size_t nr;
 	int pages_fd;		/* the raw pages, open read-only (-1 when no run needs it) */
 	uint64_t pages_size;
 	char *dir;		/* the dump these runs come from, for messages */
+	char *image;		/* the image listing the runs ("pagemap-7.img"), for messages */
+	char *pages_file;	/* name of the pages file in dir ("pages-7.img") */
 	struct dr_pages *parent;	/* the pre-dump holding PE_PARENT pages, or NULL */
 };
 
@@ -61,6 +81,7 @@ struct dr_proc {
 	FdEntry **fd;		/* fd order; a pre-dump tracker's fd is left out */
 	size_t nr_fd;
 	struct dr_pages *pages;
+	unsigned loaded;	/* DR_* parts that were read (see DR_MISSING_OK) */
 };
 
 struct dr_format;
@@ -75,6 +96,8 @@ struct dump_read {
 	size_t nr_ps;
 	size_t root;		/* index of inv->root_pid in ps */
 	unsigned flags;		/* DR_* given to dr_open */
+	uint32_t nr_counted;	/* processes the dump counted apart from its pstree
+				 * (criu-lite: stats.img), set by the backend; 0: unknown */
 	void *priv;		/* the backend's own state */
 };
 
@@ -88,6 +111,11 @@ struct dump_read {
 #define DR_PAGES	(1u << 3)	/* pages, with the parent chain */
 #define DR_FDS		(1u << 4)	/* fd */
 #define DR_ALL		(DR_PROC | DR_THREADS | DR_VMAS | DR_PAGES | DR_FDS)
+/* A part whose image is absent stays empty, its bit clear in p->loaded,
+ * instead of failing the load (show's summaries say what is there). What
+ * is there is checked all the same. A pre-dump never has DR_PROC,
+ * DR_THREADS nor DR_FDS: they stay empty there whatever is asked. */
+#define DR_MISSING_OK	(1u << 8)
 
 /* A way a dump may be stored. dr_open asks each in turn whether `path` is
  * one of its own (probe: 1 yes, 0 no, <0 error already logged); the first
@@ -115,15 +143,17 @@ const struct dr_run *dr_pages_find(const struct dr_pages *pg, uint64_t vaddr);
 /* The first run that ends after vaddr (holds it or follows it), or NULL. */
 const struct dr_run *dr_pages_next(const struct dr_pages *pg, uint64_t vaddr);
 /* Copy [vaddr, vaddr + len) as dumped: stored bytes, zeros for PE_ZERO,
- * PE_PARENT through the parent chain. -ENODATA if part of it is a hole or
- * PE_FILE (the caller takes those from the file), -EIO on a short read. */
+ * PE_PARENT through the parent chain. -ENODATA if part of it is a hole,
+ * PE_FILE (the caller takes those from the file) or PE_PARENT without a
+ * parent loaded (dr_pages_open), -EIO on a short read. */
 int dr_pages_read(const struct dr_pages *pg, uint64_t vaddr, void *buf, size_t len);
 /* Whether [start, end) has pages of its own, copied or zero (not merely
  * file pages), following PE_PARENT runs into the parents. */
 bool dr_pages_written(const struct dr_pages *pg, uint64_t start, uint64_t end);
 /* Load the page runs of dumped pid from the criu-lite dump at dirfd alone
- * (no inventory needed: the trackers' and the tests' way in); PE_PARENT
- * runs stay unresolved (parent NULL). */
+ * (no inventory needed: the trackers' and the tests' way in), checked by
+ * the same rules; PE_PARENT runs stay unresolved (parent NULL). dir names
+ * the dump in messages. */
 int dr_pages_open(int dirfd, const char *dir, uint32_t pid, struct dr_pages **out);
 void dr_pages_free(struct dr_pages *pg);
 

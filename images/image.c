@@ -59,6 +59,11 @@ const ProtobufCMessageDescriptor *img_descriptor(enum img_kind kind)
 	return img_table[kind].desc;
 }
 
+uint32_t img_magic(enum img_kind kind)
+{
+	return img_table[kind].magic;
+}
+
 int img_kind_from_name(const char *name, int *pid)
 {
 	for (int k = 0; k < IMG_KIND_COUNT; k++) {

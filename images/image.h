@@ -70,6 +70,8 @@ struct img;
 /* Name of an image file; pid is ignored for the per-dump kinds. */
 int img_name(enum img_kind kind, int pid, char *buf, size_t len);
 const ProtobufCMessageDescriptor *img_descriptor(enum img_kind kind);
+/* The 4 bytes an image of this kind starts with (little-endian u32). */
+uint32_t img_magic(enum img_kind kind);
 /* Which kind a file name is (and its pid), or -1. */
 int img_kind_from_name(const char *name, int *pid);
 

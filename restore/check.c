@@ -25,27 +25,16 @@ static uint64_t xgetbv0(void)
 	return ((uint64_t)hi << 32) | lo;
 }
 
+/* What this machine must share with the dumped one (the dump's own sanity
+ * was checked as it was read). */
 static int check_inventory(struct rst_tree *t)
 {
 	const InventoryEntry *inv = t->inv;
 	uint64_t xcr0 = xgetbv0();
 
-	if (inv->format_version != IMG_FORMAT_VERSION) {
-		pr_err("%s: image format %u, this criu-lite reads format %d", t->dir,
-		       inv->format_version, IMG_FORMAT_VERSION);
-		return -EINVAL;
-	}
-	if (inv->has_kind && inv->kind == INVENTORY_KIND_PREDUMP) {
-		pr_err("%s is a pre-dump (memory only): restore needs a full dump", t->dir);
-		return -EINVAL;
-	}
 	if (inv->page_size != (uint32_t)getpagesize()) {
 		pr_err("%s: dumped with %u-byte pages, this system has %d", t->dir, inv->page_size,
 		       getpagesize());
-		return -EINVAL;
-	}
-	if (inv->arch && inv->arch[0] && strcmp(inv->arch, "x86_64")) {
-		pr_err("%s: dumped on %s, restore supports x86_64 only", t->dir, inv->arch);
 		return -EINVAL;
 	}
 	/* Registers of features this CPU lacks cannot be handed back. */

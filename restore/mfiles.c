@@ -31,10 +31,10 @@ static int add(struct rst_proc *p, const char *path, const FileIdentity *id, boo
 	return (int)p->nr_mf++;
 }
 
-static bool src_has(const struct rst_pages_src *s, uint32_t flag)
+static bool src_has(const struct dr_pages *s, uint32_t flag)
 {
-	for (size_t i = 0; i < s->nr_pm; i++)
-		if (s->pm[i]->flags & flag)
+	for (size_t i = 0; i < s->nr; i++)
+		if (s->run[i].flags == flag)
 			return true;
 	return false;
 }
@@ -65,9 +65,9 @@ int rst_mfiles_prepare(struct rst_proc *p)
 		    (v->status & VMA_FILE_SHARED) && (v->prot & PROT_WRITE));
 	}
 	for (size_t s = 0; s < p->nr_src; s++) {
-		p->src_mf[s] = src_has(&p->src[s], PE_PRESENT) ?
-			add(p, p->src[s].path, NULL, false) : -1;
-		zero |= src_has(&p->src[s], PE_ZERO);
+		p->src_mf[s] = src_has(p->src[s], PE_PRESENT) ?
+			add(p, p->src_path[s], NULL, false) : -1;
+		zero |= src_has(p->src[s], PE_ZERO);
 	}
 	/* Zero pages of private file mappings must be written as zeroes. */
 	if (zero)

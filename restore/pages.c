@@ -43,7 +43,7 @@ struct batch {
 /* One batch per source, so that a dump whose written pages alternate with
  * PE_PARENT runs (an incremental dump: thousands of switches) still reads
  * each pages file in few large preadv calls instead of one per switch. */
-#define MAX_SRC 16		/* restore/load.c's MAX_PARENT_DEPTH */
+#define MAX_SRC DR_MAX_CHAIN
 /* A read(2) moves at most 2 GiB - 4 KiB (MAX_RW_COUNT): batches stay below. */
 #define BATCH_MAX_BYTES (1ull << 30)
 /* A parent's run with newer pages cut out of it is not contiguous in its
@@ -107,21 +107,15 @@ static bool writes_into(const VmaEntry *v, uint32_t flags)
 
 bool rst_vma_needs_write(const struct rst_proc *p, size_t idx)
 {
-	const struct rst_pages_src *s = &p->src[0];
+	const struct dr_pages *s = p->src[0];
 	const VmaEntry *v = p->vma[idx];
 
 	if (p->attached && p->attached[idx])
 		return false;	/* its contents came with the shared object */
-
-	for (size_t i = 0; i < s->nr_pm; i++) {
-		const PagemapEntry *e = s->pm[i];
-		uint64_t end = e->vaddr + (uint64_t)e->nr_pages * PAGE;
-
-		if (e->vaddr >= v->end)
-			break;
-		if (end > v->start && writes_into(v, e->flags))
+	for (const struct dr_run *r = dr_pages_next(s, v->start); r && r < s->run + s->nr &&
+	     r->start < v->end; r++)
+		if (writes_into(v, r->flags))
 			return true;
-	}
 	return false;
 }
 
@@ -175,7 +169,7 @@ static int flush(struct pages_ctx *c, struct batch *b)
 	if (ret != b->len) {
 		pr_err("cannot restore %u: reading %llu bytes of pages from %s gave %lld%s%s",
 		       c->p->ps->pid, (unsigned long long)b->len,
-		       b->src < 0 ? "/dev/zero" : c->p->src[b->src].path, (long long)ret,
+		       b->src < 0 ? "/dev/zero" : c->p->src_path[b->src], (long long)ret,
 		       (int64_t)ret < 0 ? ": " : " (file truncated?)",
 		       (int64_t)ret < 0 ? strerror((int)-(int64_t)ret) : "");
 		return (int64_t)ret < 0 ? (int)(int64_t)ret : -EIO;
@@ -261,8 +255,9 @@ static int queue(struct pages_ctx *c, int src, uint64_t addr, uint64_t len, uint
 
 static int do_run(struct pages_ctx *c, size_t level, uint64_t addr, uint64_t len);
 
-/* [addr, addr+len) of one entry at `level` whose flags are `flags`. */
-static int do_piece(struct pages_ctx *c, size_t level, const PagemapEntry *e, uint64_t addr,
+/* [addr, addr+len) of one run at `level` (the dump reader checked the runs:
+ * aligned, in order, inside their pages file, PE_PARENT with a parent). */
+static int do_piece(struct pages_ctx *c, size_t level, const struct dr_run *e, uint64_t addr,
 		    uint64_t len)
 {
 	const VmaEntry *v = find_vma(c->p, addr);
@@ -275,52 +270,27 @@ static int do_piece(struct pages_ctx *c, size_t level, const PagemapEntry *e, ui
 
 		return r ? r : do_piece(c, level, e, v->end, addr + len - v->end);
 	}
-	if (e->flags & PE_PRESENT) {
-		if (!e->has_pages_off) {
-			pr_err("pagemap-%u.img: present pages at %#llx without an offset",
-			       c->p->ps->pid, (unsigned long long)e->vaddr);
-			return -EINVAL;
-		}
-		return queue(c, (int)level, addr, len, e->pages_off + (addr - e->vaddr));
-	}
-	if (e->flags & PE_PARENT) {
-		if (level + 1 >= c->p->nr_src) {
-			pr_err("pagemap-%u.img: pages at %#llx are in a parent dump, and there is "
-			       "none", c->p->ps->pid, (unsigned long long)addr);
-			return -EINVAL;
-		}
+	if (e->flags == PE_PRESENT)
+		return queue(c, (int)level, addr, len, e->off + (addr - e->start));
+	if (e->flags == PE_PARENT)
 		return do_run(c, level + 1, addr, len);
-	}
-	if ((e->flags & PE_ZERO) && is_file_private(v))
+	if (e->flags == PE_ZERO && is_file_private(v))
 		return queue(c, -1, addr, len, 0);
 	return 0;
 }
 
-/* Every entry of `level` overlapping [addr, addr+len). */
+/* Every run of `level` overlapping [addr, addr+len). */
 static int do_run(struct pages_ctx *c, size_t level, uint64_t addr, uint64_t len)
 {
-	const struct rst_pages_src *s = &c->p->src[level];
-	size_t lo = 0, hi = s->nr_pm;
+	const struct dr_pages *s = c->p->src[level];
 	uint64_t end = addr + len;
 	int r;
 
-	/* First entry ending after addr (entries are sorted and disjoint). */
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		const PagemapEntry *e = s->pm[mid];
+	for (const struct dr_run *e = dr_pages_next(s, addr); e && e < s->run + s->nr &&
+	     e->start < end; e++) {
+		uint64_t es = e->start > addr ? e->start : addr;
+		uint64_t ee = e->end < end ? e->end : end;
 
-		if (e->vaddr + (uint64_t)e->nr_pages * PAGE <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	for (size_t i = lo; i < s->nr_pm && s->pm[i]->vaddr < end; i++) {
-		const PagemapEntry *e = s->pm[i];
-		uint64_t es = e->vaddr > addr ? e->vaddr : addr;
-		uint64_t ee = e->vaddr + (uint64_t)e->nr_pages * PAGE;
-
-		if (ee > end)
-			ee = end;
 		r = do_piece(c, level, e, es, ee - es);
 		if (r)
 			return r;
@@ -331,19 +301,11 @@ static int do_run(struct pages_ctx *c, size_t level, uint64_t addr, uint64_t len
 /* Every run of this dump's pagemap, into the batches or the copier. */
 static int walk(struct pages_ctx *c)
 {
-	const struct rst_pages_src *s = &c->p->src[0];
+	const struct dr_pages *s = c->p->src[0];
 	int r = 0;
 
-	for (size_t i = 0; !r && i < s->nr_pm; i++) {
-		const PagemapEntry *e = s->pm[i];
-
-		if ((e->vaddr & (PAGE - 1)) || !e->nr_pages) {
-			pr_err("pagemap-%u.img: bad run at %#llx", c->p->ps->pid,
-			       (unsigned long long)e->vaddr);
-			return -EINVAL;
-		}
-		r = do_piece(c, 0, e, e->vaddr, (uint64_t)e->nr_pages * PAGE);
-	}
+	for (size_t i = 0; !r && i < s->nr; i++)
+		r = do_piece(c, 0, &s->run[i], s->run[i].start, s->run[i].end - s->run[i].start);
 	return r;
 }
 

@@ -29,7 +29,7 @@
 #include "restore/pages_copy.h"
 
 #define PAGE 4096ULL
-#define MAX_SRC 16		/* restore/load.c's MAX_PARENT_DEPTH */
+#define MAX_SRC DR_MAX_CHAIN
 /* Large enough that mmap/munmap per chunk cost nothing next to the copy,
  * small enough that two threads share out a 1 GiB dump evenly. */
 #define CHUNK_MAX (32ull << 20)
@@ -52,7 +52,7 @@ struct chunk {
 struct srcq {
 	struct run *run;
 	size_t nr, cap;
-	int fd;
+	int fd;			/* the dump reader's pages_fd: not ours to close */
 	uint64_t size;		/* of the file, to refuse a truncated one */
 };
 
@@ -83,11 +83,8 @@ void rst_pcopy_free(struct rst_pcopy *c)
 {
 	if (!c)
 		return;
-	for (int i = 0; i < MAX_SRC; i++) {
-		if (c->q[i].fd >= 0)
-			close(c->q[i].fd);
+	for (int i = 0; i < MAX_SRC; i++)
 		free(c->q[i].run);
-	}
 	free(c->ch);
 	free(c);
 }
@@ -99,24 +96,15 @@ void rst_pcopy_stats(const struct rst_pcopy *c, uint64_t *bytes, uint64_t *calls
 	*threads = c->threads;
 }
 
-/* O_NONBLOCK: a FIFO planted at the path must not hang us. */
+/* The pages file as the dump reader opened and checked it (a regular
+ * file, its size then): mapped by fd, never opened again by name. */
 static int open_src(struct rst_pcopy *c, int src)
 {
 	struct srcq *q = &c->q[src];
-	const char *path = c->p->src[src].path;
-	struct stat st;
 
-	q->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	if (q->fd < 0)
-		return pr_perror("cannot open %s", path);
-	if (fstat(q->fd, &st))
-		return pr_perror("cannot stat %s", path);
-	if (!S_ISREG(st.st_mode)) {
-		pr_err("cannot restore %u: %s is not a regular file", c->p->ps->pid, path);
-		return -EINVAL;
-	}
-	q->size = (uint64_t)st.st_size;
-	return 0;
+	q->fd = c->p->src[src]->pages_fd;
+	q->size = c->p->src[src]->pages_size;
+	return q->fd < 0 ? -EBADF : 0;
 }
 
 static int push(struct srcq *q, uint64_t addr, uint64_t len, uint64_t off)
@@ -153,7 +141,7 @@ int rst_pcopy_add(struct rst_pcopy *c, int src, uint64_t addr, uint64_t len, uin
 		return r;
 	if (off + len > q->size) {
 		pr_err("cannot restore %u: %s has %llu bytes, the pagemap reads up to %llu "
-		       "(file truncated?)", c->p->ps->pid, c->p->src[src].path,
+		       "(file truncated?)", c->p->ps->pid, c->p->src_path[src],
 		       (unsigned long long)q->size, (unsigned long long)(off + len));
 		return -EIO;
 	}
@@ -262,7 +250,7 @@ static int copy_chunk(struct rst_pcopy *c, const struct chunk *k)
 	 * (about 10 us on this VM) per 64 KiB of fault-around. */
 	m = mmap(NULL, k->span, PROT_READ, MAP_SHARED | MAP_POPULATE, q->fd, (off_t)k->off);
 	if (m == MAP_FAILED)
-		return pr_perror("cannot map %s", c->p->src[k->src].path);
+		return pr_perror("cannot map %s", c->p->src_path[k->src]);
 	for (size_t i = 0; i < k->nr; i++) {
 		l[i] = (struct iovec){ m + (run[i].off - k->off), run[i].len };
 		rv[i] = (struct iovec){ (void *)(uintptr_t)run[i].addr, run[i].len };

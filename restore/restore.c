@@ -174,11 +174,11 @@ int cmd_restore(int argc, char **argv)
 {
 	struct timespec t0;
 	struct rst_tree t;
-	int r, code = 1, report = -1;
+	int r, refused, code = 1, report = -1;
 	pid_t root;
 
 	memset(&t, 0, sizeof(t));
-	t.dirfd = -1;
+	t.dr.dirfd = -1;
 	t.status_fd[0] = t.status_fd[1] = -1;
 	r = parse(argc, argv, &t.opts);
 	if (r) {
@@ -196,6 +196,8 @@ int cmd_restore(int argc, char **argv)
 	if (!r)
 		r = rst_check(&t);
 	pr_debug("images read and checked: %.1f ms", ms_since(&t0));
+	/* Refused before anything was created: the reason was the one line. */
+	refused = r;
 	if (!r) {
 		warn_rlimits(&t);
 		r = rst_create_tree(&t);
@@ -210,7 +212,8 @@ int cmd_restore(int argc, char **argv)
 		rst_kill_tree(&t);
 		rst_free(&t);
 		fd_opts_free(&t.opts.fd);
-		fprintf(stderr, "criu-lite: restore of %s failed\n", t.opts.dir);
+		if (!refused)
+			fprintf(stderr, "criu-lite: restore of %s failed\n", t.opts.dir);
 		if (report >= 0)
 			keeper_report(report, 1);
 		return 1;

@@ -2,7 +2,8 @@
  * steps that turn them back into a live process tree.
  *
  * How a restore goes (restore.c orchestrates):
- *  1. load.c reads every image; check.c refuses, before any process exists,
+ *  1. load.c reads every image through images/dump_read.h, which checks
+ *     them; check.c refuses, before any process exists,
  *     what cannot be restored (incomplete dump, changed files, pids taken
  *     with --same-pids, another CPU's XSAVE layout).
  *  2. tree.c forks the tree: each process is a fork of criu-lite created by
@@ -33,7 +34,7 @@
 
 #include "common/fd/fd.h"
 #include "common/infect.h"
-#include "images/image.h"
+#include "images/dump_read.h"
 
 struct rst_opts {
 	const char *dir;
@@ -42,13 +43,6 @@ struct rst_opts {
 	bool same_pids;		/* --same-pids */
 	const char *pidfile;
 	struct fd_rst_opts fd;	/* --tcp-established, --inherit-fd, ... */
-};
-
-/* A pages file of this dump or of a pre-dump it builds on. */
-struct rst_pages_src {
-	char *path;		/* absolute */
-	PagemapEntry **pm;	/* that image's runs for this pid, by vaddr */
-	size_t nr_pm;
 };
 
 /* A file the restored address space maps (or the exe): opened by the child
@@ -61,13 +55,15 @@ struct rst_mfile {
 };
 
 struct rst_proc {
-	PstreeEntry *ps;
+	const PstreeEntry *ps;	/* tree->dr's */
 	ProcEntry *pe;
 	ThreadEntry **th;	/* th[0] is the leader */
 	size_t nr_th;
 	VmaEntry **vma;
 	size_t nr_vma;
-	struct rst_pages_src *src;	/* src[0]: this dump, then parents */
+	struct dr_pages *pages;	/* owned: this dump's runs, parents behind */
+	struct dr_pages *src[DR_MAX_CHAIN];	/* pages sources: src[0] is pages, then parents */
+	char *src_path[DR_MAX_CHAIN];	/* each one's pages file, for the child to open */
 	size_t nr_src;
 	FdEntry **fd;
 	size_t nr_fd;
@@ -95,9 +91,9 @@ struct rst_shmem {
 
 struct rst_tree {
 	struct rst_opts opts;
-	int dirfd;
-	char *dir;		/* absolute */
-	InventoryEntry *inv;
+	struct dump_read dr;
+	const char *dir;	/* dr.dir: absolute */
+	const InventoryEntry *inv;	/* dr.inv */
 	struct rst_proc *procs;
 	size_t nr_procs;
 	int root;		/* index of the root */

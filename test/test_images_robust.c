@@ -462,10 +462,25 @@ static const struct dir_case dir_cases[] = {
 	{ "files-5.img", { "", "--files" } },
 };
 
+/* A complete dump's inventory (root 5, the pstree_msg process): summaries
+ * read a dump, and a directory without one is refused before any image. */
+static void write_inventory(void)
+{
+	InventoryEntry inv = INVENTORY_ENTRY__INIT;
+
+	inv.format_version = IMG_FORMAT_VERSION;
+	inv.tool_version = (char *)CRIU_LITE_VERSION;
+	inv.kernel_release = (char *)"6.18";
+	inv.root_pid = 5;
+	inv.page_size = 4096;
+	cr_assert_eq(img_write_inventory(dfd, &inv), 0);
+}
+
 Test(images_robust, malformed_in_dir_through_show)
 {
 	static const uint8_t ok[] = { LE32(MAGIC_PSTREE), PSTREE_ENTRY };
 
+	write_inventory();
 	for (size_t c = 0; c < sizeof(dir_cases) / sizeof(dir_cases[0]); c++) {
 		const struct dir_case *dc = &dir_cases[c];
 

@@ -18,7 +18,7 @@
 #include "criu-lite/memory/mem_internal.h"
 #include "common/vma.h"
 #include "images/image.h"
-#include "images/pagemap_read.h"
+#include "images/dump_read.h"
 #include "test/helpers.h"
 #include "test/targets/mem_pattern.h"
 
@@ -35,7 +35,7 @@ struct memdump {
 	int dirfd;
 	struct dump_stats st;
 	struct vmas vm;
-	struct pmr pm;
+	struct dr_pages *pm;
 };
 
 /* What a test started, for fini to clean up even after a failed assertion. */
@@ -110,12 +110,12 @@ static void memdump_run(struct memdump *md)
 	cr_assert_eq(mem_dump(md->dirfd, md->t.pid, md->t.pid, &md->st), 0);
 	cr_assert_eq(ptrace(PTRACE_DETACH, md->t.pid, 0, 0), 0);
 	load_vmas(md->dirfd, md->t.pid, &md->vm);
-	cr_assert_eq(pmr_open(md->dirfd, md->t.pid, &md->pm), 0);
+	cr_assert_eq(dr_pages_open(md->dirfd, md->dir, md->t.pid, &md->pm), 0);
 }
 
 static void memdump_done(struct memdump *md)
 {
-	pmr_close(&md->pm);
+	dr_pages_free(md->pm);
 	for (size_t i = 0; i < md->vm.nr; i++)
 		img_free(md->vm.e[i]);
 	free(md->vm.e);
@@ -129,7 +129,7 @@ static void expect_pattern(const struct memdump *md, const char *what, uint64_t 
 			   unsigned seed, uint64_t first)
 {
 	uint8_t *got = malloc(len), *want = malloc(len);
-	int r = pmr_read(&md->pm, addr, got, len);
+	int r = dr_pages_read(md->pm, addr, got, len);
 
 	cr_assert_eq(r, 0, "%s at %#lx: not in the dump (%d)", what, (unsigned long)addr, r);
 	mem_pat_fill(want, len, seed, first);
@@ -141,7 +141,7 @@ static void expect_pattern(const struct memdump *md, const char *what, uint64_t 
 
 static uint32_t run_flags(const struct memdump *md, uint64_t addr)
 {
-	const struct pmr_run *r = pmr_find(&md->pm, addr);
+	const struct dr_run *r = dr_pages_find(md->pm, addr);
 
 	return r ? r->flags : 0;
 }
@@ -186,7 +186,7 @@ Test(mem, untouched_pages_have_no_entry)
 
 		for (size_t i = 0; i < sizeof(holes) / sizeof(holes[0]); i++)
 			touched |= holes[i] == p;
-		cr_assert_eq(pmr_find(&md.pm, a + p * PG) != NULL, touched,
+		cr_assert_eq(dr_pages_find(md.pm, a + p * PG) != NULL, touched,
 			     "page %lu of the 64 MiB region: %s", (unsigned long)p,
 			     touched ? "touched but missing" : "never touched but has an entry");
 		present += touched;
@@ -195,8 +195,8 @@ Test(mem, untouched_pages_have_no_entry)
 	a = target_ready_u64(&md.t, "shanon");
 	for (int p = 0; p < 8; p++)
 		if (p != 0 && p != 3 && p != 5)
-			cr_assert_null(pmr_find(&md.pm, a + p * PG), "shared anon page %d", p);
-	cr_assert_null(pmr_find(&md.pm, target_ready_u64(&md.t, "memfd")), "memfd page 0");
+			cr_assert_null(dr_pages_find(md.pm, a + p * PG), "shared anon page %d", p);
+	cr_assert_null(dr_pages_find(md.pm, target_ready_u64(&md.t, "memfd")), "memfd page 0");
 	cr_assert_geq(md.st.pages_unpopulated, (64 << 20) / PG - 7);
 	memdump_done(&md);
 }
@@ -212,10 +212,10 @@ Test(mem, zero_pages_recorded_not_stored)
 	for (int p = 0; p < 16; p++)
 		cr_assert_eq(run_flags(&md, a + p * PG), PE_ZERO, "zero page %d", p);
 	/* The pages file holds the PE_PRESENT runs and nothing else. */
-	for (size_t i = 0; i < md.pm.nr; i++)
-		if (md.pm.run[i].flags == PE_PRESENT)
-			stored += md.pm.run[i].end - md.pm.run[i].start;
-	cr_assert_eq(fstat(md.pm.pages_fd, &st), 0);
+	for (size_t i = 0; i < md.pm->nr; i++)
+		if (md.pm->run[i].flags == PE_PRESENT)
+			stored += md.pm->run[i].end - md.pm->run[i].start;
+	cr_assert_eq(fstat(md.pm->pages_fd, &st), 0);
 	cr_assert_eq((uint64_t)st.st_size, stored);
 	cr_assert_eq(md.st.bytes_written, stored);
 	cr_assert_eq(md.st.pages_written * PG, stored);
@@ -283,8 +283,8 @@ Test(mem, file_pages_recorded_as_file)
 
 		if (!e->name || !strstr(e->name, "/libc.so") || !(e->prot & PROT_EXEC))
 			continue;
-		for (size_t k = 0; k < md.pm.nr; k++) {
-			const struct pmr_run *r = &md.pm.run[k];
+		for (size_t k = 0; k < md.pm->nr; k++) {
+			const struct dr_run *r = &md.pm->run[k];
 
 			if (r->start >= e->start && r->end <= e->end) {
 				cr_assert_eq(r->flags, PE_FILE, "libc code run at %#lx",
@@ -312,14 +312,14 @@ Test(mem, special_vmas_and_madvise)
 		cr_assert_not_null(v, "%s not recorded", vv[i]);
 		cr_assert_eq(v->status, VMA_VVAR, "%s status", vv[i]);
 		for (uint64_t a = v->start; a < v->end; a += PG)
-			cr_assert_null(pmr_find(&md.pm, a), "%s page dumped", vv[i]);
+			cr_assert_null(dr_pages_find(md.pm, a), "%s page dumped", vv[i]);
 	}
 	/* The vdso is the kernel's one image: ours has the same bytes. */
 	v = vma_named(&md.vm, "[vdso]");
 	cr_assert_not_null(v);
 	cr_assert_eq(v->status, VMA_VDSO);
 	buf = malloc(v->end - v->start);
-	cr_assert_eq(pmr_read(&md.pm, v->start, buf, v->end - v->start), 0, "vdso not whole");
+	cr_assert_eq(dr_pages_read(md.pm, v->start, buf, v->end - v->start), 0, "vdso not whole");
 	cr_assert(!memcmp(buf, vdso, v->end - v->start), "vdso bytes differ");
 	free(buf);
 
@@ -420,7 +420,7 @@ Test(mem, pages_from_a_forked_copy)
 	after = proc_rss_kb(md.t.pid);
 	vma_list_free(&vl);
 	load_vmas(md.dirfd, md.t.pid, &md.vm);
-	cr_assert_eq(pmr_open(md.dirfd, md.t.pid, &md.pm), 0);
+	cr_assert_eq(dr_pages_open(md.dirfd, md.dir, md.t.pid, &md.pm), 0);
 
 	expect_pattern(&md, "heap as it was at fork", target_ready_u64(&md.t, "heap"), 200, 1, 0);
 	expect_pattern(&md, "big", target_ready_u64(&md.t, "big"), 8 << 20, 2, 0);
@@ -430,8 +430,8 @@ Test(mem, pages_from_a_forked_copy)
 	/* The copy lacks these: they come from the original. */
 	expect_pattern(&md, "MADV_DONTFORK", target_ready_u64(&md.t, "dontfork"), 2 * PG, 12, 0);
 	expect_pattern(&md, "MADV_WIPEONFORK", target_ready_u64(&md.t, "wipe"), 2 * PG, 13, 0);
-	cr_assert_not_null(pmr_find(&md.pm, vma_named(&md.vm, "[vdso]")->start));
-	cr_assert_null(pmr_find(&md.pm, target_ready_u64(&md.t, "holes") + 3 * PG));
+	cr_assert_not_null(dr_pages_find(md.pm, vma_named(&md.vm, "[vdso]")->start));
+	cr_assert_null(dr_pages_find(md.pm, target_ready_u64(&md.t, "holes") + 3 * PG));
 	cr_assert_leq(labs(after - before), before / 100, "RSS of the original %ld -> %ld KiB",
 		      before, after);
 	memdump_done(&md);
@@ -444,7 +444,7 @@ Test(mem, scan_ioctl_and_pagemap_reads_agree)
 	struct memdump md = { 0 };
 	struct dump_stats st2 = { 0 };
 	char dir2[256];
-	struct pmr pm2;
+	struct dr_pages *pm2;
 	int dirfd2;
 	uint8_t *a, *b;
 
@@ -453,35 +453,35 @@ Test(mem, scan_ioctl_and_pagemap_reads_agree)
 	dirfd2 = open(dir2, O_RDONLY | O_DIRECTORY);
 	seize_stop(md.t.pid);
 	/* Dump both ways while frozen, so that nothing moves in between. */
-	pmr_close(&md.pm);
+	dr_pages_free(md.pm);
 	memset(&md.st, 0, sizeof(md.st));
 	cr_assert_eq(mem_dump(md.dirfd, md.t.pid, md.t.pid, &md.st), 0);
 	pm_no_scan_ioctl = true;
 	cr_assert_eq(mem_dump(dirfd2, md.t.pid, md.t.pid, &st2), 0);
 	pm_no_scan_ioctl = false;
 	cr_assert_eq(ptrace(PTRACE_DETACH, md.t.pid, 0, 0), 0);
-	cr_assert_eq(pmr_open(md.dirfd, md.t.pid, &md.pm), 0);
-	cr_assert_eq(pmr_open(dirfd2, md.t.pid, &pm2), 0);
-	cr_assert_eq(md.pm.nr, pm2.nr);
-	cr_assert_eq(md.pm.pages_size, pm2.pages_size);
-	for (size_t i = 0; i < pm2.nr; i++) {
-		const struct pmr_run *x = &md.pm.run[i], *y = &pm2.run[i];
+	cr_assert_eq(dr_pages_open(md.dirfd, md.dir, md.t.pid, &md.pm), 0);
+	cr_assert_eq(dr_pages_open(dirfd2, "dump", md.t.pid, &pm2), 0);
+	cr_assert_eq(md.pm->nr, pm2->nr);
+	cr_assert_eq(md.pm->pages_size, pm2->pages_size);
+	for (size_t i = 0; i < pm2->nr; i++) {
+		const struct dr_run *x = &md.pm->run[i], *y = &pm2->run[i];
 
 		cr_assert(x->start == y->start && x->end == y->end && x->flags == y->flags &&
 			  x->off == y->off, "run %zu: %#lx-%#lx/%u vs %#lx-%#lx/%u", i,
 			  (unsigned long)x->start, (unsigned long)x->end, x->flags,
 			  (unsigned long)y->start, (unsigned long)y->end, y->flags);
 	}
-	a = malloc(pm2.pages_size);
-	b = malloc(pm2.pages_size);
-	cr_assert_eq(pread(md.pm.pages_fd, a, pm2.pages_size, 0), (ssize_t)pm2.pages_size);
-	cr_assert_eq(pread(pm2.pages_fd, b, pm2.pages_size, 0), (ssize_t)pm2.pages_size);
-	cr_assert(!memcmp(a, b, pm2.pages_size));
+	a = malloc(pm2->pages_size);
+	b = malloc(pm2->pages_size);
+	cr_assert_eq(pread(md.pm->pages_fd, a, pm2->pages_size, 0), (ssize_t)pm2->pages_size);
+	cr_assert_eq(pread(pm2->pages_fd, b, pm2->pages_size, 0), (ssize_t)pm2->pages_size);
+	cr_assert(!memcmp(a, b, pm2->pages_size));
 	cr_assert_eq(md.st.pages_unpopulated, st2.pages_unpopulated);
 	cr_assert_eq(md.st.pages_file, st2.pages_file);
 	free(a);
 	free(b);
-	pmr_close(&pm2);
+	dr_pages_free(pm2);
 	close(dirfd2);
 	rm_rf(dir2);
 	memdump_done(&md);

@@ -19,7 +19,7 @@
 #include "criu-lite/memory/mem_internal.h"
 #include "common/vma.h"
 #include "images/image.h"
-#include "images/pagemap_read.h"
+#include "images/dump_read.h"
 #include "test/helpers.h"
 #include "test/targets/mem_pattern.h"
 
@@ -130,12 +130,12 @@ static int craft(const char *pages_name, const PagemapEntry *runs, int n, size_t
 
 static int open_crafted(const char *pages_name, const PagemapEntry *runs, int n, size_t len)
 {
-	struct pmr pm;
+	struct dr_pages *pm;
 	int dirfd = craft(pages_name, runs, n, len), r;
 
-	r = pmr_open(dirfd, 7, &pm);
+	r = dr_pages_open(dirfd, cur_dir, 7, &pm);
 	if (!r)
-		pmr_close(&pm);
+		dr_pages_free(pm);
 	close(dirfd);
 	rm_rf(cur_dir);
 	cur_dir[0] = '\0';
@@ -170,7 +170,7 @@ Test(mem_units, pagemap_reader_reads_runs)
 	const PagemapEntry runs[] = { RUN(0x10000, 2, PE_PRESENT, 4096), RUN(0x12000, 1, PE_ZERO, 0),
 				      RUN(0x20000, 1, PE_FILE, 0) };
 	uint8_t page[2 * 4096], got[3 * 4096];
-	struct pmr pm;
+	struct dr_pages *pm;
 	int dirfd = craft("pages-7.img", runs, 3, 3 * 4096), fd;
 
 	for (size_t i = 0; i < sizeof(page); i++)
@@ -178,19 +178,19 @@ Test(mem_units, pagemap_reader_reads_runs)
 	fd = openat(dirfd, "pages-7.img", O_WRONLY);
 	cr_assert_eq(pwrite(fd, page, sizeof(page), 4096), (ssize_t)sizeof(page));
 	close(fd);
-	cr_assert_eq(pmr_open(dirfd, 7, &pm), 0);
-	cr_assert_eq(pm.nr, 3);
-	cr_assert_eq(pmr_read(&pm, 0x10000, got, sizeof(got)), 0);
+	cr_assert_eq(dr_pages_open(dirfd, cur_dir, 7, &pm), 0);
+	cr_assert_eq(pm->nr, 3);
+	cr_assert_eq(dr_pages_read(pm, 0x10000, got, sizeof(got)), 0);
 	cr_assert(!memcmp(got, page, sizeof(page)));
 	for (size_t i = sizeof(page); i < sizeof(got); i++)
 		cr_assert_eq(got[i], 0);
-	cr_assert_eq(pmr_read(&pm, 0x11800, got, 4096), 0, "across two runs");
+	cr_assert_eq(dr_pages_read(pm, 0x11800, got, 4096), 0, "across two runs");
 	cr_assert(!memcmp(got, page + 0x1800, 0x800));
-	cr_assert_eq(pmr_read(&pm, 0x20000, got, 4096), -ENODATA, "PE_FILE: the caller's");
-	cr_assert_eq(pmr_read(&pm, 0x13000, got, 4096), -ENODATA, "hole");
-	cr_assert_eq(pmr_find(&pm, 0x12fff)->flags, PE_ZERO);
-	cr_assert_null(pmr_find(&pm, 0x13000));
-	pmr_close(&pm);
+	cr_assert_eq(dr_pages_read(pm, 0x20000, got, 4096), -ENODATA, "PE_FILE: the caller's");
+	cr_assert_eq(dr_pages_read(pm, 0x13000, got, 4096), -ENODATA, "hole");
+	cr_assert_eq(dr_pages_find(pm, 0x12fff)->flags, PE_ZERO);
+	cr_assert_null(dr_pages_find(pm, 0x13000));
+	dr_pages_free(pm);
 	close(dirfd);
 }
 
@@ -261,7 +261,7 @@ Test(mem_units, refused_range_falls_back_to_proc_mem)
 	uint8_t *p = mmap(NULL, 6 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	uint8_t got[6 * 4096];
 	struct dump_stats st = { 0 };
-	struct pmr pm;
+	struct dr_pages *pm;
 	int dirfd;
 
 	mem_pat_fill(p, 6 * PG, 21, 0);
@@ -271,15 +271,15 @@ Test(mem_units, refused_range_falls_back_to_proc_mem)
 	cr_assert_eq(pw_add_copy(&pw, (uintptr_t)p, 3, 0, PW_SRC_VM, getpid(), -1, 0), 0);
 	cr_assert_eq(pw_add_copy(&pw, (uintptr_t)p + 4 * PG, 2, 0, PW_SRC_VM, getpid(), -1, 0), 0);
 	pw_close();
-	cr_assert_eq(pmr_open(dirfd, 1, &pm), 0);
-	cr_assert_eq(pmr_read(&pm, (uintptr_t)p, got, 3 * PG), 0);
-	cr_assert_eq(pmr_read(&pm, (uintptr_t)p + 4 * PG, got + 4 * PG, 2 * PG), 0);
-	cr_assert_null(pmr_find(&pm, (uintptr_t)p + 3 * PG));
+	cr_assert_eq(dr_pages_open(dirfd, cur_dir, 1, &pm), 0);
+	cr_assert_eq(dr_pages_read(pm, (uintptr_t)p, got, 3 * PG), 0);
+	cr_assert_eq(dr_pages_read(pm, (uintptr_t)p + 4 * PG, got + 4 * PG, 2 * PG), 0);
+	cr_assert_null(dr_pages_find(pm, (uintptr_t)p + 3 * PG));
 	mprotect(p + PG, PG, PROT_READ);
 	cr_assert(!memcmp(got, p, 3 * PG), "first range");
 	cr_assert(!memcmp(got + 4 * PG, p + 4 * PG, 2 * PG), "range after the refused one");
 	cr_assert_eq(st.pages_written, 5);
-	pmr_close(&pm);
+	dr_pages_free(pm);
 	close(dirfd);
 	munmap(p, 6 * PG);
 }
@@ -292,7 +292,7 @@ Test(mem_units, many_segments_and_alternating_zero_pages)
 	uint8_t *p = mmap(NULL, N * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	struct dump_stats st = { 0 };
 	uint8_t *got = malloc(PG);
-	struct pmr pm;
+	struct dr_pages *pm;
 	int dirfd;
 
 	for (size_t i = 0; i < N; i++)
@@ -310,17 +310,17 @@ Test(mem_units, many_segments_and_alternating_zero_pages)
 	cr_assert_eq(st.pages_written, N / 2);
 	cr_assert_eq(st.pages_zero, N / 2);
 	cr_assert_eq(st.bytes_written, N / 2 * PG);
-	cr_assert_eq(pmr_open(dirfd, 1, &pm), 0);
-	cr_assert_eq(pm.nr, N, "one run per page: they alternate");
+	cr_assert_eq(dr_pages_open(dirfd, cur_dir, 1, &pm), 0);
+	cr_assert_eq(pm->nr, N, "one run per page: they alternate");
 	for (size_t i = 0; i < N; i++) {
-		const struct pmr_run *r = pmr_find(&pm, (uintptr_t)p + i * PG);
+		const struct dr_run *r = dr_pages_find(pm, (uintptr_t)p + i * PG);
 
 		cr_assert_not_null(r);
 		cr_assert_eq(r->flags, i % 2 ? PE_ZERO : PE_PRESENT, "page %zu", i);
-		cr_assert_eq(pmr_read(&pm, (uintptr_t)p + i * PG, got, PG), 0);
+		cr_assert_eq(dr_pages_read(pm, (uintptr_t)p + i * PG, got, PG), 0);
 		cr_assert(!memcmp(got, p + i * PG, PG), "page %zu", i);
 	}
-	pmr_close(&pm);
+	dr_pages_free(pm);
 	close(dirfd);
 	free(got);
 	munmap(p, N * PG);

@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "images/image.h"
-#include "images/pagemap_read.h"
+#include "images/dump_read.h"
 #include "test/helpers.h"
 #include "test/restore_util.h"
 #include "test/targets/mem_pattern.h"
@@ -93,28 +93,28 @@ static void run(struct setup *s, bool track_mem)
 		criu("dump", "dump", "-t", s->pid, "-D", s->inc, "--prev-images-dir", "../pre", NULL);
 }
 
-static void open_pm(const char *dir, pid_t pid, struct pmr *pm)
+static void open_pm(const char *dir, pid_t pid, struct dr_pages **pm)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY);
 
 	cr_assert_geq(fd, 0);
-	cr_assert_eq(pmr_open(fd, pid, pm), 0, "no pagemap of %d in %s", pid, dir);
+	cr_assert_eq(dr_pages_open(fd, dir, pid, pm), 0, "no pagemap of %d in %s", pid, dir);
 	close(fd);
 }
 
 /* What the dump says page `addr` holds, following PE_PARENT into pre. */
-static uint32_t chain_read(const struct pmr *inc, const struct pmr *pre, uint64_t addr,
+static uint32_t chain_read(const struct dr_pages *inc, const struct dr_pages *pre, uint64_t addr,
 			   uint8_t *buf)
 {
-	const struct pmr_run *r = pmr_find(inc, addr);
+	const struct dr_run *r = dr_pages_find(inc, addr);
 
 	cr_assert_not_null(r, "%#lx is a hole in the dump", (unsigned long)addr);
 	if (r->flags == PE_PARENT) {
-		cr_assert_eq(pmr_read(pre, addr, buf, PG), 0, "%#lx: PE_PARENT, not in the pre-dump",
+		cr_assert_eq(dr_pages_read(pre, addr, buf, PG), 0, "%#lx: PE_PARENT, not in the pre-dump",
 			     (unsigned long)addr);
 		return PE_PARENT;
 	}
-	cr_assert_eq(pmr_read(inc, addr, buf, PG), 0);
+	cr_assert_eq(dr_pages_read(inc, addr, buf, PG), 0);
 	return r->flags;
 }
 
@@ -130,7 +130,7 @@ static void expected_page(int i, uint8_t *want)
 /* Exactly the written pages stored, the others PE_PARENT, all correct. */
 static void check_images(struct setup *s)
 {
-	struct pmr inc, pre;
+	struct dr_pages *inc, *pre;
 	uint8_t got[PG], want[PG];
 	StatsEntry *st;
 	int dirfd;
@@ -139,7 +139,7 @@ static void check_images(struct setup *s)
 	open_pm(s->pre, s->t.pid, &pre);
 	/* Dropped since the pre-dump: a hole now, whatever the parent had (a
 	 * uffd-wp marker must not pass for an unchanged page). */
-	cr_expect_null(pmr_find(&inc, s->region + 60 * PG), "a page dropped by MADV_DONTNEED is "
+	cr_expect_null(dr_pages_find(inc, s->region + 60 * PG), "a page dropped by MADV_DONTNEED is "
 		       "not a hole in the dump");
 	for (int i = 0; i < 64; i++) {
 		bool written = i == 3 || i == 17 || i == 40 || i == 50;
@@ -147,7 +147,7 @@ static void check_images(struct setup *s)
 
 		if (i == 60)
 			continue;
-		flags = chain_read(&inc, &pre, s->region + i * PG, got);
+		flags = chain_read(inc, pre, s->region + i * PG, got);
 
 		expected_page(i, want);
 		cr_expect_eq(flags, written ? PE_PRESENT : PE_PARENT, "region page %d: flags %u", i,
@@ -155,15 +155,15 @@ static void check_images(struct setup *s)
 		cr_expect(!memcmp(got, want, PG), "region page %d: wrong bytes", i);
 	}
 	/* Populated by a read since the pre-dump: the parent has a hole. */
-	cr_expect_eq(chain_read(&inc, &pre, s->holes + 5 * PG, got), PE_ZERO);
-	cr_expect_null(pmr_find(&inc, s->holes + 6 * PG), "an untouched page must stay a hole");
+	cr_expect_eq(chain_read(inc, pre, s->holes + 5 * PG, got), PE_ZERO);
+	cr_expect_null(dr_pages_find(inc, s->holes + 6 * PG), "an untouched page must stay a hole");
 	dirfd = open(s->inc, O_RDONLY | O_DIRECTORY);
 	cr_assert_eq(img_read_one(dirfd, IMG_STATS, 0, true, (void **)&st), 0);
 	cr_expect_geq(st->pages_parent, 60);
 	img_free(st);
 	close(dirfd);
-	pmr_close(&inc);
-	pmr_close(&pre);
+	dr_pages_free(inc);
+	dr_pages_free(pre);
 }
 
 static int count_uffd(pid_t pid)
@@ -272,7 +272,7 @@ Test(predump, convert_and_restore_follow_the_chain)
 Test(predump, chain_of_pre_dumps)
 {
 	struct setup s;
-	struct pmr lv[3];
+	struct dr_pages *lv[3];
 	char pre2[300], line[256], core[320];
 	uint8_t got[PG], want[PG];
 
@@ -291,16 +291,16 @@ Test(predump, chain_of_pre_dumps)
 
 		if (i == 60)
 			continue;
-		while (l < 2 && pmr_find(&lv[l], addr) && pmr_find(&lv[l], addr)->flags == PE_PARENT)
+		while (l < 2 && dr_pages_find(lv[l], addr) && dr_pages_find(lv[l], addr)->flags == PE_PARENT)
 			l++;
-		cr_assert_eq(pmr_read(&lv[l], addr, got, PG), 0, "page %d not found in the chain", i);
+		cr_assert_eq(dr_pages_read(lv[l], addr, got, PG), 0, "page %d not found in the chain", i);
 		expected_page(i, want);
 		cr_expect(!memcmp(got, want, PG), "page %d: wrong bytes (level %d)", i, l);
 		if (i == 7)
 			cr_expect_eq(l, 2, "an untouched page is in the first pre-dump");
 	}
 	for (int l = 0; l < 3; l++)
-		pmr_close(&lv[l]);
+		dr_pages_free(lv[l]);
 	snprintf(core, sizeof(core), "%s/core", base);
 	criu("convert", "convert", "-D", s.inc, "-o", core, NULL);
 	cr_expect_eq(gdb_u64(core, s.region + 7 * PG), first_u64(7), "page two pre-dumps back");

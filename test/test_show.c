@@ -476,11 +476,13 @@ static void build_tree(void)
 }
 
 /* Process 100: two VMAs; the pagemap covers some of each, and one run
- * crosses from the first into the second. */
-static void build_mem(void)
+ * crosses from the first into the second. The JSON of single images shows
+ * them as written, out of order if asked (every reader of a dump refuses
+ * that: --mem gets them in order). */
+static void build_mem(bool vmas_out_of_order)
 {
 	VmaEntry v[2] = { VMA_ENTRY__INIT, VMA_ENTRY__INIT };
-	const void *vm[2] = { &v[1], &v[0] };	/* out of order on purpose */
+	const void *vm[2] = { &v[1], &v[0] };
 	PagemapHead head = PAGEMAP_HEAD__INIT;
 	PagemapEntry e[4] = { PAGEMAP_ENTRY__INIT, PAGEMAP_ENTRY__INIT, PAGEMAP_ENTRY__INIT,
 			      PAGEMAP_ENTRY__INIT };
@@ -493,11 +495,15 @@ static void build_mem(void)
 	v[1].start = 0x20000, v[1].end = 0x24000;	/* 4 pages */
 	v[1].prot = PROT_READ | PROT_EXEC, v[1].flags = MAP_SHARED;
 	v[1].name = "/usr/lib/libx.so";
+	if (!vmas_out_of_order)
+		vm[0] = &v[0], vm[1] = &v[1];
 	write_img(IMG_MM, 100, vm, 2);
 	head.pages_file = "pages-100.img";
 	e[0].vaddr = 0x10000, e[0].nr_pages = 2, e[0].flags = PE_PRESENT;
+	e[0].has_pages_off = true, e[0].pages_off = 0;
 	e[1].vaddr = 0x13000, e[1].nr_pages = 3, e[1].flags = PE_ZERO;
 	e[2].vaddr = 0x1f000, e[2].nr_pages = 3, e[2].flags = PE_PRESENT;	/* 1 + 2 */
+	e[2].has_pages_off = true, e[2].pages_off = 2 * 4096;
 	e[3].vaddr = 0x23000, e[3].nr_pages = 1, e[3].flags = PE_FILE;
 	write_img(IMG_PAGEMAP, 100, pm, 5);
 	write_file("pages-100.img", pages, sizeof(pages));
@@ -547,7 +553,7 @@ Test(show, dir_json_keys_every_file)
 	char exp[2048];
 
 	build_tree();
-	build_mem();
+	build_mem(true);
 	write_file("notes.txt", "x", 1);
 	cr_assert_eq(show("-D ."), 0);
 	snprintf(exp, sizeof(exp),
@@ -633,7 +639,7 @@ Test(show, mem_counts_pages_per_vma)
 	const char *l;
 
 	build_tree();
-	build_mem();
+	build_mem(false);
 	cr_assert_eq(show("-D . --mem"), 0);
 	read_file("out.json", out, sizeof(out));
 

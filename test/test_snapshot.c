@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "images/image.h"
-#include "images/pagemap_read.h"
+#include "images/dump_read.h"
 #include "test/helpers.h"
 #include "test/targets/mem_pattern.h"
 
@@ -49,20 +49,20 @@ static void dump_into(int i, const char *tag, const char *mode)
 	cr_assert_eq(rc, 0, "dump --snapshot %s failed: %s", mode ? mode : "(none)", err);
 }
 
-static void open_pages(int i, pid_t pid, struct pmr *pm)
+static void open_pages(int i, pid_t pid, struct dr_pages **pm)
 {
 	int dirfd = open(dirs[i], O_RDONLY | O_DIRECTORY);
 
 	cr_assert_geq(dirfd, 0);
-	cr_assert_eq(pmr_open(dirfd, pid, pm), 0, "no pagemap of %d in %s", pid, dirs[i]);
+	cr_assert_eq(dr_pages_open(dirfd, dirs[i], pid, pm), 0, "no pagemap of %d in %s", pid, dirs[i]);
 	close(dirfd);
 }
 
-static uint64_t img_u64(const struct pmr *pm, uint64_t addr)
+static uint64_t img_u64(const struct dr_pages *pm, uint64_t addr)
 {
 	uint64_t v;
 
-	cr_assert_eq(pmr_read(pm, addr, &v, sizeof(v)), 0, "%#lx not in the dump",
+	cr_assert_eq(dr_pages_read(pm, addr, &v, sizeof(v)), 0, "%#lx not in the dump",
 		     (unsigned long)addr);
 	return v;
 }
@@ -130,7 +130,7 @@ static void same_memory_as_plain_dump(const char *mode)
 		{ "pnone", 2 }, { "dontfork", 2 }, { "wipe", 2 }, { "dontdump", 2 },
 	};
 	char arg[256];
-	struct pmr a, b;
+	struct dr_pages *a, *b;
 	uint8_t *pa = malloc(PG), *pb = malloc(PG);
 	uint8_t want[PG];
 
@@ -145,8 +145,8 @@ static void same_memory_as_plain_dump(const char *mode)
 
 		for (uint64_t pg = 0; pg < regions[i].pages; pg++) {
 			uint64_t addr = base + pg * PG;
-			const struct pmr_run *ra = pmr_find(&a, addr), *rb = pmr_find(&b, addr);
-			int r1 = pmr_read(&a, addr, pa, PG), r2 = pmr_read(&b, addr, pb, PG);
+			const struct dr_run *ra = dr_pages_find(a, addr), *rb = dr_pages_find(b, addr);
+			int r1 = dr_pages_read(a, addr, pa, PG), r2 = dr_pages_read(b, addr, pb, PG);
 
 			/* A hole in one is a hole in the other; stored pages agree. */
 			cr_assert_eq(!ra, !rb, "%s page %lu: %s in the plain dump, %s in the snapshot",
@@ -164,13 +164,13 @@ static void same_memory_as_plain_dump(const char *mode)
 	}
 	/* And what fork alone would lose is really there. */
 	mem_pat_fill(want, PG, 12, 0);
-	cr_assert_eq(pmr_read(&b, target_ready_u64(&tgt, "dontfork"), pb, PG), 0);
+	cr_assert_eq(dr_pages_read(b, target_ready_u64(&tgt, "dontfork"), pb, PG), 0);
 	cr_expect(!memcmp(pb, want, PG), "MADV_DONTFORK page lost");
 	mem_pat_fill(want, PG, 13, 0);
-	cr_assert_eq(pmr_read(&b, target_ready_u64(&tgt, "wipe"), pb, PG), 0);
+	cr_assert_eq(dr_pages_read(b, target_ready_u64(&tgt, "wipe"), pb, PG), 0);
 	cr_expect(!memcmp(pb, want, PG), "MADV_WIPEONFORK page lost");
-	pmr_close(&a);
-	pmr_close(&b);
+	dr_pages_free(a);
+	dr_pages_free(b);
 	free(pa);
 	free(pb);
 	target_kill(&tgt);
@@ -185,7 +185,7 @@ static void one_instant_for_all_kinds_of_memory(const char *mode)
 {
 	static const char *const keys[] = { "priv", "dontfork", "wipe", "shanon", "memfd" };
 	uint64_t vals[5 * 4];
-	struct pmr pm;
+	struct dr_pages *pm;
 	int n = 0;
 
 	target_start(&tgt, "snap_regions", NULL);
@@ -193,14 +193,14 @@ static void one_instant_for_all_kinds_of_memory(const char *mode)
 	open_pages(0, tgt.pid, &pm);
 	for (int r = 0; r < 5; r++)
 		for (uint64_t p = 0; p < 4; p++)
-			vals[n++] = img_u64(&pm, target_ready_u64(&tgt, keys[r]) + p * PG);
+			vals[n++] = img_u64(pm, target_ready_u64(&tgt, keys[r]) + p * PG);
 	for (int i = 1; i < n; i++)
 		cr_expect_leq(vals[i], vals[i - 1], "%s page %d: %lu after %lu: not one instant",
 			      keys[i / 4], i % 4, (unsigned long)vals[i], (unsigned long)vals[i - 1]);
 	cr_expect_leq(vals[0] - vals[n - 1], 1, "first %lu, last %lu: not one instant",
 		      (unsigned long)vals[0], (unsigned long)vals[n - 1]);
 	cr_expect_gt(vals[n - 1], 1);
-	pmr_close(&pm);
+	dr_pages_free(pm);
 }
 
 static void target_runs_on_unharmed(const char *mode)
@@ -268,7 +268,7 @@ static void process_tree(const char *mode)
 static void one_instant_while_everything_is_rewritten(const char *mode, bool thp)
 {
 	uint64_t base, pages, prev = 0, first = 0, v, kbuf;
-	struct pmr pm;
+	struct dr_pages *pm;
 
 	target_start(&tgt, "snap_sweep", "32", thp ? "thp" : NULL, NULL);
 	if (thp && !target_ready_u64(&tgt, "thp_kb"))
@@ -278,7 +278,7 @@ static void one_instant_while_everything_is_rewritten(const char *mode, bool thp
 	dump_into(0, "snapsweep", mode);
 	open_pages(0, tgt.pid, &pm);
 	for (uint64_t p = 0; p < pages; p++) {
-		v = img_u64(&pm, base + p * PG);
+		v = img_u64(pm, base + p * PG);
 		if (p == 0)
 			first = v;
 		else
@@ -288,7 +288,7 @@ static void one_instant_while_everything_is_rewritten(const char *mode, bool thp
 	}
 	cr_expect_leq(first - prev, 1, "first page %lu, last %lu: not one instant",
 		      (unsigned long)first, (unsigned long)prev);
-	pmr_close(&pm);
+	dr_pages_free(pm);
 	/* A round of the kernel's writes into the target's pages after the
 	 * dump (slot 0 is written every 64th): had the snapshot broken them,
 	 * read(2) would have failed and the target exited. */

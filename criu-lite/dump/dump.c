@@ -256,7 +256,6 @@ int dump_run(const struct dump_opts *opts)
 	enum release_mode mode = opts->leave_stopped ? RELEASE_STOPPED : RELEASE_RUN;
 	int r;
 
-	c.tp.dirfd = -1;
 	if ((opts->snapshot_fork || opts->snapshot_wp) && (opts->prev_dir || opts->track_mem)) {
 		pr_err("--snapshot does not go with --track-mem or --prev-images-dir yet");
 		return -ENOTSUP;

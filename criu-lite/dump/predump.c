@@ -73,14 +73,14 @@ static int frozen_one(struct pd_ctx *c, int n)
 		return r;
 	if (c->has_parent) {
 		struct mem_extra x = { .frozen_fd = -1 };
-		struct pmr pm = { .pages_fd = -1 };
+		struct dr_pages *pm = NULL;
 
 		r = track_prepare(&c->tp, pid, &pm, &x, &pp->track_fd);
 		if (!r && x.parent) {
 			r = mem_dump_ex(c->dirfd, pid, pid, &pp->vl, &x, &c->stats);
 			pp->done = !r;
 		}
-		pmr_close(&pm);
+		dr_pages_free(pm);
 	}
 	/* The parent's tracker goes on, protected again; else a new one. */
 	if (!r && pp->track_fd >= 0)
@@ -169,7 +169,6 @@ int predump_run(const struct dump_opts *opts)
 		       "--kill, --leave-stopped and --snapshot are for dump");
 		return -EINVAL;
 	}
-	c.tp.dirfd = -1;
 	c.dirfd = open_dir(opts->dir);
 	if (c.dirfd < 0)
 		return c.dirfd;

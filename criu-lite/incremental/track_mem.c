@@ -46,78 +46,56 @@ static enum kd_track_mem method_of(const char *name)
 	return KD_TRACK_HASHES;	/* unknown or none: comparing is always right */
 }
 
-static int read_pstree(struct track_parent *tp)
+/* prev as the new dump's directory (dirfd) sees it, as a path. */
+static char *parent_path(int dirfd, const char *prev)
 {
-	struct img *img = img_open(tp->dirfd, IMG_PSTREE, 0, true);
-	void *e;
-	int r;
+	char link[64], dir[4096], *s;
+	ssize_t n;
 
-	if (!img)
-		return -errno;
-	while ((r = img_read(img, NULL, &e)) > 0) {
-		PstreeEntry **n = realloc(tp->ps, (tp->nr_ps + 1) * sizeof(*n));
-
-		if (!n) {
-			img_free(e);
-			r = -ENOMEM;
-			break;
-		}
-		tp->ps = n;
-		tp->ps[tp->nr_ps++] = e;
-	}
-	img_close_read(img);
-	return r;
+	if (prev[0] == '/')
+		return strdup(prev);
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", dirfd);
+	n = readlink(link, dir, sizeof(dir) - 1);
+	if (n <= 0)
+		return NULL;
+	dir[n] = '\0';
+	return asprintf(&s, "%s/%s", dir, prev) < 0 ? NULL : s;
 }
 
 int track_parent_open(int dirfd, const char *prev, pid_t root, struct track_parent *tp)
 {
+	const InventoryEntry *inv;
+	char *path = parent_path(dirfd, prev);
 	int r;
 
 	memset(tp, 0, sizeof(*tp));
+	tp->d.dirfd = -1;
 	tp->path = prev;
-	tp->dirfd = openat(dirfd, prev, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (tp->dirfd < 0)
-		return pr_perror("cannot open the previous images %s (relative to the images "
-				 "directory)", prev);
-	r = img_read_one(tp->dirfd, IMG_INVENTORY, 0, false, (void **)&tp->inv);
-	if (r < 0) {
-		pr_err("%s is not a complete dump (no inventory.img)", prev);
-		return r == -ENOENT ? -EINVAL : r;
-	}
-	if (tp->inv->root_pid != (uint32_t)root) {
-		pr_err("%s is a dump of process %u, not of %d", prev, tp->inv->root_pid, root);
-		return -EINVAL;
-	}
-	if (tp->inv->page_size != (uint32_t)sysconf(_SC_PAGESIZE)) {
-		pr_err("%s has pages of %u bytes", prev, tp->inv->page_size);
-		return -EINVAL;
-	}
-	tp->method = method_of(tp->inv->track_mem);
-	r = read_pstree(tp);
+	if (!path)
+		return pr_perror("cannot find the previous images %s", prev);
+	r = dr_open(path, DR_PREDUMP_OK, &tp->d);
+	free(path);
 	if (r < 0)
 		return r;
+	inv = tp->d.inv;
+	if (inv->root_pid != (uint32_t)root) {
+		pr_err("%s is a dump of process %u, not of %d", prev, inv->root_pid, root);
+		return -EINVAL;
+	}
+	if (inv->page_size != (uint32_t)sysconf(_SC_PAGESIZE)) {
+		pr_err("%s has pages of %u bytes", prev, inv->page_size);
+		return -EINVAL;
+	}
+	tp->method = method_of(inv->track_mem);
 	pr_info("incremental against %s (tracked by %s)", prev, kerndat_track_mem_name(tp->method));
 	return 0;
 }
 
 void track_parent_close(struct track_parent *tp)
 {
-	for (size_t i = 0; i < tp->nr_ps; i++)
-		img_free(tp->ps[i]);
-	free(tp->ps);
-	img_free(tp->inv);
-	if (tp->dirfd > 0)
-		close(tp->dirfd);
+	dr_close(&tp->d);
 	memset(tp, 0, sizeof(*tp));
-	tp->dirfd = -1;
-}
-
-static const PstreeEntry *parent_entry(const struct track_parent *tp, pid_t pid)
-{
-	for (size_t i = 0; i < tp->nr_ps; i++)
-		if (tp->ps[i]->pid == (uint32_t)pid)
-			return tp->ps[i];
-	return NULL;
+	tp->d.dirfd = -1;
 }
 
 /* fd of pid is a userfaultfd with async write-protect: the one a pre-dump
@@ -149,12 +127,14 @@ static bool uffd_in_place(pid_t pid, int fd)
 	return ok;
 }
 
-int track_prepare(struct track_parent *tp, pid_t pid, struct pmr *pm, struct mem_extra *x,
+int track_prepare(struct track_parent *tp, pid_t pid, struct dr_pages **pm, struct mem_extra *x,
 		  int *tracker)
 {
-	const PstreeEntry *pe = parent_entry(tp, pid);
+	ssize_t idx = dr_find(&tp->d, (uint32_t)pid);
+	const PstreeEntry *pe = idx >= 0 ? tp->d.ps[idx] : NULL;
 	int r;
 
+	*pm = NULL;
 	x->parent = NULL;
 	x->track = tp->method;
 	*tracker = -1;
@@ -162,10 +142,10 @@ int track_prepare(struct track_parent *tp, pid_t pid, struct pmr *pm, struct mem
 		pr_info("process %d is not in %s: dumped in full", pid, tp->path);
 		return 0;
 	}
-	r = pmr_open(tp->dirfd, pid, pm);
+	r = dr_pages_open(tp->d.dirfd, tp->d.dir, (uint32_t)pid, pm);
 	if (r < 0)
 		return r;
-	x->parent = pm;
+	x->parent = *pm;
 	if (tp->method == KD_TRACK_PAGEMAP_SCAN &&
 	    (!pe->has_track_fd || !uffd_in_place(pid, pe->track_fd))) {
 		pr_warn("process %d: the write tracker %s left is gone (fd closed or exec): "
@@ -182,7 +162,7 @@ int track_mem_dump(struct track_parent *tp, int dirfd, pid_t pid, bool rearm,
 		   int *tracker)
 {
 	struct mem_extra x = { .frozen_fd = -1 };
-	struct pmr pm = { .pages_fd = -1 };
+	struct dr_pages *pm = NULL;
 	struct vma_list vl = { 0 };
 	int r = mem_read_vmas_frozen(pid, pre, &vl);
 
@@ -191,7 +171,7 @@ int track_mem_dump(struct track_parent *tp, int dirfd, pid_t pid, bool rearm,
 	r = track_prepare(tp, pid, &pm, &x, tracker);
 	if (!r)
 		r = mem_dump_ex(dirfd, pid, pid, &vl, &x, st);
-	pmr_close(&pm);
+	dr_pages_free(pm);
 	/* Scanned: protect again what was written, for the next dump. */
 	if (!r && rearm && *tracker >= 0)
 		r = track_protect(pid, &vl);

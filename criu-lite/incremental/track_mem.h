@@ -27,16 +27,12 @@
 #include "common/kerndat.h"
 #include "criu-lite/memory/mem.h"
 #include "common/vma.h"
-#include "images/image.h"
-#include "images/pagemap_read.h"
+#include "images/dump_read.h"
 
 /* The dump a --prev-images-dir names. */
 struct track_parent {
-	int dirfd;
+	struct dump_read d;		/* a dump or a pre-dump, checked */
 	const char *path;		/* as given: relative to the new dump's directory */
-	InventoryEntry *inv;
-	PstreeEntry **ps;
-	size_t nr_ps;
 	enum kd_track_mem method;	/* how the parent armed tracking */
 };
 
@@ -49,11 +45,11 @@ enum kd_track_mem track_method(void);
 int track_parent_open(int dirfd, const char *prev, pid_t root, struct track_parent *tp);
 void track_parent_close(struct track_parent *tp);
 
-/* Tree frozen. Fill x->parent and x->track for pid (pm receives the
- * parent's pagemap; pmr_close it after the dump). A pid the parent does
- * not have is dumped in full (x->parent stays NULL). *tracker: the
- * parent's userfaultfd in pid if it is still in place, else -1. */
-int track_prepare(struct track_parent *tp, pid_t pid, struct pmr *pm, struct mem_extra *x,
+/* Tree frozen. Fill x->parent and x->track for pid (*pm receives the
+ * parent's page runs, or NULL; dr_pages_free it after the dump). A pid the
+ * parent does not have is dumped in full (x->parent stays NULL). *tracker:
+ * the parent's userfaultfd in pid if it is still in place, else -1. */
+int track_prepare(struct track_parent *tp, pid_t pid, struct dr_pages **pm, struct mem_extra *x,
 		  int *tracker);
 
 /* Tree frozen. The memory images of pid against the parent (VMAs as

@@ -260,17 +260,19 @@ static int show_one_file(const char *path)
 
 static int show_in_dir(const char *dir, enum show_mode mode)
 {
-	int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int r;
+	int dirfd, r;
 
+	switch (mode) {
+	case SHOW_PS: return show_ps(dir, stdout);
+	case SHOW_MEM: return show_mem(dir, stdout);
+	case SHOW_FILES: return show_files(dir, stdout);
+	default: break;
+	}
+	/* Every image as it is: JSON is for looking at a damaged dump too. */
+	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dirfd < 0)
 		return pr_perror("cannot open dump directory %s", dir);
-	switch (mode) {
-	case SHOW_PS: r = show_ps(dirfd, stdout); break;
-	case SHOW_MEM: r = show_mem(dirfd, stdout); break;
-	case SHOW_FILES: r = show_files(dirfd, stdout); break;
-	default: r = show_dir(dirfd, stdout); break;
-	}
+	r = show_dir(dirfd, stdout);
 	close(dirfd);
 	return r;
 }

@@ -5,9 +5,10 @@
 
 #include <stdio.h>
 
-/* Each prints to `out` and returns 0, or -errno after logging once. */
-int show_ps(int dirfd, FILE *out);
-int show_mem(int dirfd, FILE *out);
-int show_files(int dirfd, FILE *out);
+/* The dump at dir (a pre-dump too). Each prints to `out` and returns 0, or
+ * -errno after logging once. */
+int show_ps(const char *dir, FILE *out);
+int show_mem(const char *dir, FILE *out);
+int show_files(const char *dir, FILE *out);
 
 #endif

@@ -1,5 +1,6 @@
-/* Human-readable views of a dump directory, in the spirit of crit's `x`
- * commands: the process tree, each process's memory, each process's fds. */
+/* Human-readable views of a dump, in the spirit of crit's `x` commands:
+ * the process tree, each process's memory, each process's fds. Read
+ * through images/dump_read.h: what is shown passed the readers' checks. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -14,111 +15,67 @@
 #include <unistd.h>
 
 #include "criu-lite/inspect/show.h"
-#include "images/image.h"
+#include "images/dump_read.h"
 #include "images/log.h"
 
-struct tree {
-	PstreeEntry **procs;
-	size_t n;
-};
-
-static void tree_free(struct tree *t)
+/* Process i's parts `what`, as far as they are there (a pre-dump has no
+ * proc, threads nor files images), and its comm: proc-PID.img's, else the
+ * leader's, else "?". A malformed image was logged by the reader and is
+ * remembered in *err for the exit status; the summary goes on. */
+static bool summary_load(struct dump_read *d, size_t i, unsigned what, struct dr_proc *p,
+			 char *comm, size_t len, int *err)
 {
-	for (size_t i = 0; i < t->n; i++)
-		img_free(t->procs[i]);
-	free(t->procs);
-	t->procs = NULL;
-	t->n = 0;
-}
+	int r = dr_proc_load(d, i, what | DR_PROC | DR_THREADS | DR_MISSING_OK, p);
 
-static int tree_load(int dirfd, struct tree *t)
-{
-	int r = img_read_all(dirfd, IMG_PSTREE, 0, false, NULL, (void ***)&t->procs, &t->n);
-
-	if (r == -ENOENT)
-		pr_err("no pstree.img: not a criu-lite dump directory");
-	else if (!r && !t->n)
-		return pr_err("pstree.img has no process"), -EINVAL;
-	return r;
-}
-
-/* comm from proc-PID.img, else the leader's from threads-PID.img, else "?".
- * A missing image is fine (a pre-dump has none); a malformed one was
- * logged by the reader and is remembered in *err for the exit status. */
-static void proc_comm(int dirfd, int pid, char *buf, size_t len, int *err)
-{
-	ProcEntry *pe;
-	ThreadEntry *te;
-	int r;
-
-	snprintf(buf, len, "?");
-	r = img_read_one(dirfd, IMG_PROC, pid, false, (void **)&pe);
-	if (r == 0) {
-		if (pe->comm[0])
-			snprintf(buf, len, "%s", pe->comm);
-		img_free(pe);
-		if (buf[0] != '?')
-			return;
-	} else if (r != -ENOENT && !*err) {
-		*err = r;
+	snprintf(comm, len, "?");
+	if (r < 0) {
+		if (!*err)
+			*err = r;
+		return false;
 	}
-	r = img_read_one(dirfd, IMG_THREADS, pid, false, (void **)&te);
-	if (r == 0) {
-		if (te->comm && te->comm[0])
-			snprintf(buf, len, "%s", te->comm);
-		img_free(te);
-	} else if (r != -ENOENT && !*err) {
-		*err = r;
-	}
+	if (p->pe && p->pe->comm[0])
+		snprintf(comm, len, "%s", p->pe->comm);
+	else if (p->nr_th && p->th[0]->comm && p->th[0]->comm[0])
+		snprintf(comm, len, "%s", p->th[0]->comm);
+	return true;
 }
 
-static ssize_t tree_find(const struct tree *t, uint32_t pid)
+static void ps_print(struct dump_read *d, size_t i, int depth, bool *seen, FILE *out, int *err)
 {
-	for (size_t i = 0; i < t->n; i++)
-		if (t->procs[i]->pid == pid)
-			return i;
-	return -1;
-}
-
-static void ps_print(int dirfd, const struct tree *t, size_t i, int depth, bool *seen, FILE *out,
-		     int *err)
-{
-	const PstreeEntry *p = t->procs[i];
+	const PstreeEntry *p = d->ps[i];
+	struct dr_proc pr;
 	char comm[64];
 
 	seen[i] = true;
-	proc_comm(dirfd, p->pid, comm, sizeof(comm), err);
+	if (summary_load(d, i, 0, &pr, comm, sizeof(comm), err))
+		dr_proc_free(&pr);
 	fprintf(out, "%7u %7u %7u %7u %7zu  %*s%s\n", p->pid, p->ppid, p->pgid, p->sid,
 		p->n_threads, depth * 2, "", comm);
-	for (size_t c = 0; c < t->n; c++)
-		if (!seen[c] && t->procs[c]->ppid == p->pid && c != i)
-			ps_print(dirfd, t, c, depth + 1, seen, out, err);
+	for (size_t c = 0; c < d->nr_ps; c++)
+		if (!seen[c] && d->ps[c]->ppid == p->pid && c != i)
+			ps_print(d, c, depth + 1, seen, out, err);
 }
 
-int show_ps(int dirfd, FILE *out)
+int show_ps(const char *dir, FILE *out)
 {
-	struct tree t = { 0 };
+	struct dump_read d;
 	bool *seen;
-	int err = 0, r = tree_load(dirfd, &t);
+	int err = 0, r = dr_open(dir, DR_PREDUMP_OK, &d);
 
 	if (r < 0)
 		return r;
-	seen = calloc(t.n, sizeof(*seen));
+	seen = calloc(d.nr_ps, sizeof(*seen));
 	if (!seen) {
-		tree_free(&t);
+		dr_close(&d);
 		return -ENOMEM;
 	}
 	fprintf(out, "%7s %7s %7s %7s %7s  %s\n", "PID", "PPID", "PGID", "SID", "THREADS", "COMM");
-	/* Roots are processes whose parent is not in the tree; `seen` keeps a
-	 * corrupt image with a ppid cycle from recursing forever. */
-	for (size_t i = 0; i < t.n; i++)
-		if (!seen[i] && tree_find(&t, t.procs[i]->ppid) < 0)
-			ps_print(dirfd, &t, i, 0, seen, out, &err);
-	for (size_t i = 0; i < t.n; i++)
+	/* The reader ordered the tree parents first: the root leads. */
+	for (size_t i = 0; i < d.nr_ps; i++)
 		if (!seen[i])
-			ps_print(dirfd, &t, i, 0, seen, out, &err);
+			ps_print(&d, i, 0, seen, out, &err);
 	free(seen);
-	tree_free(&t);
+	dr_close(&d);
 	return err;
 }
 
@@ -142,19 +99,13 @@ static void human_size(uint64_t bytes, char *buf, size_t len)
 		snprintf(buf, len, "%.1f%c", v, units[u]);
 }
 
-static int vma_cmp(const void *a, const void *b)
-{
-	const VmaEntry *x = *(VmaEntry *const *)a, *y = *(VmaEntry *const *)b;
 
-	return x->start < y->start ? -1 : x->start > y->start;
-}
-
-/* Attribute one pagemap run to the VMAs it covers (binary search for the
+/* Attribute one page run to the VMAs it covers (binary search for the
  * first; a run crossing VMA borders is split). Returns pages outside. */
 static uint64_t count_run(VmaEntry **vmas, size_t nv, struct vma_count *cnt,
-			  const PagemapEntry *pe, uint64_t psz)
+			  const struct dr_run *pe, uint64_t psz)
 {
-	uint64_t start = pe->vaddr, end = start + (uint64_t)pe->nr_pages * psz, inside = 0;
+	uint64_t start = pe->start, end = pe->end, inside = 0;
 	size_t lo = 0, hi = nv;
 
 	while (lo < hi) {
@@ -180,7 +131,7 @@ static uint64_t count_run(VmaEntry **vmas, size_t nv, struct vma_count *cnt,
 		else if (pe->flags & PE_PARENT)
 			cnt[i].parent += pages;
 	}
-	return pe->nr_pages - inside;
+	return (end - start) / psz - inside;
 }
 
 /* Pages of a VMA; 0 for an inverted (corrupt) one rather than a wrap. */
@@ -214,111 +165,72 @@ static void print_vma(FILE *out, const VmaEntry *v, const struct vma_count *c, u
 	tot->parent += c->parent;
 }
 
-/* The pagemap image: its head first, then runs. */
-static int read_pagemap(int dirfd, int pid, PagemapHead **head, void ***runs, size_t *n)
+static int mem_one(struct dump_read *d, size_t idx, FILE *out)
 {
-	int r = img_read_all(dirfd, IMG_PAGEMAP, pid, false, &pagemap_head__descriptor, runs, n);
-
-	*head = NULL;
-	if (r < 0 || !*n)
-		return r;
-	*head = (*runs)[0];
-	memmove(*runs, *runs + 1, --*n * sizeof(**runs));
-	return 0;
-}
-
-static int mem_one(int dirfd, int pid, uint64_t psz, FILE *out)
-{
-	VmaEntry **vmas;
-	PagemapHead *head;
-	void **runs;
-	size_t nv, nr;
+	uint64_t psz = d->inv->page_size, outside = 0, vpages = 0;
 	struct vma_count *cnt, tot = { 0 };
-	uint64_t outside = 0, vpages = 0;
+	struct dr_proc p;
 	char comm[64];
-	int err = 0, r;
+	int err = 0;
 
-	proc_comm(dirfd, pid, comm, sizeof(comm), &err);
-	fprintf(out, "pid %d (%s)\n", pid, comm);
-	r = img_read_all(dirfd, IMG_MM, pid, false, NULL, (void ***)&vmas, &nv);
-	if (r == -ENOENT)
-		return fprintf(out, "  no mm image\n"), err;
-	if (r < 0)
-		return r;
-	r = read_pagemap(dirfd, pid, &head, &runs, &nr);
-	if (r == -ENOENT)
-		head = NULL, runs = NULL, nr = 0;
-	else if (r < 0) {
-		img_free_all((void **)vmas, nv);
-		return r;
+	if (!summary_load(d, idx, DR_VMAS | DR_PAGES, &p, comm, sizeof(comm), &err)) {
+		fprintf(out, "pid %u (%s)\n", d->ps[idx]->pid, comm);
+		return err;
 	}
-	cnt = calloc(nv ? nv : 1, sizeof(*cnt));
+	fprintf(out, "pid %u (%s)\n", p.ps->pid, comm);
+	if (!(p.loaded & DR_VMAS)) {
+		fprintf(out, "  no mm image\n");
+		goto out;
+	}
+	cnt = calloc(p.nr_vma ? p.nr_vma : 1, sizeof(*cnt));
 	if (!cnt) {
-		img_free_all((void **)vmas, nv);
-		img_free_all(runs, nr);
-		img_free(head);
-		return -ENOMEM;
+		err = -ENOMEM;
+		goto out;
 	}
-	qsort(vmas, nv, sizeof(*vmas), vma_cmp);
-	for (size_t i = 0; i < nr; i++)
-		outside += count_run(vmas, nv, cnt, runs[i], psz);
+	for (size_t i = 0; p.pages && i < p.pages->nr; i++)
+		outside += count_run(p.vma, p.nr_vma, cnt, &p.pages->run[i], psz);
 	fprintf(out, "  %-25s %-4s %7s %8s %7s %7s %7s %8s  %s\n", "RANGE", "PROT", "SIZE",
 		"PRESENT", "ZERO", "FILE", "PARENT", "UNPOP", "NAME");
-	for (size_t i = 0; i < nv; i++) {
-		print_vma(out, vmas[i], &cnt[i], psz, &tot);
-		vpages += vma_pages(vmas[i], psz);
+	for (size_t i = 0; i < p.nr_vma; i++) {
+		print_vma(out, p.vma[i], &cnt[i], psz, &tot);
+		vpages += vma_pages(p.vma[i], psz);
 	}
 	fprintf(out, "  %zu VMAs, %" PRIu64 " pages: %" PRIu64 " stored in %s, %" PRIu64
 		" zero, %" PRIu64 " file, %" PRIu64 " in parent, %" PRIu64 " unpopulated\n",
-		nv, vpages, tot.present, head ? head->pages_file : "(no pagemap image)", tot.zero,
-		tot.file, tot.parent, sub_sat(vpages, tot.present + tot.zero + tot.file + tot.parent));
+		p.nr_vma, vpages, tot.present, p.pages ? p.pages->pages_file : "(no pagemap image)",
+		tot.zero, tot.file, tot.parent,
+		sub_sat(vpages, tot.present + tot.zero + tot.file + tot.parent));
 	if (outside)
 		fprintf(out, "  warning: %" PRIu64 " pagemap pages lie outside every VMA\n", outside);
 	free(cnt);
-	img_free_all((void **)vmas, nv);
-	img_free_all(runs, nr);
-	img_free(head);
+out:
+	dr_proc_free(&p);
 	return err;
 }
 
-/* The dump's page size; this machine's without an inventory (an incomplete
- * dump), with a malformed one remembered in *err. */
-static uint64_t dump_page_size(int dirfd, int *err)
+/* Each process in turn, a blank line between them; one bad process image
+ * does not hide the others, the first error decides the exit status. */
+static int per_process(const char *dir, FILE *out, int (*one)(struct dump_read *, size_t, FILE *))
 {
-	InventoryEntry *inv;
-	uint64_t psz = sysconf(_SC_PAGESIZE);
-	int r = img_read_one(dirfd, IMG_INVENTORY, 0, false, (void **)&inv);
+	struct dump_read d;
+	int r = dr_open(dir, DR_PREDUMP_OK, &d), err = 0;
 
-	if (r < 0 && r != -ENOENT)
-		*err = r;
-	if (r == 0) {
-		/* only a power of two keeps the arithmetic above sane */
-		if (inv->page_size >= 1024 && !(inv->page_size & (inv->page_size - 1)))
-			psz = inv->page_size;
-		img_free(inv);
-	}
-	return psz;
-}
-
-int show_mem(int dirfd, FILE *out)
-{
-	struct tree t = { 0 };
-	int r = 0, r0 = tree_load(dirfd, &t);
-	uint64_t psz = dump_page_size(dirfd, &r);
-
-	/* one bad process image does not hide the others; the first error
-	 * decides the exit status */
-	for (size_t i = 0; !r0 && i < t.n; i++) {
+	for (size_t i = 0; !r && i < d.nr_ps; i++) {
 		int e;
 
 		if (i)
 			fputc('\n', out);
-		e = mem_one(dirfd, t.procs[i]->pid, psz, out);
-		if (e < 0 && !r)
-			r = e;
+		e = one(&d, i, out);
+		if (e < 0 && !err)
+			err = e;
 	}
-	tree_free(&t);
-	return r0 ? r0 : r;
+	dr_close(&d);
+	return r ? r : err;
+}
+
+int show_mem(const char *dir, FILE *out)
+{
+	return per_process(dir, out, mem_one);
 }
 
 /* ---- --files ---- */
@@ -544,51 +456,38 @@ static const char *show_fd_desc(FdEntry *const *fds, size_t i, char *buf, size_t
 	return buf;
 }
 
-static int files_one(int dirfd, int pid, FILE *out)
+static int files_one(struct dump_read *d, size_t idx, FILE *out)
 {
-	FdEntry **fds;
-	size_t n;
 	char comm[64], desc[1024];
-	int err = 0, r;
+	struct dr_proc p;
+	int err = 0;
 
-	proc_comm(dirfd, pid, comm, sizeof(comm), &err);
-	fprintf(out, "pid %d (%s)\n", pid, comm);
-	r = img_read_all(dirfd, IMG_FILES, pid, false, NULL, (void ***)&fds, &n);
-	if (r == -ENOENT)
-		return fprintf(out, "  no files image\n"), err;
-	if (r < 0)
-		return r;
+	if (!summary_load(d, idx, DR_FDS, &p, comm, sizeof(comm), &err)) {
+		fprintf(out, "pid %u (%s)\n", d->ps[idx]->pid, comm);
+		return err;
+	}
+	fprintf(out, "pid %u (%s)\n", p.ps->pid, comm);
+	if (!(p.loaded & DR_FDS)) {
+		fprintf(out, "  no files image\n");
+		dr_proc_free(&p);
+		return err;
+	}
 	fprintf(out, "  %5s  %-11s %s\n", "FD", "TYPE", "DESCRIPTION");
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < p.nr_fd; i++) {
 		const ProtobufCEnumValue *ev =
-			protobuf_c_enum_descriptor_get_value(&fd_type__descriptor, fds[i]->type);
+			protobuf_c_enum_descriptor_get_value(&fd_type__descriptor, p.fd[i]->type);
 		const char *type = ev ? ev->name : "?";
 
 		if (!strncmp(type, "FD_", 3))
 			type += 3;
-		fprintf(out, "  %5u  %-11s %s\n", fds[i]->fd, type,
-			show_fd_desc(fds, i, desc, sizeof(desc)));
+		fprintf(out, "  %5u  %-11s %s\n", p.fd[i]->fd, type,
+			show_fd_desc(p.fd, i, desc, sizeof(desc)));
 	}
-	img_free_all((void **)fds, n);
+	dr_proc_free(&p);
 	return err;
 }
 
-int show_files(int dirfd, FILE *out)
+int show_files(const char *dir, FILE *out)
 {
-	struct tree t = { 0 };
-	int r = 0, r0 = tree_load(dirfd, &t);
-
-	/* one bad process image does not hide the others; the first error
-	 * decides the exit status */
-	for (size_t i = 0; !r0 && i < t.n; i++) {
-		int e;
-
-		if (i)
-			fputc('\n', out);
-		e = files_one(dirfd, t.procs[i]->pid, out);
-		if (e < 0 && !r)
-			r = e;
-	}
-	tree_free(&t);
-	return r0 ? r0 : r;
+	return per_process(dir, out, files_one);
 }

@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #include "common/vma.h"
-#include "images/pagemap_read.h"
+#include "images/dump_read.h"
 
 /* Counters every memory path adds to; the dump writes them into stats.img. */
 struct dump_stats {
@@ -81,7 +81,7 @@ struct mem_extra {
 	 * Pages that `track` (enum kd_track_mem) says were not written since,
 	 * and that the parent holds, become PE_PARENT; with KD_TRACK_HASHES
 	 * every page is read and compared with the parent's bytes instead. */
-	const struct pmr *parent;
+	const struct dr_pages *parent;
 	int track;
 	/* Pre-dump of a running process: a range unmapped meanwhile is left
 	 * out instead of failing the dump. */

@@ -12,7 +12,7 @@
 #include "criu-lite/memory/mem.h"
 #include "common/vma.h"
 #include "images/image.h"
-#include "images/pagemap_read.h"
+#include "images/dump_read.h"
 
 #define MEM_PAGE	4096ull
 
@@ -134,7 +134,7 @@ struct pw {
 	int memfd;
 	/* Incremental dump by content (KD_TRACK_HASHES): a page equal to the
 	 * parent's page at its address becomes PE_PARENT. */
-	const struct pmr *cmp_parent;
+	const struct dr_pages *cmp_parent;
 	uint8_t *cmp_buf;	/* the parent's bytes, PW_CMP_BUF */
 	/* Pre-dump of a running process: a range gone meanwhile is left out. */
 	bool best_effort;
@@ -173,7 +173,7 @@ struct pm_ctx {
 	/* Incremental dump: pages the tracker (enum kd_track_mem) says were
 	 * not written since the parent, and that the parent has, become
 	 * PE_PARENT. */
-	const struct pmr *parent;
+	const struct dr_pages *parent;
 	int track;
 	/* Read through /proc/PID/mem only: mem_pid is a fork()ed copy, whose
 	 * pages process_vm_readv would unshare one by one (its FOLL_PIN

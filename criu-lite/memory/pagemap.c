@@ -141,7 +141,7 @@ static int queue_clean(struct pm_ctx *pc, const struct scan *sc, uint64_t addr, 
 	int r = 0;
 
 	while (addr < end && r >= 0) {
-		const struct pmr_run *run = pmr_next(pc->parent, addr);
+		const struct dr_run *run = dr_pages_next(pc->parent, addr);
 		uint64_t stop;
 
 		if (!run || run->start >= end) {
@@ -320,7 +320,7 @@ static int scan_ioctl(struct pm_ctx *pc, const struct scan *sc, pid_t pm_pid, in
 		.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_FILE |
 			       (guard_ok ? PAGE_IS_GUARD : 0) | track_return_mask(pc),
 	};
-	uint64_t at = v->start;
+	uint64_t at = v->start, next;
 	int r;
 
 	for (;;) {
@@ -358,9 +358,13 @@ static int scan_ioctl(struct pm_ctx *pc, const struct scan *sc, pid_t pm_pid, in
 				return r;
 			at = rg[i].end;
 		}
-		if (arg.walk_end >= v->end || arg.walk_end <= arg.start)
+		/* Stopped early (the vector, or the kernel's own buffer, filled
+		 * up): go on from there. 6.18 may already have returned regions
+		 * past walk_end (a whole region starting at it): never twice. */
+		next = arg.walk_end > at ? arg.walk_end : at;
+		if (next >= v->end || next <= arg.start)
 			break;
-		arg.start = arg.walk_end;	/* the vector filled up: go on from there */
+		arg.start = next;
 	}
 	return at < v->end ? queue_run(pc, sc, PMC_HOLE, at, (v->end - at) / MEM_PAGE) : 0;
 }

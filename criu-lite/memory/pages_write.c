@@ -410,12 +410,12 @@ enum { PC_DATA, PC_ZERO, PC_SAME };
  * address are marked PC_SAME. The parent's bytes are read run by run. */
 static int compare_parent(struct pw *pw, const struct pw_seg *s, uint8_t *cls)
 {
-	const struct pmr *pm = pw->cmp_parent;
+	const struct dr_pages *pm = pw->cmp_parent;
 	uint64_t k = 0;
 
 	while (k < s->nr) {
 		uint64_t va = s->vaddr + k * MEM_PAGE, n;
-		const struct pmr_run *run = pmr_next(pm, va);
+		const struct dr_run *run = dr_pages_next(pm, va);
 		ssize_t got;
 
 		if (!run || run->start >= s->vaddr + s->nr * MEM_PAGE)

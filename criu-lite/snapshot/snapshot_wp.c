@@ -209,7 +209,7 @@ static int add_run(struct wp_proc *w, uint64_t start, uint64_t end)
 static int scan_protected(struct wp_proc *w, int pmfd, const struct vma *v, uint64_t *reprot)
 {
 	static struct page_region vec[SCAN_VEC];
-	uint64_t at = v->start;
+	uint64_t at = v->start, next;
 
 	while (at < v->end) {
 		struct pm_scan_arg a = { .size = sizeof(a), .start = at, .end = v->end,
@@ -239,9 +239,11 @@ static int scan_protected(struct wp_proc *w, int pmfd, const struct vma *v, uint
 				*reprot += (vec[i].end - vec[i].start) / 4096;
 			}
 		}
-		if (a.walk_end <= at)
+		/* Regions past walk_end may have come already (6.18): not twice. */
+		next = n > 0 && vec[n - 1].end > a.walk_end ? vec[n - 1].end : a.walk_end;
+		if (next <= at)
 			break;
-		at = a.walk_end;
+		at = next;
 	}
 	return 0;
 }
