@@ -212,7 +212,7 @@ static int dump_one(struct dump_ctx *c, const struct dump_proc *p)
 		r = track_mem_dump(&c->tp, c->dirfd, p->pid, c->opts->track_mem,
 				   n == 0 ? &c->prefetch : NULL, &c->stats, &c->kept_fd[n]);
 	else if (!r)
-		r = mem_dump(c->dirfd, p->pid, p->pid, &c->stats);
+		r = mem_dump(c->dirfd, p->pid, &c->stats);
 	if (!r)
 		r = files_dump(c->dirfd, p->pid);
 	/* The tracker's fd is criu-lite's, not the process's. */

@@ -22,6 +22,7 @@
 #include "criu-lite/dump/dump_images.h"
 #include "criu-lite/freeze/signals.h"
 #include "criu-lite/memory/mem.h"
+#include "criu-lite/memory/page_src.h"
 #include "criu-lite/incremental/track_mem.h"
 #include "images/clock.h"
 #include "images/log.h"
@@ -72,15 +73,18 @@ static int frozen_one(struct pd_ctx *c, int n)
 	if (r < 0)
 		return r;
 	if (c->has_parent) {
-		struct mem_extra x = { .frozen_fd = -1 };
-		struct pmr pm = { .pages_fd = -1 };
+		struct live_src live;
+		struct parent_src parent;
 
-		r = track_prepare(&c->tp, pid, &pm, &x, &pp->track_fd);
-		if (!r && x.parent) {
-			r = mem_dump_ex(c->dirfd, pid, pid, &pp->vl, &x, &c->stats);
+		live_src_init(&live, pid, false);
+		r = track_prepare(&c->tp, pid, &live.s, &parent, &pp->track_fd);
+		if (r > 0) {
+			r = mem_dump_src(c->dirfd, pid, &pp->vl, &parent.s, &c->stats);
 			pp->done = !r;
 		}
-		pmr_close(&pm);
+		parent_src_close(&parent);
+		live_src_fini(&live);
+		r = r < 0 ? r : 0;
 	}
 	/* The parent's tracker goes on, protected again; else a new one. */
 	if (!r && pp->track_fd >= 0)
@@ -142,11 +146,15 @@ static int predump_tree(struct pd_ctx *c)
 	 * the CPU to the tree. */
 	mem_yield(YIELD_NICE);
 	for (int n = 0; !r && n < c->tree.nr_procs; n++) {
-		struct mem_extra x = { .frozen_fd = -1, .best_effort = true };
+		struct live_src live;
 		pid_t pid = c->tree.procs[n].pid;
 
-		if (!c->p[n].done)
-			r = mem_dump_ex(c->dirfd, pid, pid, &c->p[n].vl, &x, &c->stats);
+		if (c->p[n].done)
+			continue;
+		/* A range unmapped meanwhile is left out. */
+		live_src_init(&live, pid, true);
+		r = mem_dump_src(c->dirfd, pid, &c->p[n].vl, &live.s, &c->stats);
+		live_src_fini(&live);
 	}
 	mem_yield(YIELD_OFF);
 	if (!r)
