@@ -21,6 +21,7 @@
 #include "images/image.h"
 #include "images/pagemap_read.h"
 #include "test/helpers.h"
+#include "test/pw_util.h"
 #include "test/targets/mem_pattern.h"
 
 static char cur_dir[256];
@@ -232,28 +233,16 @@ static struct live_src self;	/* this process, as the dump reads a target */
 
 static int pw_open(struct dump_stats *st)
 {
-	PagemapHead head = PAGEMAP_HEAD__INIT;
-	int dirfd;
+	int dirfd = pwu_open(&pw, cur_dir, sizeof(cur_dir), st);
 
-	make_tmpdir(cur_dir, sizeof(cur_dir), "pw");
-	dirfd = open(cur_dir, O_RDONLY | O_DIRECTORY);
-	cr_assert_eq(pw_init(&pw, st), 0);
-	pw.pages_fd = img_create_raw(dirfd, "pages-1.img");
-	pw.pm = img_create(dirfd, IMG_PAGEMAP, 1);
-	head.pages_file = "pages-1.img";
-	cr_assert_eq(img_write(pw.pm, &head), 0);
-	cr_assert_eq(pww_start(&pw.writer, pw.pages_fd), 0);
 	live_src_init(&self, getpid(), false);
 	return dirfd;
 }
 
 static void pw_close(void)
 {
-	cr_assert_eq(pw_finish(&pw), 0);
-	pw_fini(&pw);
+	pwu_close(&pw);
 	live_src_fini(&self);
-	cr_assert_eq(img_close(pw.pm), 0);
-	close(pw.pages_fd);
 }
 
 /* process_vm_readv stops at a page it refuses; the rest of that range is
