@@ -7,6 +7,7 @@
 
 #include "common/kerndat.h"
 #include "criu-lite/incremental/parent_src.h"
+#include "images/image.h"
 #include "images/log.h"
 
 #define CMP_BUF	(1u << 20)

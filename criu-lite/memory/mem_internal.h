@@ -14,6 +14,16 @@
 #include "criu-lite/memory/page_src.h"
 #include "images/image.h"
 
+/* One file mapped by the process, looked up once however many VMAs map it. */
+struct mem_file {
+	uint64_t dev, ino;	/* as maps shows them: the cache key */
+	FileIdentity *fi;	/* NULL when the file could not be opened */
+	bool elf;
+	bool gone;		/* unlinked, or its path now names another file */
+	uint64_t size;
+	struct mem_file *next;
+};
+
 #define MEM_FILE_BUCKETS 256
 struct mem_files {
 	struct mem_file *bucket[MEM_FILE_BUCKETS];

@@ -27,7 +27,6 @@
 #include <sys/uio.h>
 
 #include "common/vma.h"
-#include "images/image.h"
 
 #define MEM_PAGE	4096ull
 
@@ -42,16 +41,9 @@ enum mem_policy {
 	MP_WHOLE,	/* [vdso]: every page, always */
 };
 
-/* One file mapped by the process, looked up once however many VMAs map it. */
-struct mem_file {
-	uint64_t dev, ino;	/* as maps shows them: the cache key */
-	FileIdentity *fi;	/* NULL when the file could not be opened */
-	bool elf;
-	bool gone;		/* unlinked, or its path now names another file */
-	uint64_t size;
-	struct mem_file *next;
-};
+struct mem_file;
 
+/* A VMA as the engine classified it (mem_vma.c). */
 struct mem_vma {
 	const struct vma *v;
 	uint32_t status, flags, madv;
@@ -89,8 +81,9 @@ struct pm_ctx;
 
 struct page_src_ops {
 	const char *name;	/* what it reads, for messages */
-	/* Queue the pages of VMA idx: through the pm_scan_* helpers, by
-	 * pw_add_* (pc_pw), or by handing mv to a source below. */
+	/* Queue the pages of VMA idx (of the dump's list): through the
+	 * pm_scan_* helpers, or by handing mv (or a changed copy) to a source
+	 * below. */
 	int (*scan)(struct page_src *s, struct pm_ctx *pc, const struct mem_vma *mv, uint32_t idx);
 	/* The first populated range in [addr, end): 1 with [*start, *stop),
 	 * 0 if none, <0 on error. Optional: pm_scan_populated and, for the
@@ -138,7 +131,7 @@ int pm_has_pages(struct pm_ctx *pc, pid_t pid, uint64_t start, uint64_t end);
  * KD_TRACK_HASHES every page is read and the parent's same op decides. */
 void pm_set_parent(struct pm_ctx *pc, struct page_src *parent, int track);
 
-/* Helpers for implementations: reading (pages_write.c). */
+/* Helpers for implementations: reading (page_src.c). */
 
 /* pread until len bytes are in; a short file reads as zeros (it shrank
  * under us: a mapping shows zeros past EOF too). -errno, not logged. */
