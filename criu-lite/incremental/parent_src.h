@@ -21,6 +21,9 @@ struct parent_src {
 	uint8_t *cmp;		/* KD_TRACK_HASHES: the parent's bytes, a chunk at a time */
 };
 
+/* Holds nothing: parent_src_close is a no-op on it. */
+#define PARENT_SRC_NULL ((struct parent_src){ .pm = { .pages_fd = -1 } })
+
 /* The runs of pid in the dump at dirfd. 0 or -errno (logged); on failure
  * too, parent_src_close. */
 int parent_src_open(struct parent_src *p, int dirfd, pid_t pid, int track, struct page_src *below);

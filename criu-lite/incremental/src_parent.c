@@ -101,8 +101,10 @@ static const struct page_src_ops parent_ops = {
 
 int parent_src_open(struct parent_src *p, int dirfd, pid_t pid, int track, struct page_src *below)
 {
-	*p = (struct parent_src){ .s = { .ops = &parent_ops, .best_effort = below->best_effort },
-				  .below = below, .track = track, .pm = { .pages_fd = -1 } };
+	*p = PARENT_SRC_NULL;
+	p->s = (struct page_src){ .ops = &parent_ops, .best_effort = below->best_effort };
+	p->below = below;
+	p->track = track;
 	if (track == KD_TRACK_HASHES && !(p->cmp = malloc(CMP_BUF)))
 		return -ENOMEM;
 	return pmr_open(dirfd, pid, &p->pm);

@@ -155,7 +155,7 @@ int track_prepare(struct track_parent *tp, pid_t pid, struct page_src *below,
 	bool gone;
 	int r;
 
-	*ps = (struct parent_src){ .pm = { .pages_fd = -1 } };
+	*ps = PARENT_SRC_NULL;
 	*tracker = -1;
 	if (!pe) {
 		pr_info("process %d is not in %s: dumped in full", pid, tp->path);
