@@ -16,6 +16,7 @@
 
 #include "criu-lite/memory/mem.h"
 #include "criu-lite/memory/mem_internal.h"
+#include "criu-lite/snapshot/snap_src.h"
 #include "common/vma.h"
 #include "images/image.h"
 #include "images/dump_read.h"
@@ -107,7 +108,7 @@ static void memdump_run(struct memdump *md)
 	cr_assert_geq(md->dirfd, 0);
 	memset(&md->st, 0, sizeof(md->st));
 	seize_stop(md->t.pid);
-	cr_assert_eq(mem_dump(md->dirfd, md->t.pid, md->t.pid, &md->st), 0);
+	cr_assert_eq(mem_dump(md->dirfd, md->t.pid, &md->st), 0);
 	cr_assert_eq(ptrace(PTRACE_DETACH, md->t.pid, 0, 0), 0);
 	load_vmas(md->dirfd, md->t.pid, &md->vm);
 	cr_assert_eq(dr_pages_open(md->dirfd, md->dir, md->t.pid, &md->pm), 0);
@@ -365,7 +366,7 @@ Test(mem, target_rss_unchanged)
 	dirfd = open(dir, O_RDONLY | O_DIRECTORY);
 	seize_stop(t.pid);
 	before = proc_rss_kb(t.pid);
-	cr_assert_eq(mem_dump(dirfd, t.pid, t.pid, &st), 0);
+	cr_assert_eq(mem_dump(dirfd, t.pid, &st), 0);
 	after = proc_rss_kb(t.pid);
 	cr_assert_eq(ptrace(PTRACE_DETACH, t.pid, 0, 0), 0);
 	/* 64 MiB mapped, 7 pages of it touched: a read of the rest would show. */
@@ -394,6 +395,8 @@ static void wait_stopped(pid_t pid)
 Test(mem, pages_from_a_forked_copy)
 {
 	struct memdump md = { 0 };
+	struct live_src orig;
+	struct fork_src fork;
 	struct vma_list vl;
 	char line[128];
 	pid_t copy;
@@ -416,7 +419,11 @@ Test(mem, pages_from_a_forked_copy)
 	cr_assert_str_eq(line, "REWRITTEN");
 
 	before = proc_rss_kb(md.t.pid);
-	cr_assert_eq(mem_dump_vmas(md.dirfd, md.t.pid, copy, &vl, &md.st), 0);
+	live_src_init(&orig, md.t.pid, false);
+	fork_src_init(&fork, md.t.pid, copy, &orig.s);
+	cr_assert_eq(mem_dump_src(md.dirfd, md.t.pid, &vl, &fork.s, &md.st), 0);
+	fork_src_fini(&fork);
+	live_src_fini(&orig);
 	after = proc_rss_kb(md.t.pid);
 	vma_list_free(&vl);
 	load_vmas(md.dirfd, md.t.pid, &md.vm);
@@ -455,9 +462,9 @@ Test(mem, scan_ioctl_and_pagemap_reads_agree)
 	/* Dump both ways while frozen, so that nothing moves in between. */
 	dr_pages_free(md.pm);
 	memset(&md.st, 0, sizeof(md.st));
-	cr_assert_eq(mem_dump(md.dirfd, md.t.pid, md.t.pid, &md.st), 0);
+	cr_assert_eq(mem_dump(md.dirfd, md.t.pid, &md.st), 0);
 	pm_no_scan_ioctl = true;
-	cr_assert_eq(mem_dump(dirfd2, md.t.pid, md.t.pid, &st2), 0);
+	cr_assert_eq(mem_dump(dirfd2, md.t.pid, &st2), 0);
 	pm_no_scan_ioctl = false;
 	cr_assert_eq(ptrace(PTRACE_DETACH, md.t.pid, 0, 0), 0);
 	cr_assert_eq(dr_pages_open(md.dirfd, md.dir, md.t.pid, &md.pm), 0);

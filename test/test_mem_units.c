@@ -21,6 +21,7 @@
 #include "images/image.h"
 #include "images/dump_read.h"
 #include "test/helpers.h"
+#include "test/pw_util.h"
 #include "test/targets/mem_pattern.h"
 
 static char cur_dir[256];
@@ -212,7 +213,7 @@ Test(mem_units, full_disk_leaves_no_images)
 	cr_assert_eq(ptrace(PTRACE_SEIZE, t.pid, 0, 0), 0);
 	cr_assert_eq(ptrace(PTRACE_INTERRUPT, t.pid, 0, 0), 0);
 	cr_assert_eq(waitpid(t.pid, &status, __WALL), t.pid);
-	r = mem_dump(dirfd, t.pid, t.pid, &st);
+	r = mem_dump(dirfd, t.pid, &st);
 	cr_assert_eq(ptrace(PTRACE_DETACH, t.pid, 0, 0), 0);
 	cr_assert_eq(r, -ENOSPC, "mem_dump returned %d", r);
 	snprintf(name, sizeof(name), "pages-%d.img", t.pid);
@@ -228,29 +229,20 @@ Test(mem_units, full_disk_leaves_no_images)
 /* The batch layer alone, reading this very process: a pw writing
  * pages-1.img and pagemap-1.img into a fresh directory. */
 static struct pw pw;	/* large: iovec and segment tables */
+static struct live_src self;	/* this process, as the dump reads a target */
 
 static int pw_open(struct dump_stats *st)
 {
-	PagemapHead head = PAGEMAP_HEAD__INIT;
-	int dirfd;
+	int dirfd = pwu_open(&pw, cur_dir, sizeof(cur_dir), st);
 
-	make_tmpdir(cur_dir, sizeof(cur_dir), "pw");
-	dirfd = open(cur_dir, O_RDONLY | O_DIRECTORY);
-	cr_assert_eq(pw_init(&pw, st), 0);
-	pw.pages_fd = img_create_raw(dirfd, "pages-1.img");
-	pw.pm = img_create(dirfd, IMG_PAGEMAP, 1);
-	head.pages_file = "pages-1.img";
-	cr_assert_eq(img_write(pw.pm, &head), 0);
-	cr_assert_eq(pww_start(&pw.writer, pw.pages_fd), 0);
+	live_src_init(&self, getpid(), false);
 	return dirfd;
 }
 
 static void pw_close(void)
 {
-	cr_assert_eq(pw_finish(&pw), 0);
-	pw_fini(&pw);
-	cr_assert_eq(img_close(pw.pm), 0);
-	close(pw.pages_fd);
+	pwu_close(&pw);
+	live_src_fini(&self);
 }
 
 /* process_vm_readv stops at a page it refuses; the rest of that range is
@@ -268,8 +260,8 @@ Test(mem_units, refused_range_falls_back_to_proc_mem)
 	cr_assert_eq(mprotect(p + PG, PG, PROT_NONE), 0);
 	dirfd = pw_open(&st);
 	/* Two segments (a gap between them), one read call for both. */
-	cr_assert_eq(pw_add_copy(&pw, (uintptr_t)p, 3, 0, PW_SRC_VM, getpid(), -1, 0), 0);
-	cr_assert_eq(pw_add_copy(&pw, (uintptr_t)p + 4 * PG, 2, 0, PW_SRC_VM, getpid(), -1, 0), 0);
+	cr_assert_eq(pw_add_copy(&pw, (uintptr_t)p, 3, 0, &self.s, 0), 0);
+	cr_assert_eq(pw_add_copy(&pw, (uintptr_t)p + 4 * PG, 2, 0, &self.s, 0), 0);
 	pw_close();
 	cr_assert_eq(dr_pages_open(dirfd, cur_dir, 1, &pm), 0);
 	cr_assert_eq(dr_pages_read(pm, (uintptr_t)p, got, 3 * PG), 0);
@@ -303,9 +295,8 @@ Test(mem_units, many_segments_and_alternating_zero_pages)
 	dirfd = pw_open(&st);
 	/* Pages 0..2999 one by one (3000 segments), the rest as one range. */
 	for (size_t i = 0; i < 3000; i++)
-		cr_assert_eq(pw_add_copy(&pw, (uintptr_t)p + i * PG, 1, 0, PW_SRC_VM, getpid(), -1, 0), 0);
-	cr_assert_eq(pw_add_copy(&pw, (uintptr_t)p + 3000 * PG, N - 3000, 0, PW_SRC_VM, getpid(),
-				 -1, 0), 0);
+		cr_assert_eq(pw_add_copy(&pw, (uintptr_t)p + i * PG, 1, 0, &self.s, 0), 0);
+	cr_assert_eq(pw_add_copy(&pw, (uintptr_t)p + 3000 * PG, N - 3000, 0, &self.s, 0), 0);
 	pw_close();
 	cr_assert_eq(st.pages_written, N / 2);
 	cr_assert_eq(st.pages_zero, N / 2);

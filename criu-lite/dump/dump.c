@@ -2,17 +2,15 @@
  * then declare the directory complete by writing inventory.img last.
  * Reads like a script; each step lives in the module that knows its object. */
 #include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "common/kerndat.h"
 #include "criu-lite/capture/capture.h"
 #include "criu-lite/dump/dump.h"
+#include "criu-lite/dump/dump_ctx.h"
 #include "criu-lite/dump/dump_images.h"
 #include "criu-lite/files/files.h"
 #include "criu-lite/freeze/signals.h"
@@ -22,53 +20,9 @@
 #include "images/clock.h"
 #include "images/log.h"
 
-struct dump_ctx {
-	const struct dump_opts *opts;
-	int dirfd;
-	struct dump_tree tree;
-	struct dump_stats stats;
-	uint64_t freeze_start_ns, frozen_ns, thaw_ns, realtime_ns;
-	uint32_t xstate_len;		/* NT_X86_XSTATE bytes the kernel gave */
-	sigset_t oldmask;
-	struct snap_proc *snap;		/* --snapshot fork: one per process, or NULL */
-	struct wp_proc **wp;		/* --snapshot wp: one per process, or NULL */
-	struct wp_proc *wp_root;	/* armed before the freeze */
-	struct track_parent tp;		/* --prev-images-dir */
-	bool has_parent;
-	int *track_fd;			/* --track-mem: per process, the tracker's fd or -1 */
-	int *kept_fd;			/* --prev-images-dir: the parent's tracker in place, or -1 */
-	struct vma_list prefetch;	/* the root's VMAs before the freeze (mem_read_vmas) */
-};
-
 static int check_interrupted(void)
 {
 	return dump_check_interrupted("dump");
-}
-
-static int open_images_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-	if (fd < 0)
-		return pr_perror("cannot open images directory %s", dir);
-	/* Root passes access() checks on permissions, but not on a read-only
-	 * mount; the probe file catches everything else (quota, ACLs). */
-	if (faccessat(fd, ".", W_OK, AT_EACCESS)) {
-		int r = pr_perror("images directory %s is not writable", dir);
-
-		close(fd);
-		return r;
-	}
-	/* A leftover inventory would claim completeness for a dump that may
-	 * yet fail: it goes first. */
-	if ((unlinkat(fd, "inventory.img", 0) && errno != ENOENT) ||
-	    (unlinkat(fd, "inventory.img.tmp", 0) && errno != ENOENT)) {
-		int r = pr_perror("cannot remove old inventory in %s", dir);
-
-		close(fd);
-		return r;
-	}
-	return fd;
 }
 
 static int minimal_proc_entry(const struct dump_proc *p, ProcEntry **out)
@@ -212,7 +166,7 @@ static int dump_one(struct dump_ctx *c, const struct dump_proc *p)
 		r = track_mem_dump(&c->tp, c->dirfd, p->pid, c->opts->track_mem,
 				   n == 0 ? &c->prefetch : NULL, &c->stats, &c->kept_fd[n]);
 	else if (!r)
-		r = mem_dump(c->dirfd, p->pid, p->pid, &c->stats);
+		r = mem_dump(c->dirfd, p->pid, &c->stats);
 	if (!r)
 		r = files_dump(c->dirfd, p->pid);
 	/* The tracker's fd is criu-lite's, not the process's. */
@@ -221,7 +175,7 @@ static int dump_one(struct dump_ctx *c, const struct dump_proc *p)
 	if (!r && c->track_fd && c->kept_fd && c->kept_fd[n] >= 0)
 		c->track_fd[n] = c->kept_fd[n];		/* protected again: it goes on */
 	else if (!r && c->track_fd)
-		r = track_arm(p->pid, track_method(), NULL, &c->track_fd[n]);
+		r = track_arm(p->pid, c->method, NULL, &c->track_fd[n]);
 	if (!r)
 		r = check_interrupted();
 	return r;
@@ -238,159 +192,114 @@ static int write_stats(struct dump_ctx *c)
 static int write_inventory(struct dump_ctx *c)
 {
 	return dump_write_inventory(c->dirfd, c->opts, INVENTORY_KIND_DUMP, c->realtime_ns,
-				    c->opts->track_mem ? kerndat_track_mem_name(track_method()) : NULL,
+				    c->opts->track_mem ? kerndat_track_mem_name(c->method) : NULL,
 				    c->xstate_len);
 }
 
-static void release(struct dump_ctx *c, enum release_mode mode)
+/* Before the freeze: --snapshot wp arms the root while it runs, and the
+ * root's VMAs are read ahead (not fatal: without them, smaps is read while
+ * frozen; a plain dump reads all memory frozen anyway, the walk is a small
+ * part of it). */
+static int before_freeze(struct dump_ctx *c)
 {
-	if (c->tree.released)
-		return;
-	seize_release(&c->tree, mode);
-	c->thaw_ns = clock_ns(CLOCK_MONOTONIC);
-}
-
-int dump_run(const struct dump_opts *opts)
-{
-	struct dump_ctx c = { .opts = opts, .dirfd = -1, .tree = { .released = true } };
-	enum release_mode mode = opts->leave_stopped ? RELEASE_STOPPED : RELEASE_RUN;
+	const struct dump_opts *opts = c->opts;
 	int r;
 
-	if ((opts->snapshot_fork || opts->snapshot_wp) && (opts->prev_dir || opts->track_mem)) {
-		pr_err("--snapshot does not go with --track-mem or --prev-images-dir yet");
-		return -ENOTSUP;
-	}
-	c.dirfd = open_images_dir(opts->dir);
-	if (c.dirfd < 0)
-		return c.dirfd;
-	if (opts->prev_dir) {
-		r = track_parent_open(c.dirfd, opts->prev_dir, opts->pid, &c.tp);
-		if (r) {
-			track_parent_close(&c.tp);
-			close(c.dirfd);
-			return r;
-		}
-		c.has_parent = true;
-	}
-	dump_hold_signals(&c.oldmask);
 	if (opts->snapshot_wp && !opts->kill) {
-		c.wp_root = calloc(1, sizeof(*c.wp_root));
-		r = c.wp_root ? wp_arm_running(c.wp_root, opts->pid) : -ENOMEM;
-		if (r) {
-			free(c.wp_root);
-			sigprocmask(SIG_SETMASK, &c.oldmask, NULL);
-			track_parent_close(&c.tp);
-			close(c.dirfd);
+		c->wp_root = calloc(1, sizeof(*c->wp_root));
+		r = c->wp_root ? wp_arm_running(c->wp_root, opts->pid) : -ENOMEM;
+		if (r)
 			return r;
-		}
 	}
-	/* Not fatal: without it, smaps is read while frozen. (A plain dump
-	 * reads all memory frozen anyway: the walk is a small part of it.) */
-	if ((opts->snapshot_fork || opts->snapshot_wp || c.has_parent) && !opts->kill &&
-	    mem_read_vmas(opts->pid, &c.prefetch) < 0)
-		vma_list_free(&c.prefetch);
-	c.realtime_ns = clock_ns(CLOCK_REALTIME);
-	c.freeze_start_ns = clock_ns(CLOCK_MONOTONIC);
-	r = seize_tree(opts->pid, &opts->seize, &c.tree);
-	c.frozen_ns = clock_ns(CLOCK_MONOTONIC);
+	if ((opts->snapshot_fork || opts->snapshot_wp || c->has_parent) && !opts->kill &&
+	    mem_read_vmas(opts->pid, &c->prefetch) < 0)
+		vma_list_free(&c->prefetch);
+	return 0;
+}
+
+/* Frozen: every process captured (its memory too, unless a snapshot
+ * reads it later); released at once unless --kill. */
+static int frozen(struct dump_ctx *c)
+{
+	const struct dump_opts *opts = c->opts;
+	int r;
+
+	c->realtime_ns = clock_ns(CLOCK_REALTIME);
+	c->freeze_start_ns = clock_ns(CLOCK_MONOTONIC);
+	r = seize_tree(opts->pid, &opts->seize, &c->tree);
+	c->frozen_ns = clock_ns(CLOCK_MONOTONIC);
 	/* seize_tree's first look at /proc leaves the tree running. */
-	if (!r && c.tree.freeze_start_ns)
-		c.freeze_start_ns = c.tree.freeze_start_ns;
+	if (!r && c->tree.freeze_start_ns)
+		c->freeze_start_ns = c->tree.freeze_start_ns;
 	if (!r && (opts->snapshot_fork || opts->snapshot_wp) && opts->kill)
 		pr_info("--kill keeps the tree frozen to the end: --snapshot not needed");
-	else if (!r && opts->snapshot_wp &&
-		 !(c.wp = calloc(c.tree.nr_procs, sizeof(*c.wp))))
-		r = -ENOMEM;
-	else if (!r && opts->snapshot_fork &&
-		 !(c.snap = calloc(c.tree.nr_procs, sizeof(*c.snap))))
-		r = -ENOMEM;
-	if (!r && opts->track_mem && !(c.track_fd = malloc(c.tree.nr_procs * sizeof(int))))
-		r = -ENOMEM;
-	if (!r && c.has_parent && !(c.kept_fd = malloc(c.tree.nr_procs * sizeof(int))))
-		r = -ENOMEM;
-	for (int n = 0; !r && n < c.tree.nr_procs; n++) {
-		if (c.track_fd)
-			c.track_fd[n] = -1;
-		if (c.kept_fd)
-			c.kept_fd[n] = -1;
-	}
-	for (int n = 0; !r && n < c.tree.nr_procs; n++)
-		r = dump_one(&c, &c.tree.procs[n]);
+	if (!r)
+		r = dump_ctx_procs(c);
+	for (int n = 0; !r && n < c->tree.nr_procs; n++)
+		r = dump_one(c, &c->tree.procs[n]);
 	/* Before the tree is killed or left stopped: a restore that would be
 	 * refused makes this an outage; the tree runs on instead. */
 	if (!r && (opts->kill || opts->leave_stopped))
-		r = dump_check_restorable(c.dirfd, &c.tree, &opts->fd,
+		r = dump_check_restorable(c->dirfd, &c->tree, &opts->fd,
 					  opts->kill ? "dump --kill" : "dump --leave-stopped");
 	/* With --kill the tree stays frozen until the images are complete:
 	 * killing it before would lose it if a last write failed. */
 	if (!r && !opts->kill)
-		release(&c, mode);
+		dump_ctx_release(c, opts->leave_stopped ? RELEASE_STOPPED : RELEASE_RUN);
 	if (!r && !opts->kill && !opts->leave_stopped)
-		r = dump_check_restorable(c.dirfd, &c.tree, &opts->fd, NULL);
-	if (c.snap || c.wp)
-		mem_yield(c.wp ? YIELD_IDLE : YIELD_NICE);
-	for (int n = 0; !r && c.snap && n < c.tree.nr_procs; n++)
-		r = snap_dump_mem(&c.snap[n], c.dirfd, &c.stats);
-	for (int n = 0; !r && c.wp && n < c.tree.nr_procs; n++)
-		r = wp_dump_mem(c.wp[n], c.dirfd, &c.stats);
+		r = dump_check_restorable(c->dirfd, &c->tree, &opts->fd, NULL);
+	return r;
+}
+
+/* Running again (unless --kill): the snapshots' memory, then the images
+ * of the whole, the inventory last. */
+static int after_thaw(struct dump_ctx *c)
+{
+	int r = 0;
+
+	if (c->snap || c->wp)
+		mem_yield(c->wp ? YIELD_IDLE : YIELD_NICE);
+	for (int n = 0; !r && c->snap && n < c->tree.nr_procs; n++)
+		r = snap_dump_mem(&c->snap[n], c->dirfd, &c->stats);
+	for (int n = 0; !r && c->wp && n < c->tree.nr_procs; n++)
+		r = wp_dump_mem(c->wp[n], c->dirfd, &c->stats);
 	mem_yield(YIELD_OFF);
 	if (!r)
-		r = dump_write_pstree(c.dirfd, &c.tree, c.track_fd);
-	if (!r && opts->kill)
-		c.thaw_ns = clock_ns(CLOCK_MONOTONIC);
+		r = dump_write_pstree(c->dirfd, &c->tree, c->track_fd);
+	if (!r && c->opts->kill)
+		c->thaw_ns = clock_ns(CLOCK_MONOTONIC);
 	if (!r)
-		r = write_stats(&c);
+		r = write_stats(c);
 	if (!r)
 		r = check_interrupted();
 	if (!r)
-		r = write_inventory(&c);
+		r = write_inventory(c);
 	/* The inventory's syncfs may take a while: a signal that came during
 	 * it still abandons the dump. One that comes after this point finds
 	 * the dump complete and reported; it is dropped, not left to kill us
 	 * once the mask is lifted. */
 	if (!r)
 		r = check_interrupted();
-	if (r) {
-		release(&c, RELEASE_RUN);
-		unlinkat(c.dirfd, "inventory.img", 0);
-		dump_drain_signals();
-	} else if (opts->kill) {
-		release(&c, RELEASE_KILL);
-	}
-	/* After the release: a copy's zombie is reaped inside the original. */
-	for (int n = 0; c.snap && n < c.tree.nr_procs; n++)
-		snap_drop(&c.snap[n]);
-	free(c.snap);
-	for (int n = 0; c.wp && n < c.tree.nr_procs; n++)
-		if (c.wp[n]) {
-			wp_drop(c.wp[n]);
-			free(c.wp[n]);
-		}
-	free(c.wp);
-	if (c.wp_root) {
-		wp_drop(c.wp_root);
-		free(c.wp_root);
-	}
-	/* Trackers that are not to go on are taken down, now that the tree
-	 * runs (a stop of the leader only): the parent's unless --track-mem,
-	 * ours if the dump failed (the parent's then stays, for a retry). */
-	for (int n = 0; n < c.tree.nr_procs; n++) {
-		bool kept = c.kept_fd && c.kept_fd[n] >= 0;
+	return r;
+}
 
-		if (kept && !r && !opts->track_mem)
-			track_disarm_running(c.tree.procs[n].pid, c.kept_fd[n]);
-		if (r && c.track_fd && c.track_fd[n] >= 0 && !kept)
-			track_disarm_running(c.tree.procs[n].pid, c.track_fd[n]);
+int dump_run(const struct dump_opts *opts)
+{
+	struct dump_ctx c = DUMP_CTX_NULL(opts);
+	int r;
+
+	if ((opts->snapshot_fork || opts->snapshot_wp) && (opts->prev_dir || opts->track_mem)) {
+		pr_err("--snapshot does not go with --track-mem or --prev-images-dir yet");
+		return -ENOTSUP;
 	}
-	free(c.track_fd);
-	free(c.kept_fd);
-	track_parent_close(&c.tp);
-	vma_list_free(&c.prefetch);
-	dump_tree_free(&c.tree);
+	r = dump_ctx_open(&c);
 	if (!r)
-		dump_drain_signals();
-	sigprocmask(SIG_SETMASK, &c.oldmask, NULL);
-	close(c.dirfd);
+		r = before_freeze(&c);
+	if (!r)
+		r = frozen(&c);
+	if (!r)
+		r = after_thaw(&c);
+	dump_ctx_done(&c, r);
 	if (!r)
 		pr_info("dump of %d complete in %s (downtime %.3f ms)", opts->pid, opts->dir,
 			(c.thaw_ns - c.freeze_start_ns) / 1e6);

@@ -127,55 +127,54 @@ static bool uffd_in_place(pid_t pid, int fd)
 	return ok;
 }
 
-int track_prepare(struct track_parent *tp, pid_t pid, struct dr_pages **pm, struct mem_extra *x,
-		  int *tracker)
+int track_prepare(struct track_parent *tp, pid_t pid, struct page_src *below,
+		  struct parent_src *ps, int *tracker)
 {
 	ssize_t idx = dr_find(&tp->d, (uint32_t)pid);
 	const PstreeEntry *pe = idx >= 0 ? tp->d.ps[idx] : NULL;
+	bool gone;
 	int r;
 
-	*pm = NULL;
-	x->parent = NULL;
-	x->track = tp->method;
+	*ps = PARENT_SRC_NULL;
 	*tracker = -1;
 	if (!pe) {
 		pr_info("process %d is not in %s: dumped in full", pid, tp->path);
 		return 0;
 	}
-	r = dr_pages_open(tp->d.dirfd, tp->d.dir, (uint32_t)pid, pm);
+	gone = tp->method == KD_TRACK_PAGEMAP_SCAN &&
+	       (!pe->has_track_fd || !uffd_in_place(pid, pe->track_fd));
+	r = parent_src_open(ps, tp->d.dirfd, tp->d.dir, pid, gone ? KD_TRACK_HASHES : tp->method, below);
 	if (r < 0)
 		return r;
-	x->parent = *pm;
-	if (tp->method == KD_TRACK_PAGEMAP_SCAN &&
-	    (!pe->has_track_fd || !uffd_in_place(pid, pe->track_fd))) {
+	if (gone)
 		pr_warn("process %d: the write tracker %s left is gone (fd closed or exec): "
 			"comparing every page with it instead", pid, tp->path);
-		x->track = KD_TRACK_HASHES;
-	} else if (tp->method == KD_TRACK_PAGEMAP_SCAN) {
+	else if (tp->method == KD_TRACK_PAGEMAP_SCAN)
 		*tracker = pe->track_fd;
-	}
-	return 0;
+	return 1;
 }
 
 int track_mem_dump(struct track_parent *tp, int dirfd, pid_t pid, bool rearm,
 		   const struct vma_list *pre, struct dump_stats *st,
 		   int *tracker)
 {
-	struct mem_extra x = { .frozen_fd = -1 };
-	struct dr_pages *pm = NULL;
+	struct live_src live;
+	struct parent_src parent;
 	struct vma_list vl = { 0 };
-	int r = mem_read_vmas_frozen(pid, pre, &vl);
+	int r = mem_read_vmas_frozen(pid, pre, &vl), has;
 
 	if (r < 0)
 		return r;
-	r = track_prepare(tp, pid, &pm, &x, tracker);
-	if (!r)
-		r = mem_dump_ex(dirfd, pid, pid, &vl, &x, st);
-	dr_pages_free(pm);
+	live_src_init(&live, pid, false);
+	r = has = track_prepare(tp, pid, &live.s, &parent, tracker);
+	if (r >= 0)
+		r = mem_dump_src(dirfd, pid, &vl, has ? &parent.s : &live.s, st);
+	parent_src_close(&parent);
+	live_src_fini(&live);
 	/* Scanned: protect again what was written, for the next dump. */
 	if (!r && rearm && *tracker >= 0)
 		r = track_protect(pid, &vl);
-	else if (!r && rearm && x.parent && tp->method == KD_TRACK_SOFT_DIRTY)
+	else if (!r && rearm && has && tp->method == KD_TRACK_SOFT_DIRTY)
 		r = track_arm(pid, KD_TRACK_SOFT_DIRTY, &vl, tracker);
 	vma_list_free(&vl);
 	return r;

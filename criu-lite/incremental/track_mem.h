@@ -25,8 +25,9 @@
 #include <sys/types.h>
 
 #include "common/kerndat.h"
-#include "criu-lite/memory/mem.h"
 #include "common/vma.h"
+#include "criu-lite/incremental/parent_src.h"
+#include "criu-lite/memory/mem.h"
 #include "images/dump_read.h"
 
 /* The dump a --prev-images-dir names. */
@@ -45,12 +46,14 @@ enum kd_track_mem track_method(void);
 int track_parent_open(int dirfd, const char *prev, pid_t root, struct track_parent *tp);
 void track_parent_close(struct track_parent *tp);
 
-/* Tree frozen. Fill x->parent and x->track for pid (*pm receives the
- * parent's page runs, or NULL; dr_pages_free it after the dump). A pid the
- * parent does not have is dumped in full (x->parent stays NULL). *tracker:
- * the parent's userfaultfd in pid if it is still in place, else -1. */
-int track_prepare(struct track_parent *tp, pid_t pid, struct dr_pages **pm, struct mem_extra *x,
-		  int *tracker);
+/* Tree frozen. The parent's pages of pid as a source over `below`, in ps
+ * (parent_src_close it after the dump, whatever this returned): 1, or 0
+ * when the parent does not have pid (ps unused: dump it in full), or <0.
+ * The tracking method is the parent's, or KD_TRACK_HASHES when its tracker
+ * is gone. *tracker: the parent's userfaultfd in pid if it is still in
+ * place, else -1. */
+int track_prepare(struct track_parent *tp, pid_t pid, struct page_src *below,
+		  struct parent_src *ps, int *tracker);
 
 /* Tree frozen. The memory images of pid against the parent (VMAs as
  * mem_read_vmas_frozen reads them, with pre); with rearm,

@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "common/kerndat.h"
 #include "criu-lite/memory/mem.h"
 #include "criu-lite/memory/mem_internal.h"
 #include "images/log.h"
@@ -14,33 +13,14 @@
 
 struct mem_dump {
 	int dirfd;
-	pid_t pid, mem_pid;
+	pid_t pid;
 	char pages_name[64];
 	struct img *mm, *pm;
 	int pages_fd;
-	struct vma_list copy_vmas;	/* the fork()ed copy's VMAs, when needed */
-	const struct mem_extra *x;	/* or NULL */
 	struct mem_files files;
 	struct pw pw;
 	struct pm_ctx pc;
 };
-
-/* A fork()ed copy lacks MADV_DONTFORK ranges and has WIPEONFORK ones
- * emptied: those must come from the original, unless the copy shows the
- * range intact (the snapshot cleared the flags around its fork()). */
-static pid_t source_of(const struct mem_dump *md, const struct vma *v)
-{
-	const struct vma *c;
-
-	if (md->mem_pid == md->pid || !(v->vmf & (VMF_DONTCOPY | VMF_WIPEONFORK)))
-		return md->mem_pid;
-	c = vma_list_find(&md->copy_vmas, v->start);
-	if (c && c->start == v->start && c->end == v->end && !(c->vmf & VMF_WIPEONFORK))
-		return md->mem_pid;
-	pr_warn("%#llx-%#llx is MADV_DONTFORK/WIPEONFORK: read from the live process %d",
-		(unsigned long long)v->start, (unsigned long long)v->end, md->pid);
-	return md->pid;
-}
 
 static int open_images(struct mem_dump *md)
 {
@@ -67,119 +47,27 @@ static int open_images(struct mem_dump *md)
 	return r;
 }
 
-static bool is_frozen(const struct mem_dump *md, size_t i)
+/* Which pages of each VMA, and from where, is the source's business. */
+static int dump_all(struct mem_dump *md, const struct vma_list *vl, struct page_src *src)
 {
-	return md->x && md->x->frozen && md->x->frozen[i];
-}
-
-static enum wp_kind wp_kind_of(const struct mem_dump *md, size_t i)
-{
-	return md->x && md->x->wp_kind ? (enum wp_kind)md->x->wp_kind[i] : WPK_NONE;
-}
-
-/* --snapshot wp: the pages populated at the freeze, from the live process
- * (pages_write's overlay puts back those it wrote since). A page populated
- * since then was a hole at the freeze: it stays one. */
-size_t wp_run_first_after(const struct wp_run *runs, size_t nr, uint64_t addr)
-{
-	size_t lo = 0, hi = nr;
-
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-
-		if (runs[mid].end <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
-static int queue_wp_runs(struct mem_dump *md, const struct vma *v, uint32_t idx)
-{
-	const struct mem_extra *x = md->x;
-	uint64_t covered = 0;
-
-	for (size_t k = wp_run_first_after(x->wp_runs, x->nr_wp_runs, v->start);
-	     k < x->nr_wp_runs && x->wp_runs[k].start < v->end; k++) {
-		uint64_t s = x->wp_runs[k].start > v->start ? x->wp_runs[k].start : v->start;
-		uint64_t e = x->wp_runs[k].end < v->end ? x->wp_runs[k].end : v->end;
-		int r = pw_add_copy(&md->pw, s, (e - s) / MEM_PAGE, idx, PW_SRC_VM, md->pid, -1, 0);
-
-		if (r < 0)
-			return r;
-		covered += (e - s) / MEM_PAGE;
-	}
-	md->pw.st->pages_scanned += (v->end - v->start) / MEM_PAGE;
-	md->pw.st->pages_unpopulated += (v->end - v->start) / MEM_PAGE - covered;
-	return 0;
-}
-
-static int dump_all(struct mem_dump *md, const struct vma_list *vl)
-{
-	bool need_copy_vmas = false;
-	int r;
-
-	for (size_t i = 0; i < vl->nr; i++)
-		need_copy_vmas |= !!(vl->v[i].vmf & (VMF_DONTCOPY | VMF_WIPEONFORK)) &&
-				  !is_frozen(md, i);
-	if (md->mem_pid != md->pid && need_copy_vmas &&
-	    (r = vma_list_read(md->mem_pid, true, &md->copy_vmas)) < 0)
-		return r;
 	for (size_t i = 0; i < vl->nr; i++) {
-		const struct vma *v = &vl->v[i];
 		struct mem_vma mv;
-		pid_t src = source_of(md, v);
+		int r = mem_vma_classify(md->pid, &vl->v[i], &md->files, &mv);
 
-		r = mem_vma_classify(md->pid, v, &md->files, &mv);
 		if (r >= 0)
 			r = mem_vma_write(md->mm, &mv);
-		if (r >= 0 && wp_kind_of(md, i) == WPK_PROTECTED) {
-			r = queue_wp_runs(md, v, (uint32_t)i);
-			if (r < 0)
-				return r;
-			continue;
-		}
-		if (r >= 0 && wp_kind_of(md, i) == WPK_FILE && mv.policy == MP_PRIV_FILE)
-			mv.policy = MP_SHARED_FILE;	/* what is resident is the file's */
-		if (r >= 0 && is_frozen(md, i)) {
-			r = pm_scan_frozen(&md->pc, &mv, (uint32_t)i, md->x->frozen_fd);
-			if (r < 0)
-				return r;
-			continue;
-		}
-		if (r >= 0 && src != md->pid && mv.policy == MP_PRIV_FILE &&
-		    (r = pm_has_pages(&md->pc, src, v->start, v->end)) == 0) {
-			/* fork() copies no page tables of a private file mapping
-			 * that has no anonymous page: what the original has
-			 * resident there was the file's at the fork. */
-			mv.policy = MP_SHARED_FILE;
-			r = pm_scan_vma(&md->pc, &mv, (uint32_t)i, md->pid, md->pid, md->pid);
-			if (r < 0)
-				return r;
-			continue;
-		}
-		/* Shared pages are not copied into a fork()ed child's page
-		 * tables: the original's pagemap says what is populated. */
 		if (r >= 0)
-			r = pm_scan_vma(&md->pc, &mv, (uint32_t)i, v->shared ? md->pid : src, src, src);
+			r = src->ops->scan(src, &md->pc, &mv, (uint32_t)i);
 		if (r < 0)
 			return r;
 	}
 	return pw_finish(&md->pw);
 }
 
-int mem_dump_vmas(int dirfd, pid_t pid, pid_t mem_pid, const struct vma_list *vl,
-		  struct dump_stats *st)
+int mem_dump_src(int dirfd, pid_t pid, const struct vma_list *vl, struct page_src *src,
+		 struct dump_stats *st)
 {
-	return mem_dump_ex(dirfd, pid, mem_pid, vl, NULL, st);
-}
-
-int mem_dump_ex(int dirfd, pid_t pid, pid_t mem_pid, const struct vma_list *vl,
-		const struct mem_extra *x, struct dump_stats *st)
-{
-	struct mem_dump md = { .dirfd = dirfd, .pid = pid, .mem_pid = mem_pid, .pages_fd = -1,
-			       .x = x };
+	struct mem_dump md = { .dirfd = dirfd, .pid = pid, .pages_fd = -1 };
 	struct dump_stats local = { 0 };
 	int r, r2;
 
@@ -189,27 +77,12 @@ int mem_dump_ex(int dirfd, pid_t pid, pid_t mem_pid, const struct vma_list *vl,
 		r = open_images(&md);
 	if (r >= 0)
 		r = pm_init(&md.pc, &md.pw);
-	if (r >= 0 && x && x->parent) {
-		md.pc.parent = x->parent;
-		md.pc.track = x->track;
-		if (x->track == KD_TRACK_HASHES)
-			md.pw.cmp_parent = x->parent;
-	}
-	if (x)
-		md.pw.best_effort = x->best_effort;
-	if (x && x->wp_kind) {
-		md.pw.overlay_fd = x->frozen_fd;
-		md.pw.overlay_pid = pid;
-		md.pw.read_upto = x->read_upto;
-	}
-	md.pc.procmem = mem_pid != pid;		/* a fork()ed copy */
 	if (r >= 0)
-		r = dump_all(&md, vl);
+		r = dump_all(&md, vl, src);
 
 	pm_fini(&md.pc);
 	pw_fini(&md.pw);
 	mem_files_free(&md.files);
-	vma_list_free(&md.copy_vmas);
 	r2 = md.mm ? img_close(md.mm) : 0;
 	r = r < 0 ? r : r2;
 	r2 = md.pm ? img_close(md.pm) : 0;
@@ -237,14 +110,17 @@ int mem_dump_ex(int dirfd, pid_t pid, pid_t mem_pid, const struct vma_list *vl,
 	return 0;
 }
 
-int mem_dump(int dirfd, pid_t pid, pid_t mem_pid, struct dump_stats *st)
+int mem_dump(int dirfd, pid_t pid, struct dump_stats *st)
 {
+	struct live_src live;
 	struct vma_list vl;
 	int r = mem_read_vmas(pid, &vl);
 
 	if (r < 0)
 		return r;
-	r = mem_dump_vmas(dirfd, pid, mem_pid, &vl, st);
+	live_src_init(&live, pid, false);
+	r = mem_dump_src(dirfd, pid, &vl, &live.s, st);
+	live_src_fini(&live);
 	vma_list_free(&vl);
 	return r;
 }

@@ -1,17 +1,16 @@
-/* Memory capture, for the dump orchestrator and --snapshot fork. mem_dump()
- * is both steps below in one; --snapshot fork splits them: read the
- * VMA list while the tree is frozen, then dump pages from the forked copy
- * once the tree runs again. */
+/* Memory capture, for the dump orchestrators and the snapshot and
+ * incremental stages. mem_dump() reads the VMAs and the pages of a frozen
+ * process in one go; the stages read the VMA list while the tree is frozen
+ * and dump pages later, or from elsewhere, through the page sources they
+ * compose (page_src.h). */
 #ifndef CRIU_LITE_MEM_H
 #define CRIU_LITE_MEM_H
 
-#include <stdatomic.h>
 #include <stddef.h>
 #include <sys/types.h>
 #include <stdint.h>
 
 #include "common/vma.h"
-#include "images/dump_read.h"
 
 /* Counters every memory path adds to; the dump writes them into stats.img. */
 struct dump_stats {
@@ -20,11 +19,12 @@ struct dump_stats {
 	uint64_t pages_file, pages_parent;
 };
 
+struct page_src;
+
 /* VMAs into mm-PID.img, page runs into pagemap-PID.img and the bytes into
- * pages-PID.img, pagemap-guided (never reading an unpopulated page).
- * `mem_pid` is where memory is read from: the frozen process itself, or its
- * forked copy with --snapshot fork. */
-int mem_dump(int dirfd, pid_t pid, pid_t mem_pid, struct dump_stats *st);
+ * pages-PID.img, pagemap-guided (never reading an unpopulated page), of a
+ * frozen process. */
+int mem_dump(int dirfd, pid_t pid, struct dump_stats *st);
 
 /* vma_read.c: the VMAs to dump, from /proc/PID/smaps (the process must be
  * frozen, or the list is read ahead: see below). */
@@ -46,58 +46,10 @@ int mem_read_vmas_frozen(pid_t pid, const struct vma_list *pre, struct vma_list 
 enum mem_yield { YIELD_OFF, YIELD_NICE, YIELD_IDLE };
 void mem_yield(enum mem_yield how);
 
-/* Write mm-PID.img, pagemap-PID.img and pages-PID.img for the VMAs in `vl`
- * (taken from `pid`), reading page contents from `mem_pid`. When mem_pid is
- * a fork()ed copy, ranges the copy lacks (MADV_DONTFORK) or has wiped
- * (MADV_WIPEONFORK) are read from `pid`, with a warning, unless the copy has
- * them intact (a snapshot that cleared those flags around its fork()). */
-int mem_dump_vmas(int dirfd, pid_t pid, pid_t mem_pid, const struct vma_list *vl,
-		  struct dump_stats *st);
-
-/* --snapshot wp: pages populated at the freeze, [start, end) bytes. */
-struct wp_run {
-	uint64_t start, end;
-};
-
-/* The first of runs[0..nr) (sorted, disjoint) that ends after addr; nr if
- * none. */
-size_t wp_run_first_after(const struct wp_run *runs, size_t nr, uint64_t addr);
-
-/* --snapshot wp: how a VMA was kept at the freeze. */
-enum wp_kind {
-	WPK_NONE,	/* as a plain dump: read now (vdso, shared files) or frozen[] */
-	WPK_PROTECTED,	/* write-protected: its wp_runs, read live, saved pages over them */
-	WPK_FILE,	/* private file mapping with no page of its own: the file */
-};
-
-/* What a dump may add to mem_dump_vmas. */
-struct mem_extra {
-	/* --snapshot fork: frozen[i] marks vl->v[i] as copied, while the
-	 * original was frozen, into frozen_fd at offset == address (holes
-	 * there were never populated); the copy is not consulted for it. */
-	int frozen_fd;
-	const bool *frozen;
-	/* Incremental dump (--prev-images-dir): the parent's runs of this pid.
-	 * Pages that `track` (enum kd_track_mem) says were not written since,
-	 * and that the parent holds, become PE_PARENT; with KD_TRACK_HASHES
-	 * every page is read and compared with the parent's bytes instead. */
-	const struct dr_pages *parent;
-	int track;
-	/* Pre-dump of a running process: a range unmapped meanwhile is left
-	 * out instead of failing the dump. */
-	bool best_effort;
-	/* --snapshot wp (snapshot_wp.h): per VMA of vl, an enum wp_kind, or
-	 * NULL. frozen_fd then also holds, at offset == address, the pages
-	 * saved before the running process wrote them: they win over what is
-	 * read live. read_upto: how far (address) the live reading has got. */
-	const uint8_t *wp_kind;
-	const struct wp_run *wp_runs;	/* sorted */
-	size_t nr_wp_runs;
-	_Atomic uint64_t *read_upto;
-};
-
-/* mem_dump_vmas with extras (x may be NULL). */
-int mem_dump_ex(int dirfd, pid_t pid, pid_t mem_pid, const struct vma_list *vl,
-		const struct mem_extra *x, struct dump_stats *st);
+/* Write mm-PID.img, pagemap-PID.img and pages-PID.img of pid for the VMAs
+ * in `vl` (taken from pid), the pages as `src` (page_src.h) gives them. On
+ * failure no half images are left. */
+int mem_dump_src(int dirfd, pid_t pid, const struct vma_list *vl, struct page_src *src,
+		 struct dump_stats *st);
 
 #endif

@@ -1,6 +1,7 @@
 /* Which pages of a VMA to capture, from /proc/PID/pagemap (its PAGEMAP_SCAN
  * ioctl, or reads covering 256 MiB each on older kernels) or, for shared
- * objects, from the object itself.
+ * objects, from the object itself: the scanning helpers the page sources
+ * use (page_src.h).
  * Nothing here touches the target's memory: a page that is neither present
  * nor swapped is a hole and is never read, because on this kernel (no shared
  * zero page) reading it would allocate it in the target. */
@@ -96,7 +97,7 @@ static enum pm_class classify(const struct pm_ctx *pc, uint64_t e, enum mem_poli
 {
 	enum pm_class c = pm_classify(e, pol);
 
-	if (c != PMC_COPY || !pc->parent)
+	if (c != PMC_COPY || !pc->pw->parent)
 		return c;
 	if (pc->track == KD_TRACK_PAGEMAP_SCAN && (e & PM_UFFD_WP))
 		return PMC_CLEAN;
@@ -105,12 +106,51 @@ static enum pm_class classify(const struct pm_ctx *pc, uint64_t e, enum mem_poli
 	return c;
 }
 
+/* A mapped object read by offset: offset == address + delta. */
+struct obj_src {
+	struct page_src s;
+	int fd;
+	int64_t delta;
+};
+
+static int obj_read(struct page_src *s, struct page_batch *b, const int *idx, int n)
+{
+	const struct obj_src *o = (const struct obj_src *)s;
+
+	return page_src_pread(s, b, idx, n, o->fd, o->delta);
+}
+
+static int obj_populated(struct page_src *s, uint64_t addr, uint64_t end, uint64_t *start,
+			 uint64_t *stop)
+{
+	const struct obj_src *o = (const struct obj_src *)s;
+	int r = page_fd_data(o->fd, addr + o->delta, end + o->delta, start, stop);
+
+	if (r < 0) {
+		errno = -r;
+		return pr_perror("cannot seek the object mapped at %#llx",
+				 (unsigned long long)addr);
+	}
+	if (r > 0) {
+		*start -= o->delta;
+		*stop -= o->delta;
+	}
+	return r;
+}
+
+static const struct page_src_ops obj_ops = {
+	.name = "the object mapped",
+	.populated = obj_populated,
+	.read = obj_read,
+};
+
 struct scan {
 	const struct mem_vma *mv;
 	uint32_t idx;
-	pid_t mem_pid;
-	enum pw_src src;
-	int obj_fd;		/* MP_DELETED_PRIV: the file, for pages never faulted in */
+	const struct pm_from *from;
+	/* MP_OBJECT: the object; MP_DELETED_PRIV: the file, for pages never
+	 * faulted in (fd -1 when none) */
+	struct obj_src obj;
 };
 
 /* A hole of a private mapping of a deleted file still has content: the
@@ -118,8 +158,7 @@ struct scan {
  * (never from memory), up to the file's end. */
 static int hole_of_deleted(struct pm_ctx *pc, const struct scan *sc, uint64_t addr, uint64_t nr)
 {
-	const struct vma *v = sc->mv->v;
-	uint64_t foff = v->pgoff + (addr - v->start), size = sc->mv->file->size, avail;
+	uint64_t foff = addr + sc->obj.delta, size = sc->mv->file->size, avail;
 
 	if (foff >= size) {
 		pc->pw->st->pages_unpopulated += nr;
@@ -128,8 +167,8 @@ static int hole_of_deleted(struct pm_ctx *pc, const struct scan *sc, uint64_t ad
 	avail = (size - foff + MEM_PAGE - 1) / MEM_PAGE;
 	if (avail < nr)
 		pc->pw->st->pages_unpopulated += nr - avail;
-	return pw_add_copy(pc->pw, addr, avail < nr ? avail : nr, sc->idx, PW_SRC_FD, 0,
-			   sc->obj_fd, foff);
+	return pw_add_copy(pc->pw, addr, avail < nr ? avail : nr, sc->idx,
+			   (struct page_src *)&sc->obj.s, 0);
 }
 
 /* Not written since the parent dump: PE_PARENT where the parent holds the
@@ -137,27 +176,22 @@ static int hole_of_deleted(struct pm_ctx *pc, const struct scan *sc, uint64_t ad
  * page populated since by a read, say). */
 static int queue_clean(struct pm_ctx *pc, const struct scan *sc, uint64_t addr, uint64_t nr)
 {
-	uint64_t end = addr + nr * MEM_PAGE;
+	struct page_src *parent = pc->pw->parent;
+	uint64_t end = addr + nr * MEM_PAGE, start, stop;
 	int r = 0;
 
 	while (addr < end && r >= 0) {
-		const struct dr_run *run = dr_pages_next(pc->parent, addr);
-		uint64_t stop;
+		int got = parent->ops->populated(parent, addr, end, &start, &stop);
 
-		if (!run || run->start >= end) {
-			stop = end;
-		} else if (run->start > addr) {
-			stop = run->start;
-		} else {
-			stop = run->end < end ? run->end : end;
-			if (run->flags & (PE_PRESENT | PE_ZERO | PE_PARENT)) {
-				r = pw_add_parent(pc->pw, addr, (stop - addr) / MEM_PAGE, sc->idx);
-				addr = stop;
-				continue;
-			}
-		}
-		r = pw_add_copy(pc->pw, addr, (stop - addr) / MEM_PAGE, sc->idx, sc->src, sc->mem_pid,
-				-1, 0);
+		if (got < 0)
+			return got;
+		if (!got)
+			start = stop = end;
+		if (start > addr)
+			r = pw_add_copy(pc->pw, addr, (start - addr) / MEM_PAGE, sc->idx,
+					sc->from->reader, sc->from->via);
+		if (r >= 0 && stop > start)
+			r = pw_add_parent(pc->pw, start, (stop - start) / MEM_PAGE, sc->idx);
 		addr = stop;
 	}
 	return r;
@@ -172,9 +206,9 @@ static int queue_run(struct pm_ctx *pc, const struct scan *sc, enum pm_class cls
 	case PMC_FILE:
 		return pw_add_file(pc->pw, addr, nr, sc->idx);
 	case PMC_COPY:
-		return pw_add_copy(pc->pw, addr, nr, sc->idx, sc->src, sc->mem_pid, -1, 0);
+		return pw_add_copy(pc->pw, addr, nr, sc->idx, sc->from->reader, sc->from->via);
 	case PMC_HOLE:
-		if (sc->obj_fd >= 0)
+		if (sc->obj.fd >= 0)
 			return hole_of_deleted(pc, sc, addr, nr);
 		pc->pw->st->pages_unpopulated += nr;
 		return 0;
@@ -289,7 +323,7 @@ static uint64_t region_bits(const struct pm_ctx *pc, uint64_t cat)
 		     ((cat & PAGE_IS_SWAPPED) ? PM_SWAP : 0) | ((cat & PAGE_IS_FILE) ? PM_FILE : 0);
 
 	/* Asked for only when tracking (track_return_mask). */
-	if (pc->parent && pc->track == KD_TRACK_PAGEMAP_SCAN && !(cat & PAGE_IS_WRITTEN))
+	if (pc->pw->parent && pc->track == KD_TRACK_PAGEMAP_SCAN && !(cat & PAGE_IS_WRITTEN))
 		e |= PM_UFFD_WP;
 	if (cat & PAGE_IS_SOFT_DIRTY)
 		e |= PM_SOFT_DIRTY;
@@ -298,7 +332,7 @@ static uint64_t region_bits(const struct pm_ctx *pc, uint64_t cat)
 
 static uint64_t track_return_mask(const struct pm_ctx *pc)
 {
-	if (!pc->parent)
+	if (!pc->pw->parent)
 		return 0;
 	return pc->track == KD_TRACK_PAGEMAP_SCAN ? PAGE_IS_WRITTEN :
 	       pc->track == KD_TRACK_SOFT_DIRTY ? PAGE_IS_SOFT_DIRTY : 0;
@@ -380,68 +414,55 @@ static int scan_pagemap(struct pm_ctx *pc, const struct scan *sc, pid_t pm_pid)
 	return r == 1 ? scan_pread(pc, sc, pm_pid, fd) : r;
 }
 
+/* The ranges s says are populated in [v->start, end), read by s; the rest
+ * of the VMA is a hole. */
+static int queue_populated(struct pm_ctx *pc, const struct mem_vma *mv, uint32_t idx,
+			   struct page_src *s, uint64_t end)
+{
+	const struct vma *v = mv->v;
+	uint64_t at = v->start, covered = 0, start, stop;
+
+	while (at < end) {
+		int r = s->ops->populated(s, at, end, &start, &stop);
+
+		if (r <= 0) {
+			if (r < 0)
+				return r;
+			break;
+		}
+		r = pw_add_copy(pc->pw, start, (stop - start) / MEM_PAGE, idx, s, 0);
+		if (r < 0)
+			return r;
+		covered += (stop - start) / MEM_PAGE;
+		at = stop;
+	}
+	pc->pw->st->pages_unpopulated += (v->end - v->start) / MEM_PAGE - covered;
+	return 0;
+}
+
 /* Shared memory objects (shared anon, memfd, SysV shm, deleted shared
  * files): their data may have been written through another process's
  * mapping, so this process's page tables do not tell what is populated. The
  * object does: SEEK_DATA/SEEK_HOLE over the mapped range, then pread from
  * it. That never populates the target's page tables, so its RSS is
  * untouched. */
-static int scan_fd_range(struct pm_ctx *pc, const struct scan *sc, int fd, uint64_t base,
-			 uint64_t hi);
-
-static int scan_object(struct pm_ctx *pc, const struct scan *sc, int fd)
+static int scan_object(struct pm_ctx *pc, struct scan *sc)
 {
 	const struct vma *v = sc->mv->v;
 	uint64_t hi = v->pgoff + (v->end - v->start);
 
 	if (hi > sc->mv->file->size)
 		hi = (sc->mv->file->size + MEM_PAGE - 1) & ~(MEM_PAGE - 1);
-	return scan_fd_range(pc, sc, fd, v->pgoff, hi);
+	return queue_populated(pc, sc->mv, sc->idx, &sc->obj.s, hi - sc->obj.delta);
 }
 
-/* The data ranges of fd in [base, hi), where offset base is the VMA's start. */
-static int scan_fd_range(struct pm_ctx *pc, const struct scan *sc, int fd, uint64_t base,
-			 uint64_t hi)
-{
-	const struct vma *v = sc->mv->v;
-	uint64_t lo = base, covered = 0;
-
-	while (lo < hi) {
-		off_t d = lseek(fd, lo, SEEK_DATA), h;
-		int r;
-
-		if (d < 0 && errno == ENXIO)
-			break;
-		if (d < 0)
-			return pr_perror("cannot seek the object mapped at %#llx",
-					 (unsigned long long)v->start);
-		h = lseek(fd, d, SEEK_HOLE);
-		if (h < 0)
-			return pr_perror("cannot seek the object mapped at %#llx",
-					 (unsigned long long)v->start);
-		d &= ~(off_t)(MEM_PAGE - 1);
-		h = (h + MEM_PAGE - 1) & ~(off_t)(MEM_PAGE - 1);
-		if ((uint64_t)d >= hi)
-			break;
-		if ((uint64_t)h > hi)
-			h = hi;
-		r = pw_add_copy(pc->pw, v->start + (d - base), (h - d) / MEM_PAGE, sc->idx,
-				PW_SRC_FD, 0, fd, d);
-		if (r < 0)
-			return r;
-		covered += (h - d) / MEM_PAGE;
-		lo = h;
-	}
-	pc->pw->st->pages_unpopulated += (v->end - v->start) / MEM_PAGE - covered;
-	return 0;
-}
-
-int pm_scan_vma(struct pm_ctx *pc, const struct mem_vma *mv, uint32_t idx, pid_t pm_pid,
-		pid_t mem_pid, pid_t obj_pid)
+int pm_scan_vma(struct pm_ctx *pc, const struct mem_vma *mv, uint32_t idx,
+		const struct pm_from *f)
 {
 	const struct vma *v = mv->v;
-	struct scan sc = { .mv = mv, .idx = idx, .mem_pid = mem_pid, .obj_fd = -1,
-			   .src = (v->prot & PROT_READ) && !pc->procmem ? PW_SRC_VM : PW_SRC_PROCMEM };
+	struct scan sc = { .mv = mv, .idx = idx, .from = f,
+			   .obj = { .s = { .ops = &obj_ops, .best_effort = f->reader->best_effort },
+				    .fd = -1, .delta = (int64_t)(v->pgoff - v->start) } };
 	uint64_t pages = (v->end - v->start) / MEM_PAGE;
 	int fd = -1, r;
 
@@ -450,22 +471,21 @@ int pm_scan_vma(struct pm_ctx *pc, const struct mem_vma *mv, uint32_t idx, pid_t
 	pc->pw->st->bytes_scanned += v->end - v->start;
 	pc->pw->st->pages_scanned += pages;
 	if (mv->policy == MP_WHOLE)
-		return pw_add_copy(pc->pw, v->start, pages, idx, sc.src, mem_pid, -1, 0);
+		return pw_add_copy(pc->pw, v->start, pages, idx, f->reader, f->via);
 	if ((mv->policy == MP_OBJECT || mv->policy == MP_DELETED_PRIV) && mv->file) {
-		fd = mem_vma_open_object(obj_pid, v);
-		if (fd < 0 && obj_pid != pm_pid)
-			fd = mem_vma_open_object(pm_pid, v);
+		fd = mem_vma_open_object(f->obj_pid, v);
+		if (fd < 0 && f->obj_pid != f->pm_pid)
+			fd = mem_vma_open_object(f->pm_pid, v);
 		if (fd < 0)
 			pr_warn("cannot open the object mapped at %#llx (%s): only its resident pages are dumped",
 				(unsigned long long)v->start, mv->name);
 	}
-	if (fd >= 0 && mv->policy == MP_OBJECT) {
-		r = scan_object(pc, &sc, fd);
-	} else {
-		sc.obj_fd = fd;
-		r = scan_pagemap(pc, &sc, pm_pid);
-	}
-	/* Queued segments read from fd: read them before it closes. */
+	sc.obj.fd = fd;
+	if (fd >= 0 && mv->policy == MP_OBJECT)
+		r = scan_object(pc, &sc);
+	else
+		r = scan_pagemap(pc, &sc, f->pm_pid);
+	/* Queued runs are read from fd: read them before it closes. */
 	if (fd >= 0) {
 		if (r >= 0)
 			r = pw_flush(pc->pw);
@@ -474,18 +494,22 @@ int pm_scan_vma(struct pm_ctx *pc, const struct mem_vma *mv, uint32_t idx, pid_t
 	return r;
 }
 
-/* --snapshot fork: the VMA was copied while the original was frozen into
- * fd at offset == address; holes there were never populated. */
-int pm_scan_frozen(struct pm_ctx *pc, const struct mem_vma *mv, uint32_t idx, int fd)
+int pm_scan_populated(struct pm_ctx *pc, const struct mem_vma *mv, uint32_t idx,
+		      struct page_src *s)
 {
 	const struct vma *v = mv->v;
-	struct scan sc = { .mv = mv, .idx = idx, .obj_fd = -1 };
 
 	if (mv->policy == MP_SKIP)
 		return 0;
 	pc->pw->st->bytes_scanned += v->end - v->start;
 	pc->pw->st->pages_scanned += (v->end - v->start) / MEM_PAGE;
-	return scan_fd_range(pc, &sc, fd, v->start, v->end);
+	return queue_populated(pc, mv, idx, s, v->end);
+}
+
+void pm_set_parent(struct pm_ctx *pc, struct page_src *parent, int track)
+{
+	pc->pw->parent = parent;
+	pc->track = track;
 }
 
 /* Whether any page of [start, end) is present or swapped in pid: 1, 0, or

@@ -19,6 +19,7 @@
 #include "common/infect.h"
 #include "common/procfs.h"
 #include "criu-lite/memory/mem.h"
+#include "criu-lite/snapshot/snap_src.h"
 #include "criu-lite/snapshot/snapshot_fork.h"
 #include "images/clock.h"
 #include "images/log.h"
@@ -155,11 +156,22 @@ int snap_take(struct snap_proc *s, const struct dump_proc *p, const struct vma_l
 	return r ? r : check_copy(s);
 }
 
+/* frozen copy over the fork()ed copy, over the original for what the copy
+ * lacks. */
 int snap_dump_mem(struct snap_proc *s, int dirfd, struct dump_stats *st)
 {
-	struct mem_extra x = { .frozen_fd = s->frozen_fd, .frozen = s->frozen };
+	struct live_src orig;
+	struct fork_src copy;
+	struct frozen_src frozen;
+	int r;
 
-	return mem_dump_ex(dirfd, s->pid, s->copy, &s->vl, &x, st);
+	live_src_init(&orig, s->pid, false);
+	fork_src_init(&copy, s->pid, s->copy, &orig.s);
+	frozen_src_init(&frozen, s->frozen_fd, s->frozen, &copy.s);
+	r = mem_dump_src(dirfd, s->pid, &s->vl, &frozen.s, st);
+	fork_src_fini(&copy);
+	live_src_fini(&orig);
+	return r;
 }
 
 /* The copy's zombie belongs to the original: reap it there, through a

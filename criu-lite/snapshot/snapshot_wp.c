@@ -387,16 +387,23 @@ static bool mm_gone(struct wp_proc *w)
 
 int wp_dump_mem(struct wp_proc *w, int dirfd, struct dump_stats *st)
 {
-	struct mem_extra x = { .frozen_fd = w->s.frozen_fd, .frozen = w->s.frozen,
-			       .wp_kind = w->kind, .wp_runs = w->runs, .nr_wp_runs = w->nr_runs,
-			       .read_upto = &w->read_upto };
+	struct live_src live;
+	struct wp_src overlay;
+	struct frozen_src frozen;
 	uint64_t t0;
 	int r, r2;
+
+	/* frozen copy over the overlay over the live process */
+	live_src_init(&live, w->s.pid, false);
+	wp_src_init(&overlay, &live.s, w->s.frozen_fd, w->kind, w->runs, w->nr_runs,
+		    &w->read_upto);
+	frozen_src_init(&frozen, w->s.frozen_fd, w->s.frozen, &overlay.s);
 
 	/* A read that fails because the process exec'd, exited or dropped the
 	 * memory is reported as that, below. */
 	log_hold_errors();
-	r = mem_dump_ex(dirfd, w->s.pid, w->s.pid, &w->s.vl, &x, st);
+	r = mem_dump_src(dirfd, w->s.pid, &w->s.vl, &frozen.s, st);
+	live_src_fini(&live);
 	pthread_mutex_lock(&w->mu);
 	w->phase = WPP_DONE;
 	pthread_mutex_unlock(&w->mu);

@@ -38,6 +38,7 @@
 #include "criu-lite/freeze/seize.h"
 #include "criu-lite/memory/mem.h"
 #include "criu-lite/snapshot/frozen_copy.h"
+#include "criu-lite/snapshot/snap_src.h"
 
 enum wp_phase { WPP_ARMED, WPP_SAVING, WPP_DONE };
 
