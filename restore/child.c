@@ -181,9 +181,10 @@ void rst_child_main(struct rst_tree *t, int idx)
 
 pid_t rst_forker_pid;
 
-static pid_t clone_with_pid(pid_t want, int exit_signal)
+static pid_t clone_with_pid(pid_t want, int exit_signal, uint64_t flags)
 {
 	struct clone_args args = {
+		.flags = flags,
 		.exit_signal = (uint64_t)exit_signal,
 		.set_tid = (uint64_t)(uintptr_t)&want,
 		.set_tid_size = 1,
@@ -192,9 +193,9 @@ static pid_t clone_with_pid(pid_t want, int exit_signal)
 	return (pid_t)syscall(SYS_clone3, &args, sizeof(args));
 }
 
-static pid_t clone_any(int exit_signal)
+static pid_t clone_any(int exit_signal, uint64_t flags)
 {
-	struct clone_args args = { .exit_signal = (uint64_t)exit_signal };
+	struct clone_args args = { .flags = flags, .exit_signal = (uint64_t)exit_signal };
 
 	return (pid_t)syscall(SYS_clone3, &args, sizeof(args));
 }
@@ -205,12 +206,15 @@ int rst_clone_proc(struct rst_tree *t, int idx, struct rst_status *st)
 {
 	struct rst_proc *p = &t->procs[idx];
 	int sig = p->pe->has_exit_signal && p->pe->exit_signal ? (int)p->pe->exit_signal : SIGCHLD;
+	/* cwd, root and umask shared with the parent (fds.c checked it is the
+	 * parent) stay shared: both set the same ones. */
+	uint64_t flags = p->ps->has_fs_with && p->ps->fs_with ? CLONE_FS : 0;
 	pid_t pid;
 
 	rst_forker_pid = getpid();
-	pid = clone_with_pid((pid_t)p->ps->pid, sig);
+	pid = clone_with_pid((pid_t)p->ps->pid, sig, flags);
 	if (pid < 0 && errno == EEXIST && !t->opts.same_pids) {
-		pid = clone_any(sig);
+		pid = clone_any(sig, flags);
 		if (pid > 0)
 			pr_warn("pid %u is taken: process restored as pid %d", p->ps->pid, pid);
 	}

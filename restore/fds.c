@@ -25,6 +25,7 @@ int rst_fds_prepare(struct rst_tree *t)
 		return -ENOMEM;
 	t->fdr.nr_procs = t->nr_procs;
 	t->fdr.opts = t->opts.fd;
+	t->fdr.dirfd = t->dirfd;
 	for (size_t i = 0; i < t->nr_procs; i++) {
 		struct fd_rst_proc *fp = &t->fdr.procs[i];
 
@@ -35,10 +36,31 @@ int rst_fds_prepare(struct rst_tree *t)
 	return 0;
 }
 
+/* Shared fd tables and fs info come back by creating the process with
+ * CLONE_FILES / CLONE_FS (child.c), which shares with the creator only. */
+static int check_shares(struct rst_tree *t, struct rst_proc *p)
+{
+	uint32_t parent = p->parent >= 0 ? t->procs[p->parent].ps->pid : 0;
+
+	if (p->ps->has_files_with && p->ps->files_with) {
+		pr_err("cannot restore %u: it shares its fd table with %u (CLONE_FILES), which "
+		       "restore cannot recreate", p->ps->pid, p->ps->files_with);
+		return -ENOTSUP;
+	}
+	if (p->ps->has_fs_with && p->ps->fs_with && p->ps->fs_with != parent) {
+		pr_err("cannot restore %u: it shares its working directory with %u (CLONE_FS), "
+		       "which is not its parent", p->ps->pid, p->ps->fs_with);
+		return -ENOTSUP;
+	}
+	return 0;
+}
+
 int rst_fds_check(struct rst_tree *t, struct rst_proc *p)
 {
 	char why[512];
 
+	if (check_shares(t, p))
+		return -ENOTSUP;
 	for (size_t i = 0; i < p->nr_fd; i++)
 		if (fd_rst_check(&t->fdr, p->fd[i], why, sizeof(why)) < 0) {
 			pr_err("cannot restore %u: fd %u: %s", p->ps->pid, p->fd[i]->fd, why);
@@ -82,19 +104,39 @@ static int check_nofile(rlim_t need)
 	return -EMFILE;
 }
 
+/* A new description for e: passed in by --inherit-fd, or made by its kind,
+ * with the locks it holds. */
+static int open_new(struct rst_tree *t, const FdEntry *e, char *why, size_t len)
+{
+	const struct fd_kind *k = fd_kind_of((int)e->type);
+	int fd = fd_rst_inherited(&t->fdr, e, why, len), r;
+
+	if (fd != -ENOENT)
+		return fd;
+	if (!k || !k->open)
+		return fd_rst_fail(why, len, ENOTSUP, "no way to restore it");
+	fd = k->open(&t->fdr, e, why, len);
+	if (fd >= 0 && (r = fd_rst_locks_desc(e, fd, why, len)) < 0) {
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
 static int open_one(struct rst_tree *t, size_t i, size_t j)
 {
 	struct fd_rst_proc *fp = &t->fdr.procs[i];
 	const FdEntry *e = fp->fd[j];
-	const struct fd_kind *k = fd_kind_of((int)e->type);
 	char why[512] = "";
-	int fd, hi;
+	int fd, hi, r;
+	bool made = false;
 
-	if (!k || !k->open) {
-		pr_err("cannot restore %u: fd %u: no way to restore it", fp->pid, e->fd);
-		return -ENOTSUP;
+	/* A description shared with an fd opened before: the same one. */
+	fd = fd_rst_desc_dup(&t->fdr, e, why, sizeof(why));
+	if (fd == -ENOENT) {
+		fd = open_new(t, e, why, sizeof(why));
+		made = true;
 	}
-	fd = k->open(&t->fdr, e, why, sizeof(why));
 	if (fd < 0) {
 		pr_err("cannot restore %u: fd %u: %s", fp->pid, e->fd, why[0] ? why : strerror(-fd));
 		return fd;
@@ -104,6 +146,34 @@ static int open_one(struct rst_tree *t, size_t i, size_t j)
 	if (hi < 0)
 		return pr_perror("cannot move fd %u of %u above %d", e->fd, fp->pid, t->fd_hi);
 	fp->src[j] = hi;
+	if (made && (r = fd_rst_desc_made(&t->fdr, e, hi, why, sizeof(why))) < 0) {
+		pr_err("cannot restore %u: fd %u: %s", fp->pid, e->fd, why);
+		return r;
+	}
+	return 0;
+}
+
+/* A deleted working directory is made again, empty, for the child to
+ * enter (child.c), and goes once it has (rst_fds_ready). */
+static int ghost_cwds(struct rst_tree *t)
+{
+	for (size_t i = 0; i < t->nr_procs; i++) {
+		ProcEntry *pe = t->procs[i].pe;
+		const char *path;
+		char why[512], *dup;
+
+		if (!pe->cwd || !fd_link_deleted(pe->cwd))
+			continue;
+		path = fd_rst_ghost_path(&t->fdr, 0, pe->cwd, S_IFDIR | 0755, why, sizeof(why));
+		if (!path) {
+			pr_err("cannot restore %u: its working directory: %s", pe->pid, why);
+			return -ENOENT;
+		}
+		if (!(dup = strdup(path)))
+			return -ENOMEM;
+		free(pe->cwd);
+		pe->cwd = dup;
+	}
 	return 0;
 }
 
@@ -114,6 +184,8 @@ int rst_fds_open(struct rst_tree *t)
 
 	t->fd_hi = fds_hi(t, &total);
 	r = check_nofile((rlim_t)t->fd_hi + total + t->nr_procs + 64);
+	if (!r)
+		r = ghost_cwds(t);
 	for (size_t i = 0; !r && i < t->nr_procs; i++) {
 		struct fd_rst_proc *fp = &t->fdr.procs[i];
 
@@ -139,12 +211,19 @@ void rst_fds_close(struct rst_tree *t)
 		free(fp->src);
 		fp->src = NULL;
 	}
+	fd_rst_desc_forget(&t->fdr);
 	fd_rst_objs_close(&t->fdr);
+}
+
+void rst_fds_ready(struct rst_tree *t)
+{
+	fd_rst_ghosts_remove(&t->fdr);
 }
 
 void rst_fds_free(struct rst_tree *t)
 {
 	rst_fds_close(t);
+	fd_rst_ghosts_remove(&t->fdr);
 	free(t->fdr.procs);
 	t->fdr.procs = NULL;
 	t->fdr.nr_procs = 0;
@@ -205,6 +284,8 @@ int rst_fds_setup(struct rst_tree *t, struct rst_proc *p, struct rst_status *st,
 		int r;
 
 		if (k && k->install && (r = k->install(e, why, sizeof(why))) < 0)
+			return rst_child_fail(st, -r, "fd %u: %s", e->fd, why);
+		if ((r = fd_rst_locks_proc(e, why, sizeof(why))) < 0)
 			return rst_child_fail(st, -r, "fd %u: %s", e->fd, why);
 	}
 	p->mm_fd_base = max + 1;

@@ -159,6 +159,9 @@ int rst_fds_check(struct rst_tree *t, struct rst_proc *p);
 int rst_fds_open(struct rst_tree *t);
 /* ... and closed once the tree has its copies (safe to call again). */
 void rst_fds_close(struct rst_tree *t);
+/* Every process has set itself up: what was recreated for it to open, map
+ * or enter (deleted files) goes. */
+void rst_fds_ready(struct rst_tree *t);
 void rst_fds_free(struct rst_tree *t);
 /* In the child: dumped fds in place, all else closed but *status_fd,
  * which is moved above them; then what the kinds do in the process. */

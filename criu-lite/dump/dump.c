@@ -38,6 +38,7 @@ struct dump_ctx {
 	int *track_fd;			/* --track-mem: per process, the tracker's fd or -1 */
 	int *kept_fd;			/* --prev-images-dir: the parent's tracker in place, or -1 */
 	struct vma_list prefetch;	/* the root's VMAs before the freeze (mem_read_vmas) */
+	struct fd_dump_tree files;	/* what processes share: descriptions, fd tables */
 };
 
 static int check_interrupted(void)
@@ -169,7 +170,7 @@ static int dump_proc_entry(struct dump_ctx *c, const struct dump_proc *p)
 static int snapshot_one(struct dump_ctx *c, const struct dump_proc *p)
 {
 	int n = (int)(p - c->tree.procs);
-	int r = files_dump(c->dirfd, p->pid);
+	int r = files_dump(c->dirfd, p->pid, &c->files);
 
 	return r ? r : snap_take(&c->snap[n], p, n == 0 ? &c->prefetch : NULL);
 }
@@ -179,7 +180,7 @@ static int snapshot_one(struct dump_ctx *c, const struct dump_proc *p)
 static int wp_one(struct dump_ctx *c, const struct dump_proc *p)
 {
 	int n = (int)(p - c->tree.procs);
-	int r = files_dump(c->dirfd, p->pid);
+	int r = files_dump(c->dirfd, p->pid, &c->files);
 
 	if (!r && n == 0 && c->wp_root && c->wp_root->s.pid == p->pid)
 		c->wp[0] = c->wp_root, c->wp_root = NULL;
@@ -214,7 +215,7 @@ static int dump_one(struct dump_ctx *c, const struct dump_proc *p)
 	else if (!r)
 		r = mem_dump(c->dirfd, p->pid, p->pid, &c->stats);
 	if (!r)
-		r = files_dump(c->dirfd, p->pid);
+		r = files_dump(c->dirfd, p->pid, &c->files);
 	/* The tracker's fd is criu-lite's, not the process's. */
 	if (!r && c->kept_fd && c->kept_fd[n] >= 0)
 		r = track_forget_fd(c->dirfd, p->pid, c->kept_fd[n]);
@@ -264,6 +265,8 @@ int dump_run(const struct dump_opts *opts)
 	c.dirfd = open_images_dir(opts->dir);
 	if (c.dirfd < 0)
 		return c.dirfd;
+	c.files.dirfd = c.dirfd;
+	c.files.ghost_limit = opts->fd.ghost_limit;
 	if (opts->prev_dir) {
 		r = track_parent_open(c.dirfd, opts->prev_dir, opts->pid, &c.tp);
 		if (r) {
@@ -336,7 +339,7 @@ int dump_run(const struct dump_opts *opts)
 		r = wp_dump_mem(c.wp[n], c.dirfd, &c.stats);
 	mem_yield(YIELD_OFF);
 	if (!r)
-		r = dump_write_pstree(c.dirfd, &c.tree, c.track_fd);
+		r = dump_write_pstree(c.dirfd, &c.tree, c.track_fd, &c.files);
 	if (!r && opts->kill)
 		c.thaw_ns = clock_ns(CLOCK_MONOTONIC);
 	if (!r)
@@ -388,6 +391,7 @@ int dump_run(const struct dump_opts *opts)
 	track_parent_close(&c.tp);
 	vma_list_free(&c.prefetch);
 	dump_tree_free(&c.tree);
+	fd_dump_tree_free(&c.files);
 	if (!r)
 		dump_drain_signals();
 	sigprocmask(SIG_SETMASK, &c.oldmask, NULL);

@@ -10,8 +10,10 @@
 #include "criu-lite/memory/mem.h"
 
 /* pstree.img of the tree; track_fd[n]: the write tracker left in process n
- * (or -1), NULL when there is none. */
-int dump_write_pstree(int dirfd, const struct dump_tree *tree, const int *track_fd);
+ * (or -1), NULL when there is none; files: what the processes share (fd
+ * tables, fs info), NULL when not looked at. */
+int dump_write_pstree(int dirfd, const struct dump_tree *tree, const int *track_fd,
+		      const struct fd_dump_tree *files);
 /* stats.img; snapshot: "none", "fork" or "wp". Times: CLOCK_MONOTONIC ns. */
 struct dump_times {
 	uint64_t freeze_start, frozen, thaw;

@@ -99,7 +99,7 @@ static int write_pstree(struct pd_ctx *c)
 		return -ENOMEM;
 	for (int n = 0; n < c->tree.nr_procs; n++)
 		fds[n] = c->p[n].track_fd;
-	r = dump_write_pstree(c->dirfd, &c->tree, fds);
+	r = dump_write_pstree(c->dirfd, &c->tree, fds, NULL);
 	free(fds);
 	return r;
 }

@@ -176,6 +176,11 @@ static int dump_one(struct fd_dump *ctx, int fd, FdEntry **out)
 	r = fill_common(d, e);
 	if (!r)
 		r = fd_kind_for_dump(d)->dump(ctx, d, e);
+	if (!r)
+		r = fd_dump_desc_id(ctx, fd, &e->desc_id);
+	e->has_desc_id = e->desc_id != 0;
+	if (!r)
+		r = fd_dump_locks(ctx, d, e);
 	if (!r) {
 		*out = e;
 		e = NULL;
@@ -219,15 +224,18 @@ static int dump_fds(struct fd_dump *ctx, struct img *img, const int *fds, size_t
 	return r;
 }
 
-int files_dump(int dirfd, pid_t pid)
+int files_dump(int dirfd, pid_t pid, struct fd_dump_tree *tree)
 {
-	struct fd_dump ctx = { .pid = pid, .pidfd = -1 };
+	struct fd_dump_tree own = { .dirfd = dirfd, .ghost_limit = FD_GHOST_LIMIT_DEFAULT };
+	struct fd_dump ctx = { .pid = pid, .pidfd = -1, .tree = tree ? tree : &own };
 	struct img *img;
 	size_t nr = 0;
 	int *fds = NULL;
 	int r;
 
-	r = list_fds(pid, &fds, &nr);
+	r = fd_dump_tree_proc(ctx.tree, pid);
+	if (!r)
+		r = list_fds(pid, &fds, &nr);
 	if (r < 0)
 		return r;
 	ctx.pidfd = syscall(SYS_pidfd_open, pid, 0);
@@ -253,6 +261,7 @@ out:
 	fd_dump_done(&ctx);
 	if (ctx.pidfd >= 0)
 		close(ctx.pidfd);
+	fd_dump_tree_free(&own);
 	free(fds);
 	return r;
 }
