@@ -213,3 +213,41 @@ Test(restore_files, append_log_that_grew_gets_the_next_line_at_its_end)
 	cr_expect_str_eq(buf, "before\ngrown\nafter\n");
 	rm_rf(c.dir);
 }
+
+/* ---- files that exist only while held ---- */
+
+Test(restore_files, deleted_files_dirs_fifos_and_o_path_come_back, .timeout = 60)
+{
+	static const char *const gone[] = { "ghost", "gone", "fifo", "big", "cwd" };
+	char pid[16], err[4096], line[512], want[512], path[400];
+	struct case_dir c;
+	struct target t;
+	int r;
+
+	case_dir(&c, "rst-ghost");
+	rt_start(&t, target_path("files_ghost"), c.go, c.dir, "big", NULL);
+	cr_assert_eq(mkdir(c.img, 0700), 0);
+	snprintf(pid, sizeof(pid), "%d", t.pid);
+	/* 2 MiB deleted: over the default limit, refused while it still runs. */
+	r = run_criu_lite(err, sizeof(err), "dump", "-t", pid, "-D", c.img, "--kill", NULL);
+	cr_expect_neq(r, 0, "dump --kill took a deleted file over --ghost-limit");
+	cr_expect(strstr(err, "fd 9") && strstr(err, "--ghost-limit"), "unclear: %s", err);
+	cr_assert_eq(kill(t.pid, 0), 0, "dump --kill killed a tree it refused");
+	r = run_criu_lite(err, sizeof(err), "dump", "-t", pid, "-D", c.img, "--kill",
+			  "--ghost-limit", "3M", NULL);
+	cr_assert_eq(r, 0, "dump --kill --ghost-limit 3M failed: %s", err);
+	waitpid(t.pid, NULL, 0);
+	rt_target = 0;
+	close(t.out_fd);
+
+	restore_and_read(&c, line, sizeof(line));
+	snprintf(want, sizeof(want), "GHOST file=1 hole=1 pos=1 dir=1 cwd=1 fifo=queued path=1 "
+		 "dirpath=1 link=f big=%#llx", (unsigned long long)target_ready_u64(&t, "big"));
+	cr_expect_str_eq(line, want);
+	/* What restore made for them to open is gone again. */
+	for (size_t i = 0; i < sizeof(gone) / sizeof(gone[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", c.dir, gone[i]);
+		cr_expect(access(path, F_OK), "%s was left behind", path);
+	}
+	rm_rf(c.dir);
+}
