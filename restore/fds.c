@@ -104,23 +104,17 @@ static int check_nofile(rlim_t need)
 	return -EMFILE;
 }
 
-/* A new description for e: passed in by --inherit-fd, or made by its kind,
- * with the locks it holds. */
+/* A new description for e: passed in by --inherit-fd, or made by its kind. */
 static int open_new(struct rst_tree *t, const FdEntry *e, char *why, size_t len)
 {
 	const struct fd_kind *k = fd_kind_of((int)e->type);
-	int fd = fd_rst_inherited(&t->fdr, e, why, len), r;
+	int fd = fd_rst_inherited(&t->fdr, e, why, len);
 
 	if (fd != -ENOENT)
 		return fd;
 	if (!k || !k->open)
 		return fd_rst_fail(why, len, ENOTSUP, "no way to restore it");
-	fd = k->open(&t->fdr, e, why, len);
-	if (fd >= 0 && (r = fd_rst_locks_desc(e, fd, why, len)) < 0) {
-		close(fd);
-		return r;
-	}
-	return fd;
+	return k->open(&t->fdr, e, why, len);
 }
 
 static int open_one(struct rst_tree *t, size_t i, size_t j)

@@ -4,11 +4,13 @@
  * O_NONBLOCK, a supervisor's pipes (one passed back in with --inherit-fd,
  * one nobody uses), and a log that grew while the program was away. */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -249,5 +251,84 @@ Test(restore_files, deleted_files_dirs_fifos_and_o_path_come_back, .timeout = 60
 		snprintf(path, sizeof(path), "%s/%s", c.dir, gone[i]);
 		cr_expect(access(path, F_OK), "%s was left behind", path);
 	}
+	rm_rf(c.dir);
+}
+
+/* ---- locks ---- */
+
+/* What another process's F_GETLK (or F_OFD_GETLK) sees on path. */
+static struct flock getlk(const char *dir, const char *name, int cmd, short type, off_t start,
+			  off_t len)
+{
+	struct flock fl = { .l_type = type, .l_whence = SEEK_SET, .l_start = start, .l_len = len };
+	char path[400];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));
+	cr_assert_eq(fcntl(fd, cmd, &fl), 0);
+	close(fd);
+	return fl;
+}
+
+static bool flock_taken(const char *dir)
+{
+	char path[400];
+	bool taken;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/flock", dir);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	cr_assert_geq(fd, 0);
+	taken = flock(fd, LOCK_EX | LOCK_NB) && errno == EWOULDBLOCK;
+	close(fd);
+	return taken;
+}
+
+static bool lease_held_by(pid_t pid)
+{
+	char out[4096], want[64];
+
+	snprintf(want, sizeof(want), "LEASE  ACTIVE    READ %d ", pid);
+	cr_assert_eq(run_cmd(out, sizeof(out), "cat /proc/locks"), 0);
+	return strstr(out, want);
+}
+
+Test(restore_files, locks_are_held_again_and_seen_by_others)
+{
+	char line[256], err[4096];
+	struct case_dir c;
+	struct target t;
+	struct rt_run r;
+	struct flock fl;
+	pid_t pid;
+
+	case_dir(&c, "rst-locks");
+	rt_start(&t, target_path("files_locks"), c.go, c.dir, NULL);
+	rt_dump_kill(&t, c.img);
+	for (int i = 0; i < 500 && kill((pid_t)target_ready_u64(&t, "child"), 0) == 0; i++)
+		usleep(10000);
+	cr_assert(!flock_taken(c.dir), "the flock outlived the dumped tree");
+
+	rt_restore_start(&r, c.dir, "-D", c.img, NULL);
+	cr_assert(rt_wait_pidfile(&pid), "no pidfile from the restore");
+	cr_expect(flock_taken(c.dir), "the flock is not held after the restore");
+	fl = getlk(c.dir, "posix", F_GETLK, F_WRLCK, 10, 10);
+	cr_expect(fl.l_type == F_WRLCK && fl.l_pid == pid, "POSIX write lock: type %d pid %d",
+		  fl.l_type, fl.l_pid);
+	fl = getlk(c.dir, "posix", F_GETLK, F_WRLCK, 5000, 1);
+	cr_expect(fl.l_type == F_RDLCK && fl.l_pid == pid, "POSIX read lock to EOF: type %d pid %d",
+		  fl.l_type, fl.l_pid);
+	fl = getlk(c.dir, "posix", F_GETLK, F_WRLCK, 20, 80);
+	cr_expect_eq(fl.l_type, F_UNLCK, "a lock where there was none");
+	fl = getlk(c.dir, "ofd", F_OFD_GETLK, F_RDLCK, 0, 1);
+	cr_expect(fl.l_type == F_WRLCK && fl.l_pid == -1, "OFD lock: type %d pid %d", fl.l_type,
+		  fl.l_pid);
+	cr_expect(lease_held_by(pid), "no read lease held by %d", pid);
+	cr_assert_eq(run_cmd(NULL, 0, "touch '%s'", c.go), 0);
+	cr_assert(target_read_line(&r.out, line, sizeof(line), 10000), "no output");
+	cr_expect_str_eq(line, "LOCKS own=1 sig=1 child=1");
+	cr_assert_eq(rt_restore_finish(&r, err, sizeof(err)), 0, "restore failed: %s", err);
 	rm_rf(c.dir);
 }

@@ -221,11 +221,9 @@ int fd_rst_desc_dup(struct fd_rst *r, const FdEntry *e, char *why, size_t len);
 int fd_rst_desc_made(struct fd_rst *r, const FdEntry *e, int fd, char *why, size_t len);
 void fd_rst_desc_forget(struct fd_rst *r);
 
-/* lock.c: locks and F_SETOWN_EX/F_SETSIG of any fd. Dump: into e. Restore:
- * those of the description, on fd in criu-lite; those of the process
- * (POSIX locks, leases, owner) on e->fd in the process itself. */
+/* lock.c: locks and F_SETOWN_EX/F_SETSIG of any fd. Dump: into e.
+ * Restore: taken on e->fd by the process itself, its fds in place. */
 int fd_dump_locks(struct fd_dump *c, const struct fd_desc *d, FdEntry *e);
-int fd_rst_locks_desc(const FdEntry *e, int fd, char *why, size_t len);
 int fd_rst_locks_proc(const FdEntry *e, char *why, size_t len);
 
 /* ghost.c: deleted files. Dump: d's contents into ghost-ID.img once per

@@ -7,10 +7,11 @@
  * signal of the description are read on a pidfd_getfd copy of it, the same
  * object.
  *
- * Restore: a lock owned by a description is taken on it in criu-lite
- * before the fork, so that every process inherits it; a POSIX lock belongs
- * to the process that held it and a lease signals its taker, so those are
- * taken by the process itself once its fds are in place, with the owner.
+ * Restore: every lock is taken by the process itself once its fds are in
+ * place, then the owner is set: a POSIX lock belongs to the process that
+ * held it, a lease signals its taker, and /proc/locks names the taker of a
+ * flock. A lock owned by a description shared with other processes is
+ * taken again by each of them, which changes nothing for the same owner.
  * A lock someone else holds now refuses the restore, naming the holder. */
 #include <errno.h>
 #include <fcntl.h>
@@ -189,25 +190,15 @@ static int take(int fd, const FileLock *l)
 	}
 }
 
-static bool by_desc(const FileLock *l)
-{
-	return l->kind == FILE_LOCK_KIND__FILE_LOCK_FLOCK || l->kind == FILE_LOCK_KIND__FILE_LOCK_OFD;
-}
-
-static int take_all(int fd, const FdEntry *e, bool desc, char *why, size_t len)
+static int take_all(int fd, const FdEntry *e, char *why, size_t len)
 {
 	for (size_t i = 0; i < e->n_locks; i++) {
 		const FileLock *l = e->locks[i];
 
-		if (by_desc(l) == desc && take(fd, l) < 0)
+		if (take(fd, l) < 0)
 			return lock_fail(fd, e, l, errno, why, len);
 	}
 	return 0;
-}
-
-int fd_rst_locks_desc(const FdEntry *e, int fd, char *why, size_t len)
-{
-	return take_all(fd, e, true, why, len);
 }
 
 static int set_owner(const FdEntry *e, char *why, size_t len)
@@ -229,7 +220,7 @@ static int set_owner(const FdEntry *e, char *why, size_t len)
 
 int fd_rst_locks_proc(const FdEntry *e, char *why, size_t len)
 {
-	int r = take_all((int)e->fd, e, false, why, len);
+	int r = take_all((int)e->fd, e, why, len);
 
 	if (!r && e->owner)
 		r = set_owner(e, why, len);
