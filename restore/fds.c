@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <unistd.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -283,5 +284,40 @@ int rst_fds_setup(struct rst_tree *t, struct rst_proc *p, struct rst_status *st,
 			return rst_child_fail(st, -r, "fd %u: %s", e->fd, why);
 	}
 	p->mm_fd_base = max + 1;
+	return 0;
+}
+
+/* POSIX locks, in the process once its address space is rebuilt: restore
+ * opened and closed the files it maps, and a close drops the closer's
+ * POSIX locks on the file. */
+int rst_fds_posix_locks(struct rst_proc *p, struct rst_inj *j)
+{
+	for (size_t i = 0; i < p->nr_fd; i++) {
+		const FdEntry *e = p->fd[i];
+
+		for (size_t k = 0; k < e->n_locks; k++) {
+			struct flock fl;
+			uint64_t ret;
+			char why[400], path[64];
+			int r, fd;
+
+			if (!fd_rst_lock_posix(e->locks[k], &fl))
+				continue;
+			r = rst_poke(j, j->data, &fl, sizeof(fl));
+			if (!r)
+				r = rst_sys(j, __NR_fcntl, &ret, e->fd, F_SETLK, j->data, 0, 0, 0);
+			if (r)
+				return r;
+			if ((int64_t)ret >= 0)
+				continue;
+			snprintf(path, sizeof(path), "/proc/%d/fd/%u", p->pid, e->fd);
+			fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+			fd_rst_lock_fail(fd, e, e->locks[k], (int)-(int64_t)ret, why, sizeof(why));
+			if (fd >= 0)
+				close(fd);
+			pr_err("cannot restore %u: fd %u: %s", p->ps->pid, e->fd, why);
+			return (int)(int64_t)ret;
+		}
+	}
 	return 0;
 }

@@ -222,9 +222,16 @@ int fd_rst_desc_made(struct fd_rst *r, const FdEntry *e, int fd, char *why, size
 void fd_rst_desc_forget(struct fd_rst *r);
 
 /* lock.c: locks and F_SETOWN_EX/F_SETSIG of any fd. Dump: into e.
- * Restore: taken on e->fd by the process itself, its fds in place. */
+ * Restore: taken on e->fd by the process itself, its fds in place: all
+ * but POSIX locks, which restore injects once nothing closes files any
+ * more (fd_rst_lock_posix: is l one, and its struct flock). */
 int fd_dump_locks(struct fd_dump *c, const struct fd_desc *d, FdEntry *e);
 int fd_rst_locks_proc(const FdEntry *e, char *why, size_t len);
+struct flock;
+bool fd_rst_lock_posix(const FileLock *l, struct flock *fl);
+/* Why l cannot be taken on fd (err), naming who holds it. */
+int fd_rst_lock_fail(int fd, const FdEntry *e, const FileLock *l, int err, char *why,
+		     size_t len);
 
 /* ghost.c: deleted files. Dump: d's contents into ghost-ID.img once per
  * file (limited: unless over --ghost-limit), e->ghost_id or e->ghost_size. */

@@ -7,11 +7,13 @@
  * signal of the description are read on a pidfd_getfd copy of it, the same
  * object.
  *
- * Restore: every lock is taken by the process itself once its fds are in
- * place, then the owner is set: a POSIX lock belongs to the process that
- * held it, a lease signals its taker, and /proc/locks names the taker of a
- * flock. A lock owned by a description shared with other processes is
- * taken again by each of them, which changes nothing for the same owner.
+ * Restore: every lock is taken by the process itself, then the owner is
+ * set: a POSIX lock belongs to the process that held it, a lease signals
+ * its taker, and /proc/locks names the taker of a flock. A lock owned by a
+ * description shared with other processes is taken again by each of them,
+ * which changes nothing for the same owner. POSIX locks go last, injected
+ * once the address space is rebuilt: closing any fd on a file drops the
+ * closer's POSIX locks on it, and restore closes the files it mapped from.
  * A lock someone else holds now refuses the restore, naming the holder. */
 #include <errno.h>
 #include <fcntl.h>
@@ -159,7 +161,7 @@ static void holder(int fd, const FileLock *l, char *buf, size_t len)
 			 fl.l_pid);
 }
 
-static int lock_fail(int fd, const FdEntry *e, const FileLock *l, int err, char *why,
+int fd_rst_lock_fail(int fd, const FdEntry *e, const FileLock *l, int err, char *why,
 		     size_t len)
 {
 	char who[48], end[24] = "EOF";
@@ -173,16 +175,23 @@ static int lock_fail(int fd, const FdEntry *e, const FileLock *l, int err, char 
 			   strerror(err), who);
 }
 
+bool fd_rst_lock_posix(const FileLock *l, struct flock *fl)
+{
+	*fl = (struct flock){ .l_type = (short)l->type, .l_whence = SEEK_SET,
+			      .l_start = (off_t)l->start, .l_len = (off_t)l->len };
+	return l->kind == FILE_LOCK_KIND__FILE_LOCK_POSIX;
+}
+
+/* All but POSIX locks (fds.c injects those). */
 static int take(int fd, const FileLock *l)
 {
-	struct flock fl = { .l_type = (short)l->type, .l_whence = SEEK_SET,
-			    .l_start = (off_t)l->start, .l_len = (off_t)l->len };
+	struct flock fl;
 
+	if (fd_rst_lock_posix(l, &fl))
+		return 0;
 	switch (l->kind) {
 	case FILE_LOCK_KIND__FILE_LOCK_FLOCK:
 		return flock(fd, (l->type == F_WRLCK ? LOCK_EX : LOCK_SH) | LOCK_NB);
-	case FILE_LOCK_KIND__FILE_LOCK_POSIX:
-		return fcntl(fd, F_SETLK, &fl);
 	case FILE_LOCK_KIND__FILE_LOCK_OFD:
 		return fcntl(fd, F_OFD_SETLK, &fl);
 	default:
@@ -196,7 +205,7 @@ static int take_all(int fd, const FdEntry *e, char *why, size_t len)
 		const FileLock *l = e->locks[i];
 
 		if (take(fd, l) < 0)
-			return lock_fail(fd, e, l, errno, why, len);
+			return fd_rst_lock_fail(fd, e, l, errno, why, len);
 	}
 	return 0;
 }
