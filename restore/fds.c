@@ -148,6 +148,36 @@ static int open_one(struct rst_tree *t, size_t i, size_t j)
 	return 0;
 }
 
+/* A memfd restored with the fds is the object its mappings map
+ * (mm.c): criu-lite keeps it until the tree is rebuilt. */
+static int memfd_shared(struct rst_tree *t)
+{
+	for (size_t i = 0; i < t->fdr.nr_obj; i++) {
+		const struct fd_rst_obj *o = &t->fdr.obj[i];
+		const FdEntry *e = NULL;
+		struct rst_shmem *n;
+		int fd;
+
+		for (size_t k = 0; !e && k < t->nr_procs; k++)
+			for (size_t j = 0; !e && j < t->procs[k].nr_fd; j++)
+				if (t->procs[k].fd[j]->type == FD_TYPE__FD_MEMFD &&
+				    t->procs[k].fd[j]->file->ino == o->key)
+					e = t->procs[k].fd[j];
+		if (o->kind != FD_TYPE__FD_MEMFD || !e || !e->file->has_dev)
+			continue;
+		n = realloc(t->shm, (t->nr_shm + 1) * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		t->shm = n;
+		fd = fcntl(o->fds[0], F_DUPFD_CLOEXEC, t->fd_hi);
+		if (fd < 0)
+			return pr_perror("cannot keep memfd:%s", e->memfd_name);
+		t->shm[t->nr_shm++] = (struct rst_shmem){ e->file->dev, e->file->ino, getpid(), 0, 0,
+							  fd };
+	}
+	return 0;
+}
+
 /* A deleted working directory is made again, empty, for the child to
  * enter (child.c), and goes once it has (rst_fds_ready). */
 static int ghost_cwds(struct rst_tree *t)
@@ -192,7 +222,7 @@ int rst_fds_open(struct rst_tree *t)
 		for (size_t j = 0; !r && j < fp->nr_fd; j++)
 			r = open_one(t, i, j);
 	}
-	return r;
+	return r ? r : memfd_shared(t);
 }
 
 void rst_fds_close(struct rst_tree *t)
@@ -219,6 +249,11 @@ void rst_fds_free(struct rst_tree *t)
 {
 	rst_fds_close(t);
 	fd_rst_ghosts_remove(&t->fdr);
+	for (size_t i = 0; i < t->nr_shm; i++)
+		if (t->shm[i].fd >= 0) {
+			close(t->shm[i].fd);
+			t->shm[i].fd = -1;
+		}
 	free(t->fdr.procs);
 	t->fdr.procs = NULL;
 	t->fdr.nr_procs = 0;

@@ -334,8 +334,11 @@ static int shmem_attach(struct rst_tree *t, struct rst_inj *j,
 	uint64_t fd, ret;
 	int r;
 
-	snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", o->pid,
-		 (unsigned long long)o->start, (unsigned long long)o->end);
+	if (o->fd >= 0)
+		snprintf(path, sizeof(path), "/proc/%d/fd/%d", o->pid, o->fd);
+	else
+		snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", o->pid,
+			 (unsigned long long)o->start, (unsigned long long)o->end);
 	r = rst_poke(j, j->data, path, strlen(path) + 1);
 	if (!r)
 		r = rst_sys_ok(j, path, __NR_openat, &fd, (uint64_t)AT_FDCWD, j->data,
@@ -363,7 +366,8 @@ static int shmem_register(struct rst_tree *t, struct rst_proc *p)
 		if (!n)
 			return -ENOMEM;
 		t->shm = n;
-		t->shm[t->nr_shm++] = (struct rst_shmem){ v->dev, v->ino, p->pid, v->start, v->end };
+		t->shm[t->nr_shm++] = (struct rst_shmem){ v->dev, v->ino, p->pid, v->start, v->end,
+							  -1 };
 	}
 	return 0;
 }

@@ -86,11 +86,14 @@ struct rst_proc {
 
 /* Shared anonymous memory (MAP_SHARED|MAP_ANONYMOUS, shmem) already
  * restored in some process: later processes map the same object through
- * /proc/PID/map_files instead of getting a copy. */
+ * /proc/PID/map_files instead of getting a copy. A memfd restored with the
+ * fds is one from the start: fd is criu-lite's, mapped through
+ * /proc/PID/fd (fds.c), else -1. */
 struct rst_shmem {
 	uint64_t dev, ino;
 	pid_t pid;
 	uint64_t start, end;
+	int fd;
 };
 
 struct rst_tree {

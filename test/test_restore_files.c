@@ -332,3 +332,33 @@ Test(restore_files, locks_are_held_again_and_seen_by_others)
 	cr_assert_eq(rt_restore_finish(&r, err, sizeof(err)), 0, "restore failed: %s", err);
 	rm_rf(c.dir);
 }
+
+/* ---- memfd ---- */
+
+/* Free huge pages, for the hugetlb memfd (none configured: not tried). */
+static long huge_pages_free(void)
+{
+	char out[64] = "";
+
+	run_cmd(out, sizeof(out), "awk '/HugePages_Free/ { print $2 }' /proc/meminfo");
+	return strtol(out, NULL, 10);
+}
+
+Test(restore_files, memfd_contents_seals_offsets_and_shared_maps)
+{
+	bool huge = huge_pages_free() >= 1;
+	char line[256], want[128];
+	struct case_dir c;
+	struct target t;
+
+	case_dir(&c, "rst-memfd");
+	rt_start(&t, target_path("files_memfd"), c.go, huge ? "huge" : "-", NULL);
+	rt_dump_kill(&t, c.img);
+	for (int i = 0; i < 500 && kill((pid_t)target_ready_u64(&t, "child"), 0) == 0; i++)
+		usleep(10000);
+	restore_and_read(&c, line, sizeof(line));
+	snprintf(want, sizeof(want), "MEMFD name=1 data=1 seals=1 pos=1 map=1 child=1 huge=%s",
+		 huge ? "1" : "-");
+	cr_expect_str_eq(line, want);
+	rm_rf(c.dir);
+}

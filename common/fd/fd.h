@@ -242,8 +242,10 @@ bool fd_link_deleted(const char *link);
  * NULL with why. Id 0 has no image: an empty directory or FIFO of `mode`. */
 const char *fd_rst_ghost_path(struct fd_rst *r, uint32_t id, const char *link, mode_t mode,
 			      char *why, size_t len);
-/* Ghost id's data written into fd (a memfd). */
-int fd_rst_ghost_fill(const struct fd_rst *r, uint32_t id, int fd, char *why, size_t len);
+/* Ghost id's data written into fd (a memfd; mapped: through a mapping,
+ * for hugetlbfs). */
+int fd_rst_ghost_fill(const struct fd_rst *r, uint32_t id, int fd, bool mapped, char *why,
+		      size_t len);
 /* Unlink what was recreated, once the tree holds it. */
 void fd_rst_ghosts_remove(struct fd_rst *r);
 

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include "common/fd/fd.h"
@@ -279,6 +280,30 @@ static int ghost_place(struct fd_rst_ghost *g, const char *link, uint32_t id, mo
 	return r ? r : fd;
 }
 
+/* hugetlbfs has no write(): the data goes in through a mapping, sized
+ * first (to whole huge pages, as the kernel wants). */
+static int fill_mapped(int fd, void **v, size_t n, const GhostFile *h)
+{
+	struct stat st;
+	uint8_t *m;
+
+	if (!h->has_size || !h->size)
+		return 0;
+	if (ftruncate(fd, (off_t)h->size) || fstat(fd, &st))
+		return -errno;
+	m = mmap(NULL, h->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (m == MAP_FAILED)
+		return -errno;
+	for (size_t i = 1; i < n; i++) {
+		const GhostEntry *ge = v[i];
+
+		if (ge->has_data && ge->off <= h->size && ge->data.len <= h->size - ge->off)
+			memcpy(m + ge->off, ge->data.data, ge->data.len);
+	}
+	munmap(m, h->size);
+	return 0;
+}
+
 static int fill(int fd, void **v, size_t n, const GhostFile *h)
 {
 	for (size_t i = 1; i < n; i++) {
@@ -330,7 +355,8 @@ static int load(const struct fd_rst *r, uint32_t id, void ***v, size_t *n, char 
 	return 0;
 }
 
-int fd_rst_ghost_fill(const struct fd_rst *r, uint32_t id, int fd, char *why, size_t len)
+int fd_rst_ghost_fill(const struct fd_rst *r, uint32_t id, int fd, bool mapped, char *why,
+		      size_t len)
 {
 	void **v;
 	size_t n;
@@ -338,7 +364,7 @@ int fd_rst_ghost_fill(const struct fd_rst *r, uint32_t id, int fd, char *why, si
 
 	if (rc)
 		return rc;
-	rc = fill(fd, v, n, ((GhostEntry *)v[0])->head);
+	rc = (mapped ? fill_mapped : fill)(fd, v, n, ((GhostEntry *)v[0])->head);
 	img_free_all(v, n);
 	return rc ? fd_rst_fail(why, len, -rc, "cannot write ghost-%u.img's data back: %s", id,
 				strerror(-rc)) : 0;

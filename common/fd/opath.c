@@ -26,7 +26,7 @@ static bool is_opath(const struct fd_desc *d)
 
 static int opath_dump(struct fd_dump *c, const struct fd_desc *d, FdEntry *e)
 {
-	if (d->link[0] != '/')
+	if (d->link[0] != '/' || !strncmp(d->link, "/memfd:", 7))
 		return fd_dump_unsupported(c, d, e, "an O_PATH fd on an object without a path");
 	e->type = FD_TYPE__FD_PATH;
 	e->has_pos = false;
