@@ -219,7 +219,8 @@ int rst_check(struct rst_tree *t)
 	for (size_t i = 0; !r && i < t->nr_procs; i++) {
 		struct rst_proc *p = &t->procs[i];
 
-		if (p->pe->exe && !(p->pe->exe->path[0] == '\0'))
+		/* One run from a memfd comes back from its saved copy (fds.c). */
+		if (p->pe->exe && !(p->pe->exe->path[0] == '\0') && !p->ps->has_exe_ghost_id)
 			r = check_mapped("executable", p->pe->exe, (pid_t)p->ps->pid, true);
 		if (!r)
 			r = check_vmas(p);

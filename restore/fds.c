@@ -202,6 +202,31 @@ static int ghost_cwds(struct rst_tree *t)
 	return 0;
 }
 
+/* A process run from a memfd gets one with the same contents as its
+ * executable (PR_SET_MM_MAP's exe_fd), which the child opens through
+ * criu-lite's fd (mfiles). */
+static int memfd_exes(struct rst_tree *t)
+{
+	for (size_t i = 0; i < t->nr_procs; i++) {
+		struct rst_proc *p = &t->procs[i];
+		const char *path;
+		char why[512];
+
+		if (!p->ps->has_exe_ghost_id || !p->ps->exe_ghost_id || p->exe_mf < 0)
+			continue;
+		path = fd_rst_ghost_memfd(&t->fdr, p->ps->exe_ghost_id, p->pe->exe->path, why,
+					  sizeof(why));
+		if (!path) {
+			pr_err("cannot restore %u: its executable %s: %s", p->ps->pid,
+			       p->pe->exe->path, why);
+			return -ENOENT;
+		}
+		p->mf[p->exe_mf].path = path;
+		p->mf[p->exe_mf].id = NULL;
+	}
+	return 0;
+}
+
 int rst_fds_open(struct rst_tree *t)
 {
 	size_t total;
@@ -211,6 +236,8 @@ int rst_fds_open(struct rst_tree *t)
 	r = check_nofile((rlim_t)t->fd_hi + total + t->nr_procs + 64);
 	if (!r)
 		r = ghost_cwds(t);
+	if (!r)
+		r = memfd_exes(t);
 	for (size_t i = 0; !r && i < t->nr_procs; i++) {
 		struct fd_rst_proc *fp = &t->fdr.procs[i];
 

@@ -362,3 +362,17 @@ Test(restore_files, memfd_contents_seals_offsets_and_shared_maps)
 	cr_expect_str_eq(line, want);
 	rm_rf(c.dir);
 }
+
+Test(restore_files, program_run_from_a_memfd_comes_back_from_one)
+{
+	char line[256];
+	struct case_dir c;
+	struct target t;
+
+	case_dir(&c, "rst-mexec");
+	rt_start(&t, target_path("files_memfd_exec"), c.go, NULL);
+	rt_dump_kill(&t, c.img);
+	restore_and_read(&c, line, sizeof(line));
+	cr_expect_str_eq(line, "EXEC exe=/memfd:crl-exe (deleted)");
+	rm_rf(c.dir);
+}

@@ -171,8 +171,10 @@ void fd_dump_tree_free(struct fd_dump_tree *t)
 	free(t->fs);
 	free(t->shares);
 	free(t->ghosts);
+	free(t->exes);
 	t->desc = t->files = t->fs = t->shares = NULL;
-	t->ghosts = NULL;
+	t->ghosts = t->exes = NULL;
+	t->nr_exes = 0;
 	t->nr_desc = t->nr_files = t->nr_fs = t->nr_shares = t->nr_ghosts = 0;
 	t->cap_desc = t->cap_files = t->cap_fs = t->cap_shares = t->cap_ghosts = 0;
 }

@@ -67,6 +67,8 @@ struct fd_dump_tree {
 	struct fd_ghost_seen *ghosts;	/* (dev, ino) -> ghost id (ghost.c) */
 	size_t nr_ghosts, cap_ghosts;
 	uint32_t next_ghost_id;
+	struct fd_ghost_seen *exes;	/* pid (in dev) -> ghost id of its memfd exe */
+	size_t nr_exes;
 };
 
 /* The fds of one process being dumped. */
@@ -92,6 +94,7 @@ struct fd_rst_ghost {
 	bool dir;
 	char **made;			/* directories created on the way to it */
 	size_t nr_made;
+	int fd;				/* a memfd kept while path names it, or -1 */
 };
 
 /* The fds of one process of the tree being restored. */
@@ -242,6 +245,15 @@ bool fd_link_deleted(const char *link);
  * NULL with why. Id 0 has no image: an empty directory or FIFO of `mode`. */
 const char *fd_rst_ghost_path(struct fd_rst *r, uint32_t id, const char *link, mode_t mode,
 			      char *why, size_t len);
+/* A memfd with ghost id's data, named as `link` says ("/memfd:NAME..."),
+ * kept until fd_rst_ghosts_remove: its /proc/<criu-lite>/fd path, or NULL
+ * with why. For an executable that was a memfd. */
+const char *fd_rst_ghost_memfd(struct fd_rst *r, uint32_t id, const char *link, char *why,
+			       size_t len);
+/* Dump: the process's executable, when it is a memfd (fexecve), saved as a
+ * ghost; fd_dump_tree_exe: its ghost id for pstree.img, or 0. */
+int fd_dump_exe(struct fd_dump *c);
+uint32_t fd_dump_tree_exe(const struct fd_dump_tree *t, pid_t pid);
 /* Ghost id's data written into fd (a memfd; mapped: through a mapping,
  * for hugetlbfs). */
 int fd_rst_ghost_fill(const struct fd_rst *r, uint32_t id, int fd, bool mapped, char *why,

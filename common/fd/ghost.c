@@ -117,7 +117,10 @@ static int write_ghost(struct fd_dump *c, const struct fd_desc *d, uint32_t id)
 	int fd = -1, r;
 
 	if (S_ISREG(d->st.st_mode)) {
-		snprintf(path, sizeof(path), "/proc/%d/fd/%d", c->pid, d->fd);
+		if (d->fd >= 0)
+			snprintf(path, sizeof(path), "/proc/%d/fd/%d", c->pid, d->fd);
+		else
+			snprintf(path, sizeof(path), "/proc/%d/exe", c->pid);
 		fd = open(path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0)
 			return errno == ENOENT ? -ENOENT : pr_perror("cannot reopen %s (%s)", path,
@@ -190,6 +193,48 @@ int fd_dump_ghost(struct fd_dump *c, const struct fd_desc *d, FdEntry *e, bool l
 	return 0;
 }
 
+/* A process run from a memfd (fexecve): the executable is saved as a
+ * ghost too, for PR_SET_MM_MAP to have a file to name at the restore. */
+int fd_dump_exe(struct fd_dump *c)
+{
+	struct fd_dump_tree *t = c->tree;
+	struct fd_desc *d = calloc(1, sizeof(*d));
+	FdEntry e = FD_ENTRY__INIT;
+	char path[64];
+	ssize_t n;
+	int r = 0;
+
+	if (!d)
+		return -ENOMEM;
+	snprintf(path, sizeof(path), "/proc/%d/exe", c->pid);
+	n = readlink(path, d->link, sizeof(d->link) - 1);
+	d->fd = -1;
+	if (n > 0)
+		d->link[n] = 0;
+	if (n > 0 && !strncmp(d->link, "/memfd:", 7) && !stat(path, &d->st))
+		r = fd_dump_ghost(c, d, &e, false);
+	if (!r && e.has_ghost_id) {
+		struct fd_ghost_seen *v = realloc(t->exes, (t->nr_exes + 1) * sizeof(*v));
+
+		if (!v) {
+			r = -ENOMEM;
+		} else {
+			t->exes = v;
+			t->exes[t->nr_exes++] = (struct fd_ghost_seen){ (uint64_t)c->pid, 0, e.ghost_id };
+		}
+	}
+	free(d);
+	return r;
+}
+
+uint32_t fd_dump_tree_exe(const struct fd_dump_tree *t, pid_t pid)
+{
+	for (size_t i = 0; t && i < t->nr_exes; i++)
+		if (t->exes[i].dev == (uint64_t)pid)
+			return t->exes[i].id;
+	return 0;
+}
+
 /* ---- restore ---- */
 
 bool fd_link_deleted(const char *link)
@@ -208,6 +253,7 @@ static struct fd_rst_ghost *ghost_new(struct fd_rst *r)
 	r->ghosts = v;
 	v = &r->ghosts[r->nr_ghosts];
 	memset(v, 0, sizeof(*v));
+	v->fd = -1;
 	return v;
 }
 
@@ -408,12 +454,55 @@ const char *fd_rst_ghost_path(struct fd_rst *r, uint32_t id, const char *link, m
 	return g->path;
 }
 
+const char *fd_rst_ghost_memfd(struct fd_rst *r, uint32_t id, const char *link, char *why,
+			       size_t len)
+{
+	const char *name = strncmp(link, "/memfd:", 7) ? link : link + 7;
+	size_t n = strcspn(name, " ");
+	struct fd_rst_ghost *g;
+	char buf[256], path[64];
+	int fd, rc;
+
+	for (size_t i = 0; i < r->nr_ghosts; i++)
+		if (r->ghosts[i].id == id && r->ghosts[i].fd >= 0)
+			return r->ghosts[i].path;
+	snprintf(buf, sizeof(buf), "%.*s", (int)n, name);
+	/* MFD_EXEC: executable whatever vm.memfd_noexec says (6.3 on). */
+	fd = memfd_create(buf, MFD_CLOEXEC | 0x10U);
+	if (fd < 0 && errno == EINVAL)
+		fd = memfd_create(buf, MFD_CLOEXEC);
+	if (fd < 0) {
+		fd_rst_fail(why, len, errno, "memfd_create(%s): %s", buf, strerror(errno));
+		return NULL;
+	}
+	rc = fd_rst_ghost_fill(r, id, fd, false, why, len);
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", getpid(), fd);
+	g = rc ? NULL : ghost_new(r);
+	if (g && (g->path = strdup(path)) && (g->link = strdup(link))) {
+		g->id = id;
+		g->fd = fd;
+		r->nr_ghosts++;
+		return g->path;
+	}
+	if (g) {
+		free(g->path);
+		free(g->link);
+	}
+	close(fd);
+	if (!rc)
+		fd_rst_fail(why, len, ENOMEM, "out of memory");
+	return NULL;
+}
+
 void fd_rst_ghosts_remove(struct fd_rst *r)
 {
 	for (size_t i = 0; i < r->nr_ghosts; i++) {
 		struct fd_rst_ghost *g = &r->ghosts[i];
 
-		if (g->path && (g->dir ? rmdir(g->path) : unlink(g->path)) && errno != ENOENT)
+		if (g->fd >= 0) {
+			close(g->fd);
+			g->fd = -1;
+		} else if (g->path && (g->dir ? rmdir(g->path) : unlink(g->path)) && errno != ENOENT)
 			pr_warn("cannot remove %s, made for the restore: %s", g->path,
 				strerror(errno));
 		for (size_t k = g->nr_made; k-- > 0; ) {

@@ -45,6 +45,8 @@ int dump_write_pstree(int dirfd, const struct dump_tree *tree, const int *track_
 		pe.has_fs_with = fs_with != 0;
 		pe.files_with = (uint32_t)files_with;
 		pe.fs_with = (uint32_t)fs_with;
+		pe.exe_ghost_id = fd_dump_tree_exe(files, p->pid);
+		pe.has_exe_ghost_id = pe.exe_ghost_id != 0;
 		r = img_write(img, &pe);
 		free(threads);
 	}

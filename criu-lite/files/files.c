@@ -242,6 +242,9 @@ int files_dump(int dirfd, pid_t pid, struct fd_dump_tree *tree)
 	if (ctx.pidfd < 0)
 		pr_debug("pidfd_open(%d): %s; tty and socket details will be guessed",
 			 pid, strerror(errno));
+	r = fd_dump_exe(&ctx);
+	if (r)
+		goto out;
 	img = img_create(dirfd, IMG_FILES, pid);
 	if (!img) {
 		r = -errno;
