@@ -304,8 +304,44 @@ static void close_others(const int *keep, size_t n)
 	syscall(SYS_close_range, from, ~0U, 0);
 }
 
+struct lock_ctx {
+	const struct rst_tree *t;
+	const struct rst_proc *p;
+};
+
+static const struct rst_proc *holder_of(const struct rst_tree *t, uint32_t desc, int32_t pid)
+{
+	const struct rst_proc *first = NULL;
+
+	for (size_t i = 0; i < t->nr_procs; i++)
+		for (size_t j = 0; j < t->procs[i].nr_fd; j++) {
+			const FdEntry *e = t->procs[i].fd[j];
+
+			if (!e->has_desc_id || e->desc_id != desc)
+				continue;
+			if ((int32_t)t->procs[i].ps->pid == pid)
+				return &t->procs[i];
+			if (!first)
+				first = &t->procs[i];
+		}
+	return first;
+}
+
+/* A lock owned by a description (flock, OFD lock, lease) is taken once, by
+ * the process of the tree that took it, else by the first one holding the
+ * description; POSIX locks are the process's own. */
+static bool lock_mine(const FdEntry *e, const FileLock *l, const void *arg)
+{
+	const struct lock_ctx *c = arg;
+
+	if (l->kind == FILE_LOCK_KIND__FILE_LOCK_POSIX || !e->has_desc_id)
+		return true;
+	return holder_of(c->t, e->desc_id, l->has_pid ? l->pid : -1) == c->p;
+}
+
 int rst_fds_setup(struct rst_tree *t, struct rst_proc *p, struct rst_status *st, int *status_fd)
 {
+	const struct lock_ctx lc = { t, p };
 	const struct fd_rst_proc *fp = &t->fdr.procs[p - t->procs];
 	int max = -1, *keep;
 	size_t i;
@@ -342,7 +378,7 @@ int rst_fds_setup(struct rst_tree *t, struct rst_proc *p, struct rst_status *st,
 
 		if (k && k->install && (r = k->install(e, why, sizeof(why))) < 0)
 			return rst_child_fail(st, -r, "fd %u: %s", e->fd, why);
-		if ((r = fd_rst_locks_proc(e, why, sizeof(why))) < 0)
+		if ((r = fd_rst_locks_proc(e, lock_mine, &lc, why, sizeof(why))) < 0)
 			return rst_child_fail(st, -r, "fd %u: %s", e->fd, why);
 	}
 	p->mm_fd_base = max + 1;

@@ -229,7 +229,11 @@ void fd_rst_desc_forget(struct fd_rst *r);
  * but POSIX locks, which restore injects once nothing closes files any
  * more (fd_rst_lock_posix: is l one, and its struct flock). */
 int fd_dump_locks(struct fd_dump *c, const struct fd_desc *d, FdEntry *e);
-int fd_rst_locks_proc(const FdEntry *e, char *why, size_t len);
+/* Is lock l of e this process's to take (a flock or lease on a shared
+ * description: only one of the processes sharing it)? */
+typedef bool (*fd_rst_lock_mine_fn)(const FdEntry *e, const FileLock *l, const void *arg);
+int fd_rst_locks_proc(const FdEntry *e, fd_rst_lock_mine_fn mine, const void *arg, char *why,
+		      size_t len);
 struct flock;
 bool fd_rst_lock_posix(const FileLock *l, struct flock *fl);
 /* Why l cannot be taken on fd (err), naming who holds it. */

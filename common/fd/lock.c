@@ -10,8 +10,9 @@
  * Restore: every lock is taken by the process itself, then the owner is
  * set: a POSIX lock belongs to the process that held it, a lease signals
  * its taker, and /proc/locks names the taker of a flock. A lock owned by a
- * description shared with other processes is taken again by each of them,
- * which changes nothing for the same owner. POSIX locks go last, injected
+ * description shared with other processes is taken by the one that took
+ * it (by the first of them when that one is not in the tree), which
+ * /proc/locks shows as its holder. POSIX locks go last, injected
  * once the address space is rebuilt: closing any fd on a file drops the
  * closer's POSIX locks on it, and restore closes the files it mapped from.
  * A lock someone else holds now refuses the restore, naming the holder. */
@@ -47,10 +48,10 @@ static int parse_lock(const struct fd_dump *c, const struct fd_desc *d, const ch
 {
 	char kind[16], adv[16], type[16], end[32];
 	unsigned long long start;
-	int kd;
+	int kd, pid;
 
-	if (sscanf(line, "%*d: %15s %15s %15s %*d %*s %llu %31s", kind, adv, type, &start,
-		   end) != 5) {
+	if (sscanf(line, "%*d: %15s %15s %15s %d %*s %llu %31s", kind, adv, type, &pid, &start,
+		   end) != 6) {
 		pr_err("pid %d fd %d: cannot parse the lock line '%.80s'", c->pid, d->fd, line);
 		return -EINVAL;
 	}
@@ -67,6 +68,8 @@ static int parse_lock(const struct fd_dump *c, const struct fd_desc *d, const ch
 	l->has_start = l->has_len = true;
 	l->start = start;
 	l->len = strcmp(end, "EOF") ? strtoull(end, NULL, 10) - start + 1 : 0;
+	l->has_pid = true;
+	l->pid = pid;
 	return 1;
 }
 
@@ -199,12 +202,13 @@ static int take(int fd, const FileLock *l)
 	}
 }
 
-static int take_all(int fd, const FdEntry *e, char *why, size_t len)
+static int take_all(int fd, const FdEntry *e, fd_rst_lock_mine_fn mine, const void *arg,
+		    char *why, size_t len)
 {
 	for (size_t i = 0; i < e->n_locks; i++) {
 		const FileLock *l = e->locks[i];
 
-		if (take(fd, l) < 0)
+		if (mine(e, l, arg) && take(fd, l) < 0)
 			return fd_rst_lock_fail(fd, e, l, errno, why, len);
 	}
 	return 0;
@@ -227,9 +231,10 @@ static int set_owner(const FdEntry *e, char *why, size_t len)
 	return 0;
 }
 
-int fd_rst_locks_proc(const FdEntry *e, char *why, size_t len)
+int fd_rst_locks_proc(const FdEntry *e, fd_rst_lock_mine_fn mine, const void *arg, char *why,
+		      size_t len)
 {
-	int r = take_all((int)e->fd, e, why, len);
+	int r = take_all((int)e->fd, e, mine, arg, why, len);
 
 	if (!r && e->owner)
 		r = set_owner(e, why, len);
