@@ -148,34 +148,46 @@ static int open_one(struct rst_tree *t, size_t i, size_t j)
 	return 0;
 }
 
-/* A memfd restored with the fds is the object its mappings map
- * (mm.c): criu-lite keeps it until the tree is rebuilt. */
-static int memfd_shared(struct rst_tree *t)
+/* The memfd or deleted file an fd of the tree restored, for its mappings
+ * (mm.c) to map that very object: kept by criu-lite until the tree is
+ * rebuilt, at or above fd_hi. */
+static int shm_add(struct rst_tree *t, const FdEntry *e, int fd)
 {
-	for (size_t i = 0; i < t->fdr.nr_obj; i++) {
-		const struct fd_rst_obj *o = &t->fdr.obj[i];
-		const FdEntry *e = NULL;
-		struct rst_shmem *n;
-		int fd;
+	struct rst_shmem *n;
 
-		for (size_t k = 0; !e && k < t->nr_procs; k++)
-			for (size_t j = 0; !e && j < t->procs[k].nr_fd; j++)
-				if (t->procs[k].fd[j]->type == FD_TYPE__FD_MEMFD &&
-				    t->procs[k].fd[j]->file->ino == o->key)
-					e = t->procs[k].fd[j];
-		if (o->kind != FD_TYPE__FD_MEMFD || !e || !e->file->has_dev)
-			continue;
-		n = realloc(t->shm, (t->nr_shm + 1) * sizeof(*n));
-		if (!n)
-			return -ENOMEM;
-		t->shm = n;
-		fd = fcntl(o->fds[0], F_DUPFD_CLOEXEC, t->fd_hi);
-		if (fd < 0)
-			return pr_perror("cannot keep memfd:%s", e->memfd_name);
-		t->shm[t->nr_shm++] = (struct rst_shmem){ e->file->dev, e->file->ino, getpid(), 0, 0,
-							  fd };
-	}
+	for (size_t i = 0; i < t->nr_shm; i++)
+		if (t->shm[i].dev == e->file->dev && t->shm[i].ino == e->file->ino)
+			return 0;
+	n = realloc(t->shm, (t->nr_shm + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	t->shm = n;
+	fd = fd < 0 ? fd : fcntl(fd, F_DUPFD_CLOEXEC, t->fd_hi);
+	if (fd < 0)
+		return pr_perror("cannot keep %s for its mappings", e->link ? e->link : "a file");
+	t->shm[t->nr_shm++] = (struct rst_shmem){ e->file->dev, e->file->ino, getpid(), 0, 0, fd };
 	return 0;
+}
+
+static int shm_objects(struct rst_tree *t)
+{
+	int r = 0;
+
+	for (size_t i = 0; !r && i < t->nr_procs; i++)
+		for (size_t j = 0; !r && j < t->procs[i].nr_fd; j++) {
+			const FdEntry *e = t->procs[i].fd[j];
+			const struct fd_rst_obj *o;
+
+			if (!e->file || !e->file->has_dev || !e->has_ghost_id)
+				continue;
+			if (e->type == FD_TYPE__FD_MEMFD) {
+				o = fd_rst_obj_find(&t->fdr, FD_TYPE__FD_MEMFD, e->file->ino);
+				r = o ? shm_add(t, e, o->fds[0]) : 0;
+			} else if (e->type == FD_TYPE__FD_REG) {
+				r = shm_add(t, e, t->fdr.procs[i].src[j]);
+			}
+		}
+	return r;
 }
 
 /* A deleted working directory is made again, empty, for the child to
@@ -249,7 +261,7 @@ int rst_fds_open(struct rst_tree *t)
 		for (size_t j = 0; !r && j < fp->nr_fd; j++)
 			r = open_one(t, i, j);
 	}
-	return r ? r : memfd_shared(t);
+	return r ? r : shm_objects(t);
 }
 
 void rst_fds_close(struct rst_tree *t)

@@ -319,8 +319,12 @@ static int shmem_mark(struct rst_tree *t, struct rst_proc *p)
 	p->attached = calloc(p->nr_vma ? p->nr_vma : 1, sizeof(bool));
 	if (!p->attached)
 		return -ENOMEM;
+	/* A deleted file mapped shared is one object only when restore made
+	 * the file again for an fd of the tree (fds.c registered it). */
 	for (size_t i = 0; i < p->nr_vma; i++)
-		p->attached[i] = is_shmem(p->vma[i]) && shmem_find(t, p->vma[i]);
+		p->attached[i] = (is_shmem(p->vma[i]) ||
+				  (p->vma[i]->status & (VMA_FILE_SHARED | VMA_FILE_DELETED)) ==
+				  (VMA_FILE_SHARED | VMA_FILE_DELETED)) && shmem_find(t, p->vma[i]);
 	return 0;
 }
 

@@ -241,10 +241,12 @@ Test(restore_files, deleted_files_dirs_fifos_and_o_path_come_back, .timeout = 60
 	waitpid(t.pid, NULL, 0);
 	rt_target = 0;
 	close(t.out_fd);
+	for (int i = 0; i < 500 && kill((pid_t)target_ready_u64(&t, "child"), 0) == 0; i++)
+		usleep(10000);
 
 	restore_and_read(&c, line, sizeof(line));
-	snprintf(want, sizeof(want), "GHOST file=1 hole=1 pos=1 dir=1 cwd=1 fifo=queued path=1 "
-		 "dirpath=1 link=f big=%#llx", (unsigned long long)target_ready_u64(&t, "big"));
+	snprintf(want, sizeof(want), "GHOST file=1 hole=1 pos=1 map=1 dir=1 cwd=1 fifo=queued "
+		 "path=1 dirpath=1 link=f big=%#llx", (unsigned long long)target_ready_u64(&t, "big"));
 	cr_expect_str_eq(line, want);
 	/* What restore made for them to open is gone again. */
 	for (size_t i = 0; i < sizeof(gone) / sizeof(gone[0]); i++) {

@@ -2,13 +2,15 @@
  * for; argv[2]: a directory it may use; argv[3] "big" adds a deleted 2 MiB
  * file (over the default --ghost-limit).
  *  - a deleted file of 300004 bytes, "head" at 0 and "tail" at 300000 with
- *    a hole between, held read-write at offset 2;
+ *    a hole between, held read-write at offset 2, its first page mapped
+ *    shared here and in a child;
  *  - a deleted directory held open, and another one as working directory;
  *  - an unlinked FIFO with "queued" in it;
  *  - O_PATH fds on a file, a directory and a symlink (-> "f").
- * After the wait it prints "GHOST file=1 hole=1 pos=1 dir=1 cwd=1
- * fifo=queued path=1 dirpath=1 link=f big=SUM" (SUM: of the big file's
- * words, 0 without it). */
+ * After the wait the child writes 'C' at 20 through its mapping and exits;
+ * the parent writes 'M' at 10 through its own, and prints "GHOST file=1
+ * hole=1 pos=1 map=1 dir=1 cwd=1 fifo=queued path=1 dirpath=1 link=f
+ * big=SUM" (SUM: of the big file's words, 0 without it). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -17,7 +19,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -73,7 +77,9 @@ int main(int argc, char **argv)
 {
 	const struct timespec ms = { 0, 1000 * 1000 };
 	char p[600], buf[64] = "", c4[5] = "", t4[5] = "", cwd[64];
-	int g, d, ff, pf, pd, pl, big = -1;
+	int g, d, ff, pf, pd, pl, big = -1, wst;
+	pid_t child;
+	char *m;
 	struct stat st, sd, sc, s1, s2, s3;
 	ssize_t n;
 
@@ -99,9 +105,21 @@ int main(int argc, char **argv)
 		return 1;
 	if (in(argv[2], "cwd", p, sizeof(p)) || mkdir(p, 0700) || chdir(p) || rmdir(p))
 		return 1;
-	target_ready("pid=%d big=%#llx", getpid(), (unsigned long long)big_sum(big));
+	m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, g, 0);
+	if (m == MAP_FAILED)
+		return 1;
+	child = fork();
+	if (child == 0) {
+		while (access(argv[1], F_OK))
+			nanosleep(&ms, NULL);
+		m[20] = 'C';
+		_exit(0);
+	}
+	target_ready("pid=%d child=%d big=%#llx", getpid(), child,
+		     (unsigned long long)big_sum(big));
 	while (access(argv[1], F_OK))
 		nanosleep(&ms, NULL);
+	m[10] = 'M';
 
 	fstat(g, &st);
 	printf("GHOST file=%d", deleted(g) && st.st_nlink == 0 && st.st_size == 300004 &&
@@ -109,6 +127,8 @@ int main(int argc, char **argv)
 	       !strcmp(c4, "head") && !strcmp(t4, "tail"));
 	printf(" hole=%d", st.st_blocks * 512 < 100000);
 	printf(" pos=%d", lseek(g, 0, SEEK_CUR) == 2);
+	printf(" map=%d", waitpid(child, &wst, 0) == child && pread(g, c4, 1, 10) == 1 &&
+	       c4[0] == 'M' && pread(g, t4, 1, 20) == 1 && t4[0] == 'C' && m[20] == 'C');
 	printf(" dir=%d", !fstat(d, &sd) && S_ISDIR(sd.st_mode) && sd.st_nlink == 0 && deleted(d));
 	printf(" cwd=%d", !stat(".", &sc) && S_ISDIR(sc.st_mode) && sc.st_nlink == 0 &&
 	       !getcwd(cwd, sizeof(cwd)) && errno == ENOENT);
