@@ -37,30 +37,11 @@ int rst_fds_prepare(struct rst_tree *t)
 	return 0;
 }
 
-/* Shared fd tables and fs info come back by creating the process with
- * CLONE_FILES / CLONE_FS (child.c), which shares with the creator only. */
-static int check_shares(struct rst_tree *t, struct rst_proc *p)
-{
-	uint32_t parent = p->parent >= 0 ? t->procs[p->parent].ps->pid : 0;
-
-	if (p->ps->has_files_with && p->ps->files_with) {
-		pr_err("cannot restore %u: it shares its fd table with %u (CLONE_FILES), which "
-		       "restore cannot recreate", p->ps->pid, p->ps->files_with);
-		return -ENOTSUP;
-	}
-	if (p->ps->has_fs_with && p->ps->fs_with && p->ps->fs_with != parent) {
-		pr_err("cannot restore %u: it shares its working directory with %u (CLONE_FS), "
-		       "which is not its parent", p->ps->pid, p->ps->fs_with);
-		return -ENOTSUP;
-	}
-	return 0;
-}
-
 int rst_fds_check(struct rst_tree *t, struct rst_proc *p)
 {
 	char why[512];
 
-	if (check_shares(t, p))
+	if (rst_fds_check_shares(t, p))
 		return -ENOTSUP;
 	for (size_t i = 0; i < p->nr_fd; i++)
 		if (fd_rst_check(&t->fdr, p->fd[i], why, sizeof(why)) < 0) {
@@ -76,6 +57,7 @@ static int fds_hi(struct rst_tree *t, size_t *total)
 	int hi = 0;
 
 	*total = 0;
+	rst_fds_sharers_mm_base(t);
 	for (size_t i = 0; i < t->nr_procs; i++) {
 		const struct rst_proc *p = &t->procs[i];
 		int max = -1;
@@ -85,6 +67,8 @@ static int fds_hi(struct rst_tree *t, size_t *total)
 				max = (int)p->fd[j]->fd;
 		if (max + (int)p->nr_mf + 16 > hi)
 			hi = max + (int)p->nr_mf + 16;
+		if (p->mm_fd_base + (int)p->nr_mf + 16 > hi)
+			hi = p->mm_fd_base + (int)p->nr_mf + 16;
 		*total += p->nr_fd;
 	}
 	return hi;
@@ -351,9 +335,10 @@ static bool lock_mine(const FdEntry *e, const FileLock *l, const void *arg)
 	return holder_of(c->t, e->desc_id, l->has_pid ? l->pid : -1) == c->p;
 }
 
-int rst_fds_setup(struct rst_tree *t, struct rst_proc *p, struct rst_status *st, int *status_fd)
+/* Every dumped fd at its number from its source, all else closed but the
+ * status fd (moved above them). */
+static int place(struct rst_tree *t, struct rst_proc *p, struct rst_status *st, int *status_fd)
 {
-	const struct lock_ctx lc = { t, p };
 	const struct fd_rst_proc *fp = &t->fdr.procs[p - t->procs];
 	int max = -1, *keep;
 	size_t i;
@@ -382,18 +367,28 @@ int rst_fds_setup(struct rst_tree *t, struct rst_proc *p, struct rst_status *st,
 	qsort(keep, p->nr_fd + 1, sizeof(int), cmp_int);
 	close_others(keep, p->nr_fd + 1);
 	free(keep);
-	for (i = 0; i < p->nr_fd; i++) {
+	p->mm_fd_base = max + 1;
+	return 0;
+}
+
+int rst_fds_setup(struct rst_tree *t, struct rst_proc *p, struct rst_status *st, int *status_fd)
+{
+	const struct lock_ctx lc = { t, p };
+	int r;
+
+	/* One sharing its parent's table finds it set up. */
+	if (!rst_fds_shares_table(t, p) && (r = place(t, p, st, status_fd)))
+		return r;
+	for (size_t i = 0; i < p->nr_fd; i++) {
 		const FdEntry *e = p->fd[i];
 		const struct fd_kind *k = fd_kind_of((int)e->type);
 		char why[400];
-		int r;
 
 		if (k && k->install && (r = k->install(e, why, sizeof(why))) < 0)
 			return rst_child_fail(st, -r, "fd %u: %s", e->fd, why);
 		if ((r = fd_rst_locks_proc(e, lock_mine, &lc, why, sizeof(why))) < 0)
 			return rst_child_fail(st, -r, "fd %u: %s", e->fd, why);
 	}
-	p->mm_fd_base = max + 1;
 	return 0;
 }
 

@@ -489,6 +489,6 @@ int rst_mm_restore(struct rst_tree *t, struct rst_proc *p, struct rst_inj *j)
 	/* The mm files (and a status fd the child had no time to close). */
 	if (!r)
 		r = rst_sys_ok(j, "close_range", __NR_close_range, NULL, (uint64_t)p->mm_fd_base,
-			       ~0U, 0, 0, 0, 0);
+			       rst_fds_mm_close_to(t, p), 0, 0, 0, 0);
 	return r;
 }

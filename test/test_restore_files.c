@@ -1,6 +1,6 @@
 /* Files as programs hold them, dumped with --kill and restored: open file
  * descriptions shared by dup and fork (one offset, one set of flags), fs
- * info shared by CLONE_FS, pipes with their size and per-description
+ * info shared by CLONE_FS and an fd table by CLONE_FILES, pipes with their size and per-description
  * O_NONBLOCK, a supervisor's pipes (one passed back in with --inherit-fd,
  * one nobody uses), and a log that grew while the program was away. */
 #include <criterion/criterion.h>
@@ -53,10 +53,11 @@ Test(restore_files, shared_descriptions_pipes_and_cwd_stay_shared)
 	case_dir(&c, "rst-share");
 	rt_start(&t, target_path("files_share"), c.go, c.dir, NULL);
 	rt_dump_kill(&t, c.img);
-	for (int i = 0; i < 500 && kill((pid_t)target_ready_u64(&t, "child"), 0) == 0; i++)
+	for (int i = 0; i < 500 && (kill((pid_t)target_ready_u64(&t, "child"), 0) == 0 ||
+				    kill((pid_t)target_ready_u64(&t, "files_child"), 0) == 0); i++)
 		usleep(10000);
 	restore_and_read(&c, line, sizeof(line));
-	cr_expect_str_eq(line, "SHARE dup=1 sep=1 flags=1 fork=1 fs=1 nonblock=1 size=1 "
+	cr_expect_str_eq(line, "SHARE dup=1 sep=1 flags=1 fork=1 fs=1 files=1 nonblock=1 size=1 "
 			 "data=hello");
 	rm_rf(c.dir);
 }

@@ -5,10 +5,12 @@
  *  - a pipe sized 128 KiB with "hello" queued: its read end fd 6 is
  *    O_NONBLOCK, fd 7 a second, blocking description of the same end
  *    (reopened through /proc), fd 8 the write end;
- *  - the child shares the working directory with the parent (CLONE_FS).
- * After the wait it prints "SHARE dup=1 sep=1 flags=1 fork=1 fs=1 nonblock=1
- * size=1 data=hello": the child moves the shared offset and changes the
- * shared directory, the parent sees both. */
+ *  - the child shares the working directory with the parent (CLONE_FS);
+ *  - a second child shares the fd table with it (CLONE_FILES).
+ * After the wait it prints "SHARE dup=1 sep=1 flags=1 fork=1 fs=1 files=1
+ * nonblock=1 size=1 data=hello": the child moves the shared offset and
+ * changes the shared directory, the second child opens fd 40 in the shared
+ * table; the parent sees all three. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <sched.h>
@@ -40,12 +42,22 @@ static int child(const char *go2, const char *sub)
 	return chdir(sub) ? 1 : 0;
 }
 
+static int files_child(const char *go2)
+{
+	int fd;
+
+	wait_for(go2);
+	fd = open("/dev/null", O_RDONLY);
+	return fd < 0 || dup2(fd, 40) != 40;
+}
+
 int main(int argc, char **argv)
 {
 	char path[512], go2[600], sub[600], buf[16] = "", cwd[600];
 	struct clone_args ca = { .flags = CLONE_FS, .exit_signal = SIGCHLD };
+	struct clone_args cf = { .flags = CLONE_FILES, .exit_signal = SIGCHLD };
 	int p[2], st, n, fl3, fl5;
-	pid_t pid;
+	pid_t pid, fpid;
 
 	if (argc < 3)
 		return 2;
@@ -70,7 +82,12 @@ int main(int argc, char **argv)
 		_exit(child(go2, sub));
 	if (pid < 0)
 		return 1;
-	target_ready("pid=%d child=%d", getpid(), pid);
+	fpid = (pid_t)syscall(SYS_clone3, &cf, sizeof(cf));
+	if (fpid == 0)
+		_exit(files_child(go2));
+	if (fpid < 0)
+		return 1;
+	target_ready("pid=%d child=%d files_child=%d", getpid(), pid, fpid);
 	wait_for(argv[1]);
 
 	printf("SHARE dup=%d sep=%d", lseek(4, 0, SEEK_CUR) == 10, lseek(5, 0, SEEK_CUR) == 20);
@@ -82,6 +99,8 @@ int main(int argc, char **argv)
 	waitpid(pid, &st, 0);
 	printf(" fork=%d", WIFEXITED(st) && !WEXITSTATUS(st) && lseek(4, 0, SEEK_CUR) == 33);
 	printf(" fs=%d", getcwd(cwd, sizeof(cwd)) && !strcmp(cwd, sub));
+	printf(" files=%d", waitpid(fpid, &st, 0) == fpid && WIFEXITED(st) && !WEXITSTATUS(st) &&
+	       fcntl(40, F_GETFD) >= 0);
 	printf(" nonblock=%d", (fcntl(6, F_GETFL) & O_NONBLOCK) && !(fcntl(7, F_GETFL) & O_NONBLOCK));
 	printf(" size=%d", fcntl(8, F_GETPIPE_SZ) == 128 * 1024);
 	n = (int)read(6, buf, sizeof(buf) - 1);
