@@ -379,3 +379,22 @@ Test(restore_files, program_run_from_a_memfd_comes_back_from_one)
 	cr_expect_str_eq(line, "EXEC exe=/memfd:crl-exe (deleted)");
 	rm_rf(c.dir);
 }
+
+Test(restore_files, fd_table_sharing_restore_cannot_recreate_is_refused_before_the_kill)
+{
+	char dir[256], img[300], pid[16], err[4096];
+	struct target t;
+	int r;
+
+	make_tmpdir(dir, sizeof(dir), "rst-table");
+	snprintf(img, sizeof(img), "%s/img", dir);
+	cr_assert_eq(mkdir(img, 0700), 0);
+	rt_start(&t, target_path("files_table_child"), NULL);
+	snprintf(pid, sizeof(pid), "%d", t.pid);
+	r = run_criu_lite(err, sizeof(err), "dump", "-t", pid, "-D", img, "--kill", NULL);
+	cr_expect_neq(r, 0, "dump --kill took a tree restore would refuse");
+	cr_expect(strstr(err, "CLONE_FILES") && strstr(err, "has a child"), "unclear: %s", err);
+	cr_expect_eq(kill(t.pid, 0), 0, "dump --kill killed a tree it refused");
+	cr_expect_eq(kill((pid_t)target_ready_u64(&t, "sharer"), 0), 0);
+	rm_rf(dir);
+}

@@ -164,6 +164,40 @@ void fd_dump_tree_shares(const struct fd_dump_tree *t, pid_t pid, pid_t *files_w
 		}
 }
 
+static pid_t group(const struct fd_dump_tree *t, pid_t pid, bool files)
+{
+	pid_t f, fs;
+
+	fd_dump_tree_shares(t, pid, &f, &fs);
+	return (files ? f : fs) ? (files ? f : fs) : pid;
+}
+
+/* The restore's rule (restore/fds_share.c), asked before dump --kill: a
+ * process shares with its parent or with nobody, and one sharing its
+ * parent's fd table has no child with another table. */
+int fd_dump_tree_check(const struct fd_dump_tree *t, const pid_t *pid, const pid_t *ppid,
+		       size_t n, char *why, size_t len)
+{
+	for (size_t i = 0; i < n; i++) {
+		pid_t f, fs, parent_files = group(t, ppid[i], true);
+
+		fd_dump_tree_shares(t, pid[i], &f, &fs);
+		if (f && f != parent_files)
+			return fd_rst_fail(why, len, ENOTSUP, "process %d shares its fd table with "
+					   "%d (CLONE_FILES), but not with its parent", pid[i], f);
+		if (fs && fs != group(t, ppid[i], false))
+			return fd_rst_fail(why, len, ENOTSUP, "process %d shares its working "
+					   "directory with %d (CLONE_FS), but not with its parent",
+					   pid[i], fs);
+		for (size_t k = 0; f && k < n; k++)
+			if (ppid[k] == pid[i] && group(t, pid[k], true) != f)
+				return fd_rst_fail(why, len, ENOTSUP, "process %d shares its parent's "
+						   "fd table (CLONE_FILES) and has a child, %d, with "
+						   "a table of its own", pid[i], pid[k]);
+	}
+	return 0;
+}
+
 void fd_dump_tree_free(struct fd_dump_tree *t)
 {
 	free(t->desc);

@@ -217,6 +217,9 @@ int fd_dump_desc_id(struct fd_dump *c, int fd, uint32_t *id);
 int fd_dump_tree_proc(struct fd_dump_tree *t, pid_t pid);
 void fd_dump_tree_shares(const struct fd_dump_tree *t, pid_t pid, pid_t *files_with,
 			 pid_t *fs_with);
+/* Could restore bring that sharing back (n processes, parents first)? */
+int fd_dump_tree_check(const struct fd_dump_tree *t, const pid_t *pid, const pid_t *ppid,
+		       size_t n, char *why, size_t len);
 void fd_dump_tree_free(struct fd_dump_tree *t);
 /* Restore: a dup of the fd already made for e's description, or -ENOENT;
  * fd_rst_desc_made records the fd made for it (owned by the caller). */

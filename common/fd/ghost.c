@@ -276,12 +276,12 @@ static int make_parents(struct fd_rst_ghost *g, const char *path)
 			return -errno;
 		}
 		v = realloc(g->made, (g->nr_made + 1) * sizeof(*v));
+		if (v)
+			g->made = v;
 		if (!v || !(v[g->nr_made] = strdup(buf))) {
-			free(v ? v : g->made);
-			g->made = NULL;
+			rmdir(buf);
 			return -ENOMEM;
 		}
-		g->made = v;
 		g->nr_made++;
 		*s = '/';
 	}

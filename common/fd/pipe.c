@@ -318,7 +318,7 @@ static int reopen(int fd, const FdEntry *e, const char *what, char *why, size_t 
 	return n;
 }
 
-static void warn_outside(const struct fd_rst *r, const FdEntry *e, bool rd, bool wr)
+static void warn_outside(const struct fd_rst *r, const FdEntry *e, bool rd)
 {
 	struct end_of w = { e->pipe->ino, 0 };
 
@@ -327,7 +327,6 @@ static void warn_outside(const struct fd_rst *r, const FdEntry *e, bool rd, bool
 		pr_warn("%s: its %s end was held outside the dumped tree: it comes back closed "
 			"(--inherit-fd fd[N]:%s passes one in)", e->link ? e->link : "pipe",
 			!rd ? "read" : "write", e->link ? e->link : "pipe:[INO]");
-	(void)wr;
 }
 
 static int pipe_open(struct fd_rst *r, const FdEntry *e, char *why, size_t len)
@@ -343,7 +342,7 @@ static int pipe_open(struct fd_rst *r, const FdEntry *e, char *why, size_t len)
 	if (rc)
 		return rc;
 	if (first && !(rd && wr))
-		warn_outside(r, e, rd, wr);
+		warn_outside(r, e, rd);
 	return reopen(o->fds[(e->flags & O_ACCMODE) == O_WRONLY], e, "a pipe", why, len);
 }
 

@@ -323,14 +323,14 @@ int dump_run(const struct dump_opts *opts)
 	/* Before the tree is killed or left stopped: a restore that would be
 	 * refused makes this an outage; the tree runs on instead. */
 	if (!r && (opts->kill || opts->leave_stopped))
-		r = dump_check_restorable(c.dirfd, &c.tree, &opts->fd,
+		r = dump_check_restorable(c.dirfd, &c.tree, &opts->fd, &c.files,
 					  opts->kill ? "dump --kill" : "dump --leave-stopped");
 	/* With --kill the tree stays frozen until the images are complete:
 	 * killing it before would lose it if a last write failed. */
 	if (!r && !opts->kill)
 		release(&c, mode);
 	if (!r && !opts->kill && !opts->leave_stopped)
-		r = dump_check_restorable(c.dirfd, &c.tree, &opts->fd, NULL);
+		r = dump_check_restorable(c.dirfd, &c.tree, &opts->fd, &c.files, NULL);
 	if (c.snap || c.wp)
 		mem_yield(c.wp ? YIELD_IDLE : YIELD_NICE);
 	for (int n = 0; !r && c.snap && n < c.tree.nr_procs; n++)
