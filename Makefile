@@ -53,7 +53,10 @@ $(BUILD)/criu-lite: $(BUILD)/obj/criu-lite/main.o $(LIB_OBJS)
 # locals and frames are where gdb and the tests expect them.
 $(BUILD)/targets/%: test/targets/%.c test/targets/target.h
 	@mkdir -p $(dir $@)
-	gcc -O0 -g -pthread -mavx2 -fno-omit-frame-pointer -o $@ $<
+	gcc -O0 -g -pthread -mavx2 -fno-omit-frame-pointer -o $@ $< $(TARGET_LIBS)
+
+# A real library's job for the SQLite scenario (test_restore_sqlite.c).
+$(BUILD)/targets/sqlite_job: TARGET_LIBS := -lsqlite3
 
 targets: $(TARGET_BINS)
 

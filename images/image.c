@@ -29,6 +29,7 @@ static const struct img_desc img_table[IMG_KIND_COUNT] = {
 	[IMG_PAGEMAP]   = { "pagemap-%d.img", true, 0x434c0007, &pagemap_entry__descriptor },
 	[IMG_FILES]     = { "files-%d.img", true, 0x434c0008, &fd_entry__descriptor },
 	[IMG_CRASH]     = { "crash.img", false, 0x434c00c1, &crash_entry__descriptor },
+	[IMG_GHOST]     = { "ghost-%d.img", true, 0x434c0020, &ghost_entry__descriptor },
 };
 
 #define IMG_BUF_SIZE (64 * 1024)

@@ -33,6 +33,7 @@ enum img_kind {
 	IMG_PAGEMAP,	/* pagemap-PID.img: pagemap_head, then pagemap_entry runs */
 	IMG_FILES,	/* files-PID.img: an fd_entry per open fd */
 	IMG_CRASH,	/* crash.img: a crash_entry, in a crash store directory */
+	IMG_GHOST,	/* ghost-ID.img: a deleted file's (or memfd's) head and data */
 	IMG_KIND_COUNT
 };
 

@@ -170,6 +170,10 @@ void rst_child_main(struct rst_tree *t, int idx)
 	}
 	if (!r)
 		drop_rseq();
+	/* Last: from here on this process opens and dups nothing more, so the
+	 * fd table they share (CLONE_FILES) is theirs to set up in. */
+	if (!r)
+		r = rst_fork_children_sharing(t, idx, &st, sfd);
 	report(sfd, &st);
 	if (r)
 		_exit(1);
@@ -181,9 +185,10 @@ void rst_child_main(struct rst_tree *t, int idx)
 
 pid_t rst_forker_pid;
 
-static pid_t clone_with_pid(pid_t want, int exit_signal)
+static pid_t clone_with_pid(pid_t want, int exit_signal, uint64_t flags)
 {
 	struct clone_args args = {
+		.flags = flags,
 		.exit_signal = (uint64_t)exit_signal,
 		.set_tid = (uint64_t)(uintptr_t)&want,
 		.set_tid_size = 1,
@@ -192,9 +197,9 @@ static pid_t clone_with_pid(pid_t want, int exit_signal)
 	return (pid_t)syscall(SYS_clone3, &args, sizeof(args));
 }
 
-static pid_t clone_any(int exit_signal)
+static pid_t clone_any(int exit_signal, uint64_t flags)
 {
-	struct clone_args args = { .exit_signal = (uint64_t)exit_signal };
+	struct clone_args args = { .flags = flags, .exit_signal = (uint64_t)exit_signal };
 
 	return (pid_t)syscall(SYS_clone3, &args, sizeof(args));
 }
@@ -205,12 +210,16 @@ int rst_clone_proc(struct rst_tree *t, int idx, struct rst_status *st)
 {
 	struct rst_proc *p = &t->procs[idx];
 	int sig = p->pe->has_exit_signal && p->pe->exit_signal ? (int)p->pe->exit_signal : SIGCHLD;
+	/* cwd, root and umask shared with the parent (fds.c checked it is the
+	 * parent) stay shared: both set the same ones. So does the fd table. */
+	uint64_t flags = (p->ps->has_fs_with && p->ps->fs_with ? CLONE_FS : 0) |
+			 (rst_fds_shares_table(t, p) ? CLONE_FILES : 0);
 	pid_t pid;
 
 	rst_forker_pid = getpid();
-	pid = clone_with_pid((pid_t)p->ps->pid, sig);
+	pid = clone_with_pid((pid_t)p->ps->pid, sig, flags);
 	if (pid < 0 && errno == EEXIST && !t->opts.same_pids) {
-		pid = clone_any(sig);
+		pid = clone_any(sig, flags);
 		if (pid > 0)
 			pr_warn("pid %u is taken: process restored as pid %d", p->ps->pid, pid);
 	}
@@ -230,10 +239,28 @@ int rst_clone_proc(struct rst_tree *t, int idx, struct rst_status *st)
 int rst_fork_children(struct rst_tree *t, int idx, struct rst_status *st)
 {
 	for (size_t i = 0; i < t->nr_procs; i++) {
-		if (t->procs[i].parent != idx)
+		if (t->procs[i].parent != idx || rst_fds_shares_table(t, &t->procs[i]))
 			continue;
 		int r = rst_clone_proc(t, (int)i, st);
 
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+int rst_fork_children_sharing(struct rst_tree *t, int idx, struct rst_status *st, int sfd)
+{
+	for (size_t i = 0; i < t->nr_procs; i++) {
+		int r;
+
+		if (t->procs[i].parent != idx || !rst_fds_shares_table(t, &t->procs[i]))
+			continue;
+		/* Its own status fd in the shared table: each closes its own. */
+		t->status_fd[1] = fcntl(sfd, F_DUPFD_CLOEXEC, t->fd_hi);
+		if (t->status_fd[1] < 0)
+			return rst_child_fail(st, errno, "dup: %s", strerror(errno));
+		r = rst_clone_proc(t, (int)i, st);
 		if (r)
 			return r;
 	}

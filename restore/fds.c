@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <unistd.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -25,6 +26,7 @@ int rst_fds_prepare(struct rst_tree *t)
 		return -ENOMEM;
 	t->fdr.nr_procs = t->nr_procs;
 	t->fdr.opts = t->opts.fd;
+	t->fdr.dirfd = t->dr.dirfd;
 	for (size_t i = 0; i < t->nr_procs; i++) {
 		struct fd_rst_proc *fp = &t->fdr.procs[i];
 
@@ -39,6 +41,8 @@ int rst_fds_check(struct rst_tree *t, struct rst_proc *p)
 {
 	char why[512];
 
+	if (rst_fds_check_shares(t, p))
+		return -ENOTSUP;
 	for (size_t i = 0; i < p->nr_fd; i++)
 		if (fd_rst_check(&t->fdr, p->fd[i], why, sizeof(why)) < 0) {
 			pr_err("cannot restore %u: fd %u: %s", p->ps->pid, p->fd[i]->fd, why);
@@ -53,6 +57,7 @@ static int fds_hi(struct rst_tree *t, size_t *total)
 	int hi = 0;
 
 	*total = 0;
+	rst_fds_sharers_mm_base(t);
 	for (size_t i = 0; i < t->nr_procs; i++) {
 		const struct rst_proc *p = &t->procs[i];
 		int max = -1;
@@ -62,6 +67,8 @@ static int fds_hi(struct rst_tree *t, size_t *total)
 				max = (int)p->fd[j]->fd;
 		if (max + (int)p->nr_mf + 16 > hi)
 			hi = max + (int)p->nr_mf + 16;
+		if (p->mm_fd_base + (int)p->nr_mf + 16 > hi)
+			hi = p->mm_fd_base + (int)p->nr_mf + 16;
 		*total += p->nr_fd;
 	}
 	return hi;
@@ -82,19 +89,33 @@ static int check_nofile(rlim_t need)
 	return -EMFILE;
 }
 
+/* A new description for e: passed in by --inherit-fd, or made by its kind. */
+static int open_new(struct rst_tree *t, const FdEntry *e, char *why, size_t len)
+{
+	const struct fd_kind *k = fd_kind_of((int)e->type);
+	int fd = fd_rst_inherited(&t->fdr, e, why, len);
+
+	if (fd != -ENOENT)
+		return fd;
+	if (!k || !k->open)
+		return fd_rst_fail(why, len, ENOTSUP, "no way to restore it");
+	return k->open(&t->fdr, e, why, len);
+}
+
 static int open_one(struct rst_tree *t, size_t i, size_t j)
 {
 	struct fd_rst_proc *fp = &t->fdr.procs[i];
 	const FdEntry *e = fp->fd[j];
-	const struct fd_kind *k = fd_kind_of((int)e->type);
 	char why[512] = "";
-	int fd, hi;
+	int fd, hi, r;
+	bool made = false;
 
-	if (!k || !k->open) {
-		pr_err("cannot restore %u: fd %u: no way to restore it", fp->pid, e->fd);
-		return -ENOTSUP;
+	/* A description shared with an fd opened before: the same one. */
+	fd = fd_rst_desc_dup(&t->fdr, e, why, sizeof(why));
+	if (fd == -ENOENT) {
+		fd = open_new(t, e, why, sizeof(why));
+		made = true;
 	}
-	fd = k->open(&t->fdr, e, why, sizeof(why));
 	if (fd < 0) {
 		pr_err("cannot restore %u: fd %u: %s", fp->pid, e->fd, why[0] ? why : strerror(-fd));
 		return fd;
@@ -104,6 +125,101 @@ static int open_one(struct rst_tree *t, size_t i, size_t j)
 	if (hi < 0)
 		return pr_perror("cannot move fd %u of %u above %d", e->fd, fp->pid, t->fd_hi);
 	fp->src[j] = hi;
+	if (made && (r = fd_rst_desc_made(&t->fdr, e, hi, why, sizeof(why))) < 0) {
+		pr_err("cannot restore %u: fd %u: %s", fp->pid, e->fd, why);
+		return r;
+	}
+	return 0;
+}
+
+/* The memfd or deleted file an fd of the tree restored, for its mappings
+ * (mm.c) to map that very object: kept by criu-lite until the tree is
+ * rebuilt, at or above fd_hi. */
+static int shm_add(struct rst_tree *t, const FdEntry *e, int fd)
+{
+	struct rst_shmem *n;
+
+	for (size_t i = 0; i < t->nr_shm; i++)
+		if (t->shm[i].dev == e->file->dev && t->shm[i].ino == e->file->ino)
+			return 0;
+	n = realloc(t->shm, (t->nr_shm + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	t->shm = n;
+	fd = fd < 0 ? fd : fcntl(fd, F_DUPFD_CLOEXEC, t->fd_hi);
+	if (fd < 0)
+		return pr_perror("cannot keep %s for its mappings", e->link ? e->link : "a file");
+	t->shm[t->nr_shm++] = (struct rst_shmem){ e->file->dev, e->file->ino, getpid(), 0, 0, fd };
+	return 0;
+}
+
+static int shm_objects(struct rst_tree *t)
+{
+	int r = 0;
+
+	for (size_t i = 0; !r && i < t->nr_procs; i++)
+		for (size_t j = 0; !r && j < t->procs[i].nr_fd; j++) {
+			const FdEntry *e = t->procs[i].fd[j];
+			const struct fd_rst_obj *o;
+
+			if (!e->file || !e->file->has_dev || !e->has_ghost_id)
+				continue;
+			if (e->type == FD_TYPE__FD_MEMFD) {
+				o = fd_rst_obj_find(&t->fdr, FD_TYPE__FD_MEMFD, e->file->ino);
+				r = o ? shm_add(t, e, o->fds[0]) : 0;
+			} else if (e->type == FD_TYPE__FD_REG) {
+				r = shm_add(t, e, t->fdr.procs[i].src[j]);
+			}
+		}
+	return r;
+}
+
+/* A deleted working directory is made again, empty, for the child to
+ * enter (child.c), and goes once it has (rst_fds_ready). */
+static int ghost_cwds(struct rst_tree *t)
+{
+	for (size_t i = 0; i < t->nr_procs; i++) {
+		ProcEntry *pe = t->procs[i].pe;
+		const char *path;
+		char why[512], *dup;
+
+		if (!pe->cwd || !fd_link_deleted(pe->cwd))
+			continue;
+		path = fd_rst_ghost_path(&t->fdr, 0, pe->cwd, S_IFDIR | 0755, why, sizeof(why));
+		if (!path) {
+			pr_err("cannot restore %u: its working directory: %s", pe->pid, why);
+			return -ENOENT;
+		}
+		if (!(dup = strdup(path)))
+			return -ENOMEM;
+		free(pe->cwd);
+		pe->cwd = dup;
+	}
+	return 0;
+}
+
+/* A process run from a memfd gets one with the same contents as its
+ * executable (PR_SET_MM_MAP's exe_fd), which the child opens through
+ * criu-lite's fd (mfiles). */
+static int memfd_exes(struct rst_tree *t)
+{
+	for (size_t i = 0; i < t->nr_procs; i++) {
+		struct rst_proc *p = &t->procs[i];
+		const char *path;
+		char why[512];
+
+		if (!p->ps->has_exe_ghost_id || !p->ps->exe_ghost_id || p->exe_mf < 0)
+			continue;
+		path = fd_rst_ghost_memfd(&t->fdr, p->ps->exe_ghost_id, p->pe->exe->path, why,
+					  sizeof(why));
+		if (!path) {
+			pr_err("cannot restore %u: its executable %s: %s", p->ps->pid,
+			       p->pe->exe->path, why);
+			return -ENOENT;
+		}
+		p->mf[p->exe_mf].path = path;
+		p->mf[p->exe_mf].id = NULL;
+	}
 	return 0;
 }
 
@@ -114,6 +230,10 @@ int rst_fds_open(struct rst_tree *t)
 
 	t->fd_hi = fds_hi(t, &total);
 	r = check_nofile((rlim_t)t->fd_hi + total + t->nr_procs + 64);
+	if (!r)
+		r = ghost_cwds(t);
+	if (!r)
+		r = memfd_exes(t);
 	for (size_t i = 0; !r && i < t->nr_procs; i++) {
 		struct fd_rst_proc *fp = &t->fdr.procs[i];
 
@@ -125,7 +245,7 @@ int rst_fds_open(struct rst_tree *t)
 		for (size_t j = 0; !r && j < fp->nr_fd; j++)
 			r = open_one(t, i, j);
 	}
-	return r;
+	return r ? r : shm_objects(t);
 }
 
 void rst_fds_close(struct rst_tree *t)
@@ -139,12 +259,24 @@ void rst_fds_close(struct rst_tree *t)
 		free(fp->src);
 		fp->src = NULL;
 	}
+	fd_rst_desc_forget(&t->fdr);
 	fd_rst_objs_close(&t->fdr);
+}
+
+void rst_fds_ready(struct rst_tree *t)
+{
+	fd_rst_ghosts_remove(&t->fdr);
 }
 
 void rst_fds_free(struct rst_tree *t)
 {
 	rst_fds_close(t);
+	fd_rst_ghosts_remove(&t->fdr);
+	for (size_t i = 0; i < t->nr_shm; i++)
+		if (t->shm[i].fd >= 0) {
+			close(t->shm[i].fd);
+			t->shm[i].fd = -1;
+		}
 	free(t->fdr.procs);
 	t->fdr.procs = NULL;
 	t->fdr.nr_procs = 0;
@@ -168,7 +300,44 @@ static void close_others(const int *keep, size_t n)
 	syscall(SYS_close_range, from, ~0U, 0);
 }
 
-int rst_fds_setup(struct rst_tree *t, struct rst_proc *p, struct rst_status *st, int *status_fd)
+struct lock_ctx {
+	const struct rst_tree *t;
+	const struct rst_proc *p;
+};
+
+static const struct rst_proc *holder_of(const struct rst_tree *t, uint32_t desc, int32_t pid)
+{
+	const struct rst_proc *first = NULL;
+
+	for (size_t i = 0; i < t->nr_procs; i++)
+		for (size_t j = 0; j < t->procs[i].nr_fd; j++) {
+			const FdEntry *e = t->procs[i].fd[j];
+
+			if (!e->has_desc_id || e->desc_id != desc)
+				continue;
+			if ((int32_t)t->procs[i].ps->pid == pid)
+				return &t->procs[i];
+			if (!first)
+				first = &t->procs[i];
+		}
+	return first;
+}
+
+/* A lock owned by a description (flock, OFD lock, lease) is taken once, by
+ * the process of the tree that took it, else by the first one holding the
+ * description; POSIX locks are the process's own. */
+static bool lock_mine(const FdEntry *e, const FileLock *l, const void *arg)
+{
+	const struct lock_ctx *c = arg;
+
+	if (l->kind == FILE_LOCK_KIND__FILE_LOCK_POSIX || !e->has_desc_id)
+		return true;
+	return holder_of(c->t, e->desc_id, l->has_pid ? l->pid : -1) == c->p;
+}
+
+/* Every dumped fd at its number from its source, all else closed but the
+ * status fd (moved above them). */
+static int place(struct rst_tree *t, struct rst_proc *p, struct rst_status *st, int *status_fd)
 {
 	const struct fd_rst_proc *fp = &t->fdr.procs[p - t->procs];
 	int max = -1, *keep;
@@ -198,15 +367,62 @@ int rst_fds_setup(struct rst_tree *t, struct rst_proc *p, struct rst_status *st,
 	qsort(keep, p->nr_fd + 1, sizeof(int), cmp_int);
 	close_others(keep, p->nr_fd + 1);
 	free(keep);
-	for (i = 0; i < p->nr_fd; i++) {
+	p->mm_fd_base = max + 1;
+	return 0;
+}
+
+int rst_fds_setup(struct rst_tree *t, struct rst_proc *p, struct rst_status *st, int *status_fd)
+{
+	const struct lock_ctx lc = { t, p };
+	int r;
+
+	/* One sharing its parent's table finds it set up. */
+	if (!rst_fds_shares_table(t, p) && (r = place(t, p, st, status_fd)))
+		return r;
+	for (size_t i = 0; i < p->nr_fd; i++) {
 		const FdEntry *e = p->fd[i];
 		const struct fd_kind *k = fd_kind_of((int)e->type);
 		char why[400];
-		int r;
 
 		if (k && k->install && (r = k->install(e, why, sizeof(why))) < 0)
 			return rst_child_fail(st, -r, "fd %u: %s", e->fd, why);
+		if ((r = fd_rst_locks_proc(e, lock_mine, &lc, why, sizeof(why))) < 0)
+			return rst_child_fail(st, -r, "fd %u: %s", e->fd, why);
 	}
-	p->mm_fd_base = max + 1;
+	return 0;
+}
+
+/* POSIX locks, in the process once its address space is rebuilt: restore
+ * opened and closed the files it maps, and a close drops the closer's
+ * POSIX locks on the file. */
+int rst_fds_posix_locks(struct rst_proc *p, struct rst_inj *j)
+{
+	for (size_t i = 0; i < p->nr_fd; i++) {
+		const FdEntry *e = p->fd[i];
+
+		for (size_t k = 0; k < e->n_locks; k++) {
+			struct flock fl;
+			uint64_t ret;
+			char why[400], path[64];
+			int r, fd;
+
+			if (!fd_rst_lock_posix(e->locks[k], &fl))
+				continue;
+			r = rst_poke(j, j->data, &fl, sizeof(fl));
+			if (!r)
+				r = rst_sys(j, __NR_fcntl, &ret, e->fd, F_SETLK, j->data, 0, 0, 0);
+			if (r)
+				return r;
+			if ((int64_t)ret >= 0)
+				continue;
+			snprintf(path, sizeof(path), "/proc/%d/fd/%u", p->pid, e->fd);
+			fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+			fd_rst_lock_fail(fd, e, e->locks[k], (int)-(int64_t)ret, why, sizeof(why));
+			if (fd >= 0)
+				close(fd);
+			pr_err("cannot restore %u: fd %u: %s", p->ps->pid, e->fd, why);
+			return (int)(int64_t)ret;
+		}
+	}
 	return 0;
 }

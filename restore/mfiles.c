@@ -25,6 +25,8 @@ static int add(struct rst_proc *p, const char *path, const FileIdentity *id, boo
 
 	if (k >= 0) {
 		p->mf[k].rdwr |= rdwr;
+		if (!p->mf[k].id)
+			p->mf[k].id = id;
 		return k;
 	}
 	p->mf[p->nr_mf] = (struct rst_mfile){ .path = path, .id = id, .rdwr = rdwr };
@@ -61,7 +63,8 @@ int rst_mfiles_prepare(struct rst_proc *p)
 		    !(v->status & (VMA_FILE_PRIVATE | VMA_FILE_SHARED)) ||
 		    v->status & (VMA_FILE_DELETED | VMA_ANON_SHARED))
 			continue;
-		add(p, v->file->path, v->file,
+		/* Only a private mapping needs the file unchanged (check.c). */
+		add(p, v->file->path, v->status & VMA_FILE_SHARED ? NULL : v->file,
 		    (v->status & VMA_FILE_SHARED) && (v->prot & PROT_WRITE));
 	}
 	for (size_t s = 0; s < p->nr_src; s++) {

@@ -319,8 +319,12 @@ static int shmem_mark(struct rst_tree *t, struct rst_proc *p)
 	p->attached = calloc(p->nr_vma ? p->nr_vma : 1, sizeof(bool));
 	if (!p->attached)
 		return -ENOMEM;
+	/* A deleted file mapped shared is one object only when restore made
+	 * the file again for an fd of the tree (fds.c registered it). */
 	for (size_t i = 0; i < p->nr_vma; i++)
-		p->attached[i] = is_shmem(p->vma[i]) && shmem_find(t, p->vma[i]);
+		p->attached[i] = (is_shmem(p->vma[i]) ||
+				  (p->vma[i]->status & (VMA_FILE_SHARED | VMA_FILE_DELETED)) ==
+				  (VMA_FILE_SHARED | VMA_FILE_DELETED)) && shmem_find(t, p->vma[i]);
 	return 0;
 }
 
@@ -334,8 +338,11 @@ static int shmem_attach(struct rst_tree *t, struct rst_inj *j,
 	uint64_t fd, ret;
 	int r;
 
-	snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", o->pid,
-		 (unsigned long long)o->start, (unsigned long long)o->end);
+	if (o->fd >= 0)
+		snprintf(path, sizeof(path), "/proc/%d/fd/%d", o->pid, o->fd);
+	else
+		snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", o->pid,
+			 (unsigned long long)o->start, (unsigned long long)o->end);
 	r = rst_poke(j, j->data, path, strlen(path) + 1);
 	if (!r)
 		r = rst_sys_ok(j, path, __NR_openat, &fd, (uint64_t)AT_FDCWD, j->data,
@@ -363,7 +370,8 @@ static int shmem_register(struct rst_tree *t, struct rst_proc *p)
 		if (!n)
 			return -ENOMEM;
 		t->shm = n;
-		t->shm[t->nr_shm++] = (struct rst_shmem){ v->dev, v->ino, p->pid, v->start, v->end };
+		t->shm[t->nr_shm++] = (struct rst_shmem){ v->dev, v->ino, p->pid, v->start, v->end,
+							  -1 };
 	}
 	return 0;
 }
@@ -481,6 +489,6 @@ int rst_mm_restore(struct rst_tree *t, struct rst_proc *p, struct rst_inj *j)
 	/* The mm files (and a status fd the child had no time to close). */
 	if (!r)
 		r = rst_sys_ok(j, "close_range", __NR_close_range, NULL, (uint64_t)p->mm_fd_base,
-			       ~0U, 0, 0, 0, 0);
+			       rst_fds_mm_close_to(t, p), 0, 0, 0, 0);
 	return r;
 }

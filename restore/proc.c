@@ -65,6 +65,8 @@ int rst_restore_proc(struct rst_tree *t, struct rst_proc *p)
 		return r;
 	r = rst_mm_restore(t, p, &j);
 	if (!r)
+		r = rst_fds_posix_locks(p, &j);
+	if (!r)
 		r = set_pgid(t, p, &j);
 	if (!r)	/* set by the child for the time it ran criu-lite's code */
 		r = rst_sys_ok(&j, "PR_SET_PDEATHSIG", __NR_prctl, NULL, PR_SET_PDEATHSIG, 0, 0,

@@ -82,11 +82,14 @@ struct rst_proc {
 
 /* Shared anonymous memory (MAP_SHARED|MAP_ANONYMOUS, shmem) already
  * restored in some process: later processes map the same object through
- * /proc/PID/map_files instead of getting a copy. */
+ * /proc/PID/map_files instead of getting a copy. A memfd restored with the
+ * fds is one from the start: fd is criu-lite's, mapped through
+ * /proc/PID/fd (fds.c), else -1. */
 struct rst_shmem {
 	uint64_t dev, ino;
 	pid_t pid;
 	uint64_t start, end;
+	int fd;
 };
 
 struct rst_tree {
@@ -141,8 +144,11 @@ extern pid_t rst_forker_pid;	/* the process that forked the current one */
 /* Create procs[idx] as a child of the caller (clone3 with its dumped pid
  * where free); in the child this never returns. */
 int rst_clone_proc(struct rst_tree *t, int idx, struct rst_status *st);
-/* In a child (or criu-lite for the root): fork the children of procs[idx]. */
+/* In a child (or criu-lite for the root): fork the children of procs[idx]
+ * (those sharing its fd table later: rst_fork_children_sharing, once it is
+ * set up; sfd: its status fd). */
 int rst_fork_children(struct rst_tree *t, int idx, struct rst_status *st);
+int rst_fork_children_sharing(struct rst_tree *t, int idx, struct rst_status *st, int sfd);
 /* child_status.c: child-side failure report: format into st->msg, return -err. */
 int rst_child_fail(struct rst_status *st, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -155,10 +161,28 @@ int rst_fds_check(struct rst_tree *t, struct rst_proc *p);
 int rst_fds_open(struct rst_tree *t);
 /* ... and closed once the tree has its copies (safe to call again). */
 void rst_fds_close(struct rst_tree *t);
+/* Every process has set itself up: what was recreated for it to open, map
+ * or enter (deleted files) goes. */
+void rst_fds_ready(struct rst_tree *t);
 void rst_fds_free(struct rst_tree *t);
 /* In the child: dumped fds in place, all else closed but *status_fd,
  * which is moved above them; then what the kinds do in the process. */
 int rst_fds_setup(struct rst_tree *t, struct rst_proc *p, struct rst_status *st, int *status_fd);
+struct rst_inj;
+/* Seized, its address space rebuilt: its POSIX locks, injected. */
+int rst_fds_posix_locks(struct rst_proc *p, struct rst_inj *j);
+
+/* fds_share.c. Does p share its parent's fd table (CLONE_FILES)? It is
+ * created then with it, once the parent is set up, places no fds of its
+ * own, and maps from mm files numbered after the parent's
+ * (rst_fds_sharers_mm_base); the last of the processes sharing one table
+ * to be rebuilt closes all that is left above its mm files, the others
+ * only theirs (rst_fds_mm_close_to: the last fd to close). */
+bool rst_fds_shares_table(const struct rst_tree *t, const struct rst_proc *p);
+unsigned int rst_fds_mm_close_to(const struct rst_tree *t, const struct rst_proc *p);
+void rst_fds_sharers_mm_base(struct rst_tree *t);
+/* Can p come back sharing what it shared? One line and -ENOTSUP if not. */
+int rst_fds_check_shares(struct rst_tree *t, struct rst_proc *p);
 
 /* rlimits, sigactions, cwd... in the child: child.c */
 

@@ -115,6 +115,7 @@ int rst_create_tree(struct rst_tree *t)
 	rst_fds_close(t);
 	if (!r)
 		r = wait_ready(t, t->procs[t->root].pid);
+	rst_fds_ready(t);
 	close(t->status_fd[0]);
 	t->status_fd[0] = -1;
 	return r;

@@ -99,7 +99,7 @@ static void dump_and_read(pid_t pid, const char *dir, struct dumped *d)
 	int dfd = open(dir, O_RDONLY | O_DIRECTORY);
 
 	cr_assert_geq(dfd, 0);
-	cr_assert_eq(files_dump(dfd, pid), 0);
+	cr_assert_eq(files_dump(dfd, pid, NULL), 0);
 	read_image(dfd, pid, d);
 	close(dfd);
 }
@@ -498,7 +498,7 @@ Test(files, no_such_process)
 	waitpid(pid, NULL, 0);
 	make_tmpdir(dir, sizeof(dir), "files");
 	dfd = open(dir, O_RDONLY | O_DIRECTORY);
-	cr_assert_eq(files_dump(dfd, pid), -ESRCH);
+	cr_assert_eq(files_dump(dfd, pid, NULL), -ESRCH);
 	snprintf(name, sizeof(name), "files-%d.img", pid);
 	cr_assert_neq(faccessat(dfd, name, F_OK, 0), 0, "no image for a missing process");
 	close(dfd);
@@ -518,7 +518,7 @@ Test(files, disk_full_leaves_no_image)
 	target_start(&t, "files_pipe", "1048576", "524288", NULL);
 	stop_target(t.pid);
 	dfd = open(dir, O_RDONLY | O_DIRECTORY);
-	cr_assert_eq(files_dump(dfd, t.pid), -ENOSPC);
+	cr_assert_eq(files_dump(dfd, t.pid, NULL), -ENOSPC);
 	snprintf(name, sizeof(name), "files-%d.img", t.pid);
 	cr_assert_neq(faccessat(dfd, name, F_OK, 0), 0, "partial image left behind");
 	close(dfd);

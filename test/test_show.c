@@ -352,8 +352,8 @@ Test(show, unknown_fields_are_kept)
 		0x02, 0x00, 0x4c, 0x43,	/* pstree magic */
 		12, 0, 0, 0,
 		0x08, 5, 0x10, 1, 0x18, 5, 0x20, 5,	/* pid ppid pgid sid */
-		0x78, 0x2a,	/* field 15, varint 42 */
-		0x82, 0x01, 0x00,	/* field 16, empty bytes */
+		0xa0, 0x06, 0x2a,	/* field 100 (no one's), varint 42 */
+		0xaa, 0x06, 0x00,	/* field 101, empty bytes */
 	};
 	uint8_t fixed[sizeof(img)];
 
@@ -362,8 +362,8 @@ Test(show, unknown_fields_are_kept)
 	write_file("pstree.img", fixed, sizeof(fixed));
 	cr_assert_eq(show("pstree.img"), 0);
 	assert_json("{\"magic\": \"PSTREE\", \"entries\": [{\"pid\": 5, \"ppid\": 1, \"pgid\": 5,"
-		    " \"sid\": 5, \"_unknown\": [{\"tag\": 15, \"wire_type\": 0, \"data\": \"2a\"},"
-		    " {\"tag\": 16, \"wire_type\": 2, \"data\": \"00\"}]}]}", "exact");
+		    " \"sid\": 5, \"_unknown\": [{\"tag\": 100, \"wire_type\": 0, \"data\": \"2a\"},"
+		    " {\"tag\": 101, \"wire_type\": 2, \"data\": \"00\"}]}]}", "exact");
 }
 
 Test(show, help_and_usage_errors)

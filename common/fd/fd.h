@@ -45,9 +45,36 @@ struct fd_desc {
 
 struct sk_cache;
 
+/* What the dump of a whole tree learns across its processes (desc.c,
+ * ghost.c): the open file descriptions, fd tables and fs info seen so far,
+ * to tell with kcmp which are shared; the deleted files already saved. The
+ * caller zeroes it, sets dirfd and ghost_limit, and frees it with
+ * fd_dump_tree_free once every process is dumped (they stay frozen until
+ * then: kcmp compares live objects). */
+struct fd_seen;
+struct fd_ghost_seen;
+struct fd_dump_tree {
+	int dirfd;			/* the images directory (ghost-ID.img) */
+	uint64_t ghost_limit;		/* --ghost-limit: largest deleted file saved */
+	struct fd_seen *desc;		/* one (pid, fd) per description, in kcmp order */
+	size_t nr_desc, cap_desc;
+	uint32_t next_desc_id;
+	bool no_kcmp;			/* kcmp refused: every fd its own description */
+	struct fd_seen *files, *fs;	/* one pid per fd table / fs info, in kcmp order */
+	size_t nr_files, nr_fs, cap_files, cap_fs;
+	struct fd_seen *shares;		/* per pid: files_with (fd), fs_with (id) */
+	size_t nr_shares, cap_shares;
+	struct fd_ghost_seen *ghosts;	/* (dev, ino) -> ghost id (ghost.c) */
+	size_t nr_ghosts, cap_ghosts;
+	uint32_t next_ghost_id;
+	struct fd_ghost_seen *exes;	/* pid (in dev) -> ghost id of its memfd exe */
+	size_t nr_exes;
+};
+
 /* The fds of one process being dumped. */
 struct fd_dump {
 	pid_t pid;
+	struct fd_dump_tree *tree;
 	int pidfd;			/* pidfd_open(pid), or -1: pidfd_getfd not possible */
 	struct sk_cache *sk;		/* socket.c: sock_diag tables, loaded at the first socket */
 	bool sk_loaded;
@@ -56,6 +83,19 @@ struct fd_dump {
 };
 
 /* ---- restore ---- */
+
+/* A deleted file or directory recreated for the restore (ghost.c): it
+ * stays at `path` until every process has opened, mapped or entered it,
+ * then goes (fd_rst_ghosts_remove). */
+struct fd_rst_ghost {
+	uint32_t id;			/* 0: a deleted cwd, recreated empty */
+	char *link;			/* as dumped: "PATH (deleted)" */
+	char *path;			/* where it is now */
+	bool dir;
+	char **made;			/* directories created on the way to it */
+	size_t nr_made;
+	int fd;				/* a memfd kept while path names it, or -1 */
+};
 
 /* The fds of one process of the tree being restored. */
 struct fd_rst_proc {
@@ -99,10 +139,15 @@ struct fd_rst_opts {
 /* The whole tree's fds, for the restore hooks. */
 struct fd_rst {
 	struct fd_rst_opts opts;
+	int dirfd;			/* the images directory, or -1 (dump's check) */
 	struct fd_rst_proc *procs;
 	size_t nr_procs;
 	struct fd_rst_obj *obj;
 	size_t nr_obj, cap_obj;
+	int *desc_fd;			/* per desc_id: the fd made for it, or -1 (desc.c) */
+	size_t nr_desc_fd;
+	struct fd_rst_ghost *ghosts;	/* ghost.c */
+	size_t nr_ghosts;
 };
 
 /* ---- the kinds ---- */
@@ -165,7 +210,75 @@ char *fd_dump_strdup(const char *s);
 int fd_dump_unsupported(const struct fd_dump *c, const struct fd_desc *d, FdEntry *e,
 			const char *reason);
 
+/* desc.c: sharing. Dump: the description id of the target's fd (0: not
+ * told, kcmp refused); a process's fd table and fs info against the
+ * tree's, at the start of its fds; what it shares, for pstree.img. */
+int fd_dump_desc_id(struct fd_dump *c, int fd, uint32_t *id);
+int fd_dump_tree_proc(struct fd_dump_tree *t, pid_t pid);
+void fd_dump_tree_shares(const struct fd_dump_tree *t, pid_t pid, pid_t *files_with,
+			 pid_t *fs_with);
+/* Could restore bring that sharing back (n processes, parents first)? */
+int fd_dump_tree_check(const struct fd_dump_tree *t, const pid_t *pid, const pid_t *ppid,
+		       size_t n, char *why, size_t len);
+void fd_dump_tree_free(struct fd_dump_tree *t);
+/* Restore: a dup of the fd already made for e's description, or -ENOENT;
+ * fd_rst_desc_made records the fd made for it (owned by the caller). */
+int fd_rst_desc_dup(struct fd_rst *r, const FdEntry *e, char *why, size_t len);
+int fd_rst_desc_made(struct fd_rst *r, const FdEntry *e, int fd, char *why, size_t len);
+void fd_rst_desc_forget(struct fd_rst *r);
+
+/* lock.c: locks and F_SETOWN_EX/F_SETSIG of any fd. Dump: into e.
+ * Restore: taken on e->fd by the process itself, its fds in place: all
+ * but POSIX locks, which restore injects once nothing closes files any
+ * more (fd_rst_lock_posix: is l one, and its struct flock). */
+int fd_dump_locks(struct fd_dump *c, const struct fd_desc *d, FdEntry *e);
+/* Is lock l of e this process's to take (a flock or lease on a shared
+ * description: only one of the processes sharing it)? */
+typedef bool (*fd_rst_lock_mine_fn)(const FdEntry *e, const FileLock *l, const void *arg);
+int fd_rst_locks_proc(const FdEntry *e, fd_rst_lock_mine_fn mine, const void *arg, char *why,
+		      size_t len);
+struct flock;
+bool fd_rst_lock_posix(const FileLock *l, struct flock *fl);
+/* Why l cannot be taken on fd (err), naming who holds it. */
+int fd_rst_lock_fail(int fd, const FdEntry *e, const FileLock *l, int err, char *why,
+		     size_t len);
+
+/* ghost.c: deleted files. Dump: d's contents into ghost-ID.img once per
+ * file (limited: unless over --ghost-limit), e->ghost_id or e->ghost_size. */
+int fd_dump_ghost(struct fd_dump *c, const struct fd_desc *d, FdEntry *e, bool limited);
+/* Does an fd's link (or a cwd) say "(deleted)"? */
+bool fd_link_deleted(const char *link);
+/* Where ghost `id` dumped as `link` is recreated, made at the first call;
+ * NULL with why. Id 0 has no image: an empty directory or FIFO of `mode`. */
+const char *fd_rst_ghost_path(struct fd_rst *r, uint32_t id, const char *link, mode_t mode,
+			      char *why, size_t len);
+/* A memfd with ghost id's data, named as `link` says ("/memfd:NAME..."),
+ * kept until fd_rst_ghosts_remove: its /proc/<criu-lite>/fd path, or NULL
+ * with why. For an executable that was a memfd. */
+const char *fd_rst_ghost_memfd(struct fd_rst *r, uint32_t id, const char *link, char *why,
+			       size_t len);
+/* Dump: the process's executable, when it is a memfd (fexecve), saved as a
+ * ghost; fd_dump_tree_exe: its ghost id for pstree.img, or 0. */
+int fd_dump_exe(struct fd_dump *c);
+uint32_t fd_dump_tree_exe(const struct fd_dump_tree *t, pid_t pid);
+/* Ghost id's data written into fd (a memfd; mapped: through a mapping,
+ * for hugetlbfs). */
+int fd_rst_ghost_fill(const struct fd_rst *r, uint32_t id, int fd, bool mapped, char *why,
+		      size_t len);
+/* Unlink what was recreated, once the tree holds it. */
+void fd_rst_ghosts_remove(struct fd_rst *r);
+
+/* reg.c, for the kinds that open a file by path: can e come back (a
+ * deleted file saved, ...), and the file opened with `flags` (from its
+ * ghost if deleted) at the dumped position. */
+int fd_rst_reg_check(const struct fd_rst *r, const FdEntry *e, char *why, size_t len);
+int fd_rst_reg_open(struct fd_rst *r, const FdEntry *e, int flags, char *why, size_t len);
+
 /* fd_rst_util.c: helpers for the restore halves. */
+/* The fd --inherit-fd gives for e (a dup), or -ENOENT when none does. */
+int fd_rst_inherited(const struct fd_rst *r, const FdEntry *e, char *why, size_t len);
+/* Does an --inherit-fd name e? */
+bool fd_rst_inherits(const struct fd_rst *r, const FdEntry *e);
 struct fd_rst_obj *fd_rst_obj_find(const struct fd_rst *r, int kind, uint64_t key);
 /* A new object (fds at -1), or NULL when out of memory. */
 struct fd_rst_obj *fd_rst_obj_add(struct fd_rst *r, int kind, uint64_t key);

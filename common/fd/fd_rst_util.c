@@ -97,3 +97,34 @@ int fd_rst_open_flags(const FdEntry *e)
 {
 	return (int)(e->flags & ~(O_CREAT | O_EXCL | O_TRUNC)) | O_NOCTTY | O_CLOEXEC;
 }
+
+static const struct fd_rst_inherit *inherit_of(const struct fd_rst *r, const FdEntry *e)
+{
+	for (size_t i = 0; i < r->opts.nr_inherit; i++) {
+		const char *res = r->opts.inherit[i].res;
+
+		if ((e->link && !strcmp(res, e->link)) ||
+		    (e->file && e->file->path && !strcmp(res, e->file->path)))
+			return &r->opts.inherit[i];
+	}
+	return NULL;
+}
+
+bool fd_rst_inherits(const struct fd_rst *r, const FdEntry *e)
+{
+	return inherit_of(r, e);
+}
+
+int fd_rst_inherited(const struct fd_rst *r, const FdEntry *e, char *why, size_t len)
+{
+	const struct fd_rst_inherit *in = inherit_of(r, e);
+	int fd;
+
+	if (!in)
+		return -ENOENT;
+	fd = fcntl(in->fd, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0)
+		return fd_rst_fail(why, len, EBADF, "--inherit-fd fd[%d]:%s: restore has no fd %d",
+				   in->fd, in->res, in->fd);
+	return fd;
+}

@@ -3,18 +3,19 @@
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include "common/fd/fd.h"
 
-extern const struct fd_kind fdk_eventfd, fdk_epoll, fdk_signalfd, fdk_timerfd, fdk_inotify,
+extern const struct fd_kind fdk_opath, fdk_eventfd, fdk_epoll, fdk_signalfd, fdk_timerfd, fdk_inotify,
 	fdk_pidfd, fdk_socket, fdk_pipe, fdk_fifo, fdk_memfd, fdk_reg, fdk_dir, fdk_chr, fdk_tty,
 	fdk_unsupported;
 
-/* Dump order matters: anon inodes by their link first (newer kernels give
- * them S_IFREG or no type), a memfd before regular files, and the catch-all
- * last. */
+/* Dump order matters: O_PATH first (whatever it names, nothing is open
+ * through it), anon inodes by their link (newer kernels give them S_IFREG
+ * or no type), a memfd before regular files, and the catch-all last. */
 static const struct fd_kind *const kinds[] = {
-	&fdk_eventfd, &fdk_epoll, &fdk_signalfd, &fdk_timerfd, &fdk_inotify, &fdk_pidfd,
+	&fdk_opath, &fdk_eventfd, &fdk_epoll, &fdk_signalfd, &fdk_timerfd, &fdk_inotify, &fdk_pidfd,
 	&fdk_socket, &fdk_pipe, &fdk_fifo, &fdk_memfd, &fdk_reg, &fdk_dir, &fdk_chr, &fdk_tty,
 	&fdk_unsupported,
 };
@@ -48,6 +49,14 @@ int fd_rst_check(const struct fd_rst *r, const FdEntry *e, char *why, size_t len
 {
 	const struct fd_kind *k = fd_kind_of((int)e->type);
 
+	/* What the user passes in needs no restoring, only to be there. */
+	if (fd_rst_inherits(r, e)) {
+		int fd = r->opts.at_dump ? -ENOENT : fd_rst_inherited(r, e, why, len);
+
+		if (fd >= 0)
+			close(fd);
+		return fd == -ENOENT ? 0 : fd;
+	}
 	if (k && k->check && k->open)
 		return k->check(r, e, why, len);
 	snprintf(why, len, "%s: restoring %s is not supported", e->link ? e->link : "?",

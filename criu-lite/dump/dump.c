@@ -123,7 +123,7 @@ static int dump_proc_entry(struct dump_ctx *c, const struct dump_proc *p)
 static int snapshot_one(struct dump_ctx *c, const struct dump_proc *p)
 {
 	int n = (int)(p - c->tree.procs);
-	int r = files_dump(c->dirfd, p->pid);
+	int r = files_dump(c->dirfd, p->pid, &c->files);
 
 	return r ? r : snap_take(&c->snap[n], p, n == 0 ? &c->prefetch : NULL);
 }
@@ -133,7 +133,7 @@ static int snapshot_one(struct dump_ctx *c, const struct dump_proc *p)
 static int wp_one(struct dump_ctx *c, const struct dump_proc *p)
 {
 	int n = (int)(p - c->tree.procs);
-	int r = files_dump(c->dirfd, p->pid);
+	int r = files_dump(c->dirfd, p->pid, &c->files);
 
 	if (!r && n == 0 && c->wp_root && c->wp_root->s.pid == p->pid)
 		c->wp[0] = c->wp_root, c->wp_root = NULL;
@@ -168,7 +168,7 @@ static int dump_one(struct dump_ctx *c, const struct dump_proc *p)
 	else if (!r)
 		r = mem_dump(c->dirfd, p->pid, &c->stats);
 	if (!r)
-		r = files_dump(c->dirfd, p->pid);
+		r = files_dump(c->dirfd, p->pid, &c->files);
 	/* The tracker's fd is criu-lite's, not the process's. */
 	if (!r && c->kept_fd && c->kept_fd[n] >= 0)
 		r = track_forget_fd(c->dirfd, p->pid, c->kept_fd[n]);
@@ -240,14 +240,14 @@ static int frozen(struct dump_ctx *c)
 	/* Before the tree is killed or left stopped: a restore that would be
 	 * refused makes this an outage; the tree runs on instead. */
 	if (!r && (opts->kill || opts->leave_stopped))
-		r = dump_check_restorable(c->dirfd, &c->tree, &opts->fd,
+		r = dump_check_restorable(c->dirfd, &c->tree, &opts->fd, &c->files,
 					  opts->kill ? "dump --kill" : "dump --leave-stopped");
 	/* With --kill the tree stays frozen until the images are complete:
 	 * killing it before would lose it if a last write failed. */
 	if (!r && !opts->kill)
 		dump_ctx_release(c, opts->leave_stopped ? RELEASE_STOPPED : RELEASE_RUN);
 	if (!r && !opts->kill && !opts->leave_stopped)
-		r = dump_check_restorable(c->dirfd, &c->tree, &opts->fd, NULL);
+		r = dump_check_restorable(c->dirfd, &c->tree, &opts->fd, &c->files, NULL);
 	return r;
 }
 
@@ -265,7 +265,7 @@ static int after_thaw(struct dump_ctx *c)
 		r = wp_dump_mem(c->wp[n], c->dirfd, &c->stats);
 	mem_yield(YIELD_OFF);
 	if (!r)
-		r = dump_write_pstree(c->dirfd, &c->tree, c->track_fd);
+		r = dump_write_pstree(c->dirfd, &c->tree, c->track_fd, &c->files);
 	if (!r && c->opts->kill)
 		c->thaw_ns = clock_ns(CLOCK_MONOTONIC);
 	if (!r)

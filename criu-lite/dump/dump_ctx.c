@@ -43,6 +43,8 @@ int dump_ctx_open(struct dump_ctx *c)
 	c->dirfd = open_images_dir(c->opts->dir);
 	if (c->dirfd < 0)
 		return c->dirfd;
+	c->files.dirfd = c->dirfd;
+	c->files.ghost_limit = c->opts->fd.ghost_limit;
 	if (c->opts->prev_dir) {
 		r = track_parent_open(c->dirfd, c->opts->prev_dir, c->opts->pid, &c->tp);
 		if (r)
@@ -152,6 +154,7 @@ void dump_ctx_done(struct dump_ctx *c, int r)
 	track_parent_close(&c->tp);
 	vma_list_free(&c->prefetch);
 	dump_tree_free(&c->tree);
+	fd_dump_tree_free(&c->files);
 	if (c->signals_held) {
 		dump_drain_signals();
 		sigprocmask(SIG_SETMASK, &c->oldmask, NULL);

@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "common/fd/fd.h"
 #include "common/vma.h"
 #include "criu-lite/dump/dump.h"
 #include "criu-lite/freeze/seize.h"
@@ -39,6 +40,7 @@ struct dump_ctx {
 	uint64_t realtime_ns, freeze_start_ns, frozen_ns, thaw_ns;
 	uint32_t xstate_len;		/* NT_X86_XSTATE bytes the kernel gave */
 	struct vma_list prefetch;	/* the root's VMAs before the freeze (mem_read_vmas) */
+	struct fd_dump_tree files;	/* what processes share: descriptions, fd tables */
 	struct track_parent tp;		/* --prev-images-dir */
 	bool has_parent;
 	enum kd_track_mem method;	/* of a tracker armed now (--track-mem, pre-dump) */

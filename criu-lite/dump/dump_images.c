@@ -12,7 +12,8 @@
 #include "images/clock.h"
 #include "images/log.h"
 
-int dump_write_pstree(int dirfd, const struct dump_tree *tree, const int *track_fd)
+int dump_write_pstree(int dirfd, const struct dump_tree *tree, const int *track_fd,
+		      const struct fd_dump_tree *files)
 {
 	struct img *img = img_create(dirfd, IMG_PSTREE, 0);
 	int r = 0;
@@ -22,6 +23,7 @@ int dump_write_pstree(int dirfd, const struct dump_tree *tree, const int *track_
 	for (int n = 0; n < tree->nr_procs && !r; n++) {
 		const struct dump_proc *p = &tree->procs[n];
 		PstreeEntry pe = PSTREE_ENTRY__INIT;
+		pid_t files_with, fs_with;
 		uint32_t *threads = malloc(p->nr_threads * sizeof(*threads) + 1);
 
 		if (!threads) {
@@ -38,6 +40,13 @@ int dump_write_pstree(int dirfd, const struct dump_tree *tree, const int *track_
 		pe.threads = threads;
 		pe.has_track_fd = track_fd && track_fd[n] >= 0;
 		pe.track_fd = pe.has_track_fd ? track_fd[n] : 0;
+		fd_dump_tree_shares(files, p->pid, &files_with, &fs_with);
+		pe.has_files_with = files_with != 0;
+		pe.has_fs_with = fs_with != 0;
+		pe.files_with = (uint32_t)files_with;
+		pe.fs_with = (uint32_t)fs_with;
+		pe.exe_ghost_id = fd_dump_tree_exe(files, p->pid);
+		pe.has_exe_ghost_id = pe.exe_ghost_id != 0;
 		r = img_write(img, &pe);
 		free(threads);
 	}

@@ -10,8 +10,10 @@
 #include "criu-lite/memory/mem.h"
 
 /* pstree.img of the tree; track_fd[n]: the write tracker left in process n
- * (or -1), NULL when there is none. */
-int dump_write_pstree(int dirfd, const struct dump_tree *tree, const int *track_fd);
+ * (or -1), NULL when there is none; files: what the processes share (fd
+ * tables, fs info), NULL when not looked at. */
+int dump_write_pstree(int dirfd, const struct dump_tree *tree, const int *track_fd,
+		      const struct fd_dump_tree *files);
 /* stats.img; snapshot: "none", "fork" or "wp". Times: CLOCK_MONOTONIC ns. */
 struct dump_times {
 	uint64_t freeze_start, frozen, thaw;
@@ -25,10 +27,10 @@ int dump_write_inventory(int dirfd, const struct dump_opts *opts, int kind, uint
 			 const char *track_mem, uint32_t xsave_size);
 
 /* restorable.c: could restore bring back every fd of the tree's images,
- * with opts? refusing: the verb refusing when not ("dump --kill"), so
- * that each fd in the way is an error and the result -ENOTSUP; NULL: a
- * warning for each, and 0. */
+ * with opts, and what its processes share (files)? refusing: the verb
+ * refusing when not ("dump --kill"), so that each fd in the way is an
+ * error and the result -ENOTSUP; NULL: a warning for each, and 0. */
 int dump_check_restorable(int dirfd, const struct dump_tree *tree, const struct fd_rst_opts *opts,
-			  const char *refusing);
+			  const struct fd_dump_tree *files, const char *refusing);
 
 #endif

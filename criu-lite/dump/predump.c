@@ -98,7 +98,7 @@ static int predump_tree(struct dump_ctx *c)
 	}
 	mem_yield(YIELD_OFF);
 	if (!r)
-		r = dump_write_pstree(c->dirfd, &c->tree, c->track_fd);
+		r = dump_write_pstree(c->dirfd, &c->tree, c->track_fd, NULL);
 	if (!r)
 		r = write_stats(c);
 	if (!r)

@@ -35,13 +35,44 @@ static int load_view(int dirfd, const struct dump_tree *tree, struct fd_rst *r)
 	return 0;
 }
 
-int dump_check_restorable(int dirfd, const struct dump_tree *tree, const struct fd_rst_opts *opts,
-			  const char *refusing)
+/* Processes sharing fd tables or fs info as restore can recreate it. */
+static int check_shares(const struct dump_tree *tree, const struct fd_dump_tree *files,
+			const char *refusing)
 {
-	struct fd_rst r = { .opts = *opts };
+	pid_t *pid = calloc(tree->nr_procs + 1, 2 * sizeof(pid_t));
+	char why[512];
+	int rc;
+
+	if (!pid)
+		return -ENOMEM;
+	for (int i = 0; i < tree->nr_procs; i++) {
+		pid[i] = tree->procs[i].pid;
+		pid[tree->nr_procs + 1 + i] = tree->procs[i].ppid;
+	}
+	rc = fd_dump_tree_check(files, pid, pid + tree->nr_procs + 1, (size_t)tree->nr_procs, why,
+				sizeof(why));
+	free(pid);
+	if (!rc)
+		return 0;
+	if (!refusing) {
+		pr_warn("restore will refuse the tree: %s", why);
+		return 0;
+	}
+	pr_err("%s refused: restore could not bring it back: %s; the tree runs on as it was",
+	       refusing, why);
+	return rc;
+}
+
+int dump_check_restorable(int dirfd, const struct dump_tree *tree, const struct fd_rst_opts *opts,
+			  const struct fd_dump_tree *files, const char *refusing)
+{
+	struct fd_rst r = { .opts = *opts, .dirfd = dirfd };
 	int bad = 0, rc;
 
 	r.opts.at_dump = true;
+	rc = check_shares(tree, files, refusing);
+	if (rc)
+		return rc;
 	rc = load_view(dirfd, tree, &r);
 	for (size_t i = 0; !rc && i < r.nr_procs; i++)
 		for (size_t j = 0; j < r.procs[i].nr_fd; j++) {

@@ -172,6 +172,11 @@ static int dump_one(struct fd_dump *ctx, int fd, FdEntry **out)
 	r = fill_common(d, e);
 	if (!r)
 		r = fd_kind_for_dump(d)->dump(ctx, d, e);
+	if (!r)
+		r = fd_dump_desc_id(ctx, fd, &e->desc_id);
+	e->has_desc_id = e->desc_id != 0;
+	if (!r)
+		r = fd_dump_locks(ctx, d, e);
 	if (!r) {
 		*out = e;
 		e = NULL;
@@ -215,21 +220,27 @@ static int dump_fds(struct fd_dump *ctx, struct img *img, const int *fds, size_t
 	return r;
 }
 
-int files_dump(int dirfd, pid_t pid)
+int files_dump(int dirfd, pid_t pid, struct fd_dump_tree *tree)
 {
-	struct fd_dump ctx = { .pid = pid, .pidfd = -1 };
+	struct fd_dump_tree own = { .dirfd = dirfd, .ghost_limit = FD_GHOST_LIMIT_DEFAULT };
+	struct fd_dump ctx = { .pid = pid, .pidfd = -1, .tree = tree ? tree : &own };
 	struct img *img;
 	size_t nr = 0;
 	int *fds = NULL;
 	int r;
 
-	r = list_fds(pid, &fds, &nr);
+	r = fd_dump_tree_proc(ctx.tree, pid);
+	if (!r)
+		r = list_fds(pid, &fds, &nr);
 	if (r < 0)
 		return r;
 	ctx.pidfd = syscall(SYS_pidfd_open, pid, 0);
 	if (ctx.pidfd < 0)
 		pr_debug("pidfd_open(%d): %s; tty and socket details will be guessed",
 			 pid, strerror(errno));
+	r = fd_dump_exe(&ctx);
+	if (r)
+		goto out;
 	img = img_create(dirfd, IMG_FILES, pid);
 	if (!img) {
 		r = -errno;
@@ -249,6 +260,7 @@ out:
 	fd_dump_done(&ctx);
 	if (ctx.pidfd >= 0)
 		close(ctx.pidfd);
+	fd_dump_tree_free(&own);
 	free(fds);
 	return r;
 }

@@ -6,7 +6,12 @@
 
 #include <sys/types.h>
 
-/* files.c: every fd of a frozen process into files-PID.img, in fd order. */
-int files_dump(int dirfd, pid_t pid);
+#include "common/fd/fd.h"
+
+/* files.c: every fd of a frozen process into files-PID.img, in fd order.
+ * tree: what the dump of the whole tree shares (descriptions, deleted files
+ * saved, fd tables), every process of it still frozen; NULL for a process
+ * on its own. */
+int files_dump(int dirfd, pid_t pid, struct fd_dump_tree *tree);
 
 #endif
