@@ -63,24 +63,21 @@ struct pages_ctx {
 	bool replay;		/* second walk for the preadv fallback: /dev/zero done */
 };
 
-/* The VMA holding addr, or NULL; VMAs restored from another process's
- * shared object count as absent (their pages are there already). */
-static const VmaEntry *find_vma(const struct rst_proc *p, uint64_t addr)
+/* The VMA holding addr, or the first one after it; NULL past the last. */
+static const VmaEntry *vma_from(const struct rst_proc *p, uint64_t addr, size_t *idx)
 {
 	size_t lo = 0, hi = p->nr_vma;
 
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
-		const VmaEntry *v = p->vma[mid];
 
-		if (addr < v->start)
-			hi = mid;
-		else if (addr >= v->end)
+		if (addr >= p->vma[mid]->end)
 			lo = mid + 1;
 		else
-			return p->attached && p->attached[mid] ? NULL : v;
+			hi = mid;
 	}
-	return NULL;
+	*idx = lo;
+	return lo < p->nr_vma ? p->vma[lo] : NULL;
 }
 
 static bool is_file_private(const VmaEntry *v)
@@ -255,27 +252,51 @@ static int queue(struct pages_ctx *c, int src, uint64_t addr, uint64_t len, uint
 
 static int do_run(struct pages_ctx *c, size_t level, uint64_t addr, uint64_t len);
 
-/* [addr, addr+len) of one run at `level` (the dump reader checked the runs:
- * aligned, in order, inside their pages file, PE_PARENT with a parent). */
-static int do_piece(struct pages_ctx *c, size_t level, const struct dr_run *e, uint64_t addr,
-		    uint64_t len)
+/* [addr, addr+len) of one run at `level` inside VMA v (the dump reader
+ * checked the runs: aligned, in order, inside their pages file, PE_PARENT
+ * with a parent). VMAs restored from another process's shared object have
+ * their pages already. */
+static int piece_in_vma(struct pages_ctx *c, size_t level, const struct dr_run *e,
+			const VmaEntry *v, bool attached, uint64_t addr, uint64_t len)
 {
-	const VmaEntry *v = find_vma(c->p, addr);
-
-	if (!v || !(v->status & VMA_AREA_REGULAR) ||
+	if (attached || !(v->status & VMA_AREA_REGULAR) ||
 	    v->status & (VMA_VDSO | VMA_VVAR | VMA_VSYSCALL) || is_file_shared(v))
 		return 0;
-	if (addr + len > v->end) {	/* a run crossing VMAs: split it */
-		int r = do_piece(c, level, e, addr, v->end - addr);
-
-		return r ? r : do_piece(c, level, e, v->end, addr + len - v->end);
-	}
 	if (e->flags == PE_PRESENT)
 		return queue(c, (int)level, addr, len, e->off + (addr - e->start));
 	if (e->flags == PE_PARENT)
 		return do_run(c, level + 1, addr, len);
 	if (e->flags == PE_ZERO && is_file_private(v))
 		return queue(c, -1, addr, len, 0);
+	return 0;
+}
+
+/* [addr, addr+len) of one run, VMA by VMA: the reader joins runs whose
+ * bytes follow each other, so one run may span several VMAs, and a VMA
+ * skipped (vdso, shared object, shared file) must not take the rest of the
+ * run with it. */
+static int do_piece(struct pages_ctx *c, size_t level, const struct dr_run *e, uint64_t addr,
+		    uint64_t len)
+{
+	uint64_t end = addr + len;
+
+	while (addr < end) {
+		size_t i;
+		const VmaEntry *v = vma_from(c->p, addr, &i);
+		uint64_t stop;
+		int r;
+
+		if (!v || v->start >= end)
+			return 0;
+		if (v->start > addr)
+			addr = v->start;
+		stop = v->end < end ? v->end : end;
+		r = piece_in_vma(c, level, e, v, c->p->attached && c->p->attached[i], addr,
+				 stop - addr);
+		if (r)
+			return r;
+		addr = stop;
+	}
 	return 0;
 }
 
