@@ -107,6 +107,31 @@ static int open_one(struct rst_tree *t, size_t i, size_t j)
 	return 0;
 }
 
+/* Once every description exists: what ties them together (fd.h, link). */
+static int link_all(struct rst_tree *t)
+{
+	for (size_t i = 0; i < t->fdr.nr_procs; i++) {
+		struct fd_rst_proc *fp = &t->fdr.procs[i];
+
+		for (size_t j = 0; j < fp->nr_fd; j++) {
+			const FdEntry *e = fp->fd[j];
+			const struct fd_kind *k = fd_kind_of((int)e->type);
+			char why[512] = "";
+			int r;
+
+			if (!k || !k->link)
+				continue;
+			r = k->link(&t->fdr, e, fp->src[j], why, sizeof(why));
+			if (r < 0) {
+				pr_err("cannot restore %u: fd %u: %s", fp->pid, e->fd,
+				       why[0] ? why : strerror(-r));
+				return r;
+			}
+		}
+	}
+	return 0;
+}
+
 int rst_fds_open(struct rst_tree *t)
 {
 	size_t total;
@@ -125,7 +150,7 @@ int rst_fds_open(struct rst_tree *t)
 		for (size_t j = 0; !r && j < fp->nr_fd; j++)
 			r = open_one(t, i, j);
 	}
-	return r;
+	return r ? r : link_all(t);
 }
 
 void rst_fds_close(struct rst_tree *t)

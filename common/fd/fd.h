@@ -53,6 +53,8 @@ struct fd_dump {
 	bool sk_loaded;
 	uint64_t *pipes_seen;		/* pipe.c: pipe inodes whose data is already stored */
 	size_t nr_pipes_seen, pipes_cap;
+	const pid_t *tree_pids;		/* every process of the frozen tree (epoll.c) */
+	size_t nr_tree_pids;
 };
 
 /* ---- restore ---- */
@@ -126,6 +128,10 @@ struct fd_kind {
 	/* restore, in the process itself once every fd of it is at its number
 	 * (optional): 0, or -errno and why. */
 	int (*install)(const FdEntry *e, char *why, size_t len);
+	/* restore, in criu-lite once every description of the tree exists
+	 * (optional): what ties descriptions together (epoll watches). fd is
+	 * e's description; 0, or -errno and why. */
+	int (*link)(struct fd_rst *r, const FdEntry *e, int fd, char *why, size_t len);
 };
 
 /* fd_opts.c: the options above, for a verb's getopt_long: add
@@ -173,6 +179,11 @@ void fd_rst_objs_close(struct fd_rst *r);
 /* The first entry in the tree of `type` accepted by match, or NULL. */
 const FdEntry *fd_rst_find(const struct fd_rst *r, int type,
 			   bool (*match)(const FdEntry *e, const void *arg), const void *arg);
+/* The process of the tree whose entry e is, or NULL. */
+const struct fd_rst_proc *fd_rst_owner(const struct fd_rst *r, const FdEntry *e);
+/* The entry of process pid at fd, or NULL; *src: criu-lite's fd of its
+ * description once made (-1 before). */
+const FdEntry *fd_rst_entry_at(const struct fd_rst *r, uint32_t pid, uint32_t fd, int *src);
 /* fds 0-2 that were a terminal or a pipe/socket to outside the tree are
  * the restoring shell's: true if e is such an fd. */
 bool fd_rst_is_shell(const FdEntry *e);

@@ -164,12 +164,27 @@ static int dump_proc_entry(struct dump_ctx *c, const struct dump_proc *p)
 	return r;
 }
 
+/* The fds of p, which may refer to what other processes of the tree hold. */
+static int dump_files(struct dump_ctx *c, const struct dump_proc *p)
+{
+	pid_t *pids = malloc(c->tree.nr_procs * sizeof(*pids));
+	int r;
+
+	if (!pids)
+		return -ENOMEM;
+	for (int i = 0; i < c->tree.nr_procs; i++)
+		pids[i] = c->tree.procs[i].pid;
+	r = files_dump_in_tree(c->dirfd, p->pid, pids, (size_t)c->tree.nr_procs);
+	free(pids);
+	return r;
+}
+
 /* --snapshot fork: what must be taken while frozen (the fds, the fork);
  * memory comes from the copy once the tree runs again. */
 static int snapshot_one(struct dump_ctx *c, const struct dump_proc *p)
 {
 	int n = (int)(p - c->tree.procs);
-	int r = files_dump(c->dirfd, p->pid);
+	int r = dump_files(c, p);
 
 	return r ? r : snap_take(&c->snap[n], p, n == 0 ? &c->prefetch : NULL);
 }
@@ -179,7 +194,7 @@ static int snapshot_one(struct dump_ctx *c, const struct dump_proc *p)
 static int wp_one(struct dump_ctx *c, const struct dump_proc *p)
 {
 	int n = (int)(p - c->tree.procs);
-	int r = files_dump(c->dirfd, p->pid);
+	int r = dump_files(c, p);
 
 	if (!r && n == 0 && c->wp_root && c->wp_root->s.pid == p->pid)
 		c->wp[0] = c->wp_root, c->wp_root = NULL;
@@ -214,7 +229,7 @@ static int dump_one(struct dump_ctx *c, const struct dump_proc *p)
 	else if (!r)
 		r = mem_dump(c->dirfd, p->pid, p->pid, &c->stats);
 	if (!r)
-		r = files_dump(c->dirfd, p->pid);
+		r = dump_files(c, p);
 	/* The tracker's fd is criu-lite's, not the process's. */
 	if (!r && c->kept_fd && c->kept_fd[n] >= 0)
 		r = track_forget_fd(c->dirfd, p->pid, c->kept_fd[n]);

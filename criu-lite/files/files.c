@@ -221,7 +221,13 @@ static int dump_fds(struct fd_dump *ctx, struct img *img, const int *fds, size_t
 
 int files_dump(int dirfd, pid_t pid)
 {
-	struct fd_dump ctx = { .pid = pid, .pidfd = -1 };
+	return files_dump_in_tree(dirfd, pid, &pid, 1);
+}
+
+int files_dump_in_tree(int dirfd, pid_t pid, const pid_t *tree, size_t nr_tree)
+{
+	struct fd_dump ctx = { .pid = pid, .pidfd = -1, .tree_pids = tree,
+			       .nr_tree_pids = nr_tree };
 	struct img *img;
 	size_t nr = 0;
 	int *fds = NULL;

@@ -1,0 +1,116 @@
+/* Event and notification fds through a real dump --kill and restore: the
+ * restored program's next epoll_wait returns what the original's does (the
+ * same target is run undumped for comparison), eventfd counts, timerfds
+ * fire when they would have and keep their expirations not read, signalfd
+ * takes the signals still pending. */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "images/image.h"
+#include "test/restore_util.h"
+
+TestSuite(anon, .fini = rt_kill_leftovers);
+
+/* The dumped entry of pid at fd (freed with the test's process). */
+static FdEntry *image_entry(const char *img, pid_t pid, unsigned int fd)
+{
+	int dfd = open(img, O_RDONLY | O_DIRECTORY);
+	FdEntry **e = NULL;
+	size_t n = 0;
+
+	cr_assert_geq(dfd, 0);
+	cr_assert_eq(img_read_all(dfd, IMG_FILES, pid, true, NULL, (void ***)&e, &n), 0);
+	close(dfd);
+	for (size_t i = 0; i < n; i++)
+		if (e[i]->fd == fd)
+			return e[i];
+	cr_assert_fail("no fd %u in files-%d.img", fd, pid);
+	return NULL;
+}
+
+/* Lines starting with one of tags, in the order the tags are given. */
+static void read_tagged(struct target *out, const char *const *tags, size_t n, char (*got)[256])
+{
+	for (size_t seen = 0; seen < n;) {
+		char line[256];
+
+		cr_assert(target_read_line(out, line, sizeof(line), 30000),
+			  "no more output after %zu of %zu lines", seen, n);
+		for (size_t i = 0; i < n; i++)
+			if (!strncmp(line, tags[i], strlen(tags[i])) && line[strlen(tags[i])] == ' ') {
+				snprintf(got[i], sizeof(got[i]), "%s", line);
+				seen++;
+			}
+	}
+}
+
+static void touch(const char *path)
+{
+	cr_assert_eq(run_cmd(NULL, 0, "touch '%s'", path), 0);
+}
+
+/* Restore img in the foreground, and tell the tree to go once it runs. */
+static void restore_and_go(struct rt_run *r, const char *dir, const char *img, const char *go)
+{
+	pid_t pid;
+
+	rt_restore_start(r, dir, "-D", img, NULL);
+	cr_assert(rt_wait_pidfile(&pid), "no pidfile from the restore");
+	touch(go);
+}
+
+Test(anon, epoll_wait_after_restore_returns_what_the_original_does)
+{
+	static const char *const tags[] = { "EP1", "EP2", "EPC" };
+	char dir[256], img[300], go[300], err[4096], orig[3][256], back[3][256];
+	struct target t;
+	struct rt_run r;
+	FdEntry *e;
+	unsigned int moved_src = 0;
+
+	make_tmpdir(dir, sizeof(dir), "anon-epoll");
+	snprintf(img, sizeof(img), "%s/img", dir);
+	snprintf(go, sizeof(go), "%s/go", dir);
+
+	/* the original, never dumped */
+	rt_start(&t, target_path("anon_epoll"), go, NULL);
+	touch(go);
+	read_tagged(&t, tags, 3, orig);
+	waitpid(t.pid, NULL, 0);
+	rt_target = 0;
+	close(t.out_fd);
+	unlink(go);
+	cr_expect_str_eq(orig[0], "EP1 11 22 34 44 45 55 77 88 aa");
+	cr_expect_str_eq(orig[1], "EP2 11 44 45 55 77 88 aa");
+	cr_expect_str_eq(orig[2], "EPC c1 c2");
+
+	/* the same, dumped and restored */
+	rt_start(&t, target_path("anon_epoll"), go, NULL);
+	{
+		pid_t pid = t.pid;
+		unsigned int keep = (unsigned int)target_ready_u64(&t, "keep");
+
+		rt_dump_kill(&t, img);
+		e = image_entry(img, pid, 3);
+		cr_assert_eq(e->type, FD_TYPE__FD_EPOLL);
+		cr_assert_eq(e->n_epoll_src, e->n_epoll_tfds);
+		/* the watch under the closed number is on the file kept at `keep` */
+		for (size_t i = 0; i < e->n_epoll_tfds; i++)
+			if (e->epoll_data[i] == 0x55)
+				moved_src = e->epoll_src[i]->fd;
+		cr_expect_eq(moved_src, keep, "watch 0x55 found at fd %u, not %u", moved_src, keep);
+	}
+	restore_and_go(&r, dir, img, go);
+	read_tagged(&r.out, tags, 3, back);
+	for (int i = 0; i < 3; i++)
+		cr_expect_str_eq(back[i], orig[i]);
+	cr_assert_eq(rt_restore_finish(&r, err, sizeof(err)), 0, "restore failed: %s", err);
+	rm_rf(dir);
+}
