@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -57,13 +58,48 @@ static void touch(const char *path)
 }
 
 /* Restore img in the foreground, and tell the tree to go once it runs. */
-static void restore_and_go(struct rt_run *r, const char *dir, const char *img, const char *go)
+static pid_t restore_and_go(struct rt_run *r, const char *dir, const char *img, const char *go)
 {
 	pid_t pid;
 
 	rt_restore_start(r, dir, "-D", img, NULL);
 	cr_assert(rt_wait_pidfile(&pid), "no pidfile from the restore");
 	touch(go);
+	return pid;
+}
+
+static long clock_ms(clockid_t clock)
+{
+	struct timespec ts;
+
+	clock_gettime(clock, &ts);
+	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static long now_ms(void)
+{
+	return clock_ms(CLOCK_MONOTONIC);
+}
+
+static long field(const char *line, const char *key)
+{
+	char k[64];
+	const char *p;
+
+	snprintf(k, sizeof(k), " %s=", key);
+	p = strstr(line, k);
+	cr_assert_not_null(p, "no %s in '%s'", key, line);
+	return strtol(p + strlen(k), NULL, 0);
+}
+
+/* The fdinfo line `key` of the restored pid's fd. */
+static void fdinfo_line(pid_t pid, int fd, const char *key, char *out, size_t len)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "grep '^%s:' /proc/%d/fdinfo/%d", key, pid, fd);
+	cr_assert_eq(run_cmd(out, len, "%s", cmd), 0, "%s", cmd);
+	out[strcspn(out, "\n")] = '\0';
 }
 
 Test(anon, epoll_wait_after_restore_returns_what_the_original_does)
@@ -111,6 +147,80 @@ Test(anon, epoll_wait_after_restore_returns_what_the_original_does)
 	read_tagged(&r.out, tags, 3, back);
 	for (int i = 0; i < 3; i++)
 		cr_expect_str_eq(back[i], orig[i]);
+	cr_assert_eq(rt_restore_finish(&r, err, sizeof(err)), 0, "restore failed: %s", err);
+	rm_rf(dir);
+}
+
+Test(anon, eventfd_timerfd_signalfd_state_comes_back)
+{
+	char dir[256], img[300], go[300], err[4096], line[512], buf[128];
+	struct target t;
+	struct rt_run r;
+	long t0, a_dump, e_dump, d_date;
+	pid_t pid;
+	int dfd;
+
+	make_tmpdir(dir, sizeof(dir), "anon-timers");
+	snprintf(img, sizeof(img), "%s/img", dir);
+	snprintf(go, sizeof(go), "%s/go", dir);
+	rt_start(&t, target_path("anon_timers"), go, NULL);
+	pid = t.pid;
+	dfd = (int)target_ready_u64(&t, "d");
+	a_dump = (long)target_ready_u64(&t, "a");
+	e_dump = (long)target_ready_u64(&t, "e");
+	rt_dump_kill(&t, img);
+	{
+		const TimerfdInfo *a = image_entry(img, pid, (unsigned int)a_dump)->timerfd;
+		const TimerfdInfo *e = image_entry(img, pid, (unsigned int)e_dump)->timerfd;
+		const TimerfdInfo *b = image_entry(img, pid, (unsigned int)target_ready_u64(&t, "b"))->timerfd;
+		const TimerfdInfo *d = image_entry(img, pid, (unsigned int)dfd)->timerfd;
+
+		cr_assert(a && e && b && d);
+		cr_assert(d->has_abs_value_ns, "the wall-clock date is not in the image");
+		d_date = (long)(d->abs_value_ns / 1000000);
+		a_dump = (long)(a->value_ns / 1000000);
+		e_dump = (long)(e->value_ns / 1000000);
+		cr_expect_eq(b->ticks, 1, "the expired periodic timer shows %llu ticks",
+			     (unsigned long long)b->ticks);
+		cr_expect_eq(b->value_ns, 0);
+	}
+
+	/* restored a second later: time left waited, the date did not */
+	t0 = now_ms();
+	while (now_ms() < t0 + 1000)
+		usleep(10000);
+	t0 = now_ms();
+	pid = restore_and_go(&r, dir, img, go);
+	cr_assert(target_read_line(&r.out, line, sizeof(line), 30000), "no output");
+	cr_assert_eq(strncmp(line, "TIMERS ", 7), 0, "%s", line);
+	cr_expect_eq(field(line, "big"), 0x100000005, "%s", line);
+	cr_expect_not_null(strstr(line, " sem=1,1,1,0 "), "%s", line);
+	/* time left counts from the restore */
+	cr_expect(field(line, "a_left") > 0 && field(line, "a_left") <= a_dump &&
+		  field(line, "a_left") >= a_dump - (now_ms() - t0) - 20,
+		  "a: %ld ms left at the dump, %s, %ld ms since the restore began", a_dump, line,
+		  now_ms() - t0);
+	cr_expect(field(line, "e_left") > 0 && field(line, "e_left") <= e_dump &&
+		  field(line, "e_left") >= e_dump - (now_ms() - t0) - 20,
+		  "e: %ld ms left at the dump, %s", e_dump, line);
+	cr_expect_eq(field(line, "c"), 1, "the one-shot's expiration is lost: %s", line);
+	cr_expect_geq(field(line, "b"), 1, "%s", line);
+	cr_expect_geq(field(line, "b2"), 1, "the periodic timer stopped: %s", line);
+	{
+		long date = clock_ms(CLOCK_REALTIME) + field(line, "d_left");
+
+		cr_expect(date >= d_date - 50 && date <= d_date + 500,
+			  "the date moved by %ld ms: %s", date - d_date, line);
+	}
+	cr_expect_eq(field(line, "sig"), SIGUSR1, "the pending signal: %s", line);
+	fdinfo_line(pid, dfd, "settime flags", buf, sizeof(buf));
+	cr_expect_str_eq(buf, "settime flags: 03", "absolute, cancel on set: %s", buf);
+	fdinfo_line(pid, dfd, "clockid", buf, sizeof(buf));
+	cr_expect_str_eq(buf, "clockid: 0", "%s", buf);
+
+	cr_assert_eq(kill(pid, SIGUSR2), 0);
+	cr_assert(target_read_line(&r.out, line, sizeof(line), 30000), "no SIG2 line");
+	cr_expect_str_eq(line, "SIG2 12");
 	cr_assert_eq(rt_restore_finish(&r, err, sizeof(err)), 0, "restore failed: %s", err);
 	rm_rf(dir);
 }
