@@ -31,6 +31,7 @@ int rst_fds_prepare(struct rst_tree *t)
 		fp->pid = t->procs[i].ps->pid;
 		fp->fd = t->procs[i].fd;
 		fp->nr_fd = t->procs[i].nr_fd;
+		fp->ctty = t->procs[i].pe->tty_nr;
 	}
 	return 0;
 }
@@ -39,6 +40,10 @@ int rst_fds_check(struct rst_tree *t, struct rst_proc *p)
 {
 	char why[512];
 
+	if (fd_rst_check_proc(&t->fdr, &t->fdr.procs[p - t->procs], why, sizeof(why)) < 0) {
+		pr_err("cannot restore %u: %s", p->ps->pid, why);
+		return -ENOTSUP;
+	}
 	for (size_t i = 0; i < p->nr_fd; i++)
 		if (fd_rst_check(&t->fdr, p->fd[i], why, sizeof(why)) < 0) {
 			pr_err("cannot restore %u: fd %u: %s", p->ps->pid, p->fd[i]->fd, why);

@@ -65,6 +65,7 @@ struct fd_rst_proc {
 	FdEntry **fd;
 	size_t nr_fd;
 	int *src;			/* per entry: criu-lite's fd of its description, or -1 */
+	uint32_t ctty;			/* controlling terminal (stat tty_nr), 0: none */
 };
 
 /* An object several fds (or processes) share, made once: a pipe, a fifo, a
@@ -157,6 +158,9 @@ const struct fd_kind *fd_kind_of(int type);
 void fd_dump_done(struct fd_dump *c);
 /* check of e's kind: 0, or -errno with why (a kind without restore says so). */
 int fd_rst_check(const struct fd_rst *r, const FdEntry *e, char *why, size_t len);
+/* tty.c: what of process p's own state needs its fds (its controlling
+ * terminal): 0, or -errno with why. */
+int fd_rst_check_proc(const struct fd_rst *r, const struct fd_rst_proc *p, char *why, size_t len);
 
 /* fd_dump_util.c: helpers for the dump halves. */
 /* Text after "key:" (and blanks) in fdinfo, or NULL. Key must start a line. */
