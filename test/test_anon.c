@@ -224,3 +224,53 @@ Test(anon, eventfd_timerfd_signalfd_state_comes_back)
 	cr_assert_eq(rt_restore_finish(&r, err, sizeof(err)), 0, "restore failed: %s", err);
 	rm_rf(dir);
 }
+
+/* The lines of /proc/PID/fdinfo/FD that start with prefix. */
+static void fdinfo_lines(pid_t pid, int fd, const char *prefix, char *out, size_t len)
+{
+	cr_assert_eq(run_cmd(out, len, "grep '^%s' /proc/%d/fdinfo/%d", prefix, pid, fd), 0,
+		     "no %s lines in fdinfo %d of %d", prefix, fd, pid);
+}
+
+Test(anon, inotify_and_fanotify_watch_the_same_paths_after_restore)
+{
+	char dir[256], img[300], go[300], err[4096], line[512], want[512], w[300];
+	char ino_before[2048], fan_before[2048], ino_after[2048], fan_after[2048];
+	struct target t;
+	struct rt_run r;
+	int ino, fan, dwd, fwd;
+	pid_t pid;
+
+	make_tmpdir(dir, sizeof(dir), "anon-notify");
+	snprintf(img, sizeof(img), "%s/img", dir);
+	snprintf(go, sizeof(go), "%s/go", dir);
+	snprintf(w, sizeof(w), "%s/w", dir);	/* the dump's files are not watched */
+	cr_assert_eq(mkdir(w, 0700), 0);
+	rt_start(&t, target_path("notify_watch"), go, w, NULL);
+	ino = (int)target_ready_u64(&t, "ino");
+	fan = (int)target_ready_u64(&t, "fan");
+	dwd = (int)target_ready_u64(&t, "dwd");
+	fwd = (int)target_ready_u64(&t, "fwd");
+	cr_assert_gt(fwd, dwd + 1, "no gap in the wds");
+	fdinfo_lines(t.pid, ino, "inotify", ino_before, sizeof(ino_before));
+	fdinfo_lines(t.pid, fan, "fanotify", fan_before, sizeof(fan_before));
+	rt_dump_kill(&t, img);
+
+	rt_restore_start(&r, dir, "-D", img, NULL);
+	cr_assert(rt_wait_pidfile(&pid), "no pidfile from the restore");
+	/* the same watches, wds, masks, inodes and marks */
+	fdinfo_lines(pid, ino, "inotify", ino_after, sizeof(ino_after));
+	fdinfo_lines(pid, fan, "fanotify", fan_after, sizeof(fan_after));
+	cr_expect_str_eq(ino_after, ino_before);
+	cr_expect_str_eq(fan_after, fan_before);
+
+	touch(go);
+	cr_assert(target_read_line(&r.out, line, sizeof(line), 30000) && !strcmp(line, "GO"),
+		  "no GO");
+	cr_assert_eq(run_cmd(NULL, 0, "mkdir '%s/new' && echo x >> '%s/file'", w, w), 0);
+	cr_assert(target_read_line(&r.out, line, sizeof(line), 40000), "no NOTIFY line");
+	snprintf(want, sizeof(want), "NOTIFY create=new@%d modify=%d ignored=0 fan=1", dwd, fwd);
+	cr_expect_str_eq(line, want);
+	cr_assert_eq(rt_restore_finish(&r, err, sizeof(err)), 0, "restore failed: %s", err);
+	rm_rf(dir);
+}
