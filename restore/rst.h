@@ -163,6 +163,10 @@ void rst_fds_free(struct rst_tree *t);
 /* In the child: dumped fds in place, all else closed but *status_fd,
  * which is moved above them; then what the kinds do in the process. */
 int rst_fds_setup(struct rst_tree *t, struct rst_proc *p, struct rst_status *st, int *status_fd);
+/* Seized, once every process of the tree exists: what the kinds do in p
+ * through j (pidfds). */
+struct rst_inj;
+int rst_fds_late(struct rst_tree *t, struct rst_proc *p, struct rst_inj *j);
 
 /* rlimits, sigactions, cwd... in the child: child.c */
 

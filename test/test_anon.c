@@ -274,3 +274,37 @@ Test(anon, inotify_and_fanotify_watch_the_same_paths_after_restore)
 	cr_assert_eq(rt_restore_finish(&r, err, sizeof(err)), 0, "restore failed: %s", err);
 	rm_rf(dir);
 }
+
+Test(anon, pidfds_and_namespace_fds_name_the_same_processes)
+{
+	char dir[256], img[300], go[300], err[4096], line[512];
+	struct target t;
+	struct rt_run r;
+	pid_t pid, child;
+	FdEntry *e;
+
+	make_tmpdir(dir, sizeof(dir), "anon-pids");
+	snprintf(img, sizeof(img), "%s/img", dir);
+	snprintf(go, sizeof(go), "%s/go", dir);
+	rt_start(&t, target_path("anon_pids"), go, NULL);
+	pid = t.pid;
+	child = (pid_t)target_ready_u64(&t, "child");
+	rt_dump_kill(&t, img);
+	e = image_entry(img, pid, (unsigned int)target_ready_u64(&t, "dead"));
+	cr_assert_eq(e->type, FD_TYPE__FD_PIDFD);
+	cr_expect_eq(e->pidfd_pid, -1);
+	cr_expect(e->has_pidfd_exit && e->pidfd_exit == 42 << 8, "exit status %#x",
+		  e->pidfd_exit);
+	e = image_entry(img, pid, (unsigned int)target_ready_u64(&t, "uts"));
+	cr_assert_eq(e->type, FD_TYPE__FD_NSFS);
+	cr_expect_str_eq(e->nsfs->type, "uts");
+	cr_expect_eq(e->nsfs->owner, (uint32_t)child, "the uts namespace is the child's");
+	for (int i = 0; i < 3000 && rt_count_comm("anon_pids"); i++)
+		usleep(10000);	/* the child is restored with its pid */
+
+	restore_and_go(&r, dir, img, go);
+	cr_assert(target_read_line(&r.out, line, sizeof(line), 30000), "no output");
+	cr_expect_str_eq(line, "PIDS self=1 ns_self=1 ns_child=1 child=1 dead=1 dead_status=0x2a00");
+	cr_assert_eq(rt_restore_finish(&r, err, sizeof(err)), 0, "restore failed: %s", err);
+	rm_rf(dir);
+}

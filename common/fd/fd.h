@@ -108,6 +108,17 @@ struct fd_rst {
 	size_t nr_obj, cap_obj;
 };
 
+/* What a kind's late hook may do in the restored process holding the fd
+ * (fds.c provides it over syscall injection). */
+struct fd_rst_late {
+	void *ctx;
+	/* One syscall in that process: 0 with its result in *ret (-errno as
+	 * the kernel returns it), or -errno when it could not be run. */
+	int (*sys)(void *ctx, long nr, uint64_t *ret, uint64_t a1, uint64_t a2, uint64_t a3);
+	/* The restored pid of what was dumped as pid; 0 if not in the tree. */
+	pid_t (*real_pid)(void *ctx, uint32_t pid);
+};
+
 /* ---- the kinds ---- */
 
 struct fd_kind {
@@ -133,6 +144,10 @@ struct fd_kind {
 	 * (optional): what ties descriptions together (epoll watches). fd is
 	 * e's description; 0, or -errno and why. */
 	int (*link)(struct fd_rst *r, const FdEntry *e, int fd, char *why, size_t len);
+	/* restore, in criu-lite once every process of the tree exists, for an
+	 * fd that names a process (optional): e's process is stopped, with at
+	 * e->fd what open made; l runs syscalls in it. 0, or -errno and why. */
+	int (*late)(const FdEntry *e, const struct fd_rst_late *l, char *why, size_t len);
 };
 
 /* fd_opts.c: the options above, for a verb's getopt_long: add

@@ -8,7 +8,7 @@
 
 extern const struct fd_kind fdk_eventfd, fdk_epoll, fdk_signalfd, fdk_timerfd, fdk_inotify,
 	fdk_fanotify, fdk_pidfd, fdk_socket, fdk_pipe, fdk_fifo, fdk_memfd, fdk_reg, fdk_dir, fdk_chr, fdk_tty,
-	fdk_unsupported;
+	fdk_nsfs, fdk_unsupported;
 
 /* Dump order matters: anon inodes by their link first (newer kernels give
  * them S_IFREG or no type), a memfd before regular files, and the catch-all
@@ -17,7 +17,7 @@ static const struct fd_kind *const kinds[] = {
 	&fdk_eventfd, &fdk_epoll, &fdk_signalfd, &fdk_timerfd, &fdk_inotify, &fdk_fanotify,
 	&fdk_pidfd,
 	&fdk_socket, &fdk_pipe, &fdk_fifo, &fdk_memfd, &fdk_reg, &fdk_dir, &fdk_chr, &fdk_tty,
-	&fdk_unsupported,
+	&fdk_nsfs, &fdk_unsupported,
 };
 
 #define NR_KINDS (sizeof(kinds) / sizeof(kinds[0]))
