@@ -304,7 +304,8 @@ Test(anon, pidfds_and_namespace_fds_name_the_same_processes)
 
 	restore_and_go(&r, dir, img, go);
 	cr_assert(target_read_line(&r.out, line, sizeof(line), 30000), "no output");
-	cr_expect_str_eq(line, "PIDS self=1 ns_self=1 ns_child=1 child=1 dead=1 dead_status=0x2a00");
+	cr_expect_str_eq(line, "PIDS self=1 ns_self=1 ns_child=1 child=1 dead=1 dead_status=0x2a00 "
+			 "ep=0,1");
 	cr_assert_eq(rt_restore_finish(&r, err, sizeof(err)), 0, "restore failed: %s", err);
 	rm_rf(dir);
 }

@@ -14,7 +14,9 @@
  * watch is keyed exactly as it was, whatever the processes hold now.
  * One-shot watches that had fired (only flag bits left) are added first
  * and fired again where their file still reports a hangup or an error
- * (EPOLL_CTL_ADD always asks for those two). */
+ * (EPOLL_CTL_ADD always asks for those two). A watch on a pidfd or a
+ * namespace fd, made only once the processes exist, is added then, in the
+ * process (late), which must hold it at the watched number. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -185,20 +187,43 @@ static const FdEntry *watch_src(const struct fd_rst *r, const FdEntry *e, size_t
 	return own ? fd_rst_entry_at(r, own->pid, e->epoll_tfds[k], fd) : NULL;
 }
 
+/* Is src made only once every process exists (fds.c's late round)? A
+ * pidfd of a live process, a namespace fd. */
+static bool made_late(const FdEntry *src)
+{
+	return (src->type == FD_TYPE__FD_PIDFD && !(src->has_pidfd_pid && src->pidfd_pid < 0)) ||
+	       src->type == FD_TYPE__FD_NSFS;
+}
+
+/* A watch on such an fd is added in its process: it must hold it there. */
+static bool late_ok(const struct fd_rst *r, const FdEntry *e, size_t k)
+{
+	const struct fd_rst_proc *own = fd_rst_owner(r, e);
+
+	return k >= e->n_epoll_src ||
+	       (own && e->epoll_src[k]->pid == own->pid && e->epoll_src[k]->fd == e->epoll_tfds[k]);
+}
+
 static int epoll_check(const struct fd_rst *r, const FdEntry *e, char *why, size_t len)
 {
+	const FdEntry *src;
 	int fd;
 
 	if (e->n_epoll_events < e->n_epoll_tfds || e->n_epoll_data < e->n_epoll_tfds ||
 	    (e->n_epoll_src && e->n_epoll_src != e->n_epoll_tfds))
 		return fd_rst_fail(why, len, EINVAL, "epoll watches without their events in the "
 				   "image");
-	for (size_t k = 0; k < e->n_epoll_tfds; k++)
-		if (!watch_src(r, e, k, &fd))
+	for (size_t k = 0; k < e->n_epoll_tfds; k++) {
+		if (!(src = watch_src(r, e, k, &fd)))
 			return fd_rst_fail(why, len, EOPNOTSUPP, "epoll watch on fd %u: its file "
 					   "is open in no process of the tree (the number was "
 					   "closed; something outside holds the file)",
 					   e->epoll_tfds[k]);
+		if (made_late(src) && !late_ok(r, e, k))
+			return fd_rst_fail(why, len, EOPNOTSUPP, "epoll watch on fd %u: a pidfd or "
+					   "namespace fd the epoll's process does not hold at that "
+					   "number", e->epoll_tfds[k]);
+	}
 	return 0;
 }
 
@@ -249,9 +274,13 @@ static int add_watches(const struct fd_rst *r, const FdEntry *e, int ep, bool fi
 					  .data.u64 = e->epoll_data[k] };
 		int src, rc;
 
+		const FdEntry *se = watch_src(r, e, k, &src);
+
+		if (se && made_late(se))
+			continue;	/* epoll_late */
 		if (fired_oneshot(ev.events) != fired)
 			continue;
-		if (!watch_src(r, e, k, &src) || src < 0)
+		if (!se || src < 0)
 			return fd_rst_fail(why, len, ENOENT, "epoll watch on fd %u: its file was "
 					   "not made", e->epoll_tfds[k]);
 		rc = add_as(ep, e->epoll_tfds[k], src, &ev);
@@ -294,6 +323,32 @@ static int epoll_link(struct fd_rst *r, const FdEntry *e, int ep, char *why, siz
 	return rc ? rc : add_watches(r, e, ep, false, why, len);
 }
 
+/* The watches on fds made late, added by the process itself. */
+static int epoll_late(const struct fd_rst *r, const FdEntry *e, const struct fd_rst_late *l,
+		      char *why, size_t len)
+{
+	for (size_t k = 0; k < e->n_epoll_tfds; k++) {
+		struct epoll_event ev = { .events = e->epoll_events[k],
+					  .data.u64 = e->epoll_data[k] };
+		const FdEntry *se;
+		uint64_t addr, ret;
+		int src, rc;
+
+		if (!(se = watch_src(r, e, k, &src)) || !made_late(se))
+			continue;
+		rc = l->put(l->ctx, &ev, sizeof(ev), &addr);
+		if (!rc)
+			rc = l->sys(l->ctx, SYS_epoll_ctl, &ret, e->fd, EPOLL_CTL_ADD,
+				    e->epoll_tfds[k], addr);
+		if (!rc && (int64_t)ret < 0 && (int64_t)ret != -EEXIST)
+			rc = (int)(int64_t)ret;
+		if (rc)
+			return fd_rst_fail(why, len, -rc, "epoll watch on fd %u: %s",
+					   e->epoll_tfds[k], strerror(-rc));
+	}
+	return 0;
+}
+
 const struct fd_kind fdk_epoll = {
 	.type = FD_TYPE__FD_EPOLL,
 	.name = "epoll",
@@ -302,4 +357,5 @@ const struct fd_kind fdk_epoll = {
 	.check = epoll_check,
 	.open = epoll_open,
 	.link = epoll_link,
+	.late = epoll_late,
 };

@@ -114,9 +114,13 @@ struct fd_rst_late {
 	void *ctx;
 	/* One syscall in that process: 0 with its result in *ret (-errno as
 	 * the kernel returns it), or -errno when it could not be run. */
-	int (*sys)(void *ctx, long nr, uint64_t *ret, uint64_t a1, uint64_t a2, uint64_t a3);
+	int (*sys)(void *ctx, long nr, uint64_t *ret, uint64_t a1, uint64_t a2, uint64_t a3,
+		   uint64_t a4);
 	/* The restored pid of what was dumped as pid; 0 if not in the tree. */
 	pid_t (*real_pid)(void *ctx, uint32_t pid);
+	/* Copy len bytes (at most 4 KiB) into that process for a syscall's
+	 * argument: 0 and its address, or -errno. */
+	int (*put)(void *ctx, const void *buf, size_t len, uint64_t *addr);
 };
 
 /* ---- the kinds ---- */
@@ -146,8 +150,11 @@ struct fd_kind {
 	int (*link)(struct fd_rst *r, const FdEntry *e, int fd, char *why, size_t len);
 	/* restore, in criu-lite once every process of the tree exists, for an
 	 * fd that names a process (optional): e's process is stopped, with at
-	 * e->fd what open made; l runs syscalls in it. 0, or -errno and why. */
-	int (*late)(const FdEntry *e, const struct fd_rst_late *l, char *why, size_t len);
+	 * e->fd what open made; l runs syscalls in it. 0, or -errno and why.
+	 * Kinds with a link hook run theirs last (epoll watches on fds made
+	 * here). */
+	int (*late)(const struct fd_rst *r, const FdEntry *e, const struct fd_rst_late *l,
+		    char *why, size_t len);
 };
 
 /* fd_opts.c: the options above, for a verb's getopt_long: add

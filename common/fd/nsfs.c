@@ -138,12 +138,13 @@ static int nsfs_open(struct fd_rst *r, const FdEntry *e, char *why, size_t len)
 static int sys(const struct fd_rst_late *l, long nr, uint64_t *ret, uint64_t a1, uint64_t a2,
 	       uint64_t a3)
 {
-	int r = l->sys(l->ctx, nr, ret, a1, a2, a3);
+	int r = l->sys(l->ctx, nr, ret, a1, a2, a3, 0);
 
 	return r ? r : (int64_t)*ret < 0 ? (int)(int64_t)*ret : 0;
 }
 
-static int nsfs_late(const FdEntry *e, const struct fd_rst_late *l, char *why, size_t len)
+static int nsfs_late(const struct fd_rst *r0, const FdEntry *e, const struct fd_rst_late *l,
+		     char *why, size_t len)
 {
 	const AnonNsfs *n = e->nsfs;
 	const struct ns_type *t = type_of(n->type, strlen(n->type));
@@ -152,6 +153,7 @@ static int nsfs_late(const FdEntry *e, const struct fd_rst_late *l, char *why, s
 	uint64_t pfd, nsfd = ~0ull, ret;
 	int r;
 
+	(void)r0;
 	if (pid <= 0)
 		return fd_rst_fail(why, len, ESRCH, "%s namespace of process %u: not restored",
 				   n->type, n->owner);
@@ -162,8 +164,8 @@ static int nsfs_late(const FdEntry *e, const struct fd_rst_late *l, char *why, s
 	if (!r)
 		r = sys(l, SYS_dup3, &ret, nsfd, e->fd, e->fd_flags & FD_CLOEXEC ? O_CLOEXEC : 0);
 	if ((int64_t)nsfd >= 0)
-		l->sys(l->ctx, SYS_close, &ret, nsfd, 0, 0);
-	l->sys(l->ctx, SYS_close, &ret, pfd, 0, 0);
+		l->sys(l->ctx, SYS_close, &ret, nsfd, 0, 0, 0);
+	l->sys(l->ctx, SYS_close, &ret, pfd, 0, 0, 0);
 	if (r)
 		return fd_rst_fail(why, len, -r, "the %s namespace of %d: %s", n->type, pid,
 				   strerror(-r));

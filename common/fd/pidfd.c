@@ -166,27 +166,29 @@ static int pidfd_open_hook(struct fd_rst *r, const FdEntry *e, char *why, size_t
 	return fd;
 }
 
-static int pidfd_late(const FdEntry *e, const struct fd_rst_late *l, char *why, size_t len)
+static int pidfd_late(const struct fd_rst *r0, const FdEntry *e, const struct fd_rst_late *l,
+		      char *why, size_t len)
 {
 	pid_t pid;
 	uint64_t fd, ret;
 	int r;
 
+	(void)r0;
 	if (gone(e))
 		return 0;
 	pid = l->real_pid(l->ctx, (uint32_t)e->pidfd_pid);
 	if (pid <= 0)
 		return fd_rst_fail(why, len, ESRCH, "pidfd of process %d: not restored",
 				   e->pidfd_pid);
-	r = l->sys(l->ctx, SYS_pidfd_open, &fd, (uint64_t)pid, e->flags & PIDFD_FLAGS, 0);
+	r = l->sys(l->ctx, SYS_pidfd_open, &fd, (uint64_t)pid, e->flags & PIDFD_FLAGS, 0, 0);
 	if (!r && (int64_t)fd < 0)
 		r = (int)(int64_t)fd;
 	if (r)
 		return fd_rst_fail(why, len, -r, "pidfd_open(%d): %s", pid, strerror(-r));
-	r = l->sys(l->ctx, SYS_dup3, &ret, fd, e->fd, e->fd_flags & FD_CLOEXEC ? O_CLOEXEC : 0);
+	r = l->sys(l->ctx, SYS_dup3, &ret, fd, e->fd, e->fd_flags & FD_CLOEXEC ? O_CLOEXEC : 0, 0);
 	if (!r && (int64_t)ret < 0)
 		r = (int)(int64_t)ret;
-	l->sys(l->ctx, SYS_close, &ret, fd, 0, 0);
+	l->sys(l->ctx, SYS_close, &ret, fd, 0, 0, 0);
 	if (r)
 		return fd_rst_fail(why, len, -r, "dup3 of the pidfd: %s", strerror(-r));
 	return 0;

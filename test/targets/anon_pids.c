@@ -1,11 +1,12 @@
 /* pidfds and namespace fds: a pidfd of itself, of its child C (which it
  * kills and waits for through it after the restore), of a child D that
  * exited with status 42 and was reaped; fds on its own net namespace and
- * on C's uts namespace (C unshares it).
+ * on C's uts namespace (C unshares it); an epoll watching C's pidfd.
  *
  * argv[1]: file to wait for. READY pid=P child=C self=FD cfd=FD dead=FD
  * net=FD uts=FD. After the wait it prints:
  *   PIDS self=<0|1> ns_self=<0|1> ns_child=<0|1> child=<0|1> dead=<0|1> dead_status=<hex>
+ *        ep=<before>,<after> (epoll events for C's pidfd before and after it is killed)
  * (ns_child: the uts fd is C's namespace, whichever it is now). */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -19,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -60,7 +62,8 @@ int main(int argc, char **argv)
 {
 	const struct timespec ms = { 0, 1000 * 1000 };
 	struct pidfd_info0 info = { .mask = 1 << 3 };
-	int self, cfd, dead, net, uts, p[2], dead_ok, child_ok = 0;
+	int self, cfd, dead, net, uts, p[2], dead_ok, child_ok = 0, ep, before, after = 0;
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 0xc0 };
 	struct pollfd pf;
 	char path[64], c;
 	siginfo_t si;
@@ -87,7 +90,9 @@ int main(int argc, char **argv)
 	net = open("/proc/self/ns/net", O_RDONLY);
 	snprintf(path, sizeof(path), "/proc/%d/ns/uts", child);
 	uts = open(path, O_RDONLY);
-	if (self < 0 || cfd < 0 || dead < 0 || net < 0 || uts < 0)
+	ep = epoll_create1(0);
+	if (self < 0 || cfd < 0 || dead < 0 || net < 0 || uts < 0 ||
+	    epoll_ctl(ep, EPOLL_CTL_ADD, cfd, &ev))
 		return 1;
 	target_ready("pid=%d child=%d self=%d cfd=%d dead=%d net=%d uts=%d", getpid(), child, self,
 		     cfd, dead, net, uts);
@@ -101,7 +106,10 @@ int main(int argc, char **argv)
 		  syscall(SYS_pidfd_send_signal, dead, 0, NULL, 0) < 0 && errno == ESRCH;
 	ioctl(dead, PIDFD_GET_INFO0, &info);
 	printf(" ns_self=%d ns_child=%d", same_ns(net, "/proc/self/ns/net"), same_ns(uts, path));
+	before = epoll_wait(ep, &ev, 1, 0);
 	if (!syscall(SYS_pidfd_send_signal, cfd, SIGTERM, NULL, 0)) {
+		ev.data.u64 = 0;
+		after = epoll_wait(ep, &ev, 1, 10000) == 1 && ev.data.u64 == 0xc0;
 		for (int i = 0; i < 5000; i++) {
 			memset(&si, 0, sizeof(si));
 			if (!waitid(P_PIDFD, (id_t)cfd, &si, WEXITED | WNOHANG) && si.si_pid)
@@ -110,7 +118,8 @@ int main(int argc, char **argv)
 		}
 		child_ok = si.si_pid == child && si.si_code == CLD_KILLED && si.si_status == SIGTERM;
 	}
-	printf(" child=%d dead=%d dead_status=%#x\n", child_ok, dead_ok, info.exit_code);
+	printf(" child=%d dead=%d dead_status=%#x ep=%d,%d\n", child_ok, dead_ok, info.exit_code,
+	       before, after);
 	fflush(stdout);
 	return 0;
 }
