@@ -15,15 +15,38 @@
 #include <sys/personality.h>
 #include <sys/rseq.h>
 #include <sys/prctl.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <linux/sched.h>
 
+#include "common/fd/tty.h"
 #include "images/log.h"
 #include "restore/rst.h"
 
-static int setup_session(struct rst_proc *p, struct rst_status *st)
+/* A controlling terminal that is a pty of the tree (made before the fork,
+ * common/fd/tty.c): the session leader takes it before it forks, so that
+ * its children have it too; the leader of its foreground group sets it
+ * (every signal is blocked here: no SIGTTOU). setup_session made them
+ * leaders, whatever their pids now. */
+static int setup_ctty(struct rst_tree *t, struct rst_proc *p, struct rst_status *st)
+{
+	int fd = p->pe->tty_nr ? fd_tty_ctty_src(&t->fdr, p->pe->tty_nr) : -1;
+
+	if (fd < 0)
+		return 0;
+	if (p->ps->sid == p->ps->pid && ioctl(fd, TIOCSCTTY, 0))
+		return rst_child_fail(st, errno, "cannot take its controlling terminal: %s",
+				      strerror(errno));
+	if (p->pe->has_tpgid && p->pe->tpgid == (int32_t)p->ps->pid &&
+	    p->ps->pgid == p->ps->pid && tcsetpgrp(fd, getpid()))
+		return rst_child_fail(st, errno, "cannot put its group in the foreground: %s",
+				      strerror(errno));
+	return 0;
+}
+
+static int setup_session(struct rst_tree *t, struct rst_proc *p, struct rst_status *st)
 {
 	pid_t me = getpid();
 
@@ -36,7 +59,7 @@ static int setup_session(struct rst_proc *p, struct rst_status *st)
 		if (setpgid(0, 0) < 0)
 			return rst_child_fail(st, errno, "setpgid: %s", strerror(errno));
 	}
-	return 0;
+	return setup_ctty(t, p, st);
 }
 
 static int open_mfiles(struct rst_proc *p, struct rst_status *st)
@@ -153,7 +176,7 @@ void rst_child_main(struct rst_tree *t, int idx)
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 	if (getppid() != rst_forker_pid)
 		_exit(2);	/* it died before the prctl */
-	r = setup_session(p, &st);
+	r = setup_session(t, p, &st);
 	if (!r)
 		r = rst_fork_children(t, idx, &st);
 	if (!r)

@@ -33,6 +33,7 @@ int rst_fds_prepare(struct rst_tree *t)
 		fp->pid = t->procs[i].ps->pid;
 		fp->fd = t->procs[i].fd;
 		fp->nr_fd = t->procs[i].nr_fd;
+		fp->ctty = t->procs[i].pe->tty_nr;
 	}
 	return 0;
 }
@@ -41,6 +42,10 @@ int rst_fds_check(struct rst_tree *t, struct rst_proc *p)
 {
 	char why[512];
 
+	if (fd_rst_check_proc(&t->fdr, &t->fdr.procs[p - t->procs], why, sizeof(why)) < 0) {
+		pr_err("cannot restore %u: %s", p->ps->pid, why);
+		return -ENOTSUP;
+	}
 	if (rst_fds_check_shares(t, p))
 		return -ENOTSUP;
 	for (size_t i = 0; i < p->nr_fd; i++)
@@ -223,6 +228,31 @@ static int memfd_exes(struct rst_tree *t)
 	return 0;
 }
 
+/* Once every description exists: what ties them together (fd.h, link). */
+static int link_all(struct rst_tree *t)
+{
+	for (size_t i = 0; i < t->fdr.nr_procs; i++) {
+		struct fd_rst_proc *fp = &t->fdr.procs[i];
+
+		for (size_t j = 0; j < fp->nr_fd; j++) {
+			const FdEntry *e = fp->fd[j];
+			const struct fd_kind *k = fd_kind_of((int)e->type);
+			char why[512] = "";
+			int r;
+
+			if (!k || !k->link)
+				continue;
+			r = k->link(&t->fdr, e, fp->src[j], why, sizeof(why));
+			if (r < 0) {
+				pr_err("cannot restore %u: fd %u: %s", fp->pid, e->fd,
+				       why[0] ? why : strerror(-r));
+				return r;
+			}
+		}
+	}
+	return 0;
+}
+
 int rst_fds_open(struct rst_tree *t)
 {
 	size_t total;
@@ -245,7 +275,9 @@ int rst_fds_open(struct rst_tree *t)
 		for (size_t j = 0; !r && j < fp->nr_fd; j++)
 			r = open_one(t, i, j);
 	}
-	return r ? r : shm_objects(t);
+	if (!r)
+		r = shm_objects(t);
+	return r ? r : link_all(t);
 }
 
 void rst_fds_close(struct rst_tree *t)

@@ -75,6 +75,8 @@ int rst_restore_proc(struct rst_tree *t, struct rst_proc *p)
 		r = rst_shared_signals(p, &j);
 	if (!r)
 		r = rst_threads_restore(t, p, &j);
+	if (!r)	/* every process and this one's threads exist now */
+		r = rst_fds_late(t, p, &j);
 	for (size_t i = 1; !r && i < p->nr_th; i++)
 		r = finish_thread(t, p, i, &j);
 	if (!r)

@@ -183,6 +183,9 @@ unsigned int rst_fds_mm_close_to(const struct rst_tree *t, const struct rst_proc
 void rst_fds_sharers_mm_base(struct rst_tree *t);
 /* Can p come back sharing what it shared? One line and -ENOTSUP if not. */
 int rst_fds_check_shares(struct rst_tree *t, struct rst_proc *p);
+/* Seized, once every process of the tree exists: what the kinds do in p
+ * through j (pidfds). */
+int rst_fds_late(struct rst_tree *t, struct rst_proc *p, struct rst_inj *j);
 
 /* rlimits, sigactions, cwd... in the child: child.c */
 

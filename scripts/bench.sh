@@ -123,7 +123,10 @@ start_target() {
 			[ "$fd" -gt 2 ] && eval "exec $fd>&-"
 		done
 		ulimit -c unlimited
-		exec "$BUILD/targets/bench_touch" "$n" "$threads" < /dev/null
+		# A session of its own: the terminal make runs on would be a
+		# controlling terminal outside the tree, which restore refuses
+		# without --shell-job. (Not a group leader here: setsid execs.)
+		exec setsid "$BUILD/targets/bench_touch" "$n" "$threads" < /dev/null
 	) > "$work/target.fifo" 2>&1 &
 	target_pid=$!
 	for i in $(seq 3000); do

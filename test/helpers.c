@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -67,7 +68,8 @@ bool target_read_line(struct target *t, char *buf, size_t len, int timeout_ms)
 }
 
 /* argv[0] leading a process group of its own (like a shell job), its stdout
- * a pipe to us. clean: stdin/stderr on /dev/null and no other fd inherited,
+ * a pipe to us. clean: stdin/stderr on /dev/null, no other fd inherited and
+ * no controlling terminal,
  * for tests whose target a restore must take (it refuses a stray fd). Waits
  * up to WAIT_MS for READY and kills the target if it never comes: the failed
  * test never learns its pid. */
@@ -86,10 +88,14 @@ static void start_argv(struct target *t, const char *const argv[], bool clean)
 		if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent)
 			_exit(127);
 		if (clean) {
-			int null = open("/dev/null", O_RDWR);
+			int null = open("/dev/null", O_RDWR), tty = open("/dev/tty", O_RDWR);
 
 			dup2(null, 0);
 			dup2(null, 2);
+			/* nor the suite's controlling terminal, if it runs on one:
+			 * a restore would want --shell-job for it */
+			if (tty >= 0)
+				ioctl(tty, TIOCNOTTY);
 		}
 		dup2(pfd[1], 1);
 		if (clean)

@@ -147,18 +147,18 @@ Test(restore_refuses, unsupported_fd_named)
 	struct target t;
 	int r;
 
-	make_tmpdir(dir, sizeof(dir), "rst-inotify");
+	make_tmpdir(dir, sizeof(dir), "rst-uring");
 	snprintf(img, sizeof(img), "%s/img", dir);
 	snprintf(go, sizeof(go), "%s/go", dir);
 	rt_copy_target("restore_fds", dir, bin, sizeof(bin));
-	rt_start(&t, bin, go, dir, "inotify", NULL);
+	rt_start(&t, bin, go, dir, "uring", NULL);
 	/* dump --kill asks first, names the fd and leaves the target running */
 	snprintf(img, sizeof(img), "%s/refused", dir);
 	cr_assert_eq(mkdir(img, 0700), 0);
 	snprintf(pid, sizeof(pid), "%d", t.pid);
 	r = run_criu_lite(err, sizeof(err), "dump", "-t", pid, "-D", img, "--kill", NULL);
 	cr_expect_neq(r, 0, "dump --kill of a tree restore refuses succeeded");
-	cr_expect(strstr(err, "fd 8") && strstr(err, "inotify"), "unclear message: %s", err);
+	cr_expect(strstr(err, "fd 8") && strstr(err, "io_uring"), "unclear message: %s", err);
 	cr_expect_eq(kill(t.pid, 0), 0, "dump --kill killed a tree it refused");
 	cr_expect(access(strcat(img, "/inventory.img"), F_OK), "a refused dump left an inventory");
 	snprintf(img, sizeof(img), "%s/img", dir);
@@ -166,8 +166,8 @@ Test(restore_refuses, unsupported_fd_named)
 	snprintf(rt_pidfile, sizeof(rt_pidfile), "%s/pid", dir);
 	r = run_criu_lite(err, sizeof(err), "restore", "-D", img, "-d", "--pidfile", rt_pidfile, NULL);
 	cr_expect_neq(r, 0);
-	/* eventfd 3, epoll 4, dir 5, fifo 6, file 7: the inotify fd is 8 */
-	cr_expect(strstr(err, "fd 8") && strstr(err, "inotify"), "unclear message: %s", err);
+	/* eventfd 3, epoll 4, dir 5, fifo 6, file 7: the io_uring fd is 8 */
+	cr_expect(strstr(err, "fd 8") && strstr(err, "io_uring"), "unclear message: %s", err);
 	cr_expect_eq(rt_count_comm(rt_base(bin)), 0, "a restored process was left behind");
 	rm_rf(dir);
 }

@@ -1,11 +1,8 @@
 /* Character devices: terminals, and the rest (/dev/null, /dev/zero, ...).
  *
- * Dump: the device's identity; a terminal (the driver answers TCGETS) also
- * its rdev and, for a pty master, the index of its /dev/pts/N.
- *
- * Restore: a plain device is opened by path. A terminal at fd 0-2 is the
- * restoring shell's (as CRIU's --shell-job); at another number it becomes
- * the restoring shell's terminal, reopened, when there is one. */
+ * Dump: the device's identity; a terminal (the driver answers TCGETS) is
+ * dumped by tty_dump.c. Restore: a plain device is opened by path; a
+ * terminal is tty.c's. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -15,6 +12,7 @@
 #include <sys/sysmacros.h>
 
 #include "common/fd/fd.h"
+#include "common/fd/tty.h"
 
 /* ---- dump ---- */
 
@@ -30,30 +28,25 @@ static bool tty_major(unsigned int maj)
 	return maj == 4 || maj == 5 || (maj >= 136 && maj <= 143);
 }
 
-static bool fd_is_tty(struct fd_dump *c, const struct fd_desc *d)
-{
-	int fd = fd_dump_getfd(c, d->fd);
-	bool tty;
-
-	if (fd < 0)
-		return tty_major(major(d->st.st_rdev));
-	/* isatty() asks the driver itself (TCGETS), so any tty driver counts. */
-	tty = isatty(fd);
-	close(fd);
-	return tty;
-}
-
 static int chr_dump(struct fd_dump *c, const struct fd_desc *d, FdEntry *e)
 {
+	int fd = fd_dump_getfd(c, d->fd), r = 0;
 	const char *v;
+	bool tty;
 
 	e->file = fd_dump_identity(d);
+	/* isatty() asks the driver itself (TCGETS), so any tty driver counts. */
+	tty = fd >= 0 ? isatty(fd) : tty_major(major(d->st.st_rdev));
 	if (!e->file)
-		return -ENOMEM;
-	if (!fd_is_tty(c, d)) {
+		r = -ENOMEM;
+	else if (!tty)
 		e->type = FD_TYPE__FD_CHR;
-		return 0;
-	}
+	else if (fd >= 0)
+		r = fd_tty_dump(d, e, fd);
+	if (fd >= 0)
+		close(fd);
+	if (r || !tty)
+		return r;
 	e->type = FD_TYPE__FD_TTY;
 	e->has_tty_rdev = true;
 	e->tty_rdev = d->st.st_rdev;
@@ -86,42 +79,6 @@ static int chr_open(struct fd_rst *r, const FdEntry *e, char *why, size_t len)
 	return fd;
 }
 
-/* The restoring shell's terminal, if its stdio has one. */
-static int shell_tty(char *path, size_t len)
-{
-	for (int fd = 0; fd < 3; fd++)
-		if (isatty(fd) && !ttyname_r(fd, path, len))
-			return 0;
-	return -ENOTTY;
-}
-
-static int tty_check(const struct fd_rst *r, const FdEntry *e, char *why, size_t len)
-{
-	char path[PATH_MAX];
-
-	/* Whether restore runs on a terminal is not known at dump time. */
-	if (r->opts.at_dump || fd_rst_is_shell(e) || !shell_tty(path, sizeof(path)))
-		return 0;
-	return fd_rst_fail(why, len, EOPNOTSUPP, "terminal %s, and criu-lite runs without one",
-			   e->link ? e->link : "?");
-}
-
-static int tty_open(struct fd_rst *r, const FdEntry *e, char *why, size_t len)
-{
-	char path[PATH_MAX];
-	int fd;
-
-	(void)r;
-	if (fd_rst_is_shell(e))
-		return fd_rst_open_shell(e, why, len);
-	if (shell_tty(path, sizeof(path)))
-		return fd_rst_fail(why, len, ENOTTY, "no terminal to give it");
-	fd = open(path, fd_rst_open_flags(e));
-	if (fd < 0)
-		return fd_rst_fail(why, len, errno, "cannot open %s: %s", path, strerror(errno));
-	return fd;
-}
-
 const struct fd_kind fdk_chr = {
 	.type = FD_TYPE__FD_CHR,
 	.name = "character device",
@@ -129,12 +86,4 @@ const struct fd_kind fdk_chr = {
 	.dump = chr_dump,
 	.check = chr_check,
 	.open = chr_open,
-};
-
-/* Dumped by fdk_chr (which tells a terminal from another device). */
-const struct fd_kind fdk_tty = {
-	.type = FD_TYPE__FD_TTY,
-	.name = "terminal",
-	.check = tty_check,
-	.open = tty_open,
 };

@@ -206,6 +206,9 @@ void fd_dump_tree_free(struct fd_dump_tree *t)
 	free(t->shares);
 	free(t->ghosts);
 	free(t->exes);
+	free(t->pids);
+	t->pids = NULL;
+	t->nr_pids = 0;
 	t->desc = t->files = t->fs = t->shares = NULL;
 	t->ghosts = t->exes = NULL;
 	t->nr_exes = 0;

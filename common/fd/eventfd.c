@@ -1,8 +1,11 @@
-/* eventfd: its counter and semaphore mode (fdinfo), made again with both. */
+/* eventfd: its counter and semaphore mode (fdinfo), made again with both.
+ * The counter is 64 bits; eventfd(2) takes an unsigned int, so it is
+ * written in after. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/eventfd.h>
 
 #include "common/fd/fd.h"
@@ -32,19 +35,30 @@ static int eventfd_dump(struct fd_dump *c, const struct fd_desc *d, FdEntry *e)
 
 static int eventfd_check(const struct fd_rst *r, const FdEntry *e, char *why, size_t len)
 {
-	(void)r, (void)e, (void)why, (void)len;
+	(void)r;
+	/* the kernel's ceiling: a write that would pass it blocks */
+	if (e->eventfd_count == ~0ULL)
+		return fd_rst_fail(why, len, EINVAL, "eventfd count %#llx is past the maximum",
+				   (unsigned long long)e->eventfd_count);
 	return 0;
 }
 
 static int eventfd_open(struct fd_rst *r, const FdEntry *e, char *why, size_t len)
 {
-	int fd = eventfd((unsigned int)e->eventfd_count,
-			 EFD_CLOEXEC | (e->flags & O_NONBLOCK ? EFD_NONBLOCK : 0) |
+	uint64_t count = e->eventfd_count;
+	int fd = eventfd(0, EFD_CLOEXEC | (e->flags & O_NONBLOCK ? EFD_NONBLOCK : 0) |
 			 (e->eventfd_semaphore ? EFD_SEMAPHORE : 0));
 
 	(void)r;
 	if (fd < 0)
 		return fd_rst_fail(why, len, errno, "eventfd: %s", strerror(errno));
+	if (count && write(fd, &count, sizeof(count)) != sizeof(count)) {
+		int err = errno;
+
+		close(fd);
+		return fd_rst_fail(why, len, err, "cannot set the eventfd count to %llu: %s",
+				   (unsigned long long)count, strerror(err));
+	}
 	return fd;
 }
 

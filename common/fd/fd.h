@@ -69,6 +69,8 @@ struct fd_dump_tree {
 	uint32_t next_ghost_id;
 	struct fd_ghost_seen *exes;	/* pid (in dev) -> ghost id of its memfd exe */
 	size_t nr_exes;
+	pid_t *pids;			/* every process of the frozen tree (epoll.c, nsfs.c) */
+	size_t nr_pids;
 };
 
 /* The fds of one process being dumped. */
@@ -80,6 +82,8 @@ struct fd_dump {
 	bool sk_loaded;
 	uint64_t *pipes_seen;		/* pipe.c: pipe inodes whose data is already stored */
 	size_t nr_pipes_seen, pipes_cap;
+	const pid_t *tree_pids;		/* tree->pids, or this process alone */
+	size_t nr_tree_pids;
 };
 
 /* ---- restore ---- */
@@ -103,6 +107,7 @@ struct fd_rst_proc {
 	FdEntry **fd;
 	size_t nr_fd;
 	int *src;			/* per entry: criu-lite's fd of its description, or -1 */
+	uint32_t ctty;			/* controlling terminal (stat tty_nr), 0: none */
 };
 
 /* An object several fds (or processes) share, made once: a pipe, a fifo, a
@@ -150,6 +155,21 @@ struct fd_rst {
 	size_t nr_ghosts;
 };
 
+/* What a kind's late hook may do in the restored process holding the fd
+ * (fds.c provides it over syscall injection). */
+struct fd_rst_late {
+	void *ctx;
+	/* One syscall in that process: 0 with its result in *ret (-errno as
+	 * the kernel returns it), or -errno when it could not be run. */
+	int (*sys)(void *ctx, long nr, uint64_t *ret, uint64_t a1, uint64_t a2, uint64_t a3,
+		   uint64_t a4);
+	/* The restored pid of what was dumped as pid; 0 if not in the tree. */
+	pid_t (*real_pid)(void *ctx, uint32_t pid);
+	/* Copy len bytes (at most 4 KiB) into that process for a syscall's
+	 * argument: 0 and its address, or -errno. */
+	int (*put)(void *ctx, const void *buf, size_t len, uint64_t *addr);
+};
+
 /* ---- the kinds ---- */
 
 struct fd_kind {
@@ -171,6 +191,17 @@ struct fd_kind {
 	/* restore, in the process itself once every fd of it is at its number
 	 * (optional): 0, or -errno and why. */
 	int (*install)(const FdEntry *e, char *why, size_t len);
+	/* restore, in criu-lite once every description of the tree exists
+	 * (optional): what ties descriptions together (epoll watches). fd is
+	 * e's description; 0, or -errno and why. */
+	int (*link)(struct fd_rst *r, const FdEntry *e, int fd, char *why, size_t len);
+	/* restore, in criu-lite once every process of the tree exists, for an
+	 * fd that names a process (optional): e's process is stopped, with at
+	 * e->fd what open made; l runs syscalls in it. 0, or -errno and why.
+	 * Kinds with a link hook run theirs last (epoll watches on fds made
+	 * here). */
+	int (*late)(const struct fd_rst *r, const FdEntry *e, const struct fd_rst_late *l,
+		    char *why, size_t len);
 };
 
 /* fd_opts.c: the options above, for a verb's getopt_long: add
@@ -196,6 +227,9 @@ const struct fd_kind *fd_kind_of(int type);
 void fd_dump_done(struct fd_dump *c);
 /* check of e's kind: 0, or -errno with why (a kind without restore says so). */
 int fd_rst_check(const struct fd_rst *r, const FdEntry *e, char *why, size_t len);
+/* tty.c: what of process p's own state needs its fds (its controlling
+ * terminal): 0, or -errno with why. */
+int fd_rst_check_proc(const struct fd_rst *r, const struct fd_rst_proc *p, char *why, size_t len);
 
 /* fd_dump_util.c: helpers for the dump halves. */
 /* Text after "key:" (and blanks) in fdinfo, or NULL. Key must start a line. */
@@ -286,6 +320,11 @@ void fd_rst_objs_close(struct fd_rst *r);
 /* The first entry in the tree of `type` accepted by match, or NULL. */
 const FdEntry *fd_rst_find(const struct fd_rst *r, int type,
 			   bool (*match)(const FdEntry *e, const void *arg), const void *arg);
+/* The process of the tree whose entry e is, or NULL. */
+const struct fd_rst_proc *fd_rst_owner(const struct fd_rst *r, const FdEntry *e);
+/* The entry of process pid at fd, or NULL; *src: criu-lite's fd of its
+ * description once made (-1 before). */
+const FdEntry *fd_rst_entry_at(const struct fd_rst *r, uint32_t pid, uint32_t fd, int *src);
 /* fds 0-2 that were a terminal or a pipe/socket to outside the tree are
  * the restoring shell's: true if e is such an fd. */
 bool fd_rst_is_shell(const FdEntry *e);

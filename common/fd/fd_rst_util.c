@@ -76,6 +76,32 @@ const FdEntry *fd_rst_find(const struct fd_rst *r, int type,
 	return NULL;
 }
 
+const struct fd_rst_proc *fd_rst_owner(const struct fd_rst *r, const FdEntry *e)
+{
+	for (size_t i = 0; i < r->nr_procs; i++)
+		for (size_t j = 0; j < r->procs[i].nr_fd; j++)
+			if (r->procs[i].fd[j] == e)
+				return &r->procs[i];
+	return NULL;
+}
+
+const FdEntry *fd_rst_entry_at(const struct fd_rst *r, uint32_t pid, uint32_t fd, int *src)
+{
+	*src = -1;
+	for (size_t i = 0; i < r->nr_procs; i++) {
+		const struct fd_rst_proc *p = &r->procs[i];
+
+		if (p->pid != pid)
+			continue;
+		for (size_t j = 0; j < p->nr_fd; j++)
+			if (p->fd[j]->fd == fd) {
+				*src = p->src ? p->src[j] : -1;
+				return p->fd[j];
+			}
+	}
+	return NULL;
+}
+
 bool fd_rst_is_shell(const FdEntry *e)
 {
 	return e->fd <= 2;

@@ -7,17 +7,18 @@
 
 #include "common/fd/fd.h"
 
-extern const struct fd_kind fdk_opath, fdk_eventfd, fdk_epoll, fdk_signalfd, fdk_timerfd, fdk_inotify,
-	fdk_pidfd, fdk_socket, fdk_pipe, fdk_fifo, fdk_memfd, fdk_reg, fdk_dir, fdk_chr, fdk_tty,
-	fdk_unsupported;
+extern const struct fd_kind fdk_opath, fdk_eventfd, fdk_epoll, fdk_signalfd, fdk_timerfd,
+	fdk_inotify, fdk_fanotify, fdk_pidfd, fdk_socket, fdk_pipe, fdk_fifo, fdk_memfd, fdk_reg,
+	fdk_dir, fdk_chr, fdk_tty, fdk_nsfs, fdk_unsupported;
 
 /* Dump order matters: O_PATH first (whatever it names, nothing is open
  * through it), anon inodes by their link (newer kernels give them S_IFREG
  * or no type), a memfd before regular files, and the catch-all last. */
 static const struct fd_kind *const kinds[] = {
-	&fdk_opath, &fdk_eventfd, &fdk_epoll, &fdk_signalfd, &fdk_timerfd, &fdk_inotify, &fdk_pidfd,
+	&fdk_opath, &fdk_eventfd, &fdk_epoll, &fdk_signalfd, &fdk_timerfd, &fdk_inotify,
+	&fdk_fanotify, &fdk_pidfd,
 	&fdk_socket, &fdk_pipe, &fdk_fifo, &fdk_memfd, &fdk_reg, &fdk_dir, &fdk_chr, &fdk_tty,
-	&fdk_unsupported,
+	&fdk_nsfs, &fdk_unsupported,
 };
 
 #define NR_KINDS (sizeof(kinds) / sizeof(kinds[0]))

@@ -1,4 +1,4 @@
-/* Whatever no other kind takes (an unknown anon inode, nsfs, bpf objects,
+/* Whatever no other kind takes (an unknown anon inode, bpf objects,
  * block devices...): a typed FD_UNSUPPORTED record with the reason, so
  * that the dump goes on and says which fd it could not take. Restore gives
  * such an fd at 0-2 the restoring shell's stdio and refuses it elsewhere. */
@@ -22,7 +22,7 @@ static int unsupported_dump(struct fd_dump *c, const struct fd_desc *d, FdEntry 
 	if (!strncmp(d->link, "anon_inode:", 11))
 		snprintf(reason, sizeof(reason), "anon inode %s", d->link + 11);
 	else if (d->link[0] != '/')
-		/* nsfs ("net:[...]"), pidfs, bpf objects...: no path to reopen. */
+		/* pidfs, bpf objects...: no path to reopen. */
 		snprintf(reason, sizeof(reason), "kernel object %s", d->link);
 	else if (S_ISBLK(d->st.st_mode))
 		snprintf(reason, sizeof(reason), "block device %s", d->link);

@@ -19,7 +19,8 @@
 
 /* proc(5) numbers of /proc/PID/stat fields. */
 enum {
-	ST_STATE = 3, ST_PPID = 4, ST_PGRP = 5, ST_SESSION = 6, ST_UTIME = 14, ST_STIME = 15,
+	ST_STATE = 3, ST_PPID = 4, ST_PGRP = 5, ST_SESSION = 6, ST_TTY_NR = 7, ST_TPGID = 8,
+	ST_UTIME = 14, ST_STIME = 15,
 	ST_NICE = 19, ST_STARTTIME = 22, ST_STARTCODE = 26, ST_ENDCODE = 27,
 	ST_STARTSTACK = 28, ST_EXIT_SIGNAL = 38, ST_START_DATA = 45, ST_END_DATA = 46,
 	ST_START_BRK = 47, ST_ARG_START = 48, ST_ARG_END = 49, ST_ENV_START = 50,
@@ -210,6 +211,9 @@ static int fill_from_stat(const struct dump_proc *p, const struct procfs_stat *s
 	pe->ppid = (uint32_t)procfs_stat_u64(st, ST_PPID);
 	pe->pgid = (uint32_t)procfs_stat_u64(st, ST_PGRP);
 	pe->sid = (uint32_t)procfs_stat_u64(st, ST_SESSION);
+	pe->has_tty_nr = pe->has_tpgid = 1;
+	pe->tty_nr = (uint32_t)procfs_stat_u64(st, ST_TTY_NR);
+	pe->tpgid = (int32_t)procfs_stat_s64(st, ST_TPGID);
 	pe->comm = strdup(st->field[1]);
 	/* Now the process is stopped ('t'); the orchestrator knows what it
 	 * was before the freeze. */

@@ -118,12 +118,27 @@ static int dump_proc_entry(struct dump_ctx *c, const struct dump_proc *p)
 	return r;
 }
 
+/* The fds of p, which may refer to what other processes of the tree hold
+ * (epoll targets, namespaces): the tree's pids are given once. */
+static int dump_files(struct dump_ctx *c, const struct dump_proc *p)
+{
+	if (!c->files.pids) {
+		c->files.pids = malloc(c->tree.nr_procs * sizeof(*c->files.pids));
+		if (!c->files.pids)
+			return -ENOMEM;
+		for (int i = 0; i < c->tree.nr_procs; i++)
+			c->files.pids[i] = c->tree.procs[i].pid;
+		c->files.nr_pids = (size_t)c->tree.nr_procs;
+	}
+	return files_dump(c->dirfd, p->pid, &c->files);
+}
+
 /* --snapshot fork: what must be taken while frozen (the fds, the fork);
  * memory comes from the copy once the tree runs again. */
 static int snapshot_one(struct dump_ctx *c, const struct dump_proc *p)
 {
 	int n = (int)(p - c->tree.procs);
-	int r = files_dump(c->dirfd, p->pid, &c->files);
+	int r = dump_files(c, p);
 
 	return r ? r : snap_take(&c->snap[n], p, n == 0 ? &c->prefetch : NULL);
 }
@@ -133,7 +148,7 @@ static int snapshot_one(struct dump_ctx *c, const struct dump_proc *p)
 static int wp_one(struct dump_ctx *c, const struct dump_proc *p)
 {
 	int n = (int)(p - c->tree.procs);
-	int r = files_dump(c->dirfd, p->pid, &c->files);
+	int r = dump_files(c, p);
 
 	if (!r && n == 0 && c->wp_root && c->wp_root->s.pid == p->pid)
 		c->wp[0] = c->wp_root, c->wp_root = NULL;
@@ -168,7 +183,7 @@ static int dump_one(struct dump_ctx *c, const struct dump_proc *p)
 	else if (!r)
 		r = mem_dump(c->dirfd, p->pid, &c->stats);
 	if (!r)
-		r = files_dump(c->dirfd, p->pid, &c->files);
+		r = dump_files(c, p);
 	/* The tracker's fd is criu-lite's, not the process's. */
 	if (!r && c->kept_fd && c->kept_fd[n] >= 0)
 		r = track_forget_fd(c->dirfd, p->pid, c->kept_fd[n]);

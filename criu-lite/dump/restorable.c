@@ -4,6 +4,7 @@
  * ask before they let go of the tree and refuse while it still runs as it
  * was; a plain dump warns, naming each fd. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "common/fd/fd.h"
@@ -15,6 +16,20 @@ static void free_view(struct fd_rst *r)
 	for (size_t i = 0; i < r->nr_procs; i++)
 		img_free_all((void **)r->procs[i].fd, r->procs[i].nr_fd);
 	free(r->procs);
+}
+
+/* The controlling terminal of pid, from its proc image. */
+static int proc_ctty(int dirfd, pid_t pid, uint32_t *ctty)
+{
+	ProcEntry **pe = NULL;
+	size_t n = 0;
+	int rc = img_read_all(dirfd, IMG_PROC, pid, true, NULL, (void ***)&pe, &n);
+
+	if (rc < 0)
+		return rc;
+	*ctty = n ? pe[0]->tty_nr : 0;
+	img_free_all((void **)pe, n);
+	return 0;
 }
 
 static int load_view(int dirfd, const struct dump_tree *tree, struct fd_rst *r)
@@ -31,8 +46,26 @@ static int load_view(int dirfd, const struct dump_tree *tree, struct fd_rst *r)
 			return rc;
 		fp->pid = (uint32_t)tree->procs[i].pid;
 		r->nr_procs++;
+		rc = proc_ctty(dirfd, tree->procs[i].pid, &fp->ctty);
+		if (rc < 0)
+			return rc;
 	}
 	return 0;
+}
+
+/* One line per thing restore would refuse: a process (fd < 0) or an fd. */
+static void say(const char *refusing, uint32_t pid, int fd, const char *why)
+{
+	char what[48];
+
+	if (fd < 0)
+		snprintf(what, sizeof(what), "process %u", pid);
+	else
+		snprintf(what, sizeof(what), "process %u fd %d", pid, fd);
+	if (refusing)
+		pr_err("%s: restore could not bring it back: %s", what, why);
+	else
+		pr_warn("%s: restore will refuse it: %s", what, why);
 }
 
 /* Processes sharing fd tables or fs info as restore can recreate it. */
@@ -68,33 +101,33 @@ int dump_check_restorable(int dirfd, const struct dump_tree *tree, const struct 
 {
 	struct fd_rst r = { .opts = *opts, .dirfd = dirfd };
 	int bad = 0, rc;
+	char why[512];
 
 	r.opts.at_dump = true;
 	rc = check_shares(tree, files, refusing);
 	if (rc)
 		return rc;
 	rc = load_view(dirfd, tree, &r);
-	for (size_t i = 0; !rc && i < r.nr_procs; i++)
+	for (size_t i = 0; !rc && i < r.nr_procs; i++) {
+		if (fd_rst_check_proc(&r, &r.procs[i], why, sizeof(why)) < 0) {
+			bad++;
+			say(refusing, r.procs[i].pid, -1, why);
+		}
 		for (size_t j = 0; j < r.procs[i].nr_fd; j++) {
 			const FdEntry *e = r.procs[i].fd[j];
-			char why[512];
 
 			if (fd_rst_check(&r, e, why, sizeof(why)) >= 0)
 				continue;
 			bad++;
-			if (refusing)
-				pr_err("process %u fd %u: restore could not bring it back: %s",
-				       r.procs[i].pid, e->fd, why);
-			else
-				pr_warn("process %u fd %u: restore will refuse it: %s",
-					r.procs[i].pid, e->fd, why);
+			say(refusing, r.procs[i].pid, (int)e->fd, why);
 		}
+	}
 	free_view(&r);
 	if (rc)
 		return rc;
 	if (bad && refusing) {
-		pr_err("%s refused: restore could not bring back %d fd%s (above); the tree runs "
-		       "on as it was", refusing, bad, bad > 1 ? "s" : "");
+		pr_err("%s refused: restore could not bring back %d of the above; the tree runs "
+		       "on as it was", refusing, bad);
 		return -ENOTSUP;
 	}
 	return 0;

@@ -223,7 +223,9 @@ static int dump_fds(struct fd_dump *ctx, struct img *img, const int *fds, size_t
 int files_dump(int dirfd, pid_t pid, struct fd_dump_tree *tree)
 {
 	struct fd_dump_tree own = { .dirfd = dirfd, .ghost_limit = FD_GHOST_LIMIT_DEFAULT };
-	struct fd_dump ctx = { .pid = pid, .pidfd = -1, .tree = tree ? tree : &own };
+	struct fd_dump ctx = { .pid = pid, .pidfd = -1, .tree = tree ? tree : &own,
+			       .tree_pids = tree && tree->nr_pids ? tree->pids : &pid,
+			       .nr_tree_pids = tree && tree->nr_pids ? tree->nr_pids : 1 };
 	struct img *img;
 	size_t nr = 0;
 	int *fds = NULL;

@@ -1,6 +1,6 @@
 /* Restore target: kinds of fds restore recreates, each in a known state.
  * argv[1]: file to wait for; argv[2]: a directory it may use; argv[3]
- * "inotify" adds an fd restore must refuse. After the wait it checks each
+ * "uring" adds an fd restore must refuse (an io_uring). After the wait it checks each
  * fd and prints "FDS eventfd=5 epoll=0x1234 dir=1 fifo=fifo-data file=345
  * cloexec=1 dup=1". */
 #include <fcntl.h>
@@ -9,7 +9,8 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/inotify.h>
+#include <sys/syscall.h>
+#include <linux/io_uring.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -41,8 +42,11 @@ int main(int argc, char **argv)
 	if (write(file, "0123456789", 10) != 10 || lseek(file, 3, SEEK_SET) != 3)
 		return 1;
 	dup2(file, 20);
-	if (argc > 3 && !strcmp(argv[3], "inotify"))
-		inotify_init1(0);
+	if (argc > 3 && !strcmp(argv[3], "uring")) {
+		struct io_uring_params up = { 0 };
+
+		syscall(SYS_io_uring_setup, 4, &up);
+	}
 	target_ready("pid=%d", getpid());
 	while (access(argv[1], F_OK))
 		nanosleep(&ms, NULL);
