@@ -35,7 +35,8 @@ static void usage(FILE *out)
 		"      --same-pids          fail rather than use new pids when the dumped\n"
 		"                           ones are taken\n"
 		"  -v[N], -o LOGFILE        more logging; log to a file\n"
-		"\nState outside the dumped tree:\n%s", fd_opts_help);
+		"\nState outside the dumped tree:\n%s"
+		"\nProcess state that cannot come back exactly:\n%s", fd_opts_help, ploss_opts_help);
 }
 
 static int parse(int argc, char **argv, struct rst_opts *o)
@@ -47,6 +48,7 @@ static int parse(int argc, char **argv, struct rst_opts *o)
 		{ "stopped", no_argument, NULL, OPT_STOPPED },
 		{ "pidfile", required_argument, NULL, OPT_PIDFILE },
 		{ "same-pids", no_argument, NULL, OPT_SAME_PIDS },
+		{ "accept-loss", required_argument, NULL, PLOSS_OPT_ACCEPT },
 		{ "verbose", optional_argument, NULL, 'v' },
 		{ "log-file", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
@@ -70,6 +72,7 @@ static int parse(int argc, char **argv, struct rst_opts *o)
 		case OPT_STOPPED: o->stopped = true; break;
 		case OPT_PIDFILE: o->pidfile = optarg; break;
 		case OPT_SAME_PIDS: o->same_pids = true; break;
+		case PLOSS_OPT_ACCEPT: r = ploss_opts_parse(&o->ploss, optarg) ? 2 : 0; break;
 		case 'v': case 'o': r = cli_log_opt(c, optarg, LOG_INFO) ? 2 : 0; break;
 		case 'h': usage(stdout); r = 1; break;
 		default: usage(stderr); r = 2; break;

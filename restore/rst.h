@@ -32,6 +32,7 @@
 #include <sys/types.h>
 
 #include "common/fd/fd.h"
+#include "common/ploss.h"
 #include "common/infect.h"
 #include "images/image.h"
 
@@ -42,6 +43,7 @@ struct rst_opts {
 	bool same_pids;		/* --same-pids */
 	const char *pidfile;
 	struct fd_rst_opts fd;	/* --tcp-established, --inherit-fd, ... */
+	struct ploss_opts ploss;	/* --accept-loss */
 };
 
 /* A pages file of this dump or of a pre-dump it builds on. */
@@ -126,6 +128,9 @@ pid_t rst_real_pid(struct rst_tree *t, uint32_t pid);
 
 /* check.c: refusals that need no process. */
 int rst_check(struct rst_tree *t);
+/* check_proc.c: process state this kernel, this machine or the user's
+ * --accept-loss rule out (hugetlb pages, timer ids, named losses). */
+int rst_check_procstate(struct rst_tree *t, struct rst_proc *p);
 /* Does this open file still look like `id` (size, mtime or build-id)? 0 or
  * -ESTALE with `why` filled. */
 int rst_file_matches(const FileIdentity *id, const struct stat *st, int fd, char *why,
@@ -230,6 +235,24 @@ int rst_itimers(struct rst_proc *p, struct rst_inj *j);
 int rst_regs_prepare(const ThreadEntry *te, struct user_regs_struct *regs);
 int rst_regs_finish(struct rst_tree *t, const ThreadEntry *te, pid_t tid);
 int rst_xstate_size(pid_t tid);
+
+/* procstate.c: oom_score_adj and loginuid, in the child; */
+int rst_procstate_child(const struct rst_opts *o, const ProcEntry *pe, struct rst_status *st);
+/* prctl settings and membarrier registrations, injected; */
+int rst_procstate(struct rst_proc *p, struct rst_inj *j);
+/* thread i's parent death signal, injected into it; */
+int rst_thread_procstate(struct rst_proc *p, size_t i, struct rst_inj *j);
+/* a job-control stop again: queued before the release, waited for after. */
+bool rst_jobstop_wanted(const struct rst_proc *p);
+void rst_jobstop_send(struct rst_tree *t);
+int rst_jobstop_wait(struct rst_tree *t);
+/* zombies.c: in the child, once its children exist: its zombies. */
+int rst_zombies_create(struct rst_tree *t, const ProcEntry *pe, struct rst_status *st);
+/* ptimers.c: POSIX timers with their ids, armed last (after itimers). */
+int rst_ptimers(struct rst_proc *p, struct rst_inj *j);
+/* Is this pending siginfo a restored timer's own signal (its timer sends
+ * it again instead of a copy being queued)? */
+bool rst_ptimer_signal(const struct rst_proc *p, const ProtobufCBinaryData *si);
 
 /* proc.c: the per-process restore once seized. */
 int rst_restore_proc(struct rst_tree *t, struct rst_proc *p);

@@ -149,6 +149,8 @@ static int dump_proc_entry(struct dump_ctx *c, const struct dump_proc *p)
 	if (!r)
 		r = sigstate_fill_proc(p->pid, pe);
 	if (!r)
+		r = procstate_fill(&c->tree, p, pe);
+	if (!r)
 		r = regs_shared_pending(p->pid, pe);
 	if (!r) {
 		img = img_create(c->dirfd, IMG_PROC, p->pid);
@@ -322,12 +324,17 @@ int dump_run(const struct dump_opts *opts)
 	if (!r && (opts->kill || opts->leave_stopped))
 		r = dump_check_restorable(c.dirfd, &c.tree, &opts->fd,
 					  opts->kill ? "dump --kill" : "dump --leave-stopped");
+	if (!r && (opts->kill || opts->leave_stopped))
+		r = dump_check_proc_restorable(c.dirfd, &c.tree, &opts->ploss,
+					       opts->kill ? "dump --kill" : "dump --leave-stopped");
 	/* With --kill the tree stays frozen until the images are complete:
 	 * killing it before would lose it if a last write failed. */
 	if (!r && !opts->kill)
 		release(&c, mode);
 	if (!r && !opts->kill && !opts->leave_stopped)
 		r = dump_check_restorable(c.dirfd, &c.tree, &opts->fd, NULL);
+	if (!r && !opts->kill && !opts->leave_stopped)
+		r = dump_check_proc_restorable(c.dirfd, &c.tree, &opts->ploss, NULL);
 	if (c.snap || c.wp)
 		mem_yield(c.wp ? YIELD_IDLE : YIELD_NICE);
 	for (int n = 0; !r && c.snap && n < c.tree.nr_procs; n++)

@@ -203,6 +203,10 @@ static int on_status(struct dump_proc *p, int i, int st)
 	}
 	if (st >> 16 == PTRACE_EVENT_STOP) {
 		p->thread_flags[i] |= TF_STOPPED;
+		/* A seized group-stop reports its stop signal; a stop we asked
+		 * for (PTRACE_INTERRUPT) SIGTRAP. */
+		if (WSTOPSIG(st) != SIGTRAP && !p->stop_signo)
+			p->stop_signo = WSTOPSIG(st);
 		return 0;
 	}
 	/* A signal-delivery-stop came first and consumed our pending
@@ -659,9 +663,11 @@ void seize_release(struct dump_tree *tree, enum release_mode mode)
 			p->thread_flags[i] = 0;
 		}
 	}
+	/* Not to one that was stopped before we came: it stays stopped. */
 	if (tree->used == FREEZER_SIGSTOP && mode == RELEASE_RUN)
 		for (int n = 0; n < tree->nr_procs; n++)
-			kill(tree->procs[n].pid, SIGCONT);
+			if (tree->procs[n].state != 'T')
+				kill(tree->procs[n].pid, SIGCONT);
 	if (mode == RELEASE_STOPPED)
 		wait_group_stopped(tree);
 	if (tree->used == FREEZER_CGROUP && tree->cgroup_was_frozen && mode != RELEASE_KILL)
@@ -682,8 +688,11 @@ void dump_tree_free(struct dump_tree *tree)
 	}
 	free(tree->procs);
 	free(tree->gone);
+	free(tree->zombies);
 	tree->procs = NULL;
 	tree->gone = NULL;
+	tree->zombies = NULL;
+	tree->nr_zombies = tree->cap_zombies = 0;
 	tree->nr_procs = tree->cap_procs = 0;
 	tree->nr_gone = tree->cap_gone = 0;
 }
