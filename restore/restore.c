@@ -122,8 +122,17 @@ static void warn_rlimits(struct rst_tree *t)
 	}
 }
 
-/* -d with --stopped: a stopped process whose parent dies is in an orphaned
- * process group, and the kernel sends such a group SIGHUP (which kills it)
+static bool jobstops(struct rst_tree *t)
+{
+	for (size_t i = 0; i < t->nr_procs; i++)
+		if (rst_jobstop_wanted(&t->procs[i]))
+			return true;
+	return false;
+}
+
+/* -d with --stopped, or with a process dumped in a job-control stop: a
+ * stopped process whose parent dies is in an orphaned process group, and
+ * the kernel sends such a group SIGHUP (which kills it)
  * and SIGCONT. So a background copy of criu-lite stays its parent, in
  * another group of the same session, until it exits; the criu-lite the user
  * started reports the result and exits as -d promises. Returns -1 in the
@@ -188,17 +197,21 @@ int cmd_restore(int argc, char **argv)
 		fd_opts_free(&t.opts.fd);
 		return r == 1 ? 0 : r;
 	}
-	if (t.opts.detached && t.opts.stopped) {
-		r = fork_keeper(&report);
-		if (r >= 0)
-			return r;
-	}
 	raise_nofile();
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	r = rst_load(&t);
 	if (!r)
 		r = rst_check(&t);
 	pr_debug("images read and checked: %.1f ms", ms_since(&t0));
+	if (!r && t.opts.detached && (t.opts.stopped || jobstops(&t))) {
+		r = fork_keeper(&report);
+		if (r >= 0) {
+			rst_free(&t);
+			fd_opts_free(&t.opts.fd);
+			return r;
+		}
+		r = 0;
+	}
 	if (!r) {
 		warn_rlimits(&t);
 		r = rst_create_tree(&t);
