@@ -214,6 +214,13 @@ int rst_wait_event_stop(pid_t tid);
 
 /* mm.c: replace the address space of p (seized, j started on its leader). */
 int rst_mm_restore(struct rst_tree *t, struct rst_proc *p, struct rst_inj *j);
+/* mm_kinds.c: hugetlb and droppable mmap flags; madvise state, guard
+ * regions, mlock and mseal once the pages are in. */
+uint64_t rst_vma_mmap_flags(const VmaEntry *v, uint64_t flags);
+int rst_vma_advise(struct rst_proc *p, struct rst_inj *j, struct rst_batch *b, size_t idx);
+/* aio.c: each aio ring's context made again and its ring moved where the
+ * dumped one was, over the pages restored there. */
+int rst_aio_restore(struct rst_proc *p, struct rst_inj *j);
 /* pages.c */
 int rst_pages_restore(struct rst_tree *t, struct rst_proc *p, struct rst_inj *j);
 bool rst_vma_needs_write(const struct rst_proc *p, size_t idx);

@@ -289,3 +289,70 @@ Test(procstate, a_loginuid_that_cannot_be_set_is_refused_unless_accepted, .timeo
 	cr_expect_eq(knob(pid, "loginuid"), 99, "not the restorer's loginuid");
 	rm_rf(dir);
 }
+
+/* smaps without inode numbers (a hugetlb or aio object is a new inode). */
+static void smaps_text(pid_t pid, char *out, size_t len)
+{
+	char path[64], line[512];
+	size_t n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/smaps", pid);
+	f = fopen(path, "r");
+	cr_assert(f, "cannot open %s", path);
+	while (fgets(line, sizeof(line), f) && n + 1 < len) {
+		char range[64], perm[8], off[32], dev[16], name[400] = "";
+		unsigned long ino;
+
+		if (sscanf(line, "%63s %7s %31s %15s %lu %399[^\n]", range, perm, off, dev, &ino,
+			   name) >= 5 && strchr(range, '-'))
+			n += snprintf(out + n, len - n, "%s %s %s %s\n", range, perm, off, name);
+		else if (!strncmp(line, "VmFlags:", 8) || !strncmp(line, "KernelPageSize:", 15))
+			n += snprintf(out + n, len - n, "%s", line);
+	}
+	fclose(f);
+}
+
+/* At least n free huge pages of the default size (never lowers the pool:
+ * other tests may be using it). */
+static void want_hugepages(long n)
+{
+	char out[64];
+	long total, free_now;
+
+	cr_assert_eq(run_cmd(out, sizeof(out), "cat /proc/sys/vm/nr_hugepages"), 0);
+	total = atol(out);
+	cr_assert_eq(run_cmd(out, sizeof(out), "cat /sys/kernel/mm/hugepages/hugepages-2048kB/"
+			     "free_hugepages"), 0);
+	free_now = atol(out);
+	if (free_now < n)
+		run_cmd(NULL, 0, "echo %ld > /proc/sys/vm/nr_hugepages", total + n - free_now);
+}
+
+Test(procstate, memory_kinds_come_back, .timeout = 60)
+{
+	static char before[64 * 1024], after[64 * 1024];
+	char dir[256], img[300], go[300], line[512], err[4096];
+	struct target t;
+	struct rt_run r;
+	pid_t pid;
+
+	want_hugepages(4);
+	make_tmpdir(dir, sizeof(dir), "ps-mem");
+	snprintf(img, sizeof(img), "%s/img", dir);
+	snprintf(go, sizeof(go), "%s/go", dir);
+	rt_start(&t, target_path("proc_mem"), go, NULL);
+	cr_assert_eq(target_ready_u64(&t, "huge"), 1, "no huge pages for the target");
+	smaps_text(t.pid, before, sizeof(before));
+	rt_dump_kill(&t, img);
+
+	rt_restore_start(&r, dir, "-D", img, NULL);
+	cr_assert(rt_wait_pidfile(&pid), "no pidfile from the restore");
+	smaps_text(pid, after, sizeof(after));
+	cr_expect_str_eq(after, before, "the mappings' flags or page sizes differ");
+	cr_assert_eq(run_cmd(NULL, 0, "touch '%s'", go), 0);
+	cr_assert(target_read_line(&r.out, line, sizeof(line), 10000), "no output");
+	cr_expect_str_eq(line, "MEM adv=1 guard=1 drop=1 huge=1 aio=1");
+	cr_assert_eq(rt_restore_finish(&r, err, sizeof(err)), 0, "restore failed: %s", err);
+	rm_rf(dir);
+}
