@@ -356,3 +356,42 @@ Test(procstate, memory_kinds_come_back, .timeout = 60)
 	cr_assert_eq(rt_restore_finish(&r, err, sizeof(err)), 0, "restore failed: %s", err);
 	rm_rf(dir);
 }
+
+/* The snapshot modes read memory after the thaw: guard regions (whose
+ * markers look swapped out) and the aio ring (whose file cannot be read)
+ * must not make them fail, and what they wrote must restore the same. */
+Test(procstate, memory_kinds_survive_snapshot_dumps, .timeout = 90)
+{
+	static const char *const modes[] = { "fork", "wp" };
+	char dir[256], img[2][300], go[300], line[512], err[4096], pid_s[16];
+	struct target t;
+
+	want_hugepages(4);
+	make_tmpdir(dir, sizeof(dir), "ps-memsnap");
+	snprintf(go, sizeof(go), "%s/go", dir);
+	rt_start(&t, target_path("proc_mem"), go, NULL);
+	snprintf(pid_s, sizeof(pid_s), "%d", t.pid);
+	for (int m = 0; m < 2; m++) {
+		snprintf(img[m], sizeof(img[m]), "%s/img-%s", dir, modes[m]);
+		cr_assert_eq(mkdir(img[m], 0700), 0);
+		cr_assert_eq(run_criu_lite(err, sizeof(err), "dump", "-t", pid_s, "-D", img[m],
+					   "--snapshot", modes[m], NULL), 0,
+			     "dump --snapshot %s failed: %s", modes[m], err);
+	}
+	target_kill(&t);
+	rt_target = 0;
+	for (int m = 0; m < 2; m++) {
+		struct rt_run r;
+
+		unlink(go);
+		rt_restore_start(&r, dir, "-D", img[m], NULL);
+		cr_assert(rt_wait_pidfile(&t.pid), "no pidfile from the restore");
+		cr_assert_eq(run_cmd(NULL, 0, "touch '%s'", go), 0);
+		cr_assert(target_read_line(&r.out, line, sizeof(line), 10000), "no output");
+		cr_expect_str_eq(line, "MEM adv=1 guard=1 drop=1 huge=1 aio=1", "--snapshot %s",
+				 modes[m]);
+		cr_assert_eq(rt_restore_finish(&r, err, sizeof(err)), 0, "restore failed: %s", err);
+		unlink(rt_pidfile);
+	}
+	rm_rf(dir);
+}

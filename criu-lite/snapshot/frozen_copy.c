@@ -58,8 +58,10 @@ static int copy_object(struct snap_proc *s, const struct vma *v, uint8_t *buf)
 	snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", s->pid,
 		 (unsigned long long)v->start, (unsigned long long)v->end);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* Not openable (no rights, or an aio ring's file, which map_files
+	 * refuses): the caller reads it through the mapping. */
 	if (fd < 0)
-		return -errno;		/* the caller reads it through the mapping */
+		return errno == EACCES || errno == EPERM ? -errno : -ENOENT;
 	if (fstat(fd, &st) == 0 && (uint64_t)st.st_size < hi)
 		hi = ((uint64_t)st.st_size + PG - 1) & ~(PG - 1);
 	while (lo < hi && !r) {
