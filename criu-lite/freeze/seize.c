@@ -299,16 +299,8 @@ static int proc_gone(struct dump_tree *tree, int n)
 		return -ESRCH;
 	}
 	pr_debug("process %d exited while being frozen: left out", p->pid);
-	if (tree->nr_gone == tree->cap_gone) {
-		int ncap = tree->cap_gone ? tree->cap_gone * 2 : 8;
-		pid_t *g = realloc(tree->gone, ncap * sizeof(*g));
-
-		if (!g)
-			return -ENOMEM;
-		tree->gone = g;
-		tree->cap_gone = ncap;
-	}
-	tree->gone[tree->nr_gone++] = p->pid;
+	if (ptree_pid_push(&tree->gone, &tree->nr_gone, &tree->cap_gone, p->pid))
+		return -ENOMEM;
 	for (int i = 0; i < p->nr_threads; i++)
 		if ((p->thread_flags[i] & TF_SEIZED) && !(p->thread_flags[i] & TF_GONE))
 			detach_thread(p, i);

@@ -162,23 +162,28 @@ static int stat_cached(pid_t pid, struct proc_stat *ps)
 	return 0;
 }
 
+int ptree_pid_push(pid_t **v, int *nr, int *cap, pid_t pid)
+{
+	if (*nr == *cap) {
+		int ncap = *cap ? *cap * 2 : 8;
+		pid_t *n = realloc(*v, ncap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		*v = n;
+		*cap = ncap;
+	}
+	(*v)[(*nr)++] = pid;
+	return 0;
+}
+
 /* A zombie child of the tree: its parent gets it back on restore. */
 static int note_zombie(struct dump_tree *tree, pid_t pid)
 {
 	for (int i = 0; i < tree->nr_zombies; i++)
 		if (tree->zombies[i] == pid)
 			return 0;
-	if (tree->nr_zombies == tree->cap_zombies) {
-		int ncap = tree->cap_zombies ? tree->cap_zombies * 2 : 8;
-		pid_t *z = realloc(tree->zombies, ncap * sizeof(*z));
-
-		if (!z)
-			return -ENOMEM;
-		tree->zombies = z;
-		tree->cap_zombies = ncap;
-	}
-	tree->zombies[tree->nr_zombies++] = pid;
-	return 0;
+	return ptree_pid_push(&tree->zombies, &tree->nr_zombies, &tree->cap_zombies, pid);
 }
 
 /* Add every live descendant of the tree that is not in it yet; returns how
