@@ -161,7 +161,7 @@ int main(int argc, char **argv)
 		nap_ms(1);
 
 	int a0 = a_ticks, b0 = b_ticks;
-	nap_ms(200);
+	nap_ms(400);	/* 20 and 13 expiries: > 3 of each even on a loaded machine */
 	long c_left = left_ms(c, &ci), d_left = left_ms(d, &ai);
 	getitimer(ITIMER_VIRTUAL, &virt);
 	getitimer(ITIMER_PROF, &prof);
