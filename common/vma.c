@@ -138,6 +138,8 @@ int vma_list_parse(char *text, struct vma_list *out)
 				out->nr++;
 			if (r == -EINVAL)
 				pr_err("malformed maps line: %s", line);
+		} else if (!strncmp(line, "KernelPageSize:", 15) && out->nr) {
+			out->v[out->nr - 1].page_kb = (uint32_t)strtoul(line + 15, NULL, 10);
 		} else if (!strncmp(line, "VmFlags:", 8) && out->nr) {
 			struct vma *v = &out->v[out->nr - 1];
 			char *f = line + 8 + strspn(line + 8, " ");

@@ -41,6 +41,7 @@ struct vma {
 	uint64_t dev, ino;		/* dev as makedev(major, minor) */
 	uint32_t prot;			/* PROT_* */
 	uint32_t vmf;			/* VMF_*, from smaps only */
+	uint32_t page_kb;		/* smaps KernelPageSize (hugetlb: its page), 0 from maps */
 	bool shared;			/* 's' in the permissions */
 	bool deleted;			/* name ended in " (deleted)" (stripped from name) */
 	enum vma_kind kind;

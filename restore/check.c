@@ -215,6 +215,8 @@ int rst_check(struct rst_tree *t)
 			r = check_vmas(p);
 		if (!r)
 			r = rst_fds_check(t, p);
+		if (!r)
+			r = rst_check_procstate(t, p);
 	}
 	if (!r)
 		r = check_pids(t);

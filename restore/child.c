@@ -180,6 +180,8 @@ void rst_child_main(struct rst_tree *t, int idx)
 	if (!r)
 		r = rst_fork_children(t, idx, &st);
 	if (!r)
+		r = rst_zombies_create(t, p->pe, &st);
+	if (!r)
 		r = rst_fds_setup(t, p, &st, &sfd);
 	if (!r)
 		r = open_mfiles(p, &st);
@@ -191,6 +193,8 @@ void rst_child_main(struct rst_tree *t, int idx)
 		setup_rlimits(p->pe);
 		setup_misc(p->pe, p->th[0]);
 	}
+	if (!r)
+		r = rst_procstate_child(&t->opts, p->pe, &st);
 	if (!r)
 		drop_rseq();
 	/* Last: from here on this process opens and dups nothing more, so the

@@ -115,6 +115,9 @@ int rst_release(struct rst_tree *t)
 	for (size_t i = 0; t->opts.stopped && i < t->nr_procs; i++)
 		for (size_t k = 0; k < t->procs[i].nr_th; k++)
 			syscall(SYS_tgkill, t->procs[i].pid, t->procs[i].tids[k], SIGSTOP);
+	/* Dumped in a job-control stop: stopped again the same way. */
+	if (!t->opts.stopped)
+		rst_jobstop_send(t);
 	for (size_t i = 0; i < t->nr_procs; i++) {
 		struct rst_proc *p = &t->procs[i];
 
@@ -126,6 +129,8 @@ int rst_release(struct rst_tree *t)
 	prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
 	if (!r && t->opts.stopped)
 		r = wait_stopped(t);
+	else if (!r)
+		r = rst_jobstop_wait(t);
 	return r;
 }
 

@@ -283,7 +283,8 @@ static int map_vma(struct rst_proc *p, struct rst_inj *j, struct rst_batch *b, s
 		off = v->pgoff;
 	}
 	return rst_batch_add(j, b, v->name && v->name[0] ? v->name : "mmap of an anonymous VMA",
-			     __NR_mmap, v->start, v->end - v->start, prot, flags, fd, off);
+			     __NR_mmap, v->start, v->end - v->start, prot,
+			     rst_vma_mmap_flags(v, flags), fd, off);
 }
 
 /* MAP_FIXED_NOREPLACE either maps at the address or fails: a mapping
@@ -381,15 +382,10 @@ static bool restorable(const VmaEntry *v)
 	return (v->status & VMA_AREA_REGULAR) && !(v->status & (VMA_VDSO | VMA_VVAR | VMA_VSYSCALL));
 }
 
-/* After the pages: the dumped protections and madvise bits. */
+/* After the pages: the dumped protections and madvise state (mm_kinds.c). */
 static int finish_vma(struct rst_proc *p, struct rst_inj *j, struct rst_batch *b, size_t idx)
 {
 	const VmaEntry *v = p->vma[idx];
-	static const struct { uint32_t bit; int advice; } adv[] = {
-		{ VMA_MADV_DONTFORK, MADV_DONTFORK },
-		{ VMA_MADV_WIPEONFORK, MADV_WIPEONFORK },
-		{ VMA_MADV_DONTDUMP, MADV_DONTDUMP },
-	};
 	uint64_t len = v->end - v->start;
 	int r;
 
@@ -398,17 +394,7 @@ static int finish_vma(struct rst_proc *p, struct rst_inj *j, struct rst_batch *b
 		if (r)
 			return r;
 	}
-	for (size_t i = 0; i < sizeof(adv) / sizeof(adv[0]); i++)
-		if (v->has_madv && v->madv & adv[i].bit) {
-			r = rst_batch_add(j, b, "madvise", __NR_madvise, v->start, len,
-					  (uint64_t)adv[i].advice, 0, 0, 0);
-			if (r)
-				return r;
-		}
-	if (v->vmflags && strstr(v->vmflags, " hg"))
-		return rst_batch_add(j, b, "madvise(MADV_HUGEPAGE)", __NR_madvise, v->start, len,
-				     MADV_HUGEPAGE, 0, 0, 0);
-	return 0;
+	return rst_vma_advise(p, j, b, idx);
 }
 
 #define AUXV_MAX (2 * 8 * 26)	/* sizeof(mm->saved_auxv) on x86_64 */
@@ -477,6 +463,8 @@ int rst_mm_restore(struct rst_tree *t, struct rst_proc *p, struct rst_inj *j)
 			r = shmem_attach(t, j, p->vma[i]);
 	if (!r)
 		r = rst_pages_restore(t, p, j);
+	if (!r)
+		r = rst_aio_restore(p, j);
 	for (size_t i = 0; !r && i < p->nr_vma; i++)
 		if (restorable(p->vma[i]))
 			r = finish_vma(p, j, &b, i);

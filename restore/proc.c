@@ -46,6 +46,8 @@ static int finish_thread(struct rst_tree *t, struct rst_proc *p, size_t i,
 	if (!r)
 		r = rst_thread_signals(p, i, &tj);
 	if (!r)
+		r = rst_thread_procstate(p, i, &tj);
+	if (!r)
 		r = rst_creds_restore(p, &tj);
 	if (r) {
 		infect_stop(&tj.inf);
@@ -68,9 +70,8 @@ int rst_restore_proc(struct rst_tree *t, struct rst_proc *p)
 		r = rst_fds_posix_locks(p, &j);
 	if (!r)
 		r = set_pgid(t, p, &j);
-	if (!r)	/* set by the child for the time it ran criu-lite's code */
-		r = rst_sys_ok(&j, "PR_SET_PDEATHSIG", __NR_prctl, NULL, PR_SET_PDEATHSIG, 0, 0,
-			       0, 0, 0);
+	if (!r)	/* the child set one for the time it ran criu-lite's code */
+		r = rst_thread_procstate(p, 0, &j);
 	if (!r)
 		r = rst_shared_signals(p, &j);
 	if (!r)
@@ -84,7 +85,11 @@ int rst_restore_proc(struct rst_tree *t, struct rst_proc *p)
 	if (!r)
 		r = rst_thread_signals(p, 0, &j);
 	if (!r)
+		r = rst_procstate(p, &j);
+	if (!r)
 		r = rst_itimers(p, &j);
+	if (!r)
+		r = rst_ptimers(p, &j);
 	if (!r)
 		r = rst_creds_restore(p, &j);
 	/* A credential change resets it: set it after. 2 (suid_dumpable) is

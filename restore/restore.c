@@ -36,7 +36,8 @@ static void usage(FILE *out)
 		"      --same-pids          fail rather than use new pids when the dumped\n"
 		"                           ones are taken\n"
 		"  -v[N], -o LOGFILE        more logging; log to a file\n"
-		"\nState outside the dumped tree:\n%s", fd_opts_help);
+		"\nState outside the dumped tree:\n%s"
+		"\nProcess state that cannot come back exactly:\n%s", fd_opts_help, ploss_opts_help);
 }
 
 static int parse(int argc, char **argv, struct rst_opts *o)
@@ -48,6 +49,7 @@ static int parse(int argc, char **argv, struct rst_opts *o)
 		{ "stopped", no_argument, NULL, OPT_STOPPED },
 		{ "pidfile", required_argument, NULL, OPT_PIDFILE },
 		{ "same-pids", no_argument, NULL, OPT_SAME_PIDS },
+		{ "accept-loss", required_argument, NULL, PLOSS_OPT_ACCEPT },
 		{ "verbose", optional_argument, NULL, 'v' },
 		{ "log-file", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
@@ -71,6 +73,7 @@ static int parse(int argc, char **argv, struct rst_opts *o)
 		case OPT_STOPPED: o->stopped = true; break;
 		case OPT_PIDFILE: o->pidfile = optarg; break;
 		case OPT_SAME_PIDS: o->same_pids = true; break;
+		case PLOSS_OPT_ACCEPT: r = ploss_opts_parse(&o->ploss, optarg) ? 2 : 0; break;
 		case 'v': case 'o': r = cli_log_opt(c, optarg, LOG_INFO) ? 2 : 0; break;
 		case 'h': usage(stdout); r = 1; break;
 		default: usage(stderr); r = 2; break;
@@ -120,8 +123,17 @@ static void warn_rlimits(struct rst_tree *t)
 	}
 }
 
-/* -d with --stopped: a stopped process whose parent dies is in an orphaned
- * process group, and the kernel sends such a group SIGHUP (which kills it)
+static bool jobstops(struct rst_tree *t)
+{
+	for (size_t i = 0; i < t->nr_procs; i++)
+		if (rst_jobstop_wanted(&t->procs[i]))
+			return true;
+	return false;
+}
+
+/* -d with --stopped, or with a process dumped in a job-control stop: a
+ * stopped process whose parent dies is in an orphaned process group, and
+ * the kernel sends such a group SIGHUP (which kills it)
  * and SIGCONT. So a background copy of criu-lite stays its parent, in
  * another group of the same session, until it exits; the criu-lite the user
  * started reports the result and exits as -d promises. Returns -1 in the
@@ -186,11 +198,6 @@ int cmd_restore(int argc, char **argv)
 		fd_opts_free(&t.opts.fd);
 		return r == 1 ? 0 : r;
 	}
-	if (t.opts.detached && t.opts.stopped) {
-		r = fork_keeper(&report);
-		if (r >= 0)
-			return r;
-	}
 	raise_nofile();
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	r = rst_load(&t);
@@ -199,6 +206,15 @@ int cmd_restore(int argc, char **argv)
 	pr_debug("images read and checked: %.1f ms", ms_since(&t0));
 	/* Refused before anything was created: the reason was the one line. */
 	refused = r;
+	if (!r && t.opts.detached && (t.opts.stopped || jobstops(&t))) {
+		r = fork_keeper(&report);
+		if (r >= 0) {
+			rst_free(&t);
+			fd_opts_free(&t.opts.fd);
+			return r;
+		}
+		r = 0;
+	}
 	if (!r) {
 		warn_rlimits(&t);
 		r = rst_create_tree(&t);

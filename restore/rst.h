@@ -33,6 +33,7 @@
 #include <sys/types.h>
 
 #include "common/fd/fd.h"
+#include "common/ploss.h"
 #include "common/infect.h"
 #include "images/dump_read.h"
 
@@ -43,6 +44,7 @@ struct rst_opts {
 	bool same_pids;		/* --same-pids */
 	const char *pidfile;
 	struct fd_rst_opts fd;	/* --tcp-established, --inherit-fd, ... */
+	struct ploss_opts ploss;	/* --accept-loss */
 };
 
 /* A file the restored address space maps (or the exe): opened by the child
@@ -125,6 +127,9 @@ pid_t rst_real_pid(struct rst_tree *t, uint32_t pid);
 
 /* check.c: refusals that need no process. */
 int rst_check(struct rst_tree *t);
+/* check_proc.c: process state this kernel, this machine or the user's
+ * --accept-loss rule out (hugetlb pages, timer ids, named losses). */
+int rst_check_procstate(struct rst_tree *t, struct rst_proc *p);
 /* Does this open file still look like `id` (size, mtime or build-id)? 0 or
  * -ESTALE with `why` filled. */
 int rst_file_matches(const FileIdentity *id, const struct stat *st, int fd, char *why,
@@ -232,6 +237,13 @@ int rst_wait_event_stop(pid_t tid);
 
 /* mm.c: replace the address space of p (seized, j started on its leader). */
 int rst_mm_restore(struct rst_tree *t, struct rst_proc *p, struct rst_inj *j);
+/* mm_kinds.c: hugetlb and droppable mmap flags; madvise state, guard
+ * regions, mlock and mseal once the pages are in. */
+uint64_t rst_vma_mmap_flags(const VmaEntry *v, uint64_t flags);
+int rst_vma_advise(struct rst_proc *p, struct rst_inj *j, struct rst_batch *b, size_t idx);
+/* aio.c: each aio ring's context made again and its ring moved where the
+ * dumped one was, over the pages restored there. */
+int rst_aio_restore(struct rst_proc *p, struct rst_inj *j);
 /* pages.c */
 int rst_pages_restore(struct rst_tree *t, struct rst_proc *p, struct rst_inj *j);
 bool rst_vma_needs_write(const struct rst_proc *p, size_t idx);
@@ -253,6 +265,24 @@ int rst_itimers(struct rst_proc *p, struct rst_inj *j);
 int rst_regs_prepare(const ThreadEntry *te, struct user_regs_struct *regs);
 int rst_regs_finish(struct rst_tree *t, const ThreadEntry *te, pid_t tid);
 int rst_xstate_size(pid_t tid);
+
+/* procstate.c: oom_score_adj and loginuid, in the child; */
+int rst_procstate_child(const struct rst_opts *o, const ProcEntry *pe, struct rst_status *st);
+/* prctl settings and membarrier registrations, injected; */
+int rst_procstate(struct rst_proc *p, struct rst_inj *j);
+/* thread i's parent death signal, injected into it; */
+int rst_thread_procstate(struct rst_proc *p, size_t i, struct rst_inj *j);
+/* a job-control stop again: queued before the release, waited for after. */
+bool rst_jobstop_wanted(const struct rst_proc *p);
+void rst_jobstop_send(struct rst_tree *t);
+int rst_jobstop_wait(struct rst_tree *t);
+/* zombies.c: in the child, once its children exist: its zombies. */
+int rst_zombies_create(struct rst_tree *t, const ProcEntry *pe, struct rst_status *st);
+/* ptimers.c: POSIX timers with their ids, armed last (after itimers). */
+int rst_ptimers(struct rst_proc *p, struct rst_inj *j);
+/* Is this pending siginfo a restored timer's own signal (its timer sends
+ * it again instead of a copy being queued)? */
+bool rst_ptimer_signal(const struct rst_proc *p, const ProtobufCBinaryData *si);
 
 /* proc.c: the per-process restore once seized. */
 int rst_restore_proc(struct rst_tree *t, struct rst_proc *p);

@@ -54,6 +54,9 @@ static int queue_one(struct rst_proc *p, struct rst_inj *j, pid_t tid, const Pro
 {
 	int sig = siginfo_signo(b), r;
 
+	/* A timer's own signal is sent by the timer itself (ptimers.c). */
+	if (rst_ptimer_signal(p, b))
+		return 0;
 	if (sig < 1 || sig > 64 || sig == SIGKILL || sig == SIGSTOP) {
 		if (sig != SIGKILL && sig != SIGSTOP)
 			pr_warn("%d: ignoring a malformed pending signal", p->pid);

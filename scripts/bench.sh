@@ -165,6 +165,20 @@ criu_dump() {
 	img_b=$(size_b "$dir")
 }
 
+# dump --kill into $work/$2: the target is gone after it, and its downtime
+# only stats.img can tell. Its wall time includes reaping every thread.
+measure_kill() {
+	local dir=$work/$2
+	rm -rf "$dir" && mkdir -p "$dir"
+	rss0=$(rss_kb "$target_pid")
+	run_timed "$bin" dump -t "$target_pid" -D "$dir" --kill
+	wait "$target_pid" 2>/dev/null
+	target_pid=
+	tdown_ns=$(tool_downtime "$dir")
+	img_b=$(size_b "$dir")
+	row "$1"
+}
+
 # After the original has exited, as when a crashed or migrated process is
 # brought back. Beside a live original this
 # VM is slower by far: the memory a restore takes then comes fresh from the
@@ -238,12 +252,20 @@ one_run() {
 	if [ "$size" = "$convert_mib" ]; then
 		measure_convert "$work/dump"
 	fi
-	# Restores are measured with the original gone, right after its dump,
-	# and a fresh target is started for what follows: images kept for the
-	# end would leave every later mode short of recently used memory.
-	stop_target
-	measure_restore "$work/dump" restore
+	# Restores are measured with the original gone, right after its dump
+	# (--kill), and a fresh target is started for what follows: images kept
+	# for the end would leave every later mode short of recently used memory.
 	rm -rf "$work/dump"
+	measure_kill criu-dump-kill kill
+	measure_restore "$work/kill" restore
+	rm -rf "$work/kill"
+	# The same with one thread: --kill must not cost more per thread (it
+	# waited 2 s for a traced leader's exit before its threads were reaped).
+	if [ "$size" -le 1024 ]; then
+		threads=1 start_target "$size"
+		measure_kill criu-dump-kill-1thr kill
+		rm -rf "$work/kill"
+	fi
 	start_target "$size"
 
 	criu_dump snap --snapshot fork

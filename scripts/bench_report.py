@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 
-MODES = ["criu-dump", "criu-snapshot", "criu-snapshot-thp", "criu-snapshot-wp", "criu-predump",
+MODES = ["criu-dump", "criu-dump-kill", "criu-dump-kill-1thr", "criu-snapshot", "criu-snapshot-thp", "criu-snapshot-wp", "criu-predump",
          "criu-incremental",
          "gcore",
          "kernel-core", "plain-copy", "idle", "restore", "restore-incremental", "convert", "cp"]
@@ -135,6 +135,14 @@ def check(summ, sizes):
         line(r >= 0.75, "dump throughput at %d MiB: %.0f MiB/s = %.0f%% of the plain copy's "
              "%.0f MiB/s (target >= 75%%)" % (mid, throughput(d, "criu-dump"), r * 100,
                                                throughput(c, "plain-copy")))
+    for s in sorted(sizes):
+        k, k1 = summ.get((s, "criu-dump-kill")), summ.get((s, "criu-dump-kill-1thr"))
+        if k and k1 and k["wall_ns"] and k1["wall_ns"]:
+            line(k["wall_ns"] <= k1["wall_ns"] + 500e6,
+                 "dump --kill at %d MiB: 4 threads %s ms, 1 thread %s ms (target: the threads "
+                 "add < 500 ms; reaping the leader first added 2 s)" % (s, ms(k["wall_ns"]),
+                                                                         ms(k1["wall_ns"])))
+            break
     rs = summ.get((big, "restore"))
     if rs and rs["wall_ns"]:
         line(rs["wall_ns"] <= 3e9 * big / 4096,

@@ -29,6 +29,21 @@ int sigstate_fill_threads(pid_t pid, int n, const pid_t *tids, ThreadEntry **tes
  * Without begin, each fill call maps and unmaps its own. */
 int sigstate_begin(pid_t pid);
 int sigstate_end(void);
+/* More questions for the process, in the scratch of the sigstate_begin in
+ * effect: calls (at most SIGSTATE_MAX_CALLS) run inside tid and write their
+ * answers into the SIGSTATE_EXTRA_LEN bytes at sigstate_extra(), of which
+ * the first len are copied to out. */
+#define SIGSTATE_MAX_CALLS 64
+#define SIGSTATE_EXTRA_LEN 4096
+struct infect_call;
+uint64_t sigstate_extra(void);
+int sigstate_run(pid_t tid, struct infect_call *calls, int n, void *out, size_t len);
+
+/* procstate.c: what else a process holds that restore brings back: POSIX
+ * timers, the job-control stop, its zombies, prctl settings (child
+ * subreaper, THP disable, KSM for all), membarrier registrations,
+ * oom_score_adj, loginuid. Needs a sigstate_begin in effect. */
+int procstate_fill(const struct dump_tree *tree, const struct dump_proc *p, ProcEntry *pe);
 
 /* procinfo.c: everything /proc and libcap tell about a process: identity,
  * cmdline, environ, auxv, cwd, root, exe (+ build-id), mm fields,

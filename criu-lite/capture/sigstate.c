@@ -48,17 +48,24 @@ struct kstack {
 #define SLOT_LEN	256
 #define SLOT_ALTSTACK	0
 #define SLOT_TIDADDR	32
+#define SLOT_PDEATH	40
 #define SLOT_TABLE	64
+#define SLOT_CALLS	3
 #define NR_SLOTS	64
-#define SCRATCH_LEN	(OFF_SLOTS + NR_SLOTS * SLOT_LEN)
+/* Then room for the answers of sigstate_run's callers. */
+#define OFF_EXTRA	(OFF_SLOTS + NR_SLOTS * SLOT_LEN)
+#define SCRATCH_LEN	(OFF_EXTRA + SIGSTATE_EXTRA_LEN)
 
 struct slot_answers {
 	struct kstack ss;
 	uint64_t pad;
 	uint64_t tidaddr;
+	int32_t pdeath;
 };
 _Static_assert(offsetof(struct slot_answers, tidaddr) == SLOT_TIDADDR, "slot layout");
-_Static_assert(SLOT_TABLE + 2 * sizeof(struct infect_call) <= SLOT_LEN, "slot too small");
+_Static_assert(offsetof(struct slot_answers, pdeath) == SLOT_PDEATH, "slot layout");
+_Static_assert(SLOT_TABLE + SLOT_CALLS * sizeof(struct infect_call) <= SLOT_LEN, "slot too small");
+_Static_assert(SIGSTATE_MAX_CALLS <= MAX_CALLS, "sigstate_run's table");
 
 _Static_assert(OFF_SIGACT(NSIG_KERNEL + 1) <= 2048, "sigactions overlap itimers");
 
@@ -113,9 +120,9 @@ int sigstate_end(void)
 	return infect_stop(&inf);
 }
 
-/* Run calls inside tid (a sigstate_begin is in effect), then copy the
- * scratch answers out. */
-static int ask(pid_t tid, struct infect_call *calls, int n, void *page, size_t len)
+/* Run calls inside tid (a sigstate_begin is in effect), then copy len
+ * bytes of answers out of the scratch at offset `off`. */
+static int ask(pid_t tid, struct infect_call *calls, int n, uint64_t off, void *page, size_t len)
 {
 	struct infect inf;
 	int r, r2;
@@ -125,8 +132,8 @@ static int ask(pid_t tid, struct infect_call *calls, int n, void *page, size_t l
 		return r;
 	inf.code = ctx.code;
 	r = infect_batch(&inf, ctx.scratch + OFF_TABLE, calls, n);
-	if (!r)
-		r = infect_read(&inf, ctx.scratch, page, len);
+	if (!r && len)
+		r = infect_read(&inf, ctx.scratch + off, page, len);
 	inf.code = 0;	/* not this thread's to unmap */
 	r2 = infect_stop(&inf);
 	return r ? r : r2;
@@ -212,7 +219,7 @@ int sigstate_fill_proc(pid_t pid, ProcEntry *pe)
 		sigs[n] = -1;
 		call(&calls[n++], __NR_getitimer, w, ctx.scratch + OFF_ITIMER(w), 0, 0);
 	}
-	r = own_end(own, ask(pid, calls, n, page, OFF_TABLE));
+	r = own_end(own, ask(pid, calls, n, 0, page, OFF_TABLE));
 	if (!r) {
 		pe->sigactions = calloc(NSIG_KERNEL, sizeof(*pe->sigactions));
 		pe->itimers = calloc(3, sizeof(*pe->itimers));
@@ -244,6 +251,10 @@ static int thread_answers(pid_t tid, const struct infect_call *calls,
 		te->sigaltstack->flags = (uint32_t)a->ss.flags;
 		te->sigaltstack->size = a->ss.size;
 	}
+	if (!calls[2].ret) {
+		te->has_pdeath_signal = 1;
+		te->pdeath_signal = (uint32_t)a->pdeath;
+	}
 	/* PR_GET_TID_ADDRESS needs CONFIG_CHECKPOINT_RESTORE: optional. */
 	if (!calls[1].ret) {
 		te->has_clear_child_tid = 1;
@@ -259,7 +270,7 @@ static int thread_answers(pid_t tid, const struct infect_call *calls,
 static int fill_group(const pid_t *tids, ThreadEntry **tes, int n)
 {
 	struct infect inf[NR_SLOTS];
-	struct infect_call calls[NR_SLOTS][2];
+	struct infect_call calls[NR_SLOTS][SLOT_CALLS];
 	struct slot_answers a;
 	int started = 0, sent = 0, r = 0, r2;
 
@@ -272,13 +283,14 @@ static int fill_group(const pid_t *tids, ThreadEntry **tes, int n)
 		inf[started].code = ctx.code;
 		call(&calls[started][0], __NR_sigaltstack, 0, slot + SLOT_ALTSTACK, 0, 0);
 		call(&calls[started][1], __NR_prctl, PR_GET_TID_ADDRESS, slot + SLOT_TIDADDR, 0, 0);
-		r = infect_batch_send(&inf[started], slot + SLOT_TABLE, calls[started], 2);
+		call(&calls[started][2], __NR_prctl, PR_GET_PDEATHSIG, slot + SLOT_PDEATH, 0, 0);
+		r = infect_batch_send(&inf[started], slot + SLOT_TABLE, calls[started], SLOT_CALLS);
 		sent += !r;
 	}
 	for (int i = 0; i < sent; i++) {
 		uint64_t slot = ctx.scratch + OFF_SLOTS + (uint64_t)i * SLOT_LEN;
 
-		r2 = infect_batch_recv(&inf[i], slot + SLOT_TABLE, calls[i], 2);
+		r2 = infect_batch_recv(&inf[i], slot + SLOT_TABLE, calls[i], SLOT_CALLS);
 		if (!r2)
 			r2 = infect_read(&inf[i], slot, &a, sizeof(a));
 		if (!r2)
@@ -305,6 +317,18 @@ int sigstate_fill_threads(pid_t pid, int n, const pid_t *tids, ThreadEntry **tes
 	for (int i = 0; !r && i < n; i += NR_SLOTS)
 		r = fill_group(tids + i, tes + i, n - i < NR_SLOTS ? n - i : NR_SLOTS);
 	return own_end(own, r);
+}
+
+uint64_t sigstate_extra(void)
+{
+	return ctx.active ? ctx.scratch + OFF_EXTRA : 0;
+}
+
+int sigstate_run(pid_t tid, struct infect_call *calls, int n, void *out, size_t len)
+{
+	if (!ctx.active || n > SIGSTATE_MAX_CALLS || len > SIGSTATE_EXTRA_LEN)
+		return -EINVAL;
+	return ask(tid, calls, n, OFF_EXTRA, out, len);
 }
 
 int sigstate_fill_thread(pid_t tid, ThreadEntry *te)

@@ -103,6 +103,8 @@ static int dump_proc_entry(struct dump_ctx *c, const struct dump_proc *p)
 	if (!r)
 		r = sigstate_fill_proc(p->pid, pe);
 	if (!r)
+		r = procstate_fill(&c->tree, p, pe);
+	if (!r)
 		r = regs_shared_pending(p->pid, pe);
 	if (!r) {
 		img = img_create(c->dirfd, IMG_PROC, p->pid);
@@ -257,12 +259,17 @@ static int frozen(struct dump_ctx *c)
 	if (!r && (opts->kill || opts->leave_stopped))
 		r = dump_check_restorable(c->dirfd, &c->tree, &opts->fd, &c->files,
 					  opts->kill ? "dump --kill" : "dump --leave-stopped");
+	if (!r && (opts->kill || opts->leave_stopped))
+		r = dump_check_proc_restorable(c->dirfd, &c->tree, &opts->ploss,
+					       opts->kill ? "dump --kill" : "dump --leave-stopped");
 	/* With --kill the tree stays frozen until the images are complete:
 	 * killing it before would lose it if a last write failed. */
 	if (!r && !opts->kill)
 		dump_ctx_release(c, opts->leave_stopped ? RELEASE_STOPPED : RELEASE_RUN);
 	if (!r && !opts->kill && !opts->leave_stopped)
 		r = dump_check_restorable(c->dirfd, &c->tree, &opts->fd, &c->files, NULL);
+	if (!r && !opts->kill && !opts->leave_stopped)
+		r = dump_check_proc_restorable(c->dirfd, &c->tree, &opts->ploss, NULL);
 	return r;
 }
 

@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include "common/fd/fd.h"
+#include "common/ploss.h"
 #include "criu-lite/freeze/seize.h"
 
 struct dump_opts {
@@ -28,6 +29,7 @@ struct dump_opts {
 	bool predump;			/* pre-dump: memory only */
 	struct fd_rst_opts fd;		/* what restore will be told of state outside the
 					 * tree: checked before --kill/--leave-stopped */
+	struct ploss_opts ploss;	/* --accept-loss: likewise for process state */
 };
 
 /* dump.c: 0, or -errno (logged) with no inventory and the tree as it was. */

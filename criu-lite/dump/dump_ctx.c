@@ -92,7 +92,9 @@ void dump_ctx_release(struct dump_ctx *c, enum release_mode mode)
 	if (c->tree.released)
 		return;
 	seize_release(&c->tree, mode);
-	c->thaw_ns = clock_ns(CLOCK_MONOTONIC);
+	/* Killed: its downtime ended when the images were complete. */
+	if (mode != RELEASE_KILL)
+		c->thaw_ns = clock_ns(CLOCK_MONOTONIC);
 }
 
 static void drop_snapshots(struct dump_ctx *c)

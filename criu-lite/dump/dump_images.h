@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "common/fd/fd.h"
+#include "common/ploss.h"
 #include "criu-lite/dump/dump.h"
 #include "criu-lite/memory/mem.h"
 
@@ -32,5 +33,8 @@ int dump_write_inventory(int dirfd, const struct dump_opts *opts, int kind, uint
  * error and the result -ENOTSUP; NULL: a warning for each, and 0. */
 int dump_check_restorable(int dirfd, const struct dump_tree *tree, const struct fd_rst_opts *opts,
 			  const struct fd_dump_tree *files, const char *refusing);
+/* restorable_proc.c: the same for process state (common/ploss.h). */
+int dump_check_proc_restorable(int dirfd, const struct dump_tree *tree,
+			       const struct ploss_opts *opts, const char *refusing);
 
 #endif

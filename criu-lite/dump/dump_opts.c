@@ -12,6 +12,7 @@
 
 enum {
 	OPT_KILL = 256, OPT_FREEZER, OPT_FREEZE_CGROUP, OPT_SNAPSHOT, OPT_TRACK_MEM, OPT_PREV_DIR,
+	OPT_ACCEPT_LOSS = PLOSS_OPT_ACCEPT,
 };
 
 static const struct option long_opts[] = {
@@ -25,6 +26,7 @@ static const struct option long_opts[] = {
 	{ "snapshot", required_argument, NULL, OPT_SNAPSHOT },
 	{ "track-mem", no_argument, NULL, OPT_TRACK_MEM },
 	{ "prev-images-dir", required_argument, NULL, OPT_PREV_DIR },
+	{ "accept-loss", required_argument, NULL, OPT_ACCEPT_LOSS },
 	{ "verbose", optional_argument, NULL, 'v' },
 	{ "log-file", required_argument, NULL, 'o' },
 	{ "help", no_argument, NULL, 'h' },
@@ -65,7 +67,8 @@ static void usage(FILE *out, const char *cmd)
 	if (!pre)
 		fprintf(out, "What restore will be told of state outside the tree (with --kill or\n"
 			"--leave-stopped, the dump refuses, the tree running on, when restore\n"
-			"could not bring every fd back under these):\n%s\n", fd_opts_help);
+			"could not bring every fd back under these):\n%s%s\n", fd_opts_help,
+			ploss_opts_help);
 	fprintf(out, "Exit status 0 only when the images are complete (DIR/inventory.img written last).\n");
 }
 
@@ -125,6 +128,7 @@ static int parse_one(int c, struct dump_opts *o, const char *cmd)
 	case OPT_FREEZE_CGROUP: o->seize.freeze_cgroup = optarg; return 0;
 	case OPT_TRACK_MEM: o->track_mem = true; return 0;
 	case OPT_PREV_DIR: o->prev_dir = optarg; return 0;
+	case OPT_ACCEPT_LOSS: return ploss_opts_parse(&o->ploss, optarg);
 	case 'v': log_set_level(parse_verbosity(optarg)); return 0;
 	case 'o':
 		if (log_set_file(optarg)) {

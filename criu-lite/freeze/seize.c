@@ -36,6 +36,8 @@
 /* A thread that does not reach a ptrace-stop in this time is stuck in an
  * uninterruptible sleep (a vfork parent waiting for its child, NFS). */
 #define STOP_TIMEOUT_MS 10000
+/* How long a killed tree may take to be gone (its exits reaped). */
+#define KILL_REAP_MS 2000
 
 /* While the tree is frozen, every moment the scheduler gives to another
  * task is downtime: on a busy machine the dumper otherwise waits whole time
@@ -218,6 +220,10 @@ static int on_status(struct dump_proc *p, int i, int st)
 	}
 	if (st >> 16 == PTRACE_EVENT_STOP) {
 		p->thread_flags[i] |= TF_STOPPED;
+		/* A seized group-stop reports its stop signal; a stop we asked
+		 * for (PTRACE_INTERRUPT) SIGTRAP. */
+		if (WSTOPSIG(st) != SIGTRAP && !p->stop_signo)
+			p->stop_signo = WSTOPSIG(st);
 		return 0;
 	}
 	/* A signal-delivery-stop came first and consumed our pending
@@ -308,16 +314,8 @@ static int proc_gone(struct dump_tree *tree, int n)
 		return -ESRCH;
 	}
 	pr_debug("process %d exited while being frozen: left out", p->pid);
-	if (tree->nr_gone == tree->cap_gone) {
-		int ncap = tree->cap_gone ? tree->cap_gone * 2 : 8;
-		pid_t *g = realloc(tree->gone, ncap * sizeof(*g));
-
-		if (!g)
-			return -ENOMEM;
-		tree->gone = g;
-		tree->cap_gone = ncap;
-	}
-	tree->gone[tree->nr_gone++] = p->pid;
+	if (ptree_pid_push(&tree->gone, &tree->nr_gone, &tree->cap_gone, p->pid))
+		return -ENOMEM;
 	for (int i = 0; i < p->nr_threads; i++)
 		if ((p->thread_flags[i] & TF_SEIZED) && !(p->thread_flags[i] & TF_GONE))
 			detach_thread(p, i);
@@ -588,19 +586,44 @@ fail:
 	return r;
 }
 
-static void reap_quietly(pid_t tid, long deadline)
+/* Collect the exit of every thread of a tree SIGKILLed while traced, in
+ * whatever order the kernel reports them: a traced leader's exit is
+ * reported only once its other threads are reaped, so waiting for the
+ * leader first would wait for nothing until its deadline. Nothing stays
+ * traced or a zombie of ours when this returns (2 s at most). */
+static void reap_killed(struct dump_tree *tree)
 {
-	int st;
+	long deadline = mono_ms() + KILL_REAP_MS, left_ms;
+	sigset_t chld, old;
+	int left;
 
-	while (mono_ms() < deadline) {
-		pid_t r = waitpid(tid, &st, __WALL | WNOHANG);
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &chld, &old);
+	do {
+		left = 0;
+		for (int n = 0; n < tree->nr_procs; n++) {
+			struct dump_proc *p = &tree->procs[n];
 
-		if (r < 0 && errno != EINTR)
-			return;
-		if (r > 0 && (WIFEXITED(st) || WIFSIGNALED(st)))
-			return;
-		usleep(100);
-	}
+			for (int i = 0; i < p->nr_threads; i++) {
+				pid_t r;
+				int st;
+
+				if (!(p->thread_flags[i] & TF_SEIZED) || (p->thread_flags[i] & TF_GONE))
+					continue;
+				r = waitpid(p->tids[i], &st, __WALL | WNOHANG);
+				if ((r < 0 && errno != EINTR) ||
+				    (r > 0 && (WIFEXITED(st) || WIFSIGNALED(st))))
+					p->thread_flags[i] |= TF_GONE;
+				else
+					left++;
+			}
+		}
+		left_ms = deadline - mono_ms();
+		if (left && left_ms > 0)
+			wait_sigchld(left_ms);
+	} while (left && left_ms > 0);
+	sigprocmask(SIG_SETMASK, &old, NULL);
 }
 
 /* PTRACE_DETACH needs a ptrace-stop. A thread seized but not yet stopped (an
@@ -661,22 +684,23 @@ void seize_release(struct dump_tree *tree, enum release_mode mode)
 		else if (mode == RELEASE_STOPPED)
 			kill(tree->procs[n].pid, SIGSTOP);
 	}
+	if (mode == RELEASE_KILL)
+		reap_killed(tree);
 	for (int n = 0; n < tree->nr_procs; n++) {
 		struct dump_proc *p = &tree->procs[n];
 
 		for (int i = 0; i < p->nr_threads; i++) {
-			if (!(p->thread_flags[i] & TF_SEIZED) || (p->thread_flags[i] & TF_GONE))
-				continue;
-			if (mode == RELEASE_KILL)
-				reap_quietly(p->tids[i], mono_ms() + 2000);
-			else
+			if (mode != RELEASE_KILL && (p->thread_flags[i] & TF_SEIZED) &&
+			    !(p->thread_flags[i] & TF_GONE))
 				detach_thread(p, i);
 			p->thread_flags[i] = 0;
 		}
 	}
+	/* Not to one that was stopped before we came: it stays stopped. */
 	if (tree->used == FREEZER_SIGSTOP && mode == RELEASE_RUN)
 		for (int n = 0; n < tree->nr_procs; n++)
-			kill(tree->procs[n].pid, SIGCONT);
+			if (tree->procs[n].state != 'T')
+				kill(tree->procs[n].pid, SIGCONT);
 	if (mode == RELEASE_STOPPED)
 		wait_group_stopped(tree);
 	if (tree->used == FREEZER_CGROUP && tree->cgroup_was_frozen && mode != RELEASE_KILL)
@@ -697,8 +721,11 @@ void dump_tree_free(struct dump_tree *tree)
 	}
 	free(tree->procs);
 	free(tree->gone);
+	free(tree->zombies);
 	tree->procs = NULL;
 	tree->gone = NULL;
+	tree->zombies = NULL;
+	tree->nr_zombies = tree->cap_zombies = 0;
 	tree->nr_procs = tree->cap_procs = 0;
 	tree->nr_gone = tree->cap_gone = 0;
 }

@@ -23,6 +23,7 @@ struct dump_proc {
 	int nr_threads;
 	pid_t *tids;
 	char state;		/* stat state before the freeze */
+	int stop_signo;		/* state T: the signal of its group stop, as seized */
 	char *thread_state;	/* per tid: stat state before the freeze */
 	unsigned char *thread_flags;	/* per tid: seize.c's bookkeeping */
 	int cap_threads;
@@ -40,6 +41,10 @@ struct dump_tree {
 	uint64_t freeze_start_ns;	/* CLOCK_MONOTONIC as the first thread was asked to stop */
 	pid_t *gone;			/* seize.c: exited while being seized */
 	int nr_gone, cap_gone;
+	pid_t *zombies;			/* seize_scan.c: zombies seen with a parent in the
+					 * tree (check again once frozen: one may have been
+					 * reaped before its parent stopped) */
+	int nr_zombies, cap_zombies;
 };
 
 enum release_mode { RELEASE_RUN, RELEASE_STOPPED, RELEASE_KILL };

@@ -164,6 +164,30 @@ static int stat_cached(pid_t pid, struct proc_stat *ps)
 	return 0;
 }
 
+int ptree_pid_push(pid_t **v, int *nr, int *cap, pid_t pid)
+{
+	if (*nr == *cap) {
+		int ncap = *cap ? *cap * 2 : 8;
+		pid_t *n = realloc(*v, ncap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		*v = n;
+		*cap = ncap;
+	}
+	(*v)[(*nr)++] = pid;
+	return 0;
+}
+
+/* A zombie child of the tree: its parent gets it back on restore. */
+static int note_zombie(struct dump_tree *tree, pid_t pid)
+{
+	for (int i = 0; i < tree->nr_zombies; i++)
+		if (tree->zombies[i] == pid)
+			return 0;
+	return ptree_pid_push(&tree->zombies, &tree->nr_zombies, &tree->cap_zombies, pid);
+}
+
 /* Add every live descendant of the tree that is not in it yet; returns how
  * many were added. /proc/PID/task/TID/children is not built into every
  * kernel (not this one), so ppid links are read from every /proc/PID/stat. */
@@ -214,10 +238,7 @@ int ptree_collect_children(struct dump_tree *tree)
 				pr_err("the tree of %d contains criu-lite itself", tree->procs[0].pid);
 				r = -EINVAL;
 			} else if (all[i].ps.state == 'Z' || all[i].ps.state == 'X') {
-				if (!all[i].ps.pgid)
-					continue;
-				pr_info("process %d is a zombie: not dumped", all[i].pid);
-				all[i].ps.pgid = 0;	/* warn once */
+				r = note_zombie(tree, all[i].pid);
 			} else {
 				r = ptree_add_proc(tree, all[i].pid, &all[i].ps);
 				added++;

@@ -22,6 +22,8 @@ int ptree_add_proc(struct dump_tree *tree, pid_t pid, const struct proc_stat *ps
 /* Index of the new thread, or -ENOMEM. */
 int ptree_add_thread(struct dump_proc *p, pid_t tid, char state);
 void ptree_drop_thread(struct dump_proc *p, int i);
+/* Append pid to a growing array (*v, *nr used, *cap allocated). */
+int ptree_pid_push(pid_t **v, int *nr, int *cap, pid_t pid);
 /* Add every live descendant not in the tree yet; how many were added. */
 int ptree_collect_children(struct dump_tree *tree);
 /* Forget what earlier scans read (each seize starts afresh). */

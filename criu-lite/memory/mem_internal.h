@@ -36,6 +36,13 @@ int mem_vma_write(struct img *mm, const struct mem_vma *mv);
  * files); -errno on failure, not logged. */
 int mem_vma_open_object(pid_t pid, const struct vma *v);
 void mem_files_free(struct mem_files *fc);
+/* vma_kinds.c: memory the kernel makes look like a deleted file (an aio
+ * ring, anonymous hugetlb): classified here, true if v is one. */
+bool mem_vma_kernel_object(const struct vma *v, struct mem_vma *mv);
+/* What restore needs besides: hugetlb page size, guard regions, the aio
+ * ring's size in requests. e->guards is malloc'd: mem_vma_kinds_done. */
+int mem_vma_kinds(const struct mem_vma *mv, VmaEntry *e);
+void mem_vma_kinds_done(VmaEntry *e);
 
 /* pages_write.c: runs of pages are queued in address order, read in
  * large batches (each source its own runs, page_src.h) and written out

@@ -196,6 +196,9 @@ int mem_vma_classify(pid_t pid, const struct vma *v, struct mem_files *fc, struc
 	mv->madv = ((v->vmf & VMF_DONTCOPY) ? VMA_MADV_DONTFORK : 0) |
 		   ((v->vmf & VMF_WIPEONFORK) ? VMA_MADV_WIPEONFORK : 0) |
 		   ((v->vmf & VMF_DONTDUMP) ? VMA_MADV_DONTDUMP : 0);
+	mv->pid = pid;
+	if (mem_vma_kernel_object(v, mv))
+		return 0;
 
 	if (v->kind == VMAK_FILE || v->kind == VMAK_SHMEM_NAMED) {
 		r = file_lookup(pid, v, fc, &mv->file);
@@ -230,6 +233,7 @@ int mem_vma_write(struct img *mm, const struct mem_vma *mv)
 {
 	const struct vma *v = mv->v;
 	VmaEntry e = VMA_ENTRY__INIT;
+	int r;
 
 	e.start = v->start;
 	e.end = v->end;
@@ -248,5 +252,9 @@ int mem_vma_write(struct img *mm, const struct mem_vma *mv)
 	e.vmflags = v->vmflags;
 	e.has_madv = 1;
 	e.madv = mv->madv;
-	return img_write(mm, &e);
+	r = mem_vma_kinds(mv, &e);
+	if (!r)
+		r = img_write(mm, &e);
+	mem_vma_kinds_done(&e);
+	return r;
 }

@@ -46,6 +46,7 @@ struct mem_file;
 /* A VMA as the engine classified it (mem_vma.c). */
 struct mem_vma {
 	const struct vma *v;
+	pid_t pid;
 	uint32_t status, flags, madv;
 	enum mem_policy policy;
 	struct mem_file *file;

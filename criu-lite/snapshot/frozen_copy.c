@@ -61,8 +61,10 @@ static int copy_object(struct snap_proc *s, const struct vma *v, uint8_t *buf)
 	fd = procfs_open(s->pid, strstr(path, "map_files"), O_RDONLY | PROCFS_QUIET);
 	if (fd == -ESRCH)
 		return procfs_log_err(s->pid, "map_files", fd);
+	/* Not openable (no rights, or an aio ring's file, which map_files
+	 * refuses): the caller reads it through the mapping. */
 	if (fd < 0)
-		return fd;		/* the caller reads it through the mapping */
+		return fd == -EACCES || fd == -EPERM ? fd : -ENOENT;
 	if (fstat(fd, &st) == 0 && (uint64_t)st.st_size < hi)
 		hi = ((uint64_t)st.st_size + PG - 1) & ~(PG - 1);
 	while (lo < hi && !r) {

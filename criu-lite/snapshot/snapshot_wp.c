@@ -209,15 +209,22 @@ static int add_run(struct wp_proc *w, uint64_t start, uint64_t end)
 static int scan_protected(struct wp_proc *w, int pmfd, const struct vma *v, uint64_t *reprot)
 {
 	static struct page_region vec[SCAN_VEC];
+	static uint64_t not_guard = PAGE_IS_GUARD;	/* 0 before 6.14 */
 	uint64_t at = v->start, next;
 
 	while (at < v->end) {
+		/* A guard region's marker looks swapped out: it is no data. */
 		struct pm_scan_arg a = { .size = sizeof(a), .start = at, .end = v->end,
 				     .vec = (uint64_t)(uintptr_t)vec, .vec_len = SCAN_VEC,
+				     .category_inverted = not_guard, .category_mask = not_guard,
 				     .category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
 				     .return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_WRITTEN };
 		long n = ioctl(pmfd, PAGEMAP_SCAN, &a);
 
+		if (n < 0 && errno == EINVAL && not_guard) {
+			not_guard = 0;
+			continue;
+		}
 		if (n < 0)
 			return pr_perror("--snapshot wp: PAGEMAP_SCAN of %d failed", w->s.pid);
 		/* valgrind does not know what PAGEMAP_SCAN writes. */
