@@ -46,7 +46,7 @@ static int finish_thread(struct rst_tree *t, struct rst_proc *p, size_t i,
 	if (!r)
 		r = rst_thread_signals(p, i, &tj);
 	if (!r)
-		r = rst_thread_procstate(p, i, &tj);
+		r = rst_thread_procstate(t, p, i, &tj);
 	if (!r)
 		r = rst_creds_restore(p, &tj);
 	if (r) {
@@ -71,7 +71,7 @@ int rst_restore_proc(struct rst_tree *t, struct rst_proc *p)
 	if (!r)
 		r = set_pgid(t, p, &j);
 	if (!r)	/* the child set one for the time it ran criu-lite's code */
-		r = rst_thread_procstate(p, 0, &j);
+		r = rst_thread_procstate(t, p, 0, &j);
 	if (!r)
 		r = rst_shared_signals(p, &j);
 	if (!r)

@@ -102,13 +102,36 @@ int rst_procstate(struct rst_proc *p, struct rst_inj *j)
 	return r;
 }
 
+/* Does sig, as pe left it (handler, SIG_IGN, or default), end the
+ * process when it comes? */
+static bool fatal_to(const ProcEntry *pe, int sig)
+{
+	if (sig == SIGKILL || sig == SIGSTOP)
+		return true;
+	for (size_t i = 0; i < pe->n_sigactions; i++)
+		if ((int)pe->sigactions[i]->sig == sig)
+			return pe->sigactions[i]->handler == (uint64_t)(uintptr_t)SIG_DFL &&
+			       sig != SIGCHLD && sig != SIGURG && sig != SIGWINCH && sig != SIGCONT;
+	return sig != SIGCHLD && sig != SIGURG && sig != SIGWINCH && sig != SIGCONT;
+}
+
 /* The child set one for itself while it ran criu-lite's code; new
- * threads start without. */
-int rst_thread_procstate(struct rst_proc *p, size_t i, struct rst_inj *j)
+ * threads start without. The root's was about a parent outside the tree:
+ * with -d its parent now is criu-lite, which exits at once, so a signal
+ * that ends the process (often SIGKILL, set by supervisors) would end the
+ * tree just restored: that one is left unset, with a warning. */
+int rst_thread_procstate(const struct rst_tree *t, struct rst_proc *p, size_t i,
+			 struct rst_inj *j)
 {
 	const ThreadEntry *te = p->th[i];
 	uint64_t sig = te->has_pdeath_signal ? te->pdeath_signal : 0;
 
+	if (sig && t->opts.detached && !t->keeper && p == &t->procs[t->root] &&
+	    fatal_to(p->pe, (int)sig)) {
+		pr_warn("process %u: its parent-death signal %d is not set: it would kill it as "
+			"criu-lite, its parent now, exits (-d)", p->ps->pid, (int)sig);
+		sig = 0;
+	}
 	if (!sig && i)
 		return 0;
 	return rst_sys_ok(j, "PR_SET_PDEATHSIG", __NR_prctl, NULL, PR_SET_PDEATHSIG, sig, 0, 0,

@@ -208,6 +208,7 @@ int cmd_restore(int argc, char **argv)
 	refused = r;
 	if (!r && t.opts.detached && (t.opts.stopped || jobstops(&t))) {
 		r = fork_keeper(&report);
+		t.keeper = r < 0;
 		if (r >= 0) {
 			rst_free(&t);
 			fd_opts_free(&t.opts.fd);

@@ -96,6 +96,7 @@ struct rst_shmem {
 
 struct rst_tree {
 	struct rst_opts opts;
+	bool keeper;		/* -d, yet a copy of criu-lite stays the root's parent (restore.c) */
 	struct dump_read dr;
 	const char *dir;	/* dr.dir: absolute */
 	const InventoryEntry *inv;	/* dr.inv */
@@ -271,7 +272,8 @@ int rst_procstate_child(const struct rst_opts *o, const ProcEntry *pe, struct rs
 /* prctl settings and membarrier registrations, injected; */
 int rst_procstate(struct rst_proc *p, struct rst_inj *j);
 /* thread i's parent death signal, injected into it; */
-int rst_thread_procstate(struct rst_proc *p, size_t i, struct rst_inj *j);
+int rst_thread_procstate(const struct rst_tree *t, struct rst_proc *p, size_t i,
+			 struct rst_inj *j);
 /* a job-control stop again: queued before the release, waited for after. */
 bool rst_jobstop_wanted(const struct rst_proc *p);
 void rst_jobstop_send(struct rst_tree *t);
