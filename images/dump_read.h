@@ -98,6 +98,11 @@ struct dump_read {
 	unsigned flags;		/* DR_* given to dr_open */
 	uint32_t nr_counted;	/* processes the dump counted apart from its pstree
 				 * (criu-lite: stats.img), set by the backend; 0: unknown */
+	/* State the dump holds that criu-lite's messages cannot carry (a CRIU
+	 * dump's namespaces, cgroups, queued socket bytes...), in one line:
+	 * restore refuses the dump with it. NULL when there is none; the
+	 * backend's, freed by its close. */
+	const char *unrestorable;
 	void *priv;		/* the backend's own state */
 };
 

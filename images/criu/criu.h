@@ -147,5 +147,103 @@ int cimg_read_all(const struct csrc *s, enum cimg_kind k, uint64_t id, bool must
 		  void ***v, size_t *n);
 void cimg_free(void *msg);
 void cimg_free_all(void **v, size_t n);
+/* Count the entries of an image without decoding them (kinds we do not
+ * decode); -errno on a truncated one. */
+int cimg_count(const struct csrc *s, enum cimg_kind k, uint64_t id, size_t *n);
+
+/* ---- xsave.c: the XSAVE area from CRIU's split fields ---- */
+
+struct cx_layout {
+	uint64_t xcr0;
+	uint32_t size;			/* bytes of the area */
+	uint32_t off[64], size_of[64];	/* of each component; size_of 0: not in it */
+};
+
+/* The XSAVE components a thread's image holds. */
+uint64_t cx_features(const Criu__UserX86FpregsEntry *fp);
+/* The layout for a dump using `features`, into inv (xcr0, xsave_size,
+ * xsave_layout) and l. */
+int cx_plan(uint64_t features, InventoryEntry *inv, struct cx_layout *l);
+/* t->fpregs (NT_PRFPREG) and, with XSAVE, t->xstate (NT_X86_XSTATE);
+ * -EINVAL for a component larger than its place. */
+int cx_regsets(const struct cx_layout *l, const Criu__UserX86FpregsEntry *fp, ThreadEntry *t);
+
+/* ---- dump.c and the per-process readers ---- */
+
+#define CRIU_PAGE_SIZE 4096	/* x86_64: CRIU's images are in 4 KiB pages */
+
+/* pipes-data.img / fifo-data.img: one pipe's unread bytes. */
+struct cpipe {
+	uint32_t id;		/* pipe_id */
+	uint32_t size;		/* F_GETPIPE_SZ, 0 if not recorded */
+	uint8_t *data;
+	size_t len;
+};
+
+/* sk-queues.img: what waits in one socket's receive queue. */
+struct cskq {
+	uint32_t id;		/* the socket's file id */
+	uint32_t packets;
+	uint64_t bytes;
+};
+
+struct cdump {
+	struct csrc *src;
+	Criu__InventoryEntry *cinv;
+	Criu__PstreeEntry **cps;	/* pstree.img, as read */
+	size_t nr_ps;
+	Criu__FileEntry **files;	/* files.img (or the older per-kind images), by id */
+	size_t nr_files;
+	struct cpipe *pipes, *fifos;
+	size_t nr_pipes, nr_fifos;
+	struct cskq *skq;
+	size_t nr_skq;
+	struct cx_layout xl;
+	char *refusal;		/* d->unrestorable */
+};
+
+/* files.c */
+int cfiles_load(struct cdump *cd);
+void cfiles_free(struct cdump *cd);
+const Criu__FileEntry *cfile_find(const struct cdump *cd, uint32_t id);
+/* What criu-lite records of a regular file CRIU names (path, size, mode,
+ * build-id); NULL with -errno in *r. */
+FileIdentity *cident_make(const Criu__RegFileEntry *reg, int *r);
+int cfds_make(const struct cdump *cd, uint32_t pid, bool must_exist, FdEntry ***out, size_t *n);
+
+/* refusals.c: what restore cannot bring back, into cd->refusal. */
+int crefuse_dump(struct cdump *cd);
+int crefuse_core(struct cdump *cd, const Criu__PstreeEntry *ps, const Criu__CoreEntry *core);
+
+/* mem.c: a dumped process's memory, for a few bytes at a time. */
+struct cmem {
+	const struct cdump *cd;
+	const Criu__MmEntry *mm;	/* NULL: pages only */
+	const struct dr_pages *pg;	/* NULL: files only */
+};
+
+/* 0, or -ENODATA when neither the pages nor an unchanged mapped file have
+ * [addr, addr + len). */
+int cmem_read(const struct cmem *m, uint64_t addr, void *buf, size_t len);
+
+/* proc.c, thread.c, vmas.c, pages.c */
+int cproc_load(struct dump_read *d, size_t idx, unsigned what, struct dr_proc *p);
+int cproc_make(const struct cmem *m, const Criu__PstreeEntry *ps, const Criu__CoreEntry *core,
+	       ProcEntry **out);
+int cthreads_make(const struct cmem *m, const Criu__PstreeEntry *ps,
+		  const Criu__CoreEntry *leader, ThreadEntry ***out, size_t *n);
+/* A CRIU signal queue as criu-lite's: 128-byte siginfos, and their mask. */
+int csig_queue(const Criu__SignalQueueEntry *q, ProtobufCBinaryData **out, size_t *n,
+	       uint64_t *mask);
+int cvmas_make(const struct cdump *cd, const Criu__MmEntry *mm, VmaEntry ***out, size_t *n);
+/* -ENOENT (logged only when must_exist) without a pagemap; the parent
+ * chain is followed `depth` dumps deep at most. */
+int cpages_load(const struct csrc *src, uint32_t pid, bool must_exist, int depth,
+		struct dr_pages **out);
+/* No runs at all (a zombie's). */
+struct dr_pages *cpages_empty(const struct csrc *src);
+
+/* dump.c: an archive's container, NULL for another dump */
+const struct csrc_meta *criu_container(const struct dump_read *d);
 
 #endif

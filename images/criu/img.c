@@ -247,6 +247,31 @@ int cimg_next(struct cimg *im, void **msg, const uint8_t **payload, size_t *plen
 	return 1;
 }
 
+int cimg_count(const struct csrc *s, enum cimg_kind k, uint64_t id, size_t *n)
+{
+	struct cimg *im;
+	int r;
+
+	*n = 0;
+	r = cimg_open(s, k, id, false, &im);
+	if (r < 0)
+		return r;
+	while (im->pos < im->len) {
+		size_t left = im->len - im->pos;
+		uint32_t len;
+
+		if (left < 4 || (len = le32(im->buf + im->pos)) > left - 4) {
+			pr_err("%s: truncated entry at offset %zu", im->name, im->pos);
+			r = -EIO;
+			break;
+		}
+		im->pos += 4 + len;
+		(*n)++;
+	}
+	cimg_close(im);
+	return r;
+}
+
 void cimg_close(struct cimg *im)
 {
 	if (!im)
