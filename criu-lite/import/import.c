@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdbool.h>
 #include <unistd.h>
 #include <sys/stat.h>
 
@@ -86,11 +87,32 @@ static int write_inventory(int out, const InventoryEntry *src)
 	return img_write_inventory(out, &inv);
 }
 
-static int open_out(const char *dir)
+/* After a failure: what this import wrote goes, and DIR if it made it. */
+static void remove_written(int out, const char *dir, const struct dump_read *d, bool made)
+{
+	static const enum img_kind kinds[] = { IMG_PROC, IMG_THREADS, IMG_MM, IMG_FILES,
+					       IMG_PAGEMAP };
+	char name[64];
+
+	for (size_t i = 0; i < d->nr_ps; i++) {
+		for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++)
+			if (!img_name(kinds[k], (int)d->ps[i]->pid, name, sizeof(name)))
+				unlinkat(out, name, 0);
+		snprintf(name, sizeof(name), "pages-%u.img", d->ps[i]->pid);
+		unlinkat(out, name, 0);
+	}
+	unlinkat(out, "pstree.img", 0);
+	unlinkat(out, "inventory.img", 0);
+	if (made)
+		rmdir(dir);
+}
+
+static int open_out(const char *dir, bool *made)
 {
 	int fd;
 
-	if (mkdir(dir, 0700) && errno != EEXIST)
+	*made = !mkdir(dir, 0700);
+	if (!*made && errno != EEXIST)
 		return pr_perror("cannot create %s", dir);
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
@@ -107,12 +129,13 @@ int import_dump(const char *src, const char *dst)
 {
 	struct import_stats st = { 0 };
 	struct dump_read d;
+	bool made = false;
 	int out, r;
 
 	r = dr_open(src, 0, &d);
 	if (r < 0)
 		return r;
-	out = open_out(dst);
+	out = open_out(dst, &made);
 	r = out < 0 ? out : 0;
 	for (size_t i = 0; i < d.nr_ps && !r; i++)
 		r = import_proc(&d, i, out, &st);
@@ -126,6 +149,8 @@ int import_dump(const char *src, const char *dst)
 		pr_info("%s: %zu processes, %llu threads, %.1f MiB of pages (%s) into %s", src,
 			d.nr_ps, (unsigned long long)st.threads, st.bytes / 1048576.0,
 			d.fmt->name, dst);
+	if (r < 0 && out >= 0)
+		remove_written(out, dst, &d, made);
 	if (out >= 0)
 		close(out);
 	dr_close(&d);
