@@ -241,3 +241,19 @@ int criu_show_file(const char *path, FILE *out)
 	free(s.label);
 	return r;
 }
+
+void criu_show_container(const struct dump_read *d, FILE *out)
+{
+	const struct csrc_meta *m = criu_container(d);
+	const struct { const char *key, *v; } rows[] = {
+		{ "container", m ? m->name : NULL }, { "id", m ? m->id : NULL },
+		{ "image", m ? m->image : NULL }, { "runtime", m ? m->runtime : NULL },
+		{ "manager", m ? m->engine : NULL }, { "pod", m ? m->pod : NULL },
+		{ "namespace", m ? m->namespace : NULL },
+		{ "checkpointed", m ? m->checkpointed : NULL },
+	};
+
+	for (size_t i = 0; m && i < sizeof(rows) / sizeof(rows[0]); i++)
+		if (rows[i].v)
+			fprintf(out, "%s: %s\n", rows[i].key, rows[i].v);
+}
