@@ -23,7 +23,7 @@ static void teardown(void)
 	rm_rf(tmp);
 }
 
-TestSuite(criu_robust, .init = setup, .fini = teardown, .timeout = 60);
+TestSuite(criu_robust, .init = setup, .fini = teardown, .timeout = 180);
 
 /* `verb -D src` fails with exactly one line that holds `want`. */
 static void refused(const char *verb, const char *src, const char *want)

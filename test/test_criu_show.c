@@ -49,13 +49,13 @@ static void every_image(const char *dir)
 	free(out);
 }
 
-Test(criu_show, every_image_decodes, .timeout = 120)
+Test(criu_show, every_image_decodes, .timeout = 300)
 {
 	every_image(criu_fixture("threads/images"));
 	every_image(criu_fixture("tree/images"));
 }
 
-Test(criu_show, values_as_crit_gives_them, .timeout = 60)
+Test(criu_show, values_as_crit_gives_them, .timeout = 180)
 {
 	char out[4096], path[1024];
 
@@ -94,7 +94,7 @@ Test(criu_show, values_as_crit_gives_them, .timeout = 60)
 
 /* A directory, and the same images as an archive: one document each, the
  * images decoding alike, the archive's container named. */
-Test(criu_show, directory_and_archive, .timeout = 60)
+Test(criu_show, directory_and_archive, .timeout = 180)
 {
 	char *dir = malloc(OUT_MAX), *arch = malloc(OUT_MAX), args[1024];
 

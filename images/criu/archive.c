@@ -289,9 +289,10 @@ int carch_open(const char *path, struct csrc *s)
 		close(fd);
 	if (r < 0)
 		return r;
-	qsort(s->m, s->nr, sizeof(*s->m), cmp_member);
-	if (!bsearch(&(struct csrc_member){ .name = "inventory.img" }, s->m, s->nr, sizeof(*s->m),
-		     cmp_member)) {
+	if (s->nr)
+		qsort(s->m, s->nr, sizeof(*s->m), cmp_member);
+	if (!s->nr || !bsearch(&(struct csrc_member){ .name = "inventory.img" }, s->m, s->nr,
+			       sizeof(*s->m), cmp_member)) {
 		pr_err("%s: not a checkpoint archive (no checkpoint/inventory.img)", path);
 		return -EINVAL;
 	}

@@ -203,7 +203,8 @@ int csrc_get(const struct csrc *s, const char *name, struct cfile *f)
 	memset(f, 0, sizeof(*f));
 	f->fd = -1;
 	if (s->dirfd < 0) {
-		const struct csrc_member *m = bsearch(name, s->m, s->nr, sizeof(*s->m), cmp_member);
+		const struct csrc_member *m = s->nr ? bsearch(name, s->m, s->nr, sizeof(*s->m),
+							      cmp_member) : NULL;
 
 		if (!m)
 			return -ENOENT;
