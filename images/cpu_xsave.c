@@ -39,13 +39,11 @@ uint32_t cpu_xsave_max_size(void)
 	return r[2] > r[1] ? r[2] : r[1];
 }
 
-static int add_component(InventoryEntry *inv, uint32_t feature)
+int xsave_layout_add(InventoryEntry *inv, uint32_t feature, uint32_t offset, uint32_t size,
+		     const uint32_t *flags)
 {
-	XsaveComponent *c, **arr;
-	uint32_t r[4];
+	XsaveComponent *c = malloc(sizeof(*c)), **arr;
 
-	cpuid_count(CPUID_XSAVE_LEAF, feature, r);
-	c = malloc(sizeof(*c));
 	arr = realloc(inv->xsave_layout, (inv->n_xsave_layout + 1) * sizeof(*arr));
 	if (!c || !arr) {
 		free(c);
@@ -55,13 +53,21 @@ static int add_component(InventoryEntry *inv, uint32_t feature)
 	}
 	xsave_component__init(c);
 	c->feature = feature;
-	c->size = r[0];
-	c->offset = r[1];
-	c->has_flags = 1;
-	c->flags = r[2];
+	c->size = size;
+	c->offset = offset;
+	c->has_flags = flags != NULL;
+	c->flags = flags ? *flags : 0;
 	inv->xsave_layout = arr;
 	inv->xsave_layout[inv->n_xsave_layout++] = c;
 	return 0;
+}
+
+static int add_component(InventoryEntry *inv, uint32_t feature)
+{
+	uint32_t r[4];
+
+	cpuid_count(CPUID_XSAVE_LEAF, feature, r);
+	return xsave_layout_add(inv, feature, r[1], r[0], &r[2]);
 }
 
 int cpu_xsave_layout(InventoryEntry *inv)

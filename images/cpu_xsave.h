@@ -18,6 +18,9 @@ uint32_t cpu_xsave_max_size(void);
 /* XCR0, the size of the XSAVE area it enables and where each of its
  * components sits (standard format), into an inventory. */
 int cpu_xsave_layout(InventoryEntry *inv);
+/* One more component in inv's xsave_layout (flags NULL: not known). */
+int xsave_layout_add(InventoryEntry *inv, uint32_t feature, uint32_t offset, uint32_t size,
+		     const uint32_t *flags);
 /* Where Intel's standard format puts user component `feature` (SDM vol. 1,
  * 13.4.3), as gdb's x86 target descriptions assume; false if unknown. */
 bool xsave_std_place(uint32_t feature, uint32_t *offset, uint32_t *size);

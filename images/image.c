@@ -478,6 +478,22 @@ int img_read_all(int dirfd, enum img_kind kind, int pid, bool must_exist,
 	return 0;
 }
 
+int img_write_entries(int dirfd, enum img_kind kind, int pid, void *const *msgs, size_t n)
+{
+	struct img *img = img_create(dirfd, kind, pid);
+	int r = 0;
+
+	if (!img)
+		return -errno;
+	for (size_t i = 0; i < n && !r; i++)
+		r = img_write(img, msgs[i]);
+	if (r) {
+		img_abort(img, dirfd);
+		return r;
+	}
+	return img_close(img);
+}
+
 int img_write_inventory(int dirfd, const InventoryEntry *inv)
 {
 	static const char tmp[] = "inventory.img.tmp";

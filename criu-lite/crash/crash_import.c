@@ -39,21 +39,6 @@ struct notes {
 	int err;
 };
 
-static int write_one(int dirfd, enum img_kind kind, int pid, const void *msg)
-{
-	struct img *img = img_create(dirfd, kind, pid);
-	int r;
-
-	if (!img)
-		return -errno;
-	r = img_write(img, msg);
-	if (r) {
-		img_abort(img, dirfd);
-		return r;
-	}
-	return img_close(img);
-}
-
 static int bytes_dup(ProtobufCBinaryData *b, protobuf_c_boolean *has, const uint8_t *p, size_t len)
 {
 	b->data = malloc(len ? len : 1);
@@ -183,7 +168,7 @@ static int write_proc(int dirfd, CrashEntry *ce, struct notes *n)
 	if (!pe->mm)
 		pr_warn("no mm layout in the crash record: the replay keeps criu-lite's brk, "
 			"argv/env bounds and /proc/PID/exe");
-	return write_one(dirfd, IMG_PROC, (int)ce->pid, pe);
+	return img_write_entries(dirfd, IMG_PROC, (int)ce->pid, (void *const *)&pe, 1);
 }
 
 static int write_threads(int dirfd, const CrashEntry *ce, struct notes *n)
@@ -279,7 +264,7 @@ static int write_pstree(int dirfd, const CrashEntry *ce, const struct notes *n)
 	ps.sid = ce->proc->sid;
 	ps.threads = tids;
 	ps.n_threads = n->nr;
-	r = write_one(dirfd, IMG_PSTREE, 0, &ps);
+	r = img_write_entries(dirfd, IMG_PSTREE, 0, (void *[]){ &ps }, 1);
 	free(tids);
 	return r;
 }

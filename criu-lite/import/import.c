@@ -21,37 +21,6 @@
 #include "images/dump_read.h"
 #include "images/log.h"
 
-static int write_one(int dirfd, enum img_kind kind, int pid, const void *msg)
-{
-	struct img *img = img_create(dirfd, kind, pid);
-	int r;
-
-	if (!img)
-		return -errno;
-	r = img_write(img, msg);
-	if (r) {
-		img_abort(img, dirfd);
-		return r;
-	}
-	return img_close(img);
-}
-
-static int write_all(int dirfd, enum img_kind kind, int pid, void **msgs, size_t n)
-{
-	struct img *img = img_create(dirfd, kind, pid);
-	int r = 0;
-
-	if (!img)
-		return -errno;
-	for (size_t i = 0; i < n && !r; i++)
-		r = img_write(img, msgs[i]);
-	if (r) {
-		img_abort(img, dirfd);
-		return r;
-	}
-	return img_close(img);
-}
-
 static int import_proc(struct dump_read *d, size_t i, int out, struct import_stats *st)
 {
 	struct dr_proc p;
@@ -61,13 +30,13 @@ static int import_proc(struct dump_read *d, size_t i, int out, struct import_sta
 	r = dr_proc_load(d, i, DR_ALL, &p);
 	if (r < 0)
 		return r;
-	r = write_one(out, IMG_PROC, pid, p.pe);
+	r = img_write_entries(out, IMG_PROC, pid, (void *const *)&p.pe, 1);
 	if (!r)
-		r = write_all(out, IMG_THREADS, pid, (void **)p.th, p.nr_th);
+		r = img_write_entries(out, IMG_THREADS, pid, (void *const *)p.th, p.nr_th);
 	if (!r)
-		r = write_all(out, IMG_MM, pid, (void **)p.vma, p.nr_vma);
+		r = img_write_entries(out, IMG_MM, pid, (void *const *)p.vma, p.nr_vma);
 	if (!r)
-		r = write_all(out, IMG_FILES, pid, (void **)p.fd, p.nr_fd);
+		r = img_write_entries(out, IMG_FILES, pid, (void *const *)p.fd, p.nr_fd);
 	if (!r)
 		r = import_pages(out, pid, p.pages, st);
 	st->threads += p.nr_th;
@@ -140,7 +109,7 @@ int import_dump(const char *src, const char *dst)
 	for (size_t i = 0; i < d.nr_ps && !r; i++)
 		r = import_proc(&d, i, out, &st);
 	if (!r)
-		r = write_all(out, IMG_PSTREE, 0, (void **)d.ps, d.nr_ps);
+		r = img_write_entries(out, IMG_PSTREE, 0, (void *const *)d.ps, d.nr_ps);
 	if (!r)
 		r = write_inventory(out, d.inv);
 	if (!r && d.unrestorable)

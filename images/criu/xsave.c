@@ -60,26 +60,12 @@ uint64_t cx_features(const Criu__UserX86FpregsEntry *fp)
 
 static int add_std(InventoryEntry *inv, uint32_t f)
 {
-	XsaveComponent *c = malloc(sizeof(*c)), **arr;
 	uint32_t off, size;
 
-	arr = realloc(inv->xsave_layout, (inv->n_xsave_layout + 1) * sizeof(*arr));
-	if (!c || !arr) {
-		free(c);
-		if (arr)
-			inv->xsave_layout = arr;
-		return -ENOMEM;
-	}
-	inv->xsave_layout = arr;
-	xsave_component__init(c);
 	xsave_std_place(f, &off, &size);
-	c->feature = f;
-	c->offset = off;
-	c->size = size;
-	inv->xsave_layout[inv->n_xsave_layout++] = c;
 	if (off + size > inv->xsave_size)
 		inv->xsave_size = off + size;
-	return 0;
+	return xsave_layout_add(inv, f, off, size, NULL);
 }
 
 int cx_plan(uint64_t features, InventoryEntry *inv, struct cx_layout *l)

@@ -1,17 +1,21 @@
 #!/usr/bin/env python3
-"""Grow a CRIU image directory by one anonymous mapping of SIZE MiB, its
-pages stored: a CRIU dump as large as wanted, for measuring readers of
-CRIU's images (scripts/bench_criu.sh) without CRIU itself.
+"""CRIU dumps made out of the fixtures, for the tests and the bench of
+criu-lite's CRIU reader, without CRIU itself. Protobuf is written by hand
+(tag, varint, length): messages are copied field by field, what is added
+is inserted where CRIU would have it.
 
-  criu_grow.py SRC_DIR DST_DIR SIZE_MIB
-
-SRC_DIR is a one-process CRIU dump (the threads fixture). The new mapping
-goes between the libraries and the stack, where CRIU would list it: before
-the last two VMAs (stack, vsyscall page) and before the last pagemap run
-(the stack's), its bytes before the stack's in the pages file. The bytes
-are random: no reader can take them for zeros. Protobuf is written by hand
-(tag, varint, length): the messages are copied field by field and the new
-VMA and pagemap entry inserted.
+  criu_craft.py grow SRC_DIR DST_DIR SIZE_MIB
+      SRC_DIR plus one anonymous mapping of SIZE_MIB MiB, its pages stored
+      (random bytes: no reader can take them for zeros). It goes between
+      the libraries and the stack, where CRIU would list it: before the
+      last two VMAs (stack, vsyscall page) and the last pagemap run (the
+      stack's), its bytes before the stack's in the pages file.
+  criu_craft.py split-parent SRC_DIR DST
+      A dump with a pre-dump parent, as `criu pre-dump` then `criu dump
+      --prev-images-dir` leave it: DST/parent the pre-dump (every page
+      stored), DST/dump the dump linked to it by its "parent" symlink, every
+      other present run of its pagemap marked PE_PARENT and its bytes left
+      out of its pages file. Reading DST/dump gives back what SRC holds.
 """
 import os
 import shutil
@@ -94,8 +98,7 @@ def write(path, head, msgs):
             f.write(struct.pack("<I", len(m)) + m)
 
 
-def main():
-    src, dst, mib = sys.argv[1], sys.argv[2], int(sys.argv[3])
+def grow(src, dst, mib):
     shutil.copytree(src, dst)
     pid = [n[3:-4] for n in os.listdir(dst) if n.startswith("mm-")][0]
     start, size = 0x7FF000000000, mib << 20
@@ -132,6 +135,55 @@ def main():
         for _ in range(size >> 20):
             f.write(os.urandom(1 << 20))
         f.write(tail)
+
+
+def scalars(msg):
+    """field -> varint value, for a message of varint fields only."""
+    out, i = {}, 0
+    while i < len(msg):
+        key, i = read_varint(msg, i)
+        out[key >> 3], i = read_varint(msg, i)
+    return out
+
+
+def encode(fields):
+    return b"".join(varint(k << 3) + varint(v) for k, v in sorted(fields.items()))
+
+
+def split_parent(src, dst):
+    os.makedirs(dst)
+    shutil.copytree(src, os.path.join(dst, "parent"))
+    shutil.copytree(src, os.path.join(dst, "dump"))
+    d = os.path.join(dst, "dump")
+    os.symlink("../parent", os.path.join(d, "parent"))
+    for name in os.listdir(d):
+        if not name.startswith("pagemap-"):
+            continue
+        head, pm = entries(os.path.join(d, name), 8)
+        pages_name = "pages-%d.img" % scalars(pm[0])[1]
+        pages = open(os.path.join(d, pages_name), "rb").read()
+        kept, off, out = bytearray(), 0, [pm[0]]
+        for k, e in enumerate(pm[1:]):
+            f = scalars(e)
+            length = f.get(5, f.get(2, 0)) * PAGE
+            if k % 2:
+                f[4] = 1  # PE_PARENT
+            else:
+                kept += pages[off:off + length]
+            off += length
+            out.append(encode(f))
+        write(os.path.join(d, name), head, out)
+        with open(os.path.join(d, pages_name), "wb") as fh:
+            fh.write(kept)
+
+
+def main():
+    if len(sys.argv) == 5 and sys.argv[1] == "grow":
+        grow(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    elif len(sys.argv) == 4 and sys.argv[1] == "split-parent":
+        split_parent(sys.argv[2], sys.argv[3])
+    else:
+        sys.exit(__doc__)
 
 
 if __name__ == "__main__":
