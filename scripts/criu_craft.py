@@ -10,6 +10,10 @@ is inserted where CRIU would have it.
       the libraries and the stack, where CRIU would list it: before the
       last two VMAs (stack, vsyscall page) and the last pagemap run (the
       stack's), its bytes before the stack's in the pages file.
+  criu_craft.py many-vmas SRC_DIR DST_DIR N
+      SRC_DIR plus N one-page anonymous mappings, a page apart, between the
+      heap and the libraries, the last with its page stored (its first 8
+      bytes: N): a core of more than 65535 segments.
   criu_craft.py split-parent SRC_DIR DST
       A dump with a pre-dump parent, as `criu pre-dump` then `criu dump
       --prev-images-dir` leave it: DST/parent the pre-dump (every page
@@ -137,6 +141,44 @@ def grow(src, dst, mib):
         f.write(tail)
 
 
+def payload(field):
+    """The bytes of a length-delimited field, without its tag and length."""
+    _, i = read_varint(field, 0)
+    n, i = read_varint(field, i)
+    return field[i:i + n]
+
+
+def many_vmas(src, dst, n):
+    shutil.copytree(src, dst)
+    pid = [x[3:-4] for x in os.listdir(dst) if x.startswith("mm-")][0]
+    base = 0x600000000000
+    addrs = [base + 2 * PAGE * i for i in range(n)]
+
+    head, (mm,) = entries("%s/mm-%s.img" % (dst, pid), 8)
+    out, done = [], False
+    for f in fields(mm):
+        if f[0] == 14 and not done and scalars(payload(f[2]))[1] > base:
+            out += [lfield(14, vfield(1, a) + vfield(2, a + PAGE) + vfield(3, 0) +
+                           vfield(4, 0) + vfield(5, 3) + vfield(6, 0x22) +
+                           vfield(7, 0x201) + vfield(8, zigzag(-1))) for a in addrs]
+            done = True
+        out.append(f[2])
+    write("%s/mm-%s.img" % (dst, pid), head, [b"".join(out)])
+
+    head, pm = entries("%s/pagemap-%s.img" % (dst, pid), 8)
+    pages = "%s/pages-%d.img" % (dst, read_varint(pm[0], 1)[0])
+    data = open(pages, "rb").read()
+    at, off = 1, 0
+    while at < len(pm) and scalars(pm[at])[1] < base:
+        f = scalars(pm[at])
+        off += f.get(5, f.get(2, 0)) * PAGE
+        at += 1
+    new = vfield(1, addrs[-1]) + vfield(2, 0) + vfield(4, 4) + vfield(5, 1)
+    write("%s/pagemap-%s.img" % (dst, pid), head, pm[:at] + [new] + pm[at:])
+    with open(pages, "wb") as f:
+        f.write(data[:off] + struct.pack("<Q", n) + bytes(PAGE - 8) + data[off:])
+
+
 def scalars(msg):
     """field -> varint value, for a message of varint fields only."""
     out, i = {}, 0
@@ -180,6 +222,8 @@ def split_parent(src, dst):
 def main():
     if len(sys.argv) == 5 and sys.argv[1] == "grow":
         grow(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    elif len(sys.argv) == 5 and sys.argv[1] == "many-vmas":
+        many_vmas(sys.argv[2], sys.argv[3], int(sys.argv[4]))
     elif len(sys.argv) == 4 and sys.argv[1] == "split-parent":
         split_parent(sys.argv[2], sys.argv[3])
     else:
