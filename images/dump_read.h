@@ -35,7 +35,7 @@
  * and a process's pe, th[], vma[], fd[] with protobuf_c_message_free_unpacked
  * (so each is unpacked, or built with malloc'd fields), pages with
  * dr_pages_free (build them with images/dump_read_backend.h). A backend's
- * close frees only its priv. Backends are listed in dump_read_formats.c. */
+ * close frees only its priv. Backends are listed in images/criu/formats.c. */
 #ifndef CRIU_LITE_DUMP_READ_H
 #define CRIU_LITE_DUMP_READ_H
 
