@@ -205,6 +205,9 @@ int rst_wait_event_stop(pid_t tid);
 
 /* mm.c: replace the address space of p (seized, j started on its leader). */
 int rst_mm_restore(struct rst_tree *t, struct rst_proc *p, struct rst_inj *j);
+/* vdso.c: for a dump that names no kernel, 0 if every dumped vdso is
+ * this kernel's, else -EINVAL after one line. */
+int rst_vdso_check(const struct rst_tree *t);
 /* pages.c */
 int rst_pages_restore(struct rst_tree *t, struct rst_proc *p, struct rst_inj *j);
 bool rst_vma_needs_write(const struct rst_proc *p, size_t idx);

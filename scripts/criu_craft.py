@@ -14,6 +14,14 @@ is inserted where CRIU would have it.
       SRC_DIR plus N one-page anonymous mappings, a page apart, between the
       heap and the libraries, the last with its page stored (its first 8
       bytes: N): a core of more than 65535 segments.
+  criu_craft.py host-vdso SRC_DIR DST_DIR
+      SRC_DIR with the dumped [vdso] pages replaced by the running kernel's
+      vdso: the dump as this kernel build would have made it, for a restore
+      (which refuses a vdso that is not this kernel's) of a program that
+      calls nothing in it.
+  criu_craft.py other-vdso SRC_DIR DST_DIR
+      As host-vdso, with one byte in the middle of the vdso changed: the
+      dump of another build of this kernel, which restore must refuse.
   criu_craft.py split-parent SRC_DIR DST
       A dump with a pre-dump parent, as `criu pre-dump` then `criu dump
       --prev-images-dir` leave it: DST/parent the pre-dump (every page
@@ -179,6 +187,41 @@ def many_vmas(src, dst, n):
         f.write(data[:off] + struct.pack("<Q", n) + bytes(PAGE - 8) + data[off:])
 
 
+def host_vdso(src, dst, flip=False):
+    shutil.copytree(src, dst)
+    pid = [x[3:-4] for x in os.listdir(dst) if x.startswith("mm-")][0]
+    _, (mm,) = entries("%s/mm-%s.img" % (dst, pid), 8)
+    vdso = [v for v in (scalars(payload(f[2])) for f in fields(mm) if f[0] == 14)
+            if v[7] & 0x8][0]
+    for line in open("/proc/self/maps"):
+        if line.rstrip().endswith("[vdso]"):
+            a, b = (int(x, 16) for x in line.split()[0].split("-"))
+    with open("/proc/self/mem", "rb") as m:
+        m.seek(a)
+        ours = m.read(b - a)
+    if len(ours) != vdso[2] - vdso[1]:
+        sys.exit("this kernel's vdso is %d bytes, the dumped one %d" %
+                 (len(ours), vdso[2] - vdso[1]))
+    if flip:
+        ours = ours[:len(ours) // 2] + bytes([ours[len(ours) // 2] ^ 0xff]) + \
+            ours[len(ours) // 2 + 1:]
+    _, pm = entries("%s/pagemap-%s.img" % (dst, pid), 8)
+    off = 0
+    for e in pm[1:]:
+        f = scalars(e)
+        n = f.get(5, f.get(2, 0)) * PAGE
+        if f[1] <= vdso[1] < f[1] + n:
+            break
+        off += n if f.get(4, 4) & 4 else 0
+    else:
+        sys.exit("the dump holds no pages of its vdso")
+    if not f.get(4, 4) & 4 or f[1] + n < vdso[2]:
+        sys.exit("the dump's vdso pages are not all stored in one run")
+    with open("%s/pages-%d.img" % (dst, scalars(pm[0])[1]), "r+b") as fh:
+        fh.seek(off + vdso[1] - f[1])
+        fh.write(ours)
+
+
 def scalars(msg):
     """field -> varint value, for a message of varint fields only."""
     out, i = {}, 0
@@ -224,6 +267,10 @@ def main():
         grow(sys.argv[2], sys.argv[3], int(sys.argv[4]))
     elif len(sys.argv) == 5 and sys.argv[1] == "many-vmas":
         many_vmas(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    elif len(sys.argv) == 4 and sys.argv[1] == "host-vdso":
+        host_vdso(sys.argv[2], sys.argv[3])
+    elif len(sys.argv) == 4 and sys.argv[1] == "other-vdso":
+        host_vdso(sys.argv[2], sys.argv[3], flip=True)
     elif len(sys.argv) == 4 and sys.argv[1] == "split-parent":
         split_parent(sys.argv[2], sys.argv[3])
     else:
