@@ -31,10 +31,18 @@ const char *criu_archive(void)
 	return criu_fixture(ARCHIVE);
 }
 
+/* Tests run in parallel: a file already there is left alone (rewriting it
+ * made gdb find the program newer than a core another test had just
+ * written, and cp onto a program a restored process runs fails with
+ * ETXTBSY); a missing or different one is renamed into place whole, with
+ * the fixture's times. */
 void criu_fixture_bins(void)
 {
-	int r = run_cmd(NULL, 0, "mkdir -p /tmp/criu-fixtures && cp -r '%s' '%s' /tmp/criu-fixtures/",
-			criu_fixture("bin"), criu_fixture("src"));
+	int r = run_cmd(NULL, 0,
+			"for d in bin src; do mkdir -p /tmp/criu-fixtures/$d && "
+			"for f in '%s'/$d/*; do t=/tmp/criu-fixtures/$d/$(basename \"$f\"); "
+			"cmp -s \"$f\" \"$t\" || { cp -p \"$f\" \"$t.$$\" && mv -f \"$t.$$\" \"$t\"; } "
+			"|| exit 1; done; done", criu_fixture("."));
 
 	cr_assert_eq(r, 0, "cannot copy the fixture programs to /tmp/criu-fixtures");
 }
