@@ -22,6 +22,10 @@ is inserted where CRIU would have it.
   criu_craft.py other-vdso SRC_DIR DST_DIR
       As host-vdso, with one byte in the middle of the vdso changed: the
       dump of another build of this kernel, which restore must refuse.
+  criu_craft.py shift-archive SRC_TAR DST_TAR
+      SRC_TAR with a 1-byte status.dump member first: every later member's
+      data then starts off a page boundary (a tar aligns to 512 bytes);
+      fails if checkpoint/pages-1.img is still page-aligned.
   criu_craft.py split-parent SRC_DIR DST
       A dump with a pre-dump parent, as `criu pre-dump` then `criu dump
       --prev-images-dir` leave it: DST/parent the pre-dump (every page
@@ -222,6 +226,20 @@ def host_vdso(src, dst, flip=False):
         fh.write(ours)
 
 
+def shift_archive(src, dst):
+    import io
+    import tarfile
+    with tarfile.open(src) as i, tarfile.open(dst, "w", format=tarfile.GNU_FORMAT) as o:
+        e = tarfile.TarInfo("status.dump")
+        e.size = 1
+        o.addfile(e, io.BytesIO(b"x"))
+        for m in i.getmembers():
+            o.addfile(m, i.extractfile(m) if m.isfile() else None)
+    with tarfile.open(dst) as t:
+        if t.getmember("checkpoint/pages-1.img").offset_data % PAGE == 0:
+            sys.exit("checkpoint/pages-1.img is still page-aligned in " + dst)
+
+
 def scalars(msg):
     """field -> varint value, for a message of varint fields only."""
     out, i = {}, 0
@@ -271,6 +289,8 @@ def main():
         host_vdso(sys.argv[2], sys.argv[3])
     elif len(sys.argv) == 4 and sys.argv[1] == "other-vdso":
         host_vdso(sys.argv[2], sys.argv[3], flip=True)
+    elif len(sys.argv) == 4 and sys.argv[1] == "shift-archive":
+        shift_archive(sys.argv[2], sys.argv[3])
     elif len(sys.argv) == 4 and sys.argv[1] == "split-parent":
         split_parent(sys.argv[2], sys.argv[3])
     else:

@@ -113,7 +113,7 @@ Test(criu_restore, directory)
  * 1024 bytes past a page boundary (restore maps pages: unpacked too). */
 Test(criu_restore, archives)
 {
-	char tar[300], zst[300], shifted[300], py[2048], off[32];
+	char tar[300], zst[300], shifted[300];
 
 	crafted("host-vdso", "checkpoint");
 	snprintf(tar, sizeof(tar), "%s/ck.tar", tmp);
@@ -121,19 +121,8 @@ Test(criu_restore, archives)
 	snprintf(shifted, sizeof(shifted), "%s/shifted.tar", tmp);
 	cr_assert_eq(run_cmd(NULL, 0, "tar -C '%s' -cf '%s' checkpoint && zstd -q '%s' -o '%s'",
 			     tmp, tar, tar, zst), 0);
-	snprintf(py, sizeof(py),
-		 "import io, tarfile\n"
-		 "src = tarfile.open(\"%s\")\n"
-		 "t = tarfile.open(\"%s\", \"w\", format=tarfile.GNU_FORMAT)\n"
-		 "e = tarfile.TarInfo(\"status.dump\"); e.size = 1\n"
-		 "t.addfile(e, io.BytesIO(b\"x\"))\n"
-		 "for m in src.getmembers():\n"
-		 "    t.addfile(m, src.extractfile(m) if m.isfile() else None)\n"
-		 "t.close()\n"
-		 "print(tarfile.open(\"%s\").getmember(\"checkpoint/pages-1.img\").offset_data %% 4096)\n",
-		 tar, shifted, shifted);
-	cr_assert_eq(run_cmd(off, sizeof(off), "python3 -c '%s'", py), 0);
-	cr_assert_neq(atoi(off), 0, "pages-1.img still page-aligned in %s", shifted);
+	cr_assert_eq(run_cmd(NULL, 0, "python3 scripts/criu_craft.py shift-archive '%s' '%s'",
+			     tar, shifted), 0);
 	restored_as_dumped(tar);
 	restored_as_dumped(zst);
 	restored_as_dumped(shifted);
