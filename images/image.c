@@ -528,3 +528,23 @@ int img_write_inventory(int dirfd, const InventoryEntry *inv)
 		unlinkat(dirfd, tmp, 0);
 	return r;
 }
+
+int img_dir_create(const char *dir, bool *made)
+{
+	bool m = !mkdir(dir, 0700);
+	int fd;
+
+	if (made)
+		*made = m;
+	if (!m && errno != EEXIST)
+		return pr_perror("cannot create %s", dir);
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return pr_perror("cannot open %s", dir);
+	if (!faccessat(fd, "inventory.img", F_OK, 0)) {
+		pr_err("%s already holds a dump: give an empty directory", dir);
+		close(fd);
+		return -EEXIST;
+	}
+	return fd;
+}

@@ -303,23 +303,6 @@ static int write_inventory(int dirfd, const CrashEntry *ce, const struct notes *
 	return r;
 }
 
-static int open_out(const char *dir)
-{
-	int fd;
-
-	if (mkdir(dir, 0700) && errno != EEXIST)
-		return pr_perror("cannot create %s", dir);
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return pr_perror("cannot open %s", dir);
-	if (!faccessat(fd, "inventory.img", F_OK, 0)) {
-		pr_err("%s already holds a dump: give an empty directory", dir);
-		close(fd);
-		return -EEXIST;
-	}
-	return fd;
-}
-
 static int load(const char *crash_dir, CrashEntry **ce, int *core_fd)
 {
 	int dfd = open(crash_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r;
@@ -391,7 +374,7 @@ int crash_import(const char *crash_dir, const char *out_dir)
 		pr_err("%s: the core is truncated", crash_dir);
 		r = -EBADMSG;
 	}
-	if (!r && (out = open_out(out_dir)) < 0)
+	if (!r && (out = img_dir_create(out_dir, NULL)) < 0)
 		r = out;
 	if (!r)
 		r = import(out, ce, &core, &stored);

@@ -76,24 +76,6 @@ static void remove_written(int out, const char *dir, const struct dump_read *d, 
 		rmdir(dir);
 }
 
-static int open_out(const char *dir, bool *made)
-{
-	int fd;
-
-	*made = !mkdir(dir, 0700);
-	if (!*made && errno != EEXIST)
-		return pr_perror("cannot create %s", dir);
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return pr_perror("cannot open %s", dir);
-	if (!faccessat(fd, "inventory.img", F_OK, 0)) {
-		pr_err("%s already holds a dump: give an empty directory", dir);
-		close(fd);
-		return -EEXIST;
-	}
-	return fd;
-}
-
 int import_dump(const char *src, const char *dst)
 {
 	struct import_stats st = { 0 };
@@ -104,7 +86,7 @@ int import_dump(const char *src, const char *dst)
 	r = dr_open(src, 0, &d);
 	if (r < 0)
 		return r;
-	out = open_out(dst, &made);
+	out = img_dir_create(dst, &made);
 	r = out < 0 ? out : 0;
 	for (size_t i = 0; i < d.nr_ps && !r; i++)
 		r = import_proc(&d, i, out, &st);
