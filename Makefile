@@ -4,7 +4,7 @@
 BUILD   ?= build
 PREFIX  ?= /usr/local
 CC      ?= gcc
-PKGS    := libprotobuf-c libnl-3.0 libnl-genl-3.0 libcap libelf
+PKGS    := libprotobuf-c libnl-3.0 libnl-genl-3.0 libcap libelf libarchive
 SAN     ?=
 
 CFLAGS  ?= -O2 -g
@@ -14,10 +14,12 @@ LDFLAGS += $(SAN)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 
 PROTOS   := $(wildcard images/*.proto)
-PB_SRCS  := $(patsubst images/%.proto,$(BUILD)/pb/%.pb-c.c,$(PROTOS))
+CRIU_PROTOS := $(wildcard images/criu/*.proto)
+PB_SRCS  := $(patsubst images/%.proto,$(BUILD)/pb/%.pb-c.c,$(PROTOS)) \
+            $(patsubst %.proto,$(BUILD)/pb/%.pb-c.c,$(CRIU_PROTOS))
 PB_HDRS  := $(PB_SRCS:.c=.h)
 PB_OBJS  := $(PB_SRCS:.c=.o)
-IMG_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard images/*.c)) $(PB_OBJS)
+IMG_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard images/*.c images/criu/*.c)) $(PB_OBJS)
 APP_SRCS := $(shell find common criu-lite convert restore -name '*.c' | sort)
 APP_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(APP_SRCS))
 LIB_OBJS := $(filter-out $(BUILD)/obj/criu-lite/main.o,$(APP_OBJS)) $(IMG_OBJS)
@@ -38,6 +40,13 @@ deps:
 $(BUILD)/pb/%.pb-c.c $(BUILD)/pb/%.pb-c.h: images/%.proto
 	@mkdir -p $(BUILD)/pb
 	protoc-c --proto_path=images --c_out=$(BUILD)/pb $<
+
+# CRIU's schema (images/criu/, package criu) is generated under
+# build/pb/images/criu/ and included as "images/criu/X.pb-c.h": its file
+# and message names never meet ours (both have an mm.proto, a vma_entry).
+$(BUILD)/pb/images/criu/%.pb-c.c $(BUILD)/pb/images/criu/%.pb-c.h: images/criu/%.proto
+	@mkdir -p $(BUILD)/pb
+	protoc-c --proto_path=. --c_out=$(BUILD)/pb $<
 
 $(BUILD)/pb/%.pb-c.o: $(BUILD)/pb/%.pb-c.c
 	$(CC) $(CFLAGS) -Wno-unused-parameter -c -o $@ $<

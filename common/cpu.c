@@ -1,85 +1,18 @@
-/* XCR0 and the XSAVE layout (CPUID leaf 0xD) for the inventory, so that a
- * reader of the raw NT_X86_XSTATE bytes knows where each component lives on
- * the CPU that wrote them; and the kernel release and architecture. */
-#include <cpuid.h>
+/* The inventory's description of this machine: its XSAVE state (see
+ * images/cpu_xsave.c), kernel release and architecture. */
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/utsname.h>
 
 #include "common/cpu.h"
 #include "images/log.h"
 
-#define CPUID_XSAVE_LEAF	0xd
-#define CPUID1_ECX_OSXSAVE	(1u << 27)
-
-static void cpuid_count(uint32_t leaf, uint32_t sub, uint32_t r[4])
-{
-	__cpuid_count(leaf, sub, r[0], r[1], r[2], r[3]);
-}
-
-uint64_t cpu_xcr0(void)
-{
-	uint32_t r[4], lo, hi;
-
-	cpuid_count(1, 0, r);
-	if (!(r[2] & CPUID1_ECX_OSXSAVE))
-		return 0;
-	/* xgetbv faults unless the OS set CR4.OSXSAVE, checked just above. */
-	__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-	return (uint64_t)hi << 32 | lo;
-}
-
-uint32_t cpu_xsave_max_size(void)
-{
-	uint32_t r[4];
-
-	if (!cpu_xcr0())
-		return 512 + 64;	/* legacy FXSAVE area + header */
-	cpuid_count(CPUID_XSAVE_LEAF, 0, r);
-	return r[2] > r[1] ? r[2] : r[1];
-}
-
-static int add_component(InventoryEntry *inv, uint32_t feature)
-{
-	XsaveComponent *c, **arr;
-	uint32_t r[4];
-
-	cpuid_count(CPUID_XSAVE_LEAF, feature, r);
-	c = malloc(sizeof(*c));
-	arr = realloc(inv->xsave_layout, (inv->n_xsave_layout + 1) * sizeof(*arr));
-	if (!c || !arr) {
-		free(c);
-		if (arr)
-			inv->xsave_layout = arr;
-		return -ENOMEM;
-	}
-	xsave_component__init(c);
-	c->feature = feature;
-	c->size = r[0];
-	c->offset = r[1];
-	c->has_flags = 1;
-	c->flags = r[2];
-	inv->xsave_layout = arr;
-	inv->xsave_layout[inv->n_xsave_layout++] = c;
-	return 0;
-}
-
 int cpu_fill_inventory(InventoryEntry *inv)
 {
 	struct utsname u;
-	uint32_t r[4];
 
-	inv->xcr0 = cpu_xcr0();
-	inv->xsave_size = 512;
-	if (inv->xcr0) {
-		cpuid_count(CPUID_XSAVE_LEAF, 0, r);
-		inv->xsave_size = r[1];	/* EBX: size for what XCR0 enables */
-	}
-	/* Components 0 (x87) and 1 (SSE) sit in the fixed legacy area. */
-	for (uint32_t f = 2; f < 64; f++)
-		if ((inv->xcr0 >> f) & 1 && add_component(inv, f))
-			return -ENOMEM;
+	if (cpu_xsave_layout(inv))
+		return -ENOMEM;
 	if (uname(&u))
 		return pr_perror("uname");
 	/* Set on a fresh entry: the old values are protobuf-c's static empty

@@ -19,31 +19,10 @@
 #include <string.h>
 
 #include "convert/convert.h"
+#include "images/cpu_xsave.h"
 #include "images/log.h"
 
 #define XSAVE_LEGACY_HDR 576	/* FXSAVE area + XSAVE header: never moves */
-
-/* Standard-format offsets of the user components as Intel lays them out
- * (SDM vol. 1, 13.4.3) and as gdb's x86 target descriptions assume. */
-static const struct { uint32_t feature, offset, size; } intel_layout[] = {
-	{ 2, 576, 256 },	/* AVX: upper halves of ymm0-15 */
-	{ 3, 960, 64 },		/* MPX BNDREGS */
-	{ 4, 1024, 64 },	/* MPX BNDCSR */
-	{ 5, 1088, 64 },	/* AVX-512 opmask k0-7 */
-	{ 6, 1152, 512 },	/* AVX-512 upper halves of zmm0-15 */
-	{ 7, 1664, 1024 },	/* AVX-512 zmm16-31 */
-	{ 9, 2688, 8 },		/* PKRU */
-	{ 17, 2752, 64 },	/* AMX TILECFG */
-	{ 18, 2816, 8192 },	/* AMX TILEDATA */
-};
-
-static int intel_index(uint32_t feature)
-{
-	for (size_t i = 0; i < sizeof(intel_layout) / sizeof(intel_layout[0]); i++)
-		if (intel_layout[i].feature == feature)
-			return (int)i;
-	return -1;
-}
 
 static void add_component(struct conv_xlayout *xl, const XsaveComponent *c)
 {
@@ -69,14 +48,14 @@ static bool needs_relayout(const struct conv_xlayout *xl)
 	bool differs = false;
 
 	for (uint32_t i = 0; i < xl->nr; i++) {
-		int k = intel_index(xl->comp[i].feature);
+		uint32_t off, size;
 
-		if (k < 0 || intel_layout[k].size != xl->comp[i].size) {
+		if (!xsave_std_place(xl->comp[i].feature, &off, &size) || size != xl->comp[i].size) {
 			pr_debug("XSAVE component %u unknown to gdb: kept as dumped",
 				 xl->comp[i].feature);
 			return false;
 		}
-		differs |= intel_layout[k].offset != xl->comp[i].offset;
+		differs |= off != xl->comp[i].offset;
 	}
 	return differs;
 }
@@ -100,8 +79,9 @@ void conv_xstate_plan(const InventoryEntry *inv, bool raw, struct conv_xlayout *
 	xl->size = XSAVE_LEGACY_HDR;
 	for (uint32_t i = 0; i < xl->nr; i++) {
 		struct conv_xcomp *c = &xl->comp[i];
+		uint32_t size;
 
-		c->offset = intel_layout[intel_index(c->feature)].offset;
+		xsave_std_place(c->feature, &c->offset, &size);
 		if (c->offset + c->size > xl->size)
 			xl->size = c->offset + c->size;
 	}

@@ -7,6 +7,7 @@
 int cmd_dump(int argc, char **argv);
 int cmd_pre_dump(int argc, char **argv);
 int cmd_show(int argc, char **argv);
+int cmd_import(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_coredump_server(int argc, char **argv);
 int cmd_coredump_handler(int argc, char **argv);

@@ -18,6 +18,7 @@ static const struct command commands[] = {
 	{ "restore", cmd_restore, "-D DIR: bring a dumped tree back to life" },
 	{ "convert", cmd_convert, "-D DIR -o CORE: turn images into an ELF core file" },
 	{ "show", cmd_show, "FILE.img | -D DIR [--ps|--mem|--files]: print images" },
+	{ "import", cmd_import, "-D DUMP -o DIR: criu-lite images from a CRIU dump or checkpoint archive" },
 	{ "check", cmd_check, "say what this kernel and your privilege allow" },
 	{ "coredump-server", cmd_coredump_server, "--store DIR [--socket PATH] [--install]: take crashes" },
 	{ "coredump-handler", cmd_coredump_handler, "%P %u %g %s %t %c %h %F: core_pattern pipe helper" },

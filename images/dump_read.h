@@ -35,7 +35,7 @@
  * and a process's pe, th[], vma[], fd[] with protobuf_c_message_free_unpacked
  * (so each is unpacked, or built with malloc'd fields), pages with
  * dr_pages_free (build them with images/dump_read_backend.h). A backend's
- * close frees only its priv. Backends are listed in dump_read_formats.c. */
+ * close frees only its priv. Backends are listed in images/criu/formats.c. */
 #ifndef CRIU_LITE_DUMP_READ_H
 #define CRIU_LITE_DUMP_READ_H
 
@@ -98,6 +98,11 @@ struct dump_read {
 	unsigned flags;		/* DR_* given to dr_open */
 	uint32_t nr_counted;	/* processes the dump counted apart from its pstree
 				 * (criu-lite: stats.img), set by the backend; 0: unknown */
+	/* State the dump holds that criu-lite's messages cannot carry (a CRIU
+	 * dump's namespaces, cgroups, queued socket bytes...), in one line:
+	 * restore refuses the dump with it. NULL when there is none; the
+	 * backend's, freed by its close. */
+	const char *unrestorable;
 	void *priv;		/* the backend's own state */
 };
 

@@ -10,7 +10,7 @@
 
 #include "images/dump_read.h"
 
-/* The formats dr_open asks, in order, NULL-terminated (dump_read_formats.c:
+/* The formats dr_open asks, in order, NULL-terminated (images/criu/formats.c:
  * a new backend is one row there). */
 extern const struct dr_format *const dr_formats[];
 /* criu-lite's own directory format (dump_read_native.c). */

@@ -479,6 +479,22 @@ int img_read_all(int dirfd, enum img_kind kind, int pid, bool must_exist,
 	return 0;
 }
 
+int img_write_entries(int dirfd, enum img_kind kind, int pid, void *const *msgs, size_t n)
+{
+	struct img *img = img_create(dirfd, kind, pid);
+	int r = 0;
+
+	if (!img)
+		return -errno;
+	for (size_t i = 0; i < n && !r; i++)
+		r = img_write(img, msgs[i]);
+	if (r) {
+		img_abort(img, dirfd);
+		return r;
+	}
+	return img_close(img);
+}
+
 int img_write_inventory(int dirfd, const InventoryEntry *inv)
 {
 	static const char tmp[] = "inventory.img.tmp";
@@ -512,4 +528,24 @@ int img_write_inventory(int dirfd, const InventoryEntry *inv)
 	if (r)
 		unlinkat(dirfd, tmp, 0);
 	return r;
+}
+
+int img_dir_create(const char *dir, bool *made)
+{
+	bool m = !mkdir(dir, 0700);
+	int fd;
+
+	if (made)
+		*made = m;
+	if (!m && errno != EEXIST)
+		return pr_perror("cannot create %s", dir);
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return pr_perror("cannot open %s", dir);
+	if (!faccessat(fd, "inventory.img", F_OK, 0)) {
+		pr_err("%s already holds a dump: give an empty directory", dir);
+		close(fd);
+		return -EEXIST;
+	}
+	return fd;
 }

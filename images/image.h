@@ -114,6 +114,13 @@ int img_create_raw(int dirfd, const char *name);
 /* write() until all of p is out (retrying EINTR): 0, or -errno (-EIO for
  * a write that took nothing), for raw files such as pages images. */
 int img_write_all(int fd, const void *p, size_t len);
+/* A whole image of n entries (one: &msg, 1), or none: a half-written
+ * image is removed. 0 or -errno (logged). */
+int img_write_entries(int dirfd, enum img_kind kind, int pid, void *const *msgs, size_t n);
+/* The directory a dump is written into, opened (O_DIRECTORY): created if
+ * missing (*made, when not NULL, says so), refused if it already holds an
+ * inventory. The fd or -errno (logged). */
+int img_dir_create(const char *dir, bool *made);
 /* Atomically publish the inventory: written to a temporary name, then renamed. */
 int img_write_inventory(int dirfd, const InventoryEntry *inv);
 

@@ -272,14 +272,14 @@ static void put_unknown(const struct json_style *st, FILE *f, const ProtobufCMes
 	fputc(']', f);
 }
 
-void json_put_message(const struct json_style *st, FILE *f, const ProtobufCMessage *msg,
-		      int level)
+/* The members of msg, each on its own line at `level` + 1; whether any was. */
+static bool put_fields(const struct json_style *st, FILE *f, const ProtobufCMessage *msg,
+		       int level)
 {
 	const ProtobufCMessageDescriptor *md = msg->descriptor;
 	const char *base = (const char *)msg;
 	bool first = true;
 
-	fputc('{', f);
 	for (unsigned i = 0; i < md->n_fields; i++) {
 		const ProtobufCFieldDescriptor *fd = &md->fields[i];
 		size_t n = 0;
@@ -308,7 +308,30 @@ void json_put_message(const struct json_style *st, FILE *f, const ProtobufCMessa
 		json_put_newline(st, f, level + 1);
 		put_unknown(st, f, msg, level + 1);
 	}
-	if (!first)
+	return !first;
+}
+
+void json_put_message(const struct json_style *st, FILE *f, const ProtobufCMessage *msg,
+		      int level)
+{
+	fputc('{', f);
+	if (put_fields(st, f, msg, level))
 		json_put_newline(st, f, level);
+	fputc('}', f);
+}
+
+void json_put_message_extra(const struct json_style *st, FILE *f, const ProtobufCMessage *msg,
+			    int level, const char *key, const uint8_t *data, size_t len)
+{
+	bool any;
+
+	fputc('{', f);
+	any = put_fields(st, f, msg, level);
+	fputs(any ? "," : "", f);
+	json_put_newline(st, f, level + 1);
+	json_put_string(f, key, strlen(key));
+	fputs(st->indent ? ": " : ":", f);
+	json_put_hex(f, data, len);
+	json_put_newline(st, f, level);
 	fputc('}', f);
 }

@@ -19,7 +19,7 @@
 
 /* An integer field better read in hex (addresses, masks, flag words): printed
  * as a string "0x...". `message` is the message's short_name (as in the
- * .proto: the descriptor's full name, as we use no package), or NULL to match the field name in any message; `field` NULL
+ * .proto: the descriptor's full name, package included for CRIU's ("criu.vma_entry")), or NULL to match the field name in any message; `field` NULL
  * matches every integer field of that message. This is data the
  * caller passes, so the printer itself stays free of per-message code. */
 struct json_hex_field {
@@ -42,5 +42,9 @@ void json_put_newline(const struct json_style *st, FILE *f, int level);
 /* `msg` as a JSON object whose closing brace sits at nesting `level`. */
 void json_put_message(const struct json_style *st, FILE *f, const ProtobufCMessage *msg,
 		      int level);
+/* The same with one more member, key: data as a hex string (the raw bytes
+ * an entry carries after it in some images). */
+void json_put_message_extra(const struct json_style *st, FILE *f, const ProtobufCMessage *msg,
+			    int level, const char *key, const uint8_t *data, size_t len);
 
 #endif

@@ -181,8 +181,11 @@ static int check_kernel(struct rst_tree *t)
 	struct utsname u;
 
 	/* Code keeps pointers into the vdso (glibc resolves its functions at
-	 * start-up); another kernel's vdso has other offsets. */
-	if (!uname(&u) && t->inv->kernel_release && strcmp(u.release, t->inv->kernel_release)) {
+	 * start-up); another kernel's vdso has other offsets. A dump that
+	 * does not name its kernel is judged by the vdso itself. */
+	if (!t->inv->kernel_release || !t->inv->kernel_release[0])
+		return rst_vdso_check(t);
+	if (!uname(&u) && strcmp(u.release, t->inv->kernel_release)) {
 		pr_err("%s was dumped on kernel %s, this is %s: the vdso the program uses "
 		       "would differ", t->dir, t->inv->kernel_release, u.release);
 		return -EINVAL;
@@ -199,6 +202,12 @@ int rst_check(struct rst_tree *t)
 	if (geteuid() != 0) {
 		pr_err("restore needs root (CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE, CAP_SYS_PTRACE)");
 		return -EPERM;
+	}
+	/* What the dump holds that restore cannot bring back (a CRIU dump's
+	 * namespaces, cgroups, queued socket bytes...): refused, not dropped. */
+	if (t->dr.unrestorable) {
+		pr_err("cannot restore %s: %s", t->dir, t->dr.unrestorable);
+		return -ENOTSUP;
 	}
 	r = check_inventory(t);
 	if (!r)

@@ -10,9 +10,30 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "images/log.h"
 #include "restore/rst.h"
+
+/* Where the child opens a pages source: its file in the dump directory, or
+ * for one that has no path of its own (a member of a checkpoint archive,
+ * read in place or unpacked in memory) the very file we hold, through
+ * /proc: the child is forked from us and opens it as root. */
+static int src_path(const struct dr_pages *pg, char **out)
+{
+	struct stat a, b;
+	int n;
+
+	n = asprintf(out, "%s/%s", pg->dir, pg->pages_file);
+	if (n >= 0 && pg->pages_fd >= 0 && !fstat(pg->pages_fd, &a) &&
+	    (stat(*out, &b) || a.st_dev != b.st_dev || a.st_ino != b.st_ino)) {
+		free(*out);
+		n = asprintf(out, "/proc/%d/fd/%d", getpid(), pg->pages_fd);
+	}
+	if (n < 0)
+		*out = NULL;
+	return n < 0 ? -ENOMEM : 0;
+}
 
 /* A process's images, moved into p (their owner from now on: rst_free). */
 static int load_proc(struct rst_tree *t, size_t idx, struct rst_proc *p)
@@ -32,10 +53,8 @@ static int load_proc(struct rst_tree *t, size_t idx, struct rst_proc *p)
 	p->nr_fd = d.nr_fd;
 	p->pages = d.pages;
 	for (struct dr_pages *pg = p->pages; pg; pg = pg->parent) {
-		if (asprintf(&p->src_path[p->nr_src], "%s/%s", pg->dir, pg->pages_file) < 0) {
-			p->src_path[p->nr_src] = NULL;
+		if (src_path(pg, &p->src_path[p->nr_src]))
 			return -ENOMEM;
-		}
 		p->src[p->nr_src++] = pg;
 	}
 	p->tids = calloc(p->nr_th, sizeof(*p->tids));

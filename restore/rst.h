@@ -245,6 +245,9 @@ int rst_vma_advise(struct rst_proc *p, struct rst_inj *j, struct rst_batch *b, s
 /* aio.c: each aio ring's context made again and its ring moved where the
  * dumped one was, over the pages restored there. */
 int rst_aio_restore(struct rst_proc *p, struct rst_inj *j);
+/* vdso.c: for a dump that names no kernel, 0 if every dumped vdso is
+ * this kernel's, else -EINVAL after one line. */
+int rst_vdso_check(const struct rst_tree *t);
 /* pages.c */
 int rst_pages_restore(struct rst_tree *t, struct rst_proc *p, struct rst_inj *j);
 bool rst_vma_needs_write(const struct rst_proc *p, size_t idx);

@@ -39,21 +39,6 @@ struct notes {
 	int err;
 };
 
-static int write_one(int dirfd, enum img_kind kind, int pid, const void *msg)
-{
-	struct img *img = img_create(dirfd, kind, pid);
-	int r;
-
-	if (!img)
-		return -errno;
-	r = img_write(img, msg);
-	if (r) {
-		img_abort(img, dirfd);
-		return r;
-	}
-	return img_close(img);
-}
-
 static int bytes_dup(ProtobufCBinaryData *b, protobuf_c_boolean *has, const uint8_t *p, size_t len)
 {
 	b->data = malloc(len ? len : 1);
@@ -183,7 +168,7 @@ static int write_proc(int dirfd, CrashEntry *ce, struct notes *n)
 	if (!pe->mm)
 		pr_warn("no mm layout in the crash record: the replay keeps criu-lite's brk, "
 			"argv/env bounds and /proc/PID/exe");
-	return write_one(dirfd, IMG_PROC, (int)ce->pid, pe);
+	return img_write_entries(dirfd, IMG_PROC, (int)ce->pid, (void *const *)&pe, 1);
 }
 
 static int write_threads(int dirfd, const CrashEntry *ce, struct notes *n)
@@ -279,7 +264,7 @@ static int write_pstree(int dirfd, const CrashEntry *ce, const struct notes *n)
 	ps.sid = ce->proc->sid;
 	ps.threads = tids;
 	ps.n_threads = n->nr;
-	r = write_one(dirfd, IMG_PSTREE, 0, &ps);
+	r = img_write_entries(dirfd, IMG_PSTREE, 0, (void *[]){ &ps }, 1);
 	free(tids);
 	return r;
 }
@@ -316,23 +301,6 @@ static int write_inventory(int dirfd, const CrashEntry *ce, const struct notes *
 		r = img_write_inventory(dirfd, inv);
 	img_free(inv);
 	return r;
-}
-
-static int open_out(const char *dir)
-{
-	int fd;
-
-	if (mkdir(dir, 0700) && errno != EEXIST)
-		return pr_perror("cannot create %s", dir);
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return pr_perror("cannot open %s", dir);
-	if (!faccessat(fd, "inventory.img", F_OK, 0)) {
-		pr_err("%s already holds a dump: give an empty directory", dir);
-		close(fd);
-		return -EEXIST;
-	}
-	return fd;
 }
 
 static int load(const char *crash_dir, CrashEntry **ce, int *core_fd)
@@ -406,7 +374,7 @@ int crash_import(const char *crash_dir, const char *out_dir)
 		pr_err("%s: the core is truncated", crash_dir);
 		r = -EBADMSG;
 	}
-	if (!r && (out = open_out(out_dir)) < 0)
+	if (!r && (out = img_dir_create(out_dir, NULL)) < 0)
 		r = out;
 	if (!r)
 		r = import(out, ce, &core, &stored);

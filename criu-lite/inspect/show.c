@@ -10,6 +10,7 @@
 
 #include "criu-lite/commands.h"
 #include "criu-lite/inspect/show.h"
+#include "images/criu/criu_read.h"
 #include "images/image.h"
 #include "images/json.h"
 #include "images/log.h"
@@ -250,7 +251,11 @@ static int parse_args(int argc, char **argv, const char **dir, enum show_mode *m
 static int show_one_file(const char *path)
 {
 	char *text;
-	int r = buffered(stdout, put_image_path, (void *)path, &text);
+	int r;
+
+	if (criu_is_image_file(path))
+		return criu_show_file(path, stdout);
+	r = buffered(stdout, put_image_path, (void *)path, &text);
 
 	free(text);
 	if (!r)
@@ -268,6 +273,8 @@ static int show_in_dir(const char *dir, enum show_mode mode)
 	case SHOW_FILES: return show_files(dir, stdout);
 	default: break;
 	}
+	if (criu_is_dump(dir))
+		return criu_show_dump(dir, stdout);
 	/* Every image as it is: JSON is for looking at a damaged dump too. */
 	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dirfd < 0)
