@@ -25,6 +25,7 @@ int rst_fds_prepare(struct rst_tree *t)
 		return -ENOMEM;
 	t->fdr.nr_procs = t->nr_procs;
 	t->fdr.opts = t->opts.fd;
+	t->fdr.kind_of = fd_kind_of;
 	for (size_t i = 0; i < t->nr_procs; i++) {
 		struct fd_rst_proc *fp = &t->fdr.procs[i];
 
@@ -107,6 +108,19 @@ static int open_one(struct rst_tree *t, size_t i, size_t j)
 	return 0;
 }
 
+/* A step of every kind over the whole tree (link, late). */
+static int kinds_step(struct rst_tree *t, int (*step)(struct fd_rst *, char *, size_t),
+		      const char *what)
+{
+	char why[512] = "";
+	int r = step(&t->fdr, why, sizeof(why));
+
+	if (r < 0)
+		pr_err("cannot restore the tree's files (%s them): %s", what,
+		       why[0] ? why : strerror(-r));
+	return r;
+}
+
 int rst_fds_open(struct rst_tree *t)
 {
 	size_t total;
@@ -125,7 +139,16 @@ int rst_fds_open(struct rst_tree *t)
 		for (size_t j = 0; !r && j < fp->nr_fd; j++)
 			r = open_one(t, i, j);
 	}
+	if (!r)
+		r = kinds_step(t, fd_kinds_link, "connecting");
 	return r;
+}
+
+int rst_fds_late(struct rst_tree *t)
+{
+	for (size_t i = 0; i < t->nr_procs; i++)
+		t->fdr.procs[i].real_pid = t->procs[i].pid;
+	return kinds_step(t, fd_kinds_late, "finishing");
 }
 
 void rst_fds_close(struct rst_tree *t)
@@ -145,6 +168,7 @@ void rst_fds_close(struct rst_tree *t)
 void rst_fds_free(struct rst_tree *t)
 {
 	rst_fds_close(t);
+	fd_kinds_rst_done(&t->fdr);
 	free(t->fdr.procs);
 	t->fdr.procs = NULL;
 	t->fdr.nr_procs = 0;

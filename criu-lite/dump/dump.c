@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/fd/fd.h"
 #include "common/kerndat.h"
 #include "criu-lite/capture/capture.h"
 #include "criu-lite/dump/dump.h"
@@ -246,7 +247,12 @@ static void release(struct dump_ctx *c, enum release_mode mode)
 {
 	if (c->tree.released)
 		return;
+	/* the kinds of file first (TCP connections leave repair mode, or are
+	 * silenced for the kill; the network lock goes or stays) */
+	fd_dump_end(&c->opts->fd, mode == RELEASE_KILL ? FD_DUMP_KILL : FD_DUMP_RESUME);
 	seize_release(&c->tree, mode);
+	if (mode == RELEASE_KILL)
+		fd_dump_end(&c->opts->fd, FD_DUMP_KILLED);
 	c->thaw_ns = clock_ns(CLOCK_MONOTONIC);
 }
 

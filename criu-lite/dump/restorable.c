@@ -38,7 +38,7 @@ static int load_view(int dirfd, const struct dump_tree *tree, struct fd_rst *r)
 int dump_check_restorable(int dirfd, const struct dump_tree *tree, const struct fd_rst_opts *opts,
 			  const char *refusing)
 {
-	struct fd_rst r = { .opts = *opts };
+	struct fd_rst r = { .opts = *opts, .kind_of = fd_kind_of };
 	int bad = 0, rc;
 
 	r.opts.at_dump = true;

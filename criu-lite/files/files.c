@@ -188,6 +188,25 @@ out:
 	return r;
 }
 
+/* Files criu-lite itself holds for c (files in flight it received while
+ * peeking a socket of c->pid): dumped as fds of criu-lite, with c's socket
+ * tables (the sockets live in the target's netns). */
+static int dump_own(struct fd_dump *c, const int *fds, size_t n, FdEntry **out)
+{
+	struct fd_dump self = { .pid = getpid(), .sk = c->sk, .sk_loaded = c->sk_loaded,
+				.dump_own = dump_own };
+	int r = 0;
+
+	self.pidfd = (int)syscall(SYS_pidfd_open, self.pid, 0);
+	for (size_t i = 0; i < n && !r; i++)
+		r = dump_one(&self, fds[i], &out[i]);
+	self.sk = NULL;		/* c's */
+	fd_dump_done(&self);
+	if (self.pidfd >= 0)
+		close(self.pidfd);
+	return r;
+}
+
 static int dump_fds(struct fd_dump *ctx, struct img *img, const int *fds, size_t nr)
 {
 	bool vanished = false;
@@ -221,7 +240,7 @@ static int dump_fds(struct fd_dump *ctx, struct img *img, const int *fds, size_t
 
 int files_dump(int dirfd, pid_t pid)
 {
-	struct fd_dump ctx = { .pid = pid, .pidfd = -1 };
+	struct fd_dump ctx = { .pid = pid, .pidfd = -1, .dump_own = dump_own };
 	struct img *img;
 	size_t nr = 0;
 	int *fds = NULL;
