@@ -5,6 +5,8 @@
  * line per case. Peers outside the tree are the test itself. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <nftables/libnftables.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -18,6 +20,7 @@
 #include <netinet/in.h>
 #include <unistd.h>
 
+#include "images/image.h"
 #include "test/restore_util.h"
 
 TestSuite(sockets, .fini = rt_kill_leftovers);
@@ -259,4 +262,193 @@ Test(sockets, tcp_exchange_in_the_tree_goes_on_without_a_gap, .timeout = 120)
 Test(sockets, tcp6_exchange_in_the_tree_goes_on_without_a_gap, .timeout = 120)
 {
 	tcp_exchange("6");
+}
+
+/* ---- TCP to a peer outside the tree: the test is the client ---- */
+
+static int tcp_client(int port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	cr_assert_eq(connect(c, (struct sockaddr *)&a, sizeof(a)), 0, "connect: %s",
+		     strerror(errno));
+	return c;
+}
+
+/* The network lock named in a dump's TCP entries of pid, or "". */
+static void lock_of(const char *img, pid_t pid, char *name, size_t len)
+{
+	int dirfd = open(img, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	FdEntry **e = NULL;
+	size_t n = 0;
+
+	name[0] = '\0';
+	cr_assert_geq(dirfd, 0);
+	cr_assert_eq(img_read_all(dirfd, IMG_FILES, pid, true, NULL, (void ***)&e, &n), 0);
+	for (size_t i = 0; i < n; i++)
+		if (e[i]->sock && e[i]->sock->tcp && e[i]->sock->tcp->lock)
+			snprintf(name, len, "%s", e[i]->sock->tcp->lock);
+	img_free_all((void **)e, n);
+	close(dirfd);
+}
+
+/* Does the nftables table exist (in our netns)? */
+static bool table_exists(const char *name)
+{
+	struct nft_ctx *n = nft_ctx_new(NFT_CTX_DEFAULT);
+	char cmd[160];
+	bool r;
+
+	nft_ctx_buffer_error(n);
+	nft_ctx_buffer_output(n);
+	snprintf(cmd, sizeof(cmd), "list table inet %s", name);
+	r = nft_run_cmd_from_buffer(n, cmd) == 0;
+	nft_ctx_free(n);
+	return r;
+}
+
+static bool echoes(int c, const char *msg, int ms)
+{
+	char buf[64];
+	size_t n = strlen(msg);
+
+	return write(c, msg, n) == (ssize_t)n && readable(c, ms) && read(c, buf, sizeof(buf)) ==
+	       (ssize_t)n && !memcmp(buf, msg, n);
+}
+
+/* The echo server with one client (us), dumped with --kill and `opt`. */
+struct echo {
+	char dir[256], img[300], err[4096];
+	struct target t;
+	int port, c;
+};
+
+static void echo_dumped(struct echo *e, const char *tag, const char *opt)
+{
+	char pid[16];
+
+	make_tmpdir(e->dir, sizeof(e->dir), tag);
+	snprintf(e->img, sizeof(e->img), "%s/img", e->dir);
+	rt_start(&e->t, target_path("sk_echo"), "4", NULL);
+	e->port = (int)target_ready_u64(&e->t, "port");
+	e->c = tcp_client(e->port);
+	cr_assert(echoes(e->c, "before\n", 5000), "the server does not echo");
+	cr_assert_eq(mkdir(e->img, 0700), 0);
+	snprintf(pid, sizeof(pid), "%d", e->t.pid);
+	/* no option: refused before anything is killed */
+	cr_expect_neq(run_criu_lite(e->err, sizeof(e->err), "dump", "-t", pid, "-D", e->img,
+				    "--kill", NULL), 0, "dump --kill of a connection to outside");
+	cr_expect(strstr(e->err, "fd 4") && strstr(e->err, "--tcp-established"),
+		  "unclear refusal: %s", e->err);
+	cr_expect(echoes(e->c, "still\n", 5000), "the refused dump disturbed the connection");
+	cr_assert_eq(run_criu_lite(e->err, sizeof(e->err), "dump", "-t", pid, "-D", e->img,
+				   "--kill", opt, NULL), 0, "dump --kill %s: %s", opt, e->err);
+	waitpid(e->t.pid, NULL, 0);
+	rt_target = 0;
+	close(e->t.out_fd);
+}
+
+Test(sockets, outside_client_with_tcp_established_is_answered_on_the_same_connection,
+     .timeout = 90)
+{
+	struct echo e;
+	struct rt_run r;
+	pid_t root;
+	char buf[8];
+
+	char lock[128];
+
+	echo_dumped(&e, "sk-est", "--tcp-established");
+	lock_of(e.img, e.t.pid, lock, sizeof(lock));
+	cr_expect(lock[0] && table_exists(lock), "no network lock %s after the dump", lock);
+	/* the program is gone; the lock keeps our kernel from resetting us */
+	cr_expect_not(readable(e.c, 300), "the connection ended with the kill");
+	cr_expect_eq(write(e.c, "during\n", 7), 7, "writing while the server is down");
+	rt_restore_start(&r, e.dir, "-D", e.img, "--tcp-established", NULL);
+	cr_assert(rt_wait_pidfile(&root), "no pidfile from the restore");
+	/* what we wrote while it was down, retransmitted, then a new line */
+	cr_expect(readable(e.c, 20000) && read(e.c, buf, 7) == 7 && !memcmp(buf, "during\n", 7),
+		  "the restored server did not answer what was sent while it was down");
+	cr_expect(echoes(e.c, "after\n", 10000), "the same connection does not answer");
+	cr_expect_not(table_exists(lock), "the restore left the network lock %s", lock);
+	cr_expect_eq(run_cmd(NULL, 0, "%s show -D %s >/dev/null", criu_lite_path(), e.img), 0);
+	close(e.c);
+	e.c = tcp_client(e.port);
+	cr_expect(echoes(e.c, "new\n", 5000), "a new client is not answered");
+	close(e.c);
+	rt_kill_wait(root);
+	rt_restore_finish(&r, e.err, sizeof(e.err));
+	rm_rf(e.dir);
+}
+
+Test(sockets, outside_client_with_tcp_close_sees_the_end, .timeout = 90)
+{
+	struct echo e;
+	struct rt_run r;
+	pid_t root;
+	char buf[8];
+	ssize_t n;
+
+	echo_dumped(&e, "sk-close", "--tcp-established");
+	rt_restore_start(&r, e.dir, "-D", e.img, "--tcp-close", NULL);
+	cr_assert(rt_wait_pidfile(&root), "no pidfile from the restore");
+	/* our next write meets a closed connection: a reset, or the end */
+	n = write(e.c, "x\n", 2);
+	cr_expect(readable(e.c, 20000), "the connection did not end");
+	n = read(e.c, buf, sizeof(buf));
+	cr_expect(n == 0 || (n < 0 && errno == ECONNRESET), "read %zd (%s)", n, strerror(errno));
+	close(e.c);
+	e.c = tcp_client(e.port);
+	cr_expect(echoes(e.c, "new\n", 5000), "a new client is not answered");
+	close(e.c);
+	rt_kill_wait(root);
+	rt_restore_finish(&r, e.err, sizeof(e.err));
+	rm_rf(e.dir);
+}
+
+/* A plain dump reads the connection in repair mode and leaves it as it was:
+ * it goes on, and no lock is left. */
+Test(sockets, plain_dump_leaves_connections_as_they_were, .timeout = 60)
+{
+	char dir[256], img[300], err[4096], pid[16], lock[128];
+	struct target t;
+	int port, c;
+
+	make_tmpdir(dir, sizeof(dir), "sk-plain");
+	snprintf(img, sizeof(img), "%s/img", dir);
+	rt_start(&t, target_path("sk_echo"), "6", NULL);
+	port = (int)target_ready_u64(&t, "port");
+	{
+		struct sockaddr_in6 a = { .sin6_family = AF_INET6, .sin6_port = htons(port),
+					  .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+
+		c = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		cr_assert_eq(connect(c, (struct sockaddr *)&a, sizeof(a)), 0);
+	}
+	cr_assert(echoes(c, "one\n", 5000));
+	cr_assert_eq(write(c, "unread", 6), 6);	/* in the server's queue at the dump */
+	usleep(100000);
+	cr_assert_eq(mkdir(img, 0700), 0);
+	snprintf(pid, sizeof(pid), "%d", t.pid);
+	cr_assert_eq(run_criu_lite(err, sizeof(err), "dump", "-t", pid, "-D", img, NULL), 0,
+		     "dump: %s", err);
+	cr_expect(strstr(err, "--tcp-established"), "the plain dump did not warn: %s", err);
+	lock_of(img, t.pid, lock, sizeof(lock));
+	cr_expect_not(lock[0] && table_exists(lock), "a plain dump left the lock %s", lock);
+	{
+		char buf[32] = "";
+		size_t got = 0;
+		ssize_t n = 0;
+
+		cr_expect_eq(write(c, "two\n", 4), 4);
+		while (got < 10 && readable(c, 5000) && (n = read(c, buf + got, 10 - got)) > 0)
+			got += (size_t)n;
+		cr_expect_str_eq(buf, "unreadtwo\n", "the connection after the dump: '%s'", buf);
+	}
+	target_kill(&t);
+	rt_target = 0;
+	close(c);
+	rm_rf(dir);
 }

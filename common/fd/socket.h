@@ -155,6 +155,10 @@ struct sk_rst {
 	struct sk_rights { const SkPacket *pk; int *fds; size_t n; } *rights;
 	size_t nr_rights;
 	int aside_seq;
+	/* network locks the dumps left (names copied: entries may be freed
+	 * before the last cleanup) */
+	char *locks[8];
+	size_t nr_locks;
 	/* socket.c's sk_open_entry: the socket kind's open, for the families
 	 * that make another socket first (a listener, a peer) */
 	int (*open)(struct fd_rst *r, const FdEntry *e, char *why, size_t len);
@@ -172,6 +176,8 @@ void sk_for_each_entry(const struct fd_rst *r, void (*fn)(const FdEntry *e, void
 		       void *arg);
 int sk_index(struct fd_rst *r);
 void sk_unlink_all(struct sk_rst *s);
+/* Note the lock (sk_tcp.lock) of a restored connection, once. */
+int sk_lock_note(struct sk_rst *s, const SocketInfo *si);
 void sk_rst_free(struct fd_rst *r);
 int sk_unlink_later(struct sk_rst *s, const char *path);
 /* Dumped pid -> its pid now, for credentials; unchanged if not in the tree. */

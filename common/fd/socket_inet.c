@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <netinet/in.h>
@@ -155,6 +156,8 @@ int sk_inet_open(struct fd_rst *r, const FdEntry *e, char *why, size_t len)
 
 	if (!is_conn(si))
 		return plain(r, e, why, len);
+	if (sk_lock_note(r->sk, si))
+		return fd_rst_fail(why, len, ENOMEM, "too many network locks");
 	if (sk_tcp_in_tree(r, si) || r->opts.tcp_established)
 		return sk_tcp_restore(r, e, why, len);
 	if (r->opts.tcp_close)
@@ -220,27 +223,18 @@ int sk_inet_late(struct fd_rst *r, struct sk_obj *o, char *why, size_t len)
 int sk_inet_finish(struct fd_rst *r, bool ok, char *why, size_t len)
 {
 	struct sk_rst *s = r->sk;
-	const char *done[8];
-	size_t nr_done = 0;
 	int rc = 0;
 
-	for (size_t i = 0; s && i < s->nr_obj; i++) {
-		const SocketInfo *si = s->obj[i].e->sock;
-		bool seen = false;
-
-		if (!si->tcp || !si->tcp->lock || !si->tcp->lock[0])
-			continue;
-		for (size_t k = 0; k < nr_done; k++)
-			seen |= !strcmp(done[k], si->tcp->lock);
-		if (seen || nr_done == 8)
-			continue;
-		done[nr_done++] = si->tcp->lock;
-		if (sk_lock_remove(si->tcp->lock) && !rc)
+	for (size_t i = 0; s && i < s->nr_locks; i++) {
+		if (sk_lock_remove(s->locks[i]) && !rc)
 			rc = fd_rst_fail(why, len, EIO, "cannot remove the network lock %s",
-					 si->tcp->lock);
+					 s->locks[i]);
 		if (!ok)
 			pr_warn("network lock %s removed: the connections it held are lost",
-				si->tcp->lock);
+				s->locks[i]);
+		free(s->locks[i]);
 	}
+	if (s)
+		s->nr_locks = 0;
 	return rc;
 }

@@ -155,6 +155,20 @@ int sk_unlink_later(struct sk_rst *s, const char *path)
 	return 0;
 }
 
+int sk_lock_note(struct sk_rst *s, const SocketInfo *si)
+{
+	const char *name = si->tcp ? si->tcp->lock : NULL;
+
+	if (!name || !name[0])
+		return 0;
+	for (size_t i = 0; i < s->nr_locks; i++)
+		if (!strcmp(s->locks[i], name))
+			return 0;
+	if (s->nr_locks == sizeof(s->locks) / sizeof(s->locks[0]))
+		return -E2BIG;
+	return (s->locks[s->nr_locks] = strdup(name)) ? (s->nr_locks++, 0) : -ENOMEM;
+}
+
 pid_t sk_real_pid(const struct fd_rst *r, uint32_t pid)
 {
 	for (size_t i = 0; i < r->nr_procs; i++)
@@ -195,6 +209,8 @@ void sk_rst_free(struct fd_rst *r)
 		free(s->rights[i].fds);
 	}
 	free(s->rights);
+	for (size_t i = 0; i < s->nr_locks; i++)
+		free(s->locks[i]);
 	free(s->obj);
 	free(s->ent);
 	free(s);

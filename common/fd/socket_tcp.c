@@ -163,8 +163,10 @@ int sk_tcp_restore(struct fd_rst *r, const FdEntry *e, char *why, size_t len)
 		return -ENOMEM;
 	}
 	o->in_repair = true;
-	if (set_int(s, TCP_REPAIR, 1, "TCP_REPAIR (needs CAP_NET_ADMIN)", why, len) ||
-	    sk_opts_restore(s, si, SK_OPTS_BIND, why, len))
+	/* options first: SO_REUSEADDR would undo the reuse repair mode forces
+	 * (the port is the listener's too) */
+	if (sk_opts_restore(s, si, SK_OPTS_BIND, why, len) ||
+	    set_int(s, TCP_REPAIR, 1, "TCP_REPAIR (needs CAP_NET_ADMIN)", why, len))
 		return -EINVAL;
 	seqs(si, t, &rcv, &snd);
 	if (set_int(s, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE, "TCP_REPAIR_QUEUE", why, len) ||
