@@ -452,3 +452,62 @@ Test(sockets, plain_dump_leaves_connections_as_they_were, .timeout = 60)
 	close(c);
 	rm_rf(dir);
 }
+
+/* ---- datagram sockets ---- */
+
+Test(sockets, datagram_sockets_come_back_with_their_queues, .timeout = 90)
+{
+	char dir[256], img[300], go[300], err[4096], range[64] = "";
+	struct outcome o;
+	struct target t;
+	struct rt_run r;
+	pid_t root;
+	FILE *f;
+	int want;
+
+	/* ICMP ping sockets need our group in this range (saved, put back) */
+	f = fopen("/proc/sys/net/ipv4/ping_group_range", "re");
+	cr_assert(f && fgets(range, sizeof(range), f));
+	fclose(f);
+	cr_assert_eq(run_cmd(NULL, 0, "echo '0 2147483647' > /proc/sys/net/ipv4/ping_group_range"),
+		     0);
+	make_tmpdir(dir, sizeof(dir), "sk-dgram");
+	snprintf(img, sizeof(img), "%s/img", dir);
+	snprintf(go, sizeof(go), "%s/go", dir);
+	rt_start(&t, target_path("sk_dgram"), go, NULL);
+	want = 6 + (int)target_ready_u64(&t, "ping");
+	rt_dump_kill(&t, img);
+	rt_restore_start(&r, dir, "-D", img, NULL);
+	cr_assert(rt_wait_pidfile(&root), "no pidfile from the restore");
+	touch(go);
+	collect(&r, &o);
+	run_cmd(NULL, 0, "echo '%s' > /proc/sys/net/ipv4/ping_group_range", strtok(range, "\n"));
+	cr_expect(o.done, "the restored program did not finish its checks");
+	cr_expect_eq(o.ok, want, "%d of %d cases came back; failed:\n%s", o.ok, want, o.fails);
+	cr_assert_eq(rt_restore_finish(&r, err, sizeof(err)), 0, "restore failed: %s", err);
+	rm_rf(dir);
+}
+
+/* ---- netlink and packet sockets ---- */
+
+Test(sockets, netlink_and_packet_sockets_come_back, .timeout = 60)
+{
+	char dir[256], img[300], go[300], err[4096];
+	struct outcome o;
+	struct target t;
+	struct rt_run r;
+	pid_t root;
+
+	make_tmpdir(dir, sizeof(dir), "sk-other");
+	snprintf(img, sizeof(img), "%s/img", dir);
+	snprintf(go, sizeof(go), "%s/go", dir);
+	rt_start(&t, target_path("sk_other"), go, NULL);
+	rt_dump_kill(&t, img);
+	rt_restore_start(&r, dir, "-D", img, NULL);
+	cr_assert(rt_wait_pidfile(&root), "no pidfile from the restore");
+	touch(go);
+	collect(&r, &o);
+	cr_expect_eq(o.ok, 2, "%d of 2 came back; failed:\n%s", o.ok, o.fails);
+	cr_assert_eq(rt_restore_finish(&r, err, sizeof(err)), 0, "restore failed: %s", err);
+	rm_rf(dir);
+}

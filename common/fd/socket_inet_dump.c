@@ -58,6 +58,61 @@ static int pending(SocketInfo *si, const char *fmt, unsigned int n)
 	return si->pending_why ? 0 : -ENOMEM;
 }
 
+/* "HEX:PORT" of /proc/net/icmp{,6} (each 32-bit word in host order). */
+static bool hex_addr(const char *h, int fam, struct sockaddr_storage *ss)
+{
+	uint32_t w[4];
+	unsigned int port;
+	int words = fam == AF_INET6 ? 4 : 1;
+
+	memset(ss, 0, sizeof(*ss));
+	for (int i = 0; i < words; i++)
+		if (sscanf(h + 8 * i, "%8x", &w[i]) != 1)
+			return false;
+	if (h[8 * words] != ':' || sscanf(h + 8 * words + 1, "%x", &port) != 1)
+		return false;
+	ss->ss_family = (sa_family_t)fam;
+	if (fam == AF_INET6) {
+		memcpy(&((struct sockaddr_in6 *)ss)->sin6_addr, w, 16);
+		((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
+	} else {
+		((struct sockaddr_in *)ss)->sin_addr.s_addr = w[0];
+		((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
+	}
+	return true;
+}
+
+/* A ping socket's peer: getpeername fails for it (its "port" is 0), so
+ * /proc/PID/net/icmp says, by inode. */
+static int ping_peer(pid_t pid, SocketInfo *si)
+{
+	int fam = (int)si->family;
+	char path[64], line[512], loc[64], rem[64];
+	struct sockaddr_storage ss;
+	unsigned long long ino;
+	unsigned int st;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/net/%s", pid, fam == AF_INET6 ? "icmp6" : "icmp");
+	f = fopen(path, "re");
+	while (f && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, " %*d: %63s %63s %x %*s %*s %*s %*s %*s %llu", loc, rem, &st,
+			   &ino) != 4 || ino != si->ino)
+			continue;
+		if (st == SK_ESTABLISHED && hex_addr(rem, fam, &ss)) {
+			si->state = SK_ESTABLISHED;
+			if (!(si->peer = addr_of(&ss))) {
+				fclose(f);
+				return -ENOMEM;
+			}
+		}
+		break;
+	}
+	if (f)
+		fclose(f);
+	return 0;
+}
+
 /* Addresses and state of a socket sock_diag does not list. */
 static int from_socket(int s, SocketInfo *si)
 {
@@ -135,6 +190,8 @@ int sk_inet_dump(struct fd_dump *c, const struct fd_desc *d, const struct sk_rec
 		return 0;
 	if (!r)
 		ret = from_socket(s, si);
+	if (!ret && !si->peer && (si->protocol == IPPROTO_ICMP || si->protocol == IPPROTO_ICMPV6))
+		ret = ping_peer(c->pid, si);
 	if (ret)
 		return ret;
 	if (si->type == SOCK_STREAM && si->protocol == IPPROTO_TCP)
