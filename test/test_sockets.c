@@ -511,3 +511,60 @@ Test(sockets, netlink_and_packet_sockets_come_back, .timeout = 60)
 	cr_assert_eq(rt_restore_finish(&r, err, sizeof(err)), 0, "restore failed: %s", err);
 	rm_rf(dir);
 }
+
+/* --inherit-fd: the restore passes our own socket where the dump had the
+ * program's connection to us. */
+Test(sockets, inherit_fd_gives_a_socket_of_the_restorer, .timeout = 60)
+{
+	char dir[256], img[300], go[300], srv[300], log[300], err[4096], pid[16], res[64];
+	char inh[96], link[64], path[64], buf[8];
+	struct target t;
+	struct rt_run r;
+	int ls, lg, c, st, sp[2];
+	pid_t root;
+	ssize_t n;
+
+	make_tmpdir(dir, sizeof(dir), "sk-inherit");
+	snprintf(img, sizeof(img), "%s/img", dir);
+	snprintf(go, sizeof(go), "%s/go", dir);
+	snprintf(srv, sizeof(srv), "%s/srv", dir);
+	snprintf(log, sizeof(log), "%s/log", dir);
+	ls = unix_socket(SOCK_STREAM, srv);
+	lg = unix_socket(SOCK_DGRAM, log);
+	rt_start(&t, target_path("sk_unix_ext"), go, srv, log, NULL);
+	c = accept(ls, NULL, NULL);
+	st = (int)target_ready_u64(&t, "stream");
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", t.pid, st);
+	n = readlink(path, link, sizeof(link) - 1);
+	cr_assert_gt(n, 0);
+	link[n] = '\0';
+	snprintf(res, sizeof(res), "%s", link);
+	/* our end for the restored program: not close-on-exec, criu-lite inherits it */
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+	fcntl(sp[0], F_SETFD, FD_CLOEXEC);
+	snprintf(inh, sizeof(inh), "fd[%d]:%s", sp[1], res);
+
+	cr_assert_eq(mkdir(img, 0700), 0);
+	snprintf(pid, sizeof(pid), "%d", t.pid);
+	cr_assert_eq(run_criu_lite(err, sizeof(err), "dump", "-t", pid, "-D", img, "--kill",
+				   "--ext-unix-sk", "--inherit-fd", inh, NULL), 0,
+		     "dump --kill --inherit-fd %s: %s", inh, err);
+	waitpid(t.pid, NULL, 0);
+	rt_target = 0;
+	close(t.out_fd);
+	close(c);
+
+	rt_restore_start(&r, dir, "-D", img, "--ext-unix-sk", "--inherit-fd", inh, NULL);
+	close(sp[1]);
+	cr_assert(rt_wait_pidfile(&root), "no pidfile from the restore");
+	touch(go);
+	cr_expect(readable(sp[0], 10000) && read(sp[0], buf, 5) == 5 && !memcmp(buf, "again", 5),
+		  "the restored program did not write to the socket we passed");
+	cr_expect_not(readable(ls, 200), "the program connected again instead of using our fd");
+	rt_kill_wait(root);
+	rt_restore_finish(&r, err, sizeof(err));
+	close(sp[0]);
+	close(ls);
+	close(lg);
+	rm_rf(dir);
+}
