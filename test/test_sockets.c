@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -566,5 +567,112 @@ Test(sockets, inherit_fd_gives_a_socket_of_the_restorer, .timeout = 60)
 	close(sp[0]);
 	close(ls);
 	close(lg);
+	rm_rf(dir);
+}
+
+/* ---- a real server: redis-server from Debian ---- */
+
+static int free_port(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t l = sizeof(a);
+	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	cr_assert_eq(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
+	getsockname(s, (struct sockaddr *)&a, &l);
+	close(s);
+	return ntohs(a.sin_port);
+}
+
+static bool redis_says(int c, const char *cmd, const char *want)
+{
+	char buf[128] = "";
+	size_t got = 0, n = strlen(want);
+	ssize_t k;
+
+	if (write(c, cmd, strlen(cmd)) != (ssize_t)strlen(cmd))
+		return false;
+	while (got < n && readable(c, 10000) && (k = read(c, buf + got, sizeof(buf) - 1 - got)) > 0)
+		got += (size_t)k;
+	return got >= n && !memcmp(buf, want, n);
+}
+
+/* redis-server on its own (our child, its own session, no fd but stdio on
+ * /dev/null), answering PING. */
+static pid_t redis_start(const char *dir, int port, int *client)
+{
+	char ports[16], log[300];
+	pid_t pid;
+
+	snprintf(ports, sizeof(ports), "%d", port);
+	snprintf(log, sizeof(log), "%s/redis.log", dir);
+	cr_assert_eq(access("/usr/bin/redis-server", X_OK), 0, "redis-server is not installed "
+		     "(scripts/deps.sh installs it)");
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+
+		setsid();
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(null, 2);
+		syscall(SYS_close_range, 3, ~0U, 0);
+		execl("/usr/bin/redis-server", "redis-server", "--port", ports, "--bind",
+		      "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no",
+		      "--logfile", log, "--dir", dir, (char *)NULL);
+		_exit(127);
+	}
+	rt_target = pid;
+	for (int i = 0; i < 200; i++) {
+		struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
+					 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+
+		*client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (!connect(*client, (struct sockaddr *)&a, sizeof(a)) &&
+		    redis_says(*client, "PING\r\n", "+PONG"))
+			return pid;
+		close(*client);
+		usleep(50000);
+	}
+	cr_assert_fail("redis-server did not answer on port %d", port);
+	return pid;
+}
+
+Test(sockets, redis_answers_its_client_after_dump_kill_and_restore, .timeout = 120)
+{
+	char dir[256], img[300], err[4096], pid[16], pidf[300];
+	int port = free_port(), c, c2;
+	pid_t r, root;
+
+	make_tmpdir(dir, sizeof(dir), "sk-redis");
+	snprintf(img, sizeof(img), "%s/img", dir);
+	snprintf(pidf, sizeof(pidf), "%s/pid", dir);
+	r = redis_start(dir, port, &c);
+	cr_assert(redis_says(c, "SET k before\r\n", "+OK"));
+	cr_assert_eq(mkdir(img, 0700), 0);
+	snprintf(pid, sizeof(pid), "%d", r);
+	cr_assert_eq(run_criu_lite(err, sizeof(err), "dump", "-t", pid, "-D", img, "--kill",
+				   "--tcp-established", NULL), 0, "dump: %s", err);
+	waitpid(r, NULL, 0);
+	rt_target = 0;
+	snprintf(rt_pidfile, sizeof(rt_pidfile), "%s", pidf);
+	cr_assert_eq(run_criu_lite(err, sizeof(err), "restore", "-D", img, "-d",
+				   "--tcp-established", "--pidfile", pidf, NULL), 0, "restore: %s", err);
+	root = rt_read_pidfile(pidf);
+	cr_expect(redis_says(c, "GET k\r\n", "$6\r\nbefore\r\n"),
+		  "the client's next command on the same connection was not answered");
+	cr_expect(redis_says(c, "SET k after\r\n", "+OK"));
+	c2 = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	{
+		struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
+					 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+
+		cr_expect_eq(connect(c2, (struct sockaddr *)&a, sizeof(a)), 0, "a new client");
+	}
+	cr_expect(redis_says(c2, "GET k\r\n", "$5\r\nafter\r\n"), "a new client is not answered");
+	close(c);
+	close(c2);
+	rt_kill_wait(root);
 	rm_rf(dir);
 }
