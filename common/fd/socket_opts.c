@@ -69,7 +69,7 @@ static const struct opt opts[] = {
 	{ SOL_SOCKET, SO_BINDTODEVICE, "bindtodevice", F_INET, STR, B },
 	{ SOL_IP, IP_FREEBIND, "ip_freebind", F_IN4, INT, B },
 	{ SOL_IP, IP_TRANSPARENT, "ip_transparent", F_IN4, INT, B },
-	{ SOL_IP, IP_BIND_ADDRESS_NO_PORT, "ip_bind_address_no_port", F_IN4, INT, B },
+	{ SOL_IP, IP_BIND_ADDRESS_NO_PORT, "ip_bind_address_no_port", F_IN4 | F_NOT_CONN, INT, B },
 	{ SOL_IPV6, IPV6_FREEBIND, "ip_freebind", F_IN6, INT, B },
 	{ SOL_IPV6, IPV6_TRANSPARENT, "ip_transparent", F_IN6, INT, B },
 	{ SOL_IPV6, IPV6_V6ONLY, "ipv6_v6only", F_IN6, INT, B },
@@ -84,7 +84,7 @@ static const struct opt opts[] = {
 	{ SOL_SOCKET, SO_KEEPALIVE, "keepalive", F_INET, INT, L },
 	{ SOL_SOCKET, SO_LINGER, "linger", F_ALL, LINGER, L },
 	{ SOL_SOCKET, SO_PRIORITY, "priority", F_ALL, INT, L },
-	{ SOL_SOCKET, SO_BROADCAST, "broadcast", F_INET, INT, L },
+	{ SOL_SOCKET, SO_BROADCAST, "broadcast", F_INET | F_UDP | F_UDPLITE, INT, L },
 	{ SOL_SOCKET, SO_RCVLOWAT, "rcvlowat", F_ALL, INT, L },
 	{ SOL_SOCKET, SO_OOBINLINE, "oobinline", F_INET, INT, L },
 	{ SOL_SOCKET, SO_NO_CHECK, "no_check", F_UDP, INT, L },
@@ -99,11 +99,11 @@ static const struct opt opts[] = {
 	{ SOL_TCP, TCP_KEEPCNT, "tcp_keepcnt", F_TCP, INT, L },
 	{ SOL_TCP, TCP_USER_TIMEOUT, "tcp_user_timeout", F_TCP, INT, L },
 	{ SOL_TCP, TCP_CONGESTION, "tcp_congestion", F_TCP, STR, L },
-	{ SOL_TCP, TCP_DEFER_ACCEPT, "tcp_defer_accept", F_TCP, INT, L },
+	{ SOL_TCP, TCP_DEFER_ACCEPT, "tcp_defer_accept", F_TCP | F_NOT_CONN, INT, L },
 	{ SOL_TCP, TCP_NOTSENT_LOWAT, "tcp_notsent_lowat", F_TCP, INT, L },
 	{ SOL_TCP, TCP_LINGER2, "tcp_linger2", F_TCP, INT, L },
-	{ SOL_TCP, TCP_FASTOPEN, "tcp_fastopen", F_TCP, INT, L },
-	{ SOL_TCP, TCP_SYNCNT, "tcp_syncnt", F_TCP, INT, L },
+	{ SOL_TCP, TCP_FASTOPEN, "tcp_fastopen", F_TCP | F_NOT_CONN, INT, L },
+	{ SOL_TCP, TCP_SYNCNT, "tcp_syncnt", F_TCP | F_NOT_CONN, INT, L },
 	{ SOL_IP, IP_TOS, "ip_tos", F_IN4, INT, L },
 	{ SOL_IP, IP_TTL, "ip_ttl", F_IN4, INT, L },
 	{ SOL_IP, IP_MTU_DISCOVER, "ip_mtu_discover", F_IN4, INT, L },
@@ -112,15 +112,15 @@ static const struct opt opts[] = {
 	{ SOL_IP, IP_MULTICAST_ALL, "ip_multicast_all", F_IN4 | F_UDP | F_UDPLITE, INT, L },
 	{ SOL_IP, IP_MULTICAST_IF, "ip_multicast_if", F_IN4 | F_UDP | F_UDPLITE, INADDR, L },
 	{ SOL_IP, IP_RECVERR, "ip_recverr", F_IN4, INT, L },
-	{ SOL_IP, IP_PKTINFO, "ip_pktinfo", F_IN4, INT, L },
-	{ SOL_IP, IP_RECVTOS, "ip_recvtos", F_IN4, INT, L },
-	{ SOL_IP, IP_RECVTTL, "ip_recvttl", F_IN4, INT, L },
+	{ SOL_IP, IP_PKTINFO, "ip_pktinfo", F_IN4 | F_UDP | F_UDPLITE, INT, L },
+	{ SOL_IP, IP_RECVTOS, "ip_recvtos", F_IN4 | F_UDP | F_UDPLITE, INT, L },
+	{ SOL_IP, IP_RECVTTL, "ip_recvttl", F_IN4 | F_UDP | F_UDPLITE, INT, L },
 	{ SOL_IPV6, IPV6_UNICAST_HOPS, "ipv6_unicast_hops", F_IN6, INT, L },
 	{ SOL_IPV6, IPV6_TCLASS, "ipv6_tclass", F_IN6, INT, L },
 	{ SOL_IPV6, IPV6_MULTICAST_HOPS, "ipv6_multicast_hops", F_IN6 | F_UDP | F_UDPLITE, INT, L },
 	{ SOL_IPV6, IPV6_MULTICAST_LOOP, "ipv6_multicast_loop", F_IN6 | F_UDP | F_UDPLITE, INT, L },
 	{ SOL_IPV6, IPV6_MULTICAST_IF, "ipv6_multicast_if", F_IN6 | F_UDP | F_UDPLITE, INT, L },
-	{ SOL_IPV6, IPV6_RECVPKTINFO, "ipv6_recvpktinfo", F_IN6, INT, L },
+	{ SOL_IPV6, IPV6_RECVPKTINFO, "ipv6_recvpktinfo", F_IN6 | F_UDP | F_UDPLITE, INT, L },
 	{ SOL_IPV6, IPV6_RECVERR, "ipv6_recverr", F_IN6, INT, L },
 	{ SOL_IPV6, IPV6_MTU_DISCOVER, "ipv6_mtu_discover", F_IN6, INT, L },
 	{ SOL_UDP, UDP_CORK, "udp_cork", F_UDP | F_UDPLITE, INT, L },
@@ -382,6 +382,9 @@ int sk_opts_dump(int s, SocketInfo *si)
 		struct val v;
 
 		if (!applies(&opts[i], kind, is_connected(si)))
+			continue;
+		/* SO_LOCK_FILTER means nothing without a filter */
+		if (!strcmp(opts[i].field, "lock_filter") && !(so && so->has_filter))
 			continue;
 		r = read_opt(s, &opts[i], &v);
 		if (!r && v.ok && keep(&opts[i], &v, &ref->v[i], lock)) {

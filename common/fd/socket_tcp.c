@@ -178,7 +178,7 @@ int sk_tcp_restore(struct fd_rst *r, const FdEntry *e, char *why, size_t len)
 	    fill(s, TCP_SEND_QUEUE, t->outq.data, t->outq.len - t->unsent, why, len) ||
 	    window(s, si, t, why, len))
 		return -EINVAL;
-	return set_int(s, TCP_REPAIR_QUEUE, TCP_NO_QUEUE, "TCP_REPAIR_QUEUE", why, len);
+	return 0;
 }
 
 /* ---- late ---- */
@@ -271,7 +271,8 @@ int sk_tcp_late(struct fd_rst *r, struct sk_obj *o, char *why, size_t len)
 		return -EINVAL;
 	o->in_repair = false;
 	/* repair mode off drops SO_REUSEADDR: the program's value again */
-	setsockopt(o->fd, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof(reuse));
+	if (reuse)
+		setsockopt(o->fd, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof(reuse));
 	off = t->outq.len - t->unsent;
 	if (t->unsent)
 		sndbuf_fit(o->fd, t->unsent);

@@ -16,6 +16,7 @@
  * Before `dump --kill` the connections that restore will bring back go
  * into repair mode again: a socket closed in repair mode vanishes without
  * a FIN or a reset, so the peer never hears of the kill. */
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -164,17 +165,75 @@ static int hold(pid_t pid, int fd, uint64_t ino, const struct sk_conn *c)
 	return 0;
 }
 
+/* Every TCP connection the process holds, locked in one go: one nftables
+ * transaction per process, not per socket (each costs milliseconds). */
+static int lock_process(struct fd_dump *c)
+{
+	struct sk_conn *conns = NULL;
+	char path[64], link[64];
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	DIR *dir;
+	int r;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", c->pid);
+	if (!(dir = opendir(path)))
+		return -errno;
+	while ((de = readdir(dir))) {
+		unsigned long long ino;
+		const struct sk_rec *rec;
+		char fdpath[352];
+		ssize_t l;
+
+		snprintf(fdpath, sizeof(fdpath), "%s/%s", path, de->d_name);
+		l = readlink(fdpath, link, sizeof(link) - 1);
+		if (l <= 0)
+			continue;
+		link[l] = '\0';
+		if (sscanf(link, "socket:[%llu]", &ino) != 1 || !(rec = sk_find(c->sk, ino)) ||
+		    rec->protocol != IPPROTO_TCP || rec->state == SK_LISTEN ||
+		    rec->state == SK_CLOSE)
+			continue;
+		if (n == cap) {
+			struct sk_conn *nc = realloc(conns, (cap = cap ? cap * 2 : 64) * sizeof(*nc));
+
+			if (!nc) {
+				closedir(dir);
+				free(conns);
+				return -ENOMEM;
+			}
+			conns = nc;
+		}
+		conns[n] = (struct sk_conn){ .family = (int)rec->family, .lport = rec->lport,
+					     .pport = rec->pport };
+		memcpy(conns[n].lip, rec->lip, sizeof(rec->lip));
+		memcpy(conns[n].pip, rec->pip, sizeof(rec->pip));
+		n++;
+	}
+	closedir(dir);
+	r = sk_lock_add(c->pid, conns, n);
+	free(conns);
+	return r;
+}
+
 int sk_tcp_dump(struct fd_dump *c, const struct fd_desc *d, int s, SocketInfo *si)
 {
-	int on = 1, off = REPAIR_OFF_NO_WP, none = TCP_NO_QUEUE, peek_off = -1, no_peek = -1, r;
-	int reuse = 0;
-	socklen_t l = sizeof(peek_off), rl = sizeof(reuse);
+	const SkOpts *o = si->opts;
+	/* what sk_opts_dump read (a new TCP socket's when not stored) */
+	int peek_off = o && o->has_peek_off ? o->peek_off : -1, no_peek = -1;
+	int reuse = o && o->has_reuseaddr ? (int)o->reuseaddr : 0;
+	int on = 1, off = REPAIR_OFF_NO_WP, r;
 	struct sk_conn conn;
 	SkTcp *t;
 
 	if (conn_of(si, &conn))
 		return pending(si, "no addresses", 0);
-	r = sk_lock_add(c->pid, &conn, 1);
+	/* the process's own connections at its first; one in flight alone */
+	r = 0;
+	if (c->pid == getpid())
+		r = sk_lock_add(c->pid, &conn, 1);
+	else if (!c->sk->locked && !(r = lock_process(c)))
+		c->sk->locked = true;
 	if (r)
 		return pending(si, "no network lock (nftables)", -r);
 	if (!(t = si->tcp = malloc(sizeof(*t))))
@@ -184,22 +243,23 @@ int sk_tcp_dump(struct fd_dump *c, const struct fd_desc *d, int s, SocketInfo *s
 		return -ENOMEM;
 	/* a peek offset the program set would move our peeks; repair mode
 	 * forces SO_REUSEADDR on, and off when it ends: both put back after */
-	getsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &peek_off, &l);
-	getsockopt(s, SOL_SOCKET, SO_REUSEADDR, &reuse, &rl);
-	setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &no_peek, sizeof(no_peek));
+	if (peek_off >= 0)
+		setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &no_peek, sizeof(no_peek));
 	if (setsockopt(s, SOL_TCP, TCP_REPAIR, &on, sizeof(on))) {
 		r = errno;
-		setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &peek_off, sizeof(peek_off));
-		setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof(reuse));
+		if (peek_off >= 0)
+			setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &peek_off, sizeof(peek_off));
 		si->tcp = NULL;
 		sk_tcp__free_unpacked(t, NULL);
 		return pending(si, "repair mode refused", r);
 	}
 	r = read_repair(s, si, t);
-	setsockopt(s, SOL_TCP, TCP_REPAIR_QUEUE, &none, sizeof(none));
+	/* (repair mode on again starts at no queue) */
 	setsockopt(s, SOL_TCP, TCP_REPAIR, &off, sizeof(off));
-	setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &peek_off, sizeof(peek_off));
-	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof(reuse));
+	if (peek_off >= 0)
+		setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &peek_off, sizeof(peek_off));
+	if (reuse)
+		setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof(reuse));
 	if (r == -ENOMEM)
 		return r;
 	if (r)
