@@ -64,8 +64,21 @@ static int set_int(int s, int opt, int v, const char *what, char *why, size_t le
 	return set(s, opt, &v, sizeof(v), what, why, len);
 }
 
+/* Room in the send buffer for n more bytes, for a moment. */
+static void sndbuf_fit(int s, size_t n)
+{
+	int v = 0;
+	socklen_t l = sizeof(v);
+
+	getsockopt(s, SOL_SOCKET, SO_SNDBUF, &v, &l);
+	v = (int)(v / 2 + (n > (256u << 20) ? (256u << 20) : n) * 2);
+	setsockopt(s, SOL_SOCKET, SO_SNDBUFFORCE, &v, sizeof(v));
+}
+
 /* Bytes into the queue chosen; the kernel may refuse a large linear
- * buffer (receive queue): smaller pieces then. */
+ * buffer (receive queue): smaller pieces then. Never waits: in repair
+ * mode nothing is acknowledged, so a full send buffer would stay full
+ * (the caller makes room first). */
 static int fill(int s, int queue, const uint8_t *buf, size_t n, char *why, size_t len)
 {
 	size_t off = 0, chunk = n;
@@ -75,7 +88,8 @@ static int fill(int s, int queue, const uint8_t *buf, size_t n, char *why, size_
 	if (set_int(s, TCP_REPAIR_QUEUE, queue, "TCP_REPAIR_QUEUE", why, len))
 		return -EINVAL;
 	while (off < n) {
-		ssize_t k = send(s, buf + off, chunk < n - off ? chunk : n - off, MSG_NOSIGNAL);
+		ssize_t k = send(s, buf + off, chunk < n - off ? chunk : n - off,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
 
 		if (k <= 0 && chunk > 1024) {
 			chunk /= 2;
@@ -169,6 +183,11 @@ int sk_tcp_restore(struct fd_rst *r, const FdEntry *e, char *why, size_t len)
 	    set_int(s, TCP_REPAIR, 1, "TCP_REPAIR (needs CAP_NET_ADMIN)", why, len))
 		return -EINVAL;
 	seqs(si, t, &rcv, &snd);
+	/* the bytes sent and not yet acknowledged may be more than a new
+	 * socket's buffer holds (the dumped one had grown): room for them
+	 * until the late step puts the program's size back */
+	if (t->outq.len > t->unsent)
+		sndbuf_fit(s, t->outq.len - t->unsent);
 	if (set_int(s, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE, "TCP_REPAIR_QUEUE", why, len) ||
 	    set_int(s, TCP_QUEUE_SEQ, (int)rcv, "TCP_QUEUE_SEQ", why, len) ||
 	    set_int(s, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE, "TCP_REPAIR_QUEUE", why, len) ||
@@ -182,17 +201,6 @@ int sk_tcp_restore(struct fd_rst *r, const FdEntry *e, char *why, size_t len)
 }
 
 /* ---- late ---- */
-
-/* Room in the send buffer for n more bytes, for a moment. */
-static void sndbuf_fit(int s, size_t n)
-{
-	int v = 0;
-	socklen_t l = sizeof(v);
-
-	getsockopt(s, SOL_SOCKET, SO_SNDBUF, &v, &l);
-	v = (int)(v / 2 + (n > (256u << 20) ? (256u << 20) : n) * 2);
-	setsockopt(s, SOL_SOCKET, SO_SNDBUFFORCE, &v, sizeof(v));
-}
 
 /* The program's size if it set one; else the kernel's tuning again. */
 static void sndbuf_back(int s, const SocketInfo *si)
@@ -284,7 +292,7 @@ int sk_tcp_late(struct fd_rst *r, struct sk_obj *o, char *why, size_t len)
 			return rfail(why, len, "writing the bytes never sent");
 		off += (size_t)k;
 	}
-	if (t->unsent)
+	if (t->outq.len)
 		sndbuf_back(o->fd, si);
 	return 0;
 }
