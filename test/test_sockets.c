@@ -56,13 +56,27 @@ static void touch(const char *path)
 	cr_assert_eq(run_cmd(NULL, 0, "touch '%s'", path), 0);
 }
 
+/* The restored root's pid; without one, fail with what restore said. */
+static pid_t restored_root(struct rt_run *r)
+{
+	char err[4096];
+	pid_t root;
+
+	if (rt_wait_pidfile(&root))
+		return root;
+	kill(r->pid, SIGKILL);
+	rt_restore_finish(r, err, sizeof(err));
+	cr_assert_fail("no pidfile from the restore: %s", err);
+	return -1;
+}
+
 Test(sockets, unix_sockets_in_every_state_come_back, .timeout = 90)
 {
 	char dir[256], img[300], go[300], err[4096];
 	struct outcome o;
 	struct target t;
 	struct rt_run r;
-	pid_t root, child;
+	pid_t child;
 
 	make_tmpdir(dir, sizeof(dir), "sk-unix");
 	snprintf(img, sizeof(img), "%s/img", dir);
@@ -75,7 +89,7 @@ Test(sockets, unix_sockets_in_every_state_come_back, .timeout = 90)
 		usleep(10000);
 
 	rt_restore_start(&r, dir, "-D", img, NULL);
-	cr_assert(rt_wait_pidfile(&root), "no pidfile from the restore");
+	restored_root(&r);
 	touch(go);
 	collect(&r, &o);
 	cr_expect(o.done, "the restored program did not finish its checks");
@@ -152,7 +166,7 @@ Test(sockets, unix_peers_outside_the_tree_need_ext_unix_sk, .timeout = 90)
 	cr_expect(strstr(err, srv) && strstr(err, "--ext-unix-sk"), "unclear refusal: %s", err);
 
 	rt_restore_start(&r, dir, "-D", img, "--ext-unix-sk", NULL);
-	cr_assert(rt_wait_pidfile(&root), "no pidfile from the restore");
+	root = restored_root(&r);
 	touch(go);
 	cr_assert(target_read_line(&r.out, line, sizeof(line), 20000), "no output");
 	cr_expect_str_eq(line, "DONE");
@@ -220,7 +234,7 @@ static void tcp_exchange(const char *fam)
 	before = at;
 
 	rt_restore_start(&r, dir, "-D", img, NULL);
-	cr_assert(rt_wait_pidfile(&root), "no pidfile from the restore");
+	root = restored_root(&r);
 	at = 0;
 	cr_expect(exchange_passes(&r.out, before + (4 << 20), &at, bad, sizeof(bad)),
 		  "after the restore (dumped at %ld): %s", before, bad);
@@ -368,7 +382,7 @@ Test(sockets, outside_client_with_tcp_established_is_answered_on_the_same_connec
 	cr_expect_not(readable(e.c, 300), "the connection ended with the kill");
 	cr_expect_eq(write(e.c, "during\n", 7), 7, "writing while the server is down");
 	rt_restore_start(&r, e.dir, "-D", e.img, "--tcp-established", NULL);
-	cr_assert(rt_wait_pidfile(&root), "no pidfile from the restore");
+	root = restored_root(&r);
 	/* what we wrote while it was down, retransmitted, then a new line */
 	cr_expect(readable(e.c, 20000) && read(e.c, buf, 7) == 7 && !memcmp(buf, "during\n", 7),
 		  "the restored server did not answer what was sent while it was down");
@@ -394,7 +408,7 @@ Test(sockets, outside_client_with_tcp_close_sees_the_end, .timeout = 90)
 
 	echo_dumped(&e, "sk-close", "--tcp-established");
 	rt_restore_start(&r, e.dir, "-D", e.img, "--tcp-close", NULL);
-	cr_assert(rt_wait_pidfile(&root), "no pidfile from the restore");
+	root = restored_root(&r);
 	/* our next write meets a closed connection: a reset, or the end */
 	n = write(e.c, "x\n", 2);
 	cr_expect(readable(e.c, 20000), "the connection did not end");
@@ -462,7 +476,6 @@ Test(sockets, datagram_sockets_come_back_with_their_queues, .timeout = 90)
 	struct outcome o;
 	struct target t;
 	struct rt_run r;
-	pid_t root;
 	FILE *f;
 	int want;
 
@@ -479,7 +492,7 @@ Test(sockets, datagram_sockets_come_back_with_their_queues, .timeout = 90)
 	want = 6 + (int)target_ready_u64(&t, "ping");
 	rt_dump_kill(&t, img);
 	rt_restore_start(&r, dir, "-D", img, NULL);
-	cr_assert(rt_wait_pidfile(&root), "no pidfile from the restore");
+	restored_root(&r);
 	touch(go);
 	collect(&r, &o);
 	run_cmd(NULL, 0, "echo '%s' > /proc/sys/net/ipv4/ping_group_range", strtok(range, "\n"));
@@ -497,7 +510,6 @@ Test(sockets, netlink_and_packet_sockets_come_back, .timeout = 60)
 	struct outcome o;
 	struct target t;
 	struct rt_run r;
-	pid_t root;
 
 	make_tmpdir(dir, sizeof(dir), "sk-other");
 	snprintf(img, sizeof(img), "%s/img", dir);
@@ -505,7 +517,7 @@ Test(sockets, netlink_and_packet_sockets_come_back, .timeout = 60)
 	rt_start(&t, target_path("sk_other"), go, NULL);
 	rt_dump_kill(&t, img);
 	rt_restore_start(&r, dir, "-D", img, NULL);
-	cr_assert(rt_wait_pidfile(&root), "no pidfile from the restore");
+	restored_root(&r);
 	touch(go);
 	collect(&r, &o);
 	cr_expect_eq(o.ok, 2, "%d of 2 came back; failed:\n%s", o.ok, o.fails);
@@ -557,7 +569,7 @@ Test(sockets, inherit_fd_gives_a_socket_of_the_restorer, .timeout = 60)
 
 	rt_restore_start(&r, dir, "-D", img, "--ext-unix-sk", "--inherit-fd", inh, NULL);
 	close(sp[1]);
-	cr_assert(rt_wait_pidfile(&root), "no pidfile from the restore");
+	root = restored_root(&r);
 	touch(go);
 	cr_expect(readable(sp[0], 10000) && read(sp[0], buf, 5) == 5 && !memcmp(buf, "again", 5),
 		  "the restored program did not write to the socket we passed");
