@@ -57,9 +57,6 @@ struct sk_cache {
 	struct sk_rec *recs;
 	size_t nr, cap;
 	int err;			/* first error met inside a callback */
-	/* Tables read whole, in the target's netns: a socket missing from
-	 * them is truly unhashed, not just unseen. */
-	bool tcp_complete, udp_complete;
 	bool locked;			/* this process's TCP connections are in the lock */
 	int depth;			/* files in flight inside files in flight */
 };

@@ -207,7 +207,7 @@ static int sk_query(struct nl_sock *nl, struct sk_cache *c, void *req, size_t le
 	}
 }
 
-static int sk_load_tables(struct nl_sock *nl, struct sk_cache *c, bool own_netns)
+static int sk_load_tables(struct nl_sock *nl, struct sk_cache *c)
 {
 	static const struct { int af, proto; const char *what; } inet[] = {
 		{ AF_INET, IPPROTO_TCP, "TCP" }, { AF_INET6, IPPROTO_TCP, "TCPv6" },
@@ -224,7 +224,6 @@ static int sk_load_tables(struct nl_sock *nl, struct sk_cache *c, bool own_netns
 
 	if (r == -ENOMEM || r == -EINVAL)
 		return r;
-	c->tcp_complete = c->udp_complete = own_netns;
 	for (size_t i = 0; i < sizeof(inet) / sizeof(inet[0]); i++) {
 		struct inet_diag_req_v2 req = {
 			.sdiag_family = inet[i].af,
@@ -236,10 +235,6 @@ static int sk_load_tables(struct nl_sock *nl, struct sk_cache *c, bool own_netns
 		r = sk_query(nl, c, &req, sizeof(req), inet_parse, inet[i].what);
 		if (r == -ENOMEM || r == -EINVAL)
 			return r;
-		if (r < 0 && inet[i].proto == IPPROTO_TCP)
-			c->tcp_complete = false;
-		else if (r < 0)
-			c->udp_complete = false;
 		for (size_t j = before; j < c->nr; j++) {
 			c->recs[j].protocol = inet[i].proto;
 			c->recs[j].type = inet[i].proto == IPPROTO_TCP ? SOCK_STREAM : SOCK_DGRAM;
@@ -288,11 +283,10 @@ int sk_netns_leave(int home)
 }
 
 /* A NETLINK_SOCK_DIAG socket in the target's network namespace. */
-static int sk_connect(pid_t pid, struct nl_sock *nl, bool *right_netns)
+static int sk_connect(pid_t pid, struct nl_sock *nl)
 {
 	int home, r = sk_netns_enter(pid, &home);
 
-	*right_netns = r == 0;
 	if (r)
 		pr_warn("cannot enter the network namespace of %d (%s): its sockets are looked up in ours",
 			pid, strerror(-r));
@@ -321,18 +315,17 @@ static int rec_cmp(const void *a, const void *b)
 int sk_cache_load(struct fd_dump *ctx)
 {
 	struct nl_sock *nl = nl_socket_alloc();
-	bool right_netns;
 	int r;
 
 	if (!nl || !(ctx->sk = calloc(1, sizeof(*ctx->sk)))) {
 		nl_socket_free(nl);
 		return -ENOMEM;
 	}
-	r = sk_connect(ctx->pid, nl, &right_netns);
+	r = sk_connect(ctx->pid, nl);
 	if (r == 0) {
 		/* dump replies come in multi-KiB datagrams: size reads by peeking */
 		nl_socket_enable_msg_peek(nl);
-		r = sk_load_tables(nl, ctx->sk, right_netns);
+		r = sk_load_tables(nl, ctx->sk);
 		nl_close(nl);
 	}
 	nl_socket_free(nl);
