@@ -132,12 +132,14 @@ int sk_unix_check(const struct fd_rst *r, const FdEntry *e, char *why, size_t le
 				   "%s in an unknown directory", name_of(si));
 	if (peer_of(r, si, &pe) == P_OUTSIDE) {
 		peer = outside_name(si);
+		if (!r->opts.ext_unix_sk && !fd_rst_is_shell(e) && peer)
+			return fd_rst_fail(why, len, EOPNOTSUPP, "unix socket connected to %s outside "
+					   "the dumped tree (--ext-unix-sk: connect to it again)",
+					   peer);
 		if (!r->opts.ext_unix_sk && !fd_rst_is_shell(e))
-			return fd_rst_fail(why, len, EOPNOTSUPP, "unix socket connected to %s%s%s "
-					   "outside the dumped tree (--ext-unix-sk: %s)",
-					   peer ? "" : "a socket (inode ", peer ? peer : "",
-					   peer ? "" : ")", peer ? "connect to it again" :
-					   "restore it closed");
+			return fd_rst_fail(why, len, EOPNOTSUPP, "unix socket connected to socket "
+					   "%llu outside the dumped tree (--ext-unix-sk: restore it "
+					   "closed)", (unsigned long long)si->peer_ino);
 		if (peer && si->n_queue)
 			return fd_rst_fail(why, len, EOPNOTSUPP, "unix socket connected to %s outside "
 					   "the dumped tree has %zu unread messages only that peer "
