@@ -34,6 +34,10 @@
 
 #include "target.h"
 
+#ifndef IPV6_FREEBIND
+#define IPV6_FREEBIND 78
+#endif
+
 #define BLOCK 4096		/* numbers per write */
 #define INFLIGHT (1u << 20)	/* numbers the client keeps ahead of the echo */
 
@@ -291,6 +295,13 @@ static void set_side(void)
 	unb = tcp_socket();
 	set_int(unb, SOL_TCP, TCP_NODELAY, 1);
 	set_int(unb, SOL_SOCKET, SO_KEEPALIVE, 1);
+	set_int(unb, SOL_TCP, TCP_CORK, 1);
+	if (fam == AF_INET6)
+		set_int(unb, SOL_IPV6, IPV6_FREEBIND, 1);
+	else
+		set_int(unb, SOL_IP, IP_FREEBIND, 1);
+	if (setsockopt(unb, SOL_SOCKET, SO_BINDTODEVICE, "lo", 2))
+		die("bindtodevice");
 	conn_opts = connect_to(port_of(lsn));
 	conn_peer = accept(lsn, NULL, NULL);
 	if (conn_peer < 0)
@@ -300,7 +311,8 @@ static void set_side(void)
 
 static void check_side(void)
 {
-	char buf[16] = "", why[256];
+	char buf[16] = "", why[256], dev[16];
+	socklen_t dl = sizeof(dev);
 	struct sockaddr_storage ss;
 	socklen_t l = addr(&ss, bnd_port);
 	ssize_t n, m;
@@ -314,9 +326,15 @@ static void check_side(void)
 	CHECK("bound_not_listening", port_of(bnd) == bnd_port && !listen(bnd, 1) &&
 	      (c = socket(fam, SOCK_STREAM, 0)) >= 0 && !connect(c, (struct sockaddr *)&ss, l),
 	      "port %u, want %u: %s", port_of(bnd), bnd_port, strerror(errno));
+	dev[0] = '\0';
+	getsockopt(unb, SOL_SOCKET, SO_BINDTODEVICE, dev, &dl);
 	CHECK("unbound_options", get_int(unb, SOL_TCP, TCP_NODELAY) == 1 &&
-	      get_int(unb, SOL_SOCKET, SO_KEEPALIVE) == 1 && port_of(unb) == 0, "nodelay %d",
-	      get_int(unb, SOL_TCP, TCP_NODELAY));
+	      get_int(unb, SOL_SOCKET, SO_KEEPALIVE) == 1 && port_of(unb) == 0 &&
+	      get_int(unb, SOL_TCP, TCP_CORK) == 1 && !strcmp(dev, "lo") &&
+	      (fam == AF_INET6 ? get_int(unb, SOL_IPV6, IPV6_FREEBIND) :
+				 get_int(unb, SOL_IP, IP_FREEBIND)) == 1,
+	      "nodelay %d cork %d device '%s'", get_int(unb, SOL_TCP, TCP_NODELAY),
+	      get_int(unb, SOL_TCP, TCP_CORK), dev);
 	CHECK("connection_options", opts_ok(conn_opts, why, sizeof(why)), "%s", why);
 	CHECK("listener_options", get_int(lsn, SOL_SOCKET, SO_REUSEADDR) == 1 &&
 	      get_int(lsn, SOL_SOCKET, SO_REUSEPORT) == 1, "reuseaddr %d reuseport %d",
