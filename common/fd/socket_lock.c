@@ -14,8 +14,11 @@
  *    it outlives the dump and is named in the images; restore removes it
  *    once the connections are back, and on failure (it then says so). A
  *    restore that is itself killed leaves it: restoring again removes it.
- * Rules match a set of (address, port, address, port), one element per
- * direction, so that thousands of connections cost one lookup. */
+ * Rules match a set of local ends (address, port): every packet to or from
+ * them. A server's thousand connections share one end (its port), so the
+ * set stays small and cheap to load (each element costs libnftables some
+ * hundred microseconds); new connections to a locked port wait (their SYNs
+ * are dropped, then sent again) instead of being refused. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -64,25 +67,34 @@ static int make_table(struct nft_ctx *n, const char *name, bool owner)
 
 	snprintf(cmd, sizeof(cmd),
 		 "add table inet %1$s { %2$s }\n"
-		 "add set inet %1$s c4 { type ipv4_addr . inet_service . ipv4_addr . inet_service; }\n"
-		 "add set inet %1$s c6 { type ipv6_addr . inet_service . ipv6_addr . inet_service; }\n"
+		 "add set inet %1$s l4 { type ipv4_addr . inet_service; }\n"
+		 "add set inet %1$s l6 { type ipv6_addr . inet_service; }\n"
 		 "add chain inet %1$s in { type filter hook input priority -300; }\n"
 		 "add chain inet %1$s out { type filter hook output priority -300; }\n"
 		 "add rule inet %1$s in meta mark " LOCK_MARK " accept\n"
-		 "add rule inet %1$s in ip saddr . tcp sport . ip daddr . tcp dport @c4 drop\n"
-		 "add rule inet %1$s in ip6 saddr . tcp sport . ip6 daddr . tcp dport @c6 drop\n"
+		 "add rule inet %1$s in ip daddr . tcp dport @l4 drop\n"
+		 "add rule inet %1$s in ip6 daddr . tcp dport @l6 drop\n"
 		 "add rule inet %1$s out meta mark " LOCK_MARK " accept\n"
-		 "add rule inet %1$s out ip saddr . tcp sport . ip daddr . tcp dport @c4 drop\n"
-		 "add rule inet %1$s out ip6 saddr . tcp sport . ip6 daddr . tcp dport @c6 drop\n",
+		 "add rule inet %1$s out ip saddr . tcp sport @l4 drop\n"
+		 "add rule inet %1$s out ip6 saddr . tcp sport @l6 drop\n",
 		 name, owner ? "flags owner;" : "");
 	return run(n, cmd, "create the lock table");
 }
 
-/* "add element" for conns, both directions, in one command. */
+static bool seen_before(const struct sk_conn *c, size_t i)
+{
+	for (size_t k = 0; k < i; k++)
+		if (c[k].family == c[i].family && c[k].lport == c[i].lport &&
+		    !memcmp(c[k].lip, c[i].lip, sizeof(c[i].lip)))
+			return true;
+	return false;
+}
+
+/* "add element" for the local ends of conns, each once, in one command. */
 static int add_elements(struct nft_ctx *n, const char *name, const struct sk_conn *conns,
 			size_t nr)
 {
-	size_t cap = 256 + nr * 2 * 2 * (INET6_ADDRSTRLEN + 8), len;
+	size_t cap = 256 + nr * (INET6_ADDRSTRLEN + 12), len;
 	char *cmd = malloc(cap);
 	int r = 0;
 
@@ -91,18 +103,15 @@ static int add_elements(struct nft_ctx *n, const char *name, const struct sk_con
 	for (int v6 = 0; v6 < 2 && !r; v6++) {
 		bool any = false;
 
-		len = (size_t)snprintf(cmd, cap, "add element inet %s c%d { ", name, v6 ? 6 : 4);
+		len = (size_t)snprintf(cmd, cap, "add element inet %s l%d { ", name, v6 ? 6 : 4);
 		for (size_t i = 0; i < nr; i++) {
-			char a[INET6_ADDRSTRLEN], b[INET6_ADDRSTRLEN];
+			char a[INET6_ADDRSTRLEN];
 			int fam = conns[i].family;
 
-			if ((fam == AF_INET6) != v6)
+			if ((fam == AF_INET6) != v6 || seen_before(conns, i))
 				continue;
 			inet_ntop(fam, conns[i].lip, a, sizeof(a));
-			inet_ntop(fam, conns[i].pip, b, sizeof(b));
-			len += (size_t)snprintf(cmd + len, cap - len, "%s . %u . %s . %u, %s . %u . %s . %u, ",
-					        a, conns[i].lport, b, conns[i].pport, b,
-					        conns[i].pport, a, conns[i].lport);
+			len += (size_t)snprintf(cmd + len, cap - len, "%s . %u, ", a, conns[i].lport);
 			any = true;
 		}
 		snprintf(cmd + len, cap - len, "}");
