@@ -27,6 +27,7 @@ int rst_fds_prepare(struct rst_tree *t)
 	t->fdr.nr_procs = t->nr_procs;
 	t->fdr.opts = t->opts.fd;
 	t->fdr.dirfd = t->dr.dirfd;
+	t->fdr.kind_of = fd_kind_of;
 	for (size_t i = 0; i < t->nr_procs; i++) {
 		struct fd_rst_proc *fp = &t->fdr.procs[i];
 
@@ -253,6 +254,19 @@ static int link_all(struct rst_tree *t)
 	return 0;
 }
 
+/* A step of every kind over the whole tree (link, late). */
+static int kinds_step(struct rst_tree *t, int (*step)(struct fd_rst *, char *, size_t),
+		      const char *what)
+{
+	char why[512] = "";
+	int r = step(&t->fdr, why, sizeof(why));
+
+	if (r < 0)
+		pr_err("cannot restore the tree's files (%s them): %s", what,
+		       why[0] ? why : strerror(-r));
+	return r;
+}
+
 int rst_fds_open(struct rst_tree *t)
 {
 	size_t total;
@@ -277,7 +291,17 @@ int rst_fds_open(struct rst_tree *t)
 	}
 	if (!r)
 		r = shm_objects(t);
+	if (!r)
+		r = kinds_step(t, fd_kinds_link_tree, "connecting");
+	/* Last: epoll watches on what the others made. */
 	return r ? r : link_all(t);
+}
+
+int rst_fds_tree_late(struct rst_tree *t)
+{
+	for (size_t i = 0; i < t->nr_procs; i++)
+		t->fdr.procs[i].real_pid = t->procs[i].pid;
+	return kinds_step(t, fd_kinds_late_tree, "finishing");
 }
 
 void rst_fds_close(struct rst_tree *t)
@@ -309,6 +333,7 @@ void rst_fds_free(struct rst_tree *t)
 			close(t->shm[i].fd);
 			t->shm[i].fd = -1;
 		}
+	fd_kinds_rst_done(&t->fdr);
 	free(t->fdr.procs);
 	t->fdr.procs = NULL;
 	t->fdr.nr_procs = 0;

@@ -219,6 +219,8 @@ int cmd_restore(int argc, char **argv)
 	if (!r) {
 		warn_rlimits(&t);
 		r = rst_create_tree(&t);
+		if (!r)
+			r = rst_fds_tree_late(&t);
 		pr_debug("tree forked and seized: %.1f ms", ms_since(&t0));
 	}
 	for (size_t i = 0; !r && i < t.nr_procs; i++)

@@ -165,6 +165,8 @@ int rst_fds_prepare(struct rst_tree *t);
 int rst_fds_check(struct rst_tree *t, struct rst_proc *p);
 /* In criu-lite, before the first fork: every description, once. */
 int rst_fds_open(struct rst_tree *t);
+/* Once every process exists, before any runs: what the kinds finish then. */
+int rst_fds_tree_late(struct rst_tree *t);
 /* ... and closed once the tree has its copies (safe to call again). */
 void rst_fds_close(struct rst_tree *t);
 /* Every process has set itself up: what was recreated for it to open, map

@@ -18,6 +18,9 @@
 #   BENCH_THP      1 (default) also measures --snapshot fork on a target
 #                  whose memory is in transparent huge pages (MADV_HUGEPAGE):
 #                  fork then copies one entry per 2 MiB instead of 512
+#   BENCH_TCP      1 (default) ends with scripts/bench_tcp.sh: a server with
+#                  BENCH_TCP_CONNS (1000) established connections dumped and
+#                  restored, against the same server with none (a few seconds)
 # Results: a table on stdout, every run in $BUILD/bench-results.csv, the
 # medians in $BUILD/bench-summary.csv, a plot in $BUILD/bench.png.
 set -u
@@ -337,3 +340,6 @@ for size in $sizes; do
 done
 echo "bench: $(( $(date +%s) - started )) s" >&2
 python3 scripts/bench_report.py "$csv" "$PWD/$BUILD"
+if [ "${BENCH_TCP:-1}" = 1 ]; then
+	BUILD="$BUILD" BENCH_DIR="$work/tcp" scripts/bench_tcp.sh
+fi

@@ -275,7 +275,7 @@ static void check_inet(struct mix *m)
 	cr_assert_eq(z->family, AF_INET);
 	cr_assert_eq(z->state, TCP_CLOSE);
 
-	nl = entry(&m->d, &m->t, "nl", FD_TYPE__FD_UNSUPPORTED);
+	nl = entry(&m->d, &m->t, "nl", FD_TYPE__FD_SOCKET);
 	cr_assert_not_null(nl->sock);
 	cr_assert_eq(nl->sock->family, AF_NETLINK);
 }

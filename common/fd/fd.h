@@ -84,6 +84,11 @@ struct fd_dump {
 	size_t nr_pipes_seen, pipes_cap;
 	const pid_t *tree_pids;		/* tree->pids, or this process alone */
 	size_t nr_tree_pids;
+	/* The walk (criu-lite/files/), for kinds that meet files no fd of the
+	 * process holds (in flight in a socket) and hold them as criu-lite's
+	 * own fds: each of fds[] dumped into out[] as a file of criu-lite's,
+	 * with c's socket tables. */
+	int (*dump_own)(struct fd_dump *c, const int *fds, size_t n, FdEntry **out);
 };
 
 /* ---- restore ---- */
@@ -108,6 +113,7 @@ struct fd_rst_proc {
 	size_t nr_fd;
 	int *src;			/* per entry: criu-lite's fd of its description, or -1 */
 	uint32_t ctty;			/* controlling terminal (stat tty_nr), 0: none */
+	int32_t real_pid;		/* once the tree exists (late): its pid now */
 };
 
 /* An object several fds (or processes) share, made once: a pipe, a fifo, a
@@ -153,6 +159,17 @@ struct fd_rst {
 	size_t nr_desc_fd;
 	struct fd_rst_ghost *ghosts;	/* ghost.c */
 	size_t nr_ghosts;
+	struct sk_rst *sk;		/* socket*.c: kept from open to late */
+	/* kinds.c's fd_kind_of, for kinds whose entries hold other entries
+	 * (files in flight in a socket) */
+	const struct fd_kind *(*kind_of)(int type);
+};
+
+/* How a dump lets go of the tree (fd_dump_end). */
+enum fd_dump_end {
+	FD_DUMP_RESUME,		/* the tree runs on (or stays stopped): before it does */
+	FD_DUMP_KILL,		/* the tree is about to be killed */
+	FD_DUMP_KILLED,		/* ... and is */
 };
 
 /* What a kind's late hook may do in the restored process holding the fd
@@ -183,6 +200,9 @@ struct fd_kind {
 	int (*dump)(struct fd_dump *c, const struct fd_desc *d, FdEntry *e);
 	/* dump: free what the kind kept in c (optional). */
 	void (*dump_done)(struct fd_dump *c);
+	/* dump, once per dump (optional): the tree is let go of, with the
+	 * options the user gave dump (what a kill must not disturb). */
+	void (*dump_end)(const struct fd_rst_opts *opts, enum fd_dump_end end);
 	/* restore: 0 if e can come back in this tree, else -errno and why. */
 	int (*check)(const struct fd_rst *r, const FdEntry *e, char *why, size_t len);
 	/* restore, in criu-lite: an fd of e's open file description (a new one
@@ -202,6 +222,18 @@ struct fd_kind {
 	 * here). */
 	int (*late)(const struct fd_rst *r, const FdEntry *e, const struct fd_rst_late *l,
 		    char *why, size_t len);
+	/* restore, in criu-lite once every entry of the tree is open, for
+	 * the kind as a whole (optional): what needs them all (clients
+	 * connected to listeners made later, files in flight). 0, or -errno
+	 * and why. */
+	int (*link_tree)(struct fd_rst *r, char *why, size_t len);
+	/* restore, in criu-lite once every process of the tree exists and
+	 * before any runs, for the kind as a whole (optional;
+	 * fd_rst_proc.real_pid is set): what needs their pids (credentials in
+	 * flight) or the whole tree in place. */
+	int (*late_tree)(struct fd_rst *r, char *why, size_t len);
+	/* restore: free what the kind kept in r, on every path (optional). */
+	void (*rst_done)(struct fd_rst *r);
 };
 
 /* fd_opts.c: the options above, for a verb's getopt_long: add
@@ -225,11 +257,17 @@ const struct fd_kind *fd_kind_for_dump(const struct fd_desc *d);
 const struct fd_kind *fd_kind_of(int type);
 /* Every kind's dump_done on c. */
 void fd_dump_done(struct fd_dump *c);
+/* Every kind's dump_end. */
+void fd_dump_end(const struct fd_rst_opts *opts, enum fd_dump_end end);
 /* check of e's kind: 0, or -errno with why (a kind without restore says so). */
 int fd_rst_check(const struct fd_rst *r, const FdEntry *e, char *why, size_t len);
 /* tty.c: what of process p's own state needs its fds (its controlling
  * terminal): 0, or -errno with why. */
 int fd_rst_check_proc(const struct fd_rst *r, const struct fd_rst_proc *p, char *why, size_t len);
+/* Every kind's link_tree, late_tree, rst_done (see struct fd_kind). */
+int fd_kinds_link_tree(struct fd_rst *r, char *why, size_t len);
+int fd_kinds_late_tree(struct fd_rst *r, char *why, size_t len);
+void fd_kinds_rst_done(struct fd_rst *r);
 
 /* fd_dump_util.c: helpers for the dump halves. */
 /* Text after "key:" (and blanks) in fdinfo, or NULL. Key must start a line. */
@@ -317,7 +355,8 @@ struct fd_rst_obj *fd_rst_obj_find(const struct fd_rst *r, int kind, uint64_t ke
 /* A new object (fds at -1), or NULL when out of memory. */
 struct fd_rst_obj *fd_rst_obj_add(struct fd_rst *r, int kind, uint64_t key);
 void fd_rst_objs_close(struct fd_rst *r);
-/* The first entry in the tree of `type` accepted by match, or NULL. */
+/* The first entry in the tree of `type` accepted by match, or NULL; files
+ * in flight in a socket's queue are in the tree. */
 const FdEntry *fd_rst_find(const struct fd_rst *r, int type,
 			   bool (*match)(const FdEntry *e, const void *arg), const void *arg);
 /* The process of the tree whose entry e is, or NULL. */

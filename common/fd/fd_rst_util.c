@@ -63,14 +63,34 @@ void fd_rst_objs_close(struct fd_rst *r)
 	r->nr_obj = r->cap_obj = 0;
 }
 
+/* e, or a file in flight in e's queue (a socket's), that matches. */
+static const FdEntry *find_in(const FdEntry *e, int type,
+			      bool (*match)(const FdEntry *e, const void *arg), const void *arg,
+			      int depth)
+{
+	const SocketInfo *si = e->sock;
+
+	if ((int)e->type == type && match(e, arg))
+		return e;
+	for (size_t q = 0; si && depth < 4 && q < si->n_queue; q++)
+		for (size_t k = 0; k < si->queue[q]->n_rights; k++) {
+			const FdEntry *f = find_in(si->queue[q]->rights[k], type, match, arg,
+						   depth + 1);
+
+			if (f)
+				return f;
+		}
+	return NULL;
+}
+
 const FdEntry *fd_rst_find(const struct fd_rst *r, int type,
 			   bool (*match)(const FdEntry *e, const void *arg), const void *arg)
 {
 	for (size_t i = 0; i < r->nr_procs; i++)
 		for (size_t j = 0; j < r->procs[i].nr_fd; j++) {
-			const FdEntry *e = r->procs[i].fd[j];
+			const FdEntry *e = find_in(r->procs[i].fd[j], type, match, arg, 0);
 
-			if ((int)e->type == type && match(e, arg))
+			if (e)
 				return e;
 		}
 	return NULL;

@@ -46,6 +46,13 @@ void fd_dump_done(struct fd_dump *c)
 			kinds[i]->dump_done(c);
 }
 
+void fd_dump_end(const struct fd_rst_opts *opts, enum fd_dump_end end)
+{
+	for (size_t i = 0; i < NR_KINDS; i++)
+		if (kinds[i]->dump_end)
+			kinds[i]->dump_end(opts, end);
+}
+
 int fd_rst_check(const struct fd_rst *r, const FdEntry *e, char *why, size_t len)
 {
 	const struct fd_kind *k = fd_kind_of((int)e->type);
@@ -63,4 +70,33 @@ int fd_rst_check(const struct fd_rst *r, const FdEntry *e, char *why, size_t len
 	snprintf(why, len, "%s: restoring %s is not supported", e->link ? e->link : "?",
 		 k ? k->name : "this kind of file");
 	return -EOPNOTSUPP;
+}
+
+int fd_kinds_link_tree(struct fd_rst *r, char *why, size_t len)
+{
+	for (size_t i = 0; i < NR_KINDS; i++) {
+		int rc = kinds[i]->link_tree ? kinds[i]->link_tree(r, why, len) : 0;
+
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+int fd_kinds_late_tree(struct fd_rst *r, char *why, size_t len)
+{
+	for (size_t i = 0; i < NR_KINDS; i++) {
+		int rc = kinds[i]->late_tree ? kinds[i]->late_tree(r, why, len) : 0;
+
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+void fd_kinds_rst_done(struct fd_rst *r)
+{
+	for (size_t i = 0; i < NR_KINDS; i++)
+		if (kinds[i]->rst_done)
+			kinds[i]->rst_done(r);
 }

@@ -1,12 +1,223 @@
-/* Private to socket*.c: the dump half of sockets, from sock_diag. */
+/* Private to socket*.c: sockets, dump and restore.
+ *
+ * Dump (in criu-lite, the tree frozen): what the kernel's sock_diag tables
+ * say (socket_diag.c), then what only the socket itself can say, asked of
+ * a duplicate borrowed with pidfd_getfd: options (socket_opts.c), the
+ * receive queue and files in flight (socket_queue.c), a TCP connection in
+ * repair mode (socket_tcp_dump.c) under a network lock (socket_lock.c).
+ *
+ * Restore: every socket is made in criu-lite before the tree is forked
+ * (socket.c dispatches by family: socket_unix.c, socket_inet.c,
+ * socket_tcp.c, socket_other.c); what needs every socket to exist first
+ * (connecting clients to listeners, files in flight) is done in the link
+ * step, and what needs the tree's processes (credentials in flight, taking
+ * TCP out of repair, the lock) in the late step. */
 #ifndef CRIU_LITE_COMMON_FD_SOCKET_H
 #define CRIU_LITE_COMMON_FD_SOCKET_H
 
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
 #include "common/fd/fd.h"
 
-/* socket_diag.c: fill e from the sock_diag tables of the target's netns
- * (loaded at its first socket), or from the socket itself. */
+#define SK_LISTEN 10		/* TCP_LISTEN, also what sock_diag shows for unix */
+#define SK_ESTABLISHED 1	/* TCP_ESTABLISHED, unix SS_CONNECTED */
+#define SK_CLOSE 7
+
+#define SK_LOCK_MARK 0xc1e0	/* packets criu-lite injects pass the network lock */
+
+#ifndef SO_PASSPIDFD
+#define SO_PASSPIDFD 76
+#endif
+
+/* Per-fd flags that belong to the open file description. */
+#define SK_FL_SETTABLE (O_APPEND | O_NONBLOCK | O_ASYNC | O_DIRECT | O_NOATIME)
+
+/* ---- dump ---- */
+
+/* One socket of the target's netns as sock_diag lists it. */
+struct sk_rec {
+	uint64_t ino, peer_ino;
+	uint32_t family, type, protocol, state;
+	uint32_t rqueue, wqueue, shutdown;
+	bool has_queues, has_peer;
+	/* Kept small: a busy netns lists 10^5 sockets, most not the target's. */
+	char *name;			/* AF_UNIX name, "@..." when abstract, or NULL */
+	uint64_t vfs_ino, vfs_dev;	/* AF_UNIX path: the bound file */
+	uint32_t lip[4], pip[4];	/* inet addresses, network order */
+	uint16_t lport, pport;
+	uint32_t *icons;
+	size_t n_icons;
+};
+
+/* The socket part of a process's dump (fd_dump.sk). */
+struct sk_cache {
+	struct sk_rec *recs;
+	size_t nr, cap;
+	int err;			/* first error met inside a callback */
+	bool locked;			/* this process's TCP connections are in the lock */
+	int depth;			/* files in flight inside files in flight */
+};
+
+/* socket_diag.c */
+int sk_cache_load(struct fd_dump *c);
+const struct sk_rec *sk_find(const struct sk_cache *c, uint64_t ino);
+/* The listener (in c's tables) whose accept queue holds client `ino`. */
+const struct sk_rec *sk_find_listener_of(const struct sk_cache *c, uint64_t ino);
+/* Enter pid's network namespace (*home: ours, to sk_netns_leave with), or
+ * stay when it is ours (*home = -1). */
+int sk_netns_enter(pid_t pid, int *home);
+int sk_netns_leave(int home);
+void sk_cache_free(struct sk_cache *c);
+
+/* socket_dump.c: the kind's dump half. */
 int socket_dump(struct fd_dump *c, const struct fd_desc *d, FdEntry *e);
 void socket_dump_done(struct fd_dump *c);
+
+/* socket_unix_dump.c: what sock_diag does not say of a unix socket. */
+int sk_unix_dump(struct fd_dump *c, const struct fd_desc *d, const struct sk_rec *r, int s,
+		 SocketInfo *si);
+
+/* socket_opts.c: options (sk_opts) of the borrowed socket s. */
+int sk_opts_dump(int s, SocketInfo *si);
+enum sk_opts_when {
+	SK_OPTS_BIND,		/* before bind/connect: reuse, freebind, device, v6only, buffers */
+	SK_OPTS_LATE,		/* after queued data went back: the rest */
+};
+int sk_opts_restore(int s, const SocketInfo *si, enum sk_opts_when when, char *why, size_t len);
+
+/* socket_queue.c: the receive queue of the borrowed socket s, message by
+ * message, with the files in flight dumped as fd entries of criu-lite's own. */
+int sk_queue_dump(struct fd_dump *c, int s, SocketInfo *si);
+
+/* socket_tcp_dump.c */
+int sk_tcp_dump(struct fd_dump *c, const struct fd_desc *d, int s, SocketInfo *si);
+/* The tree is about to go on (kill false) or be killed (kill true). */
+void sk_tcp_dump_finish(const struct fd_rst_opts *opts, bool kill);
+void sk_tcp_dump_killed(void);
+
+/* socket_lock.c: the network lock (nftables), see there. */
+struct sk_conn {
+	int family;
+	uint32_t lip[4], pip[4];	/* network order */
+	uint16_t lport, pport;
+};
+/* Drop every packet of these connections in pid's netns until released. */
+int sk_lock_add(pid_t pid, const struct sk_conn *conns, size_t n);
+/* The name a lock that outlives this dump (for restore) will have. */
+const char *sk_lock_name(void);
+/* Make the connections in `keep` locked beyond criu-lite's exit, under
+ * sk_lock_name(); then (or for kill false) drop the dump's own lock. */
+int sk_lock_persist(const struct sk_conn *keep, size_t n);
+void sk_lock_release(void);
+/* Restore: remove the lock a dump left (by name), in our netns. */
+int sk_lock_remove(const char *name);
+
+/* socket_raw.c: packets sent to a restored socket as its peer would have */
+int sk_raw_udp(int family, int proto, const void *src, uint16_t sport, const void *dst,
+	       uint16_t dport, const void *data, size_t len);
+int sk_raw_tcp(int family, const void *src, uint16_t sport, const void *dst, uint16_t dport,
+	       uint32_t seq, uint32_t ack, uint8_t flags, uint16_t win);
+
+/* ---- restore ---- */
+
+/* A socket made by restore: criu-lite keeps a duplicate until the late step
+ * (to fill its queue, shut it down, set its last options, take it out of
+ * TCP repair), and where others can reach it. */
+struct sk_obj {
+	uint64_t ino;
+	int fd;
+	const FdEntry *e;
+	struct sockaddr_storage reach;	/* AF_UNIX: the name that connects to it now */
+	socklen_t reach_len;		/* 0: not reachable by name */
+	int peer_fd;			/* the other end of a socketpair we keep (survivors), or -1 */
+	bool in_repair;			/* TCP: left in repair mode until late */
+	bool late_done;
+};
+
+/* A path to unlink once every socket is connected (sockets bound to a
+ * name that was unlinked keep their file at a private name until then). */
+struct sk_rst {
+	struct sk_obj *obj;
+	size_t nr_obj, cap_obj;
+	char **unlink;
+	size_t nr_unlink;
+	/* every socket entry of the tree and of the files in flight, by inode */
+	const FdEntry **ent;
+	size_t nr_ent;
+	bool indexed;
+	/* files in flight, opened in the link step, sent in the late one */
+	struct sk_rights { const SkPacket *pk; int *fds; size_t n; } *rights;
+	size_t nr_rights;
+	int aside_seq;
+	/* network locks the dumps left (names copied: entries may be freed
+	 * before the last cleanup) */
+	char *locks[8];
+	size_t nr_locks;
+	/* socket.c's sk_open_entry: the socket kind's open, for the families
+	 * that make another socket first (a listener, a peer) */
+	int (*open)(struct fd_rst *r, const FdEntry *e, char *why, size_t len);
+};
+
+/* socket_rst.c: the restore state */
+struct sk_rst *sk_rst_get(struct fd_rst *r);
+struct sk_obj *sk_obj_find(struct sk_rst *s, uint64_t ino);
+/* Register fd as the socket `ino` (e: its entry), keeping a duplicate. */
+struct sk_obj *sk_obj_add(struct fd_rst *r, uint64_t ino, const FdEntry *e, int fd);
+/* The entry of socket ino in the tree or among files in flight, or NULL. */
+const FdEntry *sk_entry(const struct fd_rst *r, uint64_t ino);
+/* Visit every socket entry (tree fds, then files in flight, recursively). */
+void sk_for_each_entry(const struct fd_rst *r, void (*fn)(const FdEntry *e, void *arg),
+		       void *arg);
+int sk_index(struct fd_rst *r);
+void sk_unlink_all(struct sk_rst *s);
+/* Note the lock (sk_tcp.lock) of a restored connection, once. */
+int sk_lock_note(struct sk_rst *s, const SocketInfo *si);
+void sk_rst_free(struct fd_rst *r);
+int sk_unlink_later(struct sk_rst *s, const char *path);
+/* Dumped pid -> its pid now, for credentials; unchanged if not in the tree. */
+pid_t sk_real_pid(const struct fd_rst *r, uint32_t pid);
+
+/* socket_addr.c: addresses between the images' text and sockaddr */
+/* "1.2.3.4" / "::1" of family's address a (network order), malloc'ed. */
+char *sk_ip_string(int family, const void *a);
+/* 16 bytes, IPv4 as v4-mapped, so either side of a v4-mapped IPv6
+ * connection compares equal. */
+bool sk_ip16(const char *ip, uint8_t out[16]);
+/* The address of a as a sockaddr of family (v4-mapped for an IPv6 socket). */
+int sk_inet_addr(int family, const SockAddr *a, struct sockaddr_storage *ss, socklen_t *len);
+int sk_unix_addr(const char *name, struct sockaddr_un *sa, socklen_t *len);
+
+/* socket_inet.c / socket_tcp.c */
+/* Is the peer of this connection a socket of the tree? */
+bool sk_tcp_in_tree(const struct fd_rst *r, const SocketInfo *si);
+int sk_tcp_restore(struct fd_rst *r, const FdEntry *e, char *why, size_t len);
+int sk_tcp_late(struct fd_rst *r, struct sk_obj *o, char *why, size_t len);
+/* A TCP socket whose connection was reset: what --tcp-close gives back. */
+int sk_tcp_closed(struct fd_rst *r, const FdEntry *e, char *why, size_t len);
+
+/* socket_unix.c */
+int sk_unix_check(const struct fd_rst *r, const FdEntry *e, char *why, size_t len);
+int sk_unix_open(struct fd_rst *r, const FdEntry *e, char *why, size_t len);
+int sk_unix_link(struct fd_rst *r, char *why, size_t len);
+int sk_unix_dgram_target(struct fd_rst *r, const SocketInfo *si, struct sockaddr_storage *ss,
+			 socklen_t *sl);
+
+/* socket_unix_name.c: binding a unix socket to its exact name */
+enum sk_file { SK_FILE_KEEP, SK_FILE_HIDE, SK_FILE_NONE };
+/* Bind fd to si's name. KEEP: the file stays at the path; HIDE: it moves to
+ * a private name (returned in o->reach) until the link step ends; NONE: the
+ * name without a file (it belongs to another socket). */
+int sk_unix_bind(struct fd_rst *r, struct sk_obj *o, const SocketInfo *si, enum sk_file f,
+		 char *why, size_t len);
+
+/* socket_queue_rst.c: files in flight opened (link step), queues sent
+ * again (late step) */
+int sk_queue_prepare(struct fd_rst *r, const FdEntry *e, char *why, size_t len);
+int sk_queue_restore(struct fd_rst *r, struct sk_obj *o, char *why, size_t len);
+/* socket_unix.c's late step: queues, then connections, shutdowns, options */
+int sk_unix_late(struct fd_rst *r, char *why, size_t len);
 
 #endif

@@ -32,32 +32,8 @@
 #include "common/procfs.h"
 #include "images/log.h"
 
-struct sk_rec {
-	uint64_t ino, peer_ino;
-	uint32_t family, type, protocol, state;
-	uint32_t rqueue, wqueue, shutdown;
-	bool has_queues;
-	/* Kept small: a busy netns lists 10^5 sockets, most not the target's. */
-	char *name;			/* AF_UNIX name, "@..." when abstract, or NULL */
-	uint32_t lip[4], pip[4];	/* inet addresses, network order */
-	uint16_t lport, pport;
-	uint32_t *icons;
-	size_t n_icons;
-};
-
-struct sk_cache {
-	struct sk_rec *recs;
-	size_t nr, cap;
-	int err;			/* first error met inside a callback */
-	/* Tables read whole, in the target's netns: a socket missing from
-	 * them is truly unhashed, not just unseen. */
-	bool tcp_complete, udp_complete;
-};
-
-void socket_dump_done(struct fd_dump *ctx)
+void sk_cache_free(struct sk_cache *c)
 {
-	struct sk_cache *c = ctx->sk;
-
 	if (!c)
 		return;
 	for (size_t i = 0; i < c->nr; i++) {
@@ -66,7 +42,6 @@ void socket_dump_done(struct fd_dump *ctx)
 	}
 	free(c->recs);
 	free(c);
-	ctx->sk = NULL;
 }
 
 static struct sk_rec *sk_new(struct sk_cache *c)
@@ -127,8 +102,17 @@ static int unix_parse(struct nl_msg *msg, void *arg)
 		c->err = -ENOMEM;
 		return NL_STOP;
 	}
-	if (tb[UNIX_DIAG_PEER] && nla_len(tb[UNIX_DIAG_PEER]) >= 4)
+	/* A peer that was closed still shows, as inode 0. */
+	if (tb[UNIX_DIAG_PEER] && nla_len(tb[UNIX_DIAG_PEER]) >= 4) {
+		r->has_peer = true;
 		r->peer_ino = nla_get_u32(tb[UNIX_DIAG_PEER]);
+	}
+	if (tb[UNIX_DIAG_VFS] && nla_len(tb[UNIX_DIAG_VFS]) >= (int)sizeof(struct unix_diag_vfs)) {
+		struct unix_diag_vfs *v = nla_data(tb[UNIX_DIAG_VFS]);
+
+		r->vfs_ino = v->udiag_vfs_ino;
+		r->vfs_dev = v->udiag_vfs_dev;
+	}
 	if (tb[UNIX_DIAG_RQLEN] && nla_len(tb[UNIX_DIAG_RQLEN]) >= (int)sizeof(struct unix_diag_rqlen)) {
 		struct unix_diag_rqlen *q = nla_data(tb[UNIX_DIAG_RQLEN]);
 
@@ -224,23 +208,23 @@ static int sk_query(struct nl_sock *nl, struct sk_cache *c, void *req, size_t le
 	}
 }
 
-static int sk_load_tables(struct nl_sock *nl, struct sk_cache *c, bool own_netns)
+static int sk_load_tables(struct nl_sock *nl, struct sk_cache *c)
 {
 	static const struct { int af, proto; const char *what; } inet[] = {
 		{ AF_INET, IPPROTO_TCP, "TCP" }, { AF_INET6, IPPROTO_TCP, "TCPv6" },
 		{ AF_INET, IPPROTO_UDP, "UDP" }, { AF_INET6, IPPROTO_UDP, "UDPv6" },
+		{ AF_INET, IPPROTO_UDPLITE, "UDP-Lite" }, { AF_INET6, IPPROTO_UDPLITE, "UDP-Litev6" },
 	};
 	struct unix_diag_req ureq = {
 		.sdiag_family = AF_UNIX,
 		.udiag_states = ~0u,
-		.udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_PEER | UDIAG_SHOW_ICONS |
+		.udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_VFS | UDIAG_SHOW_PEER | UDIAG_SHOW_ICONS |
 			      UDIAG_SHOW_RQLEN,
 	};
 	int r = sk_query(nl, c, &ureq, sizeof(ureq), unix_parse, "UNIX");
 
 	if (r == -ENOMEM || r == -EINVAL)
 		return r;
-	c->tcp_complete = c->udp_complete = own_netns;
 	for (size_t i = 0; i < sizeof(inet) / sizeof(inet[0]); i++) {
 		struct inet_diag_req_v2 req = {
 			.sdiag_family = inet[i].af,
@@ -252,10 +236,6 @@ static int sk_load_tables(struct nl_sock *nl, struct sk_cache *c, bool own_netns
 		r = sk_query(nl, c, &req, sizeof(req), inet_parse, inet[i].what);
 		if (r == -ENOMEM || r == -EINVAL)
 			return r;
-		if (r < 0 && inet[i].proto == IPPROTO_TCP)
-			c->tcp_complete = false;
-		else if (r < 0)
-			c->udp_complete = false;
 		for (size_t j = before; j < c->nr; j++) {
 			c->recs[j].protocol = inet[i].proto;
 			c->recs[j].type = inet[i].proto == IPPROTO_TCP ? SOCK_STREAM : SOCK_DGRAM;
@@ -264,45 +244,67 @@ static int sk_load_tables(struct nl_sock *nl, struct sk_cache *c, bool own_netns
 	return 0;
 }
 
-/* A NETLINK_SOCK_DIAG socket in the target's network namespace. */
-static int sk_connect(pid_t pid, struct nl_sock *nl, bool *right_netns)
+int sk_netns_enter(pid_t pid, int *home)
 {
 	char path[64];
 	struct stat mine, theirs;
-	int self = -1, target = -1, r;
+	int target;
 
-	*right_netns = true;
+	*home = -1;
 	snprintf(path, sizeof(path), "/proc/%d/ns/net", pid);
 	if (stat(path, &theirs) || stat("/proc/self/ns/net", &mine) ||
 	    (theirs.st_ino == mine.st_ino && theirs.st_dev == mine.st_dev))
-		goto connect;
-	self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+		return 0;
+	*home = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
 	target = procfs_open(pid, "ns/net", O_RDONLY | PROCFS_QUIET);
 	if (target < 0)
 		errno = -target;
-	if (self < 0 || target < 0 || setns(target, CLONE_NEWNET)) {
-		pr_warn("cannot enter the network namespace of %d (%s): its sockets are looked up in ours",
-			pid, strerror(errno));
-		close(self);
-		close(target);
-		self = target = -1;
-		*right_netns = false;
+	if (*home < 0 || target < 0 || setns(target, CLONE_NEWNET)) {
+		int r = -errno;
+
+		if (*home >= 0)
+			close(*home);
+		if (target >= 0)
+			close(target);
+		*home = -1;
+		return r;
 	}
-connect:
+	close(target);
+	return 0;
+}
+
+int sk_netns_leave(int home)
+{
+	int r = 0;
+
+	if (home < 0)
+		return 0;
+	if (setns(home, CLONE_NEWNET))
+		r = pr_perror("cannot return to our network namespace");
+	close(home);
+	return r;
+}
+
+/* A NETLINK_SOCK_DIAG socket in the target's network namespace. */
+static int sk_connect(pid_t pid, struct nl_sock *nl)
+{
+	int home, r = sk_netns_enter(pid, &home);
+
+	if (r)
+		pr_warn("cannot enter the network namespace of %d (%s): its sockets are looked up in ours",
+			pid, strerror(-r));
 	r = nl_connect(nl, NETLINK_SOCK_DIAG);
 	/* The netlink socket keeps the netns it was made in: go home at once. */
-	if (self >= 0 && setns(self, CLONE_NEWNET)) {
-		r = pr_perror("cannot return to our network namespace");
-		nl_close(nl);
-	} else if (r < 0) {
-		pr_warn("cannot open a sock_diag netlink socket: %s", nl_geterror(r));
-		r = -EIO;
+	if (sk_netns_leave(home)) {
+		if (r >= 0)
+			nl_close(nl);
+		return -EIO;
 	}
-	if (self >= 0)
-		close(self);
-	if (target >= 0)
-		close(target);
-	return r;
+	if (r < 0) {
+		pr_warn("cannot open a sock_diag netlink socket: %s", nl_geterror(r));
+		return -EIO;
+	}
+	return 0;
 }
 
 static int rec_cmp(const void *a, const void *b)
@@ -313,21 +315,20 @@ static int rec_cmp(const void *a, const void *b)
 }
 
 /* Load the tables. -EIO: no sock_diag at all; sockets get basics only. */
-static int sk_cache_load(struct fd_dump *ctx)
+int sk_cache_load(struct fd_dump *ctx)
 {
 	struct nl_sock *nl = nl_socket_alloc();
-	bool right_netns;
 	int r;
 
 	if (!nl || !(ctx->sk = calloc(1, sizeof(*ctx->sk)))) {
 		nl_socket_free(nl);
 		return -ENOMEM;
 	}
-	r = sk_connect(ctx->pid, nl, &right_netns);
+	r = sk_connect(ctx->pid, nl);
 	if (r == 0) {
 		/* dump replies come in multi-KiB datagrams: size reads by peeking */
 		nl_socket_enable_msg_peek(nl);
-		r = sk_load_tables(nl, ctx->sk, right_netns);
+		r = sk_load_tables(nl, ctx->sk);
 		nl_close(nl);
 	}
 	nl_socket_free(nl);
@@ -337,7 +338,7 @@ static int sk_cache_load(struct fd_dump *ctx)
 	return 0;
 }
 
-static const struct sk_rec *sk_find(const struct sk_cache *c, uint64_t ino)
+const struct sk_rec *sk_find(const struct sk_cache *c, uint64_t ino)
 {
 	struct sk_rec key = { .ino = ino };
 
@@ -346,136 +347,12 @@ static const struct sk_rec *sk_find(const struct sk_cache *c, uint64_t ino)
 	return bsearch(&key, c->recs, c->nr, sizeof(key), rec_cmp);
 }
 
-static SockAddr *sk_addr(const struct sk_rec *r, bool local, const struct sk_rec *peer)
+
+const struct sk_rec *sk_find_listener_of(const struct sk_cache *c, uint64_t ino)
 {
-	SockAddr *a = malloc(sizeof(*a));
-
-	if (!a)
-		return NULL;
-	sock_addr__init(a);
-	if (r->family == AF_UNIX) {
-		const struct sk_rec *who = local ? r : peer;
-
-		if (!who || !who->name)
-			return a;
-		if (!(a->path = strdup(who->name)))
-			goto fail;
-		return a;
-	}
-	if (!(a->ip = malloc(INET6_ADDRSTRLEN)))
-		goto fail;
-	inet_ntop(r->family, local ? r->lip : r->pip, a->ip, INET6_ADDRSTRLEN);
-	a->has_port = true;
-	a->port = local ? r->lport : r->pport;
-	return a;
-fail:
-	free(a);
+	for (size_t i = 0; c && i < c->nr; i++)
+		for (size_t k = 0; k < c->recs[i].n_icons; k++)
+			if (c->recs[i].icons[k] == ino)
+				return &c->recs[i];
 	return NULL;
-}
-
-static int fill_from_rec(const struct fd_dump *ctx, const struct sk_rec *r, SocketInfo *si)
-{
-	const struct sk_rec *peer = r->peer_ino ? sk_find(ctx->sk, r->peer_ino) : NULL;
-
-	si->family = r->family;
-	si->type = r->type;
-	si->has_protocol = si->has_state = si->has_shutdown = true;
-	si->protocol = r->protocol;
-	si->state = r->state;
-	si->shutdown = r->shutdown;
-	if (r->peer_ino) {
-		si->has_peer_ino = true;
-		si->peer_ino = r->peer_ino;
-	}
-	if (r->has_queues) {
-		si->has_rqueue = si->has_wqueue = true;
-		si->rqueue = r->rqueue;
-		si->wqueue = r->wqueue;
-		/* a listener's "wqueue" is its backlog (sk_max_ack_backlog) */
-		if (r->state == TCP_LISTEN) {
-			si->has_backlog = true;
-			si->backlog = r->wqueue;
-		}
-	}
-	if (r->n_icons) {
-		if (!(si->icons = malloc(r->n_icons * sizeof(*si->icons))))
-			return -ENOMEM;
-		for (size_t i = 0; i < r->n_icons; i++)
-			si->icons[i] = r->icons[i];
-		si->n_icons = r->n_icons;
-	}
-	si->local = sk_addr(r, true, NULL);
-	if (!si->local)
-		return -ENOMEM;
-	if (r->family != AF_UNIX || peer) {
-		si->peer = sk_addr(r, false, peer);
-		if (!si->peer)
-			return -ENOMEM;
-	}
-	return 0;
-}
-
-/* Family, type and protocol asked of the socket itself; 0 when we cannot. */
-static void sk_basics(struct fd_dump *ctx, int fd, int *dom, int *type, int *proto)
-{
-	socklen_t len = sizeof(int);
-	int s = fd_dump_getfd(ctx, fd);
-
-	*dom = *type = *proto = -1;
-	if (s < 0)
-		return;
-	if (getsockopt(s, SOL_SOCKET, SO_DOMAIN, dom, &len))
-		*dom = -1;
-	len = sizeof(int);
-	if (getsockopt(s, SOL_SOCKET, SO_TYPE, type, &len))
-		*type = -1;
-	len = sizeof(int);
-	if (getsockopt(s, SOL_SOCKET, SO_PROTOCOL, proto, &len))
-		*proto = -1;
-	close(s);
-}
-
-int socket_dump(struct fd_dump *ctx, const struct fd_desc *d, FdEntry *e)
-{
-	const struct sk_rec *r;
-	char reason[96];
-	SocketInfo *si;
-	int dom, type, proto, ret;
-
-	if (!ctx->sk_loaded) {
-		ctx->sk_loaded = true;
-		ret = sk_cache_load(ctx);
-		if (ret < 0)
-			return ret;
-	}
-	if (!(si = e->sock = malloc(sizeof(*si))))
-		return -ENOMEM;
-	socket_info__init(si);
-	si->ino = d->st.st_ino;
-	r = sk_find(ctx->sk, si->ino);
-	if (r) {
-		e->type = FD_TYPE__FD_SOCKET;
-		return fill_from_rec(ctx, r, si);
-	}
-	/* Five syscalls more per socket: only for those no table knows. */
-	sk_basics(ctx, d->fd, &dom, &type, &proto);
-	si->family = dom < 0 ? AF_UNSPEC : dom;
-	si->type = type < 0 ? 0 : type;
-	si->has_protocol = proto >= 0;
-	si->protocol = proto < 0 ? 0 : proto;
-	if ((dom == AF_INET || dom == AF_INET6) &&
-	    ((proto == IPPROTO_TCP && ctx->sk->tcp_complete) ||
-	     (proto == IPPROTO_UDP && ctx->sk->udp_complete))) {
-		/* Unhashed: neither bound nor connected, so no table lists it. */
-		e->type = FD_TYPE__FD_SOCKET;
-		si->has_state = true;
-		si->state = TCP_CLOSE;
-		return 0;
-	}
-	if (dom < 0)
-		snprintf(reason, sizeof(reason), "socket not found by sock_diag");
-	else
-		snprintf(reason, sizeof(reason), "socket of family %d, type %d, protocol %d",
-			 dom, si->type, si->protocol);
-	return fd_dump_unsupported(ctx, d, e, reason);
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/fd/fd.h"
 #include "common/kerndat.h"
 #include "criu-lite/capture/capture.h"
 #include "criu-lite/dump/dump.h"

@@ -91,7 +91,12 @@ void dump_ctx_release(struct dump_ctx *c, enum release_mode mode)
 {
 	if (c->tree.released)
 		return;
+	/* the kinds of file first (TCP connections leave repair mode, or are
+	 * silenced for the kill; the network lock goes or stays) */
+	fd_dump_end(&c->opts->fd, mode == RELEASE_KILL ? FD_DUMP_KILL : FD_DUMP_RESUME);
 	seize_release(&c->tree, mode);
+	if (mode == RELEASE_KILL)
+		fd_dump_end(&c->opts->fd, FD_DUMP_KILLED);
 	/* Killed: its downtime ended when the images were complete. */
 	if (mode != RELEASE_KILL)
 		c->thaw_ns = clock_ns(CLOCK_MONOTONIC);

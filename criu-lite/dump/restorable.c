@@ -99,7 +99,7 @@ static int check_shares(const struct dump_tree *tree, const struct fd_dump_tree 
 int dump_check_restorable(int dirfd, const struct dump_tree *tree, const struct fd_rst_opts *opts,
 			  const struct fd_dump_tree *files, const char *refusing)
 {
-	struct fd_rst r = { .opts = *opts, .dirfd = dirfd };
+	struct fd_rst r = { .opts = *opts, .dirfd = dirfd, .kind_of = fd_kind_of };
 	int bad = 0, rc;
 	char why[512];
 

@@ -189,6 +189,35 @@ out:
 	return r;
 }
 
+/* Files criu-lite itself holds for c (files in flight it received while
+ * peeking a socket of c->pid): dumped as fds of criu-lite, with c's socket
+ * tables (the sockets live in the target's netns). */
+static int dump_own(struct fd_dump *c, const int *fds, size_t n, FdEntry **out)
+{
+	/* A tree of their own: criu-lite's fd numbers are reused once these
+	 * are closed, so they must not enter the tree's table of descriptions
+	 * (kcmp by pid and fd); ghost ids go on from the tree's. */
+	struct fd_dump_tree own = { .dirfd = c->tree->dirfd, .ghost_limit = c->tree->ghost_limit,
+				    .next_ghost_id = c->tree->next_ghost_id };
+	struct fd_dump self = { .pid = getpid(), .tree = &own, .sk = c->sk,
+				.sk_loaded = c->sk_loaded, .dump_own = dump_own };
+	int r = 0;
+
+	self.tree_pids = &self.pid;
+	self.nr_tree_pids = 1;
+
+	self.pidfd = (int)syscall(SYS_pidfd_open, self.pid, 0);
+	for (size_t i = 0; i < n && !r; i++)
+		r = dump_one(&self, fds[i], &out[i]);
+	self.sk = NULL;		/* c's */
+	fd_dump_done(&self);
+	if (self.pidfd >= 0)
+		close(self.pidfd);
+	c->tree->next_ghost_id = own.next_ghost_id;
+	fd_dump_tree_free(&own);
+	return r;
+}
+
 static int dump_fds(struct fd_dump *ctx, struct img *img, const int *fds, size_t nr)
 {
 	bool vanished = false;
@@ -224,6 +253,7 @@ int files_dump(int dirfd, pid_t pid, struct fd_dump_tree *tree)
 {
 	struct fd_dump_tree own = { .dirfd = dirfd, .ghost_limit = FD_GHOST_LIMIT_DEFAULT };
 	struct fd_dump ctx = { .pid = pid, .pidfd = -1, .tree = tree ? tree : &own,
+			       .dump_own = dump_own,
 			       .tree_pids = tree && tree->nr_pids ? tree->pids : &pid,
 			       .nr_tree_pids = tree && tree->nr_pids ? tree->nr_pids : 1 };
 	struct img *img;

@@ -1,0 +1,71 @@
+/* Restore target: an echo server. argv[1]: "4" or "6". It listens on the
+ * loopback address (a free port, in READY) and echoes whatever each client
+ * sends, to any number of clients, from one poll loop: a server whose
+ * clients are outside the tree (the test, the bench). */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "target.h"
+
+#define MAX_CLIENTS 8192
+
+static struct pollfd fds[MAX_CLIENTS + 1];
+static int nfds;
+
+int main(int argc, char **argv)
+{
+	struct sockaddr_storage ss = { 0 };
+	struct rlimit rl = { MAX_CLIENTS + 64, MAX_CLIENTS + 64 };
+	int fam = argc > 1 && argv[1][0] == '6' ? AF_INET6 : AF_INET, one = 1;
+	socklen_t l = fam == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	int s = socket(fam, SOCK_STREAM, 0);
+
+	signal(SIGPIPE, SIG_IGN);
+	setrlimit(RLIMIT_NOFILE, &rl);
+	ss.ss_family = (sa_family_t)fam;
+	if (fam == AF_INET6)
+		((struct sockaddr_in6 *)&ss)->sin6_addr = in6addr_loopback;
+	else
+		((struct sockaddr_in *)&ss)->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (s < 0 || setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    bind(s, (struct sockaddr *)&ss, l) || listen(s, 4096) ||
+	    getsockname(s, (struct sockaddr *)&ss, &l))
+		return 1;
+	fds[nfds++] = (struct pollfd){ .fd = s, .events = POLLIN };
+	target_ready("pid=%d port=%u", getpid(), ntohs(fam == AF_INET6 ?
+			((struct sockaddr_in6 *)&ss)->sin6_port : ((struct sockaddr_in *)&ss)->sin_port));
+	for (;;) {
+		if (poll(fds, (nfds_t)nfds, -1) < 0)
+			continue;
+		if ((fds[0].revents & POLLIN) && nfds <= MAX_CLIENTS) {
+			int c = accept(s, NULL, NULL);
+
+			if (c >= 0)
+				fds[nfds++] = (struct pollfd){ .fd = c, .events = POLLIN };
+		}
+		for (int i = 1; i < nfds; i++) {
+			char buf[4096];
+			ssize_t n;
+
+			if (!fds[i].revents)
+				continue;
+			n = read(fds[i].fd, buf, sizeof(buf));
+			if (n > 0 && write(fds[i].fd, buf, (size_t)n) == n)
+				continue;
+			if (n < 0 && errno == EAGAIN)
+				continue;
+			close(fds[i].fd);
+			fds[i--] = fds[--nfds];
+		}
+	}
+}
