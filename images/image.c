@@ -285,9 +285,9 @@ static int img_check_magic(struct img *img, uint32_t magic)
  * FIFO planted at an image name from blocking the open until a writer comes
  * (it changes nothing for regular files), and a device or directory is
  * refused before it is read. */
-static int img_open_file(int dirfd, const char *name)
+static int img_open_file(int dirfd, const char *name, int nofollow)
 {
-	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | nofollow);
 	struct stat st;
 	int e;
 
@@ -312,11 +312,13 @@ struct img *img_open(int dirfd, enum img_kind kind, int pid, bool must_exist)
 
 	if (img_name(kind, pid, name, sizeof(name)))
 		return errno = ENAMETOOLONG, NULL;
-	fd = img_open_file(dirfd, name);
+	/* In a dump directory, never through a symlink (a planted one could
+	 * point a root restore at any file); show FILE.img follows one. */
+	fd = img_open_file(dirfd, name, O_NOFOLLOW);
 	if (fd < 0) {
 		int e = errno;
 
-		if (e == EINVAL)
+		if (e == EINVAL || e == ELOOP)
 			pr_err("cannot open image %s: not a regular file", name);
 		else if (e != ENOENT || must_exist)
 			pr_err("cannot open image %s: %s", name, strerror(e));
@@ -343,7 +345,7 @@ struct img *img_open_path(const char *path)
 	int fd, k;
 
 	base = base ? base + 1 : path;
-	fd = img_open_file(AT_FDCWD, path);
+	fd = img_open_file(AT_FDCWD, path, 0);
 	if (fd < 0) {
 		if (errno == EINVAL)
 			pr_err("%s: not a regular file", path);

@@ -57,6 +57,7 @@ static int parse(int argc, char **argv, struct rst_opts *o)
 	if (!longopts)
 		return 2;
 	optind = 1;
+	opterr = 0;
 	while (!r && (c = getopt_long(argc, argv, "D:dv::o:hj", longopts, NULL)) != -1) {
 		r = fd_opts_parse(&o->fd, c == 'j' ? FD_OPT_SHELL_JOB : c, optarg);
 		if (r <= 0) {
@@ -72,7 +73,7 @@ static int parse(int argc, char **argv, struct rst_opts *o)
 		case OPT_SAME_PIDS: o->same_pids = true; break;
 		case 'v': case 'o': r = cli_log_opt(c, optarg, LOG_INFO) ? 2 : 0; break;
 		case 'h': usage(stdout); r = 1; break;
-		default: usage(stderr); r = 2; break;
+		default: cli_bad_opt("restore", argv); r = 2; break;
 		}
 	}
 	free(longopts);
@@ -82,8 +83,8 @@ static int parse(int argc, char **argv, struct rst_opts *o)
 		return 2;
 	if (optind < argc || !o->dir) {
 		fprintf(stderr, "criu-lite restore: %s\n",
-			optind < argc ? "unexpected argument" : "-D DIR is required");
-		usage(stderr);
+			optind < argc ? "unexpected argument (see --help)" :
+			"-D DIR is required (see --help)");
 		return 2;
 	}
 	return 0;
