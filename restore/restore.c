@@ -213,8 +213,10 @@ int cmd_restore(int argc, char **argv)
 		rst_kill_tree(&t);
 		rst_free(&t);
 		fd_opts_free(&t.opts.fd);
+		/* The step that failed said why, in one line (README): this only
+		 * adds which dump, for -v logs. */
 		if (!refused)
-			fprintf(stderr, "criu-lite: restore of %s failed\n", t.opts.dir);
+			pr_info("restore of %s failed", t.opts.dir);
 		if (report >= 0)
 			keeper_report(report, 1);
 		return 1;
