@@ -4,7 +4,7 @@
 BUILD   ?= build
 PREFIX  ?= /usr/local
 CC      ?= gcc
-PKGS    := libprotobuf-c libnl-3.0 libnl-genl-3.0 libcap libelf libarchive libnftables
+PKGS    := libprotobuf-c libnl-3.0 libnl-genl-3.0 libcap libelf libarchive libnftables libxxhash
 SAN     ?=
 
 CFLAGS  ?= -O2 -g

@@ -35,3 +35,15 @@ struct option *cli_join_opts(const struct option *own, size_t n, const struct op
 		all[n + i] = extra[i];
 	return all;
 }
+
+void cli_bad_opt(const char *verb, char *const *argv)
+{
+	const char *arg = optind > 0 ? argv[optind - 1] : "";
+
+	if (optopt && optopt != '?' && (arg[0] != '-' || arg[1] != '-'))
+		fprintf(stderr, "criu-lite %s: option -%c is unknown or lacks its argument "
+			"(see criu-lite %s --help)\n", verb, optopt, verb);
+	else
+		fprintf(stderr, "criu-lite %s: option '%s' is unknown or lacks its argument "
+			"(see criu-lite %s --help)\n", verb, arg, verb);
+}

@@ -10,6 +10,10 @@
  * file cannot be opened. */
 int cli_log_opt(int c, const char *arg, int v_level);
 
+/* Bad input is one line (README): for an option getopt_long refused (run
+ * with opterr = 0), say which, and where the help is. */
+void cli_bad_opt(const char *verb, char *const *argv);
+
 /* own[0..n) then extra up to its all-zero entry, all-zero terminated, in
  * a malloc'd table for getopt_long (free it); NULL when out of memory. */
 struct option;

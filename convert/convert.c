@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "common/cli.h"
 #include "convert/convert.h"
 #include "images/log.h"
 
@@ -185,6 +186,7 @@ int cmd_convert(int argc, char **argv)
 	int c;
 
 	optind = 1;
+	opterr = 0;
 	while ((c = getopt_long(argc, argv, "D:o:v::h", lopts, NULL)) != -1) {
 		switch (c) {
 		case 'D': o.dir = optarg; break;
@@ -207,7 +209,7 @@ int cmd_convert(int argc, char **argv)
 				      log_get_level() + 1 : LOG_DEBUG);
 			break;
 		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		default: cli_bad_opt("convert", argv); return 2;
 		}
 	}
 	if (!o.dir || !o.out || optind != argc) {

@@ -108,6 +108,12 @@ struct dump_read {
 
 /* dr_open flags */
 #define DR_PREDUMP_OK	(1u << 0)	/* a pre-dump (memory only) is acceptable */
+/* Integrity (images/image_sum.h): dr_open checks every file the inventory
+ * lists against its checksum, pages files too (about 0.1 s a GiB from the
+ * page cache) unless this flag says the reader never takes page bytes
+ * as they are (the trackers: they compare them with live pages). Parent
+ * dumps' pages files are checked as a process's chain is loaded. */
+#define DR_NO_PAGES_SUM	(1u << 1)
 
 /* dr_proc_load: which parts to load (others stay NULL/0). */
 #define DR_PROC		(1u << 0)	/* pe */

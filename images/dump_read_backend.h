@@ -41,4 +41,24 @@ int dr_check_pstree(struct dump_read *d);
 /* The parts of p that were loaded (p->loaded). */
 int dr_check_proc(const struct dump_read *d, const struct dr_proc *p);
 
+/* dump_read_sums.c: integrity (images/image_sum.h). inv NULL, or one
+ * written before sums: nothing to check against. */
+/* inventory.img of the dump at dirfd, sealed if it lists sums, and every
+ * file it lists present at its size, with contents checked as `hash` says
+ * (IMG_SUM_*). -ENOENT (said only when must). */
+int dr_read_inventory(int dirfd, const char *dir, bool must, unsigned hash,
+		      InventoryEntry **out);
+/* img_open, the image held to its sum in inv (refused if inv has sums but
+ * none for it); the read_one/read_all variants read it whole. */
+struct img *dr_img_open(int dirfd, const char *dir, const InventoryEntry *inv,
+			enum img_kind kind, int pid, bool must);
+int dr_img_read_one(int dirfd, const char *dir, const InventoryEntry *inv, enum img_kind kind,
+		    int pid, bool must, void **out);
+int dr_img_read_all(int dirfd, const char *dir, const InventoryEntry *inv, enum img_kind kind,
+		    int pid, bool must, void ***out, size_t *n);
+/* The pages file name open at fd is one inv lists; with hash, its whole
+ * contents match (its size was checked with the directory). */
+int dr_pages_verify(int fd, const char *dir, const InventoryEntry *inv, const char *name,
+		    bool hash);
+
 #endif

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "images/dump_read_backend.h"
+#include "images/image_sum.h"
 #include "images/log.h"
 
 /* kind's image in dirfd is a regular file with criu-lite's magic. */
@@ -54,15 +55,20 @@ static int native_open(struct dump_read *d, const char *path)
 	d->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (d->dirfd < 0)
 		return pr_perror("cannot open dump directory %s", path);
-	r = img_read_one(d->dirfd, IMG_INVENTORY, 0, false, (void **)&d->inv);
+	/* The whole dump, once, whatever the reader goes on to read: a
+	 * damaged file refuses the dump even where this reader would not
+	 * look (convert never reads files-PID.img). */
+	r = dr_read_inventory(d->dirfd, path, false, IMG_SUM_IMAGES |
+			      (d->flags & DR_NO_PAGES_SUM ? 0 : IMG_SUM_RAW), &d->inv);
 	if (r == -ENOENT)
 		pr_err("%s: not a complete dump (no inventory.img)", path);
 	if (r < 0)
 		return r;
-	r = img_read_all(d->dirfd, IMG_PSTREE, 0, true, NULL, (void ***)&d->ps, &d->nr_ps);
+	r = dr_img_read_all(d->dirfd, path, d->inv, IMG_PSTREE, 0, true, (void ***)&d->ps,
+			    &d->nr_ps);
 	if (r < 0)
 		return r;
-	r = img_read_one(d->dirfd, IMG_STATS, 0, false, (void **)&st);
+	r = dr_img_read_one(d->dirfd, path, d->inv, IMG_STATS, 0, false, (void **)&st);
 	if (r == 0 && st->has_nr_procs)
 		d->nr_counted = st->nr_procs;
 	img_free(st);
@@ -70,8 +76,12 @@ static int native_open(struct dump_read *d, const char *path)
 }
 
 /* The pages file is named by the image: a plain name in the dump's
- * directory, never a path that could lead elsewhere. */
-static int open_pages_file(int dirfd, struct dr_pages *pg)
+ * directory, never a path that could lead elsewhere. With `hash` (a parent
+ * dump's: dr_open checked its own dump's whole), its contents are checked
+ * against inv's sum. The trackers (dr_pages_open) skip it: they only
+ * compare parent pages with live ones, and what they reuse is verified by
+ * the restore or convert that reads it. */
+static int open_pages_file(int dirfd, const InventoryEntry *inv, bool hash, struct dr_pages *pg)
 {
 	const char *name = pg->pages_file;
 	struct stat st;
@@ -89,7 +99,7 @@ static int open_pages_file(int dirfd, struct dr_pages *pg)
 		return -EINVAL;
 	}
 	pg->pages_size = (uint64_t)st.st_size;
-	return 0;
+	return dr_pages_verify(pg->pages_fd, pg->dir, inv, name, hash);
 }
 
 static int read_runs(struct img *img, struct dr_pages *pg)
@@ -109,7 +119,8 @@ static int read_runs(struct img *img, struct dr_pages *pg)
 
 /* One level: pagemap-PID.img of the dump at dirfd and its pages file.
  * -ENOENT, said by the caller, when the image is absent and !must. */
-static int load_level(int dirfd, const char *dir, uint32_t pid, bool must, struct dr_pages **out)
+static int load_level(int dirfd, const char *dir, const InventoryEntry *inv, bool hash, uint32_t pid,
+		      bool must, struct dr_pages **out)
 {
 	PagemapHead *head = NULL;
 	struct img *img;
@@ -118,7 +129,7 @@ static int load_level(int dirfd, const char *dir, uint32_t pid, bool must, struc
 
 	*out = NULL;
 	img_name(IMG_PAGEMAP, (int)pid, image, sizeof(image));
-	img = img_open(dirfd, IMG_PAGEMAP, (int)pid, must);
+	img = dr_img_open(dirfd, dir, inv, IMG_PAGEMAP, (int)pid, must);
 	if (!img)
 		return -errno;
 	r = img_read(img, &pagemap_head__descriptor, (void **)&head);
@@ -128,7 +139,7 @@ static int load_level(int dirfd, const char *dir, uint32_t pid, bool must, struc
 	}
 	if (r > 0) {
 		*out = dr_pages_new(dir, image, head->pages_file);
-		r = *out ? open_pages_file(dirfd, *out) : -ENOMEM;
+		r = *out ? open_pages_file(dirfd, inv, hash, *out) : -ENOMEM;
 	}
 	if (r >= 0)
 		r = read_runs(img, *out);
@@ -197,14 +208,14 @@ static int parent_level(struct chain *c, int pfd, const char *pdir, uint32_t pid
 	int r = chain_enter(c, pfd, pdir);
 
 	if (!r) {
-		r = img_read_one(pfd, IMG_INVENTORY, 0, false, (void **)&pinv);
+		r = dr_read_inventory(pfd, pdir, false, 0, &pinv);
 		if (r == -ENOENT)
 			pr_err("%s: parent dump %s is incomplete (no inventory.img)", pg->dir, pdir);
 	}
 	if (!r)
 		r = dr_check_inventory(pinv, pdir, DR_PREDUMP_OK);
 	if (!r) {
-		r = load_level(pfd, pdir, pid, false, &pg->parent);
+		r = load_level(pfd, pdir, pinv, true, pid, false, &pg->parent);
 		if (r == -ENOENT)
 			pr_err("%s: pages of %u are in the parent dump %s, which has no %s",
 			       pg->dir, pid, pdir, pg->image);
@@ -242,7 +253,7 @@ static int load_parent(struct chain *c, int dirfd, const InventoryEntry *inv, ui
 static int load_pages(struct dump_read *d, uint32_t pid, bool must, struct dr_pages **out)
 {
 	struct chain c = { .n = 0 };
-	int r = load_level(d->dirfd, d->dir, pid, must, out);
+	int r = load_level(d->dirfd, d->dir, d->inv, false, pid, must, out);
 
 	if (r)
 		return r;
@@ -267,17 +278,18 @@ static int native_proc_load(struct dump_read *d, size_t idx, unsigned what, stru
 	int r = 1;
 
 	if (what & DR_PROC) {
-		r = part(img_read_one(fd, IMG_PROC, pid, must, (void **)&p->pe), what);
+		r = part(dr_img_read_one(fd, d->dir, d->inv, IMG_PROC, pid, must, (void **)&p->pe),
+			 what);
 		p->loaded |= r > 0 ? DR_PROC : 0;
 	}
 	if (r >= 0 && (what & DR_THREADS)) {
-		r = part(img_read_all(fd, IMG_THREADS, pid, must, NULL, (void ***)&p->th,
-				      &p->nr_th), what);
+		r = part(dr_img_read_all(fd, d->dir, d->inv, IMG_THREADS, pid, must,
+					 (void ***)&p->th, &p->nr_th), what);
 		p->loaded |= r > 0 ? DR_THREADS : 0;
 	}
 	if (r >= 0 && (what & DR_VMAS)) {
-		r = part(img_read_all(fd, IMG_MM, pid, must, NULL, (void ***)&p->vma, &p->nr_vma),
-			 what);
+		r = part(dr_img_read_all(fd, d->dir, d->inv, IMG_MM, pid, must, (void ***)&p->vma,
+					 &p->nr_vma), what);
 		p->loaded |= r > 0 ? DR_VMAS : 0;
 	}
 	if (r >= 0 && (what & DR_PAGES)) {
@@ -285,8 +297,8 @@ static int native_proc_load(struct dump_read *d, size_t idx, unsigned what, stru
 		p->loaded |= r > 0 ? DR_PAGES : 0;
 	}
 	if (r >= 0 && (what & DR_FDS)) {
-		r = part(img_read_all(fd, IMG_FILES, pid, must, NULL, (void ***)&p->fd, &p->nr_fd),
-			 what);
+		r = part(dr_img_read_all(fd, d->dir, d->inv, IMG_FILES, pid, must, (void ***)&p->fd,
+					 &p->nr_fd), what);
 		p->loaded |= r > 0 ? DR_FDS : 0;
 	}
 	return r < 0 ? r : 0;
@@ -307,8 +319,15 @@ const struct dr_format dr_format_native = {
 
 int dr_pages_open(int dirfd, const char *dir, uint32_t pid, struct dr_pages **out)
 {
-	int r = load_level(dirfd, dir, pid, true, out);
+	InventoryEntry *inv = NULL;
+	int r = dr_read_inventory(dirfd, dir, false, 0, &inv);
 
+	*out = NULL;
+	if (r == -ENOENT)
+		r = 0;
+	if (!r)
+		r = load_level(dirfd, dir, inv, false, pid, true, out);
+	img_free(inv);
 	if (!r)
 		r = dr_pages_check(*out, false);
 	if (r) {

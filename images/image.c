@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "images/image.h"
+#include "images/image_sum.h"
 #include "images/log.h"
 
 struct img_desc {
@@ -34,10 +35,20 @@ static const struct img_desc img_table[IMG_KIND_COUNT] = {
 
 #define IMG_BUF_SIZE (64 * 1024)
 
+/* Where a length would be, inventory.img has this, then the XXH3-64 of the
+ * bytes before it (image_sum.h). Over IMG_MAX_ENTRY, and still so with any
+ * one bit flipped: never taken for a length. */
+#define IMG_SEAL 0x5345414cu
+
 struct img {
 	enum img_kind kind;
 	int fd;
 	int err;		/* first write error, -errno */
+	int dirfd;		/* writing: where the image is, for its note */
+	struct img_hash h;	/* of every byte written, or read so far */
+	int64_t entries;
+	bool sealed;		/* reading: a good seal ended the file */
+	const ImageSum *expect;	/* reading: what the end must match, or NULL */
 	char name[64];
 	size_t len, pos;	/* buffer fill and read position */
 	unsigned char buf[IMG_BUF_SIZE];
@@ -94,7 +105,7 @@ int img_kind_from_name(const char *name, int *pid)
 	return -1;
 }
 
-int img_create_raw(int dirfd, const char *name)
+static int create_file(int dirfd, const char *name)
 {
 	int fd;
 
@@ -103,6 +114,15 @@ int img_create_raw(int dirfd, const char *name)
 	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return pr_perror("cannot create image %s", name);
+	return fd;
+}
+
+int img_create_raw(int dirfd, const char *name)
+{
+	int fd = create_file(dirfd, name);
+
+	if (fd >= 0)
+		img_sum_note_raw(dirfd, name);
 	return fd;
 }
 
@@ -115,6 +135,11 @@ static struct img *img_alloc(enum img_kind kind, int fd, const char *name)
 	img->kind = kind;
 	img->fd = fd;
 	img->err = 0;
+	img->dirfd = -1;
+	img->h = (struct img_hash){ 0 };
+	img->entries = 0;
+	img->sealed = false;
+	img->expect = NULL;
 	img->len = img->pos = 0;
 	snprintf(img->name, sizeof(img->name), "%s", name);
 	return img;
@@ -152,6 +177,7 @@ static int img_flush(struct img *img)
 
 static int img_put(struct img *img, const void *p, size_t len)
 {
+	img_hash_update(&img->h, p, len);
 	while (len && !img->err) {
 		size_t room = sizeof(img->buf) - img->len;
 		size_t n = len < room ? len : room;
@@ -174,14 +200,17 @@ struct img *img_create(int dirfd, enum img_kind kind, int pid)
 
 	if (img_name(kind, pid, name, sizeof(name)))
 		return errno = ENAMETOOLONG, NULL;
-	fd = img_create_raw(dirfd, name);
+	fd = create_file(dirfd, name);
 	if (fd < 0)
 		return errno = -fd, NULL;
 	img = img_alloc(kind, fd, name);
-	if (!img) {
+	if (!img || img_hash_init(&img->h)) {
+		free(img);
 		close(fd);
+		unlinkat(dirfd, name, 0);
 		return errno = ENOMEM, NULL;
 	}
+	img->dirfd = dirfd;
 	img_put(img, &img_table[kind].magic, sizeof(uint32_t));
 	return img;
 }
@@ -203,6 +232,7 @@ int img_write(struct img *img, const void *msg)
 	img_put(img, p, len);
 	if (p != stackbuf)
 		free(p);
+	img->entries++;
 	return img->err;
 }
 
@@ -216,6 +246,10 @@ int img_close(struct img *img)
 	if (close(img->fd) && !r) {
 		r = pr_perror("cannot close %s", img->name);
 	}
+	if (!r)
+		img_sum_note(img->dirfd, img->name, img->h.size, img_hash_digest(&img->h),
+			     img->entries);
+	img_hash_fini(&img->h);
 	free(img);
 	return r;
 }
@@ -226,6 +260,8 @@ void img_abort(struct img *img, int dirfd)
 		return;
 	close(img->fd);
 	unlinkat(dirfd, img->name, 0);
+	img_sum_forget(dirfd, img->name);
+	img_hash_fini(&img->h);
 	free(img);
 }
 
@@ -240,6 +276,9 @@ static int img_check_magic(struct img *img, uint32_t magic)
 		return -EINVAL;
 	}
 	img->pos = img->len = 0;
+	if (img_hash_init(&img->h))
+		return -ENOMEM;
+	img_hash_update(&img->h, &m, sizeof(m));
 	return lseek(img->fd, sizeof(m), SEEK_SET) < 0 ? -errno : 0;
 }
 
@@ -247,9 +286,9 @@ static int img_check_magic(struct img *img, uint32_t magic)
  * FIFO planted at an image name from blocking the open until a writer comes
  * (it changes nothing for regular files), and a device or directory is
  * refused before it is read. */
-static int img_open_file(int dirfd, const char *name)
+static int img_open_file(int dirfd, const char *name, int nofollow)
 {
-	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | nofollow);
 	struct stat st;
 	int e;
 
@@ -274,11 +313,13 @@ struct img *img_open(int dirfd, enum img_kind kind, int pid, bool must_exist)
 
 	if (img_name(kind, pid, name, sizeof(name)))
 		return errno = ENAMETOOLONG, NULL;
-	fd = img_open_file(dirfd, name);
+	/* In a dump directory, never through a symlink (a planted one could
+	 * point a root restore at any file); show FILE.img follows one. */
+	fd = img_open_file(dirfd, name, O_NOFOLLOW);
 	if (fd < 0) {
 		int e = errno;
 
-		if (e == EINVAL)
+		if (e == EINVAL || e == ELOOP)
 			pr_err("cannot open image %s: not a regular file", name);
 		else if (e != ENOENT || must_exist)
 			pr_err("cannot open image %s: %s", name, strerror(e));
@@ -305,7 +346,7 @@ struct img *img_open_path(const char *path)
 	int fd, k;
 
 	base = base ? base + 1 : path;
-	fd = img_open_file(AT_FDCWD, path);
+	fd = img_open_file(AT_FDCWD, path, 0);
 	if (fd < 0) {
 		if (errno == EINVAL)
 			pr_err("%s: not a regular file", path);
@@ -368,6 +409,50 @@ static ssize_t img_get(struct img *img, void *dst, size_t len)
 	return got;
 }
 
+void img_expect(struct img *img, const ImageSum *sum)
+{
+	img->expect = sum;
+}
+
+bool img_sealed(const struct img *img)
+{
+	return img->sealed;
+}
+
+/* The end of the file: what the inventory says was written, if it says. */
+static int img_check_end(struct img *img)
+{
+	const ImageSum *s = img->expect;
+
+	if (!s)
+		return 0;
+	if (s->has_entries && s->entries != img->entries) {
+		pr_err("%s: %lld entries where the dump wrote %u (cut short?)", img->name,
+		       (long long)img->entries, s->entries);
+		return -EBADMSG;
+	}
+	if (img->h.size != s->size || img_hash_digest(&img->h) != s->hash) {
+		pr_err("%s does not match its checksum in inventory.img (corrupt)", img->name);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+/* The seal: the hash so far, then nothing more. */
+static int img_check_seal(struct img *img)
+{
+	uint64_t want = img_hash_digest(&img->h), got;
+	uint8_t more;
+
+	if (img_get(img, &got, sizeof(got)) != sizeof(got) || got != want ||
+	    img_get(img, &more, 1) != 0) {
+		pr_err("%s: seal does not match the contents (corrupt)", img->name);
+		return -EBADMSG;
+	}
+	img->sealed = true;
+	return 0;
+}
+
 int img_read(struct img *img, const ProtobufCMessageDescriptor *desc, void **out)
 {
 	uint32_t len;
@@ -376,13 +461,21 @@ int img_read(struct img *img, const ProtobufCMessageDescriptor *desc, void **out
 	void *msg;
 
 	*out = NULL;
+	if (img->sealed)
+		return 0;
 	n = img_get(img, &len, sizeof(len));
 	if (n == 0)
-		return 0;
+		return img_check_end(img);
 	if (n != sizeof(len)) {
 		pr_err("%s: truncated entry header", img->name);
 		return -EIO;
 	}
+	if (len == IMG_SEAL) {
+		int r = img_check_seal(img);
+
+		return r ? r : img_check_end(img);
+	}
+	img_hash_update(&img->h, &len, sizeof(len));
 	if (len > IMG_MAX_ENTRY) {
 		pr_err("%s: entry length %u is corrupt (over %u)", img->name, len, IMG_MAX_ENTRY);
 		return -EINVAL;
@@ -396,6 +489,8 @@ int img_read(struct img *img, const ProtobufCMessageDescriptor *desc, void **out
 		pr_err("%s: truncated entry (%zd of %u bytes)", img->name, n < 0 ? 0 : n, len);
 		return -EIO;
 	}
+	img_hash_update(&img->h, p, len);
+	img->entries++;
 	msg = protobuf_c_message_unpack(desc ? desc : img_table[img->kind].desc, NULL, len, p);
 	free(p);
 	if (!msg) {
@@ -411,24 +506,41 @@ void img_close_read(struct img *img)
 	if (!img)
 		return;
 	close(img->fd);
+	img_hash_fini(&img->h);
 	free(img);
 }
 
-int img_read_one(int dirfd, enum img_kind kind, int pid, bool must_exist, void **out)
+int img_read_one_from(struct img *img, void **out)
 {
-	struct img *img = img_open(dirfd, kind, pid, must_exist);
+	void *more = NULL;
 	int r;
 
 	*out = NULL;
-	if (!img)
-		return -errno;
 	r = img_read(img, NULL, out);
 	if (r == 0) {
 		pr_err("%s: image is empty", img->name);
 		r = -EINVAL;
 	}
+	/* Read to the end: the seal, the sum and any extra entry are checked there. */
+	if (r > 0 && (r = img_read(img, NULL, &more)) > 0) {
+		pr_err("%s: more than the one entry this image holds", img->name);
+		r = -EINVAL;
+	}
+	img_free(more);
+	if (r < 0) {
+		img_free(*out);
+		*out = NULL;
+	}
 	img_close_read(img);
 	return r < 0 ? r : 0;
+}
+
+int img_read_one(int dirfd, enum img_kind kind, int pid, bool must_exist, void **out)
+{
+	struct img *img = img_open(dirfd, kind, pid, must_exist);
+
+	*out = NULL;
+	return img ? img_read_one_from(img, out) : -errno;
 }
 
 void img_free(void *msg)
@@ -448,14 +560,21 @@ int img_read_all(int dirfd, enum img_kind kind, int pid, bool must_exist,
 		 const ProtobufCMessageDescriptor *first, void ***out, size_t *n)
 {
 	struct img *img = img_open(dirfd, kind, pid, must_exist);
+
+	*out = NULL;
+	*n = 0;
+	return img ? img_read_all_from(img, first, out, n) : -errno;
+}
+
+int img_read_all_from(struct img *img, const ProtobufCMessageDescriptor *first, void ***out,
+		      size_t *n)
+{
 	void **v = NULL, *msg;
 	size_t cap = 0;
 	int r;
 
 	*out = NULL;
 	*n = 0;
-	if (!img)
-		return -errno;
 	while ((r = img_read(img, *n ? NULL : first, &msg)) > 0) {
 		if (*n == cap) {
 			void **nv = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof(*v));
@@ -498,20 +617,32 @@ int img_write_entries(int dirfd, enum img_kind kind, int pid, void *const *msgs,
 int img_write_inventory(int dirfd, const InventoryEntry *inv)
 {
 	static const char tmp[] = "inventory.img.tmp";
+	InventoryEntry sealed = *inv;
+	const uint32_t seal = IMG_SEAL;
 	struct img *img;
+	uint64_t hash;
 	int r, fd;
 
-	fd = img_create_raw(dirfd, tmp);
-	if (fd < 0)
-		return fd;
-	img = img_alloc(IMG_INVENTORY, fd, tmp);
-	if (!img) {
-		close(fd);
+	r = img_sum_fill(dirfd, &sealed);
+	if (r)
+		return r;
+	fd = create_file(dirfd, tmp);
+	img = fd < 0 ? NULL : img_alloc(IMG_INVENTORY, fd, tmp);
+	if (!img || img_hash_init(&img->h)) {
+		free(img);
+		if (fd >= 0)
+			close(fd);
 		unlinkat(dirfd, tmp, 0);
-		return -ENOMEM;
+		img_sum_fill_free(&sealed);
+		return fd < 0 ? fd : -ENOMEM;
 	}
 	img_put(img, &img_table[IMG_INVENTORY].magic, sizeof(uint32_t));
-	img_write(img, inv);
+	img_write(img, &sealed);
+	hash = img_hash_digest(&img->h);
+	img_put(img, &seal, sizeof(seal));
+	img_put(img, &hash, sizeof(hash));
+	img_hash_fini(&img->h);
+	img_sum_fill_free(&sealed);
 	r = img_flush(img);
 	/* Every other image must be on disk before the inventory says "complete". */
 	if (!r && syncfs(dirfd))

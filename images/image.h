@@ -100,6 +100,15 @@ void img_close_read(struct img *img);
 
 /* Convenience: open, read exactly one entry, close. -ENOENT if absent. */
 int img_read_one(int dirfd, enum img_kind kind, int pid, bool must_exist, void **out);
+/* The same on an open image, closed after; img_read_all_from likewise. */
+int img_read_one_from(struct img *img, void **out);
+int img_read_all_from(struct img *img, const ProtobufCMessageDescriptor *first, void ***out,
+		      size_t *n);
+/* Integrity (images/image_sum.h): at its end, the image must match sum
+ * (entries, size, hash) or img_read fails there. sum must outlive img. */
+void img_expect(struct img *img, const ImageSum *sum);
+/* Whether the image ended in a good seal (inventory.img since issue 15). */
+bool img_sealed(const struct img *img);
 /* Every entry of an image into a malloc'd array (*n of them), the first
  * decoded with `first` if given (pagemap_head). 0, or -errno with nothing
  * left allocated; -ENOENT logged only when `must_exist`. */
@@ -121,7 +130,8 @@ int img_write_entries(int dirfd, enum img_kind kind, int pid, void *const *msgs,
  * missing (*made, when not NULL, says so), refused if it already holds an
  * inventory. The fd or -errno (logged). */
 int img_dir_create(const char *dir, bool *made);
-/* Atomically publish the inventory: written to a temporary name, then renamed. */
+/* Atomically publish the inventory: written to a temporary name, then renamed.
+ * It lists the sums of every file noted in dirfd (image_sum.h), and is sealed. */
 int img_write_inventory(int dirfd, const InventoryEntry *inv);
 
 #endif

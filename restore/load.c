@@ -94,7 +94,7 @@ int rst_load(struct rst_tree *t)
 	r = load_tree(t);
 	for (size_t i = 0; !r && i < t->nr_procs; i++)
 		r = load_proc(t, i, &t->procs[i]);
-	return r;
+	return r ? r : rst_trust_images(t);
 }
 
 void rst_free(struct rst_tree *t)

@@ -60,6 +60,7 @@ static int parse(int argc, char **argv, struct rst_opts *o)
 	if (!longopts)
 		return 2;
 	optind = 1;
+	opterr = 0;
 	while (!r && (c = getopt_long(argc, argv, "D:dv::o:hj", longopts, NULL)) != -1) {
 		r = fd_opts_parse(&o->fd, c == 'j' ? FD_OPT_SHELL_JOB : c, optarg);
 		if (r <= 0) {
@@ -76,7 +77,7 @@ static int parse(int argc, char **argv, struct rst_opts *o)
 		case PLOSS_OPT_ACCEPT: r = ploss_opts_parse(&o->ploss, optarg) ? 2 : 0; break;
 		case 'v': case 'o': r = cli_log_opt(c, optarg, LOG_INFO) ? 2 : 0; break;
 		case 'h': usage(stdout); r = 1; break;
-		default: usage(stderr); r = 2; break;
+		default: cli_bad_opt("restore", argv); r = 2; break;
 		}
 	}
 	free(longopts);
@@ -86,8 +87,8 @@ static int parse(int argc, char **argv, struct rst_opts *o)
 		return 2;
 	if (optind < argc || !o->dir) {
 		fprintf(stderr, "criu-lite restore: %s\n",
-			optind < argc ? "unexpected argument" : "-D DIR is required");
-		usage(stderr);
+			optind < argc ? "unexpected argument (see --help)" :
+			"-D DIR is required (see --help)");
 		return 2;
 	}
 	return 0;
@@ -232,8 +233,10 @@ int cmd_restore(int argc, char **argv)
 		rst_kill_tree(&t);
 		rst_free(&t);
 		fd_opts_free(&t.opts.fd);
+		/* The step that failed said why, in one line (README): this only
+		 * adds which dump, for -v logs. */
 		if (!refused)
-			fprintf(stderr, "criu-lite: restore of %s failed\n", t.opts.dir);
+			pr_info("restore of %s failed", t.opts.dir);
 		if (report >= 0)
 			keeper_report(report, 1);
 		return 1;

@@ -258,6 +258,9 @@ bool rst_vma_needs_write(const struct rst_proc *p, size_t idx);
 int rst_threads_restore(struct rst_tree *t, struct rst_proc *p, struct rst_inj *j);
 int rst_thread_state(struct rst_proc *p, size_t i, struct rst_inj *j);
 
+/* trust.c: images not only root could write restore as their owner, with
+ * no capabilities (their creds rewritten here, after loading). */
+int rst_trust_images(struct rst_tree *t);
 /* creds.c: per thread, after every privileged step. */
 int rst_creds_restore(struct rst_proc *p, struct rst_inj *j);
 

@@ -2,8 +2,8 @@
 # Install the Debian packages criu-lite builds and tests with, only those missing.
 set -eu
 pkgs="make gcc pkg-config protobuf-c-compiler libprotobuf-c-dev libnl-3-dev libnl-genl-3-dev
-libcap-dev libelf-dev libdw-dev libarchive-dev libnftables-dev libcriterion-dev elfutils gdb lldb
-valgrind clang python3 sqlite3 libsqlite3-dev zstd redis-server"
+libcap-dev libelf-dev libdw-dev libarchive-dev libnftables-dev libxxhash-dev libcriterion-dev elfutils
+gdb lldb valgrind clang python3 sqlite3 libsqlite3-dev zstd redis-server"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -227,6 +227,7 @@ void cs_pm_end(struct cs_dump *s)
 {
 	cr_assert_eq(img_close(s->pm), 0);
 	close(s->pages_fd);
+	reseal_dump(s->dir);
 }
 
 /* A one-process dump: anon VMA with present, zero and untouched pages, a
@@ -306,6 +307,7 @@ bool cs_is_hole(int fd, uint64_t off, uint64_t len)
 int cs_convert(const struct cs_dump *s, const char *out, char *err, size_t errlen,
 		   const char *extra)
 {
+	reseal_dump(s->dir);
 	if (extra)
 		return run_criu_lite(err, errlen, "convert", "-D", s->dir, "-o", out, extra,
 				     NULL);

@@ -76,4 +76,10 @@ uint64_t proc_peek_u64(pid_t pid, uint64_t addr);
  * targets that is also the runtime address). 0 if not found. */
 uint64_t elf_symbol(const char *path, const char *sym, uint64_t *size);
 
+/* Tests that damage a hand-made or real dump on purpose, to reach a rule
+ * behind the checksums: inventory.img of dir rewritten with the sums of
+ * the files as they are now (images/image_reseal.h). Nothing done where
+ * there is no readable inventory. */
+void reseal_dump(const char *dir);
+
 #endif

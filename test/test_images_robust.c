@@ -493,8 +493,10 @@ Test(images_robust, malformed_in_dir_through_show)
 			for (size_t m = 0; m < 4 && dc->modes[m]; m++) {
 				const char *mode = dc->modes[m][0] ? dc->modes[m] : NULL;
 				char err[4096], what[256];
-				int st = run_criu_lite(err, sizeof(err), "show", "-D", dir, mode,
-						       NULL);
+				int st;
+
+				reseal_dump(dir);
+				st = run_criu_lite(err, sizeof(err), "show", "-D", dir, mode, NULL);
 
 				snprintf(what, sizeof(what), "show -D %s with %s: %s",
 					 dc->modes[m], dc->file, b->what);

@@ -488,6 +488,7 @@ static void make_incremental(const char *dir, pid_t pid)
 	inv->parent_dir = strdup("../parent");
 	cr_assert_eq(img_write_inventory(dfd, inv), 0);
 	img_free(inv);
+	reseal_dump(dir);	/* an edited dump: its sums as it is now */
 	close(dfd);
 }
 

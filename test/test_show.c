@@ -92,6 +92,8 @@ static int show(const char *args)
 	char bin[4096];
 
 	cr_assert_not_null(realpath(criu_lite_path(), bin), "no %s", criu_lite_path());
+	snprintf(bin + 2048, 2048, "%s/d", dir);
+	reseal_dump(bin + 2048);
 	return run_cmd(NULL, 0, "cd '%s/d' && '%s' show %s >../out.json 2>../err.txt", dir, bin, args);
 }
 

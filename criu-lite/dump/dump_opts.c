@@ -145,7 +145,7 @@ static int parse_one(int c, struct dump_opts *o, const char *cmd)
 		o->snapshot_wp = !o->snapshot_fork;
 		return 0;
 	case 'h': usage(stdout, cmd); return 1;
-	default: usage(stderr, cmd); return -EINVAL;
+	default: return -EBADR;	/* said by the caller, which has argv */
 	}
 }
 
@@ -163,11 +163,15 @@ int dump_parse_opts(int argc, char **argv, struct dump_opts *o)
 	o->seize.freezer = FREEZER_AUTO;
 	o->predump = !strcmp(cmd, "pre-dump");
 	optind = 1;
-	opterr = 1;
+	opterr = 0;
 	while ((c = getopt_long(argc, argv, "t:D:Rsv::o:hj", opts, NULL)) != -1) {
 		r = fd_opts_parse(&o->fd, c == 'j' ? FD_OPT_SHELL_JOB : c, optarg);
 		if (r > 0)
 			r = parse_one(c, o, cmd);
+		if (r == -EBADR) {
+			cli_bad_opt(cmd, argv);
+			r = -EINVAL;
+		}
 		if (r) {
 			free(opts);
 			return r;

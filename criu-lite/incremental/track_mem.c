@@ -73,7 +73,7 @@ int track_parent_open(int dirfd, const char *prev, pid_t root, struct track_pare
 	tp->path = prev;
 	if (!path)
 		return pr_perror("cannot find the previous images %s", prev);
-	r = dr_open(path, DR_PREDUMP_OK, &tp->d);
+	r = dr_open(path, DR_PREDUMP_OK | DR_NO_PAGES_SUM, &tp->d);
 	free(path);
 	if (r < 0)
 		return r;

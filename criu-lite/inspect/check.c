@@ -52,7 +52,11 @@ int cmd_check(int argc, char **argv)
 	if (argc > 1) {
 		bool help = !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h");
 
-		usage(help ? stdout : stderr);
+		if (help)
+			usage(stdout);
+		else
+			fprintf(stderr, "criu-lite check: takes no argument (see criu-lite check "
+				"--help)\n");
 		return help ? 0 : 2;
 	}
 	kerndat_probe(&kd);

@@ -89,6 +89,8 @@ int mem_dump_src(int dirfd, pid_t pid, const struct vma_list *vl, struct page_sr
 	r = r < 0 ? r : r2;
 	if (md.pages_fd >= 0 && close(md.pages_fd) && r >= 0)
 		r = pr_perror("cannot close %s", md.pages_name);
+	if (r >= 0)
+		img_sum_note(dirfd, md.pages_name, md.pw.writer.written, md.pw.writer.hash, -1);
 	if (r < 0) {
 		char name[64];
 

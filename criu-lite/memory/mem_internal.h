@@ -13,6 +13,7 @@
 #include "criu-lite/memory/mem.h"
 #include "criu-lite/memory/page_src.h"
 #include "images/image.h"
+#include "images/image_sum.h"
 
 /* One file mapped by the process, looked up once however many VMAs map it. */
 struct mem_file {
@@ -69,6 +70,10 @@ struct pw_writer {
 	bool started, stop;
 	int fd, err;
 	uint64_t written;	/* writer's own counter, read after pww_stop */
+	/* Of the file as written, on the writer's thread (it overlaps the
+	 * reads like the writes do): the inventory lists it (image_sum.h). */
+	struct img_hash h;
+	uint64_t hash;		/* digest, set by pww_stop */
 };
 
 int pww_start(struct pw_writer *w, int fd);

@@ -57,6 +57,8 @@ static void *writer_main(void *arg)
 		pthread_cond_broadcast(&w->cv);
 		pthread_mutex_unlock(&w->mu);
 		/* After a failure later buffers are dropped: the dump is lost. */
+		for (int i = 0; !w->err && i < b->nr_wiov; i++)
+			img_hash_update(&w->h, b->wiov[i].iov_base, b->wiov[i].iov_len);
 		if (!w->err)
 			r = writev_all(w->fd, b->wiov, b->nr_wiov, &w->written);
 		pthread_mutex_lock(&w->mu);
@@ -76,10 +78,13 @@ int pww_start(struct pw_writer *w, int fd)
 
 	memset(w, 0, sizeof(*w));
 	w->fd = fd;
+	if (img_hash_init(&w->h))
+		return -ENOMEM;
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->cv, NULL);
 	r = pthread_create(&w->th, NULL, writer_main, w);
 	if (r) {
+		img_hash_fini(&w->h);
 		errno = r;
 		return pr_perror("cannot start the pages writer");
 	}
@@ -126,6 +131,8 @@ int pww_stop(struct pw_writer *w, uint64_t *written)
 	pthread_mutex_destroy(&w->mu);
 	pthread_cond_destroy(&w->cv);
 	w->started = false;
+	w->hash = img_hash_digest(&w->h);
+	img_hash_fini(&w->h);
 	*written += w->written;
 	return w->err;
 }
