@@ -56,7 +56,10 @@ static int look_dir(int dirfd, struct owner *o)
 	}
 	look(o, &st);
 	while ((de = readdir(d)))
-		if (strcmp(de->d_name, "..") && !fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW))
+		/* A symlink's mode means nothing (a pre-dump's "parent" link):
+		 * what it leads to is looked at as it is opened. */
+		if (strcmp(de->d_name, "..") && !fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) &&
+		    !S_ISLNK(st.st_mode))
 			look(o, &st);
 	closedir(d);
 	return 0;
@@ -85,15 +88,36 @@ static int as_owner(ProcEntry *pe, const struct owner *o)
 	return 0;
 }
 
+/* Foreign formats keep their own handle (dr.dirfd is -1): the dump's
+ * directory, or the archive file itself, looked at by path. */
+static int look_path(const char *path, struct owner *o)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r;
+	struct stat st;
+
+	if (fd >= 0) {
+		r = look_dir(fd, o);
+		close(fd);
+		return r;
+	}
+	if (stat(path, &st))
+		return pr_perror("cannot look at %s", path);
+	look(o, &st);
+	return 0;
+}
+
 int rst_trust_images(struct rst_tree *t)
 {
 	struct owner o = { 0 };
 	struct stat st;
-	int r = look_dir(t->dr.dirfd, &o);
+	int r = t->dr.dirfd >= 0 ? look_dir(t->dr.dirfd, &o) : look_path(t->dir, &o);
 
 	for (size_t i = 0; !r && i < t->nr_procs; i++)
 		for (size_t s = 0; s < t->procs[i].nr_src; s++)
+			/* A memfd is criu-lite's own (an archive's pages
+			 * unpacked): only files count. */
 			if (t->procs[i].src[s]->pages_fd >= 0 &&
+			    fcntl(t->procs[i].src[s]->pages_fd, F_GET_SEALS) < 0 &&
 			    !fstat(t->procs[i].src[s]->pages_fd, &st))
 				look(&o, &st);
 	if (r || !o.untrusted)
