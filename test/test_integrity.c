@@ -268,3 +268,28 @@ Test(integrity, a_dump_without_checksums_still_restores)
 	cr_expect_eq(kill(pid, 0), 0, "the restored root runs");
 	rt_kill_wait(pid);
 }
+
+/* Root restoring a dump a user owns (an admin restoring a user's
+ * checkpoint): the images say uid 0 and every capability (the target ran
+ * as root), the tree comes back as the owner, with none. */
+Test(integrity, a_user_owned_dump_restores_as_its_owner)
+{
+	char err[4096], uid[128], cap[64];
+	struct fx f;
+	pid_t pid;
+
+	fx_dump(&f);
+	fx_copy(&f);
+	cr_assert_eq(run_cmd(NULL, 0, "chown -R 65534:65534 '%s'", f.bad), 0);
+	kill(f.pid, SIGKILL);
+	rt_target = 0;
+	snprintf(rt_pidfile, sizeof(rt_pidfile), "%s/restored.pid", f.dir);
+	cr_assert_eq(run_criu_lite(err, sizeof(err), "restore", "-D", f.bad, "-d", "--pidfile",
+				   rt_pidfile, NULL), 0, "%s", err);
+	pid = rt_read_pidfile(rt_pidfile);
+	cr_assert(proc_status_field(pid, "Uid", uid, sizeof(uid)), "the restored root is gone");
+	cr_assert(proc_status_field(pid, "CapEff", cap, sizeof(cap)));
+	rt_kill_wait(pid);
+	cr_expect_str_eq(uid, "65534\t65534\t65534\t65534");
+	cr_expect_str_eq(cap, "0000000000000000");
+}
