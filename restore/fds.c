@@ -223,7 +223,12 @@ static int memfd_exes(struct rst_tree *t)
 			       p->pe->exe->path, why);
 			return -ENOENT;
 		}
-		p->mf[p->exe_mf].path = path;
+		/* Ours: the memfd's path goes with the ghosts once the tree
+		 * is up, and the mm restore still looks its files up after. */
+		p->exe_memfd = strdup(path);
+		if (!p->exe_memfd)
+			return -ENOMEM;
+		p->mf[p->exe_mf].path = p->exe_memfd;
 		p->mf[p->exe_mf].id = NULL;
 	}
 	return 0;

@@ -110,6 +110,7 @@ void rst_free(struct rst_tree *t)
 		for (size_t s = 0; s < p->nr_src; s++)
 			free(p->src_path[s]);
 		free(p->mf);
+		free(p->exe_memfd);
 		free(p->src_mf);
 		free(p->attached);
 		free(p->tids);

@@ -72,6 +72,7 @@ struct rst_proc {
 	struct rst_mfile *mf;	/* distinct mapped files + exe */
 	size_t nr_mf;
 	int exe_mf;		/* index of the exe in mf, or -1 */
+	char *exe_memfd;	/* mf[exe_mf].path when run from a memfd: ours (fds.c) */
 	int zero_mf;		/* /dev/zero (private file pages dumped as zero), or -1 */
 	int *src_mf;		/* per pages source: index in mf, or -1 if unused */
 	int mm_fd_base;		/* first fd of the mm files in the child */
