@@ -110,12 +110,18 @@ static int restore_collect(const char *dir, const char *img, char *got, size_t l
 	return rt_restore_finish(&r, err, errlen);
 }
 
+/* Chunks of work per thread: about 2 s of CPU in all (1 s on two cores),
+ * so that a dump taken 100 ms of CPU in still finds them all at work when
+ * the dumper is slow to seize nine threads (ASan on a busy machine). */
+#define THREADS_WORK "4000"
+
 static void threads_expected(char *sums, size_t len)
 {
 	char out[4096];
 
 	/* The reference: an undisturbed run of the same work. */
-	cr_assert_eq(run_cmd(out, sizeof(out), "'%s' 1500", target_path("restore_threads")), 0);
+	cr_assert_eq(run_cmd(out, sizeof(out), "'%s' " THREADS_WORK,
+				     target_path("restore_threads")), 0);
 	sums_of(out, sums, len);
 	cr_assert(strstr(sums, "SUM 7"), "reference run printed: %s", out);
 }
@@ -128,8 +134,8 @@ Test(restore, eight_threads_finish_with_the_undisturbed_sums, .timeout = 60)
 	threads_expected(expect, sizeof(expect));
 	make_tmpdir(dir, sizeof(dir), "rst-threads");
 	snprintf(img, sizeof(img), "%s/img", dir);
-	rt_start(&t, target_path("restore_threads"), "1500", NULL);
-	wait_cpu_ms(t.pid, 100);	/* well into the work (about 800 ms of CPU) */
+	rt_start(&t, target_path("restore_threads"), THREADS_WORK, NULL);
+	wait_cpu_ms(t.pid, 100);	/* well into the work */
 	rt_dump_kill(&t, img);
 
 	cr_assert_eq(restore_collect(dir, img, got, sizeof(got), err, sizeof(err)), 0,
@@ -152,7 +158,7 @@ Test(restore, copy_of_a_running_tree_gets_new_pids, .timeout = 60)
 	threads_expected(expect, sizeof(expect));
 	make_tmpdir(dir, sizeof(dir), "rst-copy");
 	snprintf(img, sizeof(img), "%s/img", dir);
-	rt_start(&t, target_path("restore_threads"), "1500", NULL);
+	rt_start(&t, target_path("restore_threads"), THREADS_WORK, NULL);
 	wait_cpu_ms(t.pid, 100);
 	cr_assert_eq(mkdir(img, 0700), 0);
 	snprintf(pid, sizeof(pid), "%d", t.pid);
