@@ -246,6 +246,19 @@ static void write_old_inventory(const char *dir)
 	close(dfd);
 }
 
+/* The dumped tree killed, f->bad restored in its place (-d): its root. */
+static pid_t fx_restore_bad(struct fx *f)
+{
+	char err[4096];
+
+	kill(f->pid, SIGKILL);
+	rt_target = 0;
+	snprintf(rt_pidfile, sizeof(rt_pidfile), "%s/restored.pid", f->dir);
+	cr_assert_eq(run_criu_lite(err, sizeof(err), "restore", "-D", f->bad, "-d", "--pidfile",
+				   rt_pidfile, NULL), 0, "%s", err);
+	return rt_read_pidfile(rt_pidfile);
+}
+
 Test(integrity, a_dump_without_checksums_still_restores)
 {
 	char err[4096];
@@ -259,12 +272,7 @@ Test(integrity, a_dump_without_checksums_still_restores)
 		     "%s", err);
 	cr_expect_leq(count_lines(err), 1, "%s", err);
 	cr_expect(strstr(err, "without checksums"), "%s", err);
-	kill(f.pid, SIGKILL);
-	rt_target = 0;
-	snprintf(rt_pidfile, sizeof(rt_pidfile), "%s/restored.pid", f.dir);
-	cr_assert_eq(run_criu_lite(err, sizeof(err), "restore", "-D", f.bad, "-d", "--pidfile",
-				   rt_pidfile, NULL), 0, "%s", err);
-	pid = rt_read_pidfile(rt_pidfile);
+	pid = fx_restore_bad(&f);
 	cr_expect_eq(kill(pid, 0), 0, "the restored root runs");
 	rt_kill_wait(pid);
 }
@@ -274,19 +282,14 @@ Test(integrity, a_dump_without_checksums_still_restores)
  * as root), the tree comes back as the owner, with none. */
 Test(integrity, a_user_owned_dump_restores_as_its_owner)
 {
-	char err[4096], uid[128], cap[64];
+	char uid[128], cap[64];
 	struct fx f;
 	pid_t pid;
 
 	fx_dump(&f);
 	fx_copy(&f);
 	cr_assert_eq(run_cmd(NULL, 0, "chown -R 65534:65534 '%s'", f.bad), 0);
-	kill(f.pid, SIGKILL);
-	rt_target = 0;
-	snprintf(rt_pidfile, sizeof(rt_pidfile), "%s/restored.pid", f.dir);
-	cr_assert_eq(run_criu_lite(err, sizeof(err), "restore", "-D", f.bad, "-d", "--pidfile",
-				   rt_pidfile, NULL), 0, "%s", err);
-	pid = rt_read_pidfile(rt_pidfile);
+	pid = fx_restore_bad(&f);
 	cr_assert(proc_status_field(pid, "Uid", uid, sizeof(uid)), "the restored root is gone");
 	cr_assert(proc_status_field(pid, "CapEff", cap, sizeof(cap)));
 	rt_kill_wait(pid);
