@@ -19,19 +19,55 @@
 char rt_pidfile[300];
 pid_t rt_criu;
 pid_t rt_target;	/* the last target started */
+static pid_t rt_restored;	/* the last restored root read from a pidfile */
+
+/* pid and every process below it (children of every thread), SIGKILLed,
+ * the deepest first: a stopped child of a restored tree would outlive its
+ * killed root and spin or wait on as an orphan for the rest of the suite. */
+static void kill_below(pid_t pid, int depth)
+{
+	char path[64], buf[4096];
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	d = depth < 16 ? opendir(path) : NULL;
+	while (d && (de = readdir(d))) {
+		FILE *f;
+		int child;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(buf, sizeof(buf), "/proc/%d/task/%s/children", pid, de->d_name);
+		f = fopen(buf, "re");
+		while (f && fscanf(f, "%d", &child) == 1)
+			kill_below(child, depth + 1);
+		if (f)
+			fclose(f);
+	}
+	if (d)
+		closedir(d);
+	kill(pid, SIGCONT);
+	kill(pid, SIGKILL);
+}
 
 void rt_kill_leftovers(void)
 {
 	FILE *f = rt_pidfile[0] ? fopen(rt_pidfile, "re") : NULL;
 	int pid = 0;
 
-	if (f && fscanf(f, "%d", &pid) == 1 && pid > 1) {
-		kill(pid, SIGKILL);
+	/* The pidfile may be gone with its test's directory: the root read
+	 * from it last is killed too. */
+	if (!(f && fscanf(f, "%d", &pid) == 1 && pid > 1))
+		pid = rt_restored;
+	if (pid > 1) {
+		kill_below(pid, 0);
 		for (int i = 0; i < 500 && kill(pid, 0) == 0; i++)
 			usleep(10000);
 	}
 	if (f)
 		fclose(f);
+	rt_restored = 0;
 	if (rt_criu > 0) {
 		kill(rt_criu, SIGKILL);
 		waitpid(rt_criu, NULL, 0);
@@ -203,6 +239,7 @@ pid_t rt_read_pidfile(const char *path)
 	cr_assert_not_null(f, "no pidfile %s", path);
 	cr_assert_eq(fscanf(f, "%d", &pid), 1);
 	fclose(f);
+	rt_restored = pid;
 	return pid;
 }
 
@@ -215,7 +252,7 @@ bool rt_wait_pidfile(pid_t *pid)
 
 		if (f && fscanf(f, "%d", &n) == 1 && n > 0) {
 			fclose(f);
-			*pid = n;
+			*pid = rt_restored = n;
 			return true;
 		}
 		if (f)
@@ -228,8 +265,7 @@ bool rt_wait_pidfile(pid_t *pid)
 /* Kill a restored process that is not our child and wait until it is gone. */
 void rt_kill_wait(pid_t pid)
 {
-	kill(pid, SIGCONT);
-	kill(pid, SIGKILL);
+	kill_below(pid, 0);
 	wait_gone(pid, "a restored process killed");
 }
 

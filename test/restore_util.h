@@ -11,8 +11,9 @@
 
 #include "test/helpers.h"
 
-/* Killed by rt_kill_leftovers (the suites' .fini): the pid in rt_pidfile,
- * the criu-lite rt_criu, the target rt_target (with its process group). */
+/* Killed by rt_kill_leftovers (the suites' .fini): the pid in rt_pidfile
+ * (or the last one read from a pidfile) with every process below it, the
+ * criu-lite rt_criu, the target rt_target (with its process group). */
 extern char rt_pidfile[300];
 extern pid_t rt_criu;
 extern pid_t rt_target;
@@ -44,7 +45,8 @@ int rt_restore_finish(struct rt_run *r, char *err, size_t len);
 pid_t rt_read_pidfile(const char *path);
 /* rt_pidfile once the restore wrote it (the tree is restored then). */
 bool rt_wait_pidfile(pid_t *pid);
-/* Kill a restored process that is not our child; wait until it is gone. */
+/* Kill a restored process that is not our child, and every process below
+ * it; wait until it is gone. */
 void rt_kill_wait(pid_t pid);
 
 /* The counter target's file: lines, and whether line i reads i. */

@@ -207,6 +207,7 @@ Test(procstate, a_timer_overrun_is_named_and_refused_unless_accepted, .timeout =
 	struct target t;
 	struct rt_run r;
 	int overrun;
+	pid_t pid;
 
 	make_tmpdir(dir, sizeof(dir), "ps-overrun");
 	snprintf(img, sizeof(img), "%s/img", dir);
@@ -236,6 +237,8 @@ Test(procstate, a_timer_overrun_is_named_and_refused_unless_accepted, .timeout =
 	rt_restore_start(&r, dir, "-D", img, "-d", "--accept-loss", "timer-overrun", NULL);
 	cr_assert_eq(rt_restore_finish(&r, err, sizeof(err)), 0, "accepted, restore failed: %s",
 		     err);
+	cr_assert(rt_wait_pidfile(&pid), "no pidfile from the restore");
+	rt_kill_wait(pid);
 	rm_rf(dir);
 }
 
@@ -275,6 +278,7 @@ Test(procstate, a_loginuid_that_cannot_be_set_is_refused_unless_accepted, .timeo
 	cr_assert(strstr(out, "rc=0"), "accepted, restore failed: %s", out);
 	cr_assert(rt_wait_pidfile(&pid), "no pidfile from the restore");
 	cr_expect_eq(knob(pid, "loginuid"), 99, "not the restorer's loginuid");
+	rt_kill_wait(pid);
 	rm_rf(dir);
 }
 
