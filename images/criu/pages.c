@@ -78,6 +78,7 @@ static int open_pages(struct pload *l, const char *name)
 		return pr_perror("%s: cannot open %s", l->src->label, name);
 	posix_fadvise(l->pg->pages_fd, f.off, f.size, POSIX_FADV_SEQUENTIAL);
 	l->base = f.off;
+	l->pg->pages_base = f.off;
 	l->size = f.size;
 	l->pg->pages_size = f.off + f.size;
 	return 0;
