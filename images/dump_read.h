@@ -50,7 +50,8 @@
 struct dr_run {
 	uint64_t start, end;	/* [start, end), page-aligned, start > 0 */
 	uint32_t flags;		/* exactly one of PE_PRESENT, PE_ZERO, PE_FILE, PE_PARENT */
-	uint64_t off;		/* PE_PRESENT: page-aligned byte offset of start in pages_fd */
+	uint64_t off;		/* PE_PRESENT: byte offset of start in pages_fd,
+				 * pages_base + a page-aligned offset */
 };
 
 /* Dumps in one chain of PE_PARENT pages, the first one included. */
@@ -64,6 +65,10 @@ struct dr_pages {
 	size_t nr;
 	int pages_fd;		/* the raw pages, open read-only (-1 when no run needs it) */
 	uint64_t pages_size;
+	/* Where the pages file starts in pages_fd: 0, but for a member of an
+	 * archive read in place, whose data a tar aligns to 512 bytes only.
+	 * Runs are page-aligned from here; who maps pages_fd rounds down. */
+	uint64_t pages_base;
 	char *dir;		/* the dump these runs come from, for messages */
 	char *image;		/* the image listing the runs ("pagemap-7.img"), for messages */
 	char *pages_file;	/* name of the pages file in dir ("pages-7.img") */

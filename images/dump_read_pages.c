@@ -106,7 +106,7 @@ static int check_run(const struct dr_pages *pg, size_t i, bool resolved)
 	if (r->flags == PE_PRESENT) {
 		if (r->off == DR_NO_OFF)
 			return bad_run(pg, r, "has present pages without an offset");
-		if (r->off & (DR_PAGE - 1))
+		if (r->off < pg->pages_base || ((r->off - pg->pages_base) & (DR_PAGE - 1)))
 			return bad_run(pg, r, "has its pages at an offset that is not page-aligned");
 		if (r->off > pg->pages_size || len > pg->pages_size - r->off)
 			return bad_run(pg, r, "reaches past the end of the pages file");

@@ -175,6 +175,8 @@ static int make_chunks(struct rst_pcopy *c, uint64_t *total)
 		const struct srcq *q = &c->q[s];
 
 		for (size_t i = 0; i < q->nr;) {
+			/* Mapped from the page below: a run of an archive
+			 * read in place starts where its tar member does. */
 			struct chunk k = { s, i, 0, q->run[i].off & ~(PAGE - 1), 0 };
 			uint64_t end = q->run[i].off;
 

@@ -195,6 +195,28 @@ Test(criu_convert, archive_same_core)
 	same_file(dir, convert(path, "core.shifted"));
 }
 
+/* A plain tar is read where its members lie, page-aligned or not (a tar
+ * aligns to 512 bytes): unpacking it would cost its size in memory and a
+ * copy. Only a compressed one is unpacked. */
+Test(criu_convert, plain_tar_read_in_place)
+{
+	char path[300], core[300], err[4096];
+
+	snprintf(path, sizeof(path), "%s/shifted.tar", tmp);
+	snprintf(core, sizeof(core), "%s/core.v", tmp);
+	cr_assert_eq(run_cmd(NULL, 0, "python3 scripts/criu_craft.py shift-archive '%s' '%s'",
+			     criu_archive(), path), 0);
+	cr_assert_eq(run_criu_lite(err, sizeof(err), "convert", "-v4", "-D", path, "-o", core,
+				   NULL), 0, "%s", err);
+	cr_expect_not_null(strstr(err, "read in place"), "%s", err);
+	cr_expect_null(strstr(err, "unpacked"), "%s", err);
+	snprintf(path, sizeof(path), "%s/ck.tar.zst", tmp);
+	cr_assert_eq(run_cmd(NULL, 0, "zstd -q -f -c '%s' > '%s'", criu_archive(), path), 0);
+	cr_assert_eq(run_criu_lite(err, sizeof(err), "convert", "-v4", "-D", path, "-o", core,
+				   NULL), 0, "%s", err);
+	cr_expect_not_null(strstr(err, "unpacked into memory"), "%s", err);
+}
+
 /* import, then convert what it wrote: the core convert makes directly. */
 Test(criu_convert, import_then_convert)
 {

@@ -110,7 +110,8 @@ Test(criu_restore, directory)
 
 /* The same dump as checkpoint archives: plain (members read in place),
  * zstd (unpacked in memory), and a plain one whose pages member starts
- * 1024 bytes past a page boundary (restore maps pages: unpacked too). */
+ * off a page boundary (read in place too: restore maps from the page
+ * below). */
 Test(criu_restore, archives)
 {
 	char tar[300], zst[300], shifted[300];

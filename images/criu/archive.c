@@ -8,9 +8,10 @@
  * byte range of the tar file itself, so the pages are copied straight from
  * it (copy_file_range) as from a directory. A compressed one has no such
  * ranges: its checkpoint/ members are unpacked once into a memfd, each at a
- * page-aligned offset, and read from there. So is a plain tar whose
- * pages member does not start on a page boundary (a tar aligns to 512
- * bytes only): restore maps the pages, and a mapping starts on a page.
+ * page-aligned offset, and read from there. A member of a plain tar
+ * starts on a 512-byte boundary only: its runs are page-aligned from the
+ * member's start (dr_pages.pages_base), and restore, which maps the pages,
+ * maps from the page boundary below.
  *
  * An archive with a member named by an absolute path or with a ".."
  * component is refused whole: whatever wrote it did not mean well, and
@@ -39,11 +40,7 @@ struct arch {
 	uint64_t file_size;
 	uint64_t mem_end;	/* memfd: where the next member goes */
 	size_t cap;
-	bool unpack;		/* unpack even a plain tar (its pages are not aligned) */
 };
-
-/* Not logged: a plain tar read again, unpacked (see above). */
-#define E_UNALIGNED (-EXDEV)
 
 /* A name that would escape the directory it is extracted into. */
 static bool evil_name(const char *name)
@@ -181,8 +178,6 @@ static int checkpoint_member(struct arch *ar, struct archive_entry *e, const cha
 		pr_err("%s: checkpoint/%s runs past the end of the archive", ar->path, name);
 		return -EIO;
 	}
-	if ((off & 4095) && !strncmp(name, "pages-", 6))
-		return E_UNALIGNED;
 	return add_member(ar, name, off, size);
 }
 
@@ -256,22 +251,13 @@ static int first_header(struct arch *ar, struct archive_entry **e)
 
 	if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
 		return r == ARCHIVE_EOF ? 0 : arch_err(ar, "not a tar archive");
-	ar->s->in_place = !ar->unpack && archive_filter_code(ar->a, 0) == ARCHIVE_FILTER_NONE;
+	ar->s->in_place = archive_filter_code(ar->a, 0) == ARCHIVE_FILTER_NONE;
 	if (!ar->s->in_place) {
 		ar->s->fd = memfd_create("criu-lite-checkpoint", MFD_CLOEXEC);
 		if (ar->s->fd < 0)
 			return pr_perror("%s: cannot unpack it", ar->path);
 	}
 	return 1;
-}
-
-/* Forget what a first, in-place pass found, for a second that unpacks. */
-static void forget(struct csrc *s)
-{
-	while (s->nr)
-		free(s->m[--s->nr].name);
-	cmeta_free(s->meta);
-	s->meta = NULL;
 }
 
 static int read_archive(struct arch *ar, int fd)
@@ -308,12 +294,8 @@ int carch_open(const char *path, struct csrc *s)
 	}
 	ar.file_size = st.st_size;
 	r = read_archive(&ar, fd);
-	if (r == E_UNALIGNED) {
-		forget(s);
-		ar.unpack = true;
-		r = lseek(fd, 0, SEEK_SET) ? pr_perror("cannot read %s again", path) :
-					      read_archive(&ar, fd);
-	}
+	if (r >= 0)
+		pr_debug("%s: %s", path, s->in_place ? "read in place" : "unpacked into memory");
 	if (s->in_place && r >= 0)
 		s->fd = fd;
 	else

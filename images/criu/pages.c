@@ -28,7 +28,7 @@ struct pload {
 	uint32_t pid;
 	bool must_exist;
 	struct dr_pages *pg;
-	uint64_t base, size, next;	/* the pages member, and where the next run is */
+	uint64_t size, next;	/* the pages member's, and where its next run is */
 };
 
 static int bad(const struct pload *l, uint64_t vaddr, const char *what)
@@ -54,7 +54,7 @@ static int one_entry(struct pload *l, const Criu__PagemapEntry *e)
 		/* Each present run's bytes follow the previous one's. */
 		if (nr * CRIU_PAGE_SIZE > l->size - l->next)
 			return bad(l, e->vaddr, "runs past the end of the pages file");
-		off = l->base + l->next;
+		off = l->pg->pages_base + l->next;
 		l->next += nr * CRIU_PAGE_SIZE;
 	} else if (!(fl & C_PE_PARENT)) {
 		return bad(l, e->vaddr, "was left to lazy migration: its pages are not in the images");
@@ -77,7 +77,7 @@ static int open_pages(struct pload *l, const char *name)
 	if (l->pg->pages_fd < 0)
 		return pr_perror("%s: cannot open %s", l->src->label, name);
 	posix_fadvise(l->pg->pages_fd, f.off, f.size, POSIX_FADV_SEQUENTIAL);
-	l->base = f.off;
+	l->pg->pages_base = f.off;
 	l->size = f.size;
 	l->pg->pages_size = f.off + f.size;
 	return 0;
