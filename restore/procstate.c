@@ -102,17 +102,20 @@ int rst_procstate(struct rst_proc *p, struct rst_inj *j)
 	return r;
 }
 
-/* Does sig, as pe left it (handler, SIG_IGN, or default), end the
+/* Does sig, as pe left it (handler, SIG_IGN, or default), end or stop the
  * process when it comes? */
 static bool fatal_to(const ProcEntry *pe, int sig)
 {
+	bool harmless_default = sig == SIGCHLD || sig == SIGURG || sig == SIGWINCH ||
+				sig == SIGCONT;
+
 	if (sig == SIGKILL || sig == SIGSTOP)
 		return true;
 	for (size_t i = 0; i < pe->n_sigactions; i++)
 		if ((int)pe->sigactions[i]->sig == sig)
 			return pe->sigactions[i]->handler == (uint64_t)(uintptr_t)SIG_DFL &&
-			       sig != SIGCHLD && sig != SIGURG && sig != SIGWINCH && sig != SIGCONT;
-	return sig != SIGCHLD && sig != SIGURG && sig != SIGWINCH && sig != SIGCONT;
+			       !harmless_default;
+	return !harmless_default;
 }
 
 /* The child set one for itself while it ran criu-lite's code; new
