@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <valgrind/memcheck.h>
 
+#include "common/fault.h"
 #include "common/infect.h"
 #include "common/procfs.h"
 #include "images/log.h"
@@ -188,6 +189,8 @@ int infect_syscall(struct infect *inf, long nr, uint64_t *ret, uint64_t a1, uint
 
 	if (!inf->started)
 		return -EINVAL;
+	if ((r = fault_step("infect: syscall")))
+		return r;
 	/* Block everything so that no handler runs on our borrowed registers;
 	 * the real mask is put back by infect_stop. */
 	if (ptrace(PTRACE_SETSIGMASK, inf->tid, sizeof(all), &all))

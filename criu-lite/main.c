@@ -1,6 +1,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/fault.h"
 #include "convert/convert.h"
 #include "criu-lite/commands.h"
 #include "images/image.h"
@@ -35,6 +36,7 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
+	fault_init();
 	if (argc < 2) {
 		usage(stderr);
 		return 2;

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/fault.h"
 #include "common/fd/fd.h"
 #include "common/kerndat.h"
 #include "criu-lite/capture/capture.h"
@@ -166,7 +167,9 @@ static int dump_one(struct dump_ctx *c, const struct dump_proc *p)
 	int r;
 
 	pr_info("dumping process %d (%d threads)", p->pid, p->nr_threads);
-	r = sigstate_begin(p->pid);
+	r = fault_step("dump: process begins");
+	if (!r)
+		r = sigstate_begin(p->pid);
 	if (!r)
 		r = dump_threads(c, p);
 	if (!r)
@@ -185,6 +188,8 @@ static int dump_one(struct dump_ctx *c, const struct dump_proc *p)
 				   n == 0 ? &c->prefetch : NULL, &c->stats, &c->kept_fd[n]);
 	else if (!r)
 		r = mem_dump(c->dirfd, p->pid, &c->stats);
+	if (!r)
+		r = fault_step("dump: memory done");
 	if (!r)
 		r = dump_files(c, p);
 	/* The tracker's fd is criu-lite's, not the process's. */

@@ -18,6 +18,7 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 
+#include "common/fault.h"
 #include "common/procfs.h"
 #include "criu-lite/freeze/freezer_cgroup.h"
 #include "criu-lite/freeze/seize.h"
@@ -527,6 +528,8 @@ static int freeze_and_seize(struct dump_tree *tree)
 		 * reach the interrupt stop only once thawed, so thaw before
 		 * waiting; seized and interrupted, they stop before user code. */
 		r = seize_round(tree, false);
+		if (!r)
+			r = fault_step("freeze: cgroup frozen and seized");
 		if (fcg_thaw(tree->cgroup, tree->cgroup_v2) && r >= 0)
 			r = -EIO;
 		if (r < 0)

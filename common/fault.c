@@ -1,0 +1,74 @@
+/* Fault injection: see fault.h. Off (one load and a branch) unless
+ * CRIU_LITE_FAULT is set. */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/fault.h"
+#include "images/log.h"
+
+enum fault_mode { FAULT_OFF, FAULT_DIE, FAULT_FAIL, FAULT_LIST };
+
+static enum fault_mode mode;
+static long fault_at;
+static atomic_long steps;
+static pthread_once_t parsed = PTHREAD_ONCE_INIT;
+
+static void fault_parse(void)
+{
+	const char *v = getenv("CRIU_LITE_FAULT");
+	char *end;
+
+	if (!v || !*v)
+		return;
+	if (!strcmp(v, "list")) {
+		mode = FAULT_LIST;
+		return;
+	}
+	if (!strncmp(v, "die@", 4))
+		mode = FAULT_DIE;
+	else if (!strncmp(v, "fail@", 5))
+		mode = FAULT_FAIL;
+	else
+		goto bad;
+	fault_at = strtol(strchr(v, '@') + 1, &end, 10);
+	if (fault_at > 0 && !*end)
+		return;
+bad:
+	fprintf(stderr, "criu-lite: CRIU_LITE_FAULT=%s: expected die@N, fail@N or list\n", v);
+	_exit(2);
+}
+
+void fault_init(void)
+{
+	pthread_once(&parsed, fault_parse);
+}
+
+int fault_step(const char *where)
+{
+	long n;
+
+	fault_init();
+	if (mode == FAULT_OFF)
+		return 0;
+	n = atomic_fetch_add(&steps, 1) + 1;
+	if (mode == FAULT_LIST) {
+		dprintf(STDERR_FILENO, "fault step %ld: %s\n", n, where);
+		return 0;
+	}
+	if (n != fault_at)
+		return 0;
+	if (mode == FAULT_DIE) {
+		/* As an OOM kill would: no handler, no unwinding, every thread. */
+		kill(getpid(), SIGKILL);
+		for (;;)
+			pause();
+	}
+	pr_err("fault injected: step %ld (%s) fails", n, where);
+	return -EIO;
+}

@@ -1,0 +1,24 @@
+/* Fault injection, as SQLite and CRIU do it: criu-lite marks its steps
+ * (each ptrace operation, injection, image write, freeze and thaw) with
+ * fault_step(), and the environment picks one to break:
+ *
+ *   CRIU_LITE_FAULT=die@N    SIGKILL the whole criu-lite at step N
+ *   CRIU_LITE_FAULT=fail@N   step N returns -EIO, as a failed syscall would
+ *   CRIU_LITE_FAULT=list     print "fault step N: WHERE" on stderr per step
+ *
+ * Steps are counted per process across its threads; a child forked by
+ * criu-lite goes on from its parent's count. Tests sweep N over the count
+ * that `list` gives and check the target comes out unharmed. */
+#ifndef CRIU_LITE_COMMON_FAULT_H
+#define CRIU_LITE_COMMON_FAULT_H
+
+/* Reads CRIU_LITE_FAULT once; a misspelt value ends criu-lite with one
+ * line and status 2 (a sweep must not pass by testing nothing). main()
+ * calls it first; fault_step() calls it too, for code linked elsewhere. */
+void fault_init(void);
+
+/* 0, or -EIO when this step is the one told to fail; does not return when
+ * it is the one told to die. `where` names the step for `list`. */
+int fault_step(const char *where);
+
+#endif

@@ -1,0 +1,84 @@
+/* Fault injection (common/fault.h) against a live target: every marked
+ * step of a dump, told to fail, ends the dump with an error and leaves the
+ * target as it was: untraced, running, its blocked read() restarted
+ * (dump_ticker prints ERR if a read ever returns anything but its byte). */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "test/helpers.h"
+
+static char dir[256];
+static pid_t victim;
+
+static void fini(void)
+{
+	test_cleanup(&victim, dir);
+}
+
+/* Steps a dump of pid goes through, from CRIU_LITE_FAULT=list. */
+static int count_steps(pid_t pid)
+{
+	static char err[1 << 16];
+	char pidstr[16];
+	int n = 0;
+
+	snprintf(pidstr, sizeof(pidstr), "%d", pid);
+	setenv("CRIU_LITE_FAULT", "list", 1);
+	cr_assert_eq(run_criu_lite(err, sizeof(err), "dump", "-t", pidstr, "-D", dir, NULL), 0,
+		     "dump with fault listing failed: %s", err);
+	for (char *s = err; (s = strstr(s, "fault step ")); s++)
+		n++;
+	rm_rf(dir);
+	make_tmpdir(dir, sizeof(dir), "fault");
+	return n;
+}
+
+/* Two more TICKs and no ERR: the target computes on as before. */
+static void expect_ticking(struct target *t, int step)
+{
+	char line[128];
+
+	for (int i = 0; i < 2; i++) {
+		cr_assert(target_read_line(t, line, sizeof(line), WAIT_MS),
+			  "step %d: the target stopped ticking", step);
+		cr_assert_eq(strncmp(line, "TICK", 4), 0, "step %d: the target said %s", step, line);
+	}
+}
+
+Test(fault, every_failed_step_leaves_the_target_running, .fini = fini, .timeout = 300)
+{
+	struct target t;
+	char pidstr[16], env[32], err[4096], why[256];
+	int n;
+
+	target_start(&t, "dump_ticker", NULL);
+	victim = t.pid;
+	snprintf(pidstr, sizeof(pidstr), "%d", t.pid);
+	make_tmpdir(dir, sizeof(dir), "fault");
+	n = count_steps(t.pid);
+	cr_assert_geq(n, 4, "a dump marks at least its freeze, injection and capture steps (%d)", n);
+	for (int k = 1; k <= n; k++) {
+		snprintf(env, sizeof(env), "fail@%d", k);
+		setenv("CRIU_LITE_FAULT", env, 1);
+		cr_assert_neq(run_criu_lite(err, sizeof(err), "dump", "-t", pidstr, "-D", dir, NULL), 0,
+			      "a dump told to fail at step %d succeeded", k);
+		cr_assert(strstr(err, "fault injected"), "step %d: %s", k, err);
+		cr_assert(proc_threads_untraced(t.pid, false, why, sizeof(why)),
+			  "step %d left the target %s", k, why);
+		expect_ticking(&t, k);
+		rm_rf(dir);
+		make_tmpdir(dir, sizeof(dir), "fault");
+	}
+}
+
+Test(fault, a_misspelt_switch_is_refused, .fini = fini)
+{
+	char err[512];
+
+	setenv("CRIU_LITE_FAULT", "die-at-3", 1);
+	make_tmpdir(dir, sizeof(dir), "fault");
+	cr_assert_eq(run_criu_lite(err, sizeof(err), "dump", "-t", "1", "-D", dir, NULL), 2);
+	cr_assert(strstr(err, "expected die@N"), "%s", err);
+}
