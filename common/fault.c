@@ -12,7 +12,7 @@
 #include "common/fault.h"
 #include "images/log.h"
 
-enum fault_mode { FAULT_OFF, FAULT_DIE, FAULT_FAIL, FAULT_LIST };
+enum fault_mode { FAULT_OFF, FAULT_DIE, FAULT_FAIL, FAULT_LIST, FAULT_CORE_STALL };
 
 static enum fault_mode mode;
 static long fault_at;
@@ -30,6 +30,13 @@ static void fault_parse(void)
 		mode = FAULT_LIST;
 		return;
 	}
+	if (!strncmp(v, "core-stall:", 11)) {
+		fault_at = strtol(v + 11, &end, 0);
+		mode = FAULT_CORE_STALL;
+		if (fault_at > 0 && !*end)
+			return;
+		goto bad;
+	}
 	if (!strncmp(v, "die@", 4))
 		mode = FAULT_DIE;
 	else if (!strncmp(v, "fail@", 5))
@@ -40,7 +47,8 @@ static void fault_parse(void)
 	if (fault_at > 0 && !*end)
 		return;
 bad:
-	fprintf(stderr, "criu-lite: CRIU_LITE_FAULT=%s: expected die@N, fail@N or list\n", v);
+	fprintf(stderr, "criu-lite: CRIU_LITE_FAULT=%s: expected die@N, fail@N, list or "
+		"core-stall:N\n", v);
 	_exit(2);
 }
 
@@ -54,7 +62,7 @@ int fault_step(const char *where)
 	long n;
 
 	fault_init();
-	if (mode == FAULT_OFF)
+	if (mode == FAULT_OFF || mode == FAULT_CORE_STALL)
 		return 0;
 	n = atomic_fetch_add(&steps, 1) + 1;
 	if (mode == FAULT_LIST) {
@@ -71,4 +79,10 @@ int fault_step(const char *where)
 	}
 	pr_err("fault injected: step %ld (%s) fails", n, where);
 	return -EIO;
+}
+
+uint64_t fault_core_stall(void)
+{
+	fault_init();
+	return mode == FAULT_CORE_STALL ? (uint64_t)fault_at : 0;
 }

@@ -5,12 +5,16 @@
  *   CRIU_LITE_FAULT=die@N    SIGKILL the whole criu-lite at step N
  *   CRIU_LITE_FAULT=fail@N   step N returns -EIO, as a failed syscall would
  *   CRIU_LITE_FAULT=list     print "fault step N: WHERE" on stderr per step
+ *   CRIU_LITE_FAULT=core-stall:N  coredump-server stops reading a core
+ *                            after N bytes (fault_core_stall)
  *
  * Steps are counted per process across its threads; a child forked by
  * criu-lite goes on from its parent's count. Tests sweep N over the count
  * that `list` gives and check the target comes out unharmed. */
 #ifndef CRIU_LITE_COMMON_FAULT_H
 #define CRIU_LITE_COMMON_FAULT_H
+
+#include <stdint.h>
 
 /* Reads CRIU_LITE_FAULT once; a misspelt value ends criu-lite with one
  * line and status 2 (a sweep must not pass by testing nothing). main()
@@ -20,5 +24,8 @@ void fault_init(void);
 /* 0, or -EIO when this step is the one told to fail; does not return when
  * it is the one told to die. `where` names the step for `list`. */
 int fault_step(const char *where);
+
+/* N of core-stall:N, or 0. */
+uint64_t fault_core_stall(void);
 
 #endif

@@ -46,8 +46,5 @@ int crash_intake(const struct crash_intake_opts *o, int core_fd, CrashEntry *ce,
 long crash_now_ms(void);
 /* "512M", "2G", "100000": bytes. */
 int crash_parse_size(const char *s, uint64_t *out);
-/* Fault injection for tests: CRIU_LITE_FAULT=core-stall:N makes the intake
- * stop reading after N bytes of core until the peer hangs up. */
-uint64_t crash_fault_stall_at(void);
 
 #endif

@@ -14,6 +14,7 @@
 #include <sys/procfs.h>
 #include <sys/stat.h>
 
+#include "common/fault.h"
 #include "criu-lite/crash/crash.h"
 #include "criu-lite/crash/crash_elf.h"
 #include "images/log.h"
@@ -27,15 +28,6 @@ long crash_now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
-uint64_t crash_fault_stall_at(void)
-{
-	const char *f = getenv("CRIU_LITE_FAULT");
-
-	if (!f || strncmp(f, "core-stall:", 11))
-		return 0;
-	return strtoull(f + 11, NULL, 0);
 }
 
 static bool all_zero(const uint8_t *p, size_t len)
@@ -156,7 +148,7 @@ static int check_complete(int fd, uint64_t size, struct crash_core_result *res)
 int crash_core_receive(int in, int dirfd, const char *name, long deadline_ms,
 		       struct crash_core_result *res)
 {
-	uint64_t off = 0, stall_at = crash_fault_stall_at();
+	uint64_t off = 0, stall_at = fault_core_stall();
 	uint8_t *buf = malloc(BUF);
 	size_t fill = 0, got = 0;
 	struct stat st;
