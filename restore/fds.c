@@ -126,8 +126,10 @@ static int open_one(struct rst_tree *t, size_t i, size_t j)
 		pr_err("cannot restore %u: fd %u: %s", fp->pid, e->fd, why[0] ? why : strerror(-fd));
 		return fd;
 	}
-	hi = fcntl(fd, F_DUPFD_CLOEXEC, t->fd_hi);
-	close(fd);
+	/* kinds that know fd_hi make it there: no dup and close */
+	hi = fd >= t->fd_hi ? fd : fcntl(fd, F_DUPFD_CLOEXEC, t->fd_hi);
+	if (hi != fd)
+		close(fd);
 	if (hi < 0)
 		return pr_perror("cannot move fd %u of %u above %d", e->fd, fp->pid, t->fd_hi);
 	fp->src[j] = hi;
@@ -277,7 +279,7 @@ int rst_fds_open(struct rst_tree *t)
 	size_t total;
 	int r;
 
-	t->fd_hi = fds_hi(t, &total);
+	t->fd_hi = t->fdr.fd_hi = fds_hi(t, &total);
 	r = check_nofile((rlim_t)t->fd_hi + total + t->nr_procs + 64);
 	if (!r)
 		r = ghost_cwds(t);

@@ -43,8 +43,6 @@ static int chr_dump(struct fd_dump *c, const struct fd_desc *d, FdEntry *e)
 		e->type = FD_TYPE__FD_CHR;
 	else if (fd >= 0)
 		r = fd_tty_dump(d, e, fd);
-	if (fd >= 0)
-		close(fd);
 	if (r || !tty)
 		return r;
 	e->type = FD_TYPE__FD_TTY;

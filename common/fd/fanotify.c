@@ -131,7 +131,6 @@ static int fanotify_dump(struct fd_dump *c, const struct fd_desc *d, FdEntry *e)
 			pr_warn("pid %d fd %d (fanotify): %d bytes of events not read yet will not "
 				"be restored", c->pid, d->fd, q);
 		}
-		close(fd);
 	}
 	return 0;
 }

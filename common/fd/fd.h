@@ -44,6 +44,7 @@ struct fd_desc {
 };
 
 struct sk_cache;
+struct fd_sock_seen;
 
 /* What the dump of a whole tree learns across its processes (desc.c,
  * ghost.c): the open file descriptions, fd tables and fs info seen so far,
@@ -58,6 +59,8 @@ struct fd_dump_tree {
 	uint64_t ghost_limit;		/* --ghost-limit: largest deleted file saved */
 	struct fd_seen *desc;		/* one (pid, fd) per description, in kcmp order */
 	size_t nr_desc, cap_desc;
+	struct fd_sock_seen *socks;	/* socket inode -> description id, by inode */
+	size_t nr_socks, cap_socks;
 	uint32_t next_desc_id;
 	bool no_kcmp;			/* kcmp refused: every fd its own description */
 	struct fd_seen *files, *fs;	/* one pid per fd table / fs info, in kcmp order */
@@ -78,6 +81,8 @@ struct fd_dump {
 	pid_t pid;
 	struct fd_dump_tree *tree;
 	int pidfd;			/* pidfd_open(pid), or -1: pidfd_getfd not possible */
+	int lent, lent_num;		/* fd_dump_getfd's copy of fd lent_num - 1 (0: none) */
+	bool own;			/* the fds are criu-lite's own (files in flight) */
 	struct sk_cache *sk;		/* socket.c: sock_diag tables, loaded at the first socket */
 	bool sk_loaded;
 	uint64_t *pipes_seen;		/* pipe.c: pipe inodes whose data is already stored */
@@ -160,6 +165,8 @@ struct fd_rst {
 	struct fd_rst_ghost *ghosts;	/* ghost.c */
 	size_t nr_ghosts;
 	struct sk_rst *sk;		/* socket*.c: kept from open to late */
+	int fd_hi;			/* where the fds criu-lite keeps go (open's result
+					 * there needs no move), or 0 */
 	/* kinds.c's fd_kind_of, for kinds whose entries hold other entries
 	 * (files in flight in a socket) */
 	const struct fd_kind *(*kind_of)(int type);
@@ -273,8 +280,11 @@ void fd_kinds_rst_done(struct fd_rst *r);
 /* Text after "key:" (and blanks) in fdinfo, or NULL. Key must start a line. */
 const char *fdinfo_field(const char *fdinfo, const char *key);
 /* A duplicate of the target's fd in our table (pidfd_getfd), or -errno.
- * It is the same open file, so nothing is reopened or changed. */
+ * It is the same open file, so nothing is reopened or changed. It is lent:
+ * the walk closes it once it is done with that fd (fd_dump_return), so the
+ * kind and the walk's own steps (locks, owner) share one pidfd_getfd. */
 int fd_dump_getfd(struct fd_dump *c, int fd);
+void fd_dump_return(struct fd_dump *c);
 /* Heap-built sub-messages and strings. */
 FileIdentity *fd_dump_identity(const struct fd_desc *d);
 char *fd_dump_strdup(const char *s);
@@ -285,7 +295,7 @@ int fd_dump_unsupported(const struct fd_dump *c, const struct fd_desc *d, FdEntr
 /* desc.c: sharing. Dump: the description id of the target's fd (0: not
  * told, kcmp refused); a process's fd table and fs info against the
  * tree's, at the start of its fds; what it shares, for pstree.img. */
-int fd_dump_desc_id(struct fd_dump *c, int fd, uint32_t *id);
+int fd_dump_desc_id(struct fd_dump *c, const struct fd_desc *d, uint32_t *id);
 int fd_dump_tree_proc(struct fd_dump_tree *t, pid_t pid);
 void fd_dump_tree_shares(const struct fd_dump_tree *t, pid_t pid, pid_t *files_with,
 			 pid_t *fs_with);

@@ -33,10 +33,24 @@ int fd_dump_getfd(struct fd_dump *c, int fd)
 {
 	int r;
 
+	if (c->lent_num == fd + 1)
+		return c->lent;
+	fd_dump_return(c);
 	if (c->pidfd < 0)
 		return -ENOSYS;
 	r = syscall(SYS_pidfd_getfd, c->pidfd, fd, 0);
-	return r < 0 ? -errno : r;
+	if (r < 0)
+		return -errno;
+	c->lent = r;
+	c->lent_num = fd + 1;
+	return r;
+}
+
+void fd_dump_return(struct fd_dump *c)
+{
+	if (c->lent_num)
+		close(c->lent);
+	c->lent_num = 0;
 }
 
 FileIdentity *fd_dump_identity(const struct fd_desc *d)

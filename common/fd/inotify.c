@@ -69,7 +69,6 @@ static void queued(struct fd_dump *c, const struct fd_desc *d, FdEntry *e)
 		pr_warn("pid %d fd %d (%s): %d bytes of events not read yet will not be restored",
 			c->pid, d->fd, d->link, n);
 	}
-	close(fd);
 }
 
 /* "inotify wd:%x ino:%lx sdev:%x mask:%x ignored_mask:%x fhandle-..." per watch. */

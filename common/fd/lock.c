@@ -115,7 +115,6 @@ static int dump_owner(struct fd_dump *c, const struct fd_desc *d, FdEntry *e)
 	if (fcntl(fd, F_GETOWN_EX, &own) < 0)
 		own.pid = 0;	/* O_PATH: no owner */
 	sig = fcntl(fd, F_GETSIG);
-	close(fd);
 	if (!own.pid && sig <= 0)
 		return 0;
 	o = malloc(sizeof(*o));

@@ -42,18 +42,14 @@ static int memfd_dump(struct fd_dump *c, const struct fd_desc *d, FdEntry *e)
 	e->type = FD_TYPE__FD_MEMFD;
 	e->file = fd_dump_identity(d);
 	e->memfd_name = strndup(name, len);
-	if (!e->file || !e->memfd_name) {
-		if (fd >= 0)
-			close(fd);
+	if (!e->file || !e->memfd_name)
 		return -ENOMEM;
-	}
 	if (fd >= 0) {
 		seals = fcntl(fd, F_GET_SEALS);
 		e->has_memfd_seals = seals > 0;
 		e->memfd_seals = seals > 0 ? (uint32_t)seals : 0;
 		e->has_memfd_hugetlb = e->memfd_hugetlb =
 			!fstatfs(fd, &sf) && sf.f_type == HUGETLBFS_MAGIC;
-		close(fd);
 	}
 	return fd_dump_ghost(c, d, e, false);
 }

@@ -57,7 +57,6 @@ static void exit_status(struct fd_dump *c, const struct fd_desc *d, FdEntry *e)
 		e->has_pidfd_exit = true;
 		e->pidfd_exit = info.exit_code;
 	}
-	close(fd);
 }
 
 static int pidfd_dump(struct fd_dump *c, const struct fd_desc *d, FdEntry *e)

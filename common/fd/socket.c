@@ -89,10 +89,12 @@ static int sk_open_entry(struct fd_rst *r, const FdEntry *e, char *why, size_t l
 			return fd_rst_fail(why, len, EIO, "socket %llu was not made",
 					   (unsigned long long)si->ino);
 	}
-	fd = fcntl(o->fds[0], F_DUPFD_CLOEXEC, 0);
+	fd = fcntl(o->fds[0], F_DUPFD_CLOEXEC, r->fd_hi);
 	if (fd < 0)
 		return fd_rst_fail(why, len, errno, "dup: %s", strerror(errno));
-	fcntl(fd, F_SETFL, e->flags & SK_FL_SETTABLE);
+	/* made here without status flags: set only those it had */
+	if (e->flags & SK_FL_SETTABLE)
+		fcntl(fd, F_SETFL, e->flags & SK_FL_SETTABLE);
 	return fd;
 }
 

@@ -153,10 +153,8 @@ int socket_dump(struct fd_dump *c, const struct fd_desc *d, FdEntry *e)
 		ret = fill_from_rec(c, r, si);
 	else
 		sk_basics(s, si), ret = 0;
-	if (!ret && si->family == AF_UNSPEC) {
-		close(s);
+	if (!ret && si->family == AF_UNSPEC)
 		return fd_dump_unsupported(c, d, e, "socket not found by sock_diag");
-	}
 	e->type = FD_TYPE__FD_SOCKET;
 	if (!ret && s < 0) {
 		snprintf(reason, sizeof(reason), "the socket could not be borrowed to read its "
@@ -167,8 +165,6 @@ int socket_dump(struct fd_dump *c, const struct fd_desc *d, FdEntry *e)
 		ret = sk_opts_dump(s, si);
 	if (!ret)
 		ret = by_family(c, d, r, s, si);
-	if (s >= 0)
-		close(s);
 	if (ret == -EOPNOTSUPP) {
 		snprintf(reason, sizeof(reason), "socket of family %u, type %u, protocol %u",
 			 si->family, si->type, si->protocol);

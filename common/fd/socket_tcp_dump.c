@@ -18,6 +18,7 @@
  * a FIN or a reset, so the peer never hears of the kill. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,7 @@ struct tcp_repair_window {
 struct held {
 	pid_t pid;
 	int fd;
+	int own;		/* our copy of the socket, or -1 (fd limit) */
 	uint64_t ino;
 	struct sk_conn conn;
 };
@@ -154,14 +156,18 @@ static int read_repair(int s, SocketInfo *si, SkTcp *t)
 	return r;
 }
 
-static int hold(pid_t pid, int fd, uint64_t ino, const struct sk_conn *c)
+/* A copy of the socket is kept for the end of the dump (repair mode again
+ * before a kill): borrowing it again then would cost four more syscalls a
+ * connection. Past criu-lite's fd limit it is borrowed again instead. */
+static int hold(pid_t pid, int fd, int s, uint64_t ino, const struct sk_conn *c)
 {
 	struct held *n = realloc(held, (nr_held + 1) * sizeof(*n));
 
 	if (!n)
 		return -ENOMEM;
 	held = n;
-	held[nr_held++] = (struct held){ .pid = pid, .fd = fd, .ino = ino, .conn = *c };
+	held[nr_held++] = (struct held){ .pid = pid, .fd = fd, .ino = ino, .conn = *c,
+					 .own = fcntl(s, F_DUPFD_CLOEXEC, 3) };
 	return 0;
 }
 
@@ -230,7 +236,7 @@ int sk_tcp_dump(struct fd_dump *c, const struct fd_desc *d, int s, SocketInfo *s
 		return pending(si, "no addresses", 0);
 	/* the process's own connections at its first; one in flight alone */
 	r = 0;
-	if (c->pid == getpid())
+	if (c->own)
 		r = sk_lock_add(c->pid, &conn, 1);
 	else if (!c->sk->locked && !(r = lock_process(c)))
 		c->sk->locked = true;
@@ -264,7 +270,7 @@ int sk_tcp_dump(struct fd_dump *c, const struct fd_desc *d, int s, SocketInfo *s
 		return r;
 	if (r)
 		return pending(si, "repair mode reads failed", -r);
-	return hold(c->pid, d->fd, si->ino, &conn);
+	return hold(c->pid, d->fd, s, si->ino, &conn);
 }
 
 /* ---- the end of the dump ---- */
@@ -286,13 +292,16 @@ static bool in_tree(size_t i)
 
 static void repair_on(const struct held *h)
 {
-	int pidfd = (int)syscall(SYS_pidfd_open, h->pid, 0), s, on = 1;
+	int pidfd = -1, s = h->own, on = 1;
 
-	s = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, h->fd, 0);
+	if (s < 0) {
+		pidfd = (int)syscall(SYS_pidfd_open, h->pid, 0);
+		s = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, h->fd, 0);
+	}
 	if (s < 0 || setsockopt(s, SOL_TCP, TCP_REPAIR, &on, sizeof(on)))
 		pr_warn("pid %d fd %d: cannot silence the connection before the kill: %s",
 			h->pid, h->fd, strerror(errno));
-	if (s >= 0)
+	if (s >= 0 && s != h->own)
 		close(s);
 	if (pidfd >= 0)
 		close(pidfd);
@@ -323,6 +332,9 @@ void sk_tcp_dump_finish(const struct fd_rst_opts *opts, bool kill)
 void sk_tcp_dump_killed(void)
 {
 	sk_lock_release();
+	for (size_t i = 0; i < nr_held; i++)
+		if (held[i].own >= 0)
+			close(held[i].own);
 	free(held);
 	held = NULL;
 	nr_held = 0;

@@ -173,7 +173,7 @@ static int dump_one(struct fd_dump *ctx, int fd, FdEntry **out)
 	if (!r)
 		r = fd_kind_for_dump(d)->dump(ctx, d, e);
 	if (!r)
-		r = fd_dump_desc_id(ctx, fd, &e->desc_id);
+		r = fd_dump_desc_id(ctx, d, &e->desc_id);
 	e->has_desc_id = e->desc_id != 0;
 	if (!r)
 		r = fd_dump_locks(ctx, d, e);
@@ -182,6 +182,7 @@ static int dump_one(struct fd_dump *ctx, int fd, FdEntry **out)
 		e = NULL;
 	}
 out:
+	fd_dump_return(ctx);
 	if (d)
 		free(d->fdinfo);
 	free(d);
@@ -199,7 +200,7 @@ static int dump_own(struct fd_dump *c, const int *fds, size_t n, FdEntry **out)
 	 * (kcmp by pid and fd); ghost ids go on from the tree's. */
 	struct fd_dump_tree own = { .dirfd = c->tree->dirfd, .ghost_limit = c->tree->ghost_limit,
 				    .next_ghost_id = c->tree->next_ghost_id };
-	struct fd_dump self = { .pid = getpid(), .tree = &own, .sk = c->sk,
+	struct fd_dump self = { .pid = getpid(), .own = true, .tree = &own, .sk = c->sk,
 				.sk_loaded = c->sk_loaded, .dump_own = dump_own };
 	int r = 0;
 
