@@ -63,6 +63,9 @@ void dr_close(struct dump_read *d)
 {
 	if (!d->fmt)
 		return;
+	/* its thread reads d->inv and d->dirfd: done before they go */
+	if (d->sum_bg)
+		dr_pages_sum_wait(d);
 	d->fmt->close(d);
 	img_free_all((void **)d->ps, d->nr_ps);
 	img_free(d->inv);

@@ -109,6 +109,7 @@ struct dump_read {
 	 * backend's, freed by its close. */
 	const char *unrestorable;
 	void *priv;		/* the backend's own state */
+	struct dr_sum_bg *sum_bg;	/* DR_PAGES_SUM_LATER's thread, until waited for */
 };
 
 /* dr_open flags */
@@ -119,6 +120,12 @@ struct dump_read {
  * as they are (the trackers: they compare them with live pages). Parent
  * dumps' pages files are checked as a process's chain is loaded. */
 #define DR_NO_PAGES_SUM	(1u << 1)
+/* The dump's own pages files are hashed by a thread while the caller goes
+ * on (a restore fills memory from them meanwhile); the caller must call
+ * dr_pages_sum_wait, and give up on anything but 0, before it lets any of
+ * those bytes be used (a restored process run). Parents' pages files are
+ * checked as before, when a chain is loaded. */
+#define DR_PAGES_SUM_LATER	(1u << 2)
 
 /* dr_proc_load: which parts to load (others stay NULL/0). */
 #define DR_PROC		(1u << 0)	/* pe */
@@ -146,6 +153,12 @@ struct dr_format {
 
 /* Open the dump at path (format detected), checked as above. */
 int dr_open(const char *path, unsigned flags, struct dump_read *d);
+/* DR_PAGES_SUM_LATER: the verdict on the pages files (0, or -errno with
+ * its one line logged); 0 at once without that flag or after a first call. */
+int dr_pages_sum_wait(struct dump_read *d);
+/* In the child of a fork() while the hash ran: the thread did not come
+ * along (only the forking thread does), so it is started again here. */
+int dr_pages_sum_forked(struct dump_read *d);
 void dr_close(struct dump_read *d);
 /* Index in d->ps of dumped pid, or -1. */
 ssize_t dr_find(const struct dump_read *d, uint32_t pid);

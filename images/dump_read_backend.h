@@ -46,6 +46,8 @@ int dr_check_proc(const struct dump_read *d, const struct dr_proc *p);
 /* inventory.img of the dump at dirfd, sealed if it lists sums, and every
  * file it lists present at its size, with contents checked as `hash` says
  * (IMG_SUM_*). -ENOENT (said only when must). */
+/* DR_PAGES_SUM_LATER: start hashing d's pages files (dump_read_sums_bg.c). */
+int dr_sum_bg_start(struct dump_read *d);
 int dr_read_inventory(int dirfd, const char *dir, bool must, unsigned hash,
 		      InventoryEntry **out);
 /* img_open, the image held to its sum in inv (refused if inv has sums but

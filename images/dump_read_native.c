@@ -59,7 +59,10 @@ static int native_open(struct dump_read *d, const char *path)
 	 * damaged file refuses the dump even where this reader would not
 	 * look (convert never reads files-PID.img). */
 	r = dr_read_inventory(d->dirfd, path, false, IMG_SUM_IMAGES |
-			      (d->flags & DR_NO_PAGES_SUM ? 0 : IMG_SUM_RAW), &d->inv);
+			      (d->flags & (DR_NO_PAGES_SUM | DR_PAGES_SUM_LATER) ? 0 : IMG_SUM_RAW),
+			      &d->inv);
+	if (!r && (d->flags & DR_PAGES_SUM_LATER) && !(d->flags & DR_NO_PAGES_SUM))
+		r = dr_sum_bg_start(d);
 	if (r == -ENOENT)
 		pr_err("%s: not a complete dump (no inventory.img)", path);
 	if (r < 0)

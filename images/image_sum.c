@@ -45,24 +45,37 @@ void img_hash_fini(struct img_hash *h)
 	h->st = NULL;
 }
 
+void img_hash_reset(struct img_hash *h)
+{
+	if (h->st)
+		XXH3_64bits_reset(h->st);
+	h->size = 0;
+}
+
+int img_hash_fd_into(int fd, struct img_hash *h, void *buf, size_t len)
+{
+	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	for (;;) {
+		ssize_t n = pread(fd, buf, len, (off_t)h->size);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return 0;
+		img_hash_update(h, buf, (size_t)n);
+	}
+}
+
 int img_hash_fd(int fd, uint64_t *hash, uint64_t *size)
 {
 	struct img_hash h;
 	uint8_t *buf = malloc(HASH_BUF);
 	int r = buf ? img_hash_init(&h) : -ENOMEM;
 
-	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	while (!r) {
-		ssize_t n = pread(fd, buf, HASH_BUF, (off_t)h.size);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			r = -errno;
-		if (n <= 0)
-			break;
-		img_hash_update(&h, buf, (size_t)n);
-	}
+	if (!r)
+		r = img_hash_fd_into(fd, &h, buf, HASH_BUF);
 	if (!r) {
 		*hash = img_hash_digest(&h);
 		*size = h.size;
@@ -333,6 +346,11 @@ int img_sum_check_fd(int fd, const char *dir, const ImageSum *s)
 		errno = -r;
 		return pr_perror("%s: cannot read %s", dir, s->name);
 	}
+	return img_sum_verdict(dir, s, hash, size);
+}
+
+int img_sum_verdict(const char *dir, const ImageSum *s, uint64_t hash, uint64_t size)
+{
 	if (size != s->size) {
 		pr_err("%s: %s is %llu bytes, the dump wrote %llu (cut short or grown)", dir,
 		       s->name, (unsigned long long)size, (unsigned long long)s->size);

@@ -34,6 +34,11 @@ uint64_t img_hash_digest(const struct img_hash *h);
 void img_hash_fini(struct img_hash *h);
 /* Hash the whole of fd from offset 0 (pread: the offset is left alone). */
 int img_hash_fd(int fd, uint64_t *hash, uint64_t *size);
+/* The same into h (started) through the caller's buf: it allocates and
+ * locks nothing, so a thread may run it while its process forks with a
+ * raw clone (no atfork handlers). img_hash_reset starts h over. */
+int img_hash_fd_into(int fd, struct img_hash *h, void *buf, size_t len);
+void img_hash_reset(struct img_hash *h);
 
 /* Writers: `name` in dirfd is complete with this size and hash (entries < 0:
  * a raw file, no entries). Replaces an earlier note of that name. */
@@ -62,5 +67,7 @@ int img_sum_find(const InventoryEntry *inv, const char *dir, const char *name,
 int img_sum_check_dir(int dirfd, const char *dir, const InventoryEntry *inv, unsigned hash);
 /* The whole raw file at fd against s (size, then hash); one line if not. */
 int img_sum_check_fd(int fd, const char *dir, const ImageSum *s);
+/* What img_sum_check_fd says of a file hashed elsewhere. */
+int img_sum_verdict(const char *dir, const ImageSum *s, uint64_t hash, uint64_t size);
 
 #endif

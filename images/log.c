@@ -1,6 +1,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <sys/mman.h>
 #include <string.h>
 #include <unistd.h>
 #include <fcntl.h>
@@ -11,6 +12,8 @@ static int log_level = LOG_WARN;
 static FILE *log_out;
 static bool holding;
 static char held[512];
+static FILE *kept;		/* log_defer's memfd, shared with forked processes */
+static FILE *kept_was;		/* log_out while it is kept */
 
 void log_set_level(int level)
 {
@@ -74,4 +77,44 @@ void log_release_errors(bool print)
 	if (print && held[0])
 		log_printf(LOG_ERR, "%s", held);
 	held[0] = '\0';
+}
+
+void log_defer(bool on)
+{
+	int fd;
+
+	if (!on) {
+		if (kept && log_out == kept)
+			log_out = kept_was;
+		return;
+	}
+	if (kept || log_level > LOG_WARN)
+		return;
+	/* O_APPEND: lines of several processes land whole, one after another */
+	fd = memfd_create("criu-lite-log", MFD_CLOEXEC);
+	if (fd < 0 || fcntl(fd, F_SETFL, O_APPEND) || !(kept = fdopen(fd, "a+"))) {
+		if (fd >= 0)
+			close(fd);
+		return;		/* lines print as they come */
+	}
+	setvbuf(kept, NULL, _IOLBF, 0);
+	kept_was = log_out;
+	log_out = kept;
+}
+
+void log_deferred_flush(bool print)
+{
+	FILE *out = log_out ? log_out : stderr;
+	char buf[4096];
+	size_t n;
+
+	if (!kept)
+		return;
+	log_defer(false);
+	fflush(kept);
+	rewind(kept);
+	while (print && (n = fread(buf, 1, sizeof(buf), kept)) > 0)
+		fwrite(buf, 1, n, out);
+	fclose(kept);
+	kept = NULL;
 }

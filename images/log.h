@@ -22,6 +22,15 @@ void log_printf(int level, const char *fmt, ...) __attribute__((format(printf, 2
 void log_hold_errors(void);
 void log_release_errors(bool print);
 
+/* For work that goes on before the verdict on its input is in (a restore
+ * fills memory while its pages files are hashed): with on, what is logged
+ * at the default level (-v prints as it goes) is kept back, in order, by
+ * this process and the processes it forks meanwhile (they write to one
+ * memfd); with off, lines print as they come again. The kept lines are
+ * then printed, or dropped when the verdict is the one line to say. */
+void log_defer(bool on);
+void log_deferred_flush(bool print);
+
 #define pr_err(fmt, ...) log_printf(LOG_ERR, fmt, ##__VA_ARGS__)
 #define pr_warn(fmt, ...) log_printf(LOG_WARN, fmt, ##__VA_ARGS__)
 #define pr_info(fmt, ...) log_printf(LOG_INFO, fmt, ##__VA_ARGS__)

@@ -86,7 +86,7 @@ int rst_load(struct rst_tree *t)
 
 	if (!realpath(t->opts.dir, dir))
 		return pr_perror("cannot open the image directory %s", t->opts.dir);
-	r = dr_open(dir, 0, &t->dr);
+	r = dr_open(dir, DR_PAGES_SUM_LATER, &t->dr);
 	if (r < 0)
 		return r;
 	t->dir = t->dr.dir;

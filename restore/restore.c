@@ -184,6 +184,19 @@ static double ms_since(const struct timespec *t0)
 	return (t.tv_sec - t0->tv_sec) * 1e3 + (t.tv_nsec - t0->tv_nsec) / 1e6;
 }
 
+/* The pages went in while they were hashed: nothing runs on them unless
+ * they are the dump's. If they are not, the line that says so is the one
+ * line of the failure; otherwise what was kept back is printed now. */
+static int pages_verdict(struct rst_tree *t)
+{
+	int r;
+
+	log_defer(false);
+	r = dr_pages_sum_wait(&t->dr);
+	log_deferred_flush(r == 0);
+	return r;
+}
+
 int cmd_restore(int argc, char **argv)
 {
 	struct timespec t0;
@@ -202,6 +215,9 @@ int cmd_restore(int argc, char **argv)
 	raise_nofile();
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	r = rst_load(&t);
+	/* The pages files are hashed while they fill memory; what restore
+	 * says meanwhile waits for the verdict (bad input is one line). */
+	log_defer(!r && t.dr.sum_bg);
 	if (!r)
 		r = rst_check(&t);
 	pr_debug("images read and checked: %.1f ms", ms_since(&t0));
@@ -215,7 +231,7 @@ int cmd_restore(int argc, char **argv)
 			fd_opts_free(&t.opts.fd);
 			return r;
 		}
-		r = 0;
+		r = dr_pages_sum_forked(&t.dr);
 	}
 	if (!r) {
 		warn_rlimits(&t);
@@ -228,8 +244,13 @@ int cmd_restore(int argc, char **argv)
 		r = rst_restore_proc(&t, &t.procs[i]);
 	pr_debug("processes rebuilt: %.1f ms", ms_since(&t0));
 	if (!r)
+		r = pages_verdict(&t);
+	if (!r)
 		r = rst_release(&t);
 	if (r) {
+		/* corrupt pages are the whole story of a failure, in one line */
+		if (t.dr.sum_bg && pages_verdict(&t))
+			refused = r;
 		rst_kill_tree(&t);
 		rst_free(&t);
 		fd_opts_free(&t.opts.fd);
