@@ -23,27 +23,18 @@
 #                  restored, against the same server with none (a few seconds)
 # Results: a table on stdout, every run in $BUILD/bench-results.csv, the
 # medians in $BUILD/bench-summary.csv, a plot in $BUILD/bench.png.
-set -u
-cd "$(dirname "$0")/.."
-BUILD=${BUILD:-build}
+. "$(dirname "$0")/bench_lib.sh"
+bench_init bench
 sizes=${BENCH_SIZES:-"256 1024 4096"}
 runs=${BENCH_RUNS:-3}
 threads=${BENCH_THREADS:-4}
 convert_mib=${BENCH_CONVERT_MIB:-1024}
 kernel_core=${BENCH_KERNEL_CORE:-1}
 thp=${BENCH_THP:-1}
-bin=$PWD/$BUILD/criu-lite
-tools=$PWD/$BUILD/bench
 csv=$PWD/$BUILD/bench-results.csv
 
-die() { echo "bench: $*" >&2; exit 1; }
-
 [ "$(id -u)" -eq 0 ] || die "needs root (ptrace of any process, core_pattern)"
-make -s BUILD="$BUILD" all "$BUILD/targets/bench_touch" >/dev/null || die "build failed"
-mkdir -p "$tools"
-for t in bench_run bench_copy; do
-	gcc -O2 -Wall -Wextra -Werror -o "$tools/$t" "scripts/$t.c" || die "cannot build $t"
-done
+bench_build "$BUILD/targets/bench_touch" -- bench_run bench_copy
 command -v gcore >/dev/null || die "gcore (gdb) is missing: make deps"
 if ! command -v gnuplot >/dev/null; then
 	echo "bench: installing gnuplot-nox for the plot" >&2
@@ -51,8 +42,7 @@ if ! command -v gnuplot >/dev/null; then
 		echo "bench: no gnuplot: no plot" >&2
 fi
 
-work=${BENCH_DIR:-$(mktemp -d /dev/shm/criu-lite-bench.XXXXXX)}
-mkdir -p "$work" || die "cannot create $work"
+bench_workdir bench
 target_pid=
 core_old=$(cat /proc/sys/kernel/core_pattern)
 # A bench killed during its kernel-core step (SIGKILL: no trap) leaves its

@@ -14,18 +14,14 @@
 #   BENCH_RUNS      measured rounds (default 3)
 #   BENCH_DIR       where the dump and the outputs go (default a fresh dir
 #                   in /dev/shm: the tools, not the disk)
-set -u
-cd "$(dirname "$0")/.."
-BUILD=${BUILD:-build}
+. "$(dirname "$0")/bench_lib.sh"
+bench_init bench_criu
 mib=${BENCH_CRIU_MIB:-1024}
 runs=${BENCH_RUNS:-3}
-bin=$PWD/$BUILD/criu-lite
-work=${BENCH_DIR:-$(mktemp -d /dev/shm/criu-lite-bench-criu.XXXXXX)}
-
-die() { echo "bench_criu: $*" >&2; exit 1; }
+bench_workdir bench-criu
 trap 'rm -rf "$work"' EXIT
 
-make -s BUILD="$BUILD" all >/dev/null || die "build failed"
+bench_build --
 mkdir -p "$work/ck" || die "cannot create $work"
 python3 scripts/criu_craft.py grow test/fixtures/criu-4.2/threads/images "$work/ck/checkpoint" "$mib" ||
 	die "cannot make the dump"

@@ -9,25 +9,15 @@
 # Environment: BUILD (default build), BENCH_TCP_CONNS (default 1000),
 # BENCH_TCP_RUNS (default 3), BENCH_DIR (default a fresh dir in /dev/shm).
 # Results: a table on stdout, every run in $BUILD/bench-tcp.csv.
-set -u
-cd "$(dirname "$0")/.."
-BUILD=${BUILD:-build}
+. "$(dirname "$0")/bench_lib.sh"
+bench_init bench-tcp
 conns=${BENCH_TCP_CONNS:-1000}
 runs=${BENCH_TCP_RUNS:-3}
-bin=$PWD/$BUILD/criu-lite
-tools=$PWD/$BUILD/bench
 csv=$PWD/$BUILD/bench-tcp.csv
 
-die() { echo "bench-tcp: $*" >&2; exit 1; }
-
 [ "$(id -u)" -eq 0 ] || die "needs root (TCP repair, the network lock)"
-make -s BUILD="$BUILD" all "$BUILD/targets/sk_echo" >/dev/null || die "build failed"
-mkdir -p "$tools"
-for t in bench_run bench_tcp_clients; do
-	gcc -O2 -Wall -Wextra -Werror -o "$tools/$t" "scripts/$t.c" || die "cannot build $t"
-done
-work=${BENCH_DIR:-$(mktemp -d /dev/shm/criu-lite-bench-tcp.XXXXXX)}
-mkdir -p "$work" || die "cannot create $work"
+bench_build "$BUILD/targets/sk_echo" -- bench_run bench_tcp_clients
+bench_workdir bench-tcp
 server= clients= restored=
 cleanup() {
 	exec 7>&- 2>/dev/null
