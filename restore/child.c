@@ -162,7 +162,8 @@ static void report(int fd, const struct rst_status *st)
 void rst_child_main(struct rst_tree *t, int idx)
 {
 	struct rst_proc *p = &t->procs[idx];
-	struct rst_status st = { .idx = idx, .pid = getpid() };
+	struct rst_status st = { .idx = idx,
+				 .pid = p->ns_pids ? rst_replay_host_pid() : getpid() };
 	int sfd = t->status_fd[1];
 	sigset_t all;
 	int r;

@@ -22,7 +22,7 @@ static int late_sys(void *ctx, long nr, uint64_t *ret, uint64_t a1, uint64_t a2,
 
 static pid_t late_real_pid(void *ctx, uint32_t pid)
 {
-	return rst_real_pid(((struct late_ctx *)ctx)->t, pid);
+	return rst_seen_pid(((struct late_ctx *)ctx)->t, pid);
 }
 
 static int late_put(void *ctx, const void *buf, size_t len, uint64_t *addr)

@@ -137,7 +137,8 @@ int rst_release(struct rst_tree *t)
 int rst_wait_root(struct rst_tree *t)
 {
 	struct sigaction ign = { .sa_handler = SIG_IGN };
-	pid_t root = t->procs[t->root].pid;
+	/* A replay's root is its init's child: init ends with it. */
+	pid_t root = t->replay_init ? t->replay_init : t->procs[t->root].pid;
 	int st, code = 1;
 
 	/* Like a shell's job: ^C and ^\ are for the program, not for us. */

@@ -17,7 +17,8 @@ static int set_pgid(struct rst_tree *t, struct rst_proc *p, struct rst_inj *j)
 	/* A group led from outside the tree (the shell's) stays inherited. */
 	if (!want || getpgid(p->pid) == want)
 		return 0;
-	return rst_sys_ok(j, "setpgid", __NR_setpgid, NULL, 0, (uint64_t)want, 0, 0, 0, 0);
+	return rst_sys_ok(j, "setpgid", __NR_setpgid, NULL, 0,
+			  (uint64_t)rst_seen_pid(t, p->ps->pgid), 0, 0, 0, 0);
 }
 
 /* Hand the thread its dumped registers and leave it in an event stop. */

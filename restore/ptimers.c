@@ -113,6 +113,15 @@ static pid_t real_tid(const struct rst_proc *p, uint32_t tid)
 	return 0;
 }
 
+/* ... as the process names it (a replay: in its own pid namespace). */
+static pid_t seen_tid(const struct rst_proc *p, uint32_t tid)
+{
+	for (size_t k = 0; k < p->nr_th; k++)
+		if (p->th[k]->tid == tid)
+			return rst_seen_tid(p, k);
+	return 0;
+}
+
 static int create_one(struct rst_proc *p, struct rst_inj *j, struct rst_batch *b, size_t k,
 		      uint64_t at)
 {
@@ -125,7 +134,7 @@ static int create_one(struct rst_proc *p, struct rst_inj *j, struct rst_batch *b
 	s.sev.notify = (int32_t)t->notify;
 	s.id = t->id;
 	if (t->notify & SIGEV_THREAD_ID) {
-		s.sev.tid = real_tid(p, t->notify_tid);
+		s.sev.tid = seen_tid(p, t->notify_tid);
 		if (!s.sev.tid) {
 			/* Its thread had exited: the kernel drops its signals. */
 			pr_warn("process %d: timer %d signals thread %u, which is gone: it stays "

@@ -20,7 +20,7 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: criu-lite restore -D DIR [-d] [--stopped] [--pidfile FILE] [--same-pids]\n"
+		"usage: criu-lite restore -D DIR [-d] [--stopped|--replay] [--pidfile FILE] [--same-pids]\n"
 		"\n"
 		"Bring back the process tree dumped in DIR, where it was when dumped.\n"
 		"Its stdin/stdout/stderr become this shell's when they were a pipe to outside\n"
@@ -32,6 +32,10 @@ static void usage(FILE *out)
 		"                           root and exit with its status, like a shell job)\n"
 		"      --stopped            leave every process stopped and untraced, for\n"
 		"                           `gdb -p PID` to attach to (a replay of the dump)\n"
+		"      --replay             --stopped, isolated from the original and the host:\n"
+		"                           its own pid, network, IPC and mount namespaces,\n"
+		"                           private copies of the files it could write (see\n"
+		"                           `criu-lite replay`)\n"
 		"      --pidfile FILE       write the restored root's pid to FILE\n"
 		"      --same-pids          fail rather than use new pids when the dumped\n"
 		"                           ones are taken\n"
@@ -42,11 +46,12 @@ static void usage(FILE *out)
 
 static int parse(int argc, char **argv, struct rst_opts *o)
 {
-	enum { OPT_STOPPED = 256, OPT_PIDFILE, OPT_SAME_PIDS };
+	enum { OPT_STOPPED = 256, OPT_PIDFILE, OPT_SAME_PIDS, OPT_REPLAY };
 	static const struct option own[] = {
 		{ "images-dir", required_argument, NULL, 'D' },
 		{ "restore-detached", no_argument, NULL, 'd' },
 		{ "stopped", no_argument, NULL, OPT_STOPPED },
+		{ "replay", no_argument, NULL, OPT_REPLAY },
 		{ "pidfile", required_argument, NULL, OPT_PIDFILE },
 		{ "same-pids", no_argument, NULL, OPT_SAME_PIDS },
 		{ "accept-loss", required_argument, NULL, PLOSS_OPT_ACCEPT },
@@ -72,6 +77,7 @@ static int parse(int argc, char **argv, struct rst_opts *o)
 		case 'D': o->dir = optarg; break;
 		case 'd': o->detached = true; break;
 		case OPT_STOPPED: o->stopped = true; break;
+		case OPT_REPLAY: o->replay = o->stopped = true; break;
 		case OPT_PIDFILE: o->pidfile = optarg; break;
 		case OPT_SAME_PIDS: o->same_pids = true; break;
 		case PLOSS_OPT_ACCEPT: r = ploss_opts_parse(&o->ploss, optarg) ? 2 : 0; break;
@@ -207,6 +213,7 @@ int cmd_restore(int argc, char **argv)
 	memset(&t, 0, sizeof(t));
 	t.dr.dirfd = -1;
 	t.status_fd[0] = t.status_fd[1] = -1;
+	t.replay_ctl = -1;
 	r = parse(argc, argv, &t.opts);
 	if (r) {
 		fd_opts_free(&t.opts.fd);
@@ -218,6 +225,8 @@ int cmd_restore(int argc, char **argv)
 	/* The pages files are hashed while they fill memory; what restore
 	 * says meanwhile waits for the verdict (bad input is one line). */
 	log_defer(!r && t.dr.sum_bg);
+	if (!r && t.opts.replay)
+		r = rst_replay_prepare(&t);
 	if (!r)
 		r = rst_check(&t);
 	pr_debug("images read and checked: %.1f ms", ms_since(&t0));
@@ -243,6 +252,8 @@ int cmd_restore(int argc, char **argv)
 	for (size_t i = 0; !r && i < t.nr_procs; i++)
 		r = rst_restore_proc(&t, &t.procs[i]);
 	pr_debug("processes rebuilt: %.1f ms", ms_since(&t0));
+	if (!r && t.opts.replay)
+		r = rst_replay_seal(&t);
 	if (!r)
 		r = pages_verdict(&t);
 	if (!r)

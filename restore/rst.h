@@ -42,6 +42,7 @@ struct rst_opts {
 	bool detached;		/* -d */
 	bool stopped;		/* --stopped */
 	bool same_pids;		/* --same-pids */
+	bool replay;		/* --replay: stopped, in namespaces of its own (replay.c) */
 	const char *pidfile;
 	struct fd_rst_opts fd;	/* --tcp-established, --inherit-fd, ... */
 	struct ploss_opts ploss;	/* --accept-loss */
@@ -81,6 +82,7 @@ struct rst_proc {
 	pid_t pid;		/* real pid once created, else 0 */
 	pid_t *tids;		/* real tids, [0] = pid */
 	bool seized;
+	bool ns_pids;		/* a replay: its own pid namespace sees the dumped tids */
 };
 
 /* Shared anonymous memory (MAP_SHARED|MAP_ANONYMOUS, shmem) already
@@ -110,6 +112,8 @@ struct rst_tree {
 	struct rst_shmem *shm;
 	size_t nr_shm;
 	int xstate_size;	/* this kernel's NT_X86_XSTATE size */
+	pid_t replay_init;	/* --replay: our pid 1 of the replay, as we see it */
+	int replay_ctl;		/* ... and our end of its control socket, or -1 */
 };
 
 /* What a child reports on the status pipe (one atomic write). */
@@ -297,6 +301,31 @@ bool rst_ptimer_signal(const struct rst_proc *p, const ProtobufCBinaryData *si);
 
 /* proc.c: the per-process restore once seized. */
 int rst_restore_proc(struct rst_tree *t, struct rst_proc *p);
+
+/* What an injected syscall names process p, or thread k of it, by: the
+ * real pid, or in a replay (its own pid namespace) the dumped one. */
+static inline pid_t rst_seen_tid(const struct rst_proc *p, size_t k)
+{
+	return p->ns_pids ? (pid_t)p->th[k]->tid : p->tids[k];
+}
+
+/* replay.c: --replay. Before the checks: a mount, network and IPC
+ * namespace of our own (criu-lite enters them), the files the tree could
+ * write swapped for private copies (replay_files.c). */
+int rst_replay_prepare(struct rst_tree *t);
+/* Instead of creating the root: our init as pid 1 of a new pid namespace,
+ * which creates it there (with its dumped pid). */
+int rst_replay_init(struct rst_tree *t, struct rst_status *st);
+/* Once every process is rebuilt: the replay's own /proc, then release. */
+int rst_replay_seal(struct rst_tree *t);
+/* In a process of the replay: its pid as criu-lite sees it. */
+pid_t rst_replay_host_pid(void);
+/* Thread ns_tid of process pid (real), as criu-lite sees it, or -ESRCH. */
+pid_t rst_replay_host_tid(pid_t pid, pid_t ns_tid);
+/* rst_real_pid as the tree sees it (what an injected syscall passes). */
+pid_t rst_seen_pid(struct rst_tree *t, uint32_t pid);
+/* replay_files.c: private copies of the files the tree may write. */
+int rst_replay_files(struct rst_tree *t);
 
 /* finish.c */
 int rst_release(struct rst_tree *t);

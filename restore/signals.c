@@ -67,8 +67,8 @@ static int queue_one(struct rst_proc *p, struct rst_inj *j, pid_t tid, const Pro
 		return r;
 	if (tid)
 		return rst_sys_ok(j, "rt_tgsigqueueinfo", __NR_rt_tgsigqueueinfo, NULL,
-				  (uint64_t)p->pid, (uint64_t)tid, (uint64_t)sig, j->data, 0, 0);
-	return rst_sys_ok(j, "rt_sigqueueinfo", __NR_rt_sigqueueinfo, NULL, (uint64_t)p->pid,
+				  (uint64_t)rst_seen_tid(p, 0), (uint64_t)tid, (uint64_t)sig, j->data, 0, 0);
+	return rst_sys_ok(j, "rt_sigqueueinfo", __NR_rt_sigqueueinfo, NULL, (uint64_t)rst_seen_tid(p, 0),
 			  (uint64_t)sig, j->data, 0, 0, 0);
 }
 
@@ -88,7 +88,7 @@ int rst_thread_signals(struct rst_proc *p, size_t i, struct rst_inj *j)
 	const ThreadEntry *te = p->th[i];
 
 	for (size_t k = 0; k < te->n_pending; k++) {
-		int r = queue_one(p, j, p->tids[i], &te->pending[k]);
+		int r = queue_one(p, j, rst_seen_tid(p, i), &te->pending[k]);
 
 		if (r)
 			return r;

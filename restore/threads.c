@@ -55,7 +55,10 @@ static int clone_thread(struct rst_tree *t, struct rst_proc *p, struct rst_inj *
 		       strerror((int)-(int64_t)ret));
 		return ret ? (int)(int64_t)ret : -EIO;
 	}
-	*out = (pid_t)ret;
+	*out = p->ns_pids ? rst_replay_host_tid(p->pid, (pid_t)ret) : (pid_t)ret;
+	if (*out < 0)
+		return pr_err("thread %u of %d is not found outside its namespace", tid, p->pid),
+		       -ESRCH;
 	return rst_wait_event_stop(*out);
 }
 

@@ -106,7 +106,7 @@ int rst_create_tree(struct rst_tree *t)
 	if (!r)
 		prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 	if (!r)
-		r = rst_clone_proc(t, t->root, &st);
+		r = t->opts.replay ? rst_replay_init(t, &st) : rst_clone_proc(t, t->root, &st);
 	if (r && st.err)
 		pr_err("%s", st.msg);
 	close(t->status_fd[1]);
@@ -114,7 +114,7 @@ int rst_create_tree(struct rst_tree *t)
 	/* The children hold their copies now; ours would keep pipes open. */
 	rst_fds_close(t);
 	if (!r)
-		r = wait_ready(t, t->procs[t->root].pid);
+		r = wait_ready(t, t->replay_init ? t->replay_init : t->procs[t->root].pid);
 	rst_fds_ready(t);
 	close(t->status_fd[0]);
 	t->status_fd[0] = -1;
@@ -131,6 +131,9 @@ void rst_kill_tree(struct rst_tree *t)
 		if (p->pid > 0)
 			kill(p->pid, SIGKILL);
 	}
+	/* A replay's init takes its pid namespace with it. */
+	if (t->replay_init > 0)
+		kill(t->replay_init, SIGKILL);
 	/* The root is our child; the others are reparented to us (subreaper)
 	 * as their parents die. Reap until nothing is left. */
 	while ((pid = waitpid(-1, NULL, __WALL)) > 0 || (pid < 0 && errno == EINTR))
