@@ -13,5 +13,6 @@ int cmd_coredump_server(int argc, char **argv);
 int cmd_coredump_handler(int argc, char **argv);
 int cmd_crashes(int argc, char **argv);
 int cmd_crash(int argc, char **argv);
+int cmd_replay(int argc, char **argv);
 
 #endif

@@ -17,6 +17,7 @@ static const struct command commands[] = {
 	{ "dump", cmd_dump, "-t PID -D DIR: snapshot a process tree into images" },
 	{ "pre-dump", cmd_pre_dump, "-t PID -D DIR: memory only; a later dump stores what changed" },
 	{ "restore", cmd_restore, "-D DIR: bring a dumped tree back to life" },
+	{ "replay", cmd_replay, "-D DIR [--gdb]: a stopped, isolated copy beside the original" },
 	{ "convert", cmd_convert, "-D DIR -o CORE: turn images into an ELF core file" },
 	{ "show", cmd_show, "FILE.img | -D DIR [--ps|--mem|--files]: print images" },
 	{ "import", cmd_import, "-D DUMP -o DIR: criu-lite images from a CRIU dump or checkpoint archive" },

@@ -101,8 +101,10 @@ int rst_replay_prepare(struct rst_tree *t)
 	r = loopback_up();
 	if (!r)
 		r = rst_replay_files(t);
-	/* Its stdin would read the user's: it gets /dev/null. */
+	/* Its stdin would read the user's (a debugger's): it gets /dev/null,
+	 * ours comes back at the seal. */
 	null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	t->replay_stdin = fcntl(0, F_DUPFD_CLOEXEC, 3);
 	if (!r && null >= 0 && dup2(null, 0) < 0)
 		r = pr_perror("replay: cannot put /dev/null on stdin");
 	if (null >= 0)
@@ -265,6 +267,11 @@ int rst_replay_seal(struct rst_tree *t)
 		return pr_perror("replay: its init is gone");
 	close(t->replay_ctl);
 	t->replay_ctl = -1;
+	if (t->replay_stdin >= 0) {
+		dup2(t->replay_stdin, 0);
+		close(t->replay_stdin);
+		t->replay_stdin = -1;
+	}
 	if (r)
 		pr_err("replay: cannot mount its /proc: %s", strerror(-r));
 	return r;

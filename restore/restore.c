@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -203,7 +204,7 @@ static int pages_verdict(struct rst_tree *t)
 	return r;
 }
 
-int cmd_restore(int argc, char **argv)
+static int run(int argc, char **argv, int (*then)(pid_t root, void *arg), void *arg)
 {
 	struct timespec t0;
 	struct rst_tree t;
@@ -213,8 +214,12 @@ int cmd_restore(int argc, char **argv)
 	memset(&t, 0, sizeof(t));
 	t.dr.dirfd = -1;
 	t.status_fd[0] = t.status_fd[1] = -1;
-	t.replay_ctl = -1;
+	t.replay_ctl = t.replay_stdin = -1;
 	r = parse(argc, argv, &t.opts);
+	if (!r && then && (!t.opts.replay || t.opts.detached)) {
+		pr_err("replay: --replay without -d only");
+		r = 2;
+	}
 	if (r) {
 		fd_opts_free(&t.opts.fd);
 		return r == 1 ? 0 : r;
@@ -280,10 +285,24 @@ int cmd_restore(int argc, char **argv)
 	if (report >= 0) {
 		keeper_report(report, 0);
 		rst_wait_root(&t);
+	} else if (then) {
+		code = then(root, arg);
+		kill(t.replay_init, SIGKILL);
+		rst_wait_root(&t);
 	} else if (!t.opts.detached) {
 		code = rst_wait_root(&t);
 	}
 	rst_free(&t);
 	fd_opts_free(&t.opts.fd);
 	return code;
+}
+
+int cmd_restore(int argc, char **argv)
+{
+	return run(argc, argv, NULL, NULL);
+}
+
+int restore_replay(int argc, char **argv, int (*then)(pid_t root, void *arg), void *arg)
+{
+	return run(argc, argv, then, arg);
 }

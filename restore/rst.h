@@ -114,6 +114,7 @@ struct rst_tree {
 	int xstate_size;	/* this kernel's NT_X86_XSTATE size */
 	pid_t replay_init;	/* --replay: our pid 1 of the replay, as we see it */
 	int replay_ctl;		/* ... and our end of its control socket, or -1 */
+	int replay_stdin;	/* our stdin while the tree gets /dev/null, or -1 */
 };
 
 /* What a child reports on the status pipe (one atomic write). */
