@@ -118,6 +118,7 @@ void rst_free(struct rst_tree *t)
 	free(t->procs);
 	rst_fds_free(t);
 	free(t->shm);
+	free(t->replay_rw);
 	dr_close(&t->dr);
 }
 

@@ -179,12 +179,78 @@ static void init_fds(int keep)
 	syscall(SYS_close_range, keep + 1, ~0u, 0);
 }
 
-/* The replay's own /proc, for the tree; criu-lite keeps the host's. */
-static int init_seal(void)
+struct seal_reply {
+	int err;
+	char path[256];		/* the mount that failed */
+};
+
+static bool under(const char *path, const char *dir)
 {
-	if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL))
-		return -errno;
-	return 0;
+	size_t n = strlen(dir);
+
+	return !strncmp(path, dir, n) && (path[n] == '/' || !path[n]);
+}
+
+static bool stays_rw(const struct rst_tree *t, const char *path)
+{
+	if ((under(path, "/proc") || under(path, "/dev")) && strcmp(path, "/dev/shm"))
+		return true;
+	for (size_t i = 0; i < t->nr_replay_rw; i++)
+		if (!strcmp(path, t->replay_rw[i]))
+			return true;
+	return false;
+}
+
+/* A mount point in mountinfo: blanks and such come as \ooo. */
+static void unescape(char *s)
+{
+	char *o = s;
+
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] && s[3]) {
+			*o++ = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 | (s[3] - '0'));
+			s += 3;
+		} else {
+			*o++ = *s;
+		}
+	}
+	*o = '\0';
+}
+
+/* The replay's own /proc, for the tree (criu-lite keeps the host's); then
+ * every other mount of the tree read-only, one by one, but its /proc, its
+ * devices and its private copies: what it opens later by path cannot reach
+ * the host's files. /dev/shm (the host's POSIX shm) is read-only too. Open
+ * files keep their access: only a new open for writing fails. */
+static void init_seal(const struct rst_tree *t, struct seal_reply *rep)
+{
+	struct mount_attr ro = { .attr_set = MOUNT_ATTR_RDONLY };
+	char line[4096], mp[4096];
+	FILE *f;
+
+	if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)) {
+		rep->err = -errno;
+		snprintf(rep->path, sizeof(rep->path), "/proc");
+		return;
+	}
+	f = fopen("/proc/self/mountinfo", "re");
+	if (!f) {
+		rep->err = -errno;
+		return;
+	}
+	while (!rep->err && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%*d %*d %*s %*s %4095s", mp) != 1)
+			continue;
+		unescape(mp);
+		if (stays_rw(t, mp) || !mount_setattr(AT_FDCWD, mp, 0, &ro, sizeof(ro)))
+			continue;
+		/* Hidden under another mount since: nothing reaches it. */
+		if (errno == ENOENT || errno == EINVAL)
+			continue;
+		rep->err = -errno;
+		snprintf(rep->path, sizeof(rep->path), "%.255s", mp);
+	}
+	fclose(f);
 }
 
 /* pid 1 of the replay: its root's parent, the reaper of its orphans. It
@@ -193,6 +259,7 @@ static int init_seal(void)
 static void __attribute__((noreturn)) init_main(struct rst_tree *t, int ctl)
 {
 	struct rst_status st = { .idx = t->root };
+	struct seal_reply rep = { 0 };
 	struct pollfd pfd = { .fd = ctl, .events = POLLIN };
 	int code = 1, r, ws;
 	sigset_t all;
@@ -218,8 +285,8 @@ static void __attribute__((noreturn)) init_main(struct rst_tree *t, int ctl)
 	init_fds(ctl);
 	if (read(ctl, &c, 1) != 1)
 		_exit(1);	/* the restore failed */
-	r = init_seal();
-	if (write(ctl, &r, sizeof(r)) != sizeof(r))
+	init_seal(t, &rep);
+	if (write(ctl, &rep, sizeof(rep)) != sizeof(rep))
 		_exit(1);
 	close(ctl);
 	for (;;) {
@@ -261,9 +328,10 @@ int rst_replay_init(struct rst_tree *t, struct rst_status *st)
 
 int rst_replay_seal(struct rst_tree *t)
 {
-	int r = -EIO;
+	struct seal_reply rep = { .err = -EIO };
 
-	if (write(t->replay_ctl, "s", 1) != 1 || read(t->replay_ctl, &r, sizeof(r)) != sizeof(r))
+	if (write(t->replay_ctl, "s", 1) != 1 ||
+	    read(t->replay_ctl, &rep, sizeof(rep)) != sizeof(rep))
 		return pr_perror("replay: its init is gone");
 	close(t->replay_ctl);
 	t->replay_ctl = -1;
@@ -272,7 +340,9 @@ int rst_replay_seal(struct rst_tree *t)
 		close(t->replay_stdin);
 		t->replay_stdin = -1;
 	}
-	if (r)
-		pr_err("replay: cannot mount its /proc: %s", strerror(-r));
-	return r;
+	if (rep.err)
+		pr_err("cannot replay: cannot make %.*s read-only for it: %s",
+		       (int)sizeof(rep.path), rep.path[0] ? rep.path : "its mounts",
+		       strerror(-rep.err));
+	return rep.err;
 }

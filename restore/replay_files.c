@@ -18,7 +18,12 @@
  * a file that changed since is no obstacle to a replay (the identity checks
  * hold for the copy). A privately mapped file that changed is copied the
  * same way and said; one whose ELF build-id changed is not (its code would
- * differ: check.c refuses it). */
+ * differ: check.c refuses it). A file only read, changed since, is copied
+ * the same way (its offset may be past its new end).
+ *
+ * At the seal (replay.c) the replay's init makes every other mount of the
+ * tree read-only: a file the copy opens later by path cannot be written
+ * either, whatever a debugger makes it do. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -36,7 +41,7 @@
 struct want {
 	const char *path;
 	const FileIdentity *id;
-	bool changed;		/* a private mapping, changed since the dump */
+	bool changed;		/* only read or privately mapped, changed since the dump */
 };
 
 struct wants {
@@ -80,9 +85,13 @@ static int collect_proc(const struct rst_proc *p, struct wants *w)
 	for (size_t i = 0; !r && i < p->nr_fd; i++) {
 		const FdEntry *e = p->fd[i];
 
-		if (e->type == FD_TYPE__FD_REG && e->file && e->file->path[0] == '/' &&
-		    !e->has_ghost_id && (e->flags & O_ACCMODE) != O_RDONLY)
+		if (e->type != FD_TYPE__FD_REG || !e->file || e->file->path[0] != '/' ||
+		    e->has_ghost_id)
+			continue;
+		if ((e->flags & O_ACCMODE) != O_RDONLY)
 			r = want_add(w, e->file, false);
+		else if (changed_plain(e->file))
+			r = want_add(w, e->file, true);
 	}
 	for (size_t i = 0; !r && i < p->nr_vma; i++) {
 		const VmaEntry *v = p->vma[i];
@@ -169,8 +178,8 @@ static int copy_one(int mnt, const struct want *w, const char *name)
 		goto out;
 	}
 	if (w->changed)
-		pr_warn("replay: %s changed since the dump: the replay maps it as it is now, cut "
-			"to its dumped size", w->path);
+		pr_warn("replay: %s changed since the dump: the replay reads it as it is now, "
+			"cut to its dumped size", w->path);
 	pr_info("replay: %s is a private copy (%llu bytes)", w->path, (unsigned long long)size);
 out:
 	if (tree >= 0)
@@ -215,6 +224,11 @@ int rst_replay_files(struct rst_tree *t)
 	/* The mounts over the paths hold the tmpfs from here on. */
 	if (mnt >= 0)
 		close(mnt);
+	t->replay_rw = calloc(w.n ? w.n : 1, sizeof(char *));
+	for (size_t i = 0; !r && t->replay_rw && i < w.n; i++)
+		t->replay_rw[t->nr_replay_rw++] = w.v[i].path;
+	if (!t->replay_rw && !r)
+		r = -ENOMEM;
 	free(w.v);
 	return r;
 }

@@ -115,6 +115,8 @@ struct rst_tree {
 	pid_t replay_init;	/* --replay: our pid 1 of the replay, as we see it */
 	int replay_ctl;		/* ... and our end of its control socket, or -1 */
 	int replay_stdin;	/* our stdin while the tree gets /dev/null, or -1 */
+	const char **replay_rw;	/* the paths of its private copies (image strings) */
+	size_t nr_replay_rw;
 };
 
 /* What a child reports on the status pipe (one atomic write). */
