@@ -30,6 +30,7 @@
 
 #include "criu-lite/crash/crash_store.h"
 #include "test/helpers.h"
+#include "test/replay_util.h"
 
 #define PATTERN_FILE "/proc/sys/kernel/core_pattern"
 #define PATTERN_LOCK "/tmp/criu-lite-core-pattern.lock"
@@ -393,6 +394,22 @@ static void check_replay(const char *dir, const char *store, pid_t pid)
 	cr_expect(strstr(out, " = 42"), "gdb could not call add_numbers():\n%s", out);
 }
 
+/* The same import as a replay (issue 14): isolated, the same gdb session. */
+static void check_isolated_replay(const char *dir)
+{
+	char img[512], out[16384];
+	struct rp r;
+
+	snprintf(img, sizeof(img), "%s/img", dir);
+	rp_start(&r, img, NULL);
+	cr_assert_eq(rp_gdb(r.root, out, sizeof(out), "-ex bt -ex 'print add_numbers(40, 2)'"), 0,
+		     "gdb on the replay of the crash:\n%s", out);
+	rp_end(&r);
+	cr_expect(strstr(out, "#0 ") && strstr(strstr(out, "#0 "), "crash_here"),
+		  "the replay is not stopped in crash_here:\n%s", out);
+	cr_expect(strstr(out, " = 42"), "gdb could not call add_numbers() in the replay:\n%s", out);
+}
+
 Test(crash, socket_crash_is_stored_debugged_and_replayed, .timeout = 180)
 {
 	char list[8192], id[CRASH_ID_MAX], out[16384], core[512];
@@ -425,6 +442,7 @@ Test(crash, socket_crash_is_stored_debugged_and_replayed, .timeout = 180)
 		  "gdb on the stored core:\n%s", out);
 
 	check_replay(c.dir, c.store, pid);
+	check_isolated_replay(c.dir);
 	caught_end(&c);
 	rm_rf(c.dir);
 }
