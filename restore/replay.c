@@ -83,6 +83,8 @@ int rst_replay_prepare(struct rst_tree *t)
 {
 	int r = refusals(t), null;
 
+	if (!r)
+		r = rst_replay_fds(t);
 	if (r)
 		return r;
 	/* Stopped for the debugger; every dumped pid is free in a new pid

@@ -329,6 +329,8 @@ pid_t rst_replay_host_tid(pid_t pid, pid_t ns_tid);
 pid_t rst_seen_pid(struct rst_tree *t, uint32_t pid);
 /* replay_files.c: private copies of the files the tree may write. */
 int rst_replay_files(struct rst_tree *t);
+/* replay_fds.c: fds that reach outside: refused, or a stand-in, said. */
+int rst_replay_fds(struct rst_tree *t);
 
 /* finish.c */
 int rst_release(struct rst_tree *t);

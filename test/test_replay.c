@@ -300,3 +300,58 @@ Test(replay, refuses_a_connection_to_the_outside, .timeout = 120)
 	cr_expect_eq(st, 2, "replay -d: %s", err);
 	cr_expect_eq(ping(s.port), 1);
 }
+
+/* A FIFO's path leads to the host's readers: the replay writes to
+ * /dev/null instead, and says so. */
+Test(replay, fifo_gets_a_stand_in, .timeout = 120)
+{
+	char fifo[300], log[300], data[300], img[300], pid_s[16], err[4096], out[16384];
+	static const char zero[4096];
+	char ready[256];
+	ssize_t n;
+	pid_t pid;
+	int rd, st;
+
+	make_tmpdir(dir, sizeof(dir), "replay");
+	snprintf(fifo, sizeof(fifo), "%s/out.fifo", dir);
+	snprintf(log, sizeof(log), "%s/server.log", dir);
+	snprintf(data, sizeof(data), "%s/server.data", dir);
+	snprintf(img, sizeof(img), "%s/img", dir);
+	write_file(log, "", 0);
+	write_file(data, zero, sizeof(zero));
+	cr_assert_eq(mkdir(img, 0700), 0);
+	cr_assert_eq(mkfifo(fifo, 0600), 0);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR), w = open(fifo, O_WRONLY);
+
+		setpgid(0, 0);
+		dup2(null, 0);
+		dup2(w, 1);
+		dup2(null, 2);
+		for (int fd = 3; fd < 1024; fd++)
+			close(fd);
+		execl(target_path("replay_server"), "replay_server", log, data, (char *)NULL);
+		_exit(127);
+	}
+	rt_target = pid;
+	rd = open(fifo, O_RDONLY);
+	cr_assert_geq(rd, 0);
+	n = read(rd, ready, sizeof(ready) - 1);
+	cr_assert(n > 0 && !strncmp(ready, "READY", 5), "the server did not start");
+	snprintf(pid_s, sizeof(pid_s), "%d", pid);
+	cr_assert_eq(run_criu_lite(err, sizeof(err), "dump", "-t", pid_s, "-D", img, NULL), 0,
+		     "dump: %s", err);
+	st = run_cmd(out, sizeof(out), "timeout 120 %s replay -D %s --gdb -- -nx -batch "
+		     "-ex 'print (long)write(1, \"from the replay\\n\", 16)' 2>&1 </dev/null",
+		     criu_lite_path(), img);
+	cr_expect_eq(st, 0, "%s", out);
+	cr_expect(strstr(out, "fd 1 of ") && strstr(out, "is /dev/null in the replay"),
+		  "the stand-in is not said:\n%s", out);
+	cr_expect(strstr(out, "$1 = 16"), "the replay's write failed:\n%s", out);
+	fcntl(rd, F_SETFL, O_NONBLOCK);
+	n = read(rd, out, sizeof(out) - 1);
+	cr_expect_leq(n, 0, "the host's FIFO got '%.*s' from the replay", (int)n, out);
+	close(rd);
+}
