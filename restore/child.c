@@ -152,6 +152,19 @@ static void drop_rseq(void)
 			RSEQ_SIG);
 }
 
+/* In a replay (its own pid namespace), our pid as criu-lite sees it: the
+ * /proc we still have is the host's, and its "self" is in its pids. */
+static pid_t host_pid(void)
+{
+	char buf[32];
+	ssize_t n = readlink("/proc/self", buf, sizeof(buf) - 1);
+
+	if (n <= 0)
+		return getpid();
+	buf[n] = '\0';
+	return (pid_t)atoi(buf);
+}
+
 static void report(int fd, const struct rst_status *st)
 {
 	/* One write, under PIPE_BUF: atomic among all the children. */
@@ -163,7 +176,7 @@ void rst_child_main(struct rst_tree *t, int idx)
 {
 	struct rst_proc *p = &t->procs[idx];
 	struct rst_status st = { .idx = idx,
-				 .pid = p->ns_pids ? rst_replay_host_pid() : getpid() };
+				 .pid = p->ns_pids ? host_pid() : getpid() };
 	int sfd = t->status_fd[1];
 	sigset_t all;
 	int r;

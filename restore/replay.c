@@ -39,6 +39,7 @@
 #include <sys/wait.h>
 
 #include "common/procfs.h"
+#include "images/clock.h"
 #include "images/log.h"
 #include "restore/rst.h"
 
@@ -81,6 +82,7 @@ static int refusals(struct rst_tree *t)
 
 int rst_replay_prepare(struct rst_tree *t)
 {
+	uint64_t t0 = mono_ns(), t1;
 	int r = refusals(t), null;
 
 	if (!r)
@@ -101,8 +103,11 @@ int rst_replay_prepare(struct rst_tree *t)
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
 		return pr_perror("replay: cannot make its mounts private");
 	r = loopback_up();
+	t1 = mono_ns();
+	pr_debug("replay: its namespaces: %.1f ms", (t1 - t0) / 1e6);
 	if (!r)
 		r = rst_replay_files(t);
+	pr_debug("replay: its copies: %.1f ms", (mono_ns() - t1) / 1e6);
 	/* Its stdin would read the user's (a debugger's): it gets /dev/null,
 	 * ours comes back at the seal. */
 	null = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -112,17 +117,6 @@ int rst_replay_prepare(struct rst_tree *t)
 	if (null >= 0)
 		close(null);
 	return r;
-}
-
-pid_t rst_replay_host_pid(void)
-{
-	char buf[32];
-	ssize_t n = readlink("/proc/self", buf, sizeof(buf) - 1);
-
-	if (n <= 0)
-		return getpid();
-	buf[n] = '\0';
-	return (pid_t)atoi(buf);
 }
 
 /* The last NSpid of task tid of pid: its tid in its own namespace. */

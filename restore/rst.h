@@ -321,8 +321,6 @@ int rst_replay_prepare(struct rst_tree *t);
 int rst_replay_init(struct rst_tree *t, struct rst_status *st);
 /* Once every process is rebuilt: the replay's own /proc, then release. */
 int rst_replay_seal(struct rst_tree *t);
-/* In a process of the replay: its pid as criu-lite sees it. */
-pid_t rst_replay_host_pid(void);
 /* Thread ns_tid of process pid (real), as criu-lite sees it, or -ESRCH. */
 pid_t rst_replay_host_tid(pid_t pid, pid_t ns_tid);
 /* rst_real_pid as the tree sees it (what an injected syscall passes). */

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `make bench`: how long the target stops and how long the dump takes, for
 # criu-lite's ways of dumping (plain, --snapshot fork, --snapshot wp,
-# pre-dump + incremental) against gdb's gcore, the kernel's own
+# pre-dump + incremental) and of a replay beside the live original (from
+# `restore --replay` to its tree stopped and attachable, for the bench target
+# and for a small server, replay_server.c) against gdb's gcore, the kernel's own
 # core dump and a plain memory copy (the ceiling), on a target that fills
 # N MiB with random bytes and measures its own downtime (bench_touch.c).
 #
@@ -34,7 +36,7 @@ thp=${BENCH_THP:-1}
 csv=$PWD/$BUILD/bench-results.csv
 
 [ "$(id -u)" -eq 0 ] || die "needs root (ptrace of any process, core_pattern)"
-bench_build "$BUILD/targets/bench_touch" -- bench_run bench_copy
+bench_build "$BUILD/targets/bench_touch" "$BUILD/targets/replay_server" -- bench_run bench_copy
 command -v gcore >/dev/null || die "gcore (gdb) is missing: make deps"
 if ! command -v gnuplot >/dev/null; then
 	echo "bench: installing gnuplot-nox for the plot" >&2
@@ -188,6 +190,42 @@ measure_restore() {
 	row "$mode"
 }
 
+# A replay beside the live original (issue 14): restore --replay -d returns
+# once its tree is stopped and attachable; its namespaces, copies and pages
+# included. Ended through its init.
+measure_replay() {
+	local dir=$1 mode=$2 rpid init
+	rm -f "$work/replay.pid"
+	run_timed "$bin" restore --replay -D "$dir" -d --pidfile "$work/replay.pid"
+	rpid=$(cat "$work/replay.pid" 2>/dev/null)
+	if [ -n "$rpid" ]; then
+		init=$(awk '/^PPid/ { print $2 }' "/proc/$rpid/status")
+		[ -n "$init" ] && kill -9 "$init"
+		while kill -0 "$rpid" 2>/dev/null; do sleep 0.02; done
+	fi
+	row "$mode"
+}
+
+# The same for a small program: replay_server (two threads, a listener, a
+# log and a shared mapping), dumped while it runs.
+measure_replay_small() {
+	local d=$work/small pid
+	rm -rf "$d" && mkdir -p "$d/img"
+	: > "$d/log"
+	head -c 4096 /dev/zero > "$d/data"
+	setsid "$BUILD/targets/replay_server" "$d/log" "$d/data" < /dev/null > "$d/out" 2>&1 &
+	pid=$!
+	for _ in $(seq 500); do grep -q READY "$d/out" && break; sleep 0.01; done
+	if "$bin" dump -t "$pid" -D "$d/img" 2>"$work/cmd.err"; then
+		img_b=$(size_b "$d/img")
+		measure_replay "$d/img" replay-small
+	else
+		echo "bench: dump of replay_server failed" >&2
+	fi
+	kill -9 "$pid"; wait "$pid" 2>/dev/null
+	rm -rf "$d"
+}
+
 measure_convert() {
 	local dir=$1 pages
 	run_timed "$bin" convert -D "$dir" -o "$work/conv.core"
@@ -242,6 +280,9 @@ one_run() {
 
 	criu_dump dump
 	row criu-dump
+	img_b=$(size_b "$work/dump")
+	measure_replay "$work/dump" replay
+	measure_replay_small
 	if [ "$size" = "$convert_mib" ]; then
 		measure_convert "$work/dump"
 	fi

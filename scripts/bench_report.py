@@ -16,7 +16,8 @@ import time
 MODES = ["criu-dump", "criu-dump-kill", "criu-dump-kill-1thr", "criu-snapshot", "criu-snapshot-thp", "criu-snapshot-wp", "criu-predump",
          "criu-incremental",
          "gcore",
-         "kernel-core", "plain-copy", "idle", "restore", "restore-incremental", "convert", "cp"]
+         "kernel-core", "plain-copy", "idle", "restore", "restore-incremental", "replay", "replay-small",
+         "convert", "cp"]
 DUMPERS = ["criu-dump", "criu-snapshot", "criu-snapshot-thp", "criu-snapshot-wp", "criu-incremental",
            "gcore",
            "kernel-core"]
@@ -95,8 +96,9 @@ def table(summ, sizes):
             dumper = mode in DUMPERS
             out.append("%-20s %10s %9s %12s %10s %10s %9s %8s %8s %9s %9s" % (
                 mode, ms(m["wall_ns"]), ms(m["cpu_ns"]),
-                ms(m["downtime_ns"]) if mode not in ("restore", "restore-incremental", "convert",
-                                                     "cp", "plain-copy") else "-",
+                ms(m["downtime_ns"]) if mode not in ("restore", "restore-incremental", "replay",
+                                                     "replay-small", "convert", "cp",
+                                                     "plain-copy") else "-",
                 ms(m["tool_downtime_ns"]), mib(m["bytes"]),
                 "-" if tp is None or mode == "idle" else "%.0f" % tp,
                 "-" if m["dumper_maxrss_kb"] is None else "%.1f" % (m["dumper_maxrss_kb"] / 1024),
@@ -148,6 +150,14 @@ def check(summ, sizes):
         line(rs["wall_ns"] <= 3e9 * big / 4096,
              "restore of the %d MiB dump: %s ms (target for 4096 MiB: <= 3000 ms)"
              % (big, ms(rs["wall_ns"])))
+    rp = summ.get((min(sizes), "replay-small"))
+    if rp and rp["wall_ns"]:
+        # Page population at 1 GiB/s, generous for a few MiB.
+        pop = (rp["bytes"] or 0) / (1 << 30) * 1e9
+        line(rp["wall_ns"] <= 100e6 + pop,
+             "replay of a small program (%s MiB of images): %s ms from start to stopped and "
+             "attachable (target < 100 ms + page population)" % (mib(rp["bytes"]),
+                                                                 ms(rp["wall_ns"])))
     for mode in ("criu-dump", "criu-snapshot", "criu-snapshot-wp", "criu-incremental"):
         worst = max((summ[(s, mode)]["rss_delta_pct"] for s in sizes
                      if (s, mode) in summ and summ[(s, mode)]["rss_delta_pct"] is not None),
