@@ -258,3 +258,24 @@ _Static_assert(!(PROCFS_QUIET & (O_ACCMODE | O_CREAT | O_EXCL | O_NOCTTY | O_TRU
 				 O_NONBLOCK | O_DSYNC | O_DIRECT | O_LARGEFILE | O_DIRECTORY |
 				 O_NOFOLLOW | O_NOATIME | O_CLOEXEC | O_SYNC | O_PATH | O_TMPFILE)),
 	       "PROCFS_QUIET must not be an open(2) flag");
+
+pid_t procfs_ns_pid(pid_t pid, pid_t tid)
+{
+	char name[64], *text, *line, *last;
+	pid_t v = -ENOENT;
+
+	if (tid)
+		snprintf(name, sizeof(name), "task/%d/status", tid);
+	else
+		snprintf(name, sizeof(name), "status");
+	if (procfs_read(pid, name, &text, NULL))
+		return -ESRCH;
+	line = strstr(text, "\nNSpid:");
+	if (line) {
+		line[strcspn(line + 1, "\n") + 1] = '\0';
+		last = strrchr(line, '\t');
+		v = last ? (pid_t)atoi(last + 1) : -ENOENT;
+	}
+	free(text);
+	return v;
+}

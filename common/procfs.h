@@ -48,6 +48,9 @@ int procfs_readlink(pid_t pid, const char *name, char **out);
 const char *procfs_field(const char *text, const char *key, size_t *vlen);
 /* The same, parsed: as an unsigned number in `base` (0 for auto). */
 int procfs_field_u64(const char *text, const char *key, int base, uint64_t *val);
+/* The last NSpid of pid (of its thread tid, if not 0): its pid in its own
+ * pid namespace, or -errno. */
+pid_t procfs_ns_pid(pid_t pid, pid_t tid);
 
 /* /proc/PID/stat split into fields; fields[1] is the comm (between the
  * first '(' and the last ')', which may itself contain spaces and parens),

@@ -119,25 +119,6 @@ int rst_replay_prepare(struct rst_tree *t)
 	return r;
 }
 
-/* The last NSpid of task tid of pid: its tid in its own namespace. */
-static pid_t ns_tid_of(pid_t pid, pid_t tid)
-{
-	char name[64], *text, *line, *last;
-	pid_t v = 0;
-
-	snprintf(name, sizeof(name), "task/%d/status", tid);
-	if (procfs_read(pid, name, &text, NULL))
-		return 0;
-	line = strstr(text, "\nNSpid:");
-	if (line) {
-		line[strcspn(line + 1, "\n") + 1] = '\0';
-		last = strrchr(line, '\t');
-		v = last ? (pid_t)atoi(last + 1) : 0;
-	}
-	free(text);
-	return v;
-}
-
 pid_t rst_replay_host_tid(pid_t pid, pid_t ns_tid)
 {
 	char path[64];
@@ -150,7 +131,7 @@ pid_t rst_replay_host_tid(pid_t pid, pid_t ns_tid)
 	if (!dir)
 		return -ESRCH;
 	while (found < 0 && (d = readdir(dir)))
-		if (d->d_name[0] != '.' && ns_tid_of(pid, (pid_t)atoi(d->d_name)) == ns_tid)
+		if (d->d_name[0] != '.' && procfs_ns_pid(pid, (pid_t)atoi(d->d_name)) == ns_tid)
 			found = (pid_t)atoi(d->d_name);
 	closedir(dir);
 	return found;

@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/procfs.h"
 #include "test/helpers.h"
 #include "test/replay_util.h"
 
@@ -38,43 +39,16 @@ void rp_kill_leftovers(void)
 		}
 }
 
-static char *status_line(pid_t pid, pid_t tid, const char *key, char *buf, size_t len)
-{
-	char path[96], line[512];
-	FILE *f;
-
-	if (tid)
-		snprintf(path, sizeof(path), "/proc/%d/task/%d/status", pid, tid);
-	else
-		snprintf(path, sizeof(path), "/proc/%d/status", pid);
-	f = fopen(path, "re");
-	buf[0] = '\0';
-	while (f && fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, strlen(key)) && line[strlen(key)] == ':') {
-			snprintf(buf, len, "%s", line + strlen(key) + 1);
-			break;
-		}
-	if (f)
-		fclose(f);
-	return buf[0] ? buf : NULL;
-}
-
-long rp_ns_pid(pid_t pid, pid_t tid)
-{
-	char buf[256], *last;
-
-	if (!status_line(pid, tid, "NSpid", buf, sizeof(buf)))
-		return -1;
-	buf[strcspn(buf, "\n")] = '\0';
-	last = strrchr(buf, '\t');
-	return last ? atol(last + 1) : -1;
-}
-
 pid_t rp_ppid(pid_t pid)
 {
-	char buf[64];
+	uint64_t ppid = 0;
+	char *text;
 
-	return status_line(pid, 0, "PPid", buf, sizeof(buf)) ? (pid_t)atol(buf) : -1;
+	if (procfs_read(pid, "status", &text, NULL))
+		return -1;
+	procfs_field_u64(text, "PPid", 10, &ppid);
+	free(text);
+	return (pid_t)ppid;
 }
 
 bool rp_same_ns(pid_t pid, const char *ns)

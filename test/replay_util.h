@@ -27,8 +27,6 @@ void rp_kill_leftovers(void);
 /* gdb -batch attached to pid with gdb's SIGSTOP passed on never; cmds is
  * the rest of the command line ("-ex '...' ..."). gdb's exit status. */
 int rp_gdb(pid_t pid, char *out, size_t len, const char *cmds);
-/* The last NSpid of pid (or of thread tid of it): its pid in its namespace. */
-long rp_ns_pid(pid_t pid, pid_t tid);
 pid_t rp_ppid(pid_t pid);
 /* Do pid and we have the same namespace ns ("net", "pid", "ipc", "mnt")? */
 bool rp_same_ns(pid_t pid, const char *ns);

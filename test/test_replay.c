@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/procfs.h"
 #include "test/replay_util.h"
 #include "test/restore_util.h"
 
@@ -99,7 +100,7 @@ static bool has_ns_tid(pid_t pid, long want)
 	snprintf(path, sizeof(path), "/proc/%d/task", pid);
 	task = opendir(path);
 	while (task && (d = readdir(task)))
-		if (d->d_name[0] != '.' && rp_ns_pid(pid, atoi(d->d_name)) == want)
+		if (d->d_name[0] != '.' && procfs_ns_pid(pid, atoi(d->d_name)) == want)
 			found = true;
 	if (task)
 		closedir(task);
@@ -128,10 +129,10 @@ Test(replay, server_beside_the_original_writes_only_its_copies, .timeout = 180)
 	cr_expect(!rp_same_ns(r.root, "pid") && !rp_same_ns(r.root, "net") &&
 		  !rp_same_ns(r.root, "ipc") && !rp_same_ns(r.root, "mnt"),
 		  "the replay shares a namespace with the host");
-	cr_expect_eq(rp_ns_pid(r.root, 0), s.t.pid, "the replay's root is not its dumped pid");
+	cr_expect_eq(procfs_ns_pid(r.root, 0), s.t.pid, "the replay's root is not its dumped pid");
 	cr_expect(has_ns_tid(r.root, s.tid), "no thread of the replay has the dumped tid %d",
 		  s.tid);
-	cr_expect_eq(rp_ns_pid(r.init, 0), 1, "the replay's init is not its pid 1");
+	cr_expect_eq(procfs_ns_pid(r.init, 0), 1, "the replay's init is not its pid 1");
 
 	cr_assert_eq(rp_gdb(r.root, out, sizeof(out), "-ex 'print replay_poke(20)' "
 			    "-ex 'print data[0]' -ex 'print/x data[1]'"), 0, "gdb:\n%s", out);

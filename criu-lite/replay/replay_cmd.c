@@ -41,23 +41,6 @@ static void usage(FILE *out)
 		"others outside: /proc/PID/status, NSpid, shows both.\n");
 }
 
-/* The dumped pid of a process of the replay: its last NSpid. */
-static long ns_pid(pid_t pid)
-{
-	char *text, *line;
-	long v = -1;
-
-	if (procfs_read(pid, "status", &text, NULL))
-		return -1;
-	line = strstr(text, "\nNSpid:");
-	if (line) {
-		line[strcspn(line + 1, "\n") + 1] = '\0';
-		v = atol(strrchr(line, '\t') + 1);
-	}
-	free(text);
-	return v;
-}
-
 static pid_t parent_of(pid_t pid)
 {
 	uint64_t ppid = 0;
@@ -141,8 +124,8 @@ static int attachable(pid_t root, void *arg)
 	const struct replay_opts *o = arg;
 	pid_t init = parent_of(root);
 
-	fprintf(stderr, "criu-lite replay: %s is stopped: root pid %d (%ld in the replay), "
-		"init %d; gdb -p %d\n", o->dir, root, ns_pid(root), init, root);
+	fprintf(stderr, "criu-lite replay: %s is stopped: root pid %d (%d in the replay), "
+		"init %d; gdb -p %d\n", o->dir, root, procfs_ns_pid(root, 0), init, root);
 	if (o->gdb)
 		return run_gdb(o, root);
 	return wait_end(init);
