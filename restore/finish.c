@@ -39,8 +39,9 @@ static void give_terminal(struct rst_tree *t)
 {
 	pid_t pgid = getpgid(t->procs[t->root].pid);
 
-	if (t->opts.detached || !isatty(0) || tcgetpgrp(0) != getpgrp() || pgid == getpgrp() ||
-	    pgid <= 0)
+	/* A replay's terminal is the debugger's. */
+	if (t->opts.detached || t->opts.replay || !isatty(0) || tcgetpgrp(0) != getpgrp() ||
+	    pgid == getpgrp() || pgid <= 0)
 		return;
 	if (tcsetpgrp(0, pgid))
 		pr_warn("cannot put the restored job in the foreground: %s", strerror(errno));

@@ -249,6 +249,9 @@ static void __attribute__((noreturn)) init_main(struct rst_tree *t, int ctl)
 	if (poll(&pfd, 1, 0) > 0 && pfd.revents & (POLLHUP | POLLERR))
 		_exit(1);
 	prctl(PR_SET_NAME, "replay-init", 0, 0, 0);
+	/* Out of our session: the terminal's signals (^C) are not the
+	 * replay's; one of its own is made by its session leaders. */
+	setsid();
 	/* Its /proc, mounted at the seal, is the tree's only. */
 	if (unshare(CLONE_NEWNS))
 		r = rst_child_fail(&st, errno, "replay init: unshare: %s", strerror(errno));
