@@ -3,6 +3,8 @@
  * FIFO (its path leads to the host's readers and writers) and a character
  * device other than the harmless ones get /dev/null as a stand-in, passed
  * in the way --inherit-fd passes an fd, and each is listed on stderr.
+ * A pipe on stdin, stdout or stderr whose other end is outside the tree
+ * is, as restore makes it, the command's own (stdin: /dev/null): listed too.
  * Sockets need nothing here: the replay's network is its own (a unix
  * socket's peer outside the tree is refused by its kind, a TCP connection
  * comes back closed). */
@@ -35,6 +37,34 @@ static const char *needs_stand_in(const FdEntry *e)
 	    (e->type == FD_TYPE__FD_CHR && !harmless_dev(e->file->path)))
 		return e->file->path;
 	return NULL;
+}
+
+/* An end of pipe ino open for acc (O_RDONLY or O_WRONLY) in the tree? */
+static bool tree_has_end(const struct rst_tree *t, uint64_t ino, int acc)
+{
+	for (size_t i = 0; i < t->nr_procs; i++)
+		for (size_t k = 0; k < t->procs[i].nr_fd; k++) {
+			const FdEntry *e = t->procs[i].fd[k];
+			int a = (int)(e->flags & O_ACCMODE);
+
+			if (e->type == FD_TYPE__FD_PIPE && e->pipe && e->pipe->ino == ino &&
+			    (a == acc || a == O_RDWR))
+				return true;
+		}
+	return false;
+}
+
+static void say_stdio(const struct rst_tree *t, const struct rst_proc *p, const FdEntry *e)
+{
+	int acc = (int)(e->flags & O_ACCMODE);
+
+	if (e->type != FD_TYPE__FD_PIPE || !e->pipe || e->fd > 2 || e->pipe->peer_gone ||
+	    tree_has_end(t, e->pipe->ino, acc == O_RDONLY ? O_WRONLY : O_RDONLY))
+		return;
+	pr_warn("replay: fd %u of %u (%s, to outside the dump) is %s in the replay", e->fd,
+		p->ps->pid, e->link ? e->link : "a pipe",
+		e->fd == 0 ? "/dev/null" : e->fd == 1 ? "this command's stdout" :
+		"this command's stderr");
 }
 
 static int stand_in(struct rst_tree *t, const char *res, int null)
@@ -70,6 +100,7 @@ int rst_replay_fds(struct rst_tree *t)
 				       "(setns would leave the replay)", t->dir, e->fd, p->ps->pid);
 				return -ENOTSUP;
 			}
+			say_stdio(t, p, e);
 			if (!res)
 				continue;
 			if (null < 0 && (null = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0)

@@ -84,9 +84,11 @@ static pid_t read_pid(const char *path)
 	return pid;
 }
 
+char rp_said[4096];
+
 void rp_start(struct rp *r, const char *img, ...)
 {
-	char dir[256], pidf[300], err[4096];
+	char dir[256], pidf[300];
 	const char *argv[24] = { "restore", "--replay", "-d", "-D", img, "--pidfile", pidf };
 	int argc = 7, st;
 	va_list ap;
@@ -98,9 +100,9 @@ void rp_start(struct rp *r, const char *img, ...)
 		argc++;
 	va_end(ap);
 	argv[argc] = NULL;
-	st = run_criu_lite(err, sizeof(err), argv[0], argv[1], argv[2], argv[3], argv[4], argv[5],
+	st = run_criu_lite(rp_said, sizeof(rp_said), argv[0], argv[1], argv[2], argv[3], argv[4], argv[5],
 			   argv[6], argv[7], argv[8], argv[9], argv[10], NULL);
-	cr_assert_eq(st, 0, "restore --replay of %s failed (%d): %s", img, st, err);
+	cr_assert_eq(st, 0, "restore --replay of %s failed (%d): %s", img, st, rp_said);
 	r->root = read_pid(pidf);
 	rm_rf(dir);
 	r->init = rp_ppid(r->root);

@@ -16,8 +16,9 @@ struct rp {
 };
 
 /* criu-lite restore --replay -d of img (extra args NULL-terminated); the
- * replay is stopped when it returns. */
+ * replay is stopped when it returns, what it said in rp_said. */
 void rp_start(struct rp *r, const char *img, ...);
+extern char rp_said[4096];
 /* Kill it through its init: root, init and keeper gone, and so are its
  * copies (nothing of it mounted where the host sees). */
 void rp_end(struct rp *r);

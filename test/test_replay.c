@@ -133,6 +133,9 @@ Test(replay, server_beside_the_original_writes_only_its_copies, .timeout = 180)
 	cr_expect(has_ns_tid(r.root, s.tid), "no thread of the replay has the dumped tid %d",
 		  s.tid);
 	cr_expect_eq(procfs_ns_pid(r.init, 0), 1, "the replay's init is not its pid 1");
+	/* Its stdout, a pipe to us (outside the dump), is listed as a stand-in. */
+	cr_expect(strstr(rp_said, "fd 1 of ") && strstr(rp_said, "is this command's stdout"),
+		  "the stand-in for its stdout is not said: %s", rp_said);
 
 	cr_assert_eq(rp_gdb(r.root, out, sizeof(out), "-ex 'print replay_poke(20)' "
 			    "-ex 'print data[0]' -ex 'print/x data[1]'"), 0, "gdb:\n%s", out);
