@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/shm.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -25,8 +26,12 @@ static char dir[256];
 
 static void replay_fini(void)
 {
+	char shm[64];
+
 	rp_kill_leftovers();
 	rt_kill_leftovers();
+	snprintf(shm, sizeof(shm), "/dev/shm/criu-lite-replay-%d", getpid());
+	unlink(shm);
 	if (dir[0])
 		rm_rf(dir);
 	dir[0] = '\0';
@@ -37,9 +42,11 @@ TestSuite(replay, .fini = replay_fini);
 struct server {
 	struct target t;
 	char log[300], data[300], img[300];
+	char shm[64];	/* its POSIX shm object, /dev/shm/NAME */
 	char pid_s[16];
 	int port;
 	pid_t tid;	/* its serving thread */
+	int shmid;	/* its SysV segment */
 };
 
 static void write_file(const char *path, const void *buf, size_t len)
@@ -62,8 +69,11 @@ static void server_start(struct server *s)
 	write_file(s->log, "", 0);
 	write_file(s->data, zero, sizeof(zero));
 	cr_assert_eq(mkdir(s->img, 0700), 0);
-	rt_start(&s->t, target_path("replay_server"), s->log, s->data, NULL);
+	snprintf(s->shm, sizeof(s->shm), "/dev/shm/criu-lite-replay-%d", getpid());
+	write_file(s->shm, zero, sizeof(zero));
+	rt_start(&s->t, target_path("replay_server"), s->log, s->data, s->shm + 8, NULL);
 	s->port = (int)target_ready_u64(&s->t, "port");
+	s->shmid = (int)target_ready_u64(&s->t, "shmid");
 	s->tid = (pid_t)target_ready_u64(&s->t, "tid");
 	snprintf(s->pid_s, sizeof(s->pid_s), "%d", s->t.pid);
 }
@@ -89,6 +99,18 @@ static void dump_running(struct server *s, const char *img, const char *a1, cons
 	cr_assert_eq(st, 0, "dump failed: %s", err);
 }
 
+/* The first two words of a SysV segment, folded. */
+static uint64_t sysv_read(int shmid)
+{
+	volatile long *p = shmat(shmid, NULL, SHM_RDONLY);
+	uint64_t v;
+
+	cr_assert_neq((void *)p, (void *)-1, "cannot attach the SysV segment %d", shmid);
+	v = (uint64_t)p[0] * 1000003u ^ (uint64_t)p[1];
+	shmdt((void *)p);
+	return v;
+}
+
 /* Some thread of pid has tid `want` in its namespace. */
 static bool has_ns_tid(pid_t pid, long want)
 {
@@ -110,8 +132,9 @@ static bool has_ns_tid(pid_t pid, long want)
 Test(replay, server_beside_the_original_writes_only_its_copies, .timeout = 180)
 {
 	char out[16384], path[400], buf[128];
-	size_t log_len, data_len, copy_len;
-	char *log, *data, *copy;
+	size_t log_len, data_len, copy_len, posix_len;
+	char *log, *data, *copy, *posix;
+	uint64_t sysv_before;
 	struct server s;
 	struct rp r;
 
@@ -123,7 +146,9 @@ Test(replay, server_beside_the_original_writes_only_its_copies, .timeout = 180)
 	cr_assert_eq(ping(s.port), 3);
 	log = rp_slurp(s.log, &log_len);
 	data = rp_slurp(s.data, &data_len);
-	cr_assert(log && data);
+	posix = rp_slurp(s.shm, &posix_len);
+	cr_assert(log && data && posix);
+	sysv_before = sysv_read(s.shmid);
 
 	rp_start(&r, s.img, NULL);
 	cr_expect(!rp_same_ns(r.root, "pid") && !rp_same_ns(r.root, "net") &&
@@ -138,12 +163,16 @@ Test(replay, server_beside_the_original_writes_only_its_copies, .timeout = 180)
 		  "the stand-in for its stdout is not said: %s", rp_said);
 
 	cr_assert_eq(rp_gdb(r.root, out, sizeof(out), "-ex 'print replay_poke(20)' "
-			    "-ex 'print data[0]' -ex 'print/x data[1]'"), 0, "gdb:\n%s", out);
+			    "-ex 'print data[0]' -ex 'print/x data[1]' -ex 'print/x posix[1]' "
+			    "-ex 'print/x sysv[1]' -ex 'print sysv[0]'"), 0, "gdb:\n%s", out);
 	cr_expect(strstr(out, "$1 = 41"), "gdb could not call replay_poke():\n%s", out);
 	/* A shared file mapping is the file's (the dump holds no copy of it):
 	 * the replay's copy is the file as the replay started. */
 	cr_expect(strstr(out, "$2 = 3\n"), "the shared mapping is not the file's:\n%s", out);
-	cr_expect(strstr(out, "$3 = 0x5050505050505064"), "the call did not write it:\n%s", out);
+	cr_expect(strstr(out, "$3 = 0x5050505050505064") && strstr(out, "$4 = 0x5050505050505064") &&
+		  strstr(out, "$5 = 0x5050505050505064"), "the call did not write them:\n%s", out);
+	/* SysV shm is a copy of the dumped content. */
+	cr_expect(strstr(out, "$6 = 2\n"), "the SysV segment is not as dumped:\n%s", out);
 	/* The call wrote the replay's copy: the log as dumped, then its line. */
 	snprintf(path, sizeof(path), "/proc/%d/root%s", r.root, s.log);
 	copy = rp_slurp(path, &copy_len);
@@ -158,11 +187,14 @@ Test(replay, server_beside_the_original_writes_only_its_copies, .timeout = 180)
 
 	rp_expect_same(s.log, log, log_len);
 	rp_expect_same(s.data, data, data_len);
+	rp_expect_same(s.shm, posix, posix_len);
+	cr_expect_eq(sysv_read(s.shmid), sysv_before, "the original's SysV segment changed");
 	cr_expect_eq(ping(s.port), 4, "the original did not answer on while replayed");
 	rp_end(&r);
 	cr_expect_eq(ping(s.port), 5);
 	free(log);
 	free(data);
+	free(posix);
 }
 
 /* criu-lite replay --gdb: gdb attached to the root, continued, stops only at

@@ -1,11 +1,13 @@
 /* Replay target: a small server as production runs it. argv[1]: a log
  * (opened O_APPEND), argv[2]: a data file it maps MAP_SHARED (4 KiB), both
- * made by the test. It listens on 127.0.0.1 (an ephemeral port), and a
- * second thread answers each client with "PONG n\n" (n counts answers),
- * appending a line to the log and bumping the counter in the shared
- * mapping. replay_poke() is what a debugger calls in a replay: it writes to
- * the log and to the mapping, and returns 2 * v + 1.
- * READY port=P pid=PID tid=TID (the serving thread). */
+ * made by the test; argv[3] (optional): a POSIX shm object it maps too
+ * (made by the test), and it makes a SysV shm segment of its own. It
+ * listens on 127.0.0.1 (an ephemeral port), and a second thread answers
+ * each client with "PONG n\n" (n counts answers), appending a line to the
+ * log and bumping the counter in each shared mapping. replay_poke() is what
+ * a debugger calls in a replay: it writes to the log and to every mapping,
+ * and returns 2 * v + 1.
+ * READY port=P pid=PID tid=TID (the serving thread) shmid=ID (SysV). */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -15,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/shm.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -22,7 +25,8 @@
 #include "target.h"
 
 static int log_fd, listen_fd;
-static volatile long *data;
+static volatile long *data, *posix, *sysv;
+static long spare[2];
 static volatile pid_t server_tid;
 
 int replay_poke(int v)
@@ -33,6 +37,7 @@ int replay_poke(int v)
 	if (write(log_fd, line, n) != n)
 		return -1;
 	data[1] = 0x5050505050505050L + v;
+	posix[1] = sysv[1] = data[1];
 	return 2 * v + 1;
 }
 
@@ -48,6 +53,7 @@ static void *serve(void *arg)
 		if (c < 0)
 			continue;
 		n = snprintf(line, sizeof(line), "PONG %ld\n", ++data[0]);
+		posix[0] = sysv[0] = data[0];
 		if (write(log_fd, line, n) != n || write(c, line, n) != n)
 			data[2]++;
 		close(c);
@@ -60,7 +66,7 @@ int main(int argc, char **argv)
 	struct sockaddr_in a = { .sin_family = AF_INET };
 	socklen_t alen = sizeof(a);
 	pthread_t th;
-	int dfd, one = 1;
+	int dfd, one = 1, shmid;
 
 	if (argc < 3)
 		return 2;
@@ -72,6 +78,22 @@ int main(int argc, char **argv)
 	close(dfd);
 	if (data == MAP_FAILED)
 		return 1;
+	posix = sysv = (volatile long *)spare;
+	if (argc > 3) {
+		int pfd = shm_open(argv[3], O_RDWR | O_CLOEXEC, 0);
+
+		posix = pfd < 0 ? MAP_FAILED : mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED,
+						    pfd, 0);
+		if (posix == MAP_FAILED)
+			return 1;
+		close(pfd);
+	}
+	shmid = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
+	sysv = shmid < 0 ? (void *)-1 : shmat(shmid, NULL, 0);
+	if (sysv == (void *)-1)
+		return 1;
+	/* Gone with its last process: a test's segments do not pile up. */
+	shmctl(shmid, IPC_RMID, NULL);
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	setsockopt(listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -82,7 +104,8 @@ int main(int argc, char **argv)
 		return 1;
 	while (!server_tid)
 		usleep(1000);
-	target_ready("port=%d pid=%d tid=%d", ntohs(a.sin_port), getpid(), server_tid);
+	target_ready("port=%d pid=%d tid=%d shmid=%d", ntohs(a.sin_port), getpid(), server_tid,
+		     shmid);
 	for (;;)
 		pause();
 }
