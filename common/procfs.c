@@ -279,3 +279,16 @@ pid_t procfs_ns_pid(pid_t pid, pid_t tid)
 	free(text);
 	return v;
 }
+
+pid_t procfs_ppid(pid_t pid)
+{
+	uint64_t ppid = 0;
+	char *text;
+	int r;
+
+	if (procfs_read(pid, "status", &text, NULL))
+		return -ESRCH;
+	r = procfs_field_u64(text, "PPid", 10, &ppid);
+	free(text);
+	return r ? r : (pid_t)ppid;
+}

@@ -51,6 +51,8 @@ int procfs_field_u64(const char *text, const char *key, int base, uint64_t *val)
 /* The last NSpid of pid (of its thread tid, if not 0): its pid in its own
  * pid namespace, or -errno. */
 pid_t procfs_ns_pid(pid_t pid, pid_t tid);
+/* Its parent (PPid, as we see pids), or -errno. */
+pid_t procfs_ppid(pid_t pid);
 
 /* /proc/PID/stat split into fields; fields[1] is the comm (between the
  * first '(' and the last ')', which may itself contain spaces and parens),

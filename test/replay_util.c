@@ -39,18 +39,6 @@ void rp_kill_leftovers(void)
 		}
 }
 
-pid_t rp_ppid(pid_t pid)
-{
-	uint64_t ppid = 0;
-	char *text;
-
-	if (procfs_read(pid, "status", &text, NULL))
-		return -1;
-	procfs_field_u64(text, "PPid", 10, &ppid);
-	free(text);
-	return (pid_t)ppid;
-}
-
 bool rp_same_ns(pid_t pid, const char *ns)
 {
 	char a[96], b[96];
@@ -105,8 +93,8 @@ void rp_start(struct rp *r, const char *img, ...)
 	cr_assert_eq(st, 0, "restore --replay of %s failed (%d): %s", img, st, rp_said);
 	r->root = read_pid(pidf);
 	rm_rf(dir);
-	r->init = rp_ppid(r->root);
-	r->keeper = rp_ppid(r->init);
+	r->init = procfs_ppid(r->root);
+	r->keeper = procfs_ppid(r->init);
 	cr_assert_gt(r->init, 1);
 	remember(r->init, true);
 	expect_no_copy_here();

@@ -28,7 +28,6 @@ void rp_kill_leftovers(void);
 /* gdb -batch attached to pid with gdb's SIGSTOP passed on never; cmds is
  * the rest of the command line ("-ex '...' ..."). gdb's exit status. */
 int rp_gdb(pid_t pid, char *out, size_t len, const char *cmds);
-pid_t rp_ppid(pid_t pid);
 /* Do pid and we have the same namespace ns ("net", "pid", "ipc", "mnt")? */
 bool rp_same_ns(pid_t pid, const char *ns);
 /* Connect to 127.0.0.1:port from pid's network namespace (0: pid 0, ours);

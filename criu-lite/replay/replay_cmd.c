@@ -41,18 +41,6 @@ static void usage(FILE *out)
 		"others outside: /proc/PID/status, NSpid, shows both.\n");
 }
 
-static pid_t parent_of(pid_t pid)
-{
-	uint64_t ppid = 0;
-	char *text;
-
-	if (procfs_read(pid, "status", &text, NULL))
-		return -1;
-	procfs_field_u64(text, "PPid", 10, &ppid);
-	free(text);
-	return (pid_t)ppid;
-}
-
 /* Until ^C, SIGTERM or SIGHUP, or the replay's init is gone. */
 static int wait_end(pid_t init)
 {
@@ -122,7 +110,7 @@ static int run_gdb(const struct replay_opts *o, pid_t root)
 static int attachable(pid_t root, void *arg)
 {
 	const struct replay_opts *o = arg;
-	pid_t init = parent_of(root);
+	pid_t init = procfs_ppid(root);
 
 	fprintf(stderr, "criu-lite replay: %s is stopped: root pid %d (%d in the replay), "
 		"init %d; gdb -p %d\n", o->dir, root, procfs_ns_pid(root, 0), init, root);
