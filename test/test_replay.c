@@ -391,3 +391,58 @@ Test(replay, fifo_gets_a_stand_in, .timeout = 120)
 	cr_expect_leq(n, 0, "the host's FIFO got '%.*s' from the replay", (int)n, out);
 	close(rd);
 }
+
+/* criu-lite replay without --gdb lasts until it is told to end, or dies:
+ * either way the replay goes with it. */
+static void verb_ends(int sig)
+{
+	char line[1024] = "";
+	struct target v = { 0 };
+	const char *at;
+	struct server s;
+	pid_t root, init;
+	int p[2], st;
+
+	server_start(&s);
+	dump_running(&s, s.img, NULL, NULL);
+	cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+	v.pid = fork();
+	cr_assert_geq(v.pid, 0);
+	if (v.pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(p[1], 2);
+		execl(criu_lite_path(), "criu-lite", "replay", "-D", s.img, (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	v.out_fd = p[0];
+	while (!strstr(line, " is stopped: ") &&
+	       target_read_line(&v, line, sizeof(line), WAIT_MS))
+		;
+	at = strstr(line, "root pid ");
+	cr_assert(at && strstr(line, ", init "), "replay said: %s", line);
+	root = (pid_t)atoi(at + 9);
+	init = (pid_t)atoi(strstr(line, ", init ") + 7);
+	cr_expect_eq(procfs_ppid(root), init);
+	kill(v.pid, sig);
+	cr_assert_eq(waitpid(v.pid, &st, 0), v.pid);
+	close(p[0]);
+	if (sig == SIGTERM)
+		cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "replay ended with %#x", st);
+	wait_gone(root, "the replay's root");
+	wait_gone(init, "the replay's init");
+	cr_expect_eq(ping(s.port), 1, "the original did not answer on");
+}
+
+Test(replay, verb_ends_on_sigterm, .timeout = 120)
+{
+	verb_ends(SIGTERM);
+}
+
+Test(replay, verb_killed_takes_the_replay_along, .timeout = 120)
+{
+	verb_ends(SIGKILL);
+}

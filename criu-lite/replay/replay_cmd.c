@@ -41,24 +41,36 @@ static void usage(FILE *out)
 		"others outside: /proc/PID/status, NSpid, shows both.\n");
 }
 
-/* Until ^C, SIGTERM or SIGHUP, or the replay's init is gone. */
+static void end_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGHUP);
+}
+
+/* Until ^C, SIGTERM or SIGHUP (blocked since before the pids were said),
+ * or the replay's init is gone. */
 static int wait_end(pid_t init)
 {
 	struct pollfd pfd[2] = { { .events = POLLIN }, { .events = POLLIN } };
 	sigset_t set;
 	int r;
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
-	sigprocmask(SIG_BLOCK, &set, NULL);
+	end_signals(&set);
 	pfd[0].fd = signalfd(-1, &set, SFD_CLOEXEC);
 	pfd[1].fd = (int)syscall(SYS_pidfd_open, init, 0);
 	if (pfd[0].fd < 0 || pfd[1].fd < 0)
 		return pr_perror("replay: cannot wait for its end"), 1;
 	while ((r = poll(pfd, 2, -1)) < 0 && errno == EINTR)
 		;
+	/* Taken, so that it does not end us once unblocked. */
+	if (r > 0 && pfd[0].revents & POLLIN) {
+		struct signalfd_siginfo si;
+
+		if (read(pfd[0].fd, &si, sizeof(si)) != sizeof(si))
+			r = -1;
+	}
 	close(pfd[0].fd);
 	close(pfd[1].fd);
 	sigprocmask(SIG_UNBLOCK, &set, NULL);
@@ -111,6 +123,12 @@ static int attachable(pid_t root, void *arg)
 {
 	const struct replay_opts *o = arg;
 	pid_t init = procfs_ppid(root);
+	sigset_t set;
+
+	/* Whoever reads the pids below may end us at once: wait_end's. */
+	end_signals(&set);
+	if (!o->gdb)
+		sigprocmask(SIG_BLOCK, &set, NULL);
 
 	fprintf(stderr, "criu-lite replay: %s is stopped: root pid %d (%d in the replay), "
 		"init %d; gdb -p %d\n", o->dir, root, procfs_ns_pid(root, 0), init, root);
