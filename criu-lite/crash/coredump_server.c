@@ -1,7 +1,8 @@
 /* criu-lite coredump-server: the kernel's coredump socket ("@@PATH",
  * Linux 6.17+). It listens on PATH, optionally installs itself in
  * core_pattern (and puts the previous pattern back when it stops, if the
- * pattern is still ours), and serves each crash in a child of its own with
+ * pattern is still ours; a watcher does it if the server is killed:
+ * coredump_pattern.c), and serves each crash in a child of its own with
  * a hard time limit, so that a slow or stuck crash never blocks the others
  * and a bug in one crash's handling cannot take the server down. */
 #include <errno.h>
@@ -21,6 +22,7 @@
 #include <sys/wait.h>
 
 #include "common/cli.h"
+#include "common/fault.h"
 #include "criu-lite/commands.h"
 #include "criu-lite/crash/coredump_server.h"
 #include "criu-lite/crash/crash.h"
@@ -28,8 +30,6 @@
 #include "images/log.h"
 
 #define DEFAULT_SOCKET	"/run/criu-lite/coredump.socket"
-#define PATTERN_FILE	"/proc/sys/kernel/core_pattern"
-#define PATTERN_MAX	128	/* CORENAME_MAX_SIZE */
 #define MAX_CHILDREN	64
 
 struct child {
@@ -40,8 +40,8 @@ struct child {
 struct server {
 	struct coredump_server_opts o;
 	int lfd, sfd;
-	char old_pattern[PATTERN_MAX + 1];
-	char our_pattern[PATTERN_MAX + 1];
+	char old_pattern[COREDUMP_PATTERN_MAX + 1];
+	char our_pattern[COREDUMP_PATTERN_MAX + 1];
 	bool installed;
 	struct child kids[MAX_CHILDREN];
 	int nr_kids;
@@ -142,9 +142,9 @@ static int check_socket_path(const char *path)
 		pr_err("socket path '%s' is relative: the kernel needs an absolute path", path);
 		return -EINVAL;
 	}
-	if (strlen(path) >= sizeof(buf) || strlen(path) + 2 > PATTERN_MAX - 1) {
+	if (strlen(path) >= sizeof(buf) || strlen(path) + 2 > COREDUMP_PATTERN_MAX - 1) {
 		pr_err("socket path '%s' is too long (at most %zu bytes)", path,
-		       sizeof(buf) - 1 < PATTERN_MAX - 3 ? sizeof(buf) - 1 : (size_t)PATTERN_MAX - 3);
+		       sizeof(buf) - 1 < COREDUMP_PATTERN_MAX - 3 ? sizeof(buf) - 1 : (size_t)COREDUMP_PATTERN_MAX - 3);
 		return -ENAMETOOLONG;
 	}
 	snprintf(buf, sizeof(buf), "%s", path);
@@ -214,57 +214,34 @@ static int open_listener(const char *path)
 	return fd;
 }
 
-static int pattern_read(char *buf, size_t len)
-{
-	int r = procfs_read_small(PATTERN_FILE, buf, len);
-
-	if (!r)
-		buf[strcspn(buf, "\n")] = '\0';
-	return r;
-}
-
-static int pattern_write(const char *val)
-{
-	int fd = open(PATTERN_FILE, O_WRONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = write(fd, val, strlen(val));
-	close(fd);
-	return n == (ssize_t)strlen(val) ? 0 : n < 0 ? -errno : -EIO;
-}
-
 static int install(struct server *s)
 {
-	int r = pattern_read(s->old_pattern, sizeof(s->old_pattern));
+	int r = coredump_pattern_read(s->old_pattern, sizeof(s->old_pattern));
 
-	if (!r) {
-		snprintf(s->our_pattern, sizeof(s->our_pattern), "@@%s", s->o.socket);
-		r = pattern_write(s->our_pattern);
-	}
 	if (r) {
 		errno = -r;
-		return pr_perror("cannot set %s", PATTERN_FILE);
+		return pr_perror("cannot read the core_pattern");
 	}
+	snprintf(s->our_pattern, sizeof(s->our_pattern), "@@%s", s->o.socket);
+	r = coredump_pattern_install(s->old_pattern, s->our_pattern);
+	if (r)
+		return r;
 	s->installed = true;
 	pr_info("core_pattern is now %s (was %s)", s->our_pattern, s->old_pattern);
 	return 0;
 }
 
-/* Only our own value is replaced: whoever changed it since wins. */
 static void uninstall(struct server *s)
 {
-	char now[PATTERN_MAX + 1];
+	int r;
 
 	if (!s->installed)
 		return;
 	s->installed = false;
-	if (pattern_read(now, sizeof(now)) || strcmp(now, s->our_pattern)) {
+	r = coredump_pattern_put_back(s->old_pattern, s->our_pattern);
+	if (r == -EBUSY)
 		pr_warn("core_pattern was changed by someone else: left as it is");
-		return;
-	}
-	if (pattern_write(s->old_pattern))
+	else if (r)
 		pr_err("cannot put core_pattern back to %s", s->old_pattern);
 	else
 		pr_info("core_pattern is %s again", s->old_pattern);
@@ -367,6 +344,8 @@ static void shutdown_server(struct server *s)
 	long deadline = crash_now_ms() + 5000;
 	struct crash_store cs;
 
+	/* Killed here, the watcher puts the pattern back. */
+	fault_step("coredump-server: stopping");
 	uninstall(s);
 	close(s->lfd);
 	unlink(s->o.socket);
@@ -420,7 +399,9 @@ int cmd_coredump_server(int argc, char **argv)
 		return 1;
 	}
 	pr_info("serving crashes on %s into %s", s.o.socket, s.o.store);
-	r = serve(&s, &oldmask);
+	r = fault_step("coredump-server: serving");
+	if (!r)
+		r = serve(&s, &oldmask);
 	shutdown_server(&s);
 	close(s.sfd);
 	return r ? 1 : 0;
