@@ -29,7 +29,7 @@ TEST_OBJS    := $(patsubst %.c,$(BUILD)/obj/%.o,$(TEST_SRCS))
 TARGET_SRCS  := $(wildcard test/targets/*.c)
 TARGET_BINS  := $(patsubst test/targets/%.c,$(BUILD)/targets/%,$(TARGET_SRCS))
 
-.PHONY: all deps install test test-repeat check-build layers targets demo bench fuzz fuzz-build clean
+.PHONY: all deps install test test-repeat faults-restore check-build layers targets demo bench fuzz fuzz-build clean
 .SECONDARY:
 
 all: $(BUILD)/criu-lite
@@ -93,6 +93,14 @@ test: deps
 	$(MAKE) BUILD=build-asan SAN="-fsanitize=address,undefined -fno-omit-frame-pointer" all targets build-asan/test/suite
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 LSAN_OPTIONS=suppressions=$(CURDIR)/test/lsan.supp UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		CRIU_LITE=build-asan/criu-lite TARGETS=build-asan/targets build-asan/test/suite --jobs 2
+
+# Fault injection, the whole sweeps (the suite runs a bounded subset): a
+# restore killed or failing at each of its steps, with and without a keeper,
+# and coredump-server killed at each of its steps.
+faults-restore: deps
+	$(MAKE) all targets $(BUILD)/test/suite
+	CRIU_LITE_FAULT_SWEEP=full CRIU_LITE=$(BUILD)/criu-lite TARGETS=$(BUILD)/targets \
+		$(BUILD)/test/suite --jobs 2 --filter '@(restore_fault|crash_guard)/*'
 
 # The plain suite N times (default 20), to catch tests that fail only now and
 # then; BESIDE=1 runs a second copy of the suite next to them all along.

@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 
 #include "common/procfs.h"
+#include "common/fault.h"
 #include "images/log.h"
 #include "restore/rst.h"
 
@@ -110,6 +111,8 @@ int rst_release(struct rst_tree *t)
 	if (r)
 		return r;
 	give_terminal(t);
+	if ((r = rst_guard_start(t)))
+		return r;
 	/* --stopped: a SIGSTOP queued to every thread before any is let go.
 	 * Each thread, resumed inside the kernel's signal code, takes it (or
 	 * joins the group stop it started) before running one instruction. */
@@ -122,9 +125,11 @@ int rst_release(struct rst_tree *t)
 	for (size_t i = 0; i < t->nr_procs; i++) {
 		struct rst_proc *p = &t->procs[i];
 
-		for (size_t k = 0; k < p->nr_th; k++)
-			if (ptrace(PTRACE_DETACH, p->tids[k], NULL, NULL) && !r)
+		for (size_t k = 0; !r && k < p->nr_th; k++) {
+			r = fault_step("restore: let a thread go");
+			if (!r && ptrace(PTRACE_DETACH, p->tids[k], NULL, NULL))
 				r = pr_perror("cannot let thread %d go", p->tids[k]);
+		}
 		p->seized = false;
 	}
 	prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
@@ -132,6 +137,11 @@ int rst_release(struct rst_tree *t)
 		r = wait_stopped(t);
 	else if (!r)
 		r = rst_jobstop_wait(t);
+	if (!r)
+		r = fault_step("restore: commit the release");
+	/* The commit: from here the tree is whole and runs on whatever
+	 * becomes of us; on a failure the guard kills it (so do we). */
+	rst_guard_end(t, !r);
 	return r;
 }
 

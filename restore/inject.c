@@ -6,6 +6,7 @@
 #include <sys/ptrace.h>
 #include <sys/wait.h>
 
+#include "common/fault.h"
 #include "images/log.h"
 #include "restore/rst.h"
 
@@ -84,6 +85,8 @@ int rst_batch_run(struct rst_inj *j, struct rst_batch *b)
 	b->n = 0;
 	if (!n)
 		return 0;
+	if ((r = fault_step("restore: injected batch")))
+		return r;
 	r = infect_batch(&j->inf, j->table, b->calls, n);
 	if (r)
 		return r;

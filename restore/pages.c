@@ -25,6 +25,7 @@
 #include <sys/syscall.h>
 #include <sys/uio.h>
 
+#include "common/fault.h"
 #include "images/log.h"
 #include "restore/pages_copy.h"
 #include "restore/rst.h"
@@ -378,7 +379,9 @@ int rst_pages_restore(struct rst_tree *t, struct rst_proc *p, struct rst_inj *j)
 	c.pc = rst_pcopy_new(p);
 	if (!c.pc)
 		return -ENOMEM;
-	r = walk(&c);
+	r = fault_step("restore: pages");
+	if (!r)
+		r = walk(&c);
 	if (!r)
 		r = copy_files(&c);
 	if (!r)

@@ -7,6 +7,7 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 
+#include "common/fault.h"
 #include "images/log.h"
 #include "restore/rst.h"
 
@@ -32,6 +33,8 @@ static int final_regs(struct rst_tree *t, struct rst_proc *p, size_t i, struct r
 	r2 = infect_stop(&j->inf);
 	if (!r)
 		r = r2;
+	if (!r)
+		r = fault_step("restore: final registers");
 	return r ? r : rst_regs_finish(t, p->th[i], p->tids[i]);
 }
 
@@ -47,9 +50,10 @@ static int finish_thread(struct rst_tree *t, struct rst_proc *p, size_t i,
 	if (!r)
 		r = rst_thread_signals(p, i, &tj);
 	if (!r)
-		r = rst_thread_procstate(t, p, i, &tj);
-	if (!r)
 		r = rst_creds_restore(p, &tj);
+	/* After the creds: a change of uid or gid clears it in the kernel. */
+	if (!r)
+		r = rst_thread_procstate(t, p, i, &tj);
 	if (r) {
 		infect_stop(&tj.inf);
 		return r;
@@ -63,7 +67,9 @@ int rst_restore_proc(struct rst_tree *t, struct rst_proc *p)
 	int r;
 
 	memset(&j, 0, sizeof(j));
-	r = infect_start(&j.inf, p->pid);
+	r = fault_step("restore: rebuild a process");
+	if (!r)
+		r = infect_start(&j.inf, p->pid);
 	if (r)
 		return r;
 	r = rst_mm_restore(t, p, &j);
@@ -71,10 +77,10 @@ int rst_restore_proc(struct rst_tree *t, struct rst_proc *p)
 		r = rst_fds_posix_locks(p, &j);
 	if (!r)
 		r = set_pgid(t, p, &j);
-	if (!r)	/* the child set one for the time it ran criu-lite's code */
-		r = rst_thread_procstate(t, p, 0, &j);
 	if (!r)
 		r = rst_shared_signals(p, &j);
+	if (!r)
+		r = fault_step("restore: threads");
 	if (!r)
 		r = rst_threads_restore(t, p, &j);
 	if (!r)	/* every process and this one's threads exist now */
@@ -93,6 +99,11 @@ int rst_restore_proc(struct rst_tree *t, struct rst_proc *p)
 		r = rst_ptimers(p, &j);
 	if (!r)
 		r = rst_creds_restore(p, &j);
+	/* The child set SIGKILL for the time it ran criu-lite's code (until
+	 * here PTRACE_O_EXITKILL covers it too); the dumped one goes after
+	 * the creds, whose change would clear it. */
+	if (!r)
+		r = rst_thread_procstate(t, p, 0, &j);
 	/* A credential change resets it: set it after. 2 (suid_dumpable) is
 	 * not settable by prctl and comes from the sysctl anyway. */
 	if (!r && p->pe->has_dumpable && p->pe->dumpable <= 1)

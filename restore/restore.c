@@ -9,12 +9,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "common/cli.h"
 #include "restore/restore.h"
+#include "common/fault.h"
 #include "images/log.h"
 #include "restore/rst.h"
 
@@ -151,12 +153,19 @@ static int fork_keeper(int *report)
 	int p[2], code = 1;
 	pid_t pid;
 
+	pid_t front = getpid();
+
 	if (pipe2(p, O_CLOEXEC))
 		return 1;
 	pid = fork();
 	if (pid < 0)
 		return 1;
 	if (pid == 0) {
+		/* Until it reports, the keeper is the restore the user started:
+		 * killed with it, and the half-built tree with the keeper. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+		if (getppid() != front)
+			_exit(1);
 		close(p[0]);
 		*report = p[1];
 		return -1;
@@ -171,6 +180,8 @@ static void keeper_report(int fd, int code)
 {
 	int null = open("/dev/null", O_RDWR);
 
+	/* The front exits once it has the code; the keeper stays. */
+	prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
 	if (write(fd, &code, sizeof(code)) != sizeof(code))
 		code = 1;
 	close(fd);
@@ -215,6 +226,7 @@ static int run(int argc, char **argv, int (*then)(pid_t root, void *arg), void *
 	t.dr.dirfd = -1;
 	t.status_fd[0] = t.status_fd[1] = -1;
 	t.replay_ctl = t.replay_stdin = -1;
+	t.guard_fd = -1;
 	r = parse(argc, argv, &t.opts);
 	if (!r && then && (!t.opts.replay || t.opts.detached)) {
 		pr_err("replay: --replay without -d only");
@@ -250,6 +262,8 @@ static int run(int argc, char **argv, int (*then)(pid_t root, void *arg), void *
 	if (!r) {
 		warn_rlimits(&t);
 		r = rst_create_tree(&t);
+		if (!r)
+			r = fault_step("restore: finish the files");
 		if (!r)
 			r = rst_fds_tree_late(&t);
 		pr_debug("tree forked and seized: %.1f ms", ms_since(&t0));

@@ -21,7 +21,9 @@
  *     (threads.c), creds (creds.c), pending signals and timers
  *     (signals.c), and registers (regs.c), in proc.c's order.
  *  4. finish.c detaches (or leaves the tree stopped) and waits for the root
- *     like a shell waits for its job. */
+ *     like a shell waits for its job. Until the commit at the end of the
+ *     release, criu-lite's death at any instant kills every process it
+ *     made (guard.c says how). */
 #ifndef CRIU_LITE_RESTORE_RST_H
 #define CRIU_LITE_RESTORE_RST_H
 
@@ -117,6 +119,8 @@ struct rst_tree {
 	int replay_stdin;	/* our stdin while the tree gets /dev/null, or -1 */
 	const char **replay_rw;	/* the paths of its private copies (image strings) */
 	size_t nr_replay_rw;
+	pid_t guard;		/* the release guard (guard.c), 0 when none */
+	int guard_fd;		/* our end of its socket */
 };
 
 /* What a child reports on the status pipe (one atomic write). */
@@ -329,6 +333,12 @@ pid_t rst_seen_pid(struct rst_tree *t, uint32_t pid);
 int rst_replay_files(struct rst_tree *t);
 /* replay_fds.c: fds that reach outside: refused, or a stand-in, said. */
 int rst_replay_fds(struct rst_tree *t);
+
+/* guard.c: around the release, a process that kills the tree should
+ * criu-lite die before rst_guard_end(t, true) (the commit). */
+int rst_guard_start(struct rst_tree *t);
+/* Commit, or (false) let the guard kill the tree; reaps it. */
+void rst_guard_end(struct rst_tree *t, bool commit);
 
 /* finish.c */
 int rst_release(struct rst_tree *t);

@@ -14,6 +14,7 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 
+#include "common/fault.h"
 #include "images/log.h"
 #include "restore/rst.h"
 
@@ -30,7 +31,9 @@ static int clone_thread(struct rst_tree *t, struct rst_proc *p, struct rst_inj *
 
 	args.set_tid = j->data + sizeof(args);
 	args.set_tid_size = 1;
-	r = rst_poke(j, j->data, &args, sizeof(args));
+	r = fault_step("restore: clone a thread");
+	if (!r)
+		r = rst_poke(j, j->data, &args, sizeof(args));
 	if (!r)
 		r = rst_poke(j, j->data + sizeof(args), &want, sizeof(want));
 	if (!r)

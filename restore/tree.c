@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 
 #include "images/clock.h"
+#include "common/fault.h"
 #include "images/log.h"
 #include "restore/rst.h"
 
@@ -41,7 +42,7 @@ static int got_status(struct rst_tree *t, const struct rst_status *st)
 	if (rst_seize(p->pid))
 		return -ESRCH;
 	p->seized = true;
-	return 0;
+	return fault_step("restore: process seized");
 }
 
 /* Collect one status per process, seizing each as it reports. */
@@ -101,10 +102,14 @@ int rst_create_tree(struct rst_tree *t)
 	}
 	if (pipe2(t->status_fd, O_CLOEXEC))
 		return pr_perror("cannot create a pipe");
-	r = rst_fds_open(t);
+	r = fault_step("restore: open the files");
+	if (!r)
+		r = rst_fds_open(t);
 	/* Orphans of a failed restore come back to us to be reaped. */
 	if (!r)
 		prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+	if (!r)
+		r = fault_step("restore: fork the tree");
 	if (!r)
 		r = t->opts.replay ? rst_replay_init(t, &st) : rst_clone_proc(t, t->root, &st);
 	if (r && st.err)
