@@ -216,7 +216,12 @@ int rst_check(struct rst_tree *t)
 		r = rst_fds_prepare(t);
 	for (size_t i = 0; !r && i < t->nr_procs; i++) {
 		struct rst_proc *p = &t->procs[i];
+		const struct fscreds *prev;
 
+		/* The paths it names are looked at as it: one it could not
+		 * open is refused here already, and root opens none of them. */
+		if ((r = rst_as_proc(p, &prev)))
+			break;
 		/* One run from a memfd comes back from its saved copy (fds.c). */
 		if (p->pe->exe && !(p->pe->exe->path[0] == '\0') && !p->ps->has_exe_ghost_id)
 			r = check_mapped("executable", p->pe->exe, (pid_t)p->ps->pid, true);
@@ -224,6 +229,7 @@ int rst_check(struct rst_tree *t)
 			r = check_vmas(p);
 		if (!r)
 			r = rst_fds_check(t, p);
+		fscreds_leave(prev);
 		if (!r)
 			r = rst_check_procstate(t, p);
 	}

@@ -62,6 +62,27 @@ static int setup_session(struct rst_tree *t, struct rst_proc *p, struct rst_stat
 	return setup_ctty(t, p, st);
 }
 
+/* As the process will be when the path is the images' word (its exe, a
+ * mapped file): a file it could not open is not mapped into it. */
+static int open_mfile(const struct rst_proc *p, const struct rst_mfile *m)
+{
+	/* O_NONBLOCK: a FIFO at that path must not block the open. */
+	int flags = (m->rdwr ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NONBLOCK, fd, e;
+	const struct fscreds *prev;
+
+	if (!m->named)
+		return open(m->path, flags);
+	if ((e = fscreds_enter(p->has_fsc ? &p->fsc : NULL, &prev))) {
+		errno = -e;
+		return -1;
+	}
+	fd = open(m->path, flags);
+	e = errno;
+	fscreds_leave(prev);
+	errno = e;
+	return fd;
+}
+
 static int open_mfiles(struct rst_proc *p, struct rst_status *st)
 {
 	for (size_t k = 0; k < p->nr_mf; k++) {
@@ -70,8 +91,7 @@ static int open_mfiles(struct rst_proc *p, struct rst_status *st)
 		struct stat sb;
 		char why[160];
 
-		/* O_NONBLOCK: a FIFO at that path must not block the open. */
-		fd = open(m->path, (m->rdwr ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NONBLOCK);
+		fd = open_mfile(p, m);
 		if (fd < 0)
 			return rst_child_fail(st, errno, "cannot open %s: %s", m->path,
 					      strerror(errno));
@@ -87,14 +107,39 @@ static int open_mfiles(struct rst_proc *p, struct rst_status *st)
 	return 0;
 }
 
-static int setup_fs(const ProcEntry *pe, struct rst_status *st)
+/* Root and cwd are walked to as the process: chroot itself needs
+ * CAP_SYS_CHROOT, which criu-lite has, so the root is opened as the process
+ * and entered with ours. */
+static int setup_fs(const struct rst_proc *p, struct rst_status *st)
 {
-	if (pe->root && strcmp(pe->root, "/") && chroot(pe->root))
-		return rst_child_fail(st, errno, "cannot chroot to %s: %s", pe->root,
-				      strerror(errno));
-	if (pe->cwd && chdir(pe->cwd))
-		return rst_child_fail(st, errno, "cannot change directory to %s: %s", pe->cwd,
-				      strerror(errno));
+	const ProcEntry *pe = p->pe;
+	const struct fscreds *prev;
+	int fd = -1, r = 0, e = 0;
+
+	if ((r = fscreds_enter(p->has_fsc ? &p->fsc : NULL, &prev)))
+		return rst_child_fail(st, -r, "cannot take its credentials");
+	if (pe->root && strcmp(pe->root, "/")) {
+		fd = open(pe->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		e = errno;
+	}
+	fscreds_leave(prev);
+	if (pe->root && strcmp(pe->root, "/") && (fd < 0 || fchdir(fd) || chroot("."))) {
+		e = fd < 0 ? e : errno;
+		if (fd >= 0)
+			close(fd);
+		return rst_child_fail(st, e, "cannot chroot to %s: %s", pe->root, strerror(e));
+	}
+	if (fd >= 0)
+		close(fd);
+	if (pe->cwd) {
+		if ((r = fscreds_enter(p->has_fsc ? &p->fsc : NULL, &prev)))
+			return rst_child_fail(st, -r, "cannot take its credentials");
+		r = chdir(pe->cwd) ? -errno : 0;
+		fscreds_leave(prev);
+	}
+	if (r)
+		return rst_child_fail(st, -r, "cannot change directory to %s: %s", pe->cwd,
+				      strerror(-r));
 	if (pe->has_umask)
 		umask((mode_t)pe->umask);
 	return 0;
@@ -200,7 +245,7 @@ void rst_child_main(struct rst_tree *t, int idx)
 	if (!r)
 		r = open_mfiles(p, &st);
 	if (!r)
-		r = setup_fs(p->pe, &st);
+		r = setup_fs(p, &st);
 	if (!r)
 		r = rst_sigactions_child(p->pe, &st);
 	if (!r) {

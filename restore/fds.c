@@ -18,6 +18,30 @@
 #include "images/log.h"
 #include "restore/rst.h"
 
+/* Paths its images name are looked up as the process will be: its fsuid,
+ * fsgid, groups and effective capabilities once restored (trust.c made
+ * them the owner's when the images are not root's alone). */
+static void fill_fsc(struct rst_proc *p)
+{
+	const CredsEntry *c = p->pe->creds;
+
+	p->has_fsc = c != NULL;
+	if (!c)
+		return;
+	p->fsc = (struct fscreds){ .uid = c->fsuid, .gid = c->fsgid, .groups = c->groups,
+				   .n_groups = c->n_groups, .cap_eff = c->cap_eff };
+}
+
+int rst_as_proc(const struct rst_proc *p, const struct fscreds **prev)
+{
+	int r = fscreds_enter(p->has_fsc ? &p->fsc : NULL, prev);
+
+	if (r)
+		pr_err("cannot restore %u: cannot take its credentials: %s", p->ps->pid,
+		       strerror(-r));
+	return r;
+}
+
 /* The kinds' view of the tree: each process's entries, by index. */
 int rst_fds_prepare(struct rst_tree *t)
 {
@@ -35,6 +59,8 @@ int rst_fds_prepare(struct rst_tree *t)
 		fp->fd = t->procs[i].fd;
 		fp->nr_fd = t->procs[i].nr_fd;
 		fp->ctty = t->procs[i].pe->tty_nr;
+		fill_fsc(&t->procs[i]);
+		fp->creds = t->procs[i].has_fsc ? &t->procs[i].fsc : NULL;
 	}
 	return 0;
 }
@@ -119,7 +145,13 @@ static int open_one(struct rst_tree *t, size_t i, size_t j)
 	/* A description shared with an fd opened before: the same one. */
 	fd = fd_rst_desc_dup(&t->fdr, e, why, sizeof(why));
 	if (fd == -ENOENT) {
+		const struct fscreds *prev;
+
+		/* Made as its process: a path it could not open stays shut. */
+		if ((r = rst_as_proc(&t->procs[i], &prev)))
+			return r;
 		fd = open_new(t, e, why, sizeof(why));
+		fscreds_leave(prev);
 		made = true;
 	}
 	if (fd < 0) {
@@ -191,9 +223,14 @@ static int ghost_cwds(struct rst_tree *t)
 		const char *path;
 		char why[512], *dup;
 
+		const struct fscreds *prev;
+
 		if (!pe->cwd || !fd_link_deleted(pe->cwd))
 			continue;
+		if (rst_as_proc(&t->procs[i], &prev))
+			return -EPERM;
 		path = fd_rst_ghost_path(&t->fdr, 0, pe->cwd, S_IFDIR | 0755, why, sizeof(why));
+		fscreds_leave(prev);
 		if (!path) {
 			pr_err("cannot restore %u: its working directory: %s", pe->pid, why);
 			return -ENOENT;
@@ -232,6 +269,7 @@ static int memfd_exes(struct rst_tree *t)
 			return -ENOMEM;
 		p->mf[p->exe_mf].path = p->exe_memfd;
 		p->mf[p->exe_mf].id = NULL;
+		p->mf[p->exe_mf].named = false;
 	}
 	return 0;
 }

@@ -99,6 +99,9 @@ int rst_load(struct rst_tree *t)
 
 void rst_free(struct rst_tree *t)
 {
+	/* First: the ghosts it removes are removed as their process, whose
+	 * creds are freed below. */
+	rst_fds_free(t);
 	for (size_t i = 0; t->procs && i < t->nr_procs; i++) {
 		struct rst_proc *p = &t->procs[i];
 		struct dr_proc d = {
@@ -116,7 +119,6 @@ void rst_free(struct rst_tree *t)
 		free(p->tids);
 	}
 	free(t->procs);
-	rst_fds_free(t);
 	free(t->shm);
 	free(t->replay_rw);
 	dr_close(&t->dr);

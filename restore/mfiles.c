@@ -1,6 +1,7 @@
 /* The files a restored address space is built from: the executable, every
- * mapped file, the pages files, /dev/zero. The child opens them (as root,
- * before any credential change) at known fd numbers just above its dumped
+ * mapped file, the pages files, /dev/zero. The child opens them (those the
+ * images name as the restored process, fscreds.h; the pages files as
+ * criu-lite) at known fd numbers just above its dumped
  * fds; the tracer then maps them with injected mmaps and closes them at the
  * end. Opening them in the child also means the identity check (check.c,
  * again in child.c) is made on the very file that gets mapped. */
@@ -19,17 +20,20 @@ int rst_mf_find(const struct rst_proc *p, const char *path)
 	return -1;
 }
 
-static int add(struct rst_proc *p, const char *path, const FileIdentity *id, bool rdwr)
+static int add(struct rst_proc *p, const char *path, const FileIdentity *id, bool rdwr,
+	       bool named)
 {
 	int k = rst_mf_find(p, path);
 
 	if (k >= 0) {
 		p->mf[k].rdwr |= rdwr;
+		p->mf[k].named |= named;
 		if (!p->mf[k].id)
 			p->mf[k].id = id;
 		return k;
 	}
-	p->mf[p->nr_mf] = (struct rst_mfile){ .path = path, .id = id, .rdwr = rdwr };
+	p->mf[p->nr_mf] = (struct rst_mfile){ .path = path, .id = id, .rdwr = rdwr,
+					      .named = named };
 	return (int)p->nr_mf++;
 }
 
@@ -55,7 +59,7 @@ int rst_mfiles_prepare(struct rst_proc *p)
 			max = (int)p->fd[i]->fd;
 	p->mm_fd_base = max + 1;
 	if (p->pe->exe && p->pe->exe->path[0])
-		p->exe_mf = add(p, p->pe->exe->path, p->pe->exe, false);
+		p->exe_mf = add(p, p->pe->exe->path, p->pe->exe, false, true);
 	for (size_t i = 0; i < p->nr_vma; i++) {
 		const VmaEntry *v = p->vma[i];
 
@@ -65,15 +69,15 @@ int rst_mfiles_prepare(struct rst_proc *p)
 			continue;
 		/* Only a private mapping needs the file unchanged (check.c). */
 		add(p, v->file->path, v->status & VMA_FILE_SHARED ? NULL : v->file,
-		    (v->status & VMA_FILE_SHARED) && (v->prot & PROT_WRITE));
+		    (v->status & VMA_FILE_SHARED) && (v->prot & PROT_WRITE), true);
 	}
 	for (size_t s = 0; s < p->nr_src; s++) {
 		p->src_mf[s] = src_has(p->src[s], PE_PRESENT) ?
-			add(p, p->src_path[s], NULL, false) : -1;
+			add(p, p->src_path[s], NULL, false, false) : -1;
 		zero |= src_has(p->src[s], PE_ZERO);
 	}
 	/* Zero pages of private file mappings must be written as zeroes. */
 	if (zero)
-		p->zero_mf = add(p, "/dev/zero", NULL, false);
+		p->zero_mf = add(p, "/dev/zero", NULL, false, false);
 	return 0;
 }

@@ -35,6 +35,7 @@
 #include <sys/types.h>
 
 #include "common/fd/fd.h"
+#include "common/fscreds.h"
 #include "common/ploss.h"
 #include "common/infect.h"
 #include "images/dump_read.h"
@@ -57,6 +58,8 @@ struct rst_mfile {
 	const char *path;
 	const FileIdentity *id;	/* NULL for pages files and /dev/zero */
 	bool rdwr;		/* a MAP_SHARED writable mapping needs O_RDWR */
+	bool named;		/* the images name it (exe, mapped file): opened as the
+				 * process; else criu-lite's own (pages, a memfd of ours) */
 };
 
 struct rst_proc {
@@ -80,6 +83,8 @@ struct rst_proc {
 	int *src_mf;		/* per pages source: index in mf, or -1 if unused */
 	int mm_fd_base;		/* first fd of the mm files in the child */
 	bool *attached;		/* per VMA: shared memory mapped from an earlier process */
+	struct fscreds fsc;	/* its fs identity, for the paths its images name */
+	bool has_fsc;		/* else (no creds dumped) they are looked up as criu-lite */
 	int parent;		/* index in tree->procs, -1 for the root */
 	pid_t pid;		/* real pid once created, else 0 */
 	pid_t *tids;		/* real tids, [0] = pid */
@@ -173,6 +178,8 @@ int rst_child_fail(struct rst_status *st, int err, const char *fmt, ...)
 
 /* fds.c: the kinds' view of the tree's fds (after rst_load). */
 int rst_fds_prepare(struct rst_tree *t);
+/* Look paths up as p until fscreds_leave(*prev) (common/fscreds.h). */
+int rst_as_proc(const struct rst_proc *p, const struct fscreds **prev);
 /* Every fd of p can come back, else one line naming it, -ENOTSUP. */
 int rst_fds_check(struct rst_tree *t, struct rst_proc *p);
 /* In criu-lite, before the first fork: every description, once. */

@@ -109,9 +109,12 @@ struct fd_rst_ghost {
 	char **made;			/* directories created on the way to it */
 	size_t nr_made;
 	int fd;				/* a memfd kept while path names it, or -1 */
+	const struct fscreds *as;	/* made as (common/fscreds.h): removed as */
 };
 
 /* The fds of one process of the tree being restored. */
+struct fscreds;
+
 struct fd_rst_proc {
 	uint32_t pid;			/* as dumped */
 	FdEntry **fd;
@@ -119,6 +122,8 @@ struct fd_rst_proc {
 	int *src;			/* per entry: criu-lite's fd of its description, or -1 */
 	uint32_t ctty;			/* controlling terminal (stat tty_nr), 0: none */
 	int32_t real_pid;		/* once the tree exists (late): its pid now */
+	const struct fscreds *creds;	/* paths its entries name are looked up as
+					 * it (common/fscreds.h); NULL: as criu-lite */
 };
 
 /* An object several fds (or processes) share, made once: a pipe, a fifo, a
@@ -371,6 +376,10 @@ const FdEntry *fd_rst_find(const struct fd_rst *r, int type,
 			   bool (*match)(const FdEntry *e, const void *arg), const void *arg);
 /* The process of the tree whose entry e is, or NULL. */
 const struct fd_rst_proc *fd_rst_owner(const struct fd_rst *r, const FdEntry *e);
+/* Look paths up as e's process (a file in flight: as the tree's first)
+ * until fscreds_leave(*prev): 0, or -errno with why filled. */
+int fd_rst_as_owner(const struct fd_rst *r, const FdEntry *e, const struct fscreds **prev,
+		    char *why, size_t len);
 /* The entry of process pid at fd, or NULL; *src: criu-lite's fd of its
  * description once made (-1 before). */
 const FdEntry *fd_rst_entry_at(const struct fd_rst *r, uint32_t pid, uint32_t fd, int *src);

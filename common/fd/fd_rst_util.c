@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "common/fd/fd.h"
+#include "common/fscreds.h"
 
 int fd_rst_fail(char *why, size_t len, int err, const char *fmt, ...)
 {
@@ -173,4 +174,17 @@ int fd_rst_inherited(const struct fd_rst *r, const FdEntry *e, char *why, size_t
 		return fd_rst_fail(why, len, EBADF, "--inherit-fd fd[%d]:%s: restore has no fd %d",
 				   in->fd, in->res, in->fd);
 	return fd;
+}
+
+int fd_rst_as_owner(const struct fd_rst *r, const FdEntry *e, const struct fscreds **prev,
+		    char *why, size_t len)
+{
+	const struct fd_rst_proc *p = fd_rst_owner(r, e);
+	int rc;
+
+	if (!p && r->nr_procs)
+		p = &r->procs[0];
+	rc = fscreds_enter(p ? p->creds : NULL, prev);
+	return rc ? fd_rst_fail(why, len, -rc, "cannot take the credentials of process %u: %s",
+				p ? p->pid : 0, strerror(-rc)) : 0;
 }

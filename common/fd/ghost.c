@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 
 #include "common/fd/fd.h"
+#include "common/fscreds.h"
 #include "images/log.h"
 
 #define CHUNK (1u << 20)
@@ -386,7 +387,13 @@ static void set_attrs(int fd, const GhostFile *h)
 
 static int load(const struct fd_rst *r, uint32_t id, void ***v, size_t *n, char *why, size_t len)
 {
-	int rc = img_read_all(r->dirfd, IMG_GHOST, (int)id, false, NULL, v, n);
+	const struct fscreds *prev;
+	int rc;
+
+	/* An image: criu-lite's to read, whoever the file is made as. */
+	fscreds_enter(NULL, &prev);
+	rc = img_read_all(r->dirfd, IMG_GHOST, (int)id, false, NULL, v, n);
+	fscreds_leave(prev);
 
 	if (rc == -ENOENT)
 		return fd_rst_fail(why, len, ENOENT, "ghost-%u.img, the deleted file's contents, "
@@ -436,6 +443,7 @@ const char *fd_rst_ghost_path(struct fd_rst *r, uint32_t id, const char *link, m
 		return NULL;
 	h = id ? ((GhostEntry *)v[0])->head : NULL;
 	g->id = id;
+	g->as = fscreds_current();
 	g->link = strdup(link);
 	fd = g->link ? ghost_place(g, link, id, h ? h->mode : mode) : -ENOMEM;
 	r->nr_ghosts++;	/* from here on removed with the others, made or not */
@@ -498,17 +506,26 @@ void fd_rst_ghosts_remove(struct fd_rst *r)
 {
 	for (size_t i = 0; i < r->nr_ghosts; i++) {
 		struct fd_rst_ghost *g = &r->ghosts[i];
+		const struct fscreds *prev;
+		/* As it was made: its directories are the images' word, and
+		 * may have been swapped for a link to where root should not
+		 * remove anything. */
+		bool as = !fscreds_enter(g->as, &prev);
 
 		if (g->fd >= 0) {
 			close(g->fd);
 			g->fd = -1;
-		} else if (g->path && (g->dir ? rmdir(g->path) : unlink(g->path)) && errno != ENOENT)
+		} else if (g->path && (!as || (g->dir ? rmdir(g->path) : unlink(g->path))) &&
+			   (!as || errno != ENOENT))
 			pr_warn("cannot remove %s, made for the restore: %s", g->path,
-				strerror(errno));
+				as ? strerror(errno) : "cannot take its maker's credentials");
 		for (size_t k = g->nr_made; k-- > 0; ) {
-			rmdir(g->made[k]);
+			if (as)
+				rmdir(g->made[k]);
 			free(g->made[k]);
 		}
+		if (as)
+			fscreds_leave(prev);
 		free(g->made);
 		free(g->path);
 		free(g->link);

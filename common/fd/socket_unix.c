@@ -25,6 +25,7 @@
 
 #include "common/fd/fd.h"
 #include "common/fd/socket.h"
+#include "common/fscreds.h"
 #include "images/log.h"
 
 enum peer_kind { P_NONE, P_TREE, P_CLOSED, P_PENDING, P_OUTSIDE };
@@ -339,12 +340,22 @@ int sk_unix_open(struct fd_rst *r, const FdEntry *e, char *why, size_t len)
 
 /* ---- link: clients waiting to be accepted, in queue order ---- */
 
-static int connect_to(int fd, const struct sockaddr *sa, socklen_t sl, const char *what,
-		      char *why, size_t len)
+/* As e's process: the name is the images' word (a socket in a directory
+ * only root may enter stays out of reach). */
+static int connect_to(struct fd_rst *r, const FdEntry *e, int fd, const struct sockaddr *sa,
+		      socklen_t sl, const char *what, char *why, size_t len)
 {
-	if (connect(fd, sa, sl))
-		return fd_rst_fail(why, len, errno, "cannot connect a unix socket to %s: %s", what,
-				   strerror(errno));
+	const struct fscreds *prev;
+	int rc = fd_rst_as_owner(r, e, &prev, why, len), err;
+
+	if (rc)
+		return rc;
+	rc = connect(fd, sa, sl);
+	err = errno;
+	fscreds_leave(prev);
+	if (rc)
+		return fd_rst_fail(why, len, err, "cannot connect a unix socket to %s: %s", what,
+				   strerror(err));
 	return 0;
 }
 
@@ -368,7 +379,7 @@ static int connect_pending(struct fd_rst *r, uint64_t ino, char *why, size_t len
 		struct sk_obj *lo = sk_obj_find(r->sk, ino), *co = sk_obj_find(r->sk, ls->icons[i]);
 
 		/* no entry: a client outside the tree, whose connection ended with the dump */
-		if (co && connect_to(co->fd, (struct sockaddr *)&lo->reach, lo->reach_len,
+		if (co && connect_to(r, co->e, co->fd, (struct sockaddr *)&lo->reach, lo->reach_len,
 				     name_of(ls), why, len))
 			return -EINVAL;
 	}
@@ -376,7 +387,7 @@ static int connect_pending(struct fd_rst *r, uint64_t ino, char *why, size_t len
 }
 
 /* A stream client of a listener outside the tree (--ext-unix-sk). */
-static int connect_outside(struct sk_obj *o, char *why, size_t len)
+static int connect_outside(struct fd_rst *r, struct sk_obj *o, char *why, size_t len)
 {
 	const char *name = outside_name(o->e->sock);
 	struct sockaddr_un sa;
@@ -384,7 +395,7 @@ static int connect_outside(struct sk_obj *o, char *why, size_t len)
 
 	if (sk_unix_addr(name, &sa, &sl))
 		return fd_rst_fail(why, len, ENAMETOOLONG, "name too long: %s", name);
-	return connect_to(o->fd, (struct sockaddr *)&sa, sl, name, why, len);
+	return connect_to(r, o->e, o->fd, (struct sockaddr *)&sa, sl, name, why, len);
 }
 
 int sk_unix_link(struct fd_rst *r, char *why, size_t len)
@@ -405,7 +416,7 @@ int sk_unix_link(struct fd_rst *r, char *why, size_t len)
 			rc = connect_pending(r, s->obj[i].ino, why, len);
 		else if (si->type != SOCK_DGRAM && peer_of(r, si, &pe) == P_OUTSIDE &&
 			 outside_name(si))
-			rc = connect_outside(&s->obj[i], why, len);
+			rc = connect_outside(r, &s->obj[i], why, len);
 	}
 	return rc;
 }
@@ -451,7 +462,7 @@ int sk_unix_late(struct fd_rst *r, char *why, size_t len)
 
 		rc = sk_unix_dgram_target(r, s->obj[i].e->sock, &ss, &sl);
 		if (rc == 1)
-			rc = connect_to(s->obj[i].fd, (struct sockaddr *)&ss, sl,
+			rc = connect_to(r, s->obj[i].e, s->obj[i].fd, (struct sockaddr *)&ss, sl,
 					outside_name(s->obj[i].e->sock) ?: "its peer", why, len);
 		else if (rc < 0)
 			rc = fd_rst_fail(why, len, -rc, "its datagram peer cannot be reached");

@@ -27,6 +27,7 @@
 
 #include "common/fd/fd.h"
 #include "common/fd/socket.h"
+#include "common/fscreds.h"
 
 /* Somebody listens on the socket file at path. */
 static bool live(const char *path)
@@ -166,8 +167,17 @@ int sk_unix_bind(struct fd_rst *r, struct sk_obj *o, const SocketInfo *si, enum 
 
 	if (!name || !name[0])
 		return 0;
-	if (name[0] != '@')
-		return bind_path(r, o, si, f, why, len);
+	if (name[0] != '@') {
+		const struct fscreds *prev;
+
+		/* The name is the images' word: made, moved and bound as the
+		 * process that held the socket would. */
+		if ((rc = fd_rst_as_owner(r, o->e, &prev, why, len)))
+			return rc;
+		rc = bind_path(r, o, si, f, why, len);
+		fscreds_leave(prev);
+		return rc;
+	}
 	rc = do_bind(o->fd, name, NULL);
 	if (rc)
 		return fd_rst_fail(why, len, -rc, "cannot bind to the abstract name %s: %s", name,
