@@ -51,6 +51,27 @@ static void kill_below(pid_t pid, int depth)
 	kill(pid, SIGKILL);
 }
 
+char rt_dir[256];
+
+void rt_fini(void)
+{
+	rt_kill_leftovers();
+	if (rt_dir[0])
+		rm_rf(rt_dir);
+	rt_dir[0] = '\0';
+}
+
+int rt_error_lines(const char *err)
+{
+	char copy[1 << 16], *save, *l;
+	int n = 0;
+
+	snprintf(copy, sizeof(copy), "%s", err);
+	for (l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+		n += !strstr(l, "warning:");
+	return n;
+}
+
 void rt_kill_leftovers(void)
 {
 	FILE *f = rt_pidfile[0] ? fopen(rt_pidfile, "re") : NULL;
@@ -116,8 +137,13 @@ const char *rt_base(const char *path)
 	return s ? s + 1 : path;
 }
 
-/* Processes whose comm is `comm` (zombies included). */
 int rt_count_comm(const char *comm)
+{
+	return rt_signal_comm(comm, 0);
+}
+
+/* Processes whose comm is `comm` (zombies included), each sent sig if not 0. */
+int rt_signal_comm(const char *comm, int sig)
 {
 	DIR *d = opendir("/proc");
 	struct dirent *de;
@@ -134,8 +160,11 @@ int rt_count_comm(const char *comm)
 		if (!f)
 			continue;
 		if (fgets(buf, sizeof(buf), f) && !strncmp(buf, comm, strlen(comm)) &&
-		    buf[strlen(comm)] == '\n')
+		    buf[strlen(comm)] == '\n') {
 			n++;
+			if (sig)
+				kill(atoi(de->d_name), sig);
+		}
 		fclose(f);
 	}
 	if (d)

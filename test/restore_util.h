@@ -18,6 +18,11 @@ extern char rt_pidfile[300];
 extern pid_t rt_criu;
 extern pid_t rt_target;
 void rt_kill_leftovers(void);
+/* A suite's .fini: rt_kill_leftovers, then rt_dir (a test's temp dir) removed. */
+extern char rt_dir[256];
+void rt_fini(void);
+/* Lines of criu-lite's stderr that are not warnings: 1 for a refusal. */
+int rt_error_lines(const char *err);
 
 /* A target with only stdin/stderr on /dev/null, stdout on a pipe to us and
  * no other fd (restore would refuse a stray one), leading its own group;
@@ -28,6 +33,8 @@ void rt_copy_target(const char *name, const char *dir, char *out, size_t len);
 const char *rt_base(const char *path);
 /* Processes whose comm is `comm`, zombies included. */
 int rt_count_comm(const char *comm);
+/* The same, each sent sig (0: none). */
+int rt_signal_comm(const char *comm, int sig);
 /* mkdir dir, dump t into it with --kill, reap t. */
 void rt_dump_kill(struct target *t, const char *dir);
 void rt_dump_then_kill(struct target *t, const char *dir);

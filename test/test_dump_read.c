@@ -22,17 +22,7 @@ struct fx {
 	pid_t pid;
 };
 
-static char cur_dir[256];
-
-static void fini(void)
-{
-	rt_kill_leftovers();
-	if (cur_dir[0])
-		rm_rf(cur_dir);
-	cur_dir[0] = '\0';
-}
-
-TestSuite(dump_read, .fini = fini, .timeout = 90);
+TestSuite(dump_read, .fini = rt_fini, .timeout = 90);
 
 /* A dump of `target` (left running), its directory open at f->dirfd. */
 static void fx_dump(struct fx *f, const char *target)
@@ -41,7 +31,7 @@ static void fx_dump(struct fx *f, const char *target)
 
 	log_set_level(0);
 	make_tmpdir(f->dir, sizeof(f->dir), "dump-read");
-	snprintf(cur_dir, sizeof(cur_dir), "%s", f->dir);
+	snprintf(rt_dir, sizeof(rt_dir), "%s", f->dir);
 	snprintf(f->img, sizeof(f->img), "%s/img", f->dir);
 	cr_assert_eq(mkdir(f->img, 0700), 0);
 	rt_start(&f->t, target_path(target), NULL);

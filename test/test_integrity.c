@@ -24,17 +24,7 @@ struct fx {
 	pid_t pid;
 };
 
-static char cur_dir[256];
-
-static void fini(void)
-{
-	rt_kill_leftovers();
-	if (cur_dir[0])
-		rm_rf(cur_dir);
-	cur_dir[0] = '\0';
-}
-
-TestSuite(integrity, .fini = fini, .timeout = 120);
+TestSuite(integrity, .fini = rt_fini, .timeout = 120);
 
 static void fx_dump(struct fx *f)
 {
@@ -42,7 +32,7 @@ static void fx_dump(struct fx *f)
 
 	log_set_level(0);
 	make_tmpdir(f->dir, sizeof(f->dir), "integrity");
-	snprintf(cur_dir, sizeof(cur_dir), "%s", f->dir);
+	snprintf(rt_dir, sizeof(rt_dir), "%s", f->dir);
 	snprintf(f->img, sizeof(f->img), "%s/img", f->dir);
 	snprintf(f->bad, sizeof(f->bad), "%s/bad", f->dir);
 	cr_assert_eq(mkdir(f->img, 0700), 0);

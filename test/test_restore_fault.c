@@ -36,46 +36,13 @@ struct sweep {
 	const char *extra;		/* --stopped, or NULL */
 };
 
-static char cur_dir[256];
-
-static void fini(void)
-{
-	rt_kill_leftovers();
-	if (cur_dir[0])
-		rm_rf(cur_dir);
-	cur_dir[0] = '\0';
-}
-
-TestSuite(restore_fault, .fini = fini, .timeout = 600);
+TestSuite(restore_fault, .fini = rt_fini, .timeout = 600);
 
 static bool full_sweep(void)
 {
 	const char *v = getenv("CRIU_LITE_FAULT_SWEEP");
 
 	return v && !strcmp(v, "full");
-}
-
-static void kill_comm(const char *comm)
-{
-	DIR *d = opendir("/proc");
-	struct dirent *de;
-
-	while (d && (de = readdir(d))) {
-		char path[300], buf[64] = "";
-		FILE *f;
-
-		if (de->d_name[0] < '1' || de->d_name[0] > '9')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%s/comm", de->d_name);
-		if (!(f = fopen(path, "re")))
-			continue;
-		if (fgets(buf, sizeof(buf), f) && !strncmp(buf, comm, strlen(comm)) &&
-		    buf[strlen(comm)] == '\n')
-			kill(atoi(de->d_name), SIGKILL);
-		fclose(f);
-	}
-	if (d)
-		closedir(d);
 }
 
 /* Everything this test started is gone and reaped within 10 s: true, or
@@ -126,7 +93,7 @@ static void list_steps(struct sweep *s)
 	const char *p = err;
 
 	cr_assert_eq(restore(s, "list", err, sizeof(err)), 0, "restore with listing: %s", err);
-	kill_comm(s->comm);
+	rt_signal_comm(s->comm, SIGKILL);
 	cr_assert(all_gone(s, why, sizeof(why)), "after the listing restore: %s", why);
 	s->n = 0;
 	while ((p = strstr(p, "fault step ")) && s->n + 1 < MAX_STEPS) {
@@ -150,7 +117,7 @@ static void sweep_setup(struct sweep *s, const char *target, const char *extra)
 	s->extra = extra;
 	cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), 0);
 	make_tmpdir(s->dir, sizeof(s->dir), "rfault");
-	snprintf(cur_dir, sizeof(cur_dir), "%s", s->dir);
+	snprintf(rt_dir, sizeof(rt_dir), "%s", s->dir);
 	rt_copy_target(target, s->dir, s->exe, sizeof(s->exe));
 	s->comm = rt_base(s->exe);
 	snprintf(s->never, sizeof(s->never), "%s/never", s->dir);
@@ -178,19 +145,6 @@ static bool in_sweep(const struct sweep *s, int k)
 	return full_sweep() || strcmp(s->where[k], "infect: syscall") || k % 5 == 0;
 }
 
-/* Lines that are not warnings (a warning is no error: -d's parent-death
- * signal, a pid taken). */
-static int error_lines(const char *err)
-{
-	char copy[1 << 16], *save, *l;
-	int n = 0;
-
-	snprintf(copy, sizeof(copy), "%s", err);
-	for (l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
-		n += !strstr(l, "warning:");
-	return n;
-}
-
 static void sweep(struct sweep *s, bool die)
 {
 	static char err[1 << 16];
@@ -210,7 +164,7 @@ static void sweep(struct sweep *s, bool die)
 		if (die)
 			continue;
 		cr_assert(strstr(err, "fault injected"), "%s (%s): %s", fault, s->where[k], err);
-		cr_assert_eq(error_lines(err), 1, "%s (%s): not one line: %s", fault, s->where[k],
+		cr_assert_eq(rt_error_lines(err), 1, "%s (%s): not one line: %s", fault, s->where[k],
 			     err);
 	}
 	cr_log_info("restore %s%s: %d of %d steps, 0 left", die ? "die" : "fail",

@@ -22,17 +22,7 @@ struct px {
 	const char *comm;
 };
 
-static char cur_dir[256];
-
-static void fini(void)
-{
-	rt_kill_leftovers();
-	if (cur_dir[0])
-		rm_rf(cur_dir);
-	cur_dir[0] = '\0';
-}
-
-TestSuite(restore_paths, .fini = fini, .timeout = 120);
+TestSuite(restore_paths, .fini = rt_fini, .timeout = 120);
 
 static void write_file(const char *path, mode_t mode)
 {
@@ -49,7 +39,7 @@ static void write_file(const char *path, mode_t mode)
 static void px_prepare(struct px *x)
 {
 	make_tmpdir(x->dir, sizeof(x->dir), "rpaths");
-	snprintf(cur_dir, sizeof(cur_dir), "%s", x->dir);
+	snprintf(rt_dir, sizeof(rt_dir), "%s", x->dir);
 	cr_assert_eq(chmod(x->dir, 0755), 0);
 	snprintf(x->secret, sizeof(x->secret), "%s/secret", x->dir);
 	snprintf(x->public, sizeof(x->public), "%s/public", x->dir);
@@ -86,24 +76,13 @@ static int restore(struct px *x, char *err, size_t len)
 			     NULL);
 }
 
-static int error_lines(const char *err)
-{
-	char copy[8192], *save, *l;
-	int n = 0;
-
-	snprintf(copy, sizeof(copy), "%s", err);
-	for (l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
-		n += !strstr(l, "warning:");
-	return n;
-}
-
 static void expect_refused(struct px *x, const char *path)
 {
 	char err[8192];
 
 	give_to_user(x);
 	cr_assert_neq(restore(x, err, sizeof(err)), 0, "restored as the user naming %s", path);
-	cr_expect_eq(error_lines(err), 1, "not one line: %s", err);
+	cr_expect_eq(rt_error_lines(err), 1, "not one line: %s", err);
 	cr_expect(strstr(err, path) && strstr(err, "Permission denied"), "%s", err);
 	cr_expect_eq(rt_count_comm(x->comm), 0, "a process was made: %s", err);
 }
