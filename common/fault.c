@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,7 +58,7 @@ void fault_init(void)
 	pthread_once(&parsed, fault_parse);
 }
 
-int fault_step(const char *where)
+static int step(const char *where, bool can_fail)
 {
 	long n;
 
@@ -66,10 +67,11 @@ int fault_step(const char *where)
 		return 0;
 	n = atomic_fetch_add(&steps, 1) + 1;
 	if (mode == FAULT_LIST) {
-		dprintf(STDERR_FILENO, "fault step %ld: %s\n", n, where);
+		dprintf(STDERR_FILENO, "fault step %ld: %s%s\n", n, where,
+			can_fail ? "" : " (die only)");
 		return 0;
 	}
-	if (n != fault_at)
+	if (n != fault_at || (mode == FAULT_FAIL && !can_fail))
 		return 0;
 	if (mode == FAULT_DIE) {
 		/* As an OOM kill would: no handler, no unwinding, every thread. */
@@ -85,4 +87,14 @@ uint64_t fault_core_stall(void)
 {
 	fault_init();
 	return mode == FAULT_CORE_STALL ? (uint64_t)fault_at : 0;
+}
+
+int fault_step(const char *where)
+{
+	return step(where, true);
+}
+
+void fault_point(const char *where)
+{
+	step(where, false);
 }

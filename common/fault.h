@@ -28,4 +28,9 @@ int fault_step(const char *where);
 /* N of core-stall:N, or 0. */
 uint64_t fault_core_stall(void);
 
+/* A step where only dying makes sense (a thread mid-injection, a
+ * half-written journal): counted like the others, `list` shows it with
+ * "(die only)", fail@N at it fails nothing. */
+void fault_point(const char *where);
+
 #endif

@@ -14,6 +14,7 @@
 
 #include "common/fault.h"
 #include "common/infect.h"
+#include "common/infect_heal.h"
 #include "common/procfs.h"
 #include "images/log.h"
 
@@ -36,6 +37,13 @@
 
 /* What the kernel keeps of an all-ones PTRACE_SETSIGMASK. */
 #define ALL_BLOCKABLE (~((1ULL << (SIGKILL - 1)) | (1ULL << (SIGSTOP - 1))))
+
+static bool healing;
+
+void infect_set_healing(bool on)
+{
+	healing = on;
+}
 
 static int scan_range(int mem_fd, uint64_t start, uint64_t end, uint64_t *ip)
 {
@@ -105,6 +113,27 @@ int infect_start(struct infect *inf, pid_t tid)
 	return r ? r : infect_start_at(inf, tid, ip);
 }
 
+/* The frame goes on the stack now, while the thread holds its own
+ * registers; nothing borrows them before it is there. */
+static void heal_setup(struct infect *inf)
+{
+	struct heal_gadgets g;
+	int r = heal_find_gadgets(inf->tid, inf->mem_fd, &g);
+
+	if (!r)
+		r = heal_write_frame(inf->tid, inf->mem_fd, &inf->saved, inf->saved_sigmask, &g,
+				     &inf->frame);
+	if (r) {
+		pr_info("task %d: injecting without a way back if criu-lite dies (%s)", inf->tid,
+			r == -ENOENT ? "no syscall;ret and rt_sigreturn gadgets" : strerror(-r));
+		return;
+	}
+	inf->heal = true;
+	inf->heal_ret = g.syscall_ret;
+	inf->heal_sigret = g.sigreturn;
+	inf->trap_sig = heal_trap_signal(inf->tid);
+}
+
 int infect_start_at(struct infect *inf, pid_t tid, uint64_t syscall_ip)
 {
 	int fd;
@@ -127,6 +156,9 @@ int infect_start_at(struct infect *inf, pid_t tid, uint64_t syscall_ip)
 		return procfs_log_err(tid, "mem", fd);
 	inf->mem_fd = fd;
 	inf->started = true;
+	inf->trap_sig = SIGTRAP;
+	if (healing)
+		heal_setup(inf);
 	return 0;
 }
 
@@ -180,8 +212,12 @@ static int run_to_syscall_stop(struct infect *inf)
 	return r < 0 ? r : 0;
 }
 
-int infect_syscall(struct infect *inf, long nr, uint64_t *ret, uint64_t a1, uint64_t a2,
-		   uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6)
+/* Run one syscall with rip at `ip` (a `syscall` instruction) and rsp at
+ * `sp`. The registers go first, the all-blocked mask second: a tracer
+ * dying in between leaves a thread that heals itself (or, without
+ * healing, one on borrowed registers either way). */
+static int inject_at(struct infect *inf, uint64_t ip, uint64_t sp, long nr, uint64_t *ret,
+		     const uint64_t *a)
 {
 	struct user_regs_struct regs = inf->saved;
 	uint64_t all = ALL_BLOCKABLE;
@@ -191,29 +227,32 @@ int infect_syscall(struct infect *inf, long nr, uint64_t *ret, uint64_t a1, uint
 		return -EINVAL;
 	if ((r = fault_step("infect: syscall")))
 		return r;
-	/* Block everything so that no handler runs on our borrowed registers;
-	 * the real mask is put back by infect_stop. */
-	if (ptrace(PTRACE_SETSIGMASK, inf->tid, sizeof(all), &all))
-		return pr_perror("cannot block signals of task %d", inf->tid);
-	inf->set_sigmask = all;
-	regs.rip = inf->syscall_ip;
+	regs.rip = ip;
+	regs.rsp = sp;
 	regs.rax = nr;
-	regs.rdi = a1;
-	regs.rsi = a2;
-	regs.rdx = a3;
-	regs.r10 = a4;
-	regs.r8 = a5;
-	regs.r9 = a6;
+	regs.rdi = a[0];
+	regs.rsi = a[1];
+	regs.rdx = a[2];
+	regs.r10 = a[3];
+	regs.r8 = a[4];
+	regs.r9 = a[5];
 	/* orig_rax = -1: the thread may sit on the way out of an interrupted
 	 * syscall; without this the kernel would "restart" it on our
 	 * registers (rax = orig_rax, rip -= 2) before running ours. */
 	regs.orig_rax = (uint64_t)-1;
 	if (ptrace(PTRACE_SETREGS, inf->tid, NULL, &regs))
 		return pr_perror("cannot set registers of task %d", inf->tid);
+	fault_point("infect: registers borrowed");
+	/* Block everything so that no handler runs on our borrowed registers;
+	 * the real mask is put back by infect_stop. */
+	if (ptrace(PTRACE_SETSIGMASK, inf->tid, sizeof(all), &all))
+		return pr_perror("cannot block signals of task %d", inf->tid);
+	inf->set_sigmask = all;
 
 	r = run_to_syscall_stop(inf);		/* entry */
 	if (r)
 		return r;
+	fault_point("infect: syscall entered");
 	if (ptrace(PTRACE_GETREGS, inf->tid, NULL, &regs))
 		return pr_perror("cannot read registers of task %d", inf->tid);
 	if ((long)regs.orig_rax != nr) {
@@ -224,15 +263,28 @@ int infect_syscall(struct infect *inf, long nr, uint64_t *ret, uint64_t a1, uint
 	r = run_to_syscall_stop(inf);		/* exit */
 	if (r)
 		return r;
+	fault_point("infect: syscall returned");
 	if (ptrace(PTRACE_GETREGS, inf->tid, NULL, &regs))
 		return pr_perror("cannot read registers of task %d", inf->tid);
-	if (regs.rip != inf->syscall_ip + SYSCALL_INSN_LEN) {
+	if (regs.rip != ip + SYSCALL_INSN_LEN) {
 		pr_err("task %d: injected syscall %ld ended at %#llx", inf->tid, nr,
 		       (unsigned long long)regs.rip);
 		return -EIO;
 	}
 	*ret = regs.rax;
 	return 0;
+}
+
+int infect_syscall(struct infect *inf, long nr, uint64_t *ret, uint64_t a1, uint64_t a2,
+		   uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6)
+{
+	const uint64_t a[6] = { a1, a2, a3, a4, a5, a6 };
+
+	/* healing: `syscall; ret` with rsp at the frame, whose first word
+	 * leads to rt_sigreturn */
+	if (inf->heal)
+		return inject_at(inf, inf->heal_ret, inf->frame, nr, ret, a);
+	return inject_at(inf, inf->syscall_ip, inf->saved.rsp, nr, ret, a);
 }
 
 int infect_map_scratch(struct infect *inf, size_t len)
@@ -256,15 +308,23 @@ int infect_map_scratch(struct infect *inf, size_t len)
 
 /* The batch loop, position-independent so that its bytes can be copied
  * into the tracee: rbx walks a table of struct infect_call, r12 counts.
- * It ends by sending itself SIGTRAP with tkill, which ptrace reports as a
- * signal-delivery-stop that we swallow. Not int3: a forced SIGTRAP that is
- * blocked or ignored resets the target's SIGTRAP disposition to SIG_DFL. */
+ * It ends by sending itself signal r13 with tkill, which ptrace reports as
+ * a signal-delivery-stop that we swallow. Not int3: a forced SIGTRAP that
+ * is blocked or ignored resets the target's SIGTRAP disposition to SIG_DFL.
+ * With healing r13 is a signal the kernel drops untraced and rsp points
+ * 8 bytes into the thread's frame: if we are gone, the loop finishes and
+ * rt_sigreturn takes the thread home.
+ * infect_fork_entry: a clone whose child exits if it ever runs untraced
+ * (only the tracer may run it), the parent going home likewise. */
 #define STR_(x) #x
 #define STR(x) STR_(x)
-extern const unsigned char infect_batch_code[], infect_batch_trap[], infect_batch_end[];
+extern const unsigned char infect_batch_code[], infect_batch_trap[], infect_batch_end[],
+	infect_fork_entry[], infect_code_end[];
 __asm__(".pushsection .text\n"
 	".globl infect_batch_code, infect_batch_trap, infect_batch_end\n"
+	".globl infect_fork_entry, infect_code_end\n"
 	".hidden infect_batch_code, infect_batch_trap, infect_batch_end\n"
+	".hidden infect_fork_entry, infect_code_end\n"
 	"infect_batch_code:\n"
 	"1:	test %r12, %r12\n"
 	"	jz 2f\n"
@@ -284,17 +344,29 @@ __asm__(".pushsection .text\n"
 	"2:	mov $" STR(__NR_gettid) ", %eax\n"
 	"	syscall\n"
 	"	mov %rax, %rdi\n"
-	"	mov $" STR(SIGTRAP) ", %esi\n"
+	"	mov %r13d, %esi\n"
 	"	mov $" STR(__NR_tkill) ", %eax\n"
 	"	syscall\n"
 	"infect_batch_end:\n"
+	"	mov $" STR(__NR_rt_sigreturn) ", %eax\n"
+	"	syscall\n"
+	"infect_fork_entry:\n"
+	"	syscall\n"
+	"	test %rax, %rax\n"
+	"	jnz 3f\n"
+	"	mov $" STR(__NR_exit_group) ", %eax\n"
+	"	xor %edi, %edi\n"
+	"	syscall\n"
+	"3:	mov $" STR(__NR_rt_sigreturn) ", %eax\n"
+	"	syscall\n"
+	"infect_code_end:\n"
 	".popsection\n");
 
 _Static_assert(sizeof(struct infect_call) == 64, "the batch loop strides 64 bytes");
 
 int infect_map_code(struct infect *inf)
 {
-	size_t len = infect_batch_end - infect_batch_code;
+	size_t len = infect_code_end - infect_batch_code;
 	uint64_t addr;
 	int r;
 
@@ -325,12 +397,12 @@ static int wait_batch(struct infect *inf)
 		r = wait_injected(inf, &sig, &event);
 		if (r)
 			return r;
-		if (event == 0 && sig == SIGTRAP) {
+		if (event == 0 && sig == inf->trap_sig) {
 			if (ptrace(PTRACE_GETREGS, inf->tid, NULL, &regs))
 				return pr_perror("cannot read registers of task %d", inf->tid);
 			if (regs.rip == end && regs.orig_rax == __NR_tkill)
 				return 0;
-			/* someone else's SIGTRAP: held back like any other */
+			/* someone else's: held back like any other */
 		}
 		if (event == 0 && (sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE)) {
 			/* never delivered: the registers go back before it runs */
@@ -347,23 +419,32 @@ static int wait_batch(struct infect *inf)
 int infect_batch_send(struct infect *inf, uint64_t table, const struct infect_call *calls, int n)
 {
 	struct user_regs_struct regs = inf->saved;
-	uint64_t all = ALL_BLOCKABLE & ~(1ULL << (SIGTRAP - 1));
+	uint64_t all;
 	int r;
 
 	if (!inf->started || !inf->code)
 		return -EINVAL;
+	if (inf->heal && !inf->trap_sig)
+		return 0;	/* no trap that is harmless untraced: one by one */
+	if ((r = fault_step("infect: batch")))
+		return r;
 	r = infect_write(inf, table, calls, n * sizeof(*calls));
 	if (r)
 		return r;
+	regs.rip = inf->code;
+	if (inf->heal)
+		regs.rsp = inf->frame + 8;
+	regs.rbx = table;
+	regs.r12 = n;
+	regs.r13 = inf->trap_sig;
+	regs.orig_rax = (uint64_t)-1;	/* no restart on our registers: see inject_at */
+	if (ptrace(PTRACE_SETREGS, inf->tid, NULL, &regs))
+		return pr_perror("cannot set registers of task %d", inf->tid);
+	fault_point("infect: batch registers borrowed");
+	all = ALL_BLOCKABLE & ~(1ULL << (inf->trap_sig - 1));
 	if (ptrace(PTRACE_SETSIGMASK, inf->tid, sizeof(all), &all))
 		return pr_perror("cannot block signals of task %d", inf->tid);
 	inf->set_sigmask = all;
-	regs.rip = inf->code;
-	regs.rbx = table;
-	regs.r12 = n;
-	regs.orig_rax = (uint64_t)-1;	/* no restart on our registers: see infect_syscall */
-	if (ptrace(PTRACE_SETREGS, inf->tid, NULL, &regs))
-		return pr_perror("cannot set registers of task %d", inf->tid);
 	if (ptrace(PTRACE_CONT, inf->tid, NULL, NULL))
 		return pr_perror("cannot resume task %d", inf->tid);
 	return 0;
@@ -371,9 +452,33 @@ int infect_batch_send(struct infect *inf, uint64_t table, const struct infect_ca
 
 int infect_batch_recv(struct infect *inf, uint64_t table, struct infect_call *calls, int n)
 {
-	int r = wait_batch(inf);
+	int r = 0;
 
+	if (inf->heal && !inf->trap_sig) {
+		for (int i = 0; i < n && !r; i++)
+			r = infect_syscall(inf, (long)calls[i].nr, &calls[i].ret, calls[i].args[0],
+					   calls[i].args[1], calls[i].args[2], calls[i].args[3],
+					   calls[i].args[4], calls[i].args[5]);
+		return r;
+	}
+	r = wait_batch(inf);
+	if (!r)
+		fault_point("infect: batch done");
 	return r ? r : infect_read(inf, table, calls, n * sizeof(*calls));
+}
+
+int infect_fork(struct infect *inf, uint64_t *ret)
+{
+	static const uint64_t a[6] = { 0 };
+	int r;
+
+	if (!inf->heal)
+		return infect_syscall(inf, __NR_clone, ret, 0, 0, 0, 0, 0, 0);
+	r = infect_map_code(inf);
+	if (r)
+		return r;
+	return inject_at(inf, inf->code + (infect_fork_entry - infect_batch_code), inf->frame + 8,
+			 __NR_clone, ret, a);
 }
 
 int infect_batch(struct infect *inf, uint64_t table, struct infect_call *calls, int n)
@@ -477,10 +582,14 @@ int infect_stop_send(struct infect *inf)
 			inf->saved_sigmask = mask;
 	}
 	inf->resumed = false;
-	if (ptrace(PTRACE_SETREGS, inf->tid, NULL, &inf->saved))
-		return pr_perror("cannot restore registers of task %d", inf->tid);
+	/* The mask first: a tracer dying in between leaves borrowed
+	 * registers that lead home, never a thread of its own with
+	 * everything blocked. */
 	if (ptrace(PTRACE_SETSIGMASK, inf->tid, sizeof(uint64_t), &inf->saved_sigmask))
 		return pr_perror("cannot restore blocked mask of task %d", inf->tid);
+	fault_point("infect: mask given back");
+	if (ptrace(PTRACE_SETREGS, inf->tid, NULL, &inf->saved))
+		return pr_perror("cannot restore registers of task %d", inf->tid);
 	if (ptrace(PTRACE_INTERRUPT, inf->tid, NULL, NULL))
 		return pr_perror("cannot interrupt task %d", inf->tid);
 	if (ptrace(PTRACE_CONT, inf->tid, NULL, NULL))

@@ -41,7 +41,22 @@ struct infect {
 	int mem_fd;			/* /proc/tid/mem, or -1 */
 	int deferred_sig;		/* a stop signal met during injection */
 	bool started, resumed;
+	bool heal;			/* a frame to return to is in place */
+	int trap_sig;			/* the batch's closing signal */
+	uint64_t frame, heal_ret, heal_sigret;
 };
+
+/* If the tracer dies: with healing on (infect_set_healing), a thread that
+ * criu-lite has borrowed and dies holding finishes the syscall or batch it
+ * was given and returns by rt_sigreturn to exactly the registers, mask and
+ * FPU state it had (infect_heal.h says how). A thread that never left its
+ * stop keeps its own registers: they are set only after its frame is
+ * written, and put back before the mask. When the process lacks the
+ * gadgets it needs (`syscall; ret` and glibc's __restore_rt in a file
+ * mapping) or uses shadow stacks, injection works as without healing and
+ * says so at info level. Off by default: restore builds address spaces
+ * where a frame on the stack may be unmapped under it. */
+void infect_set_healing(bool on);
 
 /* Find a `syscall` instruction (the vdso has one) and save registers. */
 int infect_start(struct infect *inf, pid_t tid);
@@ -55,6 +70,11 @@ int infect_find_syscall(pid_t tid, uint64_t *ip);
  * (negative errno on failure) in *ret. Returns <0 if the injection failed. */
 int infect_syscall(struct infect *inf, long nr, uint64_t *ret, uint64_t a1, uint64_t a2,
 		   uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6);
+/* clone() with exit signal 0 (a fork whose death sends no SIGCHLD). The
+ * child starts with the injected registers; with healing, from the code
+ * page, so that a child that ever runs untraced exits at once instead of
+ * running the parent's code (the parent goes back to its own registers). */
+int infect_fork(struct infect *inf, uint64_t *ret);
 /* Map `len` bytes of anonymous RW scratch memory in the tracee. */
 int infect_map_scratch(struct infect *inf, size_t len);
 

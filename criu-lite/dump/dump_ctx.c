@@ -5,6 +5,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/infect.h"
 #include "criu-lite/dump/dump_ctx.h"
 #include "criu-lite/freeze/signals.h"
 #include "images/clock.h"
@@ -40,6 +41,8 @@ int dump_ctx_open(struct dump_ctx *c)
 {
 	int r;
 
+	/* Every thread we borrow can find its way home if we die. */
+	infect_set_healing(true);
 	c->dirfd = open_images_dir(c->opts->dir);
 	if (c->dirfd < 0)
 		return c->dirfd;
