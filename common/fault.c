@@ -89,6 +89,12 @@ uint64_t fault_core_stall(void)
 	return mode == FAULT_CORE_STALL ? (uint64_t)fault_at : 0;
 }
 
+void fault_off(void)
+{
+	fault_init();
+	mode = FAULT_OFF;
+}
+
 int fault_step(const char *where)
 {
 	return step(where, true);

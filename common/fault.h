@@ -33,4 +33,9 @@ uint64_t fault_core_stall(void);
  * "(die only)", fail@N at it fails nothing. */
 void fault_point(const char *where);
 
+/* No more steps in this process (a helper forked from criu-lite, such as
+ * the dump's guardian, whose work must not be broken by the count it
+ * inherited). */
+void fault_off(void);
+
 #endif

@@ -39,10 +39,16 @@
 #define ALL_BLOCKABLE (~((1ULL << (SIGKILL - 1)) | (1ULL << (SIGSTOP - 1))))
 
 static bool healing;
+static const struct infect_journal *journal;
 
 void infect_set_healing(bool on)
 {
 	healing = on;
+}
+
+void infect_set_journal(const struct infect_journal *j)
+{
+	journal = j;
 }
 
 static int scan_range(int mem_fd, uint64_t start, uint64_t end, uint64_t *ip)
@@ -129,6 +135,8 @@ static void heal_setup(struct infect *inf)
 		return;
 	}
 	inf->heal = true;
+	if (journal)
+		journal->frame(inf->tid, inf->frame);
 	inf->heal_ret = g.syscall_ret;
 	inf->heal_sigret = g.sigreturn;
 	inf->trap_sig = heal_trap_signal(inf->tid);
@@ -287,23 +295,65 @@ int infect_syscall(struct infect *inf, long nr, uint64_t *ret, uint64_t a1, uint
 	return inject_at(inf, inf->syscall_ip, inf->saved.rsp, nr, ret, a);
 }
 
-int infect_map_scratch(struct infect *inf, size_t len)
+/* The middle of the widest gap below the top of user space: far from
+ * every mapping, so the kernel's own placement never lands there. */
+#define USER_TOP 0x7ffffffff000ull	/* 47-bit user space */
+
+static uint64_t pick_hole(pid_t tid, size_t len)
 {
-	uint64_t addr;
+	unsigned long long start, end, prev = 0x10000, best = 0, best_len = 0;
+	char line[512];
+	FILE *maps = procfs_fopen(tid, "maps", PROCFS_QUIET);
+
+	if (!maps)
+		return 0;
+	while (fgets(line, sizeof(line), maps) && sscanf(line, "%llx-%llx", &start, &end) == 2) {
+		if (start > USER_TOP)	/* [vsyscall]: the gap to it is not user space */
+			start = USER_TOP;
+		if (start > prev && start - prev > best_len)
+			best = prev, best_len = start - prev;
+		prev = end > prev ? end : prev;
+	}
+	fclose(maps);
+	if (best_len < 2 * len + (1ull << 20))
+		return 0;
+	return (best + best_len / 2) & ~0xfffull;
+}
+
+static int map_anon(struct infect *inf, size_t len, int prot, const char *what, uint64_t *out)
+{
+	uint64_t hint = journal ? pick_hole(inf->tid, len) : 0, addr;
+	int flags = MAP_PRIVATE | MAP_ANONYMOUS | (hint ? MAP_FIXED_NOREPLACE : 0);
 	int r;
 
-	r = infect_syscall(inf, __NR_mmap, &addr, 0, len, PROT_READ | PROT_WRITE,
-			   MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0);
+	if (hint)
+		journal->mapping(inf->tid, hint, len);
+	r = infect_syscall(inf, __NR_mmap, &addr, hint, len, prot, flags, (uint64_t)-1, 0);
 	if (r)
 		return r;
 	if (addr > (uint64_t)-4096) {
-		pr_err("mmap of %zu scratch bytes in task %d failed: %s", len, inf->tid,
-		       strerror((int)-addr));
+		if (hint)
+			journal->unmapped(inf->tid, hint);
+		pr_err("mmap of %s in task %d failed: %s", what, inf->tid, strerror((int)-addr));
 		return (int)addr;
 	}
-	inf->scratch = addr;
-	inf->scratch_len = len;
+	if (hint && addr != hint) {	/* a kernel that took it as a hint */
+		journal->unmapped(inf->tid, hint);
+		journal->mapping(inf->tid, addr, len);
+	} else if (!hint && journal) {
+		journal->mapping(inf->tid, addr, len);
+	}
+	*out = addr;
 	return 0;
+}
+
+int infect_map_scratch(struct infect *inf, size_t len)
+{
+	int r = map_anon(inf, len, PROT_READ | PROT_WRITE, "scratch memory", &inf->scratch);
+
+	if (!r)
+		inf->scratch_len = len;
+	return r;
 }
 
 /* The batch loop, position-independent so that its bytes can be copied
@@ -372,14 +422,9 @@ int infect_map_code(struct infect *inf)
 
 	if (inf->code)
 		return 0;
-	r = infect_syscall(inf, __NR_mmap, &addr, 0, 4096, PROT_READ | PROT_EXEC,
-			   MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0);
+	r = map_anon(inf, 4096, PROT_READ | PROT_EXEC, "a code page", &addr);
 	if (r)
 		return r;
-	if (addr > (uint64_t)-4096) {
-		pr_err("mmap of a code page in task %d failed: %s", inf->tid, strerror((int)-addr));
-		return (int)addr;
-	}
 	inf->code = addr;
 	/* /proc/PID/mem writes through read-only mappings, like a debugger's
 	 * breakpoints: the page never needs to be writable in the tracee. */
@@ -547,6 +592,8 @@ static int unmap_ours(struct infect *inf)
 		r = infect_syscall(inf, __NR_munmap, &ret, inf->code, 4096, 0, 0, 0, 0);
 		if (!r && ret)
 			r = -EIO;
+		if (!r && journal)
+			journal->unmapped(inf->tid, inf->code);
 		inf->code = 0;
 	}
 	if (inf->scratch) {
@@ -558,6 +605,8 @@ static int unmap_ours(struct infect *inf)
 			       strerror((int)-ret));
 			r = -EIO;
 		}
+		if (!r1 && !ret && journal)
+			journal->unmapped(inf->tid, inf->scratch);
 		inf->scratch = 0;
 	}
 	return r;
@@ -606,6 +655,8 @@ int infect_stop_recv(struct infect *inf)
 		return 0;
 	if (inf->resumed)
 		r = wait_event_stop(inf);
+	if (!r && inf->heal && journal)
+		journal->home(inf->tid);
 	if (inf->deferred_sig)
 		syscall(SYS_tkill, inf->tid, inf->deferred_sig);
 	if (inf->mem_fd >= 0)

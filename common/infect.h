@@ -58,6 +58,20 @@ struct infect {
  * where a frame on the stack may be unmapped under it. */
 void infect_set_healing(bool on);
 
+/* Told of each mapping infect puts in a tracee, before the mmap runs (at
+ * an address picked in advance, MAP_FIXED_NOREPLACE, so that a death
+ * between the mmap and reading its result leaves nothing unknown), and of
+ * each it takes away, after munmap. The dump's guardian keeps these. */
+struct infect_journal {
+	void (*mapping)(pid_t tid, uint64_t addr, uint64_t len);
+	void (*unmapped)(pid_t tid, uint64_t addr);
+	/* A thread's frame is in place (while its rsp is frame or frame + 8
+	 * it is on its way home), and it is back with its registers. */
+	void (*frame)(pid_t tid, uint64_t frame);
+	void (*home)(pid_t tid);
+};
+void infect_set_journal(const struct infect_journal *j);
+
 /* Find a `syscall` instruction (the vdso has one) and save registers. */
 int infect_start(struct infect *inf, pid_t tid);
 /* Same with a known `syscall` instruction address (restore: an address it

@@ -8,6 +8,7 @@
 #include "common/infect.h"
 #include "criu-lite/dump/dump_ctx.h"
 #include "criu-lite/freeze/signals.h"
+#include "criu-lite/survive/guardian.h"
 #include "images/clock.h"
 #include "images/log.h"
 
@@ -59,7 +60,9 @@ int dump_ctx_open(struct dump_ctx *c)
 	/* Not torn down by ^C with the tree frozen or a tracker half set. */
 	dump_hold_signals(&c->oldmask);
 	c->signals_held = true;
-	return 0;
+	/* Before anything is done to the tree: what only a live criu-lite
+	 * could undo is undone by the guardian if it dies (SIGKILL, OOM). */
+	return guardian_start();
 }
 
 static int *fds_new(int n)
@@ -173,4 +176,6 @@ void dump_ctx_done(struct dump_ctx *c, int r)
 	if (c->dirfd >= 0)
 		close(c->dirfd);
 	c->dirfd = -1;
+	/* a tracker left armed is the images' (pre-dump, --track-mem) */
+	guardian_stop(!r);
 }

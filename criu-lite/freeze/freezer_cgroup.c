@@ -220,16 +220,21 @@ static void wait_a_little(const char *dir, int v2)
 	close(pfd.fd);
 }
 
+int fcg_frozen_before(const char *dir, int v2)
+{
+	char buf[64];
+
+	if (v2)
+		return !read_attr(dir, "cgroup.freeze", buf, sizeof(buf)) && buf[0] == '1';
+	return is_frozen(dir, v2);
+}
+
 int fcg_freeze(const char *dir, int v2, int *was_frozen)
 {
 	long deadline = mono_ms() + FREEZE_TIMEOUT_MS;
-	char buf[64];
 	int r;
 
-	if (v2)
-		*was_frozen = !read_attr(dir, "cgroup.freeze", buf, sizeof(buf)) && buf[0] == '1';
-	else
-		*was_frozen = is_frozen(dir, v2);
+	*was_frozen = fcg_frozen_before(dir, v2);
 	r = write_attr(dir, v2 ? "cgroup.freeze" : "freezer.state", v2 ? "1" : "FROZEN");
 	if (r)
 		return r;

@@ -18,6 +18,8 @@ int fcg_procs(const char *dir, pid_t **pids, int *nr);
 /* Freeze and wait (bounded) until the kernel says frozen. *was_frozen tells
  * whether someone else had frozen it already. */
 int fcg_freeze(const char *dir, int v2, int *was_frozen);
+/* What fcg_freeze would say in *was_frozen, asked before it runs. */
+int fcg_frozen_before(const char *dir, int v2);
 int fcg_thaw(const char *dir, int v2);
 
 #endif

@@ -23,6 +23,7 @@
 #include "criu-lite/freeze/freezer_cgroup.h"
 #include "criu-lite/freeze/seize.h"
 #include "criu-lite/freeze/seize_scan.h"
+#include "criu-lite/survive/guardian.h"
 #include "images/clock.h"
 #include "images/log.h"
 
@@ -521,6 +522,10 @@ static int freeze_and_seize(struct dump_tree *tree)
 	int r;
 
 	if (tree->used == FREEZER_CGROUP) {
+		/* Told before the write: frozen by us and left so by our death
+		 * would stay frozen after the tracees are detached. */
+		tree->guard_note = guardian_note_cgroup(tree->cgroup, tree->cgroup_v2,
+							fcg_frozen_before(tree->cgroup, tree->cgroup_v2));
 		r = fcg_freeze(tree->cgroup, tree->cgroup_v2, &tree->cgroup_was_frozen);
 		if (r)
 			return r;
@@ -571,8 +576,11 @@ int seize_tree(pid_t root, const struct seize_opts *opts, struct dump_tree *tree
 	boost(true);
 	tree->freeze_start_ns = mono_ns();
 	if (tree->used == FREEZER_SIGSTOP)
-		for (int i = 0; i < tree->nr_procs; i++)
+		for (int i = 0; i < tree->nr_procs; i++) {
+			if (tree->procs[i].state != 'T')
+				tree->procs[i].guard_note = guardian_note_sigcont(tree->procs[i].pid);
 			kill(tree->procs[i].pid, SIGSTOP);
+		}
 	r = freeze_and_seize(tree);
 	ptree_cache_free();
 	if (r < 0)
@@ -708,6 +716,9 @@ void seize_release(struct dump_tree *tree, enum release_mode mode)
 		wait_group_stopped(tree);
 	if (tree->used == FREEZER_CGROUP && tree->cgroup_was_frozen && mode != RELEASE_KILL)
 		fcg_freeze(tree->cgroup, tree->cgroup_v2, &tree->cgroup_was_frozen);
+	for (int n = 0; n < tree->nr_procs; n++)
+		guardian_clear(tree->procs[n].guard_note);
+	guardian_clear(tree->guard_note);
 	boost(false);
 	pr_debug("tree released (%s)", mode == RELEASE_RUN ? "running" :
 		 mode == RELEASE_STOPPED ? "stopped" : "killed");

@@ -27,6 +27,7 @@ struct dump_proc {
 	char *thread_state;	/* per tid: stat state before the freeze */
 	unsigned char *thread_flags;	/* per tid: seize.c's bookkeeping */
 	int cap_threads;
+	int guard_note;		/* the guardian's: SIGCONT it if we die */
 };
 
 struct dump_tree {
@@ -37,6 +38,7 @@ struct dump_tree {
 	int cgroup_v2;
 	int cgroup_was_frozen;		/* frozen before we came: frozen again at release */
 	int cap_procs;
+	int guard_note;			/* the guardian's: the cgroup's state back */
 	bool released;
 	uint64_t freeze_start_ns;	/* CLOCK_MONOTONIC as the first thread was asked to stop */
 	pid_t *gone;			/* seize.c: exited while being seized */

@@ -15,6 +15,7 @@
 #include "common/pagemap_scan.h"
 #include "common/procfs.h"
 #include "criu-lite/freeze/seize.h"
+#include "criu-lite/survive/guardian.h"
 #include "criu-lite/incremental/track_mem.h"
 #include "images/log.h"
 
@@ -236,13 +237,18 @@ int track_protect(pid_t pid, const struct vma_list *vl)
 	return r;
 }
 
+/* Journalled with the guardian until criu-lite is done: a tracker whose
+ * pre-dump never completed is closed if criu-lite dies. */
 static int make_uffd(struct infect *inf, pid_t pid, uint64_t *fd)
 {
+	int note = guardian_note_fd(pid, -1);
 	int r = infect_syscall(inf, __NR_userfaultfd, fd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY,
 			       0, 0, 0, 0, 0);
 
 	if (!r && (int64_t)*fd == -EINVAL)	/* before 5.11: no user-mode-only flag */
 		r = infect_syscall(inf, __NR_userfaultfd, fd, O_CLOEXEC | O_NONBLOCK, 0, 0, 0, 0, 0);
+	if (!r && (int64_t)*fd >= 0)
+		guardian_renote_fd(note, pid, (int)*fd);
 	if (!r && (int64_t)*fd < 0) {
 		pr_err("userfaultfd() inside %d failed: %s", pid, strerror((int)-(int64_t)*fd));
 		r = (int)(int64_t)*fd;

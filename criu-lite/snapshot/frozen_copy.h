@@ -24,6 +24,7 @@ struct snap_proc {
 	bool *done;		/* per VMA of vl: already copied there */
 	struct vma_list vl;	/* the original's VMAs at the freeze */
 	uint64_t frozen_bytes;	/* copied while frozen */
+	int guard_note;		/* the guardian's: kill and reap a copy if we die */
 };
 
 /* A VMA whose pages fork does not copy consistently (see above). */

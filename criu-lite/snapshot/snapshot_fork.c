@@ -18,6 +18,7 @@
 
 #include "common/infect.h"
 #include "common/procfs.h"
+#include "criu-lite/survive/guardian.h"
 #include "criu-lite/memory/mem.h"
 #include "criu-lite/snapshot/snap_src.h"
 #include "criu-lite/snapshot/snapshot_fork.h"
@@ -83,9 +84,12 @@ static int fork_copy(struct snap_proc *s, pid_t leader)
 	if (ptrace(PTRACE_SETOPTIONS, leader, NULL,
 		   (void *)(long)(PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK)))
 		return pr_perror("cannot set ptrace options of %d", leader);
+	/* Before the clone: a copy made as criu-lite dies is killed and
+	 * reaped by the guardian, even one whose pid we never read. */
+	s->guard_note = guardian_note_copy(s->pid, 0);
 	r = infect_start(&inf, leader);
 	if (!r)
-		r = infect_syscall(&inf, __NR_clone, &ret, 0, 0, 0, 0, 0, 0);
+		r = infect_fork(&inf, &ret);
 	r2 = infect_stop(&inf);
 	ptrace(PTRACE_SETOPTIONS, leader, NULL, NULL);
 	r = r ? r : r2;
@@ -215,5 +219,7 @@ void snap_drop(struct snap_proc *s)
 		reap_in_original(s);
 		s->copy = 0;
 	}
+	guardian_clear(s->guard_note);
+	s->guard_note = 0;
 	snap_proc_free(s);
 }

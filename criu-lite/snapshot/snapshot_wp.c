@@ -15,6 +15,7 @@
 #include <valgrind/memcheck.h>
 
 #include "common/infect.h"
+#include "criu-lite/survive/guardian.h"
 #include "common/pagemap_scan.h"
 #include "common/procfs.h"
 #include "criu-lite/snapshot/snapshot_wp.h"
@@ -54,11 +55,15 @@ static void wp_init(struct wp_proc *w, pid_t pid)
 static int inject_uffd(struct wp_proc *w, pid_t tid)
 {
 	struct infect inf;
-	uint64_t fd = (uint64_t)-1, ignored;
-	int r = infect_start(&inf, tid), pidfd;
+	uint64_t fd = (uint64_t)-1, ignored = 1;
+	int r = infect_start(&inf, tid), pidfd, note = 0;
 
 	if (!r)
+		note = guardian_note_fd(w->s.pid, -1);
+	if (!r)
 		r = infect_syscall(&inf, __NR_userfaultfd, &fd, O_CLOEXEC | O_NONBLOCK, 0, 0, 0, 0, 0);
+	if (!r && (int64_t)fd >= 0)
+		note = guardian_renote_fd(note, w->s.pid, (int)fd);
 	if (!r && (int64_t)fd < 0) {
 		pr_err("--snapshot wp: userfaultfd() inside %d failed: %s%s", w->s.pid,
 		       strerror((int)-(int64_t)fd),
@@ -76,6 +81,8 @@ static int inject_uffd(struct wp_proc *w, pid_t tid)
 	}
 	if ((int64_t)fd >= 0 && inf.started)
 		infect_syscall(&inf, __NR_close, &ignored, fd, 0, 0, 0, 0, 0);
+	if (!ignored || (int64_t)fd < 0)
+		guardian_clear(note);
 	if (inf.started && infect_stop(&inf) && !r)
 		r = -EIO;
 	return r;

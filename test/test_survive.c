@@ -1,0 +1,265 @@
+/* Issue 15's sweep: for each mode of dump, criu-lite is told to die
+ * (SIGKILL, as an OOM kill) and, apart, to fail at each of its steps in
+ * turn (CRIU_LITE_FAULT, common/fault.h), against survive_check, a target
+ * that checks its own registers, memory and counter. After each run the
+ * target must be as a user would want it: running, untraced, not stopped,
+ * the same maps, fds, children and blocked masks as before, still counting
+ * right, its cgroup not frozen.
+ *
+ * `make test` runs an evenly spread subset of the steps (SUBSET per mode
+ * and kind); CRIU_LITE_SWEEP=all (`make faults`) runs every step. Each
+ * mode prints "sweep MODE: die R runs H harmed, fail R runs H harmed". */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include "test/helpers.h"
+
+#define SUBSET 6
+#define MAX_STEPS 512
+#define SNAP_LEN (1 << 16)
+
+struct mode {
+	const char *name, *verb, *a0, *a1;
+	bool cgroup;
+};
+
+static const struct mode modes[] = {
+	{ "default", "dump", NULL, NULL, false },
+	{ "cgroup", "dump", "--freezer", "cgroup", true },
+	{ "sigstop", "dump", "--freezer", "sigstop", false },
+	{ "fork", "dump", "--snapshot", "fork", false },
+	{ "wp", "dump", "--snapshot", "wp", false },
+	{ "track", "pre-dump", "--track-mem", NULL, false },
+};
+
+static char dir[256], cg[256];
+static pid_t victim;
+
+static void fini(void)
+{
+	test_cleanup(&victim, dir);
+	for (int i = 0; cg[0] && i < 500 && rmdir(cg); i++)
+		usleep(10000);	/* killed: it leaves the cgroup as it is reaped */
+	cg[0] = 0;
+}
+
+/* What the target's state is made of, as text to compare. */
+static void snapshot(pid_t pid, char *out, size_t len)
+{
+	char path[400], buf[SNAP_LEN / 2], link[256];
+	size_t used = 0;
+	struct dirent *e;
+	FILE *f;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	f = fopen(path, "re");
+	cr_assert(f, "target %d gone", pid);
+	used = fread(out, 1, len / 2, f);
+	fclose(f);
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	d = opendir(path);
+	while (d && (e = readdir(d))) {
+		ssize_t k;
+
+		snprintf(path, sizeof(path), "/proc/%d/fd/%s", pid, e->d_name);
+		k = readlink(path, link, sizeof(link) - 1);
+		link[k > 0 ? k : 0] = 0;
+		used += snprintf(out + used, len - used, "fd %s %s\n", e->d_name, k > 0 ? link : "");
+	}
+	if (d)
+		closedir(d);
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	d = opendir(path);
+	while (d && (e = readdir(d))) {
+		pid_t tid = atoi(e->d_name);
+		int fd;
+		ssize_t k;
+
+		if (tid <= 0)
+			continue;
+		cr_assert(proc_status_field(tid, "SigBlk", buf, sizeof(buf)));
+		used += snprintf(out + used, len - used, "thread %d blocked %s\n", tid, buf);
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/children", pid, tid);
+		fd = open(path, O_RDONLY);
+		k = fd < 0 ? 0 : read(fd, buf, sizeof(buf) - 1);
+		if (fd >= 0)
+			close(fd);
+		buf[k > 0 ? k : 0] = 0;
+		used += snprintf(out + used, len - used, "thread %d children %s\n", tid, buf);
+	}
+	if (d)
+		closedir(d);
+}
+
+static void own_cgroup(pid_t pid)
+{
+	char path[300];
+	FILE *f;
+
+	snprintf(cg, sizeof(cg), "/sys/fs/cgroup/unified/criu-lite-survive-%d-%d", getpid(), pid);
+	cr_assert_eq(mkdir(cg, 0755), 0, "mkdir %s: %m", cg);
+	snprintf(path, sizeof(path), "%s/cgroup.procs", cg);
+	f = fopen(path, "we");
+	cr_assert(f);
+	fprintf(f, "%d\n", pid);
+	cr_assert_eq(fclose(f), 0);
+}
+
+/* The steps a run of `m` goes through, from CRIU_LITE_FAULT=list, on a
+ * target of its own (a pre-dump leaves its tracker in it); die_only[k]
+ * for those that fail@ cannot break. */
+static int count_steps(const struct mode *m, bool *die_only)
+{
+	static char err[1 << 17];
+	struct target t;
+	char pidstr[16];
+	int n = 0;
+
+	target_start(&t, "survive_check", NULL);
+	victim = t.pid;
+	snprintf(pidstr, sizeof(pidstr), "%d", t.pid);
+	if (m->cgroup)
+		own_cgroup(t.pid);
+	setenv("CRIU_LITE_FAULT", "list", 1);
+	make_tmpdir(dir, sizeof(dir), "survive");
+	cr_assert_eq(run_criu_lite(err, sizeof(err), m->verb, "-t", pidstr, "-D", dir, m->a0,
+				   m->a1, NULL),
+		     0, "%s with fault listing failed: %s", m->name, err);
+	for (char *s = err; n < MAX_STEPS && (s = strstr(s, "fault step ")); s++) {
+		char *eol = strchr(s, '\n');
+
+		die_only[++n] = eol && eol - s > 10 && !strncmp(eol - 10, "(die only)", 10);
+	}
+	fini();
+	return n;
+}
+
+static void drain(struct target *t)
+{
+	char line[256];
+
+	while (target_read_line(t, line, sizeof(line), 0))
+		;
+}
+
+/* Empty if unharmed, else what is wrong. */
+static void harm(struct target *t, const char *before, char *why, size_t len)
+{
+	static char now[SNAP_LEN];
+	char line[320], buf[512];
+	int ticks = 0;
+
+	why[0] = 0;
+	if (!proc_threads_untraced(t->pid, false, why, len))
+		return;
+	snapshot(t->pid, now, sizeof(now));
+	if (strcmp(before, now)) {
+		snprintf(why, len, "state changed:\n--- before\n%.*s--- after\n%.*s",
+			 (int)(len / 2 - 64), before, (int)(len / 2 - 64), now);
+		return;
+	}
+	while (ticks < 2) {
+		if (!target_read_line(t, line, sizeof(line), WAIT_MS)) {
+			snprintf(why, len, "stopped counting");
+			return;
+		}
+		if (!strncmp(line, "ERR", 3)) {
+			snprintf(why, len, "target says %s", line);
+			return;
+		}
+		ticks += !strncmp(line, "TICK", 4);
+	}
+	if (cg[0]) {
+		snprintf(line, sizeof(line), "%s/cgroup.events", cg);
+		FILE *f = fopen(line, "re");
+
+		buf[f ? fread(buf, 1, sizeof(buf) - 1, f) : 0] = 0;
+		if (f)
+			fclose(f);
+		if (!strstr(buf, "frozen 0"))
+			snprintf(why, len, "cgroup left frozen: %s", buf);
+	}
+}
+
+/* Steps to run: all, or SUBSET evenly spread over those that apply. */
+static int pick(int n, const bool *die_only, bool fail, int *out)
+{
+	int cand[MAX_STEPS + 1], nc = 0, k = 0;
+	bool all = getenv("CRIU_LITE_SWEEP") && !strcmp(getenv("CRIU_LITE_SWEEP"), "all");
+
+	for (int s = 1; s <= n; s++)
+		if (!fail || !die_only[s])
+			cand[nc++] = s;
+	if (all || nc <= SUBSET) {
+		memcpy(out, cand, nc * sizeof(*cand));
+		return nc;
+	}
+	for (k = 0; k < SUBSET; k++)
+		out[k] = cand[(k * (nc - 1)) / (SUBSET - 1)];
+	return k;
+}
+
+static void sweep(const struct mode *m)
+{
+	static char before[SNAP_LEN], err[1 << 16], harmed_list[4096];
+	static bool die_only[MAX_STEPS + 1];
+	static int steps[MAX_STEPS + 1];
+	struct target t;
+	char pidstr[16], env[32], why[SNAP_LEN + 128];
+	int n = count_steps(m, die_only), runs[2] = { 0 }, harmed[2] = { 0 };
+
+	cr_assert_geq(n, 4, "%s: too few steps (%d)", m->name, n);
+	target_start(&t, "survive_check", NULL);
+	victim = t.pid;
+	snprintf(pidstr, sizeof(pidstr), "%d", t.pid);
+	if (m->cgroup)
+		own_cgroup(t.pid);
+	snapshot(t.pid, before, sizeof(before));
+	harmed_list[0] = 0;
+	for (int kind = 0; kind < 2; kind++) {
+		int k = pick(n, die_only, kind == 1, steps);
+
+		for (int i = 0; i < k; i++) {
+			int rc;
+
+			snprintf(env, sizeof(env), "%s@%d", kind ? "fail" : "die", steps[i]);
+			setenv("CRIU_LITE_FAULT", env, 1);
+			make_tmpdir(dir, sizeof(dir), "survive");
+			drain(&t);
+			rc = run_criu_lite(err, sizeof(err), m->verb, "-t", pidstr, "-D", dir, m->a0,
+					   m->a1, NULL);
+			rm_rf(dir);
+			dir[0] = 0;
+			runs[kind]++;
+			harm(&t, before, why, sizeof(why));
+			if (!why[0] && kind == 0 && rc != 128 + SIGKILL)
+				snprintf(why, sizeof(why), "criu-lite did not die (%d): %s", rc, err);
+			if (!why[0] && kind == 1 && (rc == 0 || !strstr(err, "fault injected")))
+				snprintf(why, sizeof(why), "the run did not fail (%d): %s", rc, err);
+			if (why[0]) {
+				harmed[kind]++;
+				fprintf(stderr, "sweep %s %s: %s\n%s\n", m->name, env, why, err);
+				snprintf(harmed_list + strlen(harmed_list),
+					 sizeof(harmed_list) - strlen(harmed_list), " %s", env);
+			}
+		}
+	}
+	fprintf(stderr, "sweep %s: %d steps; die %d runs %d harmed, fail %d runs %d harmed\n",
+		m->name, n, runs[0], harmed[0], runs[1], harmed[1]);
+	cr_assert_eq(harmed[0] + harmed[1], 0, "%s: harmed at%s", m->name, harmed_list);
+}
+
+Test(survive, default_freezer, .fini = fini, .timeout = 900) { sweep(&modes[0]); }
+Test(survive, cgroup_freezer, .fini = fini, .timeout = 900) { sweep(&modes[1]); }
+Test(survive, sigstop_freezer, .fini = fini, .timeout = 900) { sweep(&modes[2]); }
+Test(survive, snapshot_fork, .fini = fini, .timeout = 900) { sweep(&modes[3]); }
+Test(survive, snapshot_wp, .fini = fini, .timeout = 900) { sweep(&modes[4]); }
+Test(survive, predump_track_mem, .fini = fini, .timeout = 900) { sweep(&modes[5]); }
