@@ -51,6 +51,13 @@ void infect_set_journal(const struct infect_journal *j)
 	journal = j;
 }
 
+static int (*unprotect)(pid_t tid, uint64_t addr, uint64_t len);
+
+void infect_set_unprotect(int (*fn)(pid_t tid, uint64_t addr, uint64_t len))
+{
+	unprotect = fn;
+}
+
 static int scan_range(int mem_fd, uint64_t start, uint64_t end, uint64_t *ip)
 {
 	unsigned char buf[4096];
@@ -128,7 +135,7 @@ static void heal_setup(struct infect *inf)
 
 	if (!r)
 		r = heal_write_frame(inf->tid, inf->mem_fd, &inf->saved, inf->saved_sigmask, &g,
-				     &inf->frame);
+				     unprotect, &inf->frame);
 	if (r) {
 		pr_info("task %d: injecting without a way back if criu-lite dies (%s)", inf->tid,
 			r == -ENOENT ? "no syscall;ret and rt_sigreturn gadgets" : strerror(-r));

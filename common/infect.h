@@ -72,6 +72,12 @@ struct infect_journal {
 };
 void infect_set_journal(const struct infect_journal *j);
 
+/* Memory that a userfaultfd of ours write-protects (--snapshot wp)
+ * refuses writes through /proc/PID/mem (a remote fault is not sent to a
+ * handler): infect asks this to lift the protection of [addr, addr + len)
+ * of tid before it puts the thread's frame there. 0 when lifted. */
+void infect_set_unprotect(int (*fn)(pid_t tid, uint64_t addr, uint64_t len));
+
 /* Find a `syscall` instruction (the vdso has one) and save registers. */
 int infect_start(struct infect *inf, pid_t tid);
 /* Same with a known `syscall` instruction address (restore: an address it

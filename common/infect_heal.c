@@ -209,8 +209,14 @@ static int read_xstate(pid_t tid, unsigned char **out, size_t *len)
 	return 0;
 }
 
+static bool put(int mem_fd, const void *buf, size_t len, uint64_t at)
+{
+	return pwrite(mem_fd, buf, len, (off_t)at) == (ssize_t)len;
+}
+
 int heal_write_frame(pid_t tid, int mem_fd, const struct user_regs_struct *regs, uint64_t mask,
-		     const struct heal_gadgets *g, uint64_t *frame)
+		     const struct heal_gadgets *g,
+		     int (*unprotect)(pid_t tid, uint64_t addr, uint64_t len), uint64_t *frame)
 {
 	struct heal_frame f = { 0 };
 	unsigned char *xs;
@@ -231,9 +237,13 @@ int heal_write_frame(pid_t tid, int mem_fd, const struct user_regs_struct *regs,
 	fill_regs(f.sc, regs);
 	f.sc[SC_FPSTATE] = fp;
 	f.uc_sigmask = mask;
-	if (pwrite(mem_fd, xs, xlen, (off_t)fp) != (ssize_t)xlen ||
-	    pwrite(mem_fd, &f, sizeof(f), (off_t)fr) != (ssize_t)sizeof(f))
-		r = -EFAULT;	/* a stack too small for a signal frame */
+	if (!put(mem_fd, xs, xlen, fp) || !put(mem_fd, &f, sizeof(f), fr)) {
+		/* write-protected (retried once lifted), or a stack too small
+		 * for a signal frame */
+		if (!unprotect || unprotect(tid, fr, fp + xlen - fr) ||
+		    !put(mem_fd, xs, xlen, fp) || !put(mem_fd, &f, sizeof(f), fr))
+			r = -EFAULT;
+	}
 	free(xs);
 	if (!r)
 		*frame = fr;

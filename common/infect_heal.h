@@ -32,13 +32,15 @@ struct heal_gadgets {
  * match a `call`. Cached per mapping and checked by its bytes each time. */
 int heal_find_gadgets(pid_t tid, int mem_fd, struct heal_gadgets *g);
 
-/* Write tid's frame below its red zone: regs (with a syscall interrupted by
+/* Write tid's frame below its red zone (if refused, once more after
+ * `unprotect`, when given, lifted a write protection there): regs (with a syscall interrupted by
  * -ERESTART* set to run again, as the kernel does when no handler runs),
  * mask and its xsave state; the first word points at g->sigreturn. *frame
  * is its address: rsp for a `syscall; ret` gadget, frame + 8 for a plain
  * `rt_sigreturn`. */
 int heal_write_frame(pid_t tid, int mem_fd, const struct user_regs_struct *regs, uint64_t mask,
-		     const struct heal_gadgets *g, uint64_t *frame);
+		     const struct heal_gadgets *g,
+		     int (*unprotect)(pid_t tid, uint64_t addr, uint64_t len), uint64_t *frame);
 
 /* A signal that, sent to tid untraced, the kernel drops at once (ignored,
  * neither blocked nor pending, without side effects as SIGCONT has): the

@@ -289,6 +289,10 @@ static int after_thaw(struct dump_ctx *c)
 		mem_yield(c->wp ? YIELD_IDLE : YIELD_NICE);
 	for (int n = 0; !r && c->snap && n < c->tree.nr_procs; n++)
 		r = snap_dump_mem(&c->snap[n], c->dirfd, &c->stats);
+	/* The copies go before the images are declared complete: one left as
+	 * a zombie of the tree fails the dump. */
+	for (int n = 0; !r && c->snap && n < c->tree.nr_procs; n++)
+		r = snap_drop(&c->snap[n]);
 	for (int n = 0; !r && c->wp && n < c->tree.nr_procs; n++)
 		r = wp_dump_mem(c->wp[n], c->dirfd, &c->stats);
 	mem_yield(YIELD_OFF);

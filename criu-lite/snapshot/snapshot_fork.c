@@ -97,10 +97,12 @@ static int fork_copy(struct snap_proc *s, pid_t leader)
 		pr_err("fork() inside %d failed: %s", s->pid, strerror((int)-(int64_t)ret));
 		r = (int64_t)ret < 0 ? (int)(int64_t)ret : -EIO;
 	}
-	if (r)
+	if ((int64_t)ret <= 0)
 		return r;
+	/* Made, even if what came after failed: ours to kill and reap. */
 	s->copy_ns = (pid_t)ret;
-	r = wait_copy(s);
+	r2 = wait_copy(s);
+	r = r ? r : r2;
 	if (!r)
 		pr_info("process %d forked its snapshot copy %d in %.1f ms", s->pid, s->copy,
 			(mono_ns() - t0) / 1e6);
@@ -179,8 +181,9 @@ int snap_dump_mem(struct snap_proc *s, int dirfd, struct dump_stats *st)
 }
 
 /* The copy's zombie belongs to the original: reap it there, through a
- * wait4 injected into its leader, stopped for just that. */
-static void reap_in_original(struct snap_proc *s)
+ * wait4 injected into its leader, stopped for just that. False if it may
+ * be left (the guardian tries again). */
+static bool reap_in_original(struct snap_proc *s)
 {
 	struct infect inf;
 	uint64_t ret = 0;
@@ -189,7 +192,7 @@ static void reap_in_original(struct snap_proc *s)
 	if (ptrace(PTRACE_SEIZE, s->pid, NULL, NULL)) {
 		/* Gone: its children went to a reaper, which waits for them. */
 		pr_debug("snapshot: %d is gone, its copy is reaped elsewhere", s->pid);
-		return;
+		return true;
 	}
 	r = ptrace(PTRACE_INTERRUPT, s->pid, NULL, NULL) ? -errno : seize_wait_stop(s->pid);
 	if (!r) {
@@ -201,25 +204,34 @@ static void reap_in_original(struct snap_proc *s)
 			r = -EIO;
 	}
 	ptrace(PTRACE_DETACH, s->pid, NULL, NULL);
-	if (r || ret != (uint64_t)s->copy_ns)
+	if (r || ret != (uint64_t)s->copy_ns) {
 		pr_warn("process %d may keep the zombie of its snapshot copy %d (%d, %lld)", s->pid,
 			s->copy_ns, r, (long long)ret);
+		return false;
+	}
+	return true;
 }
 
-void snap_drop(struct snap_proc *s)
+int snap_drop(struct snap_proc *s)
 {
+	int r = 0;
+
 	if (!s->pid)
-		return;		/* never taken */
+		return 0;	/* never taken */
 	if (s->copy > 0) {
 		int st;
 
 		kill(s->copy, SIGKILL);
 		while (waitpid(s->copy, &st, __WALL) > 0 && WIFSTOPPED(st))
 			;
-		reap_in_original(s);
+		if (!reap_in_original(s)) {
+			s->guard_note = 0;	/* kept: the guardian reaps it */
+			r = -ECHILD;
+		}
 		s->copy = 0;
 	}
 	guardian_clear(s->guard_note);
 	s->guard_note = 0;
 	snap_proc_free(s);
+	return r;
 }

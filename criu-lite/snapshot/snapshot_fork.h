@@ -27,7 +27,8 @@ int snap_take(struct snap_proc *s, const struct dump_proc *p, const struct vma_l
 /* Tree running again: mm, pagemap and pages images of s->pid from the copy. */
 int snap_dump_mem(struct snap_proc *s, int dirfd, struct dump_stats *st);
 
-/* Kill and reap the copy (safe on a failed or empty snap_proc), free all. */
-void snap_drop(struct snap_proc *s);
+/* Kill and reap the copy (safe on a failed or empty snap_proc), free all.
+ * -ECHILD if its zombie may stay (the guardian tries once more). */
+int snap_drop(struct snap_proc *s);
 
 #endif

@@ -15,10 +15,10 @@
 #include <valgrind/memcheck.h>
 
 #include "common/infect.h"
-#include "criu-lite/survive/guardian.h"
 #include "common/pagemap_scan.h"
 #include "common/procfs.h"
 #include "criu-lite/snapshot/snapshot_wp.h"
+#include "criu-lite/survive/guardian.h"
 #include "images/clock.h"
 #include "images/log.h"
 
@@ -45,6 +45,42 @@ static void wp_init(struct wp_proc *w, pid_t pid)
 	w->s.frozen_fd = -1;
 	w->uffd = w->stop_fd = w->mem_fd = -1;
 	pthread_mutex_init(&w->mu, NULL);
+}
+
+/* The processes whose memory our userfaultfds write-protect: infect
+ * lifts the protection of a thread's stack there before it writes the
+ * thread's frame (infect_set_unprotect). Only while armed, not saving:
+ * injections come before the snapshot is taken. */
+static struct wp_proc *armed[64];
+
+static int unprotect_for_infect(pid_t tid, uint64_t addr, uint64_t len)
+{
+	uint64_t a = addr & ~4095ull, end = (addr + len + 4095) & ~4095ull;
+	char path[64];
+	int r = -ENOENT;
+
+	for (size_t i = 0; i < sizeof(armed) / sizeof(*armed) && r == -ENOENT; i++) {
+		struct wp_proc *w = armed[i];
+		struct uffdio_writeprotect wp = { .range = { a, end - a }, .mode = 0 };
+
+		snprintf(path, sizeof(path), "/proc/%d/task/%d", w ? w->s.pid : 0, tid);
+		if (!w || access(path, F_OK))
+			continue;
+		pthread_mutex_lock(&w->mu);
+		r = w->phase != WPP_ARMED ? -EBUSY : ioctl(w->uffd, UFFDIO_WRITEPROTECT, &wp) ? -errno : 0;
+		pthread_mutex_unlock(&w->mu);
+	}
+	return r;
+}
+
+static void set_armed(struct wp_proc *w, bool on)
+{
+	for (size_t i = 0; i < sizeof(armed) / sizeof(*armed); i++)
+		if (on ? !armed[i] : armed[i] == w) {
+			armed[i] = on ? w : NULL;
+			break;
+		}
+	infect_set_unprotect(unprotect_for_infect);
 }
 
 /* A userfaultfd created inside the process (it belongs to that mm), taken
@@ -74,13 +110,19 @@ static int inject_uffd(struct wp_proc *w, pid_t tid)
 	if (!r) {
 		pidfd = (int)syscall(SYS_pidfd_open, w->s.pid, 0);
 		w->uffd = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, (int)fd, 0);
+		if (w->uffd >= 0)
+			set_armed(w, true);
 		if (w->uffd < 0)
 			r = pr_perror("cannot take the userfaultfd out of %d", w->s.pid);
 		if (pidfd >= 0)
 			close(pidfd);
 	}
-	if ((int64_t)fd >= 0 && inf.started)
-		infect_syscall(&inf, __NR_close, &ignored, fd, 0, 0, 0, 0, 0);
+	/* Not closed there: the dump fails (the guardian closes it). */
+	if ((int64_t)fd >= 0 && inf.started) {
+		int rc = infect_syscall(&inf, __NR_close, &ignored, fd, 0, 0, 0, 0, 0);
+
+		r = r ? r : rc;
+	}
 	if (!ignored || (int64_t)fd < 0)
 		guardian_clear(note);
 	if (inf.started && infect_stop(&inf) && !r)
@@ -453,6 +495,7 @@ void wp_drop(struct wp_proc *w)
 	pthread_mutex_lock(&w->mu);
 	w->phase = WPP_DONE;
 	pthread_mutex_unlock(&w->mu);
+	set_armed(w, false);
 	if (w->uffd >= 0)
 		unregister_all(w);
 	wp_handler_stop(w);

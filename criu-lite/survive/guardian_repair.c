@@ -161,7 +161,7 @@ static void reap_copy(pid_t parent, pid_t tid, pid_t copy)
 
 static void set_cgroup(const struct gj_rec *c)
 {
-	char path[300];
+	char path[sizeof(c->path) + 16];
 	const char *val = c->flag ? (c->a ? "1" : "0") : (c->a ? "FROZEN" : "THAWED");
 	int fd;
 
@@ -194,9 +194,10 @@ static void undo_one(pid_t tid, const struct gj_rec *c)
 
 /* Everything to undo inside one process, in one hold of all its threads,
  * none of them inside a mapping of ours. */
-static void undo_in(pid_t pid, const struct gj_rec *recs, int n, const pid_t *copies,
-		    const pid_t *parents, int nc)
+static void undo_in(pid_t pid, const struct gj_rec *recs, int n)
 {
+	pid_t copies[64];
+	int nc = 0;
 	static struct gh_hold h;
 	static uint64_t ranges[64][2], frames[GH_MAX_THREADS][2];
 	struct gh_busy busy = { (const uint64_t (*)[2])ranges, 0, (const uint64_t (*)[2])frames, 0 };
@@ -215,9 +216,13 @@ static void undo_in(pid_t pid, const struct gj_rec *recs, int n, const pid_t *co
 		pr_warn("guardian: cannot hold %d to clean it up: %s", pid, strerror(-r));
 		return;
 	}
+	/* Once held, not before: a thread on its way home may be making a
+	 * copy yet (its clone, given before criu-lite died). */
+	for (int i = 0; i < n; i++)
+		if (recs[i].kind == GJ_COPY && recs[i].pid == pid)
+			nc += kill_copies(&recs[i], copies + nc, 64 - nc);
 	for (int i = 0; i < nc; i++)
-		if (parents[i] == pid)
-			reap_copy(pid, h.tids[0], copies[i]);
+		reap_copy(pid, h.tids[0], copies[i]);
 	for (int i = 0; i < n; i++)
 		if (recs[i].pid == pid)
 			undo_one(h.tids[0], &recs[i]);
@@ -231,8 +236,7 @@ static bool needs_hold(const struct gj_rec *c)
 
 void gj_repair(struct gj_rec *recs, int n, bool died)
 {
-	pid_t copies[64], parents[64];
-	int nc = 0, left = 0;
+	int left = 0;
 
 	for (int i = 0; i < n; i++)
 		left += recs[i].kind != GJ_FRAME;
@@ -240,14 +244,6 @@ void gj_repair(struct gj_rec *recs, int n, bool died)
 		return;
 	pr_warn("guardian: %s; undoing what it left", died ? "criu-lite died mid-dump"
 							   : "criu-lite could not undo all");
-	for (int i = 0; i < n; i++)
-		if (recs[i].kind == GJ_COPY) {
-			int k = kill_copies(&recs[i], copies + nc, 64 - nc);
-
-			for (int j = nc; j < nc + k; j++)
-				parents[j] = recs[i].pid;
-			nc += k;
-		}
 	for (int i = 0; i < n; i++)
 		if (recs[i].kind == GJ_CGROUP)
 			set_cgroup(&recs[i]);
@@ -263,6 +259,6 @@ void gj_repair(struct gj_rec *recs, int n, bool died)
 		for (int j = 0; j < i && !seen; j++)
 			seen = needs_hold(&recs[j]) && recs[j].pid == recs[i].pid;
 		if (needs_hold(&recs[i]) && !seen)
-			undo_in(recs[i].pid, recs, n, copies, parents, nc);
+			undo_in(recs[i].pid, recs, n);
 	}
 }
