@@ -29,7 +29,7 @@ TEST_OBJS    := $(patsubst %.c,$(BUILD)/obj/%.o,$(TEST_SRCS))
 TARGET_SRCS  := $(wildcard test/targets/*.c)
 TARGET_BINS  := $(patsubst test/targets/%.c,$(BUILD)/targets/%,$(TARGET_SRCS))
 
-.PHONY: all deps install test test-repeat faults-restore check-build layers targets demo bench fuzz fuzz-build clean
+.PHONY: all deps install test test-repeat faults faults-restore check-build layers targets demo bench fuzz fuzz-build clean
 .SECONDARY:
 
 all: $(BUILD)/criu-lite
@@ -101,6 +101,15 @@ faults-restore: deps
 	$(MAKE) all targets $(BUILD)/test/suite
 	CRIU_LITE_FAULT_SWEEP=full CRIU_LITE=$(BUILD)/criu-lite TARGETS=$(BUILD)/targets \
 		$(BUILD)/test/suite --jobs 2 --filter '@(restore_fault|crash_guard)/*'
+
+# Issue 15's dump sweep: criu-lite told to die, then to fail, at every one of
+# its steps in every mode of dump (test_survive.c); then the restore and
+# coredump-server sweeps.
+faults: deps
+	$(MAKE) all targets $(BUILD)/test/suite
+	CRIU_LITE_FAULT_SWEEP=full CRIU_LITE=$(BUILD)/criu-lite TARGETS=$(BUILD)/targets \
+		$(BUILD)/test/suite --jobs 2 --filter 'survive/*'
+	$(MAKE) faults-restore
 
 # The plain suite N times (default 20), to catch tests that fail only now and
 # then; BESIDE=1 runs a second copy of the suite next to them all along.

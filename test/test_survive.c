@@ -7,7 +7,7 @@
  * right, its cgroup not frozen.
  *
  * `make test` runs an evenly spread subset of the steps (SUBSET per mode
- * and kind); CRIU_LITE_SWEEP=all (`make faults`) runs every step. Each
+ * and kind); CRIU_LITE_FAULT_SWEEP=full (`make faults`) runs every step. Each
  * mode prints "sweep MODE: die R runs H harmed, fail R runs H harmed". */
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -21,7 +21,7 @@
 
 #include "test/helpers.h"
 
-#define SUBSET 6
+#define SUBSET 16
 #define MAX_STEPS 512
 #define SNAP_LEN (1 << 16)
 
@@ -193,7 +193,7 @@ static void harm(struct target *t, const char *before, char *why, size_t len)
 static int pick(int n, const bool *die_only, bool fail, int *out)
 {
 	int cand[MAX_STEPS + 1], nc = 0, k = 0;
-	bool all = getenv("CRIU_LITE_SWEEP") && !strcmp(getenv("CRIU_LITE_SWEEP"), "all");
+	bool all = getenv("CRIU_LITE_FAULT_SWEEP") && !strcmp(getenv("CRIU_LITE_FAULT_SWEEP"), "full");
 
 	for (int s = 1; s <= n; s++)
 		if (!fail || !die_only[s])

@@ -305,6 +305,8 @@ static int after_thaw(struct dump_ctx *c)
 	if (!r)
 		r = check_interrupted();
 	if (!r)
+		r = fault_step("dump: images written, inventory next");
+	if (!r)
 		r = write_inventory(c);
 	/* The inventory's syncfs may take a while: a signal that came during
 	 * it still abandons the dump. One that comes after this point finds

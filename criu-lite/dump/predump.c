@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <time.h>
 
+#include "common/fault.h"
 #include "criu-lite/dump/dump.h"
 #include "criu-lite/dump/dump_ctx.h"
 #include "criu-lite/dump/dump_images.h"
@@ -101,6 +102,8 @@ static int predump_tree(struct dump_ctx *c)
 		r = dump_write_pstree(c->dirfd, &c->tree, c->track_fd, NULL);
 	if (!r)
 		r = write_stats(c);
+	if (!r)
+		r = fault_step("pre-dump: images written, inventory next");
 	if (!r)
 		r = write_inventory(c);
 	return r;

@@ -170,6 +170,7 @@ static int seize_threads(struct dump_proc *p)
 				r = 0;
 			continue;
 		}
+		fault_point("seize: thread seized");
 		i = ptree_add_thread(p, tid, ps.state);
 		if (i < 0) {
 			ptrace(PTRACE_DETACH, tid, NULL, NULL);
@@ -188,6 +189,7 @@ static int seize_threads(struct dump_proc *p)
 		}
 		if (ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) && errno != ESRCH)
 			r = pr_perror("cannot interrupt %d", tid);
+		fault_point("seize: thread interrupted");
 		added++;
 	}
 	closedir(d);
@@ -529,6 +531,7 @@ static int freeze_and_seize(struct dump_tree *tree)
 		r = fcg_freeze(tree->cgroup, tree->cgroup_v2, &tree->cgroup_was_frozen);
 		if (r)
 			return r;
+		fault_point("freeze: cgroup frozen");
 		/* Frozen, nothing forks: one round seizes all. v1-frozen tasks
 		 * reach the interrupt stop only once thawed, so thaw before
 		 * waiting; seized and interrupted, they stop before user code. */
@@ -537,6 +540,7 @@ static int freeze_and_seize(struct dump_tree *tree)
 			r = fault_step("freeze: cgroup frozen and seized");
 		if (fcg_thaw(tree->cgroup, tree->cgroup_v2) && r >= 0)
 			r = -EIO;
+		fault_point("freeze: cgroup thawed");
 		if (r < 0)
 			return r;
 	}
@@ -580,6 +584,7 @@ int seize_tree(pid_t root, const struct seize_opts *opts, struct dump_tree *tree
 			if (tree->procs[i].state != 'T')
 				tree->procs[i].guard_note = guardian_note_sigcont(tree->procs[i].pid);
 			kill(tree->procs[i].pid, SIGSTOP);
+			fault_point("freeze: SIGSTOP sent");
 		}
 	r = freeze_and_seize(tree);
 	ptree_cache_free();
@@ -702,16 +707,20 @@ void seize_release(struct dump_tree *tree, enum release_mode mode)
 
 		for (int i = 0; i < p->nr_threads; i++) {
 			if (mode != RELEASE_KILL && (p->thread_flags[i] & TF_SEIZED) &&
-			    !(p->thread_flags[i] & TF_GONE))
+			    !(p->thread_flags[i] & TF_GONE)) {
 				detach_thread(p, i);
+				fault_point("release: thread detached");
+			}
 			p->thread_flags[i] = 0;
 		}
 	}
 	/* Not to one that was stopped before we came: it stays stopped. */
 	if (tree->used == FREEZER_SIGSTOP && mode == RELEASE_RUN)
 		for (int n = 0; n < tree->nr_procs; n++)
-			if (tree->procs[n].state != 'T')
+			if (tree->procs[n].state != 'T') {
 				kill(tree->procs[n].pid, SIGCONT);
+				fault_point("release: SIGCONT sent");
+			}
 	if (mode == RELEASE_STOPPED)
 		wait_group_stopped(tree);
 	if (tree->used == FREEZER_CGROUP && tree->cgroup_was_frozen && mode != RELEASE_KILL)

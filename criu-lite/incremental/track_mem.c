@@ -11,6 +11,7 @@
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 
+#include "common/fault.h"
 #include "common/infect.h"
 #include "common/pagemap_scan.h"
 #include "common/procfs.h"
@@ -328,6 +329,10 @@ static int uffd_arm(pid_t pid, const struct vma_list *vl, int *fd_out)
 	}
 	if (inf.started && infect_stop(&inf) && !r)
 		r = -EIO;
+	/* A failure from here leaves the fd in the process: the guardian
+	 * closes it (criu-lite only knows fds it returned). */
+	if (!r)
+		r = fault_step("track: userfaultfd in place, protecting");
 	if (!r)
 		r = track_protect(pid, vl);
 	if (r)

@@ -16,6 +16,7 @@
 #include <sys/uio.h>
 #include <sys/wait.h>
 
+#include "common/fault.h"
 #include "common/infect.h"
 #include "common/procfs.h"
 #include "criu-lite/survive/guardian.h"
@@ -103,6 +104,7 @@ static int fork_copy(struct snap_proc *s, pid_t leader)
 	s->copy_ns = (pid_t)ret;
 	r2 = wait_copy(s);
 	r = r ? r : r2;
+	fault_point("snapshot: fork copy made");
 	if (!r)
 		pr_info("process %d forked its snapshot copy %d in %.1f ms", s->pid, s->copy,
 			(mono_ns() - t0) / 1e6);
@@ -222,6 +224,7 @@ int snap_drop(struct snap_proc *s)
 		int st;
 
 		kill(s->copy, SIGKILL);
+		fault_point("snapshot: fork copy killed");
 		while (waitpid(s->copy, &st, __WALL) > 0 && WIFSTOPPED(st))
 			;
 		if (!reap_in_original(s)) {

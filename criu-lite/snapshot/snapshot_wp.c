@@ -14,6 +14,7 @@
 #include <linux/userfaultfd.h>
 #include <valgrind/memcheck.h>
 
+#include "common/fault.h"
 #include "common/infect.h"
 #include "common/pagemap_scan.h"
 #include "common/procfs.h"
@@ -225,6 +226,8 @@ int wp_arm_running(struct wp_proc *w, pid_t pid)
 		r = arm_begin(w, pid);
 	/* Only the injection needs it stopped: the rest is done from outside. */
 	ptrace(PTRACE_DETACH, pid, NULL, NULL);
+	if (!r)
+		r = fault_step("wp: userfaultfd taken, registering");
 	if (!r)
 		r = register_all(w);
 	if (r)
