@@ -1,6 +1,7 @@
 /* Self-healing injection: see infect_heal.h. */
 #include <elf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,16 +42,27 @@ static uint64_t find_bytes(const unsigned char *buf, size_t n, const unsigned ch
 	return 0;
 }
 
-static int scan_mapping(int mem_fd, struct scanned *s)
+/* Scanned in the file (map_files: the very file mapped), not through
+ * /proc/PID/mem: that would fault every page of libc into the process and
+ * grow its RSS by what it never touched. */
+static int scan_mapping(pid_t tid, struct scanned *s, uint64_t off)
 {
 	size_t len = s->end - s->start;
 	unsigned char *buf = malloc(len);
-	ssize_t n;
+	char name[64];
+	ssize_t n = -1;
 	uint64_t at;
+	int fd;
 
 	if (!buf)
 		return -ENOMEM;
-	n = pread(mem_fd, buf, len, (off_t)s->start);
+	snprintf(name, sizeof(name), "map_files/%llx-%llx", (unsigned long long)s->start,
+		 (unsigned long long)s->end);
+	fd = procfs_open(tid, name, O_RDONLY | PROCFS_QUIET);
+	if (fd >= 0) {
+		n = pread(fd, buf, len, (off_t)off);
+		close(fd);
+	}
 	if (n > 0) {
 		at = find_bytes(buf, (size_t)n, syscall_ret, sizeof(syscall_ret));
 		s->syscall_ret = at ? s->start + at - 1 : 0;
@@ -61,7 +73,8 @@ static int scan_mapping(int mem_fd, struct scanned *s)
 	return 0;
 }
 
-static const struct scanned *lookup(int mem_fd, uint64_t start, uint64_t end, uint64_t ino)
+static const struct scanned *lookup(pid_t tid, uint64_t start, uint64_t end, uint64_t off,
+				    uint64_t ino)
 {
 	struct scanned *s;
 
@@ -70,7 +83,7 @@ static const struct scanned *lookup(int mem_fd, uint64_t start, uint64_t end, ui
 			return &scanned[i];
 	s = &scanned[nr_scanned < NR_SCANNED ? nr_scanned++ : NR_SCANNED - 1];
 	*s = (struct scanned){ .start = start, .end = end, .ino = ino };
-	return scan_mapping(mem_fd, s) ? NULL : s;
+	return scan_mapping(tid, s, off) ? NULL : s;
 }
 
 static bool bytes_at(int mem_fd, uint64_t addr, const unsigned char *pat, size_t len)
@@ -114,7 +127,7 @@ int heal_find_gadgets(pid_t tid, int mem_fd, struct heal_gadgets *g)
 		if (sscanf(line, "%llx-%llx %7s %llx %15s %llu", &start, &end, perms, &off, dev,
 			   &ino) != 6 || perms[2] != 'x' || !ino)
 			continue;	/* file mappings only: the vdso has neither */
-		s = lookup(mem_fd, start, end, ino);
+		s = lookup(tid, start, end, off, ino);
 		if (s && !g->syscall_ret && bytes_at(mem_fd, s->syscall_ret, syscall_ret,
 						      sizeof(syscall_ret)))
 			g->syscall_ret = s->syscall_ret;

@@ -37,7 +37,7 @@ static void keep(struct gj_rec **recs, int *n, int *cap, const struct gj_rec *r)
 			if ((*recs)[i].id == r->id ||
 			    (!r->id && (*recs)[i].kind == (uint32_t)r->flag &&
 			     (!r->pid || (*recs)[i].pid == r->pid) &&
-			     ((*recs)[i].a == r->a || r->flag == GJ_FRAME)))
+			     ((*recs)[i].a == r->a || r->flag != GJ_MAPPING)))
 				(*recs)[i--] = (*recs)[--*n];
 		return;
 	}
