@@ -1,8 +1,9 @@
 /* Issue 15's sweep: for each mode of dump, criu-lite is told to die
  * (SIGKILL, as an OOM kill) and, apart, to fail at each of its steps in
  * turn (CRIU_LITE_FAULT, common/fault.h), against survive_check, a target
- * that checks its own registers, memory and counter. After each run the
- * target must be as a user would want it: running, untraced, not stopped,
+ * (a parent and its child) that each check their own registers, memory and
+ * counter. After each run both must be as a user would want them: running,
+ * untraced, not stopped,
  * the same maps, fds, children and blocked masks as before, still counting
  * right, its cgroup not frozen.
  *
@@ -50,10 +51,10 @@ static void fini(void)
 	cg[0] = 0;
 }
 
-/* What the target's state is made of, as text to compare. */
-static void snapshot(pid_t pid, char *out, size_t len)
+/* What a process's state is made of, as text to compare. */
+static size_t snapshot_one(pid_t pid, char *out, size_t len)
 {
-	char path[400], buf[SNAP_LEN / 2], link[256];
+	char path[400], buf[SNAP_LEN / 4], link[256];
 	size_t used = 0;
 	struct dirent *e;
 	FILE *f;
@@ -64,6 +65,7 @@ static void snapshot(pid_t pid, char *out, size_t len)
 	cr_assert(f, "target %d gone", pid);
 	used = fread(out, 1, len / 2, f);
 	fclose(f);
+	out[used] = 0;
 	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
 	d = opendir(path);
 	while (d && (e = readdir(d))) {
@@ -97,20 +99,32 @@ static void snapshot(pid_t pid, char *out, size_t len)
 	}
 	if (d)
 		closedir(d);
+	return used;
 }
 
-static void own_cgroup(pid_t pid)
+/* The tree's: the parent's, then its child's. */
+static void snapshot(const struct target *t, char *out, size_t len)
+{
+	size_t used = snapshot_one(t->pid, out, len / 2);
+
+	snapshot_one((pid_t)target_ready_u64(t, "kid"), out + used, len - used);
+}
+
+/* The tree, both processes, in a v2 cgroup of its own. */
+static void own_cgroup(const struct target *t)
 {
 	char path[300];
-	FILE *f;
 
-	snprintf(cg, sizeof(cg), "/sys/fs/cgroup/unified/criu-lite-survive-%d-%d", getpid(), pid);
+	snprintf(cg, sizeof(cg), "/sys/fs/cgroup/unified/criu-lite-survive-%d-%d", getpid(), t->pid);
 	cr_assert_eq(mkdir(cg, 0755), 0, "mkdir %s: %m", cg);
 	snprintf(path, sizeof(path), "%s/cgroup.procs", cg);
-	f = fopen(path, "we");
-	cr_assert(f);
-	fprintf(f, "%d\n", pid);
-	cr_assert_eq(fclose(f), 0);
+	for (int i = 0; i < 2; i++) {
+		FILE *f = fopen(path, "we");
+
+		cr_assert(f);
+		fprintf(f, "%d\n", i ? (int)target_ready_u64(t, "kid") : t->pid);
+		cr_assert_eq(fclose(f), 0);
+	}
 }
 
 /* The steps a run of `m` goes through, from CRIU_LITE_FAULT=list, on a
@@ -127,7 +141,7 @@ static int count_steps(const struct mode *m, bool *die_only)
 	victim = t.pid;
 	snprintf(pidstr, sizeof(pidstr), "%d", t.pid);
 	if (m->cgroup)
-		own_cgroup(t.pid);
+		own_cgroup(&t);
 	setenv("CRIU_LITE_FAULT", "list", 1);
 	make_tmpdir(dir, sizeof(dir), "survive");
 	cr_assert_eq(run_criu_lite(err, sizeof(err), m->verb, "-t", pidstr, "-D", dir, m->a0,
@@ -155,18 +169,19 @@ static void harm(struct target *t, const char *before, char *why, size_t len)
 {
 	static char now[SNAP_LEN];
 	char line[320], buf[512];
-	int ticks = 0;
+	int ticks = 0, kid_ticks = 0;
 
 	why[0] = 0;
-	if (!proc_threads_untraced(t->pid, false, why, len))
+	if (!proc_threads_untraced(t->pid, false, why, len) ||
+	    !proc_threads_untraced((pid_t)target_ready_u64(t, "kid"), false, why, len))
 		return;
-	snapshot(t->pid, now, sizeof(now));
+	snapshot(t, now, sizeof(now));
 	if (strcmp(before, now)) {
 		snprintf(why, len, "state changed:\n--- before\n%.*s--- after\n%.*s",
 			 (int)(len / 2 - 64), before, (int)(len / 2 - 64), now);
 		return;
 	}
-	while (ticks < 2) {
+	while (ticks < 2 || kid_ticks < 2) {
 		if (!target_read_line(t, line, sizeof(line), WAIT_MS)) {
 			snprintf(why, len, "stopped counting");
 			return;
@@ -176,6 +191,7 @@ static void harm(struct target *t, const char *before, char *why, size_t len)
 			return;
 		}
 		ticks += !strncmp(line, "TICK", 4);
+		kid_ticks += !strncmp(line, "KID", 3);
 	}
 	if (cg[0]) {
 		snprintf(line, sizeof(line), "%s/cgroup.events", cg);
@@ -221,8 +237,8 @@ static void sweep(const struct mode *m)
 	victim = t.pid;
 	snprintf(pidstr, sizeof(pidstr), "%d", t.pid);
 	if (m->cgroup)
-		own_cgroup(t.pid);
-	snapshot(t.pid, before, sizeof(before));
+		own_cgroup(&t);
+	snapshot(&t, before, sizeof(before));
 	harmed_list[0] = 0;
 	for (int kind = 0; kind < 2; kind++) {
 		int k = pick(n, die_only, kind == 1, steps);

@@ -9,8 +9,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/fault.h"
 #include "common/procfs.h"
 #include "criu-lite/freeze/seize_scan.h"
+#include "criu-lite/survive/guardian.h"
 #include "images/log.h"
 
 
@@ -80,8 +82,12 @@ int ptree_add_proc(struct dump_tree *tree, pid_t pid, const struct proc_stat *ps
 	p->state = ps->state;
 	/* With the SIGSTOP freezer every process we learn of gets one, so a
 	 * child born meanwhile is stopped like the others. */
-	if (tree->used == FREEZER_SIGSTOP)
+	if (tree->used == FREEZER_SIGSTOP) {
+		if (ps->state != 'T')	/* told first: the guardian continues it */
+			p->guard_note = guardian_note_sigcont(pid);
 		kill(pid, SIGSTOP);
+		fault_point("freeze: SIGSTOP sent");
+	}
 	pr_debug("tree: process %d (parent %d, state %c)", pid, ps->ppid, ps->state);
 	return 0;
 }

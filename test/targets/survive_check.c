@@ -1,5 +1,6 @@
 /* A target that checks itself while a dumper is killed around it (issue
- * 15's sweep, test_survive.c). The main thread blocks SIGUSR1 and sits in
+ * 15's sweep, test_survive.c): a parent and a child, each of which does
+ * this. The main thread blocks SIGUSR1 and sits in
  * read() on a pipe, entered by hand-written `syscall` with a pattern in
  * ymm8/ymm15 and r12 that it checks afterwards (the kernel keeps them
  * across a syscall; a thread sent back on a wrong frame would not). A
@@ -76,7 +77,9 @@ static int check(uint64_t seed, const uint64_t out[9])
 	return 0;
 }
 
-int main(void)
+/* One process's checks: its own pipe, writer and pattern. The first
+ * byte comes once the writer has its mask; then `ready` is called. */
+static void checker(const char *tag, void (*ready)(int), int arg)
 {
 	unsigned char c, last = 0;
 	uint64_t out[9], seed;
@@ -89,22 +92,59 @@ int main(void)
 	sigaddset(&usr1, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &usr1, NULL);
 	if (pipe(pfd))
-		return 1;
+		_exit(1);
 	pthread_create(&th, NULL, writer, NULL);
-	/* READY once the writer has its mask: its first byte comes after */
 	if (read(pfd[0], &last, 1) != 1)
-		return 1;
-	target_ready("pid=%d", getpid());
+		_exit(1);
+	ready(arg);
 	for (seed = 0x0123456789abcdefull;; seed = seed * 6364136223846793005ull + 1) {
 		long n = read_keeping(pfd[0], &c, seed, out);
 
 		if (n != 1)
-			printf("ERR read returned %ld\n", n);
+			printf("ERR %s read returned %ld\n", tag, n);
 		else if (last && c != (unsigned char)(last + 1))
-			printf("ERR byte %u after %u\n", c, last);
+			printf("ERR %s byte %u after %u\n", tag, c, last);
 		else if (!check(seed, out))
-			printf("TICK %u\n", c);
+			printf("%s %u\n", tag, c);
 		last = n == 1 ? c : last;
 		fflush(stdout);
 	}
+}
+
+static void kid_ready(int fd)
+{
+	if (write(fd, "k", 1) != 1)
+		_exit(1);
+	close(fd);
+}
+
+static pid_t kid;
+
+static void parent_ready(int fd)
+{
+	char k;
+
+	/* READY once the child runs its checks too */
+	if (read(fd, &k, 1) != 1)
+		_exit(1);
+	close(fd);
+	target_ready("pid=%d kid=%d", getpid(), kid);
+}
+
+/* A tree of two: the parent ("TICK n") and a child ("KID n"), each
+ * checking itself. */
+int main(void)
+{
+	int sync[2];
+
+	if (pipe(sync))
+		return 1;
+	kid = fork();
+	if (kid == 0) {
+		close(sync[0]);
+		checker("KID", kid_ready, sync[1]);
+	}
+	close(sync[1]);
+	checker("TICK", parent_ready, sync[0]);
+	return 0;
 }
