@@ -85,6 +85,7 @@ static void guardian_main(int fd, pid_t dumper)
 		/* criu-lite lives and is done: what it failed to undo is left */
 		if (n)
 			gj_repair(recs, n, false);
+		free(recs);
 		_exit(0);
 	}
 	/* criu-lite's files are closed before its tracees are detached: wait
@@ -94,6 +95,7 @@ static void guardian_main(int fd, pid_t dumper)
 		poll(&pfd, 1, DEATH_WAIT_MS);
 	if (n)
 		gj_repair(recs, n, true);
+	free(recs);
 	_exit(0);
 }
 
