@@ -257,7 +257,8 @@ static int inject_at(struct infect *inf, uint64_t ip, uint64_t sp, long nr, uint
 	regs.orig_rax = (uint64_t)-1;
 	if (ptrace(PTRACE_SETREGS, inf->tid, NULL, &regs))
 		return pr_perror("cannot set registers of task %d", inf->tid);
-	fault_point("infect: registers borrowed");
+	if (inf->heal)
+		fault_point("infect: registers borrowed");
 	/* Block everything so that no handler runs on our borrowed registers;
 	 * the real mask is put back by infect_stop. */
 	if (ptrace(PTRACE_SETSIGMASK, inf->tid, sizeof(all), &all))
@@ -267,7 +268,8 @@ static int inject_at(struct infect *inf, uint64_t ip, uint64_t sp, long nr, uint
 	r = run_to_syscall_stop(inf);		/* entry */
 	if (r)
 		return r;
-	fault_point("infect: syscall entered");
+	if (inf->heal)
+		fault_point("infect: syscall entered");
 	if (ptrace(PTRACE_GETREGS, inf->tid, NULL, &regs))
 		return pr_perror("cannot read registers of task %d", inf->tid);
 	if ((long)regs.orig_rax != nr) {
@@ -278,7 +280,8 @@ static int inject_at(struct infect *inf, uint64_t ip, uint64_t sp, long nr, uint
 	r = run_to_syscall_stop(inf);		/* exit */
 	if (r)
 		return r;
-	fault_point("infect: syscall returned");
+	if (inf->heal)
+		fault_point("infect: syscall returned");
 	if (ptrace(PTRACE_GETREGS, inf->tid, NULL, &regs))
 		return pr_perror("cannot read registers of task %d", inf->tid);
 	if (regs.rip != ip + SYSCALL_INSN_LEN) {
@@ -478,7 +481,9 @@ int infect_batch_send(struct infect *inf, uint64_t table, const struct infect_ca
 		return -EINVAL;
 	if (inf->heal && !inf->trap_sig)
 		return 0;	/* no trap that is harmless untraced: one by one */
-	if ((r = fault_step("infect: batch")))
+	/* Marked where a death can be survived (dump): restore's sweep counts
+	 * its own steps without these. */
+	if (inf->heal && (r = fault_step("infect: batch")))
 		return r;
 	r = infect_write(inf, table, calls, n * sizeof(*calls));
 	if (r)
@@ -492,7 +497,8 @@ int infect_batch_send(struct infect *inf, uint64_t table, const struct infect_ca
 	regs.orig_rax = (uint64_t)-1;	/* no restart on our registers: see inject_at */
 	if (ptrace(PTRACE_SETREGS, inf->tid, NULL, &regs))
 		return pr_perror("cannot set registers of task %d", inf->tid);
-	fault_point("infect: batch registers borrowed");
+	if (inf->heal)
+		fault_point("infect: batch registers borrowed");
 	all = ALL_BLOCKABLE & ~(1ULL << (inf->trap_sig - 1));
 	if (ptrace(PTRACE_SETSIGMASK, inf->tid, sizeof(all), &all))
 		return pr_perror("cannot block signals of task %d", inf->tid);
@@ -515,7 +521,8 @@ int infect_batch_recv(struct infect *inf, uint64_t table, struct infect_call *ca
 	}
 	r = wait_batch(inf);
 	if (!r)
-		fault_point("infect: batch done");
+		if (inf->heal)
+			fault_point("infect: batch done");
 	return r ? r : infect_read(inf, table, calls, n * sizeof(*calls));
 }
 
@@ -643,7 +650,8 @@ int infect_stop_send(struct infect *inf)
 	 * everything blocked. */
 	if (ptrace(PTRACE_SETSIGMASK, inf->tid, sizeof(uint64_t), &inf->saved_sigmask))
 		return pr_perror("cannot restore blocked mask of task %d", inf->tid);
-	fault_point("infect: mask given back");
+	if (inf->heal)
+		fault_point("infect: mask given back");
 	if (ptrace(PTRACE_SETREGS, inf->tid, NULL, &inf->saved))
 		return pr_perror("cannot restore registers of task %d", inf->tid);
 	if (ptrace(PTRACE_INTERRUPT, inf->tid, NULL, NULL))
