@@ -22,7 +22,7 @@ static pthread_once_t parsed = PTHREAD_ONCE_INIT;
 
 static void fault_parse(void)
 {
-	const char *v = getenv("CRIU_LITE_FAULT");
+	const char *v = getenv("CRIU_LITE_FAULT"), *num;
 	char *end;
 
 	if (!v || !*v)
@@ -31,20 +31,16 @@ static void fault_parse(void)
 		mode = FAULT_LIST;
 		return;
 	}
-	if (!strncmp(v, "core-stall:", 11)) {
-		fault_at = strtol(v + 11, &end, 0);
-		mode = FAULT_CORE_STALL;
-		if (fault_at > 0 && !*end)
-			return;
-		goto bad;
-	}
-	if (!strncmp(v, "die@", 4))
-		mode = FAULT_DIE;
+	if (!strncmp(v, "core-stall:", 11))
+		mode = FAULT_CORE_STALL, num = v + 11;
+	else if (!strncmp(v, "die@", 4))
+		mode = FAULT_DIE, num = v + 4;
 	else if (!strncmp(v, "fail@", 5))
-		mode = FAULT_FAIL;
+		mode = FAULT_FAIL, num = v + 5;
 	else
 		goto bad;
-	fault_at = strtol(strchr(v, '@') + 1, &end, 10);
+	/* a byte count may be given in hex; a step is a decimal number */
+	fault_at = strtol(num, &end, mode == FAULT_CORE_STALL ? 0 : 10);
 	if (fault_at > 0 && !*end)
 		return;
 bad:

@@ -108,14 +108,8 @@ int dr_pages_sum_wait(struct dump_read *d)
 	for (size_t i = 0; !r && i < b->inv->n_sums; i++) {
 		const ImageSum *s = b->inv->sums[i];
 
-		if (s->has_entries)
-			continue;
-		if (b->err[i]) {
-			errno = -b->err[i];
-			r = pr_perror("%s: cannot read %s", d->dir, s->name);
-		} else {
-			r = img_sum_verdict(d->dir, s, b->hash[i], b->size[i]);
-		}
+		if (!s->has_entries)
+			r = img_sum_verdict(d->dir, s, b->err[i], b->hash[i], b->size[i]);
 	}
 	bg_free(b);
 	return r;

@@ -342,15 +342,15 @@ int img_sum_check_fd(int fd, const char *dir, const ImageSum *s)
 	uint64_t hash, size;
 	int r = img_hash_fd(fd, &hash, &size);
 
-	if (r < 0) {
-		errno = -r;
-		return pr_perror("%s: cannot read %s", dir, s->name);
-	}
-	return img_sum_verdict(dir, s, hash, size);
+	return img_sum_verdict(dir, s, r, hash, size);
 }
 
-int img_sum_verdict(const char *dir, const ImageSum *s, uint64_t hash, uint64_t size)
+int img_sum_verdict(const char *dir, const ImageSum *s, int err, uint64_t hash, uint64_t size)
 {
+	if (err < 0) {
+		errno = -err;
+		return pr_perror("%s: cannot read %s", dir, s->name);
+	}
 	if (size != s->size) {
 		pr_err("%s: %s is %llu bytes, the dump wrote %llu (cut short or grown)", dir,
 		       s->name, (unsigned long long)size, (unsigned long long)s->size);

@@ -67,7 +67,8 @@ int img_sum_find(const InventoryEntry *inv, const char *dir, const char *name,
 int img_sum_check_dir(int dirfd, const char *dir, const InventoryEntry *inv, unsigned hash);
 /* The whole raw file at fd against s (size, then hash); one line if not. */
 int img_sum_check_fd(int fd, const char *dir, const ImageSum *s);
-/* What img_sum_check_fd says of a file hashed elsewhere. */
-int img_sum_verdict(const char *dir, const ImageSum *s, uint64_t hash, uint64_t size);
+/* What img_sum_check_fd says of a file hashed elsewhere (err: -errno of
+ * its open or read, or 0). */
+int img_sum_verdict(const char *dir, const ImageSum *s, int err, uint64_t hash, uint64_t size);
 
 #endif
