@@ -36,9 +36,34 @@
 
 #include "common/fd/fd.h"
 #include "common/fd/socket.h"
+#include "images/lazy_lib.h"
 #include "images/log.h"
 
 #define LOCK_MARK "0xc1e0"	/* SK_LOCK_MARK: packets criu-lite injects pass */
+
+/* libnftables, loaded by the first lock made (images/lazy_lib.h). */
+static struct {
+	LAZY_FN(nft_ctx_new);
+	LAZY_FN(nft_ctx_buffer_error);
+	LAZY_FN(nft_ctx_buffer_output);
+	LAZY_FN(nft_ctx_get_error_buffer);
+	LAZY_FN(nft_run_cmd_from_buffer);
+	LAZY_FN(nft_ctx_free);
+} nft;
+
+static const struct lazy_sym nft_syms[] = {
+	LAZY_SYM(nft, nft_ctx_new),
+	LAZY_SYM(nft, nft_ctx_buffer_error),
+	LAZY_SYM(nft, nft_ctx_buffer_output),
+	LAZY_SYM(nft, nft_ctx_get_error_buffer),
+	LAZY_SYM(nft, nft_run_cmd_from_buffer),
+	LAZY_SYM(nft, nft_ctx_free),
+};
+
+static struct lazy_lib libnftables = {
+	"libnftables.so.1", "for the network lock", nft_syms,
+	sizeof(nft_syms) / sizeof(nft_syms[0]), 0,
+};
 
 static struct nft_ctx *ctx;	/* the dump's: its socket owns the dump's table */
 static char own_name[64], keep_name[64];
@@ -47,20 +72,24 @@ static int run(struct nft_ctx *n, const char *cmd, const char *what)
 {
 	const char *err;
 
-	if (!nft_run_cmd_from_buffer(n, cmd))
+	if (!nft.nft_run_cmd_from_buffer(n, cmd))
 		return 0;
-	err = nft_ctx_get_error_buffer(n);
+	err = nft.nft_ctx_get_error_buffer(n);
 	pr_err("network lock: cannot %s: %s", what, err && err[0] ? err : "nftables failed");
 	return -EIO;
 }
 
 static struct nft_ctx *new_ctx(void)
 {
-	struct nft_ctx *n = nft_ctx_new(NFT_CTX_DEFAULT);
+	struct nft_ctx *n;
+
+	if (lazy_lib_load(&libnftables))
+		return NULL;
+	n = nft.nft_ctx_new(NFT_CTX_DEFAULT);
 
 	if (n) {
-		nft_ctx_buffer_error(n);
-		nft_ctx_buffer_output(n);
+		nft.nft_ctx_buffer_error(n);
+		nft.nft_ctx_buffer_output(n);
 	}
 	return n;
 }
@@ -174,7 +203,7 @@ int sk_lock_persist(const struct sk_conn *keep, size_t n)
 void sk_lock_release(void)
 {
 	if (ctx)
-		nft_ctx_free(ctx);	/* the owned table goes with its socket */
+		nft.nft_ctx_free(ctx);	/* the owned table goes with its socket */
 	ctx = NULL;
 	own_name[0] = '\0';
 }

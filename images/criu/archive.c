@@ -28,7 +28,58 @@
 #include <sys/stat.h>
 
 #include "images/criu/criu.h"
+#include "images/lazy_lib.h"
 #include "images/log.h"
+
+/* libarchive, loaded by the first archive opened (images/lazy_lib.h). */
+static struct {
+	LAZY_FN(archive_entry_filetype);
+	LAZY_FN(archive_entry_hardlink);
+	LAZY_FN(archive_entry_pathname);
+	LAZY_FN(archive_entry_size);
+	LAZY_FN(archive_entry_sparse_count);
+	LAZY_FN(archive_error_string);
+	LAZY_FN(archive_filter_bytes);
+	LAZY_FN(archive_filter_code);
+	LAZY_FN(archive_read_data);
+	LAZY_FN(archive_read_data_block);
+	LAZY_FN(archive_read_free);
+	LAZY_FN(archive_read_new);
+	LAZY_FN(archive_read_next_header);
+	LAZY_FN(archive_read_open_fd);
+	LAZY_FN(archive_read_support_filter_bzip2);
+	LAZY_FN(archive_read_support_filter_gzip);
+	LAZY_FN(archive_read_support_filter_xz);
+	LAZY_FN(archive_read_support_filter_zstd);
+	LAZY_FN(archive_read_support_format_tar);
+} lib;
+
+static const struct lazy_sym lib_syms[] = {
+	LAZY_SYM(lib, archive_entry_filetype),
+	LAZY_SYM(lib, archive_entry_hardlink),
+	LAZY_SYM(lib, archive_entry_pathname),
+	LAZY_SYM(lib, archive_entry_size),
+	LAZY_SYM(lib, archive_entry_sparse_count),
+	LAZY_SYM(lib, archive_error_string),
+	LAZY_SYM(lib, archive_filter_bytes),
+	LAZY_SYM(lib, archive_filter_code),
+	LAZY_SYM(lib, archive_read_data),
+	LAZY_SYM(lib, archive_read_data_block),
+	LAZY_SYM(lib, archive_read_free),
+	LAZY_SYM(lib, archive_read_new),
+	LAZY_SYM(lib, archive_read_next_header),
+	LAZY_SYM(lib, archive_read_open_fd),
+	LAZY_SYM(lib, archive_read_support_filter_bzip2),
+	LAZY_SYM(lib, archive_read_support_filter_gzip),
+	LAZY_SYM(lib, archive_read_support_filter_xz),
+	LAZY_SYM(lib, archive_read_support_filter_zstd),
+	LAZY_SYM(lib, archive_read_support_format_tar),
+};
+
+static struct lazy_lib libarchive = {
+	"libarchive.so.13", "to read a checkpoint archive", lib_syms,
+	sizeof(lib_syms) / sizeof(lib_syms[0]), 0,
+};
 
 #define META_MAX (1u << 20)
 #define PAGE_ALIGN(x) (((x) + 4095) & ~(uint64_t)4095)
@@ -90,7 +141,7 @@ static int add_member(struct arch *ar, const char *name, uint64_t off, uint64_t 
 
 static int arch_err(struct arch *ar, const char *what)
 {
-	const char *why = archive_error_string(ar->a);
+	const char *why = lib.archive_error_string(ar->a);
 
 	pr_err("%s: %s: %s", ar->path, what, why ? why : "not a readable archive");
 	return -EINVAL;
@@ -107,7 +158,7 @@ static int unpack_member(struct arch *ar, const char *name, uint64_t size)
 
 	if (ftruncate(ar->s->fd, PAGE_ALIGN(base + size)))
 		return pr_perror("%s: cannot unpack checkpoint/%s", ar->path, name);
-	while ((r = archive_read_data_block(ar->a, &buf, &len, &at)) == ARCHIVE_OK) {
+	while ((r = lib.archive_read_data_block(ar->a, &buf, &len, &at)) == ARCHIVE_OK) {
 		if (at < 0 || (uint64_t)at + len > size) {
 			pr_err("%s: checkpoint/%s holds more than its %llu bytes", ar->path, name,
 			       (unsigned long long)size);
@@ -147,7 +198,7 @@ static int read_meta(struct arch *ar, const char *name, uint64_t size)
 	text = malloc(size + 1);
 	if (!text)
 		return -ENOMEM;
-	n = archive_read_data(ar->a, text, size);
+	n = lib.archive_read_data(ar->a, text, size);
 	if (n != (la_ssize_t)size) {
 		free(text);
 		return arch_err(ar, "truncated or corrupt");
@@ -163,17 +214,17 @@ static int read_meta(struct arch *ar, const char *name, uint64_t size)
  * bytes it has consumed so far are the offset of the data. */
 static int checkpoint_member(struct arch *ar, struct archive_entry *e, const char *name)
 {
-	uint64_t size = archive_entry_size(e);
+	uint64_t size = lib.archive_entry_size(e);
 	int64_t off;
 
 	if (!ar->s->in_place)
 		return unpack_member(ar, name, size);
-	if (archive_entry_sparse_count(e) > 0) {
+	if (lib.archive_entry_sparse_count(e) > 0) {
 		pr_err("%s: checkpoint/%s is stored sparse; unpack the archive first", ar->path,
 		       name);
 		return -EINVAL;
 	}
-	off = archive_filter_bytes(ar->a, 0);
+	off = lib.archive_filter_bytes(ar->a, 0);
 	if (off < 0 || (uint64_t)off > ar->file_size || size > ar->file_size - off) {
 		pr_err("%s: checkpoint/%s runs past the end of the archive", ar->path, name);
 		return -EIO;
@@ -190,8 +241,8 @@ static const char *strip_dot(const char *name)
 
 static int one_entry(struct arch *ar, struct archive_entry *e)
 {
-	const char *raw = archive_entry_pathname(e), *name;
-	const char *link = archive_entry_hardlink(e);
+	const char *raw = lib.archive_entry_pathname(e), *name;
+	const char *link = lib.archive_entry_hardlink(e);
 
 	if (!raw || evil_name(raw) || (link && evil_name(link))) {
 		pr_err("%s: member '%s' is named outside the archive (absolute or ..): refused",
@@ -199,12 +250,12 @@ static int one_entry(struct arch *ar, struct archive_entry *e)
 		return -EINVAL;
 	}
 	name = strip_dot(raw);
-	if (archive_entry_filetype(e) != AE_IFREG)
+	if (lib.archive_entry_filetype(e) != AE_IFREG)
 		return 0;
 	if (!strncmp(name, "checkpoint/", 11) && name[11] && !strchr(name + 11, '/'))
 		return checkpoint_member(ar, e, name + 11);
 	if (!strcmp(name, "config.dump") || !strcmp(name, "spec.dump"))
-		return read_meta(ar, name, archive_entry_size(e));
+		return read_meta(ar, name, lib.archive_entry_size(e));
 	return 0;
 }
 
@@ -213,7 +264,7 @@ static int scan(struct arch *ar)
 	struct archive_entry *e;
 	int r;
 
-	while ((r = archive_read_next_header(ar->a, &e)) == ARCHIVE_OK ||
+	while ((r = lib.archive_read_next_header(ar->a, &e)) == ARCHIVE_OK ||
 	       r == ARCHIVE_WARN) {
 		r = one_entry(ar, e);
 		if (r < 0)
@@ -231,15 +282,15 @@ static int cmp_member(const void *a, const void *b)
 
 static int open_reader(struct arch *ar, int fd)
 {
-	ar->a = archive_read_new();
+	ar->a = lib.archive_read_new();
 	if (!ar->a)
 		return -ENOMEM;
-	archive_read_support_filter_gzip(ar->a);
-	archive_read_support_filter_zstd(ar->a);
-	archive_read_support_filter_xz(ar->a);
-	archive_read_support_filter_bzip2(ar->a);
-	archive_read_support_format_tar(ar->a);
-	if (archive_read_open_fd(ar->a, fd, 1 << 16) != ARCHIVE_OK)
+	lib.archive_read_support_filter_gzip(ar->a);
+	lib.archive_read_support_filter_zstd(ar->a);
+	lib.archive_read_support_filter_xz(ar->a);
+	lib.archive_read_support_filter_bzip2(ar->a);
+	lib.archive_read_support_format_tar(ar->a);
+	if (lib.archive_read_open_fd(ar->a, fd, 1 << 16) != ARCHIVE_OK)
 		return arch_err(ar, "not a tar archive");
 	return 0;
 }
@@ -247,11 +298,11 @@ static int open_reader(struct arch *ar, int fd)
 /* The first header decides: no filter means a plain tar, read in place. */
 static int first_header(struct arch *ar, struct archive_entry **e)
 {
-	int r = archive_read_next_header(ar->a, e);
+	int r = lib.archive_read_next_header(ar->a, e);
 
 	if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
 		return r == ARCHIVE_EOF ? 0 : arch_err(ar, "not a tar archive");
-	ar->s->in_place = archive_filter_code(ar->a, 0) == ARCHIVE_FILTER_NONE;
+	ar->s->in_place = lib.archive_filter_code(ar->a, 0) == ARCHIVE_FILTER_NONE;
 	if (!ar->s->in_place) {
 		ar->s->fd = memfd_create("criu-lite-checkpoint", MFD_CLOEXEC);
 		if (ar->s->fd < 0)
@@ -273,7 +324,7 @@ static int read_archive(struct arch *ar, int fd)
 			r = scan(ar);
 	}
 	if (ar->a)
-		archive_read_free(ar->a);
+		lib.archive_read_free(ar->a);
 	ar->a = NULL;
 	return r;
 }
@@ -293,7 +344,9 @@ int carch_open(const char *path, struct csrc *s)
 		return -EINVAL;
 	}
 	ar.file_size = st.st_size;
-	r = read_archive(&ar, fd);
+	r = lazy_lib_load(&libarchive);
+	if (!r)
+		r = read_archive(&ar, fd);
 	if (r >= 0)
 		pr_debug("%s: %s", path, s->in_place ? "read in place" : "unpacked into memory");
 	if (s->in_place && r >= 0)
