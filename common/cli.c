@@ -1,4 +1,5 @@
 /* Command-line pieces the subcommands share: see cli.h. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,4 +47,24 @@ void cli_bad_opt(const char *verb, char *const *argv)
 	else
 		fprintf(stderr, "criu-lite %s: option '%s' is unknown or lacks its argument "
 			"(see criu-lite %s --help)\n", verb, arg, verb);
+}
+
+int cli_parse_size(const char *opt, const char *arg, uint64_t *out)
+{
+	char *end;
+	unsigned long long v = strtoull(arg, &end, 10);
+	int shift = 0;
+
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	default: break;
+	}
+	if (end == arg || *end || *arg == '-' || v > (~0ull >> shift)) {
+		fprintf(stderr, "criu-lite: %s wants a size, not '%s'\n", opt, arg);
+		return -EINVAL;
+	}
+	*out = (uint64_t)v << shift;
+	return 0;
 }

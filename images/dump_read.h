@@ -183,6 +183,15 @@ bool dr_pages_written(const struct dr_pages *pg, uint64_t start, uint64_t end);
  * (no inventory needed: the trackers' and the tests' way in), checked by
  * the same rules; PE_PARENT runs stay unresolved (parent NULL). dir names
  * the dump in messages. */
+/* fcopy.img (the files the tree could write, copied at the dump), its
+ * copies checked to be files the inventory lists at the sizes it says:
+ * 0 with *n 0 when the dump has none (older, or not criu-lite's). Free
+ * with img_free_all. */
+int dr_fcopy_load(struct dump_read *d, FcopyEntry ***out, size_t *n);
+/* e's copy open read-only (it has one): the fd, or -errno (logged). Its
+ * bytes are hashed with the pages files (DR_PAGES_SUM_LATER: judged by
+ * dr_pages_sum_wait). */
+int dr_fcopy_open(const struct dump_read *d, const FcopyEntry *e);
 int dr_pages_open(int dirfd, const char *dir, uint32_t pid, struct dr_pages **out);
 void dr_pages_free(struct dr_pages *pg);
 

@@ -31,6 +31,7 @@ static const struct img_desc img_table[IMG_KIND_COUNT] = {
 	[IMG_FILES]     = { "files-%d.img", true, 0x434c0008, &fd_entry__descriptor },
 	[IMG_CRASH]     = { "crash.img", false, 0x434c00c1, &crash_entry__descriptor },
 	[IMG_GHOST]     = { "ghost-%d.img", true, 0x434c0020, &ghost_entry__descriptor },
+	[IMG_FCOPY]     = { "fcopy.img", false, 0x434c0050, &fcopy_entry__descriptor },
 };
 
 #define IMG_BUF_SIZE (64 * 1024)
@@ -74,6 +75,21 @@ const ProtobufCMessageDescriptor *img_descriptor(enum img_kind kind)
 uint32_t img_magic(enum img_kind kind)
 {
 	return img_table[kind].magic;
+}
+
+int img_fcopy_name(uint32_t n, char *buf, size_t len)
+{
+	int k = snprintf(buf, len, "fcopy-%u.data", n);
+
+	return k < 0 || (size_t)k >= len ? -ENAMETOOLONG : 0;
+}
+
+bool img_is_fcopy_data(const char *name)
+{
+	size_t n = strlen(name);
+
+	return n > 11 && !strncmp(name, "fcopy-", 6) && !strcmp(name + n - 5, ".data") &&
+	       strspn(name + 6, "0123456789") == n - 11;
 }
 
 int img_kind_from_name(const char *name, int *pid)

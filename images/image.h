@@ -34,6 +34,7 @@ enum img_kind {
 	IMG_FILES,	/* files-PID.img: an fd_entry per open fd */
 	IMG_CRASH,	/* crash.img: a crash_entry, in a crash store directory */
 	IMG_GHOST,	/* ghost-ID.img: a deleted file's (or memfd's) head and data */
+	IMG_FCOPY,	/* fcopy.img: an fcopy_entry per file the tree could write */
 	IMG_KIND_COUNT
 };
 
@@ -61,6 +62,11 @@ enum img_kind {
 #define PE_ZERO		(1u << 1)	/* populated, all zero: nothing stored */
 #define PE_FILE		(1u << 2)	/* private file page never written: read it from the file */
 #define PE_PARENT	(1u << 3)	/* unchanged since the pre-dump: in the parent's images */
+
+/* The raw copy of fcopy.img's file n ("fcopy-N.data"), and whether a
+ * file name is one. */
+int img_fcopy_name(uint32_t n, char *buf, size_t len);
+bool img_is_fcopy_data(const char *name);
 
 /* inventory_entry.kind */
 #define INVENTORY_KIND_DUMP	0

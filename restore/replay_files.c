@@ -21,6 +21,16 @@
  * differ: check.c refuses it). A file only read, changed since, is copied
  * the same way (its offset may be past its new end).
  *
+ * Their bytes are the dump's (issue 14): the dump copied each file the tree
+ * could write while it was frozen (criu-lite/files/fcopy.c, fcopy.img). A
+ * file still as it was then (same dev, ino, size, mtime and ctime to the
+ * ns) is copied from itself, the dump's copy otherwise. Not for a file the
+ * tree mapped MAP_SHARED: a write through a mapping whose page is already
+ * dirty changes no timestamp (mtime moves at the first write fault after
+ * writeback only), so only the dump's copy says what it held. A file the
+ * dump did not copy (over --file-copy-limit, an older dump) is copied as
+ * it is now, said in one line.
+ *
  * At the seal (replay.c) the replay's init makes every other mount of the
  * tree read-only: a file the copy opens later by path cannot be written
  * either, whatever a debugger makes it do. */
@@ -47,6 +57,8 @@ struct want {
 struct wants {
 	struct want *v;
 	size_t n, cap;
+	FcopyEntry **fc;	/* the dump's copies (fcopy.img) */
+	size_t nr_fc;
 };
 
 static int want_add(struct wants *w, const FileIdentity *id, bool changed)
@@ -131,13 +143,63 @@ static int copy_bytes(int from, int to, uint64_t len)
 	return 0;
 }
 
+static const FcopyEntry *fcopy_of(const struct wants *ws, const FileIdentity *id)
+{
+	for (size_t i = 0; i < ws->nr_fc; i++) {
+		const FcopyEntry *e = ws->fc[i];
+
+		if (id->has_dev && id->has_ino ? e->dev == id->dev && e->ino == id->ino :
+						 !strcmp(e->path, id->path))
+			return e;
+	}
+	return NULL;
+}
+
+static uint64_t ns_of(const struct timespec *t)
+{
+	return (uint64_t)t->tv_sec * 1000000000ull + (uint64_t)t->tv_nsec;
+}
+
+/* A file the tree could write, live at `live` (st): where its copy's bytes
+ * come from, live or the dump's copy (*avail: how many bytes it has). */
+static int source_of(struct rst_tree *t, const struct wants *ws, const struct want *w, int live,
+		     const struct stat *st, uint64_t *avail)
+{
+	const FcopyEntry *e = fcopy_of(ws, w->id);
+	int fd;
+
+	*avail = (uint64_t)st->st_size;
+	if (!e || !e->copy) {
+		pr_warn("replay: %s was not copied at the dump (%s): the replay reads it as it "
+			"is now, cut to its dumped size", w->path,
+			e ? e->why_not ? e->why_not : "no reason given" : "no copy in the dump");
+		return live;
+	}
+	if (!e->mapped_shared && st->st_dev == e->dev && st->st_ino == e->ino &&
+	    (uint64_t)st->st_size == e->size && ns_of(&st->st_mtim) == e->mtime_ns &&
+	    ns_of(&st->st_ctim) == e->ctime_ns) {
+		pr_info("replay: %s is as dumped: copied from itself", w->path);
+		return live;
+	}
+	fd = dr_fcopy_open(&t->dr, e);
+	if (fd < 0) {
+		close(live);
+		return fd;
+	}
+	pr_info("replay: %s is the dump's copy of it", w->path);
+	*avail = e->size;
+	close(live);
+	return fd;
+}
+
 /* The copy of w as file `name` of the tmpfs, then over its path. */
-static int copy_one(int mnt, const struct want *w, const char *name)
+static int copy_one(struct rst_tree *t, const struct wants *ws, int mnt, const struct want *w,
+		    const char *name)
 {
 	int from, to = -1, tree = -1, r;
 	struct timespec ts[2];
+	uint64_t size, avail;
 	struct stat st;
-	uint64_t size;
 
 	from = open(w->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (from < 0 || fstat(from, &st)) {
@@ -148,13 +210,19 @@ static int copy_one(int mnt, const struct want *w, const char *name)
 		r = 0;	/* not a regular file: its kind decides (a device, a FIFO) */
 		goto out;
 	}
+	avail = (uint64_t)st.st_size;
+	if (!w->changed && (r = source_of(t, ws, w, from, &st, &avail)) < 0) {
+		from = -1;	/* closed */
+		goto out;
+	}
+	from = w->changed ? from : r;
 	size = w->id->has_size ? w->id->size : (uint64_t)st.st_size;
 	to = openat(mnt, name, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, st.st_mode & 07777);
 	if (to < 0) {
 		r = pr_perror("cannot replay: cannot make a copy of %s", w->path);
 		goto out;
 	}
-	r = copy_bytes(from, to, size < (uint64_t)st.st_size ? size : (uint64_t)st.st_size);
+	r = copy_bytes(from, to, size < avail ? size : avail);
 	if (!r && ftruncate(to, (off_t)size))
 		r = -errno;
 	if (r) {
@@ -209,8 +277,9 @@ static int scratch_tmpfs(void)
 int rst_replay_files(struct rst_tree *t)
 {
 	struct wants w = { 0 };
-	int mnt = -1, r = 0;
+	int mnt = -1, r;
 
+	r = dr_fcopy_load(&t->dr, &w.fc, &w.nr_fc);
 	for (size_t i = 0; !r && i < t->nr_procs; i++)
 		r = collect_proc(&t->procs[i], &w);
 	if (!r && w.n && (mnt = scratch_tmpfs()) < 0)
@@ -219,7 +288,7 @@ int rst_replay_files(struct rst_tree *t)
 		char name[32];
 
 		snprintf(name, sizeof(name), "%zu", i);
-		r = copy_one(mnt, &w.v[i], name);
+		r = copy_one(t, &w, mnt, &w.v[i], name);
 	}
 	/* The mounts over the paths hold the tmpfs from here on. */
 	if (mnt >= 0)
@@ -230,5 +299,6 @@ int rst_replay_files(struct rst_tree *t)
 	if (!t->replay_rw && !r)
 		r = -ENOMEM;
 	free(w.v);
+	img_free_all((void **)w.fc, w.nr_fc);
 	return r;
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/cli.h"
 #include "common/fd/fd.h"
 
 const struct option fd_opts_long[] = {
@@ -58,26 +59,6 @@ bad:
 	return -EINVAL;
 }
 
-static int parse_size(const char *arg, uint64_t *out)
-{
-	char *end;
-	unsigned long long v = strtoull(arg, &end, 10);
-	int shift = 0;
-
-	switch (*end) {
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
-	default: break;
-	}
-	if (end == arg || *end || v > (~0ull >> shift)) {
-		fprintf(stderr, "criu-lite: --ghost-limit wants a size, not '%s'\n", arg);
-		return -EINVAL;
-	}
-	*out = (uint64_t)v << shift;
-	return 0;
-}
-
 int fd_opts_parse(struct fd_rst_opts *o, int opt, const char *arg)
 {
 	switch (opt) {
@@ -86,7 +67,7 @@ int fd_opts_parse(struct fd_rst_opts *o, int opt, const char *arg)
 	case FD_OPT_EXT_UNIX_SK: o->ext_unix_sk = true; return 0;
 	case FD_OPT_INHERIT_FD: return parse_inherit(o, arg);
 	case FD_OPT_SHELL_JOB: o->shell_job = true; return 0;
-	case FD_OPT_GHOST_LIMIT: return parse_size(arg, &o->ghost_limit);
+	case FD_OPT_GHOST_LIMIT: return cli_parse_size("--ghost-limit", arg, &o->ghost_limit);
 	default: return 1;
 	}
 }

@@ -14,6 +14,7 @@
 #include "criu-lite/dump/dump.h"
 #include "criu-lite/dump/dump_ctx.h"
 #include "criu-lite/dump/dump_images.h"
+#include "criu-lite/files/fcopy.h"
 #include "criu-lite/files/files.h"
 #include "criu-lite/freeze/signals.h"
 #include "criu-lite/snapshot/snapshot_fork.h"
@@ -134,7 +135,7 @@ static int dump_files(struct dump_ctx *c, const struct dump_proc *p)
 			c->files.pids[i] = c->tree.procs[i].pid;
 		c->files.nr_pids = (size_t)c->tree.nr_procs;
 	}
-	return files_dump(c->dirfd, p->pid, &c->files);
+	return files_dump_noting(c->dirfd, p->pid, &c->files, &c->fcopy);
 }
 
 /* --snapshot fork: what must be taken while frozen (the fds, the fork);
@@ -240,6 +241,18 @@ static int before_freeze(struct dump_ctx *c)
 	return 0;
 }
 
+/* Frozen, every process captured: the files the tree could write, copied
+ * where their bytes agree with the memory dumped (criu-lite/files/fcopy.c). */
+static int copy_files(struct dump_ctx *c)
+{
+	int r = 0;
+
+	c->fcopy.limit = c->opts->file_copy_limit;
+	for (int n = 0; !r && n < c->tree.nr_procs; n++)
+		r = fcopy_note_maps(&c->fcopy, c->tree.procs[n].pid);
+	return r ? r : fcopy_take(&c->fcopy, c->dirfd);
+}
+
 /* Frozen: every process captured (its memory too, unless a snapshot
  * reads it later); released at once unless --kill. */
 static int frozen(struct dump_ctx *c)
@@ -260,6 +273,8 @@ static int frozen(struct dump_ctx *c)
 		r = dump_ctx_procs(c);
 	for (int n = 0; !r && n < c->tree.nr_procs; n++)
 		r = dump_one(c, &c->tree.procs[n]);
+	if (!r)
+		r = copy_files(c);
 	/* Before the tree is killed or left stopped: a restore that would be
 	 * refused makes this an outage; the tree runs on instead. */
 	if (!r && (opts->kill || opts->leave_stopped))
@@ -296,6 +311,8 @@ static int after_thaw(struct dump_ctx *c)
 	for (int n = 0; !r && c->wp && n < c->tree.nr_procs; n++)
 		r = wp_dump_mem(c->wp[n], c->dirfd, &c->stats);
 	mem_yield(YIELD_OFF);
+	if (!r)
+		r = fcopy_write(&c->fcopy, c->dirfd);
 	if (!r)
 		r = dump_write_pstree(c->dirfd, &c->tree, c->track_fd, &c->files);
 	if (!r && c->opts->kill)

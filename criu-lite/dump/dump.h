@@ -27,6 +27,7 @@ struct dump_opts {
 	bool track_mem;			/* --track-mem */
 	const char *prev_dir;		/* --prev-images-dir */
 	bool predump;			/* pre-dump: memory only */
+	uint64_t file_copy_limit;	/* --file-copy-limit: bytes of files copied, frozen */
 	struct fd_rst_opts fd;		/* what restore will be told of state outside the
 					 * tree: checked before --kill/--leave-stopped */
 	struct ploss_opts ploss;	/* --accept-loss: likewise for process state */

@@ -168,6 +168,7 @@ void dump_ctx_done(struct dump_ctx *c, int r)
 	vma_list_free(&c->prefetch);
 	dump_tree_free(&c->tree);
 	fd_dump_tree_free(&c->files);
+	fcopy_set_free(&c->fcopy);
 	if (c->signals_held) {
 		dump_drain_signals();
 		sigprocmask(SIG_SETMASK, &c->oldmask, NULL);

@@ -24,6 +24,7 @@
 #include "common/fd/fd.h"
 #include "common/vma.h"
 #include "criu-lite/dump/dump.h"
+#include "criu-lite/files/fcopy.h"
 #include "criu-lite/freeze/seize.h"
 #include "criu-lite/incremental/track_mem.h"
 #include "criu-lite/memory/mem.h"
@@ -41,6 +42,7 @@ struct dump_ctx {
 	uint32_t xstate_len;		/* NT_X86_XSTATE bytes the kernel gave */
 	struct vma_list prefetch;	/* the root's VMAs before the freeze (mem_read_vmas) */
 	struct fd_dump_tree files;	/* what processes share: descriptions, fd tables */
+	struct fcopy_set fcopy;		/* the files the tree could write, copied frozen */
 	struct track_parent tp;		/* --prev-images-dir */
 	bool has_parent;
 	enum kd_track_mem method;	/* of a tracker armed now (--track-mem, pre-dump) */

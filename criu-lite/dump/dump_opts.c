@@ -8,10 +8,12 @@
 
 #include "common/cli.h"
 #include "criu-lite/dump/dump_opts.h"
+#include "criu-lite/files/fcopy.h"
 #include "images/log.h"
 
 enum {
 	OPT_KILL = 256, OPT_FREEZER, OPT_FREEZE_CGROUP, OPT_SNAPSHOT, OPT_TRACK_MEM, OPT_PREV_DIR,
+	OPT_FILE_COPY_LIMIT,
 	OPT_ACCEPT_LOSS = PLOSS_OPT_ACCEPT,
 };
 
@@ -27,6 +29,7 @@ static const struct option long_opts[] = {
 	{ "track-mem", no_argument, NULL, OPT_TRACK_MEM },
 	{ "prev-images-dir", required_argument, NULL, OPT_PREV_DIR },
 	{ "accept-loss", required_argument, NULL, OPT_ACCEPT_LOSS },
+	{ "file-copy-limit", required_argument, NULL, OPT_FILE_COPY_LIMIT },
 	{ "verbose", optional_argument, NULL, 'v' },
 	{ "log-file", required_argument, NULL, 'o' },
 	{ "help", no_argument, NULL, 'h' },
@@ -54,7 +57,11 @@ static void usage(FILE *out, const char *cmd)
 			"      --snapshot wp        write-protect memory before the freeze and read it\n"
 			"                           live after, saving pages before they are written\n"
 			"                           (shortest downtime; privileged targets only)\n"
-			"      --track-mem          keep tracking writes, for a later incremental dump\n");
+			"      --track-mem          keep tracking writes, for a later incremental dump\n"
+			"      --file-copy-limit SIZE  copy the files the tree could write (open for\n"
+			"                           writing, mapped shared), frozen, up to SIZE in all\n"
+			"                           (default 64M; 0: none), so that a replay gets them\n"
+			"                           as of the dump\n");
 	fprintf(out,
 		"      --prev-images-dir DIR  store only pages written since that dump (DIR is\n"
 		"                           relative to -D, as in CRIU, or absolute)\n");
@@ -128,6 +135,8 @@ static int parse_one(int c, struct dump_opts *o, const char *cmd)
 	case OPT_FREEZE_CGROUP: o->seize.freeze_cgroup = optarg; return 0;
 	case OPT_TRACK_MEM: o->track_mem = true; return 0;
 	case OPT_PREV_DIR: o->prev_dir = optarg; return 0;
+	case OPT_FILE_COPY_LIMIT:
+		return cli_parse_size("--file-copy-limit", optarg, &o->file_copy_limit);
 	case OPT_ACCEPT_LOSS: return ploss_opts_parse(&o->ploss, optarg);
 	case 'v': log_set_level(parse_verbosity(optarg)); return 0;
 	case 'o':
@@ -162,6 +171,7 @@ int dump_parse_opts(int argc, char **argv, struct dump_opts *o)
 		return -ENOMEM;
 	o->seize.freezer = FREEZER_AUTO;
 	o->predump = !strcmp(cmd, "pre-dump");
+	o->file_copy_limit = FCOPY_LIMIT_DEFAULT;
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "t:D:Rsv::o:hj", opts, NULL)) != -1) {

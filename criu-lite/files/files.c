@@ -15,6 +15,7 @@
 
 #include "common/fd/fd.h"
 #include "common/procfs.h"
+#include "criu-lite/files/fcopy.h"
 #include "criu-lite/files/files.h"
 #include "images/log.h"
 
@@ -219,7 +220,8 @@ static int dump_own(struct fd_dump *c, const int *fds, size_t n, FdEntry **out)
 	return r;
 }
 
-static int dump_fds(struct fd_dump *ctx, struct img *img, const int *fds, size_t nr)
+static int dump_fds(struct fd_dump *ctx, struct img *img, const int *fds, size_t nr,
+		    struct fcopy_set *fc)
 {
 	bool vanished = false;
 	int r = 0;
@@ -239,6 +241,8 @@ static int dump_fds(struct fd_dump *ctx, struct img *img, const int *fds, size_t
 		if (r < 0)
 			break;
 		r = img_write(img, e);
+		if (!r)
+			r = fcopy_note_fd(fc, ctx->pid, e);
 		img_free(e);
 	}
 	/* fds that vanish because the process died would make a quietly
@@ -251,6 +255,11 @@ static int dump_fds(struct fd_dump *ctx, struct img *img, const int *fds, size_t
 }
 
 int files_dump(int dirfd, pid_t pid, struct fd_dump_tree *tree)
+{
+	return files_dump_noting(dirfd, pid, tree, NULL);
+}
+
+int files_dump_noting(int dirfd, pid_t pid, struct fd_dump_tree *tree, struct fcopy_set *fc)
 {
 	struct fd_dump_tree own = { .dirfd = dirfd, .ghost_limit = FD_GHOST_LIMIT_DEFAULT };
 	struct fd_dump ctx = { .pid = pid, .pidfd = -1, .tree = tree ? tree : &own,
@@ -279,7 +288,7 @@ int files_dump(int dirfd, pid_t pid, struct fd_dump_tree *tree)
 		r = -errno;
 		goto out;
 	}
-	r = dump_fds(&ctx, img, fds, nr);
+	r = dump_fds(&ctx, img, fds, nr, fc);
 	if (r < 0) {
 		img_abort(img, dirfd);
 	} else if ((r = img_close(img)) < 0) {

@@ -13,5 +13,8 @@
  * saved, fd tables), every process of it still frozen; NULL for a process
  * on its own. */
 int files_dump(int dirfd, pid_t pid, struct fd_dump_tree *tree);
+/* The same, each regular file open for writing noted in fc (fcopy.h). */
+struct fcopy_set;
+int files_dump_noting(int dirfd, pid_t pid, struct fd_dump_tree *tree, struct fcopy_set *fc);
 
 #endif

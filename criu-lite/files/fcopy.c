@@ -1,0 +1,285 @@
+/* Copies of the files the tree could write, taken while it is frozen.
+ *
+ * A replay backs these files with private copies; made at replay time they
+ * would hold whatever the original wrote since (a database rewritten in
+ * place, a MAP_SHARED data file it keeps writing). So the dump copies them
+ * inside the freeze, where their bytes agree with the memory dumped, in
+ * every mode (plain, --snapshot fork and wp freeze around the same walk).
+ *
+ * That is downtime: the copies are bounded by --file-copy-limit (default
+ * FCOPY_LIMIT_DEFAULT in all, ~15 ms a 64 MiB from the page cache here: the
+ * order of a --snapshot wp dump's whole freeze), and a file over what is left
+ * of it is named and left out. Each file is copied once (dev, ino), opened
+ * through the process (/proc/PID/fd/N, /proc/PID/map_files/A-B: the file
+ * it holds, even renamed), FICLONE first (free where the filesystem shares
+ * extents), else copy_file_range (in the kernel, no pass through us), else
+ * sendfile (across filesystems). The copies are raw files of the dump,
+ * hashed into inventory.img after the thaw like pages files. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
+
+#include "common/vma.h"
+#include "criu-lite/files/fcopy.h"
+#include "images/clock.h"
+#include "images/image_sum.h"
+#include "images/log.h"
+
+static struct fcopy_item *find(struct fcopy_set *s, uint64_t dev, uint64_t ino)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->v[i].dev == dev && s->v[i].ino == ino)
+			return &s->v[i];
+	return NULL;
+}
+
+static int add(struct fcopy_set *s, pid_t pid, const char *src, const char *path, uint64_t dev,
+	       uint64_t ino, bool mapped)
+{
+	struct fcopy_item *it = find(s, dev, ino);
+
+	if (it) {
+		it->mapped_shared |= mapped;
+		return 0;
+	}
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? 2 * s->cap : 8;
+		struct fcopy_item *v = realloc(s->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		s->v = v;
+		s->cap = cap;
+	}
+	it = &s->v[s->n];
+	memset(it, 0, sizeof(*it));
+	fcopy_entry__init(&it->e);
+	it->path = strdup(path);
+	if (!it->path)
+		return -ENOMEM;
+	it->pid = pid;
+	snprintf(it->src, sizeof(it->src), "%s", src);
+	it->dev = dev;
+	it->ino = ino;
+	it->mapped_shared = mapped;
+	s->n++;
+	return 0;
+}
+
+int fcopy_note_fd(struct fcopy_set *s, pid_t pid, const FdEntry *e)
+{
+	char src[32];
+
+	if (!s || e->type != FD_TYPE__FD_REG || !e->file || e->file->path[0] != '/' ||
+	    e->has_ghost_id || (e->flags & O_ACCMODE) == O_RDONLY || !e->file->has_ino)
+		return 0;
+	snprintf(src, sizeof(src), "fd/%d", e->fd);
+	return add(s, pid, src, e->file->path, e->file->dev, e->file->ino, false);
+}
+
+int fcopy_note_maps(struct fcopy_set *s, pid_t pid)
+{
+	struct vma_list l = { 0 };
+	int r = vma_list_read(pid, false, &l);
+
+	for (size_t i = 0; !r && i < l.nr; i++) {
+		const struct vma *v = &l.v[i];
+		char src[48];
+
+		if (v->kind != VMAK_FILE || !v->shared || v->deleted || v->name[0] != '/')
+			continue;
+		snprintf(src, sizeof(src), "map_files/%llx-%llx", (unsigned long long)v->start,
+			 (unsigned long long)v->end);
+		r = add(s, pid, src, v->name, v->dev, v->ino, true);
+	}
+	vma_list_free(&l);
+	return r;
+}
+
+/* The file the process holds; by its path (O_NOFOLLOW) where map_files
+ * is closed to us (it wants CAP_SYS_ADMIN), then checked to be that file. */
+static int open_src(const struct fcopy_item *it, struct stat *st)
+{
+	char proc[96];
+	int fd;
+
+	snprintf(proc, sizeof(proc), "/proc/%d/%s", it->pid, it->src);
+	fd = open(proc, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0 && (errno == EPERM || errno == EACCES))
+		fd = open(it->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, st) || st->st_dev != it->dev || st->st_ino != it->ino) {
+		close(fd);
+		return -ESTALE;
+	}
+	return fd;
+}
+
+/* len bytes of from into the new file to: 0, -errno, or -ENODATA when
+ * from ended first (someone outside the tree cut it meanwhile). */
+static int copy_data(int from, int to, uint64_t len)
+{
+	bool cross = false;
+
+	if (!ioctl(to, FICLONE, from))
+		return 0;
+	while (len) {
+		size_t chunk = len > (1u << 30) ? 1u << 30 : (size_t)len;
+		ssize_t n = cross ? sendfile(to, from, NULL, chunk) :
+				    copy_file_range(from, NULL, to, NULL, chunk, 0);
+
+		if (n < 0 && !cross && (errno == EXDEV || errno == EINVAL || errno == EOPNOTSUPP ||
+					errno == ENOSYS)) {
+			cross = true;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -ENODATA;
+		len -= (uint64_t)n;
+	}
+	return 0;
+}
+
+static int copy_one(struct fcopy_item *it, int from, uint64_t size, int dirfd, uint32_t nr)
+{
+	char name[32];
+	int to, r;
+
+	img_fcopy_name(nr, name, sizeof(name));
+	to = img_create_raw(dirfd, name);
+	if (to < 0)
+		return to;
+	r = copy_data(from, to, size);
+	if (r == -ENODATA) {
+		pr_warn("%s was cut short while copied: its copy ends in zeroes", it->path);
+		r = ftruncate(to, (off_t)size) ? -errno : 0;
+	}
+	if (close(to) && !r)
+		r = -errno;
+	if (r) {
+		errno = -r;
+		r = pr_perror("cannot copy %s into the dump", it->path);
+		unlinkat(dirfd, name, 0);
+		img_sum_forget(dirfd, name);
+		return r;
+	}
+	it->e.copy = strdup(name);
+	return it->e.copy ? 0 : -ENOMEM;
+}
+
+static const char *left_out(struct fcopy_item *it, const char *why, int err)
+{
+	char buf[160];
+
+	if (err)
+		snprintf(buf, sizeof(buf), "%s: %s", why, strerror(-err));
+	else
+		snprintf(buf, sizeof(buf), "%s", why);
+	it->e.why_not = strdup(buf);
+	return it->e.why_not ? it->e.why_not : why;
+}
+
+/* One file: 1 copied, 0 left out (said), -1 not a regular file (dropped),
+ * -errno when the dump must fail. */
+static int take_one(struct fcopy_set *s, struct fcopy_item *it, int dirfd, uint32_t nr)
+{
+	struct stat st;
+	int from = open_src(it, &st), r;
+
+	if (from >= 0 && !S_ISREG(st.st_mode)) {
+		close(from);
+		return -1;	/* a device mapped shared: its kind decides */
+	}
+	it->e.path = it->path;
+	it->e.dev = it->dev;
+	it->e.ino = it->ino;
+	it->e.has_mapped_shared = it->mapped_shared;
+	it->e.mapped_shared = it->mapped_shared;
+	if (from < 0) {
+		pr_warn("%s not copied: %s; a replay gets its content as of the replay",
+			it->path, left_out(it, "cannot be read", from));
+		return 0;
+	}
+	it->e.size = (uint64_t)st.st_size;
+	it->e.mtime_ns = (uint64_t)st.st_mtim.tv_sec * 1000000000ull + (uint64_t)st.st_mtim.tv_nsec;
+	it->e.ctime_ns = (uint64_t)st.st_ctim.tv_sec * 1000000000ull + (uint64_t)st.st_ctim.tv_nsec;
+	if (it->e.size > s->limit - s->copied) {
+		left_out(it, "over the limit", 0);
+		/* --file-copy-limit 0: asked for, no news. */
+		log_printf(s->limit ? LOG_WARN : LOG_INFO,
+			   "%s (%llu bytes) not copied: over the limit (--file-copy-limit %llu); "
+			   "a replay gets its content as of the replay", it->path,
+			   (unsigned long long)it->e.size, (unsigned long long)s->limit);
+		close(from);
+		return 0;
+	}
+	r = copy_one(it, from, it->e.size, dirfd, nr);
+	close(from);
+	if (r)
+		return r;
+	s->copied += it->e.size;
+	return 1;
+}
+
+int fcopy_take(struct fcopy_set *s, int dirfd)
+{
+	uint64_t t0 = clock_ns(CLOCK_MONOTONIC);
+	size_t nr = 0;
+	int r = 0;
+
+	for (size_t i = 0; !r && i < s->n; i++) {
+		r = take_one(s, &s->v[i], dirfd, (uint32_t)i);
+		s->v[i].dropped = r == -1;
+		nr += r == 1;
+		r = r < -1 ? r : 0;
+	}
+	s->took_ns = clock_ns(CLOCK_MONOTONIC) - t0;
+	if (!r && nr)
+		pr_info("copied %zu files the tree could write (%llu bytes) in %.3f ms, frozen", nr,
+			(unsigned long long)s->copied, s->took_ns / 1e6);
+	return r;
+}
+
+int fcopy_write(const struct fcopy_set *s, int dirfd)
+{
+	void **msgs;
+	size_t n = 0;
+	int r;
+
+	if (!s->n)
+		return 0;
+	msgs = malloc(s->n * sizeof(*msgs));
+	if (!msgs)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->n; i++)
+		if (!s->v[i].dropped)
+			msgs[n++] = &s->v[i].e;
+	r = n ? img_write_entries(dirfd, IMG_FCOPY, 0, msgs, n) : 0;
+	free(msgs);
+	return r;
+}
+
+void fcopy_set_free(struct fcopy_set *s)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		free(s->v[i].path);
+		free(s->v[i].e.copy);
+		free(s->v[i].e.why_not);
+	}
+	free(s->v);
+	s->v = NULL;
+	s->n = s->cap = 0;
+}
