@@ -157,7 +157,7 @@ static int put_dir_entry(FILE *out, int dirfd, const char *name, bool *first)
 	json_put_newline(&show_style, out, 1);
 	json_put_string(out, name, strlen(name));
 	fputs(": ", out);
-	if (is_raw_pages(name)) {
+	if (is_raw_pages(name) || img_is_fcopy_data(name)) {
 		fprintf(out, "{\"raw\": true, \"size\": %lld}", (long long)st.st_size);
 	} else if ((k = img_kind_from_name(name, &a.pid)) < 0) {
 		fprintf(out, "{\"unknown\": true, \"size\": %lld}", (long long)st.st_size);
@@ -209,12 +209,13 @@ static void usage(FILE *out)
 		"  {\"magic\": KIND, \"entries\": [...]}\n"
 		"with fields by name, enums by name, bytes as hex strings and addresses\n"
 		"and masks as \"0x...\" strings. -D prints every image of a dump as one\n"
-		"JSON object keyed by file name; raw page files are noted as\n"
-		"{\"raw\": true, \"size\": N}.\n\n"
+		"JSON object keyed by file name; raw page files and file copies\n"
+		"(fcopy-N.data) are noted as {\"raw\": true, \"size\": N}.\n\n"
 		"  -D, --images-dir DIR  the dump directory\n"
 		"      --ps              process tree: PID PPID PGID SID threads COMM\n"
 		"      --mem             per process: VMAs and what the dump stored of each\n"
-		"      --files           per process: file descriptors, described\n"
+		"      --files           per process: file descriptors, described; then the\n"
+		"                        files the dump copied for a replay (fcopy.img)\n"
 		"  -h, --help            this text\n\n"
 		"Exit status: 0 when everything was read, 1 when an image is missing,\n"
 		"malformed or truncated (said on stderr), 2 on a usage error.\n");

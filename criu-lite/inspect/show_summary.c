@@ -210,7 +210,8 @@ out:
 
 /* Each process in turn, a blank line between them; one bad process image
  * does not hide the others, the first error decides the exit status. */
-static int per_process(const char *dir, FILE *out, int (*one)(struct dump_read *, size_t, FILE *))
+static int per_process(const char *dir, FILE *out, int (*one)(struct dump_read *, size_t, FILE *),
+		       int (*then)(struct dump_read *, FILE *))
 {
 	struct dump_read d;
 	int r = dr_open(dir, DR_PREDUMP_OK, &d), err = 0;
@@ -224,13 +225,19 @@ static int per_process(const char *dir, FILE *out, int (*one)(struct dump_read *
 		if (e < 0 && !err)
 			err = e;
 	}
+	if (!r && then) {
+		int e = then(&d, out);
+
+		if (e < 0 && !err)
+			err = e;
+	}
 	dr_close(&d);
 	return r ? r : err;
 }
 
 int show_mem(const char *dir, FILE *out)
 {
-	return per_process(dir, out, mem_one);
+	return per_process(dir, out, mem_one, NULL);
 }
 
 /* ---- --files ---- */
@@ -487,7 +494,29 @@ static int files_one(struct dump_read *d, size_t idx, FILE *out)
 	return err;
 }
 
+/* The files the tree could write, as the dump copied them for a replay. */
+static int fcopies(struct dump_read *d, FILE *out)
+{
+	FcopyEntry **v;
+	size_t n;
+	int r = dr_fcopy_load(d, &v, &n);
+
+	if (r || !n)
+		return r;
+	fprintf(out, "\nfiles the tree could write, as of the dump (a replay's):\n");
+	fprintf(out, "  %12s  %-16s %s\n", "BYTES", "COPY", "PATH");
+	for (size_t i = 0; i < n; i++) {
+		fprintf(out, "  %12" PRIu64 "  %-16s %s%s\n", v[i]->size,
+			v[i]->copy ? v[i]->copy : "not copied", v[i]->path,
+			v[i]->mapped_shared ? " (mapped shared)" : "");
+		if (!v[i]->copy && v[i]->why_not)
+			fprintf(out, "  %12s  %-16s (%s)\n", "", "", v[i]->why_not);
+	}
+	img_free_all((void **)v, n);
+	return 0;
+}
+
 int show_files(const char *dir, FILE *out)
 {
-	return per_process(dir, out, files_one);
+	return per_process(dir, out, files_one, fcopies);
 }

@@ -4,7 +4,8 @@
  * 100 + g at offset 0 of the first (pwrite, in place) and 200 + g in the
  * first word of the mapping; it starts at 1, and each SIGUSR1 makes the
  * next one, then prints "REWRITTEN g=G". read_a() is what a debugger calls
- * in a replay: what its fd reads at offset 0 (pread). map_b is the mapping.
+ * in a replay: what its fd reads at offset 0 (pread); rewrite(g) writes
+ * generation g into both (0 when done). map_b is the mapping.
  * READY pid=PID g=1 once generation 1 is in both files. */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -33,6 +34,12 @@ static int generation(long g)
 		return -1;
 	map_b[0] = 200 + g;
 	return 0;
+}
+
+/* What a debugger calls to make the replay write both files. */
+long rewrite(long g)
+{
+	return generation(g);
 }
 
 int main(int argc, char **argv)
