@@ -32,11 +32,13 @@ static int64_t count_entries(int fd, uint64_t size)
 	return n;
 }
 
-static bool is_pages(const char *name)
+/* A raw file of a dump: pages, or a file's copy (fcopy-N.data). */
+static bool is_raw(const char *name)
 {
 	size_t n = strlen(name);
 
-	return !strncmp(name, "pages-", 6) && n > 10 && !strcmp(name + n - 4, ".img");
+	return (!strncmp(name, "pages-", 6) && n > 10 && !strcmp(name + n - 4, ".img")) ||
+	       img_is_fcopy_data(name);
 }
 
 static int note_file(int dirfd, const char *name)
@@ -48,16 +50,16 @@ static int note_file(int dirfd, const char *name)
 
 	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) || !S_ISREG(st.st_mode))
 		return 0;
-	if (img_kind_from_name(name, &pid) < 0 && !is_pages(name))
+	if (img_kind_from_name(name, &pid) < 0 && !is_raw(name))
 		return 0;
 	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return -errno;
 	r = img_hash_fd(fd, &hash, &size);
-	if (!r && !is_pages(name))
+	if (!r && !is_raw(name))
 		entries = count_entries(fd, size);
 	close(fd);
-	if (r < 0 || (entries < 0 && !is_pages(name)))
+	if (r < 0 || (entries < 0 && !is_raw(name)))
 		return r < 0 ? r : (int)entries;
 	img_sum_note(dirfd, name, size, hash, entries);
 	return 0;

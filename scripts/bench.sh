@@ -23,6 +23,8 @@
 #   BENCH_TCP      1 (default) ends with scripts/bench_tcp.sh: a server with
 #                  BENCH_TCP_CONNS (1000) established connections dumped and
 #                  restored, against the same server with none (a few seconds)
+#   BENCH_FCOPY    1 (default) then runs scripts/bench_fcopy.sh: the dump's
+#                  downtime with a 64 MiB MAP_SHARED file copied vs not
 # Results: a table on stdout, every run in $BUILD/bench-results.csv, the
 # medians in $BUILD/bench-summary.csv, a plot in $BUILD/bench.png.
 . "$(dirname "$0")/bench_lib.sh"
@@ -373,4 +375,7 @@ echo "bench: $(( $(date +%s) - started )) s" >&2
 python3 scripts/bench_report.py "$csv" "$PWD/$BUILD"
 if [ "${BENCH_TCP:-1}" = 1 ]; then
 	BUILD="$BUILD" BENCH_DIR="$work/tcp" scripts/bench_tcp.sh
+fi
+if [ "${BENCH_FCOPY:-1}" = 1 ]; then
+	BUILD="$BUILD" BENCH_DIR="$work/fcopy" scripts/bench_fcopy.sh
 fi

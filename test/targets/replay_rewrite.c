@@ -1,6 +1,6 @@
 /* Replay target for the files of a replay as of the dump: argv[1] is a file
  * it holds open O_RDWR (a database rewritten in place), argv[2] one it maps
- * MAP_SHARED (4 KiB at least), both made by the test. Generation g writes
+ * MAP_SHARED whole (4 KiB at least), both made by the test. Generation g writes
  * 100 + g at offset 0 of the first (pwrite, in place) and 200 + g in the
  * first word of the mapping; it starts at 1, and each SIGUSR1 makes the
  * next one, then prints "REWRITTEN g=G". read_a() is what a debugger calls
@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "target.h"
@@ -44,6 +45,7 @@ long rewrite(long g)
 
 int main(int argc, char **argv)
 {
+	struct stat st;
 	sigset_t set;
 	long g = 1;
 	int fd_b;
@@ -54,7 +56,9 @@ int main(int argc, char **argv)
 	fd_b = open(argv[2], O_RDWR | O_CLOEXEC);
 	if (fd_a < 0 || fd_b < 0)
 		return 1;
-	map_b = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd_b, 0);
+	if (fstat(fd_b, &st) || st.st_size < 4096)
+		return 1;
+	map_b = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd_b, 0);
 	close(fd_b);
 	if (map_b == MAP_FAILED || generation(g))
 		return 1;
