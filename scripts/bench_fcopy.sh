@@ -24,7 +24,7 @@ data=${BENCH_FCOPY_DATA_DIR:-$PWD/$BUILD/bench-fcopy-data}
 mkdir -p "$data" || die "cannot create $data"
 pid=
 cleanup() {
-	[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
+	[ -n "$pid" ] && { kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; }
 	[ -z "${BENCH_DIR:-}" ] && rm -rf "$work"
 	rm -rf "$data"
 }

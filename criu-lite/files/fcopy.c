@@ -192,30 +192,39 @@ static const char *left_out(struct fcopy_item *it, const char *why, int err)
 	return it->e.why_not ? it->e.why_not : why;
 }
 
-/* One file: 1 copied, 0 left out (said), -1 not a regular file (dropped),
- * -errno when the dump must fail. */
-static int take_one(struct fcopy_set *s, struct fcopy_item *it, int dirfd, uint32_t nr)
+/* What the file is now: 1, 0 when it cannot be read (said), -1 when it
+ * is no regular file (a device mapped shared: its kind decides). */
+static int probe(struct fcopy_item *it)
 {
 	struct stat st;
-	int from = open_src(it, &st), r;
+	int fd = open_src(it, &st);
 
-	if (from >= 0 && !S_ISREG(st.st_mode)) {
-		close(from);
-		return -1;	/* a device mapped shared: its kind decides */
-	}
 	it->e.path = it->path;
 	it->e.dev = it->dev;
 	it->e.ino = it->ino;
 	it->e.has_mapped_shared = it->mapped_shared;
 	it->e.mapped_shared = it->mapped_shared;
-	if (from < 0) {
+	if (fd < 0) {
 		pr_warn("%s not copied: %s; a replay gets its content as of the replay",
-			it->path, left_out(it, "cannot be read", from));
+			it->path, left_out(it, "cannot be read", fd));
 		return 0;
 	}
+	close(fd);
+	if (!S_ISREG(st.st_mode))
+		return -1;
 	it->e.size = (uint64_t)st.st_size;
 	it->e.mtime_ns = (uint64_t)st.st_mtim.tv_sec * 1000000000ull + (uint64_t)st.st_mtim.tv_nsec;
 	it->e.ctime_ns = (uint64_t)st.st_ctim.tv_sec * 1000000000ull + (uint64_t)st.st_ctim.tv_nsec;
+	return 1;
+}
+
+/* Copied if it fits in what is left of the limit (said if not): 0, or
+ * -errno when the dump must fail. */
+static int take_one(struct fcopy_set *s, struct fcopy_item *it, int dirfd, uint32_t nr)
+{
+	struct stat st;
+	int from, r;
+
 	if (it->e.size > s->limit - s->copied) {
 		left_out(it, "over the limit", 0);
 		/* --file-copy-limit 0: asked for, no news. */
@@ -223,32 +232,53 @@ static int take_one(struct fcopy_set *s, struct fcopy_item *it, int dirfd, uint3
 			   "%s (%llu bytes) not copied: over the limit (--file-copy-limit %llu); "
 			   "a replay gets its content as of the replay", it->path,
 			   (unsigned long long)it->e.size, (unsigned long long)s->limit);
-		close(from);
+		return 0;
+	}
+	from = open_src(it, &st);
+	if (from < 0) {
+		pr_warn("%s not copied: %s; a replay gets its content as of the replay",
+			it->path, left_out(it, "cannot be read", from));
 		return 0;
 	}
 	r = copy_one(it, from, it->e.size, dirfd, nr);
 	close(from);
-	if (r)
-		return r;
-	s->copied += it->e.size;
-	return 1;
+	if (!r)
+		s->copied += it->e.size;
+	return r;
 }
 
+static int by_size(const void *a, const void *b, void *set)
+{
+	const struct fcopy_item *x = &((struct fcopy_set *)set)->v[*(const size_t *)a];
+	const struct fcopy_item *y = &((struct fcopy_set *)set)->v[*(const size_t *)b];
+
+	if (x->e.size != y->e.size)
+		return x->e.size < y->e.size ? -1 : 1;
+	return (*(const size_t *)a > *(const size_t *)b) - (*(const size_t *)a < *(const size_t *)b);
+}
+
+/* Smallest first: the limit is spent on as many files (logs, small
+ * databases) as it holds, and a big one is what is left out. */
 int fcopy_take(struct fcopy_set *s, int dirfd)
 {
 	uint64_t t0 = clock_ns(CLOCK_MONOTONIC);
-	size_t nr = 0;
-	int r = 0;
+	size_t *order = calloc(s->n ? s->n : 1, sizeof(*order)), nr = 0;
+	int r = order ? 0 : -ENOMEM;
 
 	for (size_t i = 0; !r && i < s->n; i++) {
-		r = take_one(s, &s->v[i], dirfd, (uint32_t)i);
-		s->v[i].dropped = r == -1;
-		nr += r == 1;
-		r = r < -1 ? r : 0;
+		int k = probe(&s->v[i]);
+
+		s->v[i].dropped = k < 0;
+		if (k > 0)
+			order[nr++] = i;
 	}
+	qsort_r(order, nr, sizeof(*order), by_size, s);
+	for (size_t i = 0; !r && i < nr; i++)
+		r = take_one(s, &s->v[order[i]], dirfd, (uint32_t)order[i]);
+	free(order);
 	s->took_ns = clock_ns(CLOCK_MONOTONIC) - t0;
-	if (!r && nr)
-		pr_info("copied %zu files the tree could write (%llu bytes) in %.3f ms, frozen", nr,
+	if (!r && s->copied)
+		pr_info("copied the files the tree could write (%llu bytes) in %.3f ms, frozen",
 			(unsigned long long)s->copied, s->took_ns / 1e6);
 	return r;
 }
