@@ -64,8 +64,12 @@ struct wants {
 static int want_add(struct wants *w, const FileIdentity *id, bool changed)
 {
 	for (size_t i = 0; i < w->n; i++)
-		if (!strcmp(w->v[i].path, id->path))
+		if (!strcmp(w->v[i].path, id->path)) {
+			/* Written by one process, only read by another: written. */
+			if (!changed && w->v[i].changed)
+				w->v[i] = (struct want){ id->path, id, false };
 			return 0;
+		}
 	if (w->n == w->cap) {
 		size_t cap = w->cap ? 2 * w->cap : 16;
 		struct want *v = realloc(w->v, cap * sizeof(*v));
