@@ -6,7 +6,7 @@
  * through its fd and its mapping, in every dump mode; what the replay
  * writes reaches its copies only. A copy flipped or cut is refused in one
  * line; a file over --file-copy-limit is said at the dump and at the
- * replay, and read as it is at the replay. */
+ * replay, and read as it is at the replay; show --files lists them. */
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -200,7 +200,7 @@ Test(replay_files, corrupt_copy_refused, .timeout = 120)
 
 Test(replay_files, over_the_limit_is_said, .timeout = 120)
 {
-	char err[4096], want[400];
+	char err[4096], want[400], out[8192];
 	struct job j;
 	struct rp r;
 
@@ -209,6 +209,15 @@ Test(replay_files, over_the_limit_is_said, .timeout = 120)
 	snprintf(want, sizeof(want), "%s (1048576 bytes) not copied: over the limit", j.a);
 	cr_expect(strstr(err, want), "the dump did not say it left %s out:\n%s", j.a, err);
 	cr_expect_null(strstr(err, j.b), "the dump left %s out:\n%s", j.b, err);
+	/* show lists both, the one left out with why. */
+	cr_assert_eq(run_cmd(out, sizeof(out), "'%s' show -D '%s' --files", criu_lite_path(),
+			     j.img), 0, "%s", out);
+	snprintf(want, sizeof(want), "1048576  not copied       %s\n", j.a);
+	cr_expect(strstr(out, want) && strstr(out, "(over the limit)"),
+		  "show does not list %s as left out:\n%s", j.a, out);
+	snprintf(want, sizeof(want), "4096  fcopy-");
+	cr_expect(strstr(out, want) && strstr(out, " (mapped shared)"),
+		  "show does not list the copy of %s:\n%s", j.b, out);
 	rewrite(&j);
 	rp_start(&r, j.img, NULL);
 	snprintf(want, sizeof(want), "%s was not copied at the dump (over the limit)", j.a);
