@@ -75,17 +75,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
 
-# run_timed CMD...: sets wall_ns maxrss_kb status cpu_ns.
-run_timed() {
-	local res
-	res=$("$tools/bench_run" "$@" 3>&1 >/dev/null 2>"$work/cmd.err")
-	read -r wall_ns maxrss_kb status cpu_ns <<< "$res"
-	if [ "${status:-1}" != 0 ]; then
-		echo "bench: '$*' failed (status ${status:-?}):" >&2
-		tail -3 "$work/cmd.err" >&2
-		failed=1
-	fi
-}
+# run_timed CMD...: sets wall_ns maxrss_kb cpu_ns; a failure spoils the row.
+run_timed() { bench_timed "$@" || failed=1; }
 
 gap_lines() { grep -c '^GAP' "$work/target.out"; }
 gap_reset() { kill -USR2 "$target_pid"; }
@@ -112,13 +103,8 @@ start_target() {
 	rm -f "$work/target.fifo"
 	mkfifo "$work/target.fifo"
 	cat "$work/target.fifo" > "$work/target.out" &
-	# Only stdin/out/err: an fd inherited from whoever runs make (a pipe
-	# to a terminal multiplexer, a CI runner) is nothing restore can redo.
 	(
-		for fd in /proc/$BASHPID/fd/*; do
-			fd=${fd##*/}
-			[ "$fd" -gt 2 ] && eval "exec $fd>&-"
-		done
+		bench_only_stdio
 		ulimit -c unlimited
 		# A session of its own: the terminal make runs on would be a
 		# controlling terminal outside the tree, which restore refuses

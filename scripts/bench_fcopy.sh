@@ -31,25 +31,13 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
 
-run_timed() {
-	local res
-	res=$("$tools/bench_run" "$@" 3>&1 >/dev/null 2>"$work/cmd.err")
-	read -r wall_ns _ status _ <<< "$res"
-	if [ "${status:-1}" != 0 ]; then
-		echo "bench-fcopy: '$*' failed (status ${status:-?}):" >&2
-		tail -3 "$work/cmd.err" >&2
-		wall_ns=
-	fi
-}
+run_timed() { bench_timed "$@" || wall_ns=; }
 tool_downtime() { "$bin" show "$1/stats.img" 2>/dev/null | sed -n 's/.*"downtime_ns": \([0-9]*\).*/\1/p'; }
 
 head -c 4096 /dev/urandom > "$data/db"
 head -c $((mib << 20)) /dev/urandom > "$data/shared.data"
 (
-	for fd in /proc/$BASHPID/fd/*; do
-		fd=${fd##*/}
-		[ "$fd" -gt 2 ] && eval "exec $fd>&-"
-	done
+	bench_only_stdio
 	exec setsid "$BUILD/targets/replay_rewrite" "$data/db" "$data/shared.data" < /dev/null
 ) > "$work/target.out" 2>&1 &
 pid=$!

@@ -28,16 +28,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
 
 # run_timed CMD...: wall_ns and cpu_ns (user + system) of one command.
-run_timed() {
-	local res
-	res=$("$tools/bench_run" "$@" 3>&1 >/dev/null 2>"$work/cmd.err")
-	read -r wall_ns _ status cpu_ns <<< "$res"
-	if [ "${status:-1}" != 0 ]; then
-		echo "bench-tcp: '$*' failed (status ${status:-?}):" >&2
-		tail -3 "$work/cmd.err" >&2
-		wall_ns= cpu_ns=
-	fi
-}
+run_timed() { bench_timed "$@" || wall_ns= cpu_ns=; }
 
 # The server with only stdio (a stray inherited fd is nothing restore can
 # redo), then n clients holding connections to it.
@@ -45,10 +36,7 @@ start() {
 	local n=$1 i
 	: > "$work/server.out"
 	(
-		for fd in /proc/$BASHPID/fd/*; do
-			fd=${fd##*/}
-			[ "$fd" -gt 2 ] && eval "exec $fd>&-"
-		done
+		bench_only_stdio
 		exec "$BUILD/targets/sk_echo" 4 < /dev/null
 	) > "$work/server.out" 2>&1 &
 	server=$!
