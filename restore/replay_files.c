@@ -200,7 +200,7 @@ static int source_of(struct rst_tree *t, const struct wants *ws, const struct wa
 static int copy_one(struct rst_tree *t, const struct wants *ws, int mnt, const struct want *w,
 		    const char *name)
 {
-	int from, to = -1, tree = -1, r;
+	int from, to = -1, tree = -1, r = 0;
 	struct timespec ts[2];
 	uint64_t size, avail;
 	struct stat st;
@@ -215,11 +215,12 @@ static int copy_one(struct rst_tree *t, const struct wants *ws, int mnt, const s
 		goto out;
 	}
 	avail = (uint64_t)st.st_size;
-	if (!w->changed && (r = source_of(t, ws, w, from, &st, &avail)) < 0) {
-		from = -1;	/* closed */
-		goto out;
+	if (!w->changed) {
+		/* The file, or the dump's copy of it; on failure, closed. */
+		r = from = source_of(t, ws, w, from, &st, &avail);
+		if (r < 0)
+			goto out;
 	}
-	from = w->changed ? from : r;
 	size = w->id->has_size ? w->id->size : (uint64_t)st.st_size;
 	to = openat(mnt, name, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, st.st_mode & 07777);
 	if (to < 0) {
