@@ -23,9 +23,11 @@
 #include <time.h>
 #include <unistd.h>
 #include <linux/fs.h>
+#include <linux/magic.h>
 #include <sys/ioctl.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 
 #include "common/vma.h"
 #include "criu-lite/files/fcopy.h"
@@ -192,12 +194,30 @@ static const char *left_out(struct fcopy_item *it, const char *why, int err)
 	return it->e.why_not ? it->e.why_not : why;
 }
 
+/* A kernel's file (a /proc or /sys knob open for writing): its bytes are
+ * made when read, its size says nothing; no copy would be its content. */
+static bool pseudo_fs(int fd)
+{
+	static const unsigned long kinds[] = { PROC_SUPER_MAGIC, SYSFS_MAGIC, CGROUP_SUPER_MAGIC,
+					       CGROUP2_SUPER_MAGIC, DEBUGFS_MAGIC, TRACEFS_MAGIC,
+					       SECURITYFS_MAGIC, BPF_FS_MAGIC };
+	struct statfs sf;
+
+	if (fstatfs(fd, &sf))
+		return false;
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if ((unsigned long)sf.f_type == kinds[i])
+			return true;
+	return false;
+}
+
 /* What the file is now: 1, 0 when it cannot be read (said), -1 when it
- * is no regular file (a device mapped shared: its kind decides). */
+ * is no regular file (a device mapped shared, a /proc knob): not listed. */
 static int probe(struct fcopy_item *it)
 {
 	struct stat st;
 	int fd = open_src(it, &st);
+	bool pseudo;
 
 	it->e.path = it->path;
 	it->e.dev = it->dev;
@@ -209,8 +229,9 @@ static int probe(struct fcopy_item *it)
 			it->path, left_out(it, "cannot be read", fd));
 		return 0;
 	}
+	pseudo = pseudo_fs(fd);
 	close(fd);
-	if (!S_ISREG(st.st_mode))
+	if (!S_ISREG(st.st_mode) || pseudo)
 		return -1;
 	it->e.size = (uint64_t)st.st_size;
 	it->e.mtime_ns = (uint64_t)st.st_mtim.tv_sec * 1000000000ull + (uint64_t)st.st_mtim.tv_nsec;
