@@ -1,6 +1,7 @@
 /* Fault injection: see fault.h. Off (one load and a branch) unless
  * CRIU_LITE_FAULT is set. */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -10,10 +11,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/cgroup.h"
 #include "common/fault.h"
 #include "images/log.h"
 
-enum fault_mode { FAULT_OFF, FAULT_DIE, FAULT_FAIL, FAULT_LIST, FAULT_CORE_STALL };
+enum fault_mode { FAULT_OFF, FAULT_DIE, FAULT_FAIL, FAULT_KILLCG, FAULT_LIST, FAULT_CORE_STALL };
 
 static enum fault_mode mode;
 static long fault_at;
@@ -37,6 +39,8 @@ static void fault_parse(void)
 		mode = FAULT_DIE, num = v + 4;
 	else if (!strncmp(v, "fail@", 5))
 		mode = FAULT_FAIL, num = v + 5;
+	else if (!strncmp(v, "killcg@", 7))
+		mode = FAULT_KILLCG, num = v + 7;
 	else
 		goto bad;
 	/* a byte count may be given in hex; a step is a decimal number */
@@ -44,14 +48,36 @@ static void fault_parse(void)
 	if (fault_at > 0 && !*end)
 		return;
 bad:
-	fprintf(stderr, "criu-lite: CRIU_LITE_FAULT=%s: expected die@N, fail@N, list or "
-		"core-stall:N\n", v);
+	fprintf(stderr, "criu-lite: CRIU_LITE_FAULT=%s: expected die@N, fail@N, killcg@N, "
+		"list or core-stall:N\n", v);
 	_exit(2);
 }
 
 void fault_init(void)
 {
 	pthread_once(&parsed, fault_parse);
+}
+
+/* As systemd's stop of a unit, `echo 1 > cgroup.kill` or an OOM kill with
+ * memory.oom.group=1 would: every process of criu-lite's v2 cgroup and
+ * those below it, at once. Not in a cgroup of its own (the root has no
+ * cgroup.kill), the fault cannot be what it says: one line, status 2. */
+static void kill_own_cgroup(void)
+{
+	struct cgroup_hier h;
+	char path[sizeof(h.dir) + 16];
+	int fd, r = cgroup_find(getpid(), true, NULL, &h);
+
+	if (!r && h.at_root)
+		r = -EPERM;
+	snprintf(path, sizeof(path), "%s/cgroup.kill", h.dir);
+	fd = r ? -1 : open(path, O_WRONLY | O_CLOEXEC);
+	if (fd >= 0 && write(fd, "1", 1) == 1)
+		for (;;)
+			pause();
+	fprintf(stderr, "criu-lite: CRIU_LITE_FAULT=killcg@%ld: cannot kill its own v2 cgroup: "
+		"%s\n", fault_at, r ? strerror(-r) : strerror(errno));
+	_exit(2);
 }
 
 static int step(const char *where, bool can_fail)
@@ -69,6 +95,8 @@ static int step(const char *where, bool can_fail)
 	}
 	if (n != fault_at || (mode == FAULT_FAIL && !can_fail))
 		return 0;
+	if (mode == FAULT_KILLCG)
+		kill_own_cgroup();
 	if (mode == FAULT_DIE) {
 		/* As an OOM kill would: no handler, no unwinding, every thread. */
 		kill(getpid(), SIGKILL);

@@ -4,6 +4,9 @@
  *
  *   CRIU_LITE_FAULT=die@N    SIGKILL the whole criu-lite at step N
  *   CRIU_LITE_FAULT=fail@N   step N returns -EIO, as a failed syscall would
+ *   CRIU_LITE_FAULT=killcg@N at step N criu-lite writes 1 to its own v2
+ *                            cgroup's cgroup.kill: it and everything else
+ *                            in that cgroup die at once (systemd stop)
  *   CRIU_LITE_FAULT=list     print "fault step N: WHERE" on stderr per step
  *   CRIU_LITE_FAULT=core-stall:N  coredump-server stops reading a core
  *                            after N bytes (fault_core_stall)

@@ -193,19 +193,18 @@ static void read_into(int fd, char *buf, size_t len)
 		buf[n < len ? n : len - 1] = '\0';
 }
 
-int run_criu_lite(char *err, size_t errlen, ...)
+/* argv from ap; the child enters cgroup `cg` (a v2 dir) first if given,
+ * and carries CRIU_LITE_TEST_CG=cg in its environment. */
+static int run_criu_lite_v(const char *cg, pid_t *child, char *err, size_t errlen, va_list ap)
 {
 	const char *argv[64];
 	int argc = 0, pfd[2];
 	char sink[1];
 	pid_t pid;
-	va_list ap;
 
 	argv[argc++] = criu_lite_path();
-	va_start(ap, errlen);
 	while (argc < 63 && (argv[argc] = va_arg(ap, const char *)))
 		argc++;
-	va_end(ap);
 	argv[argc] = NULL;
 
 	cr_assert_eq(pipe2(pfd, O_CLOEXEC), 0);
@@ -213,17 +212,50 @@ int run_criu_lite(char *err, size_t errlen, ...)
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {
 		int null = open("/dev/null", O_RDWR);
+		char path[512];
+		FILE *f;
 
 		dup2(null, 0);
 		dup2(null, 1);
 		dup2(pfd[1], 2);
+		if (cg) {
+			snprintf(path, sizeof(path), "%s/cgroup.procs", cg);
+			f = fopen(path, "we");
+			if (!f || fprintf(f, "0\n") < 0 || fclose(f))
+				_exit(126);
+			setenv("CRIU_LITE_TEST_CG", cg, 1);
+		}
 		execv(argv[0], (char **)argv);
 		_exit(127);
 	}
+	if (child)
+		*child = pid;
 	close(pfd[1]);
 	read_into(pfd[0], err ? err : sink, err ? errlen : sizeof(sink));
 	close(pfd[0]);
 	return wait_status(pid);
+}
+
+int run_criu_lite(char *err, size_t errlen, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, errlen);
+	r = run_criu_lite_v(NULL, NULL, err, errlen, ap);
+	va_end(ap);
+	return r;
+}
+
+int run_criu_lite_cg(const char *cg, pid_t *child, char *err, size_t errlen, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, errlen);
+	r = run_criu_lite_v(cg, child, err, errlen, ap);
+	va_end(ap);
+	return r;
 }
 
 int run_cmd(char *out, size_t outlen, const char *fmt, ...)

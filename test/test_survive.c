@@ -1,15 +1,19 @@
 /* Issue 15's sweep: for each mode of dump, criu-lite is told to die
  * (SIGKILL, as an OOM kill) and, apart, to fail at each of its steps in
- * turn (CRIU_LITE_FAULT, common/fault.h), against survive_check, a target
+ * turn (CRIU_LITE_FAULT, common/fault.h), and, apart again, to kill the
+ * whole v2 cgroup it runs in (killcg@N: systemd stopping a unit; the
+ * guardian must have left that cgroup), against survive_check, a target
  * (a parent and its child) that each check their own registers, memory and
  * counter. After each run both must be as a user would want them: running,
  * untraced, not stopped,
  * the same maps, fds, children and blocked masks as before, still counting
- * right, its cgroup not frozen.
+ * right, its cgroup not frozen; after a killcg run, nothing of criu-lite
+ * left either: its cgroup empty, no guardian, no cgroup made for one.
  *
  * `make test` runs an evenly spread subset of the steps (SUBSET per mode
- * and kind); CRIU_LITE_FAULT_SWEEP=full (`make faults`) runs every step. Each
- * mode prints "sweep MODE: die R runs H harmed, fail R runs H harmed". */
+ * and kind, SUBSET_KILLCG for killcg); CRIU_LITE_FAULT_SWEEP=full (`make
+ * faults`) runs every step. Each mode prints "sweep MODE: N steps; die R
+ * runs H harmed, fail R runs H harmed, killcg R runs H harmed". */
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <signal.h>
@@ -23,6 +27,8 @@
 #include "test/helpers.h"
 
 #define SUBSET 16
+#define SUBSET_KILLCG 8
+#define CG_ROOT "/sys/fs/cgroup/unified"
 #define MAX_STEPS 512
 #define SNAP_LEN (1 << 16)
 
@@ -40,15 +46,26 @@ static const struct mode modes[] = {
 	{ "track", "pre-dump", "--track-mem", NULL, false },
 };
 
-static char dir[256], cg[256];
+static const char *const kinds[] = { "die", "fail", "killcg" };
+
+static char dir[256], cg[256], dumper_cg[256];
 static pid_t victim;
+
+/* Bounded: a killed process leaves its cgroup as it is reaped. */
+static bool rmdir_cg(char *path)
+{
+	for (int i = 0; path[0] && i < WAIT_MS / 10 && rmdir(path); i++)
+		usleep(10000);
+	if (path[0] && access(path, F_OK))
+		path[0] = 0;
+	return !path[0];
+}
 
 static void fini(void)
 {
 	test_cleanup(&victim, dir);
-	for (int i = 0; cg[0] && i < 500 && rmdir(cg); i++)
-		usleep(10000);	/* killed: it leaves the cgroup as it is reaped */
-	cg[0] = 0;
+	rmdir_cg(cg);
+	rmdir_cg(dumper_cg);
 }
 
 /* What a process's state is made of, as text to compare. */
@@ -115,7 +132,7 @@ static void own_cgroup(const struct target *t)
 {
 	char path[300];
 
-	snprintf(cg, sizeof(cg), "/sys/fs/cgroup/unified/criu-lite-survive-%d-%d", getpid(), t->pid);
+	snprintf(cg, sizeof(cg), CG_ROOT "/criu-lite-survive-%d-%d", getpid(), t->pid);
 	cr_assert_eq(mkdir(cg, 0755), 0, "mkdir %s: %m", cg);
 	snprintf(path, sizeof(path), "%s/cgroup.procs", cg);
 	for (int i = 0; i < 2; i++) {
@@ -205,8 +222,55 @@ static void harm(struct target *t, const char *before, char *why, size_t len)
 	}
 }
 
-/* Steps to run: all, or SUBSET evenly spread over those that apply. */
-static int pick(int n, const bool *die_only, bool fail, int *out)
+/* A live process whose environment says it was started by the run in
+ * dumper_cg (a guardian forked by that criu-lite carries it too). */
+static pid_t env_holder(const char *tag)
+{
+	static char env[1 << 16];
+	char path[64];
+	struct dirent *e;
+	pid_t found = 0;
+	DIR *d = opendir("/proc");
+
+	while (d && !found && (e = readdir(d))) {
+		pid_t pid = atoi(e->d_name);
+		ssize_t k;
+		int fd;
+
+		if (pid <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/environ", pid);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		k = fd < 0 ? 0 : read(fd, env, sizeof(env) - 1);
+		if (fd >= 0)
+			close(fd);
+		for (ssize_t i = 0; i < k && !found; i += strlen(env + i) + 1)
+			found = memmem(env + i, k - i, tag, strlen(tag) + 1) == env + i ? pid : 0;
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+/* After criu-lite's cgroup was killed: nothing of it is left. */
+static void leftovers(pid_t dumper, char *why, size_t len)
+{
+	char tag[300], leaf[128];
+	pid_t left;
+
+	snprintf(tag, sizeof(tag), "CRIU_LITE_TEST_CG=%s", dumper_cg);
+	left = env_holder(tag);
+	snprintf(leaf, sizeof(leaf), CG_ROOT "/criu-lite-guardian-%d", dumper);
+	if (left)
+		snprintf(why, len, "process %d of criu-lite's run is still alive", left);
+	else if (!rmdir_cg(dumper_cg))
+		snprintf(why, len, "criu-lite's cgroup %s cannot be removed: %m", dumper_cg);
+	else if (!access(leaf, F_OK))
+		snprintf(why, len, "the guardian's cgroup %s is left", leaf);
+}
+
+/* Steps to run: all, or `subset` evenly spread over those that apply. */
+static int pick(int n, const bool *die_only, bool fail, int subset, int *out)
 {
 	int cand[MAX_STEPS + 1], nc = 0, k = 0;
 	bool all = getenv("CRIU_LITE_FAULT_SWEEP") && !strcmp(getenv("CRIU_LITE_FAULT_SWEEP"), "full");
@@ -214,63 +278,88 @@ static int pick(int n, const bool *die_only, bool fail, int *out)
 	for (int s = 1; s <= n; s++)
 		if (!fail || !die_only[s])
 			cand[nc++] = s;
-	if (all || nc <= SUBSET) {
+	if (all || nc <= subset) {
 		memcpy(out, cand, nc * sizeof(*cand));
 		return nc;
 	}
-	for (k = 0; k < SUBSET; k++)
-		out[k] = cand[(k * (nc - 1)) / (SUBSET - 1)];
+	for (k = 0; k < subset; k++)
+		out[k] = cand[(k * (nc - 1)) / (subset - 1)];
 	return k;
+}
+
+/* One run of m with CRIU_LITE_FAULT=KIND@step; why: the harm, if any. */
+static void run_one(const struct mode *m, struct target *t, const char *before, int kind,
+		    int step, char *why, size_t len)
+{
+	static char err[1 << 16];
+	static int nth;
+	char pidstr[16], env[32];
+	pid_t dumper = 0;
+	int rc;
+
+	snprintf(pidstr, sizeof(pidstr), "%d", t->pid);
+	snprintf(env, sizeof(env), "%s@%d", kinds[kind], step);
+	setenv("CRIU_LITE_FAULT", env, 1);
+	make_tmpdir(dir, sizeof(dir), "survive");
+	drain(t);
+	if (kind == 2) {
+		/* a fresh cgroup of its own, as a systemd unit has */
+		snprintf(dumper_cg, sizeof(dumper_cg), CG_ROOT "/criu-lite-dumper-%d-%d", getpid(),
+			 ++nth);
+		cr_assert_eq(mkdir(dumper_cg, 0755), 0, "mkdir %s: %m", dumper_cg);
+	}
+	rc = run_criu_lite_cg(kind == 2 ? dumper_cg : NULL, &dumper, err, sizeof(err), m->verb,
+			      "-t", pidstr, "-D", dir, m->a0, m->a1, NULL);
+	rm_rf(dir);
+	dir[0] = 0;
+	harm(t, before, why, len);
+	if (!why[0] && kind != 1 && rc != 128 + SIGKILL)
+		snprintf(why, len, "criu-lite did not die (%d): %s", rc, err);
+	if (!why[0] && kind == 1 && (rc == 0 || !strstr(err, "fault injected")))
+		snprintf(why, len, "the run did not fail (%d): %s", rc, err);
+	if (!why[0] && kind == 2)
+		leftovers(dumper, why, len);
+	if (why[0])
+		fprintf(stderr, "sweep %s %s: %s\n%s\n", m->name, env, why, err);
+	rmdir_cg(dumper_cg);
 }
 
 static void sweep(const struct mode *m)
 {
-	static char before[SNAP_LEN], err[1 << 16], harmed_list[4096];
+	static char before[SNAP_LEN], harmed_list[4096];
 	static bool die_only[MAX_STEPS + 1];
 	static int steps[MAX_STEPS + 1];
+	static const int subset[] = { SUBSET, SUBSET, SUBSET_KILLCG };
 	struct target t;
-	char pidstr[16], env[32], why[SNAP_LEN + 128];
-	int n = count_steps(m, die_only), runs[2] = { 0 }, harmed[2] = { 0 };
+	char why[SNAP_LEN + 128];
+	int n = count_steps(m, die_only), runs[3] = { 0 }, harmed[3] = { 0 };
 
 	cr_assert_geq(n, 4, "%s: too few steps (%d)", m->name, n);
 	target_start(&t, "survive_check", NULL);
 	victim = t.pid;
-	snprintf(pidstr, sizeof(pidstr), "%d", t.pid);
 	if (m->cgroup)
 		own_cgroup(&t);
 	snapshot(&t, before, sizeof(before));
 	harmed_list[0] = 0;
-	for (int kind = 0; kind < 2; kind++) {
-		int k = pick(n, die_only, kind == 1, steps);
+	for (int kind = 0; kind < 3; kind++) {
+		int k = pick(n, die_only, kind == 1, subset[kind], steps);
 
 		for (int i = 0; i < k; i++) {
-			int rc;
-
-			snprintf(env, sizeof(env), "%s@%d", kind ? "fail" : "die", steps[i]);
-			setenv("CRIU_LITE_FAULT", env, 1);
-			make_tmpdir(dir, sizeof(dir), "survive");
-			drain(&t);
-			rc = run_criu_lite(err, sizeof(err), m->verb, "-t", pidstr, "-D", dir, m->a0,
-					   m->a1, NULL);
-			rm_rf(dir);
-			dir[0] = 0;
+			run_one(m, &t, before, kind, steps[i], why, sizeof(why));
 			runs[kind]++;
-			harm(&t, before, why, sizeof(why));
-			if (!why[0] && kind == 0 && rc != 128 + SIGKILL)
-				snprintf(why, sizeof(why), "criu-lite did not die (%d): %s", rc, err);
-			if (!why[0] && kind == 1 && (rc == 0 || !strstr(err, "fault injected")))
-				snprintf(why, sizeof(why), "the run did not fail (%d): %s", rc, err);
 			if (why[0]) {
 				harmed[kind]++;
-				fprintf(stderr, "sweep %s %s: %s\n%s\n", m->name, env, why, err);
 				snprintf(harmed_list + strlen(harmed_list),
-					 sizeof(harmed_list) - strlen(harmed_list), " %s", env);
+					 sizeof(harmed_list) - strlen(harmed_list), " %s@%d",
+					 kinds[kind], steps[i]);
 			}
 		}
 	}
-	fprintf(stderr, "sweep %s: %d steps; die %d runs %d harmed, fail %d runs %d harmed\n",
-		m->name, n, runs[0], harmed[0], runs[1], harmed[1]);
-	cr_assert_eq(harmed[0] + harmed[1], 0, "%s: harmed at%s", m->name, harmed_list);
+	fprintf(stderr, "sweep %s: %d steps; die %d runs %d harmed, fail %d runs %d harmed, "
+		"killcg %d runs %d harmed\n", m->name, n, runs[0], harmed[0], runs[1], harmed[1],
+		runs[2], harmed[2]);
+	cr_assert_eq(harmed[0] + harmed[1] + harmed[2], 0, "%s: harmed at%s", m->name,
+		     harmed_list);
 }
 
 Test(survive, default_freezer, .fini = fini, .timeout = 900) { sweep(&modes[0]); }

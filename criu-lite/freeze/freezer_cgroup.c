@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "criu-lite/freeze/freezer_cgroup.h"
+#include "common/cgroup.h"
 #include "common/procfs.h"
 #include "images/clock.h"
 #include "images/log.h"
@@ -56,74 +57,16 @@ int fcg_kind(const char *dir)
 	return -EINVAL;
 }
 
-/* The cgroup path of pid in one hierarchy, as /proc/PID/cgroup gives it. */
-static int cgroup_rel_path(pid_t pid, bool v2, char *rel, size_t len)
-{
-	char line[1024];
-	int r = -ENOENT;
-	FILE *f;
-
-	f = procfs_fopen(pid, "cgroup", PROCFS_QUIET);
-	if (!f)
-		return -errno;
-	while (r && fgets(line, sizeof(line), f)) {
-		char *ctrl = strchr(line, ':'), *p;
-
-		if (!ctrl || !(p = strchr(++ctrl, ':')))
-			continue;
-		*p++ = '\0';
-		p[strcspn(p, "\n")] = '\0';
-		if (v2 ? (!strncmp(line, "0:", 2) && !*ctrl) : !!strstr(ctrl, "freezer"))
-			r = snprintf(rel, len, "%s", p) < (int)len ? 0 : -ENAMETOOLONG;
-	}
-	fclose(f);
-	return r;
-}
-
-/* Where the hierarchy is mounted, and which cgroup is its root there. */
-static int hierarchy_mount(bool v2, char *mnt, size_t mlen, char *root, size_t rlen)
-{
-	char line[2048];
-	int r = -ENOENT;
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-
-	if (!f)
-		return -errno;
-	while (r && fgets(line, sizeof(line), f)) {
-		char mroot[512], mpoint[512], fstype[64], super[512];
-		char *dash = strstr(line, " - ");
-
-		if (!dash || sscanf(line, "%*s %*s %*s %511s %511s", mroot, mpoint) != 2 ||
-		    sscanf(dash + 3, "%63s %*s %511s", fstype, super) != 2)
-			continue;
-		if (v2 ? strcmp(fstype, "cgroup2") :
-			 (strcmp(fstype, "cgroup") || !strstr(super, "freezer")))
-			continue;
-		snprintf(mnt, mlen, "%s", mpoint);
-		snprintf(root, rlen, "%s", mroot);
-		r = 0;
-	}
-	fclose(f);
-	return r;
-}
-
 int fcg_of_pid(pid_t pid, bool v2, char *dir, size_t len)
 {
-	char rel[512], mnt[512], root[512];
-	size_t rl;
-	int r;
+	struct cgroup_hier h;
+	int r = cgroup_find(pid, v2, "freezer", &h);
 
-	r = cgroup_rel_path(pid, v2, rel, sizeof(rel));
-	if (!r)
-		r = hierarchy_mount(v2, mnt, sizeof(mnt), root, sizeof(root));
 	if (r)
 		return r;
-	rl = strcmp(root, "/") ? strlen(root) : 0;
-	if (strncmp(rel, root, rl))
-		return -ENOENT;		/* outside what this mount shows */
-	if (!strcmp(rel + rl, "/") || !rel[rl])
+	if (h.at_root)
 		return -ENOENT;		/* the root cgroup cannot be frozen */
-	if (snprintf(dir, len, "%s%s", mnt, rel + rl) >= (int)len)
+	if (snprintf(dir, len, "%s", h.dir) >= (int)len)
 		return -ENAMETOOLONG;
 	return 0;
 }

@@ -24,6 +24,7 @@
 
 static int sock = -1;
 static pid_t guard_pid;
+static char guard_leaf[512];
 static uint32_t next_id;
 
 static void guardian_main(int fd, pid_t dumper) __attribute__((noreturn));
@@ -58,15 +59,17 @@ static void guardian_main(int fd, pid_t dumper)
 	int n = 0, cap = 0, pidfd;
 	struct pollfd pfd;
 
-	/* Out of criu-lite's process group and session: a kill of either
-	 * (^C, kill -- -PGID) leaves the guardian to clean up. */
+	/* Out of criu-lite's process group, session and cgroups: a kill of
+	 * any (^C, kill -- -PGID, systemd stop) leaves the guardian to clean
+	 * up. */
+	fault_off();
+	gc_leave(fd, dumper);
 	setsid();
 	signal(SIGINT, SIG_IGN);
 	signal(SIGTERM, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
 	prctl(PR_SET_NAME, "criu-lite-guard");
-	fault_off();
 	pidfd = (int)syscall(SYS_pidfd_open, dumper, 0);
 	for (;;) {
 		ssize_t k = recv(fd, &r, sizeof(r), 0);
@@ -168,6 +171,16 @@ int guardian_start(void)
 	close(sv[1]);
 	sock = sv[0];
 	guard_pid = pid;
+	if (gc_await(sock, guard_leaf, sizeof(guard_leaf))) {
+		close(sock);
+		sock = -1;
+		kill(pid, SIGKILL);
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		guard_pid = 0;
+		gc_remove(guard_leaf);
+		return -ECHILD;
+	}
 	infect_set_journal(&hooks);
 	return 0;
 }
@@ -204,6 +217,8 @@ void guardian_stop(bool keep_fds)
 	while (waitpid(guard_pid, &st, 0) < 0 && errno == EINTR)
 		;
 	guard_pid = 0;
+	gc_remove(guard_leaf);
+	guard_leaf[0] = 0;
 }
 
 int guardian_note_cgroup(const char *dir, bool v2, bool was_frozen)

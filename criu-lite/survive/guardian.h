@@ -16,10 +16,11 @@
  *   4. mappings and fds criu-lite put in a process (scratch and code pages,
  *      userfaultfds), and the copies' zombies: through one syscall injected
  *      into the process, which heals itself likewise.
- * The guardian leaves criu-lite's session and process group and ignores
- * SIGINT/TERM/HUP, so it outlives a kill of criu-lite's process group. It
- * does not outlive a kill of criu-lite's cgroup (systemd stop): then the
- * tree keeps what the journal held (README, "If criu-lite dies"). */
+ * The guardian leaves criu-lite's session, process group and cgroups
+ * (guardian_cgroup.c) before criu-lite goes on, and ignores SIGINT/TERM/
+ * HUP, so it outlives a kill of criu-lite's process group and of its
+ * cgroup (systemd stop, cgroup.kill, a group OOM kill). If it cannot leave
+ * a cgroup, the dump says so in one warning and goes on. */
 #ifndef CRIU_LITE_SURVIVE_GUARDIAN_H
 #define CRIU_LITE_SURVIVE_GUARDIAN_H
 
@@ -27,8 +28,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-/* Fork the guardian (once; later calls do nothing). Negative errno if it
- * cannot be: the dump does not start without one. */
+/* Fork the guardian (once; later calls do nothing) and wait until it is
+ * out of criu-lite's cgroups. Negative errno if it cannot be forked or
+ * dies: the dump does not start without one. */
 int guardian_start(void);
 /* criu-lite is done: the guardian undoes what criu-lite failed to (an
  * injected munmap that failed, say), exits and is waited for. keep_fds:

@@ -7,7 +7,11 @@
 #include <sys/types.h>
 
 enum gj_kind { GJ_CGROUP = 1, GJ_SIGCONT, GJ_MAPPING, GJ_FD, GJ_COPY, GJ_FRAME, GJ_CLEAR,
-	       GJ_DONE };
+	       GJ_DONE,
+	       /* from the guardian, once, before criu-lite goes on: */
+	       GJ_CGLEAF,	/* path: the cgroup it made for itself */
+	       GJ_ACK };	/* out of criu-lite's cgroups; else flag: -errno,
+			 * path: the cgroup it could not leave */
 
 /* One SOCK_SEQPACKET message each: never torn, never merged. */
 struct gj_rec {
@@ -19,6 +23,14 @@ struct gj_rec {
 				 * (pid is then a thread's) */
 	char path[512];
 };
+
+/* guardian_cgroup.c. The guardian: leave criu-lite's cgroups, say so on
+ * sock (GJ_CGLEAF, GJ_ACK). criu-lite: wait for that (0, or -ECHILD if the
+ * guardian died; a cgroup it could not leave is one warning), and remove
+ * the guardian's leaf (if any) once it is reaped. */
+void gc_leave(int sock, pid_t dumper);
+int gc_await(int sock, char *leaf, size_t len);
+void gc_remove(const char *leaf);
 
 /* Undo every live record (the guardian, criu-lite gone). */
 void gj_repair(struct gj_rec *recs, int n, bool died);
