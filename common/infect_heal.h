@@ -35,7 +35,10 @@ int heal_find_gadgets(pid_t tid, int mem_fd, struct heal_gadgets *g);
 /* Write tid's frame below its red zone (if refused, once more after
  * `unprotect`, when given, lifted a write protection there): regs (with a syscall interrupted by
  * -ERESTART* set to run again, as the kernel does when no handler runs),
- * mask and its xsave state; the first word points at g->sigreturn. *frame
+ * mask (as PTRACE_GETSIGMASK gives it: for a thread parked in
+ * rt_sigsuspend, ppoll, pselect6 or epoll_pwait, its own mask, not the
+ * syscall's temporary one, which the restarted syscall sets again) and
+ * its xsave state; the first word points at g->sigreturn. *frame
  * is its address: rsp for a `syscall; ret` gadget, frame + 8 for a plain
  * `rt_sigreturn`. */
 int heal_write_frame(pid_t tid, int mem_fd, const struct user_regs_struct *regs, uint64_t mask,

@@ -23,6 +23,7 @@
 #include <unistd.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 
 #include "test/helpers.h"
 
@@ -147,14 +148,14 @@ static void own_cgroup(const struct target *t)
 /* The steps a run of `m` goes through, from CRIU_LITE_FAULT=list, on a
  * target of its own (a pre-dump leaves its tracker in it); die_only[k]
  * for those that fail@ cannot break. */
-static int count_steps(const struct mode *m, bool *die_only)
+static int count_steps(const struct mode *m, const char *target, bool *die_only)
 {
 	static char err[1 << 17];
 	struct target t;
 	char pidstr[16];
 	int n = 0;
 
-	target_start(&t, "survive_check", NULL);
+	target_start(&t, target, NULL);
 	victim = t.pid;
 	snprintf(pidstr, sizeof(pidstr), "%d", t.pid);
 	if (m->cgroup)
@@ -332,7 +333,7 @@ static void sweep(const struct mode *m)
 	static const int subset[] = { SUBSET, SUBSET, SUBSET_KILLCG };
 	struct target t;
 	char why[SNAP_LEN + 128];
-	int n = count_steps(m, die_only), runs[3] = { 0 }, harmed[3] = { 0 };
+	int n = count_steps(m, "survive_check", die_only), runs[3] = { 0 }, harmed[3] = { 0 };
 
 	cr_assert_geq(n, 4, "%s: too few steps (%d)", m->name, n);
 	target_start(&t, "survive_check", NULL);
@@ -360,6 +361,86 @@ static void sweep(const struct mode *m)
 		runs[2], harmed[2]);
 	cr_assert_eq(harmed[0] + harmed[1] + harmed[2], 0, "%s: harmed at%s", m->name,
 		     harmed_list);
+}
+
+/* What a parked thread of survive_masks holds once woken: "MASK tag HEX"
+ * gives HEX, or "" if it never says. */
+static void woken_mask(struct target *t, const char *tag, char *out, size_t len)
+{
+	char line[256], want[32];
+	pid_t tid = (pid_t)target_ready_u64(t, tag);
+
+	wait_in_syscall(t->pid, tid, !strcmp(tag, "sus") ? SYS_rt_sigsuspend : SYS_ppoll);
+	syscall(SYS_tgkill, t->pid, tid, SIGUSR2);
+	snprintf(want, sizeof(want), "MASK %s ", tag);
+	out[0] = 0;
+	while (!out[0] && target_read_line(t, line, sizeof(line), WAIT_MS))
+		if (!strncmp(line, want, strlen(want)))
+			snprintf(out, len, "%s", line + strlen(want));
+}
+
+/* Issue 15: a thread parked in rt_sigsuspend or ppoll holds, in the
+ * kernel, the syscall's temporary mask, its own saved aside. criu-lite
+ * killed at each step of a dump: once the syscall returns, each thread
+ * must hold its own mask again, not the temporary one (its healing frame
+ * restarts the syscall, which saves whatever mask the frame gave back).
+ * It does: PTRACE_GETSIGMASK answers the saved mask while the kernel
+ * holds one to restore, and PTRACE_SETSIGMASK drops the temporary one
+ * (kernel/ptrace.c, since 5.2). A frame given the temporary mask (as
+ * /proc's SigBlk shows it) fails this at every step that borrows them. */
+Test(survive, temporary_masks, .fini = fini, .timeout = 900)
+{
+	static bool die_only[MAX_STEPS + 1];
+	static int steps[MAX_STEPS + 1];
+	static const char *const tags[] = { "sus", "ppoll" };
+	static char err[1 << 16], list[4096];
+	const struct mode *m = &modes[0];
+	char own[2][64], now[64], pidstr[16], env[32], blk[64], why[256];
+	int n = count_steps(m, "survive_masks", die_only), k, harmed = 0;
+	struct target t;
+
+	target_start(&t, "survive_masks", NULL);
+	victim = t.pid;
+	snprintf(pidstr, sizeof(pidstr), "%d", t.pid);
+	for (int i = 0; i < 2; i++) {
+		pid_t tid = (pid_t)target_ready_u64(&t, tags[i]);
+
+		wait_in_syscall(t.pid, tid, i ? SYS_ppoll : SYS_rt_sigsuspend);
+		/* the premise: parked, it holds the temporary mask (SIGUSR1) */
+		cr_assert(proc_status_field(tid, "SigBlk", blk, sizeof(blk)));
+		cr_assert_eq(strtoull(blk, NULL, 16), 1ull << (SIGUSR1 - 1), "%s: %s", tags[i], blk);
+		woken_mask(&t, tags[i], own[i], sizeof(own[i]));
+		cr_assert_eq(strtoull(own[i], NULL, 16), 1ull << (SIGPROF - 1), "%s: %s", tags[i],
+			     own[i]);
+	}
+	k = pick(n, die_only, false, SUBSET, steps);
+	list[0] = 0;
+	for (int i = 0; i < k; i++) {
+		snprintf(env, sizeof(env), "die@%d", steps[i]);
+		setenv("CRIU_LITE_FAULT", env, 1);
+		make_tmpdir(dir, sizeof(dir), "survive");
+		for (int j = 0; j < 2; j++)
+			wait_in_syscall(t.pid, (pid_t)target_ready_u64(&t, tags[j]),
+					j ? SYS_ppoll : SYS_rt_sigsuspend);
+		run_criu_lite(err, sizeof(err), m->verb, "-t", pidstr, "-D", dir, NULL);
+		rm_rf(dir);
+		dir[0] = 0;
+		why[0] = 0;
+		proc_threads_untraced(t.pid, false, why, sizeof(why));
+		for (int j = 0; j < 2 && !why[0]; j++) {
+			woken_mask(&t, tags[j], now, sizeof(now));
+			if (strcmp(now, own[j]))
+				snprintf(why, sizeof(why), "%s thread woke with mask '%s', not %s",
+					 tags[j], now, own[j]);
+		}
+		if (why[0]) {
+			harmed++;
+			fprintf(stderr, "sweep masks %s: %s\n%s\n", env, why, err);
+			snprintf(list + strlen(list), sizeof(list) - strlen(list), " %s", env);
+		}
+	}
+	fprintf(stderr, "sweep masks: %d steps; die %d runs %d harmed\n", n, k, harmed);
+	cr_assert_eq(harmed, 0, "temporary masks: harmed at%s", list);
 }
 
 Test(survive, default_freezer, .fini = fini, .timeout = 900) { sweep(&modes[0]); }
