@@ -236,17 +236,6 @@ static int run_criu_lite_v(const char *cg, pid_t *child, char *err, size_t errle
 	return wait_status(pid);
 }
 
-int run_criu_lite(char *err, size_t errlen, ...)
-{
-	va_list ap;
-	int r;
-
-	va_start(ap, errlen);
-	r = run_criu_lite_v(NULL, NULL, err, errlen, ap);
-	va_end(ap);
-	return r;
-}
-
 int run_criu_lite_cg(const char *cg, pid_t *child, char *err, size_t errlen, ...)
 {
 	va_list ap;

@@ -89,3 +89,26 @@ Test(fault, a_misspelt_switch_is_refused, .fini = fini)
 	cr_assert_eq(run_criu_lite(err, sizeof(err), "dump", "-t", "1", "-D", dir, NULL), 2);
 	cr_assert(strstr(err, "expected die@N"), "%s", err);
 }
+
+/* killcg@N is for a criu-lite in a v2 cgroup of its own (test_survive.c
+ * runs it so); in the root cgroup, which has no cgroup.kill, it must not
+ * pass for a run that tested something: one line, status 2, nothing
+ * killed. (Run in the root on purpose: anywhere else it would kill
+ * whatever shares criu-lite's cgroup, this suite included.) */
+Test(fault, killcg_outside_a_cgroup_of_its_own_is_refused, .fini = fini)
+{
+	char err[512], pidstr[16];
+	struct target t;
+
+	target_start(&t, "dump_ticker", NULL);
+	victim = t.pid;
+	snprintf(pidstr, sizeof(pidstr), "%d", t.pid);
+	setenv("CRIU_LITE_FAULT", "killcg@1", 1);
+	make_tmpdir(dir, sizeof(dir), "fault");
+	cr_assert_eq(run_criu_lite_cg("/sys/fs/cgroup/unified", NULL, err, sizeof(err), "dump",
+				      "-t", pidstr, "-D", dir, NULL),
+		     2, "%s", err);
+	cr_assert(strstr(err, "killcg@1: cannot kill its own v2 cgroup"), "%s", err);
+	cr_assert_eq(strchr(err, '\n'), err + strlen(err) - 1, "more than one line: %s", err);
+	cr_assert(proc_untraced_running(t.pid));
+}

@@ -443,6 +443,86 @@ Test(survive, temporary_masks, .fini = fini, .timeout = 900)
 	cr_assert_eq(harmed, 0, "temporary masks: harmed at%s", list);
 }
 
+/* A v1 named hierarchy (systemd's, on a legacy or hybrid system): a
+ * service manager finds a unit's processes there to kill them. */
+#define NAMED_V1 "/sys/fs/cgroup/systemd"
+static char named_cg[256];
+
+static void write_pid(const char *cgdir, pid_t pid)
+{
+	char path[300];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", cgdir);
+	f = fopen(path, "we");
+	cr_assert(f, "%s: %m", path);
+	fprintf(f, "%d\n", pid);
+	cr_assert_eq(fclose(f), 0, "%s: %m", path);
+}
+
+static void named_fini(void)
+{
+	if (named_cg[0])
+		write_pid(NAMED_V1, getpid());
+	rmdir_cg(named_cg);
+	fini();
+}
+
+/* criu-lite in a v1 named cgroup and a v2 cgroup of its own, the tree
+ * frozen by --freezer cgroup, the v2 cgroup killed at a step past the
+ * freeze: the guardian says it left both, and thaws the tree. */
+Test(survive, guardian_leaves_named_v1_and_v2_cgroups, .fini = named_fini, .timeout = 120)
+{
+	static char err[1 << 16], before[SNAP_LEN];
+	char pidstr[16], why[SNAP_LEN + 128], want[300], kill_at[32];
+	const char *freeze;
+	struct target t;
+	struct stat st;
+	pid_t dumper;
+	int rc;
+
+	if (stat(NAMED_V1 "/cgroup.procs", &st))
+		cr_skip_test("no v1 name=systemd hierarchy at " NAMED_V1);
+	target_start(&t, "survive_check", NULL);
+	victim = t.pid;
+	own_cgroup(&t);
+	snapshot(&t, before, sizeof(before));
+	snprintf(pidstr, sizeof(pidstr), "%d", t.pid);
+	/* the step where the tree is frozen, from the listing */
+	setenv("CRIU_LITE_FAULT", "list", 1);
+	make_tmpdir(dir, sizeof(dir), "survive");
+	cr_assert_eq(run_criu_lite(err, sizeof(err), "dump", "-t", pidstr, "-D", dir, "--freezer",
+				   "cgroup", NULL), 0, "%s", err);
+	rm_rf(dir);
+	freeze = strstr(err, "freeze");
+	cr_assert(freeze, "no freeze step listed: %s", err);
+	while (freeze > err && strncmp(freeze, "fault step ", 11))
+		freeze--;
+	snprintf(kill_at, sizeof(kill_at), "killcg@%d", atoi(freeze + 11) + 2);
+
+	snprintf(named_cg, sizeof(named_cg), NAMED_V1 "/criu-lite-named-%d", getpid());
+	cr_assert_eq(mkdir(named_cg, 0755), 0, "mkdir %s: %m", named_cg);
+	write_pid(named_cg, getpid());
+	snprintf(dumper_cg, sizeof(dumper_cg), CG_ROOT "/criu-lite-dumper-%d-named", getpid());
+	cr_assert_eq(mkdir(dumper_cg, 0755), 0, "mkdir %s: %m", dumper_cg);
+	setenv("CRIU_LITE_FAULT", kill_at, 1);
+	make_tmpdir(dir, sizeof(dir), "survive");
+	rc = run_criu_lite_cg(dumper_cg, &dumper, err, sizeof(err), "dump", "-t", pidstr, "-D",
+			      dir, "--freezer", "cgroup", "-v4", NULL);
+	write_pid(NAMED_V1, getpid());
+	cr_assert_eq(rc, 128 + SIGKILL, "%s: %d: %s", kill_at, rc, err);
+	snprintf(want, sizeof(want), "guardian: out of cgroup %s\n", named_cg);
+	cr_assert(strstr(err, want), "%s", err);
+	snprintf(want, sizeof(want), "guardian: out of cgroup %s\n", dumper_cg);
+	cr_assert(strstr(err, want), "%s", err);
+	cr_assert(strstr(err, "thawed"), "%s: the guardian thawed nothing: %s", kill_at, err);
+	harm(&t, before, why, sizeof(why));
+	cr_assert_eq(why[0], 0, "%s", why);
+	leftovers(dumper, why, sizeof(why));
+	cr_assert_eq(why[0], 0, "%s", why);
+	cr_assert(rmdir_cg(named_cg), "%s: %m", named_cg);
+}
+
 Test(survive, default_freezer, .fini = fini, .timeout = 900) { sweep(&modes[0]); }
 Test(survive, cgroup_freezer, .fini = fini, .timeout = 900) { sweep(&modes[1]); }
 Test(survive, sigstop_freezer, .fini = fini, .timeout = 900) { sweep(&modes[2]); }

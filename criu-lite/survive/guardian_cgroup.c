@@ -99,6 +99,8 @@ static int leave_one(const struct cgroup_hier *h, void *arg)
 		if (!r)
 			send(l->sock, &made, sizeof(made), MSG_NOSIGNAL);
 	}
+	if (!r)
+		pr_debug("guardian: out of cgroup %s", h->dir);
 	if (r && !l->ack->flag) {
 		l->ack->flag = r;
 		snprintf(l->ack->path, sizeof(l->ack->path), "%.*s", (int)sizeof(l->ack->path) - 1,
