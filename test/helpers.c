@@ -5,6 +5,7 @@
 #include <gelf.h>
 #include <libelf.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -193,9 +195,9 @@ static void read_into(int fd, char *buf, size_t len)
 		buf[n < len ? n : len - 1] = '\0';
 }
 
-/* argv from ap; the child enters cgroup `cg` (a v2 dir) first if given,
- * and carries CRIU_LITE_TEST_CG=cg in its environment. */
-static int run_criu_lite_v(const char *cg, pid_t *child, char *err, size_t errlen, va_list ap)
+/* argv from ap; the child enters in->cg (if given), carries
+ * CRIU_LITE_TEST_CG=cg, and sees in->ro_mount read-only (if given). */
+static int run_criu_lite_v(struct run_in *in, char *err, size_t errlen, va_list ap)
 {
 	const char *argv[64];
 	int argc = 0, pfd[2];
@@ -218,31 +220,35 @@ static int run_criu_lite_v(const char *cg, pid_t *child, char *err, size_t errle
 		dup2(null, 0);
 		dup2(null, 1);
 		dup2(pfd[1], 2);
-		if (cg) {
-			snprintf(path, sizeof(path), "%s/cgroup.procs", cg);
+		if (in && in->cg) {
+			snprintf(path, sizeof(path), "%s/cgroup.procs", in->cg);
 			f = fopen(path, "we");
 			if (!f || fprintf(f, "0\n") < 0 || fclose(f))
 				_exit(126);
-			setenv("CRIU_LITE_TEST_CG", cg, 1);
+			setenv("CRIU_LITE_TEST_CG", in->cg, 1);
 		}
+		if (in && in->ro_mount &&
+		    (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+		     mount(NULL, in->ro_mount, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL)))
+			_exit(125);
 		execv(argv[0], (char **)argv);
 		_exit(127);
 	}
-	if (child)
-		*child = pid;
+	if (in)
+		in->pid = pid;
 	close(pfd[1]);
 	read_into(pfd[0], err ? err : sink, err ? errlen : sizeof(sink));
 	close(pfd[0]);
 	return wait_status(pid);
 }
 
-int run_criu_lite_cg(const char *cg, pid_t *child, char *err, size_t errlen, ...)
+int run_criu_lite_in(struct run_in *in, char *err, size_t errlen, ...)
 {
 	va_list ap;
 	int r;
 
 	va_start(ap, errlen);
-	r = run_criu_lite_v(cg, child, err, errlen, ap);
+	r = run_criu_lite_v(in, err, errlen, ap);
 	va_end(ap);
 	return r;
 }

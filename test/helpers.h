@@ -32,11 +32,16 @@ void target_kill(struct target *t);
 
 /* Run criu-lite with args (NULL-terminated); returns exit status (or 128+sig).
  * stderr is captured into err (may be NULL) up to errlen. */
-#define run_criu_lite(err, errlen, ...) run_criu_lite_cg(NULL, NULL, err, errlen, __VA_ARGS__)
-/* The same, run inside the v2 cgroup dir `cg` (if not NULL), with
+#define run_criu_lite(err, errlen, ...) run_criu_lite_in(NULL, err, errlen, __VA_ARGS__)
+/* The same, run inside the v2 cgroup dir `cg` (if not NULL) with
  * CRIU_LITE_TEST_CG=cg in its environment (and so in every process it
- * forks); *child (if not NULL): its pid. */
-int run_criu_lite_cg(const char *cg, pid_t *child, char *err, size_t errlen, ...);
+ * forks), in a mount namespace of its own where `ro_mount` (if not NULL)
+ * is read-only; `pid` is set to its pid. */
+struct run_in {
+	const char *cg, *ro_mount;
+	pid_t pid;
+};
+int run_criu_lite_in(struct run_in *in, char *err, size_t errlen, ...);
 /* Run a shell command, capture stdout into out; returns exit status. */
 int run_cmd(char *out, size_t outlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

@@ -105,8 +105,9 @@ Test(fault, killcg_outside_a_cgroup_of_its_own_is_refused, .fini = fini)
 	snprintf(pidstr, sizeof(pidstr), "%d", t.pid);
 	setenv("CRIU_LITE_FAULT", "killcg@1", 1);
 	make_tmpdir(dir, sizeof(dir), "fault");
-	cr_assert_eq(run_criu_lite_cg("/sys/fs/cgroup/unified", NULL, err, sizeof(err), "dump",
-				      "-t", pidstr, "-D", dir, NULL),
+	struct run_in in = { "/sys/fs/cgroup/unified", NULL, 0 };
+
+	cr_assert_eq(run_criu_lite_in(&in, err, sizeof(err), "dump", "-t", pidstr, "-D", dir, NULL),
 		     2, "%s", err);
 	cr_assert(strstr(err, "killcg@1: cannot kill its own v2 cgroup"), "%s", err);
 	cr_assert_eq(strchr(err, '\n'), err + strlen(err) - 1, "more than one line: %s", err);

@@ -295,7 +295,7 @@ static void run_one(const struct mode *m, struct target *t, const char *before, 
 	static char err[1 << 16];
 	static int nth;
 	char pidstr[16], env[32];
-	pid_t dumper = 0;
+	struct run_in in = { kind == 2 ? dumper_cg : NULL, NULL, 0 };
 	int rc;
 
 	snprintf(pidstr, sizeof(pidstr), "%d", t->pid);
@@ -309,8 +309,8 @@ static void run_one(const struct mode *m, struct target *t, const char *before, 
 			 ++nth);
 		cr_assert_eq(mkdir(dumper_cg, 0755), 0, "mkdir %s: %m", dumper_cg);
 	}
-	rc = run_criu_lite_cg(kind == 2 ? dumper_cg : NULL, &dumper, err, sizeof(err), m->verb,
-			      "-t", pidstr, "-D", dir, m->a0, m->a1, NULL);
+	rc = run_criu_lite_in(&in, err, sizeof(err), m->verb, "-t", pidstr, "-D", dir, m->a0,
+			      m->a1, NULL);
 	rm_rf(dir);
 	dir[0] = 0;
 	harm(t, before, why, len);
@@ -319,7 +319,7 @@ static void run_one(const struct mode *m, struct target *t, const char *before, 
 	if (!why[0] && kind == 1 && (rc == 0 || !strstr(err, "fault injected")))
 		snprintf(why, len, "the run did not fail (%d): %s", rc, err);
 	if (!why[0] && kind == 2)
-		leftovers(dumper, why, len);
+		leftovers(in.pid, why, len);
 	if (why[0])
 		fprintf(stderr, "sweep %s %s: %s\n%s\n", m->name, env, why, err);
 	rmdir_cg(dumper_cg);
@@ -478,7 +478,7 @@ Test(survive, guardian_leaves_named_v1_and_v2_cgroups, .fini = named_fini, .time
 	const char *freeze;
 	struct target t;
 	struct stat st;
-	pid_t dumper;
+	struct run_in in = { dumper_cg, NULL, 0 };
 	int rc;
 
 	if (stat(NAMED_V1 "/cgroup.procs", &st))
@@ -507,8 +507,8 @@ Test(survive, guardian_leaves_named_v1_and_v2_cgroups, .fini = named_fini, .time
 	cr_assert_eq(mkdir(dumper_cg, 0755), 0, "mkdir %s: %m", dumper_cg);
 	setenv("CRIU_LITE_FAULT", kill_at, 1);
 	make_tmpdir(dir, sizeof(dir), "survive");
-	rc = run_criu_lite_cg(dumper_cg, &dumper, err, sizeof(err), "dump", "-t", pidstr, "-D",
-			      dir, "--freezer", "cgroup", "-v4", NULL);
+	rc = run_criu_lite_in(&in, err, sizeof(err), "dump", "-t", pidstr, "-D", dir, "--freezer",
+			      "cgroup", "-v4", NULL);
 	write_pid(NAMED_V1, getpid());
 	cr_assert_eq(rc, 128 + SIGKILL, "%s: %d: %s", kill_at, rc, err);
 	snprintf(want, sizeof(want), "guardian: out of cgroup %s\n", named_cg);
@@ -518,9 +518,40 @@ Test(survive, guardian_leaves_named_v1_and_v2_cgroups, .fini = named_fini, .time
 	cr_assert(strstr(err, "thawed"), "%s: the guardian thawed nothing: %s", kill_at, err);
 	harm(&t, before, why, sizeof(why));
 	cr_assert_eq(why[0], 0, "%s", why);
-	leftovers(dumper, why, sizeof(why));
+	leftovers(in.pid, why, sizeof(why));
 	cr_assert_eq(why[0], 0, "%s", why);
 	cr_assert(rmdir_cg(named_cg), "%s: %m", named_cg);
+}
+
+/* A guardian that cannot leave criu-lite's cgroup (here the cgroup
+ * filesystem is read-only in criu-lite's mount namespace): one warning
+ * naming the cgroup, and the dump goes on and succeeds. */
+Test(survive, guardian_that_cannot_leave_warns_once, .fini = fini, .timeout = 120)
+{
+	static char err[1 << 16];
+	char pidstr[16], want[400], why[SNAP_LEN + 128];
+	static char before[SNAP_LEN];
+	struct run_in in = { dumper_cg, CG_ROOT, 0 };
+	struct target t;
+
+	target_start(&t, "survive_check", NULL);
+	victim = t.pid;
+	snapshot(&t, before, sizeof(before));
+	snprintf(pidstr, sizeof(pidstr), "%d", t.pid);
+	snprintf(dumper_cg, sizeof(dumper_cg), CG_ROOT "/criu-lite-dumper-%d-ro", getpid());
+	cr_assert_eq(mkdir(dumper_cg, 0755), 0, "mkdir %s: %m", dumper_cg);
+	unsetenv("CRIU_LITE_FAULT");
+	make_tmpdir(dir, sizeof(dir), "survive");
+	cr_assert_eq(run_criu_lite_in(&in, err, sizeof(err), "dump", "-t", pidstr, "-D", dir, NULL),
+		     0, "%s", err);
+	snprintf(want, sizeof(want), "criu-lite: warning: the guardian cannot leave cgroup %s "
+		 "(Read-only file system)", dumper_cg);
+	cr_assert_eq(strncmp(err, want, strlen(want)), 0, "%s", err);
+	cr_assert_eq(strchr(err, '\n'), err + strlen(err) - 1, "more than one line: %s", err);
+	harm(&t, before, why, sizeof(why));
+	cr_assert_eq(why[0], 0, "%s", why);
+	leftovers(in.pid, why, sizeof(why));
+	cr_assert_eq(why[0], 0, "%s", why);
 }
 
 Test(survive, default_freezer, .fini = fini, .timeout = 900) { sweep(&modes[0]); }
