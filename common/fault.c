@@ -70,13 +70,16 @@ static void kill_own_cgroup(void)
 
 	if (!r && h.at_root)
 		r = -EPERM;
-	snprintf(path, sizeof(path), "%s/cgroup.kill", h.dir);
-	fd = r ? -1 : open(path, O_WRONLY | O_CLOEXEC);
-	if (fd >= 0 && write(fd, "1", 1) == 1)
-		for (;;)
-			pause();
+	if (!r) {
+		snprintf(path, sizeof(path), "%s/cgroup.kill", h.dir);
+		fd = open(path, O_WRONLY | O_CLOEXEC);
+		r = fd < 0 || write(fd, "1", 1) != 1 ? -errno : 0;
+	}
+	/* the kernel's SIGKILL is on its way */
+	while (!r)
+		pause();
 	fprintf(stderr, "criu-lite: CRIU_LITE_FAULT=killcg@%ld: cannot kill its own v2 cgroup: "
-		"%s\n", fault_at, r ? strerror(-r) : strerror(errno));
+		"%s\n", fault_at, strerror(-r));
 	_exit(2);
 }
 
