@@ -245,8 +245,9 @@ static pid_t env_holder(const char *tag)
 		k = fd < 0 ? 0 : read(fd, env, sizeof(env) - 1);
 		if (fd >= 0)
 			close(fd);
+		env[k > 0 ? k : 0] = 0;
 		for (ssize_t i = 0; i < k && !found; i += strlen(env + i) + 1)
-			found = memmem(env + i, k - i, tag, strlen(tag) + 1) == env + i ? pid : 0;
+			found = strcmp(env + i, tag) ? 0 : pid;
 	}
 	if (d)
 		closedir(d);
