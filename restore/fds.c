@@ -145,13 +145,7 @@ static int open_one(struct rst_tree *t, size_t i, size_t j)
 	/* A description shared with an fd opened before: the same one. */
 	fd = fd_rst_desc_dup(&t->fdr, e, why, sizeof(why));
 	if (fd == -ENOENT) {
-		const struct fscreds *prev;
-
-		/* Made as its process: a path it could not open stays shut. */
-		if ((r = rst_as_proc(&t->procs[i], &prev)))
-			return r;
 		fd = open_new(t, e, why, sizeof(why));
-		fscreds_leave(prev);
 		made = true;
 	}
 	if (fd < 0) {
@@ -314,6 +308,7 @@ static int kinds_step(struct rst_tree *t, int (*step)(struct fd_rst *, char *, s
 
 int rst_fds_open(struct rst_tree *t)
 {
+	const struct fscreds *prev;
 	size_t total;
 	int r;
 
@@ -331,8 +326,15 @@ int rst_fds_open(struct rst_tree *t)
 			return -ENOMEM;
 		for (size_t j = 0; j < fp->nr_fd; j++)
 			fp->src[j] = -1;
+		/* Made as its process: a path it could not open stays shut. Taken
+		 * once per process, not per fd: even a switch that changes nothing
+		 * reads criu-lite's own ids and capabilities (4 syscalls a fd). */
+		if (fp->nr_fd && (r = rst_as_proc(&t->procs[i], &prev)))
+			break;
 		for (size_t j = 0; !r && j < fp->nr_fd; j++)
 			r = open_one(t, i, j);
+		if (fp->nr_fd)
+			fscreds_leave(prev);
 	}
 	if (!r)
 		r = shm_objects(t);
