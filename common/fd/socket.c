@@ -113,7 +113,9 @@ static int socket_open(struct fd_rst *r, const FdEntry *e, char *why, size_t len
 
 static int socket_link(struct fd_rst *r, char *why, size_t len)
 {
-	return r->sk ? sk_unix_link(r, why, len) : 0;
+	int rc = sk_tcp_ring_run(r, why, len);
+
+	return !rc && r->sk ? sk_unix_link(r, why, len) : rc;
 }
 
 /* Every socket made, in the order made: queues first (a shutdown or a
@@ -125,6 +127,8 @@ static int socket_late(struct fd_rst *r, char *why, size_t len)
 
 	if (!s)
 		return 0;
+	/* connections made in the link step (files in flight) */
+	rc = sk_tcp_ring_run(r, why, len);
 	for (size_t i = 0; !rc && i < s->nr_obj; i++)
 		if (s->obj[i].e->sock->family == AF_UNIX)
 			rc = sk_queue_restore(r, &s->obj[i], why, len);
@@ -133,6 +137,8 @@ static int socket_late(struct fd_rst *r, char *why, size_t len)
 	for (size_t i = 0; !rc && i < s->nr_obj; i++)
 		if (is_inet(s->obj[i].e->sock))
 			rc = sk_inet_late(r, &s->obj[i], why, len);
+	if (!rc)
+		rc = sk_tcp_ring_run(r, why, len);
 	for (size_t i = 0; !rc && i < s->nr_obj; i++)
 		rc = sk_opts_restore(s->obj[i].fd, s->obj[i].e->sock, SK_OPTS_LATE, why, len);
 	if (!rc)

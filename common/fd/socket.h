@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <netinet/tcp.h>
 
 #include "common/fd/fd.h"
 
@@ -34,6 +35,13 @@
 
 /* Per-fd flags that belong to the open file description. */
 #define SK_FL_SETTABLE (O_APPEND | O_NONBLOCK | O_ASYNC | O_DIRECT | O_NOATIME)
+
+#ifndef TCP_REPAIR_WINDOW
+#define TCP_REPAIR_WINDOW 29
+struct tcp_repair_window {
+	uint32_t snd_wl1, snd_wnd, max_window, rcv_wnd, rcv_wup;
+};
+#endif
 
 /* ---- dump ---- */
 
@@ -159,6 +167,11 @@ struct sk_rst {
 	/* socket.c's sk_open_entry: the socket kind's open, for the families
 	 * that make another socket first (a listener, a peer) */
 	int (*open)(struct fd_rst *r, const FdEntry *e, char *why, size_t len);
+	/* socket_tcp_ring.c: connections queued for the ring, not yet made */
+	struct sk_ring *ring;
+	bool no_ring;			/* none to be had: one call at a time */
+	struct sk_tcp_pend *pend;
+	size_t nr_pend;
 };
 
 /* socket_rst.c: the restore state */
@@ -195,6 +208,33 @@ int sk_unix_addr(const char *name, struct sockaddr_un *sa, socklen_t *len);
 bool sk_tcp_in_tree(const struct fd_rst *r, const SocketInfo *si);
 int sk_tcp_restore(struct fd_rst *r, const FdEntry *e, char *why, size_t len);
 int sk_tcp_late(struct fd_rst *r, struct sk_obj *o, char *why, size_t len);
+/* socket_tcp.c's pieces the ring shares */
+int sk_tcp_repair(int s, const SocketInfo *si, char *why, size_t len);
+void sk_tcp_seqs(const SocketInfo *si, const SkTcp *t, uint32_t *rcv, uint32_t *snd);
+int sk_tcp_opts(const SkTcp *t, struct tcp_repair_opt o[4]);
+bool sk_tcp_window(const SocketInfo *si, const SkTcp *t, struct tcp_repair_window *w);
+/* socket_tcp_ring.c: the repair calls of connections with no bytes queued,
+ * through the ring. add and late: 1 when there is no ring (the caller does
+ * the calls); run: do every call queued (before the link and late steps
+ * need the connections, and after the late one queued them). */
+int sk_tcp_ring_add(struct fd_rst *r, const SocketInfo *si, int s, char *why, size_t len);
+int sk_tcp_ring_run(struct fd_rst *r, char *why, size_t len);
+int sk_tcp_ring_late(struct fd_rst *r, struct sk_obj *o, char *why, size_t len);
+void sk_tcp_ring_free(struct sk_rst *s);
+/* socket_ring.c: a small io_uring (raw syscalls), or NULL when io_uring
+ * cannot be had (disabled, seccomp, an old kernel, CRIU_LITE_NO_IO_URING). */
+struct sk_ring;
+struct sk_ring *sk_ring_new(void);
+void sk_ring_free(struct sk_ring *r);
+unsigned sk_ring_room(const struct sk_ring *r);
+/* Queue one operation; first: it starts a chain (else linked to the one
+ * before: a failure cancels the rest of the chain). */
+void sk_ring_setsockopt(struct sk_ring *r, int fd, int level, int name, const void *val,
+			socklen_t len, uint64_t tag, bool first);
+void sk_ring_addr(struct sk_ring *r, int fd, bool bind, const struct sockaddr *sa,
+		  socklen_t len, uint64_t tag, bool first);
+int sk_ring_run(struct sk_ring *r, void (*fn)(uint64_t tag, int res, void *arg), void *arg);
+
 /* A TCP socket whose connection was reset: what --tcp-close gives back. */
 int sk_tcp_closed(struct fd_rst *r, const FdEntry *e, char *why, size_t len);
 

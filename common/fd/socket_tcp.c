@@ -32,12 +32,6 @@
 #include "common/fd/fd.h"
 #include "common/fd/socket.h"
 
-#ifndef TCP_REPAIR_WINDOW
-#define TCP_REPAIR_WINDOW 29
-struct tcp_repair_window {
-	uint32_t snd_wl1, snd_wnd, max_window, rcv_wnd, rcv_wup;
-};
-#endif
 #ifndef TCPOPT_SACK_PERM
 #define TCPOPT_SACK_PERM TCPOPT_SACK_PERMITTED
 #endif
@@ -102,9 +96,8 @@ static int fill(int s, int queue, const uint8_t *buf, size_t n, char *why, size_
 	return 0;
 }
 
-static int repair_options(int s, const SkTcp *t, char *why, size_t len)
+int sk_tcp_opts(const SkTcp *t, struct tcp_repair_opt o[4])
 {
-	struct tcp_repair_opt o[4];
 	int n = 0;
 
 	if (t->opt_mask & TCPI_OPT_SACK)
@@ -114,6 +107,14 @@ static int repair_options(int s, const SkTcp *t, char *why, size_t len)
 	if (t->opt_mask & TCPI_OPT_TIMESTAMPS)
 		o[n++] = (struct tcp_repair_opt){ TCPOPT_TIMESTAMP, 0 };
 	o[n++] = (struct tcp_repair_opt){ TCPOPT_MAXSEG, t->mss_clamp };
+	return n;
+}
+
+static int repair_options(int s, const SkTcp *t, char *why, size_t len)
+{
+	struct tcp_repair_opt o[4];
+	int n = sk_tcp_opts(t, o);
+
 	if (set(s, TCP_REPAIR_OPTIONS, o, (socklen_t)(n * sizeof(o[0])), "TCP_REPAIR_OPTIONS", why,
 		len))
 		return -EINVAL;
@@ -123,23 +124,31 @@ static int repair_options(int s, const SkTcp *t, char *why, size_t len)
 	return 0;
 }
 
+bool sk_tcp_window(const SocketInfo *si, const SkTcp *t, struct tcp_repair_window *w)
+{
+	*w = (struct tcp_repair_window){ t->snd_wl1, t->snd_wnd, t->max_window, t->rcv_wnd,
+					 t->rcv_wup };
+	if (!t->has_rcv_wup)
+		return false;
+	/* the peer's FIN is sent again in the late step: it must fit the window */
+	if (F(si->state) & FIN_RECEIVED) {
+		w->rcv_wup--;
+		w->rcv_wnd++;
+	}
+	return true;
+}
+
 static int window(int s, const SocketInfo *si, const SkTcp *t, char *why, size_t len)
 {
-	struct tcp_repair_window w = { t->snd_wl1, t->snd_wnd, t->max_window, t->rcv_wnd,
-				       t->rcv_wup };
+	struct tcp_repair_window w;
 
-	if (!t->has_rcv_wup)
+	if (!sk_tcp_window(si, t, &w))
 		return 0;
-	/* the peer's FIN is sent again below: it must fit the window */
-	if (F(si->state) & FIN_RECEIVED) {
-		w.rcv_wup--;
-		w.rcv_wnd++;
-	}
 	return set(s, TCP_REPAIR_WINDOW, &w, sizeof(w), "TCP_REPAIR_WINDOW", why, len);
 }
 
 /* Where each queue starts, FINs not counted. */
-static void seqs(const SocketInfo *si, const SkTcp *t, uint32_t *rcv, uint32_t *snd)
+void sk_tcp_seqs(const SocketInfo *si, const SkTcp *t, uint32_t *rcv, uint32_t *snd)
 {
 	*rcv = t->inq_seq - (F(si->state) & FIN_RECEIVED ? 1 : 0) - (uint32_t)t->inq.len;
 	*snd = t->outq_seq - (F(si->state) & FIN_SENT ? 1 : 0) - (uint32_t)t->outq.len;
@@ -162,27 +171,15 @@ static int connect_repaired(int s, const SocketInfo *si, char *why, size_t len)
 	return 0;
 }
 
-int sk_tcp_restore(struct fd_rst *r, const FdEntry *e, char *why, size_t len)
+/* The connection of si on s (options of the bind step set), one call at a time. */
+int sk_tcp_repair(int s, const SocketInfo *si, char *why, size_t len)
 {
-	const SocketInfo *si = e->sock;
 	const SkTcp *t = si->tcp;
-	int s = socket((int)si->family, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
 	uint32_t rcv, snd;
-	struct sk_obj *o;
 
-	if (s < 0)
-		return rfail(why, len, "socket");
-	if (!(o = sk_obj_add(r, si->ino, e, s))) {
-		close(s);
-		return -ENOMEM;
-	}
-	o->in_repair = true;
-	/* options first: SO_REUSEADDR would undo the reuse repair mode forces
-	 * (the port is the listener's too) */
-	if (sk_opts_restore(s, si, SK_OPTS_BIND, why, len) ||
-	    set_int(s, TCP_REPAIR, 1, "TCP_REPAIR (needs CAP_NET_ADMIN)", why, len))
+	if (set_int(s, TCP_REPAIR, 1, "TCP_REPAIR (needs CAP_NET_ADMIN)", why, len))
 		return -EINVAL;
-	seqs(si, t, &rcv, &snd);
+	sk_tcp_seqs(si, t, &rcv, &snd);
 	/* the bytes sent and not yet acknowledged may be more than a new
 	 * socket's buffer holds (the dumped one had grown): room for them
 	 * until the late step puts the program's size back */
@@ -198,6 +195,30 @@ int sk_tcp_restore(struct fd_rst *r, const FdEntry *e, char *why, size_t len)
 	    window(s, si, t, why, len))
 		return -EINVAL;
 	return 0;
+}
+
+int sk_tcp_restore(struct fd_rst *r, const FdEntry *e, char *why, size_t len)
+{
+	const SocketInfo *si = e->sock;
+	const SkTcp *t = si->tcp;
+	int s = socket((int)si->family, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP), rc;
+	struct sk_obj *o;
+
+	if (s < 0)
+		return rfail(why, len, "socket");
+	if (!(o = sk_obj_add(r, si->ino, e, s))) {
+		close(s);
+		return -ENOMEM;
+	}
+	o->in_repair = true;
+	/* options first: SO_REUSEADDR would undo the reuse repair mode forces
+	 * (the port is the listener's too) */
+	if (sk_opts_restore(s, si, SK_OPTS_BIND, why, len))
+		return -EINVAL;
+	/* no bytes to put back (most connections): batched */
+	if (!t->inq.len && !t->outq.len && (rc = sk_tcp_ring_add(r, si, s, why, len)) <= 0)
+		return rc;
+	return sk_tcp_repair(s, si, why, len);
 }
 
 /* ---- late ---- */
@@ -267,12 +288,15 @@ int sk_tcp_late(struct fd_rst *r, struct sk_obj *o, char *why, size_t len)
 {
 	const SocketInfo *si = o->e->sock;
 	const SkTcp *t = si->tcp;
-	int reuse = si->opts && si->opts->has_reuseaddr ? (int)si->opts->reuseaddr : 0;
+	int reuse = si->opts && si->opts->has_reuseaddr ? (int)si->opts->reuseaddr : 0, rc;
 	size_t off;
 
-	(void)r;
 	if (!o->in_repair)
 		return 0;
+	/* nothing to send and no FIN: out of repair in a batch */
+	if (!(F(si->state) & (FIN_SENT | FIN_RECEIVED)) && !t->outq.len &&
+	    (rc = sk_tcp_ring_late(r, o, why, len)) <= 0)
+		return rc;
 	if ((F(si->state) & (FIN_SENT | FIN_RECEIVED)) && fins(o->fd, si, why, len))
 		return -EINVAL;
 	if (set_int(o->fd, TCP_REPAIR, 0, "TCP_REPAIR off", why, len))

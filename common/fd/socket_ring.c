@@ -1,0 +1,203 @@
+/* A small io_uring of our own (raw syscalls: no liburing) for restoring
+ * many TCP connections: each needs a dozen setsockopt, bind and connect
+ * calls, and a syscall costs about a microsecond in a guest; one
+ * io_uring_enter runs hundreds of them.
+ *
+ * Operations are queued in chains (IOSQE_IO_LINK: a failed step cancels
+ * the rest of its chain, and only its chain) and run by sk_ring_run. The
+ * values an operation points at must stay put until then: the caller
+ * keeps them. What the headers of this distribution lack (kernel 6.1
+ * headers; the opcodes are from 6.7 and 6.11) is defined here from the
+ * kernel's uapi.
+ *
+ * No ring: io_uring disabled (kernel.io_uring_disabled, seccomp, an old
+ * kernel) or CRIU_LITE_NO_IO_URING set; the callers then do each call
+ * themselves. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <linux/io_uring.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+
+#include "common/fd/socket.h"
+
+#define OP_BIND 56		/* IORING_OP_BIND, 6.11 */
+#define SOCKET_OP_SETSOCKOPT 3	/* SOCKET_URING_OP_SETSOCKOPT, 6.7 */
+#define RING_ENTRIES 4096
+
+/* The sqe as 6.7+ lays it out for socket commands: level and optname
+ * where addr is, optlen where splice_fd_in is, optval where addr3 is. */
+struct sqe_sockopt {
+	uint8_t opcode, flags;
+	uint16_t ioprio;
+	int32_t fd;
+	uint32_t cmd_op, pad1;
+	uint32_t level, optname;
+	uint32_t len, rw_flags;
+	uint64_t user_data;
+	uint16_t buf_index, personality;
+	uint32_t optlen;
+	uint64_t optval, pad2;
+};
+_Static_assert(sizeof(struct sqe_sockopt) == sizeof(struct io_uring_sqe), "sqe layout");
+
+struct sk_ring {
+	int fd;
+	void *sq, *cq;
+	size_t sq_len, cq_len, sqes_len;
+	unsigned *sq_head, *sq_tail, *sq_mask, *sq_array;
+	unsigned *cq_head, *cq_tail, *cq_mask;
+	struct io_uring_sqe *sqes;
+	struct io_uring_cqe *cqes;
+	unsigned entries, queued;
+	bool chain_open;
+};
+
+static bool supported(int fd)
+{
+	size_t len = sizeof(struct io_uring_probe) + 256 * sizeof(struct io_uring_probe_op);
+	struct io_uring_probe *p = calloc(1, len);
+	bool ok;
+
+	if (!p)
+		return false;
+	ok = !syscall(SYS_io_uring_register, fd, IORING_REGISTER_PROBE, p, 256) &&
+	     p->last_op >= OP_BIND &&
+	     (p->ops[OP_BIND].flags & IO_URING_OP_SUPPORTED) &&
+	     (p->ops[IORING_OP_CONNECT].flags & IO_URING_OP_SUPPORTED) &&
+	     (p->ops[IORING_OP_URING_CMD].flags & IO_URING_OP_SUPPORTED);
+	free(p);
+	return ok;
+}
+
+void sk_ring_free(struct sk_ring *r)
+{
+	if (!r)
+		return;
+	if (r->sqes && r->sqes != MAP_FAILED)
+		munmap(r->sqes, r->sqes_len);
+	if (r->cq && r->cq != MAP_FAILED && r->cq != r->sq)
+		munmap(r->cq, r->cq_len);
+	if (r->sq && r->sq != MAP_FAILED)
+		munmap(r->sq, r->sq_len);
+	if (r->fd >= 0)
+		close(r->fd);
+	free(r);
+}
+
+struct sk_ring *sk_ring_new(void)
+{
+	struct io_uring_params p;
+	struct sk_ring *r;
+	const char *no = getenv("CRIU_LITE_NO_IO_URING");
+
+	if ((no && *no && strcmp(no, "0")) || !(r = calloc(1, sizeof(*r))))
+		return NULL;
+	memset(&p, 0, sizeof(p));
+	r->fd = (int)syscall(SYS_io_uring_setup, RING_ENTRIES, &p);
+	if (r->fd < 0 || !(p.features & IORING_FEAT_SINGLE_MMAP) || !supported(r->fd))
+		goto fail;
+	r->sq_len = p.sq_off.array + p.sq_entries * sizeof(unsigned);
+	r->cq_len = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
+	if (r->cq_len > r->sq_len)
+		r->sq_len = r->cq_len;
+	r->sq = mmap(NULL, r->sq_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, r->fd,
+		     IORING_OFF_SQ_RING);
+	if (r->sq == MAP_FAILED)
+		goto fail;
+	r->cq = r->sq;
+	r->sqes_len = p.sq_entries * sizeof(struct io_uring_sqe);
+	r->sqes = mmap(NULL, r->sqes_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
+		       r->fd, IORING_OFF_SQES);
+	if (r->sqes == MAP_FAILED)
+		goto fail;
+	r->sq_head = (unsigned *)((char *)r->sq + p.sq_off.head);
+	r->sq_tail = (unsigned *)((char *)r->sq + p.sq_off.tail);
+	r->sq_mask = (unsigned *)((char *)r->sq + p.sq_off.ring_mask);
+	r->sq_array = (unsigned *)((char *)r->sq + p.sq_off.array);
+	r->cq_head = (unsigned *)((char *)r->cq + p.cq_off.head);
+	r->cq_tail = (unsigned *)((char *)r->cq + p.cq_off.tail);
+	r->cq_mask = (unsigned *)((char *)r->cq + p.cq_off.ring_mask);
+	r->cqes = (struct io_uring_cqe *)((char *)r->cq + p.cq_off.cqes);
+	r->entries = p.sq_entries;
+	return r;
+fail:
+	sk_ring_free(r);
+	return NULL;
+}
+
+unsigned sk_ring_room(const struct sk_ring *r)
+{
+	return r->entries - r->queued;
+}
+
+/* The next sqe, zeroed, linked to the one before unless it starts a chain. */
+static struct io_uring_sqe *next(struct sk_ring *r, int fd, uint64_t tag, bool first)
+{
+	unsigned tail = *r->sq_tail + r->queued, i = tail & *r->sq_mask;
+	struct io_uring_sqe *sqe = &r->sqes[i];
+
+	if (!first && r->queued)
+		r->sqes[(tail - 1) & *r->sq_mask].flags |= IOSQE_IO_LINK;
+	memset(sqe, 0, sizeof(*sqe));
+	sqe->fd = fd;
+	sqe->user_data = tag;
+	r->sq_array[i] = i;
+	r->queued++;
+	return sqe;
+}
+
+void sk_ring_setsockopt(struct sk_ring *r, int fd, int level, int name, const void *val,
+			socklen_t len, uint64_t tag, bool first)
+{
+	struct sqe_sockopt *s = (struct sqe_sockopt *)next(r, fd, tag, first);
+
+	s->opcode = IORING_OP_URING_CMD;
+	s->cmd_op = SOCKET_OP_SETSOCKOPT;
+	s->level = (uint32_t)level;
+	s->optname = (uint32_t)name;
+	s->optval = (uint64_t)(uintptr_t)val;
+	s->optlen = len;
+}
+
+void sk_ring_addr(struct sk_ring *r, int fd, bool bind, const struct sockaddr *sa,
+		  socklen_t len, uint64_t tag, bool first)
+{
+	struct io_uring_sqe *sqe = next(r, fd, tag, first);
+
+	sqe->opcode = bind ? OP_BIND : IORING_OP_CONNECT;
+	sqe->addr = (uint64_t)(uintptr_t)sa;
+	sqe->off = len;		/* addr2: the address length, for both */
+}
+
+/* Run what is queued; fn(tag, res, arg) for each completion. -errno when
+ * the ring itself failed (nothing known of the operations then). */
+int sk_ring_run(struct sk_ring *r, void (*fn)(uint64_t tag, int res, void *arg), void *arg)
+{
+	unsigned n = r->queued, done = 0, sub = 0;
+
+	if (!n)
+		return 0;
+	__atomic_store_n(r->sq_tail, *r->sq_tail + n, __ATOMIC_RELEASE);
+	r->queued = 0;
+	while (done < n) {
+		unsigned head = *r->cq_head, tail;
+		/* the kernel waits only when it took every sqe offered */
+		long k = syscall(SYS_io_uring_enter, r->fd, n - sub, n - done,
+				 IORING_ENTER_GETEVENTS, NULL, 0);
+
+		if (k < 0 && errno != EINTR && errno != EAGAIN && errno != EBUSY)
+			return -errno;
+		sub += k > 0 ? (unsigned)k : 0;
+		tail = __atomic_load_n(r->cq_tail, __ATOMIC_ACQUIRE);
+		for (; head != tail; head++, done++) {
+			const struct io_uring_cqe *c = &r->cqes[head & *r->cq_mask];
+
+			fn(c->user_data, c->res, arg);
+		}
+		__atomic_store_n(r->cq_head, head, __ATOMIC_RELEASE);
+	}
+	return 0;
+}

@@ -1,0 +1,216 @@
+/* TCP connections, restore, many at once: the calls of socket_tcp.c for a
+ * connection with no bytes to put back (most of a server's idle clients),
+ * queued as one chain per connection on the ring (socket_ring.c) and run
+ * a few hundred connections per io_uring_enter: 10 calls a connection
+ * become a tenth of one. Connections with queued bytes, and every
+ * connection when there is no ring, go through socket_tcp.c one call at a
+ * time, as do those whose first call the ring refuses (a kernel whose
+ * sockets take no io_uring commands): nothing was set on them yet.
+ *
+ * The chain: repair mode on, each queue's sequence number, bind, connect
+ * (in repair mode: nothing is sent), the options the peers agreed, the
+ * timestamp clock, the windows. Late: repair mode off (and SO_REUSEADDR,
+ * which it drops, back). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "common/fd/fd.h"
+#include "common/fd/socket.h"
+
+#define MAX_PEND 256		/* chains per run: 10 sqes each fit the ring */
+#define CHAIN_MAX 10
+
+enum step { REPAIR, RQ_RECV, SEQ_RECV, RQ_SEND, SEQ_SEND, BIND, CONNECT, OPTIONS, STAMP, WINDOW,
+	    OFF, REUSE };
+
+static const char *const step_name[] = {
+	"TCP_REPAIR (needs CAP_NET_ADMIN)", "TCP_REPAIR_QUEUE", "TCP_QUEUE_SEQ",
+	"TCP_REPAIR_QUEUE", "TCP_QUEUE_SEQ", "bind", "connect (repair)", "TCP_REPAIR_OPTIONS",
+	"TCP_TIMESTAMP", "TCP_REPAIR_WINDOW", "TCP_REPAIR off", "SO_REUSEADDR",
+};
+
+/* One connection's values, kept until the ring has run. */
+struct sk_tcp_pend {
+	const SocketInfo *si;
+	int fd;
+	int v[5];			/* REPAIR .. SEQ_SEND */
+	int stamp;
+	struct tcp_repair_opt opt[4];
+	int nopt;
+	struct tcp_repair_window w;
+	struct sockaddr_storage l, p;
+	socklen_t ll, pl;
+	int err;			/* first failed step's result, or 0 */
+	enum step failed;
+};
+
+static const int zero, one = 1;
+
+static bool ring(struct sk_rst *s)
+{
+	if (s->ring)
+		return true;
+	if (s->no_ring)
+		return false;
+	s->pend = calloc(MAX_PEND, sizeof(*s->pend));
+	if (s->pend)
+		s->ring = sk_ring_new();
+	if (!s->ring) {
+		free(s->pend);
+		s->pend = NULL;
+		s->no_ring = true;
+	}
+	return s->ring != NULL;
+}
+
+static void done(uint64_t tag, int res, void *arg)
+{
+	struct sk_tcp_pend *p = &((struct sk_tcp_pend *)arg)[tag >> 8];
+
+	/* the steps after a failed one are cancelled: the first failure says */
+	if (res < 0 && !p->err) {
+		p->err = res;
+		p->failed = (enum step)(tag & 0xff);
+	}
+}
+
+static int fail(const struct sk_tcp_pend *p, char *why, size_t len)
+{
+	const SocketInfo *si = p->si;
+
+	return fd_rst_fail(why, len, -p->err, "TCP connection %s port %u to %s port %u: "
+			   "TCP repair: %s: %s", si->local->ip, si->local->port, si->peer->ip,
+			   si->peer->port, step_name[p->failed], strerror(-p->err));
+}
+
+int sk_tcp_ring_run(struct fd_rst *r, char *why, size_t len)
+{
+	struct sk_rst *s = r->sk;
+	size_t n;
+	int rc;
+
+	if (!s || !s->nr_pend)
+		return 0;
+	n = s->nr_pend;
+	s->nr_pend = 0;
+	if ((rc = sk_ring_run(s->ring, done, s->pend)))
+		return fd_rst_fail(why, len, -rc, "io_uring_enter: %s", strerror(-rc));
+	for (size_t i = 0; i < n; i++) {
+		const struct sk_tcp_pend *p = &s->pend[i];
+
+		/* refused at once: nothing set, the calls one by one say why */
+		if (p->err && p->failed == REPAIR) {
+			if ((rc = sk_tcp_repair(p->fd, p->si, why, len)))
+				return rc;
+			continue;
+		}
+		/* (the program's SO_REUSEADDR, as one call at a time does, is best effort) */
+		if (p->err && p->failed != REUSE)
+			return fail(p, why, len);
+	}
+	return 0;
+}
+
+static struct sk_tcp_pend *slot(struct fd_rst *r, char *why, size_t len, int *rc)
+{
+	struct sk_rst *s = r->sk;
+	struct sk_tcp_pend *p;
+
+	*rc = 0;
+	if (s->nr_pend == MAX_PEND || sk_ring_room(s->ring) < CHAIN_MAX)
+		*rc = sk_tcp_ring_run(r, why, len);
+	if (*rc)
+		return NULL;
+	p = &s->pend[s->nr_pend];
+	memset(p, 0, sizeof(*p));
+	return p;
+}
+
+static void sockopt(struct sk_ring *ring, const struct sk_tcp_pend *p, size_t i, enum step st,
+		    int level, int name, const void *v, socklen_t l)
+{
+	sk_ring_setsockopt(ring, p->fd, level, name, v, l, (uint64_t)i << 8 | st,
+			   st == REPAIR || st == OFF);
+}
+
+int sk_tcp_ring_add(struct fd_rst *r, const SocketInfo *si, int s, char *why, size_t len)
+{
+	struct sk_rst *sk = r->sk;
+	struct sk_tcp_pend *p;
+	uint32_t rcv, snd;
+	size_t i;
+	int rc;
+
+	if (!ring(sk))
+		return 1;
+	if (!(p = slot(r, why, len, &rc)))
+		return rc;
+	i = sk->nr_pend;
+	p->si = si;
+	p->fd = s;
+	if (sk_inet_addr((int)si->family, si->local, &p->l, &p->ll) ||
+	    sk_inet_addr((int)si->family, si->peer, &p->p, &p->pl))
+		return fd_rst_fail(why, len, EINVAL, "bad addresses in the image");
+	sk_tcp_seqs(si, si->tcp, &rcv, &snd);
+	p->v[REPAIR] = 1;
+	p->v[RQ_RECV] = TCP_RECV_QUEUE;
+	p->v[SEQ_RECV] = (int)rcv;
+	p->v[RQ_SEND] = TCP_SEND_QUEUE;
+	p->v[SEQ_SEND] = (int)snd;
+	p->nopt = sk_tcp_opts(si->tcp, p->opt);
+	p->stamp = (int)si->tcp->timestamp;
+	sockopt(sk->ring, p, i, REPAIR, SOL_TCP, TCP_REPAIR, &p->v[REPAIR], sizeof(int));
+	sockopt(sk->ring, p, i, RQ_RECV, SOL_TCP, TCP_REPAIR_QUEUE, &p->v[RQ_RECV], sizeof(int));
+	sockopt(sk->ring, p, i, SEQ_RECV, SOL_TCP, TCP_QUEUE_SEQ, &p->v[SEQ_RECV], sizeof(int));
+	sockopt(sk->ring, p, i, RQ_SEND, SOL_TCP, TCP_REPAIR_QUEUE, &p->v[RQ_SEND], sizeof(int));
+	sockopt(sk->ring, p, i, SEQ_SEND, SOL_TCP, TCP_QUEUE_SEQ, &p->v[SEQ_SEND], sizeof(int));
+	sk_ring_addr(sk->ring, s, true, (struct sockaddr *)&p->l, p->ll, i << 8 | BIND, false);
+	sk_ring_addr(sk->ring, s, false, (struct sockaddr *)&p->p, p->pl, i << 8 | CONNECT, false);
+	sockopt(sk->ring, p, i, OPTIONS, SOL_TCP, TCP_REPAIR_OPTIONS, p->opt,
+		(socklen_t)(p->nopt * sizeof(p->opt[0])));
+	if (si->tcp->has_timestamp)
+		sockopt(sk->ring, p, i, STAMP, SOL_TCP, TCP_TIMESTAMP, &p->stamp, sizeof(int));
+	if (sk_tcp_window(si, si->tcp, &p->w))
+		sockopt(sk->ring, p, i, WINDOW, SOL_TCP, TCP_REPAIR_WINDOW, &p->w, sizeof(p->w));
+	sk->nr_pend++;
+	return 0;
+}
+
+/* ---- late ---- */
+
+int sk_tcp_ring_late(struct fd_rst *r, struct sk_obj *o, char *why, size_t len)
+{
+	const SocketInfo *si = o->e->sock;
+	struct sk_rst *sk = r->sk;
+	struct sk_tcp_pend *p;
+	size_t i;
+	int rc;
+
+	if (!ring(sk))
+		return 1;
+	if (!(p = slot(r, why, len, &rc)))
+		return rc;
+	i = sk->nr_pend++;
+	p->si = si;
+	p->fd = o->fd;
+	sockopt(sk->ring, p, i, OFF, SOL_TCP, TCP_REPAIR, &zero, sizeof(int));
+	/* repair mode off drops SO_REUSEADDR: the program's value again */
+	if (si->opts && si->opts->has_reuseaddr && si->opts->reuseaddr)
+		sockopt(sk->ring, p, i, REUSE, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(int));
+	o->in_repair = false;
+	return 0;
+}
+
+void sk_tcp_ring_free(struct sk_rst *s)
+{
+	sk_ring_free(s->ring);
+	s->ring = NULL;
+	free(s->pend);
+	s->pend = NULL;
+	s->nr_pend = 0;
+}
