@@ -365,8 +365,10 @@ static void echo_dumped(struct echo *e, const char *tag, const char *opt)
 	close(e->t.out_fd);
 }
 
-Test(sockets, outside_client_with_tcp_established_is_answered_on_the_same_connection,
-     .timeout = 90)
+/* ring: restore may batch the repair calls through io_uring (it does when
+ * the kernel allows); without, one call at a time (io_uring disabled by
+ * sysctl or seccomp): CRIU_LITE_NO_IO_URING says so. */
+static void established(bool ring)
 {
 	struct echo e;
 	struct rt_run r;
@@ -375,7 +377,9 @@ Test(sockets, outside_client_with_tcp_established_is_answered_on_the_same_connec
 
 	char lock[128];
 
-	echo_dumped(&e, "sk-est", "--tcp-established");
+	if (!ring)
+		cr_assert_eq(setenv("CRIU_LITE_NO_IO_URING", "1", 1), 0);
+	echo_dumped(&e, ring ? "sk-est" : "sk-est-nr", "--tcp-established");
 	lock_of(e.img, e.t.pid, lock, sizeof(lock));
 	cr_expect(lock[0] && table_exists(lock), "no network lock %s after the dump", lock);
 	/* the program is gone; the lock keeps our kernel from resetting us */
@@ -396,6 +400,19 @@ Test(sockets, outside_client_with_tcp_established_is_answered_on_the_same_connec
 	rt_kill_wait(root);
 	rt_restore_finish(&r, e.err, sizeof(e.err));
 	rm_rf(e.dir);
+	unsetenv("CRIU_LITE_NO_IO_URING");
+}
+
+Test(sockets, outside_client_with_tcp_established_is_answered_on_the_same_connection,
+     .timeout = 90)
+{
+	established(true);
+}
+
+Test(sockets, tcp_established_without_io_uring_is_answered_on_the_same_connection,
+     .timeout = 90)
+{
+	established(false);
 }
 
 Test(sockets, outside_client_with_tcp_close_sees_the_end, .timeout = 90)
