@@ -118,6 +118,13 @@ static int socket_link(struct fd_rst *r, char *why, size_t len)
 	return !rc && r->sk ? sk_unix_link(r, why, len) : rc;
 }
 
+static void rst_free(struct fd_rst *r)
+{
+	if (r->sk)
+		sk_tcp_ring_free(r->sk);
+	sk_rst_free(r);
+}
+
 /* Every socket made, in the order made: queues first (a shutdown or a
  * filter would stop them), then connections, shutdowns, options. */
 static int socket_late(struct fd_rst *r, char *why, size_t len)
@@ -143,7 +150,7 @@ static int socket_late(struct fd_rst *r, char *why, size_t len)
 		rc = sk_opts_restore(s->obj[i].fd, s->obj[i].e->sock, SK_OPTS_LATE, why, len);
 	if (!rc)
 		rc = sk_inet_finish(r, true, why, len);
-	sk_rst_free(r);
+	rst_free(r);
 	return rc;
 }
 
@@ -153,7 +160,7 @@ static void socket_rst_done(struct fd_rst *r)
 
 	if (r->sk)
 		sk_inet_finish(r, false, why, sizeof(why));
-	sk_rst_free(r);
+	rst_free(r);
 }
 
 const struct fd_kind fdk_socket = {

@@ -208,18 +208,20 @@ int sk_unix_addr(const char *name, struct sockaddr_un *sa, socklen_t *len);
 bool sk_tcp_in_tree(const struct fd_rst *r, const SocketInfo *si);
 int sk_tcp_restore(struct fd_rst *r, const FdEntry *e, char *why, size_t len);
 int sk_tcp_late(struct fd_rst *r, struct sk_obj *o, char *why, size_t len);
-/* socket_tcp.c's pieces the ring shares */
+/* socket_tcp.c, one call at a time: the socket made (its fd), its
+ * connection in repair mode, out of repair in the late step. */
+int sk_tcp_make(struct fd_rst *r, const FdEntry *e, char *why, size_t len);
 int sk_tcp_repair(int s, const SocketInfo *si, char *why, size_t len);
+int sk_tcp_late_one(struct fd_rst *r, struct sk_obj *o, char *why, size_t len);
+bool sk_tcp_has_fin(const SocketInfo *si);
 void sk_tcp_seqs(const SocketInfo *si, const SkTcp *t, uint32_t *rcv, uint32_t *snd);
 int sk_tcp_opts(const SkTcp *t, struct tcp_repair_opt o[4]);
 bool sk_tcp_window(const SocketInfo *si, const SkTcp *t, struct tcp_repair_window *w);
-/* socket_tcp_ring.c: the repair calls of connections with no bytes queued,
- * through the ring. add and late: 1 when there is no ring (the caller does
- * the calls); run: do every call queued (before the link and late steps
+/* socket_tcp_ring.c: restore and late of a connection (sk_tcp_restore,
+ * sk_tcp_late above), the calls of those with no bytes queued batched on
+ * the ring; run: do every call queued (before the link and late steps
  * need the connections, and after the late one queued them). */
-int sk_tcp_ring_add(struct fd_rst *r, const SocketInfo *si, int s, char *why, size_t len);
 int sk_tcp_ring_run(struct fd_rst *r, char *why, size_t len);
-int sk_tcp_ring_late(struct fd_rst *r, struct sk_obj *o, char *why, size_t len);
 void sk_tcp_ring_free(struct sk_rst *s);
 /* socket_ring.c: a small io_uring (raw syscalls), or NULL when io_uring
  * cannot be had (disabled, seccomp, an old kernel, CRIU_LITE_NO_IO_URING). */

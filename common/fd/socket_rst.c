@@ -196,7 +196,6 @@ void sk_rst_free(struct fd_rst *r)
 	if (!s)
 		return;
 	sk_unlink_all(s);
-	sk_tcp_ring_free(s);
 	for (size_t i = 0; i < s->nr_obj; i++) {
 		if (s->obj[i].fd >= 0)
 			close(s->obj[i].fd);

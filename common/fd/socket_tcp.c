@@ -147,6 +147,11 @@ static int window(int s, const SocketInfo *si, const SkTcp *t, char *why, size_t
 	return set(s, TCP_REPAIR_WINDOW, &w, sizeof(w), "TCP_REPAIR_WINDOW", why, len);
 }
 
+bool sk_tcp_has_fin(const SocketInfo *si)
+{
+	return F(si->state) & (FIN_SENT | FIN_RECEIVED);
+}
+
 /* Where each queue starts, FINs not counted. */
 void sk_tcp_seqs(const SocketInfo *si, const SkTcp *t, uint32_t *rcv, uint32_t *snd)
 {
@@ -197,11 +202,12 @@ int sk_tcp_repair(int s, const SocketInfo *si, char *why, size_t len)
 	return 0;
 }
 
-int sk_tcp_restore(struct fd_rst *r, const FdEntry *e, char *why, size_t len)
+/* A TCP socket for e, its bind-step options set, registered: the fd, or
+ * -errno with why filled. */
+int sk_tcp_make(struct fd_rst *r, const FdEntry *e, char *why, size_t len)
 {
 	const SocketInfo *si = e->sock;
-	const SkTcp *t = si->tcp;
-	int s = socket((int)si->family, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP), rc;
+	int s = socket((int)si->family, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
 	struct sk_obj *o;
 
 	if (s < 0)
@@ -215,10 +221,7 @@ int sk_tcp_restore(struct fd_rst *r, const FdEntry *e, char *why, size_t len)
 	 * (the port is the listener's too) */
 	if (sk_opts_restore(s, si, SK_OPTS_BIND, why, len))
 		return -EINVAL;
-	/* no bytes to put back (most connections): batched */
-	if (!t->inq.len && !t->outq.len && (rc = sk_tcp_ring_add(r, si, s, why, len)) <= 0)
-		return rc;
-	return sk_tcp_repair(s, si, why, len);
+	return s;
 }
 
 /* ---- late ---- */
@@ -284,19 +287,16 @@ static int fins(int s, const SocketInfo *si, char *why, size_t len)
 	return r;
 }
 
-int sk_tcp_late(struct fd_rst *r, struct sk_obj *o, char *why, size_t len)
+int sk_tcp_late_one(struct fd_rst *r, struct sk_obj *o, char *why, size_t len)
 {
+	(void)r;
 	const SocketInfo *si = o->e->sock;
 	const SkTcp *t = si->tcp;
-	int reuse = si->opts && si->opts->has_reuseaddr ? (int)si->opts->reuseaddr : 0, rc;
+	int reuse = si->opts && si->opts->has_reuseaddr ? (int)si->opts->reuseaddr : 0;
 	size_t off;
 
 	if (!o->in_repair)
 		return 0;
-	/* nothing to send and no FIN: out of repair in a batch */
-	if (!(F(si->state) & (FIN_SENT | FIN_RECEIVED)) && !t->outq.len &&
-	    (rc = sk_tcp_ring_late(r, o, why, len)) <= 0)
-		return rc;
 	if ((F(si->state) & (FIN_SENT | FIN_RECEIVED)) && fins(o->fd, si, why, len))
 		return -EINVAL;
 	if (set_int(o->fd, TCP_REPAIR, 0, "TCP_REPAIR off", why, len))

@@ -138,7 +138,7 @@ static void sockopt(struct sk_ring *ring, const struct sk_tcp_pend *p, size_t i,
 			   st == REPAIR || st == OFF);
 }
 
-int sk_tcp_ring_add(struct fd_rst *r, const SocketInfo *si, int s, char *why, size_t len)
+static int ring_add(struct fd_rst *r, const SocketInfo *si, int s, char *why, size_t len)
 {
 	struct sk_rst *sk = r->sk;
 	struct sk_tcp_pend *p;
@@ -183,7 +183,7 @@ int sk_tcp_ring_add(struct fd_rst *r, const SocketInfo *si, int s, char *why, si
 
 /* ---- late ---- */
 
-int sk_tcp_ring_late(struct fd_rst *r, struct sk_obj *o, char *why, size_t len)
+static int ring_late(struct fd_rst *r, struct sk_obj *o, char *why, size_t len)
 {
 	const SocketInfo *si = o->e->sock;
 	struct sk_rst *sk = r->sk;
@@ -204,6 +204,31 @@ int sk_tcp_ring_late(struct fd_rst *r, struct sk_obj *o, char *why, size_t len)
 		sockopt(sk->ring, p, i, REUSE, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(int));
 	o->in_repair = false;
 	return 0;
+}
+
+int sk_tcp_restore(struct fd_rst *r, const FdEntry *e, char *why, size_t len)
+{
+	const SkTcp *t = e->sock->tcp;
+	int s = sk_tcp_make(r, e, why, len), rc;
+
+	if (s < 0)
+		return s;
+	/* no bytes to put back (most connections): batched */
+	if (!t->inq.len && !t->outq.len && (rc = ring_add(r, e->sock, s, why, len)) <= 0)
+		return rc;
+	return sk_tcp_repair(s, e->sock, why, len);
+}
+
+int sk_tcp_late(struct fd_rst *r, struct sk_obj *o, char *why, size_t len)
+{
+	const SocketInfo *si = o->e->sock;
+	int rc;
+
+	/* nothing to send and no FIN: out of repair in a batch */
+	if (o->in_repair && !sk_tcp_has_fin(si) && !si->tcp->outq.len &&
+	    (rc = ring_late(r, o, why, len)) <= 0)
+		return rc;
+	return sk_tcp_late_one(r, o, why, len);
 }
 
 void sk_tcp_ring_free(struct sk_rst *s)
