@@ -246,7 +246,7 @@ static void tcp_exchange(const char *fam)
 		else if (!strncmp(line, "FAIL", 4))
 			strncat(o.fails, line, sizeof(o.fails) - strlen(o.fails) - 2);
 	}
-	cr_expect_eq(o.ok, 5, "%d of 5 side cases came back: %s", o.ok, o.fails);
+	cr_expect_eq(o.ok, 6, "%d of 6 side cases came back: %s", o.ok, o.fails);
 	c = socket(fam[0] == '6' ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fam[0] == '6') {
 		struct sockaddr_in6 a = { .sin6_family = AF_INET6, .sin6_port = htons(port),

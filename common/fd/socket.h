@@ -58,6 +58,13 @@ struct sk_rec {
 	uint16_t lport, pport;
 	uint32_t *icons;
 	size_t n_icons;
+	struct sk_diag_opts {		/* inet: options sock_diag gives for every socket */
+		bool has_sockopt, has_tos, has_tclass, has_mark;
+		bool recverr, freebind, transparent;
+		uint8_t tos, tclass;
+		uint32_t mark, bound_if;
+		char cong[16];		/* "" when not said */
+	} dopt;
 };
 
 /* The socket part of a process's dump (fd_dump.sk). */
@@ -88,8 +95,9 @@ void socket_dump_done(struct fd_dump *c);
 int sk_unix_dump(struct fd_dump *c, const struct fd_desc *d, const struct sk_rec *r, int s,
 		 SocketInfo *si);
 
-/* socket_opts.c: options (sk_opts) of the borrowed socket s. */
-int sk_opts_dump(int s, SocketInfo *si);
+/* socket_opts.c: options (sk_opts) of the borrowed socket s; r (or NULL):
+ * sock_diag's record, whose values spare a getsockopt each. */
+int sk_opts_dump(int s, SocketInfo *si, const struct sk_rec *r);
 enum sk_opts_when {
 	SK_OPTS_BIND,		/* before bind/connect: reuse, freebind, device, v6only, buffers */
 	SK_OPTS_LATE,		/* after queued data went back: the rest */

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -136,6 +137,41 @@ static int unix_parse(struct nl_msg *msg, void *arg)
 	return NL_OK;
 }
 
+/* What sock_diag says of the options, each the value getsockopt gives
+ * (the kernel fills both from the same field): IP_TOS, IPV6_TCLASS, the
+ * IP_RECVERR, IP(V6)_FREEBIND and IP(V6)_TRANSPARENT flags, SO_MARK (to
+ * CAP_NET_ADMIN only), the congestion control, the bound device's index. */
+static void inet_opts(struct sk_rec *r, const struct inet_diag_msg *m, struct nlattr **tb)
+{
+	struct sk_diag_opts *o = &r->dopt;
+
+	o->bound_if = m->id.idiag_if;
+	if (tb[INET_DIAG_SOCKOPT] &&
+	    nla_len(tb[INET_DIAG_SOCKOPT]) >= (int)sizeof(struct inet_diag_sockopt)) {
+		const struct inet_diag_sockopt *so = nla_data(tb[INET_DIAG_SOCKOPT]);
+
+		o->has_sockopt = true;
+		o->recverr = so->recverr;
+		o->freebind = so->freebind;
+		o->transparent = so->transparent;
+	}
+	if (tb[INET_DIAG_TOS] && nla_len(tb[INET_DIAG_TOS]) >= 1) {
+		o->has_tos = true;
+		o->tos = nla_get_u8(tb[INET_DIAG_TOS]);
+	}
+	if (tb[INET_DIAG_TCLASS] && nla_len(tb[INET_DIAG_TCLASS]) >= 1) {
+		o->has_tclass = true;
+		o->tclass = nla_get_u8(tb[INET_DIAG_TCLASS]);
+	}
+	if (tb[INET_DIAG_MARK] && nla_len(tb[INET_DIAG_MARK]) >= 4) {
+		o->has_mark = true;
+		o->mark = nla_get_u32(tb[INET_DIAG_MARK]);
+	}
+	if (tb[INET_DIAG_CONG] && nla_len(tb[INET_DIAG_CONG]) > 1)
+		snprintf(o->cong, sizeof(o->cong), "%.*s", nla_len(tb[INET_DIAG_CONG]),
+			 (const char *)nla_data(tb[INET_DIAG_CONG]));
+}
+
 static int inet_parse(struct nl_msg *msg, void *arg)
 {
 	struct nlmsghdr *nlh = nlmsg_hdr(msg);
@@ -167,6 +203,7 @@ static int inet_parse(struct nl_msg *msg, void *arg)
 	r->pport = ntohs(m->id.idiag_dport);
 	if (tb[INET_DIAG_SHUTDOWN] && nla_len(tb[INET_DIAG_SHUTDOWN]) >= 1)
 		r->shutdown = nla_get_u8(tb[INET_DIAG_SHUTDOWN]);
+	inet_opts(r, m, tb);
 	return NL_OK;
 }
 
@@ -230,6 +267,8 @@ static int sk_load_tables(struct nl_sock *nl, struct sk_cache *c)
 			.sdiag_family = inet[i].af,
 			.sdiag_protocol = inet[i].proto,
 			.idiag_states = ~0u,
+			.idiag_ext = 1 << (INET_DIAG_TOS - 1) | 1 << (INET_DIAG_TCLASS - 1) |
+				     1 << (INET_DIAG_CONG - 1),
 		};
 		size_t before = c->nr;
 

@@ -162,7 +162,7 @@ int socket_dump(struct fd_dump *c, const struct fd_desc *d, FdEntry *e)
 		ret = (si->pending_why = strdup(reason)) ? 0 : -ENOMEM;
 	}
 	if (!ret && s >= 0)
-		ret = sk_opts_dump(s, si);
+		ret = sk_opts_dump(s, si, r);
 	if (!ret)
 		ret = by_family(c, d, r, s, si);
 	if (ret == -EOPNOTSUPP) {

@@ -367,30 +367,70 @@ static bool keep(const struct opt *o, const struct val *v, const struct val *ref
 	return !same(o, v, ref);
 }
 
-int sk_opts_dump(int s, SocketInfo *si)
+/* The value of o as sock_diag gave it in r: true when it did. A device
+ * bound is named by getsockopt, by index in r: only "none" is taken. */
+static bool from_diag(const struct sk_rec *r, const struct opt *o, struct val *v)
+{
+	const struct sk_diag_opts *d = r ? &r->dopt : NULL;
+	bool v4 = r && r->family == AF_INET;
+
+	memset(v, 0, sizeof(*v));
+	if (!d || (r->family != AF_INET && r->family != AF_INET6))
+		return false;
+	if (o->level == SOL_SOCKET && o->name == SO_BINDTODEVICE && !d->bound_if)
+		v->ok = true;
+	else if (o->level == SOL_SOCKET && o->name == SO_MARK && d->has_mark)
+		v->ok = true, v->i = d->mark;
+	else if (o->level == SOL_IP && o->name == IP_TOS && v4 && d->has_tos)
+		v->ok = true, v->i = d->tos;
+	else if (o->level == SOL_IPV6 && o->name == IPV6_TCLASS && !v4 && d->has_tclass)
+		v->ok = true, v->i = d->tclass;
+	else if (o->level == SOL_IP && o->name == IP_RECVERR && v4 && d->has_sockopt)
+		v->ok = true, v->i = d->recverr;
+	else if (((o->level == SOL_IP && o->name == IP_FREEBIND) ||
+		  (o->level == SOL_IPV6 && o->name == IPV6_FREEBIND)) && d->has_sockopt)
+		v->ok = true, v->i = d->freebind;
+	else if (((o->level == SOL_IP && o->name == IP_TRANSPARENT) ||
+		  (o->level == SOL_IPV6 && o->name == IPV6_TRANSPARENT)) && d->has_sockopt)
+		v->ok = true, v->i = d->transparent;
+	else if (o->level == SOL_TCP && o->name == TCP_CONGESTION && d->cong[0]) {
+		v->ok = true;
+		snprintf(v->str, sizeof(v->str), "%s", d->cong);
+	}
+	return v->ok;
+}
+
+int sk_opts_dump(int s, SocketInfo *si, const struct sk_rec *rec)
 {
 	unsigned int kind = kind_of(si);
 	const struct ref *ref = reference(si);
 	socklen_t l = sizeof(int);
 	SkOpts *so = NULL;
-	int r = 0, lock = 0;
+	int r = 0, lock = 0, lock_ok;
 
 	if (!ref)
 		return -ENOMEM;
-	getsockopt(s, SOL_SOCKET, SO_BUF_LOCK, &lock, &l);
+	lock_ok = !getsockopt(s, SOL_SOCKET, SO_BUF_LOCK, &lock, &l);
 	for (size_t i = 0; i < NR_OPTS && !r; i++) {
+		const struct opt *o = &opts[i];
 		struct val v;
 
-		if (!applies(&opts[i], kind, is_connected(si)))
+		if (!applies(o, kind, is_connected(si)))
 			continue;
 		/* SO_LOCK_FILTER means nothing without a filter */
-		if (!strcmp(opts[i].field, "lock_filter") && !(so && so->has_filter))
+		if (!strcmp(o->field, "lock_filter") && !(so && so->has_filter))
 			continue;
-		r = read_opt(s, &opts[i], &v);
-		if (!r && v.ok && keep(&opts[i], &v, &ref->v[i], lock)) {
+		/* a buffer size is kept only when the program set it (locked) */
+		if (o->how == BUF && !(lock & (o->name == SO_SNDBUF ? 1 : 2)))
+			continue;
+		if (o->name == SO_BUF_LOCK && o->level == SOL_SOCKET)
+			memset(&v, 0, sizeof(v)), v.ok = lock_ok, v.i = lock;
+		else if (!from_diag(rec, o, &v))
+			r = read_opt(s, o, &v);
+		if (!r && v.ok && keep(o, &v, &ref->v[i], lock)) {
 			if (!so && (so = si->opts = malloc(sizeof(*so))))
 				sk_opts__init(so);
-			r = so ? store(so, &opts[i], &v) : -ENOMEM;
+			r = so ? store(so, o, &v) : -ENOMEM;
 		}
 		free(v.filter);
 	}

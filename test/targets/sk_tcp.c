@@ -255,7 +255,29 @@ static void set_opts(int s)
 	if (fam == AF_INET) {
 		set_int(s, SOL_IP, IP_TOS, 0x10);
 		set_int(s, SOL_IP, IP_TTL, 33);
+		set_int(s, SOL_IP, IP_RECVERR, 1);
+	} else {
+		set_int(s, SOL_IPV6, IPV6_TCLASS, 0x20);
 	}
+	/* (these and TOS the dump reads from sock_diag, not the socket) */
+	set_int(s, SOL_SOCKET, SO_MARK, 7);
+	if (setsockopt(s, SOL_TCP, TCP_CONGESTION, "reno", 4))
+		die("setsockopt");
+}
+
+/* The options the dump takes from sock_diag came back. */
+static bool diag_opts_ok(int s, char *why, size_t len)
+{
+	char cc[16] = "";
+	socklen_t l = sizeof(cc) - 1;
+
+	getsockopt(s, SOL_TCP, TCP_CONGESTION, cc, &l);
+	snprintf(why, len, "mark %d congestion %s recverr %d tclass %d",
+		 get_int(s, SOL_SOCKET, SO_MARK), cc, get_int(s, SOL_IP, IP_RECVERR),
+		 fam == AF_INET6 ? get_int(s, SOL_IPV6, IPV6_TCLASS) : -1);
+	return get_int(s, SOL_SOCKET, SO_MARK) == 7 && !strcmp(cc, "reno") &&
+	       (fam == AF_INET6 ? get_int(s, SOL_IPV6, IPV6_TCLASS) == 0x20 :
+				  get_int(s, SOL_IP, IP_RECVERR) == 1);
 }
 
 static bool opts_ok(int s, char *why, size_t len)
@@ -336,6 +358,7 @@ static void check_side(void)
 	      "nodelay %d cork %d device '%s'", get_int(unb, SOL_TCP, TCP_NODELAY),
 	      get_int(unb, SOL_TCP, TCP_CORK), dev);
 	CHECK("connection_options", opts_ok(conn_opts, why, sizeof(why)), "%s", why);
+	CHECK("connection_diag_options", diag_opts_ok(conn_opts, why, sizeof(why)), "%s", why);
 	CHECK("listener_options", get_int(lsn, SOL_SOCKET, SO_REUSEADDR) == 1 &&
 	      get_int(lsn, SOL_SOCKET, SO_REUSEPORT) == 1, "reuseaddr %d reuseport %d",
 	      get_int(lsn, SOL_SOCKET, SO_REUSEADDR), get_int(lsn, SOL_SOCKET, SO_REUSEPORT));
