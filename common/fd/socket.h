@@ -234,7 +234,8 @@ void sk_tcp_ring_free(struct sk_rst *s);
 /* socket_ring.c: a small io_uring (raw syscalls), or NULL when io_uring
  * cannot be had (disabled, seccomp, an old kernel, CRIU_LITE_NO_IO_URING). */
 struct sk_ring;
-struct sk_ring *sk_ring_new(void);
+/* entries: sqes at most queued; addr: bind and connect needed too */
+struct sk_ring *sk_ring_new(unsigned entries, bool addr);
 void sk_ring_free(struct sk_ring *r);
 unsigned sk_ring_room(const struct sk_ring *r);
 /* Queue one operation; first: it starts a chain (else linked to the one
@@ -244,6 +245,18 @@ void sk_ring_setsockopt(struct sk_ring *r, int fd, int level, int name, const vo
 void sk_ring_addr(struct sk_ring *r, int fd, bool bind, const struct sockaddr *sa,
 		  socklen_t len, uint64_t tag, bool first);
 int sk_ring_run(struct sk_ring *r, void (*fn)(uint64_t tag, int res, void *arg), void *arg);
+/* Dump: n (64 at most) SOL_SOCKET getsockopt of socket s in one call, on
+ * a ring kept until sk_ring_dump_done; each res: the length, or -errno
+ * (then ask again one by one: an old kernel has no such command). The
+ * call: 0, or -errno when there is no ring. */
+struct sk_getopt {
+	int level, name;
+	void *val;
+	socklen_t len;
+	int res;
+};
+int sk_ring_getsockopts(int s, struct sk_getopt *g, size_t n);
+void sk_ring_dump_done(void);
 
 /* A TCP socket whose connection was reset: what --tcp-close gives back. */
 int sk_tcp_closed(struct fd_rst *r, const FdEntry *e, char *why, size_t len);

@@ -24,6 +24,7 @@ void socket_dump_done(struct fd_dump *c)
 {
 	sk_cache_free(c->sk);
 	c->sk = NULL;
+	sk_ring_dump_done();
 }
 
 static SockAddr *sk_addr(const struct sk_rec *r, bool local, const struct sk_rec *peer)

@@ -208,9 +208,22 @@ static int read_filter(int s, struct val *v)
 	return 0;
 }
 
+union raw { int i; struct timeval tv; struct linger l; struct in_addr a; };
+
+static void decode(const struct opt *o, const union raw *u, struct val *v)
+{
+	v->ok = true;
+	switch (o->how) {
+	case TIMEVAL: v->i = (int64_t)u->tv.tv_sec * 1000000 + u->tv.tv_usec; break;
+	case LINGER: v->i = u->l.l_onoff ? u->l.l_linger : -1; break;
+	case INADDR: inet_ntop(AF_INET, &u->a, v->str, sizeof(v->str)); break;
+	default: v->i = u->i; break;
+	}
+}
+
 static int read_opt(int s, const struct opt *o, struct val *v)
 {
-	union { int i; struct timeval tv; struct linger l; struct in_addr a; } u;
+	union raw u;
 	socklen_t len = sizeof(u);
 
 	memset(v, 0, sizeof(*v));
@@ -225,15 +238,8 @@ static int read_opt(int s, const struct opt *o, struct val *v)
 		v->str[v->ok ? len : 0] = '\0';
 		return 0;
 	}
-	if (getsockopt(s, o->level, o->name, &u, &len))
-		return 0;
-	v->ok = true;
-	switch (o->how) {
-	case TIMEVAL: v->i = (int64_t)u.tv.tv_sec * 1000000 + u.tv.tv_usec; break;
-	case LINGER: v->i = u.l.l_onoff ? u.l.l_linger : -1; break;
-	case INADDR: inet_ntop(AF_INET, &u.a, v->str, sizeof(v->str)); break;
-	default: v->i = u.i; break;
-	}
+	if (!getsockopt(s, o->level, o->name, &u, &len))
+		decode(o, &u, v);
 	return 0;
 }
 
@@ -400,17 +406,82 @@ static bool from_diag(const struct sk_rec *r, const struct opt *o, struct val *v
 	return v->ok;
 }
 
+/* The socket-level options of plain values, asked in one batch (io_uring:
+ * a getsockopt costs a syscall each, they are a dozen a socket). */
+struct batch {
+	struct sk_getopt g[NR_OPTS + 1];
+	union raw u[NR_OPTS + 1];
+	int at[NR_OPTS];		/* row -> g, or -1: asked alone */
+	size_t n;
+};
+
+static bool batched(const struct opt *o)
+{
+	return o->level == SOL_SOCKET && o->name != SO_BUF_LOCK &&
+	       (o->how == INT || o->how == TIMEVAL || o->how == LINGER);
+}
+
+static void batch_add(struct batch *b, int level, int name)
+{
+	b->g[b->n] = (struct sk_getopt){ level, name, &b->u[b->n], sizeof(b->u[0]), -ENOSYS };
+	memset(&b->u[b->n], 0, sizeof(b->u[0]));
+	b->n++;
+}
+
+/* Ask the batch; g[0] is SO_BUF_LOCK. No ring: every one alone. */
+static void batch_run(int s, struct batch *b, unsigned int kind, const SocketInfo *si,
+		      const struct sk_rec *rec)
+{
+	struct val v;
+
+	b->n = 0;
+	batch_add(b, SOL_SOCKET, SO_BUF_LOCK);
+	for (size_t i = 0; i < NR_OPTS; i++) {
+		b->at[i] = -1;
+		if (batched(&opts[i]) && applies(&opts[i], kind, is_connected(si)) &&
+		    !from_diag(rec, &opts[i], &v)) {
+			b->at[i] = (int)b->n;
+			batch_add(b, opts[i].level, opts[i].name);
+		}
+	}
+	if (b->n > 1 && !sk_ring_getsockopts(s, b->g, b->n))
+		return;
+	b->n = 0;
+	for (size_t i = 0; i < NR_OPTS; i++)
+		b->at[i] = -1;
+}
+
+/* Row i's value: from sock_diag, the batch, or asked alone. */
+static int value(int s, const struct batch *b, size_t i, const struct sk_rec *rec,
+		 struct val *v)
+{
+	const struct opt *o = &opts[i];
+
+	if (from_diag(rec, o, v))
+		return 0;
+	if (b->at[i] >= 0 && b->g[b->at[i]].res >= 0) {
+		decode(o, &b->u[b->at[i]], v);
+		return 0;
+	}
+	return read_opt(s, o, v);
+}
+
 int sk_opts_dump(int s, SocketInfo *si, const struct sk_rec *rec)
 {
 	unsigned int kind = kind_of(si);
 	const struct ref *ref = reference(si);
 	socklen_t l = sizeof(int);
+	struct batch b;
 	SkOpts *so = NULL;
 	int r = 0, lock = 0, lock_ok;
 
 	if (!ref)
 		return -ENOMEM;
-	lock_ok = !getsockopt(s, SOL_SOCKET, SO_BUF_LOCK, &lock, &l);
+	batch_run(s, &b, kind, si, rec);
+	if (b.n && b.g[0].res >= 0)
+		lock_ok = 1, lock = b.u[0].i;
+	else
+		lock_ok = !getsockopt(s, SOL_SOCKET, SO_BUF_LOCK, &lock, &l);
 	for (size_t i = 0; i < NR_OPTS && !r; i++) {
 		const struct opt *o = &opts[i];
 		struct val v;
@@ -425,8 +496,8 @@ int sk_opts_dump(int s, SocketInfo *si, const struct sk_rec *rec)
 			continue;
 		if (o->name == SO_BUF_LOCK && o->level == SOL_SOCKET)
 			memset(&v, 0, sizeof(v)), v.ok = lock_ok, v.i = lock;
-		else if (!from_diag(rec, o, &v))
-			r = read_opt(s, o, &v);
+		else
+			r = value(s, &b, i, rec, &v);
 		if (!r && v.ok && keep(o, &v, &ref->v[i], lock)) {
 			if (!so && (so = si->opts = malloc(sizeof(*so))))
 				sk_opts__init(so);

@@ -24,8 +24,8 @@
 #include "common/fd/socket.h"
 
 #define OP_BIND 56		/* IORING_OP_BIND, 6.11 */
+#define SOCKET_OP_GETSOCKOPT 2	/* SOCKET_URING_OP_GETSOCKOPT, 6.7 */
 #define SOCKET_OP_SETSOCKOPT 3	/* SOCKET_URING_OP_SETSOCKOPT, 6.7 */
-#define RING_ENTRIES 4096
 
 /* The sqe as 6.7+ lays it out for socket commands: level and optname
  * where addr is, optlen where splice_fd_in is, optval where addr3 is. */
@@ -55,7 +55,7 @@ struct sk_ring {
 	bool chain_open;
 };
 
-static bool supported(int fd)
+static bool supported(int fd, bool addr)
 {
 	size_t len = sizeof(struct io_uring_probe) + 256 * sizeof(struct io_uring_probe_op);
 	struct io_uring_probe *p = calloc(1, len);
@@ -64,10 +64,10 @@ static bool supported(int fd)
 	if (!p)
 		return false;
 	ok = !syscall(SYS_io_uring_register, fd, IORING_REGISTER_PROBE, p, 256) &&
-	     p->last_op >= OP_BIND &&
-	     (p->ops[OP_BIND].flags & IO_URING_OP_SUPPORTED) &&
-	     (p->ops[IORING_OP_CONNECT].flags & IO_URING_OP_SUPPORTED) &&
-	     (p->ops[IORING_OP_URING_CMD].flags & IO_URING_OP_SUPPORTED);
+	     p->last_op >= IORING_OP_URING_CMD &&
+	     (p->ops[IORING_OP_URING_CMD].flags & IO_URING_OP_SUPPORTED) &&
+	     (!addr || (p->last_op >= OP_BIND && (p->ops[OP_BIND].flags & IO_URING_OP_SUPPORTED) &&
+			(p->ops[IORING_OP_CONNECT].flags & IO_URING_OP_SUPPORTED)));
 	free(p);
 	return ok;
 }
@@ -87,7 +87,7 @@ void sk_ring_free(struct sk_ring *r)
 	free(r);
 }
 
-struct sk_ring *sk_ring_new(void)
+struct sk_ring *sk_ring_new(unsigned entries, bool addr)
 {
 	struct io_uring_params p;
 	struct sk_ring *r;
@@ -96,8 +96,8 @@ struct sk_ring *sk_ring_new(void)
 	if ((no && *no && strcmp(no, "0")) || !(r = calloc(1, sizeof(*r))))
 		return NULL;
 	memset(&p, 0, sizeof(p));
-	r->fd = (int)syscall(SYS_io_uring_setup, RING_ENTRIES, &p);
-	if (r->fd < 0 || !(p.features & IORING_FEAT_SINGLE_MMAP) || !supported(r->fd))
+	r->fd = (int)syscall(SYS_io_uring_setup, entries, &p);
+	if (r->fd < 0 || !(p.features & IORING_FEAT_SINGLE_MMAP) || !supported(r->fd, addr))
 		goto fail;
 	r->sq_len = p.sq_off.array + p.sq_entries * sizeof(unsigned);
 	r->cq_len = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
@@ -162,6 +162,19 @@ void sk_ring_setsockopt(struct sk_ring *r, int fd, int level, int name, const vo
 	s->optlen = len;
 }
 
+static void sk_ring_getsockopt(struct sk_ring *r, int fd, int level, int name, void *val,
+			socklen_t len, uint64_t tag)
+{
+	struct sqe_sockopt *s = (struct sqe_sockopt *)next(r, fd, tag, true);
+
+	s->opcode = IORING_OP_URING_CMD;
+	s->cmd_op = SOCKET_OP_GETSOCKOPT;
+	s->level = (uint32_t)level;
+	s->optname = (uint32_t)name;
+	s->optval = (uint64_t)(uintptr_t)val;
+	s->optlen = len;
+}
+
 void sk_ring_addr(struct sk_ring *r, int fd, bool bind, const struct sockaddr *sa,
 		  socklen_t len, uint64_t tag, bool first)
 {
@@ -200,4 +213,32 @@ int sk_ring_run(struct sk_ring *r, void (*fn)(uint64_t tag, int res, void *arg),
 		__atomic_store_n(r->cq_head, head, __ATOMIC_RELEASE);
 	}
 	return 0;
+}
+
+/* ---- dump: many options of one socket in one call ---- */
+
+static struct sk_ring *dump_ring;
+static bool dump_no_ring;
+
+static void got(uint64_t tag, int res, void *arg)
+{
+	((struct sk_getopt *)arg)[tag].res = res;
+}
+
+int sk_ring_getsockopts(int s, struct sk_getopt *g, size_t n)
+{
+	if (!dump_ring && !dump_no_ring)
+		dump_no_ring = !(dump_ring = sk_ring_new(64, false));
+	if (!dump_ring || n > 64)
+		return -ENOSYS;
+	for (size_t i = 0; i < n; i++)
+		sk_ring_getsockopt(dump_ring, s, g[i].level, g[i].name, g[i].val, g[i].len, i);
+	return sk_ring_run(dump_ring, got, g);
+}
+
+void sk_ring_dump_done(void)
+{
+	sk_ring_free(dump_ring);
+	dump_ring = NULL;
+	dump_no_ring = false;
 }

@@ -59,7 +59,7 @@ static bool ring(struct sk_rst *s)
 		return false;
 	s->pend = calloc(MAX_PEND, sizeof(*s->pend));
 	if (s->pend)
-		s->ring = sk_ring_new();
+		s->ring = sk_ring_new(4096, true);
 	if (!s->ring) {
 		free(s->pend);
 		s->pend = NULL;
