@@ -82,6 +82,12 @@ struct fd_dump {
 	struct fd_dump_tree *tree;
 	int pidfd;			/* pidfd_open(pid), or -1: pidfd_getfd not possible */
 	int lent, lent_num;		/* fd_dump_getfd's copy of fd lent_num - 1 (0: none) */
+	bool lent_kept;			/* a kind keeps the copy: not closed on return */
+	/* The walk's list: every fd's number and link (readlink, read once
+	 * for all: NULL where it failed), or nr_fds 0 (files in flight). */
+	const int *fds;
+	char *const *links;
+	size_t nr_fds;
 	bool own;			/* the fds are criu-lite's own (files in flight) */
 	struct sk_cache *sk;		/* socket.c: sock_diag tables, loaded at the first socket */
 	bool sk_loaded;
@@ -290,6 +296,9 @@ const char *fdinfo_field(const char *fdinfo, const char *key);
  * kind and the walk's own steps (locks, owner) share one pidfd_getfd. */
 int fd_dump_getfd(struct fd_dump *c, int fd);
 void fd_dump_return(struct fd_dump *c);
+/* The kind keeps the copy lent (it closes it itself), or -1: better not
+ * (it would crowd criu-lite's fd limit). The walk's own steps still use it. */
+int fd_dump_keep(struct fd_dump *c);
 /* Heap-built sub-messages and strings. */
 FileIdentity *fd_dump_identity(const struct fd_desc *d);
 char *fd_dump_strdup(const char *s);

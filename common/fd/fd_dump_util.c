@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 
 #include "common/fd/fd.h"
@@ -48,9 +49,33 @@ int fd_dump_getfd(struct fd_dump *c, int fd)
 
 void fd_dump_return(struct fd_dump *c)
 {
-	if (c->lent_num)
+	if (c->lent_num && !c->lent_kept)
 		close(c->lent);
 	c->lent_num = 0;
+	c->lent_kept = false;
+}
+
+int fd_dump_keep(struct fd_dump *c)
+{
+	static rlim_t limit;
+	struct rlimit rl;
+
+	if (!limit) {
+		/* room for a thousand connections kept: the soft limit up to the hard one */
+		limit = 1024;
+		if (!getrlimit(RLIMIT_NOFILE, &rl)) {
+			if (rl.rlim_cur < rl.rlim_max) {
+				rl.rlim_cur = rl.rlim_max;
+				setrlimit(RLIMIT_NOFILE, &rl);
+				getrlimit(RLIMIT_NOFILE, &rl);
+			}
+			limit = rl.rlim_cur;
+		}
+	}
+	if (!c->lent_num || (rlim_t)c->lent + 256 > limit)
+		return -1;
+	c->lent_kept = true;
+	return c->lent;
 }
 
 FileIdentity *fd_dump_identity(const struct fd_desc *d)

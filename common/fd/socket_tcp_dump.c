@@ -19,6 +19,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,35 +108,64 @@ static int peek_queue(int s, int queue, uint32_t *seq, uint32_t len, ProtobufCBi
 	return 0;
 }
 
+/* struct tcp_info as the kernel has it up to tcpi_notsent_bytes (glibc's
+ * stops before). */
+struct tcp_info_ext {
+	struct tcp_info ti;
+	uint64_t pacing_rate, max_pacing_rate, bytes_acked, bytes_received;
+	uint32_t segs_out, segs_in, notsent_bytes;
+};
+_Static_assert(offsetof(struct tcp_info_ext, notsent_bytes) == 144, "tcp_info layout");
+
+/* The send queue's length and its part never sent (SIOCOUTQ, SIOCOUTQNSD).
+ * tcp_info's notsent_bytes is SIOCOUTQNSD's write_seq - snd_nxt; with no
+ * segment in flight (tcpi_unacked: packets out) snd_una is snd_nxt, so
+ * SIOCOUTQ's write_seq - snd_una is the same: two syscalls spared for an
+ * idle connection. */
+static int send_queue(int s, const struct tcp_info_ext *x, socklen_t l, int *outq, int *unsent)
+{
+	if (l < offsetof(struct tcp_info_ext, notsent_bytes) + sizeof(x->notsent_bytes))
+		return ioctl(s, SIOCOUTQ, outq) || ioctl(s, SIOCOUTQNSD, unsent) ? -errno : 0;
+	*unsent = (int)x->notsent_bytes;
+	if (!x->ti.tcpi_unacked) {
+		*outq = *unsent;
+		return 0;
+	}
+	return ioctl(s, SIOCOUTQ, outq) ? -errno : 0;
+}
+
 static int read_repair(int s, SocketInfo *si, SkTcp *t)
 {
 	struct tcp_repair_window w;
-	struct tcp_info ti;
-	socklen_t l = sizeof(ti);
+	struct tcp_info_ext x;
+	socklen_t l = sizeof(x);
 	int outq = 0, unsent = 0, inq = 0, v, r;
 
-	if (getsockopt(s, SOL_TCP, TCP_INFO, &ti, &l) || ioctl(s, SIOCOUTQ, &outq) ||
-	    ioctl(s, SIOCOUTQNSD, &unsent) || ioctl(s, SIOCINQ, &inq))
+	memset(&x, 0, sizeof(x));
+	if (getsockopt(s, SOL_TCP, TCP_INFO, &x, &l) || ioctl(s, SIOCINQ, &inq))
 		return -errno;
-	si->state = ti.tcpi_state;
-	if (fin_sent(ti.tcpi_state)) {
+	if ((r = send_queue(s, &x, l, &outq, &unsent)))
+		return r;
+
+	si->state = x.ti.tcpi_state;
+	if (fin_sent(x.ti.tcpi_state)) {
 		outq = outq ? outq - 1 : 0;
 		unsent = unsent ? unsent - 1 : 0;
 	}
 	t->has_opt_mask = t->has_mss_clamp = t->has_unsent = true;
-	t->opt_mask = ti.tcpi_options;
+	t->opt_mask = x.ti.tcpi_options;
 	t->unsent = (uint32_t)unsent;
-	if (ti.tcpi_options & TCPI_OPT_WSCALE) {
+	if (x.ti.tcpi_options & TCPI_OPT_WSCALE) {
 		t->has_snd_wscale = t->has_rcv_wscale = true;
-		t->snd_wscale = ti.tcpi_snd_wscale;
-		t->rcv_wscale = ti.tcpi_rcv_wscale;
+		t->snd_wscale = x.ti.tcpi_snd_wscale;
+		t->rcv_wscale = x.ti.tcpi_rcv_wscale;
 	}
 	l = sizeof(v);
 	if (getsockopt(s, SOL_TCP, TCP_MAXSEG, &v, &l))
 		return -errno;
 	t->mss_clamp = (uint32_t)v;
 	l = sizeof(v);
-	if ((ti.tcpi_options & TCPI_OPT_TIMESTAMPS) &&
+	if ((x.ti.tcpi_options & TCPI_OPT_TIMESTAMPS) &&
 	    !getsockopt(s, SOL_TCP, TCP_TIMESTAMP, &v, &l)) {
 		t->has_timestamp = true;
 		t->timestamp = (uint32_t)v;
@@ -156,38 +186,56 @@ static int read_repair(int s, SocketInfo *si, SkTcp *t)
 	return r;
 }
 
-/* A copy of the socket is kept for the end of the dump (repair mode again
- * before a kill): borrowing it again then would cost four more syscalls a
- * connection. Past criu-lite's fd limit it is borrowed again instead. */
-static int hold(pid_t pid, int fd, int s, uint64_t ino, const struct sk_conn *c)
+/* The copy of the socket borrowed is kept for the end of the dump (repair
+ * mode again before a kill): borrowing it again then would cost four more
+ * syscalls a connection. Near criu-lite's fd limit it is borrowed again
+ * instead. */
+static int hold(struct fd_dump *c, int fd, uint64_t ino, const struct sk_conn *conn)
 {
 	struct held *n = realloc(held, (nr_held + 1) * sizeof(*n));
 
 	if (!n)
 		return -ENOMEM;
 	held = n;
-	held[nr_held++] = (struct held){ .pid = pid, .fd = fd, .ino = ino, .conn = *c,
-					 .own = fcntl(s, F_DUPFD_CLOEXEC, 3) };
+	held[nr_held++] = (struct held){ .pid = c->pid, .fd = fd, .ino = ino, .conn = *conn,
+					 .own = fd_dump_keep(c) };
 	return 0;
 }
 
-/* Every TCP connection the process holds, locked in one go: one nftables
- * transaction per process, not per socket (each costs milliseconds). */
-static int lock_process(struct fd_dump *c)
+static int add_conn(const struct sk_rec *rec, struct sk_conn **conns, size_t *n, size_t *cap)
 {
-	struct sk_conn *conns = NULL;
-	char path[64], link[64];
-	size_t n = 0, cap = 0;
-	struct dirent *de;
-	DIR *dir;
-	int r;
+	if (rec->protocol != IPPROTO_TCP || rec->state == SK_LISTEN || rec->state == SK_CLOSE)
+		return 0;
+	if (*n == *cap) {
+		struct sk_conn *nc = realloc(*conns, (*cap = *cap ? *cap * 2 : 64) * sizeof(*nc));
 
+		if (!nc)
+			return -ENOMEM;
+		*conns = nc;
+	}
+	(*conns)[*n] = (struct sk_conn){ .family = (int)rec->family, .lport = rec->lport,
+					  .pport = rec->pport };
+	memcpy((*conns)[*n].lip, rec->lip, sizeof(rec->lip));
+	memcpy((*conns)[*n].pip, rec->pip, sizeof(rec->pip));
+	(*n)++;
+	return 0;
+}
+
+/* The fds' links, when the walk has none (files in flight). */
+static int links_of(struct fd_dump *c, char ***links, size_t *nr)
+{
+	char path[64], link[64];
+	struct dirent *de;
+	size_t cap = 0;
+	DIR *dir;
+	int r = 0;
+
+	*links = NULL;
+	*nr = 0;
 	snprintf(path, sizeof(path), "/proc/%d/fd", c->pid);
 	if (!(dir = opendir(path)))
 		return -errno;
-	while ((de = readdir(dir))) {
-		unsigned long long ino;
-		const struct sk_rec *rec;
+	while (!r && (de = readdir(dir))) {
 		char fdpath[352];
 		ssize_t l;
 
@@ -196,28 +244,51 @@ static int lock_process(struct fd_dump *c)
 		if (l <= 0)
 			continue;
 		link[l] = '\0';
-		if (sscanf(link, "socket:[%llu]", &ino) != 1 || !(rec = sk_find(c->sk, ino)) ||
-		    rec->protocol != IPPROTO_TCP || rec->state == SK_LISTEN ||
-		    rec->state == SK_CLOSE)
-			continue;
-		if (n == cap) {
-			struct sk_conn *nc = realloc(conns, (cap = cap ? cap * 2 : 64) * sizeof(*nc));
+		if (*nr == cap) {
+			char **nl = realloc(*links, (cap ? cap * 2 : 64) * sizeof(*nl));
 
-			if (!nc) {
-				closedir(dir);
-				free(conns);
-				return -ENOMEM;
+			if (!nl) {
+				r = -ENOMEM;
+				break;
 			}
-			conns = nc;
+			*links = nl;
+			cap = cap ? cap * 2 : 64;
 		}
-		conns[n] = (struct sk_conn){ .family = (int)rec->family, .lport = rec->lport,
-					     .pport = rec->pport };
-		memcpy(conns[n].lip, rec->lip, sizeof(rec->lip));
-		memcpy(conns[n].pip, rec->pip, sizeof(rec->pip));
-		n++;
+		if (!((*links)[*nr] = strdup(link)))
+			r = -ENOMEM;
+		else
+			(*nr)++;
 	}
 	closedir(dir);
-	r = sk_lock_add(c->pid, conns, n);
+	return r;
+}
+
+/* Every TCP connection the process holds, locked in one go: one nftables
+ * transaction per process, not per socket (each costs milliseconds). */
+static int lock_process(struct fd_dump *c)
+{
+	struct sk_conn *conns = NULL;
+	char **own = NULL, *const *links = c->links;
+	size_t n = 0, cap = 0, nr = c->nr_fds;
+	int r = 0;
+
+	if (!links) {
+		r = links_of(c, &own, &nr);
+		links = own;
+	}
+	for (size_t i = 0; i < nr && !r; i++) {
+		unsigned long long ino;
+		const struct sk_rec *rec;
+
+		if (links[i] && sscanf(links[i], "socket:[%llu]", &ino) == 1 &&
+		    (rec = sk_find(c->sk, ino)))
+			r = add_conn(rec, &conns, &n, &cap);
+	}
+	for (size_t i = 0; own && i < nr; i++)
+		free(own[i]);
+	free(own);
+	if (!r)
+		r = sk_lock_add(c->pid, conns, n);
 	free(conns);
 	return r;
 }
@@ -270,7 +341,7 @@ int sk_tcp_dump(struct fd_dump *c, const struct fd_desc *d, int s, SocketInfo *s
 		return r;
 	if (r)
 		return pending(si, "repair mode reads failed", -r);
-	return hold(c->pid, d->fd, s, si->ino, &conn);
+	return hold(c, d->fd, si->ino, &conn);
 }
 
 /* ---- the end of the dump ---- */

@@ -66,6 +66,13 @@ static int list_fds(pid_t pid, int **out, size_t *nr)
 	return 0;
 }
 
+static void free_links(char **links, size_t nr)
+{
+	for (size_t i = 0; links && i < nr; i++)
+		free(links[i]);
+	free(links);
+}
+
 static int read_fdinfo(pid_t pid, int fd, char **out)
 {
 	size_t len = 0, cap = 4096;
@@ -107,18 +114,47 @@ static int read_fdinfo(pid_t pid, int fd, char **out)
 	return 0;
 }
 
-/* Read link, stat and fdinfo. -ENOENT means the fd is gone. */
-static int fd_desc_read(pid_t pid, struct fd_desc *d)
+/* Every fd's link, read once for the walk and the kinds (the network lock
+ * looks for the process's TCP connections before the first is dumped). */
+static int read_links(pid_t pid, const int *fds, size_t nr, char ***out)
+{
+	char path[64], link[PATH_MAX], **links = calloc(nr ? nr : 1, sizeof(*links));
+
+	if (!links)
+		return -ENOMEM;
+	for (size_t i = 0; i < nr; i++) {
+		ssize_t n;
+
+		snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fds[i]);
+		n = readlink(path, link, sizeof(link) - 1);
+		if (n < 0)
+			continue;	/* the walk reads it again and says why */
+		link[n] = '\0';
+		if (!(links[i] = strdup(link))) {
+			free_links(links, i);
+			return -ENOMEM;
+		}
+	}
+	*out = links;
+	return 0;
+}
+
+/* Read link (unless given), stat and fdinfo. -ENOENT means the fd is gone. */
+static int fd_desc_read(pid_t pid, struct fd_desc *d, const char *link)
 {
 	char path[64];
 	ssize_t n;
 	int r;
 
 	snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, d->fd);
-	n = readlink(path, d->link, sizeof(d->link) - 1);
-	if (n < 0)
-		return errno == ENOENT ? -ENOENT : pr_perror("cannot read link %s", path);
-	d->link[n] = '\0';
+	if (link) {
+		snprintf(d->link, sizeof(d->link), "%s", link);
+	} else {
+		n = readlink(path, d->link, sizeof(d->link) - 1);
+		if (n < 0)
+			return errno == ENOENT ? -ENOENT : pr_perror("cannot read link %s", path);
+		d->link[n] = '\0';
+	}
 	if (stat(path, &d->st))
 		return errno == ENOENT ? -ENOENT : pr_perror("cannot stat %s", path);
 	r = read_fdinfo(pid, d->fd, &d->fdinfo);
@@ -157,7 +193,7 @@ static int fill_common(const struct fd_desc *d, FdEntry *e)
 	return 0;
 }
 
-static int dump_one(struct fd_dump *ctx, int fd, FdEntry **out)
+static int dump_one(struct fd_dump *ctx, int fd, const char *link, FdEntry **out)
 {
 	struct fd_desc *d = calloc(1, sizeof(*d));
 	FdEntry *e = malloc(sizeof(*e));
@@ -167,7 +203,7 @@ static int dump_one(struct fd_dump *ctx, int fd, FdEntry **out)
 		goto out;
 	fd_entry__init(e);
 	d->fd = fd;
-	r = fd_desc_read(ctx->pid, d);
+	r = fd_desc_read(ctx->pid, d, link);
 	if (r < 0)
 		goto out;
 	r = fill_common(d, e);
@@ -210,7 +246,7 @@ static int dump_own(struct fd_dump *c, const int *fds, size_t n, FdEntry **out)
 
 	self.pidfd = (int)syscall(SYS_pidfd_open, self.pid, 0);
 	for (size_t i = 0; i < n && !r; i++)
-		r = dump_one(&self, fds[i], &out[i]);
+		r = dump_one(&self, fds[i], NULL, &out[i]);
 	self.sk = NULL;		/* c's */
 	fd_dump_done(&self);
 	if (self.pidfd >= 0)
@@ -229,7 +265,7 @@ static int dump_fds(struct fd_dump *ctx, struct img *img, const int *fds, size_t
 	for (size_t i = 0; i < nr && r >= 0; i++) {
 		FdEntry *e = NULL;
 
-		r = dump_one(ctx, fds[i], &e);
+		r = dump_one(ctx, fds[i], ctx->links ? ctx->links[i] : NULL, &e);
 		if (r == -ENOENT) {
 			/* Only a task sharing the table (CLONE_FILES) outside the
 			 * frozen tree can close it now; it is gone from the dump. */
@@ -271,11 +307,18 @@ int files_dump_noting(int dirfd, pid_t pid, struct fd_dump_tree *tree, struct fc
 	int *fds = NULL;
 	int r;
 
+	char **links = NULL;
+
 	r = fd_dump_tree_proc(ctx.tree, pid);
 	if (!r)
 		r = list_fds(pid, &fds, &nr);
+	if (!r && (r = read_links(pid, fds, nr, &links)))
+		free(fds);
 	if (r < 0)
 		return r;
+	ctx.fds = fds;
+	ctx.links = links;
+	ctx.nr_fds = nr;
 	ctx.pidfd = syscall(SYS_pidfd_open, pid, 0);
 	if (ctx.pidfd < 0)
 		pr_debug("pidfd_open(%d): %s; tty and socket details will be guessed",
@@ -303,6 +346,7 @@ out:
 	if (ctx.pidfd >= 0)
 		close(ctx.pidfd);
 	fd_dump_tree_free(&own);
+	free_links(links, nr);
 	free(fds);
 	return r;
 }
