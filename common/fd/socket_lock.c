@@ -94,12 +94,11 @@ static struct nft_ctx *new_ctx(void)
 	return n;
 }
 
-/* The table, its two sets, and the rules that drop what the sets match. */
-static int make_table(struct nft_ctx *n, const char *name, bool owner)
+/* The table, its two sets, and the rules that drop what the sets match:
+ * the commands, into cmd (2048 bytes at least). */
+static int table_cmds(char *cmd, size_t cap, const char *name, bool owner)
 {
-	char cmd[2048];
-
-	snprintf(cmd, sizeof(cmd),
+	return snprintf(cmd, cap,
 		 "add table inet %1$s { %2$s }\n"
 		 "add set inet %1$s l4 { type ipv4_addr . inet_service; }\n"
 		 "add set inet %1$s l6 { type ipv6_addr . inet_service; }\n"
@@ -112,7 +111,6 @@ static int make_table(struct nft_ctx *n, const char *name, bool owner)
 		 "add rule inet %1$s out ip saddr . tcp sport @l4 drop\n"
 		 "add rule inet %1$s out ip6 saddr . tcp sport @l6 drop\n",
 		 name, owner ? "flags owner;" : "");
-	return run(n, cmd, "create the lock table");
 }
 
 static bool seen_before(const struct sk_conn *c, size_t i)
@@ -124,20 +122,26 @@ static bool seen_before(const struct sk_conn *c, size_t i)
 	return false;
 }
 
-/* "add element" for the local ends of conns, each once, in one command. */
-static int add_elements(struct nft_ctx *n, const char *name, const struct sk_conn *conns,
-			size_t nr)
+/* "add element" for the local ends of conns, each once, after the table's
+ * own commands when it is new: one nftables run (each costs a parse and a
+ * look at the ruleset: milliseconds). */
+static int add_elements(struct nft_ctx *n, const char *name, bool table, bool owner,
+			const struct sk_conn *conns, size_t nr)
 {
-	size_t cap = 256 + nr * (INET6_ADDRSTRLEN + 12), len;
+	size_t cap = 2304 + nr * (INET6_ADDRSTRLEN + 12), len = 0;
 	char *cmd = malloc(cap);
-	int r = 0;
+	int r;
 
 	if (!cmd)
 		return -ENOMEM;
-	for (int v6 = 0; v6 < 2 && !r; v6++) {
+	if (table)
+		len = (size_t)table_cmds(cmd, cap, name, owner);
+	for (int v6 = 0; v6 < 2; v6++) {
+		size_t start = len;
 		bool any = false;
 
-		len = (size_t)snprintf(cmd, cap, "add element inet %s l%d { ", name, v6 ? 6 : 4);
+		len += (size_t)snprintf(cmd + len, cap - len, "add element inet %s l%d { ", name,
+					v6 ? 6 : 4);
 		for (size_t i = 0; i < nr; i++) {
 			char a[INET6_ADDRSTRLEN];
 			int fam = conns[i].family;
@@ -148,10 +152,12 @@ static int add_elements(struct nft_ctx *n, const char *name, const struct sk_con
 			len += (size_t)snprintf(cmd + len, cap - len, "%s . %u, ", a, conns[i].lport);
 			any = true;
 		}
-		snprintf(cmd + len, cap - len, "}");
 		if (any)
-			r = run(n, cmd, "lock the connections");
+			len += (size_t)snprintf(cmd + len, cap - len, "}\n");
+		else
+			cmd[len = start] = '\0';
 	}
+	r = len ? run(n, cmd, table ? "create the lock table" : "lock the connections") : 0;
 	free(cmd);
 	return r;
 }
@@ -179,11 +185,14 @@ int sk_lock_add(pid_t pid, const struct sk_conn *conns, size_t n)
 		if (sk_netns_leave(home) || !ctx)
 			return -EIO;
 		snprintf(own_name, sizeof(own_name), "criu_lite_dump_%d", (int)getpid());
-		r = make_table(ctx, own_name, true);
-		if (r)
-			return r;
+		/* a failed run leaves no table: made again at the next call */
+		if ((r = add_elements(ctx, own_name, true, true, conns, n))) {
+			nft.nft_ctx_free(ctx);
+			ctx = NULL;
+		}
+		return r;
 	}
-	return add_elements(ctx, own_name, conns, n);
+	return add_elements(ctx, own_name, false, false, conns, n);
 }
 
 int sk_lock_persist(const struct sk_conn *keep, size_t n)
@@ -192,9 +201,7 @@ int sk_lock_persist(const struct sk_conn *keep, size_t n)
 
 	if (!ctx || !n)
 		return 0;
-	r = make_table(ctx, sk_lock_name(), false);
-	if (!r)
-		r = add_elements(ctx, keep_name, keep, n);
+	r = add_elements(ctx, sk_lock_name(), true, false, keep, n);
 	if (!r)
 		pr_info("network lock %s holds %zu connections until restore", keep_name, n);
 	return r;

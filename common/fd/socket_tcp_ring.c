@@ -22,7 +22,7 @@
 #include "common/fd/fd.h"
 #include "common/fd/socket.h"
 
-#define MAX_PEND 256		/* chains per run: 10 sqes each fit the ring */
+#define MAX_PEND 100		/* chains per run: 10 sqes each fit the ring */
 #define CHAIN_MAX 10
 
 enum step { REPAIR, RQ_RECV, SEQ_RECV, RQ_SEND, SEQ_SEND, BIND, CONNECT, OPTIONS, STAMP, WINDOW,
@@ -59,7 +59,7 @@ static bool ring(struct sk_rst *s)
 		return false;
 	s->pend = calloc(MAX_PEND, sizeof(*s->pend));
 	if (s->pend)
-		s->ring = sk_ring_new(4096, true);
+		s->ring = sk_ring_new(MAX_PEND * CHAIN_MAX, true);
 	if (!s->ring) {
 		free(s->pend);
 		s->pend = NULL;

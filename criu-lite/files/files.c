@@ -88,9 +88,15 @@ static int read_fdinfo(pid_t pid, int fd, char **out)
 		free(buf);
 		return f;
 	}
-	/* epoll and inotify print a line per watch: grow until EOF. */
+	/* epoll and inotify print a line per watch: grow until EOF. fdinfo is
+	 * one seq_file record, given whole to a read with room for it: a
+	 * shorter read than asked is the end (no read of 0 to see it). */
 	while ((n = read(f, buf + len, cap - len - 1)) > 0) {
+		bool all = (size_t)n < cap - len - 1;
+
 		len += n;
+		if (all)
+			break;
 		if (cap - len - 1 == 0) {
 			nb = realloc(buf, cap *= 2);
 			if (!nb) {
