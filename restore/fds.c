@@ -459,12 +459,12 @@ static int place(struct rst_tree *t, struct rst_proc *p, struct rst_status *st, 
 	for (i = 0; i < p->nr_fd; i++) {
 		const FdEntry *e = p->fd[i];
 
-		if (dup2(fp->src[i], (int)e->fd) < 0) {
+		/* dup3 sets FD_CLOEXEC as the fd had it (dup2 clears it): one call */
+		if (dup3(fp->src[i], (int)e->fd, e->fd_flags & FD_CLOEXEC ? O_CLOEXEC : 0) < 0) {
 			free(keep);
 			return rst_child_fail(st, errno, "cannot install fd %u: %s", e->fd,
 					      strerror(errno));
 		}
-		fcntl((int)e->fd, F_SETFD, e->fd_flags & FD_CLOEXEC);
 		keep[i] = (int)e->fd;
 	}
 	keep[p->nr_fd] = *status_fd;
