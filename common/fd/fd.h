@@ -138,6 +138,7 @@ struct fd_rst_obj {
 	int kind;
 	uint64_t key;
 	int fds[2];			/* pipe: read, write; socketpair: this end, the peer's */
+	bool fd0_kept;			/* fds[0] is also the kind's, which closes it */
 	bool data_done;			/* queued data put back */
 };
 

@@ -55,7 +55,7 @@ void fd_rst_objs_close(struct fd_rst *r)
 
 		if (o->fds[1] >= 0 && o->fds[1] != o->fds[0])
 			close(o->fds[1]);
-		if (o->fds[0] >= 0)
+		if (o->fds[0] >= 0 && !o->fd0_kept)
 			close(o->fds[0]);
 		o->fds[0] = o->fds[1] = -1;
 	}

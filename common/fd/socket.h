@@ -185,7 +185,8 @@ struct sk_rst {
 /* socket_rst.c: the restore state */
 struct sk_rst *sk_rst_get(struct fd_rst *r);
 struct sk_obj *sk_obj_find(struct sk_rst *s, uint64_t ino);
-/* Register fd as the socket `ino` (e: its entry), keeping a duplicate. */
+/* Register fd as the socket `ino` (e: its entry): fd is o->fd, kept until
+ * the late step. */
 struct sk_obj *sk_obj_add(struct fd_rst *r, uint64_t ino, const FdEntry *e, int fd);
 /* The entry of socket ino in the tree or among files in flight, or NULL. */
 const FdEntry *sk_entry(const struct fd_rst *r, uint64_t ino);

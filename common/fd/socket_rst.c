@@ -32,7 +32,6 @@ struct sk_obj *sk_obj_add(struct fd_rst *r, uint64_t ino, const FdEntry *e, int 
 	struct sk_rst *s = sk_rst_get(r);
 	struct fd_rst_obj *fo;
 	struct sk_obj *o;
-	int dup = -1;
 
 	if (!s)
 		return NULL;
@@ -46,17 +45,17 @@ struct sk_obj *sk_obj_add(struct fd_rst *r, uint64_t ino, const FdEntry *e, int 
 		s->cap_obj = cap;
 	}
 	fo = fd_rst_obj_add(r, FD_TYPE__FD_SOCKET, ino);
-	dup = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-	if (!fo || dup < 0) {
-		if (dup >= 0)
-			close(dup);
+	if (!fo)
 		return NULL;
-	}
+	/* one fd for both: the table's (closed once the tree is forked) is
+	 * ours until the late step, which closes it (a dup a socket was two
+	 * more syscalls and one more fd at every fork) */
 	fo->fds[0] = fd;
+	fo->fd0_kept = true;
 	o = &s->obj[s->nr_obj++];
 	memset(o, 0, sizeof(*o));
 	o->ino = ino;
-	o->fd = dup;
+	o->fd = fd;
 	o->e = e;
 	o->peer_fd = -1;
 	return o;
