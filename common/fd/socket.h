@@ -103,6 +103,14 @@ enum sk_opts_when {
 	SK_OPTS_LATE,		/* after queued data went back: the rest */
 };
 int sk_opts_restore(int s, const SocketInfo *si, enum sk_opts_when when, char *why, size_t len);
+/* The options of that step as plain ints (for the ring): their number, or
+ * -1 when one is not a plain int or there are more than max. */
+struct sk_intopt {
+	int level, name, val;
+	const char *field;
+};
+int sk_opts_plain(const SocketInfo *si, enum sk_opts_when when, struct sk_intopt *out,
+		  size_t max);
 
 /* socket_queue.c: the receive queue of the borrowed socket s, message by
  * message, with the files in flight dumped as fd entries of criu-lite's own. */
@@ -217,9 +225,10 @@ int sk_unix_addr(const char *name, struct sockaddr_un *sa, socklen_t *len);
 bool sk_tcp_in_tree(const struct fd_rst *r, const SocketInfo *si);
 int sk_tcp_restore(struct fd_rst *r, const FdEntry *e, char *why, size_t len);
 int sk_tcp_late(struct fd_rst *r, struct sk_obj *o, char *why, size_t len);
-/* socket_tcp.c, one call at a time: the socket made (its fd), its
+/* socket_tcp.c, one call at a time: the socket made (its fd; opts: with
+ * its options of the bind step), its
  * connection in repair mode, out of repair in the late step. */
-int sk_tcp_make(struct fd_rst *r, const FdEntry *e, char *why, size_t len);
+int sk_tcp_make(struct fd_rst *r, const FdEntry *e, bool opts, char *why, size_t len);
 int sk_tcp_repair(int s, const SocketInfo *si, char *why, size_t len);
 int sk_tcp_late_one(struct fd_rst *r, struct sk_obj *o, char *why, size_t len);
 bool sk_tcp_has_fin(const SocketInfo *si);

@@ -568,3 +568,23 @@ int sk_opts_restore(int s, const SocketInfo *si, enum sk_opts_when when, char *w
 	}
 	return 0;
 }
+
+int sk_opts_plain(const SocketInfo *si, enum sk_opts_when when, struct sk_intopt *out,
+		  size_t max)
+{
+	unsigned int kind = kind_of(si);
+	size_t n = 0;
+
+	for (size_t i = 0; si->opts && i < NR_OPTS; i++) {
+		struct val v;
+
+		if (opts[i].when != when || !applies(&opts[i], kind, is_connected(si)) ||
+		    !load(si->opts, &opts[i], &v))
+			continue;
+		if (opts[i].how != INT || n == max)
+			return -1;
+		out[n++] = (struct sk_intopt){ opts[i].level, opts[i].name, (int)v.i,
+					       opts[i].field };
+	}
+	return (int)n;
+}

@@ -204,7 +204,7 @@ int sk_tcp_repair(int s, const SocketInfo *si, char *why, size_t len)
 
 /* A TCP socket for e, its bind-step options set, registered: the fd, or
  * -errno with why filled. */
-int sk_tcp_make(struct fd_rst *r, const FdEntry *e, char *why, size_t len)
+int sk_tcp_make(struct fd_rst *r, const FdEntry *e, bool opts, char *why, size_t len)
 {
 	const SocketInfo *si = e->sock;
 	int s = socket((int)si->family, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
@@ -219,7 +219,7 @@ int sk_tcp_make(struct fd_rst *r, const FdEntry *e, char *why, size_t len)
 	o->in_repair = true;
 	/* options first: SO_REUSEADDR would undo the reuse repair mode forces
 	 * (the port is the listener's too) */
-	if (sk_opts_restore(s, si, SK_OPTS_BIND, why, len))
+	if (opts && sk_opts_restore(s, si, SK_OPTS_BIND, why, len))
 		return -EINVAL;
 	return s;
 }

@@ -23,13 +23,14 @@
 #include "common/fd/socket.h"
 
 #define MAX_PEND 100		/* chains per run: 10 sqes each fit the ring */
-#define CHAIN_MAX 10
+#define MAX_OPTS 6		/* bind-step options in a chain (more: one by one) */
+#define CHAIN_MAX (10 + MAX_OPTS)
 
-enum step { REPAIR, RQ_RECV, SEQ_RECV, RQ_SEND, SEQ_SEND, BIND, CONNECT, OPTIONS, STAMP, WINDOW,
+enum step { OPT, REPAIR, RQ_RECV, SEQ_RECV, RQ_SEND, SEQ_SEND, BIND, CONNECT, OPTIONS, STAMP, WINDOW,
 	    OFF, REUSE };
 
 static const char *const step_name[] = {
-	"TCP_REPAIR (needs CAP_NET_ADMIN)", "TCP_REPAIR_QUEUE", "TCP_QUEUE_SEQ",
+	"socket option", "TCP_REPAIR (needs CAP_NET_ADMIN)", "TCP_REPAIR_QUEUE", "TCP_QUEUE_SEQ",
 	"TCP_REPAIR_QUEUE", "TCP_QUEUE_SEQ", "bind", "connect (repair)", "TCP_REPAIR_OPTIONS",
 	"TCP_TIMESTAMP", "TCP_REPAIR_WINDOW", "TCP_REPAIR off", "SO_REUSEADDR",
 };
@@ -38,7 +39,9 @@ static const char *const step_name[] = {
 struct sk_tcp_pend {
 	const SocketInfo *si;
 	int fd;
-	int v[5];			/* REPAIR .. SEQ_SEND */
+	struct sk_intopt opt_bind[MAX_OPTS];	/* first: SO_REUSEADDR would undo repair's */
+	int nopt_bind;
+	int v[SEQ_SEND + 1];		/* REPAIR .. SEQ_SEND */
 	int stamp;
 	struct tcp_repair_opt opt[4];
 	int nopt;
@@ -47,6 +50,7 @@ struct sk_tcp_pend {
 	socklen_t ll, pl;
 	int err;			/* first failed step's result, or 0 */
 	enum step failed;
+	int failed_opt;			/* which of opt_bind, for OPT */
 };
 
 static const int zero, one = 1;
@@ -70,12 +74,13 @@ static bool ring(struct sk_rst *s)
 
 static void done(uint64_t tag, int res, void *arg)
 {
-	struct sk_tcp_pend *p = &((struct sk_tcp_pend *)arg)[tag >> 8];
+	struct sk_tcp_pend *p = &((struct sk_tcp_pend *)arg)[tag >> 16];
 
 	/* the steps after a failed one are cancelled: the first failure says */
 	if (res < 0 && !p->err) {
 		p->err = res;
 		p->failed = (enum step)(tag & 0xff);
+		p->failed_opt = (int)(tag >> 8 & 0xff);
 	}
 }
 
@@ -83,6 +88,9 @@ static int fail(const struct sk_tcp_pend *p, char *why, size_t len)
 {
 	const SocketInfo *si = p->si;
 
+	if (p->failed == OPT)
+		return fd_rst_fail(why, len, -p->err, "cannot set socket option %s: %s",
+				   p->opt_bind[p->failed_opt].field, strerror(-p->err));
 	return fd_rst_fail(why, len, -p->err, "TCP connection %s port %u to %s port %u: "
 			   "TCP repair: %s: %s", si->local->ip, si->local->port, si->peer->ip,
 			   si->peer->port, step_name[p->failed], strerror(-p->err));
@@ -104,8 +112,9 @@ int sk_tcp_ring_run(struct fd_rst *r, char *why, size_t len)
 		const struct sk_tcp_pend *p = &s->pend[i];
 
 		/* refused at once: nothing set, the calls one by one say why */
-		if (p->err && p->failed == REPAIR) {
-			if ((rc = sk_tcp_repair(p->fd, p->si, why, len)))
+		if (p->err && p->failed == (p->nopt_bind ? OPT : REPAIR) && !p->failed_opt) {
+			if ((rc = sk_opts_restore(p->fd, p->si, SK_OPTS_BIND, why, len)) ||
+			    (rc = sk_tcp_repair(p->fd, p->si, why, len)))
 				return rc;
 			continue;
 		}
@@ -134,11 +143,13 @@ static struct sk_tcp_pend *slot(struct fd_rst *r, char *why, size_t len, int *rc
 static void sockopt(struct sk_ring *ring, const struct sk_tcp_pend *p, size_t i, enum step st,
 		    int level, int name, const void *v, socklen_t l)
 {
-	sk_ring_setsockopt(ring, p->fd, level, name, v, l, (uint64_t)i << 8 | st,
-			   st == REPAIR || st == OFF);
+	bool first = st == OFF || (st == REPAIR && !p->nopt_bind);
+
+	sk_ring_setsockopt(ring, p->fd, level, name, v, l, (uint64_t)i << 16 | st, first);
 }
 
-static int ring_add(struct fd_rst *r, const SocketInfo *si, int s, char *why, size_t len)
+static int ring_add(struct fd_rst *r, const SocketInfo *si, int s, int nopt,
+		    const struct sk_intopt *opt, char *why, size_t len)
 {
 	struct sk_rst *sk = r->sk;
 	struct sk_tcp_pend *p;
@@ -146,17 +157,21 @@ static int ring_add(struct fd_rst *r, const SocketInfo *si, int s, char *why, si
 	size_t i;
 	int rc;
 
-	if (!ring(sk))
-		return 1;
 	if (!(p = slot(r, why, len, &rc)))
 		return rc;
 	i = sk->nr_pend;
 	p->si = si;
 	p->fd = s;
+	p->nopt_bind = nopt;
+	memcpy(p->opt_bind, opt, (size_t)nopt * sizeof(*opt));
 	if (sk_inet_addr((int)si->family, si->local, &p->l, &p->ll) ||
 	    sk_inet_addr((int)si->family, si->peer, &p->p, &p->pl))
 		return fd_rst_fail(why, len, EINVAL, "bad addresses in the image");
 	sk_tcp_seqs(si, si->tcp, &rcv, &snd);
+	for (int k = 0; k < p->nopt_bind; k++)
+		sk_ring_setsockopt(sk->ring, s, p->opt_bind[k].level, p->opt_bind[k].name,
+				   &p->opt_bind[k].val, sizeof(int), (uint64_t)i << 16 | k << 8 | OPT,
+				   k == 0);
 	p->v[REPAIR] = 1;
 	p->v[RQ_RECV] = TCP_RECV_QUEUE;
 	p->v[SEQ_RECV] = (int)rcv;
@@ -169,8 +184,8 @@ static int ring_add(struct fd_rst *r, const SocketInfo *si, int s, char *why, si
 	sockopt(sk->ring, p, i, SEQ_RECV, SOL_TCP, TCP_QUEUE_SEQ, &p->v[SEQ_RECV], sizeof(int));
 	sockopt(sk->ring, p, i, RQ_SEND, SOL_TCP, TCP_REPAIR_QUEUE, &p->v[RQ_SEND], sizeof(int));
 	sockopt(sk->ring, p, i, SEQ_SEND, SOL_TCP, TCP_QUEUE_SEQ, &p->v[SEQ_SEND], sizeof(int));
-	sk_ring_addr(sk->ring, s, true, (struct sockaddr *)&p->l, p->ll, i << 8 | BIND, false);
-	sk_ring_addr(sk->ring, s, false, (struct sockaddr *)&p->p, p->pl, i << 8 | CONNECT, false);
+	sk_ring_addr(sk->ring, s, true, (struct sockaddr *)&p->l, p->ll, i << 16 | BIND, false);
+	sk_ring_addr(sk->ring, s, false, (struct sockaddr *)&p->p, p->pl, i << 16 | CONNECT, false);
 	sockopt(sk->ring, p, i, OPTIONS, SOL_TCP, TCP_REPAIR_OPTIONS, p->opt,
 		(socklen_t)(p->nopt * sizeof(p->opt[0])));
 	if (si->tcp->has_timestamp)
@@ -198,6 +213,7 @@ static int ring_late(struct fd_rst *r, struct sk_obj *o, char *why, size_t len)
 	i = sk->nr_pend++;
 	p->si = si;
 	p->fd = o->fd;
+	p->nopt_bind = 0;
 	sockopt(sk->ring, p, i, OFF, SOL_TCP, TCP_REPAIR, &zero, sizeof(int));
 	/* repair mode off drops SO_REUSEADDR: the program's value again */
 	if (si->opts && si->opts->has_reuseaddr && si->opts->reuseaddr)
@@ -209,13 +225,16 @@ static int ring_late(struct fd_rst *r, struct sk_obj *o, char *why, size_t len)
 int sk_tcp_restore(struct fd_rst *r, const FdEntry *e, char *why, size_t len)
 {
 	const SkTcp *t = e->sock->tcp;
-	int s = sk_tcp_make(r, e, why, len), rc;
+	struct sk_intopt opt[MAX_OPTS];
+	/* no bytes to put back (most connections) and plain options: batched */
+	bool batch = !t->inq.len && !t->outq.len && sk_rst_get(r) && ring(r->sk);
+	int nopt = batch ? sk_opts_plain(e->sock, SK_OPTS_BIND, opt, MAX_OPTS) : -1;
+	int s = sk_tcp_make(r, e, nopt < 0, why, len);
 
 	if (s < 0)
 		return s;
-	/* no bytes to put back (most connections): batched */
-	if (!t->inq.len && !t->outq.len && (rc = ring_add(r, e->sock, s, why, len)) <= 0)
-		return rc;
+	if (nopt >= 0)
+		return ring_add(r, e->sock, s, nopt, opt, why, len);
 	return sk_tcp_repair(s, e->sock, why, len);
 }
 
