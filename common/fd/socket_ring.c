@@ -149,30 +149,24 @@ static struct io_uring_sqe *next(struct sk_ring *r, int fd, uint64_t tag, bool f
 	return sqe;
 }
 
-void sk_ring_setsockopt(struct sk_ring *r, int fd, int level, int name, const void *val,
-			socklen_t len, uint64_t tag, bool first)
+/* A socket command: get or set one option. */
+static void sockopt_cmd(struct sk_ring *r, uint32_t op, int fd, int level, int name,
+			const void *val, socklen_t len, uint64_t tag, bool first)
 {
 	struct sqe_sockopt *s = (struct sqe_sockopt *)next(r, fd, tag, first);
 
 	s->opcode = IORING_OP_URING_CMD;
-	s->cmd_op = SOCKET_OP_SETSOCKOPT;
+	s->cmd_op = op;
 	s->level = (uint32_t)level;
 	s->optname = (uint32_t)name;
 	s->optval = (uint64_t)(uintptr_t)val;
 	s->optlen = len;
 }
 
-static void sk_ring_getsockopt(struct sk_ring *r, int fd, int level, int name, void *val,
-			socklen_t len, uint64_t tag)
+void sk_ring_setsockopt(struct sk_ring *r, int fd, int level, int name, const void *val,
+			socklen_t len, uint64_t tag, bool first)
 {
-	struct sqe_sockopt *s = (struct sqe_sockopt *)next(r, fd, tag, true);
-
-	s->opcode = IORING_OP_URING_CMD;
-	s->cmd_op = SOCKET_OP_GETSOCKOPT;
-	s->level = (uint32_t)level;
-	s->optname = (uint32_t)name;
-	s->optval = (uint64_t)(uintptr_t)val;
-	s->optlen = len;
+	sockopt_cmd(r, SOCKET_OP_SETSOCKOPT, fd, level, name, val, len, tag, first);
 }
 
 void sk_ring_addr(struct sk_ring *r, int fd, bool bind, const struct sockaddr *sa,
@@ -236,7 +230,8 @@ int sk_ring_getsockopts(int s, struct sk_getopt *g, size_t n)
 	if (!dump_ring || n > 64)
 		return -ENOSYS;
 	for (size_t i = 0; i < n; i++)
-		sk_ring_getsockopt(dump_ring, s, g[i].level, g[i].name, g[i].val, g[i].len, i);
+		sockopt_cmd(dump_ring, SOCKET_OP_GETSOCKOPT, s, g[i].level, g[i].name, g[i].val,
+			    g[i].len, i, true);
 	return sk_ring_run(dump_ring, got, g);
 }
 
