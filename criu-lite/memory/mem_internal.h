@@ -56,6 +56,7 @@ void mem_vma_kinds_done(VmaEntry *e);
 /* One batch buffer and the iovecs of its stored runs. */
 struct pw_buf {
 	uint8_t *mem;
+	size_t populated;	/* bytes of mem faulted in so far (pw_read) */
 	struct iovec wiov[PW_MAX_WIOV];
 	int nr_wiov;
 	bool busy;		/* handed to the writer, not written yet */

@@ -49,8 +49,6 @@ int pw_init(struct pw *pw, struct dump_stats *st)
 
 		if (m == MAP_FAILED)
 			return pr_perror("cannot allocate the page buffers");
-		/* Fault the buffer in once, here, rather than inside a batch. */
-		madvise(m, PW_BUF_SIZE, MADV_POPULATE_WRITE);
 		pw->b[i].mem = m;
 	}
 	pw->cur = &pw->b[0];
@@ -135,6 +133,18 @@ int pw_add_copy(struct pw *pw, uint64_t vaddr, uint64_t nr, uint32_t vma, struct
 	return 0;
 }
 
+/* The part of the buffer this batch fills is faulted in at once, ahead of
+ * the reads (0.5 us a page in bulk, against 10 us a page fault in this VM);
+ * only as far as batches have reached, so a small process does not pay 2 x
+ * 8 MiB (3 ms) for buffers it never fills. */
+static void populate(struct pw_buf *b, size_t upto)
+{
+	if (upto <= b->populated)
+		return;
+	madvise(b->mem + b->populated, upto - b->populated, MADV_POPULATE_WRITE);
+	b->populated = upto;
+}
+
 /* Each source reads its own runs of the batch, in one call. */
 static int pw_read(struct pw *pw)
 {
@@ -142,6 +152,7 @@ static int pw_read(struct pw *pw)
 				.same = pw->same, .liov = pw->liov, .riov = pw->riov,
 				.map = pw->map };
 
+	populate(pw->cur, pw->buf_used);
 	for (int c = 0; c < pw->nr_seg; c++) {
 		struct page_src *src = pw->seg[c].src;
 		int n = 0, r;
