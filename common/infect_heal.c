@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <linux/kcmp.h>
 #include <sys/ptrace.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <valgrind/memcheck.h>
 
@@ -126,6 +128,23 @@ static bool shadow_stack_on(pid_t tid)
 	return on;
 }
 
+/* The last thread's gadgets: a dump borrows each thread of a process in
+ * turn, and threads of one memory (kcmp KCMP_VM: exact, and false once
+ * that thread is gone) have the same maps, which cost a read and a parse
+ * of /proc/PID/maps per borrowing inside the freeze. */
+static pid_t last_tid;
+static struct heal_gadgets last;
+
+static bool same_memory_as_last(pid_t tid, int mem_fd, struct heal_gadgets *g)
+{
+	if (!last_tid || syscall(SYS_kcmp, last_tid, tid, KCMP_VM, 0, 0) != 0 ||
+	    !bytes_at(mem_fd, last.syscall_ret, syscall_ret, sizeof(syscall_ret)) ||
+	    !bytes_at(mem_fd, last.sigreturn, sigreturn_insns, sizeof(sigreturn_insns)))
+		return false;
+	*g = last;
+	return true;
+}
+
 int heal_find_gadgets(pid_t tid, int mem_fd, struct heal_gadgets *g)
 {
 	char line[512];
@@ -134,6 +153,8 @@ int heal_find_gadgets(pid_t tid, int mem_fd, struct heal_gadgets *g)
 	memset(g, 0, sizeof(*g));
 	if (shadow_stack_on(tid))
 		return -EOPNOTSUPP;
+	if (same_memory_as_last(tid, mem_fd, g))
+		return 0;
 	maps = procfs_fopen(tid, "maps", PROCFS_QUIET);
 	if (!maps)
 		return -errno;
@@ -153,7 +174,11 @@ int heal_find_gadgets(pid_t tid, int mem_fd, struct heal_gadgets *g)
 			g->sigreturn = s->sigreturn;
 	}
 	fclose(maps);
-	return g->syscall_ret && g->sigreturn ? 0 : -ENOENT;
+	if (!g->syscall_ret || !g->sigreturn)
+		return -ENOENT;
+	last_tid = tid;
+	last = *g;
+	return 0;
 }
 
 /* The kernel's x86_64 struct rt_sigframe up to the ucontext's mask (what
