@@ -42,9 +42,9 @@
 #include <unistd.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
-#include <sys/sendfile.h>
 #include <sys/stat.h>
 
+#include "common/file_copy.h"
 #include "images/log.h"
 #include "restore/rst.h"
 
@@ -123,28 +123,6 @@ static int collect_proc(const struct rst_proc *p, struct wants *w)
 	if (!r && p->pe->exe && p->pe->exe->path[0] == '/' && changed_plain(p->pe->exe))
 		r = want_add(w, p->pe->exe, true);
 	return r;
-}
-
-/* copy_file_range within one filesystem; sendfile across (tmpfs is another). */
-static int copy_bytes(int from, int to, uint64_t len)
-{
-	bool cross = false;
-
-	while (len) {
-		ssize_t n = cross ? sendfile(to, from, NULL, len > 1u << 30 ? 1u << 30 : len) :
-				    copy_file_range(from, NULL, to, NULL, len, 0);
-
-		if (n < 0 && !cross && (errno == EXDEV || errno == EINVAL || errno == EOPNOTSUPP)) {
-			cross = true;
-			continue;
-		}
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			break;	/* it is shorter now: the rest reads as zeroes */
-		len -= (uint64_t)n;
-	}
-	return 0;
 }
 
 static const FcopyEntry *fcopy_of(const struct wants *ws, const FileIdentity *id)
@@ -227,7 +205,9 @@ static int copy_one(struct rst_tree *t, const struct wants *ws, int mnt, const s
 		r = pr_perror("cannot replay: cannot make a copy of %s", w->path);
 		goto out;
 	}
-	r = copy_bytes(from, to, size < avail ? size : avail);
+	r = file_copy_bytes(from, to, size < avail ? size : avail);
+	if (r == -ENODATA)
+		r = 0;	/* it is shorter now: the rest reads as zeroes */
 	if (!r && ftruncate(to, (off_t)size))
 		r = -errno;
 	if (r) {

@@ -25,10 +25,10 @@
 #include <linux/fs.h>
 #include <linux/magic.h>
 #include <sys/ioctl.h>
-#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 
+#include "common/file_copy.h"
 #include "common/vma.h"
 #include "criu-lite/files/fcopy.h"
 #include "images/clock.h"
@@ -126,33 +126,12 @@ static int open_src(const struct fcopy_item *it, struct stat *st)
 	return fd;
 }
 
-/* len bytes of from into the new file to: 0, -errno, or -ENODATA when
- * from ended first (someone outside the tree cut it meanwhile). */
+/* FICLONE first: free where the filesystem shares extents. */
 static int copy_data(int from, int to, uint64_t len)
 {
-	bool cross = false;
-
 	if (!ioctl(to, FICLONE, from))
 		return 0;
-	while (len) {
-		size_t chunk = len > (1u << 30) ? 1u << 30 : (size_t)len;
-		ssize_t n = cross ? sendfile(to, from, NULL, chunk) :
-				    copy_file_range(from, NULL, to, NULL, chunk, 0);
-
-		if (n < 0 && !cross && (errno == EXDEV || errno == EINVAL || errno == EOPNOTSUPP ||
-					errno == ENOSYS)) {
-			cross = true;
-			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -ENODATA;
-		len -= (uint64_t)n;
-	}
-	return 0;
+	return file_copy_bytes(from, to, len);
 }
 
 static int copy_one(struct fcopy_item *it, int from, uint64_t size, int dirfd, uint32_t nr)
