@@ -2,13 +2,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "common/cgroup.h"
+#include "common/mountinfo.h"
 #include "common/procfs.h"
-
-#define MAX_HIERS 32
 
 /* Every item of the comma list `want` is an item of `have`. */
 static bool items_in(const char *want, const char *have)
@@ -28,41 +28,58 @@ static bool items_in(const char *want, const char *have)
 	return true;
 }
 
+/* The cgroup mounts, read once for a whole walk of /proc/PID/cgroup. */
+struct cg_mounts {
+	struct mountinfo *m;
+	size_t n, cap;
+	int err;
+};
+
+static bool keep_cgroup_mount(const struct mountinfo *m, void *arg)
+{
+	struct cg_mounts *c = arg;
+
+	if (strcmp(m->fstype, "cgroup2") && strcmp(m->fstype, "cgroup"))
+		return false;
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? 2 * c->cap : 16;
+		struct mountinfo *v = realloc(c->m, cap * sizeof(*v));
+
+		if (!v) {
+			c->err = -ENOMEM;
+			return true;
+		}
+		c->m = v;
+		c->cap = cap;
+	}
+	c->m[c->n++] = *m;
+	return false;
+}
+
 /* The first mount of h's hierarchy: h->mnt, and the cgroup it shows as
  * its root in `root`. */
-static int mount_of(struct cgroup_hier *h, char *root, size_t rlen)
+static int mount_of(struct cgroup_hier *h, const struct cg_mounts *c, char *root, size_t rlen)
 {
-	char line[2048];
-	int r = -ENOENT;
-	FILE *f = fopen("/proc/self/mountinfo", "re");
+	for (size_t i = 0; i < c->n; i++) {
+		const struct mountinfo *m = &c->m[i];
 
-	if (!f)
-		return -errno;
-	while (r && fgets(line, sizeof(line), f)) {
-		char mroot[512], mpoint[512], fstype[64], super[512];
-		char *dash = strstr(line, " - ");
-
-		if (!dash || sscanf(line, "%*s %*s %*s %511s %511s", mroot, mpoint) != 2 ||
-		    sscanf(dash + 3, "%63s %*s %511s", fstype, super) != 2)
+		if (h->v2 ? strcmp(m->fstype, "cgroup2") :
+			    strcmp(m->fstype, "cgroup") || !items_in(h->ctrl, m->super))
 			continue;
-		if (h->v2 ? strcmp(fstype, "cgroup2") :
-			    strcmp(fstype, "cgroup") || !items_in(h->ctrl, super))
-			continue;
-		snprintf(h->mnt, sizeof(h->mnt), "%s", mpoint);
-		snprintf(root, rlen, "%s", mroot);
-		r = 0;
+		snprintf(h->mnt, sizeof(h->mnt), "%s", m->point);
+		snprintf(root, rlen, "%s", m->root);
+		return 0;
 	}
-	fclose(f);
-	return r;
+	return -ENOENT;
 }
 
 /* h->dir from the path /proc/PID/cgroup gives; -ENOENT if the mount does
  * not show it. */
-static int place(struct cgroup_hier *h, const char *rel)
+static int place(struct cgroup_hier *h, const struct cg_mounts *c, const char *rel)
 {
 	char root[512];
 	size_t rl;
-	int r = mount_of(h, root, sizeof(root));
+	int r = mount_of(h, c, root, sizeof(root));
 
 	if (r)
 		return r;
@@ -78,6 +95,7 @@ static int place(struct cgroup_hier *h, const char *rel)
 
 int cgroup_each(pid_t pid, int (*fn)(const struct cgroup_hier *h, void *arg), void *arg)
 {
+	struct cg_mounts mounts = { 0 };
 	char line[1400];
 	struct cgroup_hier h;
 	int r = 0;
@@ -85,6 +103,9 @@ int cgroup_each(pid_t pid, int (*fn)(const struct cgroup_hier *h, void *arg), vo
 
 	if (!f)
 		return -errno;
+	r = mountinfo_each(keep_cgroup_mount, &mounts);
+	if (!r)
+		r = mounts.err;
 	while (!r && fgets(line, sizeof(line), f)) {
 		char *ctrl = strchr(line, ':'), *rel;
 
@@ -94,10 +115,11 @@ int cgroup_each(pid_t pid, int (*fn)(const struct cgroup_hier *h, void *arg), vo
 		rel[strcspn(rel, "\n")] = '\0';
 		h = (struct cgroup_hier){ .v2 = !strncmp(line, "0:", 2) && !*ctrl };
 		snprintf(h.ctrl, sizeof(h.ctrl), "%s", ctrl);
-		if (!place(&h, rel))
+		if (!place(&h, &mounts, rel))
 			r = fn(&h, arg);
 	}
 	fclose(f);
+	free(mounts.m);
 	return r;
 }
 

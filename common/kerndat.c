@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "common/kerndat.h"
+#include "common/mountinfo.h"
 #include "images/log.h"
 
 #ifndef CAP_CHECKPOINT_RESTORE
@@ -216,52 +217,33 @@ static void probe_ptrace(struct kerndat *kd)
 
 /* ---- cgroups ---- */
 
-struct mountinfo {
-	char root[256], point[256], fstype[32], super[256];
-};
-
-/* Walk /proc/self/mountinfo; `fn` returns true to stop. */
-static void for_each_mount(bool (*fn)(const struct mountinfo *m, void *arg), void *arg)
+/* Into a kerndat mount field (256 bytes): a longer path is no place to use. */
+static bool fits(const struct mountinfo *m)
 {
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-	char line[2048];
-
-	if (!f)
-		return;
-	while (fgets(line, sizeof(line), f)) {
-		struct mountinfo m;
-		char *sep = strstr(line, " - ");
-
-		if (!sep || sscanf(line, "%*s %*s %*s %255s %255s", m.root, m.point) != 2 ||
-		    sscanf(sep + 3, "%31s %*s %255s", m.fstype, m.super) != 2)
-			continue;
-		if (fn(&m, arg))
-			break;
-	}
-	fclose(f);
+	return strlen(m->point) < sizeof(((struct kerndat *)0)->cgroup2_mount);
 }
 
 static bool find_cgroup2(const struct mountinfo *m, void *arg)
 {
 	char *out = arg;
 
-	if (strcmp(m->fstype, "cgroup2"))
+	if (strcmp(m->fstype, "cgroup2") || !fits(m))
 		return false;
 	/* prefer the conventional places over bind mounts elsewhere */
 	if (!out[0] || !strcmp(m->point, "/sys/fs/cgroup") ||
 	    !strcmp(m->point, "/sys/fs/cgroup/unified"))
-		snprintf(out, 256, "%s", m->point);
+		strcpy(out, m->point);
 	return false;
 }
 
 static bool find_freezer1(const struct mountinfo *m, void *arg)
 {
-	char opts[260], *out = arg;
+	char opts[sizeof(m->super) + 2], *out = arg;
 
 	snprintf(opts, sizeof(opts), ",%s,", m->super);
-	if (strcmp(m->fstype, "cgroup") || !strstr(opts, ",freezer,"))
+	if (strcmp(m->fstype, "cgroup") || !strstr(opts, ",freezer,") || !fits(m))
 		return false;
-	snprintf(out, 256, "%s", m->point);
+	strcpy(out, m->point);
 	return true;
 }
 
@@ -325,8 +307,8 @@ static void probe_cgroup(struct kd_result *res, const char *mnt, const char *fil
 
 static void probe_cgroups(struct kerndat *kd)
 {
-	for_each_mount(find_cgroup2, kd->cgroup2_mount);
-	for_each_mount(find_freezer1, kd->cgroup1_freezer_mount);
+	mountinfo_each(find_cgroup2, kd->cgroup2_mount);
+	mountinfo_each(find_freezer1, kd->cgroup1_freezer_mount);
 	probe_cgroup(&kd->f[KD_CGROUP2_FREEZER], kd->cgroup2_mount, "cgroup.freeze", "cgroup2");
 	probe_cgroup(&kd->f[KD_CGROUP1_FREEZER], kd->cgroup1_freezer_mount, "freezer.state",
 		     "cgroup v1 freezer");
