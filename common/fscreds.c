@@ -68,18 +68,30 @@ static void back_to_own(void)
 	set_fs_ids(own.uid, own.gid);
 }
 
+static uint64_t own_effective(void)
+{
+	return own.caps[0].effective | (uint64_t)own.caps[1].effective << 32;
+}
+
+/* The effective set paths are looked up with for c: its own, plus what
+ * restoring sockets needs, within what criu-lite may hold. */
+static uint64_t effective_for(const struct fscreds *c)
+{
+	uint64_t prm = own.caps[0].permitted | (uint64_t)own.caps[1].permitted << 32;
+
+	return (c->cap_eff | (own_effective() & CAPS_NET)) & prm;
+}
+
 static int apply(const struct fscreds *c)
 {
 	struct __user_cap_data_struct d[2];
-	uint64_t prm = own.caps[0].permitted | (uint64_t)own.caps[1].permitted << 32;
-	uint64_t eff = own.caps[0].effective | (uint64_t)own.caps[1].effective << 32;
+	uint64_t eff = effective_for(c);
 	int r;
 
 	if (syscall(SYS_setgroups, c->n_groups, c->groups))
 		return -errno;
 	if ((r = set_fs_ids(c->uid, c->gid)))
 		return r;
-	eff = (c->cap_eff | (eff & CAPS_NET)) & prm;
 	memcpy(d, own.caps, sizeof(d));
 	d[0].effective = (uint32_t)eff;
 	d[1].effective = (uint32_t)(eff >> 32);
@@ -98,16 +110,13 @@ static bool in_groups(uint32_t g, const uint32_t *v, size_t n)
  * root's dump): no switch, which costs a dozen syscalls per file opened. */
 static bool same_as_own(const struct fscreds *c)
 {
-	uint64_t prm = own.caps[0].permitted | (uint64_t)own.caps[1].permitted << 32;
-	uint64_t eff = own.caps[0].effective | (uint64_t)own.caps[1].effective << 32;
-
 	if (c->uid != own.uid || c->gid != own.gid || c->n_groups != (size_t)own.n_groups)
 		return false;
 	for (size_t i = 0; i < c->n_groups; i++)
 		if (!in_groups(c->groups[i], own.groups, c->n_groups) ||
 		    !in_groups(own.groups[i], c->groups, c->n_groups))
 			return false;
-	return ((c->cap_eff | (eff & CAPS_NET)) & prm) == eff;
+	return effective_for(c) == own_effective();
 }
 
 /* From cur to c (either NULL: criu-lite's own). */
