@@ -31,6 +31,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include "common/fault.h"
 #include "common/fd/fd.h"
 #include "common/fd/nft_msg.h"
 #include "common/fd/socket.h"
@@ -324,6 +325,7 @@ int sk_lock_add(pid_t pid, const struct sk_conn *conns, size_t n)
 	if (!n)
 		return 0;
 	if (own_sk < 0) {
+		snprintf(own_name, sizeof(own_name), "criu_lite_dump_%d", (int)getpid());
 		/* the socket is made in, and keeps, the sockets' netns */
 		r = sk_netns_enter(pid, &home);
 		if (r)
@@ -336,9 +338,13 @@ int sk_lock_add(pid_t pid, const struct sk_conn *conns, size_t n)
 			sk_lock_release();
 			return -EIO;
 		}
-		snprintf(own_name, sizeof(own_name), "criu_lite_dump_%d", (int)getpid());
 		/* a failed batch leaves no table: made again at the next call */
-		if ((r = add_elements(own_sk, own_name, true, true, conns, n)))
+		r = add_elements(own_sk, own_name, true, true, conns, n);
+		if (!r) {
+			pr_debug("network lock %s made", own_name);
+			r = fault_step("network lock: made");
+		}
+		if (r)
 			sk_lock_release();
 		return r;
 	}
@@ -359,8 +365,10 @@ int sk_lock_persist(const struct sk_conn *keep, size_t n)
 
 void sk_lock_release(void)
 {
-	if (own_sk >= 0)
-		close(own_sk);	/* the owned table goes with its socket */
+	if (own_sk < 0)
+		return;
+	close(own_sk);	/* the owned table goes with its socket */
+	pr_debug("network lock %s released", own_name);
 	own_sk = -1;
 	own_name[0] = '\0';
 }
