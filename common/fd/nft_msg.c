@@ -10,6 +10,7 @@
 #include <linux/netlink.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/uio.h>
 
 #include "common/fd/nft_msg.h"
 
@@ -203,9 +204,34 @@ static int send_all(struct nft_batch *b, int s)
 	return 0;
 }
 
+/* One ack of the batch: counted, and its error kept when it is the first. */
+static int take_ack(const struct nft_batch *b, const struct nlmsghdr *h, int *r, char *why,
+		    size_t len)
+{
+	const struct nlmsgerr *e = NLMSG_DATA(h);
+	uint32_t i = h->nlmsg_seq - b->seq0;
+	const char *ext;
+
+	if (h->nlmsg_type != NLMSG_ERROR || i > b->nr)
+		return 0;	/* not an ack of this batch */
+	if (e->error && !*r) {
+		*r = e->error;
+		ext = ext_msg(h);
+		snprintf(why, len, "%s: %s%s%s", i ? b->what[i - 1] : "the batch",
+			 strerror(-*r), ext ? ": " : "", ext ? ext : "");
+	}
+	/* on BATCH_BEGIN: the batch refused whole, no other answer comes */
+	return i ? 1 : -1;
+}
+
+#define ACKS 32		/* read at once: the kernel queues them all before sendto returns */
+#define ACK_SIZE 512	/* an ack: headers, and the kernel's words (NETLINK_CAP_ACK) */
+
 int nft_batch_run(struct nft_batch *b, int s, char *why, size_t len)
 {
-	char ack[8192] __attribute__((aligned(4)));
+	char acks[ACKS][ACK_SIZE] __attribute__((aligned(4)));
+	struct mmsghdr m[ACKS];
+	struct iovec iov[ACKS];
 	size_t pending = b->nr;
 	int r = 0;
 
@@ -217,33 +243,30 @@ int nft_batch_run(struct nft_batch *b, int s, char *why, size_t len)
 		snprintf(why, len, "%s", strerror(-r));
 		return r;
 	}
+	for (int k = 0; k < ACKS; k++) {
+		iov[k] = (struct iovec){ acks[k], ACK_SIZE };
+		m[k] = (struct mmsghdr){ .msg_hdr = { .msg_iov = &iov[k], .msg_iovlen = 1 } };
+	}
 	while (pending) {
-		ssize_t n = recv(s, ack, sizeof(ack), 0);
-		struct nlmsghdr *h = (struct nlmsghdr *)ack;
+		int got = recvmmsg(s, m, ACKS, MSG_WAITFORONE, NULL);
 
-		if (n <= 0) {
-			r = n < 0 ? -errno : -EIO;
+		if (got <= 0) {
+			r = got < 0 ? -errno : -EIO;
 			snprintf(why, len, "no answer from nf_tables: %s",
-				 n < 0 && errno == EAGAIN ? "timed out" : strerror(-r));
+				 got < 0 && errno == EAGAIN ? "timed out" : strerror(-r));
 			return r;
 		}
-		for (; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
-			const struct nlmsgerr *e = NLMSG_DATA(h);
-			uint32_t i = h->nlmsg_seq - b->seq0;
-			const char *ext;
+		for (int k = 0; k < got; k++) {
+			struct nlmsghdr *h = (struct nlmsghdr *)acks[k];
+			size_t n = m[k].msg_len;
 
-			if (h->nlmsg_type != NLMSG_ERROR || i > b->nr)
-				continue;	/* not an ack of this batch */
-			if (e->error && !r) {
-				r = e->error;
-				ext = ext_msg(h);
-				snprintf(why, len, "%s: %s%s%s", i ? b->what[i - 1] : "the batch",
-					 strerror(-r), ext ? ": " : "", ext ? ext : "");
+			for (; NLMSG_OK(h, n); h = NLMSG_NEXT(h, n)) {
+				int t = take_ack(b, h, &r, why, len);
+
+				if (t < 0)
+					return r ? r : -EIO;
+				pending -= (size_t)t;
 			}
-			/* the batch refused whole: no other answer comes */
-			if (!i)
-				return r ? r : -EIO;
-			pending--;
 		}
 	}
 	return r;
