@@ -29,7 +29,7 @@ TestSuite(sk_lock, .fini = rt_kill_leftovers);
 static char *lock_table(int port)
 {
 	struct nft_ctx *n = nft_ctx_new(NFT_CTX_DEFAULT);
-	char key[32], *all, *t, *r = NULL;
+	char key[32], *all, *r = NULL;
 
 	cr_assert(n);
 	nft_ctx_buffer_output(n);
@@ -40,16 +40,16 @@ static char *lock_table(int port)
 	nft_ctx_free(n);
 	cr_assert(all);
 	snprintf(key, sizeof(key), "127.0.0.1 . %d", port);
-	for (t = all; t && !r; ) {
-		char *next = strstr(t + 1, "\ntable ");
-		size_t len = next ? (size_t)(next - t) : strlen(t);
+	for (char *t = all, *next; t && *t && !r; t = next) {
+		size_t len;
 
+		next = strstr(t + 1, "\ntable ");
+		len = next ? (size_t)(next - t) : strlen(t);
 		for (char *k = t; (k = strstr(k, key)) && k < t + len; k++)
 			if (!isdigit((unsigned char)k[strlen(key)])) {
 				r = strndup(t, len);
 				break;
 			}
-		t = next;
 	}
 	free(all);
 	return r;
