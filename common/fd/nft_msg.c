@@ -212,7 +212,7 @@ static int take_ack(const struct nft_batch *b, const struct nlmsghdr *h, int *r,
 	uint32_t i = h->nlmsg_seq - b->seq0;
 	const char *ext;
 
-	if (h->nlmsg_type != NLMSG_ERROR || i > b->nr)
+	if (h->nlmsg_type != NLMSG_ERROR || i > b->nr || h->nlmsg_len < NLMSG_LENGTH(sizeof(*e)))
 		return 0;	/* not an ack of this batch */
 	if (e->error && !*r) {
 		*r = e->error;
