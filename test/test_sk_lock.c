@@ -78,7 +78,7 @@ static bool echoes(int c, const char *msg, int ms)
 	char buf[64];
 	size_t n = strlen(msg);
 
-	return write(c, msg, n) == (ssize_t)n && wait_for(c, POLLIN, ms) &&
+	return send(c, msg, n, MSG_NOSIGNAL) == (ssize_t)n && wait_for(c, POLLIN, ms) &&
 	       read(c, buf, sizeof(buf)) == (ssize_t)n && !memcmp(buf, msg, n);
 }
 
@@ -91,16 +91,17 @@ static int so_error(int fd)
 	return e;
 }
 
-/* The echo server with one client (us) that was answered once. */
-static void echo_start(struct target *t, int *port, int *c)
+/* The echo server (sk_echo's `mode`) with one client (us) that was
+ * answered once. */
+static void echo_start(struct target *t, const char *mode, int *port, int *c)
 {
-	rt_start(t, target_path("sk_echo"), "4", NULL);
+	rt_start(t, target_path("sk_echo"), mode, NULL);
 	*port = (int)target_ready_u64(t, "port");
 	*c = client(*port, false);
 	cr_assert(echoes(*c, "before\n", 5000), "the server does not echo");
 }
 
-Test(sk_lock, a_locked_port_answers_nothing_until_restore, .timeout = 120)
+static void locked_until_restore(const char *mode)
 {
 	char dir[256], img[300], err[4096], pid[16], buf[8] = "", *tbl;
 	struct target t;
@@ -110,7 +111,7 @@ Test(sk_lock, a_locked_port_answers_nothing_until_restore, .timeout = 120)
 
 	make_tmpdir(dir, sizeof(dir), "sk-lock");
 	snprintf(img, sizeof(img), "%s/img", dir);
-	echo_start(&t, &port, &c);
+	echo_start(&t, mode, &port, &c);
 	cr_assert_eq(mkdir(img, 0700), 0);
 	snprintf(pid, sizeof(pid), "%d", t.pid);
 	cr_assert_eq(run_criu_lite(err, sizeof(err), "dump", "-t", pid, "-D", img, "--kill",
@@ -131,7 +132,7 @@ Test(sk_lock, a_locked_port_answers_nothing_until_restore, .timeout = 120)
 		  "the lock is not what it should be:\n%s", tbl);
 	free(tbl);
 	/* the server is gone: without the lock our kernel would reset both */
-	cr_expect_eq(write(c, "during\n", 7), 7);
+	cr_expect_eq(send(c, "during\n", 7, MSG_NOSIGNAL), 7);
 	cr_expect_eq(wait_for(c, POLLIN, 1500), 0, "the locked connection was answered: %s",
 		     strerror(so_error(c)));
 	late = client(port, true);
@@ -163,6 +164,18 @@ Test(sk_lock, a_locked_port_answers_nothing_until_restore, .timeout = 120)
 	rm_rf(dir);
 }
 
+Test(sk_lock, a_locked_port_answers_nothing_until_restore, .timeout = 120)
+{
+	locked_until_restore("4");
+}
+
+/* A server's IPv6 socket on an IPv4 address: its packets are IPv4 ones,
+ * and the lock must match them as such. */
+Test(sk_lock, an_ipv6_socket_on_ipv4_is_locked_too, .timeout = 120)
+{
+	locked_until_restore("m");
+}
+
 /* The first step (CRIU_LITE_FAULT=list) a plain dump passes while its
  * own lock is made and not yet released, from its -v4 log; 0 if none. */
 static int step_under_lock(const char *log)
@@ -188,7 +201,7 @@ Test(sk_lock, a_dumper_killed_holding_its_lock_leaves_no_lock, .timeout = 120)
 
 	make_tmpdir(dir, sizeof(dir), "sk-lock-kill");
 	snprintf(img, sizeof(img), "%s/img", dir);
-	echo_start(&t, &port, &c);
+	echo_start(&t, "4", &port, &c);
 	snprintf(pid, sizeof(pid), "%d", t.pid);
 	cr_assert_eq(mkdir(img, 0700), 0);
 	cr_assert_eq(setenv("CRIU_LITE_FAULT", "list", 1), 0);

@@ -246,12 +246,18 @@ static struct end *ends_of(const struct sk_conn *conns, size_t nr, size_t *nr_en
 	if (!e)
 		return NULL;
 	for (size_t i = 0; i < nr; i++) {
+		const struct in6_addr *a6 = (const void *)conns[i].lip;
+		/* an IPv6 socket's IPv4 connection (::ffff:a.b.c.d) sends IPv4 packets */
+		bool v4 = conns[i].family != AF_INET6 || IN6_IS_ADDR_V4MAPPED(a6);
 		uint16_t port = htons(conns[i].lport);
-		size_t alen = conns[i].family == AF_INET6 ? 16 : 4;
 
-		e[i].family = conns[i].family;
-		memcpy(e[i].key, conns[i].lip, alen);
-		memcpy(e[i].key + alen, &port, sizeof(port));
+		e[i].family = v4 ? AF_INET : AF_INET6;
+		if (!v4)
+			memcpy(e[i].key, a6, 16);
+		else
+			memcpy(e[i].key, conns[i].family == AF_INET6 ? &a6->s6_addr32[3] :
+			       &conns[i].lip[0], 4);
+		memcpy(e[i].key + (v4 ? 4 : 16), &port, sizeof(port));
 	}
 	qsort(e, nr, sizeof(*e), end_cmp);
 	for (size_t i = 0; i < nr; i++)
