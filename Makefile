@@ -7,8 +7,8 @@ CC      ?= gcc
 PKGS    := libprotobuf-c libnl-3.0 libnl-genl-3.0 libcap libelf libxxhash
 # Only their headers at build time: criu-lite loads them when first needed
 # (images/lazy_lib.h), so most commands never map them. The suite links
-# libnftables itself (it lists the lock's table).
-LAZY_PKGS := libarchive libnftables
+# libnftables (it lists the network lock's table as nft would).
+LAZY_PKGS := libarchive
 SAN     ?=
 
 CFLAGS  ?= -O2 -g

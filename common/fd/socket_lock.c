@@ -3,8 +3,8 @@
  * it may pass, or the kernel answers the peer with a reset (no socket) or
  * the two ends' queues stop matching what was read.
  *
- * It is an nftables table (through libnftables, in the netns of the
- * sockets) that drops every packet of the locked connections, both ways,
+ * It is an nftables table (made by nf_tables messages of our own, one
+ * batch a call, nft_msg.h; in the netns of the sockets) that drops every packet of the locked connections, both ways,
  * at input and output, except those criu-lite itself injects (marked):
  *  - the dump's own table is made with the "owner" flag: the kernel removes
  *    it when criu-lite's netlink socket closes, so a dumper that dies,
@@ -16,11 +16,9 @@
  *    restore that is itself killed leaves it: restoring again removes it.
  * Rules match a set of local ends (address, port): every packet to or from
  * them. A server's thousand connections share one end (its port), so the
- * set stays small and cheap to load (each element costs libnftables some
- * hundred microseconds); new connections to a locked port wait (their SYNs
+ * set stays small; new connections to a locked port wait (their SYNs
  * are dropped, then sent again) instead of being refused. */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,137 +27,293 @@
 #include <arpa/inet.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
-#include <linux/netfilter/nfnetlink.h>
 #include <linux/netlink.h>
-#include <nftables/libnftables.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
+#include "common/fault.h"
 #include "common/fd/fd.h"
+#include "common/fd/nft_msg.h"
 #include "common/fd/socket.h"
-#include "images/lazy_lib.h"
 #include "images/log.h"
 
-#define LOCK_MARK "0xc1e0"	/* SK_LOCK_MARK: packets criu-lite injects pass */
+/* nft's ids of the sets' key types (for `nft list`: the kernel keeps them
+ * unread): ipv4_addr 7, ipv6_addr 8, inet_service 13, a concatenation
+ * being the ids shifted 6 bits apart. */
+#define KEY_TYPE_V4 (7u << 6 | 13)
+#define KEY_TYPE_V6 (8u << 6 | 13)
+#define SET_ID_V4 1		/* ids of the sets in their batch */
+#define SET_ID_V6 2
+#define ELEMS_PER_MSG 1024	/* a message's element list is one 64 KiB attribute */
 
-/* libnftables, loaded by the first lock made (images/lazy_lib.h). */
-static struct {
-	LAZY_FN(nft_ctx_new);
-	LAZY_FN(nft_ctx_buffer_error);
-	LAZY_FN(nft_ctx_buffer_output);
-	LAZY_FN(nft_ctx_get_error_buffer);
-	LAZY_FN(nft_run_cmd_from_buffer);
-	LAZY_FN(nft_ctx_free);
-} nft;
-
-static const struct lazy_sym nft_syms[] = {
-	LAZY_SYM(nft, nft_ctx_new),
-	LAZY_SYM(nft, nft_ctx_buffer_error),
-	LAZY_SYM(nft, nft_ctx_buffer_output),
-	LAZY_SYM(nft, nft_ctx_get_error_buffer),
-	LAZY_SYM(nft, nft_run_cmd_from_buffer),
-	LAZY_SYM(nft, nft_ctx_free),
-};
-
-static struct lazy_lib libnftables = {
-	"libnftables.so.1", "for the network lock", nft_syms,
-	sizeof(nft_syms) / sizeof(nft_syms[0]), 0,
-};
-
-static struct nft_ctx *ctx;	/* the dump's: its socket owns the dump's table */
+static int own_sk = -1;	/* the dump's: it owns the dump's table, in the sockets' netns */
 static char own_name[64], keep_name[64];
 
-static int run(struct nft_ctx *n, const char *cmd, const char *what)
-{
-	const char *err;
+/* The element key of a local end: address, then port, each field padded to
+ * the 4 bytes of the register nft loads it in. */
+struct end {
+	int family;
+	uint8_t key[20];
+};
 
-	if (!nft.nft_run_cmd_from_buffer(n, cmd))
-		return 0;
-	err = nft.nft_ctx_get_error_buffer(n);
-	pr_err("network lock: cannot %s: %s", what, err && err[0] ? err : "nftables failed");
-	return -EIO;
+static size_t key_len(int family)
+{
+	return family == AF_INET6 ? 20 : 8;
 }
 
-static struct nft_ctx *new_ctx(void)
+static void put_data(struct nft_batch *b, uint16_t type, const void *v, size_t len)
 {
-	struct nft_ctx *n;
+	size_t d = nft_nest_begin(b, type);
 
-	if (lazy_lib_load(&libnftables))
-		return NULL;
-	n = nft.nft_ctx_new(NFT_CTX_DEFAULT);
+	nft_put(b, NFTA_DATA_VALUE, v, len);
+	nft_nest_end(b, d);
+}
 
-	if (n) {
-		nft.nft_ctx_buffer_error(n);
-		nft.nft_ctx_buffer_output(n);
+/* One expression of a rule: its name, its attributes between the two calls. */
+static size_t expr_begin(struct nft_batch *b, const char *name, size_t *data)
+{
+	size_t e = nft_nest_begin(b, NFTA_LIST_ELEM);
+
+	nft_put_str(b, NFTA_EXPR_NAME, name);
+	*data = nft_nest_begin(b, NFTA_EXPR_DATA);
+	return e;
+}
+
+static void expr_end(struct nft_batch *b, size_t e, size_t data)
+{
+	nft_nest_end(b, data);
+	nft_nest_end(b, e);
+}
+
+/* reg 1 = meta key; then "cmp eq reg 1" v (len bytes, host order) */
+static void meta_eq(struct nft_batch *b, uint32_t key, const void *v, size_t len)
+{
+	size_t e, d;
+
+	e = expr_begin(b, "meta", &d);
+	nft_put_be32(b, NFTA_META_DREG, NFT_REG_1);
+	nft_put_be32(b, NFTA_META_KEY, key);
+	expr_end(b, e, d);
+	e = expr_begin(b, "cmp", &d);
+	nft_put_be32(b, NFTA_CMP_SREG, NFT_REG_1);
+	nft_put_be32(b, NFTA_CMP_OP, NFT_CMP_EQ);
+	put_data(b, NFTA_CMP_DATA, v, len);
+	expr_end(b, e, d);
+}
+
+static void payload(struct nft_batch *b, uint32_t base, uint32_t off, uint32_t len, uint32_t reg)
+{
+	size_t d, e = expr_begin(b, "payload", &d);
+
+	nft_put_be32(b, NFTA_PAYLOAD_DREG, reg);
+	nft_put_be32(b, NFTA_PAYLOAD_BASE, base);
+	nft_put_be32(b, NFTA_PAYLOAD_OFFSET, off);
+	nft_put_be32(b, NFTA_PAYLOAD_LEN, len);
+	expr_end(b, e, d);
+}
+
+static void verdict(struct nft_batch *b, uint32_t code)
+{
+	size_t d, e = expr_begin(b, "immediate", &d), v, c;
+
+	nft_put_be32(b, NFTA_IMMEDIATE_DREG, NFT_REG_VERDICT);
+	v = nft_nest_begin(b, NFTA_IMMEDIATE_DATA);
+	c = nft_nest_begin(b, NFTA_DATA_VERDICT);
+	nft_put_be32(b, NFTA_VERDICT_CODE, code);
+	nft_nest_end(b, c);
+	nft_nest_end(b, v);
+	expr_end(b, e, d);
+}
+
+static size_t rule_begin(struct nft_batch *b, const char *table, const char *chain,
+			 const char *what)
+{
+	nft_msg_begin(b, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, what);
+	nft_put_str(b, NFTA_RULE_TABLE, table);
+	nft_put_str(b, NFTA_RULE_CHAIN, chain);
+	return nft_nest_begin(b, NFTA_RULE_EXPRESSIONS);
+}
+
+static void rule_end(struct nft_batch *b, size_t exprs)
+{
+	nft_nest_end(b, exprs);
+	nft_msg_end(b);
+}
+
+/* "meta mark 0xc1e0 accept": what criu-lite injects passes */
+static void rule_mark(struct nft_batch *b, const char *table, const char *chain)
+{
+	uint32_t mark = SK_LOCK_MARK;
+	size_t x = rule_begin(b, table, chain, "the rule for marked packets");
+
+	meta_eq(b, NFT_META_MARK, &mark, sizeof(mark));
+	verdict(b, NF_ACCEPT);
+	rule_end(b, x);
+}
+
+/* "ip daddr . tcp dport @l4 drop" and its kin: the protocol checks nft
+ * adds itself in an inet table (the rule looks at IPv4 or IPv6 packets
+ * only, and at TCP ones), then address and port into consecutive 32-bit
+ * registers, looked up in the set. */
+static void rule_drop(struct nft_batch *b, const char *table, bool out, bool v6)
+{
+	uint8_t nfproto = v6 ? NFPROTO_IPV6 : NFPROTO_IPV4, tcp = IPPROTO_TCP;
+	const char *set = v6 ? "l6" : "l4";
+	size_t x = rule_begin(b, table, out ? "out" : "in",
+			      v6 ? "the IPv6 rule" : "the IPv4 rule");
+	/* ip: saddr at 12, daddr at 16; ip6: at 8 and 24. tcp: sport 0, dport 2 */
+	uint32_t addr = v6 ? (out ? 8 : 24) : (out ? 12 : 16), alen = v6 ? 16 : 4;
+	size_t d, e;
+
+	meta_eq(b, NFT_META_NFPROTO, &nfproto, 1);
+	meta_eq(b, NFT_META_L4PROTO, &tcp, 1);
+	payload(b, NFT_PAYLOAD_NETWORK_HEADER, addr, alen, NFT_REG_1);
+	/* nft names the port's register as a 16-byte one where it can */
+	payload(b, NFT_PAYLOAD_TRANSPORT_HEADER, out ? 0 : 2, 2, v6 ? NFT_REG_2 : NFT_REG32_01);
+	e = expr_begin(b, "lookup", &d);
+	nft_put_str(b, NFTA_LOOKUP_SET, set);
+	nft_put_be32(b, NFTA_LOOKUP_SET_ID, v6 ? SET_ID_V6 : SET_ID_V4);
+	nft_put_be32(b, NFTA_LOOKUP_SREG, NFT_REG_1);
+	expr_end(b, e, d);
+	verdict(b, NF_DROP);
+	rule_end(b, x);
+}
+
+/* As nft makes it: no fields' lengths (the kernel wants those only with
+ * NFT_SET_CONCAT, for interval sets), an id for the rules' lookups. */
+static void new_set(struct nft_batch *b, const char *table, bool v6)
+{
+	nft_msg_begin(b, NFT_MSG_NEWSET, NLM_F_CREATE, v6 ? "the IPv6 set" : "the IPv4 set");
+	nft_put_str(b, NFTA_SET_TABLE, table);
+	nft_put_str(b, NFTA_SET_NAME, v6 ? "l6" : "l4");
+	nft_put_be32(b, NFTA_SET_FLAGS, 0);
+	nft_put_be32(b, NFTA_SET_KEY_TYPE, v6 ? KEY_TYPE_V6 : KEY_TYPE_V4);
+	nft_put_be32(b, NFTA_SET_KEY_LEN, (uint32_t)key_len(v6 ? AF_INET6 : AF_INET));
+	nft_put_be32(b, NFTA_SET_ID, v6 ? SET_ID_V6 : SET_ID_V4);
+	nft_msg_end(b);
+}
+
+static void new_chain(struct nft_batch *b, const char *table, bool out)
+{
+	size_t hook;
+
+	nft_msg_begin(b, NFT_MSG_NEWCHAIN, NLM_F_CREATE, out ? "the output chain" :
+			  "the input chain");
+	nft_put_str(b, NFTA_CHAIN_TABLE, table);
+	nft_put_str(b, NFTA_CHAIN_NAME, out ? "out" : "in");
+	hook = nft_nest_begin(b, NFTA_CHAIN_HOOK);
+	nft_put_be32(b, NFTA_HOOK_HOOKNUM, out ? NF_INET_LOCAL_OUT : NF_INET_LOCAL_IN);
+	nft_put_be32(b, NFTA_HOOK_PRIORITY, (uint32_t)-300);
+	nft_nest_end(b, hook);
+	nft_put_str(b, NFTA_CHAIN_TYPE, "filter");
+	nft_msg_end(b);
+}
+
+/* The table, its two sets (local address . port), and per hook the rules:
+ * marked packets pass, then what the sets match is dropped. */
+static void new_table(struct nft_batch *b, const char *name, bool owner)
+{
+	nft_msg_begin(b, NFT_MSG_NEWTABLE, NLM_F_CREATE, "the table");
+	nft_put_str(b, NFTA_TABLE_NAME, name);
+	if (owner)
+		nft_put_be32(b, NFTA_TABLE_FLAGS, NFT_TABLE_F_OWNER);
+	nft_msg_end(b);
+	new_set(b, name, false);
+	new_set(b, name, true);
+	for (int out = 0; out < 2; out++) {
+		new_chain(b, name, out);
+		rule_mark(b, name, out ? "out" : "in");
+		rule_drop(b, name, out, false);
+		rule_drop(b, name, out, true);
 	}
-	return n;
 }
 
-/* The table, its two sets, and the rules that drop what the sets match:
- * the commands, into cmd (2048 bytes at least). */
-static int table_cmds(char *cmd, size_t cap, const char *name, bool owner)
+static int end_cmp(const void *a, const void *b)
 {
-	return snprintf(cmd, cap,
-		 "add table inet %1$s { %2$s }\n"
-		 "add set inet %1$s l4 { type ipv4_addr . inet_service; }\n"
-		 "add set inet %1$s l6 { type ipv6_addr . inet_service; }\n"
-		 "add chain inet %1$s in { type filter hook input priority -300; }\n"
-		 "add chain inet %1$s out { type filter hook output priority -300; }\n"
-		 "add rule inet %1$s in meta mark " LOCK_MARK " accept\n"
-		 "add rule inet %1$s in ip daddr . tcp dport @l4 drop\n"
-		 "add rule inet %1$s in ip6 daddr . tcp dport @l6 drop\n"
-		 "add rule inet %1$s out meta mark " LOCK_MARK " accept\n"
-		 "add rule inet %1$s out ip saddr . tcp sport @l4 drop\n"
-		 "add rule inet %1$s out ip6 saddr . tcp sport @l6 drop\n",
-		 name, owner ? "flags owner;" : "");
+	const struct end *x = a, *y = b;
+
+	if (x->family != y->family)
+		return x->family < y->family ? -1 : 1;
+	return memcmp(x->key, y->key, sizeof(x->key));
 }
 
-static bool seen_before(const struct sk_conn *c, size_t i)
+/* The local ends of conns, each once (a server's connections share one). */
+static struct end *ends_of(const struct sk_conn *conns, size_t nr, size_t *nr_ends)
 {
-	for (size_t k = 0; k < i; k++)
-		if (c[k].family == c[i].family && c[k].lport == c[i].lport &&
-		    !memcmp(c[k].lip, c[i].lip, sizeof(c[i].lip)))
-			return true;
-	return false;
+	struct end *e = calloc(nr, sizeof(*e));
+	size_t u = 0;
+
+	if (!e)
+		return NULL;
+	for (size_t i = 0; i < nr; i++) {
+		const struct in6_addr *a6 = (const void *)conns[i].lip;
+		/* an IPv6 socket's IPv4 connection (::ffff:a.b.c.d) sends IPv4 packets */
+		bool v4 = conns[i].family != AF_INET6 || IN6_IS_ADDR_V4MAPPED(a6);
+		uint16_t port = htons(conns[i].lport);
+
+		e[i].family = v4 ? AF_INET : AF_INET6;
+		if (!v4)
+			memcpy(e[i].key, a6, 16);
+		else
+			memcpy(e[i].key, conns[i].family == AF_INET6 ? &a6->s6_addr32[3] :
+			       &conns[i].lip[0], 4);
+		memcpy(e[i].key + (v4 ? 4 : 16), &port, sizeof(port));
+	}
+	qsort(e, nr, sizeof(*e), end_cmp);
+	for (size_t i = 0; i < nr; i++)
+		if (!u || end_cmp(&e[u - 1], &e[i]))
+			e[u++] = e[i];
+	*nr_ends = u;
+	return e;
 }
 
-/* "add element" for the local ends of conns, each once, after the table's
- * own commands when it is new: one nftables run (each costs a parse and a
- * look at the ruleset: milliseconds). */
-static int add_elements(struct nft_ctx *n, const char *name, bool table, bool owner,
+static void add_elems(struct nft_batch *b, const char *table, const struct end *e, size_t nr)
+{
+	for (size_t i = 0; i < nr;) {
+		bool v6 = e[i].family == AF_INET6;
+		size_t list, el, key;
+
+		nft_msg_begin(b, NFT_MSG_NEWSETELEM, NLM_F_CREATE, "the connections' ends");
+		nft_put_str(b, NFTA_SET_ELEM_LIST_TABLE, table);
+		nft_put_str(b, NFTA_SET_ELEM_LIST_SET, v6 ? "l6" : "l4");
+		list = nft_nest_begin(b, NFTA_SET_ELEM_LIST_ELEMENTS);
+		for (size_t k = 0; k < ELEMS_PER_MSG && i < nr && e[i].family == e[i - k].family;
+		     k++, i++) {
+			el = nft_nest_begin(b, NFTA_LIST_ELEM);
+			key = nft_nest_begin(b, NFTA_SET_ELEM_KEY);
+			nft_put(b, NFTA_DATA_VALUE, e[i].key, key_len(e[i].family));
+			nft_nest_end(b, key);
+			nft_nest_end(b, el);
+		}
+		nft_nest_end(b, list);
+		nft_msg_end(b);
+	}
+}
+
+/* The local ends of conns into the table (made first when `table`): one
+ * batch, so a failure leaves nothing of it. */
+static int add_elements(int s, const char *name, bool table, bool owner,
 			const struct sk_conn *conns, size_t nr)
 {
-	size_t cap = 2304 + nr * (INET6_ADDRSTRLEN + 12), len = 0;
-	char *cmd = malloc(cap);
+	struct nft_batch b;
+	size_t nr_ends = 0;
+	struct end *ends = ends_of(conns, nr, &nr_ends);
+	char why[256];
 	int r;
 
-	if (!cmd)
+	if (!ends)
 		return -ENOMEM;
+	nft_batch_init(&b);
 	if (table)
-		len = (size_t)table_cmds(cmd, cap, name, owner);
-	for (int v6 = 0; v6 < 2; v6++) {
-		size_t start = len;
-		bool any = false;
-
-		len += (size_t)snprintf(cmd + len, cap - len, "add element inet %s l%d { ", name,
-					v6 ? 6 : 4);
-		for (size_t i = 0; i < nr; i++) {
-			char a[INET6_ADDRSTRLEN];
-			int fam = conns[i].family;
-
-			if ((fam == AF_INET6) != v6 || seen_before(conns, i))
-				continue;
-			inet_ntop(fam, conns[i].lip, a, sizeof(a));
-			len += (size_t)snprintf(cmd + len, cap - len, "%s . %u, ", a, conns[i].lport);
-			any = true;
-		}
-		if (any)
-			len += (size_t)snprintf(cmd + len, cap - len, "}\n");
-		else
-			cmd[len = start] = '\0';
-	}
-	r = len ? run(n, cmd, table ? "create the lock table" : "lock the connections") : 0;
-	free(cmd);
-	return r;
+		new_table(&b, name, owner);
+	add_elems(&b, name, ends, nr_ends);
+	r = nft_batch_run(&b, s, why, sizeof(why));
+	if (r)
+		pr_err("network lock: cannot %s: %s", table ? "create the lock table" :
+		       "lock the connections", why);
+	nft_batch_free(&b);
+	free(ends);
+	return r ? -EIO : 0;
 }
 
 const char *sk_lock_name(void)
@@ -176,32 +330,40 @@ int sk_lock_add(pid_t pid, const struct sk_conn *conns, size_t n)
 
 	if (!n)
 		return 0;
-	if (!ctx) {
-		/* the context's netlink socket is made in, and keeps, the sockets' netns */
+	if (own_sk < 0) {
+		snprintf(own_name, sizeof(own_name), "criu_lite_dump_%d", (int)getpid());
+		/* the socket is made in, and keeps, the sockets' netns */
 		r = sk_netns_enter(pid, &home);
 		if (r)
 			return r;
-		ctx = new_ctx();
-		if (sk_netns_leave(home) || !ctx)
+		own_sk = nft_socket();
+		if (sk_netns_leave(home) || own_sk < 0) {
+			if (own_sk < 0)
+				pr_err("network lock: no netfilter netlink socket: %s",
+				       strerror(-own_sk));
+			sk_lock_release();
 			return -EIO;
-		snprintf(own_name, sizeof(own_name), "criu_lite_dump_%d", (int)getpid());
-		/* a failed run leaves no table: made again at the next call */
-		if ((r = add_elements(ctx, own_name, true, true, conns, n))) {
-			nft.nft_ctx_free(ctx);
-			ctx = NULL;
 		}
+		/* a failed batch leaves no table: made again at the next call */
+		r = add_elements(own_sk, own_name, true, true, conns, n);
+		if (!r) {
+			pr_debug("network lock %s made", own_name);
+			r = fault_step("network lock: made");
+		}
+		if (r)
+			sk_lock_release();
 		return r;
 	}
-	return add_elements(ctx, own_name, false, false, conns, n);
+	return add_elements(own_sk, own_name, false, false, conns, n);
 }
 
 int sk_lock_persist(const struct sk_conn *keep, size_t n)
 {
 	int r;
 
-	if (!ctx || !n)
+	if (own_sk < 0 || !n)
 		return 0;
-	r = add_elements(ctx, sk_lock_name(), true, false, keep, n);
+	r = add_elements(own_sk, sk_lock_name(), true, false, keep, n);
 	if (!r)
 		pr_info("network lock %s holds %zu connections until restore", keep_name, n);
 	return r;
@@ -209,77 +371,33 @@ int sk_lock_persist(const struct sk_conn *keep, size_t n)
 
 void sk_lock_release(void)
 {
-	if (ctx)
-		nft.nft_ctx_free(ctx);	/* the owned table goes with its socket */
-	ctx = NULL;
+	if (own_sk < 0)
+		return;
+	close(own_sk);	/* the owned table goes with its socket */
+	pr_debug("network lock %s released", own_name);
+	own_sk = -1;
 	own_name[0] = '\0';
 }
 
-/* One nfnetlink message: header, nfgenmsg, and a string attribute. */
-static size_t nfmsg(char *buf, uint16_t type, uint16_t flags, uint8_t family, uint16_t res,
-		    uint32_t seq, uint16_t attr, const char *str)
-{
-	struct nlmsghdr *h = (struct nlmsghdr *)buf;
-	struct nfgenmsg *g = NLMSG_DATA(h);
-	size_t len = NLMSG_LENGTH(sizeof(*g));
-
-	*h = (struct nlmsghdr){ .nlmsg_type = type, .nlmsg_flags = NLM_F_REQUEST | flags,
-				.nlmsg_seq = seq };
-	*g = (struct nfgenmsg){ .nfgen_family = family, .version = NFNETLINK_V0,
-				.res_id = htons(res) };
-	if (str) {
-		struct nlattr *a = (struct nlattr *)(buf + NLMSG_ALIGN(len));
-		size_t n = strlen(str) + 1;
-
-		a->nla_type = attr;
-		a->nla_len = (uint16_t)(NLA_HDRLEN + n);
-		memcpy((char *)a + NLA_HDRLEN, str, n);
-		len = NLMSG_ALIGN(len) + NLA_ALIGN(a->nla_len);
-	}
-	h->nlmsg_len = (uint32_t)len;
-	return NLMSG_ALIGN(len);
-}
-
-/* "delete table inet NAME" as one nfnetlink batch, without libnftables:
- * a context costs it milliseconds of setup and a ruleset fetch, which a
- * restore pays while its tree waits. 0, -ENOENT (no such table) or -errno. */
+/* "delete table inet NAME" as one batch. 0, -ENOENT (no such table) or
+ * -errno after one line. */
 static int delete_table(const char *name)
 {
-	char buf[512] __attribute__((aligned(4))), ack[512] __attribute__((aligned(4)));
-	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
-	size_t len = 0;
-	ssize_t n;
-	int s, r = -EIO;
+	struct nft_batch b;
+	char why[256];
+	int s = nft_socket(), r;
 
-	if (strlen(name) > 200)
-		return -EINVAL;
-	s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
 	if (s < 0)
-		return -errno;
-	len += nfmsg(buf + len, NFNL_MSG_BATCH_BEGIN, 0, AF_UNSPEC, NFNL_SUBSYS_NFTABLES, 1, 0,
-		     NULL);
-	len += nfmsg(buf + len, (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_DELTABLE, NLM_F_ACK,
-		     NFPROTO_INET, 0, 2, NFTA_TABLE_NAME, name);
-	len += nfmsg(buf + len, NFNL_MSG_BATCH_END, 0, AF_UNSPEC, NFNL_SUBSYS_NFTABLES, 3, 0,
-		     NULL);
-	if (sendto(s, buf, len, 0, (struct sockaddr *)&kernel, sizeof(kernel)) != (ssize_t)len) {
-		r = -errno;
-		goto out;
-	}
-	/* the one answer asked for: the ack (an error message) of message 2 */
-	while ((n = recv(s, ack, sizeof(ack), 0)) > 0) {
-		struct nlmsghdr *h = (struct nlmsghdr *)ack;
-
-		for (; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
-			if (h->nlmsg_type != NLMSG_ERROR || h->nlmsg_seq != 2)
-				continue;
-			r = ((struct nlmsgerr *)NLMSG_DATA(h))->error;
-			goto out;
-		}
-	}
-	r = n < 0 ? -errno : -EIO;
-out:
+		return s;
+	nft_batch_init(&b);
+	nft_msg_begin(&b, NFT_MSG_DELTABLE, 0, "the table");
+	nft_put_str(&b, NFTA_TABLE_NAME, name);
+	nft_msg_end(&b);
+	r = nft_batch_run(&b, s, why, sizeof(why));
+	nft_batch_free(&b);
 	close(s);
+	if (r && r != -ENOENT)
+		pr_err("cannot remove the network lock %s: %s", name, why);
 	return r;
 }
 
@@ -290,7 +408,5 @@ int sk_lock_remove(const char *name)
 	/* gone already (removed by an earlier restore, or never made) */
 	if (r == -ENOENT)
 		return 0;
-	if (r)
-		pr_err("cannot remove the network lock %s: %s", name, strerror(-r));
 	return r ? -EIO : 0;
 }

@@ -1,10 +1,12 @@
-/* Restore target: an echo server. argv[1]: "4" or "6". It listens on the
- * loopback address (a free port, in READY) and echoes whatever each client
+/* Restore target: an echo server. argv[1]: "4" or "6", or "m": an IPv6
+ * socket on IPv4's loopback (::ffff:127.0.0.1), whose connections are IPv4
+ * on the wire. It listens on the loopback address (a free port, in READY) and echoes whatever each client
  * sends, to any number of clients, from one poll loop: a server whose
  * clients are outside the tree (the test, the bench). */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -26,14 +28,17 @@ int main(int argc, char **argv)
 {
 	struct sockaddr_storage ss = { 0 };
 	struct rlimit rl = { MAX_CLIENTS + 64, MAX_CLIENTS + 64 };
-	int fam = argc > 1 && argv[1][0] == '6' ? AF_INET6 : AF_INET, one = 1;
+	bool mapped = argc > 1 && argv[1][0] == 'm';
+	int fam = argc > 1 && (argv[1][0] == '6' || mapped) ? AF_INET6 : AF_INET, one = 1;
 	socklen_t l = fam == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
 	int s = socket(fam, SOCK_STREAM, 0);
 
 	signal(SIGPIPE, SIG_IGN);
 	setrlimit(RLIMIT_NOFILE, &rl);
 	ss.ss_family = (sa_family_t)fam;
-	if (fam == AF_INET6)
+	if (mapped)
+		inet_pton(AF_INET6, "::ffff:127.0.0.1", &((struct sockaddr_in6 *)&ss)->sin6_addr);
+	else if (fam == AF_INET6)
 		((struct sockaddr_in6 *)&ss)->sin6_addr = in6addr_loopback;
 	else
 		((struct sockaddr_in *)&ss)->sin_addr.s_addr = htonl(INADDR_LOOPBACK);

@@ -1,0 +1,230 @@
+/* The network lock (common/fd/socket_lock.c) as a user sees it: what `nft
+ * list ruleset` shows (read here with libnftables, which made the lock
+ * before criu-lite built its own messages), packets of a locked port
+ * answered by nothing (no reset, no refusal) until restore, and a dumper
+ * SIGKILLed while it holds its own lock leaving none behind. */
+#include <criterion/criterion.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <nftables/libnftables.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include "test/restore_util.h"
+
+TestSuite(sk_lock, .fini = rt_kill_leftovers);
+
+/* The table of `nft list ruleset` whose set holds 127.0.0.1 . port, as nft
+ * prints it (to free), or NULL. */
+static char *lock_table(int port)
+{
+	struct nft_ctx *n = nft_ctx_new(NFT_CTX_DEFAULT);
+	char key[32], *all, *r = NULL;
+
+	cr_assert(n);
+	nft_ctx_buffer_output(n);
+	nft_ctx_buffer_error(n);
+	cr_assert_eq(nft_run_cmd_from_buffer(n, "list ruleset"), 0, "%s",
+		     nft_ctx_get_error_buffer(n));
+	all = strdup(nft_ctx_get_output_buffer(n));
+	nft_ctx_free(n);
+	cr_assert(all);
+	snprintf(key, sizeof(key), "127.0.0.1 . %d", port);
+	for (char *t = all, *next; t && *t && !r; t = next) {
+		size_t len;
+
+		next = strstr(t + 1, "\ntable ");
+		len = next ? (size_t)(next - t) : strlen(t);
+		for (char *k = t; (k = strstr(k, key)) && k < t + len; k++)
+			if (!isdigit((unsigned char)k[strlen(key)])) {
+				r = strndup(t, len);
+				break;
+			}
+	}
+	free(all);
+	return r;
+}
+
+static int client(int port, bool nonblock)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0);
+	int r = connect(c, (struct sockaddr *)&a, sizeof(a));
+
+	cr_assert(!r || (nonblock && errno == EINPROGRESS), "connect: %s", strerror(errno));
+	return c;
+}
+
+static short wait_for(int fd, short events, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = events };
+
+	return poll(&p, 1, ms) == 1 ? p.revents : 0;
+}
+
+static bool echoes(int c, const char *msg, int ms)
+{
+	char buf[64];
+	size_t n = strlen(msg);
+
+	return send(c, msg, n, MSG_NOSIGNAL) == (ssize_t)n && wait_for(c, POLLIN, ms) &&
+	       read(c, buf, sizeof(buf)) == (ssize_t)n && !memcmp(buf, msg, n);
+}
+
+static int so_error(int fd)
+{
+	int e = 0;
+	socklen_t l = sizeof(e);
+
+	getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &l);
+	return e;
+}
+
+/* The echo server (sk_echo's `mode`) with one client (us) that was
+ * answered once. */
+static void echo_start(struct target *t, const char *mode, int *port, int *c)
+{
+	rt_start(t, target_path("sk_echo"), mode, NULL);
+	*port = (int)target_ready_u64(t, "port");
+	*c = client(*port, false);
+	cr_assert(echoes(*c, "before\n", 5000), "the server does not echo");
+}
+
+static void locked_until_restore(const char *mode)
+{
+	char dir[256], img[300], err[4096], pid[16], buf[8] = "", *tbl;
+	struct target t;
+	struct rt_run r;
+	int port, c, late;
+	pid_t root;
+
+	make_tmpdir(dir, sizeof(dir), "sk-lock");
+	snprintf(img, sizeof(img), "%s/img", dir);
+	echo_start(&t, mode, &port, &c);
+	cr_assert_eq(mkdir(img, 0700), 0);
+	snprintf(pid, sizeof(pid), "%d", t.pid);
+	cr_assert_eq(run_criu_lite(err, sizeof(err), "dump", "-t", pid, "-D", img, "--kill",
+				   "--tcp-established", NULL), 0, "dump: %s", err);
+	waitpid(t.pid, NULL, 0);
+	rt_target = 0;
+	close(t.out_fd);
+	/* the port, both ways, in a table that outlives the dump (no owner);
+	 * what criu-lite injects (marked) passes */
+	tbl = lock_table(port);
+	cr_assert(tbl, "no table of the ruleset locks port %d", port);
+	cr_expect(strstr(tbl, "hook input priority raw") && strstr(tbl, "hook output priority raw") &&
+		  strstr(tbl, "meta mark 0x0000c1e0 accept") &&
+		  strstr(tbl, "ip daddr . tcp dport @l4 drop") &&
+		  strstr(tbl, "ip saddr . tcp sport @l4 drop") &&
+		  strstr(tbl, "ip6 daddr . tcp dport @l6 drop") &&
+		  strstr(tbl, "ip6 saddr . tcp sport @l6 drop") && !strstr(tbl, "owner"),
+		  "the lock is not what it should be:\n%s", tbl);
+	free(tbl);
+	/* the server is gone: without the lock our kernel would reset both */
+	cr_expect_eq(send(c, "during\n", 7, MSG_NOSIGNAL), 7);
+	cr_expect_eq(wait_for(c, POLLIN, 1500), 0, "the locked connection was answered: %s",
+		     strerror(so_error(c)));
+	late = client(port, true);
+	cr_expect_eq(wait_for(late, POLLOUT, 1500), 0, "a new client of the locked port was "
+		     "answered: %s", strerror(so_error(late)));
+	rt_restore_start(&r, dir, "-D", img, "--tcp-established", NULL);
+	if (!rt_wait_pidfile(&root)) {
+		kill(r.pid, SIGKILL);
+		rt_restore_finish(&r, err, sizeof(err));
+		cr_assert_fail("restore: %s", err);
+	}
+	/* what was sent while locked was kept by the peer and sent again */
+	cr_expect(wait_for(c, POLLIN, 20000) && read(c, buf, 7) == 7 && !memcmp(buf, "during\n", 7),
+		  "what was sent while locked is not answered after restore");
+	cr_expect(echoes(c, "after\n", 10000), "the connection does not answer after restore");
+	/* the new client's SYN, sent again, reaches the restored listener */
+	cr_expect(wait_for(late, POLLOUT, 20000) && !so_error(late),
+		  "the client that came while locked did not connect after restore: %s",
+		  strerror(so_error(late)));
+	cr_expect_eq(fcntl(late, F_SETFL, 0), 0);
+	cr_expect(echoes(late, "late\n", 10000), "the client that came while locked is not answered");
+	tbl = lock_table(port);
+	cr_expect_null(tbl, "the restore left the lock:\n%s", tbl);
+	free(tbl);
+	close(c);
+	close(late);
+	rt_kill_wait(root);
+	rt_restore_finish(&r, err, sizeof(err));
+	rm_rf(dir);
+}
+
+Test(sk_lock, a_locked_port_answers_nothing_until_restore, .timeout = 120)
+{
+	locked_until_restore("4");
+}
+
+/* A server's IPv6 socket on an IPv4 address: its packets are IPv4 ones,
+ * and the lock must match them as such. */
+Test(sk_lock, an_ipv6_socket_on_ipv4_is_locked_too, .timeout = 120)
+{
+	locked_until_restore("m");
+}
+
+/* The first step (CRIU_LITE_FAULT=list) a plain dump passes while its
+ * own lock is made and not yet released, from its -v4 log; 0 if none. */
+static int step_under_lock(const char *log)
+{
+	const char *made = strstr(log, "network lock criu_lite_dump_"), *s, *released;
+	int n = 0;
+
+	if (!made || !strstr(made, " made"))
+		return 0;
+	released = strstr(made, " released");
+	s = strstr(made, "fault step ");
+	if (s && released && s < released)
+		sscanf(s, "fault step %d", &n);
+	return n;
+}
+
+Test(sk_lock, a_dumper_killed_holding_its_lock_leaves_no_lock, .timeout = 120)
+{
+	char dir[256], img[300], err[16384], pid[16], fault[32], *tbl;
+	struct run_in in = { 0 };
+	struct target t;
+	int port, c, step, st;
+
+	make_tmpdir(dir, sizeof(dir), "sk-lock-kill");
+	snprintf(img, sizeof(img), "%s/img", dir);
+	echo_start(&t, "4", &port, &c);
+	snprintf(pid, sizeof(pid), "%d", t.pid);
+	cr_assert_eq(mkdir(img, 0700), 0);
+	cr_assert_eq(setenv("CRIU_LITE_FAULT", "list", 1), 0);
+	st = run_criu_lite(err, sizeof(err), "dump", "-t", pid, "-D", img, "-v4", NULL);
+	cr_assert_eq(st, 0, "dump: %s", err);
+	step = step_under_lock(err);
+	cr_assert_gt(step, 0, "no step of the dump under its network lock:\n%s", err);
+	rm_rf(img);
+	cr_assert_eq(mkdir(img, 0700), 0);
+	snprintf(fault, sizeof(fault), "die@%d", step);
+	cr_assert_eq(setenv("CRIU_LITE_FAULT", fault, 1), 0);
+	st = run_criu_lite_in(&in, err, sizeof(err), "dump", "-t", pid, "-D", img, NULL);
+	unsetenv("CRIU_LITE_FAULT");
+	cr_assert_eq(st, 128 + SIGKILL, "the dump was not killed at step %d: %d: %s", step, st,
+		     err);
+	/* the kernel removed the table with the dead dumper's socket */
+	tbl = lock_table(port);
+	cr_expect_null(tbl, "the killed dumper (pid %d) left its lock:\n%s", in.pid, tbl);
+	free(tbl);
+	/* and the server goes on with the same connection */
+	cr_expect(echoes(c, "after\n", 10000), "the connection does not answer after the dumper died");
+	close(c);
+	target_kill(&t);
+	rt_target = 0;
+	rm_rf(dir);
+}
