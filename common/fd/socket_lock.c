@@ -4,8 +4,9 @@
  * the two ends' queues stop matching what was read.
  *
  * It is an nftables table (made by nf_tables messages of our own, one
- * batch a call, nft_msg.h; in the netns of the sockets) that drops every packet of the locked connections, both ways,
- * at input and output, except those criu-lite itself injects (marked):
+ * batch a call, nft_msg.h; in the netns of the sockets) that drops every
+ * packet of the locked connections, both ways, at input and output,
+ * except those criu-lite itself injects (marked):
  *  - the dump's own table is made with the "owner" flag: the kernel removes
  *    it when criu-lite's netlink socket closes, so a dumper that dies,
  *    even by SIGKILL, leaves no lock on a tree that runs on;
