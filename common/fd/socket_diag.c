@@ -195,9 +195,14 @@ static void inet_opts(struct sk_rec *r, const struct inet_diag_msg *m, const str
 		o->has_mark = true;
 		o->mark = get_u32(p);
 	}
-	if ((p = sk_diag_attr(tb[INET_DIAG_CONG], 2)))
-		snprintf(o->cong, sizeof(o->cong), "%.*s", sk_diag_attr_len(tb[INET_DIAG_CONG]),
-			 (const char *)p);
+	/* a NUL-terminated name; no snprintf: this runs for every socket */
+	if ((p = sk_diag_attr(tb[INET_DIAG_CONG], 2))) {
+		size_t n = sk_diag_attr_len(tb[INET_DIAG_CONG]);
+
+		n = strnlen(p, n < sizeof(o->cong) ? n : sizeof(o->cong) - 1);
+		memcpy(o->cong, p, n);
+		o->cong[n] = '\0';
+	}
 }
 
 static int inet_parse(struct sk_cache *c, const struct nlmsghdr *h)
