@@ -1,11 +1,19 @@
 /* Sockets: what the kernel's sock_diag tables say about them, matched by
  * inode (the fd link is "socket:[INO]").
  *
- * The tables (AF_UNIX; TCP and UDP over AF_INET and AF_INET6) are dumped
- * once per process dumped, at its first socket fd, through libnl on a
+ * The tables (AF_UNIX; TCP, UDP and UDP-Lite over AF_INET and AF_INET6) are
+ * dumped once per process dumped, at its first socket fd, on a
  * NETLINK_SOCK_DIAG socket. sock_diag answers for the network namespace the
  * netlink socket was created in, so when the target lives in another netns
  * we create it there (setns and back) and then query as usual.
+ *
+ * A netns where a server holds thousands of connections lists thousands of
+ * sockets (its clients' too when they are local), so the walk is kept cheap:
+ * each reply datagram is read once, into one buffer, and parsed where it
+ * lies; TCP over both families is one walk of the kernel's hash table (the
+ * old TCPDIAG_GETSOCK request dumps AF_UNSPEC, where SOCK_DIAG_BY_FAMILY
+ * walks it once per family); TIME_WAIT entries, which no fd holds, are not
+ * asked for.
  *
  * For sockets no table lists (an inet socket neither bound nor connected,
  * netlink, packet...) family, type and protocol are asked of the socket
@@ -16,20 +24,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <linux/inet_diag.h>
+#include <linux/netlink.h>
 #include <linux/sock_diag.h>
 #include <linux/unix_diag.h>
-#include <netlink/netlink.h>
-#include <netlink/msg.h>
-#include <netlink/attr.h>
 
 #include "common/fd/fd.h"
 #include "common/fd/socket.h"
+#include "common/fd/socket_diag_nl.h"
 #include "common/procfs.h"
 #include "images/log.h"
 
@@ -79,120 +87,142 @@ static int unix_name(struct sk_rec *r, const char *p, size_t len)
 	return 0;
 }
 
-static int unix_parse(struct nl_msg *msg, void *arg)
+static void sk_drop(struct sk_cache *c, size_t from)
 {
-	struct nlmsghdr *nlh = nlmsg_hdr(msg);
-	struct unix_diag_msg *m = nlmsg_data(nlh);
-	struct nlattr *tb[UNIX_DIAG_MAX + 1];
-	struct sk_cache *c = arg;
+	for (size_t i = from; i < c->nr; i++) {
+		free(c->recs[i].icons);
+		free(c->recs[i].name);
+	}
+	c->nr = from;
+}
+
+/* Every state but TIME_WAIT: those entries hold no file. */
+#define DIAG_STATES (~(1u << TCP_TIME_WAIT))
+/* Only the extensions inet_opts reads: INET_DIAG_INFO above all would have
+ * the kernel fill a whole tcp_info per socket. */
+#define DIAG_EXT (1 << (INET_DIAG_TOS - 1) | 1 << (INET_DIAG_TCLASS - 1) | \
+		  1 << (INET_DIAG_CONG - 1))
+
+static uint32_t get_u32(const void *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static int unix_parse(struct sk_cache *c, const struct nlmsghdr *h)
+{
+	const struct unix_diag_msg *m = NLMSG_DATA(h);
+	const struct nlattr *tb[UNIX_DIAG_MAX + 1];
+	const void *p;
 	struct sk_rec *r;
 
-	if (nlmsg_parse(nlh, sizeof(*m), tb, UNIX_DIAG_MAX, NULL) < 0) {
+	if (!sk_diag_attrs(h, sizeof(*m), tb, UNIX_DIAG_MAX)) {
 		pr_err("malformed unix_diag message");
-		c->err = -EINVAL;
-		return NL_STOP;
+		return -EINVAL;
 	}
 	if (!(r = sk_new(c)))
-		return NL_STOP;
+		return -ENOMEM;
 	r->ino = m->udiag_ino;
 	r->family = AF_UNIX;
 	r->type = m->udiag_type;
 	r->state = m->udiag_state;
-	if (tb[UNIX_DIAG_NAME] &&
-	    unix_name(r, nla_data(tb[UNIX_DIAG_NAME]), nla_len(tb[UNIX_DIAG_NAME]))) {
-		c->err = -ENOMEM;
-		return NL_STOP;
-	}
+	if ((p = sk_diag_attr(tb[UNIX_DIAG_NAME], 0)) && unix_name(r, p, sk_diag_attr_len(tb[UNIX_DIAG_NAME])))
+		return -ENOMEM;
 	/* A peer that was closed still shows, as inode 0. */
-	if (tb[UNIX_DIAG_PEER] && nla_len(tb[UNIX_DIAG_PEER]) >= 4) {
+	if ((p = sk_diag_attr(tb[UNIX_DIAG_PEER], 4))) {
 		r->has_peer = true;
-		r->peer_ino = nla_get_u32(tb[UNIX_DIAG_PEER]);
+		r->peer_ino = get_u32(p);
 	}
-	if (tb[UNIX_DIAG_VFS] && nla_len(tb[UNIX_DIAG_VFS]) >= (int)sizeof(struct unix_diag_vfs)) {
-		struct unix_diag_vfs *v = nla_data(tb[UNIX_DIAG_VFS]);
+	if ((p = sk_diag_attr(tb[UNIX_DIAG_VFS], sizeof(struct unix_diag_vfs)))) {
+		struct unix_diag_vfs v;
 
-		r->vfs_ino = v->udiag_vfs_ino;
-		r->vfs_dev = v->udiag_vfs_dev;
+		memcpy(&v, p, sizeof(v));
+		r->vfs_ino = v.udiag_vfs_ino;
+		r->vfs_dev = v.udiag_vfs_dev;
 	}
-	if (tb[UNIX_DIAG_RQLEN] && nla_len(tb[UNIX_DIAG_RQLEN]) >= (int)sizeof(struct unix_diag_rqlen)) {
-		struct unix_diag_rqlen *q = nla_data(tb[UNIX_DIAG_RQLEN]);
+	if ((p = sk_diag_attr(tb[UNIX_DIAG_RQLEN], sizeof(struct unix_diag_rqlen)))) {
+		struct unix_diag_rqlen q;
 
+		memcpy(&q, p, sizeof(q));
 		r->has_queues = true;
-		r->rqueue = q->udiag_rqueue;
-		r->wqueue = q->udiag_wqueue;
+		r->rqueue = q.udiag_rqueue;
+		r->wqueue = q.udiag_wqueue;
 	}
-	if (tb[UNIX_DIAG_SHUTDOWN] && nla_len(tb[UNIX_DIAG_SHUTDOWN]) >= 1)
-		r->shutdown = nla_get_u8(tb[UNIX_DIAG_SHUTDOWN]);
-	if (tb[UNIX_DIAG_ICONS] && nla_len(tb[UNIX_DIAG_ICONS]) >= 4) {
-		size_t n = nla_len(tb[UNIX_DIAG_ICONS]) / 4;
+	if ((p = sk_diag_attr(tb[UNIX_DIAG_SHUTDOWN], 1)))
+		r->shutdown = *(const uint8_t *)p;
+	if ((p = sk_diag_attr(tb[UNIX_DIAG_ICONS], 4))) {
+		size_t n = sk_diag_attr_len(tb[UNIX_DIAG_ICONS]) / 4;
 
 		r->icons = malloc(n * sizeof(*r->icons));
-		if (!r->icons) {
-			c->err = -ENOMEM;
-			return NL_STOP;
-		}
-		memcpy(r->icons, nla_data(tb[UNIX_DIAG_ICONS]), n * 4);
+		if (!r->icons)
+			return -ENOMEM;
+		memcpy(r->icons, p, n * 4);
 		r->n_icons = n;
 	}
-	return NL_OK;
+	return 0;
 }
 
 /* What sock_diag says of the options, each the value getsockopt gives
  * (the kernel fills both from the same field): IP_TOS, IPV6_TCLASS, the
  * IP_RECVERR, IP(V6)_FREEBIND and IP(V6)_TRANSPARENT flags, SO_MARK (to
  * CAP_NET_ADMIN only), the congestion control, the bound device's index. */
-static void inet_opts(struct sk_rec *r, const struct inet_diag_msg *m, struct nlattr **tb)
+static void inet_opts(struct sk_rec *r, const struct inet_diag_msg *m, const struct nlattr **tb)
 {
 	struct sk_diag_opts *o = &r->dopt;
+	const void *p;
 
 	o->bound_if = m->id.idiag_if;
-	if (tb[INET_DIAG_SOCKOPT] &&
-	    nla_len(tb[INET_DIAG_SOCKOPT]) >= (int)sizeof(struct inet_diag_sockopt)) {
-		const struct inet_diag_sockopt *so = nla_data(tb[INET_DIAG_SOCKOPT]);
+	if ((p = sk_diag_attr(tb[INET_DIAG_SOCKOPT], sizeof(struct inet_diag_sockopt)))) {
+		struct inet_diag_sockopt so;
 
+		memcpy(&so, p, sizeof(so));
 		o->has_sockopt = true;
-		o->recverr = so->recverr;
-		o->freebind = so->freebind;
-		o->transparent = so->transparent;
+		o->recverr = so.recverr;
+		o->freebind = so.freebind;
+		o->transparent = so.transparent;
 	}
-	if (tb[INET_DIAG_TOS] && nla_len(tb[INET_DIAG_TOS]) >= 1) {
+	if ((p = sk_diag_attr(tb[INET_DIAG_TOS], 1))) {
 		o->has_tos = true;
-		o->tos = nla_get_u8(tb[INET_DIAG_TOS]);
+		o->tos = *(const uint8_t *)p;
 	}
-	if (tb[INET_DIAG_TCLASS] && nla_len(tb[INET_DIAG_TCLASS]) >= 1) {
+	if ((p = sk_diag_attr(tb[INET_DIAG_TCLASS], 1))) {
 		o->has_tclass = true;
-		o->tclass = nla_get_u8(tb[INET_DIAG_TCLASS]);
+		o->tclass = *(const uint8_t *)p;
 	}
-	if (tb[INET_DIAG_MARK] && nla_len(tb[INET_DIAG_MARK]) >= 4) {
+	if ((p = sk_diag_attr(tb[INET_DIAG_MARK], 4))) {
 		o->has_mark = true;
-		o->mark = nla_get_u32(tb[INET_DIAG_MARK]);
+		o->mark = get_u32(p);
 	}
-	if (tb[INET_DIAG_CONG] && nla_len(tb[INET_DIAG_CONG]) > 1)
-		snprintf(o->cong, sizeof(o->cong), "%.*s", nla_len(tb[INET_DIAG_CONG]),
-			 (const char *)nla_data(tb[INET_DIAG_CONG]));
+	/* a NUL-terminated name; no snprintf: this runs for every socket */
+	if ((p = sk_diag_attr(tb[INET_DIAG_CONG], 2))) {
+		size_t n = sk_diag_attr_len(tb[INET_DIAG_CONG]);
+
+		n = strnlen(p, n < sizeof(o->cong) ? n : sizeof(o->cong) - 1);
+		memcpy(o->cong, p, n);
+		o->cong[n] = '\0';
+	}
 }
 
-static int inet_parse(struct nl_msg *msg, void *arg)
+static int inet_parse(struct sk_cache *c, const struct nlmsghdr *h)
 {
-	struct nlmsghdr *nlh = nlmsg_hdr(msg);
-	struct inet_diag_msg *m = nlmsg_data(nlh);
-	struct nlattr *tb[INET_DIAG_MAX + 1];
-	struct sk_cache *c = arg;
+	const struct inet_diag_msg *m = NLMSG_DATA(h);
+	const struct nlattr *tb[INET_DIAG_MAX + 1];
+	const void *p;
 	struct sk_rec *r;
-	int af = m->idiag_family;
 
-	if (nlmsg_parse(nlh, sizeof(*m), tb, INET_DIAG_MAX, NULL) < 0) {
+	if (!sk_diag_attrs(h, sizeof(*m), tb, INET_DIAG_MAX)) {
 		pr_err("malformed inet_diag message");
-		c->err = -EINVAL;
-		return NL_STOP;
+		return -EINVAL;
 	}
-	/* TIME_WAIT and SYN_RECV entries are not sockets anyone holds. */
+	/* SYN_RECV entries (and TIME_WAIT ones) are not sockets anyone holds. */
 	if (!m->idiag_inode)
-		return NL_OK;
+		return 0;
 	if (!(r = sk_new(c)))
-		return NL_STOP;
+		return -ENOMEM;
 	r->ino = m->idiag_inode;
-	r->family = af;
+	r->family = m->idiag_family;
 	r->state = m->idiag_state;
 	r->has_queues = true;
 	r->rqueue = m->idiag_rqueue;
@@ -201,54 +231,73 @@ static int inet_parse(struct nl_msg *msg, void *arg)
 	memcpy(r->pip, m->id.idiag_dst, sizeof(r->pip));
 	r->lport = ntohs(m->id.idiag_sport);
 	r->pport = ntohs(m->id.idiag_dport);
-	if (tb[INET_DIAG_SHUTDOWN] && nla_len(tb[INET_DIAG_SHUTDOWN]) >= 1)
-		r->shutdown = nla_get_u8(tb[INET_DIAG_SHUTDOWN]);
+	if ((p = sk_diag_attr(tb[INET_DIAG_SHUTDOWN], 1)))
+		r->shutdown = *(const uint8_t *)p;
 	inet_opts(r, m, tb);
-	return NL_OK;
+	return 0;
 }
 
-/* One SOCK_DIAG_BY_FAMILY dump. NLM_F_DUMP_INTR (the table changed under
- * the walk) is retried, dropping what the interrupted walk added. */
-static int sk_query(struct nl_sock *nl, struct sk_cache *c, void *req, size_t len,
-		    nl_recvmsg_msg_cb_t parse, const char *what)
+/* One table. NLM_F_DUMP_INTR is retried, dropping what the interrupted
+ * walk added. 0; -EIO: this table is missing (its sockets are dumped with
+ * basics only); or a fatal error. */
+static int diag_dump(struct sk_diag_sock *ds, struct sk_cache *c, uint16_t type,
+		     const void *req, size_t len, sk_diag_parse_t parse, const char *what)
 {
 	for (int attempt = 0;; attempt++) {
 		size_t before = c->nr;
-		struct nl_msg *msg = nlmsg_alloc_simple(SOCK_DIAG_BY_FAMILY,
-							NLM_F_REQUEST | NLM_F_DUMP);
 		int r;
 
-		if (!msg)
-			return -ENOMEM;
-		r = nlmsg_append(msg, req, len, NLMSG_ALIGNTO);
-		if (r >= 0)
-			r = nl_socket_modify_cb(nl, NL_CB_VALID, NL_CB_CUSTOM, parse, c);
-		if (r >= 0)
-			r = nl_send_auto(nl, msg);
-		nlmsg_free(msg);
-		if (r >= 0)
-			r = nl_recvmsgs_default(nl);
-		if (c->err)
-			return c->err;
-		if (r >= 0)
-			return 0;
-		for (size_t i = before; i < c->nr; i++) {
-			free(c->recs[i].icons);
-			free(c->recs[i].name);
-		}
-		c->nr = before;
-		if (r == -NLE_DUMP_INTR && attempt < 3)
+		if (ds->broken)
+			return -EIO;
+		r = sk_diag_walk(ds, c, type, req, len, parse);
+		if (r <= 0)
+			return r;
+		sk_drop(c, before);
+		if (r == EINTR && attempt < 3)
 			continue;
-		pr_warn("sock_diag of %s sockets failed: %s; they are dumped without details",
-			what, nl_geterror(r));
+		if (!ds->probing || ds->broken)
+			pr_warn("sock_diag of %s sockets failed: %s; they are dumped without details",
+				what, strerror(r));
 		return -EIO;
 	}
 }
 
-static int sk_load_tables(struct nl_sock *nl, struct sk_cache *c)
+static int inet_dump(struct sk_diag_sock *ds, struct sk_cache *c, int af, int proto,
+		     const char *what)
+{
+	struct inet_diag_req_v2 req = {
+		.sdiag_family = af,
+		.sdiag_protocol = proto,
+		.idiag_states = DIAG_STATES,
+		.idiag_ext = DIAG_EXT,
+	};
+	size_t before = c->nr;
+	int r;
+
+	if (af == AF_UNSPEC) {
+		/* TCP of both families in one walk; a kernel that refuses the
+		 * old request is asked per family */
+		struct inet_diag_req old = {
+			.idiag_ext = DIAG_EXT,
+			.idiag_states = DIAG_STATES,
+		};
+
+		ds->probing = true;
+		r = diag_dump(ds, c, TCPDIAG_GETSOCK, &old, sizeof(old), inet_parse, what);
+		ds->probing = false;
+	} else {
+		r = diag_dump(ds, c, SOCK_DIAG_BY_FAMILY, &req, sizeof(req), inet_parse, what);
+	}
+	for (size_t j = before; j < c->nr; j++) {
+		c->recs[j].protocol = proto;
+		c->recs[j].type = proto == IPPROTO_TCP ? SOCK_STREAM : SOCK_DGRAM;
+	}
+	return r;
+}
+
+static int sk_load_tables(struct sk_diag_sock *ds, struct sk_cache *c)
 {
 	static const struct { int af, proto; const char *what; } inet[] = {
-		{ AF_INET, IPPROTO_TCP, "TCP" }, { AF_INET6, IPPROTO_TCP, "TCPv6" },
 		{ AF_INET, IPPROTO_UDP, "UDP" }, { AF_INET6, IPPROTO_UDP, "UDPv6" },
 		{ AF_INET, IPPROTO_UDPLITE, "UDP-Lite" }, { AF_INET6, IPPROTO_UDPLITE, "UDP-Litev6" },
 	};
@@ -258,29 +307,23 @@ static int sk_load_tables(struct nl_sock *nl, struct sk_cache *c)
 		.udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_VFS | UDIAG_SHOW_PEER | UDIAG_SHOW_ICONS |
 			      UDIAG_SHOW_RQLEN,
 	};
-	int r = sk_query(nl, c, &ureq, sizeof(ureq), unix_parse, "UNIX");
+	int r = diag_dump(ds, c, SOCK_DIAG_BY_FAMILY, &ureq, sizeof(ureq), unix_parse, "UNIX");
 
-	if (r == -ENOMEM || r == -EINVAL)
+	if (r != -EIO && r < 0)
 		return r;
-	for (size_t i = 0; i < sizeof(inet) / sizeof(inet[0]); i++) {
-		struct inet_diag_req_v2 req = {
-			.sdiag_family = inet[i].af,
-			.sdiag_protocol = inet[i].proto,
-			.idiag_states = ~0u,
-			.idiag_ext = 1 << (INET_DIAG_TOS - 1) | 1 << (INET_DIAG_TCLASS - 1) |
-				     1 << (INET_DIAG_CONG - 1),
-		};
-		size_t before = c->nr;
-
-		r = sk_query(nl, c, &req, sizeof(req), inet_parse, inet[i].what);
-		if (r == -ENOMEM || r == -EINVAL)
+	r = inet_dump(ds, c, AF_UNSPEC, IPPROTO_TCP, "TCP");
+	if (r == -EIO && !ds->broken) {
+		r = inet_dump(ds, c, AF_INET, IPPROTO_TCP, "TCP");
+		if (r != -EIO && r < 0)
 			return r;
-		for (size_t j = before; j < c->nr; j++) {
-			c->recs[j].protocol = inet[i].proto;
-			c->recs[j].type = inet[i].proto == IPPROTO_TCP ? SOCK_STREAM : SOCK_DGRAM;
-		}
+		r = inet_dump(ds, c, AF_INET6, IPPROTO_TCP, "TCPv6");
 	}
-	return 0;
+	for (size_t i = 0; i < sizeof(inet) / sizeof(inet[0]); i++) {
+		if (r != -EIO && r < 0)
+			return r;
+		r = inet_dump(ds, c, inet[i].af, inet[i].proto, inet[i].what);
+	}
+	return r != -EIO && r < 0 ? r : 0;
 }
 
 int sk_netns_enter(pid_t pid, int *home)
@@ -324,26 +367,27 @@ int sk_netns_leave(int home)
 	return r;
 }
 
-/* A NETLINK_SOCK_DIAG socket in the target's network namespace. */
-static int sk_connect(pid_t pid, struct nl_sock *nl)
+/* A NETLINK_SOCK_DIAG socket in the target's network namespace, or -EIO. */
+static int sk_connect(pid_t pid)
 {
-	int home, r = sk_netns_enter(pid, &home);
+	int home, fd, r = sk_netns_enter(pid, &home);
 
 	if (r)
 		pr_warn("cannot enter the network namespace of %d (%s): its sockets are looked up in ours",
 			pid, strerror(-r));
-	r = nl_connect(nl, NETLINK_SOCK_DIAG);
+	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	r = fd < 0 ? -errno : 0;
 	/* The netlink socket keeps the netns it was made in: go home at once. */
 	if (sk_netns_leave(home)) {
-		if (r >= 0)
-			nl_close(nl);
+		if (fd >= 0)
+			close(fd);
 		return -EIO;
 	}
-	if (r < 0) {
-		pr_warn("cannot open a sock_diag netlink socket: %s", nl_geterror(r));
+	if (fd < 0) {
+		pr_warn("cannot open a sock_diag netlink socket: %s", strerror(-r));
 		return -EIO;
 	}
-	return 0;
+	return fd;
 }
 
 static int rec_cmp(const void *a, const void *b)
@@ -353,27 +397,36 @@ static int rec_cmp(const void *a, const void *b)
 	return (x->ino > y->ino) - (x->ino < y->ino);
 }
 
+static long us_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (t.tv_sec - t0->tv_sec) * 1000000L + (t.tv_nsec - t0->tv_nsec) / 1000;
+}
+
 /* Load the tables. -EIO: no sock_diag at all; sockets get basics only. */
 int sk_cache_load(struct fd_dump *ctx)
 {
-	struct nl_sock *nl = nl_socket_alloc();
+	struct sk_diag_sock ds = { .fd = -1 };
+	struct timespec t0;
 	int r;
 
-	if (!nl || !(ctx->sk = calloc(1, sizeof(*ctx->sk)))) {
-		nl_socket_free(nl);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (!(ctx->sk = calloc(1, sizeof(*ctx->sk))) || !(ds.buf = malloc(SK_DIAG_BUF_SIZE))) {
+		free(ds.buf);
 		return -ENOMEM;
 	}
-	r = sk_connect(ctx->pid, nl);
-	if (r == 0) {
-		/* dump replies come in multi-KiB datagrams: size reads by peeking */
-		nl_socket_enable_msg_peek(nl);
-		r = sk_load_tables(nl, ctx->sk);
-		nl_close(nl);
+	r = ds.fd = sk_connect(ctx->pid);
+	if (ds.fd >= 0) {
+		r = sk_load_tables(&ds, ctx->sk);
+		close(ds.fd);
 	}
-	nl_socket_free(nl);
+	free(ds.buf);
 	if (r < 0 && r != -EIO)
 		return r;
 	qsort(ctx->sk->recs, ctx->sk->nr, sizeof(struct sk_rec), rec_cmp);
+	pr_debug("sock_diag: %zu sockets in %ld us", ctx->sk->nr, us_since(&t0));
 	return 0;
 }
 
