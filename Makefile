@@ -4,7 +4,7 @@
 BUILD   ?= build
 PREFIX  ?= /usr/local
 CC      ?= gcc
-PKGS    := libprotobuf-c libnl-3.0 libnl-genl-3.0 libcap libelf libxxhash
+PKGS    := libprotobuf-c libcap libelf libxxhash
 # Only their headers at build time: criu-lite loads them when first needed
 # (images/lazy_lib.h), so most commands never map them. The suite links
 # libnftables (it lists the network lock's table as nft would).

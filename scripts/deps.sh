@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages criu-lite builds and tests with, only those missing.
 set -eu
-pkgs="make gcc pkg-config protobuf-c-compiler libprotobuf-c-dev libnl-3-dev libnl-genl-3-dev
+pkgs="make gcc pkg-config protobuf-c-compiler libprotobuf-c-dev
 libcap-dev libelf-dev libdw-dev libarchive-dev libnftables-dev libxxhash-dev libcriterion-dev elfutils
 gdb lldb valgrind clang python3 sqlite3 libsqlite3-dev zstd redis-server"
 missing=""
