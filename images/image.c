@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
+#include "images/arena.h"
 #include "images/image.h"
 #include "images/image_sum.h"
 #include "images/log.h"
@@ -16,22 +17,25 @@ struct img_desc {
 	bool per_pid;
 	uint32_t magic;
 	const ProtobufCMessageDescriptor *desc;
+	/* About how many times its size on disk an image takes unpacked
+	 * (measured): what an arena is asked to hold for it at once. */
+	unsigned unpacked;
 };
 
 /* The one table of image kinds. Magics are arbitrary but distinct so that a
  * file renamed to the wrong kind is refused rather than misparsed. */
 static const struct img_desc img_table[IMG_KIND_COUNT] = {
-	[IMG_INVENTORY] = { "inventory.img", false, 0x434c0001, &inventory_entry__descriptor },
-	[IMG_PSTREE]    = { "pstree.img", false, 0x434c0002, &pstree_entry__descriptor },
-	[IMG_STATS]     = { "stats.img", false, 0x434c0003, &stats_entry__descriptor },
-	[IMG_PROC]      = { "proc-%d.img", true, 0x434c0004, &proc_entry__descriptor },
-	[IMG_THREADS]   = { "threads-%d.img", true, 0x434c0005, &thread_entry__descriptor },
-	[IMG_MM]        = { "mm-%d.img", true, 0x434c0006, &vma_entry__descriptor },
-	[IMG_PAGEMAP]   = { "pagemap-%d.img", true, 0x434c0007, &pagemap_entry__descriptor },
-	[IMG_FILES]     = { "files-%d.img", true, 0x434c0008, &fd_entry__descriptor },
-	[IMG_CRASH]     = { "crash.img", false, 0x434c00c1, &crash_entry__descriptor },
-	[IMG_GHOST]     = { "ghost-%d.img", true, 0x434c0020, &ghost_entry__descriptor },
-	[IMG_FCOPY]     = { "fcopy.img", false, 0x434c0050, &fcopy_entry__descriptor },
+	[IMG_INVENTORY] = { "inventory.img", false, 0x434c0001, &inventory_entry__descriptor, 4 },
+	[IMG_PSTREE]    = { "pstree.img", false, 0x434c0002, &pstree_entry__descriptor, 4 },
+	[IMG_STATS]     = { "stats.img", false, 0x434c0003, &stats_entry__descriptor, 3 },
+	[IMG_PROC]      = { "proc-%d.img", true, 0x434c0004, &proc_entry__descriptor, 4 },
+	[IMG_THREADS]   = { "threads-%d.img", true, 0x434c0005, &thread_entry__descriptor, 2 },
+	[IMG_MM]        = { "mm-%d.img", true, 0x434c0006, &vma_entry__descriptor, 3 },
+	[IMG_PAGEMAP]   = { "pagemap-%d.img", true, 0x434c0007, &pagemap_entry__descriptor, 3 },
+	[IMG_FILES]     = { "files-%d.img", true, 0x434c0008, &fd_entry__descriptor, 10 },
+	[IMG_CRASH]     = { "crash.img", false, 0x434c00c1, &crash_entry__descriptor, 4 },
+	[IMG_GHOST]     = { "ghost-%d.img", true, 0x434c0020, &ghost_entry__descriptor, 2 },
+	[IMG_FCOPY]     = { "fcopy.img", false, 0x434c0050, &fcopy_entry__descriptor, 4 },
 };
 
 #define IMG_BUF_SIZE (64 * 1024)
@@ -50,6 +54,8 @@ struct img {
 	int64_t entries;
 	bool sealed;		/* reading: a good seal ended the file */
 	const ImageSum *expect;	/* reading: what the end must match, or NULL */
+	struct arena *arena;	/* reading: where entries are unpacked (NULL: the heap) */
+	uint64_t size;		/* reading: the file's size */
 	char name[64];
 	size_t len, pos;	/* buffer fill and read position */
 	unsigned char buf[IMG_BUF_SIZE];
@@ -156,6 +162,8 @@ static struct img *img_alloc(enum img_kind kind, int fd, const char *name)
 	img->entries = 0;
 	img->sealed = false;
 	img->expect = NULL;
+	img->arena = NULL;
+	img->size = 0;
 	img->len = img->pos = 0;
 	snprintf(img->name, sizeof(img->name), "%s", name);
 	return img;
@@ -302,7 +310,7 @@ static int img_check_magic(struct img *img, uint32_t magic)
  * FIFO planted at an image name from blocking the open until a writer comes
  * (it changes nothing for regular files), and a device or directory is
  * refused before it is read. */
-static int img_open_file(int dirfd, const char *name, int nofollow)
+static int img_open_file(int dirfd, const char *name, int nofollow, uint64_t *size)
 {
 	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | nofollow);
 	struct stat st;
@@ -315,7 +323,7 @@ static int img_open_file(int dirfd, const char *name, int nofollow)
 	else if (!S_ISREG(st.st_mode))
 		e = EINVAL;
 	else
-		return fd;
+		return *size = (uint64_t)st.st_size, fd;
 	close(fd);
 	errno = e;
 	return -1;
@@ -325,13 +333,14 @@ struct img *img_open(int dirfd, enum img_kind kind, int pid, bool must_exist)
 {
 	char name[64];
 	struct img *img;
+	uint64_t size;
 	int fd, r;
 
 	if (img_name(kind, pid, name, sizeof(name)))
 		return errno = ENAMETOOLONG, NULL;
 	/* In a dump directory, never through a symlink (a planted one could
 	 * point a root restore at any file); show FILE.img follows one. */
-	fd = img_open_file(dirfd, name, O_NOFOLLOW);
+	fd = img_open_file(dirfd, name, O_NOFOLLOW, &size);
 	if (fd < 0) {
 		int e = errno;
 
@@ -346,6 +355,7 @@ struct img *img_open(int dirfd, enum img_kind kind, int pid, bool must_exist)
 		close(fd);
 		return errno = ENOMEM, NULL;
 	}
+	img->size = size;
 	r = img_check_magic(img, img_table[kind].magic);
 	if (r < 0) {
 		img_close_read(img);
@@ -359,10 +369,11 @@ struct img *img_open_path(const char *path)
 	const char *base = strrchr(path, '/');
 	struct img *img;
 	uint32_t magic;
+	uint64_t size;
 	int fd, k;
 
 	base = base ? base + 1 : path;
-	fd = img_open_file(AT_FDCWD, path, 0);
+	fd = img_open_file(AT_FDCWD, path, 0, &size);
 	if (fd < 0) {
 		if (errno == EINVAL)
 			pr_err("%s: not a regular file", path);
@@ -388,7 +399,22 @@ struct img *img_open_path(const char *path)
 			close(fd);
 		return errno = EINVAL, NULL;
 	}
+	img->size = size;
 	return img;
+}
+
+void img_use_arena(struct img *img, struct arena *a)
+{
+	img->arena = a;
+	if (a && img->size > sizeof(uint32_t))
+		arena_reserve(a, (img->size - sizeof(uint32_t)) * img_table[img->kind].unpacked);
+}
+
+/* An entry img_read returned, given back: only the heap's are freed. */
+static void img_drop(const struct img *img, void *msg)
+{
+	if (!img->arena)
+		img_free(msg);
 }
 
 enum img_kind img_kind_of(const struct img *img)
@@ -474,6 +500,7 @@ int img_read(struct img *img, const ProtobufCMessageDescriptor *desc, void **out
 	uint32_t len;
 	ssize_t n;
 	uint8_t *p;
+	bool in_buf;
 	void *msg;
 
 	*out = NULL;
@@ -496,19 +523,30 @@ int img_read(struct img *img, const ProtobufCMessageDescriptor *desc, void **out
 		pr_err("%s: entry length %u is corrupt (over %u)", img->name, len, IMG_MAX_ENTRY);
 		return -EINVAL;
 	}
-	p = malloc(len ? len : 1);
-	if (!p)
-		return -ENOMEM;
-	n = img_get(img, p, len);
-	if (n != (ssize_t)len) {
-		free(p);
-		pr_err("%s: truncated entry (%zd of %u bytes)", img->name, n < 0 ? 0 : n, len);
-		return -EIO;
+	/* An entry already whole in the buffer is unpacked from there (most
+	 * are: a files image's run about 180 bytes); others are copied out. */
+	in_buf = img->len - img->pos >= len;
+	if (in_buf) {
+		p = img->buf + img->pos;
+		img->pos += len;
+	} else {
+		p = malloc(len ? len : 1);
+		if (!p)
+			return -ENOMEM;
+		n = img_get(img, p, len);
+		if (n != (ssize_t)len) {
+			free(p);
+			pr_err("%s: truncated entry (%zd of %u bytes)", img->name, n < 0 ? 0 : n,
+			       len);
+			return -EIO;
+		}
 	}
 	img_hash_update(&img->h, p, len);
 	img->entries++;
-	msg = protobuf_c_message_unpack(desc ? desc : img_table[img->kind].desc, NULL, len, p);
-	free(p);
+	msg = protobuf_c_message_unpack(desc ? desc : img_table[img->kind].desc,
+					img->arena ? arena_pb(img->arena) : NULL, len, p);
+	if (!in_buf)
+		free(p);
 	if (!msg) {
 		pr_err("%s: malformed entry (protobuf decoding failed)", img->name);
 		return -EINVAL;
@@ -542,9 +580,9 @@ int img_read_one_from(struct img *img, void **out)
 		pr_err("%s: more than the one entry this image holds", img->name);
 		r = -EINVAL;
 	}
-	img_free(more);
+	img_drop(img, more);
 	if (r < 0) {
-		img_free(*out);
+		img_drop(img, *out);
 		*out = NULL;
 	}
 	img_close_read(img);
@@ -553,10 +591,19 @@ int img_read_one_from(struct img *img, void **out)
 
 int img_read_one(int dirfd, enum img_kind kind, int pid, bool must_exist, void **out)
 {
+	return img_read_one_in(dirfd, kind, pid, must_exist, NULL, out);
+}
+
+int img_read_one_in(int dirfd, enum img_kind kind, int pid, bool must_exist, struct arena *a,
+		    void **out)
+{
 	struct img *img = img_open(dirfd, kind, pid, must_exist);
 
 	*out = NULL;
-	return img ? img_read_one_from(img, out) : -errno;
+	if (!img)
+		return -errno;
+	img_use_arena(img, a);
+	return img_read_one_from(img, out);
 }
 
 void img_free(void *msg)
@@ -582,9 +629,23 @@ int img_read_all(int dirfd, enum img_kind kind, int pid, bool must_exist,
 	return img ? img_read_all_from(img, first, out, n) : -errno;
 }
 
+int img_read_all_in(int dirfd, enum img_kind kind, int pid, bool must_exist, struct arena *a,
+		    void ***out, size_t *n)
+{
+	struct img *img = img_open(dirfd, kind, pid, must_exist);
+
+	*out = NULL;
+	*n = 0;
+	if (!img)
+		return -errno;
+	img_use_arena(img, a);
+	return img_read_all_from(img, NULL, out, n);
+}
+
 int img_read_all_from(struct img *img, const ProtobufCMessageDescriptor *first, void ***out,
 		      size_t *n)
 {
+	struct arena *a = img->arena;
 	void **v = NULL, *msg;
 	size_t cap = 0;
 	int r;
@@ -596,7 +657,7 @@ int img_read_all_from(struct img *img, const ProtobufCMessageDescriptor *first, 
 			void **nv = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof(*v));
 
 			if (!nv) {
-				img_free(msg);
+				img_drop(img, msg);
 				r = -ENOMEM;
 				break;
 			}
@@ -606,7 +667,10 @@ int img_read_all_from(struct img *img, const ProtobufCMessageDescriptor *first, 
 	}
 	img_close_read(img);
 	if (r < 0) {
-		img_free_all(v, *n);
+		if (a)
+			free(v);
+		else
+			img_free_all(v, *n);
 		*n = 0;
 		return r;
 	}

@@ -1,0 +1,200 @@
+/* Bump allocation through malloc'd chunks (see arena.h). */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "images/arena.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define ARENA_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ARENA_ASAN 1
+#endif
+#endif
+
+#ifdef ARENA_ASAN
+#include <sanitizer/asan_interface.h>
+#define ARENA_GAP	16	/* poisoned after each allocation: overflows are caught */
+#else
+#define ASAN_POISON_MEMORY_REGION(p, n)		((void)(p), (void)(n))
+#define ASAN_UNPOISON_MEMORY_REGION(p, n)	((void)(p), (void)(n))
+#define ARENA_GAP	0
+#endif
+
+#define ARENA_ALIGN	16u		/* malloc's: any type fits */
+#define ARENA_FIRST	(16u << 10)	/* the first chunk nobody gave a size for */
+#define ARENA_STEP_MAX	(4u << 20)	/* unhinted chunks double up to this */
+#define ARENA_HINT_MAX	(64u << 20)	/* a reserve never asks for more at once */
+/* A smaller chunk comes from the heap's warm pages: not worth a syscall. */
+#define ARENA_POPULATE_MIN	(64u << 10)
+#define ARENA_PAGE	4096u
+
+struct chunk {
+	struct chunk *next;
+	size_t size;		/* bytes after the header */
+};
+
+struct arena {
+	ProtobufCAllocator pb;
+	struct chunk *chunks;	/* every chunk, to free */
+	unsigned char *cur, *end;	/* what is left of the chunk being bumped */
+	size_t step;		/* size of the next unhinted chunk */
+};
+
+_Static_assert(sizeof(struct chunk) % ARENA_ALIGN == 0, "chunk data must stay aligned");
+
+static size_t round_up(size_t n, size_t to)
+{
+	return (n + to - 1) & ~(to - 1);
+}
+
+/* One madvise populates what would fault in page by page as protobuf-c
+ * writes it. A kernel without MADV_POPULATE_WRITE (before 5.14) says
+ * EINVAL: the pages then fault in as before. */
+static void populate(void *p, size_t n)
+{
+	uintptr_t s = round_up((uintptr_t)p, ARENA_PAGE);
+	uintptr_t e = ((uintptr_t)p + n) & ~(uintptr_t)(ARENA_PAGE - 1);
+
+	if (n >= ARENA_POPULATE_MIN && e > s)
+		(void)madvise((void *)s, e - s, MADV_POPULATE_WRITE);
+}
+
+static unsigned char *chunk_new(struct arena *a, size_t size)
+{
+	struct chunk *c;
+
+	if (size > SIZE_MAX - sizeof(*c))
+		return NULL;
+	c = malloc(sizeof(*c) + size);
+	if (!c)
+		return NULL;
+	c->next = a->chunks;
+	c->size = size;
+	a->chunks = c;
+	ASAN_POISON_MEMORY_REGION(c + 1, size);
+	populate(c + 1, size);
+	return (unsigned char *)(c + 1);
+}
+
+/* The chunk allocations are bumped from from now on. */
+static int chunk_switch(struct arena *a, size_t size)
+{
+	unsigned char *p = chunk_new(a, size);
+
+	if (!p)
+		return -1;
+	a->cur = p;
+	a->end = p + size;
+	return 0;
+}
+
+static void *pb_alloc(void *data, size_t n)
+{
+	return arena_alloc(data, n);
+}
+
+/* protobuf-c frees its scratch (and a half-unpacked message on a decoding
+ * error) through here: the arena takes it back with everything else. */
+static void pb_free(void *data, void *p)
+{
+	(void)data;
+	(void)p;
+}
+
+struct arena *arena_new(void)
+{
+	struct arena *a = calloc(1, sizeof(*a));
+
+	if (!a)
+		return NULL;
+	a->pb = (ProtobufCAllocator){ .alloc = pb_alloc, .free = pb_free, .allocator_data = a };
+	a->step = ARENA_FIRST;
+	return a;
+}
+
+void arena_free(struct arena *a)
+{
+	if (!a)
+		return;
+	for (struct chunk *c = a->chunks, *next; c; c = next) {
+		next = c->next;
+		ASAN_UNPOISON_MEMORY_REGION(c + 1, c->size);
+		free(c);
+	}
+	free(a);
+}
+
+void arena_reserve(struct arena *a, size_t bytes)
+{
+	if (bytes > ARENA_HINT_MAX)
+		bytes = ARENA_HINT_MAX;
+	if ((size_t)(a->end - a->cur) >= bytes)
+		return;
+	/* a failure here is said by the allocation that meets it */
+	(void)chunk_switch(a, round_up(bytes > ARENA_FIRST ? bytes : ARENA_FIRST, ARENA_ALIGN));
+}
+
+void *arena_alloc(struct arena *a, size_t n)
+{
+	size_t need;
+	void *p;
+
+	if (n > SIZE_MAX / 2)
+		return NULL;
+	need = round_up(n ? n : 1, ARENA_ALIGN) + ARENA_GAP;
+	if ((size_t)(a->end - a->cur) < need) {
+		/* One larger than a chunk gets its own, and the current
+		 * chunk keeps serving the small ones. */
+		if (need >= a->step) {
+			p = chunk_new(a, need);
+			if (p)
+				ASAN_UNPOISON_MEMORY_REGION(p, n);
+			return p;
+		}
+		if (chunk_switch(a, a->step))
+			return NULL;
+		if (a->step < ARENA_STEP_MAX)
+			a->step *= 2;
+	}
+	p = a->cur;
+	a->cur += need;
+	ASAN_UNPOISON_MEMORY_REGION(p, n);
+	return p;
+}
+
+ProtobufCAllocator *arena_pb(struct arena *a)
+{
+	return &a->pb;
+}
+
+void *arena_calloc(struct arena *a, size_t n, size_t size)
+{
+	void *p;
+
+	if (!a)
+		return calloc(n, size);
+	if (size && n > SIZE_MAX / size)
+		return NULL;
+	p = arena_alloc(a, n * size);
+	return p ? memset(p, 0, n * size) : NULL;
+}
+
+char *arena_strdup(struct arena *a, const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *p;
+
+	if (!a)
+		return strdup(s);
+	p = arena_alloc(a, n);
+	return p ? memcpy(p, s, n) : NULL;
+}
+
+void arena_release(struct arena *a, void *p)
+{
+	if (!a)
+		free(p);
+}
