@@ -30,10 +30,6 @@ struct arena;
 struct arena *arena_new(void);
 /* Every chunk, and the arena itself. NULL is fine. */
 void arena_free(struct arena *a);
-/* Room for about `bytes` more in one chunk: the current one if it has it,
- * else a new chunk of that size. A hint (what an image will unpack to),
- * so that one populated chunk holds it; allocations never depend on it. */
-void arena_reserve(struct arena *a, size_t bytes);
 /* n bytes aligned for any type, uninitialised; NULL when out of memory. */
 void *arena_alloc(struct arena *a, size_t n);
 /* The allocator protobuf_c_message_unpack takes; its free does nothing. */

@@ -17,25 +17,22 @@ struct img_desc {
 	bool per_pid;
 	uint32_t magic;
 	const ProtobufCMessageDescriptor *desc;
-	/* About how many times its size on disk an image takes unpacked
-	 * (measured): what an arena is asked to hold for it at once. */
-	unsigned unpacked;
 };
 
 /* The one table of image kinds. Magics are arbitrary but distinct so that a
  * file renamed to the wrong kind is refused rather than misparsed. */
 static const struct img_desc img_table[IMG_KIND_COUNT] = {
-	[IMG_INVENTORY] = { "inventory.img", false, 0x434c0001, &inventory_entry__descriptor, 4 },
-	[IMG_PSTREE]    = { "pstree.img", false, 0x434c0002, &pstree_entry__descriptor, 4 },
-	[IMG_STATS]     = { "stats.img", false, 0x434c0003, &stats_entry__descriptor, 3 },
-	[IMG_PROC]      = { "proc-%d.img", true, 0x434c0004, &proc_entry__descriptor, 4 },
-	[IMG_THREADS]   = { "threads-%d.img", true, 0x434c0005, &thread_entry__descriptor, 2 },
-	[IMG_MM]        = { "mm-%d.img", true, 0x434c0006, &vma_entry__descriptor, 3 },
-	[IMG_PAGEMAP]   = { "pagemap-%d.img", true, 0x434c0007, &pagemap_entry__descriptor, 3 },
-	[IMG_FILES]     = { "files-%d.img", true, 0x434c0008, &fd_entry__descriptor, 10 },
-	[IMG_CRASH]     = { "crash.img", false, 0x434c00c1, &crash_entry__descriptor, 4 },
-	[IMG_GHOST]     = { "ghost-%d.img", true, 0x434c0020, &ghost_entry__descriptor, 2 },
-	[IMG_FCOPY]     = { "fcopy.img", false, 0x434c0050, &fcopy_entry__descriptor, 4 },
+	[IMG_INVENTORY] = { "inventory.img", false, 0x434c0001, &inventory_entry__descriptor },
+	[IMG_PSTREE]    = { "pstree.img", false, 0x434c0002, &pstree_entry__descriptor },
+	[IMG_STATS]     = { "stats.img", false, 0x434c0003, &stats_entry__descriptor },
+	[IMG_PROC]      = { "proc-%d.img", true, 0x434c0004, &proc_entry__descriptor },
+	[IMG_THREADS]   = { "threads-%d.img", true, 0x434c0005, &thread_entry__descriptor },
+	[IMG_MM]        = { "mm-%d.img", true, 0x434c0006, &vma_entry__descriptor },
+	[IMG_PAGEMAP]   = { "pagemap-%d.img", true, 0x434c0007, &pagemap_entry__descriptor },
+	[IMG_FILES]     = { "files-%d.img", true, 0x434c0008, &fd_entry__descriptor },
+	[IMG_CRASH]     = { "crash.img", false, 0x434c00c1, &crash_entry__descriptor },
+	[IMG_GHOST]     = { "ghost-%d.img", true, 0x434c0020, &ghost_entry__descriptor },
+	[IMG_FCOPY]     = { "fcopy.img", false, 0x434c0050, &fcopy_entry__descriptor },
 };
 
 #define IMG_BUF_SIZE (64 * 1024)
@@ -55,7 +52,6 @@ struct img {
 	bool sealed;		/* reading: a good seal ended the file */
 	const ImageSum *expect;	/* reading: what the end must match, or NULL */
 	struct arena *arena;	/* reading: where entries are unpacked (NULL: the heap) */
-	uint64_t size;		/* reading: the file's size */
 	char name[64];
 	size_t len, pos;	/* buffer fill and read position */
 	unsigned char buf[IMG_BUF_SIZE];
@@ -163,7 +159,6 @@ static struct img *img_alloc(enum img_kind kind, int fd, const char *name)
 	img->sealed = false;
 	img->expect = NULL;
 	img->arena = NULL;
-	img->size = 0;
 	img->len = img->pos = 0;
 	snprintf(img->name, sizeof(img->name), "%s", name);
 	return img;
@@ -310,7 +305,7 @@ static int img_check_magic(struct img *img, uint32_t magic)
  * FIFO planted at an image name from blocking the open until a writer comes
  * (it changes nothing for regular files), and a device or directory is
  * refused before it is read. */
-static int img_open_file(int dirfd, const char *name, int nofollow, uint64_t *size)
+static int img_open_file(int dirfd, const char *name, int nofollow)
 {
 	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | nofollow);
 	struct stat st;
@@ -323,7 +318,7 @@ static int img_open_file(int dirfd, const char *name, int nofollow, uint64_t *si
 	else if (!S_ISREG(st.st_mode))
 		e = EINVAL;
 	else
-		return *size = (uint64_t)st.st_size, fd;
+		return fd;
 	close(fd);
 	errno = e;
 	return -1;
@@ -333,14 +328,13 @@ struct img *img_open(int dirfd, enum img_kind kind, int pid, bool must_exist)
 {
 	char name[64];
 	struct img *img;
-	uint64_t size;
 	int fd, r;
 
 	if (img_name(kind, pid, name, sizeof(name)))
 		return errno = ENAMETOOLONG, NULL;
 	/* In a dump directory, never through a symlink (a planted one could
 	 * point a root restore at any file); show FILE.img follows one. */
-	fd = img_open_file(dirfd, name, O_NOFOLLOW, &size);
+	fd = img_open_file(dirfd, name, O_NOFOLLOW);
 	if (fd < 0) {
 		int e = errno;
 
@@ -355,7 +349,6 @@ struct img *img_open(int dirfd, enum img_kind kind, int pid, bool must_exist)
 		close(fd);
 		return errno = ENOMEM, NULL;
 	}
-	img->size = size;
 	r = img_check_magic(img, img_table[kind].magic);
 	if (r < 0) {
 		img_close_read(img);
@@ -369,11 +362,10 @@ struct img *img_open_path(const char *path)
 	const char *base = strrchr(path, '/');
 	struct img *img;
 	uint32_t magic;
-	uint64_t size;
 	int fd, k;
 
 	base = base ? base + 1 : path;
-	fd = img_open_file(AT_FDCWD, path, 0, &size);
+	fd = img_open_file(AT_FDCWD, path, 0);
 	if (fd < 0) {
 		if (errno == EINVAL)
 			pr_err("%s: not a regular file", path);
@@ -399,15 +391,12 @@ struct img *img_open_path(const char *path)
 			close(fd);
 		return errno = EINVAL, NULL;
 	}
-	img->size = size;
 	return img;
 }
 
 void img_use_arena(struct img *img, struct arena *a)
 {
 	img->arena = a;
-	if (a && img->size > sizeof(uint32_t))
-		arena_reserve(a, (img->size - sizeof(uint32_t)) * img_table[img->kind].unpacked);
 }
 
 /* An entry img_read returned, given back: only the heap's are freed. */
@@ -524,7 +513,7 @@ int img_read(struct img *img, const ProtobufCMessageDescriptor *desc, void **out
 		return -EINVAL;
 	}
 	/* An entry already whole in the buffer is unpacked from there (most
-	 * are: a files image's run about 180 bytes); others are copied out. */
+	 * are: a files image's run about 180 bytes each); others are copied out. */
 	in_buf = img->len - img->pos >= len;
 	if (in_buf) {
 		p = img->buf + img->pos;

@@ -105,9 +105,9 @@ enum img_kind img_kind_of(const struct img *img);
 int img_read(struct img *img, const ProtobufCMessageDescriptor *desc, void **out);
 void img_close_read(struct img *img);
 /* Entries read from img from now on are unpacked into a (images/arena.h;
- * NULL: the heap, as by default), which is asked for room for the whole
- * image at once. They are freed with the arena, never with img_free; the
- * read_one/read_all helpers below respect that on their own errors. */
+ * NULL: the heap, as by default): they are freed with the arena, never
+ * with img_free; the read_one/read_all helpers below respect that on
+ * their own errors. */
 void img_use_arena(struct img *img, struct arena *a);
 
 /* Convenience: open, read exactly one entry, close. -ENOENT if absent. */
