@@ -1,6 +1,6 @@
 /* An arena for messages read from images: memory handed out by bumping a
- * pointer through a few large chunks, all given back at once. protobuf-c
- * makes dozens of small mallocs for each fd_entry it unpacks (socket info,
+ * pointer through chunks of 96 KiB, all given back at once. protobuf-c
+ * makes about ten small mallocs for each fd_entry it unpacks (socket info,
  * options, addresses, strings) and protobuf_c_message_free_unpacked walks
  * every field descriptor of every message to free them again: for a
  * process with a thousand connections that was a fifth of a restore. In an
