@@ -24,12 +24,14 @@ static void free_view(struct fd_rst *r, struct arena *a)
 /* The controlling terminal of pid, from its proc image. */
 static int proc_ctty(int dirfd, pid_t pid, struct arena *a, uint32_t *ctty)
 {
-	ProcEntry *pe = NULL;
-	int rc = img_read_one_in(dirfd, IMG_PROC, pid, true, a, (void **)&pe);
+	ProcEntry **pe = NULL;
+	size_t n = 0;
+	int rc = img_read_all_in(dirfd, IMG_PROC, pid, true, a, (void ***)&pe, &n);
 
 	if (rc < 0)
 		return rc;
-	*ctty = pe->tty_nr;
+	*ctty = n ? pe[0]->tty_nr : 0;
+	free(pe);
 	return 0;
 }
 
