@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "images/arena.h"
 #include "images/dump_read_backend.h"
 #include "images/log.h"
 
@@ -94,7 +95,8 @@ static void drop_track_fd(struct dr_proc *p)
 		return;
 	for (size_t i = 0; i < p->nr_fd; i++) {
 		if ((int32_t)p->fd[i]->fd == p->ps->track_fd) {
-			img_free(p->fd[i]);
+			if (!p->arena)
+				img_free(p->fd[i]);
 			continue;
 		}
 		p->fd[k++] = p->fd[i];
@@ -125,9 +127,16 @@ int dr_proc_load(struct dump_read *d, size_t idx, unsigned what, struct dr_proc 
 void dr_proc_free(struct dr_proc *p)
 {
 	dr_pages_free(p->pages);
-	img_free_all((void **)p->fd, p->nr_fd);
-	img_free_all((void **)p->vma, p->nr_vma);
-	img_free_all((void **)p->th, p->nr_th);
-	img_free(p->pe);
+	if (p->arena) {
+		free(p->fd);
+		free(p->vma);
+		free(p->th);
+		arena_free(p->arena);
+	} else {
+		img_free_all((void **)p->fd, p->nr_fd);
+		img_free_all((void **)p->vma, p->nr_vma);
+		img_free_all((void **)p->th, p->nr_th);
+		img_free(p->pe);
+	}
 	memset(p, 0, sizeof(*p));
 }

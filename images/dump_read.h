@@ -33,7 +33,9 @@
  *
  * What a backend hands over is freed here, not by the backend: inv, ps[],
  * and a process's pe, th[], vma[], fd[] with protobuf_c_message_free_unpacked
- * (so each is unpacked, or built with malloc'd fields), pages with
+ * (so each is unpacked, or built with malloc'd fields), unless the backend
+ * put them all in p->arena (criu-lite's own does): then the arena goes
+ * whole and only the th, vma and fd arrays are free()d; pages with
  * dr_pages_free (build them with images/dump_read_backend.h). A backend's
  * close frees only its priv. Backends are listed in images/criu/formats.c. */
 #ifndef CRIU_LITE_DUMP_READ_H
@@ -87,6 +89,10 @@ struct dr_proc {
 	size_t nr_fd;
 	struct dr_pages *pages;
 	unsigned loaded;	/* DR_* parts that were read (see DR_MISSING_OK) */
+	/* Where pe, th[i], vma[i] and fd[i] live, or NULL: the heap. Whoever
+	 * holds them frees none of them nor their fields, and replaces a field
+	 * through images/arena.h (arena_strdup(p->arena, ...), arena_release). */
+	struct arena *arena;
 };
 
 struct dr_format;

@@ -51,13 +51,14 @@ int dr_sum_bg_start(struct dump_read *d);
 int dr_read_inventory(int dirfd, const char *dir, bool must, unsigned hash,
 		      InventoryEntry **out);
 /* img_open, the image held to its sum in inv (refused if inv has sums but
- * none for it); the read_one/read_all variants read it whole. */
+ * none for it); the read_one/read_all variants read it whole, into arena a
+ * (NULL: the heap; img_use_arena). */
 struct img *dr_img_open(int dirfd, const char *dir, const InventoryEntry *inv,
 			enum img_kind kind, int pid, bool must);
 int dr_img_read_one(int dirfd, const char *dir, const InventoryEntry *inv, enum img_kind kind,
-		    int pid, bool must, void **out);
+		    int pid, bool must, struct arena *a, void **out);
 int dr_img_read_all(int dirfd, const char *dir, const InventoryEntry *inv, enum img_kind kind,
-		    int pid, bool must, void ***out, size_t *n);
+		    int pid, bool must, struct arena *a, void ***out, size_t *n);
 /* The pages file name open at fd is one inv lists; with hash, its whole
  * contents match (its size was checked with the directory). */
 int dr_pages_verify(int fd, const char *dir, const InventoryEntry *inv, const char *name,

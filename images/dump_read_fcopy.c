@@ -43,7 +43,7 @@ int dr_fcopy_load(struct dump_read *d, FcopyEntry ***out, size_t *n)
 	*n = 0;
 	if (d->fmt != &dr_format_native || d->dirfd < 0)
 		return 0;
-	r = dr_img_read_all(d->dirfd, d->dir, d->inv, IMG_FCOPY, 0, false, (void ***)out, n);
+	r = dr_img_read_all(d->dirfd, d->dir, d->inv, IMG_FCOPY, 0, false, NULL, (void ***)out, n);
 	if (r == -ENOENT)
 		return 0;	/* none noted, or a dump older than copies */
 	for (size_t i = 0; !r && i < *n; i++)

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "images/arena.h"
 #include "images/dump_read_backend.h"
 #include "images/image_sum.h"
 #include "images/log.h"
@@ -67,11 +68,11 @@ static int native_open(struct dump_read *d, const char *path)
 		pr_err("%s: not a complete dump (no inventory.img)", path);
 	if (r < 0)
 		return r;
-	r = dr_img_read_all(d->dirfd, path, d->inv, IMG_PSTREE, 0, true, (void ***)&d->ps,
+	r = dr_img_read_all(d->dirfd, path, d->inv, IMG_PSTREE, 0, true, NULL, (void ***)&d->ps,
 			    &d->nr_ps);
 	if (r < 0)
 		return r;
-	r = dr_img_read_one(d->dirfd, path, d->inv, IMG_STATS, 0, false, (void **)&st);
+	r = dr_img_read_one(d->dirfd, path, d->inv, IMG_STATS, 0, false, NULL, (void **)&st);
 	if (r == 0 && st->has_nr_procs)
 		d->nr_counted = st->nr_procs;
 	img_free(st);
@@ -274,25 +275,30 @@ static int part(int r, unsigned what)
 	return r < 0 ? r : 1;
 }
 
+/* A process's messages all go into one arena of its own (p->arena). */
 static int native_proc_load(struct dump_read *d, size_t idx, unsigned what, struct dr_proc *p)
 {
 	int pid = (int)d->ps[idx]->pid, fd = d->dirfd;
 	bool must = !(what & DR_MISSING_OK);
+	struct arena *a;
 	int r = 1;
 
+	if (what & (DR_PROC | DR_THREADS | DR_VMAS | DR_FDS) && !(p->arena = arena_new()))
+		return -ENOMEM;
+	a = p->arena;
 	if (what & DR_PROC) {
-		r = part(dr_img_read_one(fd, d->dir, d->inv, IMG_PROC, pid, must, (void **)&p->pe),
-			 what);
+		r = part(dr_img_read_one(fd, d->dir, d->inv, IMG_PROC, pid, must, a,
+					 (void **)&p->pe), what);
 		p->loaded |= r > 0 ? DR_PROC : 0;
 	}
 	if (r >= 0 && (what & DR_THREADS)) {
-		r = part(dr_img_read_all(fd, d->dir, d->inv, IMG_THREADS, pid, must,
+		r = part(dr_img_read_all(fd, d->dir, d->inv, IMG_THREADS, pid, must, a,
 					 (void ***)&p->th, &p->nr_th), what);
 		p->loaded |= r > 0 ? DR_THREADS : 0;
 	}
 	if (r >= 0 && (what & DR_VMAS)) {
-		r = part(dr_img_read_all(fd, d->dir, d->inv, IMG_MM, pid, must, (void ***)&p->vma,
-					 &p->nr_vma), what);
+		r = part(dr_img_read_all(fd, d->dir, d->inv, IMG_MM, pid, must, a,
+					 (void ***)&p->vma, &p->nr_vma), what);
 		p->loaded |= r > 0 ? DR_VMAS : 0;
 	}
 	if (r >= 0 && (what & DR_PAGES)) {
@@ -300,8 +306,8 @@ static int native_proc_load(struct dump_read *d, size_t idx, unsigned what, stru
 		p->loaded |= r > 0 ? DR_PAGES : 0;
 	}
 	if (r >= 0 && (what & DR_FDS)) {
-		r = part(dr_img_read_all(fd, d->dir, d->inv, IMG_FILES, pid, must, (void ***)&p->fd,
-					 &p->nr_fd), what);
+		r = part(dr_img_read_all(fd, d->dir, d->inv, IMG_FILES, pid, must, a,
+					 (void ***)&p->fd, &p->nr_fd), what);
 		p->loaded |= r > 0 ? DR_FDS : 0;
 	}
 	return r < 0 ? r : 0;

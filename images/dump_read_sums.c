@@ -72,22 +72,28 @@ struct img *dr_img_open(int dirfd, const char *dir, const InventoryEntry *inv,
 }
 
 int dr_img_read_one(int dirfd, const char *dir, const InventoryEntry *inv, enum img_kind kind,
-		    int pid, bool must, void **out)
+		    int pid, bool must, struct arena *a, void **out)
 {
 	struct img *img = dr_img_open(dirfd, dir, inv, kind, pid, must);
 
 	*out = NULL;
-	return img ? img_read_one_from(img, out) : -errno;
+	if (!img)
+		return -errno;
+	img_use_arena(img, a);
+	return img_read_one_from(img, out);
 }
 
 int dr_img_read_all(int dirfd, const char *dir, const InventoryEntry *inv, enum img_kind kind,
-		    int pid, bool must, void ***out, size_t *n)
+		    int pid, bool must, struct arena *a, void ***out, size_t *n)
 {
 	struct img *img = dr_img_open(dirfd, dir, inv, kind, pid, must);
 
 	*out = NULL;
 	*n = 0;
-	return img ? img_read_all_from(img, NULL, out, n) : -errno;
+	if (!img)
+		return -errno;
+	img_use_arena(img, a);
+	return img_read_all_from(img, NULL, out, n);
 }
 
 int dr_pages_verify(int fd, const char *dir, const InventoryEntry *inv, const char *name,

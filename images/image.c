@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
+#include "images/arena.h"
 #include "images/image.h"
 #include "images/image_sum.h"
 #include "images/log.h"
@@ -50,6 +51,7 @@ struct img {
 	int64_t entries;
 	bool sealed;		/* reading: a good seal ended the file */
 	const ImageSum *expect;	/* reading: what the end must match, or NULL */
+	struct arena *arena;	/* reading: where entries are unpacked (NULL: the heap) */
 	char name[64];
 	size_t len, pos;	/* buffer fill and read position */
 	unsigned char buf[IMG_BUF_SIZE];
@@ -156,6 +158,7 @@ static struct img *img_alloc(enum img_kind kind, int fd, const char *name)
 	img->entries = 0;
 	img->sealed = false;
 	img->expect = NULL;
+	img->arena = NULL;
 	img->len = img->pos = 0;
 	snprintf(img->name, sizeof(img->name), "%s", name);
 	return img;
@@ -391,6 +394,18 @@ struct img *img_open_path(const char *path)
 	return img;
 }
 
+void img_use_arena(struct img *img, struct arena *a)
+{
+	img->arena = a;
+}
+
+/* An entry img_read returned, given back: only the heap's are freed. */
+static void img_drop(const struct img *img, void *msg)
+{
+	if (!img->arena)
+		img_free(msg);
+}
+
 enum img_kind img_kind_of(const struct img *img)
 {
 	return img->kind;
@@ -474,6 +489,7 @@ int img_read(struct img *img, const ProtobufCMessageDescriptor *desc, void **out
 	uint32_t len;
 	ssize_t n;
 	uint8_t *p;
+	bool in_buf;
 	void *msg;
 
 	*out = NULL;
@@ -496,19 +512,30 @@ int img_read(struct img *img, const ProtobufCMessageDescriptor *desc, void **out
 		pr_err("%s: entry length %u is corrupt (over %u)", img->name, len, IMG_MAX_ENTRY);
 		return -EINVAL;
 	}
-	p = malloc(len ? len : 1);
-	if (!p)
-		return -ENOMEM;
-	n = img_get(img, p, len);
-	if (n != (ssize_t)len) {
-		free(p);
-		pr_err("%s: truncated entry (%zd of %u bytes)", img->name, n < 0 ? 0 : n, len);
-		return -EIO;
+	/* An entry already whole in the buffer is unpacked from there (most
+	 * are: a files image's run about 180 bytes each); others are copied out. */
+	in_buf = img->len - img->pos >= len;
+	if (in_buf) {
+		p = img->buf + img->pos;
+		img->pos += len;
+	} else {
+		p = malloc(len ? len : 1);
+		if (!p)
+			return -ENOMEM;
+		n = img_get(img, p, len);
+		if (n != (ssize_t)len) {
+			free(p);
+			pr_err("%s: truncated entry (%zd of %u bytes)", img->name, n < 0 ? 0 : n,
+			       len);
+			return -EIO;
+		}
 	}
 	img_hash_update(&img->h, p, len);
 	img->entries++;
-	msg = protobuf_c_message_unpack(desc ? desc : img_table[img->kind].desc, NULL, len, p);
-	free(p);
+	msg = protobuf_c_message_unpack(desc ? desc : img_table[img->kind].desc,
+					img->arena ? arena_pb(img->arena) : NULL, len, p);
+	if (!in_buf)
+		free(p);
 	if (!msg) {
 		pr_err("%s: malformed entry (protobuf decoding failed)", img->name);
 		return -EINVAL;
@@ -542,9 +569,9 @@ int img_read_one_from(struct img *img, void **out)
 		pr_err("%s: more than the one entry this image holds", img->name);
 		r = -EINVAL;
 	}
-	img_free(more);
+	img_drop(img, more);
 	if (r < 0) {
-		img_free(*out);
+		img_drop(img, *out);
 		*out = NULL;
 	}
 	img_close_read(img);
@@ -553,10 +580,19 @@ int img_read_one_from(struct img *img, void **out)
 
 int img_read_one(int dirfd, enum img_kind kind, int pid, bool must_exist, void **out)
 {
+	return img_read_one_in(dirfd, kind, pid, must_exist, NULL, out);
+}
+
+int img_read_one_in(int dirfd, enum img_kind kind, int pid, bool must_exist, struct arena *a,
+		    void **out)
+{
 	struct img *img = img_open(dirfd, kind, pid, must_exist);
 
 	*out = NULL;
-	return img ? img_read_one_from(img, out) : -errno;
+	if (!img)
+		return -errno;
+	img_use_arena(img, a);
+	return img_read_one_from(img, out);
 }
 
 void img_free(void *msg)
@@ -582,9 +618,23 @@ int img_read_all(int dirfd, enum img_kind kind, int pid, bool must_exist,
 	return img ? img_read_all_from(img, first, out, n) : -errno;
 }
 
+int img_read_all_in(int dirfd, enum img_kind kind, int pid, bool must_exist, struct arena *a,
+		    void ***out, size_t *n)
+{
+	struct img *img = img_open(dirfd, kind, pid, must_exist);
+
+	*out = NULL;
+	*n = 0;
+	if (!img)
+		return -errno;
+	img_use_arena(img, a);
+	return img_read_all_from(img, NULL, out, n);
+}
+
 int img_read_all_from(struct img *img, const ProtobufCMessageDescriptor *first, void ***out,
 		      size_t *n)
 {
+	struct arena *a = img->arena;
 	void **v = NULL, *msg;
 	size_t cap = 0;
 	int r;
@@ -596,7 +646,7 @@ int img_read_all_from(struct img *img, const ProtobufCMessageDescriptor *first, 
 			void **nv = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof(*v));
 
 			if (!nv) {
-				img_free(msg);
+				img_drop(img, msg);
 				r = -ENOMEM;
 				break;
 			}
@@ -606,7 +656,10 @@ int img_read_all_from(struct img *img, const ProtobufCMessageDescriptor *first, 
 	}
 	img_close_read(img);
 	if (r < 0) {
-		img_free_all(v, *n);
+		if (a)
+			free(v);
+		else
+			img_free_all(v, *n);
 		*n = 0;
 		return r;
 	}

@@ -73,6 +73,7 @@ bool img_is_fcopy_data(const char *name);
 #define INVENTORY_KIND_PREDUMP	1
 
 struct img;
+struct arena;
 
 /* Name of an image file; pid is ignored for the per-dump kinds. */
 int img_name(enum img_kind kind, int pid, char *buf, size_t len);
@@ -103,6 +104,11 @@ enum img_kind img_kind_of(const struct img *img);
  * is the table's unless `desc` is given (pagemap_head). */
 int img_read(struct img *img, const ProtobufCMessageDescriptor *desc, void **out);
 void img_close_read(struct img *img);
+/* Entries read from img from now on are unpacked into a (images/arena.h;
+ * NULL: the heap, as by default): they are freed with the arena, never
+ * with img_free; the read_one/read_all helpers below respect that on
+ * their own errors. */
+void img_use_arena(struct img *img, struct arena *a);
 
 /* Convenience: open, read exactly one entry, close. -ENOENT if absent. */
 int img_read_one(int dirfd, enum img_kind kind, int pid, bool must_exist, void **out);
@@ -120,6 +126,12 @@ bool img_sealed(const struct img *img);
  * left allocated; -ENOENT logged only when `must_exist`. */
 int img_read_all(int dirfd, enum img_kind kind, int pid, bool must_exist,
 		 const ProtobufCMessageDescriptor *first, void ***out, size_t *n);
+/* img_read_one and img_read_all (no `first`), their entries unpacked into
+ * a: free the array of img_read_all_in with free(), its entries with a. */
+int img_read_one_in(int dirfd, enum img_kind kind, int pid, bool must_exist, struct arena *a,
+		    void **out);
+int img_read_all_in(int dirfd, enum img_kind kind, int pid, bool must_exist, struct arena *a,
+		    void ***out, size_t *n);
 /* img_free each of v[0..n) and free v. */
 void img_free_all(void **v, size_t n);
 void img_free(void *msg);

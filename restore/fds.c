@@ -15,6 +15,7 @@
 #include <sys/syscall.h>
 
 #include "common/fd/fd.h"
+#include "images/arena.h"
 #include "images/log.h"
 #include "restore/rst.h"
 
@@ -213,6 +214,7 @@ static int shm_objects(struct rst_tree *t)
 static int ghost_cwds(struct rst_tree *t)
 {
 	for (size_t i = 0; i < t->nr_procs; i++) {
+		struct arena *a = t->procs[i].arena;
 		ProcEntry *pe = t->procs[i].pe;
 		const char *path;
 		char why[512], *dup;
@@ -229,9 +231,9 @@ static int ghost_cwds(struct rst_tree *t)
 			pr_err("cannot restore %u: its working directory: %s", pe->pid, why);
 			return -ENOENT;
 		}
-		if (!(dup = strdup(path)))
+		if (!(dup = arena_strdup(a, path)))
 			return -ENOMEM;
-		free(pe->cwd);
+		arena_release(a, pe->cwd);
 		pe->cwd = dup;
 	}
 	return 0;

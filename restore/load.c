@@ -52,6 +52,7 @@ static int load_proc(struct rst_tree *t, size_t idx, struct rst_proc *p)
 	p->fd = d.fd;
 	p->nr_fd = d.nr_fd;
 	p->pages = d.pages;
+	p->arena = d.arena;
 	for (struct dr_pages *pg = p->pages; pg; pg = pg->parent) {
 		if (src_path(pg, &p->src_path[p->nr_src]))
 			return -ENOMEM;
@@ -107,6 +108,7 @@ void rst_free(struct rst_tree *t)
 		struct dr_proc d = {
 			.pe = p->pe, .th = p->th, .nr_th = p->nr_th, .vma = p->vma,
 			.nr_vma = p->nr_vma, .fd = p->fd, .nr_fd = p->nr_fd, .pages = p->pages,
+			.arena = p->arena,
 		};
 
 		dr_proc_free(&d);

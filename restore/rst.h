@@ -75,6 +75,7 @@ struct rst_proc {
 	size_t nr_src;
 	FdEntry **fd;
 	size_t nr_fd;
+	struct arena *arena;	/* owned: where pe, th, vma and fd live (dr_proc's) */
 	struct rst_mfile *mf;	/* distinct mapped files + exe */
 	size_t nr_mf;
 	int exe_mf;		/* index of the exe in mf, or -1 */

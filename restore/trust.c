@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
+#include "images/arena.h"
 #include "images/log.h"
 #include "restore/rst.h"
 
@@ -67,21 +68,21 @@ static int look_dir(int dirfd, struct owner *o)
 
 /* creds as the owner: ids, no groups, no capabilities (the bounding set
  * and no_new_privs as dumped: they only ever take away). */
-static int as_owner(ProcEntry *pe, const struct owner *o)
+static int as_owner(struct rst_proc *p, const struct owner *o)
 {
-	CredsEntry *c = pe->creds;
+	CredsEntry *c = p->pe->creds;
 
 	if (!c) {
-		c = calloc(1, sizeof(*c));
+		c = arena_calloc(p->arena, 1, sizeof(*c));
 		if (!c)
 			return -ENOMEM;
 		creds_entry__init(c);
 		c->cap_bnd = ~0ull;
-		pe->creds = c;
+		p->pe->creds = c;
 	}
 	c->uid = c->euid = c->suid = c->fsuid = o->uid;
 	c->gid = c->egid = c->sgid = c->fsgid = o->gid;
-	free(c->groups);
+	arena_release(p->arena, c->groups);
 	c->groups = NULL;
 	c->n_groups = 0;
 	c->cap_inh = c->cap_prm = c->cap_eff = c->cap_amb = 0;
@@ -131,6 +132,6 @@ int rst_trust_images(struct rst_tree *t)
 		(unsigned)o.uid, (unsigned)o.gid);
 	for (size_t i = 0; !r && i < t->nr_procs; i++)
 		if (t->procs[i].pe)
-			r = as_owner(t->procs[i].pe, &o);
+			r = as_owner(&t->procs[i], &o);
 	return r;
 }

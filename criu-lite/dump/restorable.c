@@ -9,44 +9,49 @@
 
 #include "common/fd/fd.h"
 #include "criu-lite/dump/dump_images.h"
+#include "images/arena.h"
 #include "images/log.h"
 
-static void free_view(struct fd_rst *r)
+/* The view's messages are all in arena a: only the arrays are the heap's. */
+static void free_view(struct fd_rst *r, struct arena *a)
 {
 	for (size_t i = 0; i < r->nr_procs; i++)
-		img_free_all((void **)r->procs[i].fd, r->procs[i].nr_fd);
+		free(r->procs[i].fd);
 	free(r->procs);
+	arena_free(a);
 }
 
 /* The controlling terminal of pid, from its proc image. */
-static int proc_ctty(int dirfd, pid_t pid, uint32_t *ctty)
+static int proc_ctty(int dirfd, pid_t pid, struct arena *a, uint32_t *ctty)
 {
 	ProcEntry **pe = NULL;
 	size_t n = 0;
-	int rc = img_read_all(dirfd, IMG_PROC, pid, true, NULL, (void ***)&pe, &n);
+	int rc = img_read_all_in(dirfd, IMG_PROC, pid, true, a, (void ***)&pe, &n);
 
 	if (rc < 0)
 		return rc;
 	*ctty = n ? pe[0]->tty_nr : 0;
-	img_free_all((void **)pe, n);
+	free(pe);
 	return 0;
 }
 
-static int load_view(int dirfd, const struct dump_tree *tree, struct fd_rst *r)
+static int load_view(int dirfd, const struct dump_tree *tree, struct fd_rst *r, struct arena *a)
 {
+	if (!a)
+		return -ENOMEM;
 	r->procs = calloc(tree->nr_procs ? tree->nr_procs : 1, sizeof(*r->procs));
 	if (!r->procs)
 		return -ENOMEM;
 	for (int i = 0; i < tree->nr_procs; i++) {
 		struct fd_rst_proc *fp = &r->procs[r->nr_procs];
-		int rc = img_read_all(dirfd, IMG_FILES, tree->procs[i].pid, true, NULL,
-				      (void ***)&fp->fd, &fp->nr_fd);
+		int rc = img_read_all_in(dirfd, IMG_FILES, tree->procs[i].pid, true, a,
+					 (void ***)&fp->fd, &fp->nr_fd);
 
 		if (rc < 0)
 			return rc;
 		fp->pid = (uint32_t)tree->procs[i].pid;
 		r->nr_procs++;
-		rc = proc_ctty(dirfd, tree->procs[i].pid, &fp->ctty);
+		rc = proc_ctty(dirfd, tree->procs[i].pid, a, &fp->ctty);
 		if (rc < 0)
 			return rc;
 	}
@@ -100,6 +105,7 @@ int dump_check_restorable(int dirfd, const struct dump_tree *tree, const struct 
 			  const struct fd_dump_tree *files, const char *refusing)
 {
 	struct fd_rst r = { .opts = *opts, .dirfd = dirfd, .kind_of = fd_kind_of };
+	struct arena *a;
 	int bad = 0, rc;
 	char why[512];
 
@@ -107,7 +113,8 @@ int dump_check_restorable(int dirfd, const struct dump_tree *tree, const struct 
 	rc = check_shares(tree, files, refusing);
 	if (rc)
 		return rc;
-	rc = load_view(dirfd, tree, &r);
+	a = arena_new();
+	rc = load_view(dirfd, tree, &r, a);
 	for (size_t i = 0; !rc && i < r.nr_procs; i++) {
 		if (fd_rst_check_proc(&r, &r.procs[i], why, sizeof(why)) < 0) {
 			bad++;
@@ -122,7 +129,7 @@ int dump_check_restorable(int dirfd, const struct dump_tree *tree, const struct 
 			say(refusing, r.procs[i].pid, (int)e->fd, why);
 		}
 	}
-	free_view(&r);
+	free_view(&r, a);
 	if (rc)
 		return rc;
 	if (bad && refusing) {

@@ -8,6 +8,7 @@
 
 #include "common/ploss.h"
 #include "criu-lite/dump/dump_images.h"
+#include "images/arena.h"
 #include "images/log.h"
 
 static void say(void *ctx, uint32_t pid, enum ploss_kind kind, const char *what, bool accepted)
@@ -26,17 +27,18 @@ static void say(void *ctx, uint32_t pid, enum ploss_kind kind, const char *what,
 
 static int check_one(int dirfd, pid_t pid, const struct ploss_opts *opts, const char *refusing)
 {
+	struct arena *a = arena_new();
 	ProcEntry *pe = NULL;
 	ThreadEntry **th = NULL;
 	size_t nr_th = 0;
-	int r = img_read_one(dirfd, IMG_PROC, pid, true, (void **)&pe);
+	int r = a ? img_read_one_in(dirfd, IMG_PROC, pid, true, a, (void **)&pe) : -ENOMEM;
 
 	if (r >= 0)
-		r = img_read_all(dirfd, IMG_THREADS, pid, true, NULL, (void ***)&th, &nr_th);
+		r = img_read_all_in(dirfd, IMG_THREADS, pid, true, a, (void ***)&th, &nr_th);
 	if (r >= 0)
 		r = ploss_check(opts, pe, th, nr_th, say, (void *)refusing);
-	img_free_all((void **)th, nr_th);
-	img_free(pe);
+	free(th);
+	arena_free(a);
 	return r;
 }
 
