@@ -380,6 +380,10 @@ struct fd_rst_obj *fd_rst_obj_find(const struct fd_rst *r, int kind, uint64_t ke
 /* A new object (fds at -1), or NULL when out of memory. */
 struct fd_rst_obj *fd_rst_obj_add(struct fd_rst *r, int kind, uint64_t key);
 void fd_rst_objs_close(struct fd_rst *r);
+/* Close each of fds (sorted in place; -1s and repeats skipped), a run of
+ * consecutive numbers in one close_range: a restore's thousand sockets
+ * sit in a few runs. */
+void fd_close_all(int *fds, size_t n);
 /* The first entry in the tree of `type` accepted by match, or NULL; files
  * in flight in a socket's queue are in the tree. */
 const FdEntry *fd_rst_find(const struct fd_rst *r, int type,
