@@ -31,6 +31,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include "common/fd/key_index.h"
 #include "images/image.h"
 
 /* ---- dump ---- */
@@ -172,6 +173,7 @@ struct fd_rst {
 	size_t nr_procs;
 	struct fd_rst_obj *obj;
 	size_t nr_obj, cap_obj;
+	struct key_index obj_index;	/* obj by kind and key */
 	int *desc_fd;			/* per desc_id: the fd made for it, or -1 (desc.c) */
 	size_t nr_desc_fd;
 	struct fd_rst_ghost *ghosts;	/* ghost.c */

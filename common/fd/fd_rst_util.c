@@ -25,6 +25,10 @@ int fd_rst_fail(char *why, size_t len, int err, const char *fmt, ...)
 
 struct fd_rst_obj *fd_rst_obj_find(const struct fd_rst *r, int kind, uint64_t key)
 {
+	long at = key_index_get(&r->obj_index, kind, key);
+
+	if (at != -2)
+		return at >= 0 ? &r->obj[at] : NULL;
 	for (size_t i = 0; i < r->nr_obj; i++)
 		if (r->obj[i].kind == kind && r->obj[i].key == key)
 			return &r->obj[i];
@@ -44,6 +48,7 @@ struct fd_rst_obj *fd_rst_obj_add(struct fd_rst *r, int kind, uint64_t key)
 		r->obj = o;
 		r->cap_obj = cap;
 	}
+	key_index_put(&r->obj_index, kind, key, r->nr_obj);
 	o = &r->obj[r->nr_obj++];
 	*o = (struct fd_rst_obj){ .kind = kind, .key = key, .fds = { -1, -1 } };
 	return o;
@@ -102,6 +107,7 @@ void fd_rst_objs_close(struct fd_rst *r)
 	free(r->obj);
 	r->obj = NULL;
 	r->nr_obj = r->cap_obj = 0;
+	key_index_free(&r->obj_index);
 }
 
 /* e, or a file in flight in e's queue (a socket's), that matches. */

@@ -170,8 +170,9 @@ struct sk_rst {
 	size_t nr_unlink;
 	/* every socket entry of the tree and of the files in flight, by inode */
 	const FdEntry **ent;
-	size_t nr_ent;
+	size_t nr_ent, cap_ent;
 	bool indexed;
+	struct key_index index;		/* obj (kind 0) and ent (1) by inode */
 	/* files in flight, opened in the link step, sent in the late one */
 	struct sk_rights { const SkPacket *pk; int *fds; size_t n; } *rights;
 	size_t nr_rights;
