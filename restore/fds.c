@@ -358,9 +358,8 @@ void rst_fds_close(struct rst_tree *t)
 	for (size_t i = 0; i < t->fdr.nr_procs; i++) {
 		struct fd_rst_proc *fp = &t->fdr.procs[i];
 
-		for (size_t j = 0; fp->src && j < fp->nr_fd; j++)
-			if (fp->src[j] >= 0)
-				close(fp->src[j]);
+		if (fp->src)
+			fd_close_all(fp->src, fp->nr_fd);
 		free(fp->src);
 		fp->src = NULL;
 	}

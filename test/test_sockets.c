@@ -440,6 +440,49 @@ Test(sockets, outside_client_with_tcp_close_sees_the_end, .timeout = 90)
 	rm_rf(e.dir);
 }
 
+/* Many connections: restore makes them in batches of a hundred, the kernel
+ * running one batch on a second thread while the next is made; every one
+ * must come back, whichever batch it was in. */
+#define MANY 250
+
+Test(sockets, every_one_of_many_outside_clients_is_answered_after_restore, .timeout = 120)
+{
+	struct echo e;
+	struct rt_run r;
+	int c[MANY], bad = -1;
+	char pid[16], msg[16];
+	pid_t root;
+
+	make_tmpdir(e.dir, sizeof(e.dir), "sk-many");
+	snprintf(e.img, sizeof(e.img), "%s/img", e.dir);
+	rt_start(&e.t, target_path("sk_echo"), "4", NULL);
+	e.port = (int)target_ready_u64(&e.t, "port");
+	for (int i = 0; i < MANY; i++) {
+		c[i] = tcp_client(e.port);
+		cr_assert(echoes(c[i], "before\n", 5000), "client %d is not answered", i);
+	}
+	cr_assert_eq(mkdir(e.img, 0700), 0);
+	snprintf(pid, sizeof(pid), "%d", e.t.pid);
+	cr_assert_eq(run_criu_lite(e.err, sizeof(e.err), "dump", "-t", pid, "-D", e.img, "--kill",
+				   "--tcp-established", NULL), 0, "dump: %s", e.err);
+	waitpid(e.t.pid, NULL, 0);
+	rt_target = 0;
+	close(e.t.out_fd);
+	rt_restore_start(&r, e.dir, "-D", e.img, "--tcp-established", NULL);
+	root = restored_root(&r);
+	for (int i = 0; i < MANY && bad < 0; i++) {
+		snprintf(msg, sizeof(msg), "c%d\n", i);
+		if (!echoes(c[i], msg, 10000))
+			bad = i;
+	}
+	cr_expect_eq(bad, -1, "connection %d of %d does not answer after restore", bad, MANY);
+	for (int i = 0; i < MANY; i++)
+		close(c[i]);
+	rt_kill_wait(root);
+	rt_restore_finish(&r, e.err, sizeof(e.err));
+	rm_rf(e.dir);
+}
+
 /* A plain dump reads the connection in repair mode and leaves it as it was:
  * it goes on, and no lock is left. */
 Test(sockets, plain_dump_leaves_connections_as_they_were, .timeout = 60)

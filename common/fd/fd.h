@@ -31,6 +31,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include "common/fd/key_index.h"
 #include "images/image.h"
 
 /* ---- dump ---- */
@@ -172,6 +173,7 @@ struct fd_rst {
 	size_t nr_procs;
 	struct fd_rst_obj *obj;
 	size_t nr_obj, cap_obj;
+	struct key_index obj_index;	/* obj by kind and key */
 	int *desc_fd;			/* per desc_id: the fd made for it, or -1 (desc.c) */
 	size_t nr_desc_fd;
 	struct fd_rst_ghost *ghosts;	/* ghost.c */
@@ -380,6 +382,10 @@ struct fd_rst_obj *fd_rst_obj_find(const struct fd_rst *r, int kind, uint64_t ke
 /* A new object (fds at -1), or NULL when out of memory. */
 struct fd_rst_obj *fd_rst_obj_add(struct fd_rst *r, int kind, uint64_t key);
 void fd_rst_objs_close(struct fd_rst *r);
+/* Close each of fds (sorted in place; -1s and repeats skipped), a run of
+ * consecutive numbers in one close_range: a restore's thousand sockets
+ * sit in a few runs. */
+void fd_close_all(int *fds, size_t n);
 /* The first entry in the tree of `type` accepted by match, or NULL; files
  * in flight in a socket's queue are in the tree. */
 const FdEntry *fd_rst_find(const struct fd_rst *r, int type,

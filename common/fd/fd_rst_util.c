@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/syscall.h>
 
 #include "common/fd/fd.h"
 #include "common/fscreds.h"
@@ -24,6 +25,10 @@ int fd_rst_fail(char *why, size_t len, int err, const char *fmt, ...)
 
 struct fd_rst_obj *fd_rst_obj_find(const struct fd_rst *r, int kind, uint64_t key)
 {
+	long at = key_index_get(&r->obj_index, kind, key);
+
+	if (at != -2)
+		return at >= 0 ? &r->obj[at] : NULL;
 	for (size_t i = 0; i < r->nr_obj; i++)
 		if (r->obj[i].kind == kind && r->obj[i].key == key)
 			return &r->obj[i];
@@ -43,25 +48,66 @@ struct fd_rst_obj *fd_rst_obj_add(struct fd_rst *r, int kind, uint64_t key)
 		r->obj = o;
 		r->cap_obj = cap;
 	}
+	key_index_put(&r->obj_index, kind, key, r->nr_obj);
 	o = &r->obj[r->nr_obj++];
 	*o = (struct fd_rst_obj){ .kind = kind, .key = key, .fds = { -1, -1 } };
 	return o;
 }
 
+static int cmp_fd(const void *a, const void *b)
+{
+	int x = *(const int *)a, y = *(const int *)b;
+
+	return (x > y) - (x < y);
+}
+
+void fd_close_all(int *fds, size_t n)
+{
+	size_t i = 0;
+
+	qsort(fds, n, sizeof(*fds), cmp_fd);
+	while (i < n && fds[i] < 0)
+		i++;
+	while (i < n) {
+		size_t j = i;
+
+		while (j + 1 < n && fds[j + 1] <= fds[j] + 1)
+			j++;
+		if (j == i || syscall(SYS_close_range, fds[i], fds[j], 0))
+			for (size_t k = i; k <= j; k++)
+				if (k == i || fds[k] != fds[k - 1])
+					close(fds[k]);
+		i = j + 1;
+	}
+}
+
 void fd_rst_objs_close(struct fd_rst *r)
 {
+	int *fds = malloc((2 * r->nr_obj + 1) * sizeof(*fds));
+	size_t n = 0;
+
 	for (size_t i = 0; i < r->nr_obj; i++) {
 		struct fd_rst_obj *o = &r->obj[i];
+		int f[2] = { o->fds[1] != o->fds[0] ? o->fds[1] : -1,
+			     o->fd0_kept ? -1 : o->fds[0] };
 
-		if (o->fds[1] >= 0 && o->fds[1] != o->fds[0])
-			close(o->fds[1]);
-		if (o->fds[0] >= 0 && !o->fd0_kept)
-			close(o->fds[0]);
+		for (int k = 0; k < 2; k++) {
+			if (f[k] < 0)
+				continue;
+			if (fds)
+				fds[n++] = f[k];
+			else
+				close(f[k]);
+		}
 		o->fds[0] = o->fds[1] = -1;
 	}
+	if (fds)
+		fd_close_all(fds, n);
+	free(fds);
 	free(r->obj);
 	r->obj = NULL;
 	r->nr_obj = r->cap_obj = 0;
+	key_index_free(&r->obj_index);
 }
 
 /* e, or a file in flight in e's queue (a socket's), that matches. */

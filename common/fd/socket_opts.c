@@ -258,14 +258,25 @@ static bool same(const struct opt *o, const struct val *a, const struct val *b)
 
 /* ---- the field, through the descriptor ---- */
 
-static const ProtobufCFieldDescriptor *field(const char *name)
+/* Row o's field, looked up by name once: a restore asks it for every row
+ * of every socket (80 binary searches by name a socket). Atomic: threads
+ * reading sockets may fill a row at once (with the same value). */
+static const ProtobufCFieldDescriptor *field_of(const struct opt *o)
 {
-	return protobuf_c_message_descriptor_get_field_by_name(&sk_opts__descriptor, name);
+	static const ProtobufCFieldDescriptor *by_row[NR_OPTS];
+	size_t i = (size_t)(o - opts);
+	const ProtobufCFieldDescriptor *f = __atomic_load_n(&by_row[i], __ATOMIC_RELAXED);
+
+	if (!f) {
+		f = protobuf_c_message_descriptor_get_field_by_name(&sk_opts__descriptor, o->field);
+		__atomic_store_n(&by_row[i], f, __ATOMIC_RELAXED);
+	}
+	return f;
 }
 
 static int store(SkOpts *so, const struct opt *o, const struct val *v)
 {
-	const ProtobufCFieldDescriptor *f = field(o->field);
+	const ProtobufCFieldDescriptor *f = field_of(o);
 	char *m = (char *)so + f->offset;
 
 	if (f->type == PROTOBUF_C_TYPE_STRING)
@@ -292,7 +303,7 @@ static int store(SkOpts *so, const struct opt *o, const struct val *v)
 /* Is the field set in so? Its value into v. */
 static bool load(const SkOpts *so, const struct opt *o, struct val *v)
 {
-	const ProtobufCFieldDescriptor *f = field(o->field);
+	const ProtobufCFieldDescriptor *f = field_of(o);
 	const char *m = (const char *)so + f->offset;
 
 	memset(v, 0, sizeof(*v));

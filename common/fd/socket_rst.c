@@ -19,9 +19,15 @@ struct sk_rst *sk_rst_get(struct fd_rst *r)
 	return r->sk;
 }
 
+enum { BY_OBJ, BY_ENT };
+
 struct sk_obj *sk_obj_find(struct sk_rst *s, uint64_t ino)
 {
-	for (size_t i = 0; s && i < s->nr_obj; i++)
+	long at = s ? key_index_get(&s->index, BY_OBJ, ino) : -1;
+
+	if (at != -2)
+		return at >= 0 ? &s->obj[at] : NULL;
+	for (size_t i = 0; i < s->nr_obj; i++)
 		if (s->obj[i].ino == ino)
 			return &s->obj[i];
 	return NULL;
@@ -52,6 +58,7 @@ struct sk_obj *sk_obj_add(struct fd_rst *r, uint64_t ino, const FdEntry *e, int 
 	 * more syscalls and one more fd at every fork) */
 	fo->fds[0] = fd;
 	fo->fd0_kept = true;
+	key_index_put(&s->index, BY_OBJ, ino, s->nr_obj);
 	o = &s->obj[s->nr_obj++];
 	memset(o, 0, sizeof(*o));
 	o->ino = ino;
@@ -61,17 +68,34 @@ struct sk_obj *sk_obj_add(struct fd_rst *r, uint64_t ino, const FdEntry *e, int 
 	return o;
 }
 
+/* The entry of socket ino among those indexed, or NULL. */
+static const FdEntry *sk_entry_indexed(const struct sk_rst *s, uint64_t ino)
+{
+	long at = key_index_get(&s->index, BY_ENT, ino);
+
+	if (at != -2)
+		return at >= 0 ? s->ent[at] : NULL;
+	for (size_t i = 0; i < s->nr_ent; i++)
+		if (s->ent[i]->sock->ino == ino)
+			return s->ent[i];
+	return NULL;
+}
+
 static void add_entry(struct sk_rst *s, const FdEntry *e)
 {
 	const FdEntry **n;
 
-	for (size_t i = 0; i < s->nr_ent; i++)
-		if (s->ent[i]->sock->ino == e->sock->ino)
-			return;
-	n = realloc(s->ent, (s->nr_ent + 1) * sizeof(*n));
-	if (!n)
+	if (sk_entry_indexed(s, e->sock->ino))
 		return;
-	s->ent = n;
+	if (s->nr_ent == s->cap_ent) {
+		size_t cap = s->cap_ent ? s->cap_ent * 2 : 64;
+
+		if (!(n = realloc(s->ent, cap * sizeof(*n))))
+			return;
+		s->ent = n;
+		s->cap_ent = cap;
+	}
+	key_index_put(&s->index, BY_ENT, e->sock->ino, s->nr_ent);
 	s->ent[s->nr_ent++] = e;
 }
 
@@ -118,12 +142,8 @@ const FdEntry *sk_entry(const struct fd_rst *r, uint64_t ino)
 	struct find f = { .ino = ino };
 
 	/* Restore indexes once; checks (dump's too) walk. */
-	if (r->sk && r->sk->indexed) {
-		for (size_t i = 0; i < r->sk->nr_ent; i++)
-			if (r->sk->ent[i]->sock->ino == ino)
-				return r->sk->ent[i];
-		return NULL;
-	}
+	if (r->sk && r->sk->indexed)
+		return sk_entry_indexed(r->sk, ino);
 	sk_for_each_entry(r, find_one, &f);
 	return f.found;
 }
@@ -191,15 +211,26 @@ void sk_unlink_all(struct sk_rst *s)
 void sk_rst_free(struct fd_rst *r)
 {
 	struct sk_rst *s = r->sk;
+	size_t n = 0;
+	int *fds;
 
 	if (!s)
 		return;
 	sk_unlink_all(s);
-	for (size_t i = 0; i < s->nr_obj; i++) {
-		if (s->obj[i].fd >= 0)
-			close(s->obj[i].fd);
-		if (s->obj[i].peer_fd >= 0)
-			close(s->obj[i].peer_fd);
+	if ((fds = malloc((2 * s->nr_obj + 1) * sizeof(*fds)))) {
+		for (size_t i = 0; i < s->nr_obj; i++) {
+			fds[n++] = s->obj[i].fd;
+			fds[n++] = s->obj[i].peer_fd;
+		}
+		fd_close_all(fds, n);
+		free(fds);
+	} else {
+		for (size_t i = 0; i < s->nr_obj; i++) {
+			if (s->obj[i].fd >= 0)
+				close(s->obj[i].fd);
+			if (s->obj[i].peer_fd >= 0)
+				close(s->obj[i].peer_fd);
+		}
 	}
 	for (size_t i = 0; i < s->nr_rights; i++) {
 		for (size_t k = 0; k < s->rights[i].n; k++)
@@ -212,6 +243,7 @@ void sk_rst_free(struct fd_rst *r)
 		free(s->locks[i]);
 	free(s->obj);
 	free(s->ent);
+	key_index_free(&s->index);
 	free(s);
 	r->sk = NULL;
 }
