@@ -331,7 +331,9 @@ static bool load(const SkOpts *so, const struct opt *o, struct val *v)
 
 /* ---- dump ---- */
 
-/* A new socket's values, per kind, kept for the whole dump. */
+/* A new socket's values, per kind, kept for the whole dump. Read by two
+ * threads during the prefetch (socket_tcp_pre.c), which makes every kind
+ * it needs first: nothing is added while they read. */
 struct ref {
 	uint32_t family, type, protocol;
 	struct val v[NR_OPTS];
@@ -367,6 +369,11 @@ static const struct ref *reference(const SocketInfo *si)
 		close(s);
 	nr_refs++;
 	return r;
+}
+
+int sk_opts_prepare(const SocketInfo *si)
+{
+	return reference(si) ? 0 : -ENOMEM;
 }
 
 static bool is_connected(const SocketInfo *si)

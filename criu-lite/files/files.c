@@ -73,53 +73,6 @@ static void free_links(char **links, size_t nr)
 	free(links);
 }
 
-static int read_fdinfo(pid_t pid, int fd, char **out)
-{
-	size_t len = 0, cap = 4096;
-	char name[32], *buf = malloc(cap), *nb;
-	ssize_t n;
-	int f;
-
-	if (!buf)
-		return -ENOMEM;
-	snprintf(name, sizeof(name), "fdinfo/%d", fd);
-	f = procfs_open(pid, name, O_RDONLY | PROCFS_QUIET);
-	if (f < 0) {
-		free(buf);
-		return f;
-	}
-	/* epoll and inotify print a line per watch: grow until EOF. fdinfo is
-	 * one seq_file record, given whole to a read with room for it: a
-	 * shorter read than asked is the end (no read of 0 to see it). */
-	while ((n = read(f, buf + len, cap - len - 1)) > 0) {
-		bool all = (size_t)n < cap - len - 1;
-
-		len += n;
-		if (all)
-			break;
-		if (cap - len - 1 == 0) {
-			nb = realloc(buf, cap *= 2);
-			if (!nb) {
-				n = -1;
-				errno = ENOMEM;
-				break;
-			}
-			buf = nb;
-		}
-	}
-	if (n < 0) {
-		int e = errno;
-
-		close(f);
-		free(buf);
-		return -e;
-	}
-	close(f);
-	buf[len] = '\0';
-	*out = buf;
-	return 0;
-}
-
 /* Every fd's link, read once for the walk and the kinds (the network lock
  * looks for the process's TCP connections before the first is dumped). */
 static int read_links(pid_t pid, const int *fds, size_t nr, char ***out)
@@ -145,9 +98,11 @@ static int read_links(pid_t pid, const int *fds, size_t nr, char ***out)
 	return 0;
 }
 
-/* Read link (unless given), stat and fdinfo. -ENOENT means the fd is gone. */
-static int fd_desc_read(pid_t pid, struct fd_desc *d, const char *link)
+/* Read link (unless given), stat and fdinfo (unless read ahead). -ENOENT
+ * means the fd is gone. */
+static int fd_desc_read(struct fd_dump *c, struct fd_desc *d, const char *link)
 {
+	pid_t pid = c->pid;
 	char path[64];
 	ssize_t n;
 	int r;
@@ -161,9 +116,11 @@ static int fd_desc_read(pid_t pid, struct fd_desc *d, const char *link)
 			return errno == ENOENT ? -ENOENT : pr_perror("cannot read link %s", path);
 		d->link[n] = '\0';
 	}
+	if (fd_dump_pre_desc(c, d->fd, &d->st, &d->fdinfo))
+		return 0;
 	if (stat(path, &d->st))
 		return errno == ENOENT ? -ENOENT : pr_perror("cannot stat %s", path);
-	r = read_fdinfo(pid, d->fd, &d->fdinfo);
+	r = fd_dump_read_fdinfo(pid, d->fd, &d->fdinfo);
 	if (r == -ESRCH)
 		return procfs_log_err(pid, "fdinfo", r);
 	if (r < 0 && r != -ENOENT) {
@@ -209,7 +166,7 @@ static int dump_one(struct fd_dump *ctx, int fd, const char *link, FdEntry **out
 		goto out;
 	fd_entry__init(e);
 	d->fd = fd;
-	r = fd_desc_read(ctx->pid, d, link);
+	r = fd_desc_read(ctx, d, link);
 	if (r < 0)
 		goto out;
 	r = fill_common(d, e);
@@ -330,6 +287,8 @@ int files_dump_noting(int dirfd, pid_t pid, struct fd_dump_tree *tree, struct fc
 		pr_debug("pidfd_open(%d): %s; tty and socket details will be guessed",
 			 pid, strerror(errno));
 	r = fd_dump_exe(&ctx);
+	if (!r)
+		r = fd_dump_prefetch(&ctx);
 	if (r)
 		goto out;
 	img = img_create(dirfd, IMG_FILES, pid);
