@@ -1,6 +1,6 @@
 /* A process's TCP connections read ahead on two threads (above a few of
  * them) must dump exactly what the walk reads one by one: the echo server
- * with a dozen idle clients and one whose echoes pile up unread (in the
+ * with 300 idle clients and one whose echoes pile up unread (in the
  * server's send queue), dumped twice without a
  * kill, once each way, gives the same entries (but for the clock of
  * TCP_TIMESTAMP and the lock's name, which name the moment). */
@@ -25,7 +25,8 @@
 
 TestSuite(tcp_read_ahead, .fini = rt_kill_leftovers);
 
-#define CLIENTS 12
+/* over the 256 fds from which their links are read on two threads too */
+#define CLIENTS 300
 
 static int client(int port, int rcvbuf)
 {
@@ -70,8 +71,9 @@ static void pile_up(int c, pid_t server)
 	} while (!inq || inq != before);
 }
 
-/* files-PID.img of a plain dump with CRIU_LITE_TCP_PREFETCH=how; the log
- * says whether the connections were read ahead. */
+/* files-PID.img of a plain dump with CRIU_LITE_TCP_PREFETCH=how (0: all on
+ * one thread, CRIU_LITE_ONE_THREAD); the log says whether the connections
+ * were read ahead. */
 static FdEntry **dump_files(const char *dir, const char *tag, pid_t pid, const char *how,
 			    size_t *n, bool *ahead)
 {
@@ -85,9 +87,12 @@ static FdEntry **dump_files(const char *dir, const char *tag, pid_t pid, const c
 	snprintf(pids, sizeof(pids), "%d", pid);
 	cr_assert_eq(mkdir(img, 0700), 0);
 	setenv("CRIU_LITE_TCP_PREFETCH", how, 1);
+	if (!strcmp(how, "0"))	/* and the links on one thread too */
+		setenv("CRIU_LITE_ONE_THREAD", "1", 1);
 	cr_assert_eq(run_criu_lite(err, sizeof(err), "dump", "-t", pids, "-D", img, "-v4", "-o",
 				   log, NULL), 0, "dump: %s", err);
 	unsetenv("CRIU_LITE_TCP_PREFETCH");
+	unsetenv("CRIU_LITE_ONE_THREAD");
 	*ahead = false;
 	cr_assert(f = fopen(log, "re"));
 	while (fgets(line, sizeof(line), f))

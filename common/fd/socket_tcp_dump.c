@@ -159,20 +159,67 @@ static void repair_on(const struct held *h)
 		close(pidfd);
 }
 
+static void repair_on_done(uint64_t tag, int res, void *arg)
+{
+	(void)arg;
+	if (res < 0)
+		pr_warn("pid %d fd %d: cannot silence the connection before the kill: %s",
+			held[tag].pid, held[tag].fd, strerror(-res));
+}
+
+/* Repair mode on for every connection marked, our copies' through one
+ * ring (a setsockopt each, hundreds in one io_uring_enter); without a
+ * ring, or where it failed, one by one. */
+static void repair_on_all(const bool *mark, size_t n)
+{
+	static const int on = 1;
+	/* a ring costs more to make than a few setsockopt */
+	struct sk_ring *ring = n >= 8 ? sk_ring_new(256, false) : NULL;
+	size_t from = 0;
+
+	for (size_t i = 0; i <= nr_held; i++) {
+		bool last = i == nr_held;
+
+		if (!last && mark[i] && (held[i].own < 0 || !ring))
+			repair_on(&held[i]);
+		else if (!last && mark[i])
+			sk_ring_setsockopt(ring, held[i].own, SOL_TCP, TCP_REPAIR, &on, sizeof(on),
+					   i, true);
+		if (!ring || (!last && sk_ring_room(ring)))
+			continue;
+		if (sk_ring_run(ring, repair_on_done, NULL)) {
+			sk_ring_free(ring);
+			ring = NULL;
+			for (size_t k = from; k <= i && k < nr_held; k++)
+				if (mark[k] && held[k].own >= 0)
+					repair_on(&held[k]);
+		}
+		from = i + 1;
+	}
+	sk_ring_free(ring);
+}
+
 void sk_tcp_dump_finish(const struct fd_rst_opts *opts, bool kill)
 {
 	struct sk_conn *keep = NULL;
-	size_t nr_keep = 0;
+	size_t nr_keep = 0, nr_mark = 0;
+	bool *mark = kill ? calloc(nr_held ? nr_held : 1, sizeof(*mark)) : NULL;
 
 	for (size_t i = 0; kill && i < nr_held; i++) {
 		bool tree = in_tree(i);
 
 		if (!tree && !opts->tcp_established)
 			continue;	/* closed as the kill closes it: the peer sees the end */
-		repair_on(&held[i]);
+		if (mark)
+			mark[i] = true, nr_mark++;
+		else
+			repair_on(&held[i]);
 		if (!tree && (keep = realloc(keep, (nr_keep + 1) * sizeof(*keep))))
 			keep[nr_keep++] = held[i].conn;
 	}
+	if (mark)
+		repair_on_all(mark, nr_mark);
+	free(mark);
 	if (nr_keep && sk_lock_persist(keep, nr_keep))
 		pr_err("the connections to peers outside the tree are not locked: they will "
 		       "be reset");
@@ -181,12 +228,44 @@ void sk_tcp_dump_finish(const struct fd_rst_opts *opts, bool kill)
 		sk_tcp_dump_killed();
 }
 
+static int cmp_int(const void *a, const void *b)
+{
+	int x = *(const int *)a, y = *(const int *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Our copies, closed a run of consecutive numbers at a time (they were
+ * borrowed one after another: mostly one run). */
+static void close_held(void)
+{
+	int *fds = malloc((nr_held ? nr_held : 1) * sizeof(*fds));
+	size_t n = 0;
+
+	for (size_t i = 0; i < nr_held; i++)
+		if (held[i].own >= 0) {
+			if (!fds)
+				close(held[i].own);
+			else
+				fds[n++] = held[i].own;
+		}
+	if (!fds)
+		return;
+	qsort(fds, n, sizeof(*fds), cmp_int);
+	for (size_t i = 0, j; i < n; i = j) {
+		for (j = i + 1; j < n && fds[j] == fds[j - 1] + 1; j++)
+			;
+		if (j - i == 1 || syscall(SYS_close_range, fds[i], fds[j - 1], 0))
+			for (size_t k = i; k < j; k++)
+				close(fds[k]);
+	}
+	free(fds);
+}
+
 void sk_tcp_dump_killed(void)
 {
 	sk_lock_release();
-	for (size_t i = 0; i < nr_held; i++)
-		if (held[i].own >= 0)
-			close(held[i].own);
+	close_held();
 	free(held);
 	held = NULL;
 	nr_held = 0;

@@ -18,8 +18,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,7 +70,6 @@ struct sk_pre {
 struct sk_pre_set {
 	struct sk_pre *v;
 	size_t n;
-	size_t next;			/* the next to read (atomic while both read) */
 	pid_t pid;
 	int pidfd;
 	rlim_t fd_limit;
@@ -220,19 +217,11 @@ static void read_one(struct sk_pre_set *set, struct sk_pre *p)
 	p->tcp_r = sk_tcp_read(p->s, p->opts, p->tcp, &p->state, &p->refused);
 }
 
-static void read_share(struct sk_pre_set *set)
+static void read_nth(void *arg, size_t i)
 {
-	size_t i;
+	struct sk_pre_set *set = arg;
 
-	while ((i = __atomic_fetch_add(&set->next, 1, __ATOMIC_RELAXED)) < set->n)
-		read_one(set, &set->v[i]);
-}
-
-static void *worker(void *arg)
-{
-	read_share(arg);
-	sk_ring_dump_done();		/* this thread's ring */
-	return NULL;
+	read_one(set, &set->v[i]);
 }
 
 /* Our fd table made big enough for every copy first: with two threads
@@ -283,10 +272,7 @@ int fd_dump_prefetch(struct fd_dump *c)
 {
 	size_t min = pre_min();
 	struct sk_pre_set *set;
-	sigset_t all, old;
-	pthread_t th;
-	bool two;
-	int r;
+	int r, threads;
 
 	if (c->own || c->pidfd < 0 || nr_sockets(c) < min)
 		return 0;
@@ -316,16 +302,10 @@ int fd_dump_prefetch(struct fd_dump *c)
 		c->sk->locked = true;
 	}
 	grow_fd_table(set);
-	/* signals are criu-lite's main thread's to take */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	two = !pthread_create(&th, NULL, worker, set);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	read_share(set);
-	if (two)
-		pthread_join(th, NULL);
+	/* the worker's own dump ring goes with it */
+	threads = fd_dump_par(set->n, read_nth, sk_ring_dump_done, set);
 	pr_debug("pid %d: %zu TCP connections read ahead on %d threads", c->pid, set->n,
-		 two ? 2 : 1);
+		 threads);
 	return 0;
 }
 

@@ -73,28 +73,47 @@ static void free_links(char **links, size_t nr)
 	free(links);
 }
 
+struct links {
+	pid_t pid;
+	const int *fds;
+	char **links;
+	bool nomem;
+};
+
+static void read_link(void *arg, size_t i)
+{
+	struct links *l = arg;
+	char path[64], link[PATH_MAX];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", l->pid, l->fds[i]);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0)
+		return;		/* the walk reads it again and says why */
+	link[n] = '\0';
+	if (!(l->links[i] = strdup(link)))
+		l->nomem = true;
+}
+
 /* Every fd's link, read once for the walk and the kinds (the network lock
- * looks for the process's TCP connections before the first is dumped). */
+ * looks for the process's TCP connections before the first is dumped);
+ * many (a server's connections) on two threads (fd_dump_par). */
 static int read_links(pid_t pid, const int *fds, size_t nr, char ***out)
 {
-	char path[64], link[PATH_MAX], **links = calloc(nr ? nr : 1, sizeof(*links));
+	struct links l = { .pid = pid, .fds = fds, .links = calloc(nr ? nr : 1, sizeof(char *)) };
 
-	if (!links)
+	if (!l.links)
 		return -ENOMEM;
-	for (size_t i = 0; i < nr; i++) {
-		ssize_t n;
-
-		snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fds[i]);
-		n = readlink(path, link, sizeof(link) - 1);
-		if (n < 0)
-			continue;	/* the walk reads it again and says why */
-		link[n] = '\0';
-		if (!(links[i] = strdup(link))) {
-			free_links(links, i);
-			return -ENOMEM;
-		}
+	if (nr >= 256)
+		fd_dump_par(nr, read_link, NULL, &l);
+	else
+		for (size_t i = 0; i < nr; i++)
+			read_link(&l, i);
+	if (l.nomem) {
+		free_links(l.links, nr);
+		return -ENOMEM;
 	}
-	*out = links;
+	*out = l.links;
 	return 0;
 }
 
