@@ -1,6 +1,6 @@
 /* A process's TCP connections read ahead on two threads (above a few of
  * them) must dump exactly what the walk reads one by one: the echo server
- * with 300 idle clients and one whose echoes pile up unread (in the
+ * with 520 idle clients and one whose echoes pile up unread (in the
  * server's send queue), dumped twice without a
  * kill, once each way, gives the same entries (but for the clock of
  * TCP_TIMESTAMP and the lock's name, which name the moment). */
@@ -25,8 +25,8 @@
 
 TestSuite(tcp_read_ahead, .fini = rt_kill_leftovers);
 
-/* over the 256 fds from which their links are read on two threads too */
-#define CLIENTS 300
+/* over the 512 fds from which their links are read on two threads too */
+#define CLIENTS 520
 
 static int client(int port, int rcvbuf)
 {

@@ -4,13 +4,14 @@
  * A connection costs some thirty syscalls (stat and fdinfo, borrowing the
  * socket, its options, the repair-mode reads), each about a microsecond
  * in a guest. The process is frozen and locked, and the connections are
- * independent: above PRE_MIN connections the walk's reads of them are done
- * first, by criu-lite and one worker thread taking connections in turn,
- * into one record each (CRIU_LITE_TCP_PREFETCH sets the threshold). The walk (criu-lite/files/) then goes over the
- * fds in order as before and takes a record where there is one, so what
- * is written, logged and held stays serial and in fd order. A record not
- * read whole (the fd closed meanwhile, criu-lite's fd limit) is simply
- * not taken: the walk reads that fd itself and says what failed.
+ * independent: from PRE_MIN connections on (CRIU_LITE_TCP_PREFETCH), the
+ * walk's reads of them are done first, by criu-lite and one worker thread
+ * taking connections in turn, into one record each. The walk
+ * (criu-lite/files/) then goes over the fds in order as before and takes
+ * a record where there is one, so what is written, logged and held stays
+ * serial and in fd order. A record not read whole (the fd closed
+ * meanwhile, criu-lite's fd limit) is simply not taken: the walk reads
+ * that fd itself and says what failed.
  *
  * What the threads share is read-only while they run: the sock_diag
  * table, the reference sockets (socket_opts.c, made for every kind first)
@@ -32,8 +33,10 @@
 #include "common/fd/socket.h"
 #include "images/log.h"
 
-/* A thread costs ~100 us to start; a connection read ~60 us. */
-#define PRE_MIN 8
+/* A connection read costs ~50 us (~30 syscalls), half of it spared on two
+ * threads; a process's first thread costs 0.25 to 1.2 ms to start and join
+ * here (later ones ~50 us): below a few dozen connections, one thread. */
+#define PRE_MIN 32
 
 /* How many sockets a process needs for the read ahead: PRE_MIN, or
  * CRIU_LITE_TCP_PREFETCH (0: never; the tests set 1 to read every

@@ -104,7 +104,8 @@ static int read_links(pid_t pid, const int *fds, size_t nr, char ***out)
 
 	if (!l.links)
 		return -ENOMEM;
-	if (nr >= 256)
+	/* a readlink is ~5 us, a process's first thread up to a millisecond */
+	if (nr >= 512)
 		fd_dump_par(nr, read_link, NULL, &l);
 	else
 		for (size_t i = 0; i < nr; i++)
