@@ -72,7 +72,7 @@ static void pile_up(int c, pid_t server)
 }
 
 /* files-PID.img of a plain dump with CRIU_LITE_TCP_PREFETCH=how (0: all on
- * one thread, CRIU_LITE_ONE_THREAD); the log says whether the connections
+ * one thread, CRIU_LITE_THREADS=1); the log says whether the connections
  * were read ahead. */
 static FdEntry **dump_files(const char *dir, const char *tag, pid_t pid, const char *how,
 			    size_t *n, bool *ahead)
@@ -87,12 +87,12 @@ static FdEntry **dump_files(const char *dir, const char *tag, pid_t pid, const c
 	snprintf(pids, sizeof(pids), "%d", pid);
 	cr_assert_eq(mkdir(img, 0700), 0);
 	setenv("CRIU_LITE_TCP_PREFETCH", how, 1);
-	if (!strcmp(how, "0"))	/* and the links on one thread too */
-		setenv("CRIU_LITE_ONE_THREAD", "1", 1);
+	/* the reference all on one thread, the other on two whatever the load */
+	setenv("CRIU_LITE_THREADS", strcmp(how, "0") ? "2" : "1", 1);
 	cr_assert_eq(run_criu_lite(err, sizeof(err), "dump", "-t", pids, "-D", img, "-v4", "-o",
 				   log, NULL), 0, "dump: %s", err);
 	unsetenv("CRIU_LITE_TCP_PREFETCH");
-	unsetenv("CRIU_LITE_ONE_THREAD");
+	unsetenv("CRIU_LITE_THREADS");
 	*ahead = false;
 	cr_assert(f = fopen(log, "re"));
 	while (fgets(line, sizeof(line), f))
