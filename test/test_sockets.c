@@ -279,6 +279,17 @@ Test(sockets, tcp6_exchange_in_the_tree_goes_on_without_a_gap, .timeout = 120)
 	tcp_exchange("6");
 }
 
+/* Every connection read ahead on two threads (socket_tcp_pre.c), megabytes
+ * in flight both ways. */
+Test(sockets, tcp_exchange_read_ahead_goes_on_without_a_gap, .timeout = 120)
+{
+	setenv("CRIU_LITE_TCP_PREFETCH", "1", 1);
+	setenv("CRIU_LITE_THREADS", "2", 1);
+	tcp_exchange("4");
+	unsetenv("CRIU_LITE_TCP_PREFETCH");
+	unsetenv("CRIU_LITE_THREADS");
+}
+
 /* ---- TCP to a peer outside the tree: the test is the client ---- */
 
 static int tcp_client(int port)

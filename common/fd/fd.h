@@ -28,6 +28,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -302,6 +303,11 @@ void fd_dump_return(struct fd_dump *c);
 /* The kind keeps the copy lent (it closes it itself), or -1: better not
  * (it would crowd criu-lite's fd limit). The walk's own steps still use it. */
 int fd_dump_keep(struct fd_dump *c);
+/* criu-lite's fd limit (the soft limit, raised to the hard one once). */
+rlim_t fd_dump_fd_limit(void);
+/* The whole of /proc/PID/fdinfo/FD (malloc'd, NUL-terminated), or -errno;
+ * logs nothing. */
+int fd_dump_read_fdinfo(pid_t pid, int fd, char **out);
 /* Heap-built sub-messages and strings. */
 FileIdentity *fd_dump_identity(const struct fd_desc *d);
 char *fd_dump_strdup(const char *s);
@@ -320,6 +326,16 @@ void fd_dump_tree_shares(const struct fd_dump_tree *t, pid_t pid, pid_t *files_w
 int fd_dump_tree_check(const struct fd_dump_tree *t, const pid_t *pid, const pid_t *ppid,
 		       size_t n, char *why, size_t len);
 void fd_dump_tree_free(struct fd_dump_tree *t);
+
+/* fd_dump_par.c: fn(arg, i) for each i < n, on this thread and one more
+ * (done, if not NULL, ends the worker); the number of threads it ran on. */
+int fd_dump_par(size_t n, void (*fn)(void *arg, size_t i), void (*done)(void), void *arg);
+
+/* socket_tcp_pre.c: c's TCP connections read ahead, on two threads, when
+ * it has enough of them (before the walk; the walk takes what was read). */
+int fd_dump_prefetch(struct fd_dump *c);
+/* The stat and fdinfo of fd read ahead (*fdinfo the caller's): false when not. */
+bool fd_dump_pre_desc(struct fd_dump *c, int fd, struct stat *st, char **fdinfo);
 /* Restore: a dup of the fd already made for e's description, or -ENOENT;
  * fd_rst_desc_made records the fd made for it (owned by the caller). */
 int fd_rst_desc_dup(struct fd_rst *r, const FdEntry *e, char *why, size_t len);

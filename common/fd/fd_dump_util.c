@@ -1,6 +1,8 @@
 /* What the dump halves of the kinds share: reading fdinfo, borrowing the
  * target's fd, the file identity of an fd, the "unsupported" record. */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -8,6 +10,7 @@
 #include <sys/syscall.h>
 
 #include "common/fd/fd.h"
+#include "common/procfs.h"
 #include "images/log.h"
 
 const char *fdinfo_field(const char *fdinfo, const char *key)
@@ -55,7 +58,7 @@ void fd_dump_return(struct fd_dump *c)
 	c->lent_kept = false;
 }
 
-int fd_dump_keep(struct fd_dump *c)
+rlim_t fd_dump_fd_limit(void)
 {
 	static rlim_t limit;
 	struct rlimit rl;
@@ -72,10 +75,66 @@ int fd_dump_keep(struct fd_dump *c)
 			limit = rl.rlim_cur;
 		}
 	}
-	if (!c->lent_num || (rlim_t)c->lent + 256 > limit)
+	return limit;
+}
+
+int fd_dump_keep(struct fd_dump *c)
+{
+	if (!c->lent_num || (rlim_t)c->lent + 256 > fd_dump_fd_limit())
 		return -1;
 	c->lent_kept = true;
 	return c->lent;
+}
+
+int fd_dump_read_fdinfo(pid_t pid, int fd, char **out)
+{
+	size_t len = 0, cap = 4096;
+	char name[32], *buf = malloc(cap), *nb;
+	ssize_t n;
+	int f;
+
+	if (!buf)
+		return -ENOMEM;
+	snprintf(name, sizeof(name), "fdinfo/%d", fd);
+	f = procfs_open(pid, name, O_RDONLY | PROCFS_QUIET);
+	if (f < 0) {
+		free(buf);
+		return f;
+	}
+	/* epoll and inotify print a line per watch: grow until EOF. fdinfo is
+	 * one seq_file record, given whole to a read with room for it: a
+	 * shorter read than asked is the end (no read of 0 to see it). */
+	while ((n = read(f, buf + len, cap - len - 1)) > 0) {
+		bool all = (size_t)n < cap - len - 1;
+
+		len += n;
+		if (all)
+			break;
+		if (cap - len - 1 == 0) {
+			nb = realloc(buf, cap *= 2);
+			if (!nb) {
+				n = -1;
+				errno = ENOMEM;
+				break;
+			}
+			buf = nb;
+		}
+	}
+	if (n < 0) {
+		int e = errno;
+
+		close(f);
+		free(buf);
+		return -e;
+	}
+	close(f);
+	buf[len] = '\0';
+	/* most are a few lines: a thousand fds' worth of 4 KiB buffers kept
+	 * would grow the heap (a syscall a page on the prefetch's thread) */
+	if (len + 1 < cap / 2 && (nb = realloc(buf, len + 1)))
+		buf = nb;
+	*out = buf;
+	return 0;
 }
 
 FileIdentity *fd_dump_identity(const struct fd_desc *d)

@@ -74,6 +74,7 @@ struct sk_cache {
 	int err;			/* first error met inside a callback */
 	bool locked;			/* this process's TCP connections are in the lock */
 	int depth;			/* files in flight inside files in flight */
+	struct sk_pre_set *pre;		/* connections read ahead (socket_tcp_pre.c) */
 };
 
 /* socket_diag.c */
@@ -98,6 +99,8 @@ int sk_unix_dump(struct fd_dump *c, const struct fd_desc *d, const struct sk_rec
 /* socket_opts.c: options (sk_opts) of the borrowed socket s; r (or NULL):
  * sock_diag's record, whose values spare a getsockopt each. */
 int sk_opts_dump(int s, SocketInfo *si, const struct sk_rec *r);
+/* Make the reference socket of si's kind now (before threads read them). */
+int sk_opts_prepare(const SocketInfo *si);
 enum sk_opts_when {
 	SK_OPTS_BIND,		/* before bind/connect: reuse, freebind, device, v6only, buffers */
 	SK_OPTS_LATE,		/* after queued data went back: the rest */
@@ -118,6 +121,20 @@ int sk_queue_dump(struct fd_dump *c, int s, SocketInfo *si);
 
 /* socket_tcp_dump.c */
 int sk_tcp_dump(struct fd_dump *c, const struct fd_desc *d, int s, SocketInfo *si);
+/* socket_tcp_read.c: connection s read in repair mode into t (o: its
+ * options as sk_opts_dump read them), its state into *state. 0, -ENOMEM,
+ * or a positive errno: not read (*refused: repair mode refused, t empty). */
+int sk_tcp_read(int s, const SkOpts *o, SkTcp *t, uint32_t *state, bool *refused);
+/* socket_tcp_pre.c: the network lock over c's connections; the reads
+ * done ahead (fd_dump_prefetch), taken by the walk fd by fd. */
+int sk_tcp_lock_process(struct fd_dump *c);
+/* fd_dump_getfd, or the copy of fd read ahead. */
+int sk_pre_getfd(struct fd_dump *c, int fd);
+/* sk_opts_dump, or what it gave ahead for that copy. */
+int sk_pre_opts(struct fd_dump *c, int fd, int s, SocketInfo *si, const struct sk_rec *rec);
+/* sk_tcp_read's t and results for fd, or NULL: not read ahead. */
+SkTcp *sk_tcp_pre_take(struct fd_dump *c, int fd, uint32_t *state, int *r, bool *refused);
+void sk_pre_free(struct sk_cache *sk);
 /* The tree is about to go on (kill false) or be killed (kill true). */
 void sk_tcp_dump_finish(const struct fd_rst_opts *opts, bool kill);
 void sk_tcp_dump_killed(void);

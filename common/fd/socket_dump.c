@@ -22,6 +22,8 @@ int sk_other_dump(struct fd_dump *c, int s, SocketInfo *si);
 
 void socket_dump_done(struct fd_dump *c)
 {
+	if (c->sk)
+		sk_pre_free(c->sk);
 	sk_cache_free(c->sk);
 	c->sk = NULL;
 	sk_ring_dump_done();
@@ -148,7 +150,7 @@ int socket_dump(struct fd_dump *c, const struct fd_desc *d, FdEntry *e)
 		return -ENOMEM;
 	socket_info__init(si);
 	si->ino = d->st.st_ino;
-	s = fd_dump_getfd(c, d->fd);
+	s = sk_pre_getfd(c, d->fd);
 	r = sk_find(c->sk, si->ino);
 	if (r)
 		ret = fill_from_rec(c, r, si);
@@ -163,7 +165,7 @@ int socket_dump(struct fd_dump *c, const struct fd_desc *d, FdEntry *e)
 		ret = (si->pending_why = strdup(reason)) ? 0 : -ENOMEM;
 	}
 	if (!ret && s >= 0)
-		ret = sk_opts_dump(s, si, r);
+		ret = sk_pre_opts(c, d->fd, s, si, r);
 	if (!ret)
 		ret = by_family(c, d, r, s, si);
 	if (ret == -EOPNOTSUPP) {

@@ -331,7 +331,9 @@ static bool load(const SkOpts *so, const struct opt *o, struct val *v)
 
 /* ---- dump ---- */
 
-/* A new socket's values, per kind, kept for the whole dump. */
+/* A new socket's values, per kind, kept for the whole dump. Read by two
+ * threads during the prefetch (socket_tcp_pre.c), which makes every kind
+ * it needs first: nothing is added while they read. */
 struct ref {
 	uint32_t family, type, protocol;
 	struct val v[NR_OPTS];
@@ -367,6 +369,11 @@ static const struct ref *reference(const SocketInfo *si)
 		close(s);
 	nr_refs++;
 	return r;
+}
+
+int sk_opts_prepare(const SocketInfo *si)
+{
+	return reference(si) ? 0 : -ENOMEM;
 }
 
 static bool is_connected(const SocketInfo *si)
@@ -439,7 +446,9 @@ static void batch_add(struct batch *b, int level, int name)
 	b->n++;
 }
 
-/* Ask the batch; g[0] is SO_BUF_LOCK. No ring: every one alone. */
+/* Ask the batch; g[0] is SO_BUF_LOCK. No ring: every one alone. A
+ * filter's length is asked too (SO_GET_FILTER with no room: its number of
+ * instructions is the result); only a socket with one asks again for it. */
 static void batch_run(int s, struct batch *b, unsigned int kind, const SocketInfo *si,
 		      const struct sk_rec *rec)
 {
@@ -449,8 +458,14 @@ static void batch_run(int s, struct batch *b, unsigned int kind, const SocketInf
 	batch_add(b, SOL_SOCKET, SO_BUF_LOCK);
 	for (size_t i = 0; i < NR_OPTS; i++) {
 		b->at[i] = -1;
-		if (batched(&opts[i]) && applies(&opts[i], kind, is_connected(si)) &&
-		    !from_diag(rec, &opts[i], &v)) {
+		if (!applies(&opts[i], kind, is_connected(si)))
+			continue;
+		if (opts[i].how == FILTER) {
+			b->at[i] = (int)b->n;
+			batch_add(b, SOL_SOCKET, SO_GET_FILTER);
+			b->g[b->at[i]].val = NULL;
+			b->g[b->at[i]].len = 0;
+		} else if (batched(&opts[i]) && !from_diag(rec, &opts[i], &v)) {
 			b->at[i] = (int)b->n;
 			batch_add(b, opts[i].level, opts[i].name);
 		}
@@ -470,7 +485,12 @@ static int value(int s, const struct batch *b, size_t i, const struct sk_rec *re
 
 	if (from_diag(rec, o, v))
 		return 0;
-	if (b->at[i] >= 0 && b->g[b->at[i]].res >= 0) {
+	if (o->how == FILTER && b->at[i] >= 0 && b->g[b->at[i]].res == 0) {
+		memset(v, 0, sizeof(*v));
+		v->ok = true;		/* none: what read_filter finds */
+		return 0;
+	}
+	if (o->how != FILTER && b->at[i] >= 0 && b->g[b->at[i]].res >= 0) {
 		decode(o, &b->u[b->at[i]], v);
 		return 0;
 	}

@@ -211,9 +211,10 @@ int sk_ring_run(struct sk_ring *r, void (*fn)(uint64_t tag, int res, void *arg),
 
 /* ---- dump: many options of one socket in one call ---- */
 
-static struct sk_ring *dump_ring;
-static bool dump_no_ring;
-static unsigned dump_asked;
+/* one a thread: the prefetch reads sockets on two (socket_tcp_pre.c) */
+static _Thread_local struct sk_ring *dump_ring;
+static _Thread_local bool dump_no_ring;
+static _Thread_local unsigned dump_asked;
 
 static void got(uint64_t tag, int res, void *arg)
 {

@@ -73,81 +73,56 @@ static void free_links(char **links, size_t nr)
 	free(links);
 }
 
-static int read_fdinfo(pid_t pid, int fd, char **out)
+struct links {
+	pid_t pid;
+	const int *fds;
+	char **links;
+	bool nomem;
+};
+
+static void read_link(void *arg, size_t i)
 {
-	size_t len = 0, cap = 4096;
-	char name[32], *buf = malloc(cap), *nb;
+	struct links *l = arg;
+	char path[64], link[PATH_MAX];
 	ssize_t n;
-	int f;
 
-	if (!buf)
-		return -ENOMEM;
-	snprintf(name, sizeof(name), "fdinfo/%d", fd);
-	f = procfs_open(pid, name, O_RDONLY | PROCFS_QUIET);
-	if (f < 0) {
-		free(buf);
-		return f;
-	}
-	/* epoll and inotify print a line per watch: grow until EOF. fdinfo is
-	 * one seq_file record, given whole to a read with room for it: a
-	 * shorter read than asked is the end (no read of 0 to see it). */
-	while ((n = read(f, buf + len, cap - len - 1)) > 0) {
-		bool all = (size_t)n < cap - len - 1;
-
-		len += n;
-		if (all)
-			break;
-		if (cap - len - 1 == 0) {
-			nb = realloc(buf, cap *= 2);
-			if (!nb) {
-				n = -1;
-				errno = ENOMEM;
-				break;
-			}
-			buf = nb;
-		}
-	}
-	if (n < 0) {
-		int e = errno;
-
-		close(f);
-		free(buf);
-		return -e;
-	}
-	close(f);
-	buf[len] = '\0';
-	*out = buf;
-	return 0;
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", l->pid, l->fds[i]);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0)
+		return;		/* the walk reads it again and says why */
+	link[n] = '\0';
+	if (!(l->links[i] = strdup(link)))
+		l->nomem = true;
 }
 
 /* Every fd's link, read once for the walk and the kinds (the network lock
- * looks for the process's TCP connections before the first is dumped). */
+ * looks for the process's TCP connections before the first is dumped);
+ * many (a server's connections) on two threads (fd_dump_par). */
 static int read_links(pid_t pid, const int *fds, size_t nr, char ***out)
 {
-	char path[64], link[PATH_MAX], **links = calloc(nr ? nr : 1, sizeof(*links));
+	struct links l = { .pid = pid, .fds = fds, .links = calloc(nr ? nr : 1, sizeof(char *)) };
 
-	if (!links)
+	if (!l.links)
 		return -ENOMEM;
-	for (size_t i = 0; i < nr; i++) {
-		ssize_t n;
-
-		snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fds[i]);
-		n = readlink(path, link, sizeof(link) - 1);
-		if (n < 0)
-			continue;	/* the walk reads it again and says why */
-		link[n] = '\0';
-		if (!(links[i] = strdup(link))) {
-			free_links(links, i);
-			return -ENOMEM;
-		}
+	/* a readlink is ~5 us, a process's first thread up to a millisecond */
+	if (nr >= 512)
+		fd_dump_par(nr, read_link, NULL, &l);
+	else
+		for (size_t i = 0; i < nr; i++)
+			read_link(&l, i);
+	if (l.nomem) {
+		free_links(l.links, nr);
+		return -ENOMEM;
 	}
-	*out = links;
+	*out = l.links;
 	return 0;
 }
 
-/* Read link (unless given), stat and fdinfo. -ENOENT means the fd is gone. */
-static int fd_desc_read(pid_t pid, struct fd_desc *d, const char *link)
+/* Read link (unless given), stat and fdinfo (unless read ahead). -ENOENT
+ * means the fd is gone. */
+static int fd_desc_read(struct fd_dump *c, struct fd_desc *d, const char *link)
 {
+	pid_t pid = c->pid;
 	char path[64];
 	ssize_t n;
 	int r;
@@ -161,9 +136,11 @@ static int fd_desc_read(pid_t pid, struct fd_desc *d, const char *link)
 			return errno == ENOENT ? -ENOENT : pr_perror("cannot read link %s", path);
 		d->link[n] = '\0';
 	}
+	if (fd_dump_pre_desc(c, d->fd, &d->st, &d->fdinfo))
+		return 0;
 	if (stat(path, &d->st))
 		return errno == ENOENT ? -ENOENT : pr_perror("cannot stat %s", path);
-	r = read_fdinfo(pid, d->fd, &d->fdinfo);
+	r = fd_dump_read_fdinfo(pid, d->fd, &d->fdinfo);
 	if (r == -ESRCH)
 		return procfs_log_err(pid, "fdinfo", r);
 	if (r < 0 && r != -ENOENT) {
@@ -209,7 +186,7 @@ static int dump_one(struct fd_dump *ctx, int fd, const char *link, FdEntry **out
 		goto out;
 	fd_entry__init(e);
 	d->fd = fd;
-	r = fd_desc_read(ctx->pid, d, link);
+	r = fd_desc_read(ctx, d, link);
 	if (r < 0)
 		goto out;
 	r = fill_common(d, e);
@@ -330,6 +307,8 @@ int files_dump_noting(int dirfd, pid_t pid, struct fd_dump_tree *tree, struct fc
 		pr_debug("pidfd_open(%d): %s; tty and socket details will be guessed",
 			 pid, strerror(errno));
 	r = fd_dump_exe(&ctx);
+	if (!r)
+		r = fd_dump_prefetch(&ctx);
 	if (r)
 		goto out;
 	img = img_create(dirfd, IMG_FILES, pid);

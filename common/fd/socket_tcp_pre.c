@@ -1,0 +1,409 @@
+/* TCP connections, dump: the network lock over a process's connections,
+ * and reading them ahead on two threads.
+ *
+ * A connection costs some thirty syscalls (stat and fdinfo, borrowing the
+ * socket, its options, the repair-mode reads), each about a microsecond
+ * in a guest. The process is frozen and locked, and the connections are
+ * independent: from PRE_MIN connections on (CRIU_LITE_TCP_PREFETCH), the
+ * walk's reads of them are done first, by criu-lite and one worker thread
+ * taking connections in turn, into one record each. The walk
+ * (criu-lite/files/) then goes over the fds in order as before and takes
+ * a record where there is one, so what is written, logged and held stays
+ * serial and in fd order. A record not read whole (the fd closed
+ * meanwhile, criu-lite's fd limit) is simply not taken: the walk reads
+ * that fd itself and says what failed.
+ *
+ * What the threads share is read-only while they run: the sock_diag
+ * table, the reference sockets (socket_opts.c, made for every kind first)
+ * and the fd limit; each has its own dump ring (socket_ring.c). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+
+#include "common/fd/fd.h"
+#include "common/fd/socket.h"
+#include "images/log.h"
+
+/* A connection read costs ~50 us (~30 syscalls), half of it spared on two
+ * threads; a process's first thread costs 0.25 to 1.2 ms to start and join
+ * here (later ones ~50 us): below a few dozen connections, one thread. */
+#define PRE_MIN 32
+
+/* How many sockets a process needs for the read ahead: PRE_MIN, or
+ * CRIU_LITE_TCP_PREFETCH (0: never; the tests set 1 to read every
+ * connection ahead, and 0 to read none). */
+static size_t pre_min(void)
+{
+	const char *v = getenv("CRIU_LITE_TCP_PREFETCH");
+	char *end;
+	unsigned long n;
+
+	if (!v || !*v)
+		return PRE_MIN;
+	n = strtoul(v, &end, 10);
+	return *end ? PRE_MIN : n ? n : (size_t)-1;
+}
+
+/* One connection read ahead. */
+struct sk_pre {
+	int fd;
+	const struct sk_rec *rec;
+	bool desc_ok;			/* st and fdinfo read */
+	struct stat st;
+	char *fdinfo;
+	int s;				/* the borrowed copy, or -1: not read ahead */
+	bool lent;			/* s is the walk's now (sk_pre_getfd) */
+	int opts_r;			/* sk_opts_dump's result, opts what it made */
+	SkOpts *opts;
+	int tcp_r;			/* sk_tcp_read's result and what it read */
+	bool refused;
+	uint32_t state;
+	SkTcp *tcp;
+};
+
+struct sk_pre_set {
+	struct sk_pre *v;
+	size_t n;
+	pid_t pid;
+	int pidfd;
+	rlim_t fd_limit;
+};
+
+static int add_conn(const struct sk_rec *rec, struct sk_conn **conns, size_t *n, size_t *cap)
+{
+	if (rec->protocol != IPPROTO_TCP || rec->state == SK_LISTEN || rec->state == SK_CLOSE)
+		return 0;
+	if (*n == *cap) {
+		struct sk_conn *nc = realloc(*conns, (*cap = *cap ? *cap * 2 : 64) * sizeof(*nc));
+
+		if (!nc)
+			return -ENOMEM;
+		*conns = nc;
+	}
+	(*conns)[*n] = (struct sk_conn){ .family = (int)rec->family, .lport = rec->lport,
+					  .pport = rec->pport };
+	memcpy((*conns)[*n].lip, rec->lip, sizeof(rec->lip));
+	memcpy((*conns)[*n].pip, rec->pip, sizeof(rec->pip));
+	(*n)++;
+	return 0;
+}
+
+/* The fds' links, when the walk has none (files in flight). */
+static int links_of(struct fd_dump *c, char ***links, size_t *nr)
+{
+	char path[64], link[64];
+	struct dirent *de;
+	size_t cap = 0;
+	DIR *dir;
+	int r = 0;
+
+	*links = NULL;
+	*nr = 0;
+	snprintf(path, sizeof(path), "/proc/%d/fd", c->pid);
+	if (!(dir = opendir(path)))
+		return -errno;
+	while (!r && (de = readdir(dir))) {
+		char fdpath[352];
+		ssize_t l;
+
+		snprintf(fdpath, sizeof(fdpath), "%s/%s", path, de->d_name);
+		l = readlink(fdpath, link, sizeof(link) - 1);
+		if (l <= 0)
+			continue;
+		link[l] = '\0';
+		if (*nr == cap) {
+			char **nl = realloc(*links, (cap ? cap * 2 : 64) * sizeof(*nl));
+
+			if (!nl) {
+				r = -ENOMEM;
+				break;
+			}
+			*links = nl;
+			cap = cap ? cap * 2 : 64;
+		}
+		if (!((*links)[*nr] = strdup(link)))
+			r = -ENOMEM;
+		else
+			(*nr)++;
+	}
+	closedir(dir);
+	return r;
+}
+
+/* Every TCP connection the process holds, locked in one go: one nftables
+ * transaction per process, not per socket (each costs milliseconds). */
+int sk_tcp_lock_process(struct fd_dump *c)
+{
+	struct sk_conn *conns = NULL;
+	char **own = NULL, *const *links = c->links;
+	size_t n = 0, cap = 0, nr = c->nr_fds;
+	int r = 0;
+
+	if (!links) {
+		r = links_of(c, &own, &nr);
+		links = own;
+	}
+	for (size_t i = 0; i < nr && !r; i++) {
+		unsigned long long ino;
+		const struct sk_rec *rec;
+
+		if (links[i] && sscanf(links[i], "socket:[%llu]", &ino) == 1 &&
+		    (rec = sk_find(c->sk, ino)))
+			r = add_conn(rec, &conns, &n, &cap);
+	}
+	for (size_t i = 0; own && i < nr; i++)
+		free(own[i]);
+	free(own);
+	if (!r)
+		r = sk_lock_add(c->pid, conns, n);
+	free(conns);
+	return r;
+}
+
+/* ---- reading ahead ---- */
+
+/* A connection the walk reads in repair mode (sk_inet_dump's cases). */
+static bool read_in_repair(const struct sk_rec *r)
+{
+	return (r->family == AF_INET || r->family == AF_INET6) && r->type == SOCK_STREAM &&
+	       r->protocol == IPPROTO_TCP && r->state != SK_LISTEN && r->state != SK_CLOSE &&
+	       r->state != TCP_SYN_SENT && r->state != TCP_SYN_RECV;
+}
+
+/* What fill_from_rec gives sk_opts_dump to go by. */
+static void basics(const struct sk_rec *r, SocketInfo *si)
+{
+	socket_info__init(si);
+	si->family = r->family;
+	si->type = r->type;
+	si->protocol = r->protocol;
+	si->has_protocol = si->has_state = true;
+	si->state = r->state;
+}
+
+static void read_one(struct sk_pre_set *set, struct sk_pre *p)
+{
+	char path[64];
+	SocketInfo si;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", set->pid, p->fd);
+	p->desc_ok = !stat(path, &p->st) && !fd_dump_read_fdinfo(set->pid, p->fd, &p->fdinfo);
+	p->s = (int)syscall(SYS_pidfd_getfd, set->pidfd, p->fd, 0);
+	/* the walk keeps what it reads for the end of the dump: the room it
+	 * leaves under criu-lite's fd limit is fd_dump_keep's */
+	if (p->s >= 0 && (rlim_t)p->s + 256 > set->fd_limit) {
+		close(p->s);
+		p->s = -1;
+	}
+	if (p->s < 0)
+		return;
+	basics(p->rec, &si);
+	p->opts_r = sk_opts_dump(p->s, &si, p->rec);
+	p->opts = si.opts;
+	p->state = si.state;
+	if (p->opts_r)
+		return;
+	if (!(p->tcp = malloc(sizeof(*p->tcp)))) {
+		p->tcp_r = -ENOMEM;
+		return;
+	}
+	sk_tcp__init(p->tcp);
+	p->tcp_r = sk_tcp_read(p->s, p->opts, p->tcp, &p->state, &p->refused);
+}
+
+static void read_nth(void *arg, size_t i)
+{
+	struct sk_pre_set *set = arg;
+
+	read_one(set, &set->v[i]);
+}
+
+/* Our fd table made big enough for every copy first: with two threads
+ * sharing it, each time it grows the kernel waits for an RCU grace period
+ * (expand_fdtable), milliseconds each in a guest. */
+static void grow_fd_table(const struct sk_pre_set *set)
+{
+	rlim_t want = (rlim_t)set->pidfd + set->n + 64;
+	int fd;
+
+	if (want + 256 > set->fd_limit)
+		want = set->fd_limit > 256 ? set->fd_limit - 256 : 0;
+	fd = want > (rlim_t)set->pidfd ? fcntl(set->pidfd, F_DUPFD_CLOEXEC, (int)want) : -1;
+	if (fd >= 0)
+		close(fd);
+}
+
+/* The walk's candidates: TCP connections of c in fd order; their kinds'
+ * reference sockets made now, before any thread reads them. */
+static int candidates(struct fd_dump *c, struct sk_pre_set *set)
+{
+	for (size_t i = 0; i < c->nr_fds; i++) {
+		unsigned long long ino;
+		const struct sk_rec *rec;
+		SocketInfo si;
+
+		if (!c->links[i] || sscanf(c->links[i], "socket:[%llu]", &ino) != 1 ||
+		    !(rec = sk_find(c->sk, ino)) || !read_in_repair(rec))
+			continue;
+		basics(rec, &si);
+		if (sk_opts_prepare(&si))
+			return -ENOMEM;
+		set->v[set->n++] = (struct sk_pre){ .fd = c->fds[i], .rec = rec, .s = -1 };
+	}
+	return 0;
+}
+
+static size_t nr_sockets(const struct fd_dump *c)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; c->links && i < c->nr_fds; i++)
+		n += c->links[i] && !strncmp(c->links[i], "socket:[", 8);
+	return n;
+}
+
+int fd_dump_prefetch(struct fd_dump *c)
+{
+	size_t min = pre_min();
+	struct sk_pre_set *set;
+	int r, threads;
+
+	if (c->own || c->pidfd < 0 || nr_sockets(c) < min)
+		return 0;
+	if (!c->sk_loaded) {
+		c->sk_loaded = true;
+		if ((r = sk_cache_load(c)) < 0)
+			return r;
+	}
+	if (!c->sk || c->sk->pre)
+		return 0;
+	if (!(set = calloc(1, sizeof(*set))) || !(set->v = calloc(c->nr_fds, sizeof(*set->v)))) {
+		free(set);
+		return -ENOMEM;
+	}
+	c->sk->pre = set;
+	set->pid = c->pid;
+	set->pidfd = c->pidfd;
+	set->fd_limit = fd_dump_fd_limit();
+	if ((r = candidates(c, set)) || set->n < min)
+		return r;
+	/* the lock first: nothing may move in a connection being read */
+	if (!c->sk->locked) {
+		if (sk_tcp_lock_process(c)) {
+			set->n = 0;	/* the walk tries again, and says why */
+			return 0;
+		}
+		c->sk->locked = true;
+	}
+	grow_fd_table(set);
+	/* the worker's own dump ring goes with it */
+	threads = fd_dump_par(set->n, read_nth, sk_ring_dump_done, set);
+	pr_debug("pid %d: %zu TCP connections read ahead on %d threads", c->pid, set->n,
+		 threads);
+	return 0;
+}
+
+static struct sk_pre *find(const struct fd_dump *c, int fd)
+{
+	/* (files in flight share c's tables, not its fd numbers) */
+	const struct sk_pre_set *set = c->sk && !c->own ? c->sk->pre : NULL;
+	size_t lo = 0, hi = set ? set->n : 0;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (set->v[mid].fd == fd)
+			return &set->v[mid];
+		if (set->v[mid].fd < fd)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+bool fd_dump_pre_desc(struct fd_dump *c, int fd, struct stat *st, char **fdinfo)
+{
+	struct sk_pre *p = find(c, fd);
+
+	if (!p || !p->desc_ok)
+		return false;
+	*st = p->st;
+	*fdinfo = p->fdinfo;
+	p->fdinfo = NULL;
+	p->desc_ok = false;
+	return true;
+}
+
+int sk_pre_getfd(struct fd_dump *c, int fd)
+{
+	struct sk_pre *p = find(c, fd);
+
+	if (!p || p->s < 0)
+		return fd_dump_getfd(c, fd);
+	fd_dump_return(c);
+	c->lent = p->s;
+	c->lent_num = fd + 1;
+	p->s = -1;
+	p->lent = true;
+	return c->lent;
+}
+
+int sk_pre_opts(struct fd_dump *c, int fd, int s, SocketInfo *si, const struct sk_rec *rec)
+{
+	struct sk_pre *p = find(c, fd);
+
+	/* only for the copy read ahead, lent by sk_pre_getfd */
+	if (!p || !p->lent || c->lent_num != fd + 1 || c->lent != s)
+		return sk_opts_dump(s, si, rec);
+	p->lent = false;
+	si->opts = p->opts;
+	p->opts = NULL;
+	return p->opts_r;
+}
+
+SkTcp *sk_tcp_pre_take(struct fd_dump *c, int fd, uint32_t *state, int *r, bool *refused)
+{
+	struct sk_pre *p = find(c, fd);
+	SkTcp *t;
+
+	if (!p || !p->tcp)
+		return NULL;
+	t = p->tcp;
+	p->tcp = NULL;
+	*state = p->state;
+	*r = p->tcp_r;
+	*refused = p->refused;
+	return t;
+}
+
+void sk_pre_free(struct sk_cache *sk)
+{
+	struct sk_pre_set *set = sk ? sk->pre : NULL;
+
+	if (!set)
+		return;
+	for (size_t i = 0; i < set->n; i++) {
+		struct sk_pre *p = &set->v[i];
+
+		if (p->s >= 0)
+			close(p->s);
+		free(p->fdinfo);
+		if (p->opts)
+			sk_opts__free_unpacked(p->opts, NULL);
+		if (p->tcp)
+			sk_tcp__free_unpacked(p->tcp, NULL);
+	}
+	free(set->v);
+	free(set);
+	sk->pre = NULL;
+}
