@@ -451,9 +451,8 @@ Test(sockets, outside_client_with_tcp_close_sees_the_end, .timeout = 90)
 	rm_rf(e.dir);
 }
 
-/* Many connections: restore makes them in batches of a hundred, the kernel
- * running one batch on a second thread while the next is made; every one
- * must come back, whichever batch it was in. */
+/* Many connections: restore makes them in ring batches of a hundred (the
+ * last one short); every one must come back, whichever batch it was in. */
 #define MANY 250
 
 Test(sockets, every_one_of_many_outside_clients_is_answered_after_restore, .timeout = 120)

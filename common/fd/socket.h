@@ -202,8 +202,10 @@ struct sk_rst {
 	 * that make another socket first (a listener, a peer) */
 	int (*open)(struct fd_rst *r, const FdEntry *e, char *why, size_t len);
 	/* socket_tcp_ring.c: connections queued for the ring, not yet made */
-	struct sk_tcp_rings *rings;
+	struct sk_ring *ring;
 	bool no_ring;			/* none to be had: one call at a time */
+	struct sk_tcp_pend *pend;
+	size_t nr_pend;
 };
 
 /* socket_rst.c: the restore state */
@@ -271,16 +273,6 @@ void sk_ring_setsockopt(struct sk_ring *r, int fd, int level, int name, const vo
 void sk_ring_addr(struct sk_ring *r, int fd, bool bind, const struct sockaddr *sa,
 		  socklen_t len, uint64_t tag, bool first);
 int sk_ring_run(struct sk_ring *r, void (*fn)(uint64_t tag, int res, void *arg), void *arg);
-/* socket_ring_bg.c: sk_ring_run on a worker thread, one run at a time;
- * new gives NULL when no thread can be had (run in place then). */
-struct sk_ring_bg;
-struct sk_ring_bg *sk_ring_bg_new(void);
-void sk_ring_bg_start(struct sk_ring_bg *b, struct sk_ring *r,
-		      void (*fn)(uint64_t tag, int res, void *arg), void *arg);
-/* The started run's sk_ring_run result (0 when none was started). */
-int sk_ring_bg_wait(struct sk_ring_bg *b);
-/* Waits for a run still going, then ends the thread; NULL is nothing. */
-void sk_ring_bg_free(struct sk_ring_bg *b);
 /* Dump: n (64 at most) SOL_SOCKET getsockopt of socket s in one call, on
  * a ring kept until sk_ring_dump_done; each res: the length, or -errno
  * (then ask again one by one: an old kernel has no such command). The

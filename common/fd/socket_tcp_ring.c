@@ -10,12 +10,7 @@
  * The chain: repair mode on, each queue's sequence number, bind, connect
  * (in repair mode: nothing is sent), the options the peers agreed, the
  * timestamp clock, the windows. Late: repair mode off (and SO_REUSEADDR,
- * which it drops, back).
- *
- * Two batches, used in turn: while the kernel runs one on a second thread
- * (socket_ring_bg.c), this one makes the next batch's sockets and queues
- * their chains. A batch's results are looked at once it is back, before
- * its slots are filled again, and all of them at the end of each step. */
+ * which it drops, back). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,49 +55,21 @@ struct sk_tcp_pend {
 
 static const int zero, one = 1;
 
-/* A ring and the connections queued on it, not yet run or not yet looked at. */
-struct sk_tcp_batch {
-	struct sk_ring *ring;
-	struct sk_tcp_pend *pend;
-	size_t nr;
-	bool away;			/* with the worker */
-};
-
-struct sk_tcp_rings {
-	struct sk_tcp_batch b[2];
-	int cur;			/* the one filling */
-	struct sk_ring_bg *bg;		/* made at the first full batch */
-	bool no_bg;
-};
-
-static bool batch_new(struct sk_tcp_batch *b)
-{
-	b->pend = calloc(MAX_PEND, sizeof(*b->pend));
-	if (b->pend && (b->ring = sk_ring_new(MAX_PEND * CHAIN_MAX, true)))
-		return true;
-	free(b->pend);
-	b->pend = NULL;
-	return false;
-}
-
 static bool ring(struct sk_rst *s)
 {
-	struct sk_tcp_rings *t;
-
-	if (s->rings)
+	if (s->ring)
 		return true;
 	if (s->no_ring)
 		return false;
-	t = calloc(1, sizeof(*t));
-	if (!t || !batch_new(&t->b[0])) {
-		free(t);
+	s->pend = calloc(MAX_PEND, sizeof(*s->pend));
+	if (s->pend)
+		s->ring = sk_ring_new(MAX_PEND * CHAIN_MAX, true);
+	if (!s->ring) {
+		free(s->pend);
+		s->pend = NULL;
 		s->no_ring = true;
-		return false;
 	}
-	/* no second ring: one batch, run in place */
-	t->no_bg = !batch_new(&t->b[1]);
-	s->rings = t;
-	return true;
+	return s->ring != NULL;
 }
 
 static void done(uint64_t tag, int res, void *arg)
@@ -129,16 +96,20 @@ static int fail(const struct sk_tcp_pend *p, char *why, size_t len)
 			   si->peer->port, step_name[p->failed], strerror(-p->err));
 }
 
-/* The results of a batch run: the connections refused at their first
- * step go one call at a time; any other failure fails the restore. */
-static int look(struct sk_tcp_batch *b, char *why, size_t len)
+int sk_tcp_ring_run(struct fd_rst *r, char *why, size_t len)
 {
-	size_t n = b->nr;
+	struct sk_rst *s = r->sk;
+	size_t n;
 	int rc;
 
-	b->nr = 0;
+	if (!s || !s->nr_pend)
+		return 0;
+	n = s->nr_pend;
+	s->nr_pend = 0;
+	if ((rc = sk_ring_run(s->ring, done, s->pend)))
+		return fd_rst_fail(why, len, -rc, "io_uring_enter: %s", strerror(-rc));
 	for (size_t i = 0; i < n; i++) {
-		const struct sk_tcp_pend *p = &b->pend[i];
+		const struct sk_tcp_pend *p = &s->pend[i];
 
 		/* refused at once: nothing set, the calls one by one say why */
 		if (p->err && p->failed == (p->nopt_bind ? OPT : REPAIR) && !p->failed_opt) {
@@ -154,81 +125,19 @@ static int look(struct sk_tcp_batch *b, char *why, size_t len)
 	return 0;
 }
 
-static int ring_failed(int rc, char *why, size_t len)
+static struct sk_tcp_pend *slot(struct fd_rst *r, char *why, size_t len, int *rc)
 {
-	return fd_rst_fail(why, len, -rc, "io_uring_enter: %s", strerror(-rc));
-}
-
-/* The batch with the worker, back and looked at. */
-static int take_back(struct sk_tcp_rings *t, char *why, size_t len)
-{
-	for (int k = 0; k < 2; k++) {
-		struct sk_tcp_batch *b = &t->b[k];
-		int rc;
-
-		if (!b->away)
-			continue;
-		b->away = false;
-		if ((rc = sk_ring_bg_wait(t->bg)))
-			return ring_failed(rc, why, len);
-		return look(b, why, len);
-	}
-	return 0;
-}
-
-/* Run the filling batch: with the worker when there is one (the other
- * batch, back first, fills next), else here. */
-static int launch(struct sk_tcp_rings *t, bool worker, char *why, size_t len)
-{
-	struct sk_tcp_batch *b = &t->b[t->cur];
-	int rc;
-
-	if (!b->nr)
-		return 0;
-	if (worker && !t->bg && !t->no_bg)
-		t->no_bg = !(t->bg = sk_ring_bg_new());
-	if ((rc = take_back(t, why, len)))
-		return rc;
-	if (worker && t->bg) {
-		b->away = true;
-		sk_ring_bg_start(t->bg, b->ring, done, b->pend);
-		t->cur = !t->cur;
-		return 0;
-	}
-	if ((rc = sk_ring_run(b->ring, done, b->pend)))
-		return ring_failed(rc, why, len);
-	return look(b, why, len);
-}
-
-int sk_tcp_ring_run(struct fd_rst *r, char *why, size_t len)
-{
-	struct sk_tcp_rings *t = r->sk ? r->sk->rings : NULL;
-	int rc;
-
-	if (!t)
-		return 0;
-	rc = take_back(t, why, len);
-	if (!rc)
-		rc = launch(t, false, why, len);
-	/* no thread outlives a step: the tree is forked between steps */
-	sk_ring_bg_free(t->bg);
-	t->bg = NULL;
-	return rc;
-}
-
-static struct sk_tcp_batch *slot(struct fd_rst *r, char *why, size_t len, int *rc)
-{
-	struct sk_tcp_rings *t = r->sk->rings;
-	struct sk_tcp_batch *b = &t->b[t->cur];
+	struct sk_rst *s = r->sk;
+	struct sk_tcp_pend *p;
 
 	*rc = 0;
-	if (b->nr == MAX_PEND || sk_ring_room(b->ring) < CHAIN_MAX) {
-		if ((*rc = launch(t, true, why, len)))
-			return NULL;
-		b = &t->b[t->cur];
-	}
-	memset(&b->pend[b->nr], 0, sizeof(b->pend[0]));
-	return b;
+	if (s->nr_pend == MAX_PEND || sk_ring_room(s->ring) < CHAIN_MAX)
+		*rc = sk_tcp_ring_run(r, why, len);
+	if (*rc)
+		return NULL;
+	p = &s->pend[s->nr_pend];
+	memset(p, 0, sizeof(*p));
+	return p;
 }
 
 static void sockopt(struct sk_ring *ring, const struct sk_tcp_pend *p, size_t i, enum step st,
@@ -242,18 +151,15 @@ static void sockopt(struct sk_ring *ring, const struct sk_tcp_pend *p, size_t i,
 static int ring_add(struct fd_rst *r, const SocketInfo *si, int s, int nopt,
 		    const struct sk_intopt *opt, char *why, size_t len)
 {
-	struct sk_tcp_batch *b;
+	struct sk_rst *sk = r->sk;
 	struct sk_tcp_pend *p;
-	struct sk_ring *ring;
 	uint32_t rcv, snd;
 	size_t i;
 	int rc;
 
-	if (!(b = slot(r, why, len, &rc)))
+	if (!(p = slot(r, why, len, &rc)))
 		return rc;
-	i = b->nr;
-	p = &b->pend[i];
-	ring = b->ring;
+	i = sk->nr_pend;
 	p->si = si;
 	p->fd = s;
 	p->nopt_bind = nopt;
@@ -263,7 +169,7 @@ static int ring_add(struct fd_rst *r, const SocketInfo *si, int s, int nopt,
 		return fd_rst_fail(why, len, EINVAL, "bad addresses in the image");
 	sk_tcp_seqs(si, si->tcp, &rcv, &snd);
 	for (int k = 0; k < p->nopt_bind; k++)
-		sk_ring_setsockopt(ring, s, p->opt_bind[k].level, p->opt_bind[k].name,
+		sk_ring_setsockopt(sk->ring, s, p->opt_bind[k].level, p->opt_bind[k].name,
 				   &p->opt_bind[k].val, sizeof(int), (uint64_t)i << 16 | k << 8 | OPT,
 				   k == 0);
 	p->v[REPAIR] = 1;
@@ -273,20 +179,20 @@ static int ring_add(struct fd_rst *r, const SocketInfo *si, int s, int nopt,
 	p->v[SEQ_SEND] = (int)snd;
 	p->nopt = sk_tcp_opts(si->tcp, p->opt);
 	p->stamp = (int)si->tcp->timestamp;
-	sockopt(ring, p, i, REPAIR, SOL_TCP, TCP_REPAIR, &p->v[REPAIR], sizeof(int));
-	sockopt(ring, p, i, RQ_RECV, SOL_TCP, TCP_REPAIR_QUEUE, &p->v[RQ_RECV], sizeof(int));
-	sockopt(ring, p, i, SEQ_RECV, SOL_TCP, TCP_QUEUE_SEQ, &p->v[SEQ_RECV], sizeof(int));
-	sockopt(ring, p, i, RQ_SEND, SOL_TCP, TCP_REPAIR_QUEUE, &p->v[RQ_SEND], sizeof(int));
-	sockopt(ring, p, i, SEQ_SEND, SOL_TCP, TCP_QUEUE_SEQ, &p->v[SEQ_SEND], sizeof(int));
-	sk_ring_addr(ring, s, true, (struct sockaddr *)&p->l, p->ll, i << 16 | BIND, false);
-	sk_ring_addr(ring, s, false, (struct sockaddr *)&p->p, p->pl, i << 16 | CONNECT, false);
-	sockopt(ring, p, i, OPTIONS, SOL_TCP, TCP_REPAIR_OPTIONS, p->opt,
+	sockopt(sk->ring, p, i, REPAIR, SOL_TCP, TCP_REPAIR, &p->v[REPAIR], sizeof(int));
+	sockopt(sk->ring, p, i, RQ_RECV, SOL_TCP, TCP_REPAIR_QUEUE, &p->v[RQ_RECV], sizeof(int));
+	sockopt(sk->ring, p, i, SEQ_RECV, SOL_TCP, TCP_QUEUE_SEQ, &p->v[SEQ_RECV], sizeof(int));
+	sockopt(sk->ring, p, i, RQ_SEND, SOL_TCP, TCP_REPAIR_QUEUE, &p->v[RQ_SEND], sizeof(int));
+	sockopt(sk->ring, p, i, SEQ_SEND, SOL_TCP, TCP_QUEUE_SEQ, &p->v[SEQ_SEND], sizeof(int));
+	sk_ring_addr(sk->ring, s, true, (struct sockaddr *)&p->l, p->ll, i << 16 | BIND, false);
+	sk_ring_addr(sk->ring, s, false, (struct sockaddr *)&p->p, p->pl, i << 16 | CONNECT, false);
+	sockopt(sk->ring, p, i, OPTIONS, SOL_TCP, TCP_REPAIR_OPTIONS, p->opt,
 		(socklen_t)(p->nopt * sizeof(p->opt[0])));
 	if (si->tcp->has_timestamp)
-		sockopt(ring, p, i, STAMP, SOL_TCP, TCP_TIMESTAMP, &p->stamp, sizeof(int));
+		sockopt(sk->ring, p, i, STAMP, SOL_TCP, TCP_TIMESTAMP, &p->stamp, sizeof(int));
 	if (sk_tcp_window(si, si->tcp, &p->w))
-		sockopt(ring, p, i, WINDOW, SOL_TCP, TCP_REPAIR_WINDOW, &p->w, sizeof(p->w));
-	b->nr++;
+		sockopt(sk->ring, p, i, WINDOW, SOL_TCP, TCP_REPAIR_WINDOW, &p->w, sizeof(p->w));
+	sk->nr_pend++;
 	return 0;
 }
 
@@ -295,24 +201,23 @@ static int ring_add(struct fd_rst *r, const SocketInfo *si, int s, int nopt,
 static int ring_late(struct fd_rst *r, struct sk_obj *o, char *why, size_t len)
 {
 	const SocketInfo *si = o->e->sock;
-	struct sk_tcp_batch *b;
+	struct sk_rst *sk = r->sk;
 	struct sk_tcp_pend *p;
 	size_t i;
 	int rc;
 
-	if (!ring(r->sk))
+	if (!ring(sk))
 		return 1;
-	if (!(b = slot(r, why, len, &rc)))
+	if (!(p = slot(r, why, len, &rc)))
 		return rc;
-	i = b->nr++;
-	p = &b->pend[i];
+	i = sk->nr_pend++;
 	p->si = si;
 	p->fd = o->fd;
 	p->nopt_bind = 0;
-	sockopt(b->ring, p, i, OFF, SOL_TCP, TCP_REPAIR, &zero, sizeof(int));
+	sockopt(sk->ring, p, i, OFF, SOL_TCP, TCP_REPAIR, &zero, sizeof(int));
 	/* repair mode off drops SO_REUSEADDR: the program's value again */
 	if (si->opts && si->opts->has_reuseaddr && si->opts->reuseaddr)
-		sockopt(b->ring, p, i, REUSE, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(int));
+		sockopt(sk->ring, p, i, REUSE, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(int));
 	o->in_repair = false;
 	return 0;
 }
@@ -347,15 +252,9 @@ int sk_tcp_late(struct fd_rst *r, struct sk_obj *o, char *why, size_t len)
 
 void sk_tcp_ring_free(struct sk_rst *s)
 {
-	struct sk_tcp_rings *t = s->rings;
-
-	if (!t)
-		return;
-	sk_ring_bg_free(t->bg);	/* waits for a run still going */
-	for (int k = 0; k < 2; k++) {
-		sk_ring_free(t->b[k].ring);
-		free(t->b[k].pend);
-	}
-	free(t);
-	s->rings = NULL;
+	sk_ring_free(s->ring);
+	s->ring = NULL;
+	free(s->pend);
+	s->pend = NULL;
+	s->nr_pend = 0;
 }
