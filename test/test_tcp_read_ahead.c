@@ -3,7 +3,8 @@
  * with 520 idle clients and one whose echoes pile up unread (in the
  * server's send queue), dumped twice without a
  * kill, once each way, gives the same entries (but for the clock of
- * TCP_TIMESTAMP and the lock's name, which name the moment). */
+ * TCP_TIMESTAMP and the lock's name, which name the moment), signal owners
+ * included. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -122,7 +123,7 @@ static size_t packed(FdEntry *e, uint8_t **out)
  * that differs (diff: the difference, as show prints it). Connections and
  * those with data to send counted into *conns, *queued. */
 static int compare(const char *dir, pid_t pid, int n, char *diff, size_t len, size_t *conns,
-		   size_t *queued)
+		   size_t *queued, size_t *owned)
 {
 	char walk[32], ahead[32], bin[PATH_MAX];
 	size_t n1, n2;
@@ -137,7 +138,7 @@ static int compare(const char *dir, pid_t pid, int n, char *diff, size_t len, si
 	cr_expect_not(ahead1, "CRIU_LITE_TCP_PREFETCH=0 read ahead");
 	cr_expect(ahead2, "the connections were not read ahead");
 	cr_assert_eq(n1, n2, "%zu fds, then %zu", n1, n2);
-	*conns = *queued = 0;
+	*conns = *queued = *owned = 0;
 	for (size_t i = 0; i < n1; i++) {
 		uint8_t *a, *b;
 		size_t la, lb;
@@ -145,6 +146,7 @@ static int compare(const char *dir, pid_t pid, int n, char *diff, size_t len, si
 		if (one[i]->sock && one[i]->sock->tcp) {
 			(*conns)++;
 			*queued += one[i]->sock->tcp->has_outq;
+			*owned += two[i]->owner && two[i]->owner->has_self && two[i]->owner->self;
 		}
 		la = packed(one[i], &a);
 		lb = packed(two[i], &b);
@@ -168,7 +170,7 @@ Test(tcp_read_ahead, reads_what_the_walk_reads, .timeout = 90)
 {
 	char dir[256], diff[4096] = "";
 	struct target t;
-	size_t conns, queued;
+	size_t conns, queued, owned;
 	int c[CLIENTS + 1], port, bad;
 
 	make_tmpdir(dir, sizeof(dir), "sk-ahead");
@@ -185,11 +187,13 @@ Test(tcp_read_ahead, reads_what_the_walk_reads, .timeout = 90)
 	 * pair is taken again. What the read ahead got wrong differs in every
 	 * pair. */
 	for (int n = 0; n < 3; n++)
-		if ((bad = compare(dir, t.pid, n, diff, sizeof(diff), &conns, &queued)) < 0)
+		if ((bad = compare(dir, t.pid, n, diff, sizeof(diff), &conns, &queued, &owned)) < 0)
 			break;
 	cr_expect_eq(bad, -1, "fd %d differs read ahead:\n%s", bad, diff);
 	cr_expect_eq(conns, CLIENTS + 1, "%zu connections dumped", conns);
 	cr_expect_eq(queued, 1, "%zu connections with data queued to send", queued);
+	/* sk_echo makes itself the signal owner of every 7th connection */
+	cr_expect_geq(owned, CLIENTS / 7 - 2, "%zu connections read ahead with their owner", owned);
 	for (int i = 0; i <= CLIENTS; i++)
 		close(c[i]);
 	target_kill(&t);

@@ -336,6 +336,9 @@ int fd_dump_par(size_t n, void (*fn)(void *arg, size_t i), void (*done)(void), v
 int fd_dump_prefetch(struct fd_dump *c);
 /* The stat and fdinfo of fd read ahead (*fdinfo the caller's): false when not. */
 bool fd_dump_pre_desc(struct fd_dump *c, int fd, struct stat *st, char **fdinfo);
+/* Its signal owner and signal (F_GETOWN_EX, F_GETSIG) read ahead: false when not. */
+struct f_owner_ex;
+bool fd_dump_pre_owner(struct fd_dump *c, int fd, struct f_owner_ex *own, int *sig);
 /* Restore: a dup of the fd already made for e's description, or -ENOENT;
  * fd_rst_desc_made records the fd made for it (owned by the caller). */
 int fd_rst_desc_dup(struct fd_rst *r, const FdEntry *e, char *why, size_t len);

@@ -107,14 +107,16 @@ static int dump_locks(const struct fd_dump *c, const struct fd_desc *d, FdEntry 
 static int dump_owner(struct fd_dump *c, const struct fd_desc *d, FdEntry *e)
 {
 	struct f_owner_ex own = { 0 };
-	int fd = fd_dump_getfd(c, d->fd), sig;
+	int fd, sig;
 	FileOwner *o;
 
-	if (fd < 0)
-		return 0;	/* no pidfd_getfd: the owner is not seen */
-	if (fcntl(fd, F_GETOWN_EX, &own) < 0)
-		own.pid = 0;	/* O_PATH: no owner */
-	sig = fcntl(fd, F_GETSIG);
+	if (!fd_dump_pre_owner(c, d->fd, &own, &sig)) {
+		if ((fd = fd_dump_getfd(c, d->fd)) < 0)
+			return 0;	/* no pidfd_getfd: the owner is not seen */
+		if (fcntl(fd, F_GETOWN_EX, &own) < 0)
+			own.pid = 0;	/* O_PATH: no owner */
+		sig = fcntl(fd, F_GETSIG);
+	}
 	if (!own.pid && sig <= 0)
 		return 0;
 	o = malloc(sizeof(*o));

@@ -2,7 +2,7 @@
  * and reading them ahead on two threads.
  *
  * A connection costs some thirty syscalls (stat and fdinfo, borrowing the
- * socket, its options, the repair-mode reads), each about a microsecond
+ * socket, its signal owner, its options, the repair-mode reads), each about a microsecond
  * in a guest. The process is frozen and locked, and the connections are
  * independent: from PRE_MIN connections on (CRIU_LITE_TCP_PREFETCH), the
  * walk's reads of them are done first, by criu-lite and one worker thread
@@ -62,6 +62,9 @@ struct sk_pre {
 	char *fdinfo;
 	int s;				/* the borrowed copy, or -1: not read ahead */
 	bool lent;			/* s is the walk's now (sk_pre_getfd) */
+	bool own_ok;			/* own and sig read (lock.c's owner) */
+	struct f_owner_ex own;
+	int sig;
 	int opts_r;			/* sk_opts_dump's result, opts what it made */
 	SkOpts *opts;
 	int tcp_r;			/* sk_tcp_read's result and what it read */
@@ -206,6 +209,11 @@ static void read_one(struct sk_pre_set *set, struct sk_pre *p)
 	}
 	if (p->s < 0)
 		return;
+	/* the signal owner, as lock.c reads it (O_PATH: none) */
+	if (fcntl(p->s, F_GETOWN_EX, &p->own) < 0)
+		p->own.pid = 0;
+	p->sig = fcntl(p->s, F_GETSIG);
+	p->own_ok = true;
 	basics(p->rec, &si);
 	p->opts_r = sk_opts_dump(p->s, &si, p->rec);
 	p->opts = si.opts;
@@ -341,6 +349,18 @@ bool fd_dump_pre_desc(struct fd_dump *c, int fd, struct stat *st, char **fdinfo)
 	*fdinfo = p->fdinfo;
 	p->fdinfo = NULL;
 	p->desc_ok = false;
+	return true;
+}
+
+bool fd_dump_pre_owner(struct fd_dump *c, int fd, struct f_owner_ex *own, int *sig)
+{
+	struct sk_pre *p = find(c, fd);
+
+	if (!p || !p->own_ok)
+		return false;
+	*own = p->own;
+	*sig = p->sig;
+	p->own_ok = false;
 	return true;
 }
 

@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -55,6 +56,12 @@ int main(int argc, char **argv)
 		if ((fds[0].revents & POLLIN) && nfds <= MAX_CLIENTS) {
 			int c = accept(s, NULL, NULL);
 
+			/* every 7th client's socket signals us (SIGURG, or SIGIO
+			 * as SIGUSR2 with O_ASYNC): its owner must come back */
+			if (c >= 0 && nfds % 7 == 3)
+				fcntl(c, F_SETOWN, getpid());
+			if (c >= 0 && nfds % 14 == 3)
+				fcntl(c, F_SETSIG, SIGUSR2);
 			if (c >= 0)
 				fds[nfds++] = (struct pollfd){ .fd = c, .events = POLLIN };
 		}
