@@ -477,16 +477,15 @@ static void batch_run(int s, struct batch *b, unsigned int kind, const SocketInf
 		b->at[i] = -1;
 }
 
-/* Row i's value: from sock_diag, the batch, or asked alone. */
+/* Row i's value: from the batch, sock_diag, or asked alone. */
 static int value(int s, const struct batch *b, size_t i, const struct sk_rec *rec,
 		 struct val *v)
 {
 	const struct opt *o = &opts[i];
 
-	if (from_diag(rec, o, v))
-		return 0;
+	/* (a row in the batch is one sock_diag did not give: batch_run asked) */
+	memset(v, 0, sizeof(*v));
 	if (o->how == FILTER && b->at[i] >= 0 && b->g[b->at[i]].res == 0) {
-		memset(v, 0, sizeof(*v));
 		v->ok = true;		/* none: what read_filter finds */
 		return 0;
 	}
@@ -494,6 +493,8 @@ static int value(int s, const struct batch *b, size_t i, const struct sk_rec *re
 		decode(o, &b->u[b->at[i]], v);
 		return 0;
 	}
+	if (from_diag(rec, o, v))
+		return 0;
 	return read_opt(s, o, v);
 }
 
