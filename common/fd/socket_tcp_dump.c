@@ -95,9 +95,10 @@ int sk_tcp_dump(struct fd_dump *c, const struct fd_desc *d, int s, SocketInfo *s
 
 	if (conn_of(si, &conn))
 		return pending(si, "no addresses", 0);
-	/* the process's own connections at its first; one in flight alone */
+	/* the process's own connections at its first (from the links the walk
+	 * read); one in flight, or with no links, alone */
 	r = 0;
-	if (c->own)
+	if (c->own || !c->links)
 		r = sk_lock_add(c->pid, &conn, 1);
 	else if (!c->sk->locked && !(r = sk_tcp_lock_process(c)))
 		c->sk->locked = true;
@@ -133,11 +134,31 @@ static bool same_conn(const struct sk_conn *a, const struct sk_conn *b)
 	       !memcmp(a->lip, b->pip, sizeof(a->lip)) && !memcmp(a->pip, b->lip, sizeof(a->pip));
 }
 
-/* Both ends dumped: the peer is in the tree. */
-static bool in_tree(size_t i)
+/* A key for the connection from (lip, lport) to (pip, pport). */
+static uint64_t conn_key(int family, const uint32_t *lip, uint16_t lport, const uint32_t *pip,
+			 uint16_t pport)
 {
+	uint64_t h = (uint64_t)(uint32_t)family << 32 | (uint32_t)lport << 16 | pport;
+
+	for (int k = 0; k < 4; k++)
+		h = (h ^ lip[k]) * 0x100000001b3ull ^ pip[k];
+	return h;
+}
+
+/* Both ends dumped: the peer is in the tree. Held ends are indexed by
+ * their key (a thousand connections were a million comparisons); a key
+ * another end shares, or none, and the scan decides. */
+static bool in_tree(const struct key_index *x, size_t i)
+{
+	const struct sk_conn *c = &held[i].conn;
+	long at = key_index_get(x, 0, conn_key(c->family, c->pip, c->pport, c->lip, c->lport));
+
+	if (at == -1)
+		return false;
+	if (at >= 0 && (size_t)at != i && same_conn(c, &held[at].conn))
+		return true;
 	for (size_t j = 0; j < nr_held; j++)
-		if (j != i && same_conn(&held[i].conn, &held[j].conn))
+		if (j != i && same_conn(c, &held[j].conn))
 			return true;
 	return false;
 }
@@ -202,11 +223,17 @@ static void repair_on_all(const bool *mark, size_t n)
 void sk_tcp_dump_finish(const struct fd_rst_opts *opts, bool kill)
 {
 	struct sk_conn *keep = NULL;
+	struct key_index ends = { 0 };
 	size_t nr_keep = 0, nr_mark = 0;
 	bool *mark = kill ? calloc(nr_held ? nr_held : 1, sizeof(*mark)) : NULL;
 
 	for (size_t i = 0; kill && i < nr_held; i++) {
-		bool tree = in_tree(i);
+		const struct sk_conn *c = &held[i].conn;
+
+		key_index_put(&ends, 0, conn_key(c->family, c->lip, c->lport, c->pip, c->pport), i);
+	}
+	for (size_t i = 0; kill && i < nr_held; i++) {
+		bool tree = in_tree(&ends, i);
 
 		if (!tree && !opts->tcp_established)
 			continue;	/* closed as the kill closes it: the peer sees the end */
@@ -217,6 +244,7 @@ void sk_tcp_dump_finish(const struct fd_rst_opts *opts, bool kill)
 		if (!tree && (keep = realloc(keep, (nr_keep + 1) * sizeof(*keep))))
 			keep[nr_keep++] = held[i].conn;
 	}
+	key_index_free(&ends);
 	if (mark)
 		repair_on_all(mark, nr_mark);
 	free(mark);
@@ -226,13 +254,6 @@ void sk_tcp_dump_finish(const struct fd_rst_opts *opts, bool kill)
 	free(keep);
 	if (!kill)
 		sk_tcp_dump_killed();
-}
-
-static int cmp_int(const void *a, const void *b)
-{
-	int x = *(const int *)a, y = *(const int *)b;
-
-	return (x > y) - (x < y);
 }
 
 /* Our copies, closed a run of consecutive numbers at a time (they were
@@ -249,16 +270,8 @@ static void close_held(void)
 			else
 				fds[n++] = held[i].own;
 		}
-	if (!fds)
-		return;
-	qsort(fds, n, sizeof(*fds), cmp_int);
-	for (size_t i = 0, j; i < n; i = j) {
-		for (j = i + 1; j < n && fds[j] == fds[j - 1] + 1; j++)
-			;
-		if (j - i == 1 || syscall(SYS_close_range, fds[i], fds[j - 1], 0))
-			for (size_t k = i; k < j; k++)
-				close(fds[k]);
-	}
+	if (fds)
+		fd_close_all(fds, n);
 	free(fds);
 }
 
