@@ -125,8 +125,8 @@ int sk_tcp_dump(struct fd_dump *c, const struct fd_desc *d, int s, SocketInfo *s
  * options as sk_opts_dump read them), its state into *state. 0, -ENOMEM,
  * or a positive errno: not read (*refused: repair mode refused, t empty). */
 int sk_tcp_read(int s, const SkOpts *o, SkTcp *t, uint32_t *state, bool *refused);
-/* socket_tcp_pre.c: the network lock over c's connections; the reads
- * done ahead (fd_dump_prefetch), taken by the walk fd by fd. */
+/* socket_tcp_pre.c: the network lock over c's connections (c->links
+ * read); the reads done ahead (fd_dump_prefetch), taken by the walk fd by fd. */
 int sk_tcp_lock_process(struct fd_dump *c);
 /* fd_dump_getfd, or the copy of fd read ahead. */
 int sk_pre_getfd(struct fd_dump *c, int fd);

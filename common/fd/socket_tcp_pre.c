@@ -16,7 +16,6 @@
  * What the threads share is read-only while they run: the sock_diag
  * table, the reference sockets (socket_opts.c, made for every kind first)
  * and the fd limit; each has its own dump ring (socket_ring.c). */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -100,72 +99,22 @@ static int add_conn(const struct sk_rec *rec, struct sk_conn **conns, size_t *n,
 	return 0;
 }
 
-/* The fds' links, when the walk has none (files in flight). */
-static int links_of(struct fd_dump *c, char ***links, size_t *nr)
-{
-	char path[64], link[64];
-	struct dirent *de;
-	size_t cap = 0;
-	DIR *dir;
-	int r = 0;
-
-	*links = NULL;
-	*nr = 0;
-	snprintf(path, sizeof(path), "/proc/%d/fd", c->pid);
-	if (!(dir = opendir(path)))
-		return -errno;
-	while (!r && (de = readdir(dir))) {
-		char fdpath[352];
-		ssize_t l;
-
-		snprintf(fdpath, sizeof(fdpath), "%s/%s", path, de->d_name);
-		l = readlink(fdpath, link, sizeof(link) - 1);
-		if (l <= 0)
-			continue;
-		link[l] = '\0';
-		if (*nr == cap) {
-			char **nl = realloc(*links, (cap ? cap * 2 : 64) * sizeof(*nl));
-
-			if (!nl) {
-				r = -ENOMEM;
-				break;
-			}
-			*links = nl;
-			cap = cap ? cap * 2 : 64;
-		}
-		if (!((*links)[*nr] = strdup(link)))
-			r = -ENOMEM;
-		else
-			(*nr)++;
-	}
-	closedir(dir);
-	return r;
-}
-
 /* Every TCP connection the process holds, locked in one go: one nftables
  * transaction per process, not per socket (each costs milliseconds). */
 int sk_tcp_lock_process(struct fd_dump *c)
 {
 	struct sk_conn *conns = NULL;
-	char **own = NULL, *const *links = c->links;
-	size_t n = 0, cap = 0, nr = c->nr_fds;
+	size_t n = 0, cap = 0;
 	int r = 0;
 
-	if (!links) {
-		r = links_of(c, &own, &nr);
-		links = own;
-	}
-	for (size_t i = 0; i < nr && !r; i++) {
+	for (size_t i = 0; i < c->nr_fds && !r; i++) {
 		unsigned long long ino;
 		const struct sk_rec *rec;
 
-		if (links[i] && sscanf(links[i], "socket:[%llu]", &ino) == 1 &&
+		if (c->links[i] && sscanf(c->links[i], "socket:[%llu]", &ino) == 1 &&
 		    (rec = sk_find(c->sk, ino)))
 			r = add_conn(rec, &conns, &n, &cap);
 	}
-	for (size_t i = 0; own && i < nr; i++)
-		free(own[i]);
-	free(own);
 	if (!r)
 		r = sk_lock_add(c->pid, conns, n);
 	free(conns);
