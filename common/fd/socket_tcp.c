@@ -289,12 +289,12 @@ static int fins(int s, const SocketInfo *si, char *why, size_t len)
 
 int sk_tcp_late_one(struct fd_rst *r, struct sk_obj *o, char *why, size_t len)
 {
-	(void)r;
 	const SocketInfo *si = o->e->sock;
 	const SkTcp *t = si->tcp;
 	int reuse = si->opts && si->opts->has_reuseaddr ? (int)si->opts->reuseaddr : 0;
 	size_t off;
 
+	(void)r;
 	if (!o->in_repair)
 		return 0;
 	if ((F(si->state) & (FIN_SENT | FIN_RECEIVED)) && fins(o->fd, si, why, len))
