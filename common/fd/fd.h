@@ -308,6 +308,8 @@ rlim_t fd_dump_fd_limit(void);
 /* The whole of /proc/PID/fdinfo/FD (malloc'd, NUL-terminated), or -errno;
  * logs nothing. */
 int fd_dump_read_fdinfo(pid_t pid, int fd, char **out);
+/* The same relative to an open /proc/PID/fdinfo (no path walk from /). */
+int fd_dump_read_fdinfo_at(int dirfd, int fd, char **out);
 /* Heap-built sub-messages and strings. */
 FileIdentity *fd_dump_identity(const struct fd_desc *d);
 char *fd_dump_strdup(const char *s);

@@ -86,20 +86,16 @@ int fd_dump_keep(struct fd_dump *c)
 	return c->lent;
 }
 
-int fd_dump_read_fdinfo(pid_t pid, int fd, char **out)
+/* fdinfo's file f read whole, then closed. */
+static int read_fdinfo(int f, char **out)
 {
 	size_t len = 0, cap = 4096;
-	char name[32], *buf = malloc(cap), *nb;
+	char *buf = malloc(cap), *nb;
 	ssize_t n;
-	int f;
 
-	if (!buf)
+	if (!buf) {
+		close(f);
 		return -ENOMEM;
-	snprintf(name, sizeof(name), "fdinfo/%d", fd);
-	f = procfs_open(pid, name, O_RDONLY | PROCFS_QUIET);
-	if (f < 0) {
-		free(buf);
-		return f;
 	}
 	/* epoll and inotify print a line per watch: grow until EOF. fdinfo is
 	 * one seq_file record, given whole to a read with room for it: a
@@ -135,6 +131,26 @@ int fd_dump_read_fdinfo(pid_t pid, int fd, char **out)
 		buf = nb;
 	*out = buf;
 	return 0;
+}
+
+int fd_dump_read_fdinfo(pid_t pid, int fd, char **out)
+{
+	char name[32];
+	int f;
+
+	snprintf(name, sizeof(name), "fdinfo/%d", fd);
+	f = procfs_open(pid, name, O_RDONLY | PROCFS_QUIET);
+	return f < 0 ? f : read_fdinfo(f, out);
+}
+
+int fd_dump_read_fdinfo_at(int dirfd, int fd, char **out)
+{
+	char name[16];
+	int f;
+
+	snprintf(name, sizeof(name), "%d", fd);
+	f = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	return f < 0 ? -errno : read_fdinfo(f, out);
 }
 
 FileIdentity *fd_dump_identity(const struct fd_desc *d)

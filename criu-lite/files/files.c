@@ -75,6 +75,7 @@ static void free_links(char **links, size_t nr)
 
 struct links {
 	pid_t pid;
+	int dir;			/* /proc/PID/fd, or -1 */
 	const int *fds;
 	char **links;
 	bool nomem;
@@ -86,8 +87,13 @@ static void read_link(void *arg, size_t i)
 	char path[64], link[PATH_MAX];
 	ssize_t n;
 
-	snprintf(path, sizeof(path), "/proc/%d/fd/%d", l->pid, l->fds[i]);
-	n = readlink(path, link, sizeof(link) - 1);
+	if (l->dir >= 0) {
+		snprintf(path, sizeof(path), "%d", l->fds[i]);
+		n = readlinkat(l->dir, path, link, sizeof(link) - 1);
+	} else {
+		snprintf(path, sizeof(path), "/proc/%d/fd/%d", l->pid, l->fds[i]);
+		n = readlink(path, link, sizeof(link) - 1);
+	}
 	if (n < 0)
 		return;		/* the walk reads it again and says why */
 	link[n] = '\0';
@@ -97,19 +103,23 @@ static void read_link(void *arg, size_t i)
 
 /* Every fd's link, read once for the walk and the kinds (the network lock
  * looks for the process's TCP connections before the first is dumped);
- * many (a server's connections) on two threads (fd_dump_par). */
+ * many (a server's connections) on two threads (fd_dump_par). Relative to
+ * /proc/PID/fd opened once: no path walk from / for each. */
 static int read_links(pid_t pid, const int *fds, size_t nr, char ***out)
 {
 	struct links l = { .pid = pid, .fds = fds, .links = calloc(nr ? nr : 1, sizeof(char *)) };
 
 	if (!l.links)
 		return -ENOMEM;
+	l.dir = nr ? procfs_open(pid, "fd", O_PATH | O_DIRECTORY | PROCFS_QUIET) : -1;
 	/* a readlink is ~5 us, a process's first thread up to a millisecond */
 	if (nr >= 512)
 		fd_dump_par(nr, read_link, NULL, &l);
 	else
 		for (size_t i = 0; i < nr; i++)
 			read_link(&l, i);
+	if (l.dir >= 0)
+		close(l.dir);
 	if (l.nomem) {
 		free_links(l.links, nr);
 		return -ENOMEM;
