@@ -285,6 +285,30 @@ struct sk_getopt {
 };
 int sk_ring_getsockopts(int s, struct sk_getopt *g, size_t n);
 void sk_ring_dump_done(void);
+/* Dump: the thread's ring (made at its first use, SK_RING_DUMP_ENTRIES
+ * sqes), or NULL: none to be had. sk_ring_inq queues a SIOCINQ of fd
+ * (its result: the bytes queued, or -errno). */
+#define SK_RING_DUMP_ENTRIES 128
+struct sk_ring *sk_ring_dump(void);
+void sk_ring_inq(struct sk_ring *r, int fd, uint64_t tag, bool first);
+/* socket_tcp_read.c: sk_tcp_read of n connections (SK_TCP_MANY at most)
+ * at once: each step that needs no answer but its result (repair mode on
+ * and off, SIOCINQ, the queue selected, SO_REUSEADDR) for all of them in
+ * one ring run. Without a ring, or for a connection the ring refuses, the
+ * calls one by one. */
+#define SK_TCP_MANY (SK_RING_DUMP_ENTRIES / 2)
+struct sk_tcp_job {
+	int s;
+	const SkOpts *o;
+	SkTcp *t;
+	uint32_t state;			/* out, as sk_tcp_read's */
+	bool refused;
+	int r;
+	/* between the runs */
+	bool alone, queued;
+	int on_res, inq, outq, rq_res, off_res, err;
+};
+void sk_tcp_read_many(struct sk_tcp_job *j, size_t n);
 
 /* A TCP socket whose connection was reset: what --tcp-close gives back. */
 int sk_tcp_closed(struct fd_rst *r, const FdEntry *e, char *why, size_t len);

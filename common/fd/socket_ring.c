@@ -24,6 +24,7 @@
 #include "common/fd/socket.h"
 
 #define OP_BIND 56		/* IORING_OP_BIND, 6.11 */
+#define SOCKET_OP_SIOCINQ 0	/* SOCKET_URING_OP_SIOCINQ, 6.7 */
 #define SOCKET_OP_GETSOCKOPT 2	/* SOCKET_URING_OP_GETSOCKOPT, 6.7 */
 #define SOCKET_OP_SETSOCKOPT 3	/* SOCKET_URING_OP_SETSOCKOPT, 6.7 */
 
@@ -169,6 +170,11 @@ void sk_ring_setsockopt(struct sk_ring *r, int fd, int level, int name, const vo
 	sockopt_cmd(r, SOCKET_OP_SETSOCKOPT, fd, level, name, val, len, tag, first);
 }
 
+void sk_ring_inq(struct sk_ring *r, int fd, uint64_t tag, bool first)
+{
+	sockopt_cmd(r, SOCKET_OP_SIOCINQ, fd, 0, 0, NULL, 0, tag, first);
+}
+
 void sk_ring_addr(struct sk_ring *r, int fd, bool bind, const struct sockaddr *sa,
 		  socklen_t len, uint64_t tag, bool first)
 {
@@ -216,6 +222,13 @@ static _Thread_local struct sk_ring *dump_ring;
 static _Thread_local bool dump_no_ring;
 static _Thread_local unsigned dump_asked;
 
+struct sk_ring *sk_ring_dump(void)
+{
+	if (!dump_ring && !dump_no_ring)
+		dump_no_ring = !(dump_ring = sk_ring_new(SK_RING_DUMP_ENTRIES, false));
+	return dump_ring;
+}
+
 static void got(uint64_t tag, int res, void *arg)
 {
 	((struct sk_getopt *)arg)[tag].res = res;
@@ -226,9 +239,7 @@ int sk_ring_getsockopts(int s, struct sk_getopt *g, size_t n)
 	/* a ring costs more to make than a few sockets' getsockopt */
 	if (++dump_asked <= 4)
 		return -ENOSYS;
-	if (!dump_ring && !dump_no_ring)
-		dump_no_ring = !(dump_ring = sk_ring_new(64, false));
-	if (!dump_ring || n > 64)
+	if (!sk_ring_dump() || n > SK_RING_DUMP_ENTRIES)
 		return -ENOSYS;
 	for (size_t i = 0; i < n; i++)
 		sockopt_cmd(dump_ring, SOCKET_OP_GETSOCKOPT, s, g[i].level, g[i].name, g[i].val,

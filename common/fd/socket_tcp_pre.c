@@ -79,6 +79,7 @@ struct sk_pre_set {
 	pid_t pid;
 	int pidfd;
 	int fdinfo_dir;			/* /proc/PID/fdinfo, or -1 */
+	size_t chunk;			/* connections a read_chunk */
 	rlim_t fd_limit;
 };
 
@@ -160,7 +161,8 @@ static bool read_desc(const struct sk_pre_set *set, struct sk_pre *p)
 	return !fd_dump_read_fdinfo(set->pid, p->fd, &p->fdinfo);
 }
 
-static void read_one(struct sk_pre_set *set, struct sk_pre *p)
+/* All but the repair-mode reads: true when those are to be done. */
+static bool read_one(struct sk_pre_set *set, struct sk_pre *p)
 {
 	SocketInfo si;
 
@@ -173,7 +175,7 @@ static void read_one(struct sk_pre_set *set, struct sk_pre *p)
 		p->s = -1;
 	}
 	if (p->s < 0)
-		return;
+		return false;
 	/* the signal owner, as lock.c reads it (O_PATH: none) */
 	if (fcntl(p->s, F_GETOWN_EX, &p->own) < 0)
 		p->own.pid = 0;
@@ -184,20 +186,40 @@ static void read_one(struct sk_pre_set *set, struct sk_pre *p)
 	p->opts = si.opts;
 	p->state = si.state;
 	if (p->opts_r)
-		return;
+		return false;
 	if (!(p->tcp = malloc(sizeof(*p->tcp)))) {
 		p->tcp_r = -ENOMEM;
-		return;
+		return false;
 	}
 	sk_tcp__init(p->tcp);
-	p->tcp_r = sk_tcp_read(p->s, p->opts, p->tcp, &p->state, &p->refused);
+	return true;
 }
 
-static void read_nth(void *arg, size_t i)
+/* Chunk k of the connections: each read up to its repair-mode reads, then
+ * those of the whole chunk together (sk_tcp_read_many: a ring run for
+ * each step that only sets). */
+static void read_chunk(void *arg, size_t k)
 {
 	struct sk_pre_set *set = arg;
+	struct sk_tcp_job jobs[SK_TCP_MANY];
+	struct sk_pre *of[SK_TCP_MANY];
+	size_t n = 0, end = (k + 1) * set->chunk < set->n ? (k + 1) * set->chunk : set->n;
 
-	read_one(set, &set->v[i]);
+	for (size_t i = k * set->chunk; i < end; i++) {
+		struct sk_pre *p = &set->v[i];
+
+		if (!read_one(set, p))
+			continue;
+		jobs[n] = (struct sk_tcp_job){ .s = p->s, .o = p->opts, .t = p->tcp,
+					      .state = p->state };
+		of[n++] = p;
+	}
+	sk_tcp_read_many(jobs, n);
+	for (size_t i = 0; i < n; i++) {
+		of[i]->tcp_r = jobs[i].r;
+		of[i]->state = jobs[i].state;
+		of[i]->refused = jobs[i].refused;
+	}
 }
 
 /* Our fd table made big enough for every copy first: with two threads
@@ -280,7 +302,10 @@ int fd_dump_prefetch(struct fd_dump *c)
 	}
 	grow_fd_table(set);
 	/* the worker's own dump ring goes with it */
-	threads = fd_dump_par(set->n, read_nth, sk_ring_dump_done, set);
+	/* chunks small enough for both threads to share a few dozen */
+	set->chunk = set->n / 8 < 8 ? 8 : set->n / 8 > SK_TCP_MANY ? SK_TCP_MANY : set->n / 8;
+	threads = fd_dump_par((set->n + set->chunk - 1) / set->chunk, read_chunk,
+			      sk_ring_dump_done, set);
 	pr_debug("pid %d: %zu TCP connections read ahead on %d threads", c->pid, set->n,
 		 threads);
 	return 0;

@@ -72,22 +72,25 @@ static int send_queue(int s, const struct tcp_info_ext *x, socklen_t l, int *out
 	return ioctl(s, SIOCOUTQ, outq) ? -errno : 0;
 }
 
-static int read_repair(int s, uint32_t *state, SkTcp *t)
+/* Everything but the queues' sequences and bytes: tcp_info, the queues'
+ * lengths (*inq: the receive queue's, unless already known: >= 0), the
+ * MSS, the timestamp, the windows. */
+static int read_info(int s, uint32_t *state, SkTcp *t, int *inq, int *outq)
 {
 	struct tcp_repair_window w;
 	struct tcp_info_ext x;
 	socklen_t l = sizeof(x);
-	int outq = 0, unsent = 0, inq = 0, v, r;
+	int unsent = 0, v, r;
 
 	memset(&x, 0, sizeof(x));
-	if (getsockopt(s, SOL_TCP, TCP_INFO, &x, &l) || ioctl(s, SIOCINQ, &inq))
+	if (getsockopt(s, SOL_TCP, TCP_INFO, &x, &l) || (*inq < 0 && ioctl(s, SIOCINQ, inq)))
 		return -errno;
-	if ((r = send_queue(s, &x, l, &outq, &unsent)))
+	if ((r = send_queue(s, &x, l, outq, &unsent)))
 		return r;
 
 	*state = x.ti.tcpi_state;
 	if (fin_sent(x.ti.tcpi_state)) {
-		outq = outq ? outq - 1 : 0;
+		*outq = *outq ? *outq - 1 : 0;
 		unsent = unsent ? unsent - 1 : 0;
 	}
 	t->has_opt_mask = t->has_mss_clamp = t->has_unsent = true;
@@ -117,11 +120,24 @@ static int read_repair(int s, uint32_t *state, SkTcp *t)
 	t->max_window = w.max_window;
 	t->rcv_wnd = w.rcv_wnd;
 	t->rcv_wup = w.rcv_wup;
-	r = peek_queue(s, TCP_RECV_QUEUE, &t->inq_seq, (uint32_t)inq, &t->inq, &t->has_inq);
+	return 0;
+}
+
+static int read_queues(int s, SkTcp *t, int inq, int outq)
+{
+	int r = peek_queue(s, TCP_RECV_QUEUE, &t->inq_seq, (uint32_t)inq, &t->inq, &t->has_inq);
+
 	if (!r)
 		r = peek_queue(s, TCP_SEND_QUEUE, &t->outq_seq, (uint32_t)outq, &t->outq,
 			       &t->has_outq);
 	return r;
+}
+
+static int read_repair(int s, uint32_t *state, SkTcp *t)
+{
+	int inq = -1, outq = 0, r = read_info(s, state, t, &inq, &outq);
+
+	return r ? r : read_queues(s, t, inq, outq);
 }
 
 int sk_tcp_read(int s, const SkOpts *o, SkTcp *t, uint32_t *state, bool *refused)
@@ -151,4 +167,169 @@ int sk_tcp_read(int s, const SkOpts *o, SkTcp *t, uint32_t *state, bool *refused
 	if (reuse)
 		setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof(reuse));
 	return r == -ENOMEM ? r : -r;
+}
+
+/* ---- many at once ---- */
+
+/* What each ring operation is, in its tag (the job's index above). */
+enum step { ON, INQ, RQ, OFF, REUSE };
+
+static void got(uint64_t tag, int res, void *arg)
+{
+	struct sk_tcp_job *j = &((struct sk_tcp_job *)arg)[tag >> 8];
+
+	switch ((enum step)(tag & 0xff)) {
+	case ON: j->on_res = res; break;
+	case INQ: j->inq = res; break;
+	case RQ: j->rq_res = res; break;
+	case OFF: j->off_res = res; break;
+	case REUSE: break;		/* best effort, as one by one */
+	}
+}
+
+static uint64_t tag(size_t i, enum step st)
+{
+	return (uint64_t)i << 8 | st;
+}
+
+static int reuse_of(const struct sk_tcp_job *j)
+{
+	return j->o && j->o->has_reuseaddr ? (int)j->o->reuseaddr : 0;
+}
+
+/* The step queued for the jobs still read on the ring; false when the
+ * ring itself failed (nothing known then: the caller does the step one
+ * by one, each being the same when done twice). */
+static bool run(struct sk_ring *ring, struct sk_tcp_job *j)
+{
+	return !sk_ring_run(ring, got, j);
+}
+
+static bool on_ring(const struct sk_tcp_job *j)
+{
+	return !j->alone && !j->err && !j->queued;
+}
+
+/* Repair mode on and SIOCINQ for each; a job the ring (or the kernel)
+ * refused, or any if the ring failed, goes one by one: nothing was set. */
+static void start(struct sk_ring *ring, struct sk_tcp_job *j, size_t n)
+{
+	static const int on = 1;
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (j[i].alone)
+			continue;
+		j[i].on_res = j[i].inq = -ECANCELED;
+		sk_ring_setsockopt(ring, j[i].s, SOL_TCP, TCP_REPAIR, &on, sizeof(on), tag(i, ON),
+				   true);
+		sk_ring_inq(ring, j[i].s, tag(i, INQ), false);
+		k++;
+	}
+	if (k && !run(ring, j))
+		for (size_t i = 0; i < n; i++)
+			j[i].on_res = -ECANCELED;
+	for (size_t i = 0; i < n; i++) {
+		if (!j[i].alone && j[i].on_res < 0)
+			j[i].alone = true;
+		if (j[i].alone)
+			j[i].r = sk_tcp_read(j[i].s, j[i].o, j[i].t, &j[i].state, &j[i].refused);
+	}
+}
+
+/* One queue selected for each (in repair mode since start), then its
+ * sequence read: as peek_queue does for a queue with no bytes. */
+static void queue_seq(struct sk_ring *ring, struct sk_tcp_job *j, size_t n, int queue)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (!on_ring(&j[i]))
+			continue;
+		j[i].rq_res = -ECANCELED;
+		sk_ring_setsockopt(ring, j[i].s, SOL_TCP, TCP_REPAIR_QUEUE, &queue, sizeof(queue),
+				   tag(i, RQ), true);
+		k++;
+	}
+	if (k && !run(ring, j))
+		for (size_t i = 0; i < n; i++)
+			if (on_ring(&j[i]))
+				j[i].rq_res = setsockopt(j[i].s, SOL_TCP, TCP_REPAIR_QUEUE, &queue,
+							 sizeof(queue)) ? -errno : 0;
+	for (size_t i = 0; i < n; i++) {
+		uint32_t *seq = queue == TCP_RECV_QUEUE ? &j[i].t->inq_seq : &j[i].t->outq_seq;
+		socklen_t l = sizeof(*seq);
+
+		if (!on_ring(&j[i]))
+			continue;
+		if (j[i].rq_res < 0)
+			j[i].err = j[i].rq_res;
+		else if (getsockopt(j[i].s, SOL_TCP, TCP_QUEUE_SEQ, seq, &l))
+			j[i].err = -errno;
+	}
+}
+
+/* Repair mode off, and SO_REUSEADDR (which it drops) back: as
+ * sk_tcp_read ends. */
+static void finish(struct sk_ring *ring, struct sk_tcp_job *j, size_t n)
+{
+	static const int off = REPAIR_OFF_NO_WP;
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (j[i].alone)
+			continue;
+		j[i].off_res = -ECANCELED;
+		sk_ring_setsockopt(ring, j[i].s, SOL_TCP, TCP_REPAIR, &off, sizeof(off),
+				   tag(i, OFF), true);
+		/* linked: after repair mode is off, which would drop it again */
+		if (reuse_of(&j[i]))
+			sk_ring_setsockopt(ring, j[i].s, SOL_SOCKET, SO_REUSEADDR,
+					   &j[i].o->reuseaddr, sizeof(int), tag(i, REUSE), false);
+		k++;
+	}
+	if (k && !run(ring, j))
+		for (size_t i = 0; i < n; i++)
+			if (!j[i].alone)
+				setsockopt(j[i].s, SOL_TCP, TCP_REPAIR, &off, sizeof(off));
+	for (size_t i = 0; i < n; i++) {
+		int reuse = reuse_of(&j[i]);
+
+		if (j[i].alone)
+			continue;
+		/* (the chain cut short, or no ring: SO_REUSEADDR not set yet) */
+		if (reuse && j[i].off_res < 0)
+			setsockopt(j[i].s, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof(reuse));
+		j[i].r = j[i].err == -ENOMEM ? j[i].err : -j[i].err;
+	}
+}
+
+void sk_tcp_read_many(struct sk_tcp_job *j, size_t n)
+{
+	struct sk_ring *ring = n > 1 && n <= SK_TCP_MANY ? sk_ring_dump() : NULL;
+
+	for (size_t i = 0; i < n; i++) {
+		j[i].refused = j[i].queued = false;
+		j[i].err = j[i].r = 0;
+		/* a peek offset to put aside and back: one by one */
+		j[i].alone = !ring || (j[i].o && j[i].o->has_peek_off && j[i].o->peek_off >= 0);
+	}
+	start(ring, j, n);
+	for (size_t i = 0; i < n; i++) {
+		if (j[i].alone)
+			continue;
+		/* (INQ refused by the ring: read_info asks SIOCINQ itself) */
+		if (j[i].inq < 0)
+			j[i].inq = -1;
+		j[i].outq = 0;
+		j[i].err = read_info(j[i].s, &j[i].state, j[i].t, &j[i].inq, &j[i].outq);
+		/* bytes to copy: the queues one by one, as sk_tcp_read reads them */
+		if (!j[i].err && (j[i].inq || j[i].outq)) {
+			j[i].queued = true;
+			j[i].err = read_queues(j[i].s, j[i].t, j[i].inq, j[i].outq);
+		}
+	}
+	queue_seq(ring, j, n, TCP_RECV_QUEUE);
+	queue_seq(ring, j, n, TCP_SEND_QUEUE);
+	finish(ring, j, n);
 }
