@@ -99,6 +99,15 @@ int sk_unix_dump(struct fd_dump *c, const struct fd_desc *d, const struct sk_rec
 /* socket_opts.c: options (sk_opts) of the borrowed socket s; r (or NULL):
  * sock_diag's record, whose values spare a getsockopt each. */
 int sk_opts_dump(int s, SocketInfo *si, const struct sk_rec *r);
+/* sk_opts_dump of n sockets, their socket-level options asked together
+ * (a few ring runs for all, not one each). */
+struct sk_opts_job {
+	int s;
+	SocketInfo *si;
+	const struct sk_rec *rec;
+	int r;				/* out: sk_opts_dump's result */
+};
+void sk_opts_dump_many(struct sk_opts_job *j, size_t n);
 /* Make the reference socket of si's kind now (before threads read them). */
 int sk_opts_prepare(const SocketInfo *si);
 enum sk_opts_when {
@@ -291,6 +300,10 @@ void sk_ring_dump_done(void);
 #define SK_RING_DUMP_ENTRIES 128
 struct sk_ring *sk_ring_dump(void);
 void sk_ring_inq(struct sk_ring *r, int fd, uint64_t tag, bool first);
+/* One SOL_SOCKET getsockopt queued (g->res when run), and the run of
+ * those queued: 0, or -errno when the ring itself failed. */
+void sk_ring_getsockopt(struct sk_ring *r, int s, struct sk_getopt *g);
+int sk_ring_run_getsockopts(struct sk_ring *r);
 /* socket_tcp_read.c: sk_tcp_read of n connections (SK_TCP_MANY at most)
  * at once: each step that needs no answer but its result (repair mode on
  * and off, SIOCINQ, the queue selected, SO_REUSEADDR) for all of them in

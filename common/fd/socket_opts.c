@@ -446,11 +446,11 @@ static void batch_add(struct batch *b, int level, int name)
 	b->n++;
 }
 
-/* Ask the batch; g[0] is SO_BUF_LOCK. No ring: every one alone. A
- * filter's length is asked too (SO_GET_FILTER with no room: its number of
- * instructions is the result); only a socket with one asks again for it. */
-static void batch_run(int s, struct batch *b, unsigned int kind, const SocketInfo *si,
-		      const struct sk_rec *rec)
+/* The batch of a socket; g[0] is SO_BUF_LOCK. A filter's length is asked
+ * too (SO_GET_FILTER with no room: its number of instructions is the
+ * result); only a socket with one asks again for it. */
+static void batch_make(struct batch *b, unsigned int kind, const SocketInfo *si,
+		       const struct sk_rec *rec)
 {
 	struct val v;
 
@@ -470,11 +470,22 @@ static void batch_run(int s, struct batch *b, unsigned int kind, const SocketInf
 			batch_add(b, opts[i].level, opts[i].name);
 		}
 	}
-	if (b->n > 1 && !sk_ring_getsockopts(s, b->g, b->n))
-		return;
+}
+
+/* Not asked (no ring): every one alone. */
+static void batch_none(struct batch *b)
+{
 	b->n = 0;
 	for (size_t i = 0; i < NR_OPTS; i++)
 		b->at[i] = -1;
+}
+
+static void batch_run(int s, struct batch *b, unsigned int kind, const SocketInfo *si,
+		      const struct sk_rec *rec)
+{
+	batch_make(b, kind, si, rec);
+	if (b->n <= 1 || sk_ring_getsockopts(s, b->g, b->n))
+		batch_none(b);
 }
 
 /* Row i's value: from the batch, sock_diag, or asked alone. */
@@ -498,20 +509,17 @@ static int value(int s, const struct batch *b, size_t i, const struct sk_rec *re
 	return read_opt(s, o, v);
 }
 
-int sk_opts_dump(int s, SocketInfo *si, const struct sk_rec *rec)
+/* sk_opts_dump with the batch b asked. */
+static int dump_with(int s, SocketInfo *si, const struct sk_rec *rec, const struct ref *ref,
+		     const struct batch *b)
 {
 	unsigned int kind = kind_of(si);
-	const struct ref *ref = reference(si);
 	socklen_t l = sizeof(int);
-	struct batch b;
 	SkOpts *so = NULL;
 	int r = 0, lock = 0, lock_ok;
 
-	if (!ref)
-		return -ENOMEM;
-	batch_run(s, &b, kind, si, rec);
-	if (b.n && b.g[0].res >= 0)
-		lock_ok = 1, lock = b.u[0].i;
+	if (b->n && b->g[0].res >= 0)
+		lock_ok = 1, lock = b->u[0].i;
 	else
 		lock_ok = !getsockopt(s, SOL_SOCKET, SO_BUF_LOCK, &lock, &l);
 	for (size_t i = 0; i < NR_OPTS && !r; i++) {
@@ -529,7 +537,7 @@ int sk_opts_dump(int s, SocketInfo *si, const struct sk_rec *rec)
 		if (o->name == SO_BUF_LOCK && o->level == SOL_SOCKET)
 			memset(&v, 0, sizeof(v)), v.ok = lock_ok, v.i = lock;
 		else
-			r = value(s, &b, i, rec, &v);
+			r = value(s, b, i, rec, &v);
 		if (!r && v.ok && keep(o, &v, &ref->v[i], lock)) {
 			if (!so && (so = si->opts = malloc(sizeof(*so))))
 				sk_opts__init(so);
@@ -538,6 +546,68 @@ int sk_opts_dump(int s, SocketInfo *si, const struct sk_rec *rec)
 		free(v.filter);
 	}
 	return r;
+}
+
+int sk_opts_dump(int s, SocketInfo *si, const struct sk_rec *rec)
+{
+	const struct ref *ref = reference(si);
+	struct batch b;
+
+	if (!ref)
+		return -ENOMEM;
+	batch_run(s, &b, kind_of(si), si, rec);
+	return dump_with(s, si, rec, ref, &b);
+}
+
+/* The ring's run of what is queued: batches from..to-1. */
+static void flush(struct sk_ring *ring, struct batch *b, size_t from, size_t to)
+{
+	if (sk_ring_run_getsockopts(ring))
+		for (size_t k = from; k < to; k++)
+			batch_none(&b[k]);
+}
+
+/* The batches queued on the ring, as many sockets' a run as it takes. */
+static void ask_many(struct sk_ring *ring, const struct sk_opts_job *j, struct batch *b,
+		     size_t n)
+{
+	size_t from = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (b[i].n <= 1)
+			continue;
+		if (sk_ring_room(ring) < b[i].n) {
+			flush(ring, b, from, i);
+			from = i;
+		}
+		for (size_t k = 0; k < b[i].n; k++)
+			sk_ring_getsockopt(ring, j[i].s, &b[i].g[k]);
+	}
+	flush(ring, b, from, n);
+	for (size_t i = 0; i < n; i++)
+		if (b[i].n <= 1)
+			batch_none(&b[i]);
+}
+
+void sk_opts_dump_many(struct sk_opts_job *j, size_t n)
+{
+	struct sk_ring *ring = n > 1 ? sk_ring_dump() : NULL;
+	struct batch *b = ring ? malloc(n * sizeof(*b)) : NULL;
+
+	if (!b) {
+		for (size_t i = 0; i < n; i++)
+			j[i].r = sk_opts_dump(j[i].s, j[i].si, j[i].rec);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		batch_make(&b[i], kind_of(j[i].si), j[i].si, j[i].rec);
+	ask_many(ring, j, b, n);
+	for (size_t i = 0; i < n; i++) {
+		const struct ref *ref = reference(j[i].si);
+
+		j[i].r = ref ? dump_with(j[i].s, j[i].si, j[i].rec, ref, &b[i]) : -ENOMEM;
+	}
+	free(b);
 }
 
 /* ---- restore ---- */

@@ -229,9 +229,22 @@ struct sk_ring *sk_ring_dump(void)
 	return dump_ring;
 }
 
+/* (the tag is the request itself) */
 static void got(uint64_t tag, int res, void *arg)
 {
-	((struct sk_getopt *)arg)[tag].res = res;
+	(void)arg;
+	((struct sk_getopt *)(uintptr_t)tag)->res = res;
+}
+
+void sk_ring_getsockopt(struct sk_ring *r, int s, struct sk_getopt *g)
+{
+	sockopt_cmd(r, SOCKET_OP_GETSOCKOPT, s, g->level, g->name, g->val, g->len,
+		    (uint64_t)(uintptr_t)g, true);
+}
+
+int sk_ring_run_getsockopts(struct sk_ring *r)
+{
+	return sk_ring_run(r, got, NULL);
 }
 
 int sk_ring_getsockopts(int s, struct sk_getopt *g, size_t n)
@@ -242,9 +255,8 @@ int sk_ring_getsockopts(int s, struct sk_getopt *g, size_t n)
 	if (!sk_ring_dump() || n > SK_RING_DUMP_ENTRIES)
 		return -ENOSYS;
 	for (size_t i = 0; i < n; i++)
-		sockopt_cmd(dump_ring, SOCKET_OP_GETSOCKOPT, s, g[i].level, g[i].name, g[i].val,
-			    g[i].len, i, true);
-	return sk_ring_run(dump_ring, got, g);
+		sk_ring_getsockopt(dump_ring, s, &g[i]);
+	return sk_ring_run_getsockopts(dump_ring);
 }
 
 void sk_ring_dump_done(void)

@@ -161,11 +161,10 @@ static bool read_desc(const struct sk_pre_set *set, struct sk_pre *p)
 	return !fd_dump_read_fdinfo(set->pid, p->fd, &p->fdinfo);
 }
 
-/* All but the repair-mode reads: true when those are to be done. */
+/* The fd's description, its copy and its signal owner: true when the
+ * copy is there to read its options and repair-mode values. */
 static bool read_one(struct sk_pre_set *set, struct sk_pre *p)
 {
-	SocketInfo si;
-
 	p->s = (int)syscall(SYS_pidfd_getfd, set->pidfd, p->fd, 0);
 	p->desc_ok = read_desc(set, p);
 	/* the walk keeps what it reads for the end of the dump: the room it
@@ -181,44 +180,53 @@ static bool read_one(struct sk_pre_set *set, struct sk_pre *p)
 		p->own.pid = 0;
 	p->sig = fcntl(p->s, F_GETSIG);
 	p->own_ok = true;
-	basics(p->rec, &si);
-	p->opts_r = sk_opts_dump(p->s, &si, p->rec);
-	p->opts = si.opts;
-	p->state = si.state;
-	if (p->opts_r)
-		return false;
-	if (!(p->tcp = malloc(sizeof(*p->tcp)))) {
-		p->tcp_r = -ENOMEM;
-		return false;
-	}
-	sk_tcp__init(p->tcp);
 	return true;
 }
 
-/* Chunk k of the connections: each read up to its repair-mode reads, then
- * those of the whole chunk together (sk_tcp_read_many: a ring run for
- * each step that only sets). */
+/* Chunk k of the connections, step by step over all of them: each
+ * read_one, their options (sk_opts_dump_many), their repair-mode reads
+ * (sk_tcp_read_many): what only sets, or asks the ring, for the whole
+ * chunk in a few ring runs. */
 static void read_chunk(void *arg, size_t k)
 {
 	struct sk_pre_set *set = arg;
-	struct sk_tcp_job jobs[SK_TCP_MANY];
+	struct sk_opts_job oj[SK_TCP_MANY];
+	struct sk_tcp_job tj[SK_TCP_MANY];
+	SocketInfo si[SK_TCP_MANY];
 	struct sk_pre *of[SK_TCP_MANY];
-	size_t n = 0, end = (k + 1) * set->chunk < set->n ? (k + 1) * set->chunk : set->n;
+	size_t n = 0, m = 0, end = (k + 1) * set->chunk < set->n ? (k + 1) * set->chunk : set->n;
 
 	for (size_t i = k * set->chunk; i < end; i++) {
-		struct sk_pre *p = &set->v[i];
-
-		if (!read_one(set, p))
+		if (!read_one(set, &set->v[i]))
 			continue;
-		jobs[n] = (struct sk_tcp_job){ .s = p->s, .o = p->opts, .t = p->tcp,
-					      .state = p->state };
-		of[n++] = p;
+		of[n] = &set->v[i];
+		basics(of[n]->rec, &si[n]);
+		oj[n] = (struct sk_opts_job){ .s = of[n]->s, .si = &si[n], .rec = of[n]->rec };
+		n++;
 	}
-	sk_tcp_read_many(jobs, n);
+	sk_opts_dump_many(oj, n);
 	for (size_t i = 0; i < n; i++) {
-		of[i]->tcp_r = jobs[i].r;
-		of[i]->state = jobs[i].state;
-		of[i]->refused = jobs[i].refused;
+		struct sk_pre *p = of[i];
+
+		p->opts_r = oj[i].r;
+		p->opts = si[i].opts;
+		p->state = si[i].state;
+		if (p->opts_r)
+			continue;
+		if (!(p->tcp = malloc(sizeof(*p->tcp)))) {
+			p->tcp_r = -ENOMEM;
+			continue;
+		}
+		sk_tcp__init(p->tcp);
+		tj[m] = (struct sk_tcp_job){ .s = p->s, .o = p->opts, .t = p->tcp,
+					     .state = p->state };
+		of[m++] = p;
+	}
+	sk_tcp_read_many(tj, m);
+	for (size_t i = 0; i < m; i++) {
+		of[i]->tcp_r = tj[i].r;
+		of[i]->state = tj[i].state;
+		of[i]->refused = tj[i].refused;
 	}
 }
 
