@@ -111,7 +111,8 @@ static int read_links(pid_t pid, const int *fds, size_t nr, char ***out)
 
 	if (!l.links)
 		return -ENOMEM;
-	l.dir = nr ? procfs_open(pid, "fd", O_PATH | O_DIRECTORY | PROCFS_QUIET) : -1;
+	/* (for a few fds, opening it costs what it spares) */
+	l.dir = nr >= 16 ? procfs_open(pid, "fd", O_PATH | O_DIRECTORY | PROCFS_QUIET) : -1;
 	/* a readlink is ~5 us, a process's first thread up to a millisecond */
 	if (nr >= 512)
 		fd_dump_par(nr, read_link, NULL, &l);
