@@ -1,12 +1,15 @@
 /* TCP connections, dump: the network lock over a process's connections,
  * and reading them ahead on two threads.
  *
- * A connection costs some thirty syscalls (stat and fdinfo, borrowing the
- * socket, its signal owner, its options, the repair-mode reads), each about a microsecond
- * in a guest. The process is frozen and locked, and the connections are
- * independent: from PRE_MIN connections on (CRIU_LITE_TCP_PREFETCH), the
- * walk's reads of them are done first, by criu-lite and one worker thread
- * taking connections in turn, into one record each. The walk
+ * A connection costs some two dozen syscalls (stat and fdinfo, borrowing
+ * the socket, its signal owner, its options, the repair-mode reads), each
+ * about a microsecond in a guest. The process is frozen and locked, and
+ * the connections are independent: from PRE_MIN connections on
+ * (CRIU_LITE_TCP_PREFETCH), the walk's reads of them are done first, by
+ * criu-lite and one worker thread taking chunks of them in turn, into one
+ * record each. A chunk is read step by step over all its connections, so
+ * that what needs no answer but a result (the socket-level options, the
+ * repair-mode switches) goes to the ring for the whole chunk at once. The walk
  * (criu-lite/files/) then goes over the fds in order as before and takes
  * a record where there is one, so what is written, logged and held stays
  * serial and in fd order. A record not read whole (the fd closed
@@ -33,7 +36,7 @@
 #include "common/procfs.h"
 #include "images/log.h"
 
-/* A connection read costs ~50 us (~30 syscalls), half of it spared on two
+/* A connection read costs ~35 us (~24 syscalls), half of it spared on two
  * threads; a process's first thread costs 0.25 to 1.2 ms to start and join
  * here (later ones ~50 us): below a few dozen connections, one thread. */
 #define PRE_MIN 32
@@ -296,10 +299,11 @@ int fd_dump_prefetch(struct fd_dump *c)
 	c->sk->pre = set;
 	set->pid = c->pid;
 	set->pidfd = c->pidfd;
-	set->fdinfo_dir = procfs_open(c->pid, "fdinfo", O_PATH | O_DIRECTORY | PROCFS_QUIET);
+	set->fdinfo_dir = -1;
 	set->fd_limit = fd_dump_fd_limit();
 	if ((r = candidates(c, set)) || set->n < min)
 		return r;
+	set->fdinfo_dir = procfs_open(c->pid, "fdinfo", O_PATH | O_DIRECTORY | PROCFS_QUIET);
 	/* the lock first: nothing may move in a connection being read */
 	if (!c->sk->locked) {
 		if (sk_tcp_lock_process(c)) {
@@ -309,8 +313,8 @@ int fd_dump_prefetch(struct fd_dump *c)
 		c->sk->locked = true;
 	}
 	grow_fd_table(set);
-	/* the worker's own dump ring goes with it */
-	/* chunks small enough for both threads to share a few dozen */
+	/* chunks small enough for both threads to share a few dozen; the
+	 * worker's own dump ring goes with it */
 	set->chunk = set->n / 8 < 8 ? 8 : set->n / 8 > SK_TCP_MANY ? SK_TCP_MANY : set->n / 8;
 	threads = fd_dump_par((set->n + set->chunk - 1) / set->chunk, read_chunk,
 			      sk_ring_dump_done, set);
