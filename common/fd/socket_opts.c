@@ -574,7 +574,8 @@ static void ask_many(struct sk_ring *ring, const struct sk_opts_job *j, struct b
 	size_t from = 0;
 
 	for (size_t i = 0; i < n; i++) {
-		if (b[i].n <= 1)
+		/* (batch_run's case: asked alone) */
+		if (b[i].n <= 1 || b[i].n > SK_RING_DUMP_ENTRIES)
 			continue;
 		if (sk_ring_room(ring) < b[i].n) {
 			flush(ring, b, from, i);
@@ -585,7 +586,7 @@ static void ask_many(struct sk_ring *ring, const struct sk_opts_job *j, struct b
 	}
 	flush(ring, b, from, n);
 	for (size_t i = 0; i < n; i++)
-		if (b[i].n <= 1)
+		if (b[i].n <= 1 || b[i].n > SK_RING_DUMP_ENTRIES)
 			batch_none(&b[i]);
 }
 
