@@ -108,6 +108,8 @@ struct sk_opts_job {
 	int r;				/* out: sk_opts_dump's result */
 };
 void sk_opts_dump_many(struct sk_opts_job *j, size_t n);
+/* What the thread's sk_opts_dump_many kept, freed. */
+void sk_opts_dump_many_done(void);
 /* Make the reference socket of si's kind now (before threads read them). */
 int sk_opts_prepare(const SocketInfo *si);
 enum sk_opts_when {

@@ -590,11 +590,31 @@ static void ask_many(struct sk_ring *ring, const struct sk_opts_job *j, struct b
 			batch_none(&b[i]);
 }
 
+/* The batches of a thread's sk_opts_dump_many, kept until
+ * sk_opts_dump_many_done (a few hundred KiB: malloc'd again each time,
+ * they were pages faulted in again). */
+static _Thread_local struct batch *many_b;
+static _Thread_local size_t many_n;
+
+void sk_opts_dump_many_done(void)
+{
+	free(many_b);
+	many_b = NULL;
+	many_n = 0;
+}
+
 void sk_opts_dump_many(struct sk_opts_job *j, size_t n)
 {
 	struct sk_ring *ring = n > 1 ? sk_ring_dump() : NULL;
-	struct batch *b = ring ? malloc(n * sizeof(*b)) : NULL;
+	struct batch *b = NULL;
 
+	if (ring && n > many_n) {
+		sk_opts_dump_many_done();
+		if ((many_b = malloc(n * sizeof(*many_b))))
+			many_n = n;
+	}
+	if (ring)
+		b = many_b;
 	if (!b) {
 		for (size_t i = 0; i < n; i++)
 			j[i].r = sk_opts_dump(j[i].s, j[i].si, j[i].rec);
@@ -608,7 +628,6 @@ void sk_opts_dump_many(struct sk_opts_job *j, size_t n)
 
 		j[i].r = ref ? dump_with(j[i].s, j[i].si, j[i].rec, ref, &b[i]) : -ENOMEM;
 	}
-	free(b);
 }
 
 /* ---- restore ---- */

@@ -233,6 +233,13 @@ static void read_chunk(void *arg, size_t k)
 	}
 }
 
+/* What the worker thread kept for its chunks. */
+static void worker_done(void)
+{
+	sk_ring_dump_done();
+	sk_opts_dump_many_done();
+}
+
 /* Our fd table made big enough for every copy first: with two threads
  * sharing it, each time it grows the kernel waits for an RCU grace period
  * (expand_fdtable), milliseconds each in a guest. */
@@ -316,8 +323,9 @@ int fd_dump_prefetch(struct fd_dump *c)
 	/* chunks small enough for both threads to share a few dozen; the
 	 * worker's own dump ring goes with it */
 	set->chunk = set->n / 8 < 8 ? 8 : set->n / 8 > SK_TCP_MANY ? SK_TCP_MANY : set->n / 8;
-	threads = fd_dump_par((set->n + set->chunk - 1) / set->chunk, read_chunk,
-			      sk_ring_dump_done, set);
+	threads = fd_dump_par((set->n + set->chunk - 1) / set->chunk, read_chunk, worker_done,
+			      set);
+	sk_opts_dump_many_done();
 	pr_debug("pid %d: %zu TCP connections read ahead on %d threads", c->pid, set->n,
 		 threads);
 	return 0;
