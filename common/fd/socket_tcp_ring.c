@@ -41,7 +41,7 @@ struct sk_tcp_pend {
 	int fd;
 	struct sk_intopt opt_bind[MAX_OPTS];	/* first: SO_REUSEADDR would undo repair's */
 	int nopt_bind;
-	int v[SEQ_SEND + 1];		/* REPAIR .. SEQ_SEND */
+	int v[OFF + 1];			/* REPAIR .. SEQ_SEND, OFF */
 	int stamp;
 	struct tcp_repair_opt opt[4];
 	int nopt;
@@ -53,7 +53,7 @@ struct sk_tcp_pend {
 	int failed_opt;			/* which of opt_bind, for OPT */
 };
 
-static const int zero, one = 1;
+static const int one = 1;
 
 static bool ring(struct sk_rst *s)
 {
@@ -214,7 +214,8 @@ static int ring_late(struct fd_rst *r, struct sk_obj *o, char *why, size_t len)
 	p->si = si;
 	p->fd = o->fd;
 	p->nopt_bind = 0;
-	sockopt(sk->ring, p, i, OFF, SOL_TCP, TCP_REPAIR, &zero, sizeof(int));
+	p->v[OFF] = sk_tcp_repair_off(r, si);
+	sockopt(sk->ring, p, i, OFF, SOL_TCP, TCP_REPAIR, &p->v[OFF], sizeof(int));
 	/* repair mode off drops SO_REUSEADDR: the program's value again */
 	if (si->opts && si->opts->has_reuseaddr && si->opts->reuseaddr)
 		sockopt(sk->ring, p, i, REUSE, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(int));
