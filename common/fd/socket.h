@@ -171,7 +171,10 @@ struct sk_obj {
 	uint64_t ino;
 	int fd;
 	const FdEntry *e;
-	struct sockaddr_storage reach;	/* AF_UNIX: the name that connects to it now */
+	/* AF_UNIX: the name that connects to it now (allocated apart: an
+	 * object is written once more after the fork, in the late step, and
+	 * each page of the array written then is copied) */
+	struct sockaddr_un *reach;
 	socklen_t reach_len;		/* 0: not reachable by name */
 	int peer_fd;			/* the other end of a socketpair we keep (survivors), or -1 */
 	bool in_repair;			/* TCP: left in repair mode until late */
@@ -250,6 +253,7 @@ int sk_tcp_make(struct fd_rst *r, const FdEntry *e, bool opts, char *why, size_t
 int sk_tcp_repair(int s, const SocketInfo *si, char *why, size_t len);
 int sk_tcp_late_one(struct fd_rst *r, struct sk_obj *o, char *why, size_t len);
 bool sk_tcp_has_fin(const SocketInfo *si);
+int sk_tcp_repair_off(const struct fd_rst *r, const SocketInfo *si);
 void sk_tcp_seqs(const SocketInfo *si, const SkTcp *t, uint32_t *rcv, uint32_t *snd);
 int sk_tcp_opts(const SkTcp *t, struct tcp_repair_opt o[4]);
 bool sk_tcp_window(const SocketInfo *si, const SkTcp *t, struct tcp_repair_window *w);
