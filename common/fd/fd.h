@@ -353,8 +353,18 @@ int fd_dump_locks(struct fd_dump *c, const struct fd_desc *d, FdEntry *e);
 /* Is lock l of e this process's to take (a flock or lease on a shared
  * description: only one of the processes sharing it)? */
 typedef bool (*fd_rst_lock_mine_fn)(const FdEntry *e, const FileLock *l, const void *arg);
-int fd_rst_locks_proc(const FdEntry *e, fd_rst_lock_mine_fn mine, const void *arg, char *why,
+int fd_rst_locks_take(const FdEntry *e, fd_rst_lock_mine_fn mine, const void *arg, char *why,
 		      size_t len);
+/* The signal owner of an fd as restore sets it (F_SETSIG, F_SETOWN_EX),
+ * copied out of its entry before the fork: the child then sets it from
+ * this copy and reads no entry (restore/fds.c says why). */
+struct fd_rst_owner {
+	int type, pid, sig;
+	bool self;		/* the process itself (its pid or group now) */
+	bool set;		/* else: no owner to set */
+};
+void fd_rst_owner_of(const FdEntry *e, struct fd_rst_owner *o);
+int fd_rst_owner_set(int fd, const struct fd_rst_owner *o, char *why, size_t len);
 struct flock;
 bool fd_rst_lock_posix(const FileLock *l, struct flock *fl);
 /* Why l cannot be taken on fd (err), naming who holds it. */
