@@ -172,10 +172,8 @@ int rt_signal_comm(const char *comm, int sig)
 	return n;
 }
 
-/* A plain dump, then SIGKILL from us: for a tree `dump --kill` would
- * refuse (it checks that restore could take every fd first). */
-/* Reap it: its pid must be free for the restore to get it back. */
-static void dumped_target_gone(struct target *t)
+/* Its pid must be free for the restore to get it back. */
+void rt_reap(struct target *t)
 {
 	waitpid(t->pid, NULL, 0);
 	rt_target = 0;
@@ -183,6 +181,8 @@ static void dumped_target_gone(struct target *t)
 	t->out_fd = -1;
 }
 
+/* A plain dump, then SIGKILL from us: for a tree `dump --kill` would
+ * refuse (it checks that restore could take every fd first). */
 void rt_dump_then_kill(struct target *t, const char *dir)
 {
 	char pid[16], err[4096];
@@ -193,7 +193,7 @@ void rt_dump_then_kill(struct target *t, const char *dir)
 	r = run_criu_lite(err, sizeof(err), "dump", "-t", pid, "-D", dir, NULL);
 	cr_assert_eq(r, 0, "dump failed (%d): %s", r, err);
 	kill(t->pid, SIGKILL);
-	dumped_target_gone(t);
+	rt_reap(t);
 }
 
 void rt_dump_kill(struct target *t, const char *dir)
@@ -205,7 +205,7 @@ void rt_dump_kill(struct target *t, const char *dir)
 	snprintf(pid, sizeof(pid), "%d", t->pid);
 	r = run_criu_lite(err, sizeof(err), "dump", "-t", pid, "-D", dir, "--kill", NULL);
 	cr_assert_eq(r, 0, "dump failed (%d): %s", r, err);
-	dumped_target_gone(t);
+	rt_reap(t);
 }
 
 /* criu-lite restore in the foreground: its stdout (the restored tree's,
@@ -289,6 +289,19 @@ bool rt_wait_pidfile(pid_t *pid)
 		usleep(10000);
 	}
 	return false;
+}
+
+pid_t rt_restored_root(struct rt_run *r, const char *what)
+{
+	char err[4096];
+	pid_t root;
+
+	if (rt_wait_pidfile(&root))
+		return root;
+	kill(r->pid, SIGKILL);
+	rt_restore_finish(r, err, sizeof(err));
+	cr_assert_fail("%s: %s", what, err);
+	return -1;
 }
 
 /* Kill a restored process that is not our child and wait until it is gone. */

@@ -38,6 +38,10 @@ int rt_signal_comm(const char *comm, int sig);
 /* mkdir dir, dump t into it with --kill, reap t. */
 void rt_dump_kill(struct target *t, const char *dir);
 void rt_dump_then_kill(struct target *t, const char *dir);
+/* t, which ended (a dump --kill run by hand killed it, or it exited on
+ * its own), reaped: its pid free again for a restore, rt_target cleared,
+ * its stdout pipe closed. */
+void rt_reap(struct target *t);
 
 /* criu-lite restore in the foreground, --pidfile dir/pid: its stdout (the
  * restored tree's, shell-job style) and stderr come back to us. */
@@ -52,6 +56,9 @@ int rt_restore_finish(struct rt_run *r, char *err, size_t len);
 pid_t rt_read_pidfile(const char *path);
 /* rt_pidfile once the restore wrote it (the tree is restored then). */
 bool rt_wait_pidfile(pid_t *pid);
+/* The restored root from rt_pidfile; without one, r killed and the test
+ * failed with "what: " and what restore said. */
+pid_t rt_restored_root(struct rt_run *r, const char *what);
 /* Kill a restored process that is not our child, and every process below
  * it; wait until it is gone. */
 void rt_kill_wait(pid_t pid);

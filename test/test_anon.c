@@ -119,9 +119,7 @@ Test(anon, epoll_wait_after_restore_returns_what_the_original_does)
 	rt_start(&t, target_path("anon_epoll"), go, NULL);
 	touch(go);
 	read_tagged(&t, tags, 3, orig);
-	waitpid(t.pid, NULL, 0);
-	rt_target = 0;
-	close(t.out_fd);
+	rt_reap(&t);
 	unlink(go);
 	cr_expect_str_eq(orig[0], "EP1 11 22 34 44 45 55 77 88 aa");
 	cr_expect_str_eq(orig[1], "EP2 11 44 45 55 77 88 aa");

@@ -3,9 +3,7 @@
  * SQLite (Debian's libsqlite3, test/targets/sqlite_job.c) replayed beside
  * the original, each going on with its own copy of the database. */
 #include <criterion/criterion.h>
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +16,7 @@
 
 #include "test/replay_util.h"
 #include "test/restore_util.h"
+#include "test/sk_util.h"
 
 static char dir[256];
 static pid_t redis;
@@ -37,19 +36,6 @@ static void apps_fini(void)
 }
 
 TestSuite(replay_apps, .fini = apps_fini);
-
-static int free_port(void)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET };
-	socklen_t len = sizeof(a);
-	int s = socket(AF_INET, SOCK_STREAM, 0);
-
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	cr_assert_eq(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
-	cr_assert_eq(getsockname(s, (struct sockaddr *)&a, &len), 0);
-	close(s);
-	return ntohs(a.sin_port);
-}
 
 /* redis-cli's answer to cmd, one line. */
 static char *cli(int port, const char *cmd, char *out, size_t len)
@@ -111,7 +97,7 @@ Test(replay_apps, redis_replayed_while_it_serves, .timeout = 180)
 {
 	char out[16384], img[300], pid_s[16], err[4096], aof[256];
 	struct kept log, inc, man;
-	int port = free_port();
+	int port = sk_free_port();
 	struct rp r;
 
 	make_tmpdir(dir, sizeof(dir), "rpredis");

@@ -239,9 +239,7 @@ Test(restore_files, deleted_files_dirs_fifos_and_o_path_come_back, .timeout = 60
 	r = run_criu_lite(err, sizeof(err), "dump", "-t", pid, "-D", c.img, "--kill",
 			  "--ghost-limit", "3M", NULL);
 	cr_assert_eq(r, 0, "dump --kill --ghost-limit 3M failed: %s", err);
-	waitpid(t.pid, NULL, 0);
-	rt_target = 0;
-	close(t.out_fd);
+	rt_reap(&t);
 	for (int i = 0; i < 500 && kill((pid_t)target_ready_u64(&t, "child"), 0) == 0; i++)
 		usleep(10000);
 

@@ -5,7 +5,6 @@
  * SIGKILLed while it holds its own lock leaving none behind. */
 #include <criterion/criterion.h>
 #include <ctype.h>
-#include <errno.h>
 #include <fcntl.h>
 #include <nftables/libnftables.h>
 #include <poll.h>
@@ -16,11 +15,10 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <unistd.h>
 
 #include "test/restore_util.h"
+#include "test/sk_util.h"
 
 TestSuite(sk_lock, .fini = rt_kill_leftovers);
 
@@ -55,33 +53,6 @@ static char *lock_table(int port)
 	return r;
 }
 
-static int client(int port, bool nonblock)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0);
-	int r = connect(c, (struct sockaddr *)&a, sizeof(a));
-
-	cr_assert(!r || (nonblock && errno == EINPROGRESS), "connect: %s", strerror(errno));
-	return c;
-}
-
-static short wait_for(int fd, short events, int ms)
-{
-	struct pollfd p = { .fd = fd, .events = events };
-
-	return poll(&p, 1, ms) == 1 ? p.revents : 0;
-}
-
-static bool echoes(int c, const char *msg, int ms)
-{
-	char buf[64];
-	size_t n = strlen(msg);
-
-	return send(c, msg, n, MSG_NOSIGNAL) == (ssize_t)n && wait_for(c, POLLIN, ms) &&
-	       read(c, buf, sizeof(buf)) == (ssize_t)n && !memcmp(buf, msg, n);
-}
-
 static int so_error(int fd)
 {
 	int e = 0;
@@ -89,16 +60,6 @@ static int so_error(int fd)
 
 	getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &l);
 	return e;
-}
-
-/* The echo server (sk_echo's `mode`) with one client (us) that was
- * answered once. */
-static void echo_start(struct target *t, const char *mode, int *port, int *c)
-{
-	rt_start(t, target_path("sk_echo"), mode, NULL);
-	*port = (int)target_ready_u64(t, "port");
-	*c = client(*port, false);
-	cr_assert(echoes(*c, "before\n", 5000), "the server does not echo");
 }
 
 static void locked_until_restore(const char *mode)
@@ -111,14 +72,12 @@ static void locked_until_restore(const char *mode)
 
 	make_tmpdir(dir, sizeof(dir), "sk-lock");
 	snprintf(img, sizeof(img), "%s/img", dir);
-	echo_start(&t, mode, &port, &c);
+	c = sk_echo_client(&t, mode, &port);
 	cr_assert_eq(mkdir(img, 0700), 0);
 	snprintf(pid, sizeof(pid), "%d", t.pid);
 	cr_assert_eq(run_criu_lite(err, sizeof(err), "dump", "-t", pid, "-D", img, "--kill",
 				   "--tcp-established", NULL), 0, "dump: %s", err);
-	waitpid(t.pid, NULL, 0);
-	rt_target = 0;
-	close(t.out_fd);
+	rt_reap(&t);
 	/* the port, both ways, in a table that outlives the dump (no owner);
 	 * what criu-lite injects (marked) passes */
 	tbl = lock_table(port);
@@ -133,27 +92,24 @@ static void locked_until_restore(const char *mode)
 	free(tbl);
 	/* the server is gone: without the lock our kernel would reset both */
 	cr_expect_eq(send(c, "during\n", 7, MSG_NOSIGNAL), 7);
-	cr_expect_eq(wait_for(c, POLLIN, 1500), 0, "the locked connection was answered: %s",
+	cr_expect_eq(sk_wait(c, POLLIN, 1500), 0, "the locked connection was answered: %s",
 		     strerror(so_error(c)));
-	late = client(port, true);
-	cr_expect_eq(wait_for(late, POLLOUT, 1500), 0, "a new client of the locked port was "
+	late = sk_client_with(port, SOCK_NONBLOCK, 0);
+	cr_expect_eq(sk_wait(late, POLLOUT, 1500), 0, "a new client of the locked port was "
 		     "answered: %s", strerror(so_error(late)));
 	rt_restore_start(&r, dir, "-D", img, "--tcp-established", NULL);
-	if (!rt_wait_pidfile(&root)) {
-		kill(r.pid, SIGKILL);
-		rt_restore_finish(&r, err, sizeof(err));
-		cr_assert_fail("restore: %s", err);
-	}
+	root = rt_restored_root(&r, "restore");
 	/* what was sent while locked was kept by the peer and sent again */
-	cr_expect(wait_for(c, POLLIN, 20000) && read(c, buf, 7) == 7 && !memcmp(buf, "during\n", 7),
+	cr_expect(sk_wait(c, POLLIN, 20000) && read(c, buf, 7) == 7 && !memcmp(buf, "during\n", 7),
 		  "what was sent while locked is not answered after restore");
-	cr_expect(echoes(c, "after\n", 10000), "the connection does not answer after restore");
+	cr_expect(sk_echoes(c, "after\n", 10000), "the connection does not answer after restore");
 	/* the new client's SYN, sent again, reaches the restored listener */
-	cr_expect(wait_for(late, POLLOUT, 20000) && !so_error(late),
+	cr_expect(sk_wait(late, POLLOUT, 20000) && !so_error(late),
 		  "the client that came while locked did not connect after restore: %s",
 		  strerror(so_error(late)));
 	cr_expect_eq(fcntl(late, F_SETFL, 0), 0);
-	cr_expect(echoes(late, "late\n", 10000), "the client that came while locked is not answered");
+	cr_expect(sk_echoes(late, "late\n", 10000),
+		  "the client that came while locked is not answered");
 	tbl = lock_table(port);
 	cr_expect_null(tbl, "the restore left the lock:\n%s", tbl);
 	free(tbl);
@@ -201,7 +157,7 @@ Test(sk_lock, a_dumper_killed_holding_its_lock_leaves_no_lock, .timeout = 120)
 
 	make_tmpdir(dir, sizeof(dir), "sk-lock-kill");
 	snprintf(img, sizeof(img), "%s/img", dir);
-	echo_start(&t, "4", &port, &c);
+	c = sk_echo_client(&t, "4", &port);
 	snprintf(pid, sizeof(pid), "%d", t.pid);
 	cr_assert_eq(mkdir(img, 0700), 0);
 	cr_assert_eq(setenv("CRIU_LITE_FAULT", "list", 1), 0);
@@ -222,7 +178,8 @@ Test(sk_lock, a_dumper_killed_holding_its_lock_leaves_no_lock, .timeout = 120)
 	cr_expect_null(tbl, "the killed dumper (pid %d) left its lock:\n%s", in.pid, tbl);
 	free(tbl);
 	/* and the server goes on with the same connection */
-	cr_expect(echoes(c, "after\n", 10000), "the connection does not answer after the dumper died");
+	cr_expect(sk_echoes(c, "after\n", 10000),
+		  "the connection does not answer after the dumper died");
 	close(c);
 	target_kill(&t);
 	rt_target = 0;

@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <nftables/libnftables.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,12 +16,11 @@
 #include <sys/un.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <unistd.h>
 
 #include "images/image.h"
 #include "test/restore_util.h"
+#include "test/sk_util.h"
 
 TestSuite(sockets, .fini = rt_kill_leftovers);
 
@@ -56,20 +54,6 @@ static void touch(const char *path)
 	cr_assert_eq(run_cmd(NULL, 0, "touch '%s'", path), 0);
 }
 
-/* The restored root's pid; without one, fail with what restore said. */
-static pid_t restored_root(struct rt_run *r)
-{
-	char err[4096];
-	pid_t root;
-
-	if (rt_wait_pidfile(&root))
-		return root;
-	kill(r->pid, SIGKILL);
-	rt_restore_finish(r, err, sizeof(err));
-	cr_assert_fail("no pidfile from the restore: %s", err);
-	return -1;
-}
-
 Test(sockets, unix_sockets_in_every_state_come_back, .timeout = 90)
 {
 	char dir[256], img[300], go[300], err[4096];
@@ -89,7 +73,7 @@ Test(sockets, unix_sockets_in_every_state_come_back, .timeout = 90)
 		usleep(10000);
 
 	rt_restore_start(&r, dir, "-D", img, NULL);
-	restored_root(&r);
+	rt_restored_root(&r, "no pidfile from the restore");
 	touch(go);
 	collect(&r, &o);
 	cr_expect(o.done, "the restored program did not finish its checks");
@@ -112,11 +96,36 @@ static int unix_socket(int type, const char *path)
 	return s;
 }
 
-static bool readable(int fd, int ms)
-{
-	struct pollfd p = { .fd = fd, .events = POLLIN };
+/* sk_unix_ext (in dir/img's dir, going on at go) connected to a stream
+ * server and a datagram log socket of ours, bound at srv and log: c is the
+ * server's end of its connection (accepted, not checked), st its fd's
+ * number in the program, pid its pid as text for dump -t. */
+struct ext {
+	char dir[256], img[300], go[300], srv[300], log[300], pid[16];
+	struct target t;
+	int ls, lg, c, st;
+};
 
-	return poll(&p, 1, ms) == 1;
+static void ext_start(struct ext *x, const char *tag)
+{
+	make_tmpdir(x->dir, sizeof(x->dir), tag);
+	snprintf(x->img, sizeof(x->img), "%s/img", x->dir);
+	snprintf(x->go, sizeof(x->go), "%s/go", x->dir);
+	snprintf(x->srv, sizeof(x->srv), "%s/srv", x->dir);
+	snprintf(x->log, sizeof(x->log), "%s/log", x->dir);
+	x->ls = unix_socket(SOCK_STREAM, x->srv);
+	x->lg = unix_socket(SOCK_DGRAM, x->log);
+	rt_start(&x->t, target_path("sk_unix_ext"), x->go, x->srv, x->log, NULL);
+	x->c = accept(x->ls, NULL, NULL);
+	x->st = (int)target_ready_u64(&x->t, "stream");
+	snprintf(x->pid, sizeof(x->pid), "%d", x->t.pid);
+}
+
+static void ext_end(struct ext *x)
+{
+	close(x->ls);
+	close(x->lg);
+	rm_rf(x->dir);
 }
 
 /* A program connected to a server and to a log socket of ours: without
@@ -124,63 +133,47 @@ static bool readable(int fd, int ms)
  * restored program reaches both again. */
 Test(sockets, unix_peers_outside_the_tree_need_ext_unix_sk, .timeout = 90)
 {
-	char dir[256], img[300], go[300], srv[300], log[300], err[4096], pid[16], buf[16];
-	char line[256];
-	struct target t;
+	char err[4096], buf[16], line[256];
 	struct rt_run r;
-	int ls, lg, c, st;
+	struct ext x;
 	pid_t root;
 
-	make_tmpdir(dir, sizeof(dir), "sk-ext");
-	snprintf(img, sizeof(img), "%s/img", dir);
-	snprintf(go, sizeof(go), "%s/go", dir);
-	snprintf(srv, sizeof(srv), "%s/srv", dir);
-	snprintf(log, sizeof(log), "%s/log", dir);
-	ls = unix_socket(SOCK_STREAM, srv);
-	lg = unix_socket(SOCK_DGRAM, log);
-	rt_start(&t, target_path("sk_unix_ext"), go, srv, log, NULL);
-	c = accept(ls, NULL, NULL);
-	cr_assert_geq(c, 0);
-	st = (int)target_ready_u64(&t, "stream");
+	ext_start(&x, "sk-ext");
+	cr_assert_geq(x.c, 0);
 
-	cr_assert_eq(mkdir(img, 0700), 0);
-	snprintf(pid, sizeof(pid), "%d", t.pid);
-	cr_expect_neq(run_criu_lite(err, sizeof(err), "dump", "-t", pid, "-D", img, "--kill",
+	cr_assert_eq(mkdir(x.img, 0700), 0);
+	cr_expect_neq(run_criu_lite(err, sizeof(err), "dump", "-t", x.pid, "-D", x.img, "--kill",
 				    NULL), 0, "dump --kill of a tree with outside peers succeeded");
-	snprintf(buf, sizeof(buf), "fd %d", st);
-	cr_expect(strstr(err, buf) && strstr(err, srv) && strstr(err, "--ext-unix-sk"),
-		  "the refusal does not name fd %d, its peer and the option: %s", st, err);
-	cr_expect_eq(kill(t.pid, 0), 0, "dump --kill killed a tree it refused");
+	snprintf(buf, sizeof(buf), "fd %d", x.st);
+	cr_expect(strstr(err, buf) && strstr(err, x.srv) && strstr(err, "--ext-unix-sk"),
+		  "the refusal does not name fd %d, its peer and the option: %s", x.st, err);
+	cr_expect_eq(kill(x.t.pid, 0), 0, "dump --kill killed a tree it refused");
 
-	cr_assert_eq(run_criu_lite(err, sizeof(err), "dump", "-t", pid, "-D", img, "--kill",
+	cr_assert_eq(run_criu_lite(err, sizeof(err), "dump", "-t", x.pid, "-D", x.img, "--kill",
 				   "--ext-unix-sk", NULL), 0, "dump --kill --ext-unix-sk: %s", err);
-	waitpid(t.pid, NULL, 0);
-	rt_target = 0;
-	close(t.out_fd);
-	cr_expect(readable(c, 5000) && read(c, buf, sizeof(buf)) == 0,
+	rt_reap(&x.t);
+	cr_expect(sk_readable(x.c, 5000) && read(x.c, buf, sizeof(buf)) == 0,
 		  "the old connection did not end with the dumped program");
-	close(c);
+	close(x.c);
 
-	rt_restore_start(&r, dir, "-D", img, NULL);
+	rt_restore_start(&r, x.dir, "-D", x.img, NULL);
 	cr_assert_neq(rt_restore_finish(&r, err, sizeof(err)), 0, "restore without the option");
-	cr_expect(strstr(err, srv) && strstr(err, "--ext-unix-sk"), "unclear refusal: %s", err);
+	cr_expect(strstr(err, x.srv) && strstr(err, "--ext-unix-sk"), "unclear refusal: %s", err);
 
-	rt_restore_start(&r, dir, "-D", img, "--ext-unix-sk", NULL);
-	root = restored_root(&r);
-	touch(go);
+	rt_restore_start(&r, x.dir, "-D", x.img, "--ext-unix-sk", NULL);
+	root = rt_restored_root(&r, "no pidfile from the restore");
+	touch(x.go);
 	cr_assert(target_read_line(&r.out, line, sizeof(line), 20000), "no output");
 	cr_expect_str_eq(line, "DONE");
-	cr_assert(readable(ls, 5000), "the restored program did not connect again");
-	c = accept(ls, NULL, NULL);
-	cr_expect(readable(c, 5000) && read(c, buf, 5) == 5 && !memcmp(buf, "again", 5));
-	cr_expect(readable(lg, 5000) && recv(lg, buf, sizeof(buf), 0) == 5 &&
+	cr_assert(sk_readable(x.ls, 5000), "the restored program did not connect again");
+	x.c = accept(x.ls, NULL, NULL);
+	cr_expect(sk_readable(x.c, 5000) && read(x.c, buf, 5) == 5 && !memcmp(buf, "again", 5));
+	cr_expect(sk_readable(x.lg, 5000) && recv(x.lg, buf, sizeof(buf), 0) == 5 &&
 		  !memcmp(buf, "again", 5), "nothing on the log socket");
 	rt_kill_wait(root);
 	rt_restore_finish(&r, err, sizeof(err));
-	close(c);
-	close(ls);
-	close(lg);
-	rm_rf(dir);
+	close(x.c);
+	ext_end(&x);
 }
 
 /* ---- TCP inside the tree ---- */
@@ -234,7 +227,7 @@ static void tcp_exchange(const char *fam)
 	before = at;
 
 	rt_restore_start(&r, dir, "-D", img, NULL);
-	root = restored_root(&r);
+	root = rt_restored_root(&r, "no pidfile from the restore");
 	at = 0;
 	cr_expect(exchange_passes(&r.out, before + (4 << 20), &at, bad, sizeof(bad)),
 		  "after the restore (dumped at %ld): %s", before, bad);
@@ -247,19 +240,8 @@ static void tcp_exchange(const char *fam)
 			strncat(o.fails, line, sizeof(o.fails) - strlen(o.fails) - 2);
 	}
 	cr_expect_eq(o.ok, 6, "%d of 6 side cases came back: %s", o.ok, o.fails);
-	c = socket(fam[0] == '6' ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fam[0] == '6') {
-		struct sockaddr_in6 a = { .sin6_family = AF_INET6, .sin6_port = htons(port),
-					  .sin6_addr = IN6ADDR_LOOPBACK_INIT };
-
-		cr_expect_eq(connect(c, (struct sockaddr *)&a, sizeof(a)), 0);
-	} else {
-		struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
-					 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-
-		cr_expect_eq(connect(c, (struct sockaddr *)&a, sizeof(a)), 0);
-	}
-	cr_expect(readable(c, 5000) && read(c, line, 3) == 3 && !memcmp(line, "hi\n", 3),
+	cr_expect_eq(sk_connect(fam[0] == '6' ? AF_INET6 : AF_INET, port, &c), 0);
+	cr_expect(sk_readable(c, 5000) && read(c, line, 3) == 3 && !memcmp(line, "hi\n", 3),
 		  "the restored listener does not accept");
 	close(c);
 	kill(kids[0], SIGKILL);
@@ -291,17 +273,6 @@ Test(sockets, tcp_exchange_read_ahead_goes_on_without_a_gap, .timeout = 120)
 }
 
 /* ---- TCP to a peer outside the tree: the test is the client ---- */
-
-static int tcp_client(int port)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	cr_assert_eq(connect(c, (struct sockaddr *)&a, sizeof(a)), 0, "connect: %s",
-		     strerror(errno));
-	return c;
-}
 
 /* The network lock named in a dump's TCP entries of pid, or "". */
 static void lock_of(const char *img, pid_t pid, char *name, size_t len)
@@ -335,15 +306,6 @@ static bool table_exists(const char *name)
 	return r;
 }
 
-static bool echoes(int c, const char *msg, int ms)
-{
-	char buf[64];
-	size_t n = strlen(msg);
-
-	return write(c, msg, n) == (ssize_t)n && readable(c, ms) && read(c, buf, sizeof(buf)) ==
-	       (ssize_t)n && !memcmp(buf, msg, n);
-}
-
 /* The echo server with one client (us), dumped with --kill and `opt`. */
 struct echo {
 	char dir[256], img[300], err[4096];
@@ -357,10 +319,7 @@ static void echo_dumped(struct echo *e, const char *tag, const char *opt)
 
 	make_tmpdir(e->dir, sizeof(e->dir), tag);
 	snprintf(e->img, sizeof(e->img), "%s/img", e->dir);
-	rt_start(&e->t, target_path("sk_echo"), "4", NULL);
-	e->port = (int)target_ready_u64(&e->t, "port");
-	e->c = tcp_client(e->port);
-	cr_assert(echoes(e->c, "before\n", 5000), "the server does not echo");
+	e->c = sk_echo_client(&e->t, "4", &e->port);
 	cr_assert_eq(mkdir(e->img, 0700), 0);
 	snprintf(pid, sizeof(pid), "%d", e->t.pid);
 	/* no option: refused before anything is killed */
@@ -368,12 +327,23 @@ static void echo_dumped(struct echo *e, const char *tag, const char *opt)
 				    "--kill", NULL), 0, "dump --kill of a connection to outside");
 	cr_expect(strstr(e->err, "fd 4") && strstr(e->err, "--tcp-established"),
 		  "unclear refusal: %s", e->err);
-	cr_expect(echoes(e->c, "still\n", 5000), "the refused dump disturbed the connection");
+	cr_expect(sk_echoes(e->c, "still\n", 5000), "the refused dump disturbed the connection");
 	cr_assert_eq(run_criu_lite(e->err, sizeof(e->err), "dump", "-t", pid, "-D", e->img,
 				   "--kill", opt, NULL), 0, "dump --kill %s: %s", opt, e->err);
-	waitpid(e->t.pid, NULL, 0);
-	rt_target = 0;
-	close(e->t.out_fd);
+	rt_reap(&e->t);
+}
+
+/* The restored server answers a new client too; then its tree is killed
+ * and the test's directory removed. */
+static void restored_echo_end(struct echo *e, struct rt_run *r, pid_t root)
+{
+	close(e->c);
+	e->c = sk_client(e->port);
+	cr_expect(sk_echoes(e->c, "new\n", 5000), "a new client is not answered");
+	close(e->c);
+	rt_kill_wait(root);
+	rt_restore_finish(r, e->err, sizeof(e->err));
+	rm_rf(e->dir);
 }
 
 /* ring: restore may batch the repair calls through io_uring (it does when
@@ -394,23 +364,17 @@ static void established(bool ring)
 	lock_of(e.img, e.t.pid, lock, sizeof(lock));
 	cr_expect(lock[0] && table_exists(lock), "no network lock %s after the dump", lock);
 	/* the program is gone; the lock keeps our kernel from resetting us */
-	cr_expect_not(readable(e.c, 300), "the connection ended with the kill");
+	cr_expect_not(sk_readable(e.c, 300), "the connection ended with the kill");
 	cr_expect_eq(write(e.c, "during\n", 7), 7, "writing while the server is down");
 	rt_restore_start(&r, e.dir, "-D", e.img, "--tcp-established", NULL);
-	root = restored_root(&r);
+	root = rt_restored_root(&r, "no pidfile from the restore");
 	/* what we wrote while it was down, retransmitted, then a new line */
-	cr_expect(readable(e.c, 20000) && read(e.c, buf, 7) == 7 && !memcmp(buf, "during\n", 7),
+	cr_expect(sk_readable(e.c, 20000) && read(e.c, buf, 7) == 7 && !memcmp(buf, "during\n", 7),
 		  "the restored server did not answer what was sent while it was down");
-	cr_expect(echoes(e.c, "after\n", 10000), "the same connection does not answer");
+	cr_expect(sk_echoes(e.c, "after\n", 10000), "the same connection does not answer");
 	cr_expect_not(table_exists(lock), "the restore left the network lock %s", lock);
 	cr_expect_eq(run_cmd(NULL, 0, "%s show -D %s >/dev/null", criu_lite_path(), e.img), 0);
-	close(e.c);
-	e.c = tcp_client(e.port);
-	cr_expect(echoes(e.c, "new\n", 5000), "a new client is not answered");
-	close(e.c);
-	rt_kill_wait(root);
-	rt_restore_finish(&r, e.err, sizeof(e.err));
-	rm_rf(e.dir);
+	restored_echo_end(&e, &r, root);
 	unsetenv("CRIU_LITE_NO_IO_URING");
 }
 
@@ -436,19 +400,13 @@ Test(sockets, outside_client_with_tcp_close_sees_the_end, .timeout = 90)
 
 	echo_dumped(&e, "sk-close", "--tcp-established");
 	rt_restore_start(&r, e.dir, "-D", e.img, "--tcp-close", NULL);
-	root = restored_root(&r);
+	root = rt_restored_root(&r, "no pidfile from the restore");
 	/* our next write meets a closed connection: a reset, or the end */
 	n = write(e.c, "x\n", 2);
-	cr_expect(readable(e.c, 20000), "the connection did not end");
+	cr_expect(sk_readable(e.c, 20000), "the connection did not end");
 	n = read(e.c, buf, sizeof(buf));
 	cr_expect(n == 0 || (n < 0 && errno == ECONNRESET), "read %zd (%s)", n, strerror(errno));
-	close(e.c);
-	e.c = tcp_client(e.port);
-	cr_expect(echoes(e.c, "new\n", 5000), "a new client is not answered");
-	close(e.c);
-	rt_kill_wait(root);
-	rt_restore_finish(&r, e.err, sizeof(e.err));
-	rm_rf(e.dir);
+	restored_echo_end(&e, &r, root);
 }
 
 /* Many connections: restore makes them in ring batches of a hundred (the
@@ -465,24 +423,21 @@ Test(sockets, every_one_of_many_outside_clients_is_answered_after_restore, .time
 
 	make_tmpdir(e.dir, sizeof(e.dir), "sk-many");
 	snprintf(e.img, sizeof(e.img), "%s/img", e.dir);
-	rt_start(&e.t, target_path("sk_echo"), "4", NULL);
-	e.port = (int)target_ready_u64(&e.t, "port");
+	e.port = sk_echo_start(&e.t, "4");
 	for (int i = 0; i < MANY; i++) {
-		c[i] = tcp_client(e.port);
-		cr_assert(echoes(c[i], "before\n", 5000), "client %d is not answered", i);
+		c[i] = sk_client(e.port);
+		cr_assert(sk_echoes(c[i], "before\n", 5000), "client %d is not answered", i);
 	}
 	cr_assert_eq(mkdir(e.img, 0700), 0);
 	snprintf(pid, sizeof(pid), "%d", e.t.pid);
 	cr_assert_eq(run_criu_lite(e.err, sizeof(e.err), "dump", "-t", pid, "-D", e.img, "--kill",
 				   "--tcp-established", NULL), 0, "dump: %s", e.err);
-	waitpid(e.t.pid, NULL, 0);
-	rt_target = 0;
-	close(e.t.out_fd);
+	rt_reap(&e.t);
 	rt_restore_start(&r, e.dir, "-D", e.img, "--tcp-established", NULL);
-	root = restored_root(&r);
+	root = rt_restored_root(&r, "no pidfile from the restore");
 	for (int i = 0; i < MANY && bad < 0; i++) {
 		snprintf(msg, sizeof(msg), "c%d\n", i);
-		if (!echoes(c[i], msg, 10000))
+		if (!sk_echoes(c[i], msg, 10000))
 			bad = i;
 	}
 	cr_expect_eq(bad, -1, "connection %d of %d does not answer after restore", bad, MANY);
@@ -503,16 +458,9 @@ Test(sockets, plain_dump_leaves_connections_as_they_were, .timeout = 60)
 
 	make_tmpdir(dir, sizeof(dir), "sk-plain");
 	snprintf(img, sizeof(img), "%s/img", dir);
-	rt_start(&t, target_path("sk_echo"), "6", NULL);
-	port = (int)target_ready_u64(&t, "port");
-	{
-		struct sockaddr_in6 a = { .sin6_family = AF_INET6, .sin6_port = htons(port),
-					  .sin6_addr = IN6ADDR_LOOPBACK_INIT };
-
-		c = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		cr_assert_eq(connect(c, (struct sockaddr *)&a, sizeof(a)), 0);
-	}
-	cr_assert(echoes(c, "one\n", 5000));
+	port = sk_echo_start(&t, "6");
+	cr_assert_eq(sk_connect(AF_INET6, port, &c), 0);
+	cr_assert(sk_echoes(c, "one\n", 5000));
 	cr_assert_eq(write(c, "unread", 6), 6);	/* in the server's queue at the dump */
 	usleep(100000);
 	cr_assert_eq(mkdir(img, 0700), 0);
@@ -528,7 +476,7 @@ Test(sockets, plain_dump_leaves_connections_as_they_were, .timeout = 60)
 		ssize_t n = 0;
 
 		cr_expect_eq(write(c, "two\n", 4), 4);
-		while (got < 10 && readable(c, 5000) && (n = read(c, buf + got, 10 - got)) > 0)
+		while (got < 10 && sk_readable(c, 5000) && (n = read(c, buf + got, 10 - got)) > 0)
 			got += (size_t)n;
 		cr_expect_str_eq(buf, "unreadtwo\n", "the connection after the dump: '%s'", buf);
 	}
@@ -562,7 +510,7 @@ Test(sockets, datagram_sockets_come_back_with_their_queues, .timeout = 90)
 	want = 6 + (int)target_ready_u64(&t, "ping");
 	rt_dump_kill(&t, img);
 	rt_restore_start(&r, dir, "-D", img, NULL);
-	restored_root(&r);
+	rt_restored_root(&r, "no pidfile from the restore");
 	touch(go);
 	collect(&r, &o);
 	run_cmd(NULL, 0, "echo '%s' > /proc/sys/net/ipv4/ping_group_range", strtok(range, "\n"));
@@ -587,7 +535,7 @@ Test(sockets, netlink_and_packet_sockets_come_back, .timeout = 60)
 	rt_start(&t, target_path("sk_other"), go, NULL);
 	rt_dump_kill(&t, img);
 	rt_restore_start(&r, dir, "-D", img, NULL);
-	restored_root(&r);
+	rt_restored_root(&r, "no pidfile from the restore");
 	touch(go);
 	collect(&r, &o);
 	cr_expect_eq(o.ok, 2, "%d of 2 came back; failed:\n%s", o.ok, o.fails);
@@ -599,25 +547,15 @@ Test(sockets, netlink_and_packet_sockets_come_back, .timeout = 60)
  * program's connection to us. */
 Test(sockets, inherit_fd_gives_a_socket_of_the_restorer, .timeout = 60)
 {
-	char dir[256], img[300], go[300], srv[300], log[300], err[4096], pid[16], res[64];
-	char inh[96], link[64], path[64], buf[8];
-	struct target t;
+	char err[4096], res[64], inh[96], link[64], path[64], buf[8];
 	struct rt_run r;
-	int ls, lg, c, st, sp[2];
+	struct ext x;
+	int sp[2];
 	pid_t root;
 	ssize_t n;
 
-	make_tmpdir(dir, sizeof(dir), "sk-inherit");
-	snprintf(img, sizeof(img), "%s/img", dir);
-	snprintf(go, sizeof(go), "%s/go", dir);
-	snprintf(srv, sizeof(srv), "%s/srv", dir);
-	snprintf(log, sizeof(log), "%s/log", dir);
-	ls = unix_socket(SOCK_STREAM, srv);
-	lg = unix_socket(SOCK_DGRAM, log);
-	rt_start(&t, target_path("sk_unix_ext"), go, srv, log, NULL);
-	c = accept(ls, NULL, NULL);
-	st = (int)target_ready_u64(&t, "stream");
-	snprintf(path, sizeof(path), "/proc/%d/fd/%d", t.pid, st);
+	ext_start(&x, "sk-inherit");
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", x.t.pid, x.st);
 	n = readlink(path, link, sizeof(link) - 1);
 	cr_assert_gt(n, 0);
 	link[n] = '\0';
@@ -627,44 +565,27 @@ Test(sockets, inherit_fd_gives_a_socket_of_the_restorer, .timeout = 60)
 	fcntl(sp[0], F_SETFD, FD_CLOEXEC);
 	snprintf(inh, sizeof(inh), "fd[%d]:%s", sp[1], res);
 
-	cr_assert_eq(mkdir(img, 0700), 0);
-	snprintf(pid, sizeof(pid), "%d", t.pid);
-	cr_assert_eq(run_criu_lite(err, sizeof(err), "dump", "-t", pid, "-D", img, "--kill",
+	cr_assert_eq(mkdir(x.img, 0700), 0);
+	cr_assert_eq(run_criu_lite(err, sizeof(err), "dump", "-t", x.pid, "-D", x.img, "--kill",
 				   "--ext-unix-sk", "--inherit-fd", inh, NULL), 0,
 		     "dump --kill --inherit-fd %s: %s", inh, err);
-	waitpid(t.pid, NULL, 0);
-	rt_target = 0;
-	close(t.out_fd);
-	close(c);
+	rt_reap(&x.t);
+	close(x.c);
 
-	rt_restore_start(&r, dir, "-D", img, "--ext-unix-sk", "--inherit-fd", inh, NULL);
+	rt_restore_start(&r, x.dir, "-D", x.img, "--ext-unix-sk", "--inherit-fd", inh, NULL);
 	close(sp[1]);
-	root = restored_root(&r);
-	touch(go);
-	cr_expect(readable(sp[0], 10000) && read(sp[0], buf, 5) == 5 && !memcmp(buf, "again", 5),
+	root = rt_restored_root(&r, "no pidfile from the restore");
+	touch(x.go);
+	cr_expect(sk_readable(sp[0], 10000) && read(sp[0], buf, 5) == 5 && !memcmp(buf, "again", 5),
 		  "the restored program did not write to the socket we passed");
-	cr_expect_not(readable(ls, 200), "the program connected again instead of using our fd");
+	cr_expect_not(sk_readable(x.ls, 200), "the program connected again instead of using our fd");
 	rt_kill_wait(root);
 	rt_restore_finish(&r, err, sizeof(err));
 	close(sp[0]);
-	close(ls);
-	close(lg);
-	rm_rf(dir);
+	ext_end(&x);
 }
 
 /* ---- a real server: redis-server from Debian ---- */
-
-static int free_port(void)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t l = sizeof(a);
-	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	cr_assert_eq(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
-	getsockname(s, (struct sockaddr *)&a, &l);
-	close(s);
-	return ntohs(a.sin_port);
-}
 
 static bool redis_says(int c, const char *cmd, const char *want)
 {
@@ -674,7 +595,8 @@ static bool redis_says(int c, const char *cmd, const char *want)
 
 	if (write(c, cmd, strlen(cmd)) != (ssize_t)strlen(cmd))
 		return false;
-	while (got < n && readable(c, 10000) && (k = read(c, buf + got, sizeof(buf) - 1 - got)) > 0)
+	while (got < n && sk_readable(c, 10000) &&
+	       (k = read(c, buf + got, sizeof(buf) - 1 - got)) > 0)
 		got += (size_t)k;
 	return got >= n && !memcmp(buf, want, n);
 }
@@ -707,12 +629,7 @@ static pid_t redis_start(const char *dir, int port, int *client)
 	}
 	rt_target = pid;
 	for (int i = 0; i < 200; i++) {
-		struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
-					 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-
-		*client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (!connect(*client, (struct sockaddr *)&a, sizeof(a)) &&
-		    redis_says(*client, "PING\r\n", "+PONG"))
+		if (!sk_connect(AF_INET, port, client) && redis_says(*client, "PING\r\n", "+PONG"))
 			return pid;
 		close(*client);
 		usleep(50000);
@@ -724,7 +641,7 @@ static pid_t redis_start(const char *dir, int port, int *client)
 Test(sockets, redis_answers_its_client_after_dump_kill_and_restore, .timeout = 120)
 {
 	char dir[256], img[300], err[4096], pid[16], pidf[300];
-	int port = free_port(), c, c2;
+	int port = sk_free_port(), c, c2;
 	pid_t r, root;
 
 	make_tmpdir(dir, sizeof(dir), "sk-redis");
@@ -745,13 +662,7 @@ Test(sockets, redis_answers_its_client_after_dump_kill_and_restore, .timeout = 1
 	cr_expect(redis_says(c, "GET k\r\n", "$6\r\nbefore\r\n"),
 		  "the client's next command on the same connection was not answered");
 	cr_expect(redis_says(c, "SET k after\r\n", "+OK"));
-	c2 = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	{
-		struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
-					 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-
-		cr_expect_eq(connect(c2, (struct sockaddr *)&a, sizeof(a)), 0, "a new client");
-	}
+	cr_expect_eq(sk_connect(AF_INET, port, &c2), 0, "a new client");
 	cr_expect(redis_says(c2, "GET k\r\n", "$5\r\nafter\r\n"), "a new client is not answered");
 	close(c);
 	close(c2);

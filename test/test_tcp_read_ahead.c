@@ -6,10 +6,8 @@
  * TCP_TIMESTAMP and the lock's name, which name the moment), signal owners
  * included. */
 #include <criterion/criterion.h>
-#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,39 +15,23 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <unistd.h>
 
 #include "images/image.h"
 #include "test/restore_util.h"
+#include "test/sk_util.h"
 
 TestSuite(tcp_read_ahead, .fini = rt_kill_leftovers);
 
 /* over the 512 fds from which their links are read on two threads too */
 #define CLIENTS 520
 
-static int client(int port, int rcvbuf)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	cr_assert_geq(c, 0);
-	if (rcvbuf)
-		cr_assert_eq(setsockopt(c, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)), 0);
-	cr_assert_eq(connect(c, (struct sockaddr *)&a, sizeof(a)), 0, "connect: %s",
-		     strerror(errno));
-	return c;
-}
-
 static void echoed(int c)
 {
-	struct pollfd p = { .fd = c, .events = POLLIN };
 	char buf[8];
 
 	cr_assert_eq(write(c, "hello\n", 6), 6);
-	cr_assert_eq(poll(&p, 1, WAIT_MS), 1, "no echo");
+	cr_assert(sk_readable(c, WAIT_MS), "no echo");
 	cr_assert_eq(read(c, buf, sizeof(buf)), 6);
 }
 
@@ -174,13 +156,12 @@ Test(tcp_read_ahead, reads_what_the_walk_reads, .timeout = 90)
 	int c[CLIENTS + 1], port, bad;
 
 	make_tmpdir(dir, sizeof(dir), "sk-ahead");
-	rt_start(&t, target_path("sk_echo"), "4", NULL);
-	port = (int)target_ready_u64(&t, "port");
+	port = sk_echo_start(&t, "4");
 	for (int i = 0; i < CLIENTS; i++) {
-		c[i] = client(port, 0);
+		c[i] = sk_client(port);
 		echoed(c[i]);
 	}
-	c[CLIENTS] = client(port, 1);
+	c[CLIENTS] = sk_client_with(port, 0, 1);
 	pile_up(c[CLIENTS], t.pid);
 	/* A zero-window probe between the two dumps may let some bytes of
 	 * the piled-up connection through (sock_diag's wqueue moves): such a

@@ -40,9 +40,7 @@ static void original_line(const char *name, const char *go, char *line, size_t l
 	rt_start(&t, target_path(name), go, NULL);
 	touch(go);
 	cr_assert(target_read_line(&t, line, len, 30000), "no output from the original");
-	waitpid(t.pid, NULL, 0);
-	rt_target = 0;
-	close(t.out_fd);
+	rt_reap(&t);
 	unlink(go);
 }
 
