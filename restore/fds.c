@@ -367,6 +367,8 @@ int rst_fds_open(struct rst_tree *t)
 		 * reads criu-lite's own ids and capabilities (4 syscalls a fd). */
 		if (fp->nr_fd && (r = rst_as_proc(&t->procs[i], &prev)))
 			break;
+		if (fp->nr_fd)
+			fd_kinds_open_proc(&t->fdr, i);
 		for (size_t j = 0; !r && j < fp->nr_fd; j++)
 			r = open_one(t, i, j);
 		if (fp->nr_fd)

@@ -227,6 +227,10 @@ struct fd_kind {
 	void (*dump_end)(const struct fd_rst_opts *opts, enum fd_dump_end end);
 	/* restore: 0 if e can come back in this tree, else -errno and why. */
 	int (*check)(const struct fd_rst *r, const FdEntry *e, char *why, size_t len);
+	/* restore, in criu-lite, before the fds of process r->procs[proc] are
+	 * opened, as that process (optional): what can be made for all of
+	 * them at once. Nothing to say: what it could not make, open makes. */
+	void (*open_proc)(struct fd_rst *r, size_t proc);
 	/* restore, in criu-lite: an fd of e's open file description (a new one
 	 * the caller owns), or -errno and why. */
 	int (*open)(struct fd_rst *r, const FdEntry *e, char *why, size_t len);
@@ -287,6 +291,7 @@ int fd_rst_check(const struct fd_rst *r, const FdEntry *e, char *why, size_t len
  * terminal): 0, or -errno with why. */
 int fd_rst_check_proc(const struct fd_rst *r, const struct fd_rst_proc *p, char *why, size_t len);
 /* Every kind's link_tree, late_tree, rst_done (see struct fd_kind). */
+void fd_kinds_open_proc(struct fd_rst *r, size_t proc);
 int fd_kinds_link_tree(struct fd_rst *r, char *why, size_t len);
 int fd_kinds_late_tree(struct fd_rst *r, char *why, size_t len);
 void fd_kinds_rst_done(struct fd_rst *r);

@@ -120,8 +120,10 @@ static int socket_link(struct fd_rst *r, char *why, size_t len)
 
 static void rst_free(struct fd_rst *r)
 {
-	if (r->sk)
+	if (r->sk) {
 		sk_tcp_ring_free(r->sk);
+		sk_tcp_ahead_free(r->sk);
+	}
 	sk_rst_free(r);
 }
 
@@ -171,6 +173,7 @@ const struct fd_kind fdk_socket = {
 	.dump_done = socket_dump_done,
 	.dump_end = socket_dump_end,
 	.check = socket_check,
+	.open_proc = sk_tcp_ahead_open_proc,
 	.open = socket_open,
 	.link_tree = socket_link,
 	.late_tree = socket_late,

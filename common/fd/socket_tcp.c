@@ -208,19 +208,27 @@ int sk_tcp_make(struct fd_rst *r, const FdEntry *e, bool opts, char *why, size_t
 {
 	const SocketInfo *si = e->sock;
 	int s = socket((int)si->family, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
-	struct sk_obj *o;
 
 	if (s < 0)
 		return rfail(why, len, "socket");
-	if (!(o = sk_obj_add(r, si->ino, e, s))) {
-		close(s);
-		return -ENOMEM;
-	}
-	o->in_repair = true;
+	if ((s = sk_tcp_adopt(r, e, s)) < 0)
+		return s;
 	/* options first: SO_REUSEADDR would undo the reuse repair mode forces
 	 * (the port is the listener's too) */
 	if (opts && sk_opts_restore(s, si, SK_OPTS_BIND, why, len))
 		return -EINVAL;
+	return s;
+}
+
+int sk_tcp_adopt(struct fd_rst *r, const FdEntry *e, int s)
+{
+	struct sk_obj *o = sk_obj_add(r, e->sock->ino, e, s);
+
+	if (!o) {
+		close(s);
+		return -ENOMEM;
+	}
+	o->in_repair = true;
 	return s;
 }
 
