@@ -77,6 +77,16 @@ static int log_lines(struct server *s, const char *what)
 	return n;
 }
 
+/* The log says made of the CONNS connections were made ahead. */
+static void expect_made(struct server *s, int made)
+{
+	char what[64];
+
+	snprintf(what, sizeof(what), "%d of %d TCP connections made ahead on 2 threads", made,
+		 CONNS);
+	cr_expect_eq(log_lines(s, what), 1, "the restore's log does not say '%s'", what);
+}
+
 static void every_client_answers(struct server *s, const char *when)
 {
 	char msg[16];
@@ -99,15 +109,12 @@ static void done(struct server *s)
 Test(tcp_made_ahead, connections_of_a_listener_without_reuseaddr_come_back, .timeout = 90)
 {
 	struct server s;
-	char made[64];
 	pid_t root;
 
 	dumped(&s, "4n", "sk-ahead", true);
 	root = restore(&s);
 	cr_assert(root > 0, "the restore failed: %s", log_lines(&s, "error:") ? s.err : "?");
-	snprintf(made, sizeof(made), "%d of %d TCP connections made ahead on 2 threads", CONNS,
-		 CONNS);
-	cr_expect_eq(log_lines(&s, made), 1, "the restore's log does not say '%s'", made);
+	expect_made(&s, CONNS);
 	every_client_answers(&s, "after restore");
 	rt_kill_wait(root);
 	done(&s);
@@ -121,7 +128,6 @@ Test(tcp_made_ahead, connections_of_a_listener_without_reuseaddr_come_back, .tim
 Test(tcp_made_ahead, connections_still_held_refuse_in_one_line, .timeout = 90)
 {
 	struct server s;
-	char made[64];
 	pid_t root;
 
 	dumped(&s, "4p", "sk-held", false);
@@ -129,8 +135,7 @@ Test(tcp_made_ahead, connections_still_held_refuse_in_one_line, .timeout = 90)
 	if (root > 0)
 		rt_kill_wait(root);
 	cr_assert_eq(root, 0, "restored connections the server still holds");
-	snprintf(made, sizeof(made), "0 of %d TCP connections made ahead", CONNS);
-	cr_expect_eq(log_lines(&s, made), 1, "the restore's log does not say '%s'", made);
+	expect_made(&s, 0);
 	cr_expect_eq(log_lines(&s, "error:"), 1, "not one error line in the restore's log");
 	cr_expect_eq(log_lines(&s, "TCP connection 127.0.0.1 port"), 1,
 		     "the error does not name the connection");

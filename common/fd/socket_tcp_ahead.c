@@ -129,7 +129,8 @@ static void make_chunk(void *arg, size_t c)
 		o->s = socket((int)si->family, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
 		if (o->s < 0)
 			continue;
-		if (nopt < 0 || sk_tcp_batch_add(&batch, si, o->s, nopt, opt)) {
+		if (nopt < 0 || sk_tcp_batch_full(&batch) ||
+		    sk_tcp_batch_add(&batch, si, o->s, nopt, opt)) {
 			close(o->s);
 			o->s = -1;
 			continue;
