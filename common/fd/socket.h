@@ -251,9 +251,11 @@ bool sk_ip16(const char *ip, uint8_t out[16]);
 int sk_inet_addr(int family, const SockAddr *a, struct sockaddr_storage *ss, socklen_t *len);
 int sk_unix_addr(const char *name, struct sockaddr_un *sa, socklen_t *len);
 
-/* socket_inet.c / socket_tcp.c */
-/* Is the peer of this connection a socket of the tree? */
+/* socket_tcp_peer.c: a TCP socket that is connected (not listening nor
+ * closed); is the peer of this connection a socket of the tree? */
+bool sk_is_tcp_conn(const SocketInfo *si);
 bool sk_tcp_in_tree(const struct fd_rst *r, const SocketInfo *si);
+/* socket_inet.c / socket_tcp.c */
 int sk_tcp_restore(struct fd_rst *r, const FdEntry *e, char *why, size_t len);
 int sk_tcp_late(struct fd_rst *r, struct sk_obj *o, char *why, size_t len);
 /* socket_tcp.c, one call at a time: the socket made (its fd; opts: with

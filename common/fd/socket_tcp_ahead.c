@@ -53,20 +53,15 @@ static _Thread_local struct sk_tcp_batch batch;
 static _Thread_local bool as_proc;	/* the worker took a->creds */
 static _Thread_local const struct fscreds *was;
 
-static bool is_conn(const SocketInfo *si)
-{
-	return (si->family == AF_INET || si->family == AF_INET6) && si->type == SOCK_STREAM &&
-	       si->protocol == IPPROTO_TCP && si->has_state && si->state != SK_LISTEN &&
-	       si->state != SK_CLOSE && si->tcp;
-}
-
 /* Made by sk_tcp_restore on the ring (sk_inet_open's and its own tests). */
 static bool on_ring(const struct fd_rst *r, const FdEntry *e)
 {
 	const SocketInfo *si = e->sock;
 	struct sk_intopt opt[SK_TCP_MAX_OPTS];
 
-	return e->type == FD_TYPE__FD_SOCKET && si && is_conn(si) && !si->tcp->inq.len &&
+	return e->type == FD_TYPE__FD_SOCKET && si && si->tcp &&
+	       (si->family == AF_INET || si->family == AF_INET6) && sk_is_tcp_conn(si) &&
+	       !si->tcp->inq.len &&
 	       !si->tcp->outq.len && !fd_rst_inherits(r, e) &&
 	       (r->opts.tcp_established || sk_tcp_in_tree(r, si)) &&
 	       sk_opts_plain(si, SK_OPTS_BIND, opt, SK_TCP_MAX_OPTS) >= 0;

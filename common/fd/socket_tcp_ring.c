@@ -268,12 +268,9 @@ int sk_tcp_restore(struct fd_rst *r, const FdEntry *e, char *why, size_t len)
 	struct sk_intopt opt[MAX_OPTS];
 	/* no bytes to put back (most connections) and plain options: batched */
 	bool batch = !t->inq.len && !t->outq.len && sk_rst_get(r) && ring(r->sk);
-	int nopt, s;
+	int nopt = batch ? sk_opts_plain(e->sock, SK_OPTS_BIND, opt, MAX_OPTS) : -1;
+	int s = sk_tcp_make(r, e, nopt < 0, why, len);
 
-	if (batch && (s = sk_tcp_ahead_take(r, e)) >= 0)
-		return sk_tcp_adopt(r, e, s);
-	nopt = batch ? sk_opts_plain(e->sock, SK_OPTS_BIND, opt, MAX_OPTS) : -1;
-	s = sk_tcp_make(r, e, nopt < 0, why, len);
 	if (s < 0)
 		return s;
 	if (nopt >= 0)
