@@ -33,6 +33,7 @@
 #include <sys/types.h>
 
 #include "common/fd/key_index.h"
+#include "images/par.h"
 #include "images/image.h"
 
 /* ---- dump ---- */
@@ -332,9 +333,6 @@ int fd_dump_tree_check(const struct fd_dump_tree *t, const pid_t *pid, const pid
 		       size_t n, char *why, size_t len);
 void fd_dump_tree_free(struct fd_dump_tree *t);
 
-/* fd_dump_par.c: fn(arg, i) for each i < n, on this thread and one more
- * (done, if not NULL, ends the worker); the number of threads it ran on. */
-int fd_dump_par(size_t n, void (*fn)(void *arg, size_t i), void (*done)(void), void *arg);
 
 /* socket_tcp_pre.c: c's TCP connections read ahead, on two threads, when
  * it has enough of them (before the walk; the walk takes what was read). */

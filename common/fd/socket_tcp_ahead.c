@@ -5,7 +5,7 @@
  * work, all in criu-lite's one thread while the tree waits; the machine
  * has a second core, and the connections are independent. So when the
  * first of a process's connections is opened, every such connection of it
- * is made at once, by criu-lite and one worker (fd_dump_par.c), each with
+ * is made at once, by criu-lite and one worker (images/par.c), each with
  * its own ring, into one record per socket inode. The open step then goes over the fds
  * in order as before and takes the socket made for an entry where there
  * is one (what is registered, logged and numbered stays serial and in
@@ -202,7 +202,7 @@ static void make_ahead(struct fd_rst *r, struct sk_rst *s)
 		return;
 	}
 	grow_fd_table(a->n);
-	threads = fd_dump_par((a->n + CHUNK - 1) / CHUNK, make_chunk, worker_done, a);
+	threads = par_run((a->n + CHUNK - 1) / CHUNK, make_chunk, worker_done, a);
 	worker_done();
 	for (size_t i = 0; i < a->n; i++)
 		made += a->v[i].s >= 0;

@@ -263,7 +263,7 @@ int fd_dump_prefetch(struct fd_dump *c)
 	}
 	grow_fd_table(set);
 	/* the worker's own dump ring goes with it */
-	threads = fd_dump_par(set->n, read_nth, sk_ring_dump_done, set);
+	threads = par_run(set->n, read_nth, sk_ring_dump_done, set);
 	pr_debug("pid %d: %zu TCP connections read ahead on %d threads", c->pid, set->n,
 		 threads);
 	return 0;
