@@ -25,18 +25,13 @@ static int dfd = -1;
 static void setup(void)
 {
 	log_set_level(0);	/* the refusals are logged: keep the output readable */
-	make_tmpdir(dir, sizeof(dir), "big-img");
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	cr_assert_geq(dfd, 0);
+	dfd = make_tmpdir_fd(dir, sizeof(dir), "big-img");
 }
 
 static void teardown(void)
 {
-	if (dfd >= 0)
-		close(dfd);
-	dfd = -1;
 	unsetenv("CRIU_LITE_THREADS");
-	rm_rf(dir);
+	tmpdir_gone(&dfd, dir);
 }
 
 TestSuite(images_big, .init = setup, .fini = teardown, .timeout = 60);
