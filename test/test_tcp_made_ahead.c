@@ -1,6 +1,7 @@
 /* Restore makes a process's TCP connections ahead, on two threads, when
  * the first of them is opened (common/fd/socket_tcp_ahead.c), and the open
- * step takes them in fd order. What it makes must be what the one-by-one
+ * step takes them in fd order; the late step takes them out of repair mode
+ * on two threads too. What it makes must be what the one-by-one
  * path makes, in the same order with the rest (a listener made before the
  * connections binds before them); what it cannot make is made again one
  * call at a time, which says what failed, in one line. */
@@ -109,12 +110,16 @@ static void done(struct server *s)
 Test(tcp_made_ahead, connections_of_a_listener_without_reuseaddr_come_back, .timeout = 90)
 {
 	struct server s;
+	char off[80];
 	pid_t root;
 
 	dumped(&s, "4n", "sk-ahead", true);
 	root = restore(&s);
 	cr_assert(root > 0, "the restore failed: %s", log_lines(&s, "error:") ? s.err : "?");
 	expect_made(&s, CONNS);
+	snprintf(off, sizeof(off), "%d of %d TCP connections out of repair mode on 2 threads",
+		 CONNS, CONNS);
+	cr_expect_eq(log_lines(&s, off), 1, "the restore's log does not say '%s'", off);
 	every_client_answers(&s, "after restore");
 	rt_kill_wait(root);
 	done(&s);

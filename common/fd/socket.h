@@ -287,6 +287,9 @@ void sk_tcp_batch_close(struct sk_tcp_batch *b);
 bool sk_tcp_batch_full(const struct sk_tcp_batch *b);
 int sk_tcp_batch_add(struct sk_tcp_batch *b, const SocketInfo *si, int s, int nopt,
 		     const struct sk_intopt *opt);
+/* The late step's chain: repair mode off (TCP_REPAIR off, sk_tcp_repair_off's
+ * value) and the program's SO_REUSEADDR back. */
+void sk_tcp_batch_add_off(struct sk_tcp_batch *b, const SocketInfo *si, int fd, int off);
 int sk_tcp_batch_run(struct sk_tcp_batch *b);
 int sk_tcp_batch_result(const struct sk_tcp_batch *b, size_t i);
 /* socket_tcp_ahead.c: a process's connections that the ring would make,
@@ -297,6 +300,10 @@ int sk_tcp_batch_result(const struct sk_tcp_batch *b, size_t i);
 void sk_tcp_ahead_open_proc(struct fd_rst *r, size_t proc);
 int sk_tcp_ahead_take(struct fd_rst *r, const FdEntry *e);
 void sk_tcp_ahead_free(struct sk_rst *s);
+/* The late step's connections with nothing to send and no FIN out of
+ * repair mode, on two threads (from a few dozen on); the rest, and any
+ * the ring refused, are left in repair mode for sk_tcp_late. */
+void sk_tcp_late_ahead(struct fd_rst *r);
 /* socket_ring.c: a small io_uring (raw syscalls), or NULL when io_uring
  * cannot be had (disabled, seccomp, an old kernel, CRIU_LITE_NO_IO_URING). */
 struct sk_ring;

@@ -1,4 +1,5 @@
-/* TCP connections, restore: made ahead, on two threads.
+/* TCP connections, restore: made ahead, and out of repair mode in the late
+ * step, on two threads.
  *
  * A connection the ring makes (socket_tcp_ring.c: no bytes to put back)
  * costs a socket() and some ten calls run on the ring, ~15 us of kernel
@@ -238,4 +239,65 @@ void sk_tcp_ahead_free(struct sk_rst *s)
 	free(a->v);
 	free(a);
 	s->ahead = NULL;
+}
+
+/* ---- out of repair mode, late ---- */
+
+/* The late step's connections with nothing to send and no FIN (what
+ * sk_tcp_late batches on the ring), out of repair mode on two threads
+ * too: the fork made every page criu-lite writes a copy to fault in, and
+ * the calls are some 2 us each. One the ring refuses stays in repair
+ * mode, for sk_tcp_late to take it out one call at a time and say why. */
+struct late_one {
+	struct sk_obj *o;
+	int off;		/* sk_tcp_repair_off's value */
+};
+
+struct late_set {
+	struct late_one *v;
+	size_t n;
+};
+
+static void late_chunk(void *arg, size_t c)
+{
+	struct late_set *ls = arg;
+	size_t first = c * CHUNK, end = first + CHUNK < ls->n ? first + CHUNK : ls->n;
+	bool ran;
+
+	if (!sk_tcp_batch_open(&batch))
+		return;
+	for (size_t i = first; i < end; i++)
+		sk_tcp_batch_add_off(&batch, ls->v[i].o->e->sock, ls->v[i].o->fd, ls->v[i].off);
+	ran = !sk_tcp_batch_run(&batch);
+	for (size_t i = first; ran && i < end; i++)
+		if (!sk_tcp_batch_result(&batch, i - first))
+			ls->v[i].o->in_repair = false;
+	batch.n = 0;
+}
+
+void sk_tcp_late_ahead(struct fd_rst *r)
+{
+	struct sk_rst *s = r->sk;
+	struct late_set ls = { 0 };
+
+	if (!s || s->nr_obj < AHEAD_MIN || !(ls.v = malloc(s->nr_obj * sizeof(*ls.v))))
+		return;
+	for (size_t i = 0; i < s->nr_obj; i++) {
+		struct sk_obj *o = &s->obj[i];
+		const SocketInfo *si = o->e->sock;
+
+		if (o->in_repair && !sk_tcp_has_fin(si) && !si->tcp->outq.len)
+			ls.v[ls.n++] = (struct late_one){ o, sk_tcp_repair_off(r, si) };
+	}
+	if (ls.n >= AHEAD_MIN) {
+		int threads = par_run((ls.n + CHUNK - 1) / CHUNK, late_chunk, worker_done, &ls);
+		size_t off = 0;
+
+		worker_done();
+		for (size_t i = 0; i < ls.n; i++)
+			off += !ls.v[i].o->in_repair;
+		pr_debug("%zu of %zu TCP connections out of repair mode on %d threads", off, ls.n,
+			 threads);
+	}
+	free(ls.v);
 }

@@ -154,19 +154,10 @@ int sk_tcp_ring_run(struct fd_rst *r, char *why, size_t len)
 	return 0;
 }
 
-static struct sk_tcp_pend *slot(struct fd_rst *r, char *why, size_t len, int *rc)
+/* Room for one more chain: the batch run first when it is full. */
+static int room(struct fd_rst *r, char *why, size_t len)
 {
-	struct sk_rst *s = r->sk;
-	struct sk_tcp_pend *p;
-
-	*rc = 0;
-	if (sk_tcp_batch_full(&s->batch))
-		*rc = sk_tcp_ring_run(r, why, len);
-	if (*rc)
-		return NULL;
-	p = &s->batch.pend[s->batch.n];
-	memset(p, 0, sizeof(*p));
-	return p;
+	return sk_tcp_batch_full(&r->sk->batch) ? sk_tcp_ring_run(r, why, len) : 0;
 }
 
 static void sockopt(struct sk_ring *ring, const struct sk_tcp_pend *p, size_t i, enum step st,
@@ -226,9 +217,9 @@ int sk_tcp_batch_add(struct sk_tcp_batch *b, const SocketInfo *si, int s, int no
 static int ring_add(struct fd_rst *r, const SocketInfo *si, int s, int nopt,
 		    const struct sk_intopt *opt, char *why, size_t len)
 {
-	int rc;
+	int rc = room(r, why, len);
 
-	if (!slot(r, why, len, &rc))
+	if (rc)
 		return rc;
 	if (sk_tcp_batch_add(&r->sk->batch, si, s, nopt, opt))
 		return fd_rst_fail(why, len, EINVAL, "bad addresses in the image");
@@ -237,27 +228,31 @@ static int ring_add(struct fd_rst *r, const SocketInfo *si, int s, int nopt,
 
 /* ---- late ---- */
 
+void sk_tcp_batch_add_off(struct sk_tcp_batch *b, const SocketInfo *si, int fd, int off)
+{
+	struct sk_tcp_pend *p = &b->pend[b->n];
+	size_t i = b->n++;
+
+	memset(p, 0, sizeof(*p));
+	p->si = si;
+	p->fd = fd;
+	p->v[OFF] = off;
+	sockopt(b->ring, p, i, OFF, SOL_TCP, TCP_REPAIR, &p->v[OFF], sizeof(int));
+	/* repair mode off drops SO_REUSEADDR: the program's value again */
+	if (si->opts && si->opts->has_reuseaddr && si->opts->reuseaddr)
+		sockopt(b->ring, p, i, REUSE, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(int));
+}
+
 static int ring_late(struct fd_rst *r, struct sk_obj *o, char *why, size_t len)
 {
 	const SocketInfo *si = o->e->sock;
-	struct sk_rst *sk = r->sk;
-	struct sk_tcp_pend *p;
-	size_t i;
 	int rc;
 
-	if (!ring(sk))
+	if (!ring(r->sk))
 		return 1;
-	if (!(p = slot(r, why, len, &rc)))
+	if ((rc = room(r, why, len)))
 		return rc;
-	i = sk->batch.n++;
-	p->si = si;
-	p->fd = o->fd;
-	p->nopt_bind = 0;
-	p->v[OFF] = sk_tcp_repair_off(r, si);
-	sockopt(sk->batch.ring, p, i, OFF, SOL_TCP, TCP_REPAIR, &p->v[OFF], sizeof(int));
-	/* repair mode off drops SO_REUSEADDR: the program's value again */
-	if (si->opts && si->opts->has_reuseaddr && si->opts->reuseaddr)
-		sockopt(sk->batch.ring, p, i, REUSE, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(int));
+	sk_tcp_batch_add_off(&r->sk->batch, si, o->fd, sk_tcp_repair_off(r, si));
 	o->in_repair = false;
 	return 0;
 }
