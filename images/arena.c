@@ -119,6 +119,15 @@ void arena_free(struct arena *a)
 	free(a);
 }
 
+void arena_adopt(struct arena *a, struct arena *b)
+{
+	if (b->first) {
+		*a->last = b->first;
+		a->last = b->last;
+	}
+	free(b);
+}
+
 void *arena_alloc(struct arena *a, size_t n)
 {
 	size_t need;

@@ -32,6 +32,8 @@ struct arena *arena_new(void);
 void arena_free(struct arena *a);
 /* n bytes aligned for any type, uninitialised; NULL when out of memory. */
 void *arena_alloc(struct arena *a, size_t n);
+/* Every chunk of b now a's (b, filled by another thread, is freed). */
+void arena_adopt(struct arena *a, struct arena *b);
 /* The allocator protobuf_c_message_unpack takes; its free does nothing. */
 ProtobufCAllocator *arena_pb(struct arena *a);
 

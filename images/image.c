@@ -399,8 +399,24 @@ void img_use_arena(struct img *img, struct arena *a)
 	img->arena = a;
 }
 
-/* An entry img_read returned, given back: only the heap's are freed. */
-static void img_drop(const struct img *img, void *msg)
+struct arena *img_arena(const struct img *img)
+{
+	return img->arena;
+}
+
+const char *img_file_name(const struct img *img)
+{
+	return img->name;
+}
+
+long long img_file_size(const struct img *img)
+{
+	struct stat st;
+
+	return fstat(img->fd, &st) ? -1 : (long long)st.st_size;
+}
+
+void img_drop(const struct img *img, void *msg)
 {
 	if (!img->arena)
 		img_free(msg);
@@ -484,63 +500,83 @@ static int img_check_seal(struct img *img)
 	return 0;
 }
 
-int img_read(struct img *img, const ProtobufCMessageDescriptor *desc, void **out)
+int img_frame(struct img *img, uint8_t **p, uint32_t *len, bool *owned)
 {
-	uint32_t len;
 	ssize_t n;
-	uint8_t *p;
-	bool in_buf;
-	void *msg;
 
-	*out = NULL;
+	*p = NULL;
+	*owned = false;
 	if (img->sealed)
 		return 0;
-	n = img_get(img, &len, sizeof(len));
+	n = img_get(img, len, sizeof(*len));
 	if (n == 0)
 		return img_check_end(img);
-	if (n != sizeof(len)) {
+	if (n != sizeof(*len)) {
 		pr_err("%s: truncated entry header", img->name);
 		return -EIO;
 	}
-	if (len == IMG_SEAL) {
+	if (*len == IMG_SEAL) {
 		int r = img_check_seal(img);
 
 		return r ? r : img_check_end(img);
 	}
-	img_hash_update(&img->h, &len, sizeof(len));
-	if (len > IMG_MAX_ENTRY) {
-		pr_err("%s: entry length %u is corrupt (over %u)", img->name, len, IMG_MAX_ENTRY);
+	img_hash_update(&img->h, len, sizeof(*len));
+	if (*len > IMG_MAX_ENTRY) {
+		pr_err("%s: entry length %u is corrupt (over %u)", img->name, *len, IMG_MAX_ENTRY);
 		return -EINVAL;
 	}
 	/* An entry already whole in the buffer is unpacked from there (most
 	 * are: a files image's run about 180 bytes each); others are copied out. */
-	in_buf = img->len - img->pos >= len;
-	if (in_buf) {
-		p = img->buf + img->pos;
-		img->pos += len;
+	if (img->len - img->pos >= *len) {
+		*p = img->buf + img->pos;
+		img->pos += *len;
 	} else {
-		p = malloc(len ? len : 1);
-		if (!p)
+		if (!(*p = malloc(*len ? *len : 1)))
 			return -ENOMEM;
-		n = img_get(img, p, len);
-		if (n != (ssize_t)len) {
-			free(p);
+		*owned = true;
+		n = img_get(img, *p, *len);
+		if (n != (ssize_t)*len) {
+			free(*p);
+			*p = NULL;
 			pr_err("%s: truncated entry (%zd of %u bytes)", img->name, n < 0 ? 0 : n,
-			       len);
+			       *len);
 			return -EIO;
 		}
 	}
-	img_hash_update(&img->h, p, len);
+	img_hash_update(&img->h, *p, *len);
 	img->entries++;
-	msg = protobuf_c_message_unpack(desc ? desc : img_table[img->kind].desc,
-					img->arena ? arena_pb(img->arena) : NULL, len, p);
-	if (!in_buf)
+	return 1;
+}
+
+void *img_unpack(const struct img *img, const ProtobufCMessageDescriptor *desc,
+		 struct arena *a, const uint8_t *p, uint32_t len)
+{
+	return protobuf_c_message_unpack(desc ? desc : img_table[img->kind].desc,
+					 a ? arena_pb(a) : NULL, len, p);
+}
+
+void img_malformed(const struct img *img)
+{
+	pr_err("%s: malformed entry (protobuf decoding failed)", img->name);
+}
+
+int img_read(struct img *img, const ProtobufCMessageDescriptor *desc, void **out)
+{
+	uint32_t len;
+	uint8_t *p;
+	bool owned;
+	int r = img_frame(img, &p, &len, &owned);
+
+	*out = NULL;
+	if (r <= 0)
+		return r;
+	*out = img_unpack(img, desc, img->arena, p, len);
+	if (owned)
 		free(p);
-	if (!msg) {
-		pr_err("%s: malformed entry (protobuf decoding failed)", img->name);
+	if (!*out) {
+		img_malformed(img);
 		return -EINVAL;
 	}
-	*out = msg;
 	return 1;
 }
 
@@ -551,48 +587,6 @@ void img_close_read(struct img *img)
 	close(img->fd);
 	img_hash_fini(&img->h);
 	free(img);
-}
-
-int img_read_one_from(struct img *img, void **out)
-{
-	void *more = NULL;
-	int r;
-
-	*out = NULL;
-	r = img_read(img, NULL, out);
-	if (r == 0) {
-		pr_err("%s: image is empty", img->name);
-		r = -EINVAL;
-	}
-	/* Read to the end: the seal, the sum and any extra entry are checked there. */
-	if (r > 0 && (r = img_read(img, NULL, &more)) > 0) {
-		pr_err("%s: more than the one entry this image holds", img->name);
-		r = -EINVAL;
-	}
-	img_drop(img, more);
-	if (r < 0) {
-		img_drop(img, *out);
-		*out = NULL;
-	}
-	img_close_read(img);
-	return r < 0 ? r : 0;
-}
-
-int img_read_one(int dirfd, enum img_kind kind, int pid, bool must_exist, void **out)
-{
-	return img_read_one_in(dirfd, kind, pid, must_exist, NULL, out);
-}
-
-int img_read_one_in(int dirfd, enum img_kind kind, int pid, bool must_exist, struct arena *a,
-		    void **out)
-{
-	struct img *img = img_open(dirfd, kind, pid, must_exist);
-
-	*out = NULL;
-	if (!img)
-		return -errno;
-	img_use_arena(img, a);
-	return img_read_one_from(img, out);
 }
 
 void img_free(void *msg)
@@ -606,65 +600,6 @@ void img_free_all(void **v, size_t n)
 	while (n)
 		img_free(v[--n]);
 	free(v);
-}
-
-int img_read_all(int dirfd, enum img_kind kind, int pid, bool must_exist,
-		 const ProtobufCMessageDescriptor *first, void ***out, size_t *n)
-{
-	struct img *img = img_open(dirfd, kind, pid, must_exist);
-
-	*out = NULL;
-	*n = 0;
-	return img ? img_read_all_from(img, first, out, n) : -errno;
-}
-
-int img_read_all_in(int dirfd, enum img_kind kind, int pid, bool must_exist, struct arena *a,
-		    void ***out, size_t *n)
-{
-	struct img *img = img_open(dirfd, kind, pid, must_exist);
-
-	*out = NULL;
-	*n = 0;
-	if (!img)
-		return -errno;
-	img_use_arena(img, a);
-	return img_read_all_from(img, NULL, out, n);
-}
-
-int img_read_all_from(struct img *img, const ProtobufCMessageDescriptor *first, void ***out,
-		      size_t *n)
-{
-	struct arena *a = img->arena;
-	void **v = NULL, *msg;
-	size_t cap = 0;
-	int r;
-
-	*out = NULL;
-	*n = 0;
-	while ((r = img_read(img, *n ? NULL : first, &msg)) > 0) {
-		if (*n == cap) {
-			void **nv = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof(*v));
-
-			if (!nv) {
-				img_drop(img, msg);
-				r = -ENOMEM;
-				break;
-			}
-			v = nv;
-		}
-		v[(*n)++] = msg;
-	}
-	img_close_read(img);
-	if (r < 0) {
-		if (a)
-			free(v);
-		else
-			img_free_all(v, *n);
-		*n = 0;
-		return r;
-	}
-	*out = v;
-	return 0;
 }
 
 int img_write_entries(int dirfd, enum img_kind kind, int pid, void *const *msgs, size_t n)

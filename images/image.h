@@ -110,6 +110,21 @@ void img_close_read(struct img *img);
  * their own errors. */
 void img_use_arena(struct img *img, struct arena *a);
 
+/* The parts of img_read, for image_read_all.c: the next entry's bytes,
+ * hashed, counted and checked as img_read does (1, *p valid until the next
+ * call, to be freed when *owned), 0 at the end, or -errno (logged); one
+ * entry unpacked into a (NULL: the heap; NULL returned: malformed, which
+ * img_malformed says); an entry read, given back (only the heap's are
+ * freed); the arena set, the file's name and size. */
+int img_frame(struct img *img, uint8_t **p, uint32_t *len, bool *owned);
+void *img_unpack(const struct img *img, const ProtobufCMessageDescriptor *desc,
+		 struct arena *a, const uint8_t *p, uint32_t len);
+void img_malformed(const struct img *img);
+void img_drop(const struct img *img, void *msg);
+struct arena *img_arena(const struct img *img);
+const char *img_file_name(const struct img *img);
+long long img_file_size(const struct img *img);
+
 /* Convenience: open, read exactly one entry, close. -ENOENT if absent. */
 int img_read_one(int dirfd, enum img_kind kind, int pid, bool must_exist, void **out);
 /* The same on an open image, closed after; img_read_all_from likewise. */

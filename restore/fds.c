@@ -308,6 +308,40 @@ static int kinds_step(struct rst_tree *t, int (*step)(struct fd_rst *, char *, s
 	return r;
 }
 
+static int cmp_place(const void *a, const void *b)
+{
+	const struct rst_fd_place *x = a, *y = b;
+
+	return x->fd - y->fd;
+}
+
+/* What each child reads to put its fds in place (struct rst_fd_place), in
+ * fd order. */
+static int plan(struct rst_tree *t)
+{
+	for (size_t i = 0; i < t->nr_procs; i++) {
+		struct rst_proc *p = &t->procs[i];
+		const int *src = t->fdr.procs[i].src;
+
+		p->place = calloc(p->nr_fd ? p->nr_fd : 1, sizeof(*p->place));
+		if (!p->place)
+			return -ENOMEM;
+		for (size_t j = 0; j < p->nr_fd; j++) {
+			const FdEntry *e = p->fd[j];
+			const struct fd_kind *k = fd_kind_of((int)e->type);
+
+			p->place[j] = (struct rst_fd_place){
+				.fd = (int)e->fd, .src = src[j], .idx = (uint32_t)j,
+				.cloexec = e->fd_flags & FD_CLOEXEC,
+				.locks = (k && k->install) || e->n_locks,
+			};
+			fd_rst_owner_of(e, &p->place[j].owner);
+		}
+		qsort(p->place, p->nr_fd, sizeof(*p->place), cmp_place);
+	}
+	return 0;
+}
+
 int rst_fds_open(struct rst_tree *t)
 {
 	const struct fscreds *prev;
@@ -333,6 +367,8 @@ int rst_fds_open(struct rst_tree *t)
 		 * reads criu-lite's own ids and capabilities (4 syscalls a fd). */
 		if (fp->nr_fd && (r = rst_as_proc(&t->procs[i], &prev)))
 			break;
+		if (fp->nr_fd)
+			fd_kinds_open_proc(&t->fdr, i);
 		for (size_t j = 0; !r && j < fp->nr_fd; j++)
 			r = open_one(t, i, j);
 		if (fp->nr_fd)
@@ -343,7 +379,9 @@ int rst_fds_open(struct rst_tree *t)
 	if (!r)
 		r = kinds_step(t, fd_kinds_link_tree, "connecting");
 	/* Last: epoll watches on what the others made. */
-	return r ? r : link_all(t);
+	if (!r)
+		r = link_all(t);
+	return r ? r : plan(t);
 }
 
 int rst_fds_tree_late(struct rst_tree *t)
@@ -362,6 +400,8 @@ void rst_fds_close(struct rst_tree *t)
 			fd_close_all(fp->src, fp->nr_fd);
 		free(fp->src);
 		fp->src = NULL;
+		free(t->procs[i].place);
+		t->procs[i].place = NULL;
 	}
 	fd_rst_desc_forget(&t->fdr);
 	fd_rst_objs_close(&t->fdr);
@@ -385,24 +425,6 @@ void rst_fds_free(struct rst_tree *t)
 	free(t->fdr.procs);
 	t->fdr.procs = NULL;
 	t->fdr.nr_procs = 0;
-}
-
-static int cmp_int(const void *a, const void *b)
-{
-	return *(const int *)a - *(const int *)b;
-}
-
-/* Close every fd but the sorted `keep` ones. */
-static void close_others(const int *keep, size_t n)
-{
-	unsigned int from = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		if ((unsigned int)keep[i] > from)
-			syscall(SYS_close_range, from, (unsigned int)keep[i] - 1, 0);
-		from = (unsigned int)keep[i] + 1;
-	}
-	syscall(SYS_close_range, from, ~0U, 0);
 }
 
 struct lock_ctx {
@@ -444,35 +466,30 @@ static bool lock_mine(const FdEntry *e, const FileLock *l, const void *arg)
  * status fd (moved above them). */
 static int place(struct rst_tree *t, struct rst_proc *p, struct rst_status *st, int *status_fd)
 {
-	const struct fd_rst_proc *fp = &t->fdr.procs[p - t->procs];
-	int max = -1, *keep;
-	size_t i;
+	const struct rst_fd_place *pl = p->place;
+	int moved = fcntl(*status_fd, F_DUPFD_CLOEXEC, t->fd_hi);
+	unsigned int from = 0;
 
-	for (i = 0; i < p->nr_fd; i++)
-		if ((int)p->fd[i]->fd > max)
-			max = (int)p->fd[i]->fd;
-	keep = calloc(p->nr_fd + 1, sizeof(int));
-	if (!keep)
-		return rst_child_fail(st, ENOMEM, "out of memory");
+	if (moved < 0)
+		return rst_child_fail(st, errno, "cannot move the status pipe: %s",
+				      strerror(errno));
 	/* Sources all sit at or above fd_hi, above every dumped number: no
-	 * dup2 below can overwrite one another needs. */
-	*status_fd = fcntl(*status_fd, F_DUPFD_CLOEXEC, t->fd_hi);
-	for (i = 0; i < p->nr_fd; i++) {
-		const FdEntry *e = p->fd[i];
-
+	 * dup3 below can overwrite one another needs. */
+	*status_fd = moved;
+	for (size_t i = 0; i < p->nr_fd; i++) {
 		/* dup3 sets FD_CLOEXEC as the fd had it (dup2 clears it): one call */
-		if (dup3(fp->src[i], (int)e->fd, e->fd_flags & FD_CLOEXEC ? O_CLOEXEC : 0) < 0) {
-			free(keep);
-			return rst_child_fail(st, errno, "cannot install fd %u: %s", e->fd,
+		if (dup3(pl[i].src, pl[i].fd, pl[i].cloexec ? O_CLOEXEC : 0) < 0)
+			return rst_child_fail(st, errno, "cannot install fd %d: %s", pl[i].fd,
 					      strerror(errno));
-		}
-		keep[i] = (int)e->fd;
+		/* and closed what lies between (place is in fd order) */
+		if ((unsigned int)pl[i].fd > from)
+			syscall(SYS_close_range, from, (unsigned int)pl[i].fd - 1, 0);
+		from = (unsigned int)pl[i].fd + 1;
 	}
-	keep[p->nr_fd] = *status_fd;
-	qsort(keep, p->nr_fd + 1, sizeof(int), cmp_int);
-	close_others(keep, p->nr_fd + 1);
-	free(keep);
-	p->mm_fd_base = max + 1;
+	if ((unsigned int)*status_fd > from)
+		syscall(SYS_close_range, from, (unsigned int)*status_fd - 1, 0);
+	syscall(SYS_close_range, (unsigned int)*status_fd + 1, ~0U, 0);
+	p->mm_fd_base = p->nr_fd ? pl[p->nr_fd - 1].fd + 1 : 0;
 	return 0;
 }
 
@@ -485,14 +502,17 @@ int rst_fds_setup(struct rst_tree *t, struct rst_proc *p, struct rst_status *st,
 	if (!rst_fds_shares_table(t, p) && (r = place(t, p, st, status_fd)))
 		return r;
 	for (size_t i = 0; i < p->nr_fd; i++) {
-		const FdEntry *e = p->fd[i];
-		const struct fd_kind *k = fd_kind_of((int)e->type);
+		const struct rst_fd_place *pl = &p->place[i];
+		const FdEntry *e = p->fd[pl->idx];
+		const struct fd_kind *k = pl->locks ? fd_kind_of((int)e->type) : NULL;
 		char why[400];
 
 		if (k && k->install && (r = k->install(e, why, sizeof(why))) < 0)
-			return rst_child_fail(st, -r, "fd %u: %s", e->fd, why);
-		if ((r = fd_rst_locks_proc(e, lock_mine, &lc, why, sizeof(why))) < 0)
-			return rst_child_fail(st, -r, "fd %u: %s", e->fd, why);
+			return rst_child_fail(st, -r, "fd %d: %s", pl->fd, why);
+		if (pl->locks && (r = fd_rst_locks_take(e, lock_mine, &lc, why, sizeof(why))) < 0)
+			return rst_child_fail(st, -r, "fd %d: %s", pl->fd, why);
+		if ((r = fd_rst_owner_set(pl->fd, &pl->owner, why, sizeof(why))) < 0)
+			return rst_child_fail(st, -r, "fd %d: %s", pl->fd, why);
 	}
 	return 0;
 }

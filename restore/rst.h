@@ -62,6 +62,21 @@ struct rst_mfile {
 				 * process; else criu-lite's own (pages, a memfd of ours) */
 };
 
+/* An fd as the child places it: its number, criu-lite's fd of its
+ * description, and whether its entry has more to do there (locks, a
+ * signal owner). The child reads these and not the entries: in this guest
+ * every page a new process touches first costs it a fault in the host
+ * (~10 us), and the entries of a thousand connections span hundreds. The
+ * signal owner is copied here for that reason too. */
+struct rst_fd_place {
+	int fd;
+	int src;
+	uint32_t idx;		/* in fd[] */
+	bool cloexec;
+	bool locks;		/* its entry has locks to take */
+	struct fd_rst_owner owner;
+};
+
 struct rst_proc {
 	const PstreeEntry *ps;	/* tree->dr's */
 	ProcEntry *pe;
@@ -83,6 +98,8 @@ struct rst_proc {
 	int zero_mf;		/* /dev/zero (private file pages dumped as zero), or -1 */
 	int *src_mf;		/* per pages source: index in mf, or -1 if unused */
 	int mm_fd_base;		/* first fd of the mm files in the child */
+	struct rst_fd_place *place;	/* per fd, what its child needs to put it
+					 * in place (fds.c), made before the fork */
 	bool *attached;		/* per VMA: shared memory mapped from an earlier process */
 	struct fscreds fsc;	/* its fs identity, for the paths its images name */
 	bool has_fsc;		/* else (no creds dumped) they are looked up as criu-lite */

@@ -284,6 +284,24 @@ void make_tmpdir(char *buf, size_t len, const char *tag)
 	cr_assert_not_null(mkdtemp(buf));
 }
 
+int make_tmpdir_fd(char *buf, size_t len, const char *tag)
+{
+	int fd;
+
+	make_tmpdir(buf, len, tag);
+	fd = open(buf, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	cr_assert_geq(fd, 0, "open %s: %s", buf, strerror(errno));
+	return fd;
+}
+
+void tmpdir_gone(int *fd, const char *dir)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+	rm_rf(dir);
+}
+
 void test_cleanup(pid_t *pid, char *dir)
 {
 	if (*pid > 0) {

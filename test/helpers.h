@@ -47,6 +47,10 @@ int run_cmd(char *out, size_t outlen, const char *fmt, ...) __attribute__((forma
 
 /* A fresh empty directory under /tmp; removed by rm_rf. */
 void make_tmpdir(char *buf, size_t len, const char *tag);
+/* The same, opened (O_DIRECTORY) for the *at calls: its fd. tmpdir_gone
+ * closes *fd (if open) and removes dir: a suite's .init and .fini. */
+int make_tmpdir_fd(char *buf, size_t len, const char *tag);
+void tmpdir_gone(int *fd, const char *dir);
 void rm_rf(const char *path);
 /* A suite's .fini: SIGKILL *pid with its group and reap it, rm_rf dir
  * (if set); leaves both empty. */

@@ -31,7 +31,8 @@ bool sk_readable(int fd, int ms);
 bool sk_echoes(int c, const char *msg, int ms);
 
 /* sk_echo (rt_start) listening in mode: "4", "6", or "m" (an IPv6 socket
- * on 127.0.0.1); its port, from READY. */
+ * on 127.0.0.1), then "n" (no SO_REUSEADDR) or "p" (SO_REUSEPORT); its
+ * port, from READY. */
 int sk_echo_start(struct target *t, const char *mode);
 /* The same with one client (us) answered once ("the server does not
  * echo"): the client's fd. */

@@ -77,17 +77,12 @@ static void setup(void)
 {
 	/* The API logs each refusal: keep the suite's output readable. */
 	log_set_level(0);
-	make_tmpdir(dir, sizeof(dir), "robust");
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	cr_assert_geq(dfd, 0);
+	dfd = make_tmpdir_fd(dir, sizeof(dir), "robust");
 }
 
 static void teardown(void)
 {
-	if (dfd >= 0)
-		close(dfd);
-	dfd = -1;
-	rm_rf(dir);
+	tmpdir_gone(&dfd, dir);
 }
 
 TestSuite(images_robust, .init = setup, .fini = teardown, .timeout = 30);

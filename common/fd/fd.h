@@ -33,6 +33,7 @@
 #include <sys/types.h>
 
 #include "common/fd/key_index.h"
+#include "images/par.h"
 #include "images/image.h"
 
 /* ---- dump ---- */
@@ -227,6 +228,10 @@ struct fd_kind {
 	void (*dump_end)(const struct fd_rst_opts *opts, enum fd_dump_end end);
 	/* restore: 0 if e can come back in this tree, else -errno and why. */
 	int (*check)(const struct fd_rst *r, const FdEntry *e, char *why, size_t len);
+	/* restore, in criu-lite, before the fds of process r->procs[proc] are
+	 * opened, as that process (optional): what can be made for all of
+	 * them at once. Nothing to say: what it could not make, open makes. */
+	void (*open_proc)(struct fd_rst *r, size_t proc);
 	/* restore, in criu-lite: an fd of e's open file description (a new one
 	 * the caller owns), or -errno and why. */
 	int (*open)(struct fd_rst *r, const FdEntry *e, char *why, size_t len);
@@ -287,6 +292,7 @@ int fd_rst_check(const struct fd_rst *r, const FdEntry *e, char *why, size_t len
  * terminal): 0, or -errno with why. */
 int fd_rst_check_proc(const struct fd_rst *r, const struct fd_rst_proc *p, char *why, size_t len);
 /* Every kind's link_tree, late_tree, rst_done (see struct fd_kind). */
+void fd_kinds_open_proc(struct fd_rst *r, size_t proc);
 int fd_kinds_link_tree(struct fd_rst *r, char *why, size_t len);
 int fd_kinds_late_tree(struct fd_rst *r, char *why, size_t len);
 void fd_kinds_rst_done(struct fd_rst *r);
@@ -329,9 +335,6 @@ int fd_dump_tree_check(const struct fd_dump_tree *t, const pid_t *pid, const pid
 		       size_t n, char *why, size_t len);
 void fd_dump_tree_free(struct fd_dump_tree *t);
 
-/* fd_dump_par.c: fn(arg, i) for each i < n, on this thread and one more
- * (done, if not NULL, ends the worker); the number of threads it ran on. */
-int fd_dump_par(size_t n, void (*fn)(void *arg, size_t i), void (*done)(void), void *arg);
 
 /* socket_tcp_pre.c: c's TCP connections read ahead, on two threads, when
  * it has enough of them (before the walk; the walk takes what was read). */
@@ -355,8 +358,18 @@ int fd_dump_locks(struct fd_dump *c, const struct fd_desc *d, FdEntry *e);
 /* Is lock l of e this process's to take (a flock or lease on a shared
  * description: only one of the processes sharing it)? */
 typedef bool (*fd_rst_lock_mine_fn)(const FdEntry *e, const FileLock *l, const void *arg);
-int fd_rst_locks_proc(const FdEntry *e, fd_rst_lock_mine_fn mine, const void *arg, char *why,
+int fd_rst_locks_take(const FdEntry *e, fd_rst_lock_mine_fn mine, const void *arg, char *why,
 		      size_t len);
+/* The signal owner of an fd as restore sets it (F_SETSIG, F_SETOWN_EX),
+ * copied out of its entry before the fork: the child then sets it from
+ * this copy and reads no entry (restore/fds.c says why). */
+struct fd_rst_owner {
+	int type, pid, sig;
+	bool self;		/* the process itself (its pid or group now) */
+	bool set;		/* else: no owner to set */
+};
+void fd_rst_owner_of(const FdEntry *e, struct fd_rst_owner *o);
+int fd_rst_owner_set(int fd, const struct fd_rst_owner *o, char *why, size_t len);
 struct flock;
 bool fd_rst_lock_posix(const FileLock *l, struct flock *fl);
 /* Why l cannot be taken on fd (err), naming who holds it. */

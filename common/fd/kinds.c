@@ -83,6 +83,13 @@ int fd_kinds_link_tree(struct fd_rst *r, char *why, size_t len)
 	return 0;
 }
 
+void fd_kinds_open_proc(struct fd_rst *r, size_t proc)
+{
+	for (size_t i = 0; i < NR_KINDS; i++)
+		if (kinds[i]->open_proc)
+			kinds[i]->open_proc(r, proc);
+}
+
 int fd_kinds_late_tree(struct fd_rst *r, char *why, size_t len)
 {
 	for (size_t i = 0; i < NR_KINDS; i++) {

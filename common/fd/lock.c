@@ -203,9 +203,41 @@ static int take(int fd, const FileLock *l)
 	}
 }
 
-static int take_all(int fd, const FdEntry *e, fd_rst_lock_mine_fn mine, const void *arg,
-		    char *why, size_t len)
+void fd_rst_owner_of(const FdEntry *e, struct fd_rst_owner *o)
 {
+	const FileOwner *f = e->owner;
+
+	*o = (struct fd_rst_owner){ .set = f != NULL };
+	if (!f)
+		return;
+	o->type = (int)f->type;
+	o->pid = (int)f->pid;
+	o->self = f->self;
+	o->sig = f->has_sig ? (int)f->sig : 0;
+}
+
+int fd_rst_owner_set(int fd, const struct fd_rst_owner *o, char *why, size_t len)
+{
+	struct f_owner_ex own = { .type = o->type, .pid = o->pid };
+
+	if (!o->set)
+		return 0;
+	if (o->self)
+		own.pid = own.type == F_OWNER_PGRP ? getpgrp() : getpid();
+	if (o->sig && fcntl(fd, F_SETSIG, o->sig) < 0)
+		return fd_rst_fail(why, len, errno, "F_SETSIG %d: %s", o->sig, strerror(errno));
+	if (o->pid && fcntl(fd, F_SETOWN_EX, &own) < 0)
+		return fd_rst_fail(why, len, errno, "F_SETOWN_EX to %s %d: %s",
+				   own.type == F_OWNER_PGRP ? "group" : "pid", own.pid,
+				   strerror(errno));
+	return 0;
+}
+
+int fd_rst_locks_take(const FdEntry *e, fd_rst_lock_mine_fn mine, const void *arg, char *why,
+		      size_t len)
+{
+	int fd = (int)e->fd;
+
 	for (size_t i = 0; i < e->n_locks; i++) {
 		const FileLock *l = e->locks[i];
 
@@ -213,31 +245,4 @@ static int take_all(int fd, const FdEntry *e, fd_rst_lock_mine_fn mine, const vo
 			return fd_rst_lock_fail(fd, e, l, errno, why, len);
 	}
 	return 0;
-}
-
-static int set_owner(const FdEntry *e, char *why, size_t len)
-{
-	const FileOwner *o = e->owner;
-	struct f_owner_ex own = { .type = (int)o->type, .pid = o->pid };
-
-	if (o->self)
-		own.pid = own.type == F_OWNER_PGRP ? getpgrp() : getpid();
-
-	if (o->has_sig && o->sig && fcntl((int)e->fd, F_SETSIG, (int)o->sig) < 0)
-		return fd_rst_fail(why, len, errno, "F_SETSIG %u: %s", o->sig, strerror(errno));
-	if (o->pid && fcntl((int)e->fd, F_SETOWN_EX, &own) < 0)
-		return fd_rst_fail(why, len, errno, "F_SETOWN_EX to %s %d: %s",
-				   own.type == F_OWNER_PGRP ? "group" : "pid", own.pid,
-				   strerror(errno));
-	return 0;
-}
-
-int fd_rst_locks_proc(const FdEntry *e, fd_rst_lock_mine_fn mine, const void *arg, char *why,
-		      size_t len)
-{
-	int r = take_all((int)e->fd, e, mine, arg, why, len);
-
-	if (!r && e->owner)
-		r = set_owner(e, why, len);
-	return r;
 }

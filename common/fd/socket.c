@@ -120,8 +120,10 @@ static int socket_link(struct fd_rst *r, char *why, size_t len)
 
 static void rst_free(struct fd_rst *r)
 {
-	if (r->sk)
+	if (r->sk) {
 		sk_tcp_ring_free(r->sk);
+		sk_tcp_ahead_free(r->sk);
+	}
 	sk_rst_free(r);
 }
 
@@ -141,6 +143,8 @@ static int socket_late(struct fd_rst *r, char *why, size_t len)
 			rc = sk_queue_restore(r, &s->obj[i], why, len);
 	if (!rc)
 		rc = sk_unix_late(r, why, len);
+	if (!rc)
+		sk_tcp_late_ahead(r);
 	for (size_t i = 0; !rc && i < s->nr_obj; i++)
 		if (is_inet(s->obj[i].e->sock))
 			rc = sk_inet_late(r, &s->obj[i], why, len);
@@ -171,6 +175,7 @@ const struct fd_kind fdk_socket = {
 	.dump_done = socket_dump_done,
 	.dump_end = socket_dump_end,
 	.check = socket_check,
+	.open_proc = sk_tcp_ahead_open_proc,
 	.open = socket_open,
 	.link_tree = socket_link,
 	.late_tree = socket_late,

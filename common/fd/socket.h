@@ -182,11 +182,22 @@ struct sk_obj {
 	uint64_t ino;
 	int fd;
 	const FdEntry *e;
-	struct sockaddr_storage reach;	/* AF_UNIX: the name that connects to it now */
+	/* AF_UNIX: the name that connects to it now (allocated apart: an
+	 * object is written once more after the fork, in the late step, and
+	 * each page of the array written then is copied) */
+	struct sockaddr_un *reach;
 	socklen_t reach_len;		/* 0: not reachable by name */
 	int peer_fd;			/* the other end of a socketpair we keep (survivors), or -1 */
 	bool in_repair;			/* TCP: left in repair mode until late */
 	bool late_done;
+};
+
+/* Chains of calls for connections, queued on one ring and run together
+ * (socket_tcp_ring.c): a thread's own. */
+struct sk_tcp_batch {
+	struct sk_ring *ring;
+	struct sk_tcp_pend *pend;	/* per chain: its values, kept until run */
+	size_t n;
 };
 
 /* A path to unlink once every socket is connected (sockets bound to a
@@ -213,10 +224,12 @@ struct sk_rst {
 	 * that make another socket first (a listener, a peer) */
 	int (*open)(struct fd_rst *r, const FdEntry *e, char *why, size_t len);
 	/* socket_tcp_ring.c: connections queued for the ring, not yet made */
-	struct sk_ring *ring;
+	struct sk_tcp_batch batch;
 	bool no_ring;			/* none to be had: one call at a time */
-	struct sk_tcp_pend *pend;
-	size_t nr_pend;
+	/* socket_tcp_ahead.c: connections made ahead, on two threads */
+	struct sk_tcp_ahead *ahead;
+	size_t ahead_proc;		/* the process whose fds are being opened */
+	bool ahead_due;			/* its connections are still to be made ahead */
 };
 
 /* socket_rst.c: the restore state */
@@ -249,18 +262,23 @@ bool sk_ip16(const char *ip, uint8_t out[16]);
 int sk_inet_addr(int family, const SockAddr *a, struct sockaddr_storage *ss, socklen_t *len);
 int sk_unix_addr(const char *name, struct sockaddr_un *sa, socklen_t *len);
 
-/* socket_inet.c / socket_tcp.c */
-/* Is the peer of this connection a socket of the tree? */
+/* socket_tcp_peer.c: a TCP socket that is connected (not listening nor
+ * closed); is the peer of this connection a socket of the tree? */
+bool sk_is_tcp_conn(const SocketInfo *si);
 bool sk_tcp_in_tree(const struct fd_rst *r, const SocketInfo *si);
+/* socket_inet.c / socket_tcp.c */
 int sk_tcp_restore(struct fd_rst *r, const FdEntry *e, char *why, size_t len);
 int sk_tcp_late(struct fd_rst *r, struct sk_obj *o, char *why, size_t len);
 /* socket_tcp.c, one call at a time: the socket made (its fd; opts: with
  * its options of the bind step), its
  * connection in repair mode, out of repair in the late step. */
 int sk_tcp_make(struct fd_rst *r, const FdEntry *e, bool opts, char *why, size_t len);
+/* s, made for e (in repair mode until late), registered: s or -ENOMEM */
+int sk_tcp_adopt(struct fd_rst *r, const FdEntry *e, int s);
 int sk_tcp_repair(int s, const SocketInfo *si, char *why, size_t len);
 int sk_tcp_late_one(struct fd_rst *r, struct sk_obj *o, char *why, size_t len);
 bool sk_tcp_has_fin(const SocketInfo *si);
+int sk_tcp_repair_off(const struct fd_rst *r, const SocketInfo *si);
 void sk_tcp_seqs(const SocketInfo *si, const SkTcp *t, uint32_t *rcv, uint32_t *snd);
 int sk_tcp_opts(const SkTcp *t, struct tcp_repair_opt o[4]);
 bool sk_tcp_window(const SocketInfo *si, const SkTcp *t, struct tcp_repair_window *w);
@@ -270,6 +288,33 @@ bool sk_tcp_window(const SocketInfo *si, const SkTcp *t, struct tcp_repair_windo
  * need the connections, and after the late one queued them). */
 int sk_tcp_ring_run(struct fd_rst *r, char *why, size_t len);
 void sk_tcp_ring_free(struct sk_rst *s);
+/* The same chains on a batch of one's own (socket_tcp_ahead.c's threads):
+ * open (false: no ring to be had), add one connection's chain (s its new
+ * socket; opt the options of its bind step; sk_tcp_batch_full first),
+ * run them all, then the result of chain i: 0 or the first failure. */
+#define SK_TCP_MAX_OPTS 6	/* bind-step options in a chain (more: one by one) */
+bool sk_tcp_batch_open(struct sk_tcp_batch *b);
+void sk_tcp_batch_close(struct sk_tcp_batch *b);
+bool sk_tcp_batch_full(const struct sk_tcp_batch *b);
+int sk_tcp_batch_add(struct sk_tcp_batch *b, const SocketInfo *si, int s, int nopt,
+		     const struct sk_intopt *opt);
+/* The late step's chain: repair mode off (TCP_REPAIR off, sk_tcp_repair_off's
+ * value) and the program's SO_REUSEADDR back. */
+void sk_tcp_batch_add_off(struct sk_tcp_batch *b, const SocketInfo *si, int fd, int off);
+int sk_tcp_batch_run(struct sk_tcp_batch *b);
+int sk_tcp_batch_result(const struct sk_tcp_batch *b, size_t i);
+/* socket_tcp_ahead.c: a process's connections that the ring would make,
+ * made on two threads when the first of them is opened (from a few dozen
+ * on); open_proc: the socket kind's hook, which says whose fds are
+ * opened next; take: the socket made ahead for e (sk_tcp_make's, in
+ * repair mode and connected), or -1. */
+void sk_tcp_ahead_open_proc(struct fd_rst *r, size_t proc);
+int sk_tcp_ahead_take(struct fd_rst *r, const FdEntry *e);
+void sk_tcp_ahead_free(struct sk_rst *s);
+/* The late step's connections with nothing to send and no FIN out of
+ * repair mode, on two threads (from a few dozen on); the rest, and any
+ * the ring refused, are left in repair mode for sk_tcp_late. */
+void sk_tcp_late_ahead(struct fd_rst *r);
 /* socket_ring.c: a small io_uring (raw syscalls), or NULL when io_uring
  * cannot be had (disabled, seccomp, an old kernel, CRIU_LITE_NO_IO_URING). */
 struct sk_ring;

@@ -67,7 +67,7 @@ static const struct sk_rights *rights_of(const struct sk_rst *s, const SkPacket 
 }
 
 /* One message: its files and credentials go with its first bytes. */
-static int send_packet(const struct fd_rst *r, int fd, const struct sockaddr_storage *to,
+static int send_packet(const struct fd_rst *r, int fd, const void *to,
 		       socklen_t tolen, const SkPacket *pk, char *why, size_t len)
 {
 	const struct sk_rights *rt = rights_of(r->sk, pk);
@@ -203,7 +203,7 @@ static int dgram_queue(struct fd_rst *r, struct sk_obj *o, char *why, size_t len
 					 "and it has no name to send them to");
 		} else {
 			sndbuf_raise(fd, pk->data.len);
-			rc = send_packet(r, fd, &o->reach, o->reach_len, pk, why, len);
+			rc = send_packet(r, fd, o->reach, o->reach_len, pk, why, len);
 			if (so)
 				sndbuf_reset(fd, so->e->sock);
 		}

@@ -241,6 +241,8 @@ void sk_rst_free(struct fd_rst *r)
 	free(s->rights);
 	for (size_t i = 0; i < s->nr_locks; i++)
 		free(s->locks[i]);
+	for (size_t i = 0; i < s->nr_obj; i++)
+		free(s->obj[i].reach);
 	free(s->obj);
 	free(s->ent);
 	key_index_free(&s->index);

@@ -208,19 +208,27 @@ int sk_tcp_make(struct fd_rst *r, const FdEntry *e, bool opts, char *why, size_t
 {
 	const SocketInfo *si = e->sock;
 	int s = socket((int)si->family, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
-	struct sk_obj *o;
 
 	if (s < 0)
 		return rfail(why, len, "socket");
-	if (!(o = sk_obj_add(r, si->ino, e, s))) {
-		close(s);
-		return -ENOMEM;
-	}
-	o->in_repair = true;
+	if ((s = sk_tcp_adopt(r, e, s)) < 0)
+		return s;
 	/* options first: SO_REUSEADDR would undo the reuse repair mode forces
 	 * (the port is the listener's too) */
 	if (opts && sk_opts_restore(s, si, SK_OPTS_BIND, why, len))
 		return -EINVAL;
+	return s;
+}
+
+int sk_tcp_adopt(struct fd_rst *r, const FdEntry *e, int s)
+{
+	struct sk_obj *o = sk_obj_add(r, e->sock->ino, e, s);
+
+	if (!o) {
+		close(s);
+		return -ENOMEM;
+	}
+	o->in_repair = true;
 	return s;
 }
 
@@ -287,6 +295,20 @@ static int fins(int s, const SocketInfo *si, char *why, size_t len)
 	return r;
 }
 
+/* TCP_REPAIR's value to leave repair mode. Off (0) sends the peer a
+ * window probe; a connection to outside the tree is still behind the
+ * network lock the dump left (it goes after the late step), which would
+ * drop the probe: building and routing it is a few microseconds a
+ * connection for nothing, so it leaves without (the peer resends what
+ * the lock dropped, as it would have anyway). */
+int sk_tcp_repair_off(const struct fd_rst *r, const SocketInfo *si)
+{
+	bool locked = si->tcp && si->tcp->lock && *si->tcp->lock && r->opts.tcp_established &&
+		      !sk_tcp_in_tree(r, si);
+
+	return locked ? TCP_REPAIR_OFF_NO_WP : TCP_REPAIR_OFF;
+}
+
 int sk_tcp_late_one(struct fd_rst *r, struct sk_obj *o, char *why, size_t len)
 {
 	const SocketInfo *si = o->e->sock;
@@ -294,12 +316,11 @@ int sk_tcp_late_one(struct fd_rst *r, struct sk_obj *o, char *why, size_t len)
 	int reuse = si->opts && si->opts->has_reuseaddr ? (int)si->opts->reuseaddr : 0;
 	size_t off;
 
-	(void)r;
 	if (!o->in_repair)
 		return 0;
 	if ((F(si->state) & (FIN_SENT | FIN_RECEIVED)) && fins(o->fd, si, why, len))
 		return -EINVAL;
-	if (set_int(o->fd, TCP_REPAIR, 0, "TCP_REPAIR off", why, len))
+	if (set_int(o->fd, TCP_REPAIR, sk_tcp_repair_off(r, si), "TCP_REPAIR off", why, len))
 		return -EINVAL;
 	o->in_repair = false;
 	/* repair mode off drops SO_REUSEADDR: the program's value again */

@@ -323,8 +323,7 @@ int fd_dump_prefetch(struct fd_dump *c)
 	/* chunks small enough for both threads to share a few dozen; the
 	 * worker's own dump ring goes with it */
 	set->chunk = set->n / 8 < 8 ? 8 : set->n / 8 > SK_TCP_MANY ? SK_TCP_MANY : set->n / 8;
-	threads = fd_dump_par((set->n + set->chunk - 1) / set->chunk, read_chunk, worker_done,
-			      set);
+	threads = par_run((set->n + set->chunk - 1) / set->chunk, read_chunk, worker_done, set);
 	sk_opts_dump_many_done();
 	pr_debug("pid %d: %zu TCP connections read ahead on %d threads", c->pid, set->n,
 		 threads);

@@ -23,7 +23,7 @@
 #include "common/fd/socket.h"
 
 #define MAX_PEND 100		/* chains per run: 10 sqes each fit the ring */
-#define MAX_OPTS 6		/* bind-step options in a chain (more: one by one) */
+#define MAX_OPTS SK_TCP_MAX_OPTS
 #define CHAIN_MAX (10 + MAX_OPTS)
 
 enum step { OPT, REPAIR, RQ_RECV, SEQ_RECV, RQ_SEND, SEQ_SEND, BIND, CONNECT, OPTIONS, STAMP, WINDOW,
@@ -41,7 +41,7 @@ struct sk_tcp_pend {
 	int fd;
 	struct sk_intopt opt_bind[MAX_OPTS];	/* first: SO_REUSEADDR would undo repair's */
 	int nopt_bind;
-	int v[SEQ_SEND + 1];		/* REPAIR .. SEQ_SEND */
+	int v[OFF + 1];			/* REPAIR .. SEQ_SEND, OFF */
 	int stamp;
 	struct tcp_repair_opt opt[4];
 	int nopt;
@@ -53,23 +53,41 @@ struct sk_tcp_pend {
 	int failed_opt;			/* which of opt_bind, for OPT */
 };
 
-static const int zero, one = 1;
+static const int one = 1;
+
+bool sk_tcp_batch_open(struct sk_tcp_batch *b)
+{
+	if (b->ring)
+		return true;
+	b->pend = calloc(MAX_PEND, sizeof(*b->pend));
+	if (b->pend)
+		b->ring = sk_ring_new(MAX_PEND * CHAIN_MAX, true);
+	if (!b->ring) {
+		free(b->pend);
+		b->pend = NULL;
+	}
+	return b->ring != NULL;
+}
+
+void sk_tcp_batch_close(struct sk_tcp_batch *b)
+{
+	sk_ring_free(b->ring);
+	b->ring = NULL;
+	free(b->pend);
+	b->pend = NULL;
+	b->n = 0;
+}
+
+bool sk_tcp_batch_full(const struct sk_tcp_batch *b)
+{
+	return b->n == MAX_PEND || sk_ring_room(b->ring) < CHAIN_MAX;
+}
 
 static bool ring(struct sk_rst *s)
 {
-	if (s->ring)
-		return true;
-	if (s->no_ring)
-		return false;
-	s->pend = calloc(MAX_PEND, sizeof(*s->pend));
-	if (s->pend)
-		s->ring = sk_ring_new(MAX_PEND * CHAIN_MAX, true);
-	if (!s->ring) {
-		free(s->pend);
-		s->pend = NULL;
+	if (!s->no_ring && !sk_tcp_batch_open(&s->batch))
 		s->no_ring = true;
-	}
-	return s->ring != NULL;
+	return !s->no_ring;
 }
 
 static void done(uint64_t tag, int res, void *arg)
@@ -96,20 +114,31 @@ static int fail(const struct sk_tcp_pend *p, char *why, size_t len)
 			   si->peer->port, step_name[p->failed], strerror(-p->err));
 }
 
+int sk_tcp_batch_run(struct sk_tcp_batch *b)
+{
+	return b->n ? sk_ring_run(b->ring, done, b->pend) : 0;
+}
+
+int sk_tcp_batch_result(const struct sk_tcp_batch *b, size_t i)
+{
+	return b->pend[i].err;
+}
+
 int sk_tcp_ring_run(struct fd_rst *r, char *why, size_t len)
 {
 	struct sk_rst *s = r->sk;
 	size_t n;
 	int rc;
 
-	if (!s || !s->nr_pend)
+	if (!s || !s->batch.n)
 		return 0;
-	n = s->nr_pend;
-	s->nr_pend = 0;
-	if ((rc = sk_ring_run(s->ring, done, s->pend)))
+	n = s->batch.n;
+	rc = sk_tcp_batch_run(&s->batch);
+	s->batch.n = 0;
+	if (rc)
 		return fd_rst_fail(why, len, -rc, "io_uring_enter: %s", strerror(-rc));
 	for (size_t i = 0; i < n; i++) {
-		const struct sk_tcp_pend *p = &s->pend[i];
+		const struct sk_tcp_pend *p = &s->batch.pend[i];
 
 		/* refused at once: nothing set, the calls one by one say why */
 		if (p->err && p->failed == (p->nopt_bind ? OPT : REPAIR) && !p->failed_opt) {
@@ -125,19 +154,10 @@ int sk_tcp_ring_run(struct fd_rst *r, char *why, size_t len)
 	return 0;
 }
 
-static struct sk_tcp_pend *slot(struct fd_rst *r, char *why, size_t len, int *rc)
+/* Room for one more chain: the batch run first when it is full. */
+static int room(struct fd_rst *r, char *why, size_t len)
 {
-	struct sk_rst *s = r->sk;
-	struct sk_tcp_pend *p;
-
-	*rc = 0;
-	if (s->nr_pend == MAX_PEND || sk_ring_room(s->ring) < CHAIN_MAX)
-		*rc = sk_tcp_ring_run(r, why, len);
-	if (*rc)
-		return NULL;
-	p = &s->pend[s->nr_pend];
-	memset(p, 0, sizeof(*p));
-	return p;
+	return sk_tcp_batch_full(&r->sk->batch) ? sk_tcp_ring_run(r, why, len) : 0;
 }
 
 static void sockopt(struct sk_ring *ring, const struct sk_tcp_pend *p, size_t i, enum step st,
@@ -148,28 +168,26 @@ static void sockopt(struct sk_ring *ring, const struct sk_tcp_pend *p, size_t i,
 	sk_ring_setsockopt(ring, p->fd, level, name, v, l, (uint64_t)i << 16 | st, first);
 }
 
-static int ring_add(struct fd_rst *r, const SocketInfo *si, int s, int nopt,
-		    const struct sk_intopt *opt, char *why, size_t len)
+/* The chain of connection si on its new socket s, as chain b->n. */
+int sk_tcp_batch_add(struct sk_tcp_batch *b, const SocketInfo *si, int s, int nopt,
+		     const struct sk_intopt *opt)
 {
-	struct sk_rst *sk = r->sk;
-	struct sk_tcp_pend *p;
+	struct sk_tcp_pend *p = &b->pend[b->n];
+	struct sk_ring *ring = b->ring;
+	size_t i = b->n;
 	uint32_t rcv, snd;
-	size_t i;
-	int rc;
 
-	if (!(p = slot(r, why, len, &rc)))
-		return rc;
-	i = sk->nr_pend;
+	memset(p, 0, sizeof(*p));
 	p->si = si;
 	p->fd = s;
 	p->nopt_bind = nopt;
 	memcpy(p->opt_bind, opt, (size_t)nopt * sizeof(*opt));
 	if (sk_inet_addr((int)si->family, si->local, &p->l, &p->ll) ||
 	    sk_inet_addr((int)si->family, si->peer, &p->p, &p->pl))
-		return fd_rst_fail(why, len, EINVAL, "bad addresses in the image");
+		return -EINVAL;
 	sk_tcp_seqs(si, si->tcp, &rcv, &snd);
 	for (int k = 0; k < p->nopt_bind; k++)
-		sk_ring_setsockopt(sk->ring, s, p->opt_bind[k].level, p->opt_bind[k].name,
+		sk_ring_setsockopt(ring, s, p->opt_bind[k].level, p->opt_bind[k].name,
 				   &p->opt_bind[k].val, sizeof(int), (uint64_t)i << 16 | k << 8 | OPT,
 				   k == 0);
 	p->v[REPAIR] = 1;
@@ -179,45 +197,62 @@ static int ring_add(struct fd_rst *r, const SocketInfo *si, int s, int nopt,
 	p->v[SEQ_SEND] = (int)snd;
 	p->nopt = sk_tcp_opts(si->tcp, p->opt);
 	p->stamp = (int)si->tcp->timestamp;
-	sockopt(sk->ring, p, i, REPAIR, SOL_TCP, TCP_REPAIR, &p->v[REPAIR], sizeof(int));
-	sockopt(sk->ring, p, i, RQ_RECV, SOL_TCP, TCP_REPAIR_QUEUE, &p->v[RQ_RECV], sizeof(int));
-	sockopt(sk->ring, p, i, SEQ_RECV, SOL_TCP, TCP_QUEUE_SEQ, &p->v[SEQ_RECV], sizeof(int));
-	sockopt(sk->ring, p, i, RQ_SEND, SOL_TCP, TCP_REPAIR_QUEUE, &p->v[RQ_SEND], sizeof(int));
-	sockopt(sk->ring, p, i, SEQ_SEND, SOL_TCP, TCP_QUEUE_SEQ, &p->v[SEQ_SEND], sizeof(int));
-	sk_ring_addr(sk->ring, s, true, (struct sockaddr *)&p->l, p->ll, i << 16 | BIND, false);
-	sk_ring_addr(sk->ring, s, false, (struct sockaddr *)&p->p, p->pl, i << 16 | CONNECT, false);
-	sockopt(sk->ring, p, i, OPTIONS, SOL_TCP, TCP_REPAIR_OPTIONS, p->opt,
+	sockopt(ring, p, i, REPAIR, SOL_TCP, TCP_REPAIR, &p->v[REPAIR], sizeof(int));
+	sockopt(ring, p, i, RQ_RECV, SOL_TCP, TCP_REPAIR_QUEUE, &p->v[RQ_RECV], sizeof(int));
+	sockopt(ring, p, i, SEQ_RECV, SOL_TCP, TCP_QUEUE_SEQ, &p->v[SEQ_RECV], sizeof(int));
+	sockopt(ring, p, i, RQ_SEND, SOL_TCP, TCP_REPAIR_QUEUE, &p->v[RQ_SEND], sizeof(int));
+	sockopt(ring, p, i, SEQ_SEND, SOL_TCP, TCP_QUEUE_SEQ, &p->v[SEQ_SEND], sizeof(int));
+	sk_ring_addr(ring, s, true, (struct sockaddr *)&p->l, p->ll, i << 16 | BIND, false);
+	sk_ring_addr(ring, s, false, (struct sockaddr *)&p->p, p->pl, i << 16 | CONNECT, false);
+	sockopt(ring, p, i, OPTIONS, SOL_TCP, TCP_REPAIR_OPTIONS, p->opt,
 		(socklen_t)(p->nopt * sizeof(p->opt[0])));
 	if (si->tcp->has_timestamp)
-		sockopt(sk->ring, p, i, STAMP, SOL_TCP, TCP_TIMESTAMP, &p->stamp, sizeof(int));
+		sockopt(ring, p, i, STAMP, SOL_TCP, TCP_TIMESTAMP, &p->stamp, sizeof(int));
 	if (sk_tcp_window(si, si->tcp, &p->w))
-		sockopt(sk->ring, p, i, WINDOW, SOL_TCP, TCP_REPAIR_WINDOW, &p->w, sizeof(p->w));
-	sk->nr_pend++;
+		sockopt(ring, p, i, WINDOW, SOL_TCP, TCP_REPAIR_WINDOW, &p->w, sizeof(p->w));
+	b->n++;
+	return 0;
+}
+
+static int ring_add(struct fd_rst *r, const SocketInfo *si, int s, int nopt,
+		    const struct sk_intopt *opt, char *why, size_t len)
+{
+	int rc = room(r, why, len);
+
+	if (rc)
+		return rc;
+	if (sk_tcp_batch_add(&r->sk->batch, si, s, nopt, opt))
+		return fd_rst_fail(why, len, EINVAL, "bad addresses in the image");
 	return 0;
 }
 
 /* ---- late ---- */
 
+void sk_tcp_batch_add_off(struct sk_tcp_batch *b, const SocketInfo *si, int fd, int off)
+{
+	struct sk_tcp_pend *p = &b->pend[b->n];
+	size_t i = b->n++;
+
+	memset(p, 0, sizeof(*p));
+	p->si = si;
+	p->fd = fd;
+	p->v[OFF] = off;
+	sockopt(b->ring, p, i, OFF, SOL_TCP, TCP_REPAIR, &p->v[OFF], sizeof(int));
+	/* repair mode off drops SO_REUSEADDR: the program's value again */
+	if (si->opts && si->opts->has_reuseaddr && si->opts->reuseaddr)
+		sockopt(b->ring, p, i, REUSE, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(int));
+}
+
 static int ring_late(struct fd_rst *r, struct sk_obj *o, char *why, size_t len)
 {
 	const SocketInfo *si = o->e->sock;
-	struct sk_rst *sk = r->sk;
-	struct sk_tcp_pend *p;
-	size_t i;
 	int rc;
 
-	if (!ring(sk))
+	if (!ring(r->sk))
 		return 1;
-	if (!(p = slot(r, why, len, &rc)))
+	if ((rc = room(r, why, len)))
 		return rc;
-	i = sk->nr_pend++;
-	p->si = si;
-	p->fd = o->fd;
-	p->nopt_bind = 0;
-	sockopt(sk->ring, p, i, OFF, SOL_TCP, TCP_REPAIR, &zero, sizeof(int));
-	/* repair mode off drops SO_REUSEADDR: the program's value again */
-	if (si->opts && si->opts->has_reuseaddr && si->opts->reuseaddr)
-		sockopt(sk->ring, p, i, REUSE, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(int));
+	sk_tcp_batch_add_off(&r->sk->batch, si, o->fd, sk_tcp_repair_off(r, si));
 	o->in_repair = false;
 	return 0;
 }
@@ -252,9 +287,5 @@ int sk_tcp_late(struct fd_rst *r, struct sk_obj *o, char *why, size_t len)
 
 void sk_tcp_ring_free(struct sk_rst *s)
 {
-	sk_ring_free(s->ring);
-	s->ring = NULL;
-	free(s->pend);
-	s->pend = NULL;
-	s->nr_pend = 0;
+	sk_tcp_batch_close(&s->batch);
 }

@@ -259,7 +259,7 @@ static int via_listener(struct fd_rst *r, const FdEntry *l, const FdEntry *se, c
 	if (co)
 		c = co->fd;
 	lo = sk_obj_find(r->sk, l->sock->ino);	/* new_obj may have moved it */
-	if (connect(c, (struct sockaddr *)&lo->reach, lo->reach_len)) {
+	if (connect(c, (struct sockaddr *)lo->reach, lo->reach_len)) {
 		if (!co)
 			close(c);
 		return fd_rst_fail(why, len, errno, "cannot connect through %s: %s",
@@ -379,7 +379,7 @@ static int connect_pending(struct fd_rst *r, uint64_t ino, char *why, size_t len
 		struct sk_obj *lo = sk_obj_find(r->sk, ino), *co = sk_obj_find(r->sk, ls->icons[i]);
 
 		/* no entry: a client outside the tree, whose connection ended with the dump */
-		if (co && connect_to(r, co->e, co->fd, (struct sockaddr *)&lo->reach, lo->reach_len,
+		if (co && connect_to(r, co->e, co->fd, (struct sockaddr *)lo->reach, lo->reach_len,
 				     name_of(ls), why, len))
 			return -EINVAL;
 	}
@@ -437,7 +437,7 @@ int sk_unix_dgram_target(struct fd_rst *r, const SocketInfo *si, struct sockaddr
 	if (k == P_TREE && !mutual(si, pe)) {
 		if (!(po = sk_obj_find(r->sk, pe->sock->ino)) || !po->reach_len)
 			return -ENOENT;
-		memcpy(ss, &po->reach, po->reach_len);
+		memcpy(ss, po->reach, po->reach_len);
 		*sl = po->reach_len;
 		return 1;
 	}

@@ -92,9 +92,9 @@ static int do_bind(int fd, const char *name, const char *dir)
 
 static int set_reach(struct sk_obj *o, const char *name)
 {
-	struct sockaddr_un *sa = (struct sockaddr_un *)&o->reach;
-
-	return sk_unix_addr(name, sa, &o->reach_len);
+	if (!o->reach && !(o->reach = malloc(sizeof(*o->reach))))
+		return -ENOMEM;
+	return sk_unix_addr(name, o->reach, &o->reach_len);
 }
 
 /* What is at path now is moved to *aside (or removed when KEEP finds a

@@ -103,8 +103,8 @@ static void read_link(void *arg, size_t i)
 
 /* Every fd's link, read once for the walk and the kinds (the network lock
  * looks for the process's TCP connections before the first is dumped);
- * many (a server's connections) on two threads (fd_dump_par). Relative to
- * /proc/PID/fd opened once: no path walk from / for each. */
+ * many (a server's connections) on two threads (par_run, images/par.h).
+ * Relative to /proc/PID/fd opened once: no path walk from / for each. */
 static int read_links(pid_t pid, const int *fds, size_t nr, char ***out)
 {
 	struct links l = { .pid = pid, .fds = fds, .links = calloc(nr ? nr : 1, sizeof(char *)) };
@@ -115,7 +115,7 @@ static int read_links(pid_t pid, const int *fds, size_t nr, char ***out)
 	l.dir = nr >= 16 ? procfs_open(pid, "fd", O_PATH | O_DIRECTORY | PROCFS_QUIET) : -1;
 	/* a readlink is ~5 us, a process's first thread up to a millisecond */
 	if (nr >= 512)
-		fd_dump_par(nr, read_link, NULL, &l);
+		par_run(nr, read_link, NULL, &l);
 	else
 		for (size_t i = 0; i < nr; i++)
 			read_link(&l, i);

@@ -1,6 +1,7 @@
 /* Restore target: an echo server. argv[1]: "4" or "6", or "m": an IPv6
  * socket on IPv4's loopback (::ffff:127.0.0.1), whose connections are IPv4
- * on the wire. It listens on the loopback address (a free port, in READY) and echoes whatever each client
+ * on the wire; then optionally "n": its listener without SO_REUSEADDR,
+ * "p": with SO_REUSEPORT too (a second one may share its port). It listens on the loopback address (a free port, in READY) and echoes whatever each client
  * sends, to any number of clients, from one poll loop: a server whose
  * clients are outside the tree (the test, the bench). */
 #define _GNU_SOURCE
@@ -30,6 +31,7 @@ int main(int argc, char **argv)
 	struct sockaddr_storage ss = { 0 };
 	struct rlimit rl = { MAX_CLIENTS + 64, MAX_CLIENTS + 64 };
 	bool mapped = argc > 1 && argv[1][0] == 'm';
+	bool reuse = !(argc > 1 && strchr(argv[1], 'n')), reuseport = argc > 1 && strchr(argv[1], 'p');
 	int fam = argc > 1 && (argv[1][0] == '6' || mapped) ? AF_INET6 : AF_INET, one = 1;
 	socklen_t l = fam == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
 	int s = socket(fam, SOCK_STREAM, 0);
@@ -43,7 +45,8 @@ int main(int argc, char **argv)
 		((struct sockaddr_in6 *)&ss)->sin6_addr = in6addr_loopback;
 	else
 		((struct sockaddr_in *)&ss)->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (s < 0 || setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	if (s < 0 || (reuse && setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one))) ||
+	    (reuseport && setsockopt(s, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one))) ||
 	    bind(s, (struct sockaddr *)&ss, l) || listen(s, 4096) ||
 	    getsockname(s, (struct sockaddr *)&ss, &l))
 		return 1;

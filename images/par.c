@@ -1,11 +1,4 @@
-/* Work split over criu-lite's thread and one worker, item by item (an
- * atomic counter: whoever is free takes the next), for the dump's reads of
- * many fds of a frozen process: each is a few syscalls of a microsecond
- * or so in a guest, and the machine has a second core. A process's first
- * thread costs 0.25 to 1.2 ms to start and join here (later ones ~50 us):
- * callers use it above a millisecond or so of work. fn must touch only
- * item i's own state and what no one writes meanwhile; it must not log
- * (the log's order is the walk's). */
+/* Work split over two threads (par.h). */
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -14,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "common/fd/fd.h"
+#include "images/par.h"
 
 struct par {
 	size_t n, next;
@@ -57,9 +50,7 @@ static bool cpu_free(void)
 	return ok && running <= cpus;
 }
 
-/* CRIU_LITE_THREADS=1: one thread (the tests' reference), 2: two whatever
- * the load; unset: two when a CPU is free. */
-static bool two_threads(void)
+bool par_two_threads(void)
 {
 	const char *v = getenv("CRIU_LITE_THREADS");
 
@@ -70,14 +61,14 @@ static bool two_threads(void)
 	return cpu_free();
 }
 
-int fd_dump_par(size_t n, void (*fn)(void *arg, size_t i), void (*done)(void), void *arg)
+int par_run(size_t n, void (*fn)(void *arg, size_t i), void (*done)(void), void *arg)
 {
 	struct par p = { .n = n, .fn = fn, .done = done, .arg = arg };
 	sigset_t all, old;
 	pthread_t th;
 	bool two;
 
-	if (!two_threads()) {
+	if (!par_two_threads()) {
 		share(&p);
 		return 1;
 	}

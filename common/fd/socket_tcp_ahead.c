@@ -1,0 +1,303 @@
+/* TCP connections, restore: made ahead, and out of repair mode in the late
+ * step, on two threads.
+ *
+ * A connection the ring makes (socket_tcp_ring.c: no bytes to put back)
+ * costs a socket() and some ten calls run on the ring, ~15 us of kernel
+ * work, all in criu-lite's one thread while the tree waits; the machine
+ * has a second core, and the connections are independent. So when the
+ * first of a process's connections is opened, every such connection of it
+ * is made at once, by criu-lite and one worker (images/par.c), each with
+ * its own ring, into one record per socket inode. The open step then goes over the fds
+ * in order as before and takes the socket made for an entry where there
+ * is one (what is registered, logged and numbered stays serial and in
+ * order). A connection not made whole (any call refused) is closed and
+ * left to the open step, which makes it again one call at a time and
+ * says what failed.
+ *
+ * The worker takes the process's credentials as criu-lite's thread has
+ * (fscreds.h: they are a thread's own). What the threads share is
+ * read-only while they run: the entries (their values go into each
+ * thread's own chain records) and the records, each written by the thread
+ * that took it. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+
+#include "common/fd/fd.h"
+#include "common/fd/socket.h"
+#include "common/fscreds.h"
+#include "images/log.h"
+
+/* A thread costs 0.25 to 1.2 ms to start and join here, a connection
+ * ~15 us: below a few dozen, none is made ahead. */
+#define AHEAD_MIN 32
+#define CHUNK 64		/* connections a thread takes at once (under MAX_PEND) */
+
+struct ahead_one {
+	uint64_t ino;
+	const FdEntry *e;
+	int s;			/* the socket made, connected in repair mode, or -1 */
+};
+
+struct sk_tcp_ahead {
+	struct ahead_one *v;
+	size_t n;
+	const struct fscreds *creds;	/* the process's, in force in criu-lite's thread */
+};
+
+static _Thread_local struct sk_tcp_batch batch;
+static _Thread_local bool as_proc;	/* the worker took a->creds */
+static _Thread_local const struct fscreds *was;
+
+/* Made by sk_tcp_restore on the ring (sk_inet_open's and its own tests). */
+static bool on_ring(const struct fd_rst *r, const FdEntry *e)
+{
+	const SocketInfo *si = e->sock;
+	struct sk_intopt opt[SK_TCP_MAX_OPTS];
+
+	return e->type == FD_TYPE__FD_SOCKET && si && si->tcp &&
+	       (si->family == AF_INET || si->family == AF_INET6) && sk_is_tcp_conn(si) &&
+	       !si->tcp->inq.len &&
+	       !si->tcp->outq.len && !fd_rst_inherits(r, e) &&
+	       (r->opts.tcp_established || sk_tcp_in_tree(r, si)) &&
+	       sk_opts_plain(si, SK_OPTS_BIND, opt, SK_TCP_MAX_OPTS) >= 0;
+}
+
+static int by_ino(const void *a, const void *b)
+{
+	const struct ahead_one *x = a, *y = b;
+
+	return x->ino < y->ino ? -1 : x->ino > y->ino;
+}
+
+/* Every entry of fp made on the ring and not made before (by an earlier
+ * process sharing it), once per socket (fds sharing one: the first),
+ * sorted by inode. */
+static int candidates(const struct fd_rst *r, const struct fd_rst_proc *fp,
+		      struct sk_tcp_ahead *a)
+{
+	size_t k = 0;
+
+	if (!(a->v = malloc((fp->nr_fd ? fp->nr_fd : 1) * sizeof(*a->v))))
+		return -ENOMEM;
+	for (size_t j = 0; j < fp->nr_fd; j++) {
+		const FdEntry *e = fp->fd[j];
+
+		if (on_ring(r, e) && !fd_rst_obj_find(r, FD_TYPE__FD_SOCKET, e->sock->ino))
+			a->v[a->n++] = (struct ahead_one){ e->sock->ino, e, -1 };
+	}
+	qsort(a->v, a->n, sizeof(*a->v), by_ino);
+	for (size_t i = 0; i < a->n; i++)
+		if (!k || a->v[k - 1].ino != a->v[i].ino)
+			a->v[k++] = a->v[i];
+	a->n = k;
+	return 0;
+}
+
+/* Connections [first, first + CHUNK): sockets, their chains, one run. */
+static void make_chunk(void *arg, size_t c)
+{
+	struct sk_tcp_ahead *a = arg;
+	size_t first = c * CHUNK, end = first + CHUNK < a->n ? first + CHUNK : a->n;
+	struct ahead_one *mine[CHUNK];
+	size_t n = 0;
+	bool ran;
+
+	/* the worker (criu-lite's thread is the process already) */
+	if (fscreds_current() != a->creds) {
+		if (fscreds_enter(a->creds, &was))
+			return;
+		as_proc = true;
+	}
+	if (!sk_tcp_batch_open(&batch))
+		return;
+	for (size_t i = first; i < end; i++) {
+		struct ahead_one *o = &a->v[i];
+		const SocketInfo *si = o->e->sock;
+		struct sk_intopt opt[SK_TCP_MAX_OPTS];
+		int nopt = sk_opts_plain(si, SK_OPTS_BIND, opt, SK_TCP_MAX_OPTS);
+
+		o->s = socket((int)si->family, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
+		if (o->s < 0)
+			continue;
+		if (nopt < 0 || sk_tcp_batch_full(&batch) ||
+		    sk_tcp_batch_add(&batch, si, o->s, nopt, opt)) {
+			close(o->s);
+			o->s = -1;
+			continue;
+		}
+		mine[n++] = o;
+	}
+	ran = !sk_tcp_batch_run(&batch);
+	for (size_t i = 0; i < n; i++)
+		if (!ran || sk_tcp_batch_result(&batch, i)) {
+			close(mine[i]->s);
+			mine[i]->s = -1;
+		}
+	batch.n = 0;
+}
+
+static void worker_done(void)
+{
+	sk_tcp_batch_close(&batch);
+	if (as_proc)
+		fscreds_leave(was);
+	as_proc = false;
+}
+
+/* Our fd table big enough for every socket first: with two threads
+ * sharing it, each time it grows the kernel waits for an RCU grace period
+ * (expand_fdtable), milliseconds each in a guest. */
+static void grow_fd_table(size_t n)
+{
+	struct rlimit rl;
+	int low = fcntl(0, F_DUPFD_CLOEXEC, 0), fd;
+	rlim_t want;
+
+	if (low < 0 || getrlimit(RLIMIT_NOFILE, &rl)) {
+		if (low >= 0)
+			close(low);
+		return;
+	}
+	close(low);
+	/* the sockets take the lowest numbers free */
+	want = (rlim_t)low + 2 * n + 64;
+	fd = want < rl.rlim_cur ? fcntl(0, F_DUPFD_CLOEXEC, (int)want) : -1;
+	if (fd >= 0)
+		close(fd);
+}
+
+void sk_tcp_ahead_open_proc(struct fd_rst *r, size_t proc)
+{
+	struct sk_rst *s = sk_rst_get(r);
+
+	if (s) {
+		s->ahead_proc = proc;
+		s->ahead_due = true;
+	}
+}
+
+/* At the first connection of the process, not before its first fd: one
+ * made first binds the port, and a listener made after it (a later fd)
+ * must find it bound as it does in fd order. */
+static void make_ahead(struct fd_rst *r, struct sk_rst *s)
+{
+	struct sk_tcp_ahead *a;
+	int threads;
+	size_t made = 0;
+
+	s->ahead_due = false;
+	/* what an earlier process left untaken is nobody's */
+	sk_tcp_ahead_free(s);
+	if (!(a = calloc(1, sizeof(*a))))
+		return;
+	s->ahead = a;
+	a->creds = fscreds_current();
+	if (candidates(r, &r->procs[s->ahead_proc], a) || a->n < AHEAD_MIN) {
+		a->n = 0;
+		return;
+	}
+	grow_fd_table(a->n);
+	threads = par_run((a->n + CHUNK - 1) / CHUNK, make_chunk, worker_done, a);
+	worker_done();
+	for (size_t i = 0; i < a->n; i++)
+		made += a->v[i].s >= 0;
+	pr_debug("%u: %zu of %zu TCP connections made ahead on %d threads",
+		 r->procs[s->ahead_proc].pid, made, a->n, threads);
+}
+
+int sk_tcp_ahead_take(struct fd_rst *r, const FdEntry *e)
+{
+	struct sk_tcp_ahead *a;
+	struct ahead_one key = { .ino = e->sock->ino }, *o;
+	int s;
+
+	if (r->sk && r->sk->ahead_due)
+		make_ahead(r, r->sk);
+	a = r->sk ? r->sk->ahead : NULL;
+	if (!a || !a->n || !(o = bsearch(&key, a->v, a->n, sizeof(key), by_ino)))
+		return -1;
+	s = o->s;
+	o->s = -1;
+	return s;
+}
+
+void sk_tcp_ahead_free(struct sk_rst *s)
+{
+	struct sk_tcp_ahead *a = s ? s->ahead : NULL;
+
+	if (!a)
+		return;
+	for (size_t i = 0; i < a->n; i++)
+		if (a->v[i].s >= 0)
+			close(a->v[i].s);
+	free(a->v);
+	free(a);
+	s->ahead = NULL;
+}
+
+/* ---- out of repair mode, late ---- */
+
+/* The late step's connections with nothing to send and no FIN (what
+ * sk_tcp_late batches on the ring), out of repair mode on two threads
+ * too: the fork made every page criu-lite writes a copy to fault in, and
+ * the calls are some 2 us each. One the ring refuses stays in repair
+ * mode, for sk_tcp_late to take it out one call at a time and say why. */
+struct late_one {
+	struct sk_obj *o;
+	int off;		/* sk_tcp_repair_off's value */
+};
+
+struct late_set {
+	struct late_one *v;
+	size_t n;
+};
+
+static void late_chunk(void *arg, size_t c)
+{
+	struct late_set *ls = arg;
+	size_t first = c * CHUNK, end = first + CHUNK < ls->n ? first + CHUNK : ls->n;
+	bool ran;
+
+	if (!sk_tcp_batch_open(&batch))
+		return;
+	for (size_t i = first; i < end; i++)
+		sk_tcp_batch_add_off(&batch, ls->v[i].o->e->sock, ls->v[i].o->fd, ls->v[i].off);
+	ran = !sk_tcp_batch_run(&batch);
+	for (size_t i = first; ran && i < end; i++)
+		if (!sk_tcp_batch_result(&batch, i - first))
+			ls->v[i].o->in_repair = false;
+	batch.n = 0;
+}
+
+void sk_tcp_late_ahead(struct fd_rst *r)
+{
+	struct sk_rst *s = r->sk;
+	struct late_set ls = { 0 };
+
+	if (!s || s->nr_obj < AHEAD_MIN || !(ls.v = malloc(s->nr_obj * sizeof(*ls.v))))
+		return;
+	for (size_t i = 0; i < s->nr_obj; i++) {
+		struct sk_obj *o = &s->obj[i];
+		const SocketInfo *si = o->e->sock;
+
+		if (o->in_repair && !sk_tcp_has_fin(si) && !si->tcp->outq.len)
+			ls.v[ls.n++] = (struct late_one){ o, sk_tcp_repair_off(r, si) };
+	}
+	if (ls.n >= AHEAD_MIN) {
+		int threads = par_run((ls.n + CHUNK - 1) / CHUNK, late_chunk, worker_done, &ls);
+		size_t off = 0;
+
+		worker_done();
+		for (size_t i = 0; i < ls.n; i++)
+			off += !ls.v[i].o->in_repair;
+		pr_debug("%zu of %zu TCP connections out of repair mode on %d threads", off, ls.n,
+			 threads);
+	}
+	free(ls.v);
+}

@@ -1,0 +1,25 @@
+/* Work split over the calling thread and one more, item by item (an atomic
+ * counter: whoever is free takes the next), for the many independent
+ * pieces of a dump or restore of a big process (a server's connections,
+ * its files image's entries): each a few syscalls or page touches of a
+ * microsecond or so in a guest, and the machine has a second core. A
+ * process's first thread costs 0.25 to 1.2 ms to start and join here
+ * (later ones ~50 us): callers use it above a millisecond or so of work. */
+#ifndef CRIU_LITE_PAR_H
+#define CRIU_LITE_PAR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Is a second thread worth it now? CRIU_LITE_THREADS=1: never (the tests'
+ * reference), 2: always; unset: when a CPU is free for it. */
+bool par_two_threads(void);
+/* fn(arg, i) for each i < n, on this thread and, when par_two_threads
+ * says so, one more (every signal blocked there: they are the main
+ * thread's); done(), if not NULL, the worker's last call (for what it kept
+ * per thread). fn must touch only item i's own state and what no one
+ * writes meanwhile, and must not log (the log's order is the caller's).
+ * How many threads ran. */
+int par_run(size_t n, void (*fn)(void *arg, size_t i), void (*done)(void), void *arg);
+
+#endif

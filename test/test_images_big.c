@@ -1,0 +1,135 @@
+/* A big image read whole into an arena is unpacked on two threads (its
+ * first half by a worker, images/image_read_all.c): the entries must come
+ * back all and in order, and a bad entry in either half, or a file cut
+ * short, must fail the read as one thread does (the same -errno, nothing
+ * handed out). Each case is read both ways (CRIU_LITE_THREADS=1 and 2). */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "images/arena.h"
+#include "images/image.h"
+#include "images/log.h"
+#include "test/helpers.h"
+
+#define MAGIC_PSTREE 0x434c0002u
+#define ENTRIES 8000	/* ~100 KiB: over the size from which a worker unpacks */
+
+static char dir[256];
+static int dfd = -1;
+
+static void setup(void)
+{
+	log_set_level(0);	/* the refusals are logged: keep the output readable */
+	dfd = make_tmpdir_fd(dir, sizeof(dir), "big-img");
+}
+
+static void teardown(void)
+{
+	unsetenv("CRIU_LITE_THREADS");
+	tmpdir_gone(&dfd, dir);
+}
+
+TestSuite(images_big, .init = setup, .fini = teardown, .timeout = 60);
+
+static size_t varint(uint8_t *p, uint32_t v)
+{
+	size_t n = 0;
+
+	do {
+		p[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+		v >>= 7;
+	} while (v);
+	return n;
+}
+
+/* pstree.img of ENTRIES entries {pid i + 1, ppid 1, pgid 5, sid 5,
+ * threads [i + 1]}; entry bad (if < ENTRIES) is garbage, and the file is
+ * cut bytes short of its end. */
+static void write_image(size_t bad, size_t cut)
+{
+	static uint8_t buf[ENTRIES * 24 + 4];
+	size_t len = 0;
+	uint32_t magic = MAGIC_PSTREE;
+	int fd;
+
+	memcpy(buf, &magic, 4);
+	len = 4;
+	for (size_t i = 0; i < ENTRIES; i++) {
+		uint8_t e[20];
+		uint32_t n = 0, pid = (uint32_t)i + 1;
+
+		e[n++] = 0x08;
+		n += (uint32_t)varint(e + n, pid);
+		e[n++] = 0x10, e[n++] = 1, e[n++] = 0x18, e[n++] = 5, e[n++] = 0x20, e[n++] = 5;
+		e[n++] = 0x28;
+		n += (uint32_t)varint(e + n, pid);
+		if (i == bad)
+			memset(e, 0xff, n);
+		memcpy(buf + len, &n, 4);
+		memcpy(buf + len + 4, e, n);
+		len += 4 + n;
+	}
+	fd = openat(dfd, "pstree.img", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, buf, len - cut), (ssize_t)(len - cut));
+	close(fd);
+}
+
+/* img_read_all_in on threads ("1" or "2"): its result; every entry checked
+ * when it succeeds. */
+static int read_whole(const char *threads)
+{
+	struct arena *a = arena_new();
+	PstreeEntry **v = NULL;
+	size_t n = 123;
+	int r;
+
+	setenv("CRIU_LITE_THREADS", threads, 1);
+	r = img_read_all_in(dfd, IMG_PSTREE, 0, true, a, (void ***)&v, &n);
+	if (r) {
+		cr_expect_null(v, "%s threads: entries handed out on error", threads);
+		cr_expect_eq(n, 0, "%s threads: %zu entries on error", threads, n);
+	} else {
+		cr_expect_eq(n, ENTRIES, "%s threads: %zu entries", threads, n);
+		for (size_t i = 0; i < n && i < ENTRIES; i++)
+			if (v[i]->pid != i + 1 || v[i]->n_threads != 1 || v[i]->threads[0] != i + 1) {
+				cr_expect_fail("%s threads: entry %zu is pid %u", threads, i, v[i]->pid);
+				break;
+			}
+	}
+	free(v);
+	arena_free(a);
+	return r;
+}
+
+static void both_ways(size_t bad, size_t cut, int want)
+{
+	write_image(bad, cut);
+	cr_expect_eq(read_whole("1"), want, "one thread");
+	cr_expect_eq(read_whole("2"), want, "two threads");
+}
+
+Test(images_big, every_entry_comes_back_in_order)
+{
+	both_ways(ENTRIES, 0, 0);
+}
+
+Test(images_big, a_bad_entry_in_the_first_half_fails_the_read)
+{
+	both_ways(10, 0, -EINVAL);
+}
+
+Test(images_big, a_bad_entry_in_the_second_half_fails_the_read)
+{
+	both_ways(ENTRIES - 10, 0, -EINVAL);
+}
+
+Test(images_big, a_file_cut_short_fails_the_read)
+{
+	both_ways(ENTRIES, 3, -EIO);
+}
