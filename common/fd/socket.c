@@ -143,8 +143,6 @@ static int socket_late(struct fd_rst *r, char *why, size_t len)
 			rc = sk_queue_restore(r, &s->obj[i], why, len);
 	if (!rc)
 		rc = sk_unix_late(r, why, len);
-	if (!rc)
-		sk_tcp_late_ahead(r);
 	for (size_t i = 0; !rc && i < s->nr_obj; i++)
 		if (is_inet(s->obj[i].e->sock))
 			rc = sk_inet_late(r, &s->obj[i], why, len);

@@ -273,8 +273,9 @@ int sk_tcp_late(struct fd_rst *r, struct sk_obj *o, char *why, size_t len);
  * its options of the bind step), its
  * connection in repair mode, out of repair in the late step. */
 int sk_tcp_make(struct fd_rst *r, const FdEntry *e, bool opts, char *why, size_t len);
-/* s, made for e (in repair mode until late), registered: s or -ENOMEM */
-int sk_tcp_adopt(struct fd_rst *r, const FdEntry *e, int s);
+/* s, made for e (in repair mode until late, or out of it already),
+ * registered: s or -ENOMEM */
+int sk_tcp_adopt(struct fd_rst *r, const FdEntry *e, int s, bool in_repair);
 int sk_tcp_repair(int s, const SocketInfo *si, char *why, size_t len);
 int sk_tcp_late_one(struct fd_rst *r, struct sk_obj *o, char *why, size_t len);
 bool sk_tcp_has_fin(const SocketInfo *si);
@@ -290,14 +291,16 @@ int sk_tcp_ring_run(struct fd_rst *r, char *why, size_t len);
 void sk_tcp_ring_free(struct sk_rst *s);
 /* The same chains on a batch of one's own (socket_tcp_ahead.c's threads):
  * open (false: no ring to be had), add one connection's chain (s its new
- * socket; opt the options of its bind step; sk_tcp_batch_full first),
+ * socket; opt the options of its bind step; off: out of repair mode at its
+ * end with TCP_REPAIR off, or SK_TCP_IN_REPAIR; sk_tcp_batch_full first),
  * run them all, then the result of chain i: 0 or the first failure. */
 #define SK_TCP_MAX_OPTS 6	/* bind-step options in a chain (more: one by one) */
 bool sk_tcp_batch_open(struct sk_tcp_batch *b);
 void sk_tcp_batch_close(struct sk_tcp_batch *b);
 bool sk_tcp_batch_full(const struct sk_tcp_batch *b);
+#define SK_TCP_IN_REPAIR INT32_MIN	/* off: left in repair mode (for the late step) */
 int sk_tcp_batch_add(struct sk_tcp_batch *b, const SocketInfo *si, int s, int nopt,
-		     const struct sk_intopt *opt);
+		     const struct sk_intopt *opt, int off);
 /* The late step's chain: repair mode off (TCP_REPAIR off, sk_tcp_repair_off's
  * value) and the program's SO_REUSEADDR back. */
 void sk_tcp_batch_add_off(struct sk_tcp_batch *b, const SocketInfo *si, int fd, int off);
@@ -306,15 +309,11 @@ int sk_tcp_batch_result(const struct sk_tcp_batch *b, size_t i);
 /* socket_tcp_ahead.c: a process's connections that the ring would make,
  * made on two threads when the first of them is opened (from a few dozen
  * on); open_proc: the socket kind's hook, which says whose fds are
- * opened next; take: the socket made ahead for e (sk_tcp_make's, in
- * repair mode and connected), or -1. */
+ * opened next; take: the socket made ahead for e (sk_tcp_make's,
+ * connected, and in repair mode unless *in_repair says it left it), or -1. */
 void sk_tcp_ahead_open_proc(struct fd_rst *r, size_t proc);
-int sk_tcp_ahead_take(struct fd_rst *r, const FdEntry *e);
+int sk_tcp_ahead_take(struct fd_rst *r, const FdEntry *e, bool *in_repair);
 void sk_tcp_ahead_free(struct sk_rst *s);
-/* The late step's connections with nothing to send and no FIN out of
- * repair mode, on two threads (from a few dozen on); the rest, and any
- * the ring refused, are left in repair mode for sk_tcp_late. */
-void sk_tcp_late_ahead(struct fd_rst *r);
 /* socket_ring.c: a small io_uring (raw syscalls), or NULL when io_uring
  * cannot be had (disabled, seccomp, an old kernel, CRIU_LITE_NO_IO_URING). */
 struct sk_ring;

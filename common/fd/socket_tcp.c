@@ -211,7 +211,7 @@ int sk_tcp_make(struct fd_rst *r, const FdEntry *e, bool opts, char *why, size_t
 
 	if (s < 0)
 		return rfail(why, len, "socket");
-	if ((s = sk_tcp_adopt(r, e, s)) < 0)
+	if ((s = sk_tcp_adopt(r, e, s, true)) < 0)
 		return s;
 	/* options first: SO_REUSEADDR would undo the reuse repair mode forces
 	 * (the port is the listener's too) */
@@ -220,7 +220,7 @@ int sk_tcp_make(struct fd_rst *r, const FdEntry *e, bool opts, char *why, size_t
 	return s;
 }
 
-int sk_tcp_adopt(struct fd_rst *r, const FdEntry *e, int s)
+int sk_tcp_adopt(struct fd_rst *r, const FdEntry *e, int s, bool in_repair)
 {
 	struct sk_obj *o = sk_obj_add(r, e->sock->ino, e, s);
 
@@ -228,7 +228,7 @@ int sk_tcp_adopt(struct fd_rst *r, const FdEntry *e, int s)
 		close(s);
 		return -ENOMEM;
 	}
-	o->in_repair = true;
+	o->in_repair = in_repair;
 	return s;
 }
 

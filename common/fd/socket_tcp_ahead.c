@@ -1,5 +1,4 @@
-/* TCP connections, restore: made ahead, and out of repair mode in the late
- * step, on two threads.
+/* TCP connections, restore: made ahead, on two threads.
  *
  * A connection the ring makes (socket_tcp_ring.c: no bytes to put back)
  * costs a socket() and some ten calls run on the ring, ~15 us of kernel
@@ -12,7 +11,8 @@
  * is one (what is registered, logged and numbered stays serial and in
  * order). A connection not made whole (any call refused) is closed and
  * left to the open step, which makes it again one call at a time and
- * says what failed.
+ * says what failed. One to outside the tree, behind the network lock,
+ * also leaves repair mode at the end of its chain (off_now says why).
  *
  * The worker takes the process's credentials as criu-lite's thread has
  * (fscreds.h: they are a thread's own). What the threads share is
@@ -41,7 +41,8 @@
 struct ahead_one {
 	uint64_t ino;
 	const FdEntry *e;
-	int s;			/* the socket made, connected in repair mode, or -1 */
+	int off;		/* TCP_REPAIR off at the chain's end, or SK_TCP_IN_REPAIR */
+	int s;			/* the socket made and connected, or -1 */
 };
 
 struct sk_tcp_ahead {
@@ -68,6 +69,20 @@ static bool on_ring(const struct fd_rst *r, const FdEntry *e)
 	       sk_opts_plain(si, SK_OPTS_BIND, opt, SK_TCP_MAX_OPTS) >= 0;
 }
 
+/* A connection to outside the tree, behind the network lock the dump left,
+ * leaves repair mode at once, in its chain, rather than in the late step:
+ * nothing can pass the lock either way until the late step removes it,
+ * its window probe would be dropped (it leaves without), and it has
+ * nothing to send nor a FIN to put back (on_ring). Its late step was ~3 us
+ * a connection, after the fork, where every page written is a copy. One
+ * whose peer is in the tree stays in repair mode until that peer exists. */
+static int off_now(const struct fd_rst *r, const SocketInfo *si)
+{
+	int off = sk_tcp_repair_off(r, si);
+
+	return off == TCP_REPAIR_OFF_NO_WP && !sk_tcp_has_fin(si) ? off : SK_TCP_IN_REPAIR;
+}
+
 static int by_ino(const void *a, const void *b)
 {
 	const struct ahead_one *x = a, *y = b;
@@ -89,7 +104,7 @@ static int candidates(const struct fd_rst *r, const struct fd_rst_proc *fp,
 		const FdEntry *e = fp->fd[j];
 
 		if (on_ring(r, e) && !fd_rst_obj_find(r, FD_TYPE__FD_SOCKET, e->sock->ino))
-			a->v[a->n++] = (struct ahead_one){ e->sock->ino, e, -1 };
+			a->v[a->n++] = (struct ahead_one){ e->sock->ino, e, off_now(r, e->sock), -1 };
 	}
 	qsort(a->v, a->n, sizeof(*a->v), by_ino);
 	for (size_t i = 0; i < a->n; i++)
@@ -126,7 +141,7 @@ static void make_chunk(void *arg, size_t c)
 		if (o->s < 0)
 			continue;
 		if (nopt < 0 || sk_tcp_batch_full(&batch) ||
-		    sk_tcp_batch_add(&batch, si, o->s, nopt, opt)) {
+		    sk_tcp_batch_add(&batch, si, o->s, nopt, opt, o->off)) {
 			close(o->s);
 			o->s = -1;
 			continue;
@@ -188,8 +203,8 @@ void sk_tcp_ahead_open_proc(struct fd_rst *r, size_t proc)
 static void make_ahead(struct fd_rst *r, struct sk_rst *s)
 {
 	struct sk_tcp_ahead *a;
+	size_t made = 0, off = 0;
 	int threads;
-	size_t made = 0;
 
 	s->ahead_due = false;
 	/* what an earlier process left untaken is nobody's */
@@ -205,13 +220,15 @@ static void make_ahead(struct fd_rst *r, struct sk_rst *s)
 	grow_fd_table(a->n);
 	threads = par_run((a->n + CHUNK - 1) / CHUNK, make_chunk, worker_done, a);
 	worker_done();
-	for (size_t i = 0; i < a->n; i++)
+	for (size_t i = 0; i < a->n; i++) {
 		made += a->v[i].s >= 0;
-	pr_debug("%u: %zu of %zu TCP connections made ahead on %d threads",
-		 r->procs[s->ahead_proc].pid, made, a->n, threads);
+		off += a->v[i].s >= 0 && a->v[i].off != SK_TCP_IN_REPAIR;
+	}
+	pr_debug("%u: %zu of %zu TCP connections made ahead on %d threads, %zu of them out of "
+		 "repair mode", r->procs[s->ahead_proc].pid, made, a->n, threads, off);
 }
 
-int sk_tcp_ahead_take(struct fd_rst *r, const FdEntry *e)
+int sk_tcp_ahead_take(struct fd_rst *r, const FdEntry *e, bool *in_repair)
 {
 	struct sk_tcp_ahead *a;
 	struct ahead_one key = { .ino = e->sock->ino }, *o;
@@ -224,6 +241,7 @@ int sk_tcp_ahead_take(struct fd_rst *r, const FdEntry *e)
 		return -1;
 	s = o->s;
 	o->s = -1;
+	*in_repair = o->off == SK_TCP_IN_REPAIR;
 	return s;
 }
 
@@ -239,65 +257,4 @@ void sk_tcp_ahead_free(struct sk_rst *s)
 	free(a->v);
 	free(a);
 	s->ahead = NULL;
-}
-
-/* ---- out of repair mode, late ---- */
-
-/* The late step's connections with nothing to send and no FIN (what
- * sk_tcp_late batches on the ring), out of repair mode on two threads
- * too: the fork made every page criu-lite writes a copy to fault in, and
- * the calls are some 2 us each. One the ring refuses stays in repair
- * mode, for sk_tcp_late to take it out one call at a time and say why. */
-struct late_one {
-	struct sk_obj *o;
-	int off;		/* sk_tcp_repair_off's value */
-};
-
-struct late_set {
-	struct late_one *v;
-	size_t n;
-};
-
-static void late_chunk(void *arg, size_t c)
-{
-	struct late_set *ls = arg;
-	size_t first = c * CHUNK, end = first + CHUNK < ls->n ? first + CHUNK : ls->n;
-	bool ran;
-
-	if (!sk_tcp_batch_open(&batch))
-		return;
-	for (size_t i = first; i < end; i++)
-		sk_tcp_batch_add_off(&batch, ls->v[i].o->e->sock, ls->v[i].o->fd, ls->v[i].off);
-	ran = !sk_tcp_batch_run(&batch);
-	for (size_t i = first; ran && i < end; i++)
-		if (!sk_tcp_batch_result(&batch, i - first))
-			ls->v[i].o->in_repair = false;
-	batch.n = 0;
-}
-
-void sk_tcp_late_ahead(struct fd_rst *r)
-{
-	struct sk_rst *s = r->sk;
-	struct late_set ls = { 0 };
-
-	if (!s || s->nr_obj < AHEAD_MIN || !(ls.v = malloc(s->nr_obj * sizeof(*ls.v))))
-		return;
-	for (size_t i = 0; i < s->nr_obj; i++) {
-		struct sk_obj *o = &s->obj[i];
-		const SocketInfo *si = o->e->sock;
-
-		if (o->in_repair && !sk_tcp_has_fin(si) && !si->tcp->outq.len)
-			ls.v[ls.n++] = (struct late_one){ o, sk_tcp_repair_off(r, si) };
-	}
-	if (ls.n >= AHEAD_MIN) {
-		int threads = par_run((ls.n + CHUNK - 1) / CHUNK, late_chunk, worker_done, &ls);
-		size_t off = 0;
-
-		worker_done();
-		for (size_t i = 0; i < ls.n; i++)
-			off += !ls.v[i].o->in_repair;
-		pr_debug("%zu of %zu TCP connections out of repair mode on %d threads", off, ls.n,
-			 threads);
-	}
-	free(ls.v);
 }

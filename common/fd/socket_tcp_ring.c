@@ -160,17 +160,28 @@ static int room(struct fd_rst *r, char *why, size_t len)
 	return sk_tcp_batch_full(&r->sk->batch) ? sk_tcp_ring_run(r, why, len) : 0;
 }
 
+/* One step of chain i; first: it starts the chain. */
 static void sockopt(struct sk_ring *ring, const struct sk_tcp_pend *p, size_t i, enum step st,
-		    int level, int name, const void *v, socklen_t l)
+		    int level, int name, const void *v, socklen_t l, bool first)
 {
-	bool first = st == OFF || (st == REPAIR && !p->nopt_bind);
-
 	sk_ring_setsockopt(ring, p->fd, level, name, v, l, (uint64_t)i << 16 | st, first);
+}
+
+/* Repair mode off (TCP_REPAIR off) and the program's SO_REUSEADDR back,
+ * which repair mode off drops; first: a chain of their own. */
+static void off_steps(struct sk_ring *ring, struct sk_tcp_pend *p, size_t i, int off, bool first)
+{
+	const SocketInfo *si = p->si;
+
+	p->v[OFF] = off;
+	sockopt(ring, p, i, OFF, SOL_TCP, TCP_REPAIR, &p->v[OFF], sizeof(int), first);
+	if (si->opts && si->opts->has_reuseaddr && si->opts->reuseaddr)
+		sockopt(ring, p, i, REUSE, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(int), false);
 }
 
 /* The chain of connection si on its new socket s, as chain b->n. */
 int sk_tcp_batch_add(struct sk_tcp_batch *b, const SocketInfo *si, int s, int nopt,
-		     const struct sk_intopt *opt)
+		     const struct sk_intopt *opt, int off)
 {
 	struct sk_tcp_pend *p = &b->pend[b->n];
 	struct sk_ring *ring = b->ring;
@@ -197,19 +208,21 @@ int sk_tcp_batch_add(struct sk_tcp_batch *b, const SocketInfo *si, int s, int no
 	p->v[SEQ_SEND] = (int)snd;
 	p->nopt = sk_tcp_opts(si->tcp, p->opt);
 	p->stamp = (int)si->tcp->timestamp;
-	sockopt(ring, p, i, REPAIR, SOL_TCP, TCP_REPAIR, &p->v[REPAIR], sizeof(int));
-	sockopt(ring, p, i, RQ_RECV, SOL_TCP, TCP_REPAIR_QUEUE, &p->v[RQ_RECV], sizeof(int));
-	sockopt(ring, p, i, SEQ_RECV, SOL_TCP, TCP_QUEUE_SEQ, &p->v[SEQ_RECV], sizeof(int));
-	sockopt(ring, p, i, RQ_SEND, SOL_TCP, TCP_REPAIR_QUEUE, &p->v[RQ_SEND], sizeof(int));
-	sockopt(ring, p, i, SEQ_SEND, SOL_TCP, TCP_QUEUE_SEQ, &p->v[SEQ_SEND], sizeof(int));
+	sockopt(ring, p, i, REPAIR, SOL_TCP, TCP_REPAIR, &p->v[REPAIR], sizeof(int), !p->nopt_bind);
+	sockopt(ring, p, i, RQ_RECV, SOL_TCP, TCP_REPAIR_QUEUE, &p->v[RQ_RECV], sizeof(int), false);
+	sockopt(ring, p, i, SEQ_RECV, SOL_TCP, TCP_QUEUE_SEQ, &p->v[SEQ_RECV], sizeof(int), false);
+	sockopt(ring, p, i, RQ_SEND, SOL_TCP, TCP_REPAIR_QUEUE, &p->v[RQ_SEND], sizeof(int), false);
+	sockopt(ring, p, i, SEQ_SEND, SOL_TCP, TCP_QUEUE_SEQ, &p->v[SEQ_SEND], sizeof(int), false);
 	sk_ring_addr(ring, s, true, (struct sockaddr *)&p->l, p->ll, i << 16 | BIND, false);
 	sk_ring_addr(ring, s, false, (struct sockaddr *)&p->p, p->pl, i << 16 | CONNECT, false);
 	sockopt(ring, p, i, OPTIONS, SOL_TCP, TCP_REPAIR_OPTIONS, p->opt,
-		(socklen_t)(p->nopt * sizeof(p->opt[0])));
+		(socklen_t)(p->nopt * sizeof(p->opt[0])), false);
 	if (si->tcp->has_timestamp)
-		sockopt(ring, p, i, STAMP, SOL_TCP, TCP_TIMESTAMP, &p->stamp, sizeof(int));
+		sockopt(ring, p, i, STAMP, SOL_TCP, TCP_TIMESTAMP, &p->stamp, sizeof(int), false);
 	if (sk_tcp_window(si, si->tcp, &p->w))
-		sockopt(ring, p, i, WINDOW, SOL_TCP, TCP_REPAIR_WINDOW, &p->w, sizeof(p->w));
+		sockopt(ring, p, i, WINDOW, SOL_TCP, TCP_REPAIR_WINDOW, &p->w, sizeof(p->w), false);
+	if (off != SK_TCP_IN_REPAIR)
+		off_steps(ring, p, i, off, false);
 	b->n++;
 	return 0;
 }
@@ -221,7 +234,7 @@ static int ring_add(struct fd_rst *r, const SocketInfo *si, int s, int nopt,
 
 	if (rc)
 		return rc;
-	if (sk_tcp_batch_add(&r->sk->batch, si, s, nopt, opt))
+	if (sk_tcp_batch_add(&r->sk->batch, si, s, nopt, opt, SK_TCP_IN_REPAIR))
 		return fd_rst_fail(why, len, EINVAL, "bad addresses in the image");
 	return 0;
 }
@@ -236,11 +249,7 @@ void sk_tcp_batch_add_off(struct sk_tcp_batch *b, const SocketInfo *si, int fd, 
 	memset(p, 0, sizeof(*p));
 	p->si = si;
 	p->fd = fd;
-	p->v[OFF] = off;
-	sockopt(b->ring, p, i, OFF, SOL_TCP, TCP_REPAIR, &p->v[OFF], sizeof(int));
-	/* repair mode off drops SO_REUSEADDR: the program's value again */
-	if (si->opts && si->opts->has_reuseaddr && si->opts->reuseaddr)
-		sockopt(b->ring, p, i, REUSE, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(int));
+	off_steps(b->ring, p, i, off, true);
 }
 
 static int ring_late(struct fd_rst *r, struct sk_obj *o, char *why, size_t len)
