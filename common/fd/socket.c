@@ -75,6 +75,7 @@ static int sk_open_entry(struct fd_rst *r, const FdEntry *e, char *why, size_t l
 {
 	const SocketInfo *si = e->sock;
 	struct fd_rst_obj *o = fd_rst_obj_find(r, FD_TYPE__FD_SOCKET, si->ino);
+	struct sk_obj *so;
 	int fd, rc;
 
 	if (!o) {
@@ -89,7 +90,14 @@ static int sk_open_entry(struct fd_rst *r, const FdEntry *e, char *why, size_t l
 			return fd_rst_fail(why, len, EIO, "socket %llu was not made",
 					   (unsigned long long)si->ino);
 	}
-	fd = fcntl(o->fds[0], F_DUPFD_CLOEXEC, r->fd_hi);
+	/* made ahead (socket_tcp_ahead.c), or now */
+	so = sk_obj_find(r->sk, si->ino);
+	if (so && so->table_fd >= 0) {
+		fd = so->table_fd;
+		so->table_fd = -1;
+	} else {
+		fd = fcntl(o->fds[0], F_DUPFD_CLOEXEC, r->fd_hi);
+	}
 	if (fd < 0)
 		return fd_rst_fail(why, len, errno, "dup: %s", strerror(errno));
 	/* made here without status flags: set only those it had */

@@ -188,6 +188,8 @@ struct sk_obj {
 	struct sockaddr_un *reach;
 	socklen_t reach_len;		/* 0: not reachable by name */
 	int peer_fd;			/* the other end of a socketpair we keep (survivors), or -1 */
+	int table_fd;			/* its copy at or above fd_hi made ahead (for the
+					 * open step), or -1 */
 	bool in_repair;			/* TCP: left in repair mode until late */
 	bool late_done;
 };
@@ -273,9 +275,10 @@ int sk_tcp_late(struct fd_rst *r, struct sk_obj *o, char *why, size_t len);
  * its options of the bind step), its
  * connection in repair mode, out of repair in the late step. */
 int sk_tcp_make(struct fd_rst *r, const FdEntry *e, bool opts, char *why, size_t len);
-/* s, made for e (in repair mode until late, or out of it already),
- * registered: s or -ENOMEM */
-int sk_tcp_adopt(struct fd_rst *r, const FdEntry *e, int s, bool in_repair);
+/* s, made for e (in repair mode until late, or out of it already), and
+ * its copy at or above fd_hi if made too (else -1), registered: s or
+ * -ENOMEM (both closed) */
+int sk_tcp_adopt(struct fd_rst *r, const FdEntry *e, int s, bool in_repair, int table_fd);
 int sk_tcp_repair(int s, const SocketInfo *si, char *why, size_t len);
 int sk_tcp_late_one(struct fd_rst *r, struct sk_obj *o, char *why, size_t len);
 bool sk_tcp_has_fin(const SocketInfo *si);
@@ -310,9 +313,10 @@ int sk_tcp_batch_result(const struct sk_tcp_batch *b, size_t i);
  * made on two threads when the first of them is opened (from a few dozen
  * on); open_proc: the socket kind's hook, which says whose fds are
  * opened next; take: the socket made ahead for e (sk_tcp_make's,
- * connected, and in repair mode unless *in_repair says it left it), or -1. */
+ * connected, and in repair mode unless *in_repair says it left it), or -1;
+ * *table_fd its copy at or above fd_hi, or -1. */
 void sk_tcp_ahead_open_proc(struct fd_rst *r, size_t proc);
-int sk_tcp_ahead_take(struct fd_rst *r, const FdEntry *e, bool *in_repair);
+int sk_tcp_ahead_take(struct fd_rst *r, const FdEntry *e, bool *in_repair, int *table_fd);
 void sk_tcp_ahead_free(struct sk_rst *s);
 /* socket_ring.c: a small io_uring (raw syscalls), or NULL when io_uring
  * cannot be had (disabled, seccomp, an old kernel, CRIU_LITE_NO_IO_URING). */

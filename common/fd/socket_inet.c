@@ -125,9 +125,9 @@ int sk_inet_open(struct fd_rst *r, const FdEntry *e, char *why, size_t len)
 		return fd_rst_fail(why, len, ENOMEM, "too many network locks");
 	if (sk_tcp_in_tree(r, si) || r->opts.tcp_established) {
 		bool in_repair;
-		int s = sk_tcp_ahead_take(r, e, &in_repair);
+		int hi, s = sk_tcp_ahead_take(r, e, &in_repair, &hi);
 
-		return s >= 0 ? sk_tcp_adopt(r, e, s, in_repair) : sk_tcp_restore(r, e, why, len);
+		return s >= 0 ? sk_tcp_adopt(r, e, s, in_repair, hi) : sk_tcp_restore(r, e, why, len);
 	}
 	if (r->opts.tcp_close)
 		return sk_tcp_closed(r, e, why, len);

@@ -65,6 +65,7 @@ struct sk_obj *sk_obj_add(struct fd_rst *r, uint64_t ino, const FdEntry *e, int 
 	o->fd = fd;
 	o->e = e;
 	o->peer_fd = -1;
+	o->table_fd = -1;
 	return o;
 }
 
@@ -217,10 +218,11 @@ void sk_rst_free(struct fd_rst *r)
 	if (!s)
 		return;
 	sk_unlink_all(s);
-	if ((fds = malloc((2 * s->nr_obj + 1) * sizeof(*fds)))) {
+	if ((fds = malloc((3 * s->nr_obj + 1) * sizeof(*fds)))) {
 		for (size_t i = 0; i < s->nr_obj; i++) {
 			fds[n++] = s->obj[i].fd;
 			fds[n++] = s->obj[i].peer_fd;
+			fds[n++] = s->obj[i].table_fd;
 		}
 		fd_close_all(fds, n);
 		free(fds);
@@ -230,6 +232,8 @@ void sk_rst_free(struct fd_rst *r)
 				close(s->obj[i].fd);
 			if (s->obj[i].peer_fd >= 0)
 				close(s->obj[i].peer_fd);
+			if (s->obj[i].table_fd >= 0)
+				close(s->obj[i].table_fd);
 		}
 	}
 	for (size_t i = 0; i < s->nr_rights; i++) {

@@ -211,7 +211,7 @@ int sk_tcp_make(struct fd_rst *r, const FdEntry *e, bool opts, char *why, size_t
 
 	if (s < 0)
 		return rfail(why, len, "socket");
-	if ((s = sk_tcp_adopt(r, e, s, true)) < 0)
+	if ((s = sk_tcp_adopt(r, e, s, true, -1)) < 0)
 		return s;
 	/* options first: SO_REUSEADDR would undo the reuse repair mode forces
 	 * (the port is the listener's too) */
@@ -220,15 +220,18 @@ int sk_tcp_make(struct fd_rst *r, const FdEntry *e, bool opts, char *why, size_t
 	return s;
 }
 
-int sk_tcp_adopt(struct fd_rst *r, const FdEntry *e, int s, bool in_repair)
+int sk_tcp_adopt(struct fd_rst *r, const FdEntry *e, int s, bool in_repair, int table_fd)
 {
 	struct sk_obj *o = sk_obj_add(r, e->sock->ino, e, s);
 
 	if (!o) {
 		close(s);
+		if (table_fd >= 0)
+			close(table_fd);
 		return -ENOMEM;
 	}
 	o->in_repair = in_repair;
+	o->table_fd = table_fd;
 	return s;
 }
 

@@ -43,11 +43,13 @@ struct ahead_one {
 	const FdEntry *e;
 	int off;		/* TCP_REPAIR off at the chain's end, or SK_TCP_IN_REPAIR */
 	int s;			/* the socket made and connected, or -1 */
+	int hi;			/* s's copy at or above fd_hi for the table, or -1 */
 };
 
 struct sk_tcp_ahead {
 	struct ahead_one *v;
 	size_t n;
+	int fd_hi;			/* where the table's copies go (fd.h) */
 	const struct fscreds *creds;	/* the process's, in force in criu-lite's thread */
 };
 
@@ -104,7 +106,8 @@ static int candidates(const struct fd_rst *r, const struct fd_rst_proc *fp,
 		const FdEntry *e = fp->fd[j];
 
 		if (on_ring(r, e) && !fd_rst_obj_find(r, FD_TYPE__FD_SOCKET, e->sock->ino))
-			a->v[a->n++] = (struct ahead_one){ e->sock->ino, e, off_now(r, e->sock), -1 };
+			a->v[a->n++] = (struct ahead_one){ e->sock->ino, e, off_now(r, e->sock), -1,
+							   -1 };
 	}
 	qsort(a->v, a->n, sizeof(*a->v), by_ino);
 	for (size_t i = 0; i < a->n; i++)
@@ -153,6 +156,9 @@ static void make_chunk(void *arg, size_t c)
 		if (!ran || sk_tcp_batch_result(&batch, i)) {
 			close(mine[i]->s);
 			mine[i]->s = -1;
+		} else {
+			/* the open step's copy too (a dup it would make one by one) */
+			mine[i]->hi = fcntl(mine[i]->s, F_DUPFD_CLOEXEC, a->fd_hi);
 		}
 	batch.n = 0;
 }
@@ -165,23 +171,27 @@ static void worker_done(void)
 	as_proc = false;
 }
 
-/* Our fd table big enough for every socket first: with two threads
- * sharing it, each time it grows the kernel waits for an RCU grace period
- * (expand_fdtable), milliseconds each in a guest. */
-static void grow_fd_table(size_t n)
+/* Our fd table big enough for every socket and copy first: with two
+ * threads sharing it, each time it grows the kernel waits for an RCU grace
+ * period (expand_fdtable), milliseconds each in a guest. The sockets take
+ * the lowest numbers free, their copies the lowest from fd_hi up, past
+ * the tree's fds opened so far. */
+static void grow_fd_table(const struct fd_rst *r, size_t n)
 {
-	struct rlimit rl;
 	int low = fcntl(0, F_DUPFD_CLOEXEC, 0), fd;
-	rlim_t want;
+	rlim_t want = (rlim_t)r->fd_hi + n + 64;
+	struct rlimit rl;
 
+	for (size_t i = 0; i < r->nr_procs; i++)
+		want += r->procs[i].nr_fd;
 	if (low < 0 || getrlimit(RLIMIT_NOFILE, &rl)) {
 		if (low >= 0)
 			close(low);
 		return;
 	}
 	close(low);
-	/* the sockets take the lowest numbers free */
-	want = (rlim_t)low + 2 * n + 64;
+	if ((rlim_t)low + 2 * n + 64 > want)
+		want = (rlim_t)low + 2 * n + 64;
 	fd = want < rl.rlim_cur ? fcntl(0, F_DUPFD_CLOEXEC, (int)want) : -1;
 	if (fd >= 0)
 		close(fd);
@@ -213,11 +223,12 @@ static void make_ahead(struct fd_rst *r, struct sk_rst *s)
 		return;
 	s->ahead = a;
 	a->creds = fscreds_current();
+	a->fd_hi = r->fd_hi;
 	if (candidates(r, &r->procs[s->ahead_proc], a) || a->n < AHEAD_MIN) {
 		a->n = 0;
 		return;
 	}
-	grow_fd_table(a->n);
+	grow_fd_table(r, a->n);
 	threads = par_run((a->n + CHUNK - 1) / CHUNK, make_chunk, worker_done, a);
 	worker_done();
 	for (size_t i = 0; i < a->n; i++) {
@@ -228,19 +239,22 @@ static void make_ahead(struct fd_rst *r, struct sk_rst *s)
 		 "repair mode", r->procs[s->ahead_proc].pid, made, a->n, threads, off);
 }
 
-int sk_tcp_ahead_take(struct fd_rst *r, const FdEntry *e, bool *in_repair)
+int sk_tcp_ahead_take(struct fd_rst *r, const FdEntry *e, bool *in_repair, int *table_fd)
 {
 	struct sk_tcp_ahead *a;
 	struct ahead_one key = { .ino = e->sock->ino }, *o;
 	int s;
 
+	*in_repair = true;
+	*table_fd = -1;
 	if (r->sk && r->sk->ahead_due)
 		make_ahead(r, r->sk);
 	a = r->sk ? r->sk->ahead : NULL;
 	if (!a || !a->n || !(o = bsearch(&key, a->v, a->n, sizeof(key), by_ino)))
 		return -1;
 	s = o->s;
-	o->s = -1;
+	*table_fd = o->hi;
+	o->s = o->hi = -1;
 	*in_repair = o->off == SK_TCP_IN_REPAIR;
 	return s;
 }
@@ -251,9 +265,12 @@ void sk_tcp_ahead_free(struct sk_rst *s)
 
 	if (!a)
 		return;
-	for (size_t i = 0; i < a->n; i++)
+	for (size_t i = 0; i < a->n; i++) {
 		if (a->v[i].s >= 0)
 			close(a->v[i].s);
+		if (a->v[i].hi >= 0)
+			close(a->v[i].hi);
+	}
 	free(a->v);
 	free(a);
 	s->ahead = NULL;
