@@ -242,8 +242,10 @@ static int read_all_par(struct img *img, long long size, void ***out, size_t *n)
 	if (!r && !(*out = malloc((h.n + *n ? h.n + *n : 1) * sizeof(**out))))
 		r = -ENOMEM;
 	if (!r) {
-		memcpy(*out, h.v, h.n * sizeof(**out));
-		memcpy(*out + h.n, v, *n * sizeof(**out));
+		if (h.n)
+			memcpy(*out, h.v, h.n * sizeof(**out));
+		if (*n)
+			memcpy(*out + h.n, v, *n * sizeof(**out));
 		*n += h.n;
 	} else {
 		*n = 0;

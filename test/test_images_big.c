@@ -133,3 +133,40 @@ Test(images_big, a_file_cut_short_fails_the_read)
 {
 	both_ways(ENTRIES, 3, -EIO);
 }
+
+/* All of it in the first half: one entry of 30000 threads, over 64 KiB.
+ * The reader then has nothing of its own to unpack. */
+Test(images_big, one_entry_over_half_the_file_comes_back)
+{
+	static uint8_t buf[4 + 4 + 8 + 30000 * 4];
+	uint32_t magic = MAGIC_PSTREE, n = 0;
+	const char *threads[] = { "1", "2" };
+	int fd;
+
+	memcpy(buf, &magic, 4);
+	buf[8 + n++] = 0x08, buf[8 + n++] = 7, buf[8 + n++] = 0x10, buf[8 + n++] = 1;
+	buf[8 + n++] = 0x18, buf[8 + n++] = 7, buf[8 + n++] = 0x20, buf[8 + n++] = 7;
+	for (uint32_t t = 0; t < 30000; t++) {
+		buf[8 + n++] = 0x28;
+		n += (uint32_t)varint(buf + 8 + n, t + 100000);
+	}
+	memcpy(buf + 4, &n, 4);
+	fd = openat(dfd, "pstree.img", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, buf, 8 + n), (ssize_t)(8 + n));
+	close(fd);
+	for (int k = 0; k < 2; k++) {
+		struct arena *a = arena_new();
+		PstreeEntry **v = NULL;
+		size_t got = 0;
+
+		setenv("CRIU_LITE_THREADS", threads[k], 1);
+		cr_expect_eq(img_read_all_in(dfd, IMG_PSTREE, 0, true, a, (void ***)&v, &got), 0,
+			     "%s threads: the read failed", threads[k]);
+		cr_expect(got == 1 && v[0]->pid == 7 && v[0]->n_threads == 30000 &&
+			  v[0]->threads[29999] == 129999, "%s threads: %zu entries", threads[k], got);
+		free(v);
+		arena_free(a);
+	}
+}
+
