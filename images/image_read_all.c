@@ -127,7 +127,7 @@ static int read_all(struct img *img, const ProtobufCMessageDescriptor *first, vo
 struct half {
 	const struct img *img;
 	uint8_t *raw;
-	size_t len, cap;
+	size_t len, cap, want;
 	struct arena *a;
 	void **v;
 	size_t n;
@@ -137,7 +137,9 @@ struct half {
 static int half_add(struct half *h, const uint8_t *p, uint32_t len)
 {
 	if (h->len + sizeof(len) + len > h->cap) {
-		size_t cap = (h->cap ? h->cap * 2 : 64u << 10) + len;
+		/* first: the half of the file (and the entry that ends it), so
+		 * that it is never copied again as it grows */
+		size_t cap = (h->cap ? h->cap * 2 : h->want) + len;
 		uint8_t *raw = realloc(h->raw, cap);
 
 		if (!raw)
@@ -195,7 +197,7 @@ static int push(void ***v, size_t *n, size_t *cap, void *msg)
  * rest; the worker's arena joins img's at the end. */
 static int read_all_par(struct img *img, long long size, void ***out, size_t *n)
 {
-	struct half h = { .img = img };
+	struct half h = { .img = img, .want = (size_t)size / 2 + 4096 };
 	struct arena *a = img_arena(img);
 	bool handed = false, threaded = false;
 	void **v = NULL, *msg;
