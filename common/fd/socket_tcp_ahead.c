@@ -6,13 +6,14 @@
  * has a second core, and the connections are independent. So when the
  * first of a process's connections is opened, every such connection of it
  * is made at once, by criu-lite and one worker (images/par.c), each with
- * its own ring, into one record per socket inode. The open step then goes over the fds
- * in order as before and takes the socket made for an entry where there
- * is one (what is registered, logged and numbered stays serial and in
- * order). A connection not made whole (any call refused) is closed and
- * left to the open step, which makes it again one call at a time and
- * says what failed. One to outside the tree, behind the network lock,
- * also leaves repair mode at the end of its chain (off_now says why).
+ * its own ring, into one record per socket inode (with the open step's
+ * copy at fd_hi). The open step then goes over the fds in order as before
+ * and takes the socket made for an entry where there is one (what is
+ * registered, logged and numbered stays serial and in order). A
+ * connection not made whole (any call refused) is closed and left to the
+ * open step, which makes it again one call at a time and says what
+ * failed. One to outside the tree, behind the network lock, also leaves
+ * repair mode at the end of its chain (off_now says why).
  *
  * The worker takes the process's credentials as criu-lite's thread has
  * (fscreds.h: they are a thread's own). What the threads share is
@@ -65,8 +66,7 @@ static bool on_ring(const struct fd_rst *r, const FdEntry *e)
 
 	return e->type == FD_TYPE__FD_SOCKET && si && si->tcp &&
 	       (si->family == AF_INET || si->family == AF_INET6) && sk_is_tcp_conn(si) &&
-	       !si->tcp->inq.len &&
-	       !si->tcp->outq.len && !fd_rst_inherits(r, e) &&
+	       !si->tcp->inq.len && !si->tcp->outq.len && !fd_rst_inherits(r, e) &&
 	       (r->opts.tcp_established || sk_tcp_in_tree(r, si)) &&
 	       sk_opts_plain(si, SK_OPTS_BIND, opt, SK_TCP_MAX_OPTS) >= 0;
 }
