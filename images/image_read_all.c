@@ -77,6 +77,20 @@ int img_read_all_in(int dirfd, enum img_kind kind, int pid, bool must_exist, str
 	return img_read_all_from(img, NULL, out, n);
 }
 
+/* msg appended to v (n of cap): 0 or -ENOMEM. */
+static int push(void ***v, size_t *n, size_t *cap, void *msg)
+{
+	if (*n == *cap) {
+		void **nv = realloc(*v, (*cap = *cap ? *cap * 2 : 16) * sizeof(**v));
+
+		if (!nv)
+			return -ENOMEM;
+		*v = nv;
+	}
+	(*v)[(*n)++] = msg;
+	return 0;
+}
+
 static int read_all(struct img *img, const ProtobufCMessageDescriptor *first, void ***out,
 		    size_t *n)
 {
@@ -87,19 +101,11 @@ static int read_all(struct img *img, const ProtobufCMessageDescriptor *first, vo
 
 	*out = NULL;
 	*n = 0;
-	while ((r = img_read(img, *n ? NULL : first, &msg)) > 0) {
-		if (*n == cap) {
-			void **nv = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof(*v));
-
-			if (!nv) {
-				img_drop(img, msg);
-				r = -ENOMEM;
-				break;
-			}
-			v = nv;
+	while ((r = img_read(img, *n ? NULL : first, &msg)) > 0)
+		if ((r = push(&v, n, &cap, msg)) < 0) {
+			img_drop(img, msg);
+			break;
 		}
-		v[(*n)++] = msg;
-	}
 	img_close_read(img);
 	if (r < 0) {
 		if (a)
@@ -112,7 +118,6 @@ static int read_all(struct img *img, const ProtobufCMessageDescriptor *first, vo
 	*out = v;
 	return 0;
 }
-
 
 /* ---- a big image on two threads ---- */
 
@@ -178,19 +183,6 @@ static void *half_unpack(void *arg)
 	return NULL;
 }
 
-static int push(void ***v, size_t *n, size_t *cap, void *msg)
-{
-	if (*n == *cap) {
-		void **nv = realloc(*v, (*cap = *cap ? *cap * 2 : 16) * sizeof(**v));
-
-		if (!nv)
-			return -ENOMEM;
-		*v = nv;
-	}
-	(*v)[(*n)++] = msg;
-	return 0;
-}
-
 /* The entries of the file's first half are copied out as they are read
  * (and hashed, and checked, by img_frame as always), then handed to a
  * worker at the middle, which unpacks them while this thread unpacks the
@@ -214,7 +206,7 @@ static int read_all_par(struct img *img, long long size, void ***out, size_t *n)
 		} else {
 			if (!handed) {
 				handed = true;
-				threaded = !pthread_create(&th, NULL, half_unpack, &h);
+				threaded = par_start(&th, half_unpack, &h);
 				if (!threaded)
 					half_unpack(&h);	/* no thread: here, first */
 			}

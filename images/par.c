@@ -61,10 +61,22 @@ bool par_two_threads(void)
 	return cpu_free();
 }
 
+bool par_start(pthread_t *th, void *(*fn)(void *arg), void *arg)
+{
+	sigset_t all, old;
+	bool ok;
+
+	/* signals are criu-lite's main thread's to take */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	ok = !pthread_create(th, NULL, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return ok;
+}
+
 int par_run(size_t n, void (*fn)(void *arg, size_t i), void (*done)(void), void *arg)
 {
 	struct par p = { .n = n, .fn = fn, .done = done, .arg = arg };
-	sigset_t all, old;
 	pthread_t th;
 	bool two;
 
@@ -72,11 +84,7 @@ int par_run(size_t n, void (*fn)(void *arg, size_t i), void (*done)(void), void 
 		share(&p);
 		return 1;
 	}
-	/* signals are criu-lite's main thread's to take */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	two = !pthread_create(&th, NULL, worker, &p);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	two = par_start(&th, worker, &p);
 	share(&p);
 	if (two)
 		pthread_join(th, NULL);

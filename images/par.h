@@ -8,6 +8,7 @@
 #ifndef CRIU_LITE_PAR_H
 #define CRIU_LITE_PAR_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -21,5 +22,8 @@ bool par_two_threads(void);
  * writes meanwhile, and must not log (the log's order is the caller's).
  * How many threads ran. */
 int par_run(size_t n, void (*fn)(void *arg, size_t i), void (*done)(void), void *arg);
+/* A worker of one's own, started with every signal blocked in it (as
+ * par_run's): false when no thread could be had. */
+bool par_start(pthread_t *th, void *(*fn)(void *arg), void *arg);
 
 #endif
