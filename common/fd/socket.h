@@ -304,9 +304,6 @@ bool sk_tcp_batch_full(const struct sk_tcp_batch *b);
 #define SK_TCP_IN_REPAIR INT32_MIN	/* off: left in repair mode (for the late step) */
 int sk_tcp_batch_add(struct sk_tcp_batch *b, const SocketInfo *si, int s, int nopt,
 		     const struct sk_intopt *opt, int off);
-/* The late step's chain: repair mode off (TCP_REPAIR off, sk_tcp_repair_off's
- * value) and the program's SO_REUSEADDR back. */
-void sk_tcp_batch_add_off(struct sk_tcp_batch *b, const SocketInfo *si, int fd, int off);
 int sk_tcp_batch_run(struct sk_tcp_batch *b);
 int sk_tcp_batch_result(const struct sk_tcp_batch *b, size_t i);
 /* socket_tcp_ahead.c: a process's connections that the ring would make,

@@ -241,7 +241,9 @@ static int ring_add(struct fd_rst *r, const SocketInfo *si, int s, int nopt,
 
 /* ---- late ---- */
 
-void sk_tcp_batch_add_off(struct sk_tcp_batch *b, const SocketInfo *si, int fd, int off)
+/* The late step's chain of a connection: out of repair mode (off:
+ * sk_tcp_repair_off's value) and the program's SO_REUSEADDR back. */
+static void add_off(struct sk_tcp_batch *b, const SocketInfo *si, int fd, int off)
 {
 	struct sk_tcp_pend *p = &b->pend[b->n];
 	size_t i = b->n++;
@@ -261,7 +263,7 @@ static int ring_late(struct fd_rst *r, struct sk_obj *o, char *why, size_t len)
 		return 1;
 	if ((rc = room(r, why, len)))
 		return rc;
-	sk_tcp_batch_add_off(&r->sk->batch, si, o->fd, sk_tcp_repair_off(r, si));
+	add_off(&r->sk->batch, si, o->fd, sk_tcp_repair_off(r, si));
 	o->in_repair = false;
 	return 0;
 }
