@@ -420,6 +420,11 @@ void fd_rst_objs_close(struct fd_rst *r);
  * consecutive numbers in one close_range: a restore's thousand sockets
  * sit in a few runs. */
 void fd_close_all(int *fds, size_t n);
+/* Our fd table grown now to hold fd number top (when RLIMIT_NOFILE lets
+ * it; any: an fd of ours to duplicate there): before threads share it,
+ * for each time a shared table grows the kernel waits for an RCU grace
+ * period (expand_fdtable), milliseconds each in a guest. */
+void fd_table_reserve(int any, rlim_t top);
 /* The first entry in the tree of `type` accepted by match, or NULL; files
  * in flight in a socket's queue are in the tree. */
 const FdEntry *fd_rst_find(const struct fd_rst *r, int type,

@@ -81,6 +81,18 @@ void fd_close_all(int *fds, size_t n)
 	}
 }
 
+void fd_table_reserve(int any, rlim_t top)
+{
+	struct rlimit rl;
+	int fd;
+
+	if (top > INT_MAX || getrlimit(RLIMIT_NOFILE, &rl) || top >= rl.rlim_cur)
+		return;
+	fd = fcntl(any, F_DUPFD_CLOEXEC, (int)top);
+	if (fd >= 0)
+		close(fd);
+}
+
 void fd_rst_objs_close(struct fd_rst *r)
 {
 	int *fds = malloc((2 * r->nr_obj + 1) * sizeof(*fds));

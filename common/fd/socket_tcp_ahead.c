@@ -171,30 +171,22 @@ static void worker_done(void)
 	as_proc = false;
 }
 
-/* Our fd table big enough for every socket and copy first: with two
- * threads sharing it, each time it grows the kernel waits for an RCU grace
- * period (expand_fdtable), milliseconds each in a guest. The sockets take
- * the lowest numbers free, their copies the lowest from fd_hi up, past
- * the tree's fds opened so far. */
+/* Our fd table big enough for every socket and copy first
+ * (fd_table_reserve). The sockets take the lowest numbers free, their
+ * copies the lowest from fd_hi up, past the tree's fds opened so far. */
 static void grow_fd_table(const struct fd_rst *r, size_t n)
 {
-	int low = fcntl(0, F_DUPFD_CLOEXEC, 0), fd;
+	int low = fcntl(r->dirfd, F_DUPFD_CLOEXEC, 0);
 	rlim_t want = (rlim_t)r->fd_hi + n + 64;
-	struct rlimit rl;
 
+	if (low < 0)
+		return;
+	close(low);
 	for (size_t i = 0; i < r->nr_procs; i++)
 		want += r->procs[i].nr_fd;
-	if (low < 0 || getrlimit(RLIMIT_NOFILE, &rl)) {
-		if (low >= 0)
-			close(low);
-		return;
-	}
-	close(low);
 	if ((rlim_t)low + 2 * n + 64 > want)
 		want = (rlim_t)low + 2 * n + 64;
-	fd = want < rl.rlim_cur ? fcntl(0, F_DUPFD_CLOEXEC, (int)want) : -1;
-	if (fd >= 0)
-		close(fd);
+	fd_table_reserve(r->dirfd, want);
 }
 
 void sk_tcp_ahead_open_proc(struct fd_rst *r, size_t proc)

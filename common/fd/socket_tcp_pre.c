@@ -240,19 +240,16 @@ static void worker_done(void)
 	sk_opts_dump_many_done();
 }
 
-/* Our fd table made big enough for every copy first: with two threads
- * sharing it, each time it grows the kernel waits for an RCU grace period
- * (expand_fdtable), milliseconds each in a guest. */
+/* Our fd table big enough for every copy first (fd_table_reserve), under
+ * the room the walk keeps (fd_dump_keep). */
 static void grow_fd_table(const struct sk_pre_set *set)
 {
 	rlim_t want = (rlim_t)set->pidfd + set->n + 64;
-	int fd;
 
 	if (want + 256 > set->fd_limit)
 		want = set->fd_limit > 256 ? set->fd_limit - 256 : 0;
-	fd = want > (rlim_t)set->pidfd ? fcntl(set->pidfd, F_DUPFD_CLOEXEC, (int)want) : -1;
-	if (fd >= 0)
-		close(fd);
+	if (want > (rlim_t)set->pidfd)
+		fd_table_reserve(set->pidfd, want);
 }
 
 /* The walk's candidates: TCP connections of c in fd order; their kinds'
