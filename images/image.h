@@ -125,6 +125,10 @@ struct arena *img_arena(const struct img *img);
 const char *img_file_name(const struct img *img);
 long long img_file_size(const struct img *img);
 
+/* msg appended to the array *v of *n entries (room for *cap, grown by
+ * doubling): 0, or -ENOMEM with nothing changed. */
+int img_push(void ***v, size_t *n, size_t *cap, void *msg);
+
 /* Convenience: open, read exactly one entry, close. -ENOENT if absent. */
 int img_read_one(int dirfd, enum img_kind kind, int pid, bool must_exist, void **out);
 /* The same on an open image, closed after; img_read_all_from likewise. */

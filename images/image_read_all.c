@@ -77,8 +77,7 @@ int img_read_all_in(int dirfd, enum img_kind kind, int pid, bool must_exist, str
 	return img_read_all_from(img, NULL, out, n);
 }
 
-/* msg appended to v (n of cap): 0 or -ENOMEM. */
-static int push(void ***v, size_t *n, size_t *cap, void *msg)
+int img_push(void ***v, size_t *n, size_t *cap, void *msg)
 {
 	if (*n == *cap) {
 		void **nv = realloc(*v, (*cap = *cap ? *cap * 2 : 16) * sizeof(**v));
@@ -102,7 +101,7 @@ static int read_all(struct img *img, const ProtobufCMessageDescriptor *first, vo
 	*out = NULL;
 	*n = 0;
 	while ((r = img_read(img, *n ? NULL : first, &msg)) > 0)
-		if ((r = push(&v, n, &cap, msg)) < 0) {
+		if ((r = img_push(&v, n, &cap, msg)) < 0) {
 			img_drop(img, msg);
 			break;
 		}
@@ -211,7 +210,7 @@ static int read_all_par(struct img *img, long long size, void ***out, size_t *n)
 					half_unpack(&h);	/* no thread: here, first */
 			}
 			msg = img_unpack(img, NULL, a, p, len);
-			r = msg ? push(&v, n, &cap, msg) : -EINVAL;
+			r = msg ? img_push(&v, n, &cap, msg) : -EINVAL;
 			if (!msg)
 				img_malformed(img);
 		}

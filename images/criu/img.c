@@ -306,19 +306,11 @@ int cimg_read_all(const struct csrc *s, enum cimg_kind k, uint64_t id, bool must
 	r = cimg_open(s, k, id, must_exist, &im);
 	if (r < 0)
 		return r;
-	while ((r = cimg_next(im, &msg, NULL, NULL)) > 0) {
-		if (*n == cap) {
-			void **nv = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof(*v));
-
-			if (!nv) {
-				cimg_free(msg);
-				r = -ENOMEM;
-				break;
-			}
-			v = nv;
+	while ((r = cimg_next(im, &msg, NULL, NULL)) > 0)
+		if ((r = img_push(&v, n, &cap, msg)) < 0) {
+			cimg_free(msg);
+			break;
 		}
-		v[(*n)++] = msg;
-	}
 	cimg_close(im);
 	if (r < 0) {
 		cimg_free_all(v, *n);
