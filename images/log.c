@@ -14,6 +14,7 @@ static bool holding;
 static char held[512];
 static FILE *kept;		/* log_defer's memfd, shared with forked processes */
 static FILE *kept_was;		/* log_out while it is kept */
+static __thread FILE *thread_out;	/* log_thread_to's */
 
 void log_set_level(int level)
 {
@@ -42,13 +43,13 @@ void log_printf(int level, const char *fmt, ...)
 		[LOG_ERR] = "error: ", [LOG_WARN] = "warning: ",
 		[LOG_INFO] = "", [LOG_DEBUG] = "debug: ",
 	};
-	FILE *out = log_out ? log_out : stderr;
+	FILE *out = thread_out ? thread_out : log_out ? log_out : stderr;
 	int saved = errno;
 	va_list ap;
 
 	if (level > log_level)
 		return;
-	if (holding && level == LOG_ERR) {
+	if (holding && level == LOG_ERR && !thread_out) {
 		if (!held[0]) {
 			va_start(ap, fmt);
 			vsnprintf(held, sizeof(held), fmt, ap);
@@ -63,6 +64,17 @@ void log_printf(int level, const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', out);
 	errno = saved;
+}
+
+void log_thread_to(FILE *f)
+{
+	thread_out = f;
+}
+
+void log_lines(const char *lines, size_t len)
+{
+	if (len)
+		fwrite(lines, 1, len, log_out ? log_out : stderr);
 }
 
 void log_hold_errors(void)

@@ -31,6 +31,13 @@ void log_release_errors(bool print);
 void log_defer(bool on);
 void log_deferred_flush(bool print);
 
+/* A worker thread's lines, kept apart so that they print where its work
+ * belongs in the log, not amid the main thread's: log_thread_to(f) sends
+ * what this thread logs to f (an open_memstream; NULL: back to the log),
+ * and the caller, once the worker is joined, prints them with log_lines. */
+void log_thread_to(FILE *f);
+void log_lines(const char *lines, size_t len);
+
 #define pr_err(fmt, ...) log_printf(LOG_ERR, fmt, ##__VA_ARGS__)
 #define pr_warn(fmt, ...) log_printf(LOG_WARN, fmt, ##__VA_ARGS__)
 #define pr_info(fmt, ...) log_printf(LOG_INFO, fmt, ##__VA_ARGS__)
