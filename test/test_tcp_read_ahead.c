@@ -6,7 +6,9 @@
  * TCP_TIMESTAMP and the lock's name, which name the moment), signal owners
  * included. The read ahead batches its calls on io_uring; without one
  * (CRIU_LITE_NO_IO_URING: io_uring disabled, an old kernel) it makes them
- * one by one, and must read the same. */
+ * one by one, and must read the same. On two threads the sock_diag tables
+ * are read beside the memory dump (criu-lite/files/files_ahead.c): what
+ * that thread logs must still land where the walk would have logged it. */
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -64,10 +66,29 @@ static void pile_up(int c, pid_t server)
  * were read ahead. ring_ahead false: the read ahead without io_uring. */
 static bool ring_ahead = true;
 
+/* The lines of the dump's log that say where the tables were read, in
+ * order: "p" the process's dump begins, "t" the tables were read, "b"
+ * beside the memory dump, "r" the connections read ahead. */
+static void order_of(const char *line, char *order, size_t len)
+{
+	static const struct { const char *text; char tag; } marks[] = {
+		{ "dumping process", 'p' }, { "sock_diag:", 't' },
+		{ "socket tables read on a second thread", 'b' },
+		{ "TCP connections read ahead", 'r' },
+	};
+	size_t at = strlen(order);
+
+	for (size_t i = 0; i < sizeof(marks) / sizeof(marks[0]); i++)
+		if (strstr(line, marks[i].text) && at + 1 < len) {
+			order[at++] = marks[i].tag;
+			order[at] = '\0';
+		}
+}
+
 static FdEntry **dump_files(const char *dir, const char *tag, pid_t pid, const char *how,
 			    size_t *n, bool *ahead)
 {
-	char img[300], log[320], pids[16], err[4096], line[512];
+	char img[300], log[320], pids[16], err[4096], line[512], order[16] = "";
 	FdEntry **e = NULL;
 	int dirfd;
 	FILE *f;
@@ -88,9 +109,14 @@ static FdEntry **dump_files(const char *dir, const char *tag, pid_t pid, const c
 	unsetenv("CRIU_LITE_NO_IO_URING");
 	*ahead = false;
 	cr_assert(f = fopen(log, "re"));
-	while (fgets(line, sizeof(line), f))
+	while (fgets(line, sizeof(line), f)) {
 		*ahead |= strstr(line, "TCP connections read ahead on 2 threads") != NULL;
+		order_of(line, order, sizeof(order));
+	}
 	fclose(f);
+	/* one thread: the walk reads the tables itself at its first socket */
+	cr_expect_str_eq(order, strcmp(how, "0") ? "ptbr" : "pt", "%s: the log says %s", tag,
+			 order);
 	dirfd = open(img, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	cr_assert_geq(dirfd, 0);
 	cr_assert_eq(img_read_all(dirfd, IMG_FILES, pid, true, NULL, (void ***)&e, n), 0);

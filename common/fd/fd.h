@@ -336,6 +336,13 @@ int fd_dump_tree_check(const struct fd_dump_tree *t, const pid_t *pid, const pid
 void fd_dump_tree_free(struct fd_dump_tree *t);
 
 
+/* socket_diag.c: the sock_diag tables of pid's network namespace, loaded
+ * as the walk loads them at its first socket (fd_dump's sk), but by whoever
+ * reads them ahead of the walk (criu-lite/files/files_ahead.c): its log
+ * lines are the caller's to place. NULL and < 0 on failure. */
+int fd_dump_sk_load(pid_t pid, struct sk_cache **out);
+void fd_dump_sk_free(struct sk_cache *sk);
+
 /* socket_tcp_pre.c: c's TCP connections read ahead, on two threads, when
  * it has enough of them (before the walk; the walk takes what was read). */
 int fd_dump_prefetch(struct fd_dump *c);

@@ -430,6 +430,24 @@ int sk_cache_load(struct fd_dump *ctx)
 	return 0;
 }
 
+int fd_dump_sk_load(pid_t pid, struct sk_cache **out)
+{
+	struct fd_dump c = { .pid = pid, .pidfd = -1 };
+	int r = sk_cache_load(&c);
+
+	if (r < 0) {
+		sk_cache_free(c.sk);
+		c.sk = NULL;
+	}
+	*out = c.sk;
+	return r;
+}
+
+void fd_dump_sk_free(struct sk_cache *sk)
+{
+	sk_cache_free(sk);
+}
+
 const struct sk_rec *sk_find(const struct sk_cache *c, uint64_t ino)
 {
 	struct sk_rec key = { .ino = ino };

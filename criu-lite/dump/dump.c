@@ -16,6 +16,7 @@
 #include "criu-lite/dump/dump_images.h"
 #include "criu-lite/files/fcopy.h"
 #include "criu-lite/files/files.h"
+#include "criu-lite/files/files_ahead.h"
 #include "criu-lite/freeze/signals.h"
 #include "criu-lite/snapshot/snapshot_fork.h"
 #include "criu-lite/snapshot/snapshot_wp.h"
@@ -135,7 +136,7 @@ static int dump_files(struct dump_ctx *c, const struct dump_proc *p)
 			c->files.pids[i] = c->tree.procs[i].pid;
 		c->files.nr_pids = (size_t)c->tree.nr_procs;
 	}
-	return files_dump_noting(c->dirfd, p->pid, &c->files, &c->fcopy);
+	return files_dump_ahead(c->dirfd, p->pid, &c->files, &c->fcopy, c->ahead);
 }
 
 /* --snapshot fork: what must be taken while frozen (the fds, the fork);
@@ -162,7 +163,7 @@ static int wp_one(struct dump_ctx *c, const struct dump_proc *p)
 	return r ? r : wp_take(c->wp[n], p, n == 0 ? &c->prefetch : NULL);
 }
 
-static int dump_one(struct dump_ctx *c, const struct dump_proc *p)
+static int dump_proc(struct dump_ctx *c, const struct dump_proc *p)
 {
 	int n = (int)(p - c->tree.procs);
 	int r;
@@ -202,6 +203,19 @@ static int dump_one(struct dump_ctx *c, const struct dump_proc *p)
 		r = track_arm(p->pid, c->method, NULL, &c->track_fd[n]);
 	if (!r)
 		r = check_interrupted();
+	return r;
+}
+
+/* The process's fds listed first, and a server's socket tables read on a
+ * second thread while its threads and memory are dumped (files_ahead.c). */
+static int dump_one(struct dump_ctx *c, const struct dump_proc *p)
+{
+	int r;
+
+	c->ahead = files_ahead_start(p->pid);
+	r = dump_proc(c, p);
+	files_ahead_free(c->ahead);
+	c->ahead = NULL;
 	return r;
 }
 

@@ -54,6 +54,7 @@ struct dump_ctx {
 	struct snap_proc *snap;		/* --snapshot fork */
 	struct wp_proc **wp;		/* --snapshot wp */
 	struct wp_proc *wp_root;	/* --snapshot wp: armed before the freeze */
+	struct files_ahead *ahead;	/* the process being dumped: its files read ahead */
 };
 
 #define DUMP_CTX_NULL(o)                                                                 \

@@ -4,7 +4,6 @@
  * a stat through that magic link, and fdinfo (pos, flags in octal, mnt_id,
  * then lines that depend on the kind of file). The kind (common/fd/: the
  * table of kinds, dump and restore side by side) fills the rest. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -16,118 +15,10 @@
 #include "common/fd/fd.h"
 #include "common/procfs.h"
 #include "criu-lite/files/fcopy.h"
+#include "criu-lite/files/fd_list.h"
+#include "criu-lite/files/files_ahead.h"
 #include "criu-lite/files/files.h"
 #include "images/log.h"
-
-static int cmp_int(const void *a, const void *b)
-{
-	int x = *(const int *)a, y = *(const int *)b;
-
-	return (x > y) - (x < y);
-}
-
-/* The fd numbers of pid, ascending. */
-static int list_fds(pid_t pid, int **out, size_t *nr)
-{
-	struct dirent *de;
-	size_t n = 0, cap = 0;
-	int *fds = NULL;
-	DIR *dir;
-
-	dir = procfs_opendir(pid, "fd", 0);
-	if (!dir)
-		return -errno;
-	while ((errno = 0, de = readdir(dir))) {
-		if (de->d_name[0] == '.')
-			continue;
-		if (n == cap) {
-			int *nf = realloc(fds, (cap = cap ? cap * 2 : 64) * sizeof(*fds));
-
-			if (!nf) {
-				free(fds);
-				closedir(dir);
-				return -ENOMEM;
-			}
-			fds = nf;
-		}
-		fds[n++] = atoi(de->d_name);
-	}
-	if (errno) {
-		int r = pr_perror("cannot list the fds of %d", pid);
-
-		free(fds);
-		closedir(dir);
-		return r;
-	}
-	closedir(dir);
-	qsort(fds, n, sizeof(*fds), cmp_int);
-	*out = fds;
-	*nr = n;
-	return 0;
-}
-
-static void free_links(char **links, size_t nr)
-{
-	for (size_t i = 0; links && i < nr; i++)
-		free(links[i]);
-	free(links);
-}
-
-struct links {
-	pid_t pid;
-	int dir;			/* /proc/PID/fd, or -1 */
-	const int *fds;
-	char **links;
-	bool nomem;
-};
-
-static void read_link(void *arg, size_t i)
-{
-	struct links *l = arg;
-	char path[64], link[PATH_MAX];
-	ssize_t n;
-
-	if (l->dir >= 0) {
-		snprintf(path, sizeof(path), "%d", l->fds[i]);
-		n = readlinkat(l->dir, path, link, sizeof(link) - 1);
-	} else {
-		snprintf(path, sizeof(path), "/proc/%d/fd/%d", l->pid, l->fds[i]);
-		n = readlink(path, link, sizeof(link) - 1);
-	}
-	if (n < 0)
-		return;		/* the walk reads it again and says why */
-	link[n] = '\0';
-	if (!(l->links[i] = strdup(link)))
-		l->nomem = true;
-}
-
-/* Every fd's link, read once for the walk and the kinds (the network lock
- * looks for the process's TCP connections before the first is dumped);
- * many (a server's connections) on two threads (par_run, images/par.h).
- * Relative to /proc/PID/fd opened once: no path walk from / for each. */
-static int read_links(pid_t pid, const int *fds, size_t nr, char ***out)
-{
-	struct links l = { .pid = pid, .fds = fds, .links = calloc(nr ? nr : 1, sizeof(char *)) };
-
-	if (!l.links)
-		return -ENOMEM;
-	/* (for a few fds, opening it costs what it spares) */
-	l.dir = nr >= 16 ? procfs_open(pid, "fd", O_PATH | O_DIRECTORY | PROCFS_QUIET) : -1;
-	/* a readlink is ~5 us, a process's first thread up to a millisecond */
-	if (nr >= 512)
-		par_run(nr, read_link, NULL, &l);
-	else
-		for (size_t i = 0; i < nr; i++)
-			read_link(&l, i);
-	if (l.dir >= 0)
-		close(l.dir);
-	if (l.nomem) {
-		free_links(l.links, nr);
-		return -ENOMEM;
-	}
-	*out = l.links;
-	return 0;
-}
 
 /* Read link (unless given), stat and fdinfo (unless read ahead). -ENOENT
  * means the fd is gone. */
@@ -291,6 +182,12 @@ int files_dump(int dirfd, pid_t pid, struct fd_dump_tree *tree)
 
 int files_dump_noting(int dirfd, pid_t pid, struct fd_dump_tree *tree, struct fcopy_set *fc)
 {
+	return files_dump_ahead(dirfd, pid, tree, fc, NULL);
+}
+
+int files_dump_ahead(int dirfd, pid_t pid, struct fd_dump_tree *tree, struct fcopy_set *fc,
+		     struct files_ahead *fa)
+{
 	struct fd_dump_tree own = { .dirfd = dirfd, .ghost_limit = FD_GHOST_LIMIT_DEFAULT };
 	struct fd_dump ctx = { .pid = pid, .pidfd = -1, .tree = tree ? tree : &own,
 			       .dump_own = dump_own,
@@ -304,10 +201,11 @@ int files_dump_noting(int dirfd, pid_t pid, struct fd_dump_tree *tree, struct fc
 	char **links = NULL;
 
 	r = fd_dump_tree_proc(ctx.tree, pid);
-	if (!r)
-		r = list_fds(pid, &fds, &nr);
-	if (!r && (r = read_links(pid, fds, nr, &links)))
-		free(fds);
+	/* listed ahead (the tables too, maybe), or now */
+	if (!r && fa)
+		r = files_ahead_take(fa, &fds, &nr, &links, &ctx.sk, &ctx.sk_loaded);
+	else if (!r)
+		r = fd_list_read(pid, &fds, &nr, &links);
 	if (r < 0)
 		return r;
 	ctx.fds = fds;
@@ -342,7 +240,7 @@ out:
 	if (ctx.pidfd >= 0)
 		close(ctx.pidfd);
 	fd_dump_tree_free(&own);
-	free_links(links, nr);
+	fd_list_free(links, nr);
 	free(fds);
 	return r;
 }

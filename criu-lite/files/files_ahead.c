@@ -1,0 +1,130 @@
+/* Reading ahead of a process's files walk, while its memory is dumped.
+ *
+ * The walk needs, before its first socket, the sock_diag tables of the
+ * process's network namespace: one walk of the kernel's socket tables,
+ * every socket of the namespace (a local server's clients too, and each
+ * TIME_WAIT entry passed over), 4-10 ms for a server with a thousand
+ * connections. Nothing in them depends on the memory dump, which keeps
+ * only the main thread busy for several milliseconds, so for a process
+ * with many sockets the tables are read on a second thread meanwhile
+ * (par_start: only when a CPU is free, par_two_threads).
+ *
+ * To know whether the process has many sockets, its fds are listed and
+ * their links read first, on the calling thread: the walk reads them
+ * anyway, this only moves them before the memory. The thread logs into
+ * a buffer, printed when the walk takes the tables, where the walk would
+ * have logged the same lines. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/fd/fd.h"
+#include "criu-lite/files/fd_list.h"
+#include "criu-lite/files/files_ahead.h"
+#include "images/log.h"
+#include "images/par.h"
+
+/* Sockets from which the tables are worth a thread (starting one is
+ * 0.25-1.2 ms; the walk of the tables a few ms). */
+#define AHEAD_MIN_SOCKETS 32
+
+struct files_ahead {
+	pid_t pid;
+	int *fds;
+	size_t nr;
+	char **links;
+	pthread_t th;
+	bool reading;			/* th runs, until joined */
+	int r;				/* th's: the tables' load */
+	struct sk_cache *sk;
+	char *log;			/* th's log lines */
+	size_t log_len;
+};
+
+static void *read_tables(void *arg)
+{
+	struct files_ahead *fa = arg;
+	FILE *log = open_memstream(&fa->log, &fa->log_len);
+
+	/* without a buffer the lines go to the log as they come */
+	log_thread_to(log);
+	fa->r = fd_dump_sk_load(fa->pid, &fa->sk);
+	log_thread_to(NULL);
+	if (log)
+		fclose(log);
+	return NULL;
+}
+
+static size_t nr_sockets(const struct files_ahead *fa)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < fa->nr; i++)
+		n += fa->links[i] && !strncmp(fa->links[i], "socket:[", 8);
+	return n;
+}
+
+struct files_ahead *files_ahead_start(pid_t pid)
+{
+	struct files_ahead *fa = calloc(1, sizeof(*fa));
+
+	if (!fa)
+		return NULL;
+	fa->pid = pid;
+	if (fd_list_read(pid, &fa->fds, &fa->nr, &fa->links)) {
+		free(fa);
+		return NULL;
+	}
+	if (nr_sockets(fa) >= AHEAD_MIN_SOCKETS && par_two_threads())
+		fa->reading = par_start(&fa->th, read_tables, fa);
+	return fa;
+}
+
+/* The thread's end, and its lines printed. */
+static void join(struct files_ahead *fa)
+{
+	if (!fa->reading)
+		return;
+	pthread_join(fa->th, NULL);
+	fa->reading = false;
+	log_lines(fa->log, fa->log ? fa->log_len : 0);
+	free(fa->log);
+	fa->log = NULL;
+	pr_debug("pid %d: socket tables read on a second thread beside the memory dump",
+		 fa->pid);
+}
+
+int files_ahead_take(struct files_ahead *fa, int **fds, size_t *nr, char ***links,
+		     struct sk_cache **sk, bool *sk_loaded)
+{
+	bool had_tables = fa->reading;
+
+	join(fa);
+	if (had_tables && fa->r < 0)
+		return fa->r;
+	*fds = fa->fds;
+	*nr = fa->nr;
+	*links = fa->links;
+	fa->fds = NULL;
+	fa->links = NULL;
+	fa->nr = 0;
+	if (!had_tables)
+		return 0;
+	*sk = fa->sk;
+	*sk_loaded = true;
+	fa->sk = NULL;
+	return 0;
+}
+
+void files_ahead_free(struct files_ahead *fa)
+{
+	if (!fa)
+		return;
+	join(fa);
+	fd_dump_sk_free(fa->sk);
+	fd_list_free(fa->links, fa->nr);
+	free(fa->fds);
+	free(fa);
+}
