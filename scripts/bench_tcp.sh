@@ -93,6 +93,14 @@ def med(c, f):
     return statistics.median(v) if v else None
 def ms(v):
     return "-" if v is None else "%.1f" % (v / 1e6)
+# Each run's ratio, its two servers timed one after the other: the spread
+# says how far one median of a few runs can be trusted on this machine.
+def per_run(f):
+    by = {}
+    for r in rows:
+        if r[f]:
+            by.setdefault(r["run"], {})[int(r["connections"])] = float(r[f])
+    return [v[n] / v[0] for v in by.values() if v.get(0) and v.get(n)]
 print()
 print("== TCP: an echo server with %d established connections vs none, median of %d runs =="
       % (n, len(rows) // 2))
@@ -106,6 +114,10 @@ for what, step in (("dump --kill", "dump"), ("restore", "restore")):
     cr = cb / ca if ca and cb else None
     print("%-12s %10s %10s %7s   %10s %10s %7s" % (what, ms(a), ms(b),
           "-" if r is None else "%.2fx" % r, ms(ca), ms(cb), "-" if cr is None else "%.2fx" % cr))
+    runs = per_run(step + "_wall_ns")
+    if runs and a and b:
+        print("%-12s runs %.2fx to %.2fx; %.1f us a connection more" %
+              ("", min(runs), max(runs), (b - a) / n / 1e3))
     print("%s  %s with %d connections: %s the wall time without (target <= 2x)" %
           ("PASS" if r and r <= 2 else "MISS", what, n, "-" if r is None else "%.2fx" % r))
 print("%s  every connection answered after restore" % ("PASS" if ok else "MISS"))
