@@ -14,7 +14,6 @@
  * anyway, this only moves them before the memory. The thread logs into
  * a buffer, printed when the walk takes the tables, where the walk would
  * have logged the same lines. */
-#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
