@@ -273,3 +273,44 @@ Test(tcp_read_ahead, reads_what_the_walk_reads_without_io_uring, .timeout = 90)
 {
 	reads_what_the_walk_reads(false);
 }
+
+/* A process with many fds has its socket tables read from the start of its
+ * dump, before its fds say whether any is a socket: for one without any
+ * socket (300 of /dev/null) the dump must be as before, with nothing said
+ * of tables no socket needed. */
+Test(tcp_read_ahead, many_fds_but_no_socket, .timeout = 60)
+{
+	char dir[256], img[300], log[320], pids[16], err[4096], line[512];
+	struct target t;
+	FdEntry **e = NULL;
+	size_t n = 0, nulls = 0;
+	int dirfd;
+	FILE *f;
+
+	make_tmpdir(dir, sizeof(dir), "sk-many-fds");
+	snprintf(img, sizeof(img), "%s/img", dir);
+	snprintf(log, sizeof(log), "%s/log", dir);
+	cr_assert_eq(mkdir(img, 0700), 0);
+	target_start(&t, "files_many", "300", NULL);
+	snprintf(pids, sizeof(pids), "%d", t.pid);
+	setenv("CRIU_LITE_THREADS", "2", 1);
+	cr_assert_eq(run_criu_lite(err, sizeof(err), "dump", "-t", pids, "-D", img, "-v4", "-o",
+				   log, NULL), 0, "dump: %s", err);
+	unsetenv("CRIU_LITE_THREADS");
+	cr_assert(f = fopen(log, "re"));
+	while (fgets(line, sizeof(line), f))
+		cr_expect(!strstr(line, "sock_diag") && !strstr(line, "socket tables"),
+			  "the log speaks of socket tables: %s", line);
+	fclose(f);
+	cr_assert_geq(dirfd = open(img, O_RDONLY | O_DIRECTORY | O_CLOEXEC), 0);
+	cr_assert_eq(img_read_all(dirfd, IMG_FILES, t.pid, true, NULL, (void ***)&e, &n), 0);
+	close(dirfd);
+	for (size_t i = 0; i < n; i++) {
+		cr_expect_null(e[i]->sock, "fd %u dumped as a socket", e[i]->fd);
+		nulls += e[i]->link && !strcmp(e[i]->link, "/dev/null");
+	}
+	cr_expect_geq(nulls, 300, "%zu fds of /dev/null dumped", nulls);
+	img_free_all((void **)e, n);
+	target_kill(&t);
+	rm_rf(dir);
+}

@@ -9,15 +9,18 @@
  * with many sockets the tables are read on a second thread meanwhile
  * (par_start: only when a CPU is free, par_two_threads).
  *
- * To know whether the process has many sockets, its fds are listed and
- * their links read first, on the calling thread: the walk reads them
- * anyway, this only moves them before the memory. The thread logs into
- * a buffer, printed when the walk takes the tables, where the walk would
- * have logged the same lines. */
+ * Whether the process has many sockets its fds' links say, read first on
+ * the calling thread (the walk reads them anyway; this only moves them
+ * before the memory). A process with many fds (the size of /proc/PID/fd,
+ * since Linux 6.2) has the tables read from the start, beside that reading
+ * too: for one whose fds turn out not to be sockets, the second CPU walked
+ * them for nothing. The thread logs into a buffer, printed when the walk
+ * takes the tables, where the walk would have logged the same lines. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "common/fd/fd.h"
 #include "criu-lite/files/fd_list.h"
@@ -26,8 +29,10 @@
 #include "images/par.h"
 
 /* Sockets from which the tables are worth a thread (starting one is
- * 0.25-1.2 ms; the walk of the tables a few ms). */
+ * 0.25-1.2 ms; the walk of the tables a few ms), and fds from which they
+ * are read before the sockets are known to be there. */
 #define AHEAD_MIN_SOCKETS 32
+#define AHEAD_MIN_FDS 256
 
 struct files_ahead {
 	pid_t pid;
@@ -65,6 +70,16 @@ static size_t nr_sockets(const struct files_ahead *fa)
 	return n;
 }
 
+/* How many fds pid has, as the size of /proc/PID/fd (0 before 6.2). */
+static size_t nr_fds(pid_t pid)
+{
+	char path[64];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	return stat(path, &st) ? 0 : (size_t)st.st_size;
+}
+
 struct files_ahead *files_ahead_start(pid_t pid)
 {
 	struct files_ahead *fa = calloc(1, sizeof(*fa));
@@ -72,36 +87,46 @@ struct files_ahead *files_ahead_start(pid_t pid)
 	if (!fa)
 		return NULL;
 	fa->pid = pid;
+	if (nr_fds(pid) >= AHEAD_MIN_FDS && par_two_threads())
+		fa->reading = par_start(&fa->th, read_tables, fa);
 	if (fd_list_read(pid, &fa->fds, &fa->nr, &fa->links)) {
-		free(fa);
+		files_ahead_free(fa);
 		return NULL;
 	}
-	if (nr_sockets(fa) >= AHEAD_MIN_SOCKETS && par_two_threads())
+	if (!fa->reading && nr_sockets(fa) >= AHEAD_MIN_SOCKETS && par_two_threads())
 		fa->reading = par_start(&fa->th, read_tables, fa);
 	return fa;
 }
 
-/* The thread's end, and its lines printed. */
-static void join(struct files_ahead *fa)
+/* The thread's end; its lines printed when the tables are the walk's
+ * (use), dropped when they are not (they would speak of tables no socket
+ * needed: the walk of a process without sockets never reads them). */
+static void join(struct files_ahead *fa, bool use)
 {
 	if (!fa->reading)
 		return;
 	pthread_join(fa->th, NULL);
 	fa->reading = false;
-	log_lines(fa->log, fa->log ? fa->log_len : 0);
+	if (use) {
+		log_lines(fa->log, fa->log ? fa->log_len : 0);
+		pr_debug("pid %d: socket tables read on a second thread beside the memory dump",
+			 fa->pid);
+	}
 	free(fa->log);
 	fa->log = NULL;
-	pr_debug("pid %d: socket tables read on a second thread beside the memory dump",
-		 fa->pid);
+	if (!use) {
+		fd_dump_sk_free(fa->sk);
+		fa->sk = NULL;
+	}
 }
 
 int files_ahead_take(struct files_ahead *fa, int **fds, size_t *nr, char ***links,
 		     struct sk_cache **sk, bool *sk_loaded)
 {
-	bool had_tables = fa->reading;
+	bool tables = fa->reading && nr_sockets(fa) > 0;
 
-	join(fa);
-	if (had_tables && fa->r < 0)
+	join(fa, tables);
+	if (tables && fa->r < 0)
 		return fa->r;
 	*fds = fa->fds;
 	*nr = fa->nr;
@@ -109,7 +134,7 @@ int files_ahead_take(struct files_ahead *fa, int **fds, size_t *nr, char ***link
 	fa->fds = NULL;
 	fa->links = NULL;
 	fa->nr = 0;
-	if (!had_tables)
+	if (!tables)
 		return 0;
 	*sk = fa->sk;
 	*sk_loaded = true;
@@ -121,7 +146,7 @@ void files_ahead_free(struct files_ahead *fa)
 {
 	if (!fa)
 		return;
-	join(fa);
+	join(fa, false);
 	fd_dump_sk_free(fa->sk);
 	fd_list_free(fa->links, fa->nr);
 	free(fa->fds);
