@@ -309,6 +309,9 @@ void fd_dump_return(struct fd_dump *c);
 /* The kind keeps the copy lent (it closes it itself), or -1: better not
  * (it would crowd criu-lite's fd limit). The walk's own steps still use it. */
 int fd_dump_keep(struct fd_dump *c);
+/* How many of links (readlinks of /proc/PID/fd/N, NULL where failed)
+ * name a socket. */
+size_t fd_links_sockets(char *const *links, size_t n);
 /* criu-lite's fd limit (the soft limit, raised to the hard one once). */
 rlim_t fd_dump_fd_limit(void);
 /* The whole of /proc/PID/fdinfo/FD (malloc'd, NUL-terminated), or -errno;

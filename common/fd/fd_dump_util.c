@@ -58,6 +58,15 @@ void fd_dump_return(struct fd_dump *c)
 	c->lent_kept = false;
 }
 
+size_t fd_links_sockets(char *const *links, size_t n)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; links && i < n; i++)
+		k += links[i] && !strncmp(links[i], "socket:[", 8);
+	return k;
+}
+
 rlim_t fd_dump_fd_limit(void)
 {
 	static rlim_t limit;

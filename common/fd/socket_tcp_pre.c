@@ -272,22 +272,13 @@ static int candidates(struct fd_dump *c, struct sk_pre_set *set)
 	return 0;
 }
 
-static size_t nr_sockets(const struct fd_dump *c)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; c->links && i < c->nr_fds; i++)
-		n += c->links[i] && !strncmp(c->links[i], "socket:[", 8);
-	return n;
-}
-
 int fd_dump_prefetch(struct fd_dump *c)
 {
 	size_t min = pre_min();
 	struct sk_pre_set *set;
 	int r, threads;
 
-	if (c->own || c->pidfd < 0 || nr_sockets(c) < min)
+	if (c->own || c->pidfd < 0 || fd_links_sockets(c->links, c->nr_fds) < min)
 		return 0;
 	if (!c->sk_loaded) {
 		c->sk_loaded = true;

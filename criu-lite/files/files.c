@@ -177,12 +177,7 @@ static int dump_fds(struct fd_dump *ctx, struct img *img, const int *fds, size_t
 
 int files_dump(int dirfd, pid_t pid, struct fd_dump_tree *tree)
 {
-	return files_dump_noting(dirfd, pid, tree, NULL);
-}
-
-int files_dump_noting(int dirfd, pid_t pid, struct fd_dump_tree *tree, struct fcopy_set *fc)
-{
-	return files_dump_ahead(dirfd, pid, tree, fc, NULL);
+	return files_dump_ahead(dirfd, pid, tree, NULL, NULL);
 }
 
 int files_dump_ahead(int dirfd, pid_t pid, struct fd_dump_tree *tree, struct fcopy_set *fc,

@@ -13,10 +13,9 @@
  * saved, fd tables), every process of it still frozen; NULL for a process
  * on its own. */
 int files_dump(int dirfd, pid_t pid, struct fd_dump_tree *tree);
-/* The same, each regular file open for writing noted in fc (fcopy.h). */
+/* The same, each regular file open for writing noted in fc (fcopy.h; NULL:
+ * none), with what was read ahead of it (files_ahead.h; NULL: none). */
 struct fcopy_set;
-int files_dump_noting(int dirfd, pid_t pid, struct fd_dump_tree *tree, struct fcopy_set *fc);
-/* The same, with what was read ahead of it (files_ahead.h; NULL: none). */
 struct files_ahead;
 int files_dump_ahead(int dirfd, pid_t pid, struct fd_dump_tree *tree, struct fcopy_set *fc,
 		     struct files_ahead *fa);

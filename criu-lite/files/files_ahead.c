@@ -19,7 +19,6 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/stat.h>
 
 #include "common/fd/fd.h"
@@ -61,15 +60,6 @@ static void *read_tables(void *arg)
 	return NULL;
 }
 
-static size_t nr_sockets(const struct files_ahead *fa)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < fa->nr; i++)
-		n += fa->links[i] && !strncmp(fa->links[i], "socket:[", 8);
-	return n;
-}
-
 /* How many fds pid has, as the size of /proc/PID/fd (0 before 6.2). */
 static size_t nr_fds(pid_t pid)
 {
@@ -93,7 +83,8 @@ struct files_ahead *files_ahead_start(pid_t pid)
 		files_ahead_free(fa);
 		return NULL;
 	}
-	if (!fa->reading && nr_sockets(fa) >= AHEAD_MIN_SOCKETS && par_two_threads())
+	if (!fa->reading && fd_links_sockets(fa->links, fa->nr) >= AHEAD_MIN_SOCKETS &&
+	    par_two_threads())
 		fa->reading = par_start(&fa->th, read_tables, fa);
 	return fa;
 }
@@ -123,7 +114,7 @@ static void join(struct files_ahead *fa, bool use)
 int files_ahead_take(struct files_ahead *fa, int **fds, size_t *nr, char ***links,
 		     struct sk_cache **sk, bool *sk_loaded)
 {
-	bool tables = fa->reading && nr_sockets(fa) > 0;
+	bool tables = fa->reading && fd_links_sockets(fa->links, fa->nr) > 0;
 
 	join(fa, tables);
 	if (tables && fa->r < 0)
