@@ -5,13 +5,23 @@
  *
  * The thread only reads and hashes into what was allocated before it
  * started: restore forks with raw clone3, and a child must not inherit a
- * lock (malloc's, stdio's) that the thread held at that instant. The
- * verdict, with its one line, is given by the caller's thread. */
+ * lock (malloc's, stdio's) that the thread held at that instant. Nor one
+ * the runtime takes for the thread itself: a sanitizer's does as a thread
+ * starts and as it ends (its registry, its allocator's caches), and a
+ * restored child then hung on its first malloc, one restore in a hundred
+ * under ASan. So the restore waits until the thread is past its start
+ * before it forks (dr_pages_sum_before_clone), and the thread, done, stays
+ * parked instead of ending until the verdict is asked for. The verdict,
+ * with its one line, is given by the caller's thread. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <unistd.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
 
 #include "images/dump_read.h"
 #include "images/image_sum.h"
@@ -19,8 +29,13 @@
 
 #define BG_BUF (1u << 20)
 
+/* The thread's life, in b->phase: started (the runtime's part of its
+ * start done), parked once done, released by the verdict to end. */
+enum { BG_STARTING, BG_RUNNING, BG_PARKED, BG_RELEASED };
+
 struct dr_sum_bg {
 	pthread_t th;
+	atomic_int phase;
 	int dirfd;
 	const InventoryEntry *inv;
 	struct img_hash h;
@@ -29,10 +44,33 @@ struct dr_sum_bg {
 	int *err;		/* -errno of its open or read, 0 */
 };
 
+/* Raw futex calls: the thread takes no lock of the C library's. */
+static void phase_wait(atomic_int *p, int while_is)
+{
+	while (atomic_load(p) == while_is)
+		syscall(SYS_futex, p, FUTEX_WAIT_PRIVATE, while_is, NULL, NULL, 0);
+}
+
+static void phase_wake(atomic_int *p)
+{
+	syscall(SYS_futex, p, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+}
+
+/* from -> to, unless released meanwhile (then false) */
+static bool phase_move(atomic_int *p, int from, int to)
+{
+	bool moved = atomic_compare_exchange_strong(p, &from, to);
+
+	if (moved)
+		phase_wake(p);
+	return moved;
+}
+
 static void *hash_all(void *arg)
 {
 	struct dr_sum_bg *b = arg;
 
+	phase_move(&b->phase, BG_STARTING, BG_RUNNING);
 	for (size_t i = 0; i < b->inv->n_sums; i++) {
 		const ImageSum *s = b->inv->sums[i];
 		int fd;
@@ -50,6 +88,8 @@ static void *hash_all(void *arg)
 		b->size[i] = b->h.size;
 		close(fd);
 	}
+	if (phase_move(&b->phase, BG_RUNNING, BG_PARKED))
+		phase_wait(&b->phase, BG_PARKED);
 	return NULL;
 }
 
@@ -96,6 +136,12 @@ int dr_pages_sum_forked(struct dump_read *d)
 	return dr_sum_bg_start(d);
 }
 
+void dr_pages_sum_before_clone(struct dump_read *d)
+{
+	if (d->sum_bg)
+		phase_wait(&d->sum_bg->phase, BG_STARTING);
+}
+
 int dr_pages_sum_wait(struct dump_read *d)
 {
 	struct dr_sum_bg *b = d->sum_bg;
@@ -103,6 +149,8 @@ int dr_pages_sum_wait(struct dump_read *d)
 
 	if (!b)
 		return 0;
+	atomic_store(&b->phase, BG_RELEASED);
+	phase_wake(&b->phase);
 	pthread_join(b->th, NULL);
 	d->sum_bg = NULL;
 	for (size_t i = 0; !r && i < b->inv->n_sums; i++) {
