@@ -162,10 +162,11 @@ int dr_open(const char *path, unsigned flags, struct dump_read *d);
 /* DR_PAGES_SUM_LATER: the verdict on the pages files (0, or -errno with
  * its one line logged); 0 at once without that flag or after a first call. */
 int dr_pages_sum_wait(struct dump_read *d);
-/* Before a raw clone3 while the hash may run: waits until its thread is
- * past its start, where the runtime (a sanitizer's) holds locks a child
- * would inherit held. */
-void dr_pages_sum_before_clone(struct dump_read *d);
+/* Before fds are put at chosen numbers, or a raw clone3, while the hash
+ * may run: waits until its thread has an fd table of its own and is past
+ * its start, where the runtime (a sanitizer's) holds locks a child would
+ * inherit held. */
+void dr_pages_sum_settle(struct dump_read *d);
 /* In the child of a fork() while the hash ran: the thread did not come
  * along (only the forking thread does), so it is started again here. */
 int dr_pages_sum_forked(struct dump_read *d);

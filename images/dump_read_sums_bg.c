@@ -3,20 +3,28 @@
  * and judged when the caller asks, before it lets anything run on them.
  * Hashing 4 GiB first cost a restore about half a second on its own.
  *
+ * The thread has an fd table of its own, with only the dump's directory
+ * in it: restore adds epoll watches under the tree's fd numbers in
+ * criu-lite's table, its own fd at such a number set aside for a moment
+ * (common/fd/epoll.c), and a shared table swapped the directory, or the
+ * file being hashed, under the thread ("cannot read pages-N.img: Not a
+ * directory", one restore of redis in a few hundred).
+ *
  * The thread only reads and hashes into what was allocated before it
  * started: restore forks with raw clone3, and a child must not inherit a
  * lock (malloc's, stdio's) that the thread held at that instant. Nor one
  * the runtime takes for the thread itself: a sanitizer's does as a thread
  * starts and as it ends (its registry, its allocator's caches), and a
  * restored child then hung on its first malloc, one restore in a hundred
- * under ASan. So the restore waits until the thread is past its start
- * before it forks (dr_pages_sum_before_clone), and the thread, done, stays
- * parked instead of ending until the verdict is asked for. The verdict,
- * with its one line, is given by the caller's thread. */
+ * under ASan. So the thread, done, stays parked instead of ending until
+ * the verdict is asked for, and the restore waits until the thread is
+ * under way (dr_pages_sum_settle) before it moves fds or forks. The
+ * verdict, with its one line, is given by the caller's thread. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -29,8 +37,9 @@
 
 #define BG_BUF (1u << 20)
 
-/* The thread's life, in b->phase: started (the runtime's part of its
- * start done), parked once done, released by the verdict to end. */
+/* The thread's life, in b->phase: under way (the runtime's part of its
+ * start done, its fd table its own), parked once done, released by the
+ * verdict to end. */
 enum { BG_STARTING, BG_RUNNING, BG_PARKED, BG_RELEASED };
 
 struct dr_sum_bg {
@@ -70,6 +79,13 @@ static void *hash_all(void *arg)
 {
 	struct dr_sum_bg *b = arg;
 
+	/* Without a table of its own (never seen) it hashes in the shared
+	 * one, as before. */
+	if (!unshare(CLONE_FILES)) {
+		if (b->dirfd > 0)
+			syscall(SYS_close_range, 0, b->dirfd - 1, 0);
+		syscall(SYS_close_range, b->dirfd + 1, ~0u, 0);
+	}
 	phase_move(&b->phase, BG_STARTING, BG_RUNNING);
 	for (size_t i = 0; i < b->inv->n_sums; i++) {
 		const ImageSum *s = b->inv->sums[i];
@@ -136,7 +152,7 @@ int dr_pages_sum_forked(struct dump_read *d)
 	return dr_sum_bg_start(d);
 }
 
-void dr_pages_sum_before_clone(struct dump_read *d)
+void dr_pages_sum_settle(struct dump_read *d)
 {
 	if (d->sum_bg)
 		phase_wait(&d->sum_bg->phase, BG_STARTING);

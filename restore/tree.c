@@ -95,6 +95,9 @@ int rst_create_tree(struct rst_tree *t)
 	struct rst_status st = { .idx = t->root };
 	int r;
 
+	/* fds at chosen numbers, then raw clone3: the pages' hashing thread
+	 * apart from both first */
+	dr_pages_sum_settle(&t->dr);
 	for (size_t i = 0; i < t->nr_procs; i++) {
 		r = rst_mfiles_prepare(&t->procs[i]);
 		if (r)
@@ -110,9 +113,6 @@ int rst_create_tree(struct rst_tree *t)
 		prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 	if (!r)
 		r = fault_step("restore: fork the tree");
-	/* raw clone3 from here on: the pages' hashing thread past its start */
-	if (!r)
-		dr_pages_sum_before_clone(&t->dr);
 	if (!r)
 		r = t->opts.replay ? rst_replay_init(t, &st) : rst_clone_proc(t, t->root, &st);
 	if (r && st.err)
