@@ -309,6 +309,12 @@ void rt_kill_wait(pid_t pid)
 {
 	kill_below(pid, 0);
 	wait_gone(pid, "a restored process killed");
+	/* Gone with everything below it: its pid, free now, is the next
+	 * process's, which the fini must not kill. */
+	if (pid == rt_restored) {
+		rt_restored = 0;
+		rt_pidfile[0] = '\0';
+	}
 }
 
 /* Lines of the counter's file: how many, and whether line i reads i. */
