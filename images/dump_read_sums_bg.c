@@ -8,15 +8,15 @@
  * criu-lite's table, its own fd at such a number set aside for a moment
  * (common/fd/epoll.c), and a shared table swapped the directory, or the
  * file being hashed, under the thread ("cannot read pages-N.img: Not a
- * directory", one restore of redis in a few hundred).
+ * directory": a replay of redis, in one ASan run of the suite in nine).
  *
  * The thread only reads and hashes into what was allocated before it
  * started: restore forks with raw clone3, and a child must not inherit a
  * lock (malloc's, stdio's) that the thread held at that instant. Nor one
  * the runtime takes for the thread itself: a sanitizer's does as a thread
  * starts and as it ends (its registry, its allocator's caches), and a
- * restored child then hung on its first malloc, one restore in a hundred
- * under ASan. So the thread, done, stays parked instead of ending until
+ * restored child then hung on its first malloc (a replay of redis under
+ * ASan, one in a few hundred). So the thread, done, stays parked instead of ending until
  * the verdict is asked for, and the restore waits until the thread is
  * under way (dr_pages_sum_settle) before it moves fds or forks. The
  * verdict, with its one line, is given by the caller's thread. */
