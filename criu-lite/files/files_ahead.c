@@ -102,13 +102,12 @@ static void join(struct files_ahead *fa, bool use)
 		log_lines(fa->log, fa->log ? fa->log_len : 0);
 		pr_debug("pid %d: socket tables read on a second thread beside the memory dump",
 			 fa->pid);
-	}
-	free(fa->log);
-	fa->log = NULL;
-	if (!use) {
+	} else {
 		fd_dump_sk_free(fa->sk);
 		fa->sk = NULL;
 	}
+	free(fa->log);
+	fa->log = NULL;
 }
 
 int files_ahead_take(struct files_ahead *fa, int **fds, size_t *nr, char ***links,
