@@ -1,11 +1,16 @@
 /* Helpers of the socket suites: see sk_util.h. */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <unistd.h>
 
 #include "test/restore_util.h"
@@ -108,4 +113,42 @@ int sk_echo_client(struct target *t, const char *mode, int *port)
 	c = sk_client(*port);
 	cr_assert(sk_echoes(c, "before\n", 5000), "the server does not echo");
 	return c;
+}
+
+void sk_conns_as_left(pid_t pid, size_t *conns, size_t *as_were)
+{
+	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	char path[64], link[64];
+	struct dirent *de;
+	DIR *d;
+
+	*conns = *as_were = 0;
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	cr_assert_geq(pidfd, 0);
+	cr_assert(d = opendir(path));
+	while ((de = readdir(d))) {
+		int fd = atoi(de->d_name), s, repair = -1, reuse = -1, type = -1;
+		socklen_t l = sizeof(int);
+		ssize_t n;
+
+		snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fd);
+		n = readlink(path, link, sizeof(link) - 1);
+		if (de->d_name[0] == '.' || n <= 0 || strncmp(link, "socket:", 7))
+			continue;
+		cr_assert_geq(s = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0), 0);
+		/* connections only: a stream socket with a peer (not the listener) */
+		if (!getsockopt(s, SOL_SOCKET, SO_TYPE, &type, &l) && type == SOCK_STREAM &&
+		    !getpeername(s, (struct sockaddr *)&(struct sockaddr_storage){ 0 },
+				 &(socklen_t){ sizeof(struct sockaddr_storage) })) {
+			(*conns)++;
+			l = sizeof(int);
+			cr_assert_eq(getsockopt(s, SOL_TCP, TCP_REPAIR, &repair, &l), 0);
+			l = sizeof(int);
+			cr_assert_eq(getsockopt(s, SOL_SOCKET, SO_REUSEADDR, &reuse, &l), 0);
+			*as_were += !repair && reuse == 1;
+		}
+		close(s);
+	}
+	closedir(d);
+	close(pidfd);
 }

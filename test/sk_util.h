@@ -1,5 +1,6 @@
 /* What the socket suites share (test_sockets.c, test_sk_lock.c,
- * test_tcp_read_ahead.c, test_replay_apps.c): the test as a TCP client of
+ * test_tcp_read_ahead.c, test_tcp_made_ahead.c, test_replay_apps.c): the
+ * test as a TCP client of
  * a server on the loopback address, the echo server target (sk_echo) with
  * its port, and waiting on a socket. */
 #ifndef TEST_SK_UTIL_H
@@ -37,5 +38,11 @@ int sk_echo_start(struct target *t, const char *mode);
 /* The same with one client (us) answered once ("the server does not
  * echo"): the client's fd. */
 int sk_echo_client(struct target *t, const char *mode, int *port);
+
+/* pid's TCP connections (stream sockets with a peer, borrowed with
+ * pidfd_getfd): how many, and how many are as a dump or a restore must
+ * leave those of sk_echo: out of repair mode, SO_REUSEADDR on as accepted
+ * from its listener (repair mode drops it, to be put back). */
+void sk_conns_as_left(pid_t pid, size_t *conns, size_t *as_were);
 
 #endif

@@ -123,6 +123,29 @@ Test(tcp_made_ahead, connections_of_a_listener_without_reuseaddr_come_back, .tim
 	done(&s);
 }
 
+/* Connections accepted from a listener with SO_REUSEADDR have it too.
+ * Repair mode forces reuse on while a connection is made and clears it as
+ * it ends: the program's value is set after, so they come back with it,
+ * out of repair mode. */
+Test(tcp_made_ahead, connections_come_back_with_their_reuseaddr, .timeout = 90)
+{
+	struct server s;
+	size_t conns, as_were;
+	pid_t root;
+
+	dumped(&s, "4", "sk-reuse", true);
+	root = restore(&s);
+	cr_assert(root > 0, "the restore failed: %s", log_lines(&s, "error:") ? s.err : "?");
+	expect_made(&s, CONNS, CONNS);
+	sk_conns_as_left(root, &conns, &as_were);
+	cr_expect_eq(conns, CONNS, "the restored server holds %zu connections", conns);
+	cr_expect_eq(as_were, conns, "%zu of %zu connections in repair mode or without "
+		     "SO_REUSEADDR", conns - as_were, conns);
+	every_client_answers(&s, "after restore");
+	rt_kill_wait(root);
+	done(&s);
+}
+
 /* Dumped without --kill, the server holds every connection still: none
  * can be made again (their addresses are in use), and the restore refuses
  * in one line, leaving the server and its clients as they were. Its

@@ -184,48 +184,6 @@ static int compare(const char *dir, pid_t pid, int n, char *diff, size_t len, si
 	return bad;
 }
 
-/* The server's connections after the dumps (borrowed with pidfd_getfd):
- * how many there are, and how many are as the dumps must leave them: out
- * of repair mode, SO_REUSEADDR as accepted from sk_echo's listener (repair
- * mode drops it; the dump puts it back). */
-static void left_as_they_were(pid_t pid, size_t *conns, size_t *as_were)
-{
-	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	char path[64], link[64];
-	struct dirent *de;
-	DIR *d;
-
-	*conns = *as_were = 0;
-	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
-	cr_assert_geq(pidfd, 0);
-	cr_assert(d = opendir(path));
-	while ((de = readdir(d))) {
-		int fd = atoi(de->d_name), s, repair = -1, reuse = -1, type = -1;
-		socklen_t l = sizeof(int);
-		ssize_t n;
-
-		snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fd);
-		n = readlink(path, link, sizeof(link) - 1);
-		if (de->d_name[0] == '.' || n <= 0 || strncmp(link, "socket:", 7))
-			continue;
-		cr_assert_geq(s = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0), 0);
-		/* connections only: a stream socket with a peer (not the listener) */
-		if (!getsockopt(s, SOL_SOCKET, SO_TYPE, &type, &l) && type == SOCK_STREAM &&
-		    !getpeername(s, (struct sockaddr *)&(struct sockaddr_storage){ 0 },
-				 &(socklen_t){ sizeof(struct sockaddr_storage) })) {
-			(*conns)++;
-			l = sizeof(int);
-			cr_assert_eq(getsockopt(s, SOL_TCP, TCP_REPAIR, &repair, &l), 0);
-			l = sizeof(int);
-			cr_assert_eq(getsockopt(s, SOL_SOCKET, SO_REUSEADDR, &reuse, &l), 0);
-			*as_were += !repair && reuse == 1;
-		}
-		close(s);
-	}
-	closedir(d);
-	close(pidfd);
-}
-
 static void reads_what_the_walk_reads(bool ring)
 {
 	char dir[256], diff[4096] = "";
@@ -254,7 +212,7 @@ static void reads_what_the_walk_reads(bool ring)
 	cr_expect_eq(queued, 1, "%zu connections with data queued to send", queued);
 	/* sk_echo makes itself the signal owner of every 7th connection */
 	cr_expect_geq(owned, CLIENTS / 7 - 2, "%zu connections read ahead with their owner", owned);
-	left_as_they_were(t.pid, &conns, &as_were);
+	sk_conns_as_left(t.pid, &conns, &as_were);
 	cr_expect_eq(conns, CLIENTS + 1, "the server holds %zu connections", conns);
 	cr_expect_eq(as_were, conns, "%zu of %zu connections left in repair mode or without "
 		     "SO_REUSEADDR", conns - as_were, conns);

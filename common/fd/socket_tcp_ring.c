@@ -39,7 +39,7 @@ static const char *const step_name[] = {
 struct sk_tcp_pend {
 	const SocketInfo *si;
 	int fd;
-	struct sk_intopt opt_bind[MAX_OPTS];	/* first: SO_REUSEADDR would undo repair's */
+	struct sk_intopt opt_bind[MAX_OPTS];	/* first: set after, one would undo repair's */
 	int nopt_bind;
 	int v[OFF + 1];			/* REPAIR .. SEQ_SEND, OFF */
 	int stamp;
@@ -191,8 +191,12 @@ int sk_tcp_batch_add(struct sk_tcp_batch *b, const SocketInfo *si, int s, int no
 	memset(p, 0, sizeof(*p));
 	p->si = si;
 	p->fd = s;
-	p->nopt_bind = nopt;
-	memcpy(p->opt_bind, opt, (size_t)nopt * sizeof(*opt));
+	/* SO_REUSEADDR is left out: repair mode on forces reuse whatever it
+	 * was, and off clears it, so the program's value is set at the end
+	 * (off_steps); set first, it was an operation a connection for nothing */
+	for (int k = 0; k < nopt; k++)
+		if (opt[k].level != SOL_SOCKET || opt[k].name != SO_REUSEADDR)
+			p->opt_bind[p->nopt_bind++] = opt[k];
 	if (sk_inet_addr((int)si->family, si->local, &p->l, &p->ll) ||
 	    sk_inet_addr((int)si->family, si->peer, &p->p, &p->pl))
 		return -EINVAL;
