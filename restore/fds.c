@@ -3,8 +3,8 @@
  * (common/fd/): every process of the tree then inherits the same objects,
  * so that a pipe, a socketpair or a listener several of them share stays
  * shared. All of them sit at or above fd_hi, above every number any process
- * had; each child dups its own into place, closes the rest, and lets the
- * kinds finish what only it can do (rst_fds_setup). */
+ * had; each child puts its own in place (fds_place.c), closes the rest, and
+ * lets the kinds finish what only it can do (rst_fds_setup). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -462,44 +462,13 @@ static bool lock_mine(const FdEntry *e, const FileLock *l, const void *arg)
 	return holder_of(c->t, e->desc_id, l->has_pid ? l->pid : -1) == c->p;
 }
 
-/* Every dumped fd at its number from its source, all else closed but the
- * status fd (moved above them). */
-static int place(struct rst_tree *t, struct rst_proc *p, struct rst_status *st, int *status_fd)
-{
-	const struct rst_fd_place *pl = p->place;
-	int moved = fcntl(*status_fd, F_DUPFD_CLOEXEC, t->fd_hi);
-	unsigned int from = 0;
-
-	if (moved < 0)
-		return rst_child_fail(st, errno, "cannot move the status pipe: %s",
-				      strerror(errno));
-	/* Sources all sit at or above fd_hi, above every dumped number: no
-	 * dup3 below can overwrite one another needs. */
-	*status_fd = moved;
-	for (size_t i = 0; i < p->nr_fd; i++) {
-		/* dup3 sets FD_CLOEXEC as the fd had it (dup2 clears it): one call */
-		if (dup3(pl[i].src, pl[i].fd, pl[i].cloexec ? O_CLOEXEC : 0) < 0)
-			return rst_child_fail(st, errno, "cannot install fd %d: %s", pl[i].fd,
-					      strerror(errno));
-		/* and closed what lies between (place is in fd order) */
-		if ((unsigned int)pl[i].fd > from)
-			syscall(SYS_close_range, from, (unsigned int)pl[i].fd - 1, 0);
-		from = (unsigned int)pl[i].fd + 1;
-	}
-	if ((unsigned int)*status_fd > from)
-		syscall(SYS_close_range, from, (unsigned int)*status_fd - 1, 0);
-	syscall(SYS_close_range, (unsigned int)*status_fd + 1, ~0U, 0);
-	p->mm_fd_base = p->nr_fd ? pl[p->nr_fd - 1].fd + 1 : 0;
-	return 0;
-}
-
 int rst_fds_setup(struct rst_tree *t, struct rst_proc *p, struct rst_status *st, int *status_fd)
 {
 	const struct lock_ctx lc = { t, p };
 	int r;
 
 	/* One sharing its parent's table finds it set up. */
-	if (!rst_fds_shares_table(t, p) && (r = place(t, p, st, status_fd)))
+	if (!rst_fds_shares_table(t, p) && (r = rst_fds_place(t, p, st, status_fd)))
 		return r;
 	for (size_t i = 0; i < p->nr_fd; i++) {
 		const struct rst_fd_place *pl = &p->place[i];

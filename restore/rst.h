@@ -213,6 +213,9 @@ void rst_fds_free(struct rst_tree *t);
 /* In the child: dumped fds in place, all else closed but *status_fd,
  * which is moved above them; then what the kinds do in the process. */
 int rst_fds_setup(struct rst_tree *t, struct rst_proc *p, struct rst_status *st, int *status_fd);
+/* In the child: its fds at their numbers from their sources, all else
+ * closed but the status fd (moved above them). */
+int rst_fds_place(struct rst_tree *t, struct rst_proc *p, struct rst_status *st, int *status_fd);
 struct rst_inj;
 /* Seized, its address space rebuilt: its POSIX locks, injected. */
 int rst_fds_posix_locks(struct rst_proc *p, struct rst_inj *j);
