@@ -465,6 +465,7 @@ static bool lock_mine(const FdEntry *e, const FileLock *l, const void *arg)
 int rst_fds_setup(struct rst_tree *t, struct rst_proc *p, struct rst_status *st, int *status_fd)
 {
 	const struct lock_ctx lc = { t, p };
+	const pid_t me[2] = { getpid(), getpgrp() };
 	int r;
 
 	/* One sharing its parent's table finds it set up. */
@@ -480,7 +481,7 @@ int rst_fds_setup(struct rst_tree *t, struct rst_proc *p, struct rst_status *st,
 			return rst_child_fail(st, -r, "fd %d: %s", pl->fd, why);
 		if (pl->locks && (r = fd_rst_locks_take(e, lock_mine, &lc, why, sizeof(why))) < 0)
 			return rst_child_fail(st, -r, "fd %d: %s", pl->fd, why);
-		if ((r = fd_rst_owner_set(pl->fd, &pl->owner, why, sizeof(why))) < 0)
+		if ((r = fd_rst_owner_set(pl->fd, &pl->owner, me, why, sizeof(why))) < 0)
 			return rst_child_fail(st, -r, "fd %d: %s", pl->fd, why);
 	}
 	return 0;

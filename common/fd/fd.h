@@ -379,7 +379,10 @@ struct fd_rst_owner {
 	bool set;		/* else: no owner to set */
 };
 void fd_rst_owner_of(const FdEntry *e, struct fd_rst_owner *o);
-int fd_rst_owner_set(int fd, const struct fd_rst_owner *o, char *why, size_t len);
+/* me: the calling process's pid and process group, for an owner that was
+ * the process itself (asked once by the caller, not once an fd). */
+int fd_rst_owner_set(int fd, const struct fd_rst_owner *o, const pid_t me[2], char *why,
+		     size_t len);
 struct flock;
 bool fd_rst_lock_posix(const FileLock *l, struct flock *fl);
 /* Why l cannot be taken on fd (err), naming who holds it. */

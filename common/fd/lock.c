@@ -216,14 +216,15 @@ void fd_rst_owner_of(const FdEntry *e, struct fd_rst_owner *o)
 	o->sig = f->has_sig ? (int)f->sig : 0;
 }
 
-int fd_rst_owner_set(int fd, const struct fd_rst_owner *o, char *why, size_t len)
+int fd_rst_owner_set(int fd, const struct fd_rst_owner *o, const pid_t me[2], char *why,
+		     size_t len)
 {
 	struct f_owner_ex own = { .type = o->type, .pid = o->pid };
 
 	if (!o->set)
 		return 0;
 	if (o->self)
-		own.pid = own.type == F_OWNER_PGRP ? getpgrp() : getpid();
+		own.pid = me[own.type == F_OWNER_PGRP];
 	if (o->sig && fcntl(fd, F_SETSIG, o->sig) < 0)
 		return fd_rst_fail(why, len, errno, "F_SETSIG %d: %s", o->sig, strerror(errno));
 	if (o->pid && fcntl(fd, F_SETOWN_EX, &own) < 0)
