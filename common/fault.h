@@ -3,6 +3,8 @@
  * fault_step(), and the environment picks one to break:
  *
  *   CRIU_LITE_FAULT=die@N    SIGKILL the whole criu-lite at step N
+ *   CRIU_LITE_FAULT=die@WHERE  the same at the first step named WHERE (as
+ *                            `list` names it): one whose number varies
  *   CRIU_LITE_FAULT=fail@N   step N returns -EIO, as a failed syscall would
  *   CRIU_LITE_FAULT=killcg@N at step N criu-lite writes 1 to its own v2
  *                            cgroup's cgroup.kill: it and everything else
