@@ -2,7 +2,8 @@
  * list ruleset` shows (read here with libnftables, which made the lock
  * before criu-lite built its own messages), packets of a locked port
  * answered by nothing (no reset, no refusal) until restore, and a dumper
- * SIGKILLed while it holds its own lock leaving none behind. */
+ * SIGKILLed while it holds its own lock leaving none behind, nor any
+ * connection in repair mode. */
 #include <criterion/criterion.h>
 #include <ctype.h>
 #include <fcntl.h>
@@ -184,4 +185,67 @@ Test(sk_lock, a_dumper_killed_holding_its_lock_leaves_no_lock, .timeout = 120)
 	target_kill(&t);
 	rt_target = 0;
 	rm_rf(dir);
+}
+
+/* criu-lite SIGKILLed at the step named `where` (CRIU_LITE_FAULT=die@WHERE),
+ * with the server's n connections in repair mode: being read (from 32 on,
+ * ahead on two threads; below, one by one) or silenced for a --kill. The
+ * guardian takes them out, as the dump would have: each answers again,
+ * out of repair mode with SO_REUSEADDR as accepted. */
+static void killed_in_repair(const char *where, int n, bool kill)
+{
+	char dir[256], img[300], err[16384], pid[16], fault[128];
+	size_t conns = 0, as_were = 0;
+	struct target t;
+	int port, c[40], st;
+
+	cr_assert_leq(n, 40);
+	make_tmpdir(dir, sizeof(dir), "sk-repair-kill");
+	snprintf(img, sizeof(img), "%s/img", dir);
+	cr_assert_eq(mkdir(img, 0700), 0);
+	port = sk_echo_start(&t, "4");
+	for (int i = 0; i < n; i++) {
+		c[i] = sk_client(port);
+		cr_assert(sk_echoes(c[i], "before\n", 5000), "client %d is not answered", i);
+	}
+	snprintf(pid, sizeof(pid), "%d", t.pid);
+	snprintf(fault, sizeof(fault), "die@%s", where);
+	cr_assert_eq(setenv("CRIU_LITE_FAULT", fault, 1), 0);
+	st = run_criu_lite(err, sizeof(err), "dump", "-t", pid, "-D", img, "--tcp-established",
+			   kill ? "--kill" : NULL, NULL);
+	unsetenv("CRIU_LITE_FAULT");
+	cr_assert_eq(st, 128 + SIGKILL, "the dump was not killed at '%s': %d: %s", where, st, err);
+	/* the guardian works once criu-lite is gone: until then, some are in */
+	for (int ms = 0; ms < 10000; ms += 10) {
+		sk_conns_as_left(t.pid, &conns, &as_were);
+		if (as_were == conns)
+			break;
+		poll(NULL, 0, 10);
+	}
+	cr_expect_eq(conns, (size_t)n, "the server holds %zu connections", conns);
+	cr_expect_eq(as_were, conns, "%zu of %zu connections left in repair mode or without "
+		     "SO_REUSEADDR", conns - as_were, conns);
+	for (int i = 0; i < n; i++) {
+		cr_assert(sk_echoes(c[i], "after\n", 10000),
+			  "client %d is not answered after the dumper died", i);
+		close(c[i]);
+	}
+	target_kill(&t);
+	rt_target = 0;
+	rm_rf(dir);
+}
+
+Test(sk_lock, a_dumper_killed_reading_connections_leaves_them_working, .timeout = 120)
+{
+	killed_in_repair("tcp: connections read in repair mode", 40, false);
+}
+
+Test(sk_lock, a_dumper_killed_reading_one_connection_leaves_it_working, .timeout = 120)
+{
+	killed_in_repair("tcp: a connection read in repair mode", 2, false);
+}
+
+Test(sk_lock, a_dumper_killed_before_its_kill_leaves_the_connections_working, .timeout = 120)
+{
+	killed_in_repair("tcp: connections silenced for the kill", 40, true);
 }

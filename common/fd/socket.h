@@ -132,10 +132,32 @@ int sk_queue_dump(struct fd_dump *c, int s, SocketInfo *si);
 
 /* socket_tcp_dump.c */
 int sk_tcp_dump(struct fd_dump *c, const struct fd_desc *d, int s, SocketInfo *si);
-/* socket_tcp_read.c: connection s read in repair mode into t (o: its
- * options as sk_opts_dump read them), its state into *state. 0, -ENOMEM,
- * or a positive errno: not read (*refused: repair mode refused, t empty). */
-int sk_tcp_read(int s, const SkOpts *o, SkTcp *t, uint32_t *state, bool *refused);
+/* socket_tcp_read.c: connection s (fd of pid, borrowed) read in repair
+ * mode into t (o: its options as sk_opts_dump read them), its state into
+ * *state. 0, -ENOMEM, or a positive errno: not read (*refused: repair mode
+ * refused, t empty). */
+int sk_tcp_read(int s, pid_t pid, int fd, const SkOpts *o, SkTcp *t, uint32_t *state,
+		bool *refused);
+
+/* Who is told before criu-lite puts a connection (fd of pid) in repair
+ * mode, and once it took it out: criu-lite/survive/ takes out what is left
+ * in if criu-lite dies meanwhile, with the program's SO_REUSEADDR and
+ * SO_PEEK_OFF (-1: none), which repair mode changes. in gives a note for
+ * out, or -1. Set by the dump; unset, nobody is told. */
+struct sk_repair_journal {
+	int (*in)(pid_t pid, int fd, int reuse, int peek_off);
+	void (*out)(int note);
+};
+void sk_repair_journal_set(const struct sk_repair_journal *j);
+/* The program's values that repair mode changes, from o (what sk_opts_dump
+ * read: a new TCP socket's where it stored none). */
+struct sk_repair_vals {
+	int reuse, peek_off;
+};
+struct sk_repair_vals sk_repair_vals_of(const SkOpts *o);
+/* Through the journal set, if any. */
+int sk_repair_in(pid_t pid, int fd, struct sk_repair_vals v);
+void sk_repair_out(int note);
 /* socket_tcp_pre.c: the network lock over c's connections (c->links
  * read); the reads done ahead (fd_dump_prefetch), taken by the walk fd by fd. */
 int sk_tcp_lock_process(struct fd_dump *c);
@@ -359,6 +381,8 @@ int sk_ring_run_getsockopts(struct sk_ring *r);
 #define SK_TCP_MANY (SK_RING_DUMP_ENTRIES / 2)
 struct sk_tcp_job {
 	int s;
+	pid_t pid;
+	int fd;				/* s is pid's fd */
 	const SkOpts *o;
 	SkTcp *t;
 	uint32_t state;			/* out, as sk_tcp_read's */
@@ -366,7 +390,7 @@ struct sk_tcp_job {
 	int r;
 	/* between the runs */
 	bool alone, queued;
-	int on_res, inq, outq, rq_res, off_res, err;
+	int on_res, inq, outq, rq_res, off_res, err, note;
 };
 void sk_tcp_read_many(struct sk_tcp_job *j, size_t n);
 

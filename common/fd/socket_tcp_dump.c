@@ -30,6 +30,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 
+#include "common/fault.h"
 #include "common/fd/fd.h"
 #include "common/fd/socket.h"
 #include "images/log.h"
@@ -42,6 +43,8 @@ struct held {
 	int own;		/* our copy of the socket, or -1 (fd limit) */
 	uint64_t ino;
 	struct sk_conn conn;
+	struct sk_repair_vals vals;	/* the program's, for the guardian */
+	int note;			/* silenced for the kill: sk_repair_in's */
 };
 static struct held *held;
 static size_t nr_held;
@@ -74,15 +77,16 @@ static int pending(SocketInfo *si, const char *what, int err)
  * mode again before a kill): borrowing it again then would cost four more
  * syscalls a connection. Near criu-lite's fd limit it is borrowed again
  * instead. */
-static int hold(struct fd_dump *c, int fd, uint64_t ino, const struct sk_conn *conn)
+static int hold(struct fd_dump *c, int fd, const SocketInfo *si, const struct sk_conn *conn)
 {
 	struct held *n = realloc(held, (nr_held + 1) * sizeof(*n));
 
 	if (!n)
 		return -ENOMEM;
 	held = n;
-	held[nr_held++] = (struct held){ .pid = c->pid, .fd = fd, .ino = ino, .conn = *conn,
-					 .own = fd_dump_keep(c) };
+	held[nr_held++] = (struct held){ .pid = c->pid, .fd = fd, .ino = si->ino, .conn = *conn,
+					 .own = fd_dump_keep(c),
+					 .vals = sk_repair_vals_of(si->opts), .note = -1 };
 	return 0;
 }
 
@@ -109,7 +113,7 @@ int sk_tcp_dump(struct fd_dump *c, const struct fd_desc *d, int s, SocketInfo *s
 		if (!(t = malloc(sizeof(*t))))
 			return -ENOMEM;
 		sk_tcp__init(t);
-		r = sk_tcp_read(s, si->opts, t, &si->state, &refused);
+		r = sk_tcp_read(s, c->pid, d->fd, si->opts, t, &si->state, &refused);
 	}
 	si->tcp = t;
 	if (!(t->lock = strdup(sk_lock_name())))
@@ -123,7 +127,7 @@ int sk_tcp_dump(struct fd_dump *c, const struct fd_desc *d, int s, SocketInfo *s
 	}
 	if (r)
 		return pending(si, "repair mode reads failed", r);
-	return hold(c, d->fd, si->ino, &conn);
+	return hold(c, d->fd, si, &conn);
 }
 
 /* ---- the end of the dump ---- */
@@ -237,6 +241,7 @@ void sk_tcp_dump_finish(const struct fd_rst_opts *opts, bool kill)
 
 		if (!tree && !opts->tcp_established)
 			continue;	/* closed as the kill closes it: the peer sees the end */
+		held[i].note = sk_repair_in(held[i].pid, held[i].fd, held[i].vals);
 		if (mark)
 			mark[i] = true, nr_mark++;
 		else
@@ -248,6 +253,8 @@ void sk_tcp_dump_finish(const struct fd_rst_opts *opts, bool kill)
 	if (mark)
 		repair_on_all(mark, nr_mark);
 	free(mark);
+	if (kill && nr_held)
+		fault_point("tcp: connections silenced for the kill");
 	if (nr_keep && sk_lock_persist(keep, nr_keep))
 		pr_err("the connections to peers outside the tree are not locked: they will "
 		       "be reset");
@@ -293,6 +300,9 @@ static void close_held(void)
 
 void sk_tcp_dump_killed(void)
 {
+	/* (the tree is dead: nothing is left to take out of repair mode) */
+	for (size_t i = 0; i < nr_held; i++)
+		sk_repair_out(held[i].note);
 	sk_lock_release();
 	close_held();
 	free(held);

@@ -221,8 +221,8 @@ static void read_chunk(void *arg, size_t k)
 			continue;
 		}
 		sk_tcp__init(p->tcp);
-		tj[m] = (struct sk_tcp_job){ .s = p->s, .o = p->opts, .t = p->tcp,
-					     .state = p->state };
+		tj[m] = (struct sk_tcp_job){ .s = p->s, .pid = set->pid, .fd = p->fd, .o = p->opts,
+					     .t = p->tcp, .state = p->state };
 		of[m++] = p;
 	}
 	sk_tcp_read_many(tj, m);

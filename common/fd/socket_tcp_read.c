@@ -12,6 +12,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
+#include "common/fault.h"
 #include "common/fd/fd.h"
 #include "common/fd/socket.h"
 
@@ -140,12 +141,36 @@ static int read_repair(int s, uint32_t *state, SkTcp *t)
 	return r ? r : read_queues(s, t, inq, outq);
 }
 
-int sk_tcp_read(int s, const SkOpts *o, SkTcp *t, uint32_t *state, bool *refused)
+static const struct sk_repair_journal *journal;
+
+void sk_repair_journal_set(const struct sk_repair_journal *j)
 {
-	/* what sk_opts_dump read (a new TCP socket's when not stored) */
-	int peek_off = o && o->has_peek_off ? o->peek_off : -1, no_peek = -1;
-	int reuse = o && o->has_reuseaddr ? (int)o->reuseaddr : 0;
-	int on = 1, off = REPAIR_OFF_NO_WP, r;
+	journal = j;
+}
+
+struct sk_repair_vals sk_repair_vals_of(const SkOpts *o)
+{
+	return (struct sk_repair_vals){ o && o->has_reuseaddr ? (int)o->reuseaddr : 0,
+					o && o->has_peek_off ? o->peek_off : -1 };
+}
+
+int sk_repair_in(pid_t pid, int fd, struct sk_repair_vals v)
+{
+	return journal ? journal->in(pid, fd, v.reuse, v.peek_off) : -1;
+}
+
+void sk_repair_out(int note)
+{
+	if (journal && note >= 0)
+		journal->out(note);
+}
+
+int sk_tcp_read(int s, pid_t pid, int fd, const SkOpts *o, SkTcp *t, uint32_t *state,
+		bool *refused)
+{
+	struct sk_repair_vals v = sk_repair_vals_of(o);
+	int peek_off = v.peek_off, no_peek = -1, reuse = v.reuse;
+	int on = 1, off = REPAIR_OFF_NO_WP, r, note = sk_repair_in(pid, fd, v);
 
 	*refused = false;
 	/* a peek offset the program set would move our peeks; repair mode
@@ -156,9 +181,11 @@ int sk_tcp_read(int s, const SkOpts *o, SkTcp *t, uint32_t *state, bool *refused
 		r = errno;
 		if (peek_off >= 0)
 			setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &peek_off, sizeof(peek_off));
+		sk_repair_out(note);
 		*refused = true;
 		return r;
 	}
+	fault_point("tcp: a connection read in repair mode");
 	r = read_repair(s, state, t);
 	/* (repair mode on again starts at no queue) */
 	setsockopt(s, SOL_TCP, TCP_REPAIR, &off, sizeof(off));
@@ -166,6 +193,7 @@ int sk_tcp_read(int s, const SkOpts *o, SkTcp *t, uint32_t *state, bool *refused
 		setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &peek_off, sizeof(peek_off));
 	if (reuse)
 		setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof(reuse));
+	sk_repair_out(note);
 	return r == -ENOMEM ? r : -r;
 }
 
@@ -192,10 +220,6 @@ static uint64_t tag(size_t i, enum step st)
 	return (uint64_t)i << 8 | st;
 }
 
-static int reuse_of(const struct sk_tcp_job *j)
-{
-	return j->o && j->o->has_reuseaddr ? (int)j->o->reuseaddr : 0;
-}
 
 /* The step queued for the jobs still read on the ring; false when the
  * ring itself failed (nothing known then: the caller does the step one
@@ -218,8 +242,10 @@ static void start(struct sk_ring *ring, struct sk_tcp_job *j, size_t n)
 	size_t k = 0;
 
 	for (size_t i = 0; i < n; i++) {
+		j[i].note = -1;
 		if (j[i].alone)
 			continue;
+		j[i].note = sk_repair_in(j[i].pid, j[i].fd, sk_repair_vals_of(j[i].o));
 		j[i].on_res = j[i].inq = -ECANCELED;
 		sk_ring_setsockopt(ring, j[i].s, SOL_TCP, TCP_REPAIR, &on, sizeof(on), tag(i, ON),
 				   true);
@@ -232,9 +258,16 @@ static void start(struct sk_ring *ring, struct sk_tcp_job *j, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		if (!j[i].alone && j[i].on_res < 0)
 			j[i].alone = true;
-		if (j[i].alone)
-			j[i].r = sk_tcp_read(j[i].s, j[i].o, j[i].t, &j[i].state, &j[i].refused);
+		if (!j[i].alone)
+			continue;
+		j[i].r = sk_tcp_read(j[i].s, j[i].pid, j[i].fd, j[i].o, j[i].t, &j[i].state,
+				     &j[i].refused);
+		/* (after: the ring may have set repair mode on before it failed) */
+		sk_repair_out(j[i].note);
+		j[i].note = -1;
 	}
+	if (k)
+		fault_point("tcp: connections read in repair mode");
 }
 
 /* One queue selected for each (in repair mode since start), then its
@@ -283,7 +316,7 @@ static void finish(struct sk_ring *ring, struct sk_tcp_job *j, size_t n)
 		sk_ring_setsockopt(ring, j[i].s, SOL_TCP, TCP_REPAIR, &off, sizeof(off),
 				   tag(i, OFF), true);
 		/* linked: after repair mode is off, which would drop it again */
-		if (reuse_of(&j[i]))
+		if (sk_repair_vals_of(j[i].o).reuse)
 			sk_ring_setsockopt(ring, j[i].s, SOL_SOCKET, SO_REUSEADDR,
 					   &j[i].o->reuseaddr, sizeof(int), tag(i, REUSE), false);
 		k++;
@@ -293,13 +326,14 @@ static void finish(struct sk_ring *ring, struct sk_tcp_job *j, size_t n)
 			if (!j[i].alone)
 				setsockopt(j[i].s, SOL_TCP, TCP_REPAIR, &off, sizeof(off));
 	for (size_t i = 0; i < n; i++) {
-		int reuse = reuse_of(&j[i]);
+		int reuse = sk_repair_vals_of(j[i].o).reuse;
 
 		if (j[i].alone)
 			continue;
 		/* (the chain cut short, or no ring: SO_REUSEADDR not set yet) */
 		if (reuse && j[i].off_res < 0)
 			setsockopt(j[i].s, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof(reuse));
+		sk_repair_out(j[i].note);
 		j[i].r = j[i].err == -ENOMEM ? j[i].err : -j[i].err;
 	}
 }

@@ -86,6 +86,7 @@ static void guardian_main(int fd, pid_t dumper)
 	}
 	if (r.kind == GJ_DONE) {
 		/* criu-lite lives and is done: what it failed to undo is left */
+		gt_undo();
 		if (n)
 			gj_repair(recs, n, false);
 		free(recs);
@@ -96,6 +97,8 @@ static void guardian_main(int fd, pid_t dumper)
 	pfd = (struct pollfd){ .fd = pidfd, .events = POLLIN };
 	if (pidfd >= 0)
 		poll(&pfd, 1, DEATH_WAIT_MS);
+	/* first: a cgroup gj_repair thaws would run on with them in repair mode */
+	gt_undo();
 	if (n)
 		gj_repair(recs, n, true);
 	free(recs);
@@ -158,6 +161,9 @@ int guardian_start(void)
 		return 0;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
 		return pr_perror("cannot make the guardian's socket");
+	if (gt_make())
+		pr_warn("no memory shared with the guardian: a death of criu-lite while TCP "
+			"connections are in repair mode would leave them in it");
 	pid = fork();
 	if (pid < 0) {
 		close(sv[0]);
@@ -182,6 +188,7 @@ int guardian_start(void)
 		return -ECHILD;
 	}
 	infect_set_journal(&hooks);
+	gt_journal(true);
 	return 0;
 }
 
@@ -210,6 +217,7 @@ void guardian_stop(bool keep_fds)
 	if (keep_fds)
 		clear_kind(GJ_FD, 0, 0);
 	infect_set_journal(NULL);
+	gt_journal(false);
 	send_rec(&r);
 	if (sock >= 0)
 		close(sock);

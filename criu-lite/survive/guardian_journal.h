@@ -35,4 +35,12 @@ void gc_remove(const char *leaf);
 /* Undo every live record (the guardian, criu-lite gone). */
 void gj_repair(struct gj_rec *recs, int n, bool died);
 
+/* guardian_tcp.c. criu-lite: the memory shared with the guardian, mapped
+ * before its fork (-errno if it cannot be: no notes then); whether the
+ * dump's TCP reads note into it (common/fd/socket.h's journal). The
+ * guardian: every connection noted in repair mode and still in it, out. */
+int gt_make(void);
+void gt_journal(bool on);
+void gt_undo(void);
+
 #endif
