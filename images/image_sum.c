@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <xxhash.h>
 
@@ -68,6 +69,18 @@ int img_hash_fd_into(int fd, struct img_hash *h, void *buf, size_t len)
 	}
 }
 
+/* The first n bytes of buf (page-aligned) written to at once, if not yet:
+ * pread touching them page by page was a fault each, ~10 us in this guest
+ * (a 200 KiB image, 0.5 ms), against ~0.5 us a page in bulk. */
+static void populate(uint8_t *buf, size_t *ready, size_t n)
+{
+	n = (n + 4095) & ~(size_t)4095;
+	if (n > HASH_BUF)
+		n = HASH_BUF;
+	if (n > *ready && !madvise(buf + *ready, n - *ready, MADV_POPULATE_WRITE))
+		*ready = n;
+}
+
 int img_hash_fd(int fd, uint64_t *hash, uint64_t *size)
 {
 	/* One buffer, kept (and one hash at a time through it): a fresh one
@@ -75,12 +88,16 @@ int img_hash_fd(int fd, uint64_t *hash, uint64_t *size)
 	 * in this guest), for the size of every image hashed. */
 	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 	static uint8_t *buf;
+	static size_t ready;
 	struct img_hash h;
+	struct stat st;
 	int r;
 
 	pthread_mutex_lock(&lock);
 	if (!buf)
-		buf = malloc(HASH_BUF);
+		buf = aligned_alloc(4096, HASH_BUF);
+	if (buf && !fstat(fd, &st) && st.st_size > 0)
+		populate(buf, &ready, (size_t)st.st_size);
 	r = buf ? img_hash_init(&h) : -ENOMEM;
 	if (!r) {
 		r = img_hash_fd_into(fd, &h, buf, HASH_BUF);
