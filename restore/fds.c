@@ -391,6 +391,11 @@ int rst_fds_tree_late(struct rst_tree *t)
 	return kinds_step(t, fd_kinds_late_tree, "finishing");
 }
 
+int rst_fds_settle(struct rst_tree *t)
+{
+	return kinds_step(t, fd_kinds_settle, "finishing");
+}
+
 void rst_fds_close(struct rst_tree *t)
 {
 	for (size_t i = 0; i < t->fdr.nr_procs; i++) {

@@ -276,6 +276,8 @@ static int run(int argc, char **argv, int (*then)(pid_t root, void *arg), void *
 	if (!r)
 		r = pages_verdict(&t);
 	if (!r)
+		r = rst_fds_settle(&t);
+	if (!r)
 		r = rst_release(&t);
 	if (r) {
 		/* corrupt pages are the whole story of a failure, in one line */

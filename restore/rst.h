@@ -204,6 +204,9 @@ int rst_fds_check(struct rst_tree *t, struct rst_proc *p);
 int rst_fds_open(struct rst_tree *t);
 /* Once every process exists, before any runs: what the kinds finish then. */
 int rst_fds_tree_late(struct rst_tree *t);
+/* Once every process is rebuilt, before any runs: what tree_late left
+ * going meanwhile, done. */
+int rst_fds_settle(struct rst_tree *t);
 /* ... and closed once the tree has its copies (safe to call again). */
 void rst_fds_close(struct rst_tree *t);
 /* Every process has set itself up: what was recreated for it to open, map

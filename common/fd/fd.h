@@ -259,6 +259,10 @@ struct fd_kind {
 	 * fd_rst_proc.real_pid is set): what needs their pids (credentials in
 	 * flight) or the whole tree in place. */
 	int (*late_tree)(struct fd_rst *r, char *why, size_t len);
+	/* restore, once every process is rebuilt and before any runs
+	 * (optional): what late_tree left going on a thread of its own, done.
+	 * 0, or -errno and why. */
+	int (*settle)(struct fd_rst *r, char *why, size_t len);
 	/* restore: free what the kind kept in r, on every path (optional). */
 	void (*rst_done)(struct fd_rst *r);
 };
@@ -291,10 +295,11 @@ int fd_rst_check(const struct fd_rst *r, const FdEntry *e, char *why, size_t len
 /* tty.c: what of process p's own state needs its fds (its controlling
  * terminal): 0, or -errno with why. */
 int fd_rst_check_proc(const struct fd_rst *r, const struct fd_rst_proc *p, char *why, size_t len);
-/* Every kind's link_tree, late_tree, rst_done (see struct fd_kind). */
+/* Every kind's link_tree, late_tree, settle, rst_done (see struct fd_kind). */
 void fd_kinds_open_proc(struct fd_rst *r, size_t proc);
 int fd_kinds_link_tree(struct fd_rst *r, char *why, size_t len);
 int fd_kinds_late_tree(struct fd_rst *r, char *why, size_t len);
+int fd_kinds_settle(struct fd_rst *r, char *why, size_t len);
 void fd_kinds_rst_done(struct fd_rst *r);
 
 /* fd_dump_util.c: helpers for the dump halves. */

@@ -72,15 +72,27 @@ int fd_rst_check(const struct fd_rst *r, const FdEntry *e, char *why, size_t len
 	return -EOPNOTSUPP;
 }
 
-int fd_kinds_link_tree(struct fd_rst *r, char *why, size_t len)
+enum tree_step { LINK_TREE, LATE_TREE, SETTLE };
+
+/* Each kind's step for the whole tree, in table order; the first failure
+ * ends it. */
+static int every_kind(enum tree_step step, struct fd_rst *r, char *why, size_t len)
 {
 	for (size_t i = 0; i < NR_KINDS; i++) {
-		int rc = kinds[i]->link_tree ? kinds[i]->link_tree(r, why, len) : 0;
+		const struct fd_kind *k = kinds[i];
+		int (*fn)(struct fd_rst *r, char *why, size_t len) =
+			step == LINK_TREE ? k->link_tree : step == LATE_TREE ? k->late_tree : k->settle;
+		int rc = fn ? fn(r, why, len) : 0;
 
 		if (rc < 0)
 			return rc;
 	}
 	return 0;
+}
+
+int fd_kinds_link_tree(struct fd_rst *r, char *why, size_t len)
+{
+	return every_kind(LINK_TREE, r, why, len);
 }
 
 void fd_kinds_open_proc(struct fd_rst *r, size_t proc)
@@ -92,13 +104,12 @@ void fd_kinds_open_proc(struct fd_rst *r, size_t proc)
 
 int fd_kinds_late_tree(struct fd_rst *r, char *why, size_t len)
 {
-	for (size_t i = 0; i < NR_KINDS; i++) {
-		int rc = kinds[i]->late_tree ? kinds[i]->late_tree(r, why, len) : 0;
+	return every_kind(LATE_TREE, r, why, len);
+}
 
-		if (rc < 0)
-			return rc;
-	}
-	return 0;
+int fd_kinds_settle(struct fd_rst *r, char *why, size_t len)
+{
+	return every_kind(SETTLE, r, why, len);
 }
 
 void fd_kinds_rst_done(struct fd_rst *r)
