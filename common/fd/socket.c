@@ -162,7 +162,7 @@ static void *tail_run(void *arg)
 /* r's sockets handed to the tail: 0, or -1 (no thread: r's still). */
 static int tail_start(struct fd_rst *r)
 {
-	if (r->sk->nr_obj < TAIL_MIN)
+	if (r->sk->nr_obj < TAIL_MIN || !par_two_threads())
 		return -1;
 	/* the names made for the link step go now: none is left once a
 	 * process of the tree runs, whatever the thread's pace */
@@ -173,6 +173,8 @@ static int tail_start(struct fd_rst *r)
 		return -1;
 	}
 	tail.running = true;
+	pr_debug("%zu sockets' end (the network lock, our copies) on a second thread",
+		 r->sk->nr_obj);
 	r->sk = NULL;
 	return 0;
 }
