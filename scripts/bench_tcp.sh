@@ -68,9 +68,12 @@ one() {
 	for i in $(seq 600); do grep -q '^OK\|^FAIL' "$work/clients.out" && break; sleep 0.1; done
 	ok=$(grep -c "^OK $n" "$work/clients.out")
 	grep '^FAIL' "$work/clients.out" >&2
+	# the clients reset their connections at the end of their input (no
+	# socket of this run is left for the next one's dump to walk), then
+	# the server goes
 	exec 7>&-
-	kill -9 "$clients" $restored 2>/dev/null
 	wait "$clients" 2>/dev/null
+	kill -9 $restored 2>/dev/null
 	clients= restored=
 	echo "$n,$run,${dump_ns:-},${restore_ns:-},${dump_cpu:-},${restore_cpu:-},$ok" >> "$csv"
 	awk -v n="$n" -v d="${dump_ns:-0}" -v r="${restore_ns:-0}" -v ok="$ok" 'BEGIN {

@@ -2,7 +2,10 @@
  * held outside the dumped tree. Each sends a line and reads its echo, then
  * "READY" is printed; every line on stdin then has every connection send
  * and read an echo again, and "OK N" (or "FAIL i: why") is printed: the
- * connections survived a dump --kill and restore --tcp-established. */
+ * connections survived a dump --kill and restore --tcp-established. At the
+ * end of stdin every connection is reset (SO_LINGER 0): closed, or killed,
+ * they would linger on both sides (FIN_WAIT, TIME_WAIT) for a minute, and
+ * the next run's dump would walk them all in the kernel's socket tables. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -62,6 +65,12 @@ int main(int argc, char **argv)
 		else
 			printf("OK %d\n", n);
 		fflush(stdout);
+	}
+	for (int i = 0; i < n; i++) {
+		struct linger l = { 1, 0 };
+
+		setsockopt(c[i], SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+		close(c[i]);
 	}
 	return 0;
 }
