@@ -189,12 +189,13 @@ Test(sk_lock, a_dumper_killed_holding_its_lock_leaves_no_lock, .timeout = 120)
 
 /* criu-lite SIGKILLed at the step named `where` (CRIU_LITE_FAULT=die@WHERE),
  * with the server's n connections in repair mode: being read (from 32 on,
- * ahead on two threads; below, one by one) or silenced for a --kill. The
- * guardian takes them out, as the dump would have: each answers again,
- * out of repair mode with SO_REUSEADDR as accepted. */
+ * ahead on two threads; below, one by one) or silenced for a --kill, the
+ * lock for restore made. The guardian takes them out, as the dump would
+ * have, and removes that lock (the server was not killed): each answers
+ * again, out of repair mode with SO_REUSEADDR as accepted. */
 static void killed_in_repair(const char *where, int n, bool kill)
 {
-	char dir[256], img[300], err[16384], pid[16], fault[128];
+	char dir[256], img[300], err[16384], pid[16], fault[128], *tbl;
 	size_t conns = 0, as_were = 0;
 	struct target t;
 	int port, c[40], st;
@@ -225,6 +226,12 @@ static void killed_in_repair(const char *where, int n, bool kill)
 	cr_expect_eq(conns, (size_t)n, "the server holds %zu connections", conns);
 	cr_expect_eq(as_were, conns, "%zu of %zu connections left in repair mode or without "
 		     "SO_REUSEADDR", conns - as_were, conns);
+	for (int ms = 0; (tbl = lock_table(port)) && ms < 10000; ms += 10) {
+		free(tbl);
+		poll(NULL, 0, 10);
+	}
+	cr_expect_null(tbl, "the dead dumper's lock is left:\n%s", tbl);
+	free(tbl);
 	for (int i = 0; i < n; i++) {
 		cr_assert(sk_echoes(c[i], "after\n", 10000),
 			  "client %d is not answered after the dumper died", i);
@@ -247,5 +254,5 @@ Test(sk_lock, a_dumper_killed_reading_one_connection_leaves_it_working, .timeout
 
 Test(sk_lock, a_dumper_killed_before_its_kill_leaves_the_connections_working, .timeout = 120)
 {
-	killed_in_repair("tcp: connections silenced for the kill", 40, true);
+	killed_in_repair("tcp: connections silenced for the kill, their lock kept", 40, true);
 }

@@ -139,16 +139,22 @@ int sk_tcp_dump(struct fd_dump *c, const struct fd_desc *d, int s, SocketInfo *s
 int sk_tcp_read(int s, pid_t pid, int fd, const SkOpts *o, SkTcp *t, uint32_t *state,
 		bool *refused);
 
-/* Who is told before criu-lite puts a connection (fd of pid) in repair
- * mode, and once it took it out: criu-lite/survive/ takes out what is left
- * in if criu-lite dies meanwhile, with the program's SO_REUSEADDR and
- * SO_PEEK_OFF (-1: none), which repair mode changes. in gives a note for
- * out, or -1. Set by the dump; unset, nobody is told. */
-struct sk_repair_journal {
+/* Who is told what the dump does to the tree's connections that the tree
+ * cannot undo, and once it is undone (or the tree is dead): criu-lite/
+ * survive/ undoes what is left if criu-lite dies meanwhile. in: a
+ * connection (fd of pid) goes into repair mode; it is taken out with the
+ * program's SO_REUSEADDR and SO_PEEK_OFF (-1: none), which repair mode
+ * changes. kept: the lock kept for restore (table, in pid's network
+ * namespace) is made before the kill; it goes if pid still lives. Each
+ * gives a note for its done call, or -1. Set by the dump; unset, nobody
+ * is told. */
+struct sk_journal {
 	int (*in)(pid_t pid, int fd, int reuse, int peek_off);
 	void (*out)(int note);
+	int (*kept)(pid_t pid, const char *table);
+	void (*kept_done)(int note);
 };
-void sk_repair_journal_set(const struct sk_repair_journal *j);
+void sk_journal_set(const struct sk_journal *j);
 /* The program's values that repair mode changes, from o (what sk_opts_dump
  * read: a new TCP socket's where it stored none). */
 struct sk_repair_vals {
@@ -158,6 +164,8 @@ struct sk_repair_vals sk_repair_vals_of(const SkOpts *o);
 /* Through the journal set, if any. */
 int sk_repair_in(pid_t pid, int fd, struct sk_repair_vals v);
 void sk_repair_out(int note);
+int sk_lock_kept_note(pid_t pid, const char *table);
+void sk_lock_kept_done(int note);
 /* socket_tcp_pre.c: the network lock over c's connections (c->links
  * read); the reads done ahead (fd_dump_prefetch), taken by the walk fd by fd. */
 int sk_tcp_lock_process(struct fd_dump *c);

@@ -49,6 +49,8 @@
 
 static int own_sk = -1;	/* the dump's: it owns the dump's table, in the sockets' netns */
 static char own_name[64], keep_name[64];
+static pid_t own_pid;		/* whose netns */
+static int kept_note = -1;	/* the guardian's, while the tree may live */
 
 /* The element key of a local end: address, then port, each field padded to
  * the 4 bytes of the register nft loads it in. */
@@ -334,6 +336,7 @@ int sk_lock_add(pid_t pid, const struct sk_conn *conns, size_t n)
 	if (own_sk < 0) {
 		snprintf(own_name, sizeof(own_name), "criu_lite_dump_%d", (int)getpid());
 		/* the socket is made in, and keeps, the sockets' netns */
+		own_pid = pid;
 		r = sk_netns_enter(pid, &home);
 		if (r)
 			return r;
@@ -364,6 +367,9 @@ int sk_lock_persist(const struct sk_conn *keep, size_t n)
 
 	if (own_sk < 0 || !n)
 		return 0;
+	/* (noted first: the table outlives criu-lite, and must not outlive it
+	 * with the tree alive) */
+	kept_note = sk_lock_kept_note(own_pid, sk_lock_name());
 	r = add_elements(own_sk, sk_lock_name(), true, false, keep, n);
 	if (!r)
 		pr_info("network lock %s holds %zu connections until restore", keep_name, n);
@@ -372,6 +378,9 @@ int sk_lock_persist(const struct sk_conn *keep, size_t n)
 
 void sk_lock_release(void)
 {
+	/* the tree is dead (or the table was never kept): restore's now */
+	sk_lock_kept_done(kept_note);
+	kept_note = -1;
 	if (own_sk < 0)
 		return;
 	close(own_sk);	/* the owned table goes with its socket */

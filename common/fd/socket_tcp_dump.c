@@ -253,12 +253,12 @@ void sk_tcp_dump_finish(const struct fd_rst_opts *opts, bool kill)
 	if (mark)
 		repair_on_all(mark, nr_mark);
 	free(mark);
-	if (kill && nr_held)
-		fault_point("tcp: connections silenced for the kill");
 	if (nr_keep && sk_lock_persist(keep, nr_keep))
 		pr_err("the connections to peers outside the tree are not locked: they will "
 		       "be reset");
 	free(keep);
+	if (kill && nr_held)
+		fault_point("tcp: connections silenced for the kill, their lock kept");
 	if (!kill)
 		sk_tcp_dump_killed();
 }

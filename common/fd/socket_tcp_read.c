@@ -141,28 +141,10 @@ static int read_repair(int s, uint32_t *state, SkTcp *t)
 	return r ? r : read_queues(s, t, inq, outq);
 }
 
-static const struct sk_repair_journal *journal;
-
-void sk_repair_journal_set(const struct sk_repair_journal *j)
-{
-	journal = j;
-}
-
 struct sk_repair_vals sk_repair_vals_of(const SkOpts *o)
 {
 	return (struct sk_repair_vals){ o && o->has_reuseaddr ? (int)o->reuseaddr : 0,
 					o && o->has_peek_off ? o->peek_off : -1 };
-}
-
-int sk_repair_in(pid_t pid, int fd, struct sk_repair_vals v)
-{
-	return journal ? journal->in(pid, fd, v.reuse, v.peek_off) : -1;
-}
-
-void sk_repair_out(int note)
-{
-	if (journal && note >= 0)
-		journal->out(note);
 }
 
 int sk_tcp_read(int s, pid_t pid, int fd, const SkOpts *o, SkTcp *t, uint32_t *state,

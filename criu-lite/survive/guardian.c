@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 
 #include "common/fault.h"
+#include "common/fd/socket.h"
 #include "common/infect.h"
 #include "common/procfs.h"
 #include "criu-lite/survive/guardian.h"
@@ -152,6 +153,18 @@ static void on_home(pid_t tid)
 
 static const struct infect_journal hooks = { on_mapping, on_unmapped, on_frame, on_home };
 
+static int on_lock_kept(pid_t pid, const char *table)
+{
+	struct gj_rec r = { .kind = GJ_LOCK, .pid = pid };
+	int id;
+
+	snprintf(r.path, sizeof(r.path), "%s", table);
+	id = send_rec(&r);
+	return id ? id : -1;
+}
+
+static const struct sk_journal sk_hooks = { gt_in, gt_out, on_lock_kept, guardian_clear };
+
 int guardian_start(void)
 {
 	pid_t dumper = getpid(), pid;
@@ -188,7 +201,7 @@ int guardian_start(void)
 		return -ECHILD;
 	}
 	infect_set_journal(&hooks);
-	gt_journal(true);
+	sk_journal_set(&sk_hooks);
 	return 0;
 }
 
@@ -217,7 +230,7 @@ void guardian_stop(bool keep_fds)
 	if (keep_fds)
 		clear_kind(GJ_FD, 0, 0);
 	infect_set_journal(NULL);
-	gt_journal(false);
+	sk_journal_set(NULL);
 	send_rec(&r);
 	if (sock >= 0)
 		close(sock);

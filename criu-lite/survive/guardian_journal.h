@@ -10,8 +10,9 @@ enum gj_kind { GJ_CGROUP = 1, GJ_SIGCONT, GJ_MAPPING, GJ_FD, GJ_COPY, GJ_FRAME, 
 	       GJ_DONE,
 	       /* from the guardian, once, before criu-lite goes on: */
 	       GJ_CGLEAF,	/* path: the cgroup it made for itself */
-	       GJ_ACK };	/* out of criu-lite's cgroups; else flag: -errno,
+	       GJ_ACK,		/* out of criu-lite's cgroups; else flag: -errno,
 			 * path: the cgroup it could not leave */
+	       GJ_LOCK };	/* path: the lock kept for restore, in pid's netns */
 
 /* One SOCK_SEQPACKET message each: never torn, never merged. */
 struct gj_rec {
@@ -36,11 +37,12 @@ void gc_remove(const char *leaf);
 void gj_repair(struct gj_rec *recs, int n, bool died);
 
 /* guardian_tcp.c. criu-lite: the memory shared with the guardian, mapped
- * before its fork (-errno if it cannot be: no notes then); whether the
- * dump's TCP reads note into it (common/fd/socket.h's journal). The
- * guardian: every connection noted in repair mode and still in it, out. */
+ * before its fork (-errno if it cannot be: no notes then), and the notes of
+ * common/fd/socket.h's journal (in, out) written there. The guardian:
+ * every connection noted in repair mode and still in it, out. */
 int gt_make(void);
-void gt_journal(bool on);
+int gt_in(pid_t pid, int fd, int reuse, int peek_off);
+void gt_out(int note);
 void gt_undo(void);
 
 #endif

@@ -13,6 +13,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
+#include "common/fd/socket.h"
 #include "common/infect.h"
 #include "common/procfs.h"
 #include "criu-lite/survive/guardian_hold.h"
@@ -175,6 +176,32 @@ static void set_cgroup(const struct gj_rec *c)
 		close(fd);
 }
 
+/* The lock kept for restore, made just before a kill: if pid lives on
+ * (not killed, or not yet: a killed one is a zombie within milliseconds),
+ * the lock would hold its connections forever. */
+#define KILLED_WAIT_MS 200
+
+static void drop_lock(const struct gj_rec *c)
+{
+	char state = 0;
+	int sig, home, r, ms;
+
+	for (ms = 0; ms < KILLED_WAIT_MS; ms += WAIT_STEP_MS) {
+		if (stat_of(c->pid, &state, &sig) || state == 'Z' || state == 'X')
+			return;		/* killed: the lock is the restore's */
+		nap();
+	}
+	r = sk_netns_enter(c->pid, &home);
+	if (!r)
+		r = sk_lock_remove(c->path);
+	sk_netns_leave(home);
+	if (r)
+		pr_warn("guardian: cannot remove the network lock %s of %d, which was not "
+			"killed", c->path, c->pid);
+	else
+		pr_warn("guardian: network lock %s removed: %d was not killed", c->path, c->pid);
+}
+
 static void undo_one(pid_t tid, const struct gj_rec *c)
 {
 	uint64_t ret = 0;
@@ -244,6 +271,10 @@ void gj_repair(struct gj_rec *recs, int n, bool died)
 		return;
 	pr_warn("guardian: %s; undoing what it left", died ? "criu-lite died mid-dump"
 							   : "criu-lite could not undo all");
+	/* before a frozen cgroup runs on */
+	for (int i = 0; i < n; i++)
+		if (recs[i].kind == GJ_LOCK)
+			drop_lock(&recs[i]);
 	for (int i = 0; i < n; i++)
 		if (recs[i].kind == GJ_CGROUP)
 			set_cgroup(&recs[i]);

@@ -56,9 +56,13 @@ int gt_make(void)
 	return 0;
 }
 
-static int note_in(pid_t pid, int fd, int reuse, int peek_off)
+int gt_in(pid_t pid, int fd, int reuse, int peek_off)
 {
-	uint32_t i = atomic_fetch_add(&table->used, 1);
+	uint32_t i;
+
+	if (!table)
+		return -1;
+	i = atomic_fetch_add(&table->used, 1);
 	static atomic_bool warned;
 
 	if (i >= SLOTS) {
@@ -75,16 +79,9 @@ static int note_in(pid_t pid, int fd, int reuse, int peek_off)
 	return (int)i;
 }
 
-static void note_out(int i)
+void gt_out(int i)
 {
 	atomic_store_explicit(&table->s[i].state, OUT, memory_order_release);
-}
-
-static const struct sk_repair_journal hooks = { note_in, note_out };
-
-void gt_journal(bool on)
-{
-	sk_repair_journal_set(on && table ? &hooks : NULL);
 }
 
 /* Slot i's connection out of repair mode, if it still is: 1 if taken out,
