@@ -9,6 +9,10 @@
  * once undone. The guardian reads the journal over a socket; when the
  * socket ends without "done" and criu-lite is gone (its pidfd, so that the
  * kernel has detached every tracee first), it undoes, in this order:
+ *   0. TCP connections left in repair mode: out of it (guardian_tcp.c:
+ *      noted in memory shared with criu-lite, not in the journal: a dump
+ *      notes each of a thousand connections), and the network lock kept
+ *      for restore, if the process it was kept for was not killed;
  *   1. fork copies: SIGKILL (and any child with exit signal 0 of a process
  *      with a copy pending: the copy whose pid was never read);
  *   2. a cgroup criu-lite froze: back to the state it had;
