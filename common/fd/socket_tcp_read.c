@@ -202,7 +202,6 @@ static uint64_t tag(size_t i, enum step st)
 	return (uint64_t)i << 8 | st;
 }
 
-
 /* The step queued for the jobs still read on the ring; false when the
  * ring itself failed (nothing known then: the caller does the step one
  * by one, each being the same when done twice). */
