@@ -47,8 +47,12 @@ static int read_vm(struct live_src *l, struct page_batch *b, const int *idx, int
 	if (!m)
 		return n;
 	got = process_vm_readv(l->pid, b->liov, m, b->riov, m, 0);
-	if (got < 0 && errno == ESRCH)
-		return pr_perror("cannot read memory of process %d", l->pid);
+	/* (no such process: it exited meanwhile, which is what the user must
+	 * learn; a snapshot reads a process that runs on) */
+	if (got < 0 && errno == ESRCH) {
+		pr_err("process %d exited while its memory was read", l->pid);
+		return -ESRCH;
+	}
 	if (got < 0)
 		got = 0;	/* refused at the first range */
 	for (int q = 0; q < m; q++) {
