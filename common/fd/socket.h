@@ -161,6 +161,10 @@ struct sk_repair_vals {
 	int reuse, peek_off;
 };
 struct sk_repair_vals sk_repair_vals_of(const SkOpts *o);
+/* Connection s out of repair mode (no window probe: the lock dropped what
+ * it would have seen, and its senders send it again) with the program's
+ * values back: 0, or -errno of leaving (the values are put back anyway). */
+int sk_repair_leave(int s, struct sk_repair_vals v);
 /* Through the journal set, if any. */
 int sk_repair_in(pid_t pid, int fd, struct sk_repair_vals v);
 void sk_repair_out(int note);

@@ -16,8 +16,6 @@
 #include "common/fd/fd.h"
 #include "common/fd/socket.h"
 
-#define REPAIR_OFF_NO_WP (-1)
-
 static bool fin_sent(uint32_t st)
 {
 	return st == TCP_FIN_WAIT1 || st == TCP_FIN_WAIT2 || st == TCP_CLOSING ||
@@ -147,12 +145,25 @@ struct sk_repair_vals sk_repair_vals_of(const SkOpts *o)
 					o && o->has_peek_off ? o->peek_off : -1 };
 }
 
+int sk_repair_leave(int s, struct sk_repair_vals v)
+{
+	int off = TCP_REPAIR_OFF_NO_WP, r = 0;
+
+	if (setsockopt(s, SOL_TCP, TCP_REPAIR, &off, sizeof(off)))
+		r = -errno;
+	if (v.peek_off >= 0)
+		setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &v.peek_off, sizeof(v.peek_off));
+	if (v.reuse)
+		setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &v.reuse, sizeof(v.reuse));
+	return r;
+}
+
 int sk_tcp_read(int s, pid_t pid, int fd, const SkOpts *o, SkTcp *t, uint32_t *state,
 		bool *refused)
 {
 	struct sk_repair_vals v = sk_repair_vals_of(o);
-	int peek_off = v.peek_off, no_peek = -1, reuse = v.reuse;
-	int on = 1, off = REPAIR_OFF_NO_WP, r, note = sk_repair_in(pid, fd, v);
+	int peek_off = v.peek_off, no_peek = -1;
+	int on = 1, r, note = sk_repair_in(pid, fd, v);
 
 	*refused = false;
 	/* a peek offset the program set would move our peeks; repair mode
@@ -170,11 +181,7 @@ int sk_tcp_read(int s, pid_t pid, int fd, const SkOpts *o, SkTcp *t, uint32_t *s
 	fault_point("tcp: a connection read in repair mode");
 	r = read_repair(s, state, t);
 	/* (repair mode on again starts at no queue) */
-	setsockopt(s, SOL_TCP, TCP_REPAIR, &off, sizeof(off));
-	if (peek_off >= 0)
-		setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &peek_off, sizeof(peek_off));
-	if (reuse)
-		setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof(reuse));
+	sk_repair_leave(s, v);
 	sk_repair_out(note);
 	return r == -ENOMEM ? r : -r;
 }
@@ -287,7 +294,7 @@ static void queue_seq(struct sk_ring *ring, struct sk_tcp_job *j, size_t n, int 
  * sk_tcp_read ends. */
 static void finish(struct sk_ring *ring, struct sk_tcp_job *j, size_t n)
 {
-	static const int off = REPAIR_OFF_NO_WP;
+	static const int off = TCP_REPAIR_OFF_NO_WP;
 	size_t k = 0;
 
 	for (size_t i = 0; i < n; i++) {

@@ -28,7 +28,6 @@
 #include "images/log.h"
 
 #define SLOTS (1u << 16)	/* a dump of more notes no more (one warning) */
-#define REPAIR_OFF_NO_WP (-1)
 
 enum { FREE, IN, OUT };
 
@@ -58,13 +57,12 @@ int gt_make(void)
 
 int gt_in(pid_t pid, int fd, int reuse, int peek_off)
 {
+	static atomic_bool warned;
 	uint32_t i;
 
 	if (!table)
 		return -1;
 	i = atomic_fetch_add(&table->used, 1);
-	static atomic_bool warned;
-
 	if (i >= SLOTS) {
 		if (!atomic_exchange(&warned, true))
 			pr_warn("over %u TCP connections in repair mode: a death of criu-lite "
@@ -88,19 +86,14 @@ void gt_out(int i)
  * 0 if not in it (or gone), -errno. pidfd: its process's, or -1. */
 static int take_out(const struct slot *s, int pidfd)
 {
-	int one = 1, off = REPAIR_OFF_NO_WP, on = 0, sk, r = 0;
+	int on = 0, sk, r = 0;
 	socklen_t l = sizeof(on);
 
 	sk = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, s->fd, 0);
 	if (sk < 0)
 		return 0;
-	if (!getsockopt(sk, SOL_TCP, TCP_REPAIR, &on, &l) && on == 1) {
-		r = setsockopt(sk, SOL_TCP, TCP_REPAIR, &off, sizeof(off)) ? -errno : 1;
-		if (r > 0 && s->reuse)
-			setsockopt(sk, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (r > 0 && s->peek_off >= 0)
-			setsockopt(sk, SOL_SOCKET, SO_PEEK_OFF, &s->peek_off, sizeof(s->peek_off));
-	}
+	if (!getsockopt(sk, SOL_TCP, TCP_REPAIR, &on, &l) && on == 1)
+		r = sk_repair_leave(sk, (struct sk_repair_vals){ s->reuse, s->peek_off }) ?: 1;
 	close(sk);
 	return r;
 }
