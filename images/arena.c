@@ -56,7 +56,7 @@ static size_t round_up(size_t n, size_t to)
 /* One madvise populates what would fault in page by page as protobuf-c
  * writes it. A kernel without MADV_POPULATE_WRITE (before 5.14) says
  * EINVAL: the pages then fault in as before. */
-static void populate(void *p, size_t n)
+void mem_populate(void *p, size_t n)
 {
 	uintptr_t s = round_up((uintptr_t)p, ARENA_PAGE);
 	uintptr_t e = ((uintptr_t)p + n) & ~(uintptr_t)(ARENA_PAGE - 1);
@@ -79,7 +79,7 @@ static unsigned char *chunk_new(struct arena *a, size_t size)
 	*a->last = c;
 	a->last = &c->next;
 	ASAN_POISON_MEMORY_REGION(c + 1, size);
-	populate(c + 1, size);
+	mem_populate(c + 1, size);
 	return (unsigned char *)(c + 1);
 }
 

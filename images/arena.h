@@ -42,4 +42,10 @@ void *arena_calloc(struct arena *a, size_t n, size_t size);
 char *arena_strdup(struct arena *a, const char *s);
 void arena_release(struct arena *a, void *p);
 
+/* The whole pages within [p, p + n) written to at once (MADV_POPULATE_WRITE,
+ * ~0.5 us a page here, against a fault of ~10 us each as they are first
+ * touched); a kernel without it (before 5.14) leaves them to fault in. For
+ * any memory about to be written, not only an arena's. */
+void mem_populate(void *p, size_t n);
+
 #endif
