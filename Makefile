@@ -24,7 +24,7 @@ PB_SRCS  := $(patsubst images/%.proto,$(BUILD)/pb/%.pb-c.c,$(PROTOS)) \
 PB_HDRS  := $(PB_SRCS:.c=.h)
 PB_OBJS  := $(PB_SRCS:.c=.o)
 IMG_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard images/*.c images/criu/*.c)) $(PB_OBJS)
-APP_SRCS := $(shell find common criu-lite convert restore -name '*.c' | sort)
+APP_SRCS := $(shell find common criu-lite convert restore -name '*.c' ! -name '*.bpf.c' | sort)
 APP_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(APP_SRCS))
 LIB_OBJS := $(filter-out $(BUILD)/obj/criu-lite/main.o,$(APP_OBJS)) $(IMG_OBJS)
 
@@ -55,7 +55,26 @@ $(BUILD)/pb/images/criu/%.pb-c.c $(BUILD)/pb/images/criu/%.pb-c.h: images/criu/%
 $(BUILD)/pb/%.pb-c.o: $(BUILD)/pb/%.pb-c.c
 	$(CC) $(CFLAGS) -Wno-unused-parameter -c -o $@ $<
 
-$(BUILD)/obj/%.o: %.c $(PB_HDRS)
+# BPF programs (common/fd/bpf/*.bpf.c), built by clang for the BPF target
+# against the kernel types of this machine's BTF, go into criu-lite as light
+# skeletons (bpftool gen skeleton -L): the kernel applies their CO-RE
+# relocations when they load, so the binary runs on other kernels too.
+BPF_SRCS  := $(wildcard common/fd/bpf/*.bpf.c)
+BPF_SKELS := $(patsubst %.bpf.c,$(BUILD)/bpf/%.lskel.h,$(BPF_SRCS))
+CFLAGS    += -I$(BUILD)/bpf
+
+$(BUILD)/bpf/vmlinux.h:
+	@mkdir -p $(dir $@)
+	bpftool btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/bpf/%.bpf.o: %.bpf.c %.h $(BUILD)/bpf/vmlinux.h
+	@mkdir -p $(dir $@)
+	clang -O2 -g -target bpf -I. -I$(BUILD)/bpf -c -o $@ $<
+
+$(BUILD)/bpf/%.lskel.h: $(BUILD)/bpf/%.bpf.o
+	bpftool gen skeleton -L $< > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/%.o: %.c $(PB_HDRS) $(BPF_SKELS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 

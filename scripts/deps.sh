@@ -3,7 +3,7 @@
 set -eu
 pkgs="make gcc pkg-config protobuf-c-compiler libprotobuf-c-dev
 libcap-dev libelf-dev libdw-dev libarchive-dev libnftables-dev libxxhash-dev libcriterion-dev elfutils
-gdb lldb valgrind clang python3 sqlite3 libsqlite3-dev zstd redis-server"
+gdb lldb valgrind clang bpftool libbpf-dev python3 sqlite3 libsqlite3-dev zstd redis-server"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -189,7 +189,8 @@ Test(sk_lock, a_dumper_killed_holding_its_lock_leaves_no_lock, .timeout = 120)
 
 /* criu-lite SIGKILLed at the step named `where` (CRIU_LITE_FAULT=die@WHERE),
  * with the server's n connections in repair mode: being read (from 32 on,
- * ahead on two threads; below, one by one) or silenced for a --kill, the
+ * ahead on two threads; below, one by one; by syscalls: the BPF iterator,
+ * CRIU_LITE_TCP_BPF, reads without repair mode) or silenced for a --kill, the
  * lock for restore made. The guardian takes them out, as the dump would
  * have, and removes that lock (the server was not killed): each answers
  * again, out of repair mode with SO_REUSEADDR as accepted. */
@@ -212,9 +213,12 @@ static void killed_in_repair(const char *where, int n, bool kill)
 	snprintf(pid, sizeof(pid), "%d", t.pid);
 	snprintf(fault, sizeof(fault), "die@%s", where);
 	cr_assert_eq(setenv("CRIU_LITE_FAULT", fault, 1), 0);
+	if (!kill)
+		setenv("CRIU_LITE_TCP_BPF", "0", 1);
 	st = run_criu_lite(err, sizeof(err), "dump", "-t", pid, "-D", img, "--tcp-established",
 			   kill ? "--kill" : NULL, NULL);
 	unsetenv("CRIU_LITE_FAULT");
+	unsetenv("CRIU_LITE_TCP_BPF");
 	cr_assert_eq(st, 128 + SIGKILL, "the dump was not killed at '%s': %d: %s", where, st, err);
 	/* the guardian works once criu-lite is gone: until then, some are in */
 	for (int ms = 0; ms < 10000; ms += 10) {

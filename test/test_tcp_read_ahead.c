@@ -193,7 +193,8 @@ static void reads_what_the_walk_reads(bool ring)
 
 	ring_ahead = ring;
 	make_tmpdir(dir, sizeof(dir), "sk-ahead");
-	port = sk_echo_start(&t, "4");
+	/* "o": options on the connections, read by BPF ahead */
+	port = sk_echo_start(&t, "4o");
 	for (int i = 0; i < CLIENTS; i++) {
 		c[i] = sk_client(port);
 		echoed(c[i]);

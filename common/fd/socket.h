@@ -23,6 +23,8 @@
 
 #include "common/fd/fd.h"
 
+struct tcp_conn_rec;
+
 #define SK_LISTEN 10		/* TCP_LISTEN, also what sock_diag shows for unix */
 #define SK_ESTABLISHED 1	/* TCP_ESTABLISHED, unix SS_CONNECTED */
 #define SK_CLOSE 7
@@ -65,6 +67,9 @@ struct sk_rec {
 		uint32_t mark, bound_if;
 		char cong[16];		/* "" when not said */
 	} dopt;
+	/* an established TCP connection as the BPF iterator read it after the
+	 * lock (socket_tcp_bpf.c), or NULL */
+	const struct tcp_conn_rec *tcb;
 };
 
 /* The socket part of a process's dump (fd_dump.sk). */
@@ -75,6 +80,7 @@ struct sk_cache {
 	bool locked;			/* this process's TCP connections are in the lock */
 	int depth;			/* files in flight inside files in flight */
 	struct sk_pre_set *pre;		/* connections read ahead (socket_tcp_pre.c) */
+	struct tcp_conn_rec *tcbs;	/* what the recs' tcb point into */
 };
 
 /* socket_diag.c */
@@ -395,16 +401,32 @@ struct sk_tcp_job {
 	int s;
 	pid_t pid;
 	int fd;				/* s is pid's fd */
+	const struct sk_rec *rec;	/* its tcb, when there is one */
 	const SkOpts *o;
 	SkTcp *t;
 	uint32_t state;			/* out, as sk_tcp_read's */
 	bool refused;
 	int r;
 	/* between the runs */
-	bool alone, queued;
+	bool alone, queued, by_bpf;
 	int on_res, inq, outq, rq_res, off_res, err, note;
 };
 void sk_tcp_read_many(struct sk_tcp_job *j, size_t n);
+
+/* socket_tcp_bpf.c: the established connections of c's network namespace
+ * read by a BPF iterator, in one go after the lock; each sk_rec of c's
+ * tables that is one of them gets its tcb. n: the connections to be read
+ * (the iterator is worth loading from a few dozen). 0 when read, < 0 when
+ * not (no BPF here, another namespace, ...: the syscalls read them). */
+enum sk_tcp_bpf_mode { SK_BPF_AUTO, SK_BPF_OFF, SK_BPF_ON, SK_BPF_CHECK };
+enum sk_tcp_bpf_mode sk_tcp_bpf_mode(void);
+int sk_tcp_bpf_read(struct fd_dump *c, size_t n);
+/* t filled from rec's tcb: false when it has none, or one the syscalls must
+ * read (bytes queued, urgent data, repair mode, microsecond timestamps). */
+bool sk_tcp_from_bpf(const struct sk_rec *rec, SkTcp *t, uint32_t *state);
+/* CHECK: what the syscalls read (t, state) against the tcb; false, said,
+ * when they differ. */
+bool sk_tcp_bpf_agrees(const struct sk_rec *rec, const SkTcp *t, uint32_t state);
 
 /* A TCP socket whose connection was reset: what --tcp-close gives back. */
 int sk_tcp_closed(struct fd_rst *r, const FdEntry *e, char *why, size_t len);

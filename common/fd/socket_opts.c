@@ -26,7 +26,9 @@
 #include <netinet/udp.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <linux/types.h>
 
+#include "common/fd/bpf/tcp_conns.h"
 #include "common/fd/fd.h"
 #include "common/fd/socket.h"
 #include "images/log.h"
@@ -424,6 +426,60 @@ static bool from_diag(const struct sk_rec *r, const struct opt *o, struct val *v
 	return v->ok;
 }
 
+/* The value of o from the BPF iterator's read of the connection
+ * (socket_tcp_bpf.c): true when it gives one. A field left at 0 (the TTL:
+ * below 0) means the namespace's default, which is ref's, a new socket's
+ * in the same namespace. A time the program set is in jiffies there, and
+ * the kernel's HZ is not known here: getsockopt reads it. */
+static bool from_bpf(const struct sk_rec *r, const struct opt *o, const struct val *ref,
+		     struct val *v)
+{
+	const struct tcp_conn_rec *t = r ? r->tcb : NULL;
+	int64_t x;
+
+	if (!t || !ref->ok || o->how != INT)
+		return false;
+	if (o->level == SOL_TCP && o->name == TCP_NODELAY)
+		x = !!(t->nonagle & 1);		/* TCP_NAGLE_OFF */
+	else if (o->level == SOL_TCP && o->name == TCP_CORK)
+		x = !!(t->nonagle & 2);		/* TCP_NAGLE_CORK */
+	else if (o->level == SOL_TCP && o->name == TCP_KEEPIDLE && !t->keepalive_time)
+		x = ref->i;
+	else if (o->level == SOL_TCP && o->name == TCP_KEEPINTVL && !t->keepalive_intvl)
+		x = ref->i;
+	else if (o->level == SOL_TCP && o->name == TCP_KEEPCNT)
+		x = t->keepalive_probes ? t->keepalive_probes : ref->i;
+	else if (o->level == SOL_TCP && o->name == TCP_USER_TIMEOUT)
+		x = t->user_timeout;
+	else if (o->level == SOL_TCP && o->name == TCP_NOTSENT_LOWAT)
+		x = t->notsent_lowat;
+	else if (o->level == SOL_TCP && o->name == TCP_LINGER2 && t->linger2 <= 0)
+		x = t->linger2 ? t->linger2 : ref->i;
+	else if (o->level == SOL_IP && o->name == IP_TTL)
+		x = t->uc_ttl < 0 ? ref->i : t->uc_ttl;
+	else if (o->level == SOL_IP && o->name == IP_MTU_DISCOVER)
+		x = t->pmtudisc;
+	else
+		return false;
+	memset(v, 0, sizeof(*v));
+	v->ok = true;
+	v->i = x;
+	return true;
+}
+
+/* CHECK (socket_tcp_bpf.c): the BPF iterator's value against getsockopt's. */
+static int check_bpf(int s, const struct sk_rec *r, const struct opt *o, const struct val *v)
+{
+	struct val sys;
+	int e = read_opt(s, o, &sys);
+
+	if (e || same(o, v, &sys))
+		return e;
+	pr_err("socket %llu: %s is %lld by the BPF iterator, %lld by getsockopt",
+	       (unsigned long long)r->ino, o->field, (long long)v->i, (long long)sys.i);
+	return -EPROTO;
+}
+
 /* The socket-level options of plain values, asked in one batch (io_uring:
  * a getsockopt costs a syscall each, they are a dozen a socket). */
 struct batch {
@@ -488,9 +544,10 @@ static void batch_run(int s, struct batch *b, unsigned int kind, const SocketInf
 		batch_none(b);
 }
 
-/* Row i's value: from the batch, sock_diag, or asked alone. */
+/* Row i's value: from the batch, sock_diag, the BPF iterator, or asked
+ * alone. */
 static int value(int s, const struct batch *b, size_t i, const struct sk_rec *rec,
-		 struct val *v)
+		 const struct val *ref, struct val *v)
 {
 	const struct opt *o = &opts[i];
 
@@ -506,6 +563,8 @@ static int value(int s, const struct batch *b, size_t i, const struct sk_rec *re
 	}
 	if (from_diag(rec, o, v))
 		return 0;
+	if (from_bpf(rec, o, ref, v))
+		return sk_tcp_bpf_mode() == SK_BPF_CHECK ? check_bpf(s, rec, o, v) : 0;
 	return read_opt(s, o, v);
 }
 
@@ -537,7 +596,7 @@ static int dump_with(int s, SocketInfo *si, const struct sk_rec *rec, const stru
 		if (o->name == SO_BUF_LOCK && o->level == SOL_SOCKET)
 			memset(&v, 0, sizeof(v)), v.ok = lock_ok, v.i = lock;
 		else
-			r = value(s, b, i, rec, &v);
+			r = value(s, b, i, rec, &ref->v[i], &v);
 		if (!r && v.ok && keep(o, &v, &ref->v[i], lock)) {
 			if (!so && (so = si->opts = malloc(sizeof(*so))))
 				sk_opts__init(so);

@@ -221,8 +221,8 @@ static void read_chunk(void *arg, size_t k)
 			continue;
 		}
 		sk_tcp__init(p->tcp);
-		tj[m] = (struct sk_tcp_job){ .s = p->s, .pid = set->pid, .fd = p->fd, .o = p->opts,
-					     .t = p->tcp, .state = p->state };
+		tj[m] = (struct sk_tcp_job){ .s = p->s, .pid = set->pid, .fd = p->fd, .rec = p->rec,
+					     .o = p->opts, .t = p->tcp, .state = p->state };
 		of[m++] = p;
 	}
 	sk_tcp_read_many(tj, m);
@@ -307,6 +307,8 @@ int fd_dump_prefetch(struct fd_dump *c)
 		}
 		c->sk->locked = true;
 	}
+	/* their values in one read, when BPF is here (socket_tcp_bpf.c) */
+	sk_tcp_bpf_read(c, set->n);
 	grow_fd_table(set);
 	/* chunks small enough for both threads to share a few dozen; the
 	 * worker's own dump ring goes with it */

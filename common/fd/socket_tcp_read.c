@@ -246,7 +246,7 @@ static void start(struct sk_ring *ring, struct sk_tcp_job *j, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		if (!j[i].alone && j[i].on_res < 0)
 			j[i].alone = true;
-		if (!j[i].alone)
+		if (!j[i].alone || j[i].by_bpf)
 			continue;
 		j[i].r = sk_tcp_read(j[i].s, j[i].pid, j[i].fd, j[i].o, j[i].t, &j[i].state,
 				     &j[i].refused);
@@ -326,15 +326,29 @@ static void finish(struct sk_ring *ring, struct sk_tcp_job *j, size_t n)
 	}
 }
 
+/* CHECK (socket_tcp_bpf.c): what the syscalls read against the BPF
+ * iterator's values; a difference fails the connection's read. */
+static void check_bpf(struct sk_tcp_job *j, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!j[i].r && !sk_tcp_bpf_agrees(j[i].rec, j[i].t, j[i].state))
+			j[i].r = EPROTO;
+}
+
 void sk_tcp_read_many(struct sk_tcp_job *j, size_t n)
 {
 	struct sk_ring *ring = n > 1 && n <= SK_TCP_MANY ? sk_ring_dump() : NULL;
+	bool check = sk_tcp_bpf_mode() == SK_BPF_CHECK;
 
 	for (size_t i = 0; i < n; i++) {
 		j[i].refused = j[i].queued = false;
 		j[i].err = j[i].r = 0;
+		/* read by the BPF iterator: nothing to ask (each step passes
+		 * over a job alone, and start over one by_bpf too) */
+		j[i].by_bpf = !check && sk_tcp_from_bpf(j[i].rec, j[i].t, &j[i].state);
 		/* a peek offset to put aside and back: one by one */
-		j[i].alone = !ring || (j[i].o && j[i].o->has_peek_off && j[i].o->peek_off >= 0);
+		j[i].alone = j[i].by_bpf || !ring ||
+			     (j[i].o && j[i].o->has_peek_off && j[i].o->peek_off >= 0);
 	}
 	start(ring, j, n);
 	for (size_t i = 0; i < n; i++) {
@@ -354,4 +368,6 @@ void sk_tcp_read_many(struct sk_tcp_job *j, size_t n)
 	queue_seq(ring, j, n, TCP_RECV_QUEUE);
 	queue_seq(ring, j, n, TCP_SEND_QUEUE);
 	finish(ring, j, n);
+	if (check)
+		check_bpf(j, n);
 }

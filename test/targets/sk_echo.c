@@ -1,7 +1,9 @@
 /* Restore target: an echo server. argv[1]: "4" or "6", or "m": an IPv6
  * socket on IPv4's loopback (::ffff:127.0.0.1), whose connections are IPv4
  * on the wire; then optionally "n": its listener without SO_REUSEADDR,
- * "p": with SO_REUSEPORT too (a second one may share its port). It listens on the loopback address (a free port, in READY) and echoes whatever each client
+ * "p": with SO_REUSEPORT too (a second one may share its port), "o": a
+ * TCP-level option set on each accepted connection, by its number (see
+ * set_option). It listens on the loopback address (a free port, in READY) and echoes whatever each client
  * sends, to any number of clients, from one poll loop: a server whose
  * clients are outside the tree (the test, the bench). */
 #define _GNU_SOURCE
@@ -10,6 +12,7 @@
 #include <fcntl.h>
 #include <stdbool.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -26,12 +29,37 @@
 static struct pollfd fds[MAX_CLIENTS + 1];
 static int nfds;
 
+/* Connection n's option, one in ten left as accepted: what a dump reads of
+ * it (by BPF or getsockopt) must be what was set. */
+static void set_option(int c, int n, int fam)
+{
+	static const struct { int level, name, val; } opt[] = {
+		{ SOL_TCP, TCP_NODELAY, 1 },
+		{ SOL_TCP, TCP_KEEPCNT, 4 },
+		{ SOL_TCP, TCP_KEEPIDLE, 33 },
+		{ SOL_TCP, TCP_USER_TIMEOUT, 12345 },
+		{ SOL_TCP, TCP_NOTSENT_LOWAT, 8192 },
+		{ SOL_TCP, TCP_LINGER2, -1 },
+		{ SOL_TCP, TCP_LINGER2, 17 },
+		{ SOL_IP, IP_TTL, 33 },
+		{ SOL_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DONT },
+	};
+	int k = n % 10;
+
+	if (k == 9 || (opt[k].level == SOL_IP && fam != AF_INET))
+		return;
+	setsockopt(c, opt[k].level, opt[k].name, &opt[k].val, sizeof(int));
+	if (k == 2)
+		setsockopt(c, SOL_TCP, TCP_KEEPINTVL, &opt[1].val, sizeof(int));
+}
+
 int main(int argc, char **argv)
 {
 	struct sockaddr_storage ss = { 0 };
 	struct rlimit rl = { MAX_CLIENTS + 64, MAX_CLIENTS + 64 };
 	bool mapped = argc > 1 && argv[1][0] == 'm';
 	bool reuse = !(argc > 1 && strchr(argv[1], 'n')), reuseport = argc > 1 && strchr(argv[1], 'p');
+	bool options = argc > 1 && strchr(argv[1], 'o');
 	int fam = argc > 1 && (argv[1][0] == '6' || mapped) ? AF_INET6 : AF_INET, one = 1;
 	socklen_t l = fam == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
 	int s = socket(fam, SOCK_STREAM, 0);
@@ -65,6 +93,8 @@ int main(int argc, char **argv)
 				fcntl(c, F_SETOWN, getpid());
 			if (c >= 0 && nfds % 14 == 3)
 				fcntl(c, F_SETSIG, SIGUSR2);
+			if (c >= 0 && options)
+				set_option(c, nfds, fam);
 			if (c >= 0)
 				fds[nfds++] = (struct pollfd){ .fd = c, .events = POLLIN };
 		}

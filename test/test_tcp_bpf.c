@@ -1,0 +1,112 @@
+/* A server's TCP connections read by the BPF iterator
+ * (common/fd/socket_tcp_bpf.c) must dump what getsockopt reads of them.
+ * CRIU_LITE_TCP_BPF=check reads each connection both ways and fails the
+ * connection where they differ; the echo server sets a TCP-level option on
+ * each connection it accepts (sk_echo "o": TCP_NODELAY, the keepalive
+ * count and times, TCP_USER_TIMEOUT, TCP_NOTSENT_LOWAT, TCP_LINGER2 both
+ * ways, IP_TTL, IP_MTU_DISCOVER). test_tcp_read_ahead.c compares whole
+ * images read by BPF with those of the walk's syscalls, with a connection
+ * whose bytes queued to send only the syscalls can read. */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "images/image.h"
+#include "test/restore_util.h"
+#include "test/sk_util.h"
+
+TestSuite(tcp_bpf, .fini = rt_kill_leftovers);
+
+#define CLIENTS 80
+
+/* The dump's log: whether BPF read the connections, and the first line
+ * where it and getsockopt differ ("" when none). */
+static bool read_log(const char *log, char *differ, size_t len)
+{
+	char line[512];
+	bool bpf = false;
+	FILE *f = fopen(log, "re");
+
+	cr_assert(f, "no log %s", log);
+	*differ = '\0';
+	while (fgets(line, sizeof(line), f)) {
+		bpf |= strstr(line, "read by a BPF iterator") != NULL;
+		if (!*differ && strstr(line, "by the BPF iterator,"))
+			snprintf(differ, len, "%s", line);
+	}
+	fclose(f);
+	return bpf;
+}
+
+/* The connections of pid's files image with TCP_USER_TIMEOUT 12345 and
+ * with TCP_NODELAY on, as the server set one in ten of each. */
+static void count_options(const char *img, pid_t pid, size_t *timeout, size_t *nodelay)
+{
+	FdEntry **e = NULL;
+	size_t n = 0;
+	int dirfd = open(img, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	cr_assert_geq(dirfd, 0);
+	cr_assert_eq(img_read_all(dirfd, IMG_FILES, pid, true, NULL, (void ***)&e, &n), 0);
+	close(dirfd);
+	*timeout = *nodelay = 0;
+	for (size_t i = 0; i < n; i++) {
+		const SkOpts *o = e[i]->sock && e[i]->sock->tcp ? e[i]->sock->opts : NULL;
+
+		*timeout += o && o->has_tcp_user_timeout && o->tcp_user_timeout == 12345;
+		*nodelay += o && o->has_tcp_nodelay && o->tcp_nodelay;
+	}
+	img_free_all((void **)e, n);
+}
+
+static void reads_what_getsockopt_reads(const char *mode, int family)
+{
+	char dir[256], img[300], log[320], pids[16], err[4096], differ[512];
+	struct target t;
+	int c[CLIENTS], port;
+	size_t timeout, nodelay;
+
+	make_tmpdir(dir, sizeof(dir), "sk-bpf");
+	snprintf(img, sizeof(img), "%s/img", dir);
+	snprintf(log, sizeof(log), "%s/log", dir);
+	cr_assert_eq(mkdir(img, 0700), 0);
+	port = sk_echo_start(&t, mode);
+	for (int i = 0; i < CLIENTS; i++) {
+		cr_assert_eq(sk_connect(family, port, &c[i]), 0, "connect: %m");
+		cr_assert(sk_echoes(c[i], "hello\n", WAIT_MS), "client %d: no echo", i);
+	}
+	snprintf(pids, sizeof(pids), "%d", t.pid);
+	setenv("CRIU_LITE_TCP_BPF", "check", 1);
+	setenv("CRIU_LITE_TCP_PREFETCH", "1", 1);
+	cr_assert_eq(run_criu_lite(err, sizeof(err), "dump", "-t", pids, "-D", img, "-v4", "-o",
+				   log, NULL), 0, "dump: %s", err);
+	unsetenv("CRIU_LITE_TCP_BPF");
+	unsetenv("CRIU_LITE_TCP_PREFETCH");
+	cr_expect(read_log(log, differ, sizeof(differ)), "BPF did not read the connections");
+	cr_expect_str_empty(differ, "%s", differ);
+	count_options(img, t.pid, &timeout, &nodelay);
+	cr_expect_geq(timeout, CLIENTS / 10, "%zu connections with their TCP_USER_TIMEOUT", timeout);
+	cr_expect_geq(nodelay, CLIENTS / 10, "%zu connections with TCP_NODELAY", nodelay);
+	/* and the server runs on with them */
+	cr_expect(sk_echoes(c[0], "again\n", WAIT_MS), "no echo after the dump");
+	for (int i = 0; i < CLIENTS; i++)
+		close(c[i]);
+	target_kill(&t);
+	rm_rf(dir);
+}
+
+Test(tcp_bpf, reads_what_getsockopt_reads_v4, .timeout = 60)
+{
+	reads_what_getsockopt_reads("4o", AF_INET);
+}
+
+Test(tcp_bpf, reads_what_getsockopt_reads_v6, .timeout = 60)
+{
+	reads_what_getsockopt_reads("6o", AF_INET6);
+}
