@@ -350,10 +350,10 @@ void fd_dump_tree_free(struct fd_dump_tree *t);
  * lines are the caller's to place. NULL and < 0 on failure. */
 int fd_dump_sk_load(pid_t pid, struct sk_cache **out);
 void fd_dump_sk_free(struct sk_cache *sk);
-/* socket_tcp_bpf.c: the BPF iterator that reads TCP connections loaded
- * ahead of the read, when sk's tables show enough of them (1.5-4 ms: by the
- * thread that read the tables, beside the memory dump). */
-void sk_tcp_bpf_preload(const struct sk_cache *sk);
+/* socket_bpf.c: the BPF iterator that reads sockets loaded ahead of the
+ * read, when sk's tables show enough connections (1.5-4 ms: by the thread
+ * that read the tables, beside the memory dump). */
+void sk_bpf_preload(const struct sk_cache *sk);
 
 /* socket_tcp_pre.c: c's TCP connections read ahead, on two threads, when
  * it has enough of them (before the walk; the walk takes what was read). */

@@ -23,7 +23,7 @@
 
 #include "common/fd/fd.h"
 
-struct tcp_conn_rec;
+struct sock_fd_rec;
 
 #define SK_LISTEN 10		/* TCP_LISTEN, also what sock_diag shows for unix */
 #define SK_ESTABLISHED 1	/* TCP_ESTABLISHED, unix SS_CONNECTED */
@@ -68,8 +68,8 @@ struct sk_rec {
 		char cong[16];		/* "" when not said */
 	} dopt;
 	/* an established TCP connection as the BPF iterator read it after the
-	 * lock (socket_tcp_bpf.c), or NULL */
-	const struct tcp_conn_rec *tcb;
+	 * lock (socket_bpf.c), or NULL */
+	const struct sock_fd_rec *tcb;
 };
 
 /* The socket part of a process's dump (fd_dump.sk). */
@@ -80,7 +80,8 @@ struct sk_cache {
 	bool locked;			/* this process's TCP connections are in the lock */
 	int depth;			/* files in flight inside files in flight */
 	struct sk_pre_set *pre;		/* connections read ahead (socket_tcp_pre.c) */
-	struct tcp_conn_rec *tcbs;	/* what the recs' tcb point into */
+	struct sock_fd_rec *bpf_fds;	/* by fd: what the recs' tcb point into */
+	size_t nr_bpf_fds;
 };
 
 /* socket_diag.c */
@@ -413,20 +414,26 @@ struct sk_tcp_job {
 };
 void sk_tcp_read_many(struct sk_tcp_job *j, size_t n);
 
-/* socket_tcp_bpf.c: the established connections of c's network namespace
- * read by a BPF iterator, in one go after the lock; each sk_rec of c's
- * tables that is one of them gets its tcb. n: the connections to be read
- * (the iterator is worth loading from a few dozen). 0 when read, < 0 when
- * not (no BPF here, another namespace, ...: the syscalls read them). */
-enum sk_tcp_bpf_mode { SK_BPF_AUTO, SK_BPF_OFF, SK_BPF_ON, SK_BPF_CHECK };
-enum sk_tcp_bpf_mode sk_tcp_bpf_mode(void);
-int sk_tcp_bpf_read(struct fd_dump *c, size_t n);
+/* socket_bpf.c: c's socket fds read by a BPF iterator, in one go after the
+ * lock: sk_bpf_fd gives each one's record, and each sk_rec of c's tables
+ * that is an established TCP connection gets its tcb. n: the connections
+ * to be read (the iterator is worth loading from a few dozen). 0 when
+ * read, < 0 when not (no BPF here, ...: the syscalls read them). */
+enum sk_bpf_mode { SK_BPF_AUTO, SK_BPF_OFF, SK_BPF_ON, SK_BPF_CHECK };
+enum sk_bpf_mode sk_bpf_mode(void);
+int sk_bpf_read(struct fd_dump *c, size_t n);
+const struct sock_fd_rec *sk_bpf_fd(const struct sk_cache *sk, int fd);
+/* The fd's fdinfo as /proc would show it (malloc'd), or NULL: no record,
+ * or one whose fdinfo /proc must say (file locks). */
+char *sk_bpf_fdinfo(const struct sock_fd_rec *b);
 /* t filled from rec's tcb: false when it has none, or one the syscalls must
  * read (bytes queued, urgent data, repair mode, microsecond timestamps). */
 bool sk_tcp_from_bpf(const struct sk_rec *rec, SkTcp *t, uint32_t *state);
-/* CHECK: what the syscalls read (t, state) against the tcb; false, said,
- * when they differ. */
+/* CHECK: what the syscalls read (t, state; fdinfo and owner) against the
+ * record; false, said, when they differ. */
 bool sk_tcp_bpf_agrees(const struct sk_rec *rec, const SkTcp *t, uint32_t state);
+bool sk_bpf_desc_agrees(const struct sock_fd_rec *b, const char *fdinfo, bool own_ok,
+			const struct f_owner_ex *own, int sig);
 
 /* A TCP socket whose connection was reset: what --tcp-close gives back. */
 int sk_tcp_closed(struct fd_rst *r, const FdEntry *e, char *why, size_t len);

@@ -50,7 +50,7 @@ void sk_cache_free(struct sk_cache *c)
 		free(c->recs[i].name);
 	}
 	free(c->recs);
-	free(c->tcbs);
+	free(c->bpf_fds);
 	free(c);
 }
 

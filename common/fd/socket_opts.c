@@ -28,7 +28,7 @@
 #include <sys/time.h>
 #include <linux/types.h>
 
-#include "common/fd/bpf/tcp_conns.h"
+#include "common/fd/bpf/sock_fds.h"
 #include "common/fd/fd.h"
 #include "common/fd/socket.h"
 #include "images/log.h"
@@ -427,14 +427,14 @@ static bool from_diag(const struct sk_rec *r, const struct opt *o, struct val *v
 }
 
 /* The value of o from the BPF iterator's read of the connection
- * (socket_tcp_bpf.c): true when it gives one. A field left at 0 (the TTL:
+ * (socket_bpf.c): true when it gives one. A field left at 0 (the TTL:
  * below 0) means the namespace's default, which is ref's, a new socket's
  * in the same namespace. A time the program set is in jiffies there, and
  * the kernel's HZ is not known here: getsockopt reads it. */
 static bool from_bpf(const struct sk_rec *r, const struct opt *o, const struct val *ref,
 		     struct val *v)
 {
-	const struct tcp_conn_rec *t = r ? r->tcb : NULL;
+	const struct sock_fd_rec *t = r ? r->tcb : NULL;
 	int64_t x;
 
 	if (!t || !ref->ok || o->how != INT)
@@ -467,7 +467,7 @@ static bool from_bpf(const struct sk_rec *r, const struct opt *o, const struct v
 	return true;
 }
 
-/* CHECK (socket_tcp_bpf.c): the BPF iterator's value against getsockopt's. */
+/* CHECK (socket_bpf.c): the BPF iterator's value against getsockopt's. */
 static int check_bpf(int s, const struct sk_rec *r, const struct opt *o, const struct val *v)
 {
 	struct val sys;
@@ -475,7 +475,7 @@ static int check_bpf(int s, const struct sk_rec *r, const struct opt *o, const s
 
 	if (e || same(o, v, &sys))
 		return e;
-	pr_err("socket %llu: %s is %lld by the BPF iterator, %lld by getsockopt",
+	pr_err("socket %llu: %s is %lld by the BPF iterator, %lld by the syscalls",
 	       (unsigned long long)r->ino, o->field, (long long)v->i, (long long)sys.i);
 	return -EPROTO;
 }
@@ -564,7 +564,7 @@ static int value(int s, const struct batch *b, size_t i, const struct sk_rec *re
 	if (from_diag(rec, o, v))
 		return 0;
 	if (from_bpf(rec, o, ref, v))
-		return sk_tcp_bpf_mode() == SK_BPF_CHECK ? check_bpf(s, rec, o, v) : 0;
+		return sk_bpf_mode() == SK_BPF_CHECK ? check_bpf(s, rec, o, v) : 0;
 	return read_opt(s, o, v);
 }
 

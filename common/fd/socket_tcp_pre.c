@@ -30,7 +30,9 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <linux/types.h>
 
+#include "common/fd/bpf/sock_fds.h"
 #include "common/fd/fd.h"
 #include "common/fd/socket.h"
 #include "common/procfs.h"
@@ -82,6 +84,8 @@ struct sk_pre_set {
 	pid_t pid;
 	int pidfd;
 	int fdinfo_dir;			/* /proc/PID/fdinfo, or -1 */
+	const struct sk_cache *sk;	/* its BPF records (socket_bpf.c) */
+	bool check;			/* CRIU_LITE_TCP_BPF=check */
 	size_t chunk;			/* connections a read_chunk */
 	rlim_t fd_limit;
 };
@@ -150,15 +154,19 @@ static void basics(const struct sk_rec *r, SocketInfo *si)
 
 /* The walk's stat and fdinfo of p->fd. The stat through /proc/PID/fd/N is
  * the stat of the file it links to: the copy's, when there is one; fdinfo
- * relative to the process's fdinfo directory (each spares a path walk
- * from /, several microseconds in a guest). */
-static bool read_desc(const struct sk_pre_set *set, struct sk_pre *p)
+ * as the BPF iterator read it (b), or relative to the process's fdinfo
+ * directory (each spares a path walk from /, several microseconds in a
+ * guest). */
+static bool read_desc(const struct sk_pre_set *set, struct sk_pre *p,
+		      const struct sock_fd_rec *b)
 {
 	char path[64];
 
 	snprintf(path, sizeof(path), "/proc/%d/fd/%d", set->pid, p->fd);
 	if (p->s >= 0 ? fstat(p->s, &p->st) : stat(path, &p->st))
 		return false;
+	if (!set->check && (p->fdinfo = sk_bpf_fdinfo(b)))
+		return true;
 	if (set->fdinfo_dir >= 0)
 		return !fd_dump_read_fdinfo_at(set->fdinfo_dir, p->fd, &p->fdinfo);
 	return !fd_dump_read_fdinfo(set->pid, p->fd, &p->fdinfo);
@@ -168,8 +176,10 @@ static bool read_desc(const struct sk_pre_set *set, struct sk_pre *p)
  * copy is there to read its options and repair-mode values. */
 static bool read_one(struct sk_pre_set *set, struct sk_pre *p)
 {
+	const struct sock_fd_rec *b = sk_bpf_fd(set->sk, p->fd);
+
 	p->s = (int)syscall(SYS_pidfd_getfd, set->pidfd, p->fd, 0);
-	p->desc_ok = read_desc(set, p);
+	p->desc_ok = read_desc(set, p, b);
 	/* the walk keeps what it reads for the end of the dump: the room it
 	 * leaves under criu-lite's fd limit is fd_dump_keep's */
 	if (p->s >= 0 && (rlim_t)p->s + 256 > set->fd_limit) {
@@ -178,11 +188,19 @@ static bool read_one(struct sk_pre_set *set, struct sk_pre *p)
 	}
 	if (p->s < 0)
 		return false;
-	/* the signal owner, as lock.c reads it (O_PATH: none) */
+	/* the signal owner, as lock.c reads it (O_PATH: none); none when the
+	 * BPF iterator saw none */
+	p->own_ok = true;
+	memset(&p->own, 0, sizeof(p->own));
+	p->sig = 0;
+	if (b && !(b->flags & SFD_OWNER) && !set->check)
+		return true;
 	if (fcntl(p->s, F_GETOWN_EX, &p->own) < 0)
 		p->own.pid = 0;
 	p->sig = fcntl(p->s, F_GETSIG);
-	p->own_ok = true;
+	if (b && set->check && !sk_bpf_desc_agrees(b, p->desc_ok ? p->fdinfo : NULL, true,
+						   &p->own, p->sig))
+		p->desc_ok = p->own_ok = false;
 	return true;
 }
 
@@ -307,8 +325,10 @@ int fd_dump_prefetch(struct fd_dump *c)
 		}
 		c->sk->locked = true;
 	}
-	/* their values in one read, when BPF is here (socket_tcp_bpf.c) */
-	sk_tcp_bpf_read(c, set->n);
+	/* their values in one read, when BPF is here (socket_bpf.c) */
+	sk_bpf_read(c, set->n);
+	set->sk = c->sk;
+	set->check = sk_bpf_mode() == SK_BPF_CHECK;
 	grow_fd_table(set);
 	/* chunks small enough for both threads to share a few dozen; the
 	 * worker's own dump ring goes with it */

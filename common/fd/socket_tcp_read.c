@@ -326,7 +326,7 @@ static void finish(struct sk_ring *ring, struct sk_tcp_job *j, size_t n)
 	}
 }
 
-/* CHECK (socket_tcp_bpf.c): what the syscalls read against the BPF
+/* CHECK (socket_bpf.c): what the syscalls read against the BPF
  * iterator's values; a difference fails the connection's read. */
 static void check_bpf(struct sk_tcp_job *j, size_t n)
 {
@@ -338,7 +338,7 @@ static void check_bpf(struct sk_tcp_job *j, size_t n)
 void sk_tcp_read_many(struct sk_tcp_job *j, size_t n)
 {
 	struct sk_ring *ring = n > 1 && n <= SK_TCP_MANY ? sk_ring_dump() : NULL;
-	bool check = sk_tcp_bpf_mode() == SK_BPF_CHECK;
+	bool check = sk_bpf_mode() == SK_BPF_CHECK;
 
 	for (size_t i = 0; i < n; i++) {
 		j[i].refused = j[i].queued = false;

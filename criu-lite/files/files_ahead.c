@@ -55,7 +55,7 @@ static void *read_tables(void *arg)
 	log_thread_to(log);
 	fa->r = fd_dump_sk_load(fa->pid, &fa->sk);
 	/* with many connections, the BPF iterator that reads them */
-	sk_tcp_bpf_preload(fa->sk);
+	sk_bpf_preload(fa->sk);
 	log_thread_to(NULL);
 	if (log)
 		fclose(log);

@@ -1,0 +1,114 @@
+/* A BPF iterator over one process's fds (iter/task_file, the process
+ * chosen when the link is made): one struct sock_fd_rec for each socket.
+ *
+ * Why: a dump reads of each TCP connection its fdinfo, its signal owner
+ * and some two dozen values, each by a syscall of about a microsecond in a
+ * guest; this reads them all, for every socket of the process, in one read
+ * of the iterator. socket_bpf.c loads it (a light skeleton: the kernel
+ * applies the CO-RE relocations, no vmlinux BTF is parsed in user space)
+ * and says where the values go. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+
+#include "common/fd/bpf/sock_fds.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define ESTABLISHED 1
+#define AF_INET 2
+#define AF_INET6 10
+#define SOCK_STREAM 1
+#define IPPROTO_TCP 6
+
+/* A socket reached from a file is not one the socket helpers take (the
+ * verifier calls it untrusted): read only, cast once its kind is checked. */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+
+/* The TCP part, for an established connection. */
+static void tcp(struct tcp_sock *tp, struct sock_fd_rec *r)
+{
+	__u64 now;
+
+	r->flags |= SFD_TCP;
+	r->state = ESTABLISHED;
+	if (BPF_CORE_READ_BITFIELD(tp, rx_opt.tstamp_ok))
+		r->flags |= SFD_TSTAMP_OK;
+	if (BPF_CORE_READ_BITFIELD(tp, rx_opt.sack_ok))
+		r->flags |= SFD_SACK_OK;
+	if (BPF_CORE_READ_BITFIELD(tp, rx_opt.wscale_ok))
+		r->flags |= SFD_WSCALE_OK;
+	if (bpf_core_field_exists(tp->tcp_usec_ts) && BPF_CORE_READ_BITFIELD(tp, tcp_usec_ts))
+		r->flags |= SFD_USEC_TS;
+	if (BPF_CORE_READ_BITFIELD(tp, repair))
+		r->flags |= SFD_REPAIR;
+	if (tp->urg_data)
+		r->flags |= SFD_URG;
+	r->write_seq = tp->write_seq;
+	r->snd_una = tp->snd_una;
+	r->snd_nxt = tp->snd_nxt;
+	r->rcv_nxt = tp->rcv_nxt;
+	r->copied_seq = tp->copied_seq;
+	r->snd_wl1 = tp->snd_wl1;
+	r->snd_wnd = tp->snd_wnd;
+	r->max_window = tp->max_window;
+	r->rcv_wnd = tp->rcv_wnd;
+	r->rcv_wup = tp->rcv_wup;
+	r->mss_clamp = tp->rx_opt.mss_clamp;
+	r->snd_wscale = BPF_CORE_READ_BITFIELD(tp, rx_opt.snd_wscale);
+	r->rcv_wscale = BPF_CORE_READ_BITFIELD(tp, rx_opt.rcv_wscale);
+	/* TCP_TIMESTAMP: the TCP clock (CLOCK_MONOTONIC, in ms or us) plus
+	 * the connection's offset */
+	now = bpf_ktime_get_ns();
+	r->timestamp = (__u32)((r->flags & SFD_USEC_TS) ? now / 1000 : now / 1000000) +
+		       tp->tsoffset;
+	r->nonagle = BPF_CORE_READ_BITFIELD(tp, nonagle);
+	r->keepalive_probes = tp->keepalive_probes;
+	r->keepalive_time = tp->keepalive_time;
+	r->keepalive_intvl = tp->keepalive_intvl;
+	r->linger2 = tp->linger2;
+	r->user_timeout = tp->inet_conn.icsk_user_timeout;
+	r->notsent_lowat = tp->notsent_lowat;
+	r->uc_ttl = tp->inet_conn.icsk_inet.uc_ttl;
+	r->pmtudisc = tp->inet_conn.icsk_inet.pmtudisc;
+}
+
+SEC("iter/task_file")
+int sock_fds(struct bpf_iter__task_file *ctx)
+{
+	struct file *file = ctx->file;
+	struct task_struct *task = ctx->task;
+	struct sock_fd_rec r = {};
+	unsigned long *coe, word = 0;
+	struct tcp_sock *tp;
+	struct socket *so;
+	struct sock *sk;
+
+	if (!file || !task)
+		return 0;
+	so = bpf_sock_from_file(file);
+	if (!so)
+		return 0;
+	r.fd = ctx->fd;
+	r.ino = file->f_inode->i_ino;
+	r.pos = file->f_pos;
+	r.f_flags = file->f_flags;
+	r.mnt_id = BPF_CORE_READ(container_of(file->f_path.mnt, struct mount, mnt), mnt_id);
+	coe = BPF_CORE_READ(task, files, fdt, close_on_exec);
+	if (coe && !bpf_probe_read_kernel(&word, sizeof(word), coe + r.fd / 64) &&
+	    (word >> (r.fd % 64) & 1))
+		r.flags |= SFD_CLOEXEC;
+	if (BPF_CORE_READ(file, f_owner))
+		r.flags |= SFD_OWNER;
+	if (file->f_inode->i_flctx)
+		r.flags |= SFD_LOCKS;
+	sk = so->sk;
+	if (sk && sk->__sk_common.skc_state == ESTABLISHED && sk->sk_type == SOCK_STREAM &&
+	    sk->sk_protocol == IPPROTO_TCP &&
+	    (sk->__sk_common.skc_family == AF_INET || sk->__sk_common.skc_family == AF_INET6)) {
+		tp = bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct tcp_sock));
+		tcp(tp, &r);
+	}
+	bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
+	return 0;
+}

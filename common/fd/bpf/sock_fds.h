@@ -1,0 +1,45 @@
+/* One socket fd of a process as the BPF iterator (sock_fds.bpf.c) reports
+ * it to socket_bpf.c: what /proc/PID/fdinfo and fcntl would say of the fd,
+ * and for an established TCP connection the fields behind the getsockopt
+ * calls a dump makes of it, raw (no defaults applied, no HZ). Shared by
+ * both sides; the BPF side has __u32 and friends from vmlinux.h. */
+#ifndef COMMON_FD_BPF_SOCK_FDS_H
+#define COMMON_FD_BPF_SOCK_FDS_H
+
+/* flags */
+#define SFD_CLOEXEC 1		/* the fd's close-on-exec */
+#define SFD_OWNER 2		/* the file has a signal owner struct */
+#define SFD_LOCKS 4		/* its inode has a file lock context */
+#define SFD_TCP 8		/* an established TCP connection: tcp below */
+#define SFD_TSTAMP_OK 16	/* timestamps negotiated */
+#define SFD_SACK_OK 32
+#define SFD_WSCALE_OK 64
+#define SFD_USEC_TS 128		/* timestamps count microseconds */
+#define SFD_REPAIR 256		/* already in repair mode (someone else's) */
+#define SFD_URG 512		/* urgent data pending */
+
+struct sock_fd_rec {
+	__u32 fd, flags;
+	__u64 ino;
+	/* fdinfo */
+	__s64 pos;
+	__u32 f_flags;
+	__s32 mnt_id;
+	/* SFD_TCP: */
+	__u32 state;
+	/* TCP_QUEUE_SEQ and the queues' lengths */
+	__u32 write_seq, snd_una, snd_nxt, rcv_nxt, copied_seq;
+	/* TCP_REPAIR_WINDOW */
+	__u32 snd_wl1, snd_wnd, max_window, rcv_wnd, rcv_wup;
+	/* TCP_MAXSEG in repair mode, TCP_TIMESTAMP when read */
+	__u32 mss_clamp, timestamp;
+	__u8 snd_wscale, rcv_wscale, nonagle, keepalive_probes;
+	/* jiffies, 0: the namespace's default */
+	__u32 keepalive_time, keepalive_intvl;
+	__s32 linger2;
+	__u32 user_timeout, notsent_lowat;
+	__s32 uc_ttl;			/* < 0: the namespace's default */
+	__u32 pmtudisc;
+};
+
+#endif
