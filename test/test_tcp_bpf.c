@@ -1,10 +1,12 @@
 /* A server's TCP connections read by the BPF iterator
- * (common/fd/socket_tcp_bpf.c) must dump what getsockopt reads of them.
- * CRIU_LITE_TCP_BPF=check reads each connection both ways and fails the
- * connection where they differ; the echo server sets a TCP-level option on
- * each connection it accepts (sk_echo "o": TCP_NODELAY, the keepalive
- * count and times, TCP_USER_TIMEOUT, TCP_NOTSENT_LOWAT, TCP_LINGER2 both
- * ways, IP_TTL, IP_MTU_DISCOVER). test_tcp_read_ahead.c compares whole
+ * (common/fd/socket_bpf.c) must dump what the syscalls read of them.
+ * CRIU_LITE_TCP_BPF=check reads each connection both ways and says where
+ * they differ; the echo server sets an option on each connection it
+ * accepts (sk_echo "o": TCP_NODELAY, the keepalive count and times,
+ * TCP_USER_TIMEOUT, TCP_NOTSENT_LOWAT, TCP_LINGER2 both ways, IP_TTL,
+ * IP_MTU_DISCOVER, SO_KEEPALIVE, SO_PRIORITY, SO_RCVLOWAT, SO_RCVBUF,
+ * SO_OOBINLINE, SO_TIMESTAMP, SO_LINGER), and every seventh has a signal
+ * owner; fdinfo is compared too. test_tcp_read_ahead.c compares whole
  * images read by BPF with those of the walk's syscalls, with a connection
  * whose bytes queued to send only the syscalls can read. */
 #include <criterion/criterion.h>
@@ -45,8 +47,8 @@ static bool read_log(const char *log, char *differ, size_t len)
 }
 
 /* The connections of pid's files image with TCP_USER_TIMEOUT 12345 and
- * with TCP_NODELAY on, as the server set one in ten of each. */
-static void count_options(const char *img, pid_t pid, size_t *timeout, size_t *nodelay)
+ * with SO_PRIORITY 3, as the server set one in sixteen of each. */
+static void count_options(const char *img, pid_t pid, size_t *timeout, size_t *prio)
 {
 	FdEntry **e = NULL;
 	size_t n = 0;
@@ -55,12 +57,12 @@ static void count_options(const char *img, pid_t pid, size_t *timeout, size_t *n
 	cr_assert_geq(dirfd, 0);
 	cr_assert_eq(img_read_all(dirfd, IMG_FILES, pid, true, NULL, (void ***)&e, &n), 0);
 	close(dirfd);
-	*timeout = *nodelay = 0;
+	*timeout = *prio = 0;
 	for (size_t i = 0; i < n; i++) {
 		const SkOpts *o = e[i]->sock && e[i]->sock->tcp ? e[i]->sock->opts : NULL;
 
 		*timeout += o && o->has_tcp_user_timeout && o->tcp_user_timeout == 12345;
-		*nodelay += o && o->has_tcp_nodelay && o->tcp_nodelay;
+		*prio += o && o->has_priority && o->priority == 3;
 	}
 	img_free_all((void **)e, n);
 }
@@ -70,7 +72,7 @@ static void reads_what_getsockopt_reads(const char *mode, int family)
 	char dir[256], img[300], log[320], pids[16], err[4096], differ[512];
 	struct target t;
 	int c[CLIENTS], port;
-	size_t timeout, nodelay;
+	size_t timeout, prio;
 
 	make_tmpdir(dir, sizeof(dir), "sk-bpf");
 	snprintf(img, sizeof(img), "%s/img", dir);
@@ -90,9 +92,9 @@ static void reads_what_getsockopt_reads(const char *mode, int family)
 	unsetenv("CRIU_LITE_TCP_PREFETCH");
 	cr_expect(read_log(log, differ, sizeof(differ)), "BPF did not read the connections");
 	cr_expect_str_empty(differ, "%s", differ);
-	count_options(img, t.pid, &timeout, &nodelay);
-	cr_expect_geq(timeout, CLIENTS / 10, "%zu connections with their TCP_USER_TIMEOUT", timeout);
-	cr_expect_geq(nodelay, CLIENTS / 10, "%zu connections with TCP_NODELAY", nodelay);
+	count_options(img, t.pid, &timeout, &prio);
+	cr_expect_geq(timeout, CLIENTS / 16, "%zu connections with their TCP_USER_TIMEOUT", timeout);
+	cr_expect_geq(prio, CLIENTS / 16, "%zu connections with their SO_PRIORITY", prio);
 	/* and the server runs on with them */
 	cr_expect(sk_echoes(c[0], "again\n", WAIT_MS), "no echo after the dump");
 	for (int i = 0; i < CLIENTS; i++)

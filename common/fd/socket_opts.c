@@ -26,11 +26,10 @@
 #include <netinet/udp.h>
 #include <sys/socket.h>
 #include <sys/time.h>
-#include <linux/types.h>
 
-#include "common/fd/bpf/sock_fds.h"
 #include "common/fd/fd.h"
 #include "common/fd/socket.h"
+#include "common/fd/socket_opts.h"
 #include "images/log.h"
 
 #ifndef SOL_UDPLITE
@@ -41,23 +40,6 @@
 #ifndef SOL_NETLINK
 #define SOL_NETLINK 270
 #endif
-
-enum how { INT, BUF, TIMEVAL, LINGER, STR, FILTER, INADDR };
-
-/* Which sockets a row applies to. */
-enum {
-	F_UNIX = 1, F_IN4 = 2, F_IN6 = 4, F_PACKET = 8, F_NETLINK = 16,
-	F_TCP = 32, F_UDP = 64, F_UDPLITE = 128, F_NOT_CONN = 256,
-	F_INET = F_IN4 | F_IN6, F_ALL = F_UNIX | F_INET | F_PACKET | F_NETLINK,
-};
-
-struct opt {
-	int level, name;
-	const char *field;
-	unsigned int where;
-	enum how how;
-	enum sk_opts_when when;
-};
 
 #define B SK_OPTS_BIND
 #define L SK_OPTS_LATE
@@ -147,15 +129,6 @@ static const struct opt opts[] = {
 #undef L
 
 #define NR_OPTS (sizeof(opts) / sizeof(opts[0]))
-
-/* One option's value as read. */
-struct val {
-	bool ok;
-	int64_t i;
-	char str[64];
-	struct sock_filter *filter;
-	size_t filter_len;		/* instructions */
-};
 
 static unsigned int kind_of(const SocketInfo *si)
 {
@@ -393,80 +366,6 @@ static bool keep(const struct opt *o, const struct val *v, const struct val *ref
 	return !same(o, v, ref);
 }
 
-/* The value of o as sock_diag gave it in r: true when it did. A device
- * bound is named by getsockopt, by index in r: only "none" is taken. */
-static bool from_diag(const struct sk_rec *r, const struct opt *o, struct val *v)
-{
-	const struct sk_diag_opts *d = r ? &r->dopt : NULL;
-	bool v4 = r && r->family == AF_INET;
-
-	memset(v, 0, sizeof(*v));
-	if (!d || (r->family != AF_INET && r->family != AF_INET6))
-		return false;
-	if (o->level == SOL_SOCKET && o->name == SO_BINDTODEVICE && !d->bound_if)
-		v->ok = true;
-	else if (o->level == SOL_SOCKET && o->name == SO_MARK && d->has_mark)
-		v->ok = true, v->i = d->mark;
-	else if (o->level == SOL_IP && o->name == IP_TOS && v4 && d->has_tos)
-		v->ok = true, v->i = d->tos;
-	else if (o->level == SOL_IPV6 && o->name == IPV6_TCLASS && !v4 && d->has_tclass)
-		v->ok = true, v->i = d->tclass;
-	else if (o->level == SOL_IP && o->name == IP_RECVERR && v4 && d->has_sockopt)
-		v->ok = true, v->i = d->recverr;
-	else if (((o->level == SOL_IP && o->name == IP_FREEBIND) ||
-		  (o->level == SOL_IPV6 && o->name == IPV6_FREEBIND)) && d->has_sockopt)
-		v->ok = true, v->i = d->freebind;
-	else if (((o->level == SOL_IP && o->name == IP_TRANSPARENT) ||
-		  (o->level == SOL_IPV6 && o->name == IPV6_TRANSPARENT)) && d->has_sockopt)
-		v->ok = true, v->i = d->transparent;
-	else if (o->level == SOL_TCP && o->name == TCP_CONGESTION && d->cong[0]) {
-		v->ok = true;
-		snprintf(v->str, sizeof(v->str), "%s", d->cong);
-	}
-	return v->ok;
-}
-
-/* The value of o from the BPF iterator's read of the connection
- * (socket_bpf.c): true when it gives one. A field left at 0 (the TTL:
- * below 0) means the namespace's default, which is ref's, a new socket's
- * in the same namespace. A time the program set is in jiffies there, and
- * the kernel's HZ is not known here: getsockopt reads it. */
-static bool from_bpf(const struct sk_rec *r, const struct opt *o, const struct val *ref,
-		     struct val *v)
-{
-	const struct sock_fd_rec *t = r ? r->tcb : NULL;
-	int64_t x;
-
-	if (!t || !ref->ok || o->how != INT)
-		return false;
-	if (o->level == SOL_TCP && o->name == TCP_NODELAY)
-		x = !!(t->nonagle & 1);		/* TCP_NAGLE_OFF */
-	else if (o->level == SOL_TCP && o->name == TCP_CORK)
-		x = !!(t->nonagle & 2);		/* TCP_NAGLE_CORK */
-	else if (o->level == SOL_TCP && o->name == TCP_KEEPIDLE && !t->keepalive_time)
-		x = ref->i;
-	else if (o->level == SOL_TCP && o->name == TCP_KEEPINTVL && !t->keepalive_intvl)
-		x = ref->i;
-	else if (o->level == SOL_TCP && o->name == TCP_KEEPCNT)
-		x = t->keepalive_probes ? t->keepalive_probes : ref->i;
-	else if (o->level == SOL_TCP && o->name == TCP_USER_TIMEOUT)
-		x = t->user_timeout;
-	else if (o->level == SOL_TCP && o->name == TCP_NOTSENT_LOWAT)
-		x = t->notsent_lowat;
-	else if (o->level == SOL_TCP && o->name == TCP_LINGER2 && t->linger2 <= 0)
-		x = t->linger2 ? t->linger2 : ref->i;
-	else if (o->level == SOL_IP && o->name == IP_TTL)
-		x = t->uc_ttl < 0 ? ref->i : t->uc_ttl;
-	else if (o->level == SOL_IP && o->name == IP_MTU_DISCOVER)
-		x = t->pmtudisc;
-	else
-		return false;
-	memset(v, 0, sizeof(*v));
-	v->ok = true;
-	v->i = x;
-	return true;
-}
-
 /* CHECK (socket_bpf.c): the BPF iterator's value against getsockopt's. */
 static int check_bpf(int s, const struct sk_rec *r, const struct opt *o, const struct val *v)
 {
@@ -479,6 +378,11 @@ static int check_bpf(int s, const struct sk_rec *r, const struct opt *o, const s
 	       (unsigned long long)r->ino, o->field, (long long)v->i, (long long)sys.i);
 	return -EPROTO;
 }
+
+/* SO_BUF_LOCK, asked first of every socket: whether its buffer sizes are
+ * the program's (kept) or the kernel's. */
+static const struct opt buf_lock = { SOL_SOCKET, SO_BUF_LOCK, "buf_lock", F_ALL, INT,
+				     SK_OPTS_BIND };
 
 /* The socket-level options of plain values, asked in one batch (io_uring:
  * a getsockopt costs a syscall each, they are a dozen a socket). */
@@ -508,20 +412,24 @@ static void batch_add(struct batch *b, int level, int name)
 static void batch_make(struct batch *b, unsigned int kind, const SocketInfo *si,
 		       const struct sk_rec *rec)
 {
+	const struct ref *ref = reference(si);
 	struct val v;
 
 	b->n = 0;
-	batch_add(b, SOL_SOCKET, SO_BUF_LOCK);
+	/* (unless the BPF iterator's record says it: see dump_with) */
+	if (!sk_opt_from_bpf(rec, &buf_lock, NULL, &v))
+		batch_add(b, SOL_SOCKET, SO_BUF_LOCK);
 	for (size_t i = 0; i < NR_OPTS; i++) {
 		b->at[i] = -1;
-		if (!applies(&opts[i], kind, is_connected(si)))
+		if (!applies(&opts[i], kind, is_connected(si)) ||
+		    sk_opt_from_bpf(rec, &opts[i], ref ? &ref->v[i] : NULL, &v))
 			continue;
 		if (opts[i].how == FILTER) {
 			b->at[i] = (int)b->n;
 			batch_add(b, SOL_SOCKET, SO_GET_FILTER);
 			b->g[b->at[i]].val = NULL;
 			b->g[b->at[i]].len = 0;
-		} else if (batched(&opts[i]) && !from_diag(rec, &opts[i], &v)) {
+		} else if (batched(&opts[i]) && !sk_opt_from_diag(rec, &opts[i], &v)) {
 			b->at[i] = (int)b->n;
 			batch_add(b, opts[i].level, opts[i].name);
 		}
@@ -561,9 +469,9 @@ static int value(int s, const struct batch *b, size_t i, const struct sk_rec *re
 		decode(o, &b->u[b->at[i]], v);
 		return 0;
 	}
-	if (from_diag(rec, o, v))
+	if (sk_opt_from_diag(rec, o, v))
 		return 0;
-	if (from_bpf(rec, o, ref, v))
+	if (sk_opt_from_bpf(rec, o, ref, v))
 		return sk_bpf_mode() == SK_BPF_CHECK ? check_bpf(s, rec, o, v) : 0;
 	return read_opt(s, o, v);
 }
@@ -576,8 +484,11 @@ static int dump_with(int s, SocketInfo *si, const struct sk_rec *rec, const stru
 	socklen_t l = sizeof(int);
 	SkOpts *so = NULL;
 	int r = 0, lock = 0, lock_ok;
+	struct val bl;
 
-	if (b->n && b->g[0].res >= 0)
+	if (sk_opt_from_bpf(rec, &buf_lock, NULL, &bl))
+		lock_ok = 1, lock = (int)bl.i;
+	else if (b->n && b->g[0].res >= 0)
 		lock_ok = 1, lock = b->u[0].i;
 	else
 		lock_ok = !getsockopt(s, SOL_SOCKET, SO_BUF_LOCK, &lock, &l);

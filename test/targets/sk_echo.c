@@ -29,10 +29,11 @@
 static struct pollfd fds[MAX_CLIENTS + 1];
 static int nfds;
 
-/* Connection n's option, one in ten left as accepted: what a dump reads of
- * it (by BPF or getsockopt) must be what was set. */
+/* Connection n's option, one of sixteen: what a dump reads of it (by BPF or
+ * by syscalls) must be what was set. */
 static void set_option(int c, int n, int fam)
 {
+	static const struct linger linger = { 1, 5 };
 	static const struct { int level, name, val; } opt[] = {
 		{ SOL_TCP, TCP_NODELAY, 1 },
 		{ SOL_TCP, TCP_KEEPCNT, 4 },
@@ -43,12 +44,22 @@ static void set_option(int c, int n, int fam)
 		{ SOL_TCP, TCP_LINGER2, 17 },
 		{ SOL_IP, IP_TTL, 33 },
 		{ SOL_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DONT },
+		{ SOL_SOCKET, SO_KEEPALIVE, 1 },
+		{ SOL_SOCKET, SO_PRIORITY, 3 },
+		{ SOL_SOCKET, SO_RCVLOWAT, 5 },
+		{ SOL_SOCKET, SO_RCVBUF, 65536 },
+		{ SOL_SOCKET, SO_OOBINLINE, 1 },
+		{ SOL_SOCKET, SO_TIMESTAMP, 1 },
+		{ SOL_SOCKET, SO_LINGER, 0 },
 	};
-	int k = n % 10;
+	int k = n % 16;
 
-	if (k == 9 || (opt[k].level == SOL_IP && fam != AF_INET))
+	if (opt[k].level == SOL_IP && fam != AF_INET)
 		return;
-	setsockopt(c, opt[k].level, opt[k].name, &opt[k].val, sizeof(int));
+	if (opt[k].name == SO_LINGER)
+		setsockopt(c, SOL_SOCKET, SO_LINGER, &linger, sizeof(linger));
+	else
+		setsockopt(c, opt[k].level, opt[k].name, &opt[k].val, sizeof(int));
 	if (k == 2)
 		setsockopt(c, SOL_TCP, TCP_KEEPINTVL, &opt[1].val, sizeof(int));
 }

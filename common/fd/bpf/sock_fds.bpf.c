@@ -25,6 +25,38 @@ char LICENSE[] SEC("license") = "GPL";
  * verifier calls it untrusted): read only, cast once its kind is checked. */
 extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
 
+/* The socket-level part, for any socket. */
+static void sock(struct sock *sk, struct sock_fd_rec *r)
+{
+	unsigned long flags = sk->__sk_common.skc_flags;
+
+	/* each flag's bit as this kernel numbers it */
+#define FLAG(name, bit) \
+	if (flags >> bpf_core_enum_value(enum sock_flags, name) & 1) \
+		r->flags |= bit
+	FLAG(SOCK_KEEPOPEN, SFD_KEEPOPEN);
+	FLAG(SOCK_LINGER, SFD_LINGER);
+	FLAG(SOCK_URGINLINE, SFD_URGINLINE);
+	FLAG(SOCK_LOCALROUTE, SFD_LOCALROUTE);
+	FLAG(SOCK_RCVTSTAMP, SFD_RCVTSTAMP);
+	FLAG(SOCK_RCVTSTAMPNS, SFD_RCVTSTAMPNS);
+	FLAG(SOCK_TSTAMP_NEW, SFD_TSTAMP_NEW);
+#undef FLAG
+	if (sk->sk_filter)
+		r->flags |= SFD_FILTER;
+	r->rcvbuf = sk->sk_rcvbuf;
+	r->sndbuf = sk->sk_sndbuf;
+	r->rcvlowat = sk->sk_rcvlowat;
+	r->peek_off = sk->sk_peek_off;
+	r->priority = sk->sk_priority;
+	r->userlocks = sk->sk_userlocks;
+	r->reuse = BPF_CORE_READ_BITFIELD(sk, __sk_common.skc_reuse);
+	r->reuseport = BPF_CORE_READ_BITFIELD(sk, __sk_common.skc_reuseport);
+	r->rcvtimeo = sk->sk_rcvtimeo;
+	r->sndtimeo = sk->sk_sndtimeo;
+	r->lingertime = sk->sk_lingertime;
+}
+
 /* The TCP part, for an established connection. */
 static void tcp(struct tcp_sock *tp, struct sock_fd_rec *r)
 {
@@ -103,6 +135,8 @@ int sock_fds(struct bpf_iter__task_file *ctx)
 	if (file->f_inode->i_flctx)
 		r.flags |= SFD_LOCKS;
 	sk = so->sk;
+	if (sk)
+		sock(sk, &r);
 	if (sk && sk->__sk_common.skc_state == ESTABLISHED && sk->sk_type == SOCK_STREAM &&
 	    sk->sk_protocol == IPPROTO_TCP &&
 	    (sk->__sk_common.skc_family == AF_INET || sk->__sk_common.skc_family == AF_INET6)) {

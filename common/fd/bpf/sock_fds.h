@@ -17,6 +17,15 @@
 #define SFD_USEC_TS 128		/* timestamps count microseconds */
 #define SFD_REPAIR 256		/* already in repair mode (someone else's) */
 #define SFD_URG 512		/* urgent data pending */
+/* sock_flags, as getsockopt(SOL_SOCKET) shows them */
+#define SFD_KEEPOPEN 1024
+#define SFD_LINGER 2048
+#define SFD_URGINLINE 4096
+#define SFD_LOCALROUTE 8192
+#define SFD_RCVTSTAMP 16384
+#define SFD_RCVTSTAMPNS 32768
+#define SFD_TSTAMP_NEW 65536
+#define SFD_FILTER 131072	/* a socket filter is attached */
 
 struct sock_fd_rec {
 	__u32 fd, flags;
@@ -25,6 +34,12 @@ struct sock_fd_rec {
 	__s64 pos;
 	__u32 f_flags;
 	__s32 mnt_id;
+	/* SOL_SOCKET, raw (the times in jiffies) */
+	__s32 rcvbuf, sndbuf, rcvlowat, peek_off;
+	__u32 priority;
+	__u8 userlocks, reuse, reuseport, pad;
+	__s64 rcvtimeo, sndtimeo;
+	__u64 lingertime;
 	/* SFD_TCP: */
 	__u32 state;
 	/* TCP_QUEUE_SEQ and the queues' lengths */
