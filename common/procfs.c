@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "common/procfs.h"
 #include "images/log.h"
@@ -291,4 +292,13 @@ pid_t procfs_ppid(pid_t pid)
 	r = procfs_field_u64(text, "PPid", 10, &ppid);
 	free(text);
 	return r ? r : (pid_t)ppid;
+}
+
+size_t procfs_nr_fds(pid_t pid)
+{
+	char path[64];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	return stat(path, &st) ? 0 : (size_t)st.st_size;
 }

@@ -53,6 +53,9 @@ int procfs_field_u64(const char *text, const char *key, int base, uint64_t *val)
 pid_t procfs_ns_pid(pid_t pid, pid_t tid);
 /* Its parent (PPid, as we see pids), or -errno. */
 pid_t procfs_ppid(pid_t pid);
+/* How many fds pid has, as the size of /proc/PID/fd (0 before Linux 6.2,
+ * or when it cannot be told). */
+size_t procfs_nr_fds(pid_t pid);
 
 /* /proc/PID/stat split into fields; fields[1] is the comm (between the
  * first '(' and the last ')', which may itself contain spaces and parens),

@@ -354,6 +354,11 @@ void fd_dump_sk_free(struct sk_cache *sk);
  * read, when sk's tables show enough connections (1.5-4 ms: by the thread
  * that read the tables, beside the memory dump). */
 void sk_bpf_preload(const struct sk_cache *sk);
+/* The same from before the freeze, on a thread of its own (the CPU
+ * criu-lite's start leaves idle), when pid has many fds; sk_bpf_load_end
+ * waits for it (the dump's end, or the first use). */
+void sk_bpf_load_early(pid_t pid);
+void sk_bpf_load_end(void);
 
 /* socket_tcp_pre.c: c's TCP connections read ahead, on two threads, when
  * it has enough of them (before the walk; the walk takes what was read). */

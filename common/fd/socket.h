@@ -432,7 +432,8 @@ bool sk_tcp_from_bpf(const struct sk_rec *rec, SkTcp *t, uint32_t *state);
 /* CHECK: what the syscalls read (t, state; fdinfo and owner) against the
  * record; false, said, when they differ. */
 bool sk_tcp_bpf_agrees(const struct sk_rec *rec, const SkTcp *t, uint32_t state);
-bool sk_bpf_desc_agrees(const struct sock_fd_rec *b, const char *fdinfo, bool own_ok,
+struct stat;
+bool sk_bpf_desc_agrees(const struct sock_fd_rec *b, const char *fdinfo, const struct stat *st,
 			const struct f_owner_ex *own, int sig);
 
 /* A TCP socket whose connection was reset: what --tcp-close gives back. */

@@ -23,16 +23,20 @@
  * where the two differ (the suite's check of this file). */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <linux/types.h>
 #include <netinet/in.h>
 
 #include "common/fd/socket.h"
+#include "common/procfs.h"
 #include "images/clock.h"
 #include "images/log.h"
+#include "images/par.h"
 
 #include "common/fd/bpf/sock_fds.h"
 #pragma GCC diagnostic push
@@ -42,6 +46,10 @@
 #pragma GCC diagnostic pop
 
 #define BPF_MIN 64
+/* fds of the process to dump from which the load starts before the
+ * freeze, on the CPU criu-lite's start leaves idle (CRIU_LITE_TCP_BPF=1 or
+ * check: whatever their number) */
+#define EARLY_MIN_FDS 128
 
 enum sk_bpf_mode sk_bpf_mode(void)
 {
@@ -55,11 +63,11 @@ enum sk_bpf_mode sk_bpf_mode(void)
 }
 
 /* The program, loaded once for the whole dump (by whichever thread first
- * needs it: the tables' thread ahead, or the read), kept until criu-lite
- * exits; its fds are close-on-exec. */
+ * needs it: the early thread, the tables' thread ahead, or the read), kept
+ * until criu-lite exits; its fds are close-on-exec. */
 static struct sock_fds_bpf *loaded;
 
-static struct sock_fds_bpf *loaded_or_load(void)
+static struct sock_fds_bpf *load_once(void)
 {
 	struct sock_fds_bpf *skel = __atomic_load_n(&loaded, __ATOMIC_ACQUIRE), *none = NULL;
 
@@ -71,6 +79,46 @@ static struct sock_fds_bpf *loaded_or_load(void)
 		skel = none;
 	}
 	return skel;
+}
+
+/* The early load (sk_bpf_load_early): its thread, joined once. */
+static pthread_t early;
+static bool early_running;
+static pthread_mutex_t early_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void *load_early(void *arg)
+{
+	(void)arg;
+	load_once();
+	return NULL;
+}
+
+void sk_bpf_load_early(pid_t pid)
+{
+	enum sk_bpf_mode mode = sk_bpf_mode();
+
+	if (mode == SK_BPF_OFF || (mode == SK_BPF_AUTO && procfs_nr_fds(pid) < EARLY_MIN_FDS) ||
+	    !par_two_threads())
+		return;
+	pthread_mutex_lock(&early_lock);
+	if (!early_running && !__atomic_load_n(&loaded, __ATOMIC_ACQUIRE))
+		early_running = par_start(&early, load_early, NULL);
+	pthread_mutex_unlock(&early_lock);
+}
+
+void sk_bpf_load_end(void)
+{
+	pthread_mutex_lock(&early_lock);
+	if (early_running)
+		pthread_join(early, NULL);
+	early_running = false;
+	pthread_mutex_unlock(&early_lock);
+}
+
+static struct sock_fds_bpf *loaded_or_load(void)
+{
+	sk_bpf_load_end();
+	return load_once();
 }
 
 /* Established TCP connections in the tables (the namespace's). */
@@ -339,7 +387,7 @@ bool sk_tcp_bpf_agrees(const struct sk_rec *rec, const SkTcp *t, uint32_t state)
 	return !bad;
 }
 
-bool sk_bpf_desc_agrees(const struct sock_fd_rec *b, const char *fdinfo, bool own_ok,
+bool sk_bpf_desc_agrees(const struct sock_fd_rec *b, const char *fdinfo, const struct stat *st,
 			const struct f_owner_ex *own, int sig)
 {
 	char *mine = sk_bpf_fdinfo(b);
@@ -349,7 +397,13 @@ bool sk_bpf_desc_agrees(const struct sock_fd_rec *b, const char *fdinfo, bool ow
 		pr_err("fd %u: fdinfo is \"%s\" by the BPF iterator, \"%s\" by /proc", b->fd, mine,
 		       fdinfo);
 	free(mine);
-	if (own_ok && !(b->flags & SFD_OWNER) && (own->type || own->pid || sig)) {
+	if (st && (st->st_mode != b->mode || st->st_ino != b->ino)) {
+		pr_err("fd %u: mode and inode are 0%o %llu by the BPF iterator, 0%o %llu by fstat",
+		       b->fd, b->mode, (unsigned long long)b->ino, st->st_mode,
+		       (unsigned long long)st->st_ino);
+		same = false;
+	}
+	if (!(b->flags & SFD_OWNER) && (own->type || own->pid || sig)) {
 		pr_err("fd %u: no signal owner by the BPF iterator, %d/%d/%d by fcntl", b->fd,
 		       own->type, own->pid, sig);
 		same = false;

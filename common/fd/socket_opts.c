@@ -386,11 +386,16 @@ static const struct opt buf_lock = { SOL_SOCKET, SO_BUF_LOCK, "buf_lock", F_ALL,
 
 /* The socket-level options of plain values, asked in one batch (io_uring:
  * a getsockopt costs a syscall each, they are a dozen a socket). */
+/* Room for the socket-level rows, SO_BUF_LOCK and the filter's length,
+ * and no more: a thread keeps a batch for each socket of a chunk, and
+ * each byte of them is first touched at a page fault's price. */
+#define BATCH_MAX 28
+
 struct batch {
-	struct sk_getopt g[NR_OPTS + 1];
-	union raw u[NR_OPTS + 1];
-	int at[NR_OPTS];		/* row -> g, or -1: asked alone */
 	size_t n;
+	int8_t at[NR_OPTS];		/* row -> g, or -1: asked alone */
+	struct sk_getopt g[BATCH_MAX];
+	union raw u[BATCH_MAX];
 };
 
 static bool batched(const struct opt *o)
@@ -399,8 +404,13 @@ static bool batched(const struct opt *o)
 	       (o->how == INT || o->how == TIMEVAL || o->how == LINGER);
 }
 
-static void batch_add(struct batch *b, int level, int name)
+/* Row i asked in the batch (i < 0: SO_BUF_LOCK), unless it is full. */
+static void batch_add(struct batch *b, int i, int level, int name)
 {
+	if (b->n == BATCH_MAX)
+		return;
+	if (i >= 0)
+		b->at[i] = (int8_t)b->n;
 	b->g[b->n] = (struct sk_getopt){ level, name, &b->u[b->n], sizeof(b->u[0]), -ENOSYS };
 	memset(&b->u[b->n], 0, sizeof(b->u[0]));
 	b->n++;
@@ -418,20 +428,20 @@ static void batch_make(struct batch *b, unsigned int kind, const SocketInfo *si,
 	b->n = 0;
 	/* (unless the BPF iterator's record says it: see dump_with) */
 	if (!sk_opt_from_bpf(rec, &buf_lock, NULL, &v))
-		batch_add(b, SOL_SOCKET, SO_BUF_LOCK);
+		batch_add(b, -1, SOL_SOCKET, SO_BUF_LOCK);
 	for (size_t i = 0; i < NR_OPTS; i++) {
 		b->at[i] = -1;
 		if (!applies(&opts[i], kind, is_connected(si)) ||
 		    sk_opt_from_bpf(rec, &opts[i], ref ? &ref->v[i] : NULL, &v))
 			continue;
 		if (opts[i].how == FILTER) {
-			b->at[i] = (int)b->n;
-			batch_add(b, SOL_SOCKET, SO_GET_FILTER);
-			b->g[b->at[i]].val = NULL;
-			b->g[b->at[i]].len = 0;
+			batch_add(b, (int)i, SOL_SOCKET, SO_GET_FILTER);
+			if (b->at[i] >= 0) {
+				b->g[b->at[i]].val = NULL;
+				b->g[b->at[i]].len = 0;
+			}
 		} else if (batched(&opts[i]) && !sk_opt_from_diag(rec, &opts[i], &v)) {
-			b->at[i] = (int)b->n;
-			batch_add(b, opts[i].level, opts[i].name);
+			batch_add(b, (int)i, opts[i].level, opts[i].name);
 		}
 	}
 }

@@ -152,9 +152,10 @@ static void basics(const struct sk_rec *r, SocketInfo *si)
 	si->state = r->state;
 }
 
-/* The walk's stat and fdinfo of p->fd. The stat through /proc/PID/fd/N is
- * the stat of the file it links to: the copy's, when there is one; fdinfo
- * as the BPF iterator read it (b), or relative to the process's fdinfo
+/* The walk's stat and fdinfo of p->fd: as the BPF iterator read them (b:
+ * of a socket, the walk takes its type and inode number), or the stat
+ * through /proc/PID/fd/N, which is the stat of the file it links to (the
+ * copy's, when there is one) and fdinfo relative to the process's fdinfo
  * directory (each spares a path walk from /, several microseconds in a
  * guest). */
 static bool read_desc(const struct sk_pre_set *set, struct sk_pre *p,
@@ -162,11 +163,15 @@ static bool read_desc(const struct sk_pre_set *set, struct sk_pre *p,
 {
 	char path[64];
 
+	if (!set->check && (p->fdinfo = sk_bpf_fdinfo(b))) {
+		memset(&p->st, 0, sizeof(p->st));
+		p->st.st_mode = b->mode;
+		p->st.st_ino = b->ino;
+		return true;
+	}
 	snprintf(path, sizeof(path), "/proc/%d/fd/%d", set->pid, p->fd);
 	if (p->s >= 0 ? fstat(p->s, &p->st) : stat(path, &p->st))
 		return false;
-	if (!set->check && (p->fdinfo = sk_bpf_fdinfo(b)))
-		return true;
 	if (set->fdinfo_dir >= 0)
 		return !fd_dump_read_fdinfo_at(set->fdinfo_dir, p->fd, &p->fdinfo);
 	return !fd_dump_read_fdinfo(set->pid, p->fd, &p->fdinfo);
@@ -198,8 +203,8 @@ static bool read_one(struct sk_pre_set *set, struct sk_pre *p)
 	if (fcntl(p->s, F_GETOWN_EX, &p->own) < 0)
 		p->own.pid = 0;
 	p->sig = fcntl(p->s, F_GETSIG);
-	if (b && set->check && !sk_bpf_desc_agrees(b, p->desc_ok ? p->fdinfo : NULL, true,
-						   &p->own, p->sig))
+	if (b && set->check && !sk_bpf_desc_agrees(b, p->desc_ok ? p->fdinfo : NULL,
+						   p->desc_ok ? &p->st : NULL, &p->own, p->sig))
 		p->desc_ok = p->own_ok = false;
 	return true;
 }
@@ -332,7 +337,7 @@ int fd_dump_prefetch(struct fd_dump *c)
 	grow_fd_table(set);
 	/* chunks small enough for both threads to share a few dozen; the
 	 * worker's own dump ring goes with it */
-	set->chunk = set->n / 8 < 8 ? 8 : set->n / 8 > SK_TCP_MANY ? SK_TCP_MANY : set->n / 8;
+	set->chunk = set->n / 16 < 8 ? 8 : set->n / 16 > SK_TCP_MANY ? SK_TCP_MANY : set->n / 16;
 	threads = par_run((set->n + set->chunk - 1) / set->chunk, read_chunk, worker_done, set);
 	sk_opts_dump_many_done();
 	pr_debug("pid %d: %zu TCP connections read ahead on %d threads", c->pid, set->n,

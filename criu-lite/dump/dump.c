@@ -357,6 +357,8 @@ int dump_run(const struct dump_opts *opts)
 		pr_err("--snapshot does not go with --track-mem or --prev-images-dir yet");
 		return -ENOTSUP;
 	}
+	/* a server with many connections: BPF reads them (socket_bpf.c) */
+	sk_bpf_load_early(opts->pid);
 	r = dump_ctx_open(&c);
 	if (!r)
 		r = before_freeze(&c);
@@ -365,6 +367,7 @@ int dump_run(const struct dump_opts *opts)
 	if (!r)
 		r = after_thaw(&c);
 	dump_ctx_done(&c, r);
+	sk_bpf_load_end();
 	if (!r)
 		pr_info("dump of %d complete in %s (downtime %.3f ms)", opts->pid, opts->dir,
 			(c.thaw_ns - c.freeze_start_ns) / 1e6);

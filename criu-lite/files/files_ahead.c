@@ -19,9 +19,9 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/stat.h>
 
 #include "common/fd/fd.h"
+#include "common/procfs.h"
 #include "criu-lite/files/fd_list.h"
 #include "criu-lite/files/files_ahead.h"
 #include "images/log.h"
@@ -62,16 +62,6 @@ static void *read_tables(void *arg)
 	return NULL;
 }
 
-/* How many fds pid has, as the size of /proc/PID/fd (0 before 6.2). */
-static size_t nr_fds(pid_t pid)
-{
-	char path[64];
-	struct stat st;
-
-	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
-	return stat(path, &st) ? 0 : (size_t)st.st_size;
-}
-
 struct files_ahead *files_ahead_start(pid_t pid)
 {
 	struct files_ahead *fa = calloc(1, sizeof(*fa));
@@ -79,7 +69,7 @@ struct files_ahead *files_ahead_start(pid_t pid)
 	if (!fa)
 		return NULL;
 	fa->pid = pid;
-	if (nr_fds(pid) >= AHEAD_MIN_FDS && par_two_threads())
+	if (procfs_nr_fds(pid) >= AHEAD_MIN_FDS && par_two_threads())
 		fa->reading = par_start(&fa->th, read_tables, fa);
 	if (fd_list_read(pid, &fa->fds, &fa->nr, &fa->links)) {
 		files_ahead_free(fa);

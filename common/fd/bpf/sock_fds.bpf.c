@@ -123,6 +123,7 @@ int sock_fds(struct bpf_iter__task_file *ctx)
 		return 0;
 	r.fd = ctx->fd;
 	r.ino = file->f_inode->i_ino;
+	r.mode = file->f_inode->i_mode;
 	r.pos = file->f_pos;
 	r.f_flags = file->f_flags;
 	r.mnt_id = BPF_CORE_READ(container_of(file->f_path.mnt, struct mount, mnt), mnt_id);

@@ -30,6 +30,7 @@
 struct sock_fd_rec {
 	__u32 fd, flags;
 	__u64 ino;
+	__u32 mode, pad0;		/* the inode's, as stat says */
 	/* fdinfo */
 	__s64 pos;
 	__u32 f_flags;
