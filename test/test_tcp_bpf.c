@@ -6,7 +6,7 @@
  * TCP_USER_TIMEOUT, TCP_NOTSENT_LOWAT, TCP_LINGER2 both ways, IP_TTL,
  * IP_MTU_DISCOVER, SO_KEEPALIVE, SO_PRIORITY, SO_RCVLOWAT, SO_RCVBUF,
  * SO_OOBINLINE, SO_TIMESTAMP, SO_LINGER), and every seventh has a signal
- * owner; fdinfo is compared too. test_tcp_read_ahead.c compares whole
+ * owner; fdinfo, the stat and the fds' links are compared too. test_tcp_read_ahead.c compares whole
  * images read by BPF with those of the walk's syscalls, with a connection
  * whose bytes queued to send only the syscalls can read. */
 #include <criterion/criterion.h>
@@ -25,7 +25,7 @@
 
 TestSuite(tcp_bpf, .fini = rt_kill_leftovers);
 
-#define CLIENTS 80
+#define CLIENTS 130	/* over the 128 fds from which their links come from BPF too */
 
 /* The dump's log: whether BPF read the connections, and the first line
  * where it and getsockopt differ ("" when none). */

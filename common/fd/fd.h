@@ -359,6 +359,11 @@ void sk_bpf_preload(const struct sk_cache *sk);
  * waits for it (the dump's end, or the first use). */
 void sk_bpf_load_early(pid_t pid);
 void sk_bpf_load_end(void);
+/* The links of pid's socket fds ("socket:[INO]") set in links (one for
+ * each of the nr fds, ascending; those set already are left), by one BPF
+ * iterator, when the program is loaded already: how many were set, or
+ * < 0 (the links are read as before). */
+int sk_bpf_socket_links(pid_t pid, const int *fds, size_t nr, char **links);
 
 /* socket_tcp_pre.c: c's TCP connections read ahead, on two threads, when
  * it has enough of them (before the walk; the walk takes what was read). */

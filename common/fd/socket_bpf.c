@@ -139,8 +139,8 @@ void sk_bpf_preload(const struct sk_cache *sk)
 		loaded_or_load();
 }
 
-/* An iterator over pid's fds: its fd, or < 0. */
-static int iter_of(struct sock_fds_bpf *skel, pid_t pid)
+/* An iterator of program prog over pid's fds: its fd, or < 0. */
+static int iter_of(int prog, pid_t pid)
 {
 	union bpf_iter_link_info li;
 	union bpf_attr at;
@@ -149,7 +149,7 @@ static int iter_of(struct sock_fds_bpf *skel, pid_t pid)
 	memset(&li, 0, sizeof(li));
 	li.task.pid = (__u32)pid;
 	memset(&at, 0, sizeof(at));
-	at.link_create.prog_fd = (__u32)skel->progs.sock_fds.prog_fd;
+	at.link_create.prog_fd = (__u32)prog;
 	at.link_create.attach_type = BPF_TRACE_ITER;
 	at.link_create.iter_info = (__u64)(unsigned long)&li;
 	at.link_create.iter_info_len = sizeof(li);
@@ -164,21 +164,21 @@ static int iter_of(struct sock_fds_bpf *skel, pid_t pid)
 	return it;
 }
 
-/* The iterator's whole output: a record for each socket fd of pid. */
-static int iterate(struct sock_fds_bpf *skel, pid_t pid, struct sock_fd_rec **out, size_t *n)
+/* The whole output of program prog over pid's fds: *n records of size sz. */
+static int iterate(int prog, pid_t pid, size_t sz, void **out, size_t *n)
 {
-	size_t len = 0, cap = 256 * sizeof(**out);
+	size_t len = 0, cap = 256 * sz;
 	char *buf = malloc(cap);
 	int fd, r = 0;
 	ssize_t got;
 
-	if (!buf || (fd = iter_of(skel, pid)) < 0) {
+	if (!buf || (fd = iter_of(prog, pid)) < 0) {
 		r = buf ? fd : -ENOMEM;
 		free(buf);
 		return r;
 	}
 	for (;;) {
-		if (cap - len < sizeof(**out) * 64) {
+		if (cap - len < sz * 64) {
 			char *nb = realloc(buf, cap *= 2);
 
 			if (!nb) {
@@ -191,7 +191,7 @@ static int iterate(struct sock_fds_bpf *skel, pid_t pid, struct sock_fd_rec **ou
 		if (got < 0 && errno == EINTR)
 			continue;
 		if (got <= 0) {
-			r = got ? -errno : len % sizeof(**out) ? -EPROTO : 0;
+			r = got ? -errno : len % sz ? -EPROTO : 0;
 			break;
 		}
 		len += (size_t)got;
@@ -201,8 +201,8 @@ static int iterate(struct sock_fds_bpf *skel, pid_t pid, struct sock_fd_rec **ou
 		free(buf);
 		return r;
 	}
-	*out = (struct sock_fd_rec *)buf;
-	*n = len / sizeof(**out);
+	*out = buf;
+	*n = len / sz;
 	return 0;
 }
 
@@ -240,7 +240,7 @@ int sk_bpf_read(struct fd_dump *c, size_t n)
 	if (!skel && !(skel = loaded_or_load()))
 		r = -errno ? -errno : -EPERM;
 	if (!r)
-		r = iterate(skel, c->pid, &v, &nr);
+		r = iterate(skel->progs.sock_fds.prog_fd, c->pid, sizeof(*v), (void **)&v, &nr);
 	if (!r && !sorted_once(v, nr))
 		r = -EEXIST;
 	if (r) {
@@ -270,6 +270,43 @@ int sk_bpf_read(struct fd_dump *c, size_t n)
 		 pre ? "loaded ahead" : "loaded now",
 		 ours ? "" : "; the connections by syscalls (another network namespace)");
 	return 0;
+}
+
+static int cmp_fd(const void *a, const void *b)
+{
+	int x = *(const int *)a, y = *(const int *)b;
+
+	return (x > y) - (x < y);
+}
+
+int sk_bpf_socket_links(pid_t pid, const int *fds, size_t nr, char **links)
+{
+	struct sock_fds_bpf *skel = __atomic_load_n(&loaded, __ATOMIC_ACQUIRE);
+	struct sock_ino *v = NULL;
+	size_t n = 0, filled = 0;
+	int r;
+
+	/* (only a program loaded already: a readlink each is no worse than
+	 * waiting for one) */
+	if (!skel || sk_bpf_mode() == SK_BPF_OFF)
+		return -EALREADY;
+	if ((r = iterate(skel->progs.sock_inos.prog_fd, pid, sizeof(*v), (void **)&v, &n)) < 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		const int *at = bsearch(&(int){ (int)v[i].fd }, fds, nr, sizeof(*fds), cmp_fd);
+		size_t k = at ? (size_t)(at - fds) : nr;
+
+		if (k == nr || links[k])
+			continue;
+		if (asprintf(&links[k], "socket:[%llu]", (unsigned long long)v[i].ino) < 0) {
+			links[k] = NULL;
+			free(v);
+			return -ENOMEM;
+		}
+		filled++;
+	}
+	free(v);
+	return (int)filled;
 }
 
 const struct sock_fd_rec *sk_bpf_fd(const struct sk_cache *sk, int fd)

@@ -183,6 +183,10 @@ static bool read_one(struct sk_pre_set *set, struct sk_pre *p)
 {
 	const struct sock_fd_rec *b = sk_bpf_fd(set->sk, p->fd);
 
+	/* (a thread with an fd table of its own lists its fds too) */
+	if (b && b->ino != p->rec->ino)
+		b = NULL;
+
 	p->s = (int)syscall(SYS_pidfd_getfd, set->pidfd, p->fd, 0);
 	p->desc_ok = read_desc(set, p, b);
 	/* the walk keeps what it reads for the end of the dump: the room it

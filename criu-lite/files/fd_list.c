@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/fd/fd.h"
 #include "common/procfs.h"
 #include "criu-lite/files/fd_list.h"
 #include "images/log.h"
@@ -83,6 +84,8 @@ static void read_link(void *arg, size_t i)
 	char path[64], link[PATH_MAX];
 	ssize_t n;
 
+	if (l->links[i])
+		return;		/* a socket's, from BPF (sk_bpf_socket_links) */
 	if (l->dir >= 0) {
 		snprintf(path, sizeof(path), "%d", l->fds[i]);
 		n = readlinkat(l->dir, path, link, sizeof(link) - 1);
@@ -101,22 +104,50 @@ static void read_link(void *arg, size_t i)
  * looks for the process's TCP connections before the first is dumped);
  * many (a server's connections) on two threads (par_run, images/par.h).
  * Relative to /proc/PID/fd opened once: no path walk from / for each. */
+/* CRIU_LITE_TCP_BPF=check: the sockets' links BPF gave (mine) against
+ * readlink's; said where they differ. */
+static void check_links(const int *fds, size_t nr, char **mine, char **links)
+{
+	for (size_t i = 0; i < nr; i++)
+		if (mine[i] && (!links[i] || strcmp(mine[i], links[i])))
+			pr_err("fd %d: link is %s by the BPF iterator, %s by readlink", fds[i], mine[i],
+			       links[i] ? links[i] : "(none)");
+	fd_list_free(mine, nr);
+}
+
 static int read_links(pid_t pid, const int *fds, size_t nr, char ***out)
 {
 	struct links l = { .pid = pid, .fds = fds, .links = calloc(nr ? nr : 1, sizeof(char *)) };
+	bool check = getenv("CRIU_LITE_TCP_BPF") && !strcmp(getenv("CRIU_LITE_TCP_BPF"), "check");
+	char **mine = check ? calloc(nr ? nr : 1, sizeof(char *)) : l.links;
+	int got = 0;
 
-	if (!l.links)
+	if (!l.links || !mine) {
+		free(l.links);
 		return -ENOMEM;
+	}
+	/* a server's sockets, by one BPF iterator when its program is loaded
+	 * (common/fd/socket_bpf.c): the readlinks left are the other fds' */
+	if (nr >= 128 && (got = sk_bpf_socket_links(pid, fds, nr, mine)) == -ENOMEM) {
+		if (check)
+			fd_list_free(mine, nr);
+		fd_list_free(l.links, nr);
+		return -ENOMEM;
+	}
+	if (check)
+		got = 0;
 	/* (for a few fds, opening it costs what it spares) */
 	l.dir = nr >= 16 ? procfs_open(pid, "fd", O_PATH | O_DIRECTORY | PROCFS_QUIET) : -1;
 	/* a readlink is ~5 us, a process's first thread up to a millisecond */
-	if (nr >= 512)
+	if (nr - (size_t)(got > 0 ? got : 0) >= 512)
 		par_run(nr, read_link, NULL, &l);
 	else
 		for (size_t i = 0; i < nr; i++)
 			read_link(&l, i);
 	if (l.dir >= 0)
 		close(l.dir);
+	if (check)
+		check_links(fds, nr, mine, l.links);
 	if (l.nomem) {
 		fd_list_free(l.links, nr);
 		return -ENOMEM;

@@ -1,5 +1,6 @@
-/* A BPF iterator over one process's fds (iter/task_file, the process
- * chosen when the link is made): one struct sock_fd_rec for each socket.
+/* BPF iterators over one process's fds (iter/task_file, the process
+ * chosen when the link is made): sock_fds, one struct sock_fd_rec for each
+ * socket; sock_inos, one struct sock_ino.
  *
  * Why: a dump reads of each TCP connection its fdinfo, its signal owner
  * and some two dozen values, each by a syscall of about a microsecond in a
@@ -144,6 +145,22 @@ int sock_fds(struct bpf_iter__task_file *ctx)
 		tp = bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct tcp_sock));
 		tcp(tp, &r);
 	}
+	bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
+	return 0;
+}
+
+/* Only each socket fd's inode, for the list of a process's fds (its links
+ * are "socket:[ino]"): a readlink of /proc/PID/fd/N each, spared. */
+SEC("iter/task_file")
+int sock_inos(struct bpf_iter__task_file *ctx)
+{
+	struct file *file = ctx->file;
+	struct sock_ino r = {};
+
+	if (!file || !bpf_sock_from_file(file))
+		return 0;
+	r.fd = ctx->fd;
+	r.ino = file->f_inode->i_ino;
 	bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
 	return 0;
 }

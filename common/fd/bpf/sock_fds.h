@@ -58,4 +58,11 @@ struct sock_fd_rec {
 	__u32 pmtudisc;
 };
 
+/* What sock_inos gives of each socket fd: the link /proc shows for it is
+ * "socket:[ino]". */
+struct sock_ino {
+	__u32 fd, pad;
+	__u64 ino;
+};
+
 #endif
