@@ -281,13 +281,15 @@ static int cmp_fd(const void *a, const void *b)
 
 int sk_bpf_socket_links(pid_t pid, const int *fds, size_t nr, char **links)
 {
-	struct sock_fds_bpf *skel = __atomic_load_n(&loaded, __ATOMIC_ACQUIRE);
+	struct sock_fds_bpf *skel;
 	struct sock_ino *v = NULL;
 	size_t n = 0, filled = 0;
 	int r;
 
-	/* (only a program loaded already: a readlink each is no worse than
-	 * waiting for one) */
+	/* only a program loaded, or loading since before the freeze (the
+	 * rest of its 2-3 ms is less than a readlink each): not loaded now */
+	sk_bpf_load_end();
+	skel = __atomic_load_n(&loaded, __ATOMIC_ACQUIRE);
 	if (!skel || sk_bpf_mode() == SK_BPF_OFF)
 		return -EALREADY;
 	if ((r = iterate(skel->progs.sock_inos.prog_fd, pid, sizeof(*v), (void **)&v, &n)) < 0)
@@ -306,6 +308,7 @@ int sk_bpf_socket_links(pid_t pid, const int *fds, size_t nr, char **links)
 		filled++;
 	}
 	free(v);
+	pr_debug("pid %d: %zu sockets' links read by a BPF iterator", pid, filled);
 	return (int)filled;
 }
 

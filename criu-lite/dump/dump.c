@@ -357,9 +357,11 @@ int dump_run(const struct dump_opts *opts)
 		pr_err("--snapshot does not go with --track-mem or --prev-images-dir yet");
 		return -ENOTSUP;
 	}
-	/* a server with many connections: BPF reads them (socket_bpf.c) */
-	sk_bpf_load_early(opts->pid);
 	r = dump_ctx_open(&c);
+	/* a server with many connections: BPF reads them (socket_bpf.c);
+	 * after the guardian's fork, which the load would slow */
+	if (!r)
+		sk_bpf_load_early(opts->pid);
 	if (!r)
 		r = before_freeze(&c);
 	if (!r)
