@@ -16,9 +16,14 @@
  * meanwhile, criu-lite's fd limit) is simply not taken: the walk reads
  * that fd itself and says what failed.
  *
+ * Where the BPF iterator read the process's sockets first (socket_bpf.c),
+ * a connection costs one syscall here, borrowing it: its stat, fdinfo,
+ * owner, options and repair values are taken from its record.
+ *
  * What the threads share is read-only while they run: the sock_diag
- * table, the reference sockets (socket_opts.c, made for every kind first)
- * and the fd limit; each has its own dump ring (socket_ring.c). */
+ * table, the BPF records, the reference sockets (socket_opts.c, made for
+ * every kind first) and the fd limit; each has its own dump ring
+ * (socket_ring.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
