@@ -1,26 +1,28 @@
 /* Sockets, dump: a process's socket fds read by a BPF iterator.
  *
  * A TCP connection read by syscalls costs some two dozen of them: its
- * fdinfo (open, read, close), its signal owner (two fcntl), its TCP-level
- * options, repair mode on, tcp_info, MSS, timestamp, windows, each queue's
+ * fdinfo (open, read, close), its signal owner (two fcntl), its options,
+ * repair mode on, tcp_info, MSS, timestamp, windows, each queue's
  * sequence, repair mode off; each about a microsecond in a guest, 25 ms of
- * CPU for a server with a thousand connections. The iterator
- * (bpf/sock_fds.bpf.c, over the process's fds) reads the same fields of
- * every socket in one read of its fd, about a millisecond for a thousand;
- * loading it costs 1.5-4 ms, done beside the memory dump when the tables
- * show many connections (BPF_MIN). It runs after the network lock, as the
- * repair-mode reads do: nothing moves in a connection then.
+ * CPU for a server with a thousand connections, and a readlink each when
+ * its fds are listed. The iterators (bpf/sock_fds.bpf.c, over the
+ * process's fds) read the same fields of every socket in one read of their
+ * fd: sock_inos when the fds are listed (the links), sock_fds after the
+ * network lock, as the repair-mode reads are: nothing moves in a
+ * connection then. Loading them costs 2-3 ms: from before the freeze when
+ * the process has many fds (sk_bpf_load_early), else on the tables' thread
+ * when they show many connections (BPF_MIN), else at the read.
  *
  * It only reads: a connection it gives is never put in repair mode, and
- * its values go where the syscalls' would: the fdinfo text and the owner
+ * its values go where the syscalls' would: the stat, fdinfo text and owner
  * to the read ahead (socket_tcp_pre.c), the repair values by
- * sk_tcp_from_bpf, the options by socket_opts.c's from_bpf. What it cannot
- * say exactly goes to the syscalls as before: a file with locks or a
- * signal owner, a connection with bytes queued.
+ * sk_tcp_from_bpf, the options by socket_opts_known.c's from_bpf. What it
+ * cannot say exactly goes to the syscalls as before: a file with locks or
+ * a signal owner, a connection with bytes queued, ...
  *
  * CRIU_LITE_TCP_BPF: 0 never, 1 whenever there are connections read ahead,
- * check: as 1, and every value read by the syscalls too, a dump failing
- * where the two differ (the suite's check of this file). */
+ * check: as 1, and every value read both ways, an error line for each
+ * difference (the suite's check of this file). */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
