@@ -350,7 +350,10 @@ void fd_dump_tree_free(struct fd_dump_tree *t);
  * lines are the caller's to place. NULL and < 0 on failure. */
 int fd_dump_sk_load(pid_t pid, struct sk_cache **out);
 void fd_dump_sk_free(struct sk_cache *sk);
-/* socket_bpf.c: the BPF iterator that reads sockets loaded ahead of the
+/* socket_bpf.c: CRIU_LITE_TCP_BPF (""; 0; 1; check) */
+enum sk_bpf_mode { SK_BPF_AUTO, SK_BPF_OFF, SK_BPF_ON, SK_BPF_CHECK };
+enum sk_bpf_mode sk_bpf_mode(void);
+/* The BPF iterator that reads sockets loaded ahead of the
  * read, when sk's tables show enough connections (1.5-4 ms: by the thread
  * that read the tables, beside the memory dump). */
 void sk_bpf_preload(const struct sk_cache *sk);

@@ -419,8 +419,6 @@ void sk_tcp_read_many(struct sk_tcp_job *j, size_t n);
  * that is an established TCP connection gets its tcb. n: the connections
  * to be read (the iterator is worth loading from a few dozen). 0 when
  * read, < 0 when not (no BPF here, ...: the syscalls read them). */
-enum sk_bpf_mode { SK_BPF_AUTO, SK_BPF_OFF, SK_BPF_ON, SK_BPF_CHECK };
-enum sk_bpf_mode sk_bpf_mode(void);
 int sk_bpf_read(struct fd_dump *c, size_t n);
 const struct sock_fd_rec *sk_bpf_fd(const struct sk_cache *sk, int fd);
 /* The fd's fdinfo as /proc would show it (malloc'd), or NULL: no record,

@@ -274,18 +274,11 @@ int sk_bpf_read(struct fd_dump *c, size_t n)
 	return 0;
 }
 
-static int cmp_fd(const void *a, const void *b)
-{
-	int x = *(const int *)a, y = *(const int *)b;
-
-	return (x > y) - (x < y);
-}
-
 int sk_bpf_socket_links(pid_t pid, const int *fds, size_t nr, char **links)
 {
 	struct sock_fds_bpf *skel;
 	struct sock_ino *v = NULL;
-	size_t n = 0, filled = 0;
+	size_t n = 0, filled = 0, k = 0;
 	int r;
 
 	/* only a program loaded, or loading since before the freeze (the
@@ -296,11 +289,13 @@ int sk_bpf_socket_links(pid_t pid, const int *fds, size_t nr, char **links)
 		return -EALREADY;
 	if ((r = iterate(skel->progs.sock_inos.prog_fd, pid, sizeof(*v), (void **)&v, &n)) < 0)
 		return r;
+	/* both in fd order (the iterator walks the table up): one pass; a
+	 * record out of order (a thread's own table) is passed over, and that
+	 * fd's link read */
 	for (size_t i = 0; i < n; i++) {
-		const int *at = bsearch(&(int){ (int)v[i].fd }, fds, nr, sizeof(*fds), cmp_fd);
-		size_t k = at ? (size_t)(at - fds) : nr;
-
-		if (k == nr || links[k])
+		while (k < nr && fds[k] < (int)v[i].fd)
+			k++;
+		if (k == nr || fds[k] != (int)v[i].fd || links[k])
 			continue;
 		if (asprintf(&links[k], "socket:[%llu]", (unsigned long long)v[i].ino) < 0) {
 			links[k] = NULL;
@@ -342,9 +337,9 @@ char *sk_bpf_fdinfo(const struct sock_fd_rec *b)
  * (TCP_TIMESTAMP's encoding of those is the kernel's to say). */
 static bool usable(const struct sock_fd_rec *b)
 {
-	return b && (b->flags & SFD_TCP) && b->state == TCP_ESTABLISHED &&
-	       !(b->flags & (SFD_REPAIR | SFD_URG | SFD_USEC_TS)) && b->write_seq == b->snd_una &&
-	       b->snd_nxt == b->snd_una && b->rcv_nxt == b->copied_seq;
+	return b && (b->flags & SFD_TCP) && !(b->flags & (SFD_REPAIR | SFD_URG | SFD_USEC_TS)) &&
+	       b->write_seq == b->snd_una && b->snd_nxt == b->snd_una &&
+	       b->rcv_nxt == b->copied_seq;
 }
 
 /* tcp_info's options as restore uses them (socket_tcp.c). */
@@ -363,7 +358,7 @@ bool sk_tcp_from_bpf(const struct sk_rec *rec, SkTcp *t, uint32_t *state)
 
 	if (!usable(b))
 		return false;
-	*state = b->state;
+	*state = TCP_ESTABLISHED;	/* (SFD_TCP: the iterator's only kind) */
 	/* as read_info and read_queues (socket_tcp_read.c) fill it: what the
 	 * image holds of tcp_info's options is what restore sets again */
 	t->has_opt_mask = t->has_mss_clamp = t->has_unsent = true;

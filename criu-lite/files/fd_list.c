@@ -100,10 +100,6 @@ static void read_link(void *arg, size_t i)
 		l->nomem = true;
 }
 
-/* Every fd's link, read once for the walk and the kinds (the network lock
- * looks for the process's TCP connections before the first is dumped);
- * many (a server's connections) on two threads (par_run, images/par.h).
- * Relative to /proc/PID/fd opened once: no path walk from / for each. */
 /* CRIU_LITE_TCP_BPF=check: the sockets' links BPF gave (mine) against
  * readlink's; said where they differ. */
 static void check_links(const int *fds, size_t nr, char **mine, char **links)
@@ -115,15 +111,21 @@ static void check_links(const int *fds, size_t nr, char **mine, char **links)
 	fd_list_free(mine, nr);
 }
 
+/* Every fd's link, read once for the walk and the kinds (the network lock
+ * looks for the process's TCP connections before the first is dumped);
+ * many (a server's connections) on two threads (par_run, images/par.h).
+ * Relative to /proc/PID/fd opened once: no path walk from / for each. */
 static int read_links(pid_t pid, const int *fds, size_t nr, char ***out)
 {
 	struct links l = { .pid = pid, .fds = fds, .links = calloc(nr ? nr : 1, sizeof(char *)) };
-	bool check = getenv("CRIU_LITE_TCP_BPF") && !strcmp(getenv("CRIU_LITE_TCP_BPF"), "check");
+	bool check = sk_bpf_mode() == SK_BPF_CHECK;
 	char **mine = check ? calloc(nr ? nr : 1, sizeof(char *)) : l.links;
 	int got = 0;
 
 	if (!l.links || !mine) {
 		free(l.links);
+		if (check)
+			free(mine);
 		return -ENOMEM;
 	}
 	/* a server's sockets, by one BPF iterator when its program is loaded

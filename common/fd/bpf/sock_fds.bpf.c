@@ -64,7 +64,6 @@ static void tcp(struct tcp_sock *tp, struct sock_fd_rec *r)
 	__u64 now;
 
 	r->flags |= SFD_TCP;
-	r->state = ESTABLISHED;
 	if (BPF_CORE_READ_BITFIELD(tp, rx_opt.tstamp_ok))
 		r->flags |= SFD_TSTAMP_OK;
 	if (BPF_CORE_READ_BITFIELD(tp, rx_opt.sack_ok))

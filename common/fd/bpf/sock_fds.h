@@ -41,9 +41,7 @@ struct sock_fd_rec {
 	__u8 userlocks, reuse, reuseport, pad;
 	__s64 rcvtimeo, sndtimeo;
 	__u64 lingertime;
-	/* SFD_TCP: */
-	__u32 state;
-	/* TCP_QUEUE_SEQ and the queues' lengths */
+	/* SFD_TCP: TCP_QUEUE_SEQ and the queues' lengths */
 	__u32 write_seq, snd_una, snd_nxt, rcv_nxt, copied_seq;
 	/* TCP_REPAIR_WINDOW */
 	__u32 snd_wl1, snd_wnd, max_window, rcv_wnd, rcv_wup;
