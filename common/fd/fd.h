@@ -344,7 +344,7 @@ int fd_dump_tree_check(const struct fd_dump_tree *t, const pid_t *pid, const pid
 void fd_dump_tree_free(struct fd_dump_tree *t);
 
 
-/* socket_diag.c: the sock_diag tables of pid's network namespace, loaded
+/* socket_tables.c: the sock_diag tables of pid's network namespace, loaded
  * as the walk loads them at its first socket (fd_dump's sk), but by whoever
  * reads them ahead of the walk (criu-lite/files/files_ahead.c): its log
  * lines are the caller's to place. NULL and < 0 on failure. */

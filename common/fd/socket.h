@@ -82,11 +82,29 @@ struct sk_cache {
 	struct sk_pre_set *pre;		/* connections read ahead (socket_tcp_pre.c) */
 	struct sock_fd_rec *bpf_fds;	/* by fd: what the recs' tcb point into */
 	size_t nr_bpf_fds;
+	/* the TCP part came from the BPF iterator (socket_tcp_table.c): a
+	 * TCP socket not in it is looked up in the walked table */
+	bool tcp_by_bpf;
+	struct sk_cache *tcp_walked;
 };
 
-/* socket_diag.c */
+/* socket_tables.c: c's tables, their TCP part by the BPF iterator when it
+ * can say it (every TCP socket of the process listens or is connected). */
 int sk_cache_load(struct fd_dump *c);
+/* socket_diag.c: the tables of pid's namespace (all, all but TCP's, TCP's)
+ * added to c, which is then sorted by inode: 0; -EIO: no sock_diag at all,
+ * the sockets get basics only; or a fatal error. */
+enum sk_tables { SK_TABLES_ALL, SK_TABLES_NO_TCP, SK_TABLES_TCP };
+int sk_diag_load(pid_t pid, struct sk_cache *c, enum sk_tables which);
 const struct sk_rec *sk_find(const struct sk_cache *c, uint64_t ino);
+/* A TCP socket sk_find did not find when the TCP part came from BPF (one
+ * in flight, one of another namespace): looked up in the namespace's TCP
+ * table, walked once; NULL otherwise. */
+const struct sk_rec *sk_find_tcp_walked(struct fd_dump *c, uint64_t ino);
+/* A zeroed record at the end of c's, or NULL (c->err set). */
+struct sk_rec *sk_rec_new(struct sk_cache *c);
+
+
 /* The listener (in c's tables) whose accept queue holds client `ino`. */
 const struct sk_rec *sk_find_listener_of(const struct sk_cache *c, uint64_t ino);
 /* Enter pid's network namespace (*home: ours, to sk_netns_leave with), or
@@ -421,6 +439,11 @@ void sk_tcp_read_many(struct sk_tcp_job *j, size_t n);
  * read, < 0 when not (no BPF here, ...: the syscalls read them). */
 int sk_bpf_read(struct fd_dump *c, size_t n);
 const struct sock_fd_rec *sk_bpf_fd(const struct sk_cache *sk, int fd);
+/* sock_tcp's records of pid's TCP socket fds (malloc'd *v): when the
+ * iterator is loaded or loading (AUTO: since before the freeze), < 0 when
+ * not. */
+struct sock_tcp_rec;
+int sk_bpf_tcp_sockets(pid_t pid, struct sock_tcp_rec **v, size_t *n);
 /* The fd's fdinfo as /proc would show it (malloc'd), or NULL: no record,
  * or one whose fdinfo /proc must say (file locks). */
 char *sk_bpf_fdinfo(const struct sock_fd_rec *b);

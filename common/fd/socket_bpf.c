@@ -309,6 +309,22 @@ int sk_bpf_socket_links(pid_t pid, const int *fds, size_t nr, char **links)
 	return (int)filled;
 }
 
+int sk_bpf_tcp_sockets(pid_t pid, struct sock_tcp_rec **v, size_t *n)
+{
+	enum sk_bpf_mode mode = sk_bpf_mode();
+	struct sock_fds_bpf *skel;
+
+	if (mode == SK_BPF_OFF)
+		return -EALREADY;
+	/* loading since before the freeze (the 2-3 ms left of it are less
+	 * than the walk), or wanted whatever the process (1, check) */
+	sk_bpf_load_end();
+	skel = __atomic_load_n(&loaded, __ATOMIC_ACQUIRE);
+	if (!skel && (mode == SK_BPF_AUTO || !(skel = load_once())))
+		return -EALREADY;
+	return iterate(skel->progs.sock_tcp.prog_fd, pid, sizeof(**v), (void **)v, n);
+}
+
 const struct sock_fd_rec *sk_bpf_fd(const struct sk_cache *sk, int fd)
 {
 	struct sock_fd_rec key = { .fd = (__u32)fd };

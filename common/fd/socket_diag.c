@@ -24,7 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -51,10 +50,11 @@ void sk_cache_free(struct sk_cache *c)
 	}
 	free(c->recs);
 	free(c->bpf_fds);
+	sk_cache_free(c->tcp_walked);
 	free(c);
 }
 
-static struct sk_rec *sk_new(struct sk_cache *c)
+struct sk_rec *sk_rec_new(struct sk_cache *c)
 {
 	if (c->nr == c->cap) {
 		size_t cap = c->cap ? c->cap * 2 : 64;
@@ -123,7 +123,7 @@ static int unix_parse(struct sk_cache *c, const struct nlmsghdr *h)
 		pr_err("malformed unix_diag message");
 		return -EINVAL;
 	}
-	if (!(r = sk_new(c)))
+	if (!(r = sk_rec_new(c)))
 		return -ENOMEM;
 	r->ino = m->udiag_ino;
 	r->family = AF_UNIX;
@@ -220,7 +220,7 @@ static int inet_parse(struct sk_cache *c, const struct nlmsghdr *h)
 	/* SYN_RECV entries (and TIME_WAIT ones) are not sockets anyone holds. */
 	if (!m->idiag_inode)
 		return 0;
-	if (!(r = sk_new(c)))
+	if (!(r = sk_rec_new(c)))
 		return -ENOMEM;
 	r->ino = m->idiag_inode;
 	r->family = m->idiag_family;
@@ -296,7 +296,23 @@ static int inet_dump(struct sk_diag_sock *ds, struct sk_cache *c, int af, int pr
 	return r;
 }
 
-static int sk_load_tables(struct sk_diag_sock *ds, struct sk_cache *c)
+/* TCP over both families: one walk, or one per family on a kernel that
+ * refuses the old request. */
+static int tcp_tables(struct sk_diag_sock *ds, struct sk_cache *c)
+{
+	int r = inet_dump(ds, c, AF_UNSPEC, IPPROTO_TCP, "TCP");
+
+	if (r == -EIO && !ds->broken) {
+		r = inet_dump(ds, c, AF_INET, IPPROTO_TCP, "TCP");
+		if (r != -EIO && r < 0)
+			return r;
+		r = inet_dump(ds, c, AF_INET6, IPPROTO_TCP, "TCPv6");
+	}
+	return r;
+}
+
+/* The tables; TCP's unless tcp is false (its part came from BPF). */
+static int sk_load_tables(struct sk_diag_sock *ds, struct sk_cache *c, bool tcp)
 {
 	static const struct { int af, proto; const char *what; } inet[] = {
 		{ AF_INET, IPPROTO_UDP, "UDP" }, { AF_INET6, IPPROTO_UDP, "UDPv6" },
@@ -312,13 +328,7 @@ static int sk_load_tables(struct sk_diag_sock *ds, struct sk_cache *c)
 
 	if (r != -EIO && r < 0)
 		return r;
-	r = inet_dump(ds, c, AF_UNSPEC, IPPROTO_TCP, "TCP");
-	if (r == -EIO && !ds->broken) {
-		r = inet_dump(ds, c, AF_INET, IPPROTO_TCP, "TCP");
-		if (r != -EIO && r < 0)
-			return r;
-		r = inet_dump(ds, c, AF_INET6, IPPROTO_TCP, "TCPv6");
-	}
+	r = tcp ? tcp_tables(ds, c) : 0;
 	for (size_t i = 0; i < sizeof(inet) / sizeof(inet[0]); i++) {
 		if (r != -EIO && r < 0)
 			return r;
@@ -398,55 +408,37 @@ static int rec_cmp(const void *a, const void *b)
 	return (x->ino > y->ino) - (x->ino < y->ino);
 }
 
-static long us_since(const struct timespec *t0)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (t.tv_sec - t0->tv_sec) * 1000000L + (t.tv_nsec - t0->tv_nsec) / 1000;
-}
-
-/* Load the tables. -EIO: no sock_diag at all; sockets get basics only. */
-int sk_cache_load(struct fd_dump *ctx)
+int sk_diag_load(pid_t pid, struct sk_cache *c, enum sk_tables which)
 {
 	struct sk_diag_sock ds = { .fd = -1 };
-	struct timespec t0;
 	int r;
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (!(ctx->sk = calloc(1, sizeof(*ctx->sk))) || !(ds.buf = malloc(SK_DIAG_BUF_SIZE))) {
-		free(ds.buf);
+	if (!(ds.buf = malloc(SK_DIAG_BUF_SIZE)))
 		return -ENOMEM;
-	}
-	r = ds.fd = sk_connect(ctx->pid);
-	if (ds.fd >= 0) {
-		r = sk_load_tables(&ds, ctx->sk);
+	r = ds.fd = sk_connect(pid);
+	if (ds.fd >= 0)
+		r = which == SK_TABLES_TCP ? tcp_tables(&ds, c) :
+		    sk_load_tables(&ds, c, which == SK_TABLES_ALL);
+	if (ds.fd >= 0)
 		close(ds.fd);
-	}
 	free(ds.buf);
-	if (r < 0 && r != -EIO)
-		return r;
-	qsort(ctx->sk->recs, ctx->sk->nr, sizeof(struct sk_rec), rec_cmp);
-	pr_debug("sock_diag: %zu sockets in %ld us", ctx->sk->nr, us_since(&t0));
-	return 0;
-}
-
-int fd_dump_sk_load(pid_t pid, struct sk_cache **out)
-{
-	struct fd_dump c = { .pid = pid, .pidfd = -1 };
-	int r = sk_cache_load(&c);
-
-	if (r < 0) {
-		sk_cache_free(c.sk);
-		c.sk = NULL;
-	}
-	*out = c.sk;
+	qsort(c->recs, c->nr, sizeof(struct sk_rec), rec_cmp);
 	return r;
 }
 
-void fd_dump_sk_free(struct sk_cache *sk)
+const struct sk_rec *sk_find_tcp_walked(struct fd_dump *ctx, uint64_t ino)
 {
-	sk_cache_free(sk);
+	if (!ctx->sk || !ctx->sk->tcp_by_bpf)
+		return NULL;
+	if (!ctx->sk->tcp_walked) {
+		if (!(ctx->sk->tcp_walked = calloc(1, sizeof(struct sk_cache))))
+			return NULL;
+		/* (what it cannot list, the walk reads of the socket) */
+		sk_diag_load(ctx->pid, ctx->sk->tcp_walked, SK_TABLES_TCP);
+		pr_debug("sock_diag: a TCP socket outside the BPF table: %zu TCP sockets walked",
+			 ctx->sk->tcp_walked->nr);
+	}
+	return sk_find(ctx->sk->tcp_walked, ino);
 }
 
 const struct sk_rec *sk_find(const struct sk_cache *c, uint64_t ino)

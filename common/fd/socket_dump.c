@@ -152,10 +152,12 @@ int socket_dump(struct fd_dump *c, const struct fd_desc *d, FdEntry *e)
 	si->ino = d->st.st_ino;
 	s = sk_pre_getfd(c, d->fd);
 	r = sk_find(c->sk, si->ino);
-	if (r)
-		ret = fill_from_rec(c, r, si);
-	else
-		sk_basics(s, si), ret = 0;
+	if (!r)
+		sk_basics(s, si);
+	/* the TCP table from BPF has the process's own TCP fds only */
+	if (!r && si->protocol == IPPROTO_TCP)
+		r = sk_find_tcp_walked(c, si->ino);
+	ret = r ? fill_from_rec(c, r, si) : 0;
 	if (!ret && si->family == AF_UNSPEC)
 		return fd_dump_unsupported(c, d, e, "socket not found by sock_diag");
 	e->type = FD_TYPE__FD_SOCKET;

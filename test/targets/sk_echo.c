@@ -3,7 +3,8 @@
  * on the wire; then optionally "n": its listener without SO_REUSEADDR,
  * "p": with SO_REUSEPORT too (a second one may share its port), "o": a
  * TCP-level option set on each accepted connection, by its number (see
- * set_option). It listens on the loopback address (a free port, in READY) and echoes whatever each client
+ * set_option), "f": its first connection sent over a socketpair of its own
+ * and closed, left in flight (park). It listens on the loopback address (a free port, in READY) and echoes whatever each client
  * sends, to any number of clients, from one poll loop: a server whose
  * clients are outside the tree (the test, the bench). */
 #define _GNU_SOURCE
@@ -28,6 +29,38 @@
 
 static struct pollfd fds[MAX_CLIENTS + 1];
 static int nfds;
+
+/* And one of six that sock_diag's table shows (the type of service, the
+ * mark, the congestion control, the inet flags, the bound device): a dump
+ * reads them there, or by BPF where it would. */
+static void set_table_option(int c, int n, int fam)
+{
+	static const int tos = 0x10, tclass = 0x28, mark = 7, on = 1;
+	bool v6 = fam == AF_INET6;
+
+	switch (n % 6) {
+	case 0:
+		setsockopt(c, v6 ? SOL_IPV6 : SOL_IP, v6 ? IPV6_TCLASS : IP_TOS, v6 ? &tclass : &tos,
+			   sizeof(int));
+		break;
+	case 1:
+		setsockopt(c, SOL_SOCKET, SO_MARK, &mark, sizeof(int));
+		break;
+	case 2:
+		setsockopt(c, SOL_TCP, TCP_CONGESTION, "reno", 4);
+		break;
+	case 3:
+		setsockopt(c, v6 ? SOL_IPV6 : SOL_IP, v6 ? IPV6_FREEBIND : IP_FREEBIND, &on,
+			   sizeof(int));
+		break;
+	case 4:
+		if (!v6)
+			setsockopt(c, SOL_IP, IP_RECVERR, &on, sizeof(int));
+		break;
+	default:
+		setsockopt(c, SOL_SOCKET, SO_BINDTODEVICE, "lo", 2);
+	}
+}
 
 /* Connection n's option, one of sixteen: what a dump reads of it (by BPF or
  * by syscalls) must be what was set. */
@@ -54,6 +87,8 @@ static void set_option(int c, int n, int fam)
 	};
 	int k = n % 16;
 
+	/* first: IP_TOS sets the priority too, SO_PRIORITY after it wins */
+	set_table_option(c, n, fam);
 	if (opt[k].level == SOL_IP && fam != AF_INET)
 		return;
 	if (opt[k].name == SO_LINGER)
@@ -64,6 +99,32 @@ static void set_option(int c, int n, int fam)
 		setsockopt(c, SOL_TCP, TCP_KEEPINTVL, &opt[1].val, sizeof(int));
 }
 
+/* Connection c sent over a socketpair of ours and closed: from then on it
+ * is only in flight, in the pair's queue. -1 (nothing to poll). */
+static int park(int c)
+{
+	char byte = 'f';
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} u;
+	struct iovec iov = { &byte, 1 };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			    .msg_controllen = sizeof(u.buf) };
+	struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+	int sp[2];
+
+	memset(u.buf, 0, sizeof(u.buf));
+	h->cmsg_level = SOL_SOCKET;
+	h->cmsg_type = SCM_RIGHTS;
+	h->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(h), &c, sizeof(int));
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sp) || sendmsg(sp[0], &m, 0) != 1)
+		exit(1);
+	close(c);
+	return -1;
+}
+
 int main(int argc, char **argv)
 {
 	struct sockaddr_storage ss = { 0 };
@@ -71,6 +132,7 @@ int main(int argc, char **argv)
 	bool mapped = argc > 1 && argv[1][0] == 'm';
 	bool reuse = !(argc > 1 && strchr(argv[1], 'n')), reuseport = argc > 1 && strchr(argv[1], 'p');
 	bool options = argc > 1 && strchr(argv[1], 'o');
+	bool park_first = argc > 1 && strchr(argv[1], 'f');
 	int fam = argc > 1 && (argv[1][0] == '6' || mapped) ? AF_INET6 : AF_INET, one = 1;
 	socklen_t l = fam == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
 	int s = socket(fam, SOCK_STREAM, 0);
@@ -106,6 +168,9 @@ int main(int argc, char **argv)
 				fcntl(c, F_SETSIG, SIGUSR2);
 			if (c >= 0 && options)
 				set_option(c, nfds, fam);
+			/* "f": the first connection goes in flight */
+			if (c >= 0 && park_first)
+				c = park(c), park_first = false;
 			if (c >= 0)
 				fds[nfds++] = (struct pollfd){ .fd = c, .events = POLLIN };
 		}

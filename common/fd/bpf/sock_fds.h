@@ -56,6 +56,27 @@ struct sock_fd_rec {
 	__u32 pmtudisc;
 };
 
+/* What sock_tcp gives of each TCP socket fd: the values sock_diag's TCP
+ * table has of it (socket_tcp_table.c), read the way the kernel fills
+ * that table. */
+#define STT_RECVERR 1		/* inet_diag_sockopt's flags */
+#define STT_FREEBIND 2
+#define STT_TRANSPARENT 4
+#define STT_CONG 8		/* a congestion control: cong */
+
+struct sock_tcp_rec {
+	__u64 ino;
+	__u32 fd, netns;		/* netns: its namespace's inode */
+	__u32 lip[4], pip[4];		/* network order, as idiag_src and idiag_dst */
+	__u16 lport, pport;		/* host order */
+	__u8 family, state, shutdown, tos;
+	__u8 tclass, flags, pad[2];
+	__u32 rqueue, wqueue;		/* as idiag_rqueue and idiag_wqueue */
+	__u32 mark;
+	__s32 bound_if;
+	char cong[16];
+};
+
 /* What sock_inos gives of each socket fd: the link /proc shows for it is
  * "socket:[ino]". */
 struct sock_ino {
