@@ -7,9 +7,10 @@
  * CPU for a server with a thousand connections, and a readlink each when
  * its fds are listed. The iterators (bpf/sock_fds.bpf.c, over the
  * process's fds) read the same fields of every socket in one read of their
- * fd: sock_inos when the fds are listed (the links), sock_fds after the
- * network lock, as the repair-mode reads are: nothing moves in a
- * connection then. Loading them costs 2-3 ms: from before the freeze when
+ * fd: sock_inos when the fds are listed (the links), sock_tcp when the
+ * socket tables are read (their TCP part, socket_tables.c), sock_fds
+ * after the network lock, as the repair-mode reads are: nothing moves in
+ * a connection then. Loading them costs 2-3 ms: from before the freeze when
  * the process has many fds (sk_bpf_load_early), else on the tables' thread
  * when they show many connections (BPF_MIN), else at the read.
  *

@@ -2,7 +2,8 @@
  * inode (the fd link is "socket:[INO]").
  *
  * The tables (AF_UNIX; TCP, UDP and UDP-Lite over AF_INET and AF_INET6) are
- * dumped once per process dumped, at its first socket fd, on a
+ * dumped once per process dumped, at its first socket fd or ahead of it
+ * (socket_tables.c, which may have the TCP part from BPF instead), on a
  * NETLINK_SOCK_DIAG socket. sock_diag answers for the network namespace the
  * netlink socket was created in, so when the target lives in another netns
  * we create it there (setns and back) and then query as usual.
