@@ -25,7 +25,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <linux/types.h>
 #include <arpa/inet.h>
@@ -37,9 +36,9 @@
 
 #include "common/fd/bpf/sock_fds.h"
 
-static bool listed_as_is(const struct sock_tcp_rec *b, ino_t netns)
+static bool listed_as_is(const struct sock_tcp_rec *b)
 {
-	return b->netns == netns && (b->state == SK_LISTEN || b->state == SK_ESTABLISHED);
+	return (b->flags & STT_OWN_NS) && (b->state == SK_LISTEN || b->state == SK_ESTABLISHED);
 }
 
 static void to_rec(const struct sock_tcp_rec *b, struct sk_rec *r)
@@ -90,14 +89,11 @@ static int by_ino(const void *a, const void *b)
 static int tcp_from_bpf(pid_t pid, struct sk_cache *c)
 {
 	struct sock_tcp_rec *v = NULL;
-	char path[64];
-	struct stat ns;
 	size_t n = 0, from = c->nr, i;
 
-	snprintf(path, sizeof(path), "/proc/%d/ns/net", pid);
-	if (stat(path, &ns) || sk_bpf_tcp_sockets(pid, &v, &n) < 0)
+	if (sk_bpf_tcp_sockets(pid, &v, &n) < 0)
 		return -EAGAIN;
-	for (i = 0; i < n && listed_as_is(&v[i], ns.st_ino); i++)
+	for (i = 0; i < n && listed_as_is(&v[i]); i++)
 		;
 	if (i < n) {
 		pr_debug("pid %d: TCP socket %llu in state %u: the TCP table is walked", pid,

@@ -63,10 +63,11 @@ struct sock_fd_rec {
 #define STT_FREEBIND 2
 #define STT_TRANSPARENT 4
 #define STT_CONG 8		/* a congestion control: cong */
+#define STT_OWN_NS 16		/* in the network namespace of the process */
 
 struct sock_tcp_rec {
 	__u64 ino;
-	__u32 fd, netns;		/* netns: its namespace's inode */
+	__u32 fd, pad0;
 	__u32 lip[4], pip[4];		/* network order, as idiag_src and idiag_dst */
 	__u16 lport, pport;		/* host order */
 	__u8 family, state, shutdown, tos;
