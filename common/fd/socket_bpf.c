@@ -10,7 +10,7 @@
  * fd: sock_inos when the fds are listed (the links), sock_tcp when the
  * socket tables are read (their TCP part, socket_tables.c), sock_fds
  * after the network lock, as the repair-mode reads are: nothing moves in
- * a connection then. Loading them costs 2-3 ms: from before the freeze when
+ * a connection then. Loading them costs ~3 ms: from before the freeze when
  * the process has many fds (sk_bpf_load_early), else on the tables' thread
  * when they show many connections (BPF_MIN), else at the read.
  *
