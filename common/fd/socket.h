@@ -82,8 +82,8 @@ struct sk_cache {
 	struct sk_pre_set *pre;		/* connections read ahead (socket_tcp_pre.c) */
 	struct sock_fd_rec *bpf_fds;	/* by fd: what the recs' tcb point into */
 	size_t nr_bpf_fds;
-	/* the TCP part came from the BPF iterator (socket_tcp_table.c): a
-	 * TCP socket not in it is looked up in the walked table */
+	/* the TCP part came from the BPF iterator (socket_tables.c): a TCP
+	 * socket not in it is looked up in the walked table */
 	bool tcp_by_bpf;
 	struct sk_cache *tcp_walked;
 };
@@ -103,8 +103,6 @@ const struct sk_rec *sk_find(const struct sk_cache *c, uint64_t ino);
 const struct sk_rec *sk_find_tcp_walked(struct fd_dump *c, uint64_t ino);
 /* A zeroed record at the end of c's, or NULL (c->err set). */
 struct sk_rec *sk_rec_new(struct sk_cache *c);
-
-
 /* The listener (in c's tables) whose accept queue holds client `ino`. */
 const struct sk_rec *sk_find_listener_of(const struct sk_cache *c, uint64_t ino);
 /* Enter pid's network namespace (*home: ours, to sk_netns_leave with), or

@@ -14,12 +14,12 @@
  * the table only when every TCP socket of the process listens or is
  * established and is in the process's namespace: for those the kernel's
  * fields are read as inet_diag reads them (the test: check mode on a
- * server whose connections carry the options the table shows). A socket in any other state
- * (one bound but idle is listed or not by the kernel's version, one
- * closing by its timers) has the table walked as before, and so has a TCP
- * socket the walk meets that is not in the process's fd table (one in
- * flight in a UNIX queue: sk_find_tcp_walked). CRIU_LITE_TCP_BPF=check
- * walks it too and says each difference. */
+ * server whose connections carry the options the table shows). A socket
+ * in any other state (one bound but idle is listed or not by the kernel's
+ * version, one closing by its timers) has the table walked as before, and
+ * so has a TCP socket the walk meets that is not in the process's fd table
+ * (one in flight in a UNIX queue: sk_find_tcp_walked).
+ * CRIU_LITE_TCP_BPF=check walks it too and says each difference. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>

@@ -4,9 +4,10 @@
  * "p": with SO_REUSEPORT too (a second one may share its port), "o": a
  * TCP-level option set on each accepted connection, by its number (see
  * set_option), "f": its first connection sent over a socketpair of its own
- * and closed, left in flight (park). It listens on the loopback address (a free port, in READY) and echoes whatever each client
- * sends, to any number of clients, from one poll loop: a server whose
- * clients are outside the tree (the test, the bench). */
+ * and closed, left in flight (park). It listens on the loopback address (a
+ * free port, in READY) and echoes whatever each client sends, to any
+ * number of clients, from one poll loop: a server whose clients are
+ * outside the tree (the test, the bench). */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
