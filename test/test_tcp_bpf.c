@@ -52,17 +52,25 @@ static bool read_log(const char *log, bool *table, char *differ, size_t len)
 	return bpf;
 }
 
+/* pid's files image in img: its *n entries (img_free_all). */
+static FdEntry **files_of(const char *img, pid_t pid, size_t *n)
+{
+	FdEntry **e = NULL;
+	int dirfd = open(img, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	cr_assert_geq(dirfd, 0);
+	cr_assert_eq(img_read_all(dirfd, IMG_FILES, pid, true, NULL, (void ***)&e, n), 0);
+	close(dirfd);
+	return e;
+}
+
 /* The connections of pid's files image with TCP_USER_TIMEOUT 12345 and
  * with SO_PRIORITY 3, as the server set one in sixteen of each. */
 static void count_options(const char *img, pid_t pid, size_t *timeout, size_t *prio)
 {
-	FdEntry **e = NULL;
 	size_t n = 0;
-	int dirfd = open(img, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	FdEntry **e = files_of(img, pid, &n);
 
-	cr_assert_geq(dirfd, 0);
-	cr_assert_eq(img_read_all(dirfd, IMG_FILES, pid, true, NULL, (void ***)&e, &n), 0);
-	close(dirfd);
 	*timeout = *prio = 0;
 	for (size_t i = 0; i < n; i++) {
 		const SkOpts *o = e[i]->sock && e[i]->sock->tcp ? e[i]->sock->opts : NULL;
@@ -131,8 +139,8 @@ Test(tcp_bpf, connection_in_flight_found_beside_the_bpf_table, .timeout = 60)
 	struct sockaddr_in me;
 	socklen_t ml = sizeof(me);
 	struct target t;
-	int c[3], port, dirfd, found = 0;
-	FdEntry **e = NULL;
+	int c[3], port, found = 0;
+	FdEntry **e;
 	size_t n = 0;
 	bool table;
 
@@ -154,10 +162,7 @@ Test(tcp_bpf, connection_in_flight_found_beside_the_bpf_table, .timeout = 60)
 	unsetenv("CRIU_LITE_TCP_BPF");
 	read_log(log, &table, differ, sizeof(differ));
 	cr_expect(table, "BPF did not list the TCP sockets");
-	dirfd = open(img, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	cr_assert_geq(dirfd, 0);
-	cr_assert_eq(img_read_all(dirfd, IMG_FILES, t.pid, true, NULL, (void ***)&e, &n), 0);
-	close(dirfd);
+	e = files_of(img, t.pid, &n);
 	for (size_t i = 0; i < n; i++) {
 		const SocketInfo *si = e[i]->sock;
 

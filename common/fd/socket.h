@@ -98,8 +98,8 @@ enum sk_tables { SK_TABLES_ALL, SK_TABLES_NO_TCP, SK_TABLES_TCP };
 int sk_diag_load(pid_t pid, struct sk_cache *c, enum sk_tables which);
 const struct sk_rec *sk_find(const struct sk_cache *c, uint64_t ino);
 /* A TCP socket sk_find did not find when the TCP part came from BPF (one
- * in flight, one of another namespace): looked up in the namespace's TCP
- * table, walked once; NULL otherwise. */
+ * in flight in a UNIX queue): looked up in the namespace's TCP table,
+ * walked once; NULL otherwise. */
 const struct sk_rec *sk_find_tcp_walked(struct fd_dump *c, uint64_t ino);
 /* A zeroed record at the end of c's, or NULL (c->err set). */
 struct sk_rec *sk_rec_new(struct sk_cache *c);

@@ -159,12 +159,13 @@ static void check(const struct sk_cache *c, const struct sk_cache *by_bpf)
 {
 	for (size_t i = 0; i < by_bpf->nr; i++) {
 		const struct sk_rec *b = &by_bpf->recs[i], *w = sk_find(c, b->ino);
-		const struct sk_diag_opts *x = &b->dopt, *y = w ? &w->dopt : NULL;
+		const struct sk_diag_opts *x = &b->dopt, *y;
 
 		if (!w) {
 			differ(b->ino, "the entry", "there", "not listed");
 			continue;
 		}
+		y = &w->dopt;
 		differ_u(b->ino, "family", b->family, w->family);
 		differ_u(b->ino, "state", b->state, w->state);
 		/* (a peer's bytes may still arrive while the process is frozen) */

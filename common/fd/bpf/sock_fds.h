@@ -57,7 +57,7 @@ struct sock_fd_rec {
 };
 
 /* What sock_tcp gives of each TCP socket fd: the values sock_diag's TCP
- * table has of it (socket_tcp_table.c), read the way the kernel fills
+ * table has of it (socket_tables.c), read the way the kernel fills
  * that table. */
 #define STT_RECVERR 1		/* inet_diag_sockopt's flags */
 #define STT_FREEBIND 2
