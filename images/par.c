@@ -94,3 +94,59 @@ int par_run(size_t n, void (*fn)(void *arg, size_t i), void (*done)(void), void 
 		pthread_join(th, NULL);
 	return two ? 2 : 1;
 }
+
+int par_offer_run(struct par_offer *o, size_t n, void (*fn)(void *arg, size_t i), void *arg)
+{
+	struct par p = { .n = n, .fn = fn, .arg = arg };
+	int threads;
+
+	pthread_mutex_lock(&o->lock);
+	o->p = &p;
+	o->gen++;
+	o->helped = 0;
+	pthread_cond_broadcast(&o->changed);
+	pthread_mutex_unlock(&o->lock);
+	share(&p);
+	/* p is on this stack: gone only once no helper is in it */
+	pthread_mutex_lock(&o->lock);
+	o->p = NULL;
+	while (o->helpers)
+		pthread_cond_wait(&o->changed, &o->lock);
+	threads = 1 + o->helped;
+	pthread_mutex_unlock(&o->lock);
+	return threads;
+}
+
+void par_offer_close(struct par_offer *o)
+{
+	pthread_mutex_lock(&o->lock);
+	o->closed = true;
+	pthread_cond_broadcast(&o->changed);
+	pthread_mutex_unlock(&o->lock);
+}
+
+void par_offer_help(struct par_offer *o)
+{
+	unsigned done = 0;	/* the last run helped (gen), or 0 */
+
+	pthread_mutex_lock(&o->lock);
+	while (!o->closed) {
+		struct par *p = o->p;
+
+		/* (a run whose items are all taken stays posted until its
+		 * worker has finished its own: wait, not spin) */
+		if (!p || o->gen == done) {
+			pthread_cond_wait(&o->changed, &o->lock);
+			continue;
+		}
+		done = o->gen;
+		o->helpers++;
+		o->helped++;
+		pthread_mutex_unlock(&o->lock);
+		share(p);
+		pthread_mutex_lock(&o->lock);
+		if (!--o->helpers)
+			pthread_cond_broadcast(&o->changed);
+	}
+	pthread_mutex_unlock(&o->lock);
+}

@@ -26,4 +26,30 @@ int par_run(size_t n, void (*fn)(void *arg, size_t i), void (*done)(void), void 
  * par_run's): false when no thread could be had. */
 bool par_start(pthread_t *th, void *(*fn)(void *arg), void *arg);
 
+/* Work a thread of one's own (par_start) runs alone while the main thread
+ * does something else, and that the main thread joins once free, rather
+ * than wait for it: a dump's reads of a server's connections beside its
+ * memory dump. The worker posts each run of items (par_offer_run); the
+ * main thread takes items of whatever is posted until the worker says
+ * there will be no more (par_offer_help, par_offer_close). */
+struct par;
+struct par_offer {
+	pthread_mutex_t lock;
+	pthread_cond_t changed;
+	struct par *p;			/* the run posted, or NULL */
+	unsigned gen;			/* runs posted so far */
+	int helpers;			/* threads in p now */
+	int helped;			/* threads that took part in p */
+	bool closed;
+};
+#define PAR_OFFER_INIT { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0, 0, 0, false }
+
+/* fn(arg, i) for each i < n, on this thread and on any that helps
+ * meanwhile; returns once every item is done. How many threads ran. */
+int par_offer_run(struct par_offer *o, size_t n, void (*fn)(void *arg, size_t i), void *arg);
+/* No run will be posted any more: par_offer_help returns. */
+void par_offer_close(struct par_offer *o);
+/* Items of each run posted, until o is closed. */
+void par_offer_help(struct par_offer *o);
+
 #endif

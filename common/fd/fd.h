@@ -371,6 +371,12 @@ int sk_bpf_socket_links(pid_t pid, const int *fds, size_t nr, char **links);
 /* socket_tcp_pre.c: c's TCP connections read ahead, on two threads, when
  * it has enough of them (before the walk; the walk takes what was read). */
 int fd_dump_prefetch(struct fd_dump *c);
+/* The same on the thread that read the tables (criu-lite/files/
+ * files_ahead.c), c being that thread's view of the process (its list, its
+ * tables): the lock and the reads made while the main thread dumps the
+ * memory, that thread taking its part once done (fd_dump_prefetch_help). */
+int fd_dump_prefetch_beside(struct fd_dump *c, struct par_offer *o);
+void fd_dump_prefetch_help(struct par_offer *o);
 /* The stat and fdinfo of fd read ahead (*fdinfo the caller's): false when not. */
 bool fd_dump_pre_desc(struct fd_dump *c, int fd, struct stat *st, char **fdinfo);
 /* Its signal owner and signal (F_GETOWN_EX, F_GETSIG) read ahead: false when not. */

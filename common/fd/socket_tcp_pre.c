@@ -304,9 +304,11 @@ static int candidates(struct fd_dump *c, struct sk_pre_set *set)
 	return 0;
 }
 
-int fd_dump_prefetch(struct fd_dump *c)
+/* The reads, on par_run's two threads, or (o) on this one alone while
+ * another thread does something else and helps once free (o's). */
+static int prefetch(struct fd_dump *c, struct par_offer *o)
 {
-	size_t min = pre_min();
+	size_t min = pre_min(), chunks;
 	struct sk_pre_set *set;
 	int r, threads;
 
@@ -347,11 +349,33 @@ int fd_dump_prefetch(struct fd_dump *c)
 	/* chunks small enough for both threads to share a few dozen; the
 	 * worker's own dump ring goes with it */
 	set->chunk = set->n / 16 < 8 ? 8 : set->n / 16 > SK_TCP_MANY ? SK_TCP_MANY : set->n / 16;
-	threads = par_run((set->n + set->chunk - 1) / set->chunk, read_chunk, worker_done, set);
-	sk_opts_dump_many_done();
-	pr_debug("pid %d: %zu TCP connections read ahead on %d threads", c->pid, set->n,
-		 threads);
+	chunks = (set->n + set->chunk - 1) / set->chunk;
+	if (o) {
+		threads = par_offer_run(o, chunks, read_chunk, set);
+		worker_done();		/* (this thread ends soon after) */
+	} else {
+		threads = par_run(chunks, read_chunk, worker_done, set);
+		sk_opts_dump_many_done();
+	}
+	pr_debug("pid %d: %zu TCP connections read ahead on %d threads%s", c->pid, set->n,
+		 threads, o ? ", beside the memory dump" : "");
 	return 0;
+}
+
+int fd_dump_prefetch(struct fd_dump *c)
+{
+	return prefetch(c, NULL);
+}
+
+int fd_dump_prefetch_beside(struct fd_dump *c, struct par_offer *o)
+{
+	return prefetch(c, o);
+}
+
+void fd_dump_prefetch_help(struct par_offer *o)
+{
+	par_offer_help(o);
+	sk_opts_dump_many_done();
 }
 
 static struct sk_pre *find(const struct fd_dump *c, int fd)

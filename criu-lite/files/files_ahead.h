@@ -10,12 +10,13 @@ struct files_ahead;
 
 /* Before a frozen process's memory is dumped: its fds listed and their
  * links read now, and, for a process with many sockets, its network
- * namespace's socket tables read on a second thread meanwhile. NULL when
- * nothing was read (the walk then reads it all itself, and says what
- * failed). */
+ * namespace's socket tables, then its connections, read on a second
+ * thread meanwhile. NULL when nothing was read (the walk then reads it all
+ * itself, and says what failed). */
 struct files_ahead *files_ahead_start(pid_t pid);
 /* For the walk: the fds and links (now the caller's), and the socket
- * tables (*sk, *sk_loaded set) when they were read: waits for them.
+ * tables (*sk, *sk_loaded set) when they were read, with the connections
+ * read ahead in them: takes its part of those reads, then waits for them.
  * < 0: reading the tables failed, as the walk's own reading would. */
 int files_ahead_take(struct files_ahead *fa, int **fds, size_t *nr, char ***links,
 		     struct sk_cache **sk, bool *sk_loaded);
