@@ -337,8 +337,9 @@ static void check_bpf(struct sk_tcp_job *j, size_t n)
 
 void sk_tcp_read_many(struct sk_tcp_job *j, size_t n)
 {
-	struct sk_ring *ring = n > 1 && n <= SK_TCP_MANY ? sk_ring_dump() : NULL;
+	struct sk_ring *ring = NULL;
 	bool check = sk_bpf_mode() == SK_BPF_CHECK;
+	size_t asked = 0;
 
 	for (size_t i = 0; i < n; i++) {
 		j[i].refused = j[i].queued = false;
@@ -347,9 +348,15 @@ void sk_tcp_read_many(struct sk_tcp_job *j, size_t n)
 		 * over a job alone, and start over one by_bpf too) */
 		j[i].by_bpf = !check && sk_tcp_from_bpf(j[i].rec, j[i].t, &j[i].state);
 		/* a peek offset to put aside and back: one by one */
-		j[i].alone = j[i].by_bpf || !ring ||
+		j[i].alone = j[i].by_bpf ||
 			     (j[i].o && j[i].o->has_peek_off && j[i].o->peek_off >= 0);
+		asked += !j[i].alone;
 	}
+	/* a ring for what is asked of the kernel (nothing, when BPF read all) */
+	if (asked && n > 1 && n <= SK_TCP_MANY)
+		ring = sk_ring_dump();
+	for (size_t i = 0; i < n && asked && !ring; i++)
+		j[i].alone = true;
 	start(ring, j, n);
 	for (size_t i = 0; i < n; i++) {
 		if (j[i].alone)
