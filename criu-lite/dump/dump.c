@@ -10,6 +10,7 @@
 #include "common/fault.h"
 #include "common/fd/fd.h"
 #include "common/kerndat.h"
+#include "common/procfs.h"
 #include "criu-lite/capture/capture.h"
 #include "criu-lite/dump/dump.h"
 #include "criu-lite/dump/dump_ctx.h"
@@ -22,6 +23,7 @@
 #include "criu-lite/snapshot/snapshot_wp.h"
 #include "criu-lite/incremental/track_mem.h"
 #include "images/clock.h"
+#include "images/heap.h"
 #include "images/log.h"
 
 static int check_interrupted(void)
@@ -350,6 +352,20 @@ static int after_thaw(struct dump_ctx *c)
 	return r;
 }
 
+/* Measured on a server with 1,000 connections: some 4.5 KiB of heap a fd
+ * (the records of its socket, its entry, the copies' bookkeeping). Below a
+ * few hundred fds the faults cost less than the populating. */
+#define WARM_PER_FD (4u << 10)
+#define WARM_MIN_FDS 256
+
+static void warm_heap(pid_t pid)
+{
+	size_t n = procfs_nr_fds(pid);
+
+	if (n >= WARM_MIN_FDS)
+		heap_warm(n * WARM_PER_FD + (1u << 20));
+}
+
 int dump_run(const struct dump_opts *opts)
 {
 	struct dump_ctx c = DUMP_CTX_NULL(opts);
@@ -360,6 +376,10 @@ int dump_run(const struct dump_opts *opts)
 		return -ENOTSUP;
 	}
 	r = dump_ctx_open(&c);
+	/* a process with many fds: the heap its records will take, at
+	 * once, before the freeze and before any thread (images/heap.c) */
+	if (!r)
+		warm_heap(opts->pid);
 	/* a server with many connections: BPF reads them (socket_bpf.c);
 	 * after the guardian's fork, which the load would slow */
 	if (!r)
