@@ -276,20 +276,27 @@ static int store(SkOpts *so, const struct opt *o, const struct val *v)
 }
 
 /* Is the field set in so? Its value into v. */
+/* Whether so has row o's field: most rows of most sockets do not, and a
+ * restore asks every row of every socket (before anything is copied). */
+static bool has(const SkOpts *so, const ProtobufCFieldDescriptor *f)
+{
+	if (f->type == PROTOBUF_C_TYPE_STRING)
+		return *(char *const *)((const char *)so + f->offset) != NULL;
+	return *(const protobuf_c_boolean *)((const char *)so + f->quantifier_offset);
+}
+
 static bool load(const SkOpts *so, const struct opt *o, struct val *v)
 {
 	const ProtobufCFieldDescriptor *f = field_of(o);
 	const char *m = (const char *)so + f->offset;
 
+	if (!has(so, f))
+		return false;
 	memset(v, 0, sizeof(*v));
 	if (f->type == PROTOBUF_C_TYPE_STRING) {
-		if (!*(char *const *)m)
-			return false;
 		snprintf(v->str, sizeof(v->str), "%s", *(char *const *)m);
 		return true;
 	}
-	if (!*(const protobuf_c_boolean *)((const char *)so + f->quantifier_offset))
-		return false;
 	switch (f->type) {
 	case PROTOBUF_C_TYPE_BYTES: {
 		const ProtobufCBinaryData *b = (const ProtobufCBinaryData *)m;
@@ -690,14 +697,15 @@ static int apply(int s, const struct opt *o, const struct val *v)
 int sk_opts_restore(int s, const SocketInfo *si, enum sk_opts_when when, char *why, size_t len)
 {
 	unsigned int kind = kind_of(si);
+	bool c = is_connected(si);
 
 	if (!si->opts)
 		return 0;
 	for (size_t i = 0; i < NR_OPTS; i++) {
 		struct val v;
 
-		if (opts[i].when != when || !applies(&opts[i], kind, is_connected(si)) ||
-		    !load(si->opts, &opts[i], &v))
+		if (opts[i].when != when || !load(si->opts, &opts[i], &v) ||
+		    !applies(&opts[i], kind, c))
 			continue;
 		if (apply(s, &opts[i], &v))
 			return fd_rst_fail(why, len, errno, "cannot set socket option %s: %s",
@@ -710,13 +718,14 @@ int sk_opts_plain(const SocketInfo *si, enum sk_opts_when when, struct sk_intopt
 		  size_t max)
 {
 	unsigned int kind = kind_of(si);
+	bool c = is_connected(si);
 	size_t n = 0;
 
 	for (size_t i = 0; si->opts && i < NR_OPTS; i++) {
 		struct val v;
 
-		if (opts[i].when != when || !applies(&opts[i], kind, is_connected(si)) ||
-		    !load(si->opts, &opts[i], &v))
+		if (opts[i].when != when || !load(si->opts, &opts[i], &v) ||
+		    !applies(&opts[i], kind, c))
 			continue;
 		if (opts[i].how != INT || n == max)
 			return -1;
