@@ -131,17 +131,25 @@ Test(tcp_made_ahead, connections_of_a_listener_without_reuseaddr_come_back, .tim
 /* Connections accepted from a listener with SO_REUSEADDR have it too.
  * Repair mode forces reuse on while a connection is made and clears it as
  * it ends: the program's value is set after, so they come back with it,
- * out of repair mode. */
-Test(tcp_made_ahead, connections_come_back_with_their_reuseaddr, .timeout = 90)
+ * out of repair mode. Their sockets are made by the ring (6.8 on), or
+ * (by_ring false: CRIU_LITE_NO_RING_SOCKETS, an older kernel's way) one
+ * socket() each. */
+static void reuseaddr_back(bool by_ring)
 {
 	struct server s;
 	size_t conns, as_were;
 	pid_t root;
 
 	dumped(&s, "4", "sk-reuse", true);
+	if (!by_ring)
+		setenv("CRIU_LITE_NO_RING_SOCKETS", "1", 1);
 	root = restore(&s);
+	unsetenv("CRIU_LITE_NO_RING_SOCKETS");
 	cr_assert(root > 0, "the restore failed: %s", log_lines(&s, "error:") ? s.err : "?");
 	expect_made(&s, CONNS, CONNS);
+	cr_expect_eq(log_lines(&s, by_ring ? "their sockets made by the ring" :
+			       "their sockets made by socket()"), 1,
+		     "the restore's log does not say how the sockets were made");
 	sk_conns_as_left(root, &conns, &as_were);
 	cr_expect_eq(conns, CONNS, "the restored server holds %zu connections", conns);
 	cr_expect_eq(as_were, conns, "%zu of %zu connections in repair mode or without "
@@ -149,6 +157,16 @@ Test(tcp_made_ahead, connections_come_back_with_their_reuseaddr, .timeout = 90)
 	every_client_answers(&s, "after restore");
 	rt_kill_wait(root);
 	done(&s);
+}
+
+Test(tcp_made_ahead, connections_come_back_with_their_reuseaddr, .timeout = 90)
+{
+	reuseaddr_back(true);
+}
+
+Test(tcp_made_ahead, connections_made_one_socket_call_each_come_back_too, .timeout = 90)
+{
+	reuseaddr_back(false);
 }
 
 /* Dumped without --kill, the server holds every connection still: none

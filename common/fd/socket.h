@@ -257,6 +257,7 @@ struct sk_tcp_batch {
 	struct sk_ring *ring;
 	struct sk_tcp_pend *pend;	/* per chain: its values, kept until run */
 	size_t n;
+	bool direct;			/* the chains make their sockets (sk_ring_slots) */
 };
 
 /* A path to unlink once every socket is connected (sockets bound to a
@@ -350,12 +351,15 @@ bool sk_tcp_window(const SocketInfo *si, const SkTcp *t, struct tcp_repair_windo
 int sk_tcp_ring_run(struct fd_rst *r, char *why, size_t len);
 void sk_tcp_ring_free(struct sk_rst *s);
 /* The same chains on a batch of one's own (socket_tcp_ahead.c's threads):
- * open (false: no ring to be had), add one connection's chain (s its new
- * socket; opt the options of its bind step; off: out of repair mode at its
- * end with TCP_REPAIR off, or SK_TCP_IN_REPAIR; sk_tcp_batch_full first),
- * run them all, then the result of chain i: 0 or the first failure. */
+ * open (false: no ring to be had; direct: the chains may make their
+ * sockets, b->direct says whether they can), add one connection's chain
+ * (s its new socket, or -1 for one the chain makes; opt the options of its
+ * bind step; off: out of repair mode at its end with TCP_REPAIR off, or
+ * SK_TCP_IN_REPAIR; sk_tcp_batch_full first), run them all, then the
+ * result of chain i: 0 or the first failure, and the fd of the socket it
+ * made. */
 #define SK_TCP_MAX_OPTS 6	/* bind-step options in a chain (more: one by one) */
-bool sk_tcp_batch_open(struct sk_tcp_batch *b);
+bool sk_tcp_batch_open(struct sk_tcp_batch *b, bool direct);
 void sk_tcp_batch_close(struct sk_tcp_batch *b);
 bool sk_tcp_batch_full(const struct sk_tcp_batch *b);
 #define SK_TCP_IN_REPAIR INT32_MIN	/* off: left in repair mode (for the late step) */
@@ -363,6 +367,7 @@ int sk_tcp_batch_add(struct sk_tcp_batch *b, const SocketInfo *si, int s, int no
 		     const struct sk_intopt *opt, int off);
 int sk_tcp_batch_run(struct sk_tcp_batch *b);
 int sk_tcp_batch_result(const struct sk_tcp_batch *b, size_t i);
+int sk_tcp_batch_fd(const struct sk_tcp_batch *b, size_t i);
 /* socket_tcp_ahead.c: a process's connections that the ring would make,
  * made on two threads when the first of them is opened (from a few dozen
  * on); open_proc: the socket kind's hook, which says whose fds are
@@ -386,6 +391,18 @@ void sk_ring_setsockopt(struct sk_ring *r, int fd, int level, int name, const vo
 void sk_ring_addr(struct sk_ring *r, int fd, bool bind, const struct sockaddr *sa,
 		  socklen_t len, uint64_t tag, bool first);
 int sk_ring_run(struct sk_ring *r, void (*fn)(uint64_t tag, int res, void *arg), void *arg);
+/* Sockets made by the ring itself (6.8): n slots of a file table of its
+ * own (false: none to be had), a chain started by a socket made into a
+ * slot, its steps on SK_RING_SLOT(slot) as their fd (no lookup in the fd
+ * table a step), ended by the socket installed in the fd table (its res:
+ * the fd, close-on-exec); after the run, every slot emptied (a socket
+ * whose chain failed before its install is closed then). */
+#define SK_RING_SLOT(k) (-2 - (int)(k))
+bool sk_ring_slots(struct sk_ring *r, unsigned n);
+void sk_ring_socket(struct sk_ring *r, int family, int type, int protocol, unsigned slot,
+		    uint64_t tag);
+void sk_ring_install(struct sk_ring *r, unsigned slot, uint64_t tag);
+int sk_ring_slots_clear(struct sk_ring *r);
 /* Dump: n (64 at most) SOL_SOCKET getsockopt of socket s in one call, on
  * a ring kept until sk_ring_dump_done; each res: the length, or -errno
  * (then ask again one by one: an old kernel has no such command). The

@@ -24,6 +24,7 @@
 #include "common/fd/socket.h"
 
 #define OP_BIND 56		/* IORING_OP_BIND, 6.11 */
+#define OP_FIXED_FD_INSTALL 54	/* IORING_OP_FIXED_FD_INSTALL, 6.8 */
 #define SOCKET_OP_SIOCINQ 0	/* SOCKET_URING_OP_SIOCINQ, 6.7 */
 #define SOCKET_OP_GETSOCKOPT 2	/* SOCKET_URING_OP_GETSOCKOPT, 6.7 */
 #define SOCKET_OP_SETSOCKOPT 3	/* SOCKET_URING_OP_SETSOCKOPT, 6.7 */
@@ -54,9 +55,17 @@ struct sk_ring {
 	struct io_uring_cqe *cqes;
 	unsigned entries, queued;
 	bool chain_open;
+	unsigned slots;			/* its file table's (sk_ring_slots), or 0 */
 };
 
-static bool supported(int fd, bool addr)
+static bool has_op(const struct io_uring_probe *p, unsigned op)
+{
+	return p->last_op >= op && (p->ops[op].flags & IO_URING_OP_SUPPORTED);
+}
+
+/* The ring takes socket commands (and binds and connects: addr; and
+ * makes sockets into its file table and installs them: direct). */
+static bool supported(int fd, bool addr, bool direct)
 {
 	size_t len = sizeof(struct io_uring_probe) + 256 * sizeof(struct io_uring_probe_op);
 	struct io_uring_probe *p = calloc(1, len);
@@ -65,10 +74,9 @@ static bool supported(int fd, bool addr)
 	if (!p)
 		return false;
 	ok = !syscall(SYS_io_uring_register, fd, IORING_REGISTER_PROBE, p, 256) &&
-	     p->last_op >= IORING_OP_URING_CMD &&
-	     (p->ops[IORING_OP_URING_CMD].flags & IO_URING_OP_SUPPORTED) &&
-	     (!addr || (p->last_op >= OP_BIND && (p->ops[OP_BIND].flags & IO_URING_OP_SUPPORTED) &&
-			(p->ops[IORING_OP_CONNECT].flags & IO_URING_OP_SUPPORTED)));
+	     has_op(p, IORING_OP_URING_CMD) &&
+	     (!addr || (has_op(p, OP_BIND) && has_op(p, IORING_OP_CONNECT))) &&
+	     (!direct || (has_op(p, IORING_OP_SOCKET) && has_op(p, OP_FIXED_FD_INSTALL)));
 	free(p);
 	return ok;
 }
@@ -98,7 +106,7 @@ struct sk_ring *sk_ring_new(unsigned entries, bool addr)
 		return NULL;
 	memset(&p, 0, sizeof(p));
 	r->fd = (int)syscall(SYS_io_uring_setup, entries, &p);
-	if (r->fd < 0 || !(p.features & IORING_FEAT_SINGLE_MMAP) || !supported(r->fd, addr))
+	if (r->fd < 0 || !(p.features & IORING_FEAT_SINGLE_MMAP) || !supported(r->fd, addr, false))
 		goto fail;
 	r->sq_len = p.sq_off.array + p.sq_entries * sizeof(unsigned);
 	r->cq_len = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
@@ -134,7 +142,8 @@ unsigned sk_ring_room(const struct sk_ring *r)
 	return r->entries - r->queued;
 }
 
-/* The next sqe, zeroed, linked to the one before unless it starts a chain. */
+/* The next sqe, zeroed, linked to the one before unless it starts a chain;
+ * fd a slot of the ring's file table (SK_RING_SLOT) or an fd. */
 static struct io_uring_sqe *next(struct sk_ring *r, int fd, uint64_t tag, bool first)
 {
 	unsigned tail = *r->sq_tail + r->queued, i = tail & *r->sq_mask;
@@ -144,6 +153,10 @@ static struct io_uring_sqe *next(struct sk_ring *r, int fd, uint64_t tag, bool f
 		r->sqes[(tail - 1) & *r->sq_mask].flags |= IOSQE_IO_LINK;
 	memset(sqe, 0, sizeof(*sqe));
 	sqe->fd = fd;
+	if (fd <= SK_RING_SLOT(0)) {
+		sqe->fd = SK_RING_SLOT(0) - fd;
+		sqe->flags = IOSQE_FIXED_FILE;
+	}
 	sqe->user_data = tag;
 	r->sq_array[i] = i;
 	r->queued++;
@@ -183,6 +196,49 @@ void sk_ring_addr(struct sk_ring *r, int fd, bool bind, const struct sockaddr *s
 	sqe->opcode = bind ? OP_BIND : IORING_OP_CONNECT;
 	sqe->addr = (uint64_t)(uintptr_t)sa;
 	sqe->off = len;		/* addr2: the address length, for both */
+}
+
+/* ---- sockets made by the ring ---- */
+
+bool sk_ring_slots(struct sk_ring *r, unsigned n)
+{
+	struct io_uring_rsrc_register reg = { .nr = n, .flags = IORING_RSRC_REGISTER_SPARSE };
+
+	if (!r->slots && supported(r->fd, true, true) &&
+	    !syscall(SYS_io_uring_register, r->fd, IORING_REGISTER_FILES2, &reg, sizeof(reg)))
+		r->slots = n;
+	return r->slots >= n;
+}
+
+void sk_ring_socket(struct sk_ring *r, int family, int type, int protocol, unsigned slot,
+		    uint64_t tag)
+{
+	struct io_uring_sqe *sqe = next(r, family, tag, true);
+
+	sqe->opcode = IORING_OP_SOCKET;
+	sqe->off = (uint64_t)type;
+	sqe->len = (uint32_t)protocol;
+	sqe->file_index = slot + 1;	/* 0 would be a plain fd */
+}
+
+void sk_ring_install(struct sk_ring *r, unsigned slot, uint64_t tag)
+{
+	/* close-on-exec, as the sockets criu-lite makes */
+	next(r, SK_RING_SLOT(slot), tag, false)->opcode = OP_FIXED_FD_INSTALL;
+}
+
+int sk_ring_slots_clear(struct sk_ring *r)
+{
+	int none[256];
+	struct io_uring_files_update u = { .offset = 0, .fds = (uint64_t)(uintptr_t)none };
+	long n;
+
+	if (r->slots > sizeof(none) / sizeof(none[0]))
+		return -EINVAL;
+	for (unsigned i = 0; i < r->slots; i++)
+		none[i] = -1;
+	n = syscall(SYS_io_uring_register, r->fd, IORING_REGISTER_FILES_UPDATE, &u, r->slots);
+	return n < 0 ? -errno : 0;
 }
 
 /* Run what is queued; fn(tag, res, arg) for each completion. -errno when

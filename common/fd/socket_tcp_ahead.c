@@ -51,6 +51,7 @@ struct sk_tcp_ahead {
 	struct ahead_one *v;
 	size_t n;
 	int fd_hi;			/* where the table's copies go (fd.h) */
+	bool by_ring;			/* a thread's chains made their sockets */
 	const struct fscreds *creds;	/* the process's, in force in criu-lite's thread */
 };
 
@@ -132,7 +133,7 @@ static void make_chunk(void *arg, size_t c)
 			return;
 		as_proc = true;
 	}
-	if (!sk_tcp_batch_open(&batch))
+	if (!sk_tcp_batch_open(&batch, true))
 		return;
 	for (size_t i = first; i < end; i++) {
 		struct ahead_one *o = &a->v[i];
@@ -140,26 +141,35 @@ static void make_chunk(void *arg, size_t c)
 		struct sk_intopt opt[SK_TCP_MAX_OPTS];
 		int nopt = sk_opts_plain(si, SK_OPTS_BIND, opt, SK_TCP_MAX_OPTS);
 
-		o->s = socket((int)si->family, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
-		if (o->s < 0)
+		/* (a ring that makes sockets itself: the chain makes it) */
+		o->s = batch.direct ? -1 : socket((int)si->family, SOCK_STREAM | SOCK_CLOEXEC,
+						  IPPROTO_TCP);
+		if (!batch.direct && o->s < 0)
 			continue;
 		if (nopt < 0 || sk_tcp_batch_full(&batch) ||
 		    sk_tcp_batch_add(&batch, si, o->s, nopt, opt, o->off)) {
-			close(o->s);
+			if (o->s >= 0)
+				close(o->s);
 			o->s = -1;
 			continue;
 		}
 		mine[n++] = o;
 	}
 	ran = !sk_tcp_batch_run(&batch);
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		if (batch.direct) {
+			mine[i]->s = sk_tcp_batch_fd(&batch, i);
+			__atomic_store_n(&a->by_ring, true, __ATOMIC_RELAXED);
+		}
 		if (!ran || sk_tcp_batch_result(&batch, i)) {
-			close(mine[i]->s);
+			if (mine[i]->s >= 0)
+				close(mine[i]->s);
 			mine[i]->s = -1;
 		} else {
 			/* the open step's copy too (a dup it would make one by one) */
 			mine[i]->hi = fcntl(mine[i]->s, F_DUPFD_CLOEXEC, a->fd_hi);
 		}
+	}
 	batch.n = 0;
 }
 
@@ -229,6 +239,8 @@ static void make_ahead(struct fd_rst *r, struct sk_rst *s)
 	}
 	pr_debug("%u: %zu of %zu TCP connections made ahead on %d threads, %zu of them out of "
 		 "repair mode", r->procs[s->ahead_proc].pid, made, a->n, threads, off);
+	pr_debug("%u: their sockets made by %s", r->procs[s->ahead_proc].pid,
+		 a->by_ring ? "the ring" : "socket()");
 }
 
 int sk_tcp_ahead_take(struct fd_rst *r, const FdEntry *e, bool *in_repair, int *table_fd)

@@ -24,15 +24,16 @@
 
 #define MAX_PEND 100		/* chains per run: 10 sqes each fit the ring */
 #define MAX_OPTS SK_TCP_MAX_OPTS
-#define CHAIN_MAX (10 + MAX_OPTS)
+#define CHAIN_MAX (12 + MAX_OPTS)
 
 enum step { OPT, REPAIR, RQ_RECV, SEQ_RECV, RQ_SEND, SEQ_SEND, BIND, CONNECT, OPTIONS, STAMP, WINDOW,
-	    OFF, REUSE };
+	    OFF, REUSE, SOCKET, INSTALL };
 
 static const char *const step_name[] = {
 	"socket option", "TCP_REPAIR (needs CAP_NET_ADMIN)", "TCP_REPAIR_QUEUE", "TCP_QUEUE_SEQ",
 	"TCP_REPAIR_QUEUE", "TCP_QUEUE_SEQ", "bind", "connect (repair)", "TCP_REPAIR_OPTIONS",
-	"TCP_TIMESTAMP", "TCP_REPAIR_WINDOW", "TCP_REPAIR off", "SO_REUSEADDR",
+	"TCP_TIMESTAMP", "TCP_REPAIR_WINDOW", "TCP_REPAIR off", "SO_REUSEADDR", "socket",
+	"install",
 };
 
 /* One connection's values, kept until the ring has run. */
@@ -48,6 +49,7 @@ struct sk_tcp_pend {
 	struct tcp_repair_window w;
 	struct sockaddr_storage l, p;
 	socklen_t ll, pl;
+	int installed;			/* direct: the socket's fd once installed, or -1 */
 	int err;			/* first failed step's result, or 0 */
 	enum step failed;
 	int failed_opt;			/* which of opt_bind, for OPT */
@@ -55,7 +57,16 @@ struct sk_tcp_pend {
 
 static const int one = 1;
 
-bool sk_tcp_batch_open(struct sk_tcp_batch *b)
+/* CRIU_LITE_NO_RING_SOCKETS: each socket made by socket(), as a kernel
+ * before 6.8 has it (the tests' way to that path). */
+static bool no_ring_sockets(void)
+{
+	const char *no = getenv("CRIU_LITE_NO_RING_SOCKETS");
+
+	return no && *no && strcmp(no, "0");
+}
+
+bool sk_tcp_batch_open(struct sk_tcp_batch *b, bool direct)
 {
 	if (b->ring)
 		return true;
@@ -66,6 +77,8 @@ bool sk_tcp_batch_open(struct sk_tcp_batch *b)
 		free(b->pend);
 		b->pend = NULL;
 	}
+	/* a slot a chain: one run's sockets at once */
+	b->direct = b->ring && direct && !no_ring_sockets() && sk_ring_slots(b->ring, MAX_PEND);
 	return b->ring != NULL;
 }
 
@@ -76,6 +89,7 @@ void sk_tcp_batch_close(struct sk_tcp_batch *b)
 	free(b->pend);
 	b->pend = NULL;
 	b->n = 0;
+	b->direct = false;
 }
 
 bool sk_tcp_batch_full(const struct sk_tcp_batch *b)
@@ -85,7 +99,7 @@ bool sk_tcp_batch_full(const struct sk_tcp_batch *b)
 
 static bool ring(struct sk_rst *s)
 {
-	if (!s->no_ring && !sk_tcp_batch_open(&s->batch))
+	if (!s->no_ring && !sk_tcp_batch_open(&s->batch, false))
 		s->no_ring = true;
 	return !s->no_ring;
 }
@@ -94,6 +108,8 @@ static void done(uint64_t tag, int res, void *arg)
 {
 	struct sk_tcp_pend *p = &((struct sk_tcp_pend *)arg)[tag >> 16];
 
+	if ((tag & 0xff) == INSTALL && res >= 0)
+		p->installed = res;
 	/* the steps after a failed one are cancelled: the first failure says */
 	if (res < 0 && !p->err) {
 		p->err = res;
@@ -116,12 +132,24 @@ static int fail(const struct sk_tcp_pend *p, char *why, size_t len)
 
 int sk_tcp_batch_run(struct sk_tcp_batch *b)
 {
-	return b->n ? sk_ring_run(b->ring, done, b->pend) : 0;
+	int r = b->n ? sk_ring_run(b->ring, done, b->pend) : 0;
+
+	/* (a socket left in its slot, its chain cut short, is closed now) */
+	if (b->n && b->direct && sk_ring_slots_clear(b->ring) && !r)
+		r = -EIO;
+	return r;
 }
 
 int sk_tcp_batch_result(const struct sk_tcp_batch *b, size_t i)
 {
-	return b->pend[i].err;
+	const struct sk_tcp_pend *p = &b->pend[i];
+
+	return p->err ? p->err : b->direct && p->installed < 0 ? -EIO : 0;
+}
+
+int sk_tcp_batch_fd(const struct sk_tcp_batch *b, size_t i)
+{
+	return b->pend[i].installed;
 }
 
 int sk_tcp_ring_run(struct fd_rst *r, char *why, size_t len)
@@ -179,18 +207,25 @@ static void off_steps(struct sk_ring *ring, struct sk_tcp_pend *p, size_t i, int
 		sockopt(ring, p, i, REUSE, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(int), false);
 }
 
-/* The chain of connection si on its new socket s, as chain b->n. */
+/* The chain of connection si on its new socket s, as chain b->n; s < 0
+ * (b->direct): on a socket the chain makes in slot b->n, installed at its
+ * end. */
 int sk_tcp_batch_add(struct sk_tcp_batch *b, const SocketInfo *si, int s, int nopt,
 		     const struct sk_intopt *opt, int off)
 {
 	struct sk_tcp_pend *p = &b->pend[b->n];
 	struct sk_ring *ring = b->ring;
 	size_t i = b->n;
+	bool made = s < 0;
 	uint32_t rcv, snd;
 
+	if (made && !b->direct)
+		return -EINVAL;
 	memset(p, 0, sizeof(*p));
 	p->si = si;
-	p->fd = s;
+	p->installed = -1;
+	p->fd = made ? SK_RING_SLOT(i) : s;
+	s = p->fd;
 	/* SO_REUSEADDR is left out: repair mode on forces reuse whatever it
 	 * was, and off clears it, so the program's value is set at the end
 	 * (off_steps); set first, it was an operation a connection for nothing */
@@ -201,10 +236,13 @@ int sk_tcp_batch_add(struct sk_tcp_batch *b, const SocketInfo *si, int s, int no
 	    sk_inet_addr((int)si->family, si->peer, &p->p, &p->pl))
 		return -EINVAL;
 	sk_tcp_seqs(si, si->tcp, &rcv, &snd);
+	if (made)
+		sk_ring_socket(ring, (int)si->family, SOCK_STREAM, IPPROTO_TCP, (unsigned)i,
+			       (uint64_t)i << 16 | SOCKET);
 	for (int k = 0; k < p->nopt_bind; k++)
 		sk_ring_setsockopt(ring, s, p->opt_bind[k].level, p->opt_bind[k].name,
 				   &p->opt_bind[k].val, sizeof(int), (uint64_t)i << 16 | k << 8 | OPT,
-				   k == 0);
+				   k == 0 && !made);
 	p->v[REPAIR] = 1;
 	p->v[RQ_RECV] = TCP_RECV_QUEUE;
 	p->v[SEQ_RECV] = (int)rcv;
@@ -212,7 +250,8 @@ int sk_tcp_batch_add(struct sk_tcp_batch *b, const SocketInfo *si, int s, int no
 	p->v[SEQ_SEND] = (int)snd;
 	p->nopt = sk_tcp_opts(si->tcp, p->opt);
 	p->stamp = (int)si->tcp->timestamp;
-	sockopt(ring, p, i, REPAIR, SOL_TCP, TCP_REPAIR, &p->v[REPAIR], sizeof(int), !p->nopt_bind);
+	sockopt(ring, p, i, REPAIR, SOL_TCP, TCP_REPAIR, &p->v[REPAIR], sizeof(int),
+		!p->nopt_bind && !made);
 	sockopt(ring, p, i, RQ_RECV, SOL_TCP, TCP_REPAIR_QUEUE, &p->v[RQ_RECV], sizeof(int), false);
 	sockopt(ring, p, i, SEQ_RECV, SOL_TCP, TCP_QUEUE_SEQ, &p->v[SEQ_RECV], sizeof(int), false);
 	sockopt(ring, p, i, RQ_SEND, SOL_TCP, TCP_REPAIR_QUEUE, &p->v[RQ_SEND], sizeof(int), false);
@@ -227,6 +266,8 @@ int sk_tcp_batch_add(struct sk_tcp_batch *b, const SocketInfo *si, int s, int no
 		sockopt(ring, p, i, WINDOW, SOL_TCP, TCP_REPAIR_WINDOW, &p->w, sizeof(p->w), false);
 	if (off != SK_TCP_IN_REPAIR)
 		off_steps(ring, p, i, off, false);
+	if (made)
+		sk_ring_install(ring, (unsigned)i, (uint64_t)i << 16 | INSTALL);
 	b->n++;
 	return 0;
 }
