@@ -262,7 +262,6 @@ void fd_dump_tree_free(struct fd_dump_tree *t)
 	t->nr_exes = 0;
 	t->nr_desc = t->nr_files = t->nr_fs = t->nr_shares = t->nr_ghosts = 0;
 	t->cap_desc = t->cap_files = t->cap_fs = t->cap_shares = t->cap_ghosts = 0;
-	fd_dump_entries_free(t);
 }
 
 /* ---- restore ---- */

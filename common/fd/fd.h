@@ -77,8 +77,6 @@ struct fd_dump_tree {
 	size_t nr_exes;
 	pid_t *pids;			/* every process of the frozen tree (epoll.c, nsfs.c) */
 	size_t nr_pids;
-	struct fd_dump_entries *entries;	/* per process, as written (fd_dump_entries.c) */
-	size_t nr_entries;
 };
 
 /* The fds of one process being dumped. */
@@ -344,14 +342,6 @@ void fd_dump_tree_shares(const struct fd_dump_tree *t, pid_t pid, pid_t *files_w
 int fd_dump_tree_check(const struct fd_dump_tree *t, const pid_t *pid, const pid_t *ppid,
 		       size_t n, char *why, size_t len);
 void fd_dump_tree_free(struct fd_dump_tree *t);
-/* fd_dump_entries.c: e, as written to pid's files image, kept in t (now
- * t's); pid's entries, in the image's order, unless some could not be
- * kept or were dropped (NULL: read the image); drop them (the image was
- * written again); all freed (by fd_dump_tree_free). */
-void fd_dump_tree_keep(struct fd_dump_tree *t, pid_t pid, FdEntry *e);
-FdEntry *const *fd_dump_tree_entries(const struct fd_dump_tree *t, pid_t pid, size_t *n);
-void fd_dump_tree_drop_entries(struct fd_dump_tree *t, pid_t pid);
-void fd_dump_entries_free(struct fd_dump_tree *t);
 
 
 /* socket_tables.c: the sock_diag tables of pid's network namespace, loaded

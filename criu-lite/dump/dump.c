@@ -197,10 +197,8 @@ static int dump_proc(struct dump_ctx *c, const struct dump_proc *p)
 	if (!r)
 		r = dump_files(c, p);
 	/* The tracker's fd is criu-lite's, not the process's. */
-	if (!r && c->kept_fd && c->kept_fd[n] >= 0) {
+	if (!r && c->kept_fd && c->kept_fd[n] >= 0)
 		r = track_forget_fd(c->dirfd, p->pid, c->kept_fd[n]);
-		fd_dump_tree_drop_entries(&c->files, p->pid);	/* (the image changed) */
-	}
 	if (!r && c->track_fd && c->kept_fd && c->kept_fd[n] >= 0)
 		c->track_fd[n] = c->kept_fd[n];		/* protected again: it goes on */
 	else if (!r && c->track_fd)

@@ -6,15 +6,13 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "common/fd/fd.h"
 #include "criu-lite/dump/dump_images.h"
 #include "images/arena.h"
 #include "images/log.h"
 
-/* The view's messages are in arena a, or the walk's (fd_dump_tree_entries):
- * only the arrays are the view's. */
+/* The view's messages are all in arena a: only the arrays are the heap's. */
 static void free_view(struct fd_rst *r, struct arena *a)
 {
 	for (size_t i = 0; i < r->nr_procs; i++)
@@ -37,8 +35,7 @@ static int proc_ctty(int dirfd, pid_t pid, struct arena *a, uint32_t *ctty)
 	return 0;
 }
 
-static int load_view(int dirfd, const struct dump_tree *tree, const struct fd_dump_tree *files,
-		     struct fd_rst *r, struct arena *a)
+static int load_view(int dirfd, const struct dump_tree *tree, struct fd_rst *r, struct arena *a)
 {
 	if (!a)
 		return -ENOMEM;
@@ -47,17 +44,9 @@ static int load_view(int dirfd, const struct dump_tree *tree, const struct fd_du
 		return -ENOMEM;
 	for (int i = 0; i < tree->nr_procs; i++) {
 		struct fd_rst_proc *fp = &r->procs[r->nr_procs];
-		FdEntry *const *e = fd_dump_tree_entries(files, tree->procs[i].pid, &fp->nr_fd);
-		int rc = 0;
+		int rc = img_read_all_in(dirfd, IMG_FILES, tree->procs[i].pid, true, a,
+					 (void ***)&fp->fd, &fp->nr_fd);
 
-		/* the entries the walk wrote, or the image read back */
-		if (e && !(fp->fd = malloc((fp->nr_fd ? fp->nr_fd : 1) * sizeof(*fp->fd))))
-			return -ENOMEM;
-		if (e)
-			memcpy(fp->fd, e, fp->nr_fd * sizeof(*fp->fd));
-		else
-			rc = img_read_all_in(dirfd, IMG_FILES, tree->procs[i].pid, true, a,
-					     (void ***)&fp->fd, &fp->nr_fd);
 		if (rc < 0)
 			return rc;
 		fp->pid = (uint32_t)tree->procs[i].pid;
@@ -125,7 +114,7 @@ int dump_check_restorable(int dirfd, const struct dump_tree *tree, const struct 
 	if (rc)
 		return rc;
 	a = arena_new();
-	rc = load_view(dirfd, tree, files, &r, a);
+	rc = load_view(dirfd, tree, &r, a);
 	for (size_t i = 0; !rc && i < r.nr_procs; i++) {
 		if (fd_rst_check_proc(&r, &r.procs[i], why, sizeof(why)) < 0) {
 			bad++;

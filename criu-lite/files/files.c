@@ -164,8 +164,7 @@ static int dump_fds(struct fd_dump *ctx, struct img *img, const int *fds, size_t
 		r = img_write(img, e);
 		if (!r)
 			r = fcopy_note_fd(fc, ctx->pid, e);
-		/* for the check of what restore would do (fd_dump_entries.c) */
-		fd_dump_tree_keep(ctx->tree, ctx->pid, e);
+		img_free(e);
 	}
 	/* fds that vanish because the process died would make a quietly
 	 * incomplete image: refuse instead. */
