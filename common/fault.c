@@ -19,7 +19,7 @@ enum fault_mode { FAULT_OFF, FAULT_DIE, FAULT_FAIL, FAULT_KILLCG, FAULT_LIST, FA
 
 static enum fault_mode mode;
 static long fault_at;
-static const char *fault_name;	/* die@WHERE: the step, by name */
+static const char *fault_name;	/* die@WHERE, fail@WHERE: the step, by name */
 static atomic_long steps;
 static pthread_once_t parsed = PTHREAD_ONCE_INIT;
 
@@ -48,14 +48,14 @@ static void fault_parse(void)
 	fault_at = strtol(num, &end, mode == FAULT_CORE_STALL ? 0 : 10);
 	if (fault_at > 0 && !*end)
 		return;
-	/* or, to die, its name (the environment's string lives on) */
-	if (mode == FAULT_DIE && *num && (num[0] < '0' || num[0] > '9')) {
+	/* or, to die or fail, its name (the environment's string lives on) */
+	if ((mode == FAULT_DIE || mode == FAULT_FAIL) && *num && (num[0] < '0' || num[0] > '9')) {
 		fault_name = num;
 		return;
 	}
 bad:
 	fprintf(stderr, "criu-lite: CRIU_LITE_FAULT=%s: expected die@N, die@WHERE, fail@N, "
-		"killcg@N, list or core-stall:N\n", v);
+		"fail@WHERE, killcg@N, list or core-stall:N\n", v);
 	_exit(2);
 }
 

@@ -6,6 +6,7 @@
  *   CRIU_LITE_FAULT=die@WHERE  the same at the first step named WHERE (as
  *                            `list` names it): one whose number varies
  *   CRIU_LITE_FAULT=fail@N   step N returns -EIO, as a failed syscall would
+ *   CRIU_LITE_FAULT=fail@WHERE  the same at the first step named WHERE
  *   CRIU_LITE_FAULT=killcg@N at step N criu-lite writes 1 to its own v2
  *                            cgroup's cgroup.kill: it and everything else
  *                            in that cgroup die at once (systemd stop)

@@ -165,6 +165,14 @@ static int wp_one(struct dump_ctx *c, const struct dump_proc *p)
 	return r ? r : wp_take(c->wp[n], p, n == 0 ? &c->prefetch : NULL);
 }
 
+/* The memory of a plain dump, read without injecting anything: the
+ * connections' reads may start beside it (files_ahead.c). */
+static int mem_go_dump(struct dump_ctx *c, const struct dump_proc *p)
+{
+	files_ahead_go(c->ahead);
+	return mem_dump(c->dirfd, p->pid, &c->stats);
+}
+
 static int dump_proc(struct dump_ctx *c, const struct dump_proc *p)
 {
 	int n = (int)(p - c->tree.procs);
@@ -191,7 +199,7 @@ static int dump_proc(struct dump_ctx *c, const struct dump_proc *p)
 		r = track_mem_dump(&c->tp, c->dirfd, p->pid, c->opts->track_mem,
 				   n == 0 ? &c->prefetch : NULL, &c->stats, &c->kept_fd[n]);
 	else if (!r)
-		r = mem_dump(c->dirfd, p->pid, &c->stats);
+		r = mem_go_dump(c, p);
 	if (!r)
 		r = fault_step("dump: memory done");
 	if (!r)
@@ -292,7 +300,10 @@ static int frozen(struct dump_ctx *c)
 	if (!r)
 		r = copy_files(c);
 	/* Before the tree is killed or left stopped: a restore that would be
-	 * refused makes this an outage; the tree runs on instead. */
+	 * refused makes this an outage; the tree runs on instead. What
+	 * prepares the kill starts meanwhile (undone if refused). */
+	if (!r && opts->kill)
+		fd_dump_end(&opts->fd, FD_DUMP_KILL_AHEAD);
 	if (!r && (opts->kill || opts->leave_stopped))
 		r = dump_check_restorable(c->dirfd, &c->tree, &opts->fd, &c->files,
 					  opts->kill ? "dump --kill" : "dump --leave-stopped");

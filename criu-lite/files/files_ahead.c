@@ -20,6 +20,10 @@
  * and reads them (fd_dump_prefetch: the lock, the BPF iterator's records,
  * a copy of each socket, its options), which needs nothing of the memory
  * dump either: 1,000 connections took the walk 6-8 ms after the memory.
+ * It starts once the main thread no longer injects code into the process
+ * (files_ahead_go): the reads may stop criu-lite for good (a fault, a
+ * connection the kernel refuses...), and the guardian takes a process
+ * back from its journal at its steps, not from any moment mid-injection.
  * The main thread, done with the memory, takes its part of what is left
  * of those reads (par_offer) rather than wait for them. The thread logs
  * into a buffer, printed when the walk takes the tables, where the walk
@@ -53,6 +57,7 @@ struct files_ahead {
 	pthread_mutex_t lock;
 	pthread_cond_t listed;
 	enum listing listing;		/* fds, nr and links: the thread's to read once LISTED */
+	enum { HOLD, GO, STOP } reads;	/* the connections' reads: may they start */
 	pthread_t th;
 	bool reading;			/* th runs, until joined */
 	int r;				/* th's: the tables' load, then the reads' */
@@ -82,6 +87,35 @@ static void set_listing(struct files_ahead *fa, enum listing l)
 	pthread_mutex_unlock(&fa->lock);
 }
 
+/* The main thread done injecting into the process (or gone on without the
+ * reads): whether they may start. */
+static bool wait_go(struct files_ahead *fa)
+{
+	bool go;
+
+	pthread_mutex_lock(&fa->lock);
+	while (fa->reads == HOLD)
+		pthread_cond_wait(&fa->listed, &fa->lock);
+	go = fa->reads == GO;
+	pthread_mutex_unlock(&fa->lock);
+	return go;
+}
+
+static void set_reads(struct files_ahead *fa, int reads)
+{
+	pthread_mutex_lock(&fa->lock);
+	if (fa->reads == HOLD)
+		fa->reads = reads;
+	pthread_cond_broadcast(&fa->listed);
+	pthread_mutex_unlock(&fa->lock);
+}
+
+void files_ahead_go(struct files_ahead *fa)
+{
+	if (fa)
+		set_reads(fa, GO);
+}
+
 /* The network lock over the process's connections and their reads
  * (fd_dump_prefetch), from this thread's view of the process: they need
  * nothing of the memory dump either, and were the longest part of the
@@ -108,7 +142,7 @@ static void *read_tables(void *arg)
 	fa->r = fd_dump_sk_load(fa->pid, &fa->sk);
 	/* with many connections, the BPF iterator that reads them */
 	sk_bpf_preload(fa->sk);
-	if (fa->r >= 0 && fa->sk && wait_listed(fa))
+	if (fa->r >= 0 && fa->sk && wait_listed(fa) && wait_go(fa))
 		read_connections(fa);
 	par_offer_close(&fa->offer);
 	log_thread_to(NULL);
@@ -168,6 +202,7 @@ int files_ahead_take(struct files_ahead *fa, int **fds, size_t *nr, char ***link
 	bool tables = fa->reading && fd_links_sockets(fa->links, fa->nr) > 0;
 
 	/* the connections' reads under way: this thread takes its part */
+	set_reads(fa, GO);
 	if (tables)
 		fd_dump_prefetch_help(&fa->offer);
 	join(fa, tables);
@@ -191,6 +226,7 @@ void files_ahead_free(struct files_ahead *fa)
 {
 	if (!fa)
 		return;
+	set_reads(fa, STOP);
 	join(fa, false);
 	fd_dump_sk_free(fa->sk);
 	fd_list_free(fa->links, fa->nr);

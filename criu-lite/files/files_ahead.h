@@ -14,6 +14,9 @@ struct files_ahead;
  * thread meanwhile. NULL when nothing was read (the walk then reads it all
  * itself, and says what failed). */
 struct files_ahead *files_ahead_start(pid_t pid);
+/* The process no longer runs code criu-lite injected: the connections'
+ * reads may start (they wait for it). */
+void files_ahead_go(struct files_ahead *fa);
 /* For the walk: the fds and links (now the caller's), and the socket
  * tables (*sk, *sk_loaded set) when they were read, with the connections
  * read ahead in them: takes its part of those reads, then waits for them.
