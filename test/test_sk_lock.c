@@ -260,3 +260,54 @@ Test(sk_lock, a_dumper_killed_before_its_kill_leaves_the_connections_working, .t
 {
 	killed_in_repair("tcp: connections silenced for the kill, their lock kept", 40, true);
 }
+
+/* dump --kill of a server with more connections than the dump silences on
+ * a thread of its own while it checks the tree (socket_tcp_dump.c), made
+ * to fail after its checks (a failed write of its images): the tree runs
+ * on, each connection out of repair mode again with SO_REUSEADDR as
+ * accepted, answering, and no lock is left. */
+#define MANY 260
+
+Test(sk_lock, a_kill_that_fails_after_its_checks_leaves_the_connections_working,
+     .timeout = 120)
+{
+	char dir[256], img[300], err[16384], pid[16], *tbl;
+	size_t conns = 0, as_were = 0;
+	struct target t;
+	int port, c[MANY], st;
+
+	make_tmpdir(dir, sizeof(dir), "sk-kill-fails");
+	snprintf(img, sizeof(img), "%s/img", dir);
+	cr_assert_eq(mkdir(img, 0700), 0);
+	port = sk_echo_start(&t, "4");
+	for (int i = 0; i < MANY; i++) {
+		c[i] = sk_client(port);
+		cr_assert(sk_echoes(c[i], "before\n", 5000), "client %d is not answered", i);
+	}
+	snprintf(pid, sizeof(pid), "%d", t.pid);
+	cr_assert_eq(setenv("CRIU_LITE_FAULT", "fail@dump: images written, inventory next", 1),
+		     0);
+	setenv("CRIU_LITE_THREADS", "2", 1);
+	st = run_criu_lite(err, sizeof(err), "dump", "-t", pid, "-D", img, "--kill",
+			   "--tcp-established", NULL);
+	unsetenv("CRIU_LITE_FAULT");
+	unsetenv("CRIU_LITE_THREADS");
+	cr_assert_neq(st, 0, "the dump did not fail");
+	cr_assert(strstr(err, "fault injected"), "%s", err);
+	cr_assert_eq(kill(t.pid, 0), 0, "the server was killed all the same");
+	sk_conns_as_left(t.pid, &conns, &as_were);
+	cr_expect_eq(conns, (size_t)MANY, "the server holds %zu connections", conns);
+	cr_expect_eq(as_were, conns, "%zu of %zu connections left in repair mode or without "
+		     "SO_REUSEADDR", conns - as_were, conns);
+	tbl = lock_table(port);
+	cr_expect_null(tbl, "the failed dump's lock is left:\n%s", tbl);
+	free(tbl);
+	for (int i = 0; i < MANY; i++) {
+		cr_assert(sk_echoes(c[i], "after\n", 10000),
+			  "client %d is not answered after the failed dump", i);
+		close(c[i]);
+	}
+	target_kill(&t);
+	rt_target = 0;
+	rm_rf(dir);
+}

@@ -191,6 +191,8 @@ struct fd_rst {
 /* How a dump lets go of the tree (fd_dump_end). */
 enum fd_dump_end {
 	FD_DUMP_RESUME,		/* the tree runs on (or stays stopped): before it does */
+	FD_DUMP_KILL_AHEAD,	/* a kill is asked for, if the checks let it: what
+				 * prepares it may start (then KILL, or RESUME) */
 	FD_DUMP_KILL,		/* the tree is about to be killed */
 	FD_DUMP_KILLED,		/* ... and is */
 };

@@ -28,7 +28,9 @@ int sk_other_open(struct fd_rst *r, const FdEntry *e, char *why, size_t len);
 
 static void socket_dump_end(const struct fd_rst_opts *opts, enum fd_dump_end end)
 {
-	if (end == FD_DUMP_KILLED)
+	if (end == FD_DUMP_KILL_AHEAD)
+		sk_tcp_dump_silence_ahead(opts);
+	else if (end == FD_DUMP_KILLED)
 		sk_tcp_dump_killed();
 	else
 		sk_tcp_dump_finish(opts, end == FD_DUMP_KILL);

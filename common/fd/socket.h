@@ -203,8 +203,11 @@ int sk_pre_opts(struct fd_dump *c, int fd, int s, SocketInfo *si, const struct s
 /* sk_tcp_read's t and results for fd, or NULL: not read ahead. */
 SkTcp *sk_tcp_pre_take(struct fd_dump *c, int fd, uint32_t *state, int *r, bool *refused);
 void sk_pre_free(struct sk_cache *sk);
-/* The tree is about to go on (kill false) or be killed (kill true). */
+/* The tree is about to go on (kill false) or be killed (kill true); a
+ * kill asked for, if the checks let it: the connections silenced ahead,
+ * on a thread (out of repair mode again if the tree goes on after all). */
 void sk_tcp_dump_finish(const struct fd_rst_opts *opts, bool kill);
+void sk_tcp_dump_silence_ahead(const struct fd_rst_opts *opts);
 void sk_tcp_dump_killed(void);
 
 /* socket_lock.c: the network lock (nftables), see there. */

@@ -20,6 +20,7 @@
  * The reads themselves are socket_tcp_read.c's; above a few connections
  * they are done ahead, on two threads (socket_tcp_pre.c). */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,7 @@
 #include "common/fd/fd.h"
 #include "common/fd/socket.h"
 #include "images/log.h"
+#include "images/par.h"
 
 
 /* Connections dumped, for what happens to them at the end of the dump. */
@@ -167,21 +169,30 @@ static bool in_tree(const struct key_index *x, size_t i)
 	return false;
 }
 
-static void repair_on(const struct held *h)
+/* Repair mode on (or off again: as the reads leave it) through our copy,
+ * or one borrowed for it. */
+static void repair_set(const struct held *h, bool on)
 {
-	int pidfd = -1, s = h->own, on = 1;
+	int pidfd = -1, s = h->own, one = 1;
 
 	if (s < 0) {
 		pidfd = (int)syscall(SYS_pidfd_open, h->pid, 0);
 		s = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, h->fd, 0);
 	}
-	if (s < 0 || setsockopt(s, SOL_TCP, TCP_REPAIR, &on, sizeof(on)))
-		pr_warn("pid %d fd %d: cannot silence the connection before the kill: %s",
-			h->pid, h->fd, strerror(errno));
+	if (s < 0 || (on ? setsockopt(s, SOL_TCP, TCP_REPAIR, &one, sizeof(one)) :
+		      sk_repair_leave(s, h->vals)))
+		pr_warn("pid %d fd %d: cannot %s: %s", h->pid, h->fd,
+			on ? "silence the connection before the kill" :
+			     "take the connection out of repair mode", strerror(errno));
 	if (s >= 0 && s != h->own)
 		close(s);
 	if (pidfd >= 0)
 		close(pidfd);
+}
+
+static void repair_on(const struct held *h)
+{
+	repair_set(h, true);
 }
 
 static void repair_on_done(uint64_t tag, int res, void *arg)
@@ -224,20 +235,22 @@ static void repair_on_all(const bool *mark, size_t n)
 	sk_ring_free(ring);
 }
 
-void sk_tcp_dump_finish(const struct fd_rst_opts *opts, bool kill)
+/* The connections restore brings back silenced (repair mode on), those to
+ * peers outside the tree listed in *keep for their lock. */
+static void silence(const struct fd_rst_opts *opts, struct sk_conn **keep, size_t *nr_keep)
 {
-	struct sk_conn *keep = NULL;
 	struct key_index ends = { 0 };
-	size_t nr_keep = 0, nr_mark = 0;
-	bool *mark = kill ? calloc(nr_held ? nr_held : 1, sizeof(*mark)) : NULL;
+	size_t nr_mark = 0;
+	bool *mark = calloc(nr_held ? nr_held : 1, sizeof(*mark));
 
-	for (size_t i = 0; kill && i < nr_held; i++) {
+	for (size_t i = 0; i < nr_held; i++) {
 		const struct sk_conn *c = &held[i].conn;
 
 		key_index_put(&ends, 0, conn_key(c->family, c->lip, c->lport, c->pip, c->pport), i);
 	}
-	for (size_t i = 0; kill && i < nr_held; i++) {
+	for (size_t i = 0; i < nr_held; i++) {
 		bool tree = in_tree(&ends, i);
+		struct sk_conn *k;
 
 		if (!tree && !opts->tcp_established)
 			continue;	/* closed as the kill closes it: the peer sees the end */
@@ -246,14 +259,79 @@ void sk_tcp_dump_finish(const struct fd_rst_opts *opts, bool kill)
 			mark[i] = true, nr_mark++;
 		else
 			repair_on(&held[i]);
-		if (!tree && (keep = realloc(keep, (nr_keep + 1) * sizeof(*keep))))
-			keep[nr_keep++] = held[i].conn;
+		if (!tree && (k = realloc(*keep, (*nr_keep + 1) * sizeof(*k)))) {
+			*keep = k;
+			(*keep)[(*nr_keep)++] = held[i].conn;
+		}
 	}
 	key_index_free(&ends);
 	if (mark)
 		repair_on_all(mark, nr_mark);
 	free(mark);
-	if (nr_keep && sk_lock_persist(keep, nr_keep))
+}
+
+/* Silenced on a thread of its own while the dump checks that restore
+ * would bring the tree back (dump_check_restorable: ~2 ms for a thousand
+ * connections, and silencing them ~2 ms more): only criu-lite's copies
+ * and the guardian's notes are touched, and nothing reads them until the
+ * end (sk_tcp_dump_finish joins it). */
+#define SILENCE_AHEAD_MIN 256
+
+static struct {
+	const struct fd_rst_opts *opts;
+	struct sk_conn *keep;
+	size_t nr_keep;
+	pthread_t th;
+	bool running;
+} ahead;
+
+static void *silence_run(void *arg)
+{
+	(void)arg;
+	silence(ahead.opts, &ahead.keep, &ahead.nr_keep);
+	return NULL;
+}
+
+void sk_tcp_dump_silence_ahead(const struct fd_rst_opts *opts)
+{
+	if (ahead.running || nr_held < SILENCE_AHEAD_MIN || !par_two_threads())
+		return;
+	ahead.opts = opts;
+	ahead.keep = NULL;
+	ahead.nr_keep = 0;
+	ahead.running = par_start(&ahead.th, silence_run, NULL);
+}
+
+/* Joined: whether the connections were silenced ahead (their keep list
+ * now the caller's). */
+static bool silenced_ahead(struct sk_conn **keep, size_t *nr_keep)
+{
+	if (!ahead.running)
+		return false;
+	pthread_join(ahead.th, NULL);
+	ahead.running = false;
+	*keep = ahead.keep;
+	*nr_keep = ahead.nr_keep;
+	ahead.keep = NULL;
+	return true;
+}
+
+void sk_tcp_dump_finish(const struct fd_rst_opts *opts, bool kill)
+{
+	struct sk_conn *keep = NULL;
+	size_t nr_keep = 0;
+	bool was = silenced_ahead(&keep, &nr_keep);
+
+	if (kill && !was)
+		silence(opts, &keep, &nr_keep);
+	/* refused after all: out of repair mode again, as the reads leave it */
+	for (size_t i = 0; !kill && was && i < nr_held; i++)
+		if (held[i].note >= 0) {
+			repair_set(&held[i], false);
+			sk_repair_out(held[i].note);
+			held[i].note = -1;
+		}
+	if (kill && nr_keep && sk_lock_persist(keep, nr_keep))
 		pr_err("the connections to peers outside the tree are not locked: they will "
 		       "be reset");
 	free(keep);
