@@ -199,7 +199,7 @@ int files_dump_ahead(int dirfd, pid_t pid, struct fd_dump_tree *tree, struct fco
 	/* listed ahead (the tables too, maybe), or now */
 	if (!r && fa)
 		r = files_ahead_take(fa, &fds, &nr, &links, &ctx.sk, &ctx.sk_loaded);
-	else if (!r)
+	if ((!r && !fa) || r == -EAGAIN)
 		r = fd_list_read(pid, &fds, &nr, &links);
 	if (r < 0)
 		return r;

@@ -12,9 +12,10 @@
  * Whether the process has many sockets its fds' links say, read first on
  * the calling thread (the walk reads them anyway; this only moves them
  * before the memory). A process with many fds (the size of /proc/PID/fd,
- * since Linux 6.2) has the tables read from the start, beside that reading
- * too: for one whose fds turn out not to be sockets, the second CPU walked
- * them for nothing.
+ * since Linux 6.2) has them listed and the tables read by the thread from
+ * the start, while the calling thread goes on to the process's threads
+ * (its injections create no fd): for one whose fds turn out not to be
+ * sockets, the second CPU walked the tables for nothing.
  *
  * With the tables read, the same thread locks the process's connections
  * and reads them (fd_dump_prefetch: the lock, the BPF iterator's records,
@@ -28,6 +29,7 @@
  * of those reads (par_offer) rather than wait for them. The thread logs
  * into a buffer, printed when the walk takes the tables, where the walk
  * would have logged the same lines. */
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +59,7 @@ struct files_ahead {
 	pthread_mutex_t lock;
 	pthread_cond_t listed;
 	enum listing listing;		/* fds, nr and links: the thread's to read once LISTED */
+	bool lists;			/* the thread lists them (else the caller did) */
 	enum { HOLD, GO, STOP } reads;	/* the connections' reads: may they start */
 	pthread_t th;
 	bool reading;			/* th runs, until joined */
@@ -139,6 +142,9 @@ static void *read_tables(void *arg)
 
 	/* without a buffer the lines go to the log as they come */
 	log_thread_to(log);
+	if (fa->lists)
+		set_listing(fa, fd_list_read(fa->pid, &fa->fds, &fa->nr, &fa->links) ? UNLISTED :
+									       LISTED);
 	fa->r = fd_dump_sk_load(fa->pid, &fa->sk);
 	/* with many connections, the BPF iterator that reads them */
 	sk_bpf_preload(fa->sk);
@@ -161,8 +167,13 @@ struct files_ahead *files_ahead_start(pid_t pid)
 	pthread_mutex_init(&fa->lock, NULL);
 	pthread_cond_init(&fa->listed, NULL);
 	fa->offer = (struct par_offer)PAR_OFFER_INIT;
-	if (procfs_nr_fds(pid) >= AHEAD_MIN_FDS && par_two_threads())
-		fa->reading = par_start(&fa->th, read_tables, fa);
+	/* many fds: the thread lists them too, while this one injects */
+	if (procfs_nr_fds(pid) >= AHEAD_MIN_FDS && par_two_threads()) {
+		fa->lists = true;
+		if ((fa->reading = par_start(&fa->th, read_tables, fa)))
+			return fa;
+		fa->lists = false;
+	}
 	if (fd_list_read(pid, &fa->fds, &fa->nr, &fa->links)) {
 		set_listing(fa, UNLISTED);
 		files_ahead_free(fa);
@@ -199,7 +210,12 @@ static void join(struct files_ahead *fa, bool use)
 int files_ahead_take(struct files_ahead *fa, int **fds, size_t *nr, char ***links,
 		     struct sk_cache **sk, bool *sk_loaded)
 {
-	bool tables = fa->reading && fd_links_sockets(fa->links, fa->nr) > 0;
+	bool tables;
+
+	/* (its listing failed: the walk's own says why) */
+	if (fa->lists && !wait_listed(fa))
+		return -EAGAIN;
+	tables = fa->reading && fd_links_sockets(fa->links, fa->nr) > 0;
 
 	/* the connections' reads under way: this thread takes its part */
 	set_reads(fa, GO);
