@@ -187,42 +187,34 @@ Test(sk_lock, a_dumper_killed_holding_its_lock_leaves_no_lock, .timeout = 120)
 	rm_rf(dir);
 }
 
-/* criu-lite SIGKILLed at the step named `where` (CRIU_LITE_FAULT=die@WHERE),
- * with the server's n connections in repair mode: being read (from 32 on,
- * ahead on two threads; below, one by one; by syscalls: the BPF iterator,
- * CRIU_LITE_TCP_BPF, reads without repair mode) or silenced for a --kill, the
- * lock for restore made. The guardian takes them out, as the dump would
- * have, and removes that lock (the server was not killed): each answers
- * again, out of repair mode with SO_REUSEADDR as accepted. */
-static void killed_in_repair(const char *where, int n, bool kill)
+/* The echo server with n clients c, each answered once; dir (256 bytes) a
+ * new directory for the test, img (300) its images' within. Its port. */
+static int serving(struct target *t, const char *tag, char *dir, char *img, int *c, int n)
 {
-	char dir[256], img[300], err[16384], pid[16], fault[128], *tbl;
-	size_t conns = 0, as_were = 0;
-	struct target t;
-	int port, c[40], st;
+	int port;
 
-	cr_assert_leq(n, 40);
-	make_tmpdir(dir, sizeof(dir), "sk-repair-kill");
-	snprintf(img, sizeof(img), "%s/img", dir);
+	make_tmpdir(dir, 256, tag);
+	snprintf(img, 300, "%s/img", dir);
 	cr_assert_eq(mkdir(img, 0700), 0);
-	port = sk_echo_start(&t, "4");
+	port = sk_echo_start(t, "4");
 	for (int i = 0; i < n; i++) {
 		c[i] = sk_client(port);
 		cr_assert(sk_echoes(c[i], "before\n", 5000), "client %d is not answered", i);
 	}
-	snprintf(pid, sizeof(pid), "%d", t.pid);
-	snprintf(fault, sizeof(fault), "die@%s", where);
-	cr_assert_eq(setenv("CRIU_LITE_FAULT", fault, 1), 0);
-	if (!kill)
-		setenv("CRIU_LITE_TCP_BPF", "0", 1);
-	st = run_criu_lite(err, sizeof(err), "dump", "-t", pid, "-D", img, "--tcp-established",
-			   kill ? "--kill" : NULL, NULL);
-	unsetenv("CRIU_LITE_FAULT");
-	unsetenv("CRIU_LITE_TCP_BPF");
-	cr_assert_eq(st, 128 + SIGKILL, "the dump was not killed at '%s': %d: %s", where, st, err);
-	/* the guardian works once criu-lite is gone: until then, some are in */
+	return port;
+}
+
+/* The server's n connections (its clients c, closed here) as a dump that
+ * went wrong (`what`) must leave them: out of repair mode with SO_REUSEADDR
+ * as accepted, the lock gone (within 10 s: a guardian takes them back
+ * once criu-lite is gone), each one answering. */
+static void left_as_they_were(pid_t server, int port, int *c, int n, const char *what)
+{
+	size_t conns = 0, as_were = 0;
+	char *tbl;
+
 	for (int ms = 0; ms < 10000; ms += 10) {
-		sk_conns_as_left(t.pid, &conns, &as_were);
+		sk_conns_as_left(server, &conns, &as_were);
 		if (as_were == conns)
 			break;
 		poll(NULL, 0, 10);
@@ -234,13 +226,42 @@ static void killed_in_repair(const char *where, int n, bool kill)
 		free(tbl);
 		poll(NULL, 0, 10);
 	}
-	cr_expect_null(tbl, "the dead dumper's lock is left:\n%s", tbl);
+	cr_expect_null(tbl, "the lock is left after %s:\n%s", what, tbl);
 	free(tbl);
 	for (int i = 0; i < n; i++) {
-		cr_assert(sk_echoes(c[i], "after\n", 10000),
-			  "client %d is not answered after the dumper died", i);
+		cr_assert(sk_echoes(c[i], "after\n", 10000), "client %d is not answered after %s",
+			  i, what);
 		close(c[i]);
 	}
+}
+
+/* criu-lite SIGKILLed at the step named `where` (CRIU_LITE_FAULT=die@WHERE),
+ * with the server's n connections in repair mode: being read (from 32 on,
+ * ahead on two threads; below, one by one; by syscalls: the BPF iterator,
+ * CRIU_LITE_TCP_BPF, reads without repair mode) or silenced for a --kill, the
+ * lock for restore made. The guardian takes them out, as the dump would
+ * have, and removes that lock (the server was not killed): each answers
+ * again, out of repair mode with SO_REUSEADDR as accepted. */
+static void killed_in_repair(const char *where, int n, bool kill)
+{
+	char dir[256], img[300], err[16384], pid[16], fault[128];
+	struct target t;
+	int port, c[40], st;
+
+	cr_assert_leq(n, 40);
+	port = serving(&t, "sk-repair-kill", dir, img, c, n);
+	snprintf(pid, sizeof(pid), "%d", t.pid);
+	snprintf(fault, sizeof(fault), "die@%s", where);
+	cr_assert_eq(setenv("CRIU_LITE_FAULT", fault, 1), 0);
+	if (!kill)
+		setenv("CRIU_LITE_TCP_BPF", "0", 1);
+	st = run_criu_lite(err, sizeof(err), "dump", "-t", pid, "-D", img, "--tcp-established",
+			   kill ? "--kill" : NULL, NULL);
+	unsetenv("CRIU_LITE_FAULT");
+	unsetenv("CRIU_LITE_TCP_BPF");
+	cr_assert_eq(st, 128 + SIGKILL, "the dump was not killed at '%s': %d: %s", where, st, err);
+	/* the guardian works once criu-lite is gone: until then, some are in */
+	left_as_they_were(t.pid, port, c, n, "the dumper died");
 	target_kill(&t);
 	rt_target = 0;
 	rm_rf(dir);
@@ -271,19 +292,11 @@ Test(sk_lock, a_dumper_killed_before_its_kill_leaves_the_connections_working, .t
 Test(sk_lock, a_kill_that_fails_after_its_checks_leaves_the_connections_working,
      .timeout = 120)
 {
-	char dir[256], img[300], err[16384], pid[16], *tbl;
-	size_t conns = 0, as_were = 0;
+	char dir[256], img[300], err[16384], pid[16];
 	struct target t;
 	int port, c[MANY], st;
 
-	make_tmpdir(dir, sizeof(dir), "sk-kill-fails");
-	snprintf(img, sizeof(img), "%s/img", dir);
-	cr_assert_eq(mkdir(img, 0700), 0);
-	port = sk_echo_start(&t, "4");
-	for (int i = 0; i < MANY; i++) {
-		c[i] = sk_client(port);
-		cr_assert(sk_echoes(c[i], "before\n", 5000), "client %d is not answered", i);
-	}
+	port = serving(&t, "sk-kill-fails", dir, img, c, MANY);
 	snprintf(pid, sizeof(pid), "%d", t.pid);
 	cr_assert_eq(setenv("CRIU_LITE_FAULT", "fail@dump: images written, inventory next", 1),
 		     0);
@@ -295,18 +308,7 @@ Test(sk_lock, a_kill_that_fails_after_its_checks_leaves_the_connections_working,
 	cr_assert_neq(st, 0, "the dump did not fail");
 	cr_assert(strstr(err, "fault injected"), "%s", err);
 	cr_assert_eq(kill(t.pid, 0), 0, "the server was killed all the same");
-	sk_conns_as_left(t.pid, &conns, &as_were);
-	cr_expect_eq(conns, (size_t)MANY, "the server holds %zu connections", conns);
-	cr_expect_eq(as_were, conns, "%zu of %zu connections left in repair mode or without "
-		     "SO_REUSEADDR", conns - as_were, conns);
-	tbl = lock_table(port);
-	cr_expect_null(tbl, "the failed dump's lock is left:\n%s", tbl);
-	free(tbl);
-	for (int i = 0; i < MANY; i++) {
-		cr_assert(sk_echoes(c[i], "after\n", 10000),
-			  "client %d is not answered after the failed dump", i);
-		close(c[i]);
-	}
+	left_as_they_were(t.pid, port, c, MANY, "the dump failed");
 	target_kill(&t);
 	rt_target = 0;
 	rm_rf(dir);
