@@ -15,7 +15,9 @@
  *
  * Before `dump --kill` the connections that restore will bring back go
  * into repair mode again: a socket closed in repair mode vanishes without
- * a FIN or a reset, so the peer never hears of the kill.
+ * a FIN or a reset, so the peer never hears of the kill. Many of them go
+ * on a thread while the dump checks the tree (sk_tcp_dump_silence_ahead),
+ * and leave repair mode again if the tree goes on after all.
  *
  * The reads themselves are socket_tcp_read.c's; above a few connections
  * they are done ahead, on two threads (socket_tcp_pre.c). */
