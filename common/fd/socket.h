@@ -395,7 +395,7 @@ void sk_ring_addr(struct sk_ring *r, int fd, bool bind, const struct sockaddr *s
 		  socklen_t len, uint64_t tag, bool first);
 int sk_ring_run(struct sk_ring *r, void (*fn)(uint64_t tag, int res, void *arg), void *arg);
 /* Sockets made by the ring itself (6.8): n slots of a file table of its
- * own (false: none to be had), a chain started by a socket made into a
+ * own (false: none to be had, or CRIU_LITE_NO_RING_SOCKETS set), a chain started by a socket made into a
  * slot, its steps on SK_RING_SLOT(slot) as their fd (no lookup in the fd
  * table a step), ended by the socket installed in the fd table (its res:
  * the fd, close-on-exec); after the run, every slot emptied (a socket

@@ -22,7 +22,7 @@
 #include "common/fd/fd.h"
 #include "common/fd/socket.h"
 
-#define MAX_PEND 100		/* chains per run: 10 sqes each fit the ring */
+#define MAX_PEND 100		/* chains per run: CHAIN_MAX sqes each fit the ring */
 #define MAX_OPTS SK_TCP_MAX_OPTS
 #define CHAIN_MAX (12 + MAX_OPTS)
 
@@ -57,15 +57,6 @@ struct sk_tcp_pend {
 
 static const int one = 1;
 
-/* CRIU_LITE_NO_RING_SOCKETS: each socket made by socket(), as a kernel
- * before 6.8 has it (the tests' way to that path). */
-static bool no_ring_sockets(void)
-{
-	const char *no = getenv("CRIU_LITE_NO_RING_SOCKETS");
-
-	return no && *no && strcmp(no, "0");
-}
-
 bool sk_tcp_batch_open(struct sk_tcp_batch *b, bool direct)
 {
 	if (b->ring)
@@ -78,7 +69,7 @@ bool sk_tcp_batch_open(struct sk_tcp_batch *b, bool direct)
 		b->pend = NULL;
 	}
 	/* a slot a chain: one run's sockets at once */
-	b->direct = b->ring && direct && !no_ring_sockets() && sk_ring_slots(b->ring, MAX_PEND);
+	b->direct = b->ring && direct && sk_ring_slots(b->ring, MAX_PEND);
 	return b->ring != NULL;
 }
 
