@@ -275,7 +275,6 @@ static int store(SkOpts *so, const struct opt *o, const struct val *v)
 	}
 }
 
-/* Is the field set in so? Its value into v. */
 /* Whether so has row o's field: most rows of most sockets do not, and a
  * restore asks every row of every socket (before anything is copied). */
 static bool has(const SkOpts *so, const ProtobufCFieldDescriptor *f)
@@ -285,6 +284,7 @@ static bool has(const SkOpts *so, const ProtobufCFieldDescriptor *f)
 	return *(const protobuf_c_boolean *)((const char *)so + f->quantifier_offset);
 }
 
+/* Is the field set in so? Its value into v. */
 static bool load(const SkOpts *so, const struct opt *o, struct val *v)
 {
 	const ProtobufCFieldDescriptor *f = field_of(o);
@@ -623,12 +623,14 @@ void sk_opts_dump_many(struct sk_opts_job *j, size_t n)
 			many_n = n;
 	}
 	for (size_t i = 0; i < n && n > 1 && many_b; i++) {
-		if (!reference(j[i].si)) {
+		const struct ref *ref = reference(j[i].si);
+
+		if (!ref) {
 			j[i].r = -ENOMEM;
 			batch_none(&many_b[i]);
 			continue;
 		}
-		batch_make(&many_b[i], reference(j[i].si), j[i].si, j[i].rec);
+		batch_make(&many_b[i], ref, j[i].si, j[i].rec);
 		ask |= many_b[i].n > 1;
 	}
 	/* the ring only for what neither BPF nor sock_diag said (they say

@@ -70,7 +70,8 @@ struct files_ahead {
 	size_t log_len;
 };
 
-/* The fds listed by the main thread (or not: the walk lists them). */
+/* The fds listed, by the caller or this thread (or not: the walk lists
+ * them). */
 static bool wait_listed(struct files_ahead *fa)
 {
 	enum listing l;
@@ -175,7 +176,6 @@ struct files_ahead *files_ahead_start(pid_t pid)
 		fa->lists = false;
 	}
 	if (fd_list_read(pid, &fa->fds, &fa->nr, &fa->links)) {
-		set_listing(fa, UNLISTED);
 		files_ahead_free(fa);
 		return NULL;
 	}

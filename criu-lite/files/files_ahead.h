@@ -11,8 +11,8 @@ struct files_ahead;
 /* Before a frozen process's threads and memory are dumped: its fds listed
  * and their links read now (many fds: on a second thread), and, for a
  * process with many sockets, its network namespace's socket tables, then
- * its connections, read on that thread meanwhile. NULL when nothing was read (the walk then reads it all
- * itself, and says what failed). */
+ * its connections, read on that thread meanwhile. NULL when nothing was
+ * read (the walk then reads it all itself, and says what failed). */
 struct files_ahead *files_ahead_start(pid_t pid);
 /* The process no longer runs code criu-lite injected: the connections'
  * reads may start (they wait for it). */
