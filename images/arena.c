@@ -1,4 +1,5 @@
 /* Bump allocation through malloc'd chunks (see arena.h). */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,10 +32,13 @@
  * its own. */
 #define ARENA_CHUNK	(96u << 10)
 #define ARENA_PAGE	4096u
+#define ARENA_HUGE	(2u << 20)
 
 struct chunk {
 	struct chunk *next;
 	size_t size;		/* bytes after the header */
+	size_t mapped;		/* a mapping of its own (arena_expect): its length */
+	size_t pad;		/* the data after the header stays 16-aligned */
 };
 
 struct arena {
@@ -44,6 +48,7 @@ struct arena {
 	 * once a chunk (a brk call each: 13 ms for 20 chunks here). */
 	struct chunk *first, **last;
 	unsigned char *cur, *end;	/* what is left of the chunk being bumped */
+	bool huge;		/* arena_expect maps huge pages (arena_new_huge) */
 };
 
 _Static_assert(sizeof(struct chunk) % ARENA_ALIGN == 0, "chunk data must stay aligned");
@@ -76,6 +81,7 @@ static unsigned char *chunk_new(struct arena *a, size_t size)
 		return NULL;
 	c->next = NULL;
 	c->size = size;
+	c->mapped = 0;
 	*a->last = c;
 	a->last = &c->next;
 	ASAN_POISON_MEMORY_REGION(c + 1, size);
@@ -107,6 +113,20 @@ struct arena *arena_new(void)
 	return a;
 }
 
+struct arena *arena_new_huge(void)
+{
+	struct arena *a = arena_new();
+
+	if (a)
+		a->huge = true;
+	return a;
+}
+
+struct arena *arena_new_like(const struct arena *a)
+{
+	return a && a->huge ? arena_new_huge() : arena_new();
+}
+
 void arena_free(struct arena *a)
 {
 	if (!a)
@@ -114,9 +134,53 @@ void arena_free(struct arena *a)
 	for (struct chunk *c = a->first, *next; c; c = next) {
 		next = c->next;
 		ASAN_UNPOISON_MEMORY_REGION(c + 1, c->size);
-		free(c);
+		if (c->mapped)
+			munmap(c, c->mapped);
+		else
+			free(c);
 	}
 	free(a);
+}
+
+/* A mapping aligned to a huge page: mapped a huge page longer, the
+ * excess unmapped at both ends. */
+static void *map_huge(size_t len)
+{
+	unsigned char *m = mmap(NULL, len + ARENA_HUGE, PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uintptr_t s;
+
+	if (m == MAP_FAILED)
+		return NULL;
+	s = round_up((uintptr_t)m, ARENA_HUGE);
+	if (s > (uintptr_t)m)
+		munmap(m, s - (uintptr_t)m);
+	if ((uintptr_t)m + ARENA_HUGE > s)
+		munmap((void *)(s + len), (uintptr_t)m + ARENA_HUGE - s);
+	return (void *)s;
+}
+
+void arena_expect(struct arena *a, size_t bytes)
+{
+#ifndef ARENA_ASAN
+	size_t len = round_up(bytes + sizeof(struct chunk), ARENA_HUGE);
+	struct chunk *c;
+
+	if (!a->huge || bytes < ARENA_HUGE / 4 || bytes > SIZE_MAX / 2 || !(c = map_huge(len)))
+		return;
+	(void)madvise(c, len, MADV_HUGEPAGE);
+	mem_populate(c, round_up(bytes + sizeof(*c), ARENA_PAGE));
+	c->next = NULL;
+	c->size = len - sizeof(*c);
+	c->mapped = len;
+	*a->last = c;
+	a->last = &c->next;
+	a->cur = (unsigned char *)(c + 1);
+	a->end = a->cur + c->size;
+#else
+	(void)a;
+	(void)bytes;
+#endif
 }
 
 void arena_adopt(struct arena *a, struct arena *b)

@@ -283,7 +283,7 @@ static int native_proc_load(struct dump_read *d, size_t idx, unsigned what, stru
 	struct arena *a;
 	int r = 1;
 
-	if (what & (DR_PROC | DR_THREADS | DR_VMAS | DR_FDS) && !(p->arena = arena_new()))
+	if (what & (DR_PROC | DR_THREADS | DR_VMAS | DR_FDS) && !(p->arena = arena_new_huge()))
 		return -ENOMEM;
 	a = p->arena;
 	if (what & DR_PROC) {

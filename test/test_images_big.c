@@ -2,10 +2,13 @@
  * first half by a worker, images/image_read_all.c): the entries must come
  * back all and in order, and a bad entry in either half, or a file cut
  * short, must fail the read as one thread does (the same -errno, nothing
- * handed out). Each case is read both ways (CRIU_LITE_THREADS=1 and 2). */
+ * handed out). Each case is read both ways (CRIU_LITE_THREADS=1 and 2),
+ * into a plain arena and into one that maps huge pages for what it expects
+ * (arena_new_huge: a restore's). */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +20,9 @@
 #include "test/helpers.h"
 
 #define MAGIC_PSTREE 0x434c0002u
-#define ENTRIES 8000	/* ~100 KiB: over the size from which a worker unpacks */
+/* ~300 KiB: over the size from which a worker unpacks, and each half's
+ * entries, unpacked, over what a huge arena maps for (half a huge page) */
+#define ENTRIES 24000
 
 static char dir[256];
 static int dfd = -1;
@@ -82,9 +87,9 @@ static void write_image(size_t bad, size_t cut)
 
 /* img_read_all_in on threads ("1" or "2"): its result; every entry checked
  * when it succeeds. */
-static int read_whole(const char *threads)
+static int read_whole(const char *threads, bool huge)
 {
-	struct arena *a = arena_new();
+	struct arena *a = huge ? arena_new_huge() : arena_new();
 	PstreeEntry **v = NULL;
 	size_t n = 123;
 	int r;
@@ -110,8 +115,10 @@ static int read_whole(const char *threads)
 static void both_ways(size_t bad, size_t cut, int want)
 {
 	write_image(bad, cut);
-	cr_expect_eq(read_whole("1"), want, "one thread");
-	cr_expect_eq(read_whole("2"), want, "two threads");
+	for (int huge = 0; huge < 2; huge++) {
+		cr_expect_eq(read_whole("1", huge), want, "one thread%s", huge ? ", huge" : "");
+		cr_expect_eq(read_whole("2", huge), want, "two threads%s", huge ? ", huge" : "");
+	}
 }
 
 Test(images_big, every_entry_comes_back_in_order)
@@ -170,3 +177,27 @@ Test(images_big, one_entry_over_half_the_file_comes_back)
 	}
 }
 
+
+/* A huge arena told to expect less than it is then given: what does not
+ * fit its mapping goes to chunks as before, and every allocation keeps its
+ * bytes (each one filled with its own number, all checked at the end). */
+Test(images_big, a_huge_arena_given_more_than_it_expected_keeps_every_byte)
+{
+	enum { N = 3000, SIZE = 1000 };
+	struct arena *a = arena_new_huge();
+	static unsigned char *p[N];
+
+	cr_assert_not_null(a);
+	arena_expect(a, 1u << 20);
+	for (size_t i = 0; i < N; i++) {
+		p[i] = arena_alloc(a, SIZE);
+		cr_assert_not_null(p[i]);
+		cr_assert_eq((uintptr_t)p[i] % 16, 0, "allocation %zu not aligned", i);
+		memset(p[i], (int)(i % 251), SIZE);
+	}
+	for (size_t i = 0; i < N; i++)
+		for (size_t k = 0; k < SIZE; k++)
+			if (p[i][k] != (unsigned char)(i % 251))
+				cr_assert_fail("allocation %zu byte %zu is %u", i, k, p[i][k]);
+	arena_free(a);
+}
