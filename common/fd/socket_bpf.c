@@ -54,15 +54,27 @@
  * check: whatever their number) */
 #define EARLY_MIN_FDS 128
 
-enum sk_bpf_mode sk_bpf_mode(void)
+static enum sk_bpf_mode mode_of(const char *v)
 {
-	const char *v = getenv("CRIU_LITE_TCP_BPF");
-
 	if (!v || !*v)
 		return SK_BPF_AUTO;
 	if (!strcmp(v, "check"))
 		return SK_BPF_CHECK;
 	return strcmp(v, "0") ? SK_BPF_ON : SK_BPF_OFF;
+}
+
+/* Read once: it is asked for each option of each connection read, and
+ * getenv walks the whole environment (~1% of a dump of a thousand). */
+enum sk_bpf_mode sk_bpf_mode(void)
+{
+	static int mode = -1;
+	int m = __atomic_load_n(&mode, __ATOMIC_RELAXED);
+
+	if (m < 0) {
+		m = (int)mode_of(getenv("CRIU_LITE_TCP_BPF"));
+		__atomic_store_n(&mode, m, __ATOMIC_RELAXED);
+	}
+	return (enum sk_bpf_mode)m;
 }
 
 /* The program, loaded once for the whole dump (by whichever thread first
