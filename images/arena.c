@@ -142,6 +142,7 @@ void arena_free(struct arena *a)
 	free(a);
 }
 
+#ifndef ARENA_ASAN
 /* A mapping aligned to a huge page: mapped a huge page longer, the
  * excess unmapped at both ends. */
 static void *map_huge(size_t len)
@@ -162,7 +163,6 @@ static void *map_huge(size_t len)
 
 void arena_expect(struct arena *a, size_t bytes)
 {
-#ifndef ARENA_ASAN
 	size_t len = round_up(bytes + sizeof(struct chunk), ARENA_HUGE);
 	struct chunk *c;
 
@@ -177,11 +177,15 @@ void arena_expect(struct arena *a, size_t bytes)
 	a->last = &c->next;
 	a->cur = (unsigned char *)(c + 1);
 	a->end = a->cur + c->size;
+}
 #else
+/* Under AddressSanitizer every chunk stays malloc'd (arena.h). */
+void arena_expect(struct arena *a, size_t bytes)
+{
 	(void)a;
 	(void)bytes;
-#endif
 }
+#endif
 
 void arena_adopt(struct arena *a, struct arena *b)
 {

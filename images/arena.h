@@ -45,8 +45,8 @@ void arena_free(struct arena *a);
 void *arena_alloc(struct arena *a, size_t n);
 /* An arena_new_huge one will take about `bytes` more: from here on it
  * bumps through one mapping of that much, in huge pages where the kernel
- * has them (MADV_HUGEPAGE). Nothing for a plain arena, nor below half a
- * huge page. */
+ * has them (MADV_HUGEPAGE). Nothing for a plain arena, below half a huge
+ * page, or under AddressSanitizer (whose chunks stay malloc'd). */
 void arena_expect(struct arena *a, size_t bytes);
 /* Every chunk of b now a's (b, filled by another thread, is freed). */
 void arena_adopt(struct arena *a, struct arena *b);
