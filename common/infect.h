@@ -5,7 +5,8 @@
  *
  * Preconditions (x86_64 tracees only):
  *  - `tid` was attached with PTRACE_SEIZE (PTRACE_INTERRUPT is used to bring
- *    it back into a stop at the end); any ptrace options are fine.
+ *    it back into a stop at the end), with INFECT_SEIZE_OPTIONS where a
+ *    tracer's death must leave it unharmed (the dump's tracers).
  *  - it sits in a PTRACE_EVENT_STOP (PTRACE_INTERRUPT stop or seized
  *    group-stop), a syscall-stop or an event stop (fork/clone/exec), and the
  *    caller has already reaped that stop with waitpid(). Never a
@@ -25,8 +26,17 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/ptrace.h>
 #include <sys/types.h>
 #include <sys/user.h>
+
+/* What a dump's tracers seize with. PTRACE_O_TRACESYSGOOD: a thread whose
+ * tracer dies just as it enters a syscall stop (gone between the kernel's
+ * two looks at the tracer) sends itself the stop's code as a signal. A
+ * plain SIGTRAP killed the process once the thread's mask was back (one
+ * dump in ~45 SIGKILLed at random moments); SIGTRAP | 0x80 is no signal,
+ * and the kernel drops it. */
+#define INFECT_SEIZE_OPTIONS PTRACE_O_TRACESYSGOOD
 
 struct infect {
 	pid_t tid;			/* a thread in ptrace-stop (seized) */

@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 
 #include "common/fault.h"
+#include "common/infect.h"
 #include "common/procfs.h"
 #include "criu-lite/freeze/freezer_cgroup.h"
 #include "criu-lite/freeze/seize.h"
@@ -164,7 +165,7 @@ static int seize_threads(struct dump_proc *p)
 				r = zombie_leader(p->pid);
 			continue;	/* an exiting thread: nothing to dump */
 		}
-		if (ptrace(PTRACE_SEIZE, tid, NULL, NULL)) {
+		if (ptrace(PTRACE_SEIZE, tid, NULL, (void *)(long)INFECT_SEIZE_OPTIONS)) {
 			r = seize_error(p->pid, tid);
 			if (r == -ESRCH && tid != p->pid)
 				r = 0;

@@ -8,6 +8,7 @@
 #include <sys/user.h>
 #include <sys/wait.h>
 
+#include "common/infect.h"
 #include "criu-lite/survive/guardian_hold.h"
 #include "images/log.h"
 
@@ -32,7 +33,7 @@ static int seize_one(pid_t tid)
 	int r = -EPERM, st;
 
 	for (int i = 0; i < TRIES && r == -EPERM; i++) {
-		r = ptrace(PTRACE_SEIZE, tid, NULL, NULL) ? -errno : 0;
+		r = ptrace(PTRACE_SEIZE, tid, NULL, (void *)(long)INFECT_SEIZE_OPTIONS) ? -errno : 0;
 		if (r == -EPERM)
 			nap();
 	}
