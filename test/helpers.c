@@ -237,6 +237,10 @@ static int run_criu_lite_v(struct run_in *in, char *err, size_t errlen, va_list 
 	if (in)
 		in->pid = pid;
 	close(pfd[1]);
+	if (in && in->kill_after_us) {
+		usleep(in->kill_after_us);
+		kill(pid, SIGKILL);
+	}
 	read_into(pfd[0], err ? err : sink, err ? errlen : sizeof(sink));
 	close(pfd[0]);
 	return wait_status(pid);

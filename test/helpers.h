@@ -36,10 +36,14 @@ void target_kill(struct target *t);
 /* The same, run inside the v2 cgroup dir `cg` (if not NULL) with
  * CRIU_LITE_TEST_CG=cg in its environment (and so in every process it
  * forks), in a mount namespace of its own where `ro_mount` (if not NULL)
- * is read-only; `pid` is set to its pid. */
+ * is read-only, and SIGKILLed `kill_after_us` after it started (if not 0:
+ * an OOM kill at no step of its own); `pid` is set to its pid. Either
+ * way it returns once every process it left holding its stderr (a
+ * guardian) is gone too. */
 struct run_in {
 	const char *cg, *ro_mount;
 	pid_t pid;
+	unsigned kill_after_us;
 };
 int run_criu_lite_in(struct run_in *in, char *err, size_t errlen, ...);
 /* Run a shell command, capture stdout into out; returns exit status. */
