@@ -149,6 +149,11 @@ static void heal_setup(struct infect *inf)
 	inf->trap_sig = heal_trap_signal(inf->tid);
 }
 
+int infect_seize(pid_t tid)
+{
+	return (int)ptrace(PTRACE_SEIZE, tid, NULL, (void *)(long)PTRACE_O_TRACESYSGOOD);
+}
+
 int infect_start_at(struct infect *inf, pid_t tid, uint64_t syscall_ip)
 {
 	int fd;

@@ -5,8 +5,8 @@
  *
  * Preconditions (x86_64 tracees only):
  *  - `tid` was attached with PTRACE_SEIZE (PTRACE_INTERRUPT is used to bring
- *    it back into a stop at the end), with INFECT_SEIZE_OPTIONS where a
- *    tracer's death must leave it unharmed (the dump's tracers).
+ *    it back into a stop at the end), by infect_seize where a tracer's
+ *    death must leave it unharmed (the dump's tracers).
  *  - it sits in a PTRACE_EVENT_STOP (PTRACE_INTERRUPT stop or seized
  *    group-stop), a syscall-stop or an event stop (fork/clone/exec), and the
  *    caller has already reaped that stop with waitpid(). Never a
@@ -26,17 +26,8 @@
 
 #include <stdbool.h>
 #include <stdint.h>
-#include <sys/ptrace.h>
 #include <sys/types.h>
 #include <sys/user.h>
-
-/* What a dump's tracers seize with. PTRACE_O_TRACESYSGOOD: a thread whose
- * tracer dies just as it enters a syscall stop (gone between the kernel's
- * two looks at the tracer) sends itself the stop's code as a signal. A
- * plain SIGTRAP killed the process once the thread's mask was back (one
- * dump in ~45 SIGKILLed at random moments); SIGTRAP | 0x80 is no signal,
- * and the kernel drops it. */
-#define INFECT_SEIZE_OPTIONS PTRACE_O_TRACESYSGOOD
 
 struct infect {
 	pid_t tid;			/* a thread in ptrace-stop (seized) */
@@ -87,6 +78,14 @@ void infect_set_journal(const struct infect_journal *j);
  * handler): infect asks this to lift the protection of [addr, addr + len)
  * of tid before it puts the thread's frame there. 0 when lifted. */
 void infect_set_unprotect(int (*fn)(pid_t tid, uint64_t addr, uint64_t len));
+
+/* PTRACE_SEIZE as a dump's tracers do it: 0, or -1 with errno. With
+ * PTRACE_O_TRACESYSGOOD: a thread whose tracer dies just as it enters a
+ * syscall stop (gone between the kernel's two looks at the tracer) sends
+ * itself the stop's code as a signal. A plain SIGTRAP killed the process
+ * once the thread's mask was back (one dump in ~45 SIGKILLed at random
+ * moments); SIGTRAP | 0x80 is no signal, and the kernel drops it. */
+int infect_seize(pid_t tid);
 
 /* Find a `syscall` instruction (the vdso has one) and save registers. */
 int infect_start(struct infect *inf, pid_t tid);

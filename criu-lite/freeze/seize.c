@@ -165,7 +165,7 @@ static int seize_threads(struct dump_proc *p)
 				r = zombie_leader(p->pid);
 			continue;	/* an exiting thread: nothing to dump */
 		}
-		if (ptrace(PTRACE_SEIZE, tid, NULL, (void *)(long)INFECT_SEIZE_OPTIONS)) {
+		if (infect_seize(tid)) {
 			r = seize_error(p->pid, tid);
 			if (r == -ESRCH && tid != p->pid)
 				r = 0;

@@ -432,7 +432,7 @@ int track_forget_fd(int dirfd, pid_t pid, int fd)
 
 void track_disarm_running(pid_t pid, int fd)
 {
-	if (fd < 0 || ptrace(PTRACE_SEIZE, pid, NULL, (void *)(long)INFECT_SEIZE_OPTIONS))
+	if (fd < 0 || infect_seize(pid))
 		return;
 	if (!ptrace(PTRACE_INTERRUPT, pid, NULL, NULL) && !seize_wait_stop(pid) &&
 	    uffd_in_place(pid, fd) && close_in(pid, fd))

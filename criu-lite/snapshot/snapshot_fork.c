@@ -191,7 +191,7 @@ static bool reap_in_original(struct snap_proc *s)
 	uint64_t ret = 0;
 	int r;
 
-	if (ptrace(PTRACE_SEIZE, s->pid, NULL, (void *)(long)INFECT_SEIZE_OPTIONS)) {
+	if (infect_seize(s->pid)) {
 		/* Gone: its children went to a reaper, which waits for them. */
 		pr_debug("snapshot: %d is gone, its copy is reaped elsewhere", s->pid);
 		return true;

@@ -210,7 +210,7 @@ int wp_arm_running(struct wp_proc *w, pid_t pid)
 	if (r)
 		return r;
 	wp_init(w, pid);
-	if (ptrace(PTRACE_SEIZE, pid, NULL, (void *)(long)INFECT_SEIZE_OPTIONS)) {
+	if (infect_seize(pid)) {
 		int e = errno;
 
 		r = seize_check_root(pid);	/* it may have exited just now */

@@ -33,7 +33,7 @@ static int seize_one(pid_t tid)
 	int r = -EPERM, st;
 
 	for (int i = 0; i < TRIES && r == -EPERM; i++) {
-		r = ptrace(PTRACE_SEIZE, tid, NULL, (void *)(long)INFECT_SEIZE_OPTIONS) ? -errno : 0;
+		r = infect_seize(tid) ? -errno : 0;
 		if (r == -EPERM)
 			nap();
 	}
