@@ -163,10 +163,13 @@ static void *map_huge(size_t len)
 
 void arena_expect(struct arena *a, size_t bytes)
 {
-	size_t len = round_up(bytes + sizeof(struct chunk), ARENA_HUGE);
 	struct chunk *c;
+	size_t len;
 
-	if (!a->huge || bytes < ARENA_HUGE / 4 || bytes > SIZE_MAX / 2 || !(c = map_huge(len)))
+	if (!a->huge || bytes < ARENA_HUGE / 4 || bytes > SIZE_MAX / 2)
+		return;
+	len = round_up(bytes + sizeof(*c), ARENA_HUGE);
+	if (!(c = map_huge(len)))
 		return;
 	(void)madvise(c, len, MADV_HUGEPAGE);
 	mem_populate(c, round_up(bytes + sizeof(*c), ARENA_PAGE));

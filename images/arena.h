@@ -34,8 +34,9 @@ struct arena *arena_new(void);
  * the kernel had used lately, ~4.5 ms in one the guest had never touched
  * (the host backs it then), ~5.6 ms in small pages (~11 us each). A
  * thousand connections' entries, ~0.8 MiB on each of two threads, loaded
- * in 2.9 ms instead of 5.2 (restore, median of 7; 3.5 ms less wall time,
- * median of 12 paired runs); a cold huge page would make it ~2 ms slower. */
+ * in 2.7 ms instead of 5.1 (restore, median of 12 paired runs; the wall
+ * time 0.4-1.9 ms less); the 2 of those 12 given a cold huge page were
+ * ~2 ms slower. */
 struct arena *arena_new_huge(void);
 /* A new arena of a's kind (arena_new_huge's or not). */
 struct arena *arena_new_like(const struct arena *a);
