@@ -27,6 +27,7 @@
 #include <sys/syscall.h>
 
 #include "common/fd/fd.h"
+#include "images/image.h"
 #include "images/log.h"
 
 struct fd_seen {
@@ -243,8 +244,18 @@ int fd_dump_tree_check(const struct fd_dump_tree *t, const pid_t *pid, const pid
 	return 0;
 }
 
+void fd_dump_tree_free_written(struct fd_dump_tree *t)
+{
+	for (size_t i = 0; i < t->nr_written; i++)
+		img_free_all((void **)t->written[i].fd, t->written[i].nr_fd);
+	free(t->written);
+	t->written = NULL;
+	t->nr_written = 0;
+}
+
 void fd_dump_tree_free(struct fd_dump_tree *t)
 {
+	fd_dump_tree_free_written(t);
 	free(t->desc);
 	free(t->socks);
 	t->socks = NULL;

@@ -77,6 +77,12 @@ struct fd_dump_tree {
 	size_t nr_exes;
 	pid_t *pids;			/* every process of the frozen tree (epoll.c, nsfs.c) */
 	size_t nr_pids;
+	/* Each process's entries as its files image has them, kept for the
+	 * dump's check that restore would take them (criu-lite/dump/
+	 * restorable.c): unpacking the images again cost the dump of 1,000
+	 * connections 2.5 ms. Only pid, fd and nr_fd are set. */
+	struct fd_rst_proc *written;
+	size_t nr_written;
 };
 
 /* The fds of one process being dumped. */
@@ -344,6 +350,7 @@ void fd_dump_tree_shares(const struct fd_dump_tree *t, pid_t pid, pid_t *files_w
 int fd_dump_tree_check(const struct fd_dump_tree *t, const pid_t *pid, const pid_t *ppid,
 		       size_t n, char *why, size_t len);
 void fd_dump_tree_free(struct fd_dump_tree *t);
+void fd_dump_tree_free_written(struct fd_dump_tree *t);
 
 
 /* socket_tables.c: the sock_diag tables of pid's network namespace, loaded

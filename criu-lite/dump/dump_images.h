@@ -30,9 +30,11 @@ int dump_write_inventory(int dirfd, const struct dump_opts *opts, int kind, uint
 /* restorable.c: could restore bring back every fd of the tree's images,
  * with opts, and what its processes share (files)? refusing: the verb
  * refusing when not ("dump --kill"), so that each fd in the way is an
- * error and the result -ENOTSUP; NULL: a warning for each, and 0. */
+ * error and the result -ENOTSUP; NULL: a warning for each, and 0. The
+ * entries the files walk kept for it (files->written) are freed once
+ * checked. */
 int dump_check_restorable(int dirfd, const struct dump_tree *tree, const struct fd_rst_opts *opts,
-			  const struct fd_dump_tree *files, const char *refusing);
+			  struct fd_dump_tree *files, const char *refusing);
 /* restorable_proc.c: the same for process state (common/ploss.h). */
 int dump_check_proc_restorable(int dirfd, const struct dump_tree *tree,
 			       const struct ploss_opts *opts, const char *refusing);

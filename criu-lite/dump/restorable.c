@@ -1,8 +1,9 @@
-/* Would restore bring the tree back? Asked of the images just written,
- * with the options the user gave dump for state outside the tree, by the
- * same checks restore runs (common/fd/). `dump --kill` and `--leave-stopped`
- * ask before they let go of the tree and refuse while it still runs as it
- * was; a plain dump warns, naming each fd. */
+/* Would restore bring the tree back? Asked of the entries just written
+ * (the files walk keeps them: fd.h, written), with the options the user
+ * gave dump for state outside the tree, by the same checks restore runs
+ * (common/fd/). `dump --kill` and `--leave-stopped` ask before they let go
+ * of the tree and refuse while it still runs as it was; a plain dump warns,
+ * naming each fd. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,11 +13,9 @@
 #include "images/arena.h"
 #include "images/log.h"
 
-/* The view's messages are all in arena a: only the arrays are the heap's. */
+/* The view's entries are the files walk's; its proc entries in arena a. */
 static void free_view(struct fd_rst *r, struct arena *a)
 {
-	for (size_t i = 0; i < r->nr_procs; i++)
-		free(r->procs[i].fd);
 	free(r->procs);
 	arena_free(a);
 }
@@ -35,7 +34,17 @@ static int proc_ctty(int dirfd, pid_t pid, struct arena *a, uint32_t *ctty)
 	return 0;
 }
 
-static int load_view(int dirfd, const struct dump_tree *tree, struct fd_rst *r, struct arena *a)
+/* The files walk's entries of pid, or NULL: not dumped. */
+static const struct fd_rst_proc *written(const struct fd_dump_tree *files, pid_t pid)
+{
+	for (size_t i = 0; i < files->nr_written; i++)
+		if (files->written[i].pid == (uint32_t)pid)
+			return &files->written[i];
+	return NULL;
+}
+
+static int load_view(int dirfd, const struct dump_tree *tree, const struct fd_dump_tree *files,
+		     struct fd_rst *r, struct arena *a)
 {
 	if (!a)
 		return -ENOMEM;
@@ -44,12 +53,16 @@ static int load_view(int dirfd, const struct dump_tree *tree, struct fd_rst *r, 
 		return -ENOMEM;
 	for (int i = 0; i < tree->nr_procs; i++) {
 		struct fd_rst_proc *fp = &r->procs[r->nr_procs];
-		int rc = img_read_all_in(dirfd, IMG_FILES, tree->procs[i].pid, true, a,
-					 (void ***)&fp->fd, &fp->nr_fd);
+		const struct fd_rst_proc *w = written(files, tree->procs[i].pid);
+		int rc;
 
-		if (rc < 0)
-			return rc;
-		fp->pid = (uint32_t)tree->procs[i].pid;
+		if (!w) {
+			pr_err("process %d: no files entries to check", tree->procs[i].pid);
+			return -EINVAL;
+		}
+		fp->pid = w->pid;
+		fp->fd = w->fd;
+		fp->nr_fd = w->nr_fd;
 		r->nr_procs++;
 		rc = proc_ctty(dirfd, tree->procs[i].pid, a, &fp->ctty);
 		if (rc < 0)
@@ -102,7 +115,7 @@ static int check_shares(const struct dump_tree *tree, const struct fd_dump_tree 
 }
 
 int dump_check_restorable(int dirfd, const struct dump_tree *tree, const struct fd_rst_opts *opts,
-			  const struct fd_dump_tree *files, const char *refusing)
+			  struct fd_dump_tree *files, const char *refusing)
 {
 	struct fd_rst r = { .opts = *opts, .dirfd = dirfd, .kind_of = fd_kind_of };
 	struct arena *a;
@@ -114,7 +127,7 @@ int dump_check_restorable(int dirfd, const struct dump_tree *tree, const struct 
 	if (rc)
 		return rc;
 	a = arena_new();
-	rc = load_view(dirfd, tree, &r, a);
+	rc = load_view(dirfd, tree, files, &r, a);
 	for (size_t i = 0; !rc && i < r.nr_procs; i++) {
 		if (fd_rst_check_proc(&r, &r.procs[i], why, sizeof(why)) < 0) {
 			bad++;
@@ -130,6 +143,10 @@ int dump_check_restorable(int dirfd, const struct dump_tree *tree, const struct 
 		}
 	}
 	free_view(&r, a);
+	/* Not needed again. Freed now, before the kill, while the connections
+	 * are silenced beside (socket_tcp_dump.c): after it, a thousand
+	 * connections' entries cost the end of `dump --kill` ~1 ms. */
+	fd_dump_tree_free_written(files);
 	if (rc)
 		return rc;
 	if (bad && refusing) {

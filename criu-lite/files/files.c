@@ -141,11 +141,17 @@ static int dump_own(struct fd_dump *c, const int *fds, size_t n, FdEntry **out)
 	return r;
 }
 
+/* Every fd into img, each entry kept in *w once written (its array sized
+ * for them all first: nr entries at most). */
 static int dump_fds(struct fd_dump *ctx, struct img *img, const int *fds, size_t nr,
-		    struct fcopy_set *fc)
+		    struct fcopy_set *fc, struct fd_rst_proc *w)
 {
 	bool vanished = false;
 	int r = 0;
+
+	w->pid = (uint32_t)ctx->pid;
+	if (!(w->fd = calloc(nr ? nr : 1, sizeof(*w->fd))))
+		return -ENOMEM;
 
 	for (size_t i = 0; i < nr && r >= 0; i++) {
 		FdEntry *e = NULL;
@@ -161,10 +167,10 @@ static int dump_fds(struct fd_dump *ctx, struct img *img, const int *fds, size_t
 		}
 		if (r < 0)
 			break;
+		w->fd[w->nr_fd++] = e;
 		r = img_write(img, e);
 		if (!r)
 			r = fcopy_note_fd(fc, ctx->pid, e);
-		img_free(e);
 	}
 	/* fds that vanish because the process died would make a quietly
 	 * incomplete image: refuse instead. */
@@ -173,6 +179,19 @@ static int dump_fds(struct fd_dump *ctx, struct img *img, const int *fds, size_t
 		r = -ESRCH;
 	}
 	return r;
+}
+
+/* The entries written, the tree's now for the dump's check (fd.h). */
+static int keep_written(struct fd_dump_tree *t, struct fd_rst_proc *w)
+{
+	struct fd_rst_proc *n = realloc(t->written, (t->nr_written + 1) * sizeof(*n));
+
+	if (!n)
+		return -ENOMEM;
+	t->written = n;
+	t->written[t->nr_written++] = *w;
+	*w = (struct fd_rst_proc){ 0 };
+	return 0;
 }
 
 int files_dump(int dirfd, pid_t pid, struct fd_dump_tree *tree)
@@ -188,6 +207,7 @@ int files_dump_ahead(int dirfd, pid_t pid, struct fd_dump_tree *tree, struct fco
 			       .dump_own = dump_own,
 			       .tree_pids = tree && tree->nr_pids ? tree->pids : &pid,
 			       .nr_tree_pids = tree && tree->nr_pids ? tree->nr_pids : 1 };
+	struct fd_rst_proc w = { 0 };
 	struct img *img;
 	size_t nr = 0;
 	int *fds = NULL;
@@ -220,7 +240,7 @@ int files_dump_ahead(int dirfd, pid_t pid, struct fd_dump_tree *tree, struct fco
 		r = -errno;
 		goto out;
 	}
-	r = dump_fds(&ctx, img, fds, nr, fc);
+	r = dump_fds(&ctx, img, fds, nr, fc, &w);
 	if (r < 0) {
 		img_abort(img, dirfd);
 	} else if ((r = img_close(img)) < 0) {
@@ -229,8 +249,11 @@ int files_dump_ahead(int dirfd, pid_t pid, struct fd_dump_tree *tree, struct fco
 		/* A failed flush leaves a partial image: never leave that behind. */
 		if (!img_name(IMG_FILES, pid, name, sizeof(name)))
 			unlinkat(dirfd, name, 0);
+	} else {
+		r = keep_written(ctx.tree, &w);
 	}
 out:
+	img_free_all((void **)w.fd, w.nr_fd);
 	fd_dump_done(&ctx);
 	if (ctx.pidfd >= 0)
 		close(ctx.pidfd);
