@@ -141,6 +141,25 @@ Test(images_big, a_file_cut_short_fails_the_read)
 	both_ways(ENTRIES, 3, -EIO);
 }
 
+/* A frame that cannot be one (a length over the format's limit) before the
+ * middle, where the first half is still being read and no worker has it:
+ * the read fails as on one thread, whatever the threads. */
+Test(images_big, a_broken_frame_before_the_middle_fails_the_read)
+{
+	uint32_t len = 0xfffffff0u;
+	int fd;
+
+	write_image(ENTRIES, 0);
+	fd = openat(dfd, "pstree.img", O_WRONLY | O_CLOEXEC);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(pwrite(fd, &len, sizeof(len), 4), (ssize_t)sizeof(len));
+	close(fd);
+	for (int huge = 0; huge < 2; huge++) {
+		cr_expect_eq(read_whole("1", huge), -EINVAL, "one thread%s", huge ? ", huge" : "");
+		cr_expect_eq(read_whole("2", huge), -EINVAL, "two threads%s", huge ? ", huge" : "");
+	}
+}
+
 /* All of it in the first half: one entry of 30000 threads, over 64 KiB.
  * The reader then has nothing of its own to unpack. */
 Test(images_big, one_entry_over_half_the_file_comes_back)
