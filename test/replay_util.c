@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -131,6 +132,11 @@ static void connect_child(pid_t pid, int port, bool wait_reply, int out)
 	s = socket(AF_INET, SOCK_STREAM, 0);
 	if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof(a)))
 		_exit(1);
+	/* a server that takes the connection and never answers fails its test
+	 * in half a minute, with its state said, not at the test's timeout */
+	if (wait_reply)
+		setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &(struct timeval){ .tv_sec = 30 },
+			   sizeof(struct timeval));
 	if (wait_reply && (n = read(s, buf, sizeof(buf))) <= 0)
 		_exit(1);
 	if (write(out, buf, (size_t)n) != n)

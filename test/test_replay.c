@@ -78,14 +78,35 @@ static void server_start(struct server *s)
 	snprintf(s->pid_s, sizeof(s->pid_s), "%d", s->t.pid);
 }
 
-/* What the original answers now: PONG n. */
-static long ping(int port)
+/* The State and TracerPid lines of pid's status, for a failure's message:
+ * a server that does not answer, left stopped or traced, or never served. */
+static void proc_state(pid_t pid, char *out, size_t len)
 {
-	char buf[128];
+	char path[64], line[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	snprintf(out, len, "no %s", path);
+	if (!(f = fopen(path, "re")))
+		return;
+	out[0] = '\0';
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "State:", 6) || !strncmp(line, "TracerPid:", 10))
+			strncat(out, line, len - strlen(out) - 1);
+	fclose(f);
+}
+
+/* What the original answers now: PONG n. */
+static long ping(const struct server *s)
+{
+	char buf[128], state[256];
 	long n = -1;
 
-	cr_assert_not_null(rp_connect(0, port, true, buf, sizeof(buf)),
-			   "the original does not answer on port %d", port);
+	if (!rp_connect(0, s->port, true, buf, sizeof(buf))) {
+		proc_state(s->t.pid, state, sizeof(state));
+		cr_assert_fail("the original (pid %d) does not answer on port %d:\n%s", s->t.pid,
+			       s->port, state);
+	}
 	cr_assert_eq(sscanf(buf, "PONG %ld", &n), 1, "the original said '%s'", buf);
 	return n;
 }
@@ -139,11 +160,11 @@ Test(replay, server_beside_the_original_writes_only_its_copies, .timeout = 180)
 	struct rp r;
 
 	server_start(&s);
-	cr_assert_eq(ping(s.port), 1);
-	cr_assert_eq(ping(s.port), 2);
+	cr_assert_eq(ping(&s), 1);
+	cr_assert_eq(ping(&s), 2);
 	dump_running(&s, s.img, NULL, NULL);
 	/* The log grew since the dump: no obstacle, the replay's is as dumped. */
-	cr_assert_eq(ping(s.port), 3);
+	cr_assert_eq(ping(&s), 3);
 	log = rp_slurp(s.log, &log_len);
 	data = rp_slurp(s.data, &data_len);
 	posix = rp_slurp(s.shm, &posix_len);
@@ -189,9 +210,9 @@ Test(replay, server_beside_the_original_writes_only_its_copies, .timeout = 180)
 	rp_expect_same(s.data, data, data_len);
 	rp_expect_same(s.shm, posix, posix_len);
 	cr_expect_eq(sysv_read(s.shmid), sysv_before, "the original's SysV segment changed");
-	cr_expect_eq(ping(s.port), 4, "the original did not answer on while replayed");
+	cr_expect_eq(ping(&s), 4, "the original did not answer on while replayed");
 	rp_end(&r);
-	cr_expect_eq(ping(s.port), 5);
+	cr_expect_eq(ping(&s), 5);
 	free(log);
 	free(data);
 	free(posix);
@@ -270,7 +291,7 @@ Test(replay, verb_gdb_continue_does_not_stop_again, .timeout = 180)
 	init = (pid_t)atoi(at + 7);
 	wait_gone(root, "the replay's root, once gdb is done");
 	wait_gone(init, "the replay's init, once gdb is done");
-	cr_expect_eq(ping(s.port), 1, "the original did not answer on");
+	cr_expect_eq(ping(&s), 1, "the original did not answer on");
 }
 
 /* Every way of dumping comes back as a replay. */
@@ -281,7 +302,7 @@ static void replay_mode(const char *a1, const char *a2, bool incremental)
 	struct rp r;
 
 	server_start(&s);
-	cr_assert_eq(ping(s.port), 1);
+	cr_assert_eq(ping(&s), 1);
 	if (incremental) {
 		char err[4096];
 
@@ -289,7 +310,7 @@ static void replay_mode(const char *a1, const char *a2, bool incremental)
 		cr_assert_eq(mkdir(pre, 0700), 0);
 		cr_assert_eq(run_criu_lite(err, sizeof(err), "pre-dump", "-t", s.pid_s, "-D", pre,
 					   NULL), 0, "pre-dump: %s", err);
-		cr_assert_eq(ping(s.port), 2);
+		cr_assert_eq(ping(&s), 2);
 	}
 	dump_running(&s, s.img, a1, a2);
 	rp_start(&r, s.img, NULL);
@@ -299,7 +320,7 @@ static void replay_mode(const char *a1, const char *a2, bool incremental)
 	cr_expect(strstr(out, incremental ? "$2 = 2\n" : "$2 = 1\n"),
 		  "the shared mapping is not the file's:\n%s", out);
 	rp_end(&r);
-	cr_expect_eq(ping(s.port), incremental ? 3 : 2);
+	cr_expect_eq(ping(&s), incremental ? 3 : 2);
 }
 
 Test(replay, snapshot_fork, .timeout = 120)
@@ -334,7 +355,7 @@ Test(replay, refuses_a_connection_to_the_outside, .timeout = 120)
 		  "not one line saying what cannot be isolated: %s", err);
 	st = run_criu_lite(err, sizeof(err), "replay", "-D", s.img, "-d", NULL);
 	cr_expect_eq(st, 2, "replay -d: %s", err);
-	cr_expect_eq(ping(s.port), 1);
+	cr_expect_eq(ping(&s), 1);
 }
 
 /* A FIFO's path leads to the host's readers: the replay writes to
@@ -434,7 +455,7 @@ static void verb_ends(int sig)
 		cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "replay ended with %#x", st);
 	wait_gone(root, "the replay's root");
 	wait_gone(init, "the replay's init");
-	cr_expect_eq(ping(s.port), 1, "the original did not answer on");
+	cr_expect_eq(ping(&s), 1, "the original did not answer on");
 }
 
 Test(replay, verb_ends_on_sigterm, .timeout = 120)
