@@ -78,34 +78,18 @@ static void server_start(struct server *s)
 	snprintf(s->pid_s, sizeof(s->pid_s), "%d", s->t.pid);
 }
 
-/* The State and TracerPid lines of pid's status, for a failure's message:
- * a server that does not answer, left stopped or traced, or never served. */
-static void proc_state(pid_t pid, char *out, size_t len)
-{
-	char path[64], line[256];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", pid);
-	snprintf(out, len, "no %s", path);
-	if (!(f = fopen(path, "re")))
-		return;
-	out[0] = '\0';
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, "State:", 6) || !strncmp(line, "TracerPid:", 10))
-			strncat(out, line, len - strlen(out) - 1);
-	fclose(f);
-}
-
 /* What the original answers now: PONG n. */
 static long ping(const struct server *s)
 {
-	char buf[128], state[256];
+	char buf[128], state[64] = "gone", tracer[32] = "-";
 	long n = -1;
 
+	/* left stopped or traced, or never served: its state says which */
 	if (!rp_connect(0, s->port, true, buf, sizeof(buf))) {
-		proc_state(s->t.pid, state, sizeof(state));
-		cr_assert_fail("the original (pid %d) does not answer on port %d:\n%s", s->t.pid,
-			       s->port, state);
+		proc_status_field(s->t.pid, "State", state, sizeof(state));
+		proc_status_field(s->t.pid, "TracerPid", tracer, sizeof(tracer));
+		cr_assert_fail("the original (pid %d) does not answer on port %d: State %s, "
+			       "TracerPid %s", s->t.pid, s->port, state, tracer);
 	}
 	cr_assert_eq(sscanf(buf, "PONG %ld", &n), 1, "the original said '%s'", buf);
 	return n;
