@@ -17,12 +17,16 @@
  * futex of its lock. A thread that allocates much beside the main one
  * makes its own arena ready instead (heap_warm_thread). */
 #include <malloc.h>
+#include <stdbool.h>
 #include <stdlib.h>
 
 #include "images/arena.h"
 #include "images/heap.h"
 
 #define MMAP_FROM (8 << 20)
+
+/* heap_warm ran: what a thread frees stays with it (M_TRIM_THRESHOLD) */
+static bool warmed;
 
 void heap_warm(size_t bytes)
 {
@@ -32,6 +36,7 @@ void heap_warm(size_t bytes)
 		return;
 	mallopt(M_MMAP_THRESHOLD, MMAP_FROM);
 	mallopt(M_TRIM_THRESHOLD, (int)(bytes + 2 * MMAP_FROM));
+	warmed = true;
 	if (!(p = malloc(bytes)))
 		return;
 	mem_populate(p, bytes);
@@ -45,7 +50,8 @@ void heap_warm_thread(size_t bytes)
 {
 	void *p;
 
-	if (!bytes || bytes > THREAD_WARM_MAX || !(p = malloc(bytes)))
+	/* (without heap_warm, the free would give it all back at once) */
+	if (!warmed || !bytes || bytes > THREAD_WARM_MAX || !(p = malloc(bytes)))
 		return;
 	mem_populate(p, bytes);
 	free(p);

@@ -8,8 +8,9 @@
  * mallocs to come: a page first touched here costs ~11 us (a fault),
  * populated in bulk ~0.6 us. Call before any thread starts. */
 void heap_warm(size_t bytes);
-/* The same for the calling thread's own arena (after heap_warm, which
- * keeps what is freed): for a thread that will allocate much. */
+/* The same for the calling thread's own arena, for a thread that will
+ * allocate much; only after heap_warm (which keeps what is freed), else
+ * nothing. */
 void heap_warm_thread(size_t bytes);
 
 #endif

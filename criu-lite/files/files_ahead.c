@@ -156,9 +156,8 @@ static void *read_tables(void *arg)
 	/* with many connections, the BPF iterator that reads them */
 	sk_bpf_preload(fa->sk);
 	/* the reads' records from this thread's own arena, made ready while
-	 * the main thread still injects (kept once freed only where dump.c
-	 * warmed the heap: as many fds) */
-	if (fa->r >= 0 && fa->sk && fa->nr_expected >= AHEAD_MIN_FDS)
+	 * the main thread still injects (where dump.c warmed the heap) */
+	if (fa->r >= 0 && fa->sk)
 		heap_warm_thread(fa->nr_expected * AHEAD_HEAP_PER_FD);
 	if (fa->r >= 0 && fa->sk && wait_listed(fa) && wait_go(fa))
 		read_connections(fa);
