@@ -34,6 +34,7 @@
 #include "images/dump_read.h"
 #include "images/image_sum.h"
 #include "images/log.h"
+#include "images/par.h"
 
 #define BG_BUF (1u << 20)
 
@@ -133,7 +134,7 @@ int dr_sum_bg_start(struct dump_read *d)
 	b->size = calloc(n + 1, sizeof(*b->size));
 	b->err = calloc(n + 1, sizeof(*b->err));
 	if (!b->buf || !b->hash || !b->size || !b->err || img_hash_init(&b->h) ||
-	    pthread_create(&b->th, NULL, hash_all, b)) {
+	    !par_start(&b->th, hash_all, b)) {
 		bg_free(b);
 		/* no thread: the check is done now, as without the flag */
 		return img_sum_check_dir(d->dirfd, d->dir, d->inv, IMG_SUM_RAW);

@@ -26,6 +26,7 @@
 #include <sys/uio.h>
 
 #include "images/log.h"
+#include "images/par.h"
 #include "restore/pages_copy.h"
 
 #define PAGE 4096ULL
@@ -314,7 +315,7 @@ int rst_pcopy_run(struct rst_pcopy *c)
 	/* The calling thread is worker 0; a thread that cannot be started
 	 * only means fewer of them. */
 	for (int i = 1; i < n; i++)
-		if (!pthread_create(&th[started], NULL, worker, c))
+		if (par_start(&th[started], worker, c))
 			started++;
 	c->threads = started + 1;
 	worker(c);

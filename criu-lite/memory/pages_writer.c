@@ -12,6 +12,7 @@
 
 #include "criu-lite/memory/mem_internal.h"
 #include "images/log.h"
+#include "images/par.h"
 
 static int writev_all(int fd, struct iovec *iov, int cnt, uint64_t *written)
 {
@@ -74,18 +75,14 @@ static void *writer_main(void *arg)
 
 int pww_start(struct pw_writer *w, int fd)
 {
-	int r;
-
 	memset(w, 0, sizeof(*w));
 	w->fd = fd;
 	if (img_hash_init(&w->h))
 		return -ENOMEM;
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->cv, NULL);
-	r = pthread_create(&w->th, NULL, writer_main, w);
-	if (r) {
+	if (!par_start(&w->th, writer_main, w)) {
 		img_hash_fini(&w->h);
-		errno = r;
 		return pr_perror("cannot start the pages writer");
 	}
 	w->started = true;
