@@ -259,7 +259,7 @@ struct sk_obj {
 struct sk_tcp_batch {
 	struct sk_ring *ring;
 	struct sk_tcp_pend *pend;	/* per chain: its values, kept until run */
-	size_t n;
+	size_t n, max;			/* chains queued, and the most a run holds */
 	bool direct;			/* the chains make their sockets (sk_ring_slots) */
 };
 
@@ -354,15 +354,16 @@ bool sk_tcp_window(const SocketInfo *si, const SkTcp *t, struct tcp_repair_windo
 int sk_tcp_ring_run(struct fd_rst *r, char *why, size_t len);
 void sk_tcp_ring_free(struct sk_rst *s);
 /* The same chains on a batch of one's own (socket_tcp_ahead.c's threads):
- * open (false: no ring to be had; direct: the chains may make their
- * sockets, b->direct says whether they can), add one connection's chain
+ * open for up to `chains` chains a run (false: no ring to be had; direct:
+ * the chains may make their sockets, b->direct says whether they can),
+ * add one connection's chain
  * (s its new socket, or -1 for one the chain makes; opt the options of its
  * bind step; off: out of repair mode at its end with TCP_REPAIR off, or
  * SK_TCP_IN_REPAIR; sk_tcp_batch_full first), run them all, then the
  * result of chain i: 0 or the first failure, and the fd of the socket it
  * made. */
 #define SK_TCP_MAX_OPTS 6	/* bind-step options in a chain (more: one by one) */
-bool sk_tcp_batch_open(struct sk_tcp_batch *b, bool direct);
+bool sk_tcp_batch_open(struct sk_tcp_batch *b, size_t chains, bool direct);
 void sk_tcp_batch_close(struct sk_tcp_batch *b);
 bool sk_tcp_batch_full(const struct sk_tcp_batch *b);
 #define SK_TCP_IN_REPAIR INT32_MIN	/* off: left in repair mode (for the late step) */

@@ -57,19 +57,23 @@ struct sk_tcp_pend {
 
 static const int one = 1;
 
-bool sk_tcp_batch_open(struct sk_tcp_batch *b, bool direct)
+/* The ring, its requests and the chains' records are sized for `chains`:
+ * each page of them is new to this process, and a page first touched costs
+ * ~10 us here (a run's requests are allocated at its first run, and kept). */
+bool sk_tcp_batch_open(struct sk_tcp_batch *b, size_t chains, bool direct)
 {
 	if (b->ring)
 		return true;
-	b->pend = calloc(MAX_PEND, sizeof(*b->pend));
+	b->max = chains && chains < MAX_PEND ? chains : MAX_PEND;
+	b->pend = calloc(b->max, sizeof(*b->pend));
 	if (b->pend)
-		b->ring = sk_ring_new(MAX_PEND * CHAIN_MAX, true);
+		b->ring = sk_ring_new((unsigned)(b->max * CHAIN_MAX), true);
 	if (!b->ring) {
 		free(b->pend);
 		b->pend = NULL;
 	}
 	/* a slot a chain: one run's sockets at once */
-	b->direct = b->ring && direct && sk_ring_slots(b->ring, MAX_PEND);
+	b->direct = b->ring && direct && sk_ring_slots(b->ring, (unsigned)b->max);
 	return b->ring != NULL;
 }
 
@@ -85,12 +89,12 @@ void sk_tcp_batch_close(struct sk_tcp_batch *b)
 
 bool sk_tcp_batch_full(const struct sk_tcp_batch *b)
 {
-	return b->n == MAX_PEND || sk_ring_room(b->ring) < CHAIN_MAX;
+	return b->n == b->max || sk_ring_room(b->ring) < CHAIN_MAX;
 }
 
 static bool ring(struct sk_rst *s)
 {
-	if (!s->no_ring && !sk_tcp_batch_open(&s->batch, false))
+	if (!s->no_ring && !sk_tcp_batch_open(&s->batch, MAX_PEND, false))
 		s->no_ring = true;
 	return !s->no_ring;
 }
