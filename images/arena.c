@@ -190,6 +190,26 @@ void arena_expect(struct arena *a, size_t bytes)
 }
 #endif
 
+struct arena *arena_expect_shared(struct arena *a, size_t mine, size_t theirs)
+{
+	size_t lent = round_up(theirs, ARENA_ALIGN);
+	struct arena *b;
+
+	if (!a->huge || mine > ARENA_HUGE || lent > ARENA_HUGE - mine ||
+	    mine + lent + sizeof(struct chunk) > ARENA_HUGE) {
+		arena_expect(a, mine);
+		return NULL;
+	}
+	arena_expect(a, mine + lent);
+	if ((size_t)(a->end - a->cur) < mine + lent || !(b = arena_new_like(a)))
+		return NULL;
+	/* a keeps the front; b owns no chunk, and goes with a's */
+	a->end -= lent;
+	b->cur = a->end;
+	b->end = b->cur + lent;
+	return b;
+}
+
 void arena_adopt(struct arena *a, struct arena *b)
 {
 	if (b->first) {

@@ -36,7 +36,7 @@ struct arena *arena_new(void);
  * thousand connections' entries, ~0.8 MiB on each of two threads, loaded
  * in 2.7 ms instead of 5.1 (restore, median of 12 paired runs; the wall
  * time 0.4-1.9 ms less); the 2 of those 12 given a cold huge page were
- * ~2 ms slower. */
+ * ~2 ms slower. (The two threads now share one: arena_expect_shared.) */
 struct arena *arena_new_huge(void);
 /* A new arena of a's kind (arena_new_huge's or not). */
 struct arena *arena_new_like(const struct arena *a);
@@ -49,6 +49,14 @@ void *arena_alloc(struct arena *a, size_t n);
  * has them (MADV_HUGEPAGE). Nothing for a plain arena, below half a huge
  * page, or under AddressSanitizer (whose chunks stay malloc'd). */
 void arena_expect(struct arena *a, size_t bytes);
+/* An arena_new_huge `a` will take about `mine` more, and a worker's arena
+ * about `theirs`. While both fit in one huge page, one mapping holds both
+ * (one page to fill, and to find cold, rather than two: a cold one cost
+ * 4.3-4.9 ms of a thousand connections' load), and the worker's arena,
+ * returned, bumps through its end (then through chunks of its own; adopt
+ * it back into a). Else as arena_expect(a, mine), and NULL: the worker
+ * makes its own. */
+struct arena *arena_expect_shared(struct arena *a, size_t mine, size_t theirs);
 /* Every chunk of b now a's (b, filled by another thread, is freed). */
 void arena_adopt(struct arena *a, struct arena *b);
 /* The allocator protobuf_c_message_unpack takes; its free does nothing. */

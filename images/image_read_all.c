@@ -130,7 +130,8 @@ static int read_all(struct img *img, const ProtobufCMessageDescriptor *first, vo
 #define UNPACKED_PER_BYTE 9
 
 /* The first half of the entries (copied out, framed as in the file),
- * unpacked by the worker into an arena of its own. */
+ * unpacked by the worker into an arena of its own: its own mapping, or
+ * the end of the reader's while both halves fit one huge page. */
 struct half {
 	const struct img *img;
 	uint8_t *raw;
@@ -167,12 +168,18 @@ static void *half_unpack(void *arg)
 	struct half *h = arg;
 	size_t off = 0;
 
-	if (!(h->v = malloc((h->n ? h->n : 1) * sizeof(*h->v))) ||
-	    !(h->a = arena_new_like(img_arena(h->img)))) {
+	if (!(h->v = malloc((h->n ? h->n : 1) * sizeof(*h->v)))) {
 		h->err = -ENOMEM;
 		return NULL;
 	}
-	arena_expect(h->a, h->len * UNPACKED_PER_BYTE);
+	/* (lent a part of the reader's mapping, or one of its own) */
+	if (!h->a) {
+		if (!(h->a = arena_new_like(img_arena(h->img)))) {
+			h->err = -ENOMEM;
+			return NULL;
+		}
+		arena_expect(h->a, h->len * UNPACKED_PER_BYTE);
+	}
 	for (size_t i = 0; i < h->n; i++) {
 		uint32_t len;
 
@@ -210,7 +217,8 @@ static int read_all_par(struct img *img, long long size, void ***out, size_t *n)
 		} else {
 			if (!handed) {
 				handed = true;
-				arena_expect(a, ((size_t)size - at) * UNPACKED_PER_BYTE);
+				h.a = arena_expect_shared(a, ((size_t)size - at) * UNPACKED_PER_BYTE,
+							  h.len * UNPACKED_PER_BYTE);
 				threaded = par_start(&th, half_unpack, &h);
 				if (!threaded)
 					half_unpack(&h);	/* no thread: here, first */

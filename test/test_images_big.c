@@ -23,6 +23,11 @@
 /* ~300 KiB: over the size from which a worker unpacks, and each half's
  * entries, unpacked, over what a huge arena maps for (half a huge page) */
 #define ENTRIES 24000
+/* ~140 KiB: both halves' entries fit one huge page, which the worker
+ * shares (arena_expect_shared) */
+#define ENTRIES_ONE_PAGE 11000
+
+static size_t entries = ENTRIES;	/* in the image the test writes */
 
 static char dir[256];
 static int dfd = -1;
@@ -64,7 +69,7 @@ static void write_image(size_t bad, size_t cut)
 
 	memcpy(buf, &magic, 4);
 	len = 4;
-	for (size_t i = 0; i < ENTRIES; i++) {
+	for (size_t i = 0; i < entries; i++) {
 		uint8_t e[20];
 		uint32_t n = 0, pid = (uint32_t)i + 1;
 
@@ -100,8 +105,8 @@ static int read_whole(const char *threads, bool huge)
 		cr_expect_null(v, "%s threads: entries handed out on error", threads);
 		cr_expect_eq(n, 0, "%s threads: %zu entries on error", threads, n);
 	} else {
-		cr_expect_eq(n, ENTRIES, "%s threads: %zu entries", threads, n);
-		for (size_t i = 0; i < n && i < ENTRIES; i++)
+		cr_expect_eq(n, entries, "%s threads: %zu entries", threads, n);
+		for (size_t i = 0; i < n && i < entries; i++)
 			if (v[i]->pid != i + 1 || v[i]->n_threads != 1 || v[i]->threads[0] != i + 1) {
 				cr_expect_fail("%s threads: entry %zu is pid %u", threads, i, v[i]->pid);
 				break;
@@ -124,6 +129,12 @@ static void both_ways(size_t bad, size_t cut, int want)
 Test(images_big, every_entry_comes_back_in_order)
 {
 	both_ways(ENTRIES, 0, 0);
+}
+
+Test(images_big, entries_that_fit_one_huge_page_come_back_in_order)
+{
+	entries = ENTRIES_ONE_PAGE;
+	both_ways(entries, 0, 0);
 }
 
 Test(images_big, a_bad_entry_in_the_first_half_fails_the_read)
@@ -218,5 +229,40 @@ Test(images_big, a_huge_arena_given_more_than_it_expected_keeps_every_byte)
 		for (size_t k = 0; k < SIZE; k++)
 			if (p[i][k] != (unsigned char)(i % 251))
 				cr_assert_fail("allocation %zu byte %zu is %u", i, k, p[i][k]);
+	arena_free(a);
+}
+
+/* One mapping for two arenas (arena_expect_shared), each then given more
+ * than it was told: no allocation of one overlaps one of the other, and
+ * every byte stays as written, through the adoption and until the free. */
+Test(images_big, two_arenas_sharing_a_huge_mapping_keep_apart)
+{
+	enum { N = 1500, SIZE = 1000 };
+	static unsigned char *p[2 * N];
+	struct arena *a, *b;
+
+#ifdef __SANITIZE_ADDRESS__
+	cr_skip_test("under AddressSanitizer an arena maps nothing (arena.h)");
+#endif
+	a = arena_new_huge();
+	cr_assert_not_null(a);
+	b = arena_expect_shared(a, 700u << 10, 700u << 10);
+	cr_assert_not_null(b, "two halves of 700 KiB: one huge page for both");
+	for (size_t i = 0; i < 2 * N; i++) {
+		p[i] = arena_alloc(i % 2 ? b : a, SIZE);
+		cr_assert_not_null(p[i]);
+		cr_assert_eq((uintptr_t)p[i] % 16, 0, "allocation %zu not aligned", i);
+		memset(p[i], (int)(i % 251), SIZE);
+	}
+	arena_adopt(a, b);
+	for (size_t i = 0; i < 2 * N; i++)
+		for (size_t k = 0; k < SIZE; k++)
+			if (p[i][k] != (unsigned char)(i % 251))
+				cr_assert_fail("allocation %zu (%s) byte %zu is %u", i,
+					       i % 2 ? "lent" : "lender", k, p[i][k]);
+	arena_free(a);
+	a = arena_new_huge();
+	cr_assert_null(arena_expect_shared(a, 1500u << 10, 1500u << 10),
+		       "two halves over a huge page: each its own mapping");
 	arena_free(a);
 }
