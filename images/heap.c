@@ -28,19 +28,25 @@
 /* heap_warm ran: what a thread frees stays with it (M_TRIM_THRESHOLD) */
 static bool warmed;
 
+/* `bytes` of the calling thread's arena populated, then freed to stay */
+static void populate_kept(size_t bytes)
+{
+	void *p = malloc(bytes);
+
+	if (!p)
+		return;
+	mem_populate(p, bytes);
+	free(p);
+}
+
 void heap_warm(size_t bytes)
 {
-	void *p;
-
 	if (!bytes || bytes > (256u << 20))
 		return;
 	mallopt(M_MMAP_THRESHOLD, MMAP_FROM);
 	mallopt(M_TRIM_THRESHOLD, (int)(bytes + 2 * MMAP_FROM));
 	warmed = true;
-	if (!(p = malloc(bytes)))
-		return;
-	mem_populate(p, bytes);
-	free(p);
+	populate_kept(bytes);
 }
 
 /* (a thread's arena is one mapping of 64 MiB at most: well below it) */
@@ -48,11 +54,7 @@ void heap_warm(size_t bytes)
 
 void heap_warm_thread(size_t bytes)
 {
-	void *p;
-
 	/* (without heap_warm, the free would give it all back at once) */
-	if (!warmed || !bytes || bytes > THREAD_WARM_MAX || !(p = malloc(bytes)))
-		return;
-	mem_populate(p, bytes);
-	free(p);
+	if (warmed && bytes && bytes <= THREAD_WARM_MAX)
+		populate_kept(bytes);
 }
