@@ -192,11 +192,10 @@ void arena_expect(struct arena *a, size_t bytes)
 
 struct arena *arena_expect_shared(struct arena *a, size_t mine, size_t theirs)
 {
-	size_t lent = round_up(theirs, ARENA_ALIGN);
+	size_t lent = round_up(theirs, ARENA_ALIGN), room = ARENA_HUGE - sizeof(struct chunk);
 	struct arena *b;
 
-	if (!a->huge || mine > ARENA_HUGE || lent > ARENA_HUGE - mine ||
-	    mine + lent + sizeof(struct chunk) > ARENA_HUGE) {
+	if (!a->huge || mine > room || lent > room - mine) {
 		arena_expect(a, mine);
 		return NULL;
 	}
