@@ -73,47 +73,32 @@ bool par_two_threads(void)
  * beside its creator's own 4 ms took 7.7-8.6 ms in 4 of 5 tries, the
  * other CPU idle throughout (perf sched: a restore's two socket-making
  * threads took turns on one CPU). So the thread is made on the CPUs its
- * creator is not on, and its first act gives it back every CPU its
- * creator may use: the scheduler is free again from there (4.2-4.8 ms). */
-struct start {
-	void *(*fn)(void *arg);
-	void *arg;
-	cpu_set_t cpus;		/* the creator's */
-};
-
-static void *started(void *arg)
-{
-	struct start s = *(struct start *)arg;
-
-	free(arg);
-	sched_setaffinity(0, sizeof(s.cpus), &s.cpus);
-	return s.fn(s.arg);
-}
-
-/* Made elsewhere than on this CPU, when there is an elsewhere. */
+ * creator is not on, then given back every CPU its creator may use: the
+ * scheduler is free again from there (4.2-4.8 ms).
+ *
+ * Both by the creator: the new thread runs nothing but fn. A worker must
+ * not take a lock of its own before fn does (the pages' sums thread may
+ * be running when restore forks, and a child inherits the locks held then:
+ * images/dump_read_sums_bg.c); a first version that freed its arguments
+ * in the new thread left a child of the ASan suite hung in its first free. */
 static bool create_elsewhere(pthread_t *th, void *(*fn)(void *arg), void *arg)
 {
-	struct start *s = malloc(sizeof(*s));
 	int here = sched_getcpu();
 	pthread_attr_t attr;
-	cpu_set_t away;
-	bool ok = false;
+	cpu_set_t cpus, away;
+	bool ok;
 
-	if (!s || here < 0 || sched_getaffinity(0, sizeof(s->cpus), &s->cpus)) {
-		free(s);
+	if (here < 0 || sched_getaffinity(0, sizeof(cpus), &cpus))
 		return false;
-	}
-	away = s->cpus;
+	away = cpus;
 	CPU_CLR(here, &away);
-	s->fn = fn;
-	s->arg = arg;
-	if (CPU_COUNT(&away) && !pthread_attr_init(&attr)) {
-		ok = !pthread_attr_setaffinity_np(&attr, sizeof(away), &away) &&
-		     !pthread_create(th, &attr, started, s);
-		pthread_attr_destroy(&attr);
-	}
-	if (!ok)
-		free(s);
+	if (!CPU_COUNT(&away) || pthread_attr_init(&attr))
+		return false;
+	ok = !pthread_attr_setaffinity_np(&attr, sizeof(away), &away) &&
+	     !pthread_create(th, &attr, fn, arg);
+	pthread_attr_destroy(&attr);
+	if (ok)
+		pthread_setaffinity_np(*th, sizeof(cpus), &cpus);
 	return ok;
 }
 

@@ -23,9 +23,9 @@ bool par_two_threads(void);
  * How many threads ran. */
 int par_run(size_t n, void (*fn)(void *arg, size_t i), void (*done)(void), void *arg);
 /* A worker of one's own, started with every signal blocked in it (as
- * par_run's), on another CPU than this thread's and then free to run on
- * any this one may (par.c says why): false when no thread could be had
- * (errno says why). */
+ * par_run's), on another CPU than this thread's and, by the time this
+ * returns, free to run on any this one may (par.c says why): false when
+ * no thread could be had (errno says why). */
 bool par_start(pthread_t *th, void *(*fn)(void *arg), void *arg);
 
 /* Work a thread of one's own (par_start) runs alone while the main thread

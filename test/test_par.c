@@ -14,17 +14,22 @@
 #include "images/par.h"
 
 struct seen {
-	cpu_set_t cpus;		/* the worker's affinity, from its own first code */
-	int cpu;		/* where that code ran */
+	int go[2];		/* a pipe: written once par_start has returned */
+	cpu_set_t cpus;		/* the worker's affinity, from then on */
+	int cpu;		/* where its first code ran */
 	int err;
 };
 
 static void *look(void *arg)
 {
 	struct seen *s = arg;
+	char c;
 
 	s->cpu = sched_getcpu();
-	s->err = sched_getaffinity(0, sizeof(s->cpus), &s->cpus) ? errno : 0;
+	if (read(s->go[0], &c, 1) != 1)
+		s->err = EPIPE;
+	else if (sched_getaffinity(0, sizeof(s->cpus), &s->cpus))
+		s->err = errno;
 	return NULL;
 }
 
@@ -34,8 +39,12 @@ static struct seen start_and_look(void)
 	pthread_t th;
 
 	memset(&s, 0, sizeof(s));
+	cr_assert_eq(pipe(s.go), 0);
 	cr_assert(par_start(&th, look, &s), "no worker: %s", strerror(errno));
+	cr_assert_eq(write(s.go[1], "g", 1), 1);
 	pthread_join(th, NULL);
+	close(s.go[0]);
+	close(s.go[1]);
 	cr_assert_eq(s.err, 0, "the worker cannot read its affinity: %s", strerror(s.err));
 	return s;
 }
