@@ -250,6 +250,9 @@ static int run(int argc, char **argv, int (*then)(pid_t root, void *arg), void *
 	/* Refused before anything was created: the reason was the one line. */
 	refused = r;
 	if (!r && t.opts.detached && (t.opts.stopped || jobstops(&t))) {
+		/* a fork: the pages' sums thread past its start first
+		 * (images/dump_read_sums_bg.c), as before the tree's */
+		dr_pages_sum_settle(&t.dr);
 		r = fork_keeper(&report);
 		t.keeper = r < 0;
 		if (r >= 0) {
